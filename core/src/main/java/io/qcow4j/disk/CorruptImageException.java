@@ -1,0 +1,14 @@
+package io.qcow4j.disk;
+
+/** The image's metadata contradicts the format: the message names the file, the table and the offset. */
+public final class CorruptImageException extends ImageException {
+  private static final long serialVersionUID = 1L;
+
+  public CorruptImageException(String message) {
+    super(message);
+  }
+
+  public CorruptImageException(String message, Throwable cause) {
+    super(message, cause);
+  }
+}

@@ -1,0 +1,144 @@
+package io.qcow4j.disk;
+
+import java.io.Closeable;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+
+/**
+ * A virtual disk: positional, vectored, thread-safe reads and writes over a guest address space of
+ * {@link #size()} bytes, with the block-device operations (flush, discard, write-zeroes, resize).
+ *
+ * <p>Reads at or past the end return -1; reads that cross the end are short. Writes must lie inside
+ * the disk: a write that crosses the end fails and writes nothing.
+ */
+public interface DiskFile extends Closeable {
+
+  /** The virtual size of the disk in bytes. */
+  long size() throws IOException;
+
+  /** The format of this layer of the image. */
+  ImageFormat format();
+
+  /** Whether writes are refused. */
+  boolean isReadOnly();
+
+  /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
+  int read(ByteBuffer dst, long position) throws IOException;
+
+  /** Reads into the buffers in order, as one contiguous range; -1 at or past the end. */
+  default long read(ByteBuffer[] dsts, long position) throws IOException {
+    long total = 0;
+    for (ByteBuffer dst : dsts) {
+      if (!dst.hasRemaining()) {
+        continue;
+      }
+      int wanted = dst.remaining();
+      int count = read(dst, position + total);
+      if (count < 0) {
+        return total == 0 ? -1 : total;
+      }
+      total += count;
+      if (count < wanted) {
+        break;
+      }
+    }
+    return total;
+  }
+
+  /** Fills {@code dst} from {@code position}; throws {@link EOFException} if the disk ends first. */
+  default void readFully(ByteBuffer dst, long position) throws IOException {
+    long cursor = position;
+    while (dst.hasRemaining()) {
+      int count = read(dst, cursor);
+      if (count < 0) {
+        throw new EOFException("Read of " + dst.remaining() + " bytes at offset " + cursor
+            + " crosses the end of the disk (" + size() + " bytes)");
+      }
+      cursor += count;
+    }
+  }
+
+  /** Writes all of {@code src} at {@code position} and returns the count written. */
+  int write(ByteBuffer src, long position) throws IOException;
+
+  /** Writes the buffers in order as one contiguous range and returns the count written. */
+  default long write(ByteBuffer[] srcs, long position) throws IOException {
+    long total = 0;
+    for (ByteBuffer src : srcs) {
+      total += write(src, position + total);
+    }
+    return total;
+  }
+
+  /** Writes all of {@code src} at {@code position}. */
+  default void writeFully(ByteBuffer src, long position) throws IOException {
+    long cursor = position;
+    while (src.hasRemaining()) {
+      cursor += write(src, cursor);
+    }
+  }
+
+  /** Writes dirty metadata to the host file in the safe order, without waiting for the device. */
+  void flush() throws IOException;
+
+  /** Flushes, then makes everything written so far durable (fdatasync, or fsync with metadata). */
+  void force(boolean metadata) throws IOException;
+
+  /** Deallocates whole clusters in the range (their host space is released); partial ones read as zeros. */
+  void discard(long offset, long length) throws IOException;
+
+  /** Makes the range read as zeros, without allocating where the format allows. */
+  void writeZeroes(long offset, long length) throws IOException;
+
+  /** Allocates host space for the range, keeping its content. */
+  void allocate(long offset, long length) throws IOException;
+
+  /** Changes the virtual size; shrinking is refused where data is allocated past the new end. */
+  void resize(long newSize) throws IOException;
+
+  /**
+   * The allocation status of the longest range starting at {@code offset}, at most {@code maxLength}
+   * bytes and not past the end, whose status is uniform, resolved down the backing chain.
+   */
+  Extent blockStatus(long offset, long maxLength) throws IOException;
+
+  /** The backing disk this one reads through, if any. */
+  Optional<DiskFile> backing();
+
+  /** The host paths of this image: its file, its data file, then its chain's files. */
+  List<Path> files();
+
+  /** A channel with its own position over this disk; closing it leaves the disk open. */
+  default DiskChannel channel() {
+    return new DiskChannel(this);
+  }
+
+  /** An input stream from the start of the disk; closing it leaves the disk open. */
+  default InputStream inputStream() {
+    return Channels.newInputStream(channel());
+  }
+
+  /** An output stream that writes from the start of the disk; closing it leaves the disk open. */
+  default OutputStream outputStream() {
+    return Channels.newOutputStream(channel());
+  }
+
+  /** An asynchronous view running every operation on {@code executor}. */
+  default AsyncDiskFile async(Executor executor) {
+    return new AsyncDiskFile(this, executor);
+  }
+
+  /** An asynchronous view running every operation on its own virtual thread. */
+  default AsyncDiskFile async() {
+    return async(Executors.newVirtualThreadPerTaskExecutor());
+  }
+}

@@ -1,0 +1,10 @@
+package io.qcow4j.disk;
+
+/** A field asks for more than the engine's limits allow (table size, chain depth, name length). */
+public final class ImageLimitException extends ImageException {
+  private static final long serialVersionUID = 1L;
+
+  public ImageLimitException(String message) {
+    super(message);
+  }
+}

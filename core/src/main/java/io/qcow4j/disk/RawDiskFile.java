@@ -1,0 +1,154 @@
+package io.qcow4j.disk;
+
+import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/** A raw disk image: guest offset N is byte N of the host file; holes read as zeros. */
+public final class RawDiskFile implements DiskFile {
+  private final Storage storage;
+  private final Path path;
+
+  /** Wraps storage; {@code path} (nullable) is reported by {@link #files()} and {@link #blockStatus}. */
+  public RawDiskFile(Storage storage, Path path) {
+    this.storage = storage;
+    this.path = path;
+  }
+
+  /** Opens a raw image file. */
+  public static RawDiskFile open(Path path, boolean readOnly) throws IOException {
+    return new RawDiskFile(FileStorage.open(path, readOnly), path);
+  }
+
+  @Override
+  public long size() throws IOException {
+    return storage.size();
+  }
+
+  @Override
+  public ImageFormat format() {
+    return ImageFormat.RAW;
+  }
+
+  @Override
+  public boolean isReadOnly() {
+    return storage.isReadOnly();
+  }
+
+  @Override
+  public int read(ByteBuffer dst, long position) throws IOException {
+    checkPosition(position);
+    long size = storage.size();
+    if (position >= size) {
+      return dst.hasRemaining() ? -1 : 0;
+    }
+    int count = (int) Math.min(dst.remaining(), size - position);
+    ByteBuffer window = dst.slice(dst.position(), count);
+    storage.readOrZero(window, position);
+    dst.position(dst.position() + count);
+    return count;
+  }
+
+  @Override
+  public int write(ByteBuffer src, long position) throws IOException {
+    int count = src.remaining();
+    checkWrite(position, count);
+    storage.write(src, position);
+    return count;
+  }
+
+  @Override
+  public void flush() {
+    // Raw images keep no metadata of their own.
+  }
+
+  @Override
+  public void force(boolean metadata) throws IOException {
+    storage.force(metadata);
+  }
+
+  @Override
+  public void discard(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    storage.punchHole(offset, length);
+  }
+
+  @Override
+  public void writeZeroes(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    storage.zeroRange(offset, length);
+  }
+
+  @Override
+  public void allocate(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    storage.allocate(offset, length);
+  }
+
+  @Override
+  public void resize(long newSize) throws IOException {
+    if (newSize < 0) {
+      throw new IllegalArgumentException(name() + ": negative size " + newSize);
+    }
+    ensureWritable();
+    storage.truncate(newSize);
+  }
+
+  @Override
+  public Extent blockStatus(long offset, long maxLength) throws IOException {
+    long size = storage.size();
+    if (offset < 0 || offset >= size || maxLength <= 0) {
+      throw new IllegalArgumentException(name() + ": block status at " + offset + " outside the disk (" + size + " bytes)");
+    }
+    long end = Math.min(size, offset + maxLength);
+    long nextData = storage.nextData(offset);
+    if (nextData > offset) {
+      return new Extent(offset, Math.min(end, nextData) - offset, 0, true, true, false, false, offset, path);
+    }
+    long nextHole = Math.max(storage.nextHole(offset), offset + 1);
+    return new Extent(offset, Math.min(end, nextHole) - offset, 0, true, false, true, false, offset, path);
+  }
+
+  @Override
+  public Optional<DiskFile> backing() {
+    return Optional.empty();
+  }
+
+  @Override
+  public List<Path> files() {
+    return path == null ? List.of() : List.of(path);
+  }
+
+  @Override
+  public void close() throws IOException {
+    storage.close();
+  }
+
+  private String name() {
+    return storage.name();
+  }
+
+  private void checkPosition(long position) {
+    if (position < 0) {
+      throw new IllegalArgumentException(name() + ": negative offset " + position);
+    }
+  }
+
+  private void ensureWritable() throws ReadOnlyImageException {
+    if (storage.isReadOnly()) {
+      throw new ReadOnlyImageException(name() + ": image is opened read-only");
+    }
+  }
+
+  private void checkWrite(long offset, long length) throws IOException {
+    ensureWritable();
+    if (offset < 0 || length < 0 || offset + length > storage.size()) {
+      throw new IOException(name() + ": range at offset " + offset + " length " + length
+          + " is outside the disk (" + storage.size() + " bytes)");
+    }
+  }
+}

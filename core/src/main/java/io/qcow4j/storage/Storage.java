@@ -1,0 +1,101 @@
+package io.qcow4j.storage;
+
+import java.io.Closeable;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * Positional I/O on one host file: the only seam through which the engine touches bytes on disk.
+ * Implementations are thread-safe for positional calls.
+ */
+public interface Storage extends Closeable {
+
+  /** A name for messages: the host path, or a label for in-memory storage. */
+  String name();
+
+  /** Whether writes are refused. */
+  boolean isReadOnly();
+
+  /** The current size of the host file in bytes. */
+  long size() throws IOException;
+
+  /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
+  int read(ByteBuffer dst, long position) throws IOException;
+
+  /** Writes all of {@code src} at {@code position}, growing the file when needed. */
+  void write(ByteBuffer src, long position) throws IOException;
+
+  /** Sets the file's size, cutting or extending it with zeros. */
+  void truncate(long newSize) throws IOException;
+
+  /** Makes every completed write durable (fdatasync, or fsync when {@code metadata}). */
+  void force(boolean metadata) throws IOException;
+
+  /** Releases the host space of the range, which then reads as zeros; the size does not change. */
+  void punchHole(long position, long length) throws IOException;
+
+  /** Makes the range read as zeros, keeping or allocating its space; may grow the file. */
+  void zeroRange(long position, long length) throws IOException;
+
+  /** Reserves host space for the range without changing what it reads; may grow the file. */
+  void allocate(long position, long length) throws IOException;
+
+  /** The first offset at or after {@code position} that may hold data (SEEK_DATA); the size if none. */
+  default long nextData(long position) throws IOException {
+    return position;
+  }
+
+  /** The first offset at or after {@code position} that is surely a hole (SEEK_HOLE); the size if none. */
+  default long nextHole(long position) throws IOException {
+    return size();
+  }
+
+  /** Fills {@code dst} from {@code position}, or throws {@link EOFException} naming the file. */
+  default void readFully(ByteBuffer dst, long position) throws IOException {
+    long cursor = position;
+    while (dst.hasRemaining()) {
+      int count = read(dst, cursor);
+      if (count < 0) {
+        throw new EOFException(name() + ": read of " + dst.remaining() + " bytes at offset " + cursor
+            + " is past the end of the file (" + size() + " bytes)");
+      }
+      cursor += count;
+    }
+  }
+
+  /** Fills {@code dst} from {@code position}; what lies past the end of the file reads as zeros. */
+  default void readOrZero(ByteBuffer dst, long position) throws IOException {
+    long cursor = position;
+    while (dst.hasRemaining()) {
+      int count = read(dst, cursor);
+      if (count < 0) {
+        while (dst.hasRemaining()) {
+          dst.put((byte) 0);
+        }
+        return;
+      }
+      cursor += count;
+    }
+  }
+
+  /** Reads the buffers in order from one contiguous range, zeros past the end, as few calls as the host allows. */
+  default void readOrZero(ByteBuffer[] dsts, long position) throws IOException {
+    long cursor = position;
+    for (ByteBuffer dst : dsts) {
+      int wanted = dst.remaining();
+      readOrZero(dst, cursor);
+      cursor += wanted;
+    }
+  }
+
+  /** Writes the buffers in order to one contiguous range. */
+  default void write(ByteBuffer[] srcs, long position) throws IOException {
+    long cursor = position;
+    for (ByteBuffer src : srcs) {
+      int count = src.remaining();
+      write(src, cursor);
+      cursor += count;
+    }
+  }
+}
