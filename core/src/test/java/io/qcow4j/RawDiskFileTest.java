@@ -36,6 +36,8 @@ class RawDiskFileTest {
 
       assertThat(raw.read(ByteBuffer.allocate(8), 4 << 20)).isEqualTo(-1);
       assertThat(raw.read(ByteBuffer.allocate(8), (4 << 20) - 3)).isEqualTo(3);
+      raw.force(false);
+      assertThat(raw.info().actualSize()).isBetween(1L, 1L << 20);
     }
   }
 

@@ -111,6 +111,9 @@ public interface DiskFile extends Closeable {
    */
   Extent blockStatus(long offset, long maxLength) throws IOException;
 
+  /** What qemu-img info reports about this layer. */
+  ImageInfo info() throws IOException;
+
   /** The backing disk this one reads through, if any. */
   Optional<DiskFile> backing();
 

@@ -1,6 +1,7 @@
 package io.qcow4j.disk;
 
 import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.HostFiles;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -111,6 +112,11 @@ public final class RawDiskFile implements DiskFile {
     }
     long nextHole = Math.max(storage.nextHole(offset), offset + 1);
     return new Extent(offset, Math.min(end, nextHole) - offset, 0, true, false, true, false, offset, path);
+  }
+
+  @Override
+  public ImageInfo info() throws IOException {
+    return new ImageInfo(path, ImageFormat.RAW, storage.size(), HostFiles.allocatedBytes(path), null, null, null);
   }
 
   @Override

@@ -65,6 +65,21 @@ final class NativeFile implements AutoCloseable {
     return seek(offset, SEEK_HOLE);
   }
 
+  /** st_blocks * 512 of the file at {@code path} (the bytes it occupies), or -1 when unknown. */
+  static long allocatedBytes(Path path) {
+    if (CALLS == null || CALLS.stat == null) {
+      return -1;
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      // struct stat on x86_64 and aarch64 glibc is at most 144 bytes; st_blocks is a 64-bit field.
+      var stat = arena.allocate(256, 8);
+      int result = (int) CALLS.stat.invokeExact(arena.allocateFrom(path.toString()), stat);
+      return result == 0 ? stat.get(ValueLayout.JAVA_LONG, CALLS.blocksOffset) * 512 : -1;
+    } catch (Throwable e) {
+      return -1;
+    }
+  }
+
   private long seek(long offset, int whence) {
     try {
       return (long) CALLS.lseek.invokeExact(fd, offset, whence);
@@ -82,7 +97,9 @@ final class NativeFile implements AutoCloseable {
     }
   }
 
-  private record Calls(MethodHandle open, MethodHandle fallocate, MethodHandle lseek, MethodHandle close) {
+  private record Calls(
+      MethodHandle open, MethodHandle fallocate, MethodHandle lseek, MethodHandle close,
+      MethodHandle stat, long blocksOffset) {
     static Calls load() {
       if (!System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux")) {
         return null;
@@ -100,7 +117,15 @@ final class NativeFile implements AutoCloseable {
                 ValueLayout.JAVA_INT));
         MethodHandle close = linker.downcallHandle(libc.find("close").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-        return new Calls(open, fallocate, lseek, close);
+        MethodHandle stat = linker.downcallHandle(libc.find("stat").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        String arch = System.getProperty("os.arch", "");
+        long blocksOffset = switch (arch) {
+          case "amd64", "x86_64" -> 64;
+          case "aarch64" -> 64;
+          default -> -1;
+        };
+        return new Calls(open, fallocate, lseek, close, blocksOffset < 0 ? null : stat, blocksOffset);
       } catch (Throwable e) {
         return null;
       }
