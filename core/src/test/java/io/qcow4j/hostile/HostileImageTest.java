@@ -15,13 +15,11 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.testing.ImageBytes;
 import io.qcow4j.testing.QemuTools;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
@@ -163,13 +161,19 @@ class HostileImageTest {
           tools.img("create", "-q", "-f", "qcow2", "-u", "-b", "a.qcow2", "-F", "qcow2", "b.qcow2", "1M");
           return dir.resolve("a.qcow2");
         }),
-        // self.qcow2 -> self.qcow2.
+        // self.qcow2 -> self.qcow2: qemu-img refuses to make it, so the image is made with the
+        // backing name "else.qcow2" and the name's bytes are then overwritten with "self.qcow2".
         corrupt("backing-self-loop", dir -> {
-          QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "-u", "-b", "self.qcow2", "-F", "qcow2", "self.qcow2", "1M");
-          return dir.resolve("self.qcow2");
+          QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "-u", "-b", "else.qcow2", "-F", "qcow2", "self.qcow2", "1M");
+          Path image = dir.resolve("self.qcow2");
+          try (ImageBytes bytes = ImageBytes.open(image)) {
+            bytes.putBytes(bytes.u64(BACKING_FILE_OFFSET), "self.qcow2".getBytes(US_ASCII));
+          }
+          return image;
         }),
-        // 17 images in one chain (the top and 16 backing files); the default limit is 16 images.
-        limit("chain-of-17", dir -> chain(dir, 17)),
+        // A top image over 17 backing files: its base would be at depth 17, past the default limit
+        // of 16 (depth counts backing files below the top, as in qemu-img map's "depth").
+        limit("chain-17-deep", dir -> chain(dir, 17)),
         // crypt_method = 1 (legacy AES): not implemented.
         unsupported("crypt-method-aes", dir -> patched(dir, plainBase, bytes -> bytes.putU32(CRYPT_METHOD, 1))),
         // crypt_method = 2 (LUKS): not implemented.
@@ -235,8 +239,8 @@ class HostileImageTest {
   }
 
   @Test
-  void chainOfSixteenOpens() throws IOException {
-    Path top = chain(caseDirectory, 16);
+  void chainSixteenDeepOpens() throws IOException {
+    Path top = chain(caseDirectory, OpenOptions.DEFAULT_MAX_CHAIN_DEPTH);
     try (DiskFile disk = DiskImages.open(top, OpenOptions.readOnlyDefaults())) {
       ByteBuffer buffer = ByteBuffer.allocate(1);
       disk.readFully(buffer, 0);
@@ -245,7 +249,7 @@ class HostileImageTest {
   }
 
   @Test
-  void chainLongerThanAConfiguredLimitIsRefused() throws IOException {
+  void chainDeeperThanAConfiguredLimitIsRefused() throws IOException {
     Path top = chain(caseDirectory, 3);
     Throwable thrown = assertTimeoutPreemptively(TIME_LIMIT, () -> {
       try (DiskFile disk = DiskImages.open(top, OpenOptions.readOnlyDefaults().withMaxChainDepth(2))) {
@@ -255,18 +259,24 @@ class HostileImageTest {
       }
     });
     assertThat(thrown).isExactlyInstanceOf(ImageLimitException.class);
+    try (DiskFile disk = DiskImages.open(top, OpenOptions.readOnlyDefaults().withMaxChainDepth(3))) {
+      assertThat(disk.size()).isEqualTo(1 << 20);
+    }
   }
 
-  /** A chain of {@code images} qcow2 files, level0 (the base, which writes 0x5b at 0) up to the returned top. */
-  private static Path chain(Path directory, int images) {
+  /**
+   * A chain {@code depth} backing files deep: level0.qcow2 (the base, which writes 0x5b at 0) up to
+   * the returned top, level{depth}.qcow2.
+   */
+  private static Path chain(Path directory, int depth) {
     QemuTools tools = QemuTools.in(directory);
     tools.img("create", "-q", "-f", "qcow2", "level0.qcow2", "1M");
     tools.io("-f", "qcow2", "-c", "write -P 0x5b 0 4k", "level0.qcow2");
-    for (int level = 1; level < images; level++) {
+    for (int level = 1; level <= depth; level++) {
       tools.img("create", "-q", "-f", "qcow2", "-u", "-b", "level" + (level - 1) + ".qcow2", "-F", "qcow2",
           "level" + level + ".qcow2", "1M");
     }
-    return directory.resolve("level" + (images - 1) + ".qcow2");
+    return directory.resolve("level" + depth + ".qcow2");
   }
 
   /**
