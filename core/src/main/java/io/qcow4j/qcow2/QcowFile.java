@@ -86,6 +86,19 @@ public final class QcowFile implements DiskFile {
     return ImageCreator.create(path, options);
   }
 
+  /**
+   * Creates a qcow2 image and closes it without opening its backing file, which need not exist
+   * (qemu-img create -u).
+   */
+  public static void createUnsafe(Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+    ImageCreator.createDetached(path, options).close();
+  }
+
+  /** Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write. */
+  public static QcowFile create(Storage storage, io.qcow4j.disk.CreateOptions options) throws IOException {
+    return ImageCreator.create(storage, options);
+  }
+
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
   public static ImageFormat probe(Path path) throws IOException {
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
@@ -94,6 +107,22 @@ public final class QcowFile implements DiskFile {
         // keep reading until four bytes or the end of the file
       }
       return magic.position() == 4 && magic.getInt(0) == MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
+    }
+  }
+
+  /**
+   * Opens a qcow2 image held by {@code storage} (for tests and embedders with their own storage);
+   * {@code path} (nullable) names it and anchors relative backing and data file names.
+   */
+  public static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
+    List<AutoCloseable> opened = new ArrayList<>();
+    opened.add(storage);
+    try {
+      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened);
+      opened.clear();
+      return file;
+    } finally {
+      closeAll(opened);
     }
   }
 
@@ -106,12 +135,16 @@ public final class QcowFile implements DiskFile {
       opened.clear();
       return file;
     } finally {
-      for (AutoCloseable closeable : opened.reversed()) {
-        try {
-          closeable.close();
-        } catch (Exception e) {
-          // The open already failed; the first failure is the one to report.
-        }
+      closeAll(opened);
+    }
+  }
+
+  private static void closeAll(List<AutoCloseable> opened) {
+    for (AutoCloseable closeable : opened.reversed()) {
+      try {
+        closeable.close();
+      } catch (Exception e) {
+        // The open already failed; the first failure is the one to report.
       }
     }
   }
@@ -142,13 +175,19 @@ public final class QcowFile implements DiskFile {
     if (header.hasDataFile()) {
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
           + ": image uses an external data file but does not record its name"));
+      if (path == null) {
+        throw new UnsupportedFeatureException(name + ": image uses an external data file ('" + dataName
+            + "') but was opened without a path to find it");
+      }
       dataPath = BackingChain.resolve(path, dataName);
       dataStorage = FileStorage.open(dataPath, options.readOnly());
       opened.add(dataStorage);
     }
 
     Set<Path> chain = new java.util.HashSet<>(chainAbove);
-    chain.add(path.toRealPath());
+    if (path != null) {
+      chain.add(path.toRealPath());
+    }
     DiskFile backing = null;
     if (header.backingFile() != null && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
       backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null), options,
