@@ -1,5 +1,7 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -78,7 +80,68 @@ public final class QcowFile implements DiskFile {
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
   public static QcowFile open(Path path, OpenOptions options) throws IOException {
-    return openLayer(path, options, 0, Set.of());
+    if (!options.readOnly() && needsRepair(path)) {
+      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
+      check(path, CheckResult.Repair.ALL);
+    }
+    return openLayer(path, options, 0, Set.of(), false);
+  }
+
+  /** Whether the header at {@code path} has the dirty bit set. */
+  private static boolean needsRepair(Path path) throws IOException {
+    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+      ByteBuffer fixed = ByteBuffer.allocate(80);
+      while (fixed.hasRemaining() && channel.read(fixed, fixed.position()) > 0) {
+        // read the fixed fields up to the incompatible features
+      }
+      return fixed.position() == 80 && fixed.getInt(0) == MAGIC && fixed.getInt(4) >= 3
+          && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
+    }
+  }
+
+  /**
+   * Checks the image at {@code path} like qemu-img check and repairs what {@code repair} allows;
+   * a repair that leaves the image clean also clears its dirty and corrupt bits.
+   */
+  public static CheckResult check(Path path, CheckResult.Repair repair) throws IOException {
+    OpenOptions options = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE)
+        .withReadOnly(repair == CheckResult.Repair.NONE);
+    try (QcowFile image = openLayer(path, options, 0, Set.of(), true)) {
+      return image.check(repair);
+    }
+  }
+
+  /** Checks this image like qemu-img check, repairing what {@code repair} allows (read-write images only). */
+  public CheckResult check(CheckResult.Repair repair) throws IOException {
+    if (writer == null) {
+      if (repair != CheckResult.Repair.NONE) {
+        throw new ReadOnlyImageException(name + ": a repair needs the image opened read-write");
+      }
+      Refcounts refcounts = new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
+          header.refcountTableOffset(), header.refcountTableClusters());
+      return ImageCheck.run(this, refcounts, repair);
+    }
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
+        if (repair != CheckResult.Repair.NONE) {
+          writer.flush();
+          if (result.corruptions() == 0 && result.leaks() == 0 && (header.dirty() || header.corrupt())) {
+            writeHeader(header.withIncompatibleFeatures(header.incompatibleFeatures()
+                & ~(Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT)));
+            storage.force(false);
+          }
+        }
+        return result;
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
   }
 
   /** Creates a qcow2 image as {@code options} describe (replacing any file there) and opens it read-write. */
@@ -118,7 +181,7 @@ public final class QcowFile implements DiskFile {
     List<AutoCloseable> opened = new ArrayList<>();
     opened.add(storage);
     try {
-      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened);
+      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened, false);
       opened.clear();
       return file;
     } finally {
@@ -127,11 +190,16 @@ public final class QcowFile implements DiskFile {
   }
 
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
+    return openLayer(path, options, depth, chainAbove, false);
+  }
+
+  private static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      boolean repairing) throws IOException {
     Storage storage = FileStorage.open(path, options.readOnly());
     List<AutoCloseable> opened = new ArrayList<>();
     opened.add(storage);
     try {
-      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened);
+      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened, repairing);
       opened.clear();
       return file;
     } finally {
@@ -150,7 +218,7 @@ public final class QcowFile implements DiskFile {
   }
 
   private static QcowFile openOn(Path path, Storage storage, OpenOptions options, int depth, Set<Path> chainAbove,
-      List<AutoCloseable> opened) throws IOException {
+      List<AutoCloseable> opened, boolean repairing) throws IOException {
     String name = storage.name();
     long size = storage.size();
     ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
@@ -160,10 +228,10 @@ public final class QcowFile implements DiskFile {
     storage.readFully(firstCluster, 0);
     Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
 
-    if (header.corrupt() && !options.readOnly()) {
+    if (header.corrupt() && !options.readOnly() && !repairing) {
       throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
     }
-    if (header.dirty() && !options.readOnly()) {
+    if (header.dirty() && !options.readOnly() && !repairing) {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
           + "it needs a refcount repair (check -r all) before it can be opened read-write");
     }
@@ -195,7 +263,7 @@ public final class QcowFile implements DiskFile {
       opened.add(backing);
     }
     QcowFile file = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
-    if (!options.readOnly()) {
+    if (!options.readOnly() && !repairing) {
       file.clearAutoclearBits();
     }
     return file;
