@@ -331,6 +331,11 @@ final class ClusterLookup {
     l1Dirty = true;
   }
 
+  /** Forgets every cached slice (the active tree changed wholesale); nothing may be dirty. */
+  void clearCache() {
+    cache.clear();
+  }
+
   /** Forgets cached slices of the table at {@code l2Offset} (it is no longer this image's). */
   void forgetTable(long l2Offset) {
     for (long sliceOffset = 0; sliceOffset < clusterSize; sliceOffset += (long) sliceEntries * 8 * entryWords) {

@@ -49,7 +49,8 @@ public final class QcowFile implements DiskFile {
   private final FileSize fileSize;
   private final FileSize dataFileSize;
   private final DiskFile backing;
-  private final List<Snapshot> snapshots;
+  private volatile List<Snapshot> snapshots;
+  private volatile long snapshotTableBytes;
   private final boolean readOnly;
   private final WritePath writer;
   private volatile DecompressedCluster lastDecompressed;
@@ -71,6 +72,7 @@ public final class QcowFile implements DiskFile {
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(), l1,
         options.cacheBytes(), fileSize);
     this.snapshots = List.copyOf(snapshots);
+    this.snapshotTableBytes = snapshotTableLength(storage, header);
     this.backing = backing;
     this.readOnly = options.readOnly();
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup,
@@ -318,6 +320,93 @@ public final class QcowFile implements DiskFile {
       cursor += length;
     }
     return all;
+  }
+
+  private static long snapshotTableLength(Storage storage, Header header) throws IOException {
+    long cursor = header.snapshotsOffset();
+    for (int index = 0; index < header.snapshotCount(); index++) {
+      ByteBuffer fixed = ByteBuffer.allocate(40);
+      storage.readOrZero(fixed, cursor);
+      cursor += Math.max(0, SnapshotTableCodec.entryLength(fixed.flip()));
+    }
+    return cursor - header.snapshotsOffset();
+  }
+
+  long snapshotTableBytes() {
+    return snapshotTableBytes;
+  }
+
+  /** Points the header at a new snapshot table (written and durable already). */
+  void writeSnapshotTable(long offset, List<Snapshot> table, long tableBytes) throws IOException {
+    Header current = header;
+    writeHeader(new Header(current.version(), current.backingFileOffset(), current.backingFileSize(),
+        current.clusterBits(), current.size(), current.cryptMethod(), current.l1Size(), current.l1TableOffset(),
+        current.refcountTableOffset(), current.refcountTableClusters(), table.size(), offset,
+        current.incompatibleFeatures(), current.compatibleFeatures(), current.autoclearFeatures(),
+        current.refcountOrder(), current.headerLength(), current.compressionType(), current.extensions(),
+        current.backingFile()));
+    snapshots = List.copyOf(table);
+    snapshotTableBytes = tableBytes;
+  }
+
+  /** Creates an internal snapshot of the current state (qemu-img snapshot -c). */
+  public Snapshot createSnapshot(String snapshotName) throws IOException {
+    return withSnapshots(table -> table.create(snapshotName, snapshots, System.currentTimeMillis()));
+  }
+
+  /** Reverts the disk to the snapshot with this name or id (qemu-img snapshot -a). */
+  public void applySnapshot(String nameOrId) throws IOException {
+    Snapshot snapshot = findSnapshot(nameOrId);
+    withSnapshots(table -> {
+      table.apply(snapshot);
+      return snapshot;
+    });
+  }
+
+  /** Deletes the snapshot with this name or id (qemu-img snapshot -d). */
+  public void deleteSnapshot(String nameOrId) throws IOException {
+    Snapshot snapshot = findSnapshot(nameOrId);
+    withSnapshots(table -> {
+      table.delete(snapshot, snapshots);
+      return snapshot;
+    });
+  }
+
+  private Snapshot findSnapshot(String nameOrId) throws IOException {
+    for (Snapshot snapshot : snapshots) {
+      if (snapshot.id().equals(nameOrId)) {
+        return snapshot;
+      }
+    }
+    for (Snapshot snapshot : snapshots) {
+      if (snapshot.name().equals(nameOrId)) {
+        return snapshot;
+      }
+    }
+    throw new java.nio.file.NoSuchFileException(name, null, "snapshot '" + nameOrId + "' not found");
+  }
+
+  private interface SnapshotAction {
+    Snapshot run(Snapshots table) throws IOException;
+  }
+
+  private Snapshot withSnapshots(SnapshotAction action) throws IOException {
+    ensureWritable();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        writer.flush();
+        Snapshot result = action.run(new Snapshots(this, writer.refcounts()));
+        writer.flush();
+        return result;
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
   }
 
   /** The decoded header as it is now. */
