@@ -349,6 +349,34 @@ public final class QcowFile implements DiskFile {
     snapshotTableBytes = tableBytes;
   }
 
+  /**
+   * Compresses one whole cluster with the image's compression type; null when it does not shrink.
+   * Thread-safe and free of I/O, so callers may compress many clusters in parallel.
+   */
+  public byte[] compressCluster(ByteBuffer cluster) {
+    if (cluster.remaining() != clusterSize) {
+      throw new IllegalArgumentException(name + ": a compressed cluster must be " + clusterSize + " bytes");
+    }
+    return Compression.compress(header.compressionType(), cluster);
+  }
+
+  /**
+   * Stores compressed bytes from {@link #compressCluster} as the content of the cluster at
+   * {@code guestOffset} (cluster-aligned), packed after the previous compressed cluster.
+   */
+  public void writeCompressed(long guestOffset, byte[] compressed) throws IOException {
+    checkWrite(guestOffset, Math.min(clusterSize, header.size() - guestOffset));
+    if ((guestOffset & (clusterSize - 1)) != 0) {
+      throw new IllegalArgumentException(name + ": compressed write at " + guestOffset + " is not cluster-aligned");
+    }
+    writer.writeCompressed(guestOffset, compressed);
+  }
+
+  /** The cluster size in bytes. */
+  public int clusterSize() {
+    return clusterSize;
+  }
+
   /** Creates an internal snapshot of the current state (qemu-img snapshot -c). */
   public Snapshot createSnapshot(String snapshotName) throws IOException {
     return withSnapshots(table -> table.create(snapshotName, snapshots, System.currentTimeMillis()));

@@ -152,6 +152,16 @@ final class Refcounts {
       set(cluster, 1);
       return cluster << clusterBits;
     }
+    return allocateAtFrontier(count);
+  }
+
+  /** The host offset where fresh allocations at the end of the file go next. */
+  long frontierOffset() {
+    return frontier << clusterBits;
+  }
+
+  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
+  long allocateAtFrontier(int count) throws IOException {
     long first = frontier;
     frontier += count;
     for (long cluster = first; cluster < first + count; cluster++) {
