@@ -23,6 +23,22 @@ import java.util.Set;
 public final class ImageInfos {
   private ImageInfos() {}
 
+  /** One image of the chain could not be opened; {@link #filename()} names it, the cause says why. */
+  public static final class OpenFailure extends IOException {
+    private static final long serialVersionUID = 1L;
+    private final String filename;
+
+    OpenFailure(String filename, IOException cause) {
+      super(filename + ": " + cause.getMessage(), cause);
+      this.filename = filename;
+    }
+
+    /** The name the image was opened by. */
+    public String filename() {
+      return filename;
+    }
+  }
+
   /** A backing file that cannot be described: the chain loops or its format is unknown. */
   public static final class ChainException extends IOException {
     private static final long serialVersionUID = 1L;
@@ -80,6 +96,8 @@ public final class ImageInfos {
       String full = info.backingFile() == null || info.backingFile().isEmpty()
           ? null : fullBackingFilename(name, info.backingFile());
       return new LayerInfo(name, info, full);
+    } catch (IOException e) {
+      throw new OpenFailure(name, e);
     }
   }
 
