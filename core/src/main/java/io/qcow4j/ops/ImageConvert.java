@@ -4,6 +4,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
@@ -41,8 +42,13 @@ public final class ImageConvert {
     for (DiskFile source : sources) {
       total += source.size();
     }
-    try (FileStorage out = FileStorage.create(target, true)) {
-      out.truncate(total);
+    // RandomAccessFile grows the file with ftruncate, leaving it all a hole; FileStorage.truncate
+    // writes a last byte, which would allocate the last block.
+    try (RandomAccessFile file = new RandomAccessFile(target.toFile(), "rw")) {
+      file.setLength(0);
+      file.setLength(total);
+    }
+    try (FileStorage out = FileStorage.open(target, false)) {
       new Copier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress).copyAll(sources);
       out.force(false);
     }
