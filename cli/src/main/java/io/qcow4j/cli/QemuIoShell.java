@@ -48,7 +48,7 @@ final class QemuIoShell {
     List<String> args = words.subList(1, words.size());
     int result = switch (name) {
       case "read", "r" -> checkCount(name, args, 2, -1) ? read(args) : EINVAL;
-      case "length", "len" -> checkCount(name, args, 0, 0) ? length() : EINVAL;
+      case "length" -> checkCount(name, args, 0, 0) ? length() : EINVAL;
       case "map" -> checkCount(name, args, 0, 0) ? map() : EINVAL;
       default -> {
         if (NOT_YET.contains(name)) {

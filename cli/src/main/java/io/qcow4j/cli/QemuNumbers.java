@@ -26,8 +26,8 @@ final class QemuNumbers {
   }
 
   /**
-   * Parses a size like qemu_strtosz: decimal digits with an optional fraction, or 0x hex (no
-   * fraction, no suffix), then an optional suffix B, K, M, G, T, P, E (either case, powers of 1024;
+   * Parses a size like qemu 7.2's qemu_strtosz: decimal digits with an optional fraction, or 0x
+   * hex (no fraction), then an optional suffix B, K, M, G, T, P, E (either case, powers of 1024;
    * a fraction needs one). The result must fit a signed 64-bit value.
    */
   static long parseSize(String text) throws SizeFormatException {
@@ -54,7 +54,8 @@ final class QemuNumbers {
       if (index == hexStart) {
         throw new SizeFormatException(text, false);
       }
-      if (index < s.length() && (s.charAt(index) == '.' || multiplier(s.charAt(index)) > 0)) {
+      // qemu 7.2 still takes a suffix after hex digits (deprecated), but no fraction
+      if (index < s.length() && s.charAt(index) == '.') {
         throw new SizeFormatException(text, false);
       }
       value = new BigDecimal(new BigInteger(s.substring(hexStart, index), 16));

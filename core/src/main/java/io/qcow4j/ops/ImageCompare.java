@@ -41,7 +41,7 @@ public final class ImageCompare {
       Extent status1 = status(first, 1, offset, size1 - offset);
       Extent status2 = status(second, 2, offset, size2 - offset);
       long chunk = Math.min(status1.length(), status2.length());
-      if (strict && !sameStatus(status1, status2)) {
+      if (strict && !sameStatus(status1, size1, status2, size2)) {
         return new CompareResult(Outcome.STRICT_STATUS_MISMATCH, offset, false);
       }
       if (status1.zero() && status2.zero()) {
@@ -88,10 +88,14 @@ public final class ImageCompare {
     return new CompareResult(Outcome.IDENTICAL, -1, true);
   }
 
-  /** qemu compares the whole status word; these are the flags an {@link Extent} carries. */
-  private static boolean sameStatus(Extent a, Extent b) {
+  /**
+   * qemu compares the whole status word: allocated, zero, data, offset valid, and whether the
+   * range reaches the end of its image (BDRV_BLOCK_EOF).
+   */
+  private static boolean sameStatus(Extent a, long sizeA, Extent b, long sizeB) {
     return a.present() == b.present() && a.zero() == b.zero() && a.data() == b.data()
-        && (a.hostOffset() >= 0 && !a.compressed()) == (b.hostOffset() >= 0 && !b.compressed());
+        && (a.hostOffset() >= 0 && !a.compressed()) == (b.hostOffset() >= 0 && !b.compressed())
+        && (a.end() == sizeA) == (b.end() == sizeB);
   }
 
   private static Extent status(DiskFile disk, int image, long offset, long maxLength) throws CompareException {
