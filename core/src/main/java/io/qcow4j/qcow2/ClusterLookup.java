@@ -25,6 +25,9 @@ final class ClusterLookup {
   private final L2Cache cache;
   private final FileSize fileSize;
   private volatile long[] l1;
+  /** Dirty slices by host offset; guarded by the image's metadata lock. */
+  private final java.util.TreeMap<Long, L2Cache.Slice> dirtySlices = new java.util.TreeMap<>();
+  private boolean l1Dirty;
 
   ClusterLookup(String name, Storage storage, int clusterBits, boolean extendedL2, boolean hasDataFile,
       long[] l1, long cacheBytes, FileSize fileSize) {
@@ -109,7 +112,8 @@ final class ClusterLookup {
       return false;
     }
     return switch (run.kind()) {
-      case DATA -> run.hostOffset() + run.length() == next.hostOffset();
+      case DATA -> run.hostOffset() + run.length() == next.hostOffset()
+          && L2Entry.copied(run.entry()) == L2Entry.copied(next.entry());
       case ZERO -> (run.hostOffset() == Run.NO_HOST) == (next.hostOffset() == Run.NO_HOST)
           && (run.hostOffset() == Run.NO_HOST || run.hostOffset() + run.length() == next.hostOffset());
       case UNALLOCATED -> (run.hostOffset() == Run.NO_HOST) == (next.hostOffset() == Run.NO_HOST)
@@ -184,10 +188,6 @@ final class ClusterLookup {
       throw new CorruptImageException(String.format("%s: L1 entry %d points at L2 table offset 0x%x, not aligned to a cluster",
           name, l1Index, l2Offset));
     }
-    if (l2Offset + clusterSize > fileSize.atLeast(l2Offset + clusterSize)) {
-      throw new CorruptImageException(String.format("%s: L1 entry %d points at L2 table offset 0x%x, past the end of the file",
-          name, l1Index, l2Offset));
-    }
   }
 
   private L2Cache.Slice slice(long sliceOffset) throws IOException {
@@ -196,11 +196,155 @@ final class ClusterLookup {
       return cached;
     }
     ByteBuffer bytes = ByteBuffer.allocate(sliceEntries * 8 * entryWords);
+    // Tables made in memory are cached until written, so a slice read from the file must lie inside it.
+    long tableOffset = sliceOffset & ~(clusterSize - 1L);
+    if (tableOffset + clusterSize > fileSize.atLeast(tableOffset + clusterSize)) {
+      throw new CorruptImageException(String.format("%s: L2 table offset 0x%x (from the L1 table) lies past the end of the file",
+          name, tableOffset));
+    }
     storage.readFully(bytes, sliceOffset);
     long[] words = new long[sliceEntries * entryWords];
     LongBuffer view = bytes.flip().asLongBuffer();
     view.get(words);
     return cache.put(new L2Cache.Slice(sliceOffset, words));
+  }
+
+  /** Where one L2 entry lives: its slice and the index of its first word there. */
+  record Slot(L2Cache.Slice slice, int word) {
+    long entry() {
+      return slice.words[word];
+    }
+
+    long bitmap() {
+      return slice.words[word + 1];
+    }
+  }
+
+  /** The current L1 table (the caller must not change it). */
+  long[] l1() {
+    return l1;
+  }
+
+  /** Replaces the L1 table (after a resize moved or grew it). */
+  void replaceL1(long[] table) {
+    l1 = table;
+  }
+
+  /** The words of the L2 entry for the cluster at {@code guestOffset}: {entry, bitmap}; zeros without an L2 table. */
+  long[] entryWords(long guestOffset) throws IOException {
+    long l1Index = guestOffset >>> (clusterBits + l2Bits);
+    long[] table = l1;
+    long l2Offset = l1Index < table.length ? L1Entry.l2Offset(table[(int) l1Index]) : 0;
+    if (l2Offset == 0) {
+      return new long[2];
+    }
+    checkL2Offset(l2Offset, l1Index);
+    Slot slot = slotIn(l2Offset, guestOffset);
+    return new long[] {slot.entry(), extendedL2 ? slot.bitmap() : 0};
+  }
+
+  /**
+   * The slot of the L2 entry for {@code guestOffset} in a table this image owns alone, allocating a
+   * new table or copying one shared with snapshots first. Caller holds the metadata lock.
+   */
+  Slot writableSlot(long guestOffset, Refcounts refcounts) throws IOException {
+    long l1Index = guestOffset >>> (clusterBits + l2Bits);
+    long[] table = l1;
+    long l1Entry = table[(int) l1Index];
+    long l2Offset = L1Entry.l2Offset(l1Entry);
+    if (l2Offset != 0) {
+      checkL2Offset(l2Offset, l1Index);
+    }
+    if (l2Offset == 0 || !L1Entry.copied(l1Entry)) {
+      long newOffset = refcounts.allocate(1);
+      int slicesPerTable = clusterSize / (sliceEntries * 8 * entryWords);
+      for (int index = 0; index < slicesPerTable; index++) {
+        long sliceOffset = (long) index * sliceEntries * 8 * entryWords;
+        long[] words = l2Offset == 0 ? new long[sliceEntries * entryWords] : slice(l2Offset + sliceOffset).words.clone();
+        L2Cache.Slice fresh = new L2Cache.Slice(newOffset + sliceOffset, words);
+        fresh.dirty = true;
+        cache.install(fresh);
+        dirtySlices.put(fresh.hostOffset, fresh);
+      }
+      if (l2Offset != 0) {
+        refcounts.freeLater(l2Offset, clusterSize);
+      }
+      table[(int) l1Index] = L1Entry.of(newOffset, true);
+      l1Dirty = true;
+      l2Offset = newOffset;
+    }
+    return slotIn(l2Offset, guestOffset);
+  }
+
+  /** Stores an L2 entry (and bitmap, with extended L2) in its slot; it reaches the file at the next flush. */
+  void store(Slot slot, long entry, long bitmap) {
+    if (extendedL2) {
+      slot.slice.words[slot.word + 1] = bitmap;
+    }
+    slot.slice.words[slot.word] = entry;
+    slot.slice.dirty = true;
+    dirtySlices.put(slot.slice.hostOffset, slot.slice);
+  }
+
+  /** How many slices wait to be written. */
+  int dirtySliceCount() {
+    return dirtySlices.size();
+  }
+
+  /** How many slices the cache holds. */
+  int cacheCapacity() {
+    return cache.capacity();
+  }
+
+  /** Whether L2 slices wait to be written. */
+  boolean hasDirtySlices() {
+    return !dirtySlices.isEmpty();
+  }
+
+  /** Writes every dirty slice (the caller adds the barrier before and after). */
+  void writeDirtySlices() throws IOException {
+    for (L2Cache.Slice slice : dirtySlices.values()) {
+      ByteBuffer bytes = ByteBuffer.allocate(slice.words.length * 8);
+      bytes.asLongBuffer().put(slice.words);
+      storage.write(bytes, slice.hostOffset);
+      slice.dirty = false;
+    }
+    dirtySlices.clear();
+  }
+
+  boolean isL1Dirty() {
+    return l1Dirty;
+  }
+
+  /** Writes the L1 table at {@code l1Offset} if it changed. */
+  void writeL1(long l1Offset) throws IOException {
+    if (!l1Dirty) {
+      return;
+    }
+    long[] table = l1;
+    ByteBuffer bytes = ByteBuffer.allocate(table.length * 8);
+    bytes.asLongBuffer().put(table);
+    storage.write(bytes, l1Offset);
+    l1Dirty = false;
+  }
+
+  /** Marks the whole L1 table as needing a write (it moved). */
+  void markL1Dirty() {
+    l1Dirty = true;
+  }
+
+  /** Forgets cached slices of the table at {@code l2Offset} (it is no longer this image's). */
+  void forgetTable(long l2Offset) {
+    for (long sliceOffset = 0; sliceOffset < clusterSize; sliceOffset += (long) sliceEntries * 8 * entryWords) {
+      cache.invalidate(l2Offset + sliceOffset);
+    }
+  }
+
+  private Slot slotIn(long l2Offset, long guestOffset) throws IOException {
+    int l2Index = (int) ((guestOffset >>> clusterBits) & ((1 << l2Bits) - 1));
+    int sliceIndex = l2Index / sliceEntries;
+    L2Cache.Slice slice = slice(l2Offset + (long) sliceIndex * sliceEntries * 8 * entryWords);
+    return new Slot(slice, (l2Index - sliceIndex * sliceEntries) * entryWords);
   }
 
   private CorruptImageException corrupt(long l2Offset, int l2Index, String what) {

@@ -14,6 +14,8 @@ final class L2Cache {
     final long hostOffset;
     final long[] words;
     volatile boolean referenced = true;
+    /** Changed in memory and not yet written; a dirty slice is never evicted. */
+    volatile boolean dirty;
 
     Slice(long hostOffset, long[] words) {
       this.hostOffset = hostOffset;
@@ -56,6 +58,19 @@ final class L2Cache {
     slices.remove(hostOffset);
   }
 
+  /** Caches a slice made in memory (a new or copied table), replacing whatever was cached there. */
+  void install(Slice slice) {
+    slices.put(slice.hostOffset, slice);
+    if (slices.size() > capacity) {
+      evict();
+    }
+  }
+
+  /** How many slices the budget holds. */
+  int capacity() {
+    return capacity;
+  }
+
   /** Drops every slice. */
   void clear() {
     slices.clear();
@@ -67,6 +82,7 @@ final class L2Cache {
     }
     try {
       Iterator<Slice> sweep = slices.values().iterator();
+      int dirtySeen = 0;
       while (slices.size() > capacity) {
         if (!sweep.hasNext()) {
           sweep = slices.values().iterator();
@@ -75,6 +91,12 @@ final class L2Cache {
           }
         }
         Slice candidate = sweep.next();
+        if (candidate.dirty) {
+          if (++dirtySeen > slices.size()) {
+            return;
+          }
+          continue;
+        }
         if (candidate.referenced) {
           candidate.referenced = false;
         } else {

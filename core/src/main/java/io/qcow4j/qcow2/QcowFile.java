@@ -11,6 +11,7 @@ import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
+import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.HeaderExtension;
@@ -41,7 +42,7 @@ public final class QcowFile implements DiskFile {
   private final Storage storage;
   private final Storage dataStorage;
   private final Path dataPath;
-  private final Header header;
+  private volatile Header header;
   private final int clusterSize;
   private final ClusterLookup lookup;
   private final FileSize fileSize;
@@ -49,8 +50,10 @@ public final class QcowFile implements DiskFile {
   private final DiskFile backing;
   private final List<Snapshot> snapshots;
   private final boolean readOnly;
+  private final WritePath writer;
   private volatile DecompressedCluster lastDecompressed;
   private volatile Boolean metadataPreallocation;
+  private volatile boolean closed;
 
   private record DecompressedCluster(long entry, ByteBuffer data) {}
 
@@ -70,14 +73,32 @@ public final class QcowFile implements DiskFile {
     this.snapshots = List.copyOf(snapshots);
     this.backing = backing;
     this.readOnly = options.readOnly();
+    this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup,
+        new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(), header.refcountTableOffset(),
+            header.refcountTableClusters()), header);
   }
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
   public static QcowFile open(Path path, OpenOptions options) throws IOException {
-    if (!options.readOnly()) {
-      throw new UnsupportedFeatureException(path + ": opening qcow2 images read-write is not supported yet");
-    }
     return openLayer(path, options, 0, Set.of());
+  }
+
+  /** Creates a qcow2 image as {@code options} describe (replacing any file there) and opens it read-write. */
+  public static QcowFile create(Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+    return ImageCreator.create(path, options);
+  }
+
+  /**
+   * Creates a qcow2 image and closes it without opening its backing file, which need not exist
+   * (qemu-img create -u).
+   */
+  public static void createUnsafe(Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+    ImageCreator.createDetached(path, options).close();
+  }
+
+  /** Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write. */
+  public static QcowFile create(Storage storage, io.qcow4j.disk.CreateOptions options) throws IOException {
+    return ImageCreator.create(storage, options);
   }
 
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
@@ -91,6 +112,22 @@ public final class QcowFile implements DiskFile {
     }
   }
 
+  /**
+   * Opens a qcow2 image held by {@code storage} (for tests and embedders with their own storage);
+   * {@code path} (nullable) names it and anchors relative backing and data file names.
+   */
+  public static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
+    List<AutoCloseable> opened = new ArrayList<>();
+    opened.add(storage);
+    try {
+      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened);
+      opened.clear();
+      return file;
+    } finally {
+      closeAll(opened);
+    }
+  }
+
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
     Storage storage = FileStorage.open(path, options.readOnly());
     List<AutoCloseable> opened = new ArrayList<>();
@@ -100,12 +137,16 @@ public final class QcowFile implements DiskFile {
       opened.clear();
       return file;
     } finally {
-      for (AutoCloseable closeable : opened.reversed()) {
-        try {
-          closeable.close();
-        } catch (Exception e) {
-          // The open already failed; the first failure is the one to report.
-        }
+      closeAll(opened);
+    }
+  }
+
+  private static void closeAll(List<AutoCloseable> opened) {
+    for (AutoCloseable closeable : opened.reversed()) {
+      try {
+        closeable.close();
+      } catch (Exception e) {
+        // The open already failed; the first failure is the one to report.
       }
     }
   }
@@ -124,6 +165,10 @@ public final class QcowFile implements DiskFile {
     if (header.corrupt() && !options.readOnly()) {
       throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
     }
+    if (header.dirty() && !options.readOnly()) {
+      throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
+          + "it needs a refcount repair (check -r all) before it can be opened read-write");
+    }
     long[] l1 = readL1(storage, header);
     List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
 
@@ -132,20 +177,42 @@ public final class QcowFile implements DiskFile {
     if (header.hasDataFile()) {
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
           + ": image uses an external data file but does not record its name"));
+      if (path == null) {
+        throw new UnsupportedFeatureException(name + ": image uses an external data file ('" + dataName
+            + "') but was opened without a path to find it");
+      }
       dataPath = BackingChain.resolve(path, dataName);
       dataStorage = FileStorage.open(dataPath, options.readOnly());
       opened.add(dataStorage);
     }
 
     Set<Path> chain = new java.util.HashSet<>(chainAbove);
-    chain.add(path.toRealPath());
+    if (path != null) {
+      chain.add(path.toRealPath());
+    }
     DiskFile backing = null;
     if (header.backingFile() != null && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
       backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null), options,
           depth + 1, chain);
       opened.add(backing);
     }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
+    QcowFile file = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
+    if (!options.readOnly()) {
+      file.clearAutoclearBits();
+    }
+    return file;
+  }
+
+  /**
+   * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
+   * bitmaps bit, since writes here do not update persistent bitmaps.
+   */
+  private void clearAutoclearBits() throws IOException {
+    long kept = header.autoclearFeatures() & Features.AUTOCLEAR_DATA_FILE_RAW;
+    if (kept != header.autoclearFeatures()) {
+      writeHeader(header.withAutoclearFeatures(kept));
+      storage.force(false);
+    }
   }
 
   private static long[] readL1(Storage storage, Header header) throws IOException {
@@ -187,7 +254,7 @@ public final class QcowFile implements DiskFile {
     return all;
   }
 
-  /** The decoded header as it was when the image was opened. */
+  /** The decoded header as it is now. */
   public Header header() {
     return header;
   }
@@ -222,6 +289,34 @@ public final class QcowFile implements DiskFile {
       return dst.hasRemaining() ? -1 : 0;
     }
     int count = (int) Math.min(dst.remaining(), size - position);
+    if (writer == null) {
+      readRange(dst, position, count);
+    } else {
+      writer.ioLock.readLock().lock();
+      try {
+        readRange(dst, position, count);
+      } finally {
+        writer.ioLock.readLock().unlock();
+      }
+    }
+    return count;
+  }
+
+  /**
+   * Fills {@code dst} with what this layer reads at {@code guestOffset} now; bytes past the virtual
+   * size read as zeros. For copy-on-write: the caller holds the locks it needs.
+   */
+  void readLayer(ByteBuffer dst, long guestOffset) throws IOException {
+    int inside = (int) Math.max(0, Math.min(dst.remaining(), header.size() - guestOffset));
+    int tail = dst.remaining() - inside;
+    if (inside > 0) {
+      readRange(dst, guestOffset, inside);
+    }
+    fillZeros(dst, dst.position(), tail);
+    dst.position(dst.position() + tail);
+  }
+
+  private void readRange(ByteBuffer dst, long position, int count) throws IOException {
     int start = dst.position();
     long guestEnd = position + count;
     long cursor = position;
@@ -258,7 +353,6 @@ public final class QcowFile implements DiskFile {
       readHost(dst, pendingAt, pendingLength, pendingHost);
     }
     dst.position(start + count);
-    return count;
   }
 
   private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
@@ -346,17 +440,18 @@ public final class QcowFile implements DiskFile {
   }
 
   private Extent dataExtent(Run run) throws IOException {
-    // A data cluster whose host range is a hole reads as zeros, as QEMU reports it, but like QEMU
-    // only in images that look metadata-preallocated; elsewhere partly written clusters stay data.
+    // A data cluster whose host range in the image file is a hole reads as zeros, as QEMU reports
+    // it, but like QEMU only in images that look metadata-preallocated (elsewhere partly written
+    // clusters stay data); QEMU never looks for holes in an external data file.
     if (!metadataPreallocated()) {
       return new Extent(run.guestOffset(), run.length(), 0, true, false, true, false, run.hostOffset(), dataPath);
     }
-    long hole = dataStorage.nextData(run.hostOffset());
+    long hole = dataStorage == storage ? storage.nextData(run.hostOffset()) : run.hostOffset();
     if (hole > run.hostOffset()) {
       long length = Math.min(run.length(), hole - run.hostOffset());
       return new Extent(run.guestOffset(), length, 0, true, true, true, false, run.hostOffset(), dataPath);
     }
-    long dataEnd = dataStorage.nextHole(run.hostOffset());
+    long dataEnd = dataStorage == storage ? storage.nextHole(run.hostOffset()) : run.hostOffset() + run.length();
     long length = Math.min(run.length(), Math.max(1, dataEnd - run.hostOffset()));
     return new Extent(run.guestOffset(), length, 0, true, false, true, false, run.hostOffset(), dataPath);
   }
@@ -481,46 +576,157 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public int write(ByteBuffer src, long position) throws IOException {
-    throw readOnly();
+    int count = src.remaining();
+    checkWrite(position, count);
+    writer.write(src, position);
+    return count;
   }
 
   @Override
-  public void flush() {
-    // Nothing is ever dirty in a read-only image.
+  public void flush() throws IOException {
+    if (writer != null) {
+      writer.flush();
+    }
   }
 
   @Override
-  public void force(boolean metadata) {
-    // Nothing is ever dirty in a read-only image.
+  public void force(boolean metadata) throws IOException {
+    if (writer == null) {
+      return;
+    }
+    writer.flush();
+    if (dataStorage != storage) {
+      dataStorage.force(metadata);
+    }
+    storage.force(metadata);
   }
 
   @Override
   public void discard(long offset, long length) throws IOException {
-    throw readOnly();
+    checkWrite(offset, length);
+    writer.discard(offset, length);
   }
 
   @Override
   public void writeZeroes(long offset, long length) throws IOException {
-    throw readOnly();
+    checkWrite(offset, length);
+    writer.writeZeroes(offset, length, false);
+  }
+
+  /** Like {@link #writeZeroes}, releasing host clusters that become wholly zero (qemu-io's write -z -u). */
+  public void writeZeroesUnmap(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    writer.writeZeroes(offset, length, true);
   }
 
   @Override
   public void allocate(long offset, long length) throws IOException {
-    throw readOnly();
+    checkWrite(offset, length);
+    long end = offset + length;
+    long cursor = offset & ~(clusterSize - 1L);
+    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
+    while (cursor < end) {
+      Run run = lookup.lookup(cursor, Math.min(end, header.size()) - cursor);
+      if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
+        cursor = run.guestEnd();
+        continue;
+      }
+      int length0 = (int) Math.min(clusterSize, header.size() - cursor);
+      cluster.clear().limit(length0);
+      readFully(cluster, cursor);
+      cluster.flip();
+      writer.write(cluster, cursor);
+      cursor += clusterSize;
+    }
   }
 
   @Override
   public void resize(long newSize) throws IOException {
-    throw readOnly();
+    ensureWritable();
+    Resizer.resize(this, newSize);
   }
 
-  private ReadOnlyImageException readOnly() {
-    return new ReadOnlyImageException(name + ": image is opened read-only");
+  private void ensureWritable() throws ReadOnlyImageException {
+    if (writer == null) {
+      throw new ReadOnlyImageException(name + ": image is opened read-only");
+    }
+    if (closed) {
+      throw new IllegalStateException(name + ": image is closed");
+    }
+  }
+
+  private void checkWrite(long offset, long length) throws IOException {
+    ensureWritable();
+    if (header.corrupt()) {
+      throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
+    }
+    if (offset < 0 || length < 0 || offset + length > header.size()) {
+      throw new IOException(name + ": range at offset " + offset + " length " + length
+          + " is outside the disk (" + header.size() + " bytes)");
+    }
+  }
+
+  // ---------------------------------------------------------------- engine internals
+
+  DiskFile backingDisk() {
+    return backing;
+  }
+
+  ClusterLookup lookup() {
+    return lookup;
+  }
+
+  WritePath writer() {
+    return writer;
+  }
+
+  Storage storage() {
+    return storage;
+  }
+
+  /** Writes the header's fixed fields (the extensions and backing name stay as they are). */
+  void writeHeader(Header updated) throws IOException {
+    byte[] encoded = HeaderCodec.encode(updated);
+    int fixedLength = updated.version() >= 3 ? updated.headerLength() : Header.V2_LENGTH;
+    storage.write(ByteBuffer.wrap(encoded, 0, fixedLength), 0);
+    header = updated;
+  }
+
+  void updateHeader(long incompatibleFeatures) throws IOException {
+    writeHeader(header.withIncompatibleFeatures(incompatibleFeatures));
+  }
+
+  void updateRefcountTable(long offset, int clusters) throws IOException {
+    writeHeader(header.withRefcountTable(offset, clusters));
+    storage.force(false);
+  }
+
+  /** Sets the corrupt bit (best effort: the image is already in trouble). */
+  void markCorrupt() {
+    try {
+      if (header.version() >= 3 && !header.corrupt()) {
+        writeHeader(header.withIncompatibleFeatures(header.incompatibleFeatures() | Features.INCOMPAT_CORRUPT));
+        storage.force(false);
+      }
+    } catch (IOException e) {
+      // The original failure is the one reported.
+    }
   }
 
   @Override
   public void close() throws IOException {
+    if (closed) {
+      return;
+    }
     IOException failure = null;
+    if (writer != null && !header.corrupt()) {
+      try {
+        writer.flushClean();
+      } catch (IOException e) {
+        failure = e;
+      }
+    }
+    closed = true;
     for (AutoCloseable closeable : new AutoCloseable[] {backing, dataStorage == storage ? null : dataStorage, storage}) {
       if (closeable == null) {
         continue;

@@ -103,6 +103,35 @@ public record Header(
     return version == 2 ? "0.10" : "1.1";
   }
 
+  /** This header with other incompatible feature bits. */
+  public Header withIncompatibleFeatures(long bits) {
+    return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+        l1TableOffset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset, bits,
+        compatibleFeatures, autoclearFeatures, refcountOrder, headerLength, compressionType, extensions, backingFile);
+  }
+
+  /** This header with other autoclear feature bits. */
+  public Header withAutoclearFeatures(long bits) {
+    return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+        l1TableOffset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset,
+        incompatibleFeatures, compatibleFeatures, bits, refcountOrder, headerLength, compressionType, extensions,
+        backingFile);
+  }
+
+  /** This header with the refcount table at another place. */
+  public Header withRefcountTable(long offset, int clusters) {
+    return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+        l1TableOffset, offset, clusters, snapshotCount, snapshotsOffset, incompatibleFeatures,
+        compatibleFeatures, autoclearFeatures, refcountOrder, headerLength, compressionType, extensions, backingFile);
+  }
+
+  /** This header with another virtual size and L1 table. */
+  public Header withSizeAndL1(long newSize, long l1Offset, int l1Entries) {
+    return new Header(version, backingFileOffset, backingFileSize, clusterBits, newSize, cryptMethod, l1Entries,
+        l1Offset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset, incompatibleFeatures,
+        compatibleFeatures, autoclearFeatures, refcountOrder, headerLength, compressionType, extensions, backingFile);
+  }
+
   /** qemu-img's name for the compression type. */
   public String compressionTypeName() {
     return compressionType == COMPRESSION_ZSTD ? "zstd" : "zlib";

@@ -98,7 +98,7 @@ public final class HeaderCodec {
           + (cryptMethod == 1 ? ", AES" : cryptMethod == 2 ? ", LUKS" : "") + ") is not supported");
     }
     if (refcountOrder > MAX_REFCOUNT_ORDER || refcountOrder < 0) {
-      throw new ImageLimitException(file + ": refcount_order " + refcountOrder
+      throw new CorruptImageException(file + ": refcount_order " + refcountOrder
           + " at offset 96 is out of range (refcounts are at most 64 bits, order 6)");
     }
     if (size < 0 || size > MAX_VIRTUAL_SIZE) {
@@ -166,8 +166,13 @@ public final class HeaderCodec {
     return version;
   }
 
-  private static void checkClusterBits(String file, int clusterBits) throws ImageLimitException {
-    if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
+  private static void checkClusterBits(String file, int clusterBits) throws IOException {
+    if (clusterBits < MIN_CLUSTER_BITS) {
+      // The format itself forbids clusters below 512 bytes; larger ones are only over our limit.
+      throw new CorruptImageException(file + ": cluster_bits " + clusterBits + " at offset 20 is below the format's minimum of "
+          + MIN_CLUSTER_BITS);
+    }
+    if (clusterBits > MAX_CLUSTER_BITS) {
       throw new ImageLimitException(file + ": cluster_bits " + clusterBits + " at offset 20 is out of range ("
           + MIN_CLUSTER_BITS + ".." + MAX_CLUSTER_BITS + ", 512 bytes to 2 MiB)");
     }
