@@ -17,7 +17,9 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-io: runs each -c command on the image in order, every one even after a failure, and exits 1
- * when any failed. Opens read-write unless -r, except qcow2, which the engine can only read yet.
+ * when any failed. Opens read-write unless -r, like qemu-io, except qcow2: until io has write
+ * commands a read-write open would only risk the image (a dirty image would be repaired, unknown
+ * autoclear bits cleared) for nothing, so qcow2 opens read-only.
  */
 @Command(
     name = "io",
@@ -63,7 +65,7 @@ final class IoCommand implements Callable<Integer> {
     }
   }
 
-  /** Whether the image is qcow2, which qcow4j cannot write yet; a file that cannot be probed is left to the open to report. */
+  /** Whether the image is qcow2 (opened read-only, see above); a file that cannot be probed is left to the open to report. */
   private boolean isQcow2(ImageFormat imageFormat) {
     if (imageFormat != null) {
       return imageFormat == ImageFormat.QCOW2;
