@@ -18,6 +18,7 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
@@ -54,6 +55,7 @@ public final class QcowFile implements DiskFile {
   private final boolean readOnly;
   private final WritePath writer;
   private volatile DecompressedCluster lastDecompressed;
+  private volatile Boolean metadataPreallocation;
   private volatile boolean closed;
 
   private record DecompressedCluster(long entry, ByteBuffer data) {}
@@ -615,13 +617,20 @@ public final class QcowFile implements DiskFile {
       case ZERO -> new Extent(offset, run.length(), 0, true, true, false, false,
           run.hostOffset() == Run.NO_HOST ? -1 : run.hostOffset(), run.hostOffset() == Run.NO_HOST ? null : dataPath);
       case COMPRESSED -> new Extent(offset, run.length(), 0, true, false, true, true, -1, null);
-      case UNALLOCATED -> backingExtent(offset, run.length());
+      case UNALLOCATED -> run.hostOffset() == Run.NO_HOST || backing != null
+          ? backingExtent(offset, run.length())
+          // unallocated subclusters of a cluster with host space: QEMU still reports the offset
+          : new Extent(offset, run.length(), 0, false, true, false, false, run.hostOffset(), dataPath);
     };
   }
 
   private Extent dataExtent(Run run) throws IOException {
-    // A data cluster whose host range in the image file is a hole (metadata preallocation) reads as
-    // zeros, as QEMU reports it; QEMU never looks for holes in an external data file.
+    // A data cluster whose host range in the image file is a hole reads as zeros, as QEMU reports
+    // it, but like QEMU only in images that look metadata-preallocated (elsewhere partly written
+    // clusters stay data); QEMU never looks for holes in an external data file.
+    if (!metadataPreallocated()) {
+      return new Extent(run.guestOffset(), run.length(), 0, true, false, true, false, run.hostOffset(), dataPath);
+    }
     long hole = dataStorage == storage ? storage.nextData(run.hostOffset()) : run.hostOffset();
     if (hole > run.hostOffset()) {
       long length = Math.min(run.length(), hole - run.hostOffset());
@@ -632,13 +641,56 @@ public final class QcowFile implements DiskFile {
     return new Extent(run.guestOffset(), length, 0, true, false, true, false, run.hostOffset(), dataPath);
   }
 
+  /**
+   * QEMU's qcow2_detect_metadata_preallocation: far more clusters have a refcount than the file
+   * occupies on the host. Decided once, on the first block-status query; it reads refcount blocks
+   * only until the threshold is reached.
+   */
+  private boolean metadataPreallocated() throws IOException {
+    Boolean known = metadataPreallocation;
+    if (known == null) {
+      known = detectMetadataPreallocation();
+      metadataPreallocation = known;
+    }
+    return known;
+  }
+
+  private boolean detectMetadataPreallocation() throws IOException {
+    long fileLength = storage.size();
+    long realClusters = HostFiles.allocatedBytes(path) / clusterSize;
+    long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
+    long endCluster = (fileLength + clusterSize - 1) / clusterSize;
+    long perBlock = RefcountBlock.entries(clusterSize, header.refcountOrder());
+    long tableEntries = (long) header.refcountTableClusters() * clusterSize / 8;
+    byte[] block = new byte[clusterSize];
+    long counted = 0;
+    for (long blockIndex = 0; blockIndex * perBlock < endCluster && blockIndex < tableEntries && counted < threshold;
+        blockIndex++) {
+      ByteBuffer entry = ByteBuffer.allocate(8);
+      storage.readOrZero(entry, header.refcountTableOffset() + blockIndex * 8);
+      long blockOffset = entry.getLong(0) & ~(clusterSize - 1L) & 0x00ff_ffff_ffff_ffffL;
+      if (blockOffset == 0 || blockOffset >= fileLength) {
+        continue;
+      }
+      storage.readOrZero(ByteBuffer.wrap(block), blockOffset);
+      long first = blockIndex * perBlock;
+      for (long index = 0; index < perBlock && first + index < endCluster && counted < threshold; index++) {
+        if (RefcountBlock.get(block, (int) index, header.refcountOrder()) != 0) {
+          counted++;
+        }
+      }
+    }
+    return counted >= threshold;
+  }
+
   private Extent backingExtent(long offset, long length) throws IOException {
     if (backing == null) {
       return new Extent(offset, length, 0, false, true, false, false, -1, null);
     }
     long backingSize = backing.size();
     if (offset >= backingSize) {
-      return new Extent(offset, length, 1, false, true, false, false, -1, null);
+      // past the end of a shorter backing file this layer itself reads as zeros (QEMU reports depth 0 here)
+      return new Extent(offset, length, 0, false, true, false, false, -1, null);
     }
     return backing.blockStatus(offset, Math.min(length, backingSize - offset)).deeper();
   }
