@@ -270,8 +270,8 @@ final class WritePath {
       boolean wholeCluster = cursor == clusterStart && (pieceEnd == clusterEnd || pieceEnd == image.size());
       if (zeroFlag && (wholeCluster || extendedL2)) {
         zeroUnits(cursor, pieceEnd, unmap);
-      } else if (!zeroFlag && readsAsZeroWithoutData(cursor, pieceEnd - cursor)) {
-        // Nothing to do: the range already reads as zeros and v2 has no zero flag to set.
+      } else if (readsAsZeroWithoutData(cursor, pieceEnd - cursor)) {
+        // Nothing to do: the part of a cluster already reads as zeros (as QEMU, which allocates nothing there).
       } else {
         writeZeroBytes(cursor, pieceEnd);
       }
@@ -282,7 +282,8 @@ final class WritePath {
 
   private boolean readsAsZeroWithoutData(long guestOffset, long length) throws IOException {
     Run run = lookup.lookup(guestOffset, length);
-    return run.length() == length && run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null;
+    return run.length() == length && (run.kind() == L2Entry.Kind.ZERO
+        || (run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null));
   }
 
   private void writeZeroBytes(long from, long to) throws IOException {
