@@ -73,7 +73,8 @@ public final class HeaderCodec {
     int compressionType = Header.COMPRESSION_ZLIB;
     if (version >= 3) {
       if (in.remaining() < Header.V3_MIN_LENGTH) {
-        throw new CorruptImageException(file + ": file is too short for a qcow2 v3 header");
+        throw new CorruptImageException(file + ": file is too short for a qcow2 v3 header (" + in.remaining()
+            + " bytes; its fields end at offset 104)");
       }
       incompatible = in.getLong(72);
       compatible = in.getLong(80);
@@ -115,7 +116,7 @@ public final class HeaderCodec {
     boolean extendedL2 = (incompatible & Features.INCOMPAT_EXTENDED_L2) != 0;
     if (extendedL2 && clusterBits < 14) {
       throw new CorruptImageException(file + ": extended L2 entries need a cluster size of at least 16384 bytes, not "
-          + clusterSize);
+          + clusterSize + " (cluster_bits " + clusterBits + " at offset 20)");
     }
     boolean hasCompressionBit = (incompatible & Features.INCOMPAT_COMPRESSION_TYPE) != 0;
     if (compressionType != Header.COMPRESSION_ZLIB && compressionType != Header.COMPRESSION_ZSTD) {
@@ -139,8 +140,9 @@ public final class HeaderCodec {
         throw new ImageLimitException(file + ": backing file name length " + Integer.toUnsignedString(backingFileSize)
             + " at offset 16 exceeds the limit of " + MAX_BACKING_NAME_BYTES + " bytes");
       }
-      if (backingFileOffset < 0 || backingFileOffset + backingFileSize > clusterSize
-          || backingFileOffset + backingFileSize > in.limit()) {
+      // Subtract rather than add: an offset near 2^63 must not wrap around and pass.
+      if (backingFileOffset < 0 || backingFileOffset > clusterSize - backingFileSize
+          || backingFileOffset > in.limit() - backingFileSize) {
         throw new CorruptImageException(file + ": backing file name at offset " + backingFileOffset
             + " (length " + backingFileSize + ") does not lie in the first cluster");
       }
