@@ -5,6 +5,8 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -148,7 +150,15 @@ public final class HeaderCodec {
       }
       byte[] name = new byte[backingFileSize];
       in.get((int) backingFileOffset, name);
-      backingFile = new String(name, StandardCharsets.UTF_8);
+      try {
+        // Strict: a name mangled by replacement characters would open the wrong file and, written
+        // back by encode(), change the header (it can even grow past the 1023-byte limit).
+        backingFile = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(name)).toString();
+      } catch (CharacterCodingException e) {
+        throw new UnsupportedFeatureException(file + ": backing file name at offset " + backingFileOffset
+            + " (backing_file_offset at offset 8) is not valid UTF-8");
+      }
     }
 
     return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,

@@ -54,7 +54,7 @@ class CompressedDescriptorTest {
     long seed = 0x5eedL * clusterBits;
     Random random = new Random(seed);
     long offsetLimit = Math.min(1L << CompressedDescriptor.offsetBits(clusterBits), 1L << 56);
-    for (int round = 0; round < 2000; round++) {
+    for (int round = 0; round < 500; round++) {
       long hostOffset = random.nextLong(offsetLimit - 2L * clusterSize);
       // QEMU compresses into at most cluster_size - 1 bytes.
       long length = 1 + random.nextInt(clusterSize - 1);

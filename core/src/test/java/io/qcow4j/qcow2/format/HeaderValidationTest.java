@@ -133,6 +133,9 @@ class HeaderValidationTest {
             "backing file name", "offset " + (CLUSTER - 10)),
         new Case("backing file name past a short file", b -> b.putLong(8, 500).putInt(16, 20), 512, FILE_SIZE,
             CorruptImageException.class, List.of("backing file name", "offset 500")),
+        unsupported("backing file name not UTF-8",
+            b -> b.putLong(8, 0x200).putInt(16, 3).put(0x200, new byte[] {'b', (byte) 0xff, 'a'}),
+            "backing file name", "offset 512", "UTF-8"),
         corrupt("backing file offset negative", b -> b.putLong(8, -8).putInt(16, 4), "backing file name",
             "offset -8"),
         corrupt("backing file offset near 2^63", b -> b.putLong(8, Long.MAX_VALUE - 5).putInt(16, 10),
@@ -208,6 +211,14 @@ class HeaderValidationTest {
     ByteBuffer.wrap(cluster0).putLong(24, (1L << 61) + 1);
     assertThatThrownBy(() -> HeaderCodec.decode(FILE, ByteBuffer.wrap(cluster0), 3 * cluster + (32L << 20)))
         .isExactlyInstanceOf(ImageLimitException.class).hasMessageContaining("offset 24");
+  }
+
+  @Test
+  void decodesUtf8BackingFileName() throws IOException {
+    byte[] name = "dir/bäse ✓.qcow2".getBytes(StandardCharsets.UTF_8);
+    ByteBuffer buffer = ByteBuffer.wrap(validHeader());
+    buffer.putLong(8, 0x200).putInt(16, name.length).put(0x200, name);
+    assertThat(HeaderCodec.decode(FILE, buffer, FILE_SIZE).backingFile()).isEqualTo("dir/bäse ✓.qcow2");
   }
 
   @Test
