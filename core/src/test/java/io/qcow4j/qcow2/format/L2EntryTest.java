@@ -92,6 +92,42 @@ class L2EntryTest {
   }
 
   @Test
+  void externalDataFileZeroAtOffsetZeroHasNoHostCluster() {
+    // QEMU reads ZERO|COPIED with offset 0 as a plain zero cluster, even with a data file.
+    long entry = L2Entry.COPIED | L2Entry.ZERO;
+    assertThat(L2Entry.kind(entry, true)).isEqualTo(Kind.ZERO);
+    assertThat(L2Entry.hasHostCluster(entry, true)).isFalse();
+    long elsewhere = L2Entry.COPIED | 0x10000 | L2Entry.ZERO;
+    assertThat(L2Entry.hasHostCluster(elsewhere, true)).isTrue();
+  }
+
+  @Test
+  void decodesExternalDataFileEntriesQemuWrote() throws IOException {
+    Path image = QemuFixtures.create(dir, "meta.qcow2", "data_file=data.raw", "1M");
+    QemuFixtures.run(dir, "qemu-io", "-c", "write -P 1 0 192k", "-c", "write -z 0 64k", "-c", "write -z 64k 64k",
+        "meta.qcow2");
+    Header header = QemuFixtures.header(image);
+    long l2Offset = L1Entry.l2Offset(QemuFixtures.be64(image, header.l1TableOffset()));
+    long zeroAtZero = QemuFixtures.be64(image, l2Offset);
+    long zeroAt64k = QemuFixtures.be64(image, l2Offset + 8);
+    long dataAt128k = QemuFixtures.be64(image, l2Offset + 16);
+
+    // Host offsets equal guest offsets in an external data file, and every entry has COPIED.
+    assertThat(zeroAtZero).isEqualTo(L2Entry.COPIED | L2Entry.ZERO);
+    assertThat(L2Entry.kind(zeroAtZero, true)).isEqualTo(Kind.ZERO);
+    assertThat(L2Entry.hasHostCluster(zeroAtZero, true)).isFalse();
+    assertThat(L2Entry.kind(zeroAt64k, true)).isEqualTo(Kind.ZERO);
+    assertThat(L2Entry.hasHostCluster(zeroAt64k, true)).isTrue();
+    assertThat(L2Entry.hostOffset(zeroAt64k)).isEqualTo(0x10000);
+    assertThat(L2Entry.kind(dataAt128k, true)).isEqualTo(Kind.DATA);
+    assertThat(L2Entry.hostOffset(dataAt128k)).isEqualTo(0x20000);
+    // qemu-img map agrees: no host offset for the first cluster, 64 KiB for the second.
+    String map = QemuFixtures.run(dir, "qemu-img", "map", "--output=json", "meta.qcow2");
+    assertThat(map).contains("{ \"start\": 0, \"length\": 65536, \"depth\": 0, \"present\": true, \"zero\": true, \"data\": false}");
+    assertThat(map).contains("\"start\": 65536, \"length\": 65536, \"depth\": 0, \"present\": true, \"zero\": true, \"data\": false, \"offset\": 65536}");
+  }
+
+  @Test
   void dataEntryEncodesRoundTrip() {
     for (long offset : new long[] {512, 0x50000, bits(9, 55)}) {
       for (boolean copied : new boolean[] {false, true}) {
