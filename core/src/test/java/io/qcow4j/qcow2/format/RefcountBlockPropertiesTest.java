@@ -12,7 +12,7 @@ import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.IntRange;
 
 /** Properties of refcount blocks for every order: a write reads back, and touches no other entry's bits. */
-class RefcountBlockProperties {
+class RefcountBlockPropertiesTest {
   private static final int BLOCK_BYTES = 512;
 
   record Write(int order, int index, long value) {}
