@@ -312,10 +312,12 @@ public final class QcowFile implements DiskFile {
       ByteBuffer fixed = ByteBuffer.allocate(40);
       storage.readOrZero(fixed, cursor);
       long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor + length > header.snapshotsOffset() + available) {
+      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
         throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
       }
+      // QEMU does not write the padding after the last entry, so the file may end inside it.
+      length = Math.min(length, fileSize - cursor);
       ByteBuffer entry = ByteBuffer.allocate((int) length);
       storage.readFully(entry, cursor);
       all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
