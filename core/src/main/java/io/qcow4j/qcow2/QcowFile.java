@@ -340,6 +340,43 @@ public final class QcowFile implements DiskFile {
     return snapshotTableBytes;
   }
 
+  /**
+   * Rewrites the whole header area (fields, extensions, backing file name) in one write within the
+   * first cluster, with barriers around it.
+   */
+  void rewriteHeaderArea(Header updated) throws IOException {
+    byte[] encoded;
+    try {
+      encoded = HeaderCodec.encode(updated);
+    } catch (java.nio.BufferOverflowException e) {
+      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in the first cluster ("
+          + clusterSize + " bytes)");
+    }
+    storage.force(false);
+    storage.write(ByteBuffer.wrap(encoded), 0);
+    storage.force(false);
+    header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
+        storage.size());
+  }
+
+  /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
+  public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
+    ensureWritable();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        new Amender(this).amend(options);
+        writer.flush();
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
+  }
+
   /** Points the header at a new snapshot table (written and durable already). */
   void writeSnapshotTable(long offset, List<Snapshot> table, long tableBytes) throws IOException {
     Header current = header;

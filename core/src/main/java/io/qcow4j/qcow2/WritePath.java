@@ -25,7 +25,7 @@ final class WritePath {
   private final Storage storage;
   private final Storage dataStorage;
   private final ClusterLookup lookup;
-  private final Refcounts refcounts;
+  private volatile Refcounts refcounts;
   private final int clusterBits;
   private final int clusterSize;
   private final boolean extendedL2;
@@ -671,5 +671,10 @@ final class WritePath {
 
   Refcounts refcounts() {
     return refcounts;
+  }
+
+  /** Switches to rebuilt refcount structures (the header already points at them). */
+  void replaceRefcounts(Refcounts rebuilt) {
+    refcounts = rebuilt;
   }
 }
