@@ -33,6 +33,9 @@ final class WritePath {
   private final boolean hasDataFile;
   final ReentrantReadWriteLock ioLock = new ReentrantReadWriteLock();
   final ReentrantLock metaLock = new ReentrantLock();
+  /** Guest clusters whose copy-on-write is in flight without the metadata lock; guarded by it. */
+  private final java.util.Set<Long> inFlight = new java.util.HashSet<>();
+  private final java.util.concurrent.locks.Condition inFlightDone = metaLock.newCondition();
   private boolean dirtyBitSet;
 
   WritePath(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup, Refcounts refcounts,
@@ -106,7 +109,11 @@ final class WritePath {
       long[] oldEntries = new long[maxClusters];
       int count = 0;
       boolean inPlace = false;
+      awaitCluster(guestOffset >>> clusterBits);
       while (count < maxClusters) {
+        if (count > 0 && inFlight.contains((guestOffset >>> clusterBits) + count)) {
+          break;
+        }
         long entry = lookup.entryWords(guestOffset + ((long) count << clusterBits))[0];
         boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry)
             && !L2Entry.compressed(entry);
@@ -148,90 +155,111 @@ final class WritePath {
   private void writeCluster(ByteBuffer data, long guestOffset) throws IOException {
     guardCorruption(() -> {
       long clusterStart = guestOffset & ~(clusterSize - 1L);
+      long clusterIndex = clusterStart >>> clusterBits;
+      awaitCluster(clusterIndex);
       long[] words = lookup.entryWords(clusterStart);
       long entry = words[0];
-      long bitmap = words[1];
-      boolean compressed = L2Entry.compressed(entry);
       boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
       boolean ownHost = hasHost && L2Entry.copied(entry);
       markDirty();
-      ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+      lookup.writableSlot(clusterStart, refcounts);
       long target = ownHost ? L2Entry.hostOffset(entry) : allocateDataCluster(clusterStart);
-
-      int units = extendedL2 ? L2Entry.SUBCLUSTERS : 1;
-      int unitSize = 1 << unitBits;
-      int firstTouched = (int) ((guestOffset - clusterStart) >>> unitBits);
-      int lastTouched = (int) ((guestOffset + data.remaining() - 1 - clusterStart) >>> unitBits);
-      long newAllocated = 0;
-      long newZero = 0;
-      long oldHost = hostOrMinusOne(entry, hasHost);
-      boolean fresh = target != oldHost;
-      ByteBuffer out = ByteBuffer.allocate(clusterSize);
-      // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
-      int[] ranges = new int[2 * units];
-      int rangeCount = 0;
-      for (int unit = 0; unit < units; unit++) {
-        L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
-        long unitGuest = clusterStart + ((long) unit << unitBits);
-        boolean touched = unit >= firstTouched && unit <= lastTouched;
-        boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
-        if (!touched && !copyOld) {
-          if (kind == L2Entry.Kind.DATA) {
-            newAllocated |= 1L << unit;
-          } else if (kind == L2Entry.Kind.ZERO) {
-            newZero |= 1L << unit;
-          }
-          continue;
-        }
-        int unitStart = unit * unitSize;
-        ByteBuffer unitBuffer = out.slice(unitStart, unitSize);
-        long dataStart = Math.max(unitGuest, guestOffset);
-        long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
-        boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
-        int from = unitStart;
-        int to = unitStart + unitSize;
-        if (!covered) {
-          if (fresh && touched && readsZero(kind, unitGuest)) {
-            // A fresh host cluster already reads as zeros: only the new bytes need writing.
-            from = (int) (dataStart - clusterStart);
-            to = (int) (dataEnd - clusterStart);
-          } else if (kind == L2Entry.Kind.DATA && !fresh) {
-            dataStorage.readOrZero(unitBuffer.duplicate(), target + unitStart);
-          } else {
-            image.readLayer(unitBuffer.duplicate(), unitGuest);
-          }
-        }
-        if (touched) {
-          unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
-              (int) (dataEnd - dataStart));
-        }
-        newAllocated |= 1L << unit;
-        if (rangeCount > 0 && ranges[2 * rangeCount - 1] == from) {
-          ranges[2 * rangeCount - 1] = to;
-        } else {
-          ranges[2 * rangeCount] = from;
-          ranges[2 * rangeCount + 1] = to;
-          rangeCount++;
-        }
+      // The data I/O runs without the metadata lock; the cluster stays reserved meanwhile.
+      inFlight.add(clusterIndex);
+      metaLock.unlock();
+      long newBitmap;
+      try {
+        newBitmap = fillCluster(data, guestOffset, clusterStart, entry, words[1], hasHost, target);
+      } finally {
+        metaLock.lock();
+        inFlight.remove(clusterIndex);
+        inFlightDone.signalAll();
       }
-      for (int range = 0; range < rangeCount; range++) {
-        int from = ranges[2 * range];
-        int to = ranges[2 * range + 1];
-        dataStorage.write(out.slice(from, to - from), target + from);
-      }
-
-      long newEntry = L2Entry.data(target, true);
-      long newBitmap = 0;
-      if (extendedL2) {
-        newBitmap = newAllocated | (newZero << 32);
-      }
-      if (hasDataFile && target == 0) {
-        newEntry = L2Entry.COPIED;
-      }
-      lookup.store(slot, newEntry, newBitmap);
+      // Looked up again: the slice may have left the cache while the lock was released.
+      ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+      long newEntry = hasDataFile && target == 0 ? L2Entry.COPIED : L2Entry.data(target, true);
+      lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
       releaseOld(entry, hasHost, target);
       return null;
     });
+  }
+
+  /**
+   * Writes the new bytes into host cluster {@code target}, with what the cluster read as before
+   * around them where the target does not hold it yet; returns the cluster's new subcluster bitmap
+   * (allocation bits low, zero bits high).
+   */
+  private long fillCluster(ByteBuffer data, long guestOffset, long clusterStart, long entry, long bitmap,
+      boolean hasHost, long target) throws IOException {
+    boolean compressed = L2Entry.compressed(entry);
+    int units = extendedL2 ? L2Entry.SUBCLUSTERS : 1;
+    int unitSize = 1 << unitBits;
+    int firstTouched = (int) ((guestOffset - clusterStart) >>> unitBits);
+    int lastTouched = (int) ((guestOffset + data.remaining() - 1 - clusterStart) >>> unitBits);
+    long newAllocated = 0;
+    long newZero = 0;
+    boolean fresh = target != hostOrMinusOne(entry, hasHost);
+    ByteBuffer out = ByteBuffer.allocate(clusterSize);
+    // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
+    int[] ranges = new int[2 * units];
+    int rangeCount = 0;
+    for (int unit = 0; unit < units; unit++) {
+      L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
+      long unitGuest = clusterStart + ((long) unit << unitBits);
+      boolean touched = unit >= firstTouched && unit <= lastTouched;
+      boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
+      if (!touched && !copyOld) {
+        if (kind == L2Entry.Kind.DATA) {
+          newAllocated |= 1L << unit;
+        } else if (kind == L2Entry.Kind.ZERO) {
+          newZero |= 1L << unit;
+        }
+        continue;
+      }
+      int unitStart = unit * unitSize;
+      ByteBuffer unitBuffer = out.slice(unitStart, unitSize);
+      long dataStart = Math.max(unitGuest, guestOffset);
+      long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
+      boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
+      int from = unitStart;
+      int to = unitStart + unitSize;
+      if (!covered) {
+        if (fresh && touched && !hasDataFile && readsZero(kind, unitGuest)) {
+          // A fresh host cluster already reads as zeros (an external data file's need not).
+          from = (int) (dataStart - clusterStart);
+          to = (int) (dataEnd - clusterStart);
+        } else if (kind == L2Entry.Kind.DATA && !fresh) {
+          dataStorage.readOrZero(unitBuffer.duplicate(), target + unitStart);
+        } else {
+          image.readLayer(unitBuffer.duplicate(), unitGuest);
+        }
+      }
+      if (touched) {
+        unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
+            (int) (dataEnd - dataStart));
+      }
+      newAllocated |= 1L << unit;
+      if (rangeCount > 0 && ranges[2 * rangeCount - 1] == from) {
+        ranges[2 * rangeCount - 1] = to;
+      } else {
+        ranges[2 * rangeCount] = from;
+        ranges[2 * rangeCount + 1] = to;
+        rangeCount++;
+      }
+    }
+    for (int range = 0; range < rangeCount; range++) {
+      int from = ranges[2 * range];
+      int to = ranges[2 * range + 1];
+      dataStorage.write(out.slice(from, to - from), target + from);
+    }
+    return newAllocated | (newZero << 32);
+  }
+
+  /** Waits (releasing the metadata lock) until no copy-on-write of the cluster is in flight. */
+  private void awaitCluster(long clusterIndex) {
+    while (inFlight.contains(clusterIndex)) {
+      inFlightDone.awaitUninterruptibly();
+    }
   }
 
   /**
@@ -302,6 +330,7 @@ final class WritePath {
     try {
       guardCorruption(() -> {
         long clusterStart = guestOffset & ~(clusterSize - 1L);
+        awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         markDirty();
         ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
@@ -392,6 +421,7 @@ final class WritePath {
     metaLock.lock();
     try {
       guardCorruption(() -> {
+        awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         long entry = words[0];
         long bitmap = words[1];
@@ -473,6 +503,7 @@ final class WritePath {
     metaLock.lock();
     try {
       guardCorruption(() -> {
+        awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         long entry = words[0];
         long newEntry = hasBacking && !extendedL2 ? L2Entry.ZERO : 0;
