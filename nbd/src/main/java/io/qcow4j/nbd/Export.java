@@ -1,0 +1,29 @@
+package io.qcow4j.nbd;
+
+import io.qcow4j.disk.DiskFile;
+
+/** What one server exports: the disk, its name and description, and whether writes are refused. */
+record Export(DiskFile disk, String name, String description, boolean readOnly, long size) {
+
+  /** Whether a client asking for {@code requested} gets this export; the empty name is the default export. */
+  boolean answersTo(String requested) {
+    return requested.isEmpty() || requested.equals(name);
+  }
+
+  /** The transmission flags, true to what the server does for a client with these negotiated features. */
+  int transmissionFlags(boolean structuredReplies) {
+    // CAN_MULTI_CONN holds because every connection shares the one thread-safe DiskFile:
+    // a FLUSH or FUA on one connection forces what all of them wrote.
+    int flags = Protocol.FLAG_HAS_FLAGS | Protocol.FLAG_SEND_FLUSH | Protocol.FLAG_SEND_FUA
+        | Protocol.FLAG_SEND_CACHE | Protocol.FLAG_CAN_MULTI_CONN;
+    if (readOnly) {
+      flags |= Protocol.FLAG_READ_ONLY;
+    } else {
+      flags |= Protocol.FLAG_SEND_TRIM | Protocol.FLAG_SEND_WRITE_ZEROES | Protocol.FLAG_SEND_FAST_ZERO;
+    }
+    if (structuredReplies) {
+      flags |= Protocol.FLAG_SEND_DF;
+    }
+    return flags;
+  }
+}

@@ -1,0 +1,452 @@
+package io.qcow4j.nbd;
+
+import static io.qcow4j.nbd.Protocol.*;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.ReadOnlyImageException;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Semaphore;
+
+/**
+ * The transmission phase of one connection: this thread reads requests in order, each request is
+ * served on its own virtual thread, and replies go out as they complete, matched by cookie.
+ */
+final class Transmission {
+  private static final System.Logger LOG = System.getLogger(Transmission.class.getName());
+  private static final int HEADER_BYTES = 28;
+  /** Most descriptors in one block status reply; the client asks again for the rest. */
+  private static final int MAX_DESCRIPTORS = 1024;
+  private static final int CACHE_CHUNK = 1 << 20;
+  /** Bytes of payload one connection may hold in flight, in KiB permits: room for two of the largest. */
+  private static final int BUDGET_KIB = 2 * (MAX_PAYLOAD >> 10) + 1024;
+
+  private final Wire wire;
+  private final Export export;
+  private final DiskFile disk;
+  private final boolean structured;
+  private final boolean blockStatus;
+  private final String client;
+  private final InFlight inFlight = new InFlight();
+  private final Semaphore budget = new Semaphore(BUDGET_KIB);
+
+  /** One request as it came off the wire; offset and length are unsigned on the wire. */
+  private record Request(int type, int flags, long cookie, long offset, long length) {
+    boolean fua() {
+      return (flags & CMD_FLAG_FUA) != 0;
+    }
+
+    boolean has(int flag) {
+      return (flags & flag) != 0;
+    }
+  }
+
+  /** Why a request is refused before it runs. */
+  private record Refusal(int error, String message) {}
+
+  Transmission(Wire wire, Export export, Negotiation.Session session, String client) {
+    this.wire = wire;
+    this.export = export;
+    this.disk = export.disk();
+    this.structured = session.structuredReplies();
+    this.blockStatus = session.blockStatus();
+    this.client = client;
+  }
+
+  /** Reads and dispatches requests until NBD_CMD_DISC or the end of the stream. */
+  void run() throws IOException {
+    ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+    while (true) {
+      header.clear();
+      try {
+        wire.readFully(header);
+      } catch (EOFException e) {
+        if (header.position() == 0) {
+          LOG.log(Level.DEBUG, "{0}: disconnected without NBD_CMD_DISC", client);
+          return;
+        }
+        throw new ProtocolException("connection ended inside a request header");
+      }
+      header.flip();
+      int magic = header.getInt();
+      if (magic != REQUEST_MAGIC) {
+        throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
+      }
+      int flags = Short.toUnsignedInt(header.getShort());
+      int type = Short.toUnsignedInt(header.getShort());
+      Request request = new Request(type, flags, header.getLong(), header.getLong(),
+          Integer.toUnsignedLong(header.getInt()));
+      if (type == CMD_DISC) {
+        LOG.log(Level.DEBUG, "{0}: NBD_CMD_DISC", client);
+        return;
+      }
+      ByteBuffer payload = null;
+      int permits = 1;
+      if (type == CMD_WRITE) {
+        if (request.length() > MAX_PAYLOAD) {
+          // Draining up to 4 GiB of payload would hand the client a denial of service: answer, then hang up.
+          replyError(request, EINVAL, "write of " + request.length() + " bytes exceeds the "
+              + MAX_PAYLOAD + "-byte limit");
+          throw new ProtocolException("write payload of " + request.length() + " bytes");
+        }
+        permits = permits(request.length());
+        budget.acquireUninterruptibly(permits);
+        try {
+          payload = ByteBuffer.allocate((int) request.length());
+          wire.readFully(payload);
+        } catch (IOException e) {
+          budget.release(permits);
+          throw e;
+        }
+        payload.flip();
+      }
+      Refusal refusal = check(request);
+      if (refusal != null) {
+        budget.release(permits);
+        replyError(request, refusal.error(), refusal.message());
+        continue;
+      }
+      if (type == CMD_READ) {
+        permits = permits(request.length());
+        budget.acquireUninterruptibly(permits);
+      }
+      dispatch(request, payload, permits);
+    }
+  }
+
+  /** Waits for the requests in flight to be answered; false if some still run after the timeout. */
+  boolean awaitIdle(Duration timeout) {
+    return inFlight.awaitIdle(timeout);
+  }
+
+  private static int permits(long length) {
+    return 1 + (int) (length >> 10);
+  }
+
+  private void dispatch(Request request, ByteBuffer payload, int permits) {
+    inFlight.begin();
+    try {
+      Thread.ofVirtual().name("nbd-request").start(() -> {
+        try {
+          serve(request, payload);
+        } finally {
+          budget.release(permits);
+          inFlight.end();
+        }
+      });
+    } catch (RuntimeException | Error e) {
+      budget.release(permits);
+      inFlight.end();
+      throw e;
+    }
+  }
+
+  /** The checks that need no I/O: flags, bounds, access, negotiation; null when the request may run. */
+  private Refusal check(Request request) {
+    int allowed = switch (request.type()) {
+      case CMD_READ -> CMD_FLAG_FUA | (structured ? CMD_FLAG_DF : 0);
+      case CMD_WRITE, CMD_FLUSH, CMD_TRIM, CMD_CACHE -> CMD_FLAG_FUA;
+      case CMD_WRITE_ZEROES -> CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO;
+      case CMD_BLOCK_STATUS -> CMD_FLAG_FUA | CMD_FLAG_REQ_ONE;
+      default -> -1;
+    };
+    if (allowed == -1) {
+      return new Refusal(EINVAL, "unknown command " + request.type());
+    }
+    if ((request.flags() & ~allowed) != 0) {
+      return new Refusal(EINVAL, "flags 0x" + Integer.toHexString(request.flags())
+          + " are not valid for command " + request.type());
+    }
+    boolean writes = request.type() == CMD_WRITE || request.type() == CMD_TRIM
+        || request.type() == CMD_WRITE_ZEROES;
+    if (writes && export.readOnly()) {
+      return new Refusal(EPERM, "the export is read-only");
+    }
+    if (request.type() == CMD_FLUSH) {
+      return null;
+    }
+    long offset = request.offset();
+    long length = request.length();
+    if (Long.compareUnsigned(offset, export.size()) > 0 || length > export.size() - offset) {
+      int error = request.type() == CMD_WRITE || request.type() == CMD_WRITE_ZEROES ? ENOSPC : EINVAL;
+      return new Refusal(error, "range at offset " + Long.toUnsignedString(offset) + " length " + length
+          + " is outside the export (" + export.size() + " bytes)");
+    }
+    return switch (request.type()) {
+      case CMD_READ -> length > MAX_PAYLOAD
+          ? new Refusal(EINVAL, "read of " + length + " bytes exceeds the " + MAX_PAYLOAD + "-byte limit")
+          : null;
+      case CMD_BLOCK_STATUS -> !blockStatus
+          ? new Refusal(EINVAL, "no metadata context was negotiated")
+          : length == 0 ? new Refusal(EINVAL, "block status of 0 bytes") : null;
+      default -> null;
+    };
+  }
+
+  /** Runs one request on its worker thread and answers it. */
+  private void serve(Request request, ByteBuffer payload) {
+    try {
+      switch (request.type()) {
+        case CMD_READ -> {
+          read(request);
+          return;
+        }
+        case CMD_BLOCK_STATUS -> {
+          blockStatus(request);
+          return;
+        }
+        case CMD_WRITE -> {
+          disk.writeFully(payload, request.offset());
+          forceIfFua(request);
+        }
+        case CMD_FLUSH -> {
+          if (!export.readOnly()) {
+            disk.force(false);
+          }
+        }
+        case CMD_TRIM -> {
+          trim(request);
+          forceIfFua(request);
+        }
+        case CMD_WRITE_ZEROES -> {
+          if (!writeZeroes(request)) {
+            return;
+          }
+          forceIfFua(request);
+        }
+        case CMD_CACHE -> cache(request);
+        default -> throw new IllegalStateException("unchecked command " + request.type());
+      }
+    } catch (IOException | RuntimeException e) {
+      failed(request, e);
+      return;
+    }
+    send(simpleReply(request.cookie(), 0));
+  }
+
+  private void forceIfFua(Request request) throws IOException {
+    if (request.fua()) {
+      disk.force(false);
+    }
+  }
+
+  private void trim(Request request) throws IOException {
+    if (request.length() == 0) {
+      return;
+    }
+    try {
+      disk.discard(request.offset(), request.length());
+    } catch (UnsupportedOperationException e) {
+      // TRIM is a hint; a disk that cannot discard keeps its data and the request still succeeds.
+    }
+  }
+
+  /** Zeroes the range; false when it already answered (a fast zero it cannot promise). */
+  private boolean writeZeroes(Request request) throws IOException {
+    boolean noHole = request.has(CMD_FLAG_NO_HOLE);
+    if (request.has(CMD_FLAG_FAST_ZERO) && noHole) {
+      // Zeros that must also be provisioned cost as much as writing them: the spec wants a fast refusal.
+      replyError(request, ENOTSUP, "zeroing with NO_HOLE is not faster than a write");
+      return false;
+    }
+    if (request.length() == 0) {
+      return true;
+    }
+    disk.writeZeroes(request.offset(), request.length());
+    if (noHole) {
+      try {
+        disk.allocate(request.offset(), request.length());
+      } catch (UnsupportedOperationException e) {
+        writeZeroBytes(request.offset(), request.length());
+      }
+    }
+    return true;
+  }
+
+  private void writeZeroBytes(long offset, long length) throws IOException {
+    ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, 1 << 20));
+    for (long done = 0; done < length; ) {
+      int count = (int) Math.min(length - done, zeros.capacity());
+      zeros.clear().limit(count);
+      disk.writeFully(zeros, offset + done);
+      done += count;
+    }
+  }
+
+  /** Reads the data of the range (at most the payload limit) so that later reads find it cached. */
+  private void cache(Request request) throws IOException {
+    long end = request.offset() + Math.min(request.length(), MAX_PAYLOAD);
+    ByteBuffer sink = ByteBuffer.allocate((int) Math.min(CACHE_CHUNK, Math.max(1, end - request.offset())));
+    for (long position = request.offset(); position < end; ) {
+      sink.clear().limit((int) Math.min(sink.capacity(), end - position));
+      int count = disk.read(sink, position);
+      if (count <= 0) {
+        break;
+      }
+      position += count;
+    }
+  }
+
+  private void read(Request request) {
+    int length = (int) request.length();
+    long offset = request.offset();
+    ByteBuffer data = ByteBuffer.allocate(length);
+    if (!structured || request.has(CMD_FLAG_DF) || length == 0) {
+      try {
+        disk.readFully(data, offset);
+      } catch (IOException | RuntimeException e) {
+        failed(request, e);
+        return;
+      }
+      data.flip();
+      if (!structured) {
+        send(simpleReply(request.cookie(), 0), data);
+      } else if (length == 0) {
+        send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_NONE, request.cookie(), 0));
+      } else {
+        send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, request.cookie(), 8 + length),
+            ByteBuffer.allocate(8).putLong(0, offset), data);
+      }
+      return;
+    }
+    List<ByteBuffer> message = new ArrayList<>();
+    try {
+      // Ranges that read as zeros go out as holes; the data of the rest is read first, so that no
+      // content chunk is sent before every error that could fail the request is known.
+      long end = offset + length;
+      long runStart = offset;
+      boolean runIsHole = false;
+      List<long[]> runs = new ArrayList<>();
+      for (long position = offset; position < end; ) {
+        Extent extent = disk.blockStatus(position, end - position);
+        long extentLength = Math.min(extent.length(), end - position);
+        boolean hole = extent.zero();
+        if (extentLength <= 0) {
+          extentLength = end - position;
+          hole = false;
+        }
+        if (position > runStart && hole != runIsHole) {
+          runs.add(new long[] {runStart, position - runStart, runIsHole ? 1 : 0});
+          runStart = position;
+        }
+        runIsHole = hole;
+        position += extentLength;
+      }
+      runs.add(new long[] {runStart, end - runStart, runIsHole ? 1 : 0});
+      for (int i = 0; i < runs.size(); i++) {
+        long[] run = runs.get(i);
+        int flags = i == runs.size() - 1 ? REPLY_FLAG_DONE : 0;
+        if (run[2] == 1) {
+          message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_HOLE, request.cookie(), 12));
+          message.add(ByteBuffer.allocate(12).putLong(run[0]).putInt((int) run[1]).flip());
+        } else {
+          ByteBuffer slice = data.slice((int) (run[0] - offset), (int) run[1]);
+          disk.readFully(slice, run[0]);
+          message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_DATA, request.cookie(), 8 + (int) run[1]));
+          message.add(ByteBuffer.allocate(8).putLong(0, run[0]));
+          message.add(slice.flip());
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      failed(request, e);
+      return;
+    }
+    send(message.toArray(ByteBuffer[]::new));
+  }
+
+  private void blockStatus(Request request) throws IOException {
+    long end = request.offset() + request.length();
+    int limit = request.has(CMD_FLAG_REQ_ONE) ? 1 : MAX_DESCRIPTORS;
+    List<int[]> descriptors = new ArrayList<>();
+    for (long position = request.offset(); position < end; ) {
+      Extent extent = disk.blockStatus(position, end - position);
+      long extentLength = Math.min(extent.length(), end - position);
+      if (extentLength <= 0) {
+        // A status we cannot read is reported as "allocated, content unknown", which is always true.
+        extentLength = end - position;
+        extent = null;
+      }
+      int state = extent == null ? 0 : (extent.data() ? 0 : STATE_HOLE) | (extent.zero() ? STATE_ZERO : 0);
+      int[] last = descriptors.isEmpty() ? null : descriptors.getLast();
+      if (last != null && last[1] == state) {
+        last[0] += (int) extentLength;
+      } else if (descriptors.size() < limit) {
+        descriptors.add(new int[] {(int) extentLength, state});
+      } else {
+        break;
+      }
+      position += extentLength;
+    }
+    ByteBuffer payload = ByteBuffer.allocate(4 + 8 * descriptors.size()).putInt(BASE_ALLOCATION_ID);
+    for (int[] descriptor : descriptors) {
+      payload.putInt(descriptor[0]).putInt(descriptor[1]);
+    }
+    send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, request.cookie(), payload.capacity()),
+        payload.flip());
+  }
+
+  private void failed(Request request, Throwable failure) {
+    int error = errorCode(failure);
+    if (error == EIO) {
+      LOG.log(Level.WARNING, client + ": command " + request.type() + " at offset "
+          + Long.toUnsignedString(request.offset()) + " failed", failure);
+    }
+    String message = failure.getMessage() == null ? failure.getClass().getSimpleName() : failure.getMessage();
+    replyError(request, error, message);
+  }
+
+  /** The NBD error for a failure of the disk. */
+  static int errorCode(Throwable failure) {
+    if (failure instanceof ReadOnlyImageException) {
+      return EPERM;
+    }
+    if (failure instanceof IllegalArgumentException) {
+      return EINVAL;
+    }
+    String message = failure.getMessage();
+    if (failure instanceof IOException && message != null
+        && (message.contains("No space left") || message.contains("Disk quota exceeded")
+            || message.contains("File too large"))) {
+      return ENOSPC;
+    }
+    return EIO;
+  }
+
+  private void replyError(Request request, int error, String message) {
+    if (!structured) {
+      send(simpleReply(request.cookie(), error));
+      return;
+    }
+    byte[] text = message.getBytes(StandardCharsets.UTF_8);
+    int textLength = Math.min(text.length, MAX_STRING);
+    ByteBuffer payload = ByteBuffer.allocate(6 + textLength).putInt(error).putShort((short) textLength)
+        .put(text, 0, textLength).flip();
+    send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_ERROR, request.cookie(), payload.remaining()), payload);
+  }
+
+  private static ByteBuffer simpleReply(long cookie, int error) {
+    return ByteBuffer.allocate(16).putInt(SIMPLE_REPLY_MAGIC).putInt(error).putLong(cookie).flip();
+  }
+
+  private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length) {
+    return ByteBuffer.allocate(20).putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags)
+        .putShort((short) type).putLong(cookie).putInt(length).flip();
+  }
+
+  /** Sends one whole reply; a reply cut short leaves the stream unusable, so a failure closes it. */
+  private void send(ByteBuffer... message) {
+    try {
+      wire.write(message);
+    } catch (IOException e) {
+      LOG.log(Level.DEBUG, "{0}: reply not delivered: {1}", client, e.toString());
+      wire.close();
+    }
+  }
+}
