@@ -56,7 +56,7 @@ final class Connection implements Runnable {
       LOG.log(Level.DEBUG, "{0}: closed by the client{1}", client,
           phase.get() == TIMED_OUT ? " (handshake timed out)" : "");
     } catch (ProtocolException e) {
-      LOG.log(Level.INFO, "{0}: dropped: {1}", client, e.getMessage());
+      LOG.log(Level.DEBUG, "{0}: dropped: {1}", client, e.getMessage());
     } catch (IOException e) {
       LOG.log(Level.DEBUG, "{0}: connection lost: {1}{2}", client, e.toString(),
           phase.get() == TIMED_OUT ? " (handshake timed out)" : "");
@@ -83,7 +83,7 @@ final class Connection implements Runnable {
 
   private void handshakeExpired() {
     if (phase.compareAndSet(HANDSHAKE, TIMED_OUT)) {
-      LOG.log(Level.INFO, "{0}: handshake not finished within {1}", client, handshakeTimeout);
+      LOG.log(Level.DEBUG, "{0}: handshake not finished within {1}", client, handshakeTimeout);
       wire.close();
     }
   }

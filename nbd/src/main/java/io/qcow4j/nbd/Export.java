@@ -2,8 +2,14 @@ package io.qcow4j.nbd;
 
 import io.qcow4j.disk.DiskFile;
 
-/** What one server exports: the disk, its name and description, and whether writes are refused. */
-record Export(DiskFile disk, String name, String description, boolean readOnly, long size) {
+/**
+ * What one server exports: the disk, its name and description, whether writes are refused, and
+ * whether clients may spread their requests over several connections. That holds when the server
+ * takes more than one client at once: every connection shares the one thread-safe DiskFile, so a
+ * FLUSH or FUA on one connection forces what all of them wrote (qemu-nbd also advertises it only
+ * when --shared allows a second connection; a client that opened more connections than allowed would hang).
+ */
+record Export(DiskFile disk, String name, String description, boolean readOnly, long size, boolean multiConn) {
 
   /** Whether a client asking for {@code requested} gets this export; the empty name is the default export. */
   boolean answersTo(String requested) {
@@ -12,10 +18,11 @@ record Export(DiskFile disk, String name, String description, boolean readOnly, 
 
   /** The transmission flags, true to what the server does for a client with these negotiated features. */
   int transmissionFlags(boolean structuredReplies) {
-    // CAN_MULTI_CONN holds because every connection shares the one thread-safe DiskFile:
-    // a FLUSH or FUA on one connection forces what all of them wrote.
     int flags = Protocol.FLAG_HAS_FLAGS | Protocol.FLAG_SEND_FLUSH | Protocol.FLAG_SEND_FUA
-        | Protocol.FLAG_SEND_CACHE | Protocol.FLAG_CAN_MULTI_CONN;
+        | Protocol.FLAG_SEND_CACHE;
+    if (multiConn) {
+      flags |= Protocol.FLAG_CAN_MULTI_CONN;
+    }
     if (readOnly) {
       flags |= Protocol.FLAG_READ_ONLY;
     } else {

@@ -464,7 +464,8 @@ public final class NbdServer implements AutoCloseable {
       if (disk == null) {
         throw new IllegalStateException("no disk to export");
       }
-      Export export = new Export(disk, exportName, description, readOnly || disk.isReadOnly(), disk.size());
+      Export export = new Export(disk, exportName, description, readOnly || disk.isReadOnly(), disk.size(),
+          maxClients != 1);
       ServerSocketChannel listener;
       if (unixSocket != null) {
         removeStaleSocket(unixSocket);

@@ -300,6 +300,11 @@ class NbdProtocolTest {
         | FLAG_SEND_FAST_ZERO | FLAG_SEND_CACHE | FLAG_CAN_MULTI_CONN;
     assertThat(flags).isEqualTo(writable);
     assertThat(open(true, false).info.flags()).isEqualTo(writable | FLAG_SEND_DF);
+    // One client at a time: a second connection would wait forever, so no multi-conn.
+    try (NbdServer single = serve(NbdServer.builder().disk(disk).maxClients(1));
+        NbdTestClient client = NbdTestClient.open(single.address(), false, false)) {
+      assertThat(client.info.flags()).isEqualTo(writable & ~FLAG_CAN_MULTI_CONN);
+    }
 
     ZeroAwareDisk readOnlyDisk = new ZeroAwareDisk(content, true);
     try (NbdServer readOnly = serve(NbdServer.builder().disk(readOnlyDisk));
