@@ -20,6 +20,7 @@ final class Connection implements Runnable {
 
   private final Wire wire;
   private final Export export;
+  private final BufferPool buffers;
   private final String client;
   private final ScheduledExecutorService timer;
   private final Duration handshakeTimeout;
@@ -27,10 +28,11 @@ final class Connection implements Runnable {
   private final BooleanSupplier shuttingDown;
   private final AtomicInteger phase = new AtomicInteger(HANDSHAKE);
 
-  Connection(Wire wire, Export export, String client, ScheduledExecutorService timer,
+  Connection(Wire wire, Export export, BufferPool buffers, String client, ScheduledExecutorService timer,
       Duration handshakeTimeout, Duration drainTimeout, BooleanSupplier shuttingDown) {
     this.wire = wire;
     this.export = export;
+    this.buffers = buffers;
     this.client = client;
     this.timer = timer;
     this.handshakeTimeout = handshakeTimeout;
@@ -50,7 +52,7 @@ final class Connection implements Runnable {
       if (session.isEmpty() || !phase.compareAndSet(HANDSHAKE, TRANSMISSION)) {
         return;
       }
-      transmission = new Transmission(wire, export, session.get(), client);
+      transmission = new Transmission(wire, export, session.get(), buffers, client);
       transmission.run();
     } catch (EOFException e) {
       LOG.log(Level.DEBUG, "{0}: closed by the client{1}", client,

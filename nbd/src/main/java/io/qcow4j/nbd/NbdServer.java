@@ -57,6 +57,8 @@ public final class NbdServer implements AutoCloseable {
   private final Duration handshakeTimeout;
   private final Semaphore slots;
   private final ScheduledExecutorService timer;
+  /** Payload buffers shared by every connection; a few dozen MiB of them stay pooled between requests. */
+  private final BufferPool buffers = new BufferPool(64L << 20);
   private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
   private final InFlight clients = new InFlight();
   private final AtomicInteger active = new AtomicInteger();
@@ -320,7 +322,7 @@ public final class NbdServer implements AutoCloseable {
       slots.release();
       return;
     }
-    Connection connection = new Connection(new Wire(channel), export, client, timer, handshakeTimeout,
+    Connection connection = new Connection(new Wire(channel), export, buffers, client, timer, handshakeTimeout,
         DRAIN_TIMEOUT, () -> stopping);
     connections.add(connection);
     active.incrementAndGet();

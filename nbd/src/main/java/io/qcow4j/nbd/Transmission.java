@@ -34,6 +34,7 @@ final class Transmission {
   private final boolean structured;
   private final boolean blockStatus;
   private final String client;
+  private final BufferPool buffers;
   private final InFlight inFlight = new InFlight();
   private final Semaphore budget = new Semaphore(BUDGET_KIB);
 
@@ -51,8 +52,9 @@ final class Transmission {
   /** Why a request is refused before it runs. */
   private record Refusal(int error, String message) {}
 
-  Transmission(Wire wire, Export export, Negotiation.Session session, String client) {
+  Transmission(Wire wire, Export export, Negotiation.Session session, BufferPool buffers, String client) {
     this.wire = wire;
+    this.buffers = buffers;
     this.export = export;
     this.disk = export.disk();
     this.structured = session.structuredReplies();
@@ -99,9 +101,10 @@ final class Transmission {
         permits = permits(request.length());
         budget.acquireUninterruptibly(permits);
         try {
-          payload = ByteBuffer.allocate((int) request.length());
+          payload = buffers.acquire((int) request.length());
           wire.readFully(payload);
         } catch (IOException e) {
+          buffers.release(payload);
           budget.release(permits);
           throw e;
         }
@@ -109,6 +112,7 @@ final class Transmission {
       }
       Refusal refusal = check(request);
       if (refusal != null) {
+        buffers.release(payload);
         budget.release(permits);
         replyError(request, refusal.error(), refusal.message());
         continue;
@@ -137,11 +141,13 @@ final class Transmission {
         try {
           serve(request, payload);
         } finally {
+          buffers.release(payload);
           budget.release(permits);
           inFlight.end();
         }
       });
     } catch (RuntimeException | Error e) {
+      buffers.release(payload);
       budget.release(permits);
       inFlight.end();
       throw e;
@@ -283,21 +289,33 @@ final class Transmission {
   /** Reads the data of the range (at most the payload limit) so that later reads find it cached. */
   private void cache(Request request) throws IOException {
     long end = request.offset() + Math.min(request.length(), MAX_PAYLOAD);
-    ByteBuffer sink = ByteBuffer.allocate((int) Math.min(CACHE_CHUNK, Math.max(1, end - request.offset())));
-    for (long position = request.offset(); position < end; ) {
-      sink.clear().limit((int) Math.min(sink.capacity(), end - position));
-      int count = disk.read(sink, position);
-      if (count <= 0) {
-        break;
+    ByteBuffer sink = buffers.acquire(CACHE_CHUNK);
+    try {
+      for (long position = request.offset(); position < end; ) {
+        sink.clear().limit((int) Math.min(CACHE_CHUNK, end - position));
+        int count = disk.read(sink, position);
+        if (count <= 0) {
+          break;
+        }
+        position += count;
       }
-      position += count;
+    } finally {
+      buffers.release(sink);
     }
   }
 
   private void read(Request request) {
+    ByteBuffer data = buffers.acquire((int) request.length());
+    try {
+      read(request, data);
+    } finally {
+      buffers.release(data);
+    }
+  }
+
+  private void read(Request request, ByteBuffer data) {
     int length = (int) request.length();
     long offset = request.offset();
-    ByteBuffer data = ByteBuffer.allocate(length);
     if (!structured || request.has(CMD_FLAG_DF) || length == 0) {
       try {
         disk.readFully(data, offset);
@@ -311,8 +329,7 @@ final class Transmission {
       } else if (length == 0) {
         send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_NONE, request.cookie(), 0));
       } else {
-        send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, request.cookie(), 8 + length),
-            ByteBuffer.allocate(8).putLong(0, offset), data);
+        send(dataChunkHeader(REPLY_FLAG_DONE, request.cookie(), offset, length), data);
       }
       return;
     }
@@ -344,13 +361,12 @@ final class Transmission {
         long[] run = runs.get(i);
         int flags = i == runs.size() - 1 ? REPLY_FLAG_DONE : 0;
         if (run[2] == 1) {
-          message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_HOLE, request.cookie(), 12));
-          message.add(ByteBuffer.allocate(12).putLong(run[0]).putInt((int) run[1]).flip());
+          message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_HOLE, request.cookie(), 12, 12)
+              .putLong(run[0]).putInt((int) run[1]).flip());
         } else {
           ByteBuffer slice = data.slice((int) (run[0] - offset), (int) run[1]);
           disk.readFully(slice, run[0]);
-          message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_DATA, request.cookie(), 8 + (int) run[1]));
-          message.add(ByteBuffer.allocate(8).putLong(0, run[0]));
+          message.add(dataChunkHeader(flags, request.cookie(), run[0], (int) run[1]));
           message.add(slice.flip());
         }
       }
@@ -436,8 +452,18 @@ final class Transmission {
   }
 
   private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length) {
-    return ByteBuffer.allocate(20).putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags)
-        .putShort((short) type).putLong(cookie).putInt(length).flip();
+    return chunkHeader(flags, type, cookie, length, 0).flip();
+  }
+
+  /** A chunk header with room for {@code room} payload bytes after it, positioned to write them. */
+  private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length, int room) {
+    return ByteBuffer.allocate(20 + room).putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags)
+        .putShort((short) type).putLong(cookie).putInt(length);
+  }
+
+  /** The header of an OFFSET_DATA chunk with its offset field; the data follows in its own buffer. */
+  private static ByteBuffer dataChunkHeader(int flags, long cookie, long offset, int dataLength) {
+    return chunkHeader(flags, REPLY_TYPE_OFFSET_DATA, cookie, 8 + dataLength, 8).putLong(offset).flip();
   }
 
   /** Sends one whole reply; a reply cut short leaves the stream unusable, so a failure closes it. */
