@@ -6,10 +6,7 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /** Opens disk images by path, detecting the format by its magic when the options do not name it. */
 public final class DiskImages {
@@ -26,12 +23,6 @@ public final class DiskImages {
 
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
   public static ImageFormat probe(Path path) throws IOException {
-    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      ByteBuffer magic = ByteBuffer.allocate(4);
-      while (magic.hasRemaining() && channel.read(magic, magic.position()) > 0) {
-        // keep reading until four bytes or the end of the file
-      }
-      return magic.position() == 4 && magic.getInt(0) == QcowFile.MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
-    }
+    return QcowFile.probe(path);
   }
 }

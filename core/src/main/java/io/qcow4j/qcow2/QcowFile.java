@@ -1,20 +1,655 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
+import io.qcow4j.qcow2.format.CompressedDescriptor;
+import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderCodec;
+import io.qcow4j.qcow2.format.HeaderExtension;
+import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.qcow2.format.SnapshotTableCodec;
+import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.HostFiles;
+import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 
-/** A qcow2 image (placeholder until the engine lands). */
-public final class QcowFile {
+/** A qcow2 image: the public face of the engine, a {@link DiskFile} over one layer and its chain. */
+public final class QcowFile implements DiskFile {
   /** "QFI\xfb", the first four bytes of every qcow2 file. */
-  public static final int MAGIC = 0x514649fb;
+  public static final int MAGIC = Header.MAGIC;
 
-  private QcowFile() {}
+  private final Path path;
+  private final String name;
+  private final Storage storage;
+  private final Storage dataStorage;
+  private final Path dataPath;
+  private volatile Header header;
+  private final int clusterSize;
+  private final ClusterLookup lookup;
+  private final FileSize fileSize;
+  private final FileSize dataFileSize;
+  private final DiskFile backing;
+  private final List<Snapshot> snapshots;
+  private final boolean readOnly;
+  private final WritePath writer;
+  private volatile DecompressedCluster lastDecompressed;
+  private volatile boolean closed;
 
-  /** Opens a qcow2 image. */
-  public static DiskFile open(Path path, OpenOptions options) throws IOException {
-    throw new UnsupportedFeatureException(path + ": qcow2 is not supported yet");
+  private record DecompressedCluster(long entry, ByteBuffer data) {}
+
+  private QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
+      List<Snapshot> snapshots, DiskFile backing, OpenOptions options) throws IOException {
+    this.path = path;
+    this.name = storage.name();
+    this.storage = storage;
+    this.dataStorage = dataStorage;
+    this.dataPath = dataPath;
+    this.header = header;
+    this.clusterSize = header.clusterSize();
+    this.fileSize = new FileSize(storage);
+    this.dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
+    this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(), l1,
+        options.cacheBytes(), fileSize);
+    this.snapshots = List.copyOf(snapshots);
+    this.backing = backing;
+    this.readOnly = options.readOnly();
+    this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup,
+        new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(), header.refcountTableOffset(),
+            header.refcountTableClusters()), header);
+  }
+
+  /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
+  public static QcowFile open(Path path, OpenOptions options) throws IOException {
+    return openLayer(path, options, 0, Set.of());
+  }
+
+  /** Creates a qcow2 image as {@code options} describe (replacing any file there) and opens it read-write. */
+  public static QcowFile create(Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+    return ImageCreator.create(path, options);
+  }
+
+  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
+  public static ImageFormat probe(Path path) throws IOException {
+    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+      ByteBuffer magic = ByteBuffer.allocate(4);
+      while (magic.hasRemaining() && channel.read(magic, magic.position()) > 0) {
+        // keep reading until four bytes or the end of the file
+      }
+      return magic.position() == 4 && magic.getInt(0) == MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
+    }
+  }
+
+  static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
+    Storage storage = FileStorage.open(path, options.readOnly());
+    List<AutoCloseable> opened = new ArrayList<>();
+    opened.add(storage);
+    try {
+      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened);
+      opened.clear();
+      return file;
+    } finally {
+      for (AutoCloseable closeable : opened.reversed()) {
+        try {
+          closeable.close();
+        } catch (Exception e) {
+          // The open already failed; the first failure is the one to report.
+        }
+      }
+    }
+  }
+
+  private static QcowFile openOn(Path path, Storage storage, OpenOptions options, int depth, Set<Path> chainAbove,
+      List<AutoCloseable> opened) throws IOException {
+    String name = storage.name();
+    long size = storage.size();
+    ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
+    storage.readFully(fixed, 0);
+    int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
+    ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
+    storage.readFully(firstCluster, 0);
+    Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
+
+    if (header.corrupt() && !options.readOnly()) {
+      throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
+    }
+    if (header.dirty() && !options.readOnly()) {
+      throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
+          + "it needs a refcount repair (check -r all) before it can be opened read-write");
+    }
+    long[] l1 = readL1(storage, header);
+    List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
+
+    Storage dataStorage = storage;
+    Path dataPath = path;
+    if (header.hasDataFile()) {
+      String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
+          + ": image uses an external data file but does not record its name"));
+      dataPath = BackingChain.resolve(path, dataName);
+      dataStorage = FileStorage.open(dataPath, options.readOnly());
+      opened.add(dataStorage);
+    }
+
+    Set<Path> chain = new java.util.HashSet<>(chainAbove);
+    chain.add(path.toRealPath());
+    DiskFile backing = null;
+    if (header.backingFile() != null && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
+      backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null), options,
+          depth + 1, chain);
+      opened.add(backing);
+    }
+    QcowFile file = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
+    if (!options.readOnly()) {
+      file.clearAutoclearBits();
+    }
+    return file;
+  }
+
+  /**
+   * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
+   * bitmaps bit, since writes here do not update persistent bitmaps.
+   */
+  private void clearAutoclearBits() throws IOException {
+    long kept = header.autoclearFeatures() & Features.AUTOCLEAR_DATA_FILE_RAW;
+    if (kept != header.autoclearFeatures()) {
+      writeHeader(header.withAutoclearFeatures(kept));
+      storage.force(false);
+    }
+  }
+
+  private static long[] readL1(Storage storage, Header header) throws IOException {
+    int entries = header.l1Size();
+    ByteBuffer bytes = ByteBuffer.allocate(entries * 8);
+    storage.readFully(bytes, header.l1TableOffset());
+    long[] l1 = new long[entries];
+    bytes.flip().asLongBuffer().get(l1);
+    return l1;
+  }
+
+  private static List<Snapshot> readSnapshots(String name, Storage storage, Header header, long fileSize)
+      throws IOException {
+    if (header.snapshotCount() == 0) {
+      return List.of();
+    }
+    long available = Math.min(SnapshotTableCodec.MAX_TABLE_BYTES, fileSize - header.snapshotsOffset());
+    // Read the table entry by entry, so that a short table costs little and a huge one stops at the limit.
+    List<Snapshot> all = new ArrayList<>();
+    long cursor = header.snapshotsOffset();
+    long l1Limit = HeaderCodec.MAX_L1_BYTES / 8;
+    for (int index = 0; index < header.snapshotCount(); index++) {
+      if (cursor - header.snapshotsOffset() >= available) {
+        throw new CorruptImageException(name + ": snapshot table at offset " + header.snapshotsOffset()
+            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+      }
+      ByteBuffer fixed = ByteBuffer.allocate(40);
+      storage.readOrZero(fixed, cursor);
+      long length = SnapshotTableCodec.entryLength(fixed.flip());
+      if (length < 0 || cursor + length > header.snapshotsOffset() + available) {
+        throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
+            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+      }
+      ByteBuffer entry = ByteBuffer.allocate((int) length);
+      storage.readFully(entry, cursor);
+      all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
+      cursor += length;
+    }
+    return all;
+  }
+
+  /** The decoded header as it is now. */
+  public Header header() {
+    return header;
+  }
+
+  /** The internal snapshots. */
+  public List<Snapshot> snapshots() {
+    return snapshots;
+  }
+
+  @Override
+  public long size() {
+    return header.size();
+  }
+
+  @Override
+  public ImageFormat format() {
+    return ImageFormat.QCOW2;
+  }
+
+  @Override
+  public boolean isReadOnly() {
+    return readOnly;
+  }
+
+  @Override
+  public int read(ByteBuffer dst, long position) throws IOException {
+    if (position < 0) {
+      throw new IllegalArgumentException(name + ": negative offset " + position);
+    }
+    long size = header.size();
+    if (position >= size) {
+      return dst.hasRemaining() ? -1 : 0;
+    }
+    int count = (int) Math.min(dst.remaining(), size - position);
+    if (writer == null) {
+      readRange(dst, position, count);
+    } else {
+      writer.ioLock.readLock().lock();
+      try {
+        readRange(dst, position, count);
+      } finally {
+        writer.ioLock.readLock().unlock();
+      }
+    }
+    return count;
+  }
+
+  /**
+   * Fills {@code dst} with what this layer reads at {@code guestOffset} now; bytes past the virtual
+   * size read as zeros. For copy-on-write: the caller holds the locks it needs.
+   */
+  void readLayer(ByteBuffer dst, long guestOffset) throws IOException {
+    int inside = (int) Math.max(0, Math.min(dst.remaining(), header.size() - guestOffset));
+    int tail = dst.remaining() - inside;
+    if (inside > 0) {
+      readRange(dst, guestOffset, inside);
+    }
+    fillZeros(dst, dst.position(), tail);
+    dst.position(dst.position() + tail);
+  }
+
+  private void readRange(ByteBuffer dst, long position, int count) throws IOException {
+    int start = dst.position();
+    long guestEnd = position + count;
+    long cursor = position;
+    // Contiguous host data is gathered across runs and read with one I/O.
+    long pendingHost = -1;
+    int pendingAt = 0;
+    int pendingLength = 0;
+    while (cursor < guestEnd) {
+      Run run = lookup.lookup(cursor, guestEnd - cursor);
+      int at = start + (int) (cursor - position);
+      int length = (int) run.length();
+      if (run.kind() == L2Entry.Kind.DATA && pendingHost >= 0 && pendingHost + pendingLength == run.hostOffset()
+          && pendingAt + pendingLength == at) {
+        pendingLength += length;
+      } else {
+        if (pendingHost >= 0) {
+          readHost(dst, pendingAt, pendingLength, pendingHost);
+          pendingHost = -1;
+        }
+        switch (run.kind()) {
+          case DATA -> {
+            pendingHost = run.hostOffset();
+            pendingAt = at;
+            pendingLength = length;
+          }
+          case ZERO -> fillZeros(dst, at, length);
+          case UNALLOCATED -> readBacking(dst, at, length, cursor);
+          case COMPRESSED -> readCompressed(dst, at, length, cursor, run.entry());
+        }
+      }
+      cursor += length;
+    }
+    if (pendingHost >= 0) {
+      readHost(dst, pendingAt, pendingLength, pendingHost);
+    }
+    dst.position(start + count);
+  }
+
+  private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
+    if (dataStorage == storage && hostOffset >= dataFileSize.atLeast(hostOffset + 1)) {
+      throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
+          name, hostOffset));
+    }
+    dataStorage.readOrZero(dst.slice(at, length), hostOffset);
+  }
+
+  private void readBacking(ByteBuffer dst, int at, int length, long guestOffset) throws IOException {
+    if (backing == null) {
+      fillZeros(dst, at, length);
+      return;
+    }
+    long backingSize = backing.size();
+    int fromBacking = (int) Math.max(0, Math.min(length, backingSize - guestOffset));
+    if (fromBacking > 0) {
+      backing.readFully(dst.slice(at, fromBacking), guestOffset);
+    }
+    fillZeros(dst, at + fromBacking, length - fromBacking);
+  }
+
+  private void readCompressed(ByteBuffer dst, int at, int length, long guestOffset, long entry) throws IOException {
+    ByteBuffer cluster = decompressedCluster(entry);
+    int inCluster = (int) (guestOffset & (clusterSize - 1));
+    dst.put(at, cluster, inCluster, length);
+  }
+
+  private ByteBuffer decompressedCluster(long entry) throws IOException {
+    DecompressedCluster last = lastDecompressed;
+    if (last != null && last.entry() == entry) {
+      return last.data();
+    }
+    if (header.hasDataFile()) {
+      throw new CorruptImageException(name + ": compressed cluster (L2 entry 0x" + Long.toHexString(entry)
+          + ") in an image with an external data file");
+    }
+    CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header.clusterBits());
+    long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
+    if (descriptor.hostOffset() >= end) {
+      throw new CorruptImageException(String.format(
+          "%s: compressed cluster at host offset 0x%x (%d bytes) lies past the end of the file (%d bytes)",
+          name, descriptor.hostOffset(), descriptor.maxLength(), end));
+    }
+    int compressedLength = (int) Math.min(descriptor.maxLength(), end - descriptor.hostOffset());
+    ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
+    storage.readFully(compressed, descriptor.hostOffset());
+    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
+    Compression.decompress(header.compressionType(), compressed.flip(), cluster,
+        String.format("%s: compressed cluster at host offset 0x%x", name, descriptor.hostOffset()));
+    ByteBuffer data = cluster.flip().asReadOnlyBuffer();
+    lastDecompressed = new DecompressedCluster(entry, data);
+    return data;
+  }
+
+  private static void fillZeros(ByteBuffer dst, int at, int length) {
+    if (dst.hasArray()) {
+      java.util.Arrays.fill(dst.array(), dst.arrayOffset() + at, dst.arrayOffset() + at + length, (byte) 0);
+      return;
+    }
+    for (int i = 0; i < length; i++) {
+      dst.put(at + i, (byte) 0);
+    }
+  }
+
+  @Override
+  public Extent blockStatus(long offset, long maxLength) throws IOException {
+    long size = header.size();
+    if (offset < 0 || offset >= size || maxLength <= 0) {
+      throw new IllegalArgumentException(name + ": block status at " + offset + " outside the disk (" + size + " bytes)");
+    }
+    long length = Math.min(maxLength, size - offset);
+    Run run = lookup.lookup(offset, length);
+    return switch (run.kind()) {
+      case DATA -> dataExtent(run);
+      case ZERO -> new Extent(offset, run.length(), 0, true, true, false, false,
+          run.hostOffset() == Run.NO_HOST ? -1 : run.hostOffset(), run.hostOffset() == Run.NO_HOST ? null : dataPath);
+      case COMPRESSED -> new Extent(offset, run.length(), 0, true, false, true, true, -1, null);
+      case UNALLOCATED -> backingExtent(offset, run.length());
+    };
+  }
+
+  private Extent dataExtent(Run run) throws IOException {
+    // A data cluster whose host range in the image file is a hole (metadata preallocation) reads as
+    // zeros, as QEMU reports it; QEMU never looks for holes in an external data file.
+    long hole = dataStorage == storage ? storage.nextData(run.hostOffset()) : run.hostOffset();
+    if (hole > run.hostOffset()) {
+      long length = Math.min(run.length(), hole - run.hostOffset());
+      return new Extent(run.guestOffset(), length, 0, true, true, true, false, run.hostOffset(), dataPath);
+    }
+    long dataEnd = dataStorage == storage ? storage.nextHole(run.hostOffset()) : run.hostOffset() + run.length();
+    long length = Math.min(run.length(), Math.max(1, dataEnd - run.hostOffset()));
+    return new Extent(run.guestOffset(), length, 0, true, false, true, false, run.hostOffset(), dataPath);
+  }
+
+  private Extent backingExtent(long offset, long length) throws IOException {
+    if (backing == null) {
+      return new Extent(offset, length, 0, false, true, false, false, -1, null);
+    }
+    long backingSize = backing.size();
+    if (offset >= backingSize) {
+      return new Extent(offset, length, 1, false, true, false, false, -1, null);
+    }
+    return backing.blockStatus(offset, Math.min(length, backingSize - offset)).deeper();
+  }
+
+  @Override
+  public ImageInfo info() throws IOException {
+    List<ImageInfo.SnapshotInfo> snapshotInfos = snapshots.stream()
+        .map(s -> new ImageInfo.SnapshotInfo(s.id(), s.name(), s.vmStateSize(), s.dateSeconds(), s.dateNanoseconds(),
+            s.vmClockNanoseconds(), s.icount(), s.diskSize()))
+        .toList();
+    ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header.version(), clusterSize, header.compat(),
+        header.lazyRefcounts(), header.refcountBits(), header.corrupt(), header.dirty(), header.extendedL2(),
+        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), snapshotInfos, bitmaps());
+    return new ImageInfo(path, ImageFormat.QCOW2, header.size(), HostFiles.allocatedBytes(path),
+        header.backingFile(), header.backingFormat().orElse(null), qcow2);
+  }
+
+  private List<ImageInfo.BitmapInfo> bitmaps() throws IOException {
+    Optional<HeaderExtension> extension = header.extension(HeaderExtension.BITMAPS);
+    if (extension.isEmpty() || !header.bitmapsValid()) {
+      return List.of();
+    }
+    BitmapDirectoryCodec.Extension bitmaps = BitmapDirectoryCodec.Extension.decode(name, extension.get().data());
+    long directoryOffset = bitmaps.directoryOffset();
+    long directorySize = bitmaps.directorySize();
+    if (directorySize < 0 || directorySize > BitmapDirectoryCodec.MAX_DIRECTORY_BYTES) {
+      throw new ImageLimitException(name + ": bitmap directory of " + directorySize + " bytes exceeds the limit of "
+          + BitmapDirectoryCodec.MAX_DIRECTORY_BYTES);
+    }
+    if ((directoryOffset & (clusterSize - 1)) != 0 || directoryOffset <= 0
+        || directoryOffset + directorySize > fileSize.atLeast(directoryOffset + directorySize)) {
+      throw new CorruptImageException(name + ": bitmap directory at offset " + directoryOffset + " is invalid");
+    }
+    ByteBuffer directory = ByteBuffer.allocate((int) directorySize);
+    storage.readFully(directory, directoryOffset);
+    List<ImageInfo.BitmapInfo> infos = new ArrayList<>();
+    for (BitmapDirectoryCodec.Entry entry : BitmapDirectoryCodec.decode(name, directory.flip(), directoryOffset,
+        bitmaps.count())) {
+      List<String> flags = new ArrayList<>();
+      if ((entry.flags() & BitmapDirectoryCodec.FLAG_IN_USE) != 0) {
+        flags.add("in-use");
+      }
+      if ((entry.flags() & BitmapDirectoryCodec.FLAG_AUTO) != 0) {
+        flags.add("auto");
+      }
+      infos.add(new ImageInfo.BitmapInfo(entry.name(), 1L << entry.granularityBits(), flags));
+    }
+    return infos;
+  }
+
+  @Override
+  public Optional<DiskFile> backing() {
+    return Optional.ofNullable(backing);
+  }
+
+  @Override
+  public List<Path> files() {
+    List<Path> files = new ArrayList<>();
+    files.add(path);
+    if (dataStorage != storage) {
+      files.add(dataPath);
+    }
+    if (backing != null) {
+      files.addAll(backing.files());
+    }
+    return files;
+  }
+
+  @Override
+  public int write(ByteBuffer src, long position) throws IOException {
+    int count = src.remaining();
+    checkWrite(position, count);
+    writer.write(src, position);
+    return count;
+  }
+
+  @Override
+  public void flush() throws IOException {
+    if (writer != null) {
+      writer.flush();
+    }
+  }
+
+  @Override
+  public void force(boolean metadata) throws IOException {
+    if (writer == null) {
+      return;
+    }
+    writer.flush();
+    if (dataStorage != storage) {
+      dataStorage.force(metadata);
+    }
+    storage.force(metadata);
+  }
+
+  @Override
+  public void discard(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    writer.discard(offset, length);
+  }
+
+  @Override
+  public void writeZeroes(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    writer.writeZeroes(offset, length, false);
+  }
+
+  /** Like {@link #writeZeroes}, releasing host clusters that become wholly zero (qemu-io's write -z -u). */
+  public void writeZeroesUnmap(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    writer.writeZeroes(offset, length, true);
+  }
+
+  @Override
+  public void allocate(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    long end = offset + length;
+    long cursor = offset & ~(clusterSize - 1L);
+    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
+    while (cursor < end) {
+      Run run = lookup.lookup(cursor, Math.min(end, header.size()) - cursor);
+      if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
+        cursor = run.guestEnd();
+        continue;
+      }
+      int length0 = (int) Math.min(clusterSize, header.size() - cursor);
+      cluster.clear().limit(length0);
+      readFully(cluster, cursor);
+      cluster.flip();
+      writer.write(cluster, cursor);
+      cursor += clusterSize;
+    }
+  }
+
+  @Override
+  public void resize(long newSize) throws IOException {
+    ensureWritable();
+    Resizer.resize(this, newSize);
+  }
+
+  private void ensureWritable() throws ReadOnlyImageException {
+    if (writer == null) {
+      throw new ReadOnlyImageException(name + ": image is opened read-only");
+    }
+    if (closed) {
+      throw new IllegalStateException(name + ": image is closed");
+    }
+  }
+
+  private void checkWrite(long offset, long length) throws IOException {
+    ensureWritable();
+    if (header.corrupt()) {
+      throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
+    }
+    if (offset < 0 || length < 0 || offset + length > header.size()) {
+      throw new IOException(name + ": range at offset " + offset + " length " + length
+          + " is outside the disk (" + header.size() + " bytes)");
+    }
+  }
+
+  // ---------------------------------------------------------------- engine internals
+
+  DiskFile backingDisk() {
+    return backing;
+  }
+
+  ClusterLookup lookup() {
+    return lookup;
+  }
+
+  WritePath writer() {
+    return writer;
+  }
+
+  Storage storage() {
+    return storage;
+  }
+
+  /** Writes the header's fixed fields (the extensions and backing name stay as they are). */
+  void writeHeader(Header updated) throws IOException {
+    byte[] encoded = HeaderCodec.encode(updated);
+    int fixedLength = updated.version() >= 3 ? updated.headerLength() : Header.V2_LENGTH;
+    storage.write(ByteBuffer.wrap(encoded, 0, fixedLength), 0);
+    header = updated;
+  }
+
+  void updateHeader(long incompatibleFeatures) throws IOException {
+    writeHeader(header.withIncompatibleFeatures(incompatibleFeatures));
+  }
+
+  void updateRefcountTable(long offset, int clusters) throws IOException {
+    writeHeader(header.withRefcountTable(offset, clusters));
+    storage.force(false);
+  }
+
+  /** Sets the corrupt bit (best effort: the image is already in trouble). */
+  void markCorrupt() {
+    try {
+      if (header.version() >= 3 && !header.corrupt()) {
+        writeHeader(header.withIncompatibleFeatures(header.incompatibleFeatures() | Features.INCOMPAT_CORRUPT));
+        storage.force(false);
+      }
+    } catch (IOException e) {
+      // The original failure is the one reported.
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (closed) {
+      return;
+    }
+    IOException failure = null;
+    if (writer != null && !header.corrupt()) {
+      try {
+        writer.flushClean();
+      } catch (IOException e) {
+        failure = e;
+      }
+    }
+    closed = true;
+    for (AutoCloseable closeable : new AutoCloseable[] {backing, dataStorage == storage ? null : dataStorage, storage}) {
+      if (closeable == null) {
+        continue;
+      }
+      try {
+        closeable.close();
+      } catch (Exception e) {
+        if (failure == null) {
+          failure = e instanceof IOException io ? io : new IOException(e);
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
   }
 }

@@ -1,0 +1,67 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.RawDiskFile;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+
+/** Resolves and opens the backing file an image names, guarding the depth and against loops. */
+final class BackingChain {
+  private BackingChain() {}
+
+  /** Where a backing name points: absolute as is, relative to the directory of the overlay. */
+  static Path resolve(Path overlay, String backingName) throws UnsupportedFeatureException {
+    String name = backingName.startsWith("file:") ? backingName.substring("file:".length()) : backingName;
+    if (name.startsWith("json:") || name.contains("://")) {
+      throw new UnsupportedFeatureException(overlay + ": backing file '" + backingName
+          + "' uses a protocol or JSON description, which is not supported (only local files are)");
+    }
+    Path path = Path.of(name);
+    if (path.isAbsolute()) {
+      return path;
+    }
+    Path directory = overlay.toAbsolutePath().getParent();
+    return directory == null ? path : directory.resolve(path);
+  }
+
+  /** Opens the backing file of {@code overlay} read-only, at {@code depth} (1 for the first backing). */
+  static DiskFile open(Path overlay, String backingName, String backingFormat, OpenOptions options, int depth,
+      Set<Path> seen) throws IOException {
+    if (options.backingPolicy() == BackingPolicy.REFUSE) {
+      throw new UnsupportedFeatureException(overlay + ": image has a backing file ('" + backingName
+          + "') and the backing policy refuses backing files");
+    }
+    if (depth > options.maxChainDepth()) {
+      throw new ImageLimitException(overlay + ": backing chain is deeper than the limit of "
+          + options.maxChainDepth() + " backing files (at '" + backingName + "')");
+    }
+    Path path = resolve(overlay, backingName);
+    Path real;
+    try {
+      real = path.toRealPath();
+    } catch (NoSuchFileException e) {
+      throw new NoSuchFileException(path.toString(), null,
+          "backing file of '" + overlay + "' does not exist");
+    }
+    Set<Path> chain = new HashSet<>(seen);
+    if (!chain.add(real)) {
+      throw new CorruptImageException(overlay + ": backing chain loops: '" + backingName
+          + "' is already in the chain above it");
+    }
+    ImageFormat format = backingFormat == null ? QcowFile.probe(path) : ImageFormat.parse(backingFormat);
+    OpenOptions backingOptions = options.withReadOnly(true).withFormat(null);
+    return switch (format) {
+      case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
+      case RAW -> RawDiskFile.open(path, true);
+    };
+  }
+}

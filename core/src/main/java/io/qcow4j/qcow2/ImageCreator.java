@@ -1,0 +1,193 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.Preallocation;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.format.FeatureName;
+import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderCodec;
+import io.qcow4j.qcow2.format.HeaderExtension;
+import io.qcow4j.qcow2.format.RefcountBlock;
+import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Creates qcow2 images laid out as qemu-img lays them out: the header in cluster 0, the refcount
+ * table in cluster 1, the first refcount block in cluster 2, the L1 table after them; then the
+ * preallocation asked for.
+ */
+final class ImageCreator {
+  private ImageCreator() {}
+
+  /** Validates the options as qemu-img does; the message names the option at fault. */
+  static void validate(CreateOptions options) throws IOException {
+    int clusterSize = options.clusterSize();
+    if (clusterSize < 512 || clusterSize > (2 << 20) || Integer.bitCount(clusterSize) != 1) {
+      throw new UnsupportedFeatureException("Cluster size must be a power of two between 512 and 2048k (cluster_size="
+          + clusterSize + ")");
+    }
+    if (!"0.10".equals(options.compat()) && !"1.1".equals(options.compat()) && !"v2".equals(options.compat())
+        && !"v3".equals(options.compat())) {
+      throw new UnsupportedFeatureException("Invalid compatibility level: '" + options.compat() + "' (0.10 or 1.1)");
+    }
+    boolean v3 = version(options) == 3;
+    int bits = options.refcountBits();
+    if (bits < 1 || bits > 64 || Integer.bitCount(bits) != 1) {
+      throw new UnsupportedFeatureException("Refcount width must be a power of two and may not exceed 64 bits (refcount_bits="
+          + bits + ")");
+    }
+    if (!v3 && bits != 16) {
+      throw new UnsupportedFeatureException("Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)");
+    }
+    if (!v3 && options.lazyRefcounts()) {
+      throw new UnsupportedFeatureException("Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
+    }
+    if (!v3 && options.extendedL2()) {
+      throw new UnsupportedFeatureException("Extended L2 entries are only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
+    }
+    if (options.extendedL2() && clusterSize < 16384) {
+      throw new UnsupportedFeatureException("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+    }
+    if (!v3 && options.dataFile() != null) {
+      throw new UnsupportedFeatureException("Data file is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
+    }
+    if (options.dataFileRaw() && options.dataFile() == null) {
+      throw new UnsupportedFeatureException("data_file_raw requires data_file");
+    }
+    if (options.dataFileRaw() && options.backingFile() != null) {
+      throw new UnsupportedFeatureException("Backing file and data_file_raw cannot be used at the same time");
+    }
+    if (options.backingFile() != null && options.preallocation() != Preallocation.OFF && !options.extendedL2()) {
+      throw new UnsupportedFeatureException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
+    }
+    String compression = options.compressionType();
+    if (!"zlib".equals(compression) && !"zstd".equals(compression)) {
+      throw new UnsupportedFeatureException("Invalid compression_type '" + compression + "' (zlib or zstd)");
+    }
+    if (!v3 && !"zlib".equals(compression)) {
+      throw new UnsupportedFeatureException("Non-zlib compression type is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
+    }
+    if (options.backingFile() != null && options.backingFile().getBytes(StandardCharsets.UTF_8).length
+        > HeaderCodec.MAX_BACKING_NAME_BYTES) {
+      throw new ImageLimitException("Backing file name is longer than " + HeaderCodec.MAX_BACKING_NAME_BYTES + " bytes");
+    }
+    if (options.backingFormat() != null) {
+      ImageFormat.parse(options.backingFormat());
+    }
+    if (options.size() < 0 || options.size() > HeaderCodec.MAX_VIRTUAL_SIZE) {
+      throw new ImageLimitException("Image size " + options.size() + " is out of range (0.." + HeaderCodec.MAX_VIRTUAL_SIZE + ")");
+    }
+  }
+
+  private static int version(CreateOptions options) {
+    return "0.10".equals(options.compat()) || "v2".equals(options.compat()) ? 2 : 3;
+  }
+
+  /** Creates the image (replacing any file at {@code path}) and returns it opened read-write. */
+  static QcowFile create(Path path, CreateOptions options) throws IOException {
+    validate(options);
+    long size = (options.size() + 511) & ~511L;
+    int clusterBits = Integer.numberOfTrailingZeros(options.clusterSize());
+    int clusterSize = options.clusterSize();
+    int version = version(options);
+    int refcountOrder = Integer.numberOfTrailingZeros(options.refcountBits());
+
+    if (options.dataFile() != null) {
+      Path dataPath = BackingChain.resolve(path, options.dataFile());
+      try (Storage data = FileStorage.create(dataPath, true)) {
+        data.truncate(size);
+      }
+    }
+    try (Storage storage = FileStorage.create(path, true)) {
+      Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0);
+      storage.write(ByteBuffer.wrap(HeaderCodec.encode(initial)), 0);
+      ByteBuffer table = ByteBuffer.allocate(clusterSize);
+      table.putLong(0, 2L * clusterSize);
+      storage.write(table, clusterSize);
+      byte[] block = new byte[clusterSize];
+      for (int cluster = 0; cluster < 3; cluster++) {
+        RefcountBlock.set(block, cluster, refcountOrder, 1);
+      }
+      storage.write(ByteBuffer.wrap(block), 2L * clusterSize);
+
+      Refcounts refcounts = new Refcounts(path.toString(), storage, clusterBits, refcountOrder, clusterSize, 1);
+      long bytesPerTable = (long) clusterSize * (clusterSize / (options.extendedL2() ? 16 : 8));
+      long l1Entries = (size + bytesPerTable - 1) / bytesPerTable;
+      if (l1Entries * 8 > HeaderCodec.MAX_L1_BYTES) {
+        throw new ImageLimitException(path + ": size " + size + " needs an L1 table of " + l1Entries * 8
+            + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
+      }
+      int l1Clusters = (int) Math.max(1, (l1Entries * 8 + clusterSize - 1) / clusterSize);
+      long l1Offset = refcounts.allocate(l1Clusters);
+      storage.write(ByteBuffer.allocate(l1Clusters * clusterSize), l1Offset);
+      refcounts.writeBlocks();
+      storage.force(false);
+      refcounts.writeTable();
+      storage.force(false);
+      Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries)
+          .withRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
+      storage.write(ByteBuffer.wrap(HeaderCodec.encode(header)), 0);
+      storage.force(false);
+    }
+    QcowFile image = QcowFile.open(path, OpenOptions.readWriteDefaults().withBackingPolicy(
+        options.backingFile() == null ? io.qcow4j.disk.BackingPolicy.FOLLOW : io.qcow4j.disk.BackingPolicy.IGNORE));
+    try {
+      if (options.preallocation() != Preallocation.OFF) {
+        image.writer().preallocate(options.preallocation());
+      }
+      return image;
+    } catch (IOException | RuntimeException e) {
+      image.close();
+      throw e;
+    }
+  }
+
+  private static Header header(CreateOptions options, int version, int clusterBits, int refcountOrder, long size,
+      long l1Offset, int l1Entries) {
+    List<HeaderExtension> extensions = new ArrayList<>();
+    if (options.backingFile() != null && options.backingFormat() != null) {
+      extensions.add(new HeaderExtension(HeaderExtension.BACKING_FORMAT,
+          options.backingFormat().getBytes(StandardCharsets.UTF_8)));
+    }
+    if (options.dataFile() != null) {
+      extensions.add(new HeaderExtension(HeaderExtension.EXTERNAL_DATA_FILE,
+          options.dataFile().getBytes(StandardCharsets.UTF_8)));
+    }
+    long incompatible = 0;
+    long compatible = 0;
+    long autoclear = 0;
+    int compressionType = "zstd".equals(options.compressionType()) ? Header.COMPRESSION_ZSTD : Header.COMPRESSION_ZLIB;
+    if (version >= 3) {
+      extensions.add(new HeaderExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureName.encodeKnownTable()));
+      if (options.dataFile() != null) {
+        incompatible |= Features.INCOMPAT_DATA_FILE;
+      }
+      if (compressionType != Header.COMPRESSION_ZLIB) {
+        incompatible |= Features.INCOMPAT_COMPRESSION_TYPE;
+      }
+      if (options.extendedL2()) {
+        incompatible |= Features.INCOMPAT_EXTENDED_L2;
+      }
+      if (options.lazyRefcounts()) {
+        compatible |= Features.COMPAT_LAZY_REFCOUNTS;
+      }
+      if (options.dataFileRaw()) {
+        autoclear |= Features.AUTOCLEAR_DATA_FILE_RAW;
+      }
+    }
+    int clusterSize = 1 << clusterBits;
+    return new Header(version, 0, 0, clusterBits, size, 0, l1Entries, l1Offset, clusterSize, 1, 0, 0, incompatible,
+        compatible, autoclear, version >= 3 ? refcountOrder : 4, version >= 3 ? Header.V3_LENGTH : Header.V2_LENGTH,
+        compressionType, extensions, options.backingFile());
+  }
+}

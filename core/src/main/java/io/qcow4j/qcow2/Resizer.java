@@ -1,0 +1,94 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderCodec;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/** Changes the virtual size of an open image: the L1 table grows (and moves) as needed; shrinking needs an empty tail. */
+final class Resizer {
+  private Resizer() {}
+
+  static void resize(QcowFile image, long newSize) throws IOException {
+    String name = image.storage().name();
+    if (newSize < 0 || (newSize & 511) != 0) {
+      throw new IllegalArgumentException(name + ": new size " + newSize + " must be a non-negative multiple of 512");
+    }
+    if (newSize > HeaderCodec.MAX_VIRTUAL_SIZE) {
+      throw new ImageLimitException(name + ": new size " + newSize + " exceeds the limit of " + HeaderCodec.MAX_VIRTUAL_SIZE);
+    }
+    WritePath writer = image.writer();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    writer.metaLock.lock();
+    try {
+      Header header = image.header();
+      if (newSize == header.size()) {
+        return;
+      }
+      if (newSize < header.size()) {
+        shrink(image, header, newSize);
+      } else {
+        grow(image, header, newSize);
+      }
+    } finally {
+      writer.metaLock.unlock();
+      writer.ioLock.writeLock().unlock();
+    }
+    writer.flush();
+  }
+
+  private static void shrink(QcowFile image, Header header, long newSize) throws IOException {
+    String name = image.storage().name();
+    if (!image.snapshots().isEmpty()) {
+      throw new UnsupportedFeatureException(name + ": cannot shrink an image that has internal snapshots");
+    }
+    long clusterSize = header.clusterSize();
+    long firstGone = (newSize + clusterSize - 1) & ~(clusterSize - 1);
+    for (long cursor = firstGone; cursor < header.size(); ) {
+      Run run = image.lookup().lookup(cursor, header.size() - cursor);
+      if (run.kind() != io.qcow4j.qcow2.format.L2Entry.Kind.UNALLOCATED) {
+        throw new UnsupportedFeatureException(name + ": cannot shrink to " + newSize + " bytes: data is allocated at guest offset "
+            + run.guestOffset() + " (discard it first)");
+      }
+      cursor = run.guestEnd();
+    }
+    image.writeHeader(header.withSizeAndL1(newSize, header.l1TableOffset(), header.l1Size()));
+    image.storage().force(false);
+  }
+
+  private static void grow(QcowFile image, Header header, long newSize) throws IOException {
+    ClusterLookup lookup = image.lookup();
+    long bytesPerTable = lookup.bytesPerL2Table();
+    long neededEntries = (newSize + bytesPerTable - 1) / bytesPerTable;
+    long[] l1 = lookup.l1();
+    if (neededEntries <= l1.length) {
+      image.writeHeader(header.withSizeAndL1(newSize, header.l1TableOffset(), header.l1Size()));
+      image.storage().force(false);
+      return;
+    }
+    if (neededEntries * 8 > HeaderCodec.MAX_L1_BYTES) {
+      throw new ImageLimitException(image.storage().name() + ": size " + newSize + " needs an L1 table of "
+          + neededEntries * 8 + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
+    }
+    int clusterSize = header.clusterSize();
+    int clusters = (int) ((neededEntries * 8 + clusterSize - 1) / clusterSize);
+    Refcounts refcounts = image.writer().refcounts();
+    long newOffset = refcounts.allocate(clusters);
+    long[] grown = Arrays.copyOf(l1, (int) neededEntries);
+    ByteBuffer bytes = ByteBuffer.allocate(clusters * clusterSize);
+    bytes.asLongBuffer().put(grown);
+    image.storage().write(bytes, newOffset);
+    // The new table and the refcounts that own it are durable before the header points at it.
+    image.writer().flush();
+    image.writeHeader(header.withSizeAndL1(newSize, newOffset, (int) neededEntries));
+    image.storage().force(false);
+    lookup.replaceL1(grown);
+    if (header.l1Size() > 0) {
+      refcounts.freeLater(header.l1TableOffset(), (long) header.l1Size() * 8);
+    }
+  }
+}

@@ -1,0 +1,540 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.qcow2.format.CompressedDescriptor;
+import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * The write side of a qcow2 image: in-place writes to clusters it owns, allocation and
+ * copy-on-write of the others, zeroing and discarding, and the ordered flush of metadata.
+ *
+ * <p>Locking: every data I/O holds the shared side of {@code ioLock}, so that concurrent reads and
+ * writes never wait for each other; the exclusive side only drains in-flight I/O before freed
+ * clusters are released. Every metadata change holds {@code metaLock}.
+ */
+final class WritePath {
+  private final QcowFile image;
+  private final String name;
+  private final Storage storage;
+  private final Storage dataStorage;
+  private final ClusterLookup lookup;
+  private final Refcounts refcounts;
+  private final int clusterBits;
+  private final int clusterSize;
+  private final boolean extendedL2;
+  private final int unitBits;
+  private final boolean hasDataFile;
+  final ReentrantReadWriteLock ioLock = new ReentrantReadWriteLock();
+  final ReentrantLock metaLock = new ReentrantLock();
+  private boolean dirtyBitSet;
+
+  WritePath(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup, Refcounts refcounts,
+      Header header) {
+    this.image = image;
+    this.name = storage.name();
+    this.storage = storage;
+    this.dataStorage = dataStorage;
+    this.lookup = lookup;
+    this.refcounts = refcounts;
+    this.clusterBits = header.clusterBits();
+    this.clusterSize = header.clusterSize();
+    this.extendedL2 = header.extendedL2();
+    this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
+    this.hasDataFile = header.hasDataFile();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Writes all of {@code src} at {@code position} (inside the disk). */
+  void write(ByteBuffer src, long position) throws IOException {
+    ioLock.readLock().lock();
+    try {
+      long cursor = position;
+      while (src.hasRemaining()) {
+        Run run = lookup.lookup(cursor, src.remaining());
+        int length;
+        if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
+          length = (int) run.length();
+          dataStorage.write(src.slice(src.position(), length), run.hostOffset());
+        } else {
+          long clusterEnd = (cursor | (clusterSize - 1)) + 1;
+          length = (int) Math.min(src.remaining(), clusterEnd - cursor);
+          ByteBuffer piece = src.slice(src.position(), length);
+          metaLock.lock();
+          try {
+            writeCluster(piece, cursor);
+          } finally {
+            metaLock.unlock();
+          }
+        }
+        src.position(src.position() + length);
+        cursor += length;
+      }
+    } finally {
+      ioLock.readLock().unlock();
+    }
+    flushIfCacheFull();
+  }
+
+  /**
+   * Writes {@code data} (inside one cluster) at {@code guestOffset} where the cluster cannot be
+   * written in place: the cluster (or, with extended L2, the subclusters written) gets a host
+   * cluster of its own, filled with what it read as before around the new bytes.
+   */
+  private void writeCluster(ByteBuffer data, long guestOffset) throws IOException {
+    guardCorruption(() -> {
+      long clusterStart = guestOffset & ~(clusterSize - 1L);
+      long[] words = lookup.entryWords(clusterStart);
+      long entry = words[0];
+      long bitmap = words[1];
+      boolean compressed = L2Entry.compressed(entry);
+      boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+      boolean ownHost = hasHost && L2Entry.copied(entry);
+      markDirty();
+      ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+      long target = ownHost ? L2Entry.hostOffset(entry) : allocateDataCluster(clusterStart);
+
+      int units = extendedL2 ? L2Entry.SUBCLUSTERS : 1;
+      int unitSize = 1 << unitBits;
+      int firstTouched = (int) ((guestOffset - clusterStart) >>> unitBits);
+      int lastTouched = (int) ((guestOffset + data.remaining() - 1 - clusterStart) >>> unitBits);
+      long newAllocated = 0;
+      long newZero = 0;
+      boolean[] toWrite = new boolean[units];
+      long oldHost = hostOrMinusOne(entry, hasHost);
+      ByteBuffer out = ByteBuffer.allocate(clusterSize);
+      for (int unit = 0; unit < units; unit++) {
+        L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
+        long unitGuest = clusterStart + ((long) unit << unitBits);
+        boolean touched = unit >= firstTouched && unit <= lastTouched;
+        boolean copyOld = !touched && target != oldHost
+            && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
+        if (touched || copyOld) {
+          ByteBuffer unitBuffer = out.slice(unit * unitSize, unitSize);
+          long dataStart = Math.max(unitGuest, guestOffset);
+          long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
+          boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
+          if (!covered) {
+            if (kind == L2Entry.Kind.DATA && target == oldHost) {
+              dataStorage.readOrZero(unitBuffer.duplicate(), target + ((long) unit << unitBits));
+            } else {
+              image.readLayer(unitBuffer.duplicate(), unitGuest);
+            }
+          }
+          if (touched) {
+            unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
+                (int) (dataEnd - dataStart));
+          }
+          newAllocated |= 1L << unit;
+          toWrite[unit] = true;
+        } else if (kind == L2Entry.Kind.DATA) {
+          newAllocated |= 1L << unit;
+        } else if (kind == L2Entry.Kind.ZERO) {
+          newZero |= 1L << unit;
+        }
+      }
+      for (int unit = 0; unit < units; ) {
+        if (!toWrite[unit]) {
+          unit++;
+          continue;
+        }
+        int last = unit;
+        while (last + 1 < units && toWrite[last + 1]) {
+          last++;
+        }
+        int from = unit << unitBits;
+        int to = (last + 1) << unitBits;
+        dataStorage.write(out.slice(from, to - from), target + from);
+        unit = last + 1;
+      }
+
+      long newEntry = L2Entry.data(target, true);
+      long newBitmap = 0;
+      if (extendedL2) {
+        newBitmap = newAllocated | (newZero << 32);
+      }
+      if (hasDataFile && target == 0) {
+        newEntry = L2Entry.COPIED;
+      }
+      lookup.store(slot, newEntry, newBitmap);
+      releaseOld(entry, hasHost, target);
+      return null;
+    });
+  }
+
+  private static long hostOrMinusOne(long entry, boolean hasHost) {
+    return hasHost ? L2Entry.hostOffset(entry) : -1;
+  }
+
+  private L2Entry.Kind unitKind(long entry, long bitmap, int unit) throws CorruptImageException {
+    if (!extendedL2) {
+      return L2Entry.kind(entry, hasDataFile);
+    }
+    L2Entry.Kind kind = L2Entry.subclusterKind(bitmap, unit);
+    if (kind == null) {
+      throw new CorruptImageException(name + ": L2 entry has subcluster " + unit + " marked both allocated and zero");
+    }
+    return kind;
+  }
+
+  /** A host cluster for guest data: a fresh refcounted one, or the guest offset in an external data file. */
+  private long allocateDataCluster(long clusterStart) throws IOException {
+    if (hasDataFile) {
+      return clusterStart;
+    }
+    return refcounts.allocate(1);
+  }
+
+  /** Drops the reference an entry held when its cluster moved elsewhere or went away. */
+  private void releaseOld(long oldEntry, boolean hadHost, long newTarget) throws IOException {
+    if (L2Entry.compressed(oldEntry)) {
+      CompressedDescriptor descriptor = CompressedDescriptor.decode(oldEntry, clusterBits);
+      long start = descriptor.hostOffset() & ~511L;
+      refcounts.freeLater(start, (descriptor.additionalSectors() + 1L) * 512);
+    } else if (hadHost && L2Entry.hostOffset(oldEntry) != newTarget && !hasDataFile) {
+      refcounts.freeLater(L2Entry.hostOffset(oldEntry), clusterSize);
+    }
+  }
+
+  // ---------------------------------------------------------------- zeroes and discard
+
+  /** Makes the range read as zeros: zero flags for whole clusters (v3), written zeros elsewhere. */
+  void writeZeroes(long offset, long length, boolean unmap) throws IOException {
+    boolean zeroFlag = image.header().version() >= 3;
+    long end = offset + length;
+    long cursor = offset;
+    while (cursor < end) {
+      long clusterStart = cursor & ~(clusterSize - 1L);
+      long clusterEnd = clusterStart + clusterSize;
+      long pieceEnd = Math.min(end, clusterEnd);
+      boolean wholeCluster = cursor == clusterStart && (pieceEnd == clusterEnd || pieceEnd == image.size());
+      if (zeroFlag && (wholeCluster || extendedL2)) {
+        zeroUnits(cursor, pieceEnd, unmap);
+      } else if (!zeroFlag && readsAsZeroWithoutData(cursor, pieceEnd - cursor)) {
+        // Nothing to do: the range already reads as zeros and v2 has no zero flag to set.
+      } else {
+        writeZeroBytes(cursor, pieceEnd);
+      }
+      cursor = pieceEnd;
+    }
+    flushIfCacheFull();
+  }
+
+  private boolean readsAsZeroWithoutData(long guestOffset, long length) throws IOException {
+    Run run = lookup.lookup(guestOffset, length);
+    return run.length() == length && run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null;
+  }
+
+  private void writeZeroBytes(long from, long to) throws IOException {
+    write(ByteBuffer.allocate((int) (to - from)), from);
+  }
+
+  /**
+   * Sets the zero flag (or subcluster zero bits) over [from, to) inside one cluster; subclusters
+   * only partly covered get written zeros. With {@code unmap} the host cluster is released when
+   * the whole cluster becomes zero.
+   */
+  private void zeroUnits(long from, long to, boolean unmap) throws IOException {
+    long clusterStart = from & ~(clusterSize - 1L);
+    int unitSize = 1 << unitBits;
+    long firstWhole = (from + unitSize - 1) & ~(unitSize - 1L);
+    long lastWholeEnd = to == image.size() ? ((to + unitSize - 1) & ~(unitSize - 1L)) : to & ~(unitSize - 1L);
+    if (firstWhole > from) {
+      writeZeroBytes(from, Math.min(to, firstWhole));
+    }
+    if (lastWholeEnd < to && lastWholeEnd >= firstWhole) {
+      writeZeroBytes(lastWholeEnd, to);
+    }
+    if (lastWholeEnd <= firstWhole) {
+      return;
+    }
+    ioLock.readLock().lock();
+    metaLock.lock();
+    try {
+      guardCorruption(() -> {
+        long[] words = lookup.entryWords(clusterStart);
+        long entry = words[0];
+        long bitmap = words[1];
+        markDirty();
+        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+        if (!extendedL2) {
+          boolean release = L2Entry.compressed(entry) || (unmap && hasHost);
+          long newEntry = release || !hasHost ? L2Entry.ZERO : (entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED)) | L2Entry.ZERO;
+          lookup.store(slot, newEntry, 0);
+          if (release) {
+            releaseOld(entry, hasHost, -1);
+            discardDataFileCluster(entry, hasHost);
+          }
+          return null;
+        }
+        int firstUnit = (int) ((firstWhole - clusterStart) >>> unitBits);
+        int endUnit = (int) Math.min(L2Entry.SUBCLUSTERS, (lastWholeEnd - clusterStart) >>> unitBits);
+        long mask = 0;
+        for (int unit = firstUnit; unit < endUnit; unit++) {
+          mask |= 1L << unit;
+        }
+        if (L2Entry.compressed(entry)) {
+          // A compressed cluster cannot be zeroed in part: decompress what stays into a cluster of its own.
+          ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
+          image.readLayer(cluster.duplicate(), clusterStart);
+          for (int unit = firstUnit; unit < endUnit; unit++) {
+            cluster.put(unit << unitBits, new byte[unitSize]);
+          }
+          long target = allocateDataCluster(clusterStart);
+          dataStorage.write(cluster, target);
+          long allocated = 0xffff_ffffL & ~mask;
+          lookup.store(slot, L2Entry.data(target, true), allocated | (mask << 32));
+          releaseOld(entry, false, target);
+          return null;
+        }
+        long newBitmap = (bitmap & ~mask) | (mask << 32);
+        boolean allZero = (newBitmap & 0xffff_ffffL) == 0;
+        if (allZero && unmap && hasHost) {
+          lookup.store(slot, 0, 0xffff_ffffL << 32);
+          releaseOld(entry, true, -1);
+          discardDataFileCluster(entry, true);
+        } else {
+          lookup.store(slot, hasHost ? entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED) : 0, newBitmap);
+        }
+        return null;
+      });
+    } finally {
+      metaLock.unlock();
+      ioLock.readLock().unlock();
+    }
+  }
+
+  /** Deallocates whole clusters (zero clusters where a backing file would show through); zeroes partial ones. */
+  void discard(long offset, long length) throws IOException {
+    long end = offset + length;
+    long cursor = offset;
+    boolean hasBacking = image.backingDisk() != null;
+    boolean v3 = image.header().version() >= 3;
+    while (cursor < end) {
+      long clusterStart = cursor & ~(clusterSize - 1L);
+      long clusterEnd = clusterStart + clusterSize;
+      long pieceEnd = Math.min(end, clusterEnd);
+      boolean wholeCluster = cursor == clusterStart && (pieceEnd == clusterEnd || pieceEnd == image.size());
+      if (!wholeCluster) {
+        writeZeroes(cursor, pieceEnd - cursor, false);
+      } else if (hasBacking && !v3) {
+        writeZeroBytes(cursor, pieceEnd);
+      } else {
+        deallocate(clusterStart, hasBacking);
+      }
+      cursor = pieceEnd;
+    }
+    flushIfCacheFull();
+  }
+
+  private void deallocate(long clusterStart, boolean hasBacking) throws IOException {
+    ioLock.readLock().lock();
+    metaLock.lock();
+    try {
+      guardCorruption(() -> {
+        long[] words = lookup.entryWords(clusterStart);
+        long entry = words[0];
+        long newEntry = hasBacking && !extendedL2 ? L2Entry.ZERO : 0;
+        long newBitmap = hasBacking && extendedL2 ? 0xffff_ffffL << 32 : 0;
+        if (entry == newEntry && words[1] == newBitmap) {
+          return null;
+        }
+        markDirty();
+        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+        lookup.store(slot, newEntry, newBitmap);
+        releaseOld(entry, hasHost, -1);
+        discardDataFileCluster(entry, hasHost);
+        return null;
+      });
+    } finally {
+      metaLock.unlock();
+      ioLock.readLock().unlock();
+    }
+  }
+
+  /** External data file clusters carry no refcount: their space is given back at once. */
+  private void discardDataFileCluster(long entry, boolean hasHost) throws IOException {
+    if (hasDataFile && hasHost) {
+      dataStorage.punchHole(L2Entry.hostOffset(entry), clusterSize);
+    }
+  }
+
+  // ---------------------------------------------------------------- preallocation
+
+  /** Allocates every cluster of a new, empty image (L2 table first, then its data clusters, as qemu-img). */
+  void preallocate(io.qcow4j.disk.Preallocation mode) throws IOException {
+    long size = image.size();
+    // Host ranges of the data clusters, one per L2 table (the tables lie between them).
+    java.util.List<long[]> dataRanges = new java.util.ArrayList<>();
+    metaLock.lock();
+    try {
+      long bytesPerTable = lookup.bytesPerL2Table();
+      long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+      for (long tableStart = 0; tableStart < size; tableStart += bytesPerTable) {
+        long tableEnd = Math.min(size, tableStart + bytesPerTable);
+        lookup.writableSlot(tableStart, refcounts);
+        int clusters = (int) ((tableEnd - tableStart + clusterSize - 1) >>> clusterBits);
+        long first = hasDataFile ? tableStart : refcounts.allocate(clusters);
+        for (int index = 0; index < clusters; index++) {
+          long guest = tableStart + ((long) index << clusterBits);
+          long host = first + ((long) index << clusterBits);
+          long entry = hasDataFile && host == 0 ? L2Entry.COPIED : L2Entry.data(host, true);
+          lookup.store(lookup.writableSlot(guest, refcounts), entry, allAllocated);
+        }
+        dataRanges.add(new long[] {first, (long) clusters << clusterBits});
+      }
+    } finally {
+      metaLock.unlock();
+    }
+    flush();
+    for (long[] range : dataRanges) {
+      long start = range[0];
+      long end = range[0] + range[1];
+      switch (mode) {
+        case METADATA -> {
+          if (dataStorage.size() < end) {
+            dataStorage.truncate(end);
+          }
+        }
+        case FALLOC -> dataStorage.allocate(start, end - start);
+        case FULL -> {
+          ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
+          for (long cursor = start; cursor < end; cursor += zeros.capacity()) {
+            zeros.clear().limit((int) Math.min(zeros.capacity(), end - cursor));
+            dataStorage.write(zeros, cursor);
+          }
+        }
+        case OFF -> { }
+      }
+    }
+    barrier();
+  }
+
+  // ---------------------------------------------------------------- flush
+
+  /** Sets the dirty bit before the first deferred refcount update of a lazy-refcounts image. */
+  private void markDirty() throws IOException {
+    if (dirtyBitSet || !image.header().lazyRefcounts()) {
+      return;
+    }
+    image.updateHeader(image.header().incompatibleFeatures() | Features.INCOMPAT_DIRTY);
+    storage.force(false);
+    dirtyBitSet = true;
+  }
+
+  private void flushIfCacheFull() throws IOException {
+    if (lookup.dirtySliceCount() > lookup.cacheCapacity() / 2) {
+      flush();
+    }
+  }
+
+  /**
+   * Writes dirty metadata in dependency order: refcount blocks, then the refcount table (and the
+   * header if it moved), then L2 slices, then the L1 table, with a barrier between each step that
+   * has something to write (lazy refcounts skip the refcount barriers, the dirty bit covers them).
+   * Clusters freed by the written entries are then released.
+   */
+  void flush() throws IOException {
+    boolean release;
+    metaLock.lock();
+    try {
+      boolean lazy = dirtyBitSet;
+      if (refcounts.isDirty()) {
+        refcounts.writeBlocks();
+        barrierUnless(lazy);
+        if (refcounts.writeTable()) {
+          barrier();
+          image.updateRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
+        }
+        barrierUnless(lazy);
+      }
+      if (lookup.hasDirtySlices()) {
+        lookup.writeDirtySlices();
+        barrier();
+      }
+      if (lookup.isL1Dirty()) {
+        lookup.writeL1(image.header().l1TableOffset());
+        barrier();
+      }
+      release = refcounts.hasPendingFrees();
+    } finally {
+      metaLock.unlock();
+    }
+    if (release) {
+      // Let every I/O that could still target a freed cluster finish before the cluster is reused.
+      ioLock.writeLock().lock();
+      try {
+        metaLock.lock();
+        try {
+          refcounts.releasePending(dataStorage, !hasDataFile);
+        } finally {
+          metaLock.unlock();
+        }
+      } finally {
+        ioLock.writeLock().unlock();
+      }
+    }
+  }
+
+  /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
+  void flushClean() throws IOException {
+    flush();
+    metaLock.lock();
+    try {
+      if (refcounts.isDirty()) {
+        refcounts.writeBlocks();
+        refcounts.writeTable();
+      }
+      barrier();
+      if (dirtyBitSet) {
+        image.updateHeader(image.header().incompatibleFeatures() & ~Features.INCOMPAT_DIRTY);
+        storage.force(false);
+        dirtyBitSet = false;
+      }
+    } finally {
+      metaLock.unlock();
+    }
+  }
+
+  private void barrierUnless(boolean lazy) throws IOException {
+    if (!lazy) {
+      barrier();
+    }
+  }
+
+  private void barrier() throws IOException {
+    if (dataStorage != storage) {
+      dataStorage.force(false);
+    }
+    storage.force(false);
+  }
+
+  // ---------------------------------------------------------------- corruption
+
+  interface MetadataChange {
+    Void run() throws IOException;
+  }
+
+  /** Runs a metadata change; an inconsistency found on the way marks the image corrupt (invariant 6). */
+  private void guardCorruption(MetadataChange change) throws IOException {
+    try {
+      change.run();
+    } catch (CorruptImageException e) {
+      image.markCorrupt();
+      throw e;
+    }
+  }
+
+  Refcounts refcounts() {
+    return refcounts;
+  }
+}

@@ -1,0 +1,52 @@
+package io.qcow4j.qcow2.format;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/** One entry of the feature-name table extension: the kind of bit, its number and its name. */
+public record FeatureName(Features.Kind kind, int bit, String name) {
+  private static final int ENTRY_BYTES = 48;
+  private static final int NAME_BYTES = 46;
+
+  /** Decodes the table's entries, skipping kinds this engine does not know. */
+  public static List<FeatureName> decodeTable(byte[] data) {
+    List<FeatureName> names = new ArrayList<>();
+    for (int at = 0; at + ENTRY_BYTES <= data.length; at += ENTRY_BYTES) {
+      int kind = data[at] & 0xff;
+      int bit = data[at + 1] & 0xff;
+      int length = 0;
+      while (length < NAME_BYTES && data[at + 2 + length] != 0) {
+        length++;
+      }
+      String name = new String(data, at + 2, length, StandardCharsets.UTF_8);
+      if (kind < Features.Kind.values().length) {
+        names.add(new FeatureName(Features.Kind.values()[kind], bit, name));
+      }
+    }
+    return names;
+  }
+
+  /** Encodes a table with QEMU's entries for the features this engine knows. */
+  public static byte[] encodeKnownTable() {
+    List<FeatureName> names = new ArrayList<>();
+    for (Features.Kind kind : Features.Kind.values()) {
+      for (int bit = 0; bit < 64; bit++) {
+        String name = Features.knownName(kind, bit);
+        if (name != null) {
+          names.add(new FeatureName(kind, bit, name));
+        }
+      }
+    }
+    ByteBuffer table = ByteBuffer.allocate(names.size() * ENTRY_BYTES);
+    for (FeatureName entry : names) {
+      int start = table.position();
+      table.put((byte) entry.kind().ordinal()).put((byte) entry.bit());
+      byte[] text = entry.name().getBytes(StandardCharsets.UTF_8);
+      table.put(text, 0, Math.min(text.length, NAME_BYTES));
+      table.position(start + ENTRY_BYTES);
+    }
+    return table.array();
+  }
+}

@@ -1,0 +1,316 @@
+package io.qcow4j.qcow2.format;
+
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Decodes and encodes the qcow2 header, validating every field against the format and our limits. */
+public final class HeaderCodec {
+  public static final int MIN_CLUSTER_BITS = 9;
+  public static final int MAX_CLUSTER_BITS = 21;
+  public static final long MAX_L1_BYTES = 32L << 20;
+  public static final long MAX_REFCOUNT_TABLE_BYTES = 8L << 20;
+  public static final int MAX_SNAPSHOTS = 65536;
+  public static final int MAX_BACKING_NAME_BYTES = 1023;
+  public static final int MAX_REFCOUNT_ORDER = 6;
+  /** QEMU's limit on the virtual size: 2^61 bytes, so that offsets never overflow. */
+  public static final long MAX_VIRTUAL_SIZE = 1L << 61;
+
+  private HeaderCodec() {}
+
+  /** The bytes of the header to read first: enough for every fixed field of v3. */
+  public static final int FIXED_PART_BYTES = Header.V3_LENGTH;
+
+  /**
+   * The cluster size announced by the fixed part of a header, validated, so that the caller knows
+   * how much of the file to read before {@link #decode}.
+   */
+  public static int clusterSizeOf(String file, ByteBuffer fixedPart) throws IOException {
+    ByteBuffer in = fixedPart.duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
+    if (in.remaining() < Header.V2_LENGTH) {
+      throw new CorruptImageException(file + ": file is too short for a qcow2 header (" + in.remaining() + " bytes)");
+    }
+    checkMagicAndVersion(file, in);
+    int clusterBits = in.getInt(in.position() + 20);
+    checkClusterBits(file, clusterBits);
+    return 1 << clusterBits;
+  }
+
+  /**
+   * Decodes the header from the start of the file: {@code firstCluster} holds its first cluster (or
+   * the whole file when shorter); {@code fileSize} is the file's length, for bounds checks.
+   */
+  public static Header decode(String file, ByteBuffer firstCluster, long fileSize) throws IOException {
+    ByteBuffer in = firstCluster.slice().order(java.nio.ByteOrder.BIG_ENDIAN);
+    if (in.remaining() < Header.V2_LENGTH) {
+      throw new CorruptImageException(file + ": file is too short for a qcow2 header (" + in.remaining() + " bytes)");
+    }
+    int version = checkMagicAndVersion(file, in);
+    long backingFileOffset = in.getLong(8);
+    int backingFileSize = in.getInt(16);
+    int clusterBits = in.getInt(20);
+    checkClusterBits(file, clusterBits);
+    int clusterSize = 1 << clusterBits;
+    long size = in.getLong(24);
+    int cryptMethod = in.getInt(32);
+    int l1Size = in.getInt(36);
+    long l1TableOffset = in.getLong(40);
+    long refcountTableOffset = in.getLong(48);
+    int refcountTableClusters = in.getInt(56);
+    int snapshotCount = in.getInt(60);
+    long snapshotsOffset = in.getLong(64);
+
+    long incompatible = 0;
+    long compatible = 0;
+    long autoclear = 0;
+    int refcountOrder = 4;
+    int headerLength = Header.V2_LENGTH;
+    int compressionType = Header.COMPRESSION_ZLIB;
+    if (version >= 3) {
+      if (in.remaining() < Header.V3_MIN_LENGTH) {
+        throw new CorruptImageException(file + ": file is too short for a qcow2 v3 header");
+      }
+      incompatible = in.getLong(72);
+      compatible = in.getLong(80);
+      autoclear = in.getLong(88);
+      refcountOrder = in.getInt(96);
+      headerLength = in.getInt(100);
+      if (headerLength < Header.V3_MIN_LENGTH || (headerLength & 7) != 0) {
+        throw new CorruptImageException(file + ": header_length " + headerLength
+            + " at offset 100 is invalid (at least 104 and a multiple of 8)");
+      }
+      if (headerLength > clusterSize || headerLength > in.remaining()) {
+        throw new CorruptImageException(file + ": header_length " + headerLength
+            + " at offset 100 exceeds the cluster size (" + clusterSize + ") or the file");
+      }
+      if (headerLength > 104) {
+        compressionType = in.get(104) & 0xff;
+      }
+    }
+
+    if (cryptMethod != 0) {
+      throw new UnsupportedFeatureException(file + ": encryption (crypt_method " + cryptMethod
+          + (cryptMethod == 1 ? ", AES" : cryptMethod == 2 ? ", LUKS" : "") + ") is not supported");
+    }
+    if (refcountOrder > MAX_REFCOUNT_ORDER || refcountOrder < 0) {
+      throw new CorruptImageException(file + ": refcount_order " + refcountOrder
+          + " at offset 96 is out of range (refcounts are at most 64 bits, order 6)");
+    }
+    if (size < 0 || size > MAX_VIRTUAL_SIZE) {
+      throw new ImageLimitException(file + ": virtual size " + Long.toUnsignedString(size)
+          + " at offset 24 exceeds the limit of " + MAX_VIRTUAL_SIZE + " bytes");
+    }
+
+    List<HeaderExtension> extensions = decodeExtensions(file, in, headerLength, clusterSize, backingFileOffset);
+    List<FeatureName> featureNames = extensions.stream()
+        .filter(e -> e.type() == HeaderExtension.FEATURE_NAME_TABLE)
+        .findFirst().map(e -> FeatureName.decodeTable(e.data())).orElse(List.of());
+    checkIncompatible(file, incompatible, featureNames);
+
+    boolean extendedL2 = (incompatible & Features.INCOMPAT_EXTENDED_L2) != 0;
+    if (extendedL2 && clusterBits < 14) {
+      throw new CorruptImageException(file + ": extended L2 entries need a cluster size of at least 16384 bytes, not "
+          + clusterSize);
+    }
+    boolean hasCompressionBit = (incompatible & Features.INCOMPAT_COMPRESSION_TYPE) != 0;
+    if (compressionType != Header.COMPRESSION_ZLIB && compressionType != Header.COMPRESSION_ZSTD) {
+      throw new UnsupportedFeatureException(file + ": compression_type " + compressionType + " at offset 104 is unknown");
+    }
+    if (hasCompressionBit != (compressionType != Header.COMPRESSION_ZLIB)) {
+      throw new CorruptImageException(file + ": compression_type " + compressionType
+          + " at offset 104 does not agree with the compression type feature bit");
+    }
+    if ((incompatible & Features.INCOMPAT_DATA_FILE) == 0 && (autoclear & Features.AUTOCLEAR_DATA_FILE_RAW) != 0) {
+      // QEMU clears a stray data-file-raw bit on images without a data file; so do we when decoding.
+      autoclear &= ~Features.AUTOCLEAR_DATA_FILE_RAW;
+    }
+
+    checkTables(file, clusterSize, size, l1Size, l1TableOffset, refcountTableOffset, refcountTableClusters,
+        snapshotCount, snapshotsOffset, fileSize, extendedL2);
+
+    String backingFile = null;
+    if (backingFileOffset != 0) {
+      if (backingFileSize > MAX_BACKING_NAME_BYTES || backingFileSize < 0) {
+        throw new ImageLimitException(file + ": backing file name length " + Integer.toUnsignedString(backingFileSize)
+            + " at offset 16 exceeds the limit of " + MAX_BACKING_NAME_BYTES + " bytes");
+      }
+      if (backingFileOffset < 0 || backingFileOffset + backingFileSize > clusterSize
+          || backingFileOffset + backingFileSize > in.limit()) {
+        throw new CorruptImageException(file + ": backing file name at offset " + backingFileOffset
+            + " (length " + backingFileSize + ") does not lie in the first cluster");
+      }
+      byte[] name = new byte[backingFileSize];
+      in.get((int) backingFileOffset, name);
+      backingFile = new String(name, StandardCharsets.UTF_8);
+    }
+
+    return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+        l1TableOffset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset, incompatible,
+        compatible, autoclear, refcountOrder, headerLength, compressionType, extensions, backingFile);
+  }
+
+  private static int checkMagicAndVersion(String file, ByteBuffer in) throws IOException {
+    int magic = in.getInt(in.position());
+    if (magic != Header.MAGIC) {
+      throw new CorruptImageException(String.format("%s: not a qcow2 image (magic 0x%08x at offset 0)", file, magic));
+    }
+    int version = in.getInt(in.position() + 4);
+    if (version != 2 && version != 3) {
+      throw new UnsupportedFeatureException(file + ": qcow2 version " + version + " is not supported (2 and 3 are)");
+    }
+    return version;
+  }
+
+  private static void checkClusterBits(String file, int clusterBits) throws IOException {
+    if (clusterBits < MIN_CLUSTER_BITS) {
+      // The format itself forbids clusters below 512 bytes; larger ones are only over our limit.
+      throw new CorruptImageException(file + ": cluster_bits " + clusterBits + " at offset 20 is below the format's minimum of "
+          + MIN_CLUSTER_BITS);
+    }
+    if (clusterBits > MAX_CLUSTER_BITS) {
+      throw new ImageLimitException(file + ": cluster_bits " + clusterBits + " at offset 20 is out of range ("
+          + MIN_CLUSTER_BITS + ".." + MAX_CLUSTER_BITS + ", 512 bytes to 2 MiB)");
+    }
+  }
+
+  private static List<HeaderExtension> decodeExtensions(
+      String file, ByteBuffer in, int headerLength, int clusterSize, long backingFileOffset)
+      throws CorruptImageException {
+    List<HeaderExtension> extensions = new ArrayList<>();
+    long end = Math.min(clusterSize, in.limit());
+    if (backingFileOffset > headerLength && backingFileOffset < end) {
+      end = backingFileOffset;
+    }
+    int at = headerLength;
+    while (at + 8 <= end) {
+      int type = in.getInt(at);
+      long length = Integer.toUnsignedLong(in.getInt(at + 4));
+      if (type == HeaderExtension.END) {
+        return extensions;
+      }
+      if (at + 8 + length > end) {
+        throw new CorruptImageException(String.format(
+            "%s: header extension 0x%08x at offset %d has length %d, past the end of the header area (%d)",
+            file, type, at, length, end));
+      }
+      byte[] data = new byte[(int) length];
+      in.get(at + 8, data);
+      extensions.add(new HeaderExtension(type, data));
+      at += 8 + (int) ((length + 7) & ~7L);
+    }
+    if (at < end) {
+      throw new CorruptImageException(file + ": header extension at offset " + at + " is cut by the end of the header area");
+    }
+    // The area ended exactly without an end marker: QEMU accepts this as the end.
+    return extensions;
+  }
+
+  private static void checkIncompatible(String file, long incompatible, List<FeatureName> names)
+      throws UnsupportedFeatureException {
+    long unknown = incompatible & ~Features.INCOMPAT_KNOWN;
+    if (unknown == 0) {
+      return;
+    }
+    List<String> described = new ArrayList<>();
+    for (int bit = 0; bit < 64; bit++) {
+      if ((unknown & (1L << bit)) == 0) {
+        continue;
+      }
+      final int wanted = bit;
+      String name = names.stream()
+          .filter(n -> n.kind() == Features.Kind.INCOMPATIBLE && n.bit() == wanted)
+          .map(FeatureName::name).findFirst().orElse(null);
+      described.add(name == null ? "unknown incompatible feature bit " + bit : "'" + name + "' (incompatible bit " + bit + ")");
+    }
+    throw new UnsupportedFeatureException(file + ": unsupported qcow2 feature(s): " + String.join(", ", described));
+  }
+
+  private static void checkTables(
+      String file, int clusterSize, long size, int l1Size, long l1TableOffset, long refcountTableOffset,
+      int refcountTableClusters, int snapshotCount, long snapshotsOffset, long fileSize, boolean extendedL2)
+      throws IOException {
+    long l1Entries = Integer.toUnsignedLong(l1Size);
+    if (l1Entries * 8 > MAX_L1_BYTES) {
+      throw new ImageLimitException(file + ": L1 table of " + l1Entries + " entries (l1_size at offset 36) exceeds the limit of "
+          + MAX_L1_BYTES + " bytes");
+    }
+    long l2Entries = clusterSize / (extendedL2 ? 16 : 8);
+    long bytesPerL1Entry = l2Entries * clusterSize;
+    long neededL1 = (size + bytesPerL1Entry - 1) / bytesPerL1Entry;
+    if (l1Entries < neededL1) {
+      throw new CorruptImageException(file + ": L1 table has " + l1Entries + " entries (l1_size at offset 36) but the virtual size "
+          + size + " needs " + neededL1);
+    }
+    if (l1Entries > 0) {
+      checkTableBounds(file, "L1 table", "l1_table_offset at offset 40", l1TableOffset, l1Entries * 8, clusterSize, fileSize);
+    }
+    long refcountTableBytes = Integer.toUnsignedLong(refcountTableClusters) * clusterSize;
+    if (refcountTableBytes > MAX_REFCOUNT_TABLE_BYTES) {
+      throw new ImageLimitException(file + ": refcount table of " + Integer.toUnsignedString(refcountTableClusters)
+          + " clusters (refcount_table_clusters at offset 56) exceeds the limit of " + MAX_REFCOUNT_TABLE_BYTES + " bytes");
+    }
+    if (refcountTableClusters == 0) {
+      throw new CorruptImageException(file + ": refcount table is empty (refcount_table_clusters at offset 56 is 0)");
+    }
+    checkTableBounds(file, "refcount table", "refcount_table_offset at offset 48", refcountTableOffset,
+        refcountTableBytes, clusterSize, fileSize);
+    if (Integer.toUnsignedLong(snapshotCount) > MAX_SNAPSHOTS) {
+      throw new ImageLimitException(file + ": " + Integer.toUnsignedString(snapshotCount)
+          + " snapshots (nb_snapshots at offset 60) exceed the limit of " + MAX_SNAPSHOTS);
+    }
+    if (snapshotCount > 0) {
+      checkTableBounds(file, "snapshot table", "snapshots_offset at offset 64", snapshotsOffset, 1, clusterSize, fileSize);
+    }
+  }
+
+  private static void checkTableBounds(
+      String file, String table, String field, long offset, long length, int clusterSize, long fileSize)
+      throws CorruptImageException {
+    if (offset <= 0 || (offset & (clusterSize - 1)) != 0) {
+      throw new CorruptImageException(file + ": " + table + " offset " + offset + " (" + field
+          + ") is " + (offset <= 0 ? "inside the header" : "not aligned to a cluster (" + clusterSize + " bytes)"));
+    }
+    if (offset + length > fileSize || offset + length < offset) {
+      throw new CorruptImageException(file + ": " + table + " at offset " + offset + " (" + length
+          + " bytes, " + field + ") lies past the end of the file (" + fileSize + " bytes)");
+    }
+  }
+
+  /** Encodes the header into the start of a cluster: fields, extensions, end marker, backing name. */
+  public static byte[] encode(Header header) {
+    int clusterSize = header.clusterSize();
+    ByteBuffer out = ByteBuffer.allocate(clusterSize);
+    out.putInt(Header.MAGIC).putInt(header.version()).putLong(0).putInt(0).putInt(header.clusterBits())
+        .putLong(header.size()).putInt(header.cryptMethod()).putInt(header.l1Size()).putLong(header.l1TableOffset())
+        .putLong(header.refcountTableOffset()).putInt(header.refcountTableClusters()).putInt(header.snapshotCount())
+        .putLong(header.snapshotsOffset());
+    if (header.version() >= 3) {
+      out.putLong(header.incompatibleFeatures()).putLong(header.compatibleFeatures())
+          .putLong(header.autoclearFeatures()).putInt(header.refcountOrder()).putInt(header.headerLength());
+      if (header.headerLength() > 104) {
+        out.put((byte) header.compressionType());
+      }
+    }
+    out.position(header.headerLength());
+    for (HeaderExtension extension : header.extensions()) {
+      byte[] data = extension.data();
+      out.putInt(extension.type()).putInt(data.length).put(data);
+      out.position(out.position() + ((8 - (data.length & 7)) & 7));
+    }
+    out.putInt(HeaderExtension.END).putInt(0);
+    if (header.backingFile() != null) {
+      byte[] name = header.backingFile().getBytes(StandardCharsets.UTF_8);
+      int nameOffset = out.position();
+      out.put(name);
+      out.putLong(8, nameOffset).putInt(16, name.length);
+    }
+    byte[] bytes = new byte[out.position()];
+    out.get(0, bytes);
+    return bytes;
+  }
+}

@@ -1,0 +1,131 @@
+package io.qcow4j.qcow2.format;
+
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.ImageLimitException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Decodes and encodes the snapshot table, validating each entry's fields and bounds. */
+public final class SnapshotTableCodec {
+  public static final long MAX_TABLE_BYTES = 64L << 20;
+  private static final int FIXED_BYTES = 40;
+  /** QEMU's limit on the extra data of one entry. */
+  private static final int MAX_EXTRA_DATA = 1024;
+
+  private SnapshotTableCodec() {}
+
+  /** The size in bytes of the snapshot table entry starting at the front of {@code in}, or -1 if the fixed part is cut. */
+  public static long entryLength(ByteBuffer in) {
+    if (in.remaining() < FIXED_BYTES) {
+      return -1;
+    }
+    int at = in.position();
+    long extra = Integer.toUnsignedLong(in.getInt(at + 36));
+    int idSize = in.getShort(at + 12) & 0xffff;
+    int nameSize = in.getShort(at + 14) & 0xffff;
+    return align8(FIXED_BYTES + extra + idSize + nameSize);
+  }
+
+  /**
+   * Decodes {@code count} entries from {@code table}, which holds the bytes at {@code tableOffset};
+   * {@code l1Limit} is the largest L1 table size in entries allowed for a snapshot.
+   */
+  public static List<Snapshot> decode(String file, ByteBuffer table, long tableOffset, int count, int clusterSize,
+      long fileSize, long l1LimitEntries) throws IOException {
+    ByteBuffer in = table.slice().order(java.nio.ByteOrder.BIG_ENDIAN);
+    List<Snapshot> snapshots = new ArrayList<>(Math.min(count, 1024));
+    for (int index = 0; index < count; index++) {
+      long entryOffset = tableOffset + in.position();
+      long length = entryLength(in);
+      if (length < 0 || length > in.remaining()) {
+        throw new CorruptImageException(file + ": snapshot table entry " + index + " at offset " + entryOffset
+            + " runs past the end of the table");
+      }
+      int at = in.position();
+      long l1Offset = in.getLong(at);
+      int l1Size = in.getInt(at + 8);
+      int idSize = in.getShort(at + 12) & 0xffff;
+      int nameSize = in.getShort(at + 14) & 0xffff;
+      long dateSeconds = Integer.toUnsignedLong(in.getInt(at + 16));
+      long dateNanoseconds = Integer.toUnsignedLong(in.getInt(at + 20));
+      long vmClock = in.getLong(at + 24);
+      long vmStateSize = Integer.toUnsignedLong(in.getInt(at + 32));
+      int extraSize = in.getInt(at + 36);
+      if (extraSize < 0 || extraSize > MAX_EXTRA_DATA) {
+        throw new ImageLimitException(file + ": snapshot entry " + index + " at offset " + entryOffset
+            + " has " + Integer.toUnsignedString(extraSize) + " bytes of extra data (limit " + MAX_EXTRA_DATA + ")");
+      }
+      long diskSize = -1;
+      long icount = -1;
+      int extra = at + FIXED_BYTES;
+      if (extraSize >= 8) {
+        vmStateSize = in.getLong(extra);
+      }
+      if (extraSize >= 16) {
+        diskSize = in.getLong(extra + 8);
+      }
+      if (extraSize >= 24) {
+        icount = in.getLong(extra + 16);
+      }
+      byte[] unknownExtra = new byte[Math.max(0, extraSize - 24)];
+      in.get(extra + 24, unknownExtra, 0, unknownExtra.length);
+      String id = string(in, extra + extraSize, idSize);
+      String name = string(in, extra + extraSize + idSize, nameSize);
+
+      long l1Entries = Integer.toUnsignedLong(l1Size);
+      if (l1Entries > l1LimitEntries) {
+        throw new ImageLimitException(file + ": snapshot '" + name + "' (entry " + index + " at offset " + entryOffset
+            + ") has an L1 table of " + l1Entries + " entries, over the limit of " + l1LimitEntries);
+      }
+      if (l1Entries > 0 && ((l1Offset & (clusterSize - 1)) != 0 || l1Offset <= 0 || l1Offset + l1Entries * 8 > fileSize)) {
+        throw new CorruptImageException(file + ": snapshot '" + name + "' (entry " + index + " at offset " + entryOffset
+            + ") has its L1 table at invalid offset " + l1Offset);
+      }
+      snapshots.add(new Snapshot(l1Offset, l1Size, id, name, dateSeconds, dateNanoseconds, vmClock, vmStateSize,
+          diskSize, icount, unknownExtra));
+      in.position((int) (at + length));
+    }
+    return snapshots;
+  }
+
+  /** Encodes the table; every entry carries the three known extra fields. */
+  public static byte[] encode(List<Snapshot> snapshots) {
+    int total = 0;
+    for (Snapshot snapshot : snapshots) {
+      total += (int) encodedLength(snapshot);
+    }
+    ByteBuffer out = ByteBuffer.allocate(total);
+    for (Snapshot snapshot : snapshots) {
+      int start = out.position();
+      byte[] id = snapshot.id().getBytes(StandardCharsets.UTF_8);
+      byte[] name = snapshot.name().getBytes(StandardCharsets.UTF_8);
+      byte[] unknown = snapshot.unknownExtraData();
+      int extraSize = 24 + unknown.length;
+      out.putLong(snapshot.l1TableOffset()).putInt(snapshot.l1Size()).putShort((short) id.length)
+          .putShort((short) name.length).putInt((int) snapshot.dateSeconds()).putInt((int) snapshot.dateNanoseconds())
+          .putLong(snapshot.vmClockNanoseconds()).putInt((int) Math.min(snapshot.vmStateSize(), 0xffffffffL))
+          .putInt(extraSize).putLong(snapshot.vmStateSize()).putLong(snapshot.diskSize()).putLong(snapshot.icount())
+          .put(unknown).put(id).put(name);
+      out.position(start + (int) encodedLength(snapshot));
+    }
+    return out.array();
+  }
+
+  private static long encodedLength(Snapshot snapshot) {
+    return align8(FIXED_BYTES + 24 + snapshot.unknownExtraData().length
+        + snapshot.id().getBytes(StandardCharsets.UTF_8).length + snapshot.name().getBytes(StandardCharsets.UTF_8).length);
+  }
+
+  private static String string(ByteBuffer in, int at, int length) {
+    byte[] bytes = new byte[length];
+    in.get(at, bytes);
+    return new String(bytes, StandardCharsets.UTF_8);
+  }
+
+  private static long align8(long value) {
+    return (value + 7) & ~7L;
+  }
+}
