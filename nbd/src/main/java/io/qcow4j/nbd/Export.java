@@ -1,15 +1,32 @@
 package io.qcow4j.nbd;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.qcow2.QcowFile;
 
 /**
  * What one server exports: the disk, its name and description, whether writes are refused, and
- * whether clients may spread their requests over several connections. That holds when the server
+ * whether clients may spread their requests over several connections, and whether it zeroes fast. That holds when the server
  * takes more than one client at once: every connection shares the one thread-safe DiskFile, so a
  * FLUSH or FUA on one connection forces what all of them wrote (qemu-nbd also advertises it only
- * when --shared allows a second connection; a client that opened more connections than allowed would hang).
+ * when --shared allows a second connection; a client that opened more connections than allowed
+ * would hang).
  */
-record Export(DiskFile disk, String name, String description, boolean readOnly, long size, boolean multiConn) {
+record Export(
+    DiskFile disk, String name, String description, boolean readOnly, long size, boolean multiConn,
+    boolean fastZeroes) {
+
+  /**
+   * Whether zeroing costs less than writing zeros on this disk, as NBD_CMD_FLAG_FAST_ZERO asks:
+   * raw files zero with fallocate, qcow2 v3 with the zero flag; qcow2 v2 has no zero flag and
+   * writes zeros over allocated clusters.
+   */
+  static boolean zeroesAreFast(DiskFile disk) {
+    return switch (disk) {
+      case QcowFile qcow -> qcow.header().version() >= 3;
+      default -> disk.format() == ImageFormat.RAW;
+    };
+  }
 
   /** Whether a client asking for {@code requested} gets this export; the empty name is the default export. */
   boolean answersTo(String requested) {

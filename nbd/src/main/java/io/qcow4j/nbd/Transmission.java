@@ -5,6 +5,7 @@ import static io.qcow4j.nbd.Protocol.*;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ReadOnlyImageException;
+import io.qcow4j.qcow2.QcowFile;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -257,12 +258,18 @@ final class Transmission {
   /** Zeroes the range; false when it already answered (a fast zero it cannot promise). */
   private boolean writeZeroes(Request request) throws IOException {
     boolean noHole = request.has(CMD_FLAG_NO_HOLE);
-    if (request.has(CMD_FLAG_FAST_ZERO) && noHole) {
-      // Zeros that must also be provisioned cost as much as writing them: the spec wants a fast refusal.
-      replyError(request, ENOTSUP, "zeroing with NO_HOLE is not faster than a write");
+    if (request.has(CMD_FLAG_FAST_ZERO) && (noHole || !export.fastZeroes())) {
+      // Zeros that must be provisioned, or a disk without a cheap way to zero, cost as much as
+      // writing them: the spec wants a fast refusal, before touching the export.
+      replyError(request, ENOTSUP, "zeroing is not faster than a write here");
       return false;
     }
     if (request.length() == 0) {
+      return true;
+    }
+    if (!noHole && disk instanceof QcowFile qcow) {
+      // Without NO_HOLE the client lets us unmap: whole zeroed clusters give their host space back.
+      qcow.writeZeroesUnmap(request.offset(), request.length());
       return true;
     }
     disk.writeZeroes(request.offset(), request.length());

@@ -232,7 +232,8 @@ class NbdInteropTest {
         OutputStream out = socket.getOutputStream();
         switch (i % 4) {
           case 0 -> {
-            byte[] garbage = new byte[1 + random.nextInt(300)];
+            // Four bytes or more: random client flags are refused at once.
+            byte[] garbage = new byte[4 + random.nextInt(300)];
             random.nextBytes(garbage);
             out.write(garbage);
             socket.getInputStream().readAllBytes();

@@ -454,6 +454,26 @@ class NbdProtocolTest {
   }
 
   @Test
+  void fastZeroIsRefusedWhereZeroingCostsAWrite() throws IOException {
+    // A format without a cheap zero (like qcow2 v2) must answer FAST_ZERO with ENOTSUP, untouched.
+    ZeroAwareDisk slowZeroes = new ZeroAwareDisk(content, false) {
+      @Override
+      public io.qcow4j.disk.ImageFormat format() {
+        return io.qcow4j.disk.ImageFormat.QCOW2;
+      }
+    };
+    try (NbdServer slow = serve(NbdServer.builder().disk(slowZeroes));
+        NbdTestClient client = NbdTestClient.open(slow.address(), true, false)) {
+      assertThat(client.info.flags() & FLAG_SEND_FAST_ZERO).isNotZero();
+      assertThat(client.request(CMD_FLAG_FAST_ZERO, CMD_WRITE_ZEROES, 1, 0, 4096, null).errorCode())
+          .isEqualTo(ENOTSUP);
+      assertThat(slowZeroes.content()).isEqualTo(content);
+      assertThat(client.request(0, CMD_WRITE_ZEROES, 2, 0, 4096, null).errorCode()).isZero();
+      assertThat(client.read(0, 4096)).containsOnly(0);
+    }
+  }
+
+  @Test
   void cacheWarmsAndChecksBounds() throws IOException {
     NbdTestClient client = open(false, false);
     assertThat(client.request(0, CMD_CACHE, 1, 0, SIZE, null).errorCode()).isZero();
@@ -555,7 +575,9 @@ class NbdProtocolTest {
     for (int i = 0; i < 10; i++) {
       try (Socket socket = new Socket(address.getAddress(), address.getPort())) {
         socket.setSoTimeout(5000);
-        byte[] garbage = new byte[random.nextInt(200)];
+        // At least the four bytes of client flags: random flags are refused at once (a shorter
+        // message would leave the server waiting, rightly, for the handshake timeout).
+        byte[] garbage = new byte[4 + random.nextInt(200)];
         random.nextBytes(garbage);
         socket.getOutputStream().write(garbage);
         if (i % 2 == 0) {

@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * a hole, so that the server's sparse reads and block status can be checked against the content.
  * It also counts the forces it receives and remembers being closed.
  */
-final class ZeroAwareDisk extends ForwardingDisk {
+class ZeroAwareDisk extends ForwardingDisk {
   static final int BLOCK = 4096;
 
   private final MemoryStorage storage;
