@@ -94,13 +94,12 @@ fio_iops() { # uri rw: prints the IOPS of a 4 KiB random run at queue depth 16
 }
 
 nbdcopy_mibs() { # source destination: prints the MiB/s of the best of three nbdcopy runs
-  local start end bytes best=0 rate
-  bytes=$(qemu-img info --output=json -f "$format" "$image" | awk -F'[:,]' '/"virtual-size"/ { gsub(/ /, "", $2); print $2; exit }')
+  local start end best=0 rate
   for _ in 1 2 3; do
     start=$(date +%s.%N)
     nbdcopy "$1" "$2"
     end=$(date +%s.%N)
-    rate=$(awk -v bytes="$bytes" -v start="$start" -v end="$end" 'BEGIN { printf "%.1f", bytes / 1048576 / (end - start) }')
+    rate=$(awk -v bytes="$image_bytes" -v start="$start" -v end="$end" 'BEGIN { printf "%.1f", bytes / 1048576 / (end - start) }')
     best=$(awk -v a="$best" -v b="$rate" 'BEGIN { print (b > a ? b : a) }')
   done
   echo "$best"
@@ -111,6 +110,9 @@ section_nbd() {
   local source=$work/source.raw socket
   echo "compare-qemu: nbd: preparing a $size $format image in $work" >&2
   make_image "$image"
+  # Measured now: qemu-img cannot open the image while qemu-nbd holds its lock.
+  image_bytes=$(qemu-img info --output=json -f "$format" "$image" |
+    awk -F'[:,]' '/"virtual-size"/ { gsub(/ /, "", $2); print $2; exit }')
   qemu-img create -q -f raw "$source" "$size"
   dd if=/dev/urandom of="$source" bs=4M count=$(($(stat -c %s "$source") / (4 << 20))) conv=notrunc status=none
   # Build the jar before the clock starts.
