@@ -184,7 +184,11 @@ public final class NbdServer implements AutoCloseable {
       failure = e;
     }
     if (socketPath != null) {
-      Files.deleteIfExists(socketPath);
+      try {
+        Files.deleteIfExists(socketPath);
+      } catch (IOException e) {
+        failure = addTo(failure, e);
+      }
     }
     joinQuietly(acceptor);
     for (Connection connection : connections) {

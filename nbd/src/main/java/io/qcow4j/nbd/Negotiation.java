@@ -59,12 +59,12 @@ final class Negotiation {
           throw new ProtocolException("option " + option + " carries " + length + " bytes");
         }
         wire.skip(length);
-        reply(option, REP_ERR_TOO_BIG, "option data of " + length + " bytes is too large");
+        refuse(option, REP_ERR_TOO_BIG, "option data of " + length + " bytes is too large");
         continue;
       }
       ByteBuffer data = ByteBuffer.wrap(wire.readBytes((int) length));
       if (shuttingDown.getAsBoolean() && option != OPT_ABORT) {
-        reply(option, REP_ERR_SHUTDOWN, "server is shutting down");
+        refuse(option, REP_ERR_SHUTDOWN, "server is shutting down");
         continue;
       }
       try {
@@ -72,7 +72,8 @@ final class Negotiation {
           return Optional.ofNullable(chosen);
         }
       } catch (BufferUnderflowException | IllegalArgumentException e) {
-        reply(option, REP_ERR_INVALID, "malformed option " + option + ": " + e.getMessage());
+        String reason = e.getMessage() == null ? "its data ends early" : e.getMessage();
+        refuse(option, REP_ERR_INVALID, "malformed option " + option + ": " + reason);
       }
     }
   }
@@ -81,24 +82,24 @@ final class Negotiation {
   private boolean option(int option, ByteBuffer data) throws IOException {
     switch (option) {
       case OPT_ABORT -> {
-        reply(option, REP_ACK, null);
+        acknowledge(option);
         return true;
       }
       case OPT_LIST -> list(data);
-      case OPT_STARTTLS -> reply(option, REP_ERR_POLICY, "TLS is not configured on this server");
+      case OPT_STARTTLS -> refuse(option, REP_ERR_POLICY, "TLS is not configured on this server");
       case OPT_INFO, OPT_GO -> {
         return info(option, data);
       }
       case OPT_STRUCTURED_REPLY -> {
         if (data.hasRemaining()) {
-          reply(option, REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data");
+          refuse(option, REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data");
         } else {
           structuredReplies = true;
-          reply(option, REP_ACK, null);
+          acknowledge(option);
         }
       }
       case OPT_LIST_META_CONTEXT, OPT_SET_META_CONTEXT -> metaContext(option, data);
-      default -> reply(option, REP_ERR_UNSUP, "option " + option + " is not supported");
+      default -> refuse(option, REP_ERR_UNSUP, "option " + option + " is not supported");
     }
     return false;
   }
@@ -121,7 +122,7 @@ final class Negotiation {
 
   private void list(ByteBuffer data) throws IOException {
     if (data.hasRemaining()) {
-      reply(OPT_LIST, REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
+      refuse(OPT_LIST, REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
       return;
     }
     byte[] name = bytes(export.name());
@@ -129,7 +130,7 @@ final class Negotiation {
     ByteBuffer server = ByteBuffer.allocate(4 + name.length + description.length)
         .putInt(name.length).put(name).put(description).flip();
     reply(OPT_LIST, REP_SERVER, server);
-    reply(OPT_LIST, REP_ACK, null);
+    acknowledge(OPT_LIST);
   }
 
   /** Answers NBD_OPT_INFO or NBD_OPT_GO; true when a GO succeeded. */
@@ -144,7 +145,7 @@ final class Negotiation {
       requested.add(Short.toUnsignedInt(data.getShort()));
     }
     if (!export.answersTo(name)) {
-      reply(option, REP_ERR_UNKNOWN, "export '" + name + "' not found");
+      refuse(option, REP_ERR_UNKNOWN, "export '" + name + "' not found");
       return false;
     }
     int flags = export.transmissionFlags(structuredReplies);
@@ -163,7 +164,7 @@ final class Negotiation {
     // Sent unasked: clients that cannot honour it ignore it, and ours are the spec's defaults anyway.
     reply(option, REP_INFO, ByteBuffer.allocate(14)
         .putShort((short) INFO_BLOCK_SIZE).putInt(1).putInt(PREFERRED_BLOCK_SIZE).putInt(MAX_PAYLOAD).flip());
-    reply(option, REP_ACK, null);
+    acknowledge(option);
     if (option == OPT_GO) {
       chosen = new Session(structuredReplies, baseAllocationSelected, flags);
       return true;
@@ -178,7 +179,7 @@ final class Negotiation {
       baseAllocationSelected = false;
     }
     if (!structuredReplies) {
-      reply(option, REP_ERR_INVALID, "negotiate NBD_OPT_STRUCTURED_REPLY first");
+      refuse(option, REP_ERR_INVALID, "negotiate NBD_OPT_STRUCTURED_REPLY first");
       return;
     }
     String name = string(data, data.getInt(), 4);
@@ -191,7 +192,7 @@ final class Negotiation {
       throw new IllegalArgumentException("trailing bytes after the queries");
     }
     if (!export.answersTo(name)) {
-      reply(option, REP_ERR_UNKNOWN, "export '" + name + "' not found");
+      refuse(option, REP_ERR_UNKNOWN, "export '" + name + "' not found");
       return;
     }
     boolean matches = set
@@ -203,17 +204,19 @@ final class Negotiation {
           .putInt(set ? BASE_ALLOCATION_ID : 0).put(context).flip());
     }
     baseAllocationSelected = set && matches;
-    reply(option, REP_ACK, null);
+    acknowledge(option);
   }
 
-  /** Writes one option reply; an error reply's data is its message. */
-  private void reply(int option, int type, Object data) throws IOException {
-    ByteBuffer payload = switch (data) {
-      case null -> ByteBuffer.allocate(0);
-      case ByteBuffer buffer -> buffer;
-      case String message -> ByteBuffer.wrap(bytes(message));
-      default -> throw new IllegalStateException("reply data " + data);
-    };
+  private void acknowledge(int option) throws IOException {
+    reply(option, REP_ACK, ByteBuffer.allocate(0));
+  }
+
+  /** An error reply; its data is a message for the user. */
+  private void refuse(int option, int error, String message) throws IOException {
+    reply(option, error, ByteBuffer.wrap(bytes(message)));
+  }
+
+  private void reply(int option, int type, ByteBuffer payload) throws IOException {
     ByteBuffer header = ByteBuffer.allocate(20)
         .putLong(REPLY_MAGIC).putInt(option).putInt(type).putInt(payload.remaining()).flip();
     wire.write(header, payload);

@@ -344,36 +344,17 @@ final class Transmission {
     try {
       // Ranges that read as zeros go out as holes; the data of the rest is read first, so that no
       // content chunk is sent before every error that could fail the request is known.
-      long end = offset + length;
-      long runStart = offset;
-      boolean runIsHole = false;
-      List<long[]> runs = new ArrayList<>();
-      for (long position = offset; position < end; ) {
-        Extent extent = disk.blockStatus(position, end - position);
-        long extentLength = Math.min(extent.length(), end - position);
-        boolean hole = extent.zero();
-        if (extentLength <= 0) {
-          extentLength = end - position;
-          hole = false;
-        }
-        if (position > runStart && hole != runIsHole) {
-          runs.add(new long[] {runStart, position - runStart, runIsHole ? 1 : 0});
-          runStart = position;
-        }
-        runIsHole = hole;
-        position += extentLength;
-      }
-      runs.add(new long[] {runStart, end - runStart, runIsHole ? 1 : 0});
+      List<Run> runs = runs(offset, length);
       for (int i = 0; i < runs.size(); i++) {
-        long[] run = runs.get(i);
+        Run run = runs.get(i);
         int flags = i == runs.size() - 1 ? REPLY_FLAG_DONE : 0;
-        if (run[2] == 1) {
+        if (run.hole()) {
           message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_HOLE, request.cookie(), 12, 12)
-              .putLong(run[0]).putInt((int) run[1]).flip());
+              .putLong(run.start()).putInt(run.length()).flip());
         } else {
-          ByteBuffer slice = data.slice((int) (run[0] - offset), (int) run[1]);
-          disk.readFully(slice, run[0]);
-          message.add(dataChunkHeader(flags, request.cookie(), run[0], (int) run[1]));
+          ByteBuffer slice = data.slice((int) (run.start() - offset), run.length());
+          disk.readFully(slice, run.start());
+          message.add(dataChunkHeader(flags, request.cookie(), run.start(), run.length()));
           message.add(slice.flip());
         }
       }
@@ -384,32 +365,66 @@ final class Transmission {
     send(message.toArray(ByteBuffer[]::new));
   }
 
+  /** A stretch of a read that is all data or all zeros. */
+  private record Run(long start, int length, boolean hole) {
+    Run longer(long extra) {
+      return new Run(start, length + (int) extra, hole);
+    }
+  }
+
+  /** Splits [offset, offset + length) into alternating runs of data and of zeros, from the block status. */
+  private List<Run> runs(long offset, int length) throws IOException {
+    List<Run> runs = new ArrayList<>();
+    long end = offset + length;
+    for (long position = offset; position < end; ) {
+      Extent extent = disk.blockStatus(position, end - position);
+      long extentLength = Math.min(extent.length(), end - position);
+      boolean hole = extent.zero();
+      if (extentLength <= 0) {
+        // A status that makes no progress: read the rest as data rather than loop.
+        extentLength = end - position;
+        hole = false;
+      }
+      Run last = runs.isEmpty() ? null : runs.getLast();
+      if (last != null && last.hole() == hole) {
+        runs.set(runs.size() - 1, last.longer(extentLength));
+      } else {
+        runs.add(new Run(position, (int) extentLength, hole));
+      }
+      position += extentLength;
+    }
+    return runs;
+  }
+
+  /** One base:allocation descriptor; its length is unsigned 32 bits on the wire. */
+  private record Descriptor(long length, int state) {}
+
   private void blockStatus(Request request) throws IOException {
     long end = request.offset() + request.length();
     int limit = request.has(CMD_FLAG_REQ_ONE) ? 1 : MAX_DESCRIPTORS;
-    List<int[]> descriptors = new ArrayList<>();
+    List<Descriptor> descriptors = new ArrayList<>();
     for (long position = request.offset(); position < end; ) {
       Extent extent = disk.blockStatus(position, end - position);
       long extentLength = Math.min(extent.length(), end - position);
+      int state = (extent.data() ? 0 : STATE_HOLE) | (extent.zero() ? STATE_ZERO : 0);
       if (extentLength <= 0) {
-        // A status we cannot read is reported as "allocated, content unknown", which is always true.
+        // A status that makes no progress: "allocated, content unknown" is always true.
         extentLength = end - position;
-        extent = null;
+        state = 0;
       }
-      int state = extent == null ? 0 : (extent.data() ? 0 : STATE_HOLE) | (extent.zero() ? STATE_ZERO : 0);
-      int[] last = descriptors.isEmpty() ? null : descriptors.getLast();
-      if (last != null && last[1] == state) {
-        last[0] += (int) extentLength;
+      Descriptor last = descriptors.isEmpty() ? null : descriptors.getLast();
+      if (last != null && last.state() == state) {
+        descriptors.set(descriptors.size() - 1, new Descriptor(last.length() + extentLength, state));
       } else if (descriptors.size() < limit) {
-        descriptors.add(new int[] {(int) extentLength, state});
+        descriptors.add(new Descriptor(extentLength, state));
       } else {
         break;
       }
       position += extentLength;
     }
     ByteBuffer payload = ByteBuffer.allocate(4 + 8 * descriptors.size()).putInt(BASE_ALLOCATION_ID);
-    for (int[] descriptor : descriptors) {
-      payload.putInt(descriptor[0]).putInt(descriptor[1]);
+    for (Descriptor descriptor : descriptors) {
+      payload.putInt((int) descriptor.length()).putInt(descriptor.state());
     }
     send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, request.cookie(), payload.capacity()),
         payload.flip());
