@@ -1,6 +1,8 @@
 package io.qcow4j.nbd;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -16,16 +18,14 @@ final class BufferPool {
   private static final int MIN_CLASS_BITS = 12;
   private static final int MAX_CLASS_BITS = Integer.numberOfTrailingZeros(Protocol.MAX_PAYLOAD);
 
-  @SuppressWarnings("unchecked")
-  private final ConcurrentLinkedQueue<ByteBuffer>[] classes =
-      new ConcurrentLinkedQueue[MAX_CLASS_BITS - MIN_CLASS_BITS + 1];
+  private final List<ConcurrentLinkedQueue<ByteBuffer>> classes = new ArrayList<>();
   private final AtomicLong pooledBytes = new AtomicLong();
   private final long maxPooledBytes;
 
   BufferPool(long maxPooledBytes) {
     this.maxPooledBytes = maxPooledBytes;
-    for (int i = 0; i < classes.length; i++) {
-      classes[i] = new ConcurrentLinkedQueue<>();
+    for (int bits = MIN_CLASS_BITS; bits <= MAX_CLASS_BITS; bits++) {
+      classes.add(new ConcurrentLinkedQueue<>());
     }
   }
 
@@ -35,7 +35,7 @@ final class BufferPool {
       throw new IllegalArgumentException("buffer of " + length + " bytes exceeds the payload limit");
     }
     int classIndex = classIndex(length);
-    ByteBuffer buffer = classes[classIndex].poll();
+    ByteBuffer buffer = classes.get(classIndex).poll();
     if (buffer == null) {
       buffer = ByteBuffer.allocateDirect(1 << (classIndex + MIN_CLASS_BITS));
     } else {
@@ -53,7 +53,7 @@ final class BufferPool {
       pooledBytes.addAndGet(-buffer.capacity());
       return;
     }
-    classes[classIndex(buffer.capacity())].offer(buffer);
+    classes.get(classIndex(buffer.capacity())).offer(buffer);
   }
 
   private static int classIndex(int length) {
