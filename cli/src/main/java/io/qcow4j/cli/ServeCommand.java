@@ -7,6 +7,8 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.nbd.NbdServer;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -75,7 +77,7 @@ final class ServeCommand implements Callable<Integer> {
           .withFormat(format == null ? null : ImageFormat.parse(format));
       disk = DiskImages.open(file, options);
     } catch (IOException | RuntimeException e) {
-      err.println("qcow4j serve: Failed to open '" + file + "': " + e.getMessage());
+      err.println("qcow4j serve: Failed to open '" + file + "': " + reason(e));
       return 1;
     }
     NbdServer server;
@@ -112,6 +114,15 @@ final class ServeCommand implements Callable<Integer> {
       return 1;
     }
     return 0;
+  }
+
+  /** Why an open failed, in qemu's words where the JDK only names the file. */
+  private static String reason(Exception failure) {
+    return switch (failure) {
+      case NoSuchFileException e -> "No such file or directory";
+      case AccessDeniedException e -> "Permission denied";
+      default -> failure.getMessage();
+    };
   }
 
   private static void closeQuietly(DiskFile disk) {

@@ -3,6 +3,7 @@ package io.qcow4j.nbd;
 import io.qcow4j.disk.DiskFile;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -483,7 +484,8 @@ public final class NbdServer implements AutoCloseable {
           throw new IOException("cannot listen on " + unixSocket + ": " + e.getMessage(), e);
         }
       } else {
-        listener = ServerSocketChannel.open();
+        listener = ServerSocketChannel.open(tcpAddress.getAddress() instanceof Inet4Address
+            ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6);
         try {
           listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
           listener.bind(tcpAddress);
