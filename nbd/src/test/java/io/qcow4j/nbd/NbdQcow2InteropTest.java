@@ -134,6 +134,37 @@ class NbdQcow2InteropTest {
   }
 
   @Test
+  void aClientVanishingWithWritesInFlightLeavesAConsistentImage() throws Exception {
+    Path image = dir.resolve("vanish.qcow2");
+    Tool.run("qemu-img", "create", "-q", "-f", "qcow2", image.toString(), String.valueOf(SIZE)).assertSuccess();
+    NbdServer server = serve(image, false);
+    int blocks = 48;
+    int blockSize = 64 << 10;
+    try (NbdTestClient client = NbdTestClient.open(server.address(), true, false)) {
+      for (int i = 0; i < blocks; i++) {
+        byte[] data = new byte[blockSize];
+        Arrays.fill(data, (byte) (i + 1));
+        // Scattered, so that many clusters and L2 entries are allocated at once.
+        long offset = (long) ((i * 37) % (SIZE / blockSize)) * blockSize;
+        client.send(0, Protocol.CMD_WRITE, i, offset, blockSize, data);
+      }
+      // Gone without reading a reply or saying NBD_CMD_DISC.
+    }
+    server.close();
+    assertChecksClean(image);
+    Path raw = dir.resolve("vanish.raw");
+    Tool.run("qemu-img", "convert", "-f", "qcow2", "-O", "raw", image.toString(), raw.toString()).assertSuccess();
+    byte[] bytes = Files.readAllBytes(raw);
+    for (int i = 0; i < blocks; i++) {
+      long offset = (long) ((i * 37) % (SIZE / blockSize)) * blockSize;
+      byte[] block = Arrays.copyOfRange(bytes, (int) offset, (int) offset + blockSize);
+      byte first = block[0];
+      assertThat(first == 0 || first == (byte) (i + 1)).as("block %d holds %d", i, first).isTrue();
+      assertThat(block).as("block %d is whole", i).containsOnly(first);
+    }
+  }
+
+  @Test
   void anOverlayReadsThroughItsBackingFileAndTakesWrites() throws Exception {
     Path base = qemuImage("base.qcow2");
     Path overlay = dir.resolve("overlay.qcow2");
