@@ -1,10 +1,13 @@
 package io.qcow4j;
 
+import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -19,6 +22,33 @@ public final class DiskImages {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options.readOnly());
     };
+  }
+
+  /**
+   * Creates an image of {@code format} at {@code path} (replacing any file there) and returns it
+   * opened read-write; raw images take only the size and the preallocation.
+   */
+  public static DiskFile create(Path path, ImageFormat format, CreateOptions options) throws IOException {
+    return switch (format) {
+      case QCOW2 -> QcowFile.create(path, options);
+      case RAW -> createRaw(path, options);
+    };
+  }
+
+  private static DiskFile createRaw(Path path, CreateOptions options) throws IOException {
+    if (options.backingFile() != null || options.dataFile() != null) {
+      throw new UnsupportedFeatureException("raw images take no backing file or data file");
+    }
+    long size = options.size();
+    try (FileStorage storage = FileStorage.create(path, true)) {
+      storage.truncate(size);
+      switch (options.preallocation()) {
+        case FALLOC -> storage.allocate(0, size);
+        case FULL -> storage.zeroRange(0, size);
+        case OFF, METADATA -> { }
+      }
+    }
+    return RawDiskFile.open(path, false);
   }
 
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */

@@ -1,17 +1,13 @@
 package io.qcow4j.cli;
 
-import io.qcow4j.DiskImages;
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.nbd.NbdServer;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -25,6 +21,7 @@ import picocli.CommandLine.Spec;
     description = "Export an image over the NBD protocol, like qemu-nbd (but listening on 127.0.0.1 by default).")
 final class ServeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
+  @Mixin CommonOptions common;
 
   @Option(names = {"-r", "--read-only"}, description = "Export read-only.")
   boolean readOnly;
@@ -36,7 +33,7 @@ final class ServeCommand implements Callable<Integer> {
   Integer port;
 
   @Option(names = {"-k", "--socket"}, paramLabel = "PATH", description = "Listen on a Unix socket instead of TCP.")
-  Path socket;
+  String socket;
 
   @Option(names = {"-x", "--export-name"}, paramLabel = "NAME", defaultValue = "", description = "The export name (default empty).")
   String exportName;
@@ -58,28 +55,18 @@ final class ServeCommand implements Callable<Integer> {
   boolean verbose;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image to export.")
-  Path file;
+  String file;
 
   @Override
   public Integer call() throws InterruptedException {
-    PrintWriter err = spec.commandLine().getErr();
     if (socket != null && (port != null || bind != null)) {
-      err.println("qcow4j serve: --socket cannot be combined with --port or --bind");
-      return 1;
+      throw new CommandFailure("serve: --socket cannot be combined with --port or --bind", 1);
     }
     if (shared < 0) {
-      err.println("qcow4j serve: invalid --shared " + shared + ": it must be 0 (no limit) or more");
-      return 1;
+      throw new CommandFailure("serve: invalid --shared " + shared + ": it must be 0 (no limit) or more", 1);
     }
-    DiskFile disk;
-    try {
-      OpenOptions options = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
-          .withFormat(format == null ? null : ImageFormat.parse(format));
-      disk = DiskImages.open(file, options);
-    } catch (IOException | RuntimeException e) {
-      err.println("qcow4j serve: Failed to open '" + file + "': " + reason(e));
-      return 1;
-    }
+    DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withReadOnly(readOnly)
+        .withFormat(Images.format(format)));
     NbdServer server;
     try {
       NbdServer.Builder builder = NbdServer.builder()
@@ -92,37 +79,28 @@ final class ServeCommand implements Callable<Integer> {
           .closeDiskOnStop(true)
           .stopOnShutdown(true);
       if (socket != null) {
-        builder.unixSocket(socket);
+        builder.unixSocket(Path.of(socket));
       } else {
         builder.tcp(bind == null ? "127.0.0.1" : bind, port == null ? NbdServer.DEFAULT_PORT : port);
       }
       server = builder.start();
     } catch (IOException | RuntimeException e) {
-      err.println("qcow4j serve: " + e.getMessage());
       closeQuietly(disk);
-      return 1;
+      throw new CommandFailure("serve: " + Failures.reason(e, null), 1, e);
     }
     if (verbose) {
-      err.println("qcow4j serve: serving " + file + " at " + server.uri());
-      err.flush();
+      spec.commandLine().getErr().println("qcow4j: serving " + file + " at " + server.uri());
+      spec.commandLine().getErr().flush();
     }
+    // Ends when the last client leaves (without -t), or when a signal runs the server's shutdown
+    // hook, which flushes and closes the image.
     server.awaitTermination();
     try {
       server.close();
     } catch (IOException e) {
-      err.println("qcow4j serve: closing '" + file + "' failed: " + e.getMessage());
-      return 1;
+      throw new CommandFailure("serve: closing '" + file + "' failed: " + Failures.reason(e, file), 1, e);
     }
     return 0;
-  }
-
-  /** Why an open failed, in qemu's words where the JDK only names the file. */
-  private static String reason(Exception failure) {
-    return switch (failure) {
-      case NoSuchFileException e -> "No such file or directory";
-      case AccessDeniedException e -> "Permission denied";
-      default -> failure.getMessage();
-    };
   }
 
   private static void closeQuietly(DiskFile disk) {

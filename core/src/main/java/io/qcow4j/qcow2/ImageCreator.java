@@ -95,20 +95,44 @@ final class ImageCreator {
 
   /** Creates the image (replacing any file at {@code path}) and returns it opened read-write. */
   static QcowFile create(Path path, CreateOptions options) throws IOException {
+    QcowFile image = createDetached(path, options);
+    if (options.backingFile() == null) {
+      return image;
+    }
+    image.close();
+    return QcowFile.open(path, OpenOptions.readWriteDefaults());
+  }
+
+  /** Creates the image and returns it opened read-write without its backing file. */
+  static QcowFile createDetached(Path path, CreateOptions options) throws IOException {
     validate(options);
+    if (options.dataFile() != null) {
+      Path dataPath = BackingChain.resolve(path, options.dataFile());
+      try (Storage data = FileStorage.create(dataPath, true)) {
+        data.truncate((options.size() + 511) & ~511L);
+      }
+    }
+    Storage storage = FileStorage.create(path, true);
+    return layOut(storage, path, options);
+  }
+
+  /** Creates the image in empty {@code storage}; external data files need a path, so they are refused. */
+  static QcowFile create(Storage storage, CreateOptions options) throws IOException {
+    validate(options);
+    if (options.dataFile() != null) {
+      storage.close();
+      throw new UnsupportedFeatureException(storage.name() + ": an external data file needs an image path");
+    }
+    return layOut(storage, null, options);
+  }
+
+  private static QcowFile layOut(Storage storage, Path path, CreateOptions options) throws IOException {
     long size = (options.size() + 511) & ~511L;
     int clusterBits = Integer.numberOfTrailingZeros(options.clusterSize());
     int clusterSize = options.clusterSize();
     int version = version(options);
     int refcountOrder = Integer.numberOfTrailingZeros(options.refcountBits());
-
-    if (options.dataFile() != null) {
-      Path dataPath = BackingChain.resolve(path, options.dataFile());
-      try (Storage data = FileStorage.create(dataPath, true)) {
-        data.truncate(size);
-      }
-    }
-    try (Storage storage = FileStorage.create(path, true)) {
+    try {
       Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0);
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(initial)), 0);
       ByteBuffer table = ByteBuffer.allocate(clusterSize);
@@ -120,11 +144,11 @@ final class ImageCreator {
       }
       storage.write(ByteBuffer.wrap(block), 2L * clusterSize);
 
-      Refcounts refcounts = new Refcounts(path.toString(), storage, clusterBits, refcountOrder, clusterSize, 1);
+      Refcounts refcounts = new Refcounts(storage.name(), storage, clusterBits, refcountOrder, clusterSize, 1);
       long bytesPerTable = (long) clusterSize * (clusterSize / (options.extendedL2() ? 16 : 8));
       long l1Entries = (size + bytesPerTable - 1) / bytesPerTable;
       if (l1Entries * 8 > HeaderCodec.MAX_L1_BYTES) {
-        throw new ImageLimitException(path + ": size " + size + " needs an L1 table of " + l1Entries * 8
+        throw new ImageLimitException(storage.name() + ": size " + size + " needs an L1 table of " + l1Entries * 8
             + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
       }
       int l1Clusters = (int) Math.max(1, (l1Entries * 8 + clusterSize - 1) / clusterSize);
@@ -138,9 +162,13 @@ final class ImageCreator {
           .withRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(header)), 0);
       storage.force(false);
+    } catch (IOException | RuntimeException e) {
+      storage.close();
+      throw e;
     }
-    QcowFile image = QcowFile.open(path, OpenOptions.readWriteDefaults().withBackingPolicy(
-        options.backingFile() == null ? io.qcow4j.disk.BackingPolicy.FOLLOW : io.qcow4j.disk.BackingPolicy.IGNORE));
+    // Preallocation never reads the backing file; the caller reopens through it when it wants.
+    QcowFile image = QcowFile.open(storage, path, OpenOptions.readWriteDefaults()
+        .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE));
     try {
       if (options.preallocation() != Preallocation.OFF) {
         image.writer().preallocate(options.preallocation());

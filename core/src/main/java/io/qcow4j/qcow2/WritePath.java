@@ -203,6 +203,59 @@ final class WritePath {
     }
   }
 
+  // ---------------------------------------------------------------- compressed clusters
+
+  /** Where the next compressed cluster's bytes go: packed after the previous one, as QEMU packs them. */
+  private long compressedCursor;
+
+  /**
+   * Stores {@code compressed} (one cluster's compressed bytes) as the content of the cluster at
+   * {@code guestOffset}, which must be unallocated or zero. Host clusters that the bytes touch gain
+   * one reference each.
+   */
+  void writeCompressed(long guestOffset, byte[] compressed) throws IOException {
+    if (hasDataFile) {
+      throw new io.qcow4j.disk.UnsupportedFeatureException(name + ": compressed clusters cannot go to an external data file");
+    }
+    ioLock.readLock().lock();
+    metaLock.lock();
+    try {
+      guardCorruption(() -> {
+        long clusterStart = guestOffset & ~(clusterSize - 1L);
+        long[] words = lookup.entryWords(clusterStart);
+        markDirty();
+        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+        long length = compressed.length;
+        long start = compressedCursor;
+        boolean packed = false;
+        if ((start & (clusterSize - 1)) != 0) {
+          long clusterEnd = (start | (clusterSize - 1)) + 1;
+          long room = clusterEnd - start;
+          if (length <= room) {
+            refcounts.adjust(start, length, 1);
+            packed = true;
+          } else if (refcounts.frontierOffset() == clusterEnd) {
+            refcounts.adjust(start, room, 1);
+            refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
+            packed = true;
+          }
+        }
+        if (!packed) {
+          start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
+        }
+        storage.write(ByteBuffer.wrap(compressed), start);
+        compressedCursor = start + length;
+        lookup.store(slot, CompressedDescriptor.of(start, length).encode(clusterBits), 0);
+        boolean hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
+        releaseOld(words[0], hasHost, -1);
+        return null;
+      });
+    } finally {
+      metaLock.unlock();
+      ioLock.readLock().unlock();
+    }
+  }
+
   // ---------------------------------------------------------------- zeroes and discard
 
   /** Makes the range read as zeros: zero flags for whole clusters (v3), written zeros elsewhere. */
@@ -470,6 +523,8 @@ final class WritePath {
       metaLock.unlock();
     }
     if (release) {
+      // A freed cluster may be reused for anything: compressed bytes start afresh after it.
+      compressedCursor = 0;
       // Let every I/O that could still target a freed cluster finish before the cluster is reused.
       ioLock.writeLock().lock();
       try {
