@@ -106,6 +106,10 @@ nbdcopy_mibs() { # source destination: prints the MiB/s of the best of three nbd
 }
 
 section_nbd() {
+  if ! fio --enghelp=nbd >/dev/null 2>&1; then
+    echo "compare-qemu: nbd: this fio has no nbd ioengine (it needs fio built with libnbd)" >&2
+    exit 1
+  fi
   image=$work/nbd.$format
   local source=$work/source.raw socket
   echo "compare-qemu: nbd: preparing a $size $format image in $work" >&2
