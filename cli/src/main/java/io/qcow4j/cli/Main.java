@@ -26,6 +26,7 @@ import picocli.CommandLine.ParseResult;
       ConvertCommand.class,
       CompareCommand.class,
       IoCommand.class,
+      AmendCommand.class,
       ServeCommand.class,
       CommandLine.HelpCommand.class
     })

@@ -25,7 +25,7 @@ final class WritePath {
   private final Storage storage;
   private final Storage dataStorage;
   private final ClusterLookup lookup;
-  private final Refcounts refcounts;
+  private volatile Refcounts refcounts;
   private final int clusterBits;
   private final int clusterSize;
   private final boolean extendedL2;
@@ -63,6 +63,13 @@ final class WritePath {
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
           dataStorage.write(src.slice(src.position(), length), run.hostOffset());
+        } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
+          metaLock.lock();
+          try {
+            length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
+          } finally {
+            metaLock.unlock();
+          }
         } else {
           long clusterEnd = (cursor | (clusterSize - 1)) + 1;
           length = (int) Math.min(src.remaining(), clusterEnd - cursor);
@@ -81,6 +88,56 @@ final class WritePath {
       ioLock.readLock().unlock();
     }
     flushIfCacheFull();
+  }
+
+  /**
+   * Writes whole clusters from {@code data} at cluster-aligned {@code guestOffset}: the leading run
+   * of clusters that cannot be written in place gets fresh contiguous host clusters and one write.
+   * Returns the bytes written (at least one cluster).
+   */
+  private int writeWholeClusters(ByteBuffer data, long guestOffset) throws IOException {
+    int[] written = new int[1];
+    guardCorruption(() -> {
+      int maxClusters = data.remaining() >>> clusterBits;
+      long bytesPerTable = lookup.bytesPerL2Table();
+      // Stay within one L2 table so the entries' slots are found once each.
+      long tableEnd = (guestOffset / bytesPerTable + 1) * bytesPerTable;
+      maxClusters = (int) Math.min(maxClusters, (tableEnd - guestOffset) >>> clusterBits);
+      long[] oldEntries = new long[maxClusters];
+      int count = 0;
+      boolean inPlace = false;
+      while (count < maxClusters) {
+        long entry = lookup.entryWords(guestOffset + ((long) count << clusterBits))[0];
+        boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry)
+            && !L2Entry.compressed(entry);
+        if (ownsHost) {
+          // A cluster with a host cluster of its own is rewritten in place, alone.
+          if (count == 0) {
+            oldEntries[count++] = entry;
+            inPlace = true;
+          }
+          break;
+        }
+        oldEntries[count++] = entry;
+      }
+      markDirty();
+      lookup.writableSlot(guestOffset, refcounts);
+      long target = inPlace ? L2Entry.hostOffset(oldEntries[0])
+          : hasDataFile ? guestOffset : refcounts.allocateAtFrontier(count);
+      int length = count << clusterBits;
+      dataStorage.write(data.slice(0, length), target);
+      for (int index = 0; index < count; index++) {
+        long guest = guestOffset + ((long) index << clusterBits);
+        long host = target + ((long) index << clusterBits);
+        ClusterLookup.Slot slot = lookup.writableSlot(guest, refcounts);
+        long entry = hasDataFile && host == 0 ? L2Entry.COPIED : L2Entry.data(host, true);
+        lookup.store(slot, entry, extendedL2 ? 0xffff_ffffL : 0);
+        releaseOld(oldEntries[index], L2Entry.hasHostCluster(oldEntries[index], hasDataFile), host);
+      }
+      written[0] = length;
+      return null;
+    });
+    return written[0];
   }
 
   /**
@@ -107,52 +164,60 @@ final class WritePath {
       int lastTouched = (int) ((guestOffset + data.remaining() - 1 - clusterStart) >>> unitBits);
       long newAllocated = 0;
       long newZero = 0;
-      boolean[] toWrite = new boolean[units];
       long oldHost = hostOrMinusOne(entry, hasHost);
+      boolean fresh = target != oldHost;
       ByteBuffer out = ByteBuffer.allocate(clusterSize);
+      // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
+      int[] ranges = new int[2 * units];
+      int rangeCount = 0;
       for (int unit = 0; unit < units; unit++) {
         L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
         long unitGuest = clusterStart + ((long) unit << unitBits);
         boolean touched = unit >= firstTouched && unit <= lastTouched;
-        boolean copyOld = !touched && target != oldHost
-            && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
-        if (touched || copyOld) {
-          ByteBuffer unitBuffer = out.slice(unit * unitSize, unitSize);
-          long dataStart = Math.max(unitGuest, guestOffset);
-          long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
-          boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
-          if (!covered) {
-            if (kind == L2Entry.Kind.DATA && target == oldHost) {
-              dataStorage.readOrZero(unitBuffer.duplicate(), target + ((long) unit << unitBits));
-            } else {
-              image.readLayer(unitBuffer.duplicate(), unitGuest);
-            }
+        boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
+        if (!touched && !copyOld) {
+          if (kind == L2Entry.Kind.DATA) {
+            newAllocated |= 1L << unit;
+          } else if (kind == L2Entry.Kind.ZERO) {
+            newZero |= 1L << unit;
           }
-          if (touched) {
-            unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
-                (int) (dataEnd - dataStart));
-          }
-          newAllocated |= 1L << unit;
-          toWrite[unit] = true;
-        } else if (kind == L2Entry.Kind.DATA) {
-          newAllocated |= 1L << unit;
-        } else if (kind == L2Entry.Kind.ZERO) {
-          newZero |= 1L << unit;
-        }
-      }
-      for (int unit = 0; unit < units; ) {
-        if (!toWrite[unit]) {
-          unit++;
           continue;
         }
-        int last = unit;
-        while (last + 1 < units && toWrite[last + 1]) {
-          last++;
+        int unitStart = unit * unitSize;
+        ByteBuffer unitBuffer = out.slice(unitStart, unitSize);
+        long dataStart = Math.max(unitGuest, guestOffset);
+        long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
+        boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
+        int from = unitStart;
+        int to = unitStart + unitSize;
+        if (!covered) {
+          if (fresh && touched && readsZero(kind, unitGuest)) {
+            // A fresh host cluster already reads as zeros: only the new bytes need writing.
+            from = (int) (dataStart - clusterStart);
+            to = (int) (dataEnd - clusterStart);
+          } else if (kind == L2Entry.Kind.DATA && !fresh) {
+            dataStorage.readOrZero(unitBuffer.duplicate(), target + unitStart);
+          } else {
+            image.readLayer(unitBuffer.duplicate(), unitGuest);
+          }
         }
-        int from = unit << unitBits;
-        int to = (last + 1) << unitBits;
+        if (touched) {
+          unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
+              (int) (dataEnd - dataStart));
+        }
+        newAllocated |= 1L << unit;
+        if (rangeCount > 0 && ranges[2 * rangeCount - 1] == from) {
+          ranges[2 * rangeCount - 1] = to;
+        } else {
+          ranges[2 * rangeCount] = from;
+          ranges[2 * rangeCount + 1] = to;
+          rangeCount++;
+        }
+      }
+      for (int range = 0; range < rangeCount; range++) {
+        int from = ranges[2 * range];
+        int to = ranges[2 * range + 1];
         dataStorage.write(out.slice(from, to - from), target + from);
-        unit = last + 1;
       }
 
       long newEntry = L2Entry.data(target, true);
@@ -167,6 +232,21 @@ final class WritePath {
       releaseOld(entry, hasHost, target);
       return null;
     });
+  }
+
+  /**
+   * Whether a unit of this kind reads as zeros without any host data: a zero unit, or an
+   * unallocated one with no backing file below it.
+   */
+  private boolean readsZero(L2Entry.Kind kind, long unitGuest) throws IOException {
+    if (kind == L2Entry.Kind.ZERO) {
+      return true;
+    }
+    if (kind != L2Entry.Kind.UNALLOCATED) {
+      return false;
+    }
+    io.qcow4j.disk.DiskFile backing = image.backingDisk();
+    return backing == null || unitGuest >= backing.size();
   }
 
   private static long hostOrMinusOne(long entry, boolean hasHost) {
@@ -591,5 +671,10 @@ final class WritePath {
 
   Refcounts refcounts() {
     return refcounts;
+  }
+
+  /** Switches to rebuilt refcount structures (the header already points at them). */
+  void replaceRefcounts(Refcounts rebuilt) {
+    refcounts = rebuilt;
   }
 }
