@@ -18,11 +18,11 @@ class ZeroAwareDisk extends ForwardingDisk {
   final AtomicInteger forces = new AtomicInteger();
   volatile boolean closed;
 
-  ZeroAwareDisk(byte[] content, boolean readOnly) {
+  ZeroAwareDisk(byte[] content, boolean readOnly) throws IOException {
     this(new MemoryStorage("memory", content, readOnly));
   }
 
-  private ZeroAwareDisk(MemoryStorage storage) {
+  private ZeroAwareDisk(MemoryStorage storage) throws IOException {
     super(new RawDiskFile(storage, null));
     this.storage = storage;
   }
