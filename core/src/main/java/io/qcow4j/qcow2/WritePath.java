@@ -224,12 +224,15 @@ final class WritePath {
       int from = unitStart;
       int to = unitStart + unitSize;
       if (!covered) {
-        if (fresh && touched && !hasDataFile && readsZero(kind, unitGuest)) {
+        if (kind == L2Entry.Kind.DATA && !fresh) {
+          // The unit's data is already here: write only the new bytes. Rewriting the rest would
+          // race with writers that write into this unit in place, without any lock.
+          from = (int) (dataStart - clusterStart);
+          to = (int) (dataEnd - clusterStart);
+        } else if (fresh && touched && !hasDataFile && readsZero(kind, unitGuest)) {
           // A fresh host cluster already reads as zeros (an external data file's need not).
           from = (int) (dataStart - clusterStart);
           to = (int) (dataEnd - clusterStart);
-        } else if (kind == L2Entry.Kind.DATA && !fresh) {
-          dataStorage.readOrZero(unitBuffer.duplicate(), target + unitStart);
         } else {
           image.readLayer(unitBuffer.duplicate(), unitGuest);
         }
