@@ -26,6 +26,8 @@ import picocli.CommandLine.ParseResult;
       ConvertCommand.class,
       CompareCommand.class,
       IoCommand.class,
+      AmendCommand.class,
+      ServeCommand.class,
       CreateCommand.class,
       CommandLine.HelpCommand.class
     })

@@ -312,10 +312,12 @@ public final class QcowFile implements DiskFile {
       ByteBuffer fixed = ByteBuffer.allocate(40);
       storage.readOrZero(fixed, cursor);
       long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor + length > header.snapshotsOffset() + available) {
+      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
         throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
       }
+      // QEMU does not write the padding after the last entry, so the file may end inside it.
+      length = Math.min(length, fileSize - cursor);
       ByteBuffer entry = ByteBuffer.allocate((int) length);
       storage.readFully(entry, cursor);
       all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
@@ -336,6 +338,43 @@ public final class QcowFile implements DiskFile {
 
   long snapshotTableBytes() {
     return snapshotTableBytes;
+  }
+
+  /**
+   * Rewrites the whole header area (fields, extensions, backing file name) in one write within the
+   * first cluster, with barriers around it.
+   */
+  void rewriteHeaderArea(Header updated) throws IOException {
+    byte[] encoded;
+    try {
+      encoded = HeaderCodec.encode(updated);
+    } catch (java.nio.BufferOverflowException e) {
+      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in the first cluster ("
+          + clusterSize + " bytes)");
+    }
+    storage.force(false);
+    storage.write(ByteBuffer.wrap(encoded), 0);
+    storage.force(false);
+    header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
+        storage.size());
+  }
+
+  /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
+  public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
+    ensureWritable();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        new Amender(this).amend(options);
+        writer.flush();
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
   }
 
   /** Points the header at a new snapshot table (written and durable already). */

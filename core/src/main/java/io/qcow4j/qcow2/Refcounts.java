@@ -196,10 +196,6 @@ final class Refcounts {
               name, cluster << clusterBits));
         }
         set(cluster, current - 1);
-        if (current == 1) {
-          freeClusters.add(cluster);
-          storage.punchHole(cluster << clusterBits, clusterSize);
-        }
       }
     }
   }
@@ -220,8 +216,9 @@ final class Refcounts {
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
     dirtyBlocks.add(blockIndex);
     if (value == 0) {
-      if (cluster < frontier) {
-        freeClusters.add(cluster);
+      // A free cluster reads as zeros, so a writer that reuses it need not fill it.
+      if (cluster < frontier && freeClusters.add(cluster)) {
+        storage.punchHole(cluster << clusterBits, clusterSize);
       }
     } else {
       freeClusters.remove(cluster);
