@@ -152,6 +152,8 @@ final class ImageCheck {
   }
 
   private void walkL2(long l2Offset, boolean active) throws IOException {
+    // qemu-img counts fragmentation within each L2 table: the first cluster of a table never counts
+    nextContiguous = 0;
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
     storage.readOrZero(bytes, l2Offset);
     bytes.flip();
