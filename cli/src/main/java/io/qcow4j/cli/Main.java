@@ -29,6 +29,7 @@ import picocli.CommandLine.ParseResult;
       AmendCommand.class,
       ServeCommand.class,
       CreateCommand.class,
+      CheckCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {
