@@ -30,6 +30,7 @@ import picocli.CommandLine.ParseResult;
       ServeCommand.class,
       CreateCommand.class,
       CheckCommand.class,
+      ResizeCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {
