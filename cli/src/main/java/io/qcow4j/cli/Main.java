@@ -29,8 +29,9 @@ import picocli.CommandLine.ParseResult;
       AmendCommand.class,
       ServeCommand.class,
       CreateCommand.class,
-      CheckCommand.class,
       ResizeCommand.class,
+      CheckCommand.class,
+      SnapshotCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {
