@@ -31,7 +31,7 @@ final class BackingChain {
     }
     // relative to the overlay's name as given, like QEMU's path_combine, so that names reported
     // for backing files (map's File column) match qemu-img's
-    Path directory = overlay.getParent();
+    Path directory = overlay == null ? null : overlay.getParent();
     return directory == null ? path : directory.resolve(path);
   }
 

@@ -170,8 +170,11 @@ final class ImageCreator {
       throw e;
     }
     // Preallocation never reads the backing file; the caller reopens through it when it wants.
+    // An image over a bare Storage is handed back as is, so it reads through its backing file
+    // (resolved against the working directory); a file image is reopened by the caller.
+    boolean follow = path == null && options.preallocation() == Preallocation.OFF;
     QcowFile image = QcowFile.open(storage, path, OpenOptions.readWriteDefaults()
-        .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE));
+        .withBackingPolicy(follow ? io.qcow4j.disk.BackingPolicy.FOLLOW : io.qcow4j.disk.BackingPolicy.IGNORE));
     try {
       if (options.preallocation() != Preallocation.OFF) {
         image.writer().preallocate(options.preallocation());

@@ -580,9 +580,12 @@ public final class QcowFile implements DiskFile {
   }
 
   private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
-    if (dataStorage == storage && hostOffset >= dataFileSize.atLeast(hostOffset + 1)) {
+    // Every data cluster holds at least one written byte, so its start lies inside the file; the
+    // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
+    long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
+    if (dataStorage == storage && lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
       throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
-          name, hostOffset));
+          name, lastCluster));
     }
     dataStorage.readOrZero(dst.slice(at, length), hostOffset);
   }

@@ -61,7 +61,13 @@ final class WritePath {
     try {
       long cursor = position;
       while (src.hasRemaining()) {
-        Run run = lookup.lookup(cursor, src.remaining());
+        Run run;
+        try {
+          run = lookup.lookup(cursor, src.remaining());
+        } catch (CorruptImageException e) {
+          image.markCorrupt();
+          throw e;
+        }
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
@@ -129,8 +135,12 @@ final class WritePath {
       }
       markDirty();
       lookup.writableSlot(guestOffset, refcounts);
+      if (!inPlace && !hasDataFile) {
+        // Freed clusters are reused first, as far as they run contiguously.
+        count = Math.min(count, refcounts.freeRunLength(count));
+      }
       long target = inPlace ? L2Entry.hostOffset(oldEntries[0])
-          : hasDataFile ? guestOffset : refcounts.allocateAtFrontier(count);
+          : hasDataFile ? guestOffset : refcounts.allocate(count);
       int length = count << clusterBits;
       dataStorage.write(data.slice(0, length), target);
       for (int index = 0; index < count; index++) {
