@@ -240,12 +240,14 @@ public final class QcowFile implements DiskFile {
       ByteBuffer fixed = ByteBuffer.allocate(40);
       storage.readOrZero(fixed, cursor);
       long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor + length > header.snapshotsOffset() + available) {
+      long unpadded = SnapshotTableCodec.unpaddedEntryLength(fixed);
+      // The padding of the last entry may lie past the end of the file: qemu-img writes the table unpadded.
+      if (length < 0 || cursor + unpadded > header.snapshotsOffset() + available) {
         throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
             + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
       }
       ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readFully(entry, cursor);
+      storage.readOrZero(entry, cursor);
       all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
       cursor += length;
     }

@@ -19,6 +19,15 @@ public final class SnapshotTableCodec {
 
   /** The size in bytes of the snapshot table entry starting at the front of {@code in}, or -1 if the fixed part is cut. */
   public static long entryLength(ByteBuffer in) {
+    long unpadded = unpaddedEntryLength(in);
+    return unpadded < 0 ? -1 : align8(unpadded);
+  }
+
+  /**
+   * The length of the entry at the buffer's position without its padding to 8 bytes (qemu-img
+   * writes the last entry unpadded, so the file may end there); -1 if the fixed part is not there.
+   */
+  public static long unpaddedEntryLength(ByteBuffer in) {
     if (in.remaining() < FIXED_BYTES) {
       return -1;
     }
@@ -26,7 +35,7 @@ public final class SnapshotTableCodec {
     long extra = Integer.toUnsignedLong(in.getInt(at + 36));
     int idSize = in.getShort(at + 12) & 0xffff;
     int nameSize = in.getShort(at + 14) & 0xffff;
-    return align8(FIXED_BYTES + extra + idSize + nameSize);
+    return FIXED_BYTES + extra + idSize + nameSize;
   }
 
   /**
