@@ -116,7 +116,15 @@ final class WritePath {
         boolean touched = unit >= firstTouched && unit <= lastTouched;
         boolean copyOld = !touched && target != oldHost
             && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
-        if (touched || copyOld) {
+        if (touched && kind == L2Entry.Kind.DATA && target == oldHost) {
+          // Already this image's own data: write only the new bytes. Reading the rest and writing it
+          // back would undo in-place writes that other threads make to it meanwhile.
+          long dataStart = Math.max(unitGuest, guestOffset);
+          long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
+          dataStorage.write(data.slice((int) (dataStart - guestOffset), (int) (dataEnd - dataStart)),
+              target + (dataStart - clusterStart));
+          newAllocated |= 1L << unit;
+        } else if (touched || copyOld) {
           ByteBuffer unitBuffer = out.slice(unit * unitSize, unitSize);
           long dataStart = Math.max(unitGuest, guestOffset);
           long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
