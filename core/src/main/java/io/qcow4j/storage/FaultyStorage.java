@@ -115,6 +115,33 @@ public final class FaultyStorage implements Storage {
      * with probability {@code keepProbability}, whole or torn as {@code tearing} says.
      */
     public byte[] survivorAt(long cutPoint, Random random, double keepProbability, Tearing tearing) throws IOException {
+      return survivor(cutPoint, (event, index) -> {
+        if (event.kind() == Kind.WRITE && tearing == Tearing.SECTORS) {
+          return applyTorn(event, random, keepProbability);
+        }
+        return random.nextDouble() < keepProbability ? List.of(event) : List.of();
+      });
+    }
+
+    /**
+     * What a power cut just before event {@code cutPoint} leaves when exactly the changes since the
+     * last barrier that {@code keep} accepts survive; it is given their index among those changes,
+     * from 0 to {@link #changesSinceBarrier} - 1.
+     */
+    public byte[] survivorAt(long cutPoint, java.util.function.IntPredicate keep) throws IOException {
+      return survivor(cutPoint, (event, index) -> keep.test(index) ? List.of(event) : List.of());
+    }
+
+    /** How many changes lie between the last barrier before {@code cutPoint} and the cut. */
+    public int changesSinceBarrier(long cutPoint) {
+      return (int) (Math.min(cutPoint, eventCount()) - lastBarrierBefore(cutPoint) - 1);
+    }
+
+    private interface Selection {
+      List<Event> survivingPart(Event event, int index);
+    }
+
+    private byte[] survivor(long cutPoint, Selection selection) throws IOException {
       List<Event> events;
       synchronized (file) {
         if (cutPoint < applied || cutPoint > file.events.size()) {
@@ -135,11 +162,8 @@ public final class FaultyStorage implements Storage {
       applied = Math.max(applied, lastBarrier + 1);
       MemoryStorage survivor = new MemoryStorage("survivor", durable.toByteArray(), false);
       for (int index = applied; index < events.size(); index++) {
-        Event event = events.get(index);
-        if (event.kind() == Kind.WRITE && tearing == Tearing.SECTORS) {
-          applyTorn(survivor, event, random, keepProbability);
-        } else if (random.nextDouble() < keepProbability) {
-          apply(survivor, event);
+        for (Event part : selection.survivingPart(events.get(index), index - applied)) {
+          apply(survivor, part);
         }
       }
       return survivor.toByteArray();
@@ -169,8 +193,9 @@ public final class FaultyStorage implements Storage {
     }
   }
 
-  private static void applyTorn(MemoryStorage target, Event event, Random random, double keepProbability)
-      throws IOException {
+  /** The pieces of a write, one per 512-byte sector of the file it touches, that survive. */
+  private static List<Event> applyTorn(Event event, Random random, double keepProbability) {
+    List<Event> kept = new ArrayList<>();
     long start = event.position();
     long end = start + event.data().length;
     long cursor = start;
@@ -178,10 +203,12 @@ public final class FaultyStorage implements Storage {
       long sectorEnd = Math.min(end, (cursor | 511) + 1);
       if (random.nextDouble() < keepProbability) {
         int from = (int) (cursor - start);
-        target.write(ByteBuffer.wrap(event.data(), from, (int) (sectorEnd - cursor)), cursor);
+        byte[] piece = java.util.Arrays.copyOfRange(event.data(), from, from + (int) (sectorEnd - cursor));
+        kept.add(new Event(Kind.WRITE, cursor, piece.length, piece));
       }
       cursor = sectorEnd;
     }
+    return kept;
   }
 
   // ---------------------------------------------------------------- Storage

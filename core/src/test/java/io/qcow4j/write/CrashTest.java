@@ -60,12 +60,6 @@ class CrashTest {
         .map(seed -> Arguments.of(shape, seed)));
   }
 
-  /** One operation of the workload, by the events it spans and what the guest range reads as after it. */
-  private record Change(String description, long startEvent, long endEvent, long offset, byte[] after) {}
-
-  /** A completed force(): the event count when it returned and the disk it made durable. */
-  private record Forced(long event, byte[] content) {}
-
   @ParameterizedTest(name = "{0} seed={1}")
   @MethodSource("runs")
   void survivorsOfEveryCutAreConsistent(Shape shape, long seed) throws IOException {
@@ -87,8 +81,8 @@ class CrashTest {
     }
 
     FaultyStorage storage = new FaultyStorage("crash.qcow2");
-    List<Change> changes = new ArrayList<>();
-    List<Forced> forced = new ArrayList<>();
+    List<CrashCheck.Change> changes = new ArrayList<>();
+    List<CrashCheck.Forced> forced = new ArrayList<>();
     List<String> history = new ArrayList<>();
     long created = workload(storage, options, overlayPath, initial, random, changes, forced, history);
     long total = storage.eventCount();
@@ -98,7 +92,7 @@ class CrashTest {
     points.add(created);
     points.add(total);
     // Every barrier and its neighbours, then random points, up to the budget.
-    for (Forced force : forced) {
+    for (CrashCheck.Forced force : forced) {
       if (points.size() < cuts / 2) {
         points.add(force.event());
         points.add(Math.max(created, force.event() - 1));
@@ -140,10 +134,10 @@ class CrashTest {
     }
   }
 
-  private static void verifySurvivor(Path file, long cut, List<Change> changes, List<Forced> forced, boolean lazy,
+  private static void verifySurvivor(Path file, long cut, List<CrashCheck.Change> changes, List<CrashCheck.Forced> forced, boolean lazy,
       String context) throws IOException {
-    Forced last = null;
-    for (Forced force : forced) {
+    CrashCheck.Forced last = null;
+    for (CrashCheck.Forced force : forced) {
       if (force.event() <= cut) {
         last = force;
       }
@@ -151,8 +145,8 @@ class CrashTest {
     if (last == null) {
       throw new IllegalStateException("no force before cut " + cut);
     }
-    List<Change> since = new ArrayList<>();
-    for (Change change : changes) {
+    List<CrashCheck.Change> since = new ArrayList<>();
+    for (CrashCheck.Change change : changes) {
       if (change.startEvent() >= last.event() && change.startEvent() < cut) {
         since.add(change);
       }
@@ -160,7 +154,7 @@ class CrashTest {
     boolean dirty;
     try (QcowFile image = QcowFile.open(file, OpenOptions.readOnlyDefaults())) {
       dirty = image.header().dirty();
-      assertContent(image, last, since, context + "\nbefore any repair");
+      CrashCheck.assertContent(image, last, since, context + "\nbefore any repair");
     } catch (IOException | RuntimeException e) {
       throw new AssertionError(context + "\nthe survivor does not open or read: " + e, e);
     }
@@ -172,7 +166,7 @@ class CrashTest {
             + "\nthen:\n" + after.describe());
       }
       try (QcowFile image = QcowFile.open(file, OpenOptions.readOnlyDefaults())) {
-        assertContent(image, last, since, context + "\nafter qemu-img check -r all");
+        CrashCheck.assertContent(image, last, since, context + "\nafter qemu-img check -r all");
       }
       return;
     }
@@ -185,66 +179,10 @@ class CrashTest {
     }
   }
 
-  /**
-   * Each byte reads as it was at the last completed force, or as some change since then (up to the
-   * cut) left it; bytes no change since touched read exactly as forced.
-   */
-  private static void assertContent(QcowFile image, Forced last, List<Change> since, String context)
-      throws IOException {
-    long size = image.size();
-    byte[] forcedContent = last.content();
-    TreeSet<Long> allowedSizes = new TreeSet<>();
-    allowedSizes.add((long) forcedContent.length);
-    for (Change change : since) {
-      if (change.description().startsWith("resize")) {
-        allowedSizes.add(change.offset() + change.after().length);
-      }
-    }
-    if (!allowedSizes.contains(size)) {
-      fail(context + "\nthe survivor's size is " + size + ", not one of " + allowedSizes);
-    }
-    ByteBuffer all = ByteBuffer.allocate((int) size);
-    image.readFully(all, 0);
-    byte[] actual = all.array();
-    for (int offset = 0; offset < size; offset++) {
-      byte value = actual[offset];
-      if (offset < forcedContent.length && value == forcedContent[offset]) {
-        continue;
-      }
-      boolean explained = false;
-      for (Change change : since) {
-        long at = offset - change.offset();
-        if (at >= 0 && at < change.after().length && change.after()[(int) at] == value) {
-          explained = true;
-          break;
-        }
-      }
-      if (!explained) {
-        StringBuilder touching = new StringBuilder();
-        for (Change change : since) {
-          if (offset >= change.offset() && offset < change.offset() + change.after().length) {
-            touching.append("\n    ").append(change.description());
-          }
-        }
-        int runEnd = offset;
-        while (runEnd < size && runEnd - offset < 1 << 20 && (runEnd >= forcedContent.length
-            || actual[runEnd] != forcedContent[runEnd])) {
-          runEnd++;
-        }
-        fail(String.format("%s%nguest offset %d (0x%x) reads 0x%02x: neither what the force at event %d made"
-                + " durable (0x%02x) nor what any later change wrote there; about %d bytes from there differ"
-                + " from the forced content; changes since that touch it:%s",
-            context, offset, offset, value & 0xff, last.event(),
-            offset < forcedContent.length ? forcedContent[offset] & 0xff : 0, runEnd - offset,
-            touching.length() == 0 ? " none" : touching));
-      }
-    }
-  }
-
   // ---------------------------------------------------------------- the workload
 
   private static long workload(FaultyStorage storage, CreateOptions options, Path overlayPath, byte[] initial,
-      Random random, List<Change> changes, List<Forced> forced, List<String> history) throws IOException {
+      Random random, List<CrashCheck.Change> changes, List<CrashCheck.Forced> forced, List<String> history) throws IOException {
     DiskModel model = new DiskModel(initial);
     history.add("create " + options);
     QcowFile disk = QcowFile.create(storage, options);
@@ -255,7 +193,7 @@ class CrashTest {
       disk = QcowFile.open(storage.reopen(false), overlayPath, OpenOptions.readWriteDefaults());
       created = storage.eventCount();
     }
-    forced.add(new Forced(created, model.snapshot()));
+    forced.add(new CrashCheck.Forced(created, model.snapshot()));
     int clusterSize = options.clusterSize();
     int operations = WriteTesting.longRun() ? 120 : 50;
     try {
@@ -315,10 +253,10 @@ class CrashTest {
           if (!description.startsWith("resize")) {
             model.write(offset, after);
           }
-          changes.add(new Change(description, start, end, offset, after));
+          changes.add(new CrashCheck.Change(description, start, end, offset, after));
         }
         if (description.startsWith("force")) {
-          forced.add(new Forced(end, model.snapshot()));
+          forced.add(new CrashCheck.Forced(end, model.snapshot()));
         }
       }
       long start = storage.eventCount();
