@@ -29,7 +29,9 @@ final class BackingChain {
     if (path.isAbsolute()) {
       return path;
     }
-    Path directory = overlay.toAbsolutePath().getParent();
+    // relative to the overlay's name as given, like QEMU's path_combine, so that names reported
+    // for backing files (map's File column) match qemu-img's
+    Path directory = overlay.getParent();
     return directory == null ? path : directory.resolve(path);
   }
 

@@ -116,6 +116,8 @@ final class ClusterLookup {
           && L2Entry.copied(run.entry()) == L2Entry.copied(next.entry());
       case ZERO -> (run.hostOffset() == Run.NO_HOST) == (next.hostOffset() == Run.NO_HOST)
           && (run.hostOffset() == Run.NO_HOST || run.hostOffset() + run.length() == next.hostOffset());
+      case UNALLOCATED -> (run.hostOffset() == Run.NO_HOST) == (next.hostOffset() == Run.NO_HOST)
+          && (run.hostOffset() == Run.NO_HOST || run.hostOffset() + run.length() == next.hostOffset());
       default -> true;
     };
   }
@@ -160,8 +162,8 @@ final class ClusterLookup {
     if (kind == L2Entry.Kind.DATA && !hasHost) {
       throw corrupt(l2Offset, l2Index, "subcluster " + first + " is allocated but the cluster has no host offset");
     }
-    long host = hasHost && kind != L2Entry.Kind.UNALLOCATED
-        ? checkedHost(entry, l2Offset, l2Index) + (cursor - clusterStart) : Run.NO_HOST;
+    // unallocated subclusters keep the cluster's host offset: QEMU reports it (UNALLOCATED_ALLOC)
+    long host = hasHost ? checkedHost(entry, l2Offset, l2Index) + (cursor - clusterStart) : Run.NO_HOST;
     return new Run(kind, cursor, end - cursor, host, entry);
   }
 
@@ -334,6 +336,11 @@ final class ClusterLookup {
   /** Marks the whole L1 table as needing a write (it moved). */
   void markL1Dirty() {
     l1Dirty = true;
+  }
+
+  /** Forgets every cached slice (the active tree changed wholesale); nothing may be dirty. */
+  void clearCache() {
+    cache.clear();
   }
 
   /** Forgets cached slices of the table at {@code l2Offset} (it is no longer this image's). */

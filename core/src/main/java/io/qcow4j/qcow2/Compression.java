@@ -25,6 +25,35 @@ final class Compression {
     }
   }
 
+  /**
+   * Compresses one cluster; null when the result would not be smaller than the cluster by at least
+   * one byte (QEMU then writes the cluster uncompressed).
+   */
+  static byte[] compress(int compressionType, ByteBuffer cluster) {
+    int limit = cluster.remaining() - 1;
+    if (compressionType == Header.COMPRESSION_ZSTD) {
+      byte[] input = new byte[cluster.remaining()];
+      cluster.duplicate().get(input);
+      try (com.github.luben.zstd.ZstdCompressCtx context = new com.github.luben.zstd.ZstdCompressCtx()) {
+        byte[] output = context.compress(input);
+        return output.length <= limit ? output : null;
+      }
+    }
+    java.util.zip.Deflater deflater = new java.util.zip.Deflater(java.util.zip.Deflater.DEFAULT_COMPRESSION, true);
+    try {
+      deflater.setInput(cluster.duplicate());
+      deflater.finish();
+      byte[] output = new byte[limit];
+      int length = 0;
+      while (!deflater.finished() && length < limit) {
+        length += deflater.deflate(output, length, limit - length);
+      }
+      return deflater.finished() ? java.util.Arrays.copyOf(output, length) : null;
+    } finally {
+      deflater.end();
+    }
+  }
+
   private static void inflateDeflate(ByteBuffer compressed, ByteBuffer cluster, String where)
       throws CorruptImageException {
     Inflater inflater = new Inflater(true);

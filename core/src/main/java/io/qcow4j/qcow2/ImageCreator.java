@@ -151,9 +151,12 @@ final class ImageCreator {
         throw new ImageLimitException(storage.name() + ": size " + size + " needs an L1 table of " + l1Entries * 8
             + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
       }
-      int l1Clusters = (int) Math.max(1, (l1Entries * 8 + clusterSize - 1) / clusterSize);
-      long l1Offset = refcounts.allocate(l1Clusters);
-      storage.write(ByteBuffer.allocate(l1Clusters * clusterSize), l1Offset);
+      // Like qemu-img: no L1 table for an empty disk, and the file ends right after the entries.
+      long l1Offset = 0;
+      if (l1Entries > 0) {
+        l1Offset = refcounts.allocate((int) ((l1Entries * 8 + clusterSize - 1) / clusterSize));
+        storage.write(ByteBuffer.allocate((int) (l1Entries * 8)), l1Offset);
+      }
       refcounts.writeBlocks();
       storage.force(false);
       refcounts.writeTable();

@@ -1,5 +1,7 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -16,6 +18,7 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
@@ -47,10 +50,12 @@ public final class QcowFile implements DiskFile {
   private final FileSize fileSize;
   private final FileSize dataFileSize;
   private final DiskFile backing;
-  private final List<Snapshot> snapshots;
+  private volatile List<Snapshot> snapshots;
+  private volatile long snapshotTableBytes;
   private final boolean readOnly;
   private final WritePath writer;
   private volatile DecompressedCluster lastDecompressed;
+  private volatile Boolean metadataPreallocation;
   private volatile boolean closed;
 
   private record DecompressedCluster(long entry, ByteBuffer data) {}
@@ -69,6 +74,7 @@ public final class QcowFile implements DiskFile {
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(), l1,
         options.cacheBytes(), fileSize);
     this.snapshots = List.copyOf(snapshots);
+    this.snapshotTableBytes = snapshotTableLength(storage, header);
     this.backing = backing;
     this.readOnly = options.readOnly();
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup,
@@ -78,7 +84,68 @@ public final class QcowFile implements DiskFile {
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
   public static QcowFile open(Path path, OpenOptions options) throws IOException {
-    return openLayer(path, options, 0, Set.of());
+    if (!options.readOnly() && needsRepair(path)) {
+      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
+      check(path, CheckResult.Repair.ALL);
+    }
+    return openLayer(path, options, 0, Set.of(), false);
+  }
+
+  /** Whether the header at {@code path} has the dirty bit set. */
+  private static boolean needsRepair(Path path) throws IOException {
+    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+      ByteBuffer fixed = ByteBuffer.allocate(80);
+      while (fixed.hasRemaining() && channel.read(fixed, fixed.position()) > 0) {
+        // read the fixed fields up to the incompatible features
+      }
+      return fixed.position() == 80 && fixed.getInt(0) == MAGIC && fixed.getInt(4) >= 3
+          && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
+    }
+  }
+
+  /**
+   * Checks the image at {@code path} like qemu-img check and repairs what {@code repair} allows;
+   * a repair that leaves the image clean also clears its dirty and corrupt bits.
+   */
+  public static CheckResult check(Path path, CheckResult.Repair repair) throws IOException {
+    OpenOptions options = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE)
+        .withReadOnly(repair == CheckResult.Repair.NONE);
+    try (QcowFile image = openLayer(path, options, 0, Set.of(), true)) {
+      return image.check(repair);
+    }
+  }
+
+  /** Checks this image like qemu-img check, repairing what {@code repair} allows (read-write images only). */
+  public CheckResult check(CheckResult.Repair repair) throws IOException {
+    if (writer == null) {
+      if (repair != CheckResult.Repair.NONE) {
+        throw new ReadOnlyImageException(name + ": a repair needs the image opened read-write");
+      }
+      Refcounts refcounts = new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
+          header.refcountTableOffset(), header.refcountTableClusters());
+      return ImageCheck.run(this, refcounts, repair);
+    }
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
+        if (repair != CheckResult.Repair.NONE) {
+          writer.flush();
+          if (result.corruptions() == 0 && result.leaks() == 0 && (header.dirty() || header.corrupt())) {
+            writeHeader(header.withIncompatibleFeatures(header.incompatibleFeatures()
+                & ~(Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT)));
+            storage.force(false);
+          }
+        }
+        return result;
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
   }
 
   /** Creates a qcow2 image as {@code options} describe (replacing any file there) and opens it read-write. */
@@ -118,7 +185,7 @@ public final class QcowFile implements DiskFile {
     List<AutoCloseable> opened = new ArrayList<>();
     opened.add(storage);
     try {
-      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened);
+      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened, false);
       opened.clear();
       return file;
     } finally {
@@ -127,11 +194,16 @@ public final class QcowFile implements DiskFile {
   }
 
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
+    return openLayer(path, options, depth, chainAbove, false);
+  }
+
+  private static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      boolean repairing) throws IOException {
     Storage storage = FileStorage.open(path, options.readOnly());
     List<AutoCloseable> opened = new ArrayList<>();
     opened.add(storage);
     try {
-      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened);
+      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened, repairing);
       opened.clear();
       return file;
     } finally {
@@ -150,7 +222,7 @@ public final class QcowFile implements DiskFile {
   }
 
   private static QcowFile openOn(Path path, Storage storage, OpenOptions options, int depth, Set<Path> chainAbove,
-      List<AutoCloseable> opened) throws IOException {
+      List<AutoCloseable> opened, boolean repairing) throws IOException {
     String name = storage.name();
     long size = storage.size();
     ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
@@ -160,10 +232,10 @@ public final class QcowFile implements DiskFile {
     storage.readFully(firstCluster, 0);
     Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
 
-    if (header.corrupt() && !options.readOnly()) {
+    if (header.corrupt() && !options.readOnly() && !repairing) {
       throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
     }
-    if (header.dirty() && !options.readOnly()) {
+    if (header.dirty() && !options.readOnly() && !repairing) {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
           + "it needs a refcount repair (check -r all) before it can be opened read-write");
     }
@@ -195,7 +267,7 @@ public final class QcowFile implements DiskFile {
       opened.add(backing);
     }
     QcowFile file = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
-    if (!options.readOnly()) {
+    if (!options.readOnly() && !repairing) {
       file.clearAutoclearBits();
     }
     return file;
@@ -240,18 +312,170 @@ public final class QcowFile implements DiskFile {
       ByteBuffer fixed = ByteBuffer.allocate(40);
       storage.readOrZero(fixed, cursor);
       long length = SnapshotTableCodec.entryLength(fixed.flip());
-      long unpadded = SnapshotTableCodec.unpaddedEntryLength(fixed);
-      // The padding of the last entry may lie past the end of the file: qemu-img writes the table unpadded.
-      if (length < 0 || cursor + unpadded > header.snapshotsOffset() + available) {
+      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
         throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
       }
+      // QEMU does not write the padding after the last entry, so the file may end inside it.
+      length = Math.min(length, fileSize - cursor);
       ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readOrZero(entry, cursor);
+      storage.readFully(entry, cursor);
       all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
       cursor += length;
     }
     return all;
+  }
+
+  private static long snapshotTableLength(Storage storage, Header header) throws IOException {
+    long cursor = header.snapshotsOffset();
+    for (int index = 0; index < header.snapshotCount(); index++) {
+      ByteBuffer fixed = ByteBuffer.allocate(40);
+      storage.readOrZero(fixed, cursor);
+      cursor += Math.max(0, SnapshotTableCodec.entryLength(fixed.flip()));
+    }
+    return cursor - header.snapshotsOffset();
+  }
+
+  long snapshotTableBytes() {
+    return snapshotTableBytes;
+  }
+
+  /**
+   * Rewrites the whole header area (fields, extensions, backing file name) in one write within the
+   * first cluster, with barriers around it.
+   */
+  void rewriteHeaderArea(Header updated) throws IOException {
+    byte[] encoded;
+    try {
+      encoded = HeaderCodec.encode(updated);
+    } catch (java.nio.BufferOverflowException e) {
+      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in the first cluster ("
+          + clusterSize + " bytes)");
+    }
+    storage.force(false);
+    storage.write(ByteBuffer.wrap(encoded), 0);
+    storage.force(false);
+    header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
+        storage.size());
+  }
+
+  /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
+  public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
+    ensureWritable();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        new Amender(this).amend(options);
+        writer.flush();
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
+  }
+
+  /** Points the header at a new snapshot table (written and durable already). */
+  void writeSnapshotTable(long offset, List<Snapshot> table, long tableBytes) throws IOException {
+    Header current = header;
+    writeHeader(new Header(current.version(), current.backingFileOffset(), current.backingFileSize(),
+        current.clusterBits(), current.size(), current.cryptMethod(), current.l1Size(), current.l1TableOffset(),
+        current.refcountTableOffset(), current.refcountTableClusters(), table.size(), offset,
+        current.incompatibleFeatures(), current.compatibleFeatures(), current.autoclearFeatures(),
+        current.refcountOrder(), current.headerLength(), current.compressionType(), current.extensions(),
+        current.backingFile()));
+    snapshots = List.copyOf(table);
+    snapshotTableBytes = tableBytes;
+  }
+
+  /**
+   * Compresses one whole cluster with the image's compression type; null when it does not shrink.
+   * Thread-safe and free of I/O, so callers may compress many clusters in parallel.
+   */
+  public byte[] compressCluster(ByteBuffer cluster) {
+    if (cluster.remaining() != clusterSize) {
+      throw new IllegalArgumentException(name + ": a compressed cluster must be " + clusterSize + " bytes");
+    }
+    return Compression.compress(header.compressionType(), cluster);
+  }
+
+  /**
+   * Stores compressed bytes from {@link #compressCluster} as the content of the cluster at
+   * {@code guestOffset} (cluster-aligned), packed after the previous compressed cluster.
+   */
+  public void writeCompressed(long guestOffset, byte[] compressed) throws IOException {
+    checkWrite(guestOffset, Math.min(clusterSize, header.size() - guestOffset));
+    if ((guestOffset & (clusterSize - 1)) != 0) {
+      throw new IllegalArgumentException(name + ": compressed write at " + guestOffset + " is not cluster-aligned");
+    }
+    writer.writeCompressed(guestOffset, compressed);
+  }
+
+  /** The cluster size in bytes. */
+  public int clusterSize() {
+    return clusterSize;
+  }
+
+  /** Creates an internal snapshot of the current state (qemu-img snapshot -c). */
+  public Snapshot createSnapshot(String snapshotName) throws IOException {
+    return withSnapshots(table -> table.create(snapshotName, snapshots, System.currentTimeMillis()));
+  }
+
+  /** Reverts the disk to the snapshot with this name or id (qemu-img snapshot -a). */
+  public void applySnapshot(String nameOrId) throws IOException {
+    Snapshot snapshot = findSnapshot(nameOrId);
+    withSnapshots(table -> {
+      table.apply(snapshot);
+      return snapshot;
+    });
+  }
+
+  /** Deletes the snapshot with this name or id (qemu-img snapshot -d). */
+  public void deleteSnapshot(String nameOrId) throws IOException {
+    Snapshot snapshot = findSnapshot(nameOrId);
+    withSnapshots(table -> {
+      table.delete(snapshot, snapshots);
+      return snapshot;
+    });
+  }
+
+  private Snapshot findSnapshot(String nameOrId) throws IOException {
+    for (Snapshot snapshot : snapshots) {
+      if (snapshot.id().equals(nameOrId)) {
+        return snapshot;
+      }
+    }
+    for (Snapshot snapshot : snapshots) {
+      if (snapshot.name().equals(nameOrId)) {
+        return snapshot;
+      }
+    }
+    throw new java.nio.file.NoSuchFileException(name, null, "snapshot '" + nameOrId + "' not found");
+  }
+
+  private interface SnapshotAction {
+    Snapshot run(Snapshots table) throws IOException;
+  }
+
+  private Snapshot withSnapshots(SnapshotAction action) throws IOException {
+    ensureWritable();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        writer.flush();
+        Snapshot result = action.run(new Snapshots(this, writer.refcounts()));
+        writer.flush();
+        return result;
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
   }
 
   /** The decoded header as it is now. */
@@ -432,13 +656,20 @@ public final class QcowFile implements DiskFile {
       case ZERO -> new Extent(offset, run.length(), 0, true, true, false, false,
           run.hostOffset() == Run.NO_HOST ? -1 : run.hostOffset(), run.hostOffset() == Run.NO_HOST ? null : dataPath);
       case COMPRESSED -> new Extent(offset, run.length(), 0, true, false, true, true, -1, null);
-      case UNALLOCATED -> backingExtent(offset, run.length());
+      case UNALLOCATED -> run.hostOffset() == Run.NO_HOST || backing != null
+          ? backingExtent(offset, run.length())
+          // unallocated subclusters of a cluster with host space: QEMU still reports the offset
+          : new Extent(offset, run.length(), 0, false, true, false, false, run.hostOffset(), dataPath);
     };
   }
 
   private Extent dataExtent(Run run) throws IOException {
-    // A data cluster whose host range in the image file is a hole (metadata preallocation) reads as
-    // zeros, as QEMU reports it; QEMU never looks for holes in an external data file.
+    // A data cluster whose host range in the image file is a hole reads as zeros, as QEMU reports
+    // it, but like QEMU only in images that look metadata-preallocated (elsewhere partly written
+    // clusters stay data); QEMU never looks for holes in an external data file.
+    if (!metadataPreallocated()) {
+      return new Extent(run.guestOffset(), run.length(), 0, true, false, true, false, run.hostOffset(), dataPath);
+    }
     long hole = dataStorage == storage ? storage.nextData(run.hostOffset()) : run.hostOffset();
     if (hole > run.hostOffset()) {
       long length = Math.min(run.length(), hole - run.hostOffset());
@@ -449,13 +680,56 @@ public final class QcowFile implements DiskFile {
     return new Extent(run.guestOffset(), length, 0, true, false, true, false, run.hostOffset(), dataPath);
   }
 
+  /**
+   * QEMU's qcow2_detect_metadata_preallocation: far more clusters have a refcount than the file
+   * occupies on the host. Decided once, on the first block-status query; it reads refcount blocks
+   * only until the threshold is reached.
+   */
+  private boolean metadataPreallocated() throws IOException {
+    Boolean known = metadataPreallocation;
+    if (known == null) {
+      known = detectMetadataPreallocation();
+      metadataPreallocation = known;
+    }
+    return known;
+  }
+
+  private boolean detectMetadataPreallocation() throws IOException {
+    long fileLength = storage.size();
+    long realClusters = HostFiles.allocatedBytes(path) / clusterSize;
+    long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
+    long endCluster = (fileLength + clusterSize - 1) / clusterSize;
+    long perBlock = RefcountBlock.entries(clusterSize, header.refcountOrder());
+    long tableEntries = (long) header.refcountTableClusters() * clusterSize / 8;
+    byte[] block = new byte[clusterSize];
+    long counted = 0;
+    for (long blockIndex = 0; blockIndex * perBlock < endCluster && blockIndex < tableEntries && counted < threshold;
+        blockIndex++) {
+      ByteBuffer entry = ByteBuffer.allocate(8);
+      storage.readOrZero(entry, header.refcountTableOffset() + blockIndex * 8);
+      long blockOffset = entry.getLong(0) & ~(clusterSize - 1L) & 0x00ff_ffff_ffff_ffffL;
+      if (blockOffset == 0 || blockOffset >= fileLength) {
+        continue;
+      }
+      storage.readOrZero(ByteBuffer.wrap(block), blockOffset);
+      long first = blockIndex * perBlock;
+      for (long index = 0; index < perBlock && first + index < endCluster && counted < threshold; index++) {
+        if (RefcountBlock.get(block, (int) index, header.refcountOrder()) != 0) {
+          counted++;
+        }
+      }
+    }
+    return counted >= threshold;
+  }
+
   private Extent backingExtent(long offset, long length) throws IOException {
     if (backing == null) {
       return new Extent(offset, length, 0, false, true, false, false, -1, null);
     }
     long backingSize = backing.size();
     if (offset >= backingSize) {
-      return new Extent(offset, length, 1, false, true, false, false, -1, null);
+      // past the end of a shorter backing file this layer itself reads as zeros (QEMU reports depth 0 here)
+      return new Extent(offset, length, 0, false, true, false, false, -1, null);
     }
     return backing.blockStatus(offset, Math.min(length, backingSize - offset)).deeper();
   }

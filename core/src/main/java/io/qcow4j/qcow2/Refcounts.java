@@ -69,7 +69,13 @@ final class Refcounts {
       if ((table[blockIndex] & TABLE_ENTRY_MASK) == 0) {
         continue;
       }
-      byte[] block = block(blockIndex);
+      byte[] block;
+      try {
+        block = block(blockIndex);
+      } catch (CorruptImageException e) {
+        // A check reports the bad block; allocation just stays clear of it.
+        continue;
+      }
       for (long index = refcountsPerBlock - 1; index >= 0; index--) {
         if (RefcountBlock.get(block, (int) index, refcountOrder) != 0) {
           return Math.max(fileClusters, blockIndex * refcountsPerBlock + index + 1);
@@ -111,6 +117,34 @@ final class Refcounts {
     }
   }
 
+  /** Sets the refcount of one cluster (repair), moving the allocation frontier past it. */
+  void setRefcount(long cluster, long value) throws IOException {
+    frontier = Math.max(frontier, cluster + 1);
+    set(cluster, value);
+  }
+
+  /** Forgets the refcount block covering {@code cluster} (it is invalid); a repair builds a new one. */
+  void dropBlockOf(long cluster) {
+    long blockIndex = cluster / refcountsPerBlock;
+    if (blockIndex < table.length && (table[(int) blockIndex] & TABLE_ENTRY_MASK) != 0) {
+      table[(int) blockIndex] = 0;
+      blocks.remove(blockIndex);
+      dirtyBlocks.remove(blockIndex);
+      tableDirty = true;
+    }
+  }
+
+  /** The host offsets of the refcount blocks the table points at. */
+  List<Long> blockOffsets() {
+    List<Long> offsets = new ArrayList<>();
+    for (long entry : table) {
+      if ((entry & TABLE_ENTRY_MASK) != 0) {
+        offsets.add(entry & TABLE_ENTRY_MASK);
+      }
+    }
+    return offsets;
+  }
+
   /** Allocates {@code count} contiguous fresh clusters with refcount 1 and returns the host offset of the first. */
   long allocate(int count) throws IOException {
     if (count == 1 && !freeClusters.isEmpty()) {
@@ -118,6 +152,16 @@ final class Refcounts {
       set(cluster, 1);
       return cluster << clusterBits;
     }
+    return allocateAtFrontier(count);
+  }
+
+  /** The host offset where fresh allocations at the end of the file go next. */
+  long frontierOffset() {
+    return frontier << clusterBits;
+  }
+
+  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
+  long allocateAtFrontier(int count) throws IOException {
     long first = frontier;
     frontier += count;
     for (long cluster = first; cluster < first + count; cluster++) {
@@ -152,10 +196,6 @@ final class Refcounts {
               name, cluster << clusterBits));
         }
         set(cluster, current - 1);
-        if (current == 1) {
-          freeClusters.add(cluster);
-          storage.punchHole(cluster << clusterBits, clusterSize);
-        }
       }
     }
   }
@@ -176,8 +216,9 @@ final class Refcounts {
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
     dirtyBlocks.add(blockIndex);
     if (value == 0) {
-      if (cluster < frontier) {
-        freeClusters.add(cluster);
+      // A free cluster reads as zeros, so a writer that reuses it need not fill it.
+      if (cluster < frontier && freeClusters.add(cluster)) {
+        storage.punchHole(cluster << clusterBits, clusterSize);
       }
     } else {
       freeClusters.remove(cluster);

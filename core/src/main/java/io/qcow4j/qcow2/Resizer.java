@@ -25,20 +25,26 @@ final class Resizer {
     writer.ioLock.writeLock().lock();
     writer.metaLock.lock();
     try {
-      Header header = image.header();
-      if (newSize == header.size()) {
-        return;
-      }
-      if (newSize < header.size()) {
-        shrink(image, header, newSize);
-      } else {
-        grow(image, header, newSize);
-      }
+      resizeLocked(image, newSize);
     } finally {
       writer.metaLock.unlock();
       writer.ioLock.writeLock().unlock();
     }
     writer.flush();
+  }
+
+  /** Resizes with the image's I/O drained and its metadata lock held. */
+  static void resizeLocked(QcowFile image, long newSize) throws IOException {
+    String name = image.storage().name();
+    if (newSize < 0 || (newSize & 511) != 0) {
+      throw new IllegalArgumentException(name + ": new size " + newSize + " must be a non-negative multiple of 512");
+    }
+    Header header = image.header();
+    if (newSize < header.size()) {
+      shrink(image, header, newSize);
+    } else if (newSize > header.size()) {
+      grow(image, header, newSize);
+    }
   }
 
   private static void shrink(QcowFile image, Header header, long newSize) throws IOException {

@@ -1,0 +1,40 @@
+package io.qcow4j.cli;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+
+/** Turns exceptions into the one-line reasons qemu's tools print ("No such file or directory"). */
+final class Failures {
+  private Failures() {}
+
+  /** The reason an operation on {@code name} failed, without repeating the name in front. */
+  static String reason(Throwable failure, String name) {
+    String reason = switch (failure) {
+      case NoSuchFileException e -> "No such file or directory";
+      case AccessDeniedException e -> "Permission denied";
+      case FileAlreadyExistsException e -> "File exists";
+      case NotDirectoryException e -> "Not a directory";
+      case FileSystemException e when e.getReason() != null -> e.getReason();
+      case EOFException e when e.getMessage() == null -> "Unexpected end of file";
+      default -> failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
+    };
+    if (name != null && reason.startsWith(name + ": ")) {
+      reason = reason.substring(name.length() + 2);
+    }
+    return oneLine(reason);
+  }
+
+  /** "Could not open 'name': reason", qemu-img's message for a failed open. */
+  static CommandFailure couldNotOpen(String name, IOException failure) {
+    return new CommandFailure("Could not open '" + name + "': " + reason(failure, name), 1, failure);
+  }
+
+  static String oneLine(String text) {
+    return text.replaceAll("\\s*[\\r\\n]+\\s*", " ").strip();
+  }
+}

@@ -1,0 +1,214 @@
+package io.qcow4j.cli;
+
+import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.disk.ImageInfo.BitmapInfo;
+import io.qcow4j.disk.ImageInfo.Qcow2Info;
+import io.qcow4j.disk.ImageInfo.SnapshotInfo;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.ops.ImageInfos;
+import io.qcow4j.ops.LayerInfo;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** qemu-img info: what an image (and with --backing-chain, every image below it) is. */
+@Command(
+    name = "info",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = "Show the format, sizes, backing file, snapshots and format-specific details of an image, like qemu-img info.")
+final class InfoCommand implements Callable<Integer> {
+  private static final DateTimeFormatter SNAPSHOT_DATE = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss");
+
+  @Spec CommandSpec spec;
+  @Mixin CommonOptions common;
+
+  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
+  String format;
+
+  @Option(names = "--output", paramLabel = "human|json", defaultValue = "human", description = "Output format (default: ${DEFAULT-VALUE}).")
+  String output;
+
+  @Option(names = "--backing-chain", description = "Also describe every backing file of the chain.")
+  boolean backingChain;
+
+  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  boolean forceShare;
+
+  @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
+  String file;
+
+  @Override
+  public Integer call() {
+    OutputFormat outputFormat = OutputFormat.parse(output);
+    List<LayerInfo> layers;
+    try {
+      layers = ImageInfos.describe(file, Images.format(format), backingChain, OpenOptions.readOnlyDefaults());
+    } catch (ImageInfos.ChainException e) {
+      throw new CommandFailure(e.getMessage(), 1, e);
+    } catch (ImageInfos.OpenFailure e) {
+      throw Failures.couldNotOpen(e.filename(), (IOException) e.getCause());
+    } catch (IOException e) {
+      throw Failures.couldNotOpen(file, e);
+    }
+    PrintWriter out = spec.commandLine().getOut();
+    if (outputFormat == OutputFormat.JSON) {
+      if (backingChain) {
+        out.println(QDict.toPrettyJson(layers.stream().map(InfoCommand::toJson).toList()));
+      } else {
+        out.println(toJson(layers.getFirst()).toPrettyJson());
+      }
+    } else {
+      StringBuilder text = new StringBuilder();
+      for (int i = 0; i < layers.size(); i++) {
+        if (i > 0) {
+          text.append('\n');
+        }
+        appendHuman(text, layers.get(i));
+      }
+      out.print(text);
+    }
+    out.flush();
+    return 0;
+  }
+
+  /** qemu's ImageInfo as the QAPI visitor turns it into a QDict. */
+  static QDict toJson(LayerInfo layer) {
+    ImageInfo info = layer.info();
+    QDict json = new QDict()
+        .put("filename", layer.filename())
+        .put("format", info.format().id())
+        .put("dirty-flag", info.qcow2() != null && info.qcow2().dirty())
+        .put("actual-size", info.actualSize() >= 0 ? info.actualSize() : null)
+        .put("virtual-size", info.virtualSize());
+    if (info.qcow2() != null) {
+      json.put("cluster-size", (long) info.qcow2().clusterSize());
+    }
+    if (hasBacking(info)) {
+      json.put("backing-filename", info.backingFile());
+      json.put("full-backing-filename", layer.fullBackingFilename());
+      json.put("backing-filename-format", emptyToNull(info.backingFormat()));
+    }
+    if (info.qcow2() != null && !info.qcow2().snapshots().isEmpty()) {
+      List<Object> snapshots = new ArrayList<>();
+      for (SnapshotInfo snapshot : info.qcow2().snapshots()) {
+        snapshots.add(new QDict()
+            .put("id", snapshot.id())
+            .put("name", snapshot.name())
+            .put("vm-state-size", snapshot.vmStateSize())
+            .put("date-sec", snapshot.dateSeconds())
+            .put("date-nsec", snapshot.dateNanoseconds())
+            .put("vm-clock-sec", snapshot.vmClockNanoseconds() / 1_000_000_000L)
+            .put("vm-clock-nsec", snapshot.vmClockNanoseconds() % 1_000_000_000L)
+            .put("icount", snapshot.icount() >= 0 ? snapshot.icount() : null));
+      }
+      json.put("snapshots", snapshots);
+    }
+    if (info.qcow2() != null) {
+      json.put("format-specific", new QDict().put("type", "qcow2").put("data", qcow2Specific(info.qcow2())));
+    }
+    return json;
+  }
+
+  /** ImageInfoSpecificQCow2: v2 images report only compat, compression type and refcount bits. */
+  static QDict qcow2Specific(Qcow2Info qcow2) {
+    QDict data = new QDict();
+    boolean v2 = qcow2.version() < 3;
+    data.put("compat", qcow2.compat() != null ? qcow2.compat() : (v2 ? "0.10" : "1.1"));
+    if (!v2) {
+      data.put("lazy-refcounts", qcow2.lazyRefcounts());
+      data.put("corrupt", qcow2.corrupt());
+      data.put("extended-l2", qcow2.extendedL2());
+    }
+    data.put("refcount-bits", (long) qcow2.refcountBits());
+    if (!v2 && qcow2.bitmaps() != null && !qcow2.bitmaps().isEmpty()) {
+      List<Object> bitmaps = new ArrayList<>();
+      for (BitmapInfo bitmap : qcow2.bitmaps()) {
+        bitmaps.add(new QDict()
+            .put("name", bitmap.name())
+            .put("granularity", bitmap.granularity())
+            .put("flags", new ArrayList<Object>(bitmap.flags())));
+      }
+      data.put("bitmaps", bitmaps);
+    }
+    if (!v2 && qcow2.dataFile() != null) {
+      data.put("data-file", qcow2.dataFile());
+      data.put("data-file-raw", qcow2.dataFileRaw());
+    }
+    data.put("compression-type", qcow2.compressionType() != null ? qcow2.compressionType() : "zlib");
+    return data;
+  }
+
+  /** qemu's bdrv_image_info_dump. */
+  static void appendHuman(StringBuilder text, LayerInfo layer) {
+    ImageInfo info = layer.info();
+    text.append("image: ").append(layer.filename()).append('\n');
+    text.append("file format: ").append(info.format().id()).append('\n');
+    text.append("virtual size: ").append(QemuNumbers.humanSize(info.virtualSize()))
+        .append(" (").append(info.virtualSize()).append(" bytes)\n");
+    text.append("disk size: ").append(info.actualSize() >= 0 ? QemuNumbers.humanSize(info.actualSize()) : "unavailable")
+        .append('\n');
+    Qcow2Info qcow2 = info.qcow2();
+    if (qcow2 != null) {
+      text.append("cluster_size: ").append(qcow2.clusterSize()).append('\n');
+      if (qcow2.dirty()) {
+        text.append("cleanly shut down: no\n");
+      }
+    }
+    if (hasBacking(info)) {
+      text.append("backing file: ").append(info.backingFile());
+      if (layer.fullBackingFilename() == null) {
+        text.append(" (cannot determine actual path)");
+      } else if (!info.backingFile().equals(layer.fullBackingFilename())) {
+        text.append(" (actual path: ").append(layer.fullBackingFilename()).append(')');
+      }
+      text.append('\n');
+      if (emptyToNull(info.backingFormat()) != null) {
+        text.append("backing file format: ").append(info.backingFormat()).append('\n');
+      }
+    }
+    if (qcow2 != null && !qcow2.snapshots().isEmpty()) {
+      text.append("Snapshot list:\n");
+      text.append(String.format("%-10s%-17s%8s%20s%13s%11s", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT"))
+          .append('\n');
+      for (SnapshotInfo snapshot : qcow2.snapshots()) {
+        text.append(snapshotRow(snapshot)).append('\n');
+      }
+    }
+    if (qcow2 != null) {
+      text.append("Format specific information:\n");
+      qcow2Specific(qcow2).dumpHuman(text, 1);
+    }
+  }
+
+  /** One row of qemu's bdrv_snapshot_dump; the date in the local time zone as qemu prints it. */
+  static String snapshotRow(SnapshotInfo snapshot) {
+    String date = SNAPSHOT_DATE.format(Instant.ofEpochSecond(snapshot.dateSeconds()).atZone(ZoneId.systemDefault()));
+    long clockNanos = snapshot.vmClockNanoseconds();
+    long seconds = clockNanos / 1_000_000_000L;
+    String clock = String.format("%02d:%02d:%02d.%03d", seconds / 3600, (seconds / 60) % 60, seconds % 60,
+        (clockNanos / 1_000_000) % 1000);
+    String icount = snapshot.icount() >= 0 ? Long.toString(snapshot.icount()) : "";
+    return String.format("%-9s %-16s %8s%20s%13s%11s", snapshot.id(), snapshot.name(),
+        QemuNumbers.humanSize(snapshot.vmStateSize()), date, clock, icount);
+  }
+
+  private static boolean hasBacking(ImageInfo info) {
+    return info.backingFile() != null && !info.backingFile().isEmpty();
+  }
+
+  private static String emptyToNull(String text) {
+    return text == null || text.isEmpty() ? null : text;
+  }
+}

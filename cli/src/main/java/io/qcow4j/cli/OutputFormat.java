@@ -1,0 +1,19 @@
+package io.qcow4j.cli;
+
+import java.util.Locale;
+
+/** qemu-img's --output values. */
+enum OutputFormat {
+  HUMAN,
+  JSON;
+
+  /** Parses --output's value; qemu-img accepts exactly "human" and "json". */
+  static OutputFormat parse(String value) {
+    return switch (value) {
+      case "human" -> HUMAN;
+      case "json" -> JSON;
+      default -> throw new CommandFailure("--output must be used with human or json as argument (got '"
+          + value.toLowerCase(Locale.ROOT) + "')", 1);
+    };
+  }
+}

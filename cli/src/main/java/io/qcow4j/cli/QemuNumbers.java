@@ -1,0 +1,222 @@
+package io.qcow4j.cli;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.math.RoundingMode;
+
+/** Numbers as QEMU's tools read and write them: qemu_strtosz sizes, size_to_str, and qemu-io's cvtstr. */
+final class QemuNumbers {
+  private static final String[] BINARY_PREFIXES = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+
+  private QemuNumbers() {}
+
+  /** A size that qemu_strtosz refuses; {@code tooLarge} for -ERANGE, else -EINVAL. */
+  static final class SizeFormatException extends Exception {
+    private static final long serialVersionUID = 1L;
+    private final boolean tooLarge;
+
+    SizeFormatException(String text, boolean tooLarge) {
+      super((tooLarge ? "argument too large: " : "not a size: ") + text);
+      this.tooLarge = tooLarge;
+    }
+
+    boolean tooLarge() {
+      return tooLarge;
+    }
+  }
+
+  /**
+   * Parses a size like qemu 7.2's qemu_strtosz: decimal digits with an optional fraction, or 0x
+   * hex (no fraction), then an optional suffix B, K, M, G, T, P, E (either case, powers of 1024;
+   * a fraction needs one). The result must fit a signed 64-bit value.
+   */
+  static long parseSize(String text) throws SizeFormatException {
+    String s = text.stripLeading();
+    int index = 0;
+    if (index < s.length() && s.charAt(index) == '+') {
+      index++;
+    }
+    int digitsStart = index;
+    while (index < s.length() && isDigit(s.charAt(index))) {
+      index++;
+    }
+    if (index == digitsStart) {
+      throw new SizeFormatException(text, false);
+    }
+    BigInteger integral = new BigInteger(s.substring(digitsStart, index));
+    BigDecimal value;
+    boolean fraction = false;
+    if (integral.signum() == 0 && index < s.length() && (s.charAt(index) == 'x' || s.charAt(index) == 'X')) {
+      int hexStart = ++index;
+      while (index < s.length() && Character.digit(s.charAt(index), 16) >= 0) {
+        index++;
+      }
+      if (index == hexStart) {
+        throw new SizeFormatException(text, false);
+      }
+      // qemu 7.2 still takes a suffix after hex digits (deprecated), but no fraction
+      if (index < s.length() && s.charAt(index) == '.') {
+        throw new SizeFormatException(text, false);
+      }
+      value = new BigDecimal(new BigInteger(s.substring(hexStart, index), 16));
+    } else if (index < s.length() && s.charAt(index) == '.') {
+      int fractionStart = index++;
+      while (index < s.length() && isDigit(s.charAt(index))) {
+        index++;
+      }
+      if (index < s.length() && (s.charAt(index) == 'e' || s.charAt(index) == 'E')
+          && index + 1 < s.length() && (isDigit(s.charAt(index + 1)) || s.charAt(index + 1) == '-' || s.charAt(index + 1) == '+')) {
+        throw new SizeFormatException(text, false);
+      }
+      String digits = s.substring(fractionStart + 1, index);
+      value = new BigDecimal(integral + "." + (digits.isEmpty() ? "0" : digits));
+      fraction = !digits.isEmpty() && new BigDecimal("0." + digits).signum() != 0;
+    } else {
+      value = new BigDecimal(integral);
+    }
+    long multiplier = 1;
+    if (index < s.length()) {
+      multiplier = multiplier(s.charAt(index));
+      if (multiplier < 0) {
+        throw new SizeFormatException(text, false);
+      }
+      index++;
+    }
+    if (index != s.length()) {
+      throw new SizeFormatException(text, false);
+    }
+    if (multiplier == 1 && fraction) {
+      throw new SizeFormatException(text, false);
+    }
+    BigInteger result = value.multiply(BigDecimal.valueOf(multiplier)).setScale(0, RoundingMode.HALF_UP).toBigIntegerExact();
+    if (result.bitLength() > 63) {
+      throw new SizeFormatException(text, true);
+    }
+    return result.longValueExact();
+  }
+
+  private static boolean isDigit(char c) {
+    return c >= '0' && c <= '9';
+  }
+
+  private static long multiplier(char suffix) {
+    return switch (Character.toUpperCase(suffix)) {
+      case 'B' -> 1L;
+      case 'K' -> 1L << 10;
+      case 'M' -> 1L << 20;
+      case 'G' -> 1L << 30;
+      case 'T' -> 1L << 40;
+      case 'P' -> 1L << 50;
+      case 'E' -> 1L << 60;
+      default -> -1L;
+    };
+  }
+
+  /** qemu's size_to_str: "0 B", "324 KiB", "1 GiB", "1.5 MiB" (three significant digits). */
+  static String humanSize(long bytes) {
+    double value = bytes < 0 ? bytes + 0x1p64 : bytes;
+    // frexp(value / (1000 / 1024)) gives an exponent e with 2^(e-1) <= scaled < 2^e
+    double scaled = value / (1000.0 / 1024.0);
+    int exponent = scaled == 0 ? 0 : Math.getExponent(scaled) + 1;
+    int prefix = (exponent - 1) / 10;
+    if (prefix < 0) {
+      prefix = 0;
+    }
+    double divisor = Math.scalb(1.0, prefix * 10);
+    return formatG3(value / divisor) + " " + BINARY_PREFIXES[prefix] + "B";
+  }
+
+  /** C's printf("%0.3g"). */
+  static String formatG3(double value) {
+    if (value == 0) {
+      return "0";
+    }
+    BigDecimal rounded = new BigDecimal(value).round(new java.math.MathContext(3, RoundingMode.HALF_EVEN));
+    int exponent = rounded.precision() - rounded.scale() - 1;
+    if (exponent < -4 || exponent >= 3) {
+      BigDecimal mantissa = rounded.movePointLeft(exponent).stripTrailingZeros();
+      String digits = mantissa.scale() <= 0 ? mantissa.toBigInteger().toString() : mantissa.toPlainString();
+      return digits + "e" + (exponent < 0 ? "-" : "+") + (Math.abs(exponent) < 10 ? "0" : "") + Math.abs(exponent);
+    }
+    BigDecimal plain = rounded.stripTrailingZeros();
+    return plain.scale() <= 0 ? plain.toBigInteger().toString() : plain.toPlainString();
+  }
+
+  /** qemu-io's cvtstr: "%.3f" of the value in the largest binary unit it reaches, ".000" dropped. */
+  static String ioSize(double value) {
+    String suffix;
+    double scaled = value;
+    if (Double.isNaN(value) || Double.isInfinite(value)) {
+      return Double.isNaN(value) ? "-nan bytes" : "inf EiB";
+    }
+    if (value >= 0x1p60) {
+      suffix = " EiB";
+      scaled = value / 0x1p60;
+    } else if (value >= 0x1p50) {
+      suffix = " PiB";
+      scaled = value / 0x1p50;
+    } else if (value >= 0x1p40) {
+      suffix = " TiB";
+      scaled = value / 0x1p40;
+    } else if (value >= 0x1p30) {
+      suffix = " GiB";
+      scaled = value / 0x1p30;
+    } else if (value >= 0x1p20) {
+      suffix = " MiB";
+      scaled = value / 0x1p20;
+    } else if (value >= 0x1p10) {
+      suffix = " KiB";
+      scaled = value / 0x1p10;
+    } else {
+      suffix = " bytes";
+    }
+    String text = fixed(scaled, 3);
+    int trim = text.indexOf(".000");
+    return (trim >= 0 ? text.substring(0, trim) : text) + suffix;
+  }
+
+  /** C's printf("%.Nf"), rounding the exact binary value half-even as glibc does. */
+  static String fixed(double value, int decimals) {
+    if (Double.isInfinite(value)) {
+      return value > 0 ? "inf" : "-inf";
+    }
+    if (Double.isNaN(value)) {
+      return "-nan";
+    }
+    return new BigDecimal(value).setScale(decimals, RoundingMode.HALF_EVEN).toPlainString();
+  }
+
+  /**
+   * C's strtol(text, &end, 0) that must consume the whole text: optional sign, then 0x hex, 0
+   * octal or decimal. Returns null when the text is not such a number.
+   */
+  static Long parseCInteger(String text) {
+    String s = text.stripLeading();
+    boolean negative = false;
+    int index = 0;
+    if (index < s.length() && (s.charAt(index) == '+' || s.charAt(index) == '-')) {
+      negative = s.charAt(index) == '-';
+      index++;
+    }
+    int radix = 10;
+    if (s.startsWith("0x", index) || s.startsWith("0X", index)) {
+      if (index + 2 < s.length() && Character.digit(s.charAt(index + 2), 16) >= 0) {
+        radix = 16;
+        index += 2;
+      }
+    } else if (s.startsWith("0", index)) {
+      radix = 8;
+    }
+    String digits = s.substring(index);
+    if (digits.isEmpty()) {
+      return null;
+    }
+    try {
+      BigInteger magnitude = new BigInteger(digits, radix);
+      BigInteger value = negative ? magnitude.negate() : magnitude;
+      return value.bitLength() > 63 ? null : value.longValue();
+    } catch (NumberFormatException e) {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,366 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
+import io.qcow4j.qcow2.format.CompressedDescriptor;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderExtension;
+import io.qcow4j.qcow2.format.L1Entry;
+import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.qcow2.format.SnapshotTableCodec;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The consistency check of qemu-img check: counts every reference the metadata makes to host
+ * clusters, compares the counts with the stored refcounts and the COPIED flags with them, and
+ * repairs what it is asked to.
+ */
+final class ImageCheck {
+  private final QcowFile image;
+  private final Storage storage;
+  private final Header header;
+  private final Refcounts refcounts;
+  private final CheckResult.Repair repair;
+  private final int clusterBits;
+  private final int clusterSize;
+  private final boolean extendedL2;
+  private final boolean hasDataFile;
+  private final ReferenceCounts references;
+  private final List<String> messages = new ArrayList<>();
+  private final java.util.Set<Long> badBlocks = new java.util.HashSet<>();
+  private final long refcountsPerBlock;
+
+  private long corruptions;
+  private long leaks;
+  private long corruptionsFixed;
+  private long leaksFixed;
+  private long checkErrors;
+  private long allocated;
+  private long fragmented;
+  private long compressed;
+  private long nextContiguous;
+
+  private ImageCheck(QcowFile image, Refcounts refcounts, CheckResult.Repair repair) throws IOException {
+    this.image = image;
+    this.storage = image.storage();
+    this.header = image.header();
+    this.refcounts = refcounts;
+    this.repair = repair;
+    this.clusterBits = header.clusterBits();
+    this.clusterSize = header.clusterSize();
+    this.extendedL2 = header.extendedL2();
+    this.hasDataFile = header.hasDataFile();
+    this.refcountsPerBlock = io.qcow4j.qcow2.format.RefcountBlock.entries(clusterSize, header.refcountOrder());
+    this.references = new ReferenceCounts((storage.size() + clusterSize - 1) >>> clusterBits);
+  }
+
+  /**
+   * Checks the image and, when asked, repairs it; after a repair the image is checked again and the
+   * result describes it as it is then, with the counts of what was fixed.
+   */
+  static CheckResult run(QcowFile image, Refcounts refcounts, CheckResult.Repair repair) throws IOException {
+    ImageCheck first = new ImageCheck(image, refcounts, repair);
+    first.check();
+    if (repair == CheckResult.Repair.NONE || first.corruptionsFixed + first.leaksFixed == 0) {
+      return first.result(0, 0, first.messages);
+    }
+    image.writer().flush();
+    ImageCheck second = new ImageCheck(image, refcounts, CheckResult.Repair.NONE);
+    second.check();
+    List<String> all = new ArrayList<>(first.messages);
+    all.addAll(second.messages);
+    return second.result(first.corruptionsFixed, first.leaksFixed, all);
+  }
+
+  private CheckResult result(long fixedCorruptions, long fixedLeaks, List<String> lines) throws IOException {
+    long totalClusters = (header.size() + clusterSize - 1) >>> clusterBits;
+    return new CheckResult(storage.name(), "qcow2", checkErrors, corruptions, leaks, fixedCorruptions, fixedLeaks,
+        imageEnd(), totalClusters, allocated, fragmented, compressed, List.copyOf(lines));
+  }
+
+  private long highestUsed = -1;
+
+  private long imageEnd() {
+    return (highestUsed + 1) << clusterBits;
+  }
+
+  private void check() throws IOException {
+    count(0, clusterSize);
+    long[] l1 = image.lookup().l1();
+    count(header.l1TableOffset(), (long) header.l1Size() * 8);
+    walkL1(l1, true);
+    for (Snapshot snapshot : image.snapshots()) {
+      count(snapshot.l1TableOffset(), (long) snapshot.l1Size() * 8);
+      ByteBuffer bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
+      storage.readOrZero(bytes, snapshot.l1TableOffset());
+      long[] table = new long[snapshot.l1Size()];
+      bytes.flip().asLongBuffer().get(table);
+      walkL1(table, false);
+    }
+    countSnapshotTable();
+    count(refcounts.tableOffset(), (long) refcounts.tableClusters() * clusterSize);
+    for (long blockOffset : refcounts.blockOffsets()) {
+      if ((blockOffset & (clusterSize - 1)) != 0) {
+        corruption(String.format("ERROR refcount block at offset 0x%x is not cluster aligned; refcount table entry corrupted", blockOffset));
+        continue;
+      }
+      count(blockOffset, clusterSize);
+    }
+    countBitmaps();
+    compareRefcounts();
+    checkCopiedFlags(l1);
+  }
+
+  private void count(long offset, long length) {
+    if (length <= 0) {
+      return;
+    }
+    for (long cluster = offset >>> clusterBits; cluster <= (offset + length - 1) >>> clusterBits; cluster++) {
+      references.increment(cluster);
+    }
+  }
+
+  private void walkL1(long[] l1, boolean active) throws IOException {
+    for (int l1Index = 0; l1Index < l1.length; l1Index++) {
+      long l2Offset = L1Entry.l2Offset(l1[l1Index]);
+      if (l2Offset == 0) {
+        continue;
+      }
+      if ((l2Offset & (clusterSize - 1)) != 0) {
+        corruption(String.format("ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset));
+        continue;
+      }
+      count(l2Offset, clusterSize);
+      walkL2(l2Offset, active);
+    }
+  }
+
+  private void walkL2(long l2Offset, boolean active) throws IOException {
+    ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
+    storage.readOrZero(bytes, l2Offset);
+    bytes.flip();
+    int entryBytes = extendedL2 ? 16 : 8;
+    for (int index = 0; index < clusterSize / entryBytes; index++) {
+      long entry = bytes.getLong(index * entryBytes);
+      long bitmap = extendedL2 ? bytes.getLong(index * entryBytes + 8) : 0;
+      if (L2Entry.compressed(entry)) {
+        if (L2Entry.copied(entry)) {
+          corruption(String.format("ERROR: coffset=0x%x: copied flag must never be set for compressed clusters", entry));
+        }
+        if (extendedL2 && bitmap != 0) {
+          corruption(String.format("ERROR compressed cluster %d with non-zero subcluster allocation bitmap, entry=0x%x",
+              index, entry));
+        }
+        CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, clusterBits);
+        count(descriptor.hostOffset() & ~511L, (descriptor.additionalSectors() + 1L) * 512);
+        if (active) {
+          allocated++;
+          compressed++;
+          fragmented++;
+        }
+        continue;
+      }
+      if (extendedL2 && ((bitmap >>> 32) & bitmap & 0xffff_ffffL) != 0) {
+        corruption(String.format("ERROR invalid cluster entry=0x%x: subclusters marked both allocated and zero", entry));
+      }
+      if (!L2Entry.hasHostCluster(entry, hasDataFile)) {
+        continue;
+      }
+      long host = L2Entry.hostOffset(entry);
+      if (active) {
+        allocated++;
+        if (nextContiguous != 0 && host != nextContiguous) {
+          fragmented++;
+        }
+        nextContiguous = host + clusterSize;
+      }
+      if ((host & (clusterSize - 1)) != 0) {
+        corruption(String.format("ERROR offset=%x: Cluster is not properly aligned; L2 entry corrupted", host));
+        continue;
+      }
+      if (!hasDataFile) {
+        count(host, clusterSize);
+      }
+    }
+  }
+
+  private void countSnapshotTable() throws IOException {
+    if (header.snapshotCount() == 0) {
+      return;
+    }
+    long cursor = header.snapshotsOffset();
+    for (int index = 0; index < header.snapshotCount(); index++) {
+      ByteBuffer fixed = ByteBuffer.allocate(40);
+      storage.readOrZero(fixed, cursor);
+      long length = SnapshotTableCodec.entryLength(fixed.flip());
+      if (length < 0) {
+        break;
+      }
+      cursor += length;
+    }
+    count(header.snapshotsOffset(), cursor - header.snapshotsOffset());
+  }
+
+  private void countBitmaps() throws IOException {
+    var extension = header.extension(HeaderExtension.BITMAPS);
+    if (extension.isEmpty() || !header.bitmapsValid()) {
+      return;
+    }
+    BitmapDirectoryCodec.Extension bitmaps = BitmapDirectoryCodec.Extension.decode(storage.name(),
+        extension.get().data());
+    if (bitmaps.directorySize() <= 0 || bitmaps.directorySize() > BitmapDirectoryCodec.MAX_DIRECTORY_BYTES) {
+      return;
+    }
+    count(bitmaps.directoryOffset(), bitmaps.directorySize());
+    ByteBuffer directory = ByteBuffer.allocate((int) bitmaps.directorySize());
+    storage.readOrZero(directory, bitmaps.directoryOffset());
+    for (BitmapDirectoryCodec.Entry entry : BitmapDirectoryCodec.decode(storage.name(), directory.flip(),
+        bitmaps.directoryOffset(), bitmaps.count())) {
+      long tableBytes = Integer.toUnsignedLong(entry.tableSize()) * 8;
+      if (tableBytes > BitmapDirectoryCodec.MAX_DIRECTORY_BYTES) {
+        continue;
+      }
+      count(entry.tableOffset(), tableBytes);
+      ByteBuffer table = ByteBuffer.allocate((int) tableBytes);
+      storage.readOrZero(table, entry.tableOffset());
+      table.flip();
+      while (table.hasRemaining()) {
+        long dataOffset = table.getLong() & L2Entry.OFFSET_MASK;
+        if (dataOffset != 0) {
+          count(dataOffset, clusterSize);
+        }
+      }
+    }
+  }
+
+  private void compareRefcounts() throws IOException {
+    long clusters = references.clusters();
+    for (long cluster = 0; cluster < clusters; cluster++) {
+      compare(cluster);
+    }
+    for (Map.Entry<Long, Long> beyond : references.beyondEnd().entrySet()) {
+      compare(beyond.getKey());
+    }
+  }
+
+  private void compare(long cluster) throws IOException {
+    long stored = storedRefcount(cluster);
+    long counted = references.get(cluster);
+    if (stored > 0 || counted > 0) {
+      highestUsed = Math.max(highestUsed, cluster);
+    }
+    if (stored == counted) {
+      return;
+    }
+    boolean fixable = stored > counted ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL;
+    if (fixable) {
+      refcounts.setRefcount(cluster, counted);
+      messages.add(String.format("Repairing cluster %d refcount=%d reference=%d", cluster, stored, counted));
+      if (stored > counted) {
+        leaksFixed++;
+      } else {
+        corruptionsFixed++;
+      }
+      return;
+    }
+    if (stored < counted) {
+      messages.add(String.format("ERROR cluster %d refcount=%d reference=%d", cluster, stored, counted));
+      corruptions++;
+    } else {
+      messages.add(String.format("Leaked cluster %d refcount=%d reference=%d", cluster, stored, counted));
+      leaks++;
+    }
+  }
+
+  private long storedRefcount(long cluster) throws IOException {
+    long blockIndex = cluster / refcountsPerBlock;
+    if (badBlocks.contains(blockIndex)) {
+      return 0;
+    }
+    try {
+      return refcounts.get(cluster);
+    } catch (CorruptImageException e) {
+      badBlocks.add(blockIndex);
+      if (repair == CheckResult.Repair.ALL) {
+        refcounts.dropBlockOf(cluster);
+        messages.add("Repairing refcount block " + blockIndex + ": " + e.getMessage());
+        corruptionsFixed++;
+        badBlocks.remove(blockIndex);
+      } else {
+        corruption("ERROR " + e.getMessage());
+      }
+      return 0;
+    }
+  }
+
+  private void checkCopiedFlags(long[] l1) throws IOException {
+    for (int l1Index = 0; l1Index < l1.length; l1Index++) {
+      long l1Entry = l1[l1Index];
+      long l2Offset = L1Entry.l2Offset(l1Entry);
+      if (l2Offset == 0 || (l2Offset & (clusterSize - 1)) != 0) {
+        continue;
+      }
+      long refcount = storedRefcount(l2Offset >>> clusterBits);
+      if ((refcount == 1) != L1Entry.copied(l1Entry)) {
+        if (repair == CheckResult.Repair.ALL) {
+          long fixed = refcount == 1 ? l1Entry | L1Entry.COPIED : l1Entry & ~L1Entry.COPIED;
+          l1[l1Index] = fixed;
+          storage.write(ByteBuffer.allocate(8).putLong(0, fixed), header.l1TableOffset() + 8L * l1Index);
+          messages.add(String.format("Repairing OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d",
+              l1Index, l1Entry, refcount));
+          corruptionsFixed++;
+        } else {
+          corruption(String.format("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d",
+              l1Index, l1Entry, refcount));
+        }
+      }
+      if (hasDataFile) {
+        continue;
+      }
+      checkCopiedInL2(l2Offset);
+    }
+  }
+
+  private void checkCopiedInL2(long l2Offset) throws IOException {
+    ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
+    storage.readOrZero(bytes, l2Offset);
+    int entryBytes = extendedL2 ? 16 : 8;
+    boolean changed = false;
+    for (int index = 0; index < clusterSize / entryBytes; index++) {
+      long entry = bytes.getLong(index * entryBytes);
+      if (L2Entry.compressed(entry) || !L2Entry.hasHostCluster(entry, false)
+          || (L2Entry.hostOffset(entry) & (clusterSize - 1)) != 0) {
+        continue;
+      }
+      long refcount = storedRefcount(L2Entry.hostOffset(entry) >>> clusterBits);
+      if ((refcount == 1) == L2Entry.copied(entry)) {
+        continue;
+      }
+      if (repair == CheckResult.Repair.ALL) {
+        long fixed = refcount == 1 ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED;
+        bytes.putLong(index * entryBytes, fixed);
+        changed = true;
+        messages.add(String.format("Repairing OFLAG_COPIED data cluster: l2_entry=%x refcount=%d", entry, refcount));
+        corruptionsFixed++;
+      } else {
+        corruption(String.format("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%d", entry, refcount));
+      }
+    }
+    if (changed) {
+      storage.write(bytes.clear(), l2Offset);
+      image.lookup().forgetTable(l2Offset);
+    }
+  }
+
+  private void corruption(String message) {
+    messages.add(message);
+    corruptions++;
+  }
+}
