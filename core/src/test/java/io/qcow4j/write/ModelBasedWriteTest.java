@@ -170,6 +170,20 @@ class ModelBasedWriteTest {
     }
   }
 
+  /** A write to the start of a fresh cluster at the end of the file, then a read of the rest of that cluster alone. */
+  @Test
+  void readOfTheUnwrittenTailOfAFreshCluster() throws IOException {
+    Path image = dir.resolve("fresh-tail.qcow2");
+    int clusterSize = 2 << 20;
+    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(16 * MIB).withClusterSize(clusterSize))) {
+      disk.writeFully(ByteBuffer.wrap(new byte[] {9, 9, 9, 9}), 0);
+      DiskModel model = new DiskModel(16 * MIB);
+      model.write(0, new byte[] {9, 9, 9, 9});
+      model.assertReads(disk, MIB, (int) MIB, "the second half of the cluster just written at its start");
+    }
+    WriteTesting.assertCheckClean(image, "fresh cluster written at its start");
+  }
+
   /** data_file_raw: the data file alone is the disk, so zeroing must reach it (qemu-img writes zeros there). */
   @Test
   void rawDataFileReadsZerosAfterWriteZeroes() throws IOException {
