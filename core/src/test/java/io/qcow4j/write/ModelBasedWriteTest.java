@@ -170,6 +170,31 @@ class ModelBasedWriteTest {
     }
   }
 
+  /**
+   * An image created over a Storage with a backing file either refuses the backing file or reads
+   * through it; it must not ignore it, or a partial write fills the rest of its cluster with zeros.
+   */
+  @Test
+  void createOverStorageWithBackingReadsThroughIt() throws IOException {
+    Path base = dir.resolve("storage-base.raw");
+    byte[] baseBytes = new byte[(int) MIB];
+    Arrays.fill(baseBytes, (byte) 0x33);
+    Files.write(base, baseBytes);
+    QcowFile disk;
+    try {
+      disk = QcowFile.create(new io.qcow4j.storage.MemoryStorage("overlay"),
+          CreateOptions.of(MIB).withBacking(base.toString(), "raw"));
+    } catch (IOException refused) {
+      return;
+    }
+    try (disk) {
+      disk.writeFully(ByteBuffer.wrap(new byte[] {1, 2, 3, 4}), 100);
+      DiskModel model = new DiskModel(baseBytes);
+      model.write(100, new byte[] {1, 2, 3, 4});
+      model.assertReads(disk, 0, 65536, "the cluster around a write into an overlay created over a Storage");
+    }
+  }
+
   /** A write to the start of a fresh cluster at the end of the file, then a read of the rest of that cluster alone. */
   @Test
   void readOfTheUnwrittenTailOfAFreshCluster() throws IOException {
