@@ -625,6 +625,8 @@ final class WritePath {
     metaLock.lock();
     try {
       boolean lazy = dirtyBitSet;
+      // Whether everything written so far (guest data included) has passed a barrier.
+      boolean settled = false;
       if (refcounts.isDirty()) {
         refcounts.writeBlocks();
         barrierUnless(lazy);
@@ -633,8 +635,15 @@ final class WritePath {
           image.updateRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
         }
         barrierUnless(lazy);
+        settled = !lazy;
       }
       if (lookup.hasDirtySlices()) {
+        if (!settled) {
+          // Invariant 1 holds without refcount changes too: data written into a cluster (a reused
+          // zero cluster, a fresh one under lazy refcounts) is durable before the entry that maps it,
+          // or a crash would map the cluster's old bytes (or a range past the end of the file).
+          barrier();
+        }
         lookup.writeDirtySlices();
         barrier();
       }
