@@ -197,6 +197,11 @@ final class Refcounts {
     return !pendingFrees.isEmpty();
   }
 
+  /** Whether freed clusters wait to be reused. */
+  boolean hasFreeClusters() {
+    return !freeClusters.isEmpty();
+  }
+
   /**
    * Releases the queued ranges: refcounts drop, clusters reaching zero are punched and become
    * reusable. Call only once the entries that dropped them are durable.
