@@ -49,7 +49,8 @@ public final class QcowFile implements DiskFile {
   private final ClusterLookup lookup;
   private final FileSize fileSize;
   private final FileSize dataFileSize;
-  private final DiskFile backing;
+  /** Set at open; only {@link #attachBacking} (right after creation) sets it later. */
+  private volatile DiskFile backing;
   private volatile List<Snapshot> snapshots;
   private volatile long snapshotTableBytes;
   private final boolean readOnly;
@@ -161,9 +162,20 @@ public final class QcowFile implements DiskFile {
     ImageCreator.createDetached(path, options).close();
   }
 
-  /** Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write. */
+  /**
+   * Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write,
+   * reading through its backing file, whose relative name is resolved against the working directory.
+   */
   public static QcowFile create(Storage storage, io.qcow4j.disk.CreateOptions options) throws IOException {
-    return ImageCreator.create(storage, options);
+    return ImageCreator.create(storage, null, options);
+  }
+
+  /**
+   * Like {@link #create(Storage, io.qcow4j.disk.CreateOptions)}, with {@code path} naming the image
+   * for messages and anchoring its relative backing file name.
+   */
+  public static QcowFile create(Storage storage, Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+    return ImageCreator.create(storage, path, options);
   }
 
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
@@ -478,6 +490,24 @@ public final class QcowFile implements DiskFile {
     }
   }
 
+  /** Opens the backing file the header names and reads through it from now on; returns this image. */
+  QcowFile attachBacking() throws IOException {
+    if (backing == null && header.backingFile() != null) {
+      try {
+        Set<Path> chain = new java.util.HashSet<>();
+        if (path != null) {
+          chain.add(path.toRealPath());
+        }
+        backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null),
+            OpenOptions.readWriteDefaults(), 1, chain);
+      } catch (IOException | RuntimeException e) {
+        close();
+        throw e;
+      }
+    }
+    return this;
+  }
+
   /** The decoded header as it is now. */
   public Header header() {
     return header;
@@ -580,9 +610,12 @@ public final class QcowFile implements DiskFile {
   }
 
   private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
-    if (dataStorage == storage && hostOffset >= dataFileSize.atLeast(hostOffset + 1)) {
+    // Every data cluster holds at least one written byte, so its start lies inside the file; the
+    // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
+    long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
+    if (dataStorage == storage && lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
       throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
-          name, hostOffset));
+          name, lastCluster));
     }
     dataStorage.readOrZero(dst.slice(at, length), hostOffset);
   }
@@ -867,7 +900,24 @@ public final class QcowFile implements DiskFile {
   @Override
   public void resize(long newSize) throws IOException {
     ensureWritable();
+    long oldSize = header.size();
     Resizer.resize(this, newSize);
+    if (newSize <= oldSize) {
+      return;
+    }
+    if (dataStorage != storage && dataStorage.size() < newSize) {
+      // A raw data file stays a valid raw image of the disk; any data file covers the guest range.
+      dataStorage.truncate(newSize);
+    }
+    // The new area reads as zeros: not the old bytes left in the last cluster by an unaligned
+    // shrink, nor a longer backing file's data (QEMU's truncate zero-fills it the same way).
+    long zeroEnd = Math.min(newSize, (oldSize + clusterSize - 1) & ~(clusterSize - 1L));
+    if (backing != null && backing.size() > oldSize) {
+      zeroEnd = newSize;
+    }
+    if (zeroEnd > oldSize) {
+      writeZeroes(oldSize, zeroEnd - oldSize);
+    }
   }
 
   private void ensureWritable() throws ReadOnlyImageException {

@@ -147,12 +147,30 @@ final class Refcounts {
 
   /** Allocates {@code count} contiguous fresh clusters with refcount 1 and returns the host offset of the first. */
   long allocate(int count) throws IOException {
-    if (count == 1 && !freeClusters.isEmpty()) {
-      long cluster = freeClusters.pollFirst();
-      set(cluster, 1);
-      return cluster << clusterBits;
+    if (!freeClusters.isEmpty() && freeRunLength(count) >= count) {
+      long first = freeClusters.first();
+      for (long cluster = first; cluster < first + count; cluster++) {
+        set(cluster, 1);
+      }
+      return first << clusterBits;
     }
     return allocateAtFrontier(count);
+  }
+
+  /**
+   * How many clusters, at most {@code wanted}, run contiguously from the first free cluster;
+   * {@code wanted} when none is free (allocation then goes to the frontier).
+   */
+  int freeRunLength(int wanted) {
+    if (freeClusters.isEmpty()) {
+      return wanted;
+    }
+    long first = freeClusters.first();
+    int run = 1;
+    while (run < wanted && freeClusters.contains(first + run)) {
+      run++;
+    }
+    return run;
   }
 
   /** The host offset where fresh allocations at the end of the file go next. */
@@ -177,6 +195,11 @@ final class Refcounts {
 
   boolean hasPendingFrees() {
     return !pendingFrees.isEmpty();
+  }
+
+  /** Whether freed clusters wait to be reused. */
+  boolean hasFreeClusters() {
+    return !freeClusters.isEmpty();
   }
 
   /**

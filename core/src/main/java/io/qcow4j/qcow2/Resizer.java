@@ -56,7 +56,10 @@ final class Resizer {
     long firstGone = (newSize + clusterSize - 1) & ~(clusterSize - 1);
     for (long cursor = firstGone; cursor < header.size(); ) {
       Run run = image.lookup().lookup(cursor, header.size() - cursor);
-      if (run.kind() != io.qcow4j.qcow2.format.L2Entry.Kind.UNALLOCATED) {
+      // Zero clusters without a host cluster hold nothing; anything else is allocated data.
+      boolean empty = run.kind() == io.qcow4j.qcow2.format.L2Entry.Kind.UNALLOCATED
+          || run.kind() == io.qcow4j.qcow2.format.L2Entry.Kind.ZERO && run.hostOffset() == Run.NO_HOST;
+      if (!empty) {
         throw new UnsupportedFeatureException(name + ": cannot shrink to " + newSize + " bytes: data is allocated at guest offset "
             + run.guestOffset() + " (discard it first)");
       }

@@ -57,11 +57,18 @@ final class WritePath {
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
+    releaseFreedBeforeGrowing();
     ioLock.readLock().lock();
     try {
       long cursor = position;
       while (src.hasRemaining()) {
-        Run run = lookup.lookup(cursor, src.remaining());
+        Run run;
+        try {
+          run = lookup.lookup(cursor, src.remaining());
+        } catch (CorruptImageException e) {
+          image.markCorrupt();
+          throw e;
+        }
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
@@ -129,8 +136,12 @@ final class WritePath {
       }
       markDirty();
       lookup.writableSlot(guestOffset, refcounts);
+      if (!inPlace && !hasDataFile) {
+        // Freed clusters are reused first, as far as they run contiguously.
+        count = Math.min(count, refcounts.freeRunLength(count));
+      }
       long target = inPlace ? L2Entry.hostOffset(oldEntries[0])
-          : hasDataFile ? guestOffset : refcounts.allocateAtFrontier(count);
+          : hasDataFile ? guestOffset : refcounts.allocate(count);
       int length = count << clusterBits;
       dataStorage.write(data.slice(0, length), target);
       for (int index = 0; index < count; index++) {
@@ -432,6 +443,7 @@ final class WritePath {
         ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
         boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
         if (!extendedL2) {
+          zeroRawDataFile(clusterStart, clusterSize);
           boolean release = L2Entry.compressed(entry) || (unmap && hasHost);
           long newEntry = release || !hasHost ? L2Entry.ZERO : (entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED)) | L2Entry.ZERO;
           lookup.store(slot, newEntry, 0);
@@ -461,6 +473,7 @@ final class WritePath {
           releaseOld(entry, false, target);
           return null;
         }
+        zeroRawDataFile(firstWhole, lastWholeEnd - firstWhole);
         long newBitmap = (bitmap & ~mask) | (mask << 32);
         boolean allZero = (newBitmap & 0xffff_ffffL) == 0;
         if (allZero && unmap && hasHost) {
@@ -520,6 +533,7 @@ final class WritePath {
         lookup.store(slot, newEntry, newBitmap);
         releaseOld(entry, hasHost, -1);
         discardDataFileCluster(entry, hasHost);
+        zeroRawDataFile(clusterStart, clusterSize);
         return null;
       });
     } finally {
@@ -532,6 +546,16 @@ final class WritePath {
   private void discardDataFileCluster(long entry, boolean hasHost) throws IOException {
     if (hasDataFile && hasHost) {
       dataStorage.punchHole(L2Entry.hostOffset(entry), clusterSize);
+    }
+  }
+
+  /**
+   * A raw external data file must stay a valid raw image of the disk: ranges that become zeros
+   * (by zero flags or deallocation) are zeroed there too.
+   */
+  private void zeroRawDataFile(long guestOffset, long length) throws IOException {
+    if (hasDataFile && image.header().dataFileRaw()) {
+      dataStorage.zeroRange(guestOffset, Math.max(0, Math.min(length, image.size() - guestOffset)));
     }
   }
 
@@ -596,6 +620,16 @@ final class WritePath {
     image.updateHeader(image.header().incompatibleFeatures() | Features.INCOMPAT_DIRTY);
     storage.force(false);
     dirtyBitSet = true;
+  }
+
+  /**
+   * Clusters freed by discards are reusable only once a flush made the dropping entries durable:
+   * when nothing else is free, flush now rather than grow the file past them.
+   */
+  private void releaseFreedBeforeGrowing() throws IOException {
+    if (refcounts.hasPendingFrees() && !refcounts.hasFreeClusters()) {
+      flush();
+    }
   }
 
   private void flushIfCacheFull() throws IOException {

@@ -187,14 +187,8 @@ class CrashTest {
       Random random, List<CrashCheck.Change> changes, List<CrashCheck.Forced> forced, List<String> history) throws IOException {
     DiskModel model = new DiskModel(initial);
     history.add("create " + options);
-    QcowFile disk = QcowFile.create(storage, options);
+    QcowFile disk = QcowFile.create(storage, overlayPath, options);
     long created = storage.eventCount();
-    if (options.backingFile() != null) {
-      // create over a Storage does not attach the backing file: reopen through it.
-      disk.close();
-      disk = QcowFile.open(storage.reopen(false), overlayPath, OpenOptions.readWriteDefaults());
-      created = storage.eventCount();
-    }
     forced.add(new CrashCheck.Forced(created, model.snapshot()));
     int clusterSize = options.clusterSize();
     int operations = WriteTesting.longRun() ? 120 : 50;
