@@ -241,6 +241,73 @@ class ConcurrentWriteTest {
     WriteTesting.assertSameAsModel(image, new DiskModel(expected), context);
   }
 
+  /**
+   * Readers that miss in a tiny L2 cache load tables from the file while writers allocate clusters
+   * and flush after every write, so that slices are written, become clean and are evicted all the
+   * time: a reader must never put a table it read before a flush back into the cache over the newer
+   * one (the writers would then lose entries and reallocate their clusters, losing data).
+   */
+  @Test
+  void readersLoadingTablesDuringFlushesNeverResurrectOldEntries() throws Exception {
+    Path image = dir.resolve("stale.qcow2");
+    int clusterSize = 4096;
+    long size = 16 << 20;
+    QcowFile.create(image, CreateOptions.of(size).withClusterSize(clusterSize)).close();
+    byte[] expected = new byte[(int) size];
+    int writers = 4;
+    int readers = 4;
+    long seconds = WriteTesting.longRun() ? 60 : 4;
+    assertTimeoutPreemptively(Duration.ofSeconds(seconds + 120), () -> {
+      try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults().withCacheBytes(8192));
+          ExecutorService pool = Executors.newFixedThreadPool(writers + readers)) {
+        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Future<?>> tasks = new ArrayList<>();
+        for (int reader = 0; reader < readers; reader++) {
+          Random random = new Random(reader);
+          tasks.add(pool.submit(() -> {
+            ByteBuffer buffer = ByteBuffer.allocate(512);
+            while (!stop.get()) {
+              buffer.clear();
+              disk.readFully(buffer, random.nextLong(size / 512) * 512);
+            }
+            return null;
+          }));
+        }
+        for (int writer = 0; writer < writers; writer++) {
+          int owner = writer;
+          Random random = new Random(100 + writer);
+          tasks.add(pool.submit(() -> {
+            try {
+              long clusters = size / clusterSize;
+              for (int round = 0; System.nanoTime() < deadline; round++) {
+                long cluster = random.nextLong(clusters / writers) * writers + owner;
+                long offset = cluster * clusterSize + random.nextInt(clusterSize - 100);
+                byte[] data = new byte[100];
+                random.nextBytes(data);
+                disk.writeFully(ByteBuffer.wrap(data), offset);
+                System.arraycopy(data, 0, expected, (int) offset, data.length);
+                disk.flush();
+                ByteBuffer back = ByteBuffer.allocate(clusterSize);
+                disk.readFully(back, cluster * clusterSize);
+                DiskModel.assertSame(back.array(), 0, expected, (int) (cluster * clusterSize), clusterSize,
+                    cluster * clusterSize, "writer " + owner + ", round " + round + ", its cluster after its write");
+              }
+            } finally {
+              stop.set(true);
+            }
+            return null;
+          }));
+        }
+        for (Future<?> task : tasks) {
+          task.get();
+        }
+        new DiskModel(expected).assertWholeDisk(disk, "whole disk after readers raced flushes");
+      }
+    }, "readers and writers did not finish in time (deadlock?)");
+    WriteTesting.assertCheckClean(image, "after readers raced flushes");
+  }
+
   // ---------------------------------------------------------------- AsyncDiskFile
 
   @Test

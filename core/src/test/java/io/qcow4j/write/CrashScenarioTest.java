@@ -181,8 +181,8 @@ class CrashScenarioTest {
       long cut = cutPoint;
       List<CrashCheck.Change> since = window.stream().filter(change -> change.startEvent() < cut).toList();
       int changesSince = replay.changesSinceBarrier(cut);
-      boolean exhaustive = changesSince <= MAX_EXHAUSTIVE_CHANGES;
-      int subsets = exhaustive ? 1 << changesSince : 4096;
+      boolean exhaustive = changesSince <= (WriteTesting.longRun() ? MAX_EXHAUSTIVE_CHANGES : 10);
+      int subsets = exhaustive ? 1 << changesSince : WriteTesting.longRun() ? 4096 : 512;
       for (int subset = 0; subset < subsets; subset++) {
         long mask = exhaustive ? subset : random.nextLong();
         byte[] survivor = replay.survivorAt(cut, index -> (mask >>> (index % 64) & 1) != 0);
