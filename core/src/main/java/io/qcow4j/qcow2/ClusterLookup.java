@@ -195,6 +195,9 @@ final class ClusterLookup {
     if (cached != null) {
       return cached;
     }
+    // A table written while this read was under way may have been read half old: such a copy serves
+    // this lookup only, and is never cached where a writer would store into it.
+    long generation = cache.generation();
     ByteBuffer bytes = ByteBuffer.allocate(sliceEntries * 8 * entryWords);
     // Tables made in memory are cached until written, so a slice read from the file must lie inside it.
     long tableOffset = sliceOffset & ~(clusterSize - 1L);
@@ -206,7 +209,8 @@ final class ClusterLookup {
     long[] words = new long[sliceEntries * entryWords];
     LongBuffer view = bytes.flip().asLongBuffer();
     view.get(words);
-    return cache.put(new L2Cache.Slice(sliceOffset, words));
+    L2Cache.Slice loaded = new L2Cache.Slice(sliceOffset, words);
+    return cache.generation() == generation ? cache.put(loaded) : loaded;
   }
 
   /** Where one L2 entry lives: its slice and the index of its first word there. */
@@ -312,6 +316,8 @@ final class ClusterLookup {
       ByteBuffer bytes = ByteBuffer.allocate(slice.words.length * 8);
       bytes.asLongBuffer().put(slice.words);
       storage.write(bytes, slice.hostOffset);
+      // Readers that read the table before this write must not cache what they read.
+      cache.advanceGeneration();
       slice.dirty = false;
     }
     dirtySlices.clear();

@@ -25,6 +25,8 @@ final class L2Cache {
 
   private final ConcurrentHashMap<Long, Slice> slices = new ConcurrentHashMap<>();
   private final ReentrantLock evictionLock = new ReentrantLock();
+  /** Counts writes of slices to the file, so that a concurrent read of the file can tell it raced one. */
+  private final java.util.concurrent.atomic.AtomicLong generation = new java.util.concurrent.atomic.AtomicLong();
   private final int capacity;
 
   L2Cache(long budgetBytes, int sliceBytes) {
@@ -38,6 +40,16 @@ final class L2Cache {
       slice.referenced = true;
     }
     return slice;
+  }
+
+  /** The count of slice writes so far. */
+  long generation() {
+    return generation.get();
+  }
+
+  /** Records that a slice was written to the file (call after the write, before it may be evicted). */
+  void advanceGeneration() {
+    generation.incrementAndGet();
   }
 
   /** Caches a freshly read slice, or returns the one another thread cached first. */
