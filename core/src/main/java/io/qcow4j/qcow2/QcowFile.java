@@ -312,12 +312,16 @@ public final class QcowFile implements DiskFile {
       ByteBuffer fixed = ByteBuffer.allocate(40);
       storage.readOrZero(fixed, cursor);
       long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor + length > header.snapshotsOffset() + available) {
+      // Entries are padded to 8 bytes, but QEMU never reads the padding and leaves the last entry's
+      // past the end of the file when the table ends it: only the entry's own bytes must be there.
+      long used = 40 + Integer.toUnsignedLong(fixed.getInt(36)) + (fixed.getShort(12) & 0xffff)
+          + (fixed.getShort(14) & 0xffff);
+      if (length < 0 || cursor + used > header.snapshotsOffset() + available) {
         throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
             + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
       }
       ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readFully(entry, cursor);
+      storage.readOrZero(entry, cursor);
       all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
       cursor += length;
     }
