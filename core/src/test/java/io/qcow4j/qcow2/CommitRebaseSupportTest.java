@@ -19,6 +19,61 @@ import org.junit.jupiter.api.io.TempDir;
 class CommitRebaseSupportTest {
   @TempDir Path dir;
 
+  private Map<String, Object> info(Path image) {
+    return Json.parseObject(qemuImg("info", "--output=json", "-U", image).stdout());
+  }
+
+  @Test
+  void backingNameAndFormatAreRewrittenAndQemuReadsThem() throws IOException {
+    Path base = dir.resolve("base.qcow2");
+    Path other = dir.resolve("other-base-with-a-longer-name.raw");
+    Path overlay = dir.resolve("overlay.qcow2");
+    qemuImg("create", "-q", "-f", "qcow2", base, "1M");
+    qemuImg("create", "-q", "-f", "raw", other, "1M");
+    qemuImg("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", overlay);
+    qemuIo("-c", "write -P 9 0 64k", overlay);
+
+    try (QcowFile image = QcowFile.open(overlay, OpenOptions.readWriteDefaults().withBackingPolicy(
+        io.qcow4j.disk.BackingPolicy.IGNORE))) {
+      image.setBackingFile(other.getFileName().toString(), "raw");
+      assertThat(image.header().backingFile()).isEqualTo(other.getFileName().toString());
+      assertThat(image.header().backingFormat()).contains("raw");
+    }
+    Map<String, Object> info = info(overlay);
+    assertThat(info.get("backing-filename")).isEqualTo(other.getFileName().toString());
+    assertThat(info.get("backing-filename-format")).isEqualTo("raw");
+    qemuImg("check", overlay);
+    qemuIo("-r", "-c", "read -P 9 0 64k", "-c", "read -P 0 64k 64k", overlay);
+
+    try (QcowFile image = QcowFile.open(overlay, OpenOptions.readWriteDefaults())) {
+      image.setBackingFile("base.qcow2", null);
+    }
+    info = info(overlay);
+    assertThat(info.get("backing-filename")).isEqualTo("base.qcow2");
+    assertThat(info).doesNotContainKey("backing-filename-format");
+
+    try (QcowFile image = QcowFile.open(overlay, OpenOptions.readWriteDefaults())) {
+      image.setBackingFile(null, null);
+      assertThat(image.header().backingFile()).isNull();
+    }
+    assertThat(info(overlay)).doesNotContainKey("backing-filename");
+    qemuImg("check", overlay);
+  }
+
+  @Test
+  void aNameThatDoesNotFitIsRefusedAndNothingIsWritten() throws IOException {
+    Path image = dir.resolve("small-clusters.qcow2");
+    qemuImg("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", image, "1M");
+    byte[] before = Files.readAllBytes(image);
+    try (QcowFile file = QcowFile.open(image, OpenOptions.readWriteDefaults())) {
+      assertThatThrownBy(() -> file.setBackingFile("b".repeat(400), "qcow2"))
+          .isInstanceOf(ImageLimitException.class).hasMessageContaining("first cluster");
+      assertThatThrownBy(() -> file.setBackingFile("b".repeat(1024), null))
+          .isInstanceOf(ImageLimitException.class).hasMessageContaining("1023");
+    }
+    assertThat(Files.readAllBytes(image)).isEqualTo(before);
+  }
+
   @Test
   void aSnapshotTableThatEndsTheFileWithoutItsPaddingOpens() throws IOException {
     // qemu-img snapshot -c writes the table at the end of the file and leaves the last entry's padding out
