@@ -829,6 +829,28 @@ public final class QcowFile implements DiskFile {
     }
   }
 
+  /**
+   * Deallocates every cluster of this layer (data, zero flags, compressed clusters), so that the
+   * whole disk reads through to the backing file again: qemu-img commit's "make empty". Host space
+   * is released as {@link #discard} releases it; clusters still shared with snapshots stay theirs.
+   */
+  public void makeEmpty() throws IOException {
+    ensureWritable();
+    long size = header.size();
+    long cursor = 0;
+    while (cursor < size) {
+      Run run = lookup.lookup(cursor, size - cursor);
+      long runEnd = run.guestEnd();
+      if (run.kind() != L2Entry.Kind.UNALLOCATED || run.hostOffset() != Run.NO_HOST) {
+        for (long cluster = cursor & ~(clusterSize - 1L); cluster < runEnd; cluster += clusterSize) {
+          writer.deallocate(cluster, false);
+        }
+      }
+      cursor = runEnd;
+    }
+    writer.flush();
+  }
+
   @Override
   public void resize(long newSize) throws IOException {
     ensureWritable();

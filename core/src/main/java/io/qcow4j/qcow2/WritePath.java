@@ -388,7 +388,11 @@ final class WritePath {
     flushIfCacheFull();
   }
 
-  private void deallocate(long clusterStart, boolean hasBacking) throws IOException {
+  /**
+   * Deallocates one whole cluster; with {@code hasBacking} it becomes a zero cluster so that the
+   * backing file does not show through, else unallocated.
+   */
+  void deallocate(long clusterStart, boolean hasBacking) throws IOException {
     ioLock.readLock().lock();
     metaLock.lock();
     try {

@@ -86,4 +86,22 @@ class CommitRebaseSupportTest {
       assertThat(file.snapshots()).singleElement().satisfies(snapshot -> assertThat(snapshot.name()).isEqualTo("s1"));
     }
   }
+
+  @Test
+  void makeEmptyLeavesNothingAllocatedAndTheBackingShowsThrough() throws IOException {
+    Path base = dir.resolve("base.qcow2");
+    Path overlay = dir.resolve("overlay.qcow2");
+    qemuImg("create", "-q", "-f", "qcow2", base, "4M");
+    qemuIo("-c", "write -P 1 0 4M", base);
+    qemuImg("create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.qcow2", "-F", "qcow2", overlay);
+    qemuIo("-c", "write -P 2 0 100k", "-c", "write -z 1M 64k", "-c", "write -P 3 3M 7k", overlay);
+    qemuImg("snapshot", "-c", "s1", overlay);
+    try (QcowFile image = QcowFile.open(overlay, OpenOptions.readWriteDefaults())) {
+      image.makeEmpty();
+    }
+    qemuImg("check", overlay);
+    String map = qemuImg("map", "--output=json", overlay).stdout();
+    assertThat(Json.parseObjectList(map)).allSatisfy(entry -> assertThat(entry.get("depth")).isEqualTo(1L));
+    qemuImg("compare", overlay, base);
+  }
 }
