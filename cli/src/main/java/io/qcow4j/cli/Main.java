@@ -26,6 +26,7 @@ import picocli.CommandLine.ParseResult;
       ConvertCommand.class,
       CompareCommand.class,
       IoCommand.class,
+      MeasureCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {
