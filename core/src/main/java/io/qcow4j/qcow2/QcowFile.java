@@ -854,7 +854,13 @@ public final class QcowFile implements DiskFile {
   @Override
   public void resize(long newSize) throws IOException {
     ensureWritable();
+    long oldSize = header.size();
     Resizer.resize(this, newSize);
+    if (newSize > oldSize && backing != null && backing.size() > oldSize) {
+      // The new area must read as zeros, not as the longer backing file's data (QEMU's bdrv_co_truncate
+      // zero-fills it the same way).
+      writeZeroes(oldSize, newSize - oldSize);
+    }
   }
 
   private void ensureWritable() throws ReadOnlyImageException {

@@ -104,4 +104,23 @@ class CommitRebaseSupportTest {
     assertThat(Json.parseObjectList(map)).allSatisfy(entry -> assertThat(entry.get("depth")).isEqualTo(1L));
     qemuImg("compare", overlay, base);
   }
+
+  @Test
+  void growingAnOverlayOverALongerBackingFileReadsZerosLikeQemuImgResize() throws IOException {
+    Path base = dir.resolve("long-base.qcow2");
+    Path ours = dir.resolve("ours.qcow2");
+    Path theirs = dir.resolve("theirs.qcow2");
+    qemuImg("create", "-q", "-f", "qcow2", base, "4M");
+    qemuIo("-c", "write -P 1 0 4M", base);
+    for (Path overlay : new Path[] {ours, theirs}) {
+      qemuImg("create", "-q", "-f", "qcow2", "-b", base.getFileName(), "-F", "qcow2", overlay, "1M");
+    }
+    qemuImg("resize", "-q", theirs, "3M");
+    try (QcowFile image = QcowFile.open(ours, OpenOptions.readWriteDefaults())) {
+      image.resize(3 << 20);
+    }
+    qemuIo("-r", "-c", "read -P 1 0 1M", "-c", "read -P 0 1M 2M", ours);
+    qemuImg("compare", ours, theirs);
+    qemuImg("check", ours);
+  }
 }
