@@ -27,6 +27,7 @@ import picocli.CommandLine.ParseResult;
       CompareCommand.class,
       IoCommand.class,
       MeasureCommand.class,
+      CommitCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {
