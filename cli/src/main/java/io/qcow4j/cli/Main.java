@@ -28,6 +28,7 @@ import picocli.CommandLine.ParseResult;
       IoCommand.class,
       MeasureCommand.class,
       CommitCommand.class,
+      RebaseCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {

@@ -27,8 +27,9 @@ class CommitCommandTest {
   @ParameterizedTest(name = "{0} {1}")
   @MethodSource("cases")
   void everyLayerReadsAsAfterQemuImgCommit(Chains.Recipe recipe, List<String> options) {
-    Path theirs = Chains.build(recipe);
-    Path ours = Chains.copy(theirs);
+    Path built = Chains.build(recipe);
+    Path theirs = Chains.copy(built);
+    Path ours = Chains.copy(built);
     List<String> args = new ArrayList<>(List.of("commit"));
     args.addAll(options);
     args.add(ours.resolve("top.qcow2").toString());
@@ -46,8 +47,9 @@ class CommitCommandTest {
   @Test
   void anEmptiedImageHasNothingAllocatedLikeQemuImgs() {
     Chains.Recipe recipe = Chains.recipes().findFirst().orElseThrow();
-    Path theirs = Chains.build(recipe);
-    Path ours = Chains.copy(theirs);
+    Path built = Chains.build(recipe);
+    Path theirs = Chains.copy(built);
+    Path ours = Chains.copy(built);
     assertThat(Cli.run("commit", "-q", ours.resolve("top.qcow2").toString()).exitCode()).isZero();
     Qemu.check("qemu-img", "commit", "-q", theirs.resolve("top.qcow2").toString());
     String ourMap = Qemu.check("qemu-img", "map", "--output=json", ours.resolve("top.qcow2").toString());
