@@ -29,6 +29,7 @@ import picocli.CommandLine.ParseResult;
       MeasureCommand.class,
       CommitCommand.class,
       RebaseCommand.class,
+      BenchCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {
