@@ -30,6 +30,8 @@ import picocli.CommandLine.ParseResult;
       CommitCommand.class,
       RebaseCommand.class,
       BenchCommand.class,
+      AmendCommand.class,
+      ServeCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {

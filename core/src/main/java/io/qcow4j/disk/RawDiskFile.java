@@ -13,11 +13,14 @@ import java.util.Optional;
 public final class RawDiskFile implements DiskFile {
   private final Storage storage;
   private final Path path;
+  /** The disk's size, read once: a raw disk changes size only through {@link #resize}. */
+  private volatile long size;
 
   /** Wraps storage; {@code path} (nullable) is reported by {@link #files()} and {@link #blockStatus}. */
-  public RawDiskFile(Storage storage, Path path) {
+  public RawDiskFile(Storage storage, Path path) throws IOException {
     this.storage = storage;
     this.path = path;
+    this.size = storage.size();
   }
 
   /** Opens a raw image file. */
@@ -26,8 +29,8 @@ public final class RawDiskFile implements DiskFile {
   }
 
   @Override
-  public long size() throws IOException {
-    return storage.size();
+  public long size() {
+    return size;
   }
 
   @Override
@@ -43,7 +46,7 @@ public final class RawDiskFile implements DiskFile {
   @Override
   public int read(ByteBuffer dst, long position) throws IOException {
     checkPosition(position);
-    long size = storage.size();
+    long size = this.size;
     if (position >= size) {
       return dst.hasRemaining() ? -1 : 0;
     }
@@ -97,11 +100,12 @@ public final class RawDiskFile implements DiskFile {
     }
     ensureWritable();
     storage.truncate(newSize);
+    size = newSize;
   }
 
   @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
-    long size = storage.size();
+    long size = this.size;
     if (offset < 0 || offset >= size || maxLength <= 0) {
       throw new IllegalArgumentException(name() + ": block status at " + offset + " outside the disk (" + size + " bytes)");
     }
@@ -116,7 +120,7 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public ImageInfo info() throws IOException {
-    return new ImageInfo(path, ImageFormat.RAW, storage.size(), HostFiles.allocatedBytes(path), null, null, null);
+    return new ImageInfo(path, ImageFormat.RAW, size, HostFiles.allocatedBytes(path), null, null, null);
   }
 
   @Override
@@ -152,9 +156,9 @@ public final class RawDiskFile implements DiskFile {
 
   private void checkWrite(long offset, long length) throws IOException {
     ensureWritable();
-    if (offset < 0 || length < 0 || offset + length > storage.size()) {
+    if (offset < 0 || length < 0 || offset + length > size) {
       throw new IOException(name() + ": range at offset " + offset + " length " + length
-          + " is outside the disk (" + storage.size() + " bytes)");
+          + " is outside the disk (" + size + " bytes)");
     }
   }
 }

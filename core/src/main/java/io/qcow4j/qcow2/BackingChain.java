@@ -19,19 +19,25 @@ final class BackingChain {
   private BackingChain() {}
 
   /** Where a backing name points: absolute as is, relative to the directory of the overlay. */
-  static Path resolve(Path overlay, String backingName) throws UnsupportedFeatureException {
+  static Path resolve(Path overlay, String backingName) throws IOException {
     String name = backingName.startsWith("file:") ? backingName.substring("file:".length()) : backingName;
     if (name.startsWith("json:") || name.contains("://")) {
       throw new UnsupportedFeatureException(overlay + ": backing file '" + backingName
           + "' uses a protocol or JSON description, which is not supported (only local files are)");
     }
-    Path path = Path.of(name);
+    Path path;
+    try {
+      path = Path.of(name);
+    } catch (java.nio.file.InvalidPathException e) {
+      throw new CorruptImageException(overlay + ": backing file name '" + backingName.replace("\0", "\\0")
+          + "' is not a valid path: " + e.getReason());
+    }
     if (path.isAbsolute()) {
       return path;
     }
     // relative to the overlay's name as given, like QEMU's path_combine, so that names reported
     // for backing files (map's File column) match qemu-img's
-    Path directory = overlay.getParent();
+    Path directory = overlay == null ? null : overlay.getParent();
     return directory == null ? path : directory.resolve(path);
   }
 

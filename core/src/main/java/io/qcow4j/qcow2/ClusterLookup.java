@@ -284,6 +284,11 @@ final class ClusterLookup {
     slot.slice.words[slot.word] = entry;
     slot.slice.dirty = true;
     dirtySlices.put(slot.slice.hostOffset, slot.slice);
+    // The slice may have been evicted since it was looked up (even by the very put that cached it);
+    // a dirty slice must be the cached one, or the next lookup reads the stale table from the file.
+    if (cache.get(slot.slice.hostOffset) != slot.slice) {
+      cache.install(slot.slice);
+    }
   }
 
   /** How many slices wait to be written. */

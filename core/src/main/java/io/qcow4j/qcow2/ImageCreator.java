@@ -117,13 +117,18 @@ final class ImageCreator {
   }
 
   /** Creates the image in empty {@code storage}; external data files need a path, so they are refused. */
-  static QcowFile create(Storage storage, CreateOptions options) throws IOException {
+  static QcowFile create(Storage storage, Path path, CreateOptions options) throws IOException {
     validate(options);
     if (options.dataFile() != null) {
       storage.close();
       throw new UnsupportedFeatureException(storage.name() + ": an external data file needs an image path");
     }
-    return layOut(storage, null, options);
+    QcowFile image = layOut(storage, path, options);
+    if (options.backingFile() == null || options.preallocation() != Preallocation.OFF) {
+      return image;
+    }
+    // The image is handed back reading through its backing file.
+    return image.attachBacking();
   }
 
   private static QcowFile layOut(Storage storage, Path path, CreateOptions options) throws IOException {
@@ -151,9 +156,12 @@ final class ImageCreator {
         throw new ImageLimitException(storage.name() + ": size " + size + " needs an L1 table of " + l1Entries * 8
             + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
       }
-      int l1Clusters = (int) Math.max(1, (l1Entries * 8 + clusterSize - 1) / clusterSize);
-      long l1Offset = refcounts.allocate(l1Clusters);
-      storage.write(ByteBuffer.allocate(l1Clusters * clusterSize), l1Offset);
+      // Like qemu-img: no L1 table for an empty disk, and the file ends right after the entries.
+      long l1Offset = 0;
+      if (l1Entries > 0) {
+        l1Offset = refcounts.allocate((int) ((l1Entries * 8 + clusterSize - 1) / clusterSize));
+        storage.write(ByteBuffer.allocate((int) (l1Entries * 8)), l1Offset);
+      }
       refcounts.writeBlocks();
       storage.force(false);
       refcounts.writeTable();
@@ -167,6 +175,7 @@ final class ImageCreator {
       throw e;
     }
     // Preallocation never reads the backing file; the caller reopens through it when it wants.
+    // Preallocation never reads the backing file; the caller attaches it or reopens the image.
     QcowFile image = QcowFile.open(storage, path, OpenOptions.readWriteDefaults()
         .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE));
     try {

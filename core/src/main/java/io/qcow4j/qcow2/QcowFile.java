@@ -49,7 +49,8 @@ public final class QcowFile implements DiskFile {
   private final ClusterLookup lookup;
   private final FileSize fileSize;
   private final FileSize dataFileSize;
-  private final DiskFile backing;
+  /** Set at open; only {@link #attachBacking} (right after creation) sets it later. */
+  private volatile DiskFile backing;
   private volatile List<Snapshot> snapshots;
   private volatile long snapshotTableBytes;
   private final boolean readOnly;
@@ -161,9 +162,20 @@ public final class QcowFile implements DiskFile {
     ImageCreator.createDetached(path, options).close();
   }
 
-  /** Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write. */
+  /**
+   * Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write,
+   * reading through its backing file, whose relative name is resolved against the working directory.
+   */
   public static QcowFile create(Storage storage, io.qcow4j.disk.CreateOptions options) throws IOException {
-    return ImageCreator.create(storage, options);
+    return ImageCreator.create(storage, null, options);
+  }
+
+  /**
+   * Like {@link #create(Storage, io.qcow4j.disk.CreateOptions)}, with {@code path} naming the image
+   * for messages and anchoring its relative backing file name.
+   */
+  public static QcowFile create(Storage storage, Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+    return ImageCreator.create(storage, path, options);
   }
 
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
@@ -312,16 +324,14 @@ public final class QcowFile implements DiskFile {
       ByteBuffer fixed = ByteBuffer.allocate(40);
       storage.readOrZero(fixed, cursor);
       long length = SnapshotTableCodec.entryLength(fixed.flip());
-      // Entries are padded to 8 bytes, but QEMU never reads the padding and leaves the last entry's
-      // past the end of the file when the table ends it: only the entry's own bytes must be there.
-      long used = 40 + Integer.toUnsignedLong(fixed.getInt(36)) + (fixed.getShort(12) & 0xffff)
-          + (fixed.getShort(14) & 0xffff);
-      if (length < 0 || cursor + used > header.snapshotsOffset() + available) {
+      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
         throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
       }
+      // QEMU does not write the padding after the last entry, so the file may end inside it.
+      length = Math.min(length, fileSize - cursor);
       ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readOrZero(entry, cursor);
+      storage.readFully(entry, cursor);
       all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
       cursor += length;
     }
@@ -340,6 +350,43 @@ public final class QcowFile implements DiskFile {
 
   long snapshotTableBytes() {
     return snapshotTableBytes;
+  }
+
+  /**
+   * Rewrites the whole header area (fields, extensions, backing file name) in one write within the
+   * first cluster, with barriers around it.
+   */
+  void rewriteHeaderArea(Header updated) throws IOException {
+    byte[] encoded;
+    try {
+      encoded = HeaderCodec.encode(updated);
+    } catch (java.nio.BufferOverflowException e) {
+      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in the first cluster ("
+          + clusterSize + " bytes)");
+    }
+    storage.force(false);
+    storage.write(ByteBuffer.wrap(encoded), 0);
+    storage.force(false);
+    header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
+        storage.size());
+  }
+
+  /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
+  public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
+    ensureWritable();
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        new Amender(this).amend(options);
+        writer.flush();
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
   }
 
   /** Points the header at a new snapshot table (written and durable already). */
@@ -441,6 +488,24 @@ public final class QcowFile implements DiskFile {
     } finally {
       writer.ioLock.writeLock().unlock();
     }
+  }
+
+  /** Opens the backing file the header names and reads through it from now on; returns this image. */
+  QcowFile attachBacking() throws IOException {
+    if (backing == null && header.backingFile() != null) {
+      try {
+        Set<Path> chain = new java.util.HashSet<>();
+        if (path != null) {
+          chain.add(path.toRealPath());
+        }
+        backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null),
+            OpenOptions.readWriteDefaults(), 1, chain);
+      } catch (IOException | RuntimeException e) {
+        close();
+        throw e;
+      }
+    }
+    return this;
   }
 
   /** The decoded header as it is now. */
@@ -545,9 +610,12 @@ public final class QcowFile implements DiskFile {
   }
 
   private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
-    if (dataStorage == storage && hostOffset >= dataFileSize.atLeast(hostOffset + 1)) {
+    // Every data cluster holds at least one written byte, so its start lies inside the file; the
+    // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
+    long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
+    if (dataStorage == storage && lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
       throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
-          name, hostOffset));
+          name, lastCluster));
     }
     dataStorage.readOrZero(dst.slice(at, length), hostOffset);
   }
@@ -856,10 +924,21 @@ public final class QcowFile implements DiskFile {
     ensureWritable();
     long oldSize = header.size();
     Resizer.resize(this, newSize);
-    if (newSize > oldSize && backing != null && backing.size() > oldSize) {
-      // The new area must read as zeros, not as the longer backing file's data (QEMU's bdrv_co_truncate
-      // zero-fills it the same way).
-      writeZeroes(oldSize, newSize - oldSize);
+    if (newSize <= oldSize) {
+      return;
+    }
+    if (dataStorage != storage && dataStorage.size() < newSize) {
+      // A raw data file stays a valid raw image of the disk; any data file covers the guest range.
+      dataStorage.truncate(newSize);
+    }
+    // The new area reads as zeros: not the old bytes left in the last cluster by an unaligned
+    // shrink, nor a longer backing file's data (QEMU's truncate zero-fills it the same way).
+    long zeroEnd = Math.min(newSize, (oldSize + clusterSize - 1) & ~(clusterSize - 1L));
+    if (backing != null && backing.size() > oldSize) {
+      zeroEnd = newSize;
+    }
+    if (zeroEnd > oldSize) {
+      writeZeroes(oldSize, zeroEnd - oldSize);
     }
   }
 

@@ -147,12 +147,30 @@ final class Refcounts {
 
   /** Allocates {@code count} contiguous fresh clusters with refcount 1 and returns the host offset of the first. */
   long allocate(int count) throws IOException {
-    if (count == 1 && !freeClusters.isEmpty()) {
-      long cluster = freeClusters.pollFirst();
-      set(cluster, 1);
-      return cluster << clusterBits;
+    if (!freeClusters.isEmpty() && freeRunLength(count) >= count) {
+      long first = freeClusters.first();
+      for (long cluster = first; cluster < first + count; cluster++) {
+        set(cluster, 1);
+      }
+      return first << clusterBits;
     }
     return allocateAtFrontier(count);
+  }
+
+  /**
+   * How many clusters, at most {@code wanted}, run contiguously from the first free cluster;
+   * {@code wanted} when none is free (allocation then goes to the frontier).
+   */
+  int freeRunLength(int wanted) {
+    if (freeClusters.isEmpty()) {
+      return wanted;
+    }
+    long first = freeClusters.first();
+    int run = 1;
+    while (run < wanted && freeClusters.contains(first + run)) {
+      run++;
+    }
+    return run;
   }
 
   /** The host offset where fresh allocations at the end of the file go next. */
@@ -179,6 +197,11 @@ final class Refcounts {
     return !pendingFrees.isEmpty();
   }
 
+  /** Whether freed clusters wait to be reused. */
+  boolean hasFreeClusters() {
+    return !freeClusters.isEmpty();
+  }
+
   /**
    * Releases the queued ranges: refcounts drop, clusters reaching zero are punched and become
    * reusable. Call only once the entries that dropped them are durable.
@@ -196,10 +219,6 @@ final class Refcounts {
               name, cluster << clusterBits));
         }
         set(cluster, current - 1);
-        if (current == 1) {
-          freeClusters.add(cluster);
-          storage.punchHole(cluster << clusterBits, clusterSize);
-        }
       }
     }
   }
@@ -220,8 +239,9 @@ final class Refcounts {
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
     dirtyBlocks.add(blockIndex);
     if (value == 0) {
-      if (cluster < frontier) {
-        freeClusters.add(cluster);
+      // A free cluster reads as zeros, so a writer that reuses it need not fill it.
+      if (cluster < frontier && freeClusters.add(cluster)) {
+        storage.punchHole(cluster << clusterBits, clusterSize);
       }
     } else {
       freeClusters.remove(cluster);

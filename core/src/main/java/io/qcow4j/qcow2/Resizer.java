@@ -25,20 +25,26 @@ final class Resizer {
     writer.ioLock.writeLock().lock();
     writer.metaLock.lock();
     try {
-      Header header = image.header();
-      if (newSize == header.size()) {
-        return;
-      }
-      if (newSize < header.size()) {
-        shrink(image, header, newSize);
-      } else {
-        grow(image, header, newSize);
-      }
+      resizeLocked(image, newSize);
     } finally {
       writer.metaLock.unlock();
       writer.ioLock.writeLock().unlock();
     }
     writer.flush();
+  }
+
+  /** Resizes with the image's I/O drained and its metadata lock held. */
+  static void resizeLocked(QcowFile image, long newSize) throws IOException {
+    String name = image.storage().name();
+    if (newSize < 0 || (newSize & 511) != 0) {
+      throw new IllegalArgumentException(name + ": new size " + newSize + " must be a non-negative multiple of 512");
+    }
+    Header header = image.header();
+    if (newSize < header.size()) {
+      shrink(image, header, newSize);
+    } else if (newSize > header.size()) {
+      grow(image, header, newSize);
+    }
   }
 
   private static void shrink(QcowFile image, Header header, long newSize) throws IOException {
@@ -50,7 +56,10 @@ final class Resizer {
     long firstGone = (newSize + clusterSize - 1) & ~(clusterSize - 1);
     for (long cursor = firstGone; cursor < header.size(); ) {
       Run run = image.lookup().lookup(cursor, header.size() - cursor);
-      if (run.kind() != io.qcow4j.qcow2.format.L2Entry.Kind.UNALLOCATED) {
+      // Zero clusters without a host cluster hold nothing; anything else is allocated data.
+      boolean empty = run.kind() == io.qcow4j.qcow2.format.L2Entry.Kind.UNALLOCATED
+          || run.kind() == io.qcow4j.qcow2.format.L2Entry.Kind.ZERO && run.hostOffset() == Run.NO_HOST;
+      if (!empty) {
         throw new UnsupportedFeatureException(name + ": cannot shrink to " + newSize + " bytes: data is allocated at guest offset "
             + run.guestOffset() + " (discard it first)");
       }

@@ -25,7 +25,7 @@ final class WritePath {
   private final Storage storage;
   private final Storage dataStorage;
   private final ClusterLookup lookup;
-  private final Refcounts refcounts;
+  private volatile Refcounts refcounts;
   private final int clusterBits;
   private final int clusterSize;
   private final boolean extendedL2;
@@ -33,6 +33,9 @@ final class WritePath {
   private final boolean hasDataFile;
   final ReentrantReadWriteLock ioLock = new ReentrantReadWriteLock();
   final ReentrantLock metaLock = new ReentrantLock();
+  /** Guest clusters whose copy-on-write is in flight without the metadata lock; guarded by it. */
+  private final java.util.Set<Long> inFlight = new java.util.HashSet<>();
+  private final java.util.concurrent.locks.Condition inFlightDone = metaLock.newCondition();
   private boolean dirtyBitSet;
 
   WritePath(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup, Refcounts refcounts,
@@ -54,15 +57,29 @@ final class WritePath {
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
+    releaseFreedBeforeGrowing();
     ioLock.readLock().lock();
     try {
       long cursor = position;
       while (src.hasRemaining()) {
-        Run run = lookup.lookup(cursor, src.remaining());
+        Run run;
+        try {
+          run = lookup.lookup(cursor, src.remaining());
+        } catch (CorruptImageException e) {
+          image.markCorrupt();
+          throw e;
+        }
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
           dataStorage.write(src.slice(src.position(), length), run.hostOffset());
+        } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
+          metaLock.lock();
+          try {
+            length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
+          } finally {
+            metaLock.unlock();
+          }
         } else {
           long clusterEnd = (cursor | (clusterSize - 1)) + 1;
           length = (int) Math.min(src.remaining(), clusterEnd - cursor);
@@ -84,6 +101,64 @@ final class WritePath {
   }
 
   /**
+   * Writes whole clusters from {@code data} at cluster-aligned {@code guestOffset}: the leading run
+   * of clusters that cannot be written in place gets fresh contiguous host clusters and one write.
+   * Returns the bytes written (at least one cluster).
+   */
+  private int writeWholeClusters(ByteBuffer data, long guestOffset) throws IOException {
+    int[] written = new int[1];
+    guardCorruption(() -> {
+      int maxClusters = data.remaining() >>> clusterBits;
+      long bytesPerTable = lookup.bytesPerL2Table();
+      // Stay within one L2 table so the entries' slots are found once each.
+      long tableEnd = (guestOffset / bytesPerTable + 1) * bytesPerTable;
+      maxClusters = (int) Math.min(maxClusters, (tableEnd - guestOffset) >>> clusterBits);
+      long[] oldEntries = new long[maxClusters];
+      int count = 0;
+      boolean inPlace = false;
+      awaitCluster(guestOffset >>> clusterBits);
+      while (count < maxClusters) {
+        if (count > 0 && inFlight.contains((guestOffset >>> clusterBits) + count)) {
+          break;
+        }
+        long entry = lookup.entryWords(guestOffset + ((long) count << clusterBits))[0];
+        boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry)
+            && !L2Entry.compressed(entry);
+        if (ownsHost) {
+          // A cluster with a host cluster of its own is rewritten in place, alone.
+          if (count == 0) {
+            oldEntries[count++] = entry;
+            inPlace = true;
+          }
+          break;
+        }
+        oldEntries[count++] = entry;
+      }
+      markDirty();
+      lookup.writableSlot(guestOffset, refcounts);
+      if (!inPlace && !hasDataFile) {
+        // Freed clusters are reused first, as far as they run contiguously.
+        count = Math.min(count, refcounts.freeRunLength(count));
+      }
+      long target = inPlace ? L2Entry.hostOffset(oldEntries[0])
+          : hasDataFile ? guestOffset : refcounts.allocate(count);
+      int length = count << clusterBits;
+      dataStorage.write(data.slice(0, length), target);
+      for (int index = 0; index < count; index++) {
+        long guest = guestOffset + ((long) index << clusterBits);
+        long host = target + ((long) index << clusterBits);
+        ClusterLookup.Slot slot = lookup.writableSlot(guest, refcounts);
+        long entry = hasDataFile && host == 0 ? L2Entry.COPIED : L2Entry.data(host, true);
+        lookup.store(slot, entry, extendedL2 ? 0xffff_ffffL : 0);
+        releaseOld(oldEntries[index], L2Entry.hasHostCluster(oldEntries[index], hasDataFile), host);
+      }
+      written[0] = length;
+      return null;
+    });
+    return written[0];
+  }
+
+  /**
    * Writes {@code data} (inside one cluster) at {@code guestOffset} where the cluster cannot be
    * written in place: the cluster (or, with extended L2, the subclusters written) gets a host
    * cluster of its own, filled with what it read as before around the new bytes.
@@ -91,82 +166,129 @@ final class WritePath {
   private void writeCluster(ByteBuffer data, long guestOffset) throws IOException {
     guardCorruption(() -> {
       long clusterStart = guestOffset & ~(clusterSize - 1L);
+      long clusterIndex = clusterStart >>> clusterBits;
+      awaitCluster(clusterIndex);
       long[] words = lookup.entryWords(clusterStart);
       long entry = words[0];
-      long bitmap = words[1];
-      boolean compressed = L2Entry.compressed(entry);
       boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
       boolean ownHost = hasHost && L2Entry.copied(entry);
       markDirty();
-      ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+      lookup.writableSlot(clusterStart, refcounts);
       long target = ownHost ? L2Entry.hostOffset(entry) : allocateDataCluster(clusterStart);
+      // The data I/O runs without the metadata lock; the cluster stays reserved meanwhile.
+      inFlight.add(clusterIndex);
+      metaLock.unlock();
+      long newBitmap;
+      try {
+        newBitmap = fillCluster(data, guestOffset, clusterStart, entry, words[1], hasHost, target);
+      } finally {
+        metaLock.lock();
+        inFlight.remove(clusterIndex);
+        inFlightDone.signalAll();
+      }
+      // Looked up again: the slice may have left the cache while the lock was released.
+      ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+      long newEntry = hasDataFile && target == 0 ? L2Entry.COPIED : L2Entry.data(target, true);
+      lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
+      releaseOld(entry, hasHost, target);
+      return null;
+    });
+  }
 
-      int units = extendedL2 ? L2Entry.SUBCLUSTERS : 1;
-      int unitSize = 1 << unitBits;
-      int firstTouched = (int) ((guestOffset - clusterStart) >>> unitBits);
-      int lastTouched = (int) ((guestOffset + data.remaining() - 1 - clusterStart) >>> unitBits);
-      long newAllocated = 0;
-      long newZero = 0;
-      boolean[] toWrite = new boolean[units];
-      long oldHost = hostOrMinusOne(entry, hasHost);
-      ByteBuffer out = ByteBuffer.allocate(clusterSize);
-      for (int unit = 0; unit < units; unit++) {
-        L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
-        long unitGuest = clusterStart + ((long) unit << unitBits);
-        boolean touched = unit >= firstTouched && unit <= lastTouched;
-        boolean copyOld = !touched && target != oldHost
-            && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
-        if (touched || copyOld) {
-          ByteBuffer unitBuffer = out.slice(unit * unitSize, unitSize);
-          long dataStart = Math.max(unitGuest, guestOffset);
-          long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
-          boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
-          if (!covered) {
-            if (kind == L2Entry.Kind.DATA && target == oldHost) {
-              dataStorage.readOrZero(unitBuffer.duplicate(), target + ((long) unit << unitBits));
-            } else {
-              image.readLayer(unitBuffer.duplicate(), unitGuest);
-            }
-          }
-          if (touched) {
-            unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
-                (int) (dataEnd - dataStart));
-          }
-          newAllocated |= 1L << unit;
-          toWrite[unit] = true;
-        } else if (kind == L2Entry.Kind.DATA) {
+  /**
+   * Writes the new bytes into host cluster {@code target}, with what the cluster read as before
+   * around them where the target does not hold it yet; returns the cluster's new subcluster bitmap
+   * (allocation bits low, zero bits high).
+   */
+  private long fillCluster(ByteBuffer data, long guestOffset, long clusterStart, long entry, long bitmap,
+      boolean hasHost, long target) throws IOException {
+    boolean compressed = L2Entry.compressed(entry);
+    int units = extendedL2 ? L2Entry.SUBCLUSTERS : 1;
+    int unitSize = 1 << unitBits;
+    int firstTouched = (int) ((guestOffset - clusterStart) >>> unitBits);
+    int lastTouched = (int) ((guestOffset + data.remaining() - 1 - clusterStart) >>> unitBits);
+    long newAllocated = 0;
+    long newZero = 0;
+    boolean fresh = target != hostOrMinusOne(entry, hasHost);
+    ByteBuffer out = ByteBuffer.allocate(clusterSize);
+    // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
+    int[] ranges = new int[2 * units];
+    int rangeCount = 0;
+    for (int unit = 0; unit < units; unit++) {
+      L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
+      long unitGuest = clusterStart + ((long) unit << unitBits);
+      boolean touched = unit >= firstTouched && unit <= lastTouched;
+      boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
+      if (!touched && !copyOld) {
+        if (kind == L2Entry.Kind.DATA) {
           newAllocated |= 1L << unit;
         } else if (kind == L2Entry.Kind.ZERO) {
           newZero |= 1L << unit;
         }
+        continue;
       }
-      for (int unit = 0; unit < units; ) {
-        if (!toWrite[unit]) {
-          unit++;
-          continue;
+      int unitStart = unit * unitSize;
+      ByteBuffer unitBuffer = out.slice(unitStart, unitSize);
+      long dataStart = Math.max(unitGuest, guestOffset);
+      long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
+      boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
+      int from = unitStart;
+      int to = unitStart + unitSize;
+      if (!covered) {
+        if (kind == L2Entry.Kind.DATA && !fresh) {
+          // The unit's data is already here: write only the new bytes. Rewriting the rest would
+          // race with writers that write into this unit in place, without any lock.
+          from = (int) (dataStart - clusterStart);
+          to = (int) (dataEnd - clusterStart);
+        } else if (fresh && touched && !hasDataFile && readsZero(kind, unitGuest)) {
+          // A fresh host cluster already reads as zeros (an external data file's need not).
+          from = (int) (dataStart - clusterStart);
+          to = (int) (dataEnd - clusterStart);
+        } else {
+          image.readLayer(unitBuffer.duplicate(), unitGuest);
         }
-        int last = unit;
-        while (last + 1 < units && toWrite[last + 1]) {
-          last++;
-        }
-        int from = unit << unitBits;
-        int to = (last + 1) << unitBits;
-        dataStorage.write(out.slice(from, to - from), target + from);
-        unit = last + 1;
       }
+      if (touched) {
+        unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
+            (int) (dataEnd - dataStart));
+      }
+      newAllocated |= 1L << unit;
+      if (rangeCount > 0 && ranges[2 * rangeCount - 1] == from) {
+        ranges[2 * rangeCount - 1] = to;
+      } else {
+        ranges[2 * rangeCount] = from;
+        ranges[2 * rangeCount + 1] = to;
+        rangeCount++;
+      }
+    }
+    for (int range = 0; range < rangeCount; range++) {
+      int from = ranges[2 * range];
+      int to = ranges[2 * range + 1];
+      dataStorage.write(out.slice(from, to - from), target + from);
+    }
+    return newAllocated | (newZero << 32);
+  }
 
-      long newEntry = L2Entry.data(target, true);
-      long newBitmap = 0;
-      if (extendedL2) {
-        newBitmap = newAllocated | (newZero << 32);
-      }
-      if (hasDataFile && target == 0) {
-        newEntry = L2Entry.COPIED;
-      }
-      lookup.store(slot, newEntry, newBitmap);
-      releaseOld(entry, hasHost, target);
-      return null;
-    });
+  /** Waits (releasing the metadata lock) until no copy-on-write of the cluster is in flight. */
+  private void awaitCluster(long clusterIndex) {
+    while (inFlight.contains(clusterIndex)) {
+      inFlightDone.awaitUninterruptibly();
+    }
+  }
+
+  /**
+   * Whether a unit of this kind reads as zeros without any host data: a zero unit, or an
+   * unallocated one with no backing file below it.
+   */
+  private boolean readsZero(L2Entry.Kind kind, long unitGuest) throws IOException {
+    if (kind == L2Entry.Kind.ZERO) {
+      return true;
+    }
+    if (kind != L2Entry.Kind.UNALLOCATED) {
+      return false;
+    }
+    io.qcow4j.disk.DiskFile backing = image.backingDisk();
+    return backing == null || unitGuest >= backing.size();
   }
 
   private static long hostOrMinusOne(long entry, boolean hasHost) {
@@ -222,6 +344,7 @@ final class WritePath {
     try {
       guardCorruption(() -> {
         long clusterStart = guestOffset & ~(clusterSize - 1L);
+        awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         markDirty();
         ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
@@ -312,6 +435,7 @@ final class WritePath {
     metaLock.lock();
     try {
       guardCorruption(() -> {
+        awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         long entry = words[0];
         long bitmap = words[1];
@@ -319,6 +443,7 @@ final class WritePath {
         ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
         boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
         if (!extendedL2) {
+          zeroRawDataFile(clusterStart, clusterSize);
           boolean release = L2Entry.compressed(entry) || (unmap && hasHost);
           long newEntry = release || !hasHost ? L2Entry.ZERO : (entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED)) | L2Entry.ZERO;
           lookup.store(slot, newEntry, 0);
@@ -348,6 +473,7 @@ final class WritePath {
           releaseOld(entry, false, target);
           return null;
         }
+        zeroRawDataFile(firstWhole, lastWholeEnd - firstWhole);
         long newBitmap = (bitmap & ~mask) | (mask << 32);
         boolean allZero = (newBitmap & 0xffff_ffffL) == 0;
         if (allZero && unmap && hasHost) {
@@ -397,6 +523,7 @@ final class WritePath {
     metaLock.lock();
     try {
       guardCorruption(() -> {
+        awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         long entry = words[0];
         long newEntry = hasBacking && !extendedL2 ? L2Entry.ZERO : 0;
@@ -410,6 +537,7 @@ final class WritePath {
         lookup.store(slot, newEntry, newBitmap);
         releaseOld(entry, hasHost, -1);
         discardDataFileCluster(entry, hasHost);
+        zeroRawDataFile(clusterStart, clusterSize);
         return null;
       });
     } finally {
@@ -422,6 +550,16 @@ final class WritePath {
   private void discardDataFileCluster(long entry, boolean hasHost) throws IOException {
     if (hasDataFile && hasHost) {
       dataStorage.punchHole(L2Entry.hostOffset(entry), clusterSize);
+    }
+  }
+
+  /**
+   * A raw external data file must stay a valid raw image of the disk: ranges that become zeros
+   * (by zero flags or deallocation) are zeroed there too.
+   */
+  private void zeroRawDataFile(long guestOffset, long length) throws IOException {
+    if (hasDataFile && image.header().dataFileRaw()) {
+      dataStorage.zeroRange(guestOffset, Math.max(0, Math.min(length, image.size() - guestOffset)));
     }
   }
 
@@ -488,6 +626,16 @@ final class WritePath {
     dirtyBitSet = true;
   }
 
+  /**
+   * Clusters freed by discards are reusable only once a flush made the dropping entries durable:
+   * when nothing else is free, flush now rather than grow the file past them.
+   */
+  private void releaseFreedBeforeGrowing() throws IOException {
+    if (refcounts.hasPendingFrees() && !refcounts.hasFreeClusters()) {
+      flush();
+    }
+  }
+
   private void flushIfCacheFull() throws IOException {
     if (lookup.dirtySliceCount() > lookup.cacheCapacity() / 2) {
       flush();
@@ -505,6 +653,8 @@ final class WritePath {
     metaLock.lock();
     try {
       boolean lazy = dirtyBitSet;
+      // Whether everything written so far (guest data included) has passed a barrier.
+      boolean settled = false;
       if (refcounts.isDirty()) {
         refcounts.writeBlocks();
         barrierUnless(lazy);
@@ -513,8 +663,15 @@ final class WritePath {
           image.updateRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
         }
         barrierUnless(lazy);
+        settled = !lazy;
       }
       if (lookup.hasDirtySlices()) {
+        if (!settled) {
+          // Invariant 1 holds without refcount changes too: data written into a cluster (a reused
+          // zero cluster, a fresh one under lazy refcounts) is durable before the entry that maps it,
+          // or a crash would map the cluster's old bytes (or a range past the end of the file).
+          barrier();
+        }
         lookup.writeDirtySlices();
         barrier();
       }
@@ -595,5 +752,10 @@ final class WritePath {
 
   Refcounts refcounts() {
     return refcounts;
+  }
+
+  /** Switches to rebuilt refcount structures (the header already points at them). */
+  void replaceRefcounts(Refcounts rebuilt) {
+    refcounts = rebuilt;
   }
 }

@@ -2,6 +2,9 @@ package io.qcow4j.storage;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.io.InterruptedIOException;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -11,14 +14,17 @@ import java.util.Optional;
  * Storage over a host file through {@link FileChannel}; hole punching and zeroing use fallocate
  * where the file system supports it and fall back to writing zeros.
  *
- * <p>Callers must never interrupt a thread inside these calls: an interrupt closes the channel
- * for every thread.
+ * <p>An interrupt of a thread inside a call closes a {@link FileChannel} for every thread; here the
+ * interrupted call fails with {@link InterruptedIOException} and the channel is opened again, so
+ * other threads' calls carry on.
  */
 public final class FileStorage implements Storage {
   private static final int ZERO_CHUNK = 1 << 20;
 
   private final Path path;
-  private final FileChannel channel;
+  /** Replaced when an interrupt closes it: see {@link #io}. */
+  private volatile FileChannel channel;
+  private volatile boolean closed;
   private final boolean readOnly;
   private final Optional<NativeFile> nativeFile;
 
@@ -62,43 +68,91 @@ public final class FileStorage implements Storage {
     return readOnly;
   }
 
+  private interface ChannelCall<T> {
+    T apply(FileChannel channel) throws IOException;
+  }
+
+  /**
+   * Runs a call on the channel. When an interrupt closed the channel, the interrupted call fails
+   * and every other call is retried on a channel opened again.
+   */
+  private <T> T io(ChannelCall<T> call) throws IOException {
+    while (true) {
+      FileChannel current = channel;
+      try {
+        return call.apply(current);
+      } catch (ClosedByInterruptException e) {
+        reopen(current);
+        InterruptedIOException interrupted = new InterruptedIOException(path + ": I/O interrupted");
+        interrupted.initCause(e);
+        throw interrupted;
+      } catch (ClosedChannelException e) {
+        if (closed) {
+          throw e;
+        }
+        reopen(current);
+      }
+    }
+  }
+
+  private synchronized void reopen(FileChannel broken) throws IOException {
+    if (closed || channel != broken) {
+      return;
+    }
+    channel = readOnly
+        ? FileChannel.open(path, StandardOpenOption.READ)
+        : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+  }
+
   @Override
   public long size() throws IOException {
-    return channel.size();
+    return io(FileChannel::size);
   }
 
   @Override
   public int read(ByteBuffer dst, long position) throws IOException {
-    return channel.read(dst, position);
+    return io(current -> current.read(dst, position));
   }
 
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
-    long cursor = position;
-    while (src.hasRemaining()) {
-      cursor += channel.write(src, cursor);
-    }
+    int start = src.position();
+    io(current -> {
+      // A retried call starts over from the first byte: positional writes are idempotent.
+      src.position(start);
+      long cursor = position;
+      while (src.hasRemaining()) {
+        cursor += current.write(src, cursor);
+      }
+      return null;
+    });
   }
 
   @Override
   public void truncate(long newSize) throws IOException {
-    long current = channel.size();
-    if (newSize < current) {
-      channel.truncate(newSize);
-    } else if (newSize > current) {
-      // FileChannel.truncate never grows a file; a one-byte write at the end does, sparsely.
-      channel.write(ByteBuffer.allocate(1), newSize - 1);
-    }
+    io(current -> {
+      long size = current.size();
+      if (newSize < size) {
+        current.truncate(newSize);
+      } else if (newSize > size) {
+        // FileChannel.truncate never grows a file; a one-byte write at the end does, sparsely.
+        current.write(ByteBuffer.allocate(1), newSize - 1);
+      }
+      return null;
+    });
   }
 
   @Override
   public void force(boolean metadata) throws IOException {
-    channel.force(metadata);
+    io(current -> {
+      current.force(metadata);
+      return null;
+    });
   }
 
   @Override
   public void punchHole(long position, long length) throws IOException {
-    long end = Math.min(position + length, channel.size());
+    long end = Math.min(position + length, size());
     if (end <= position) {
       return;
     }
@@ -129,7 +183,7 @@ public final class FileStorage implements Storage {
       return;
     }
     // Without fallocate, growing the file is all that can be promised: existing bytes stay.
-    if (channel.size() < position + length) {
+    if (size() < position + length) {
       truncate(position + length);
     }
   }
@@ -141,12 +195,12 @@ public final class FileStorage implements Storage {
     }
     long found = nativeFile.get().seekData(position);
     // ENXIO (no data up to the end) comes back as -1 too; the size is then the answer.
-    return found < 0 ? Math.max(position, channel.size()) : found;
+    return found < 0 ? Math.max(position, size()) : found;
   }
 
   @Override
   public long nextHole(long position) throws IOException {
-    long size = channel.size();
+    long size = size();
     if (nativeFile.isEmpty()) {
       return size;
     }
@@ -156,6 +210,7 @@ public final class FileStorage implements Storage {
 
   @Override
   public void close() throws IOException {
+    closed = true;
     nativeFile.ifPresent(NativeFile::close);
     channel.close();
   }

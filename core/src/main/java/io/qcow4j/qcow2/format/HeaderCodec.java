@@ -5,6 +5,8 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,7 +75,8 @@ public final class HeaderCodec {
     int compressionType = Header.COMPRESSION_ZLIB;
     if (version >= 3) {
       if (in.remaining() < Header.V3_MIN_LENGTH) {
-        throw new CorruptImageException(file + ": file is too short for a qcow2 v3 header");
+        throw new CorruptImageException(file + ": file is too short for a qcow2 v3 header (" + in.remaining()
+            + " bytes; its fields end at offset 104)");
       }
       incompatible = in.getLong(72);
       compatible = in.getLong(80);
@@ -115,7 +118,7 @@ public final class HeaderCodec {
     boolean extendedL2 = (incompatible & Features.INCOMPAT_EXTENDED_L2) != 0;
     if (extendedL2 && clusterBits < 14) {
       throw new CorruptImageException(file + ": extended L2 entries need a cluster size of at least 16384 bytes, not "
-          + clusterSize);
+          + clusterSize + " (cluster_bits " + clusterBits + " at offset 20)");
     }
     boolean hasCompressionBit = (incompatible & Features.INCOMPAT_COMPRESSION_TYPE) != 0;
     if (compressionType != Header.COMPRESSION_ZLIB && compressionType != Header.COMPRESSION_ZSTD) {
@@ -139,14 +142,23 @@ public final class HeaderCodec {
         throw new ImageLimitException(file + ": backing file name length " + Integer.toUnsignedString(backingFileSize)
             + " at offset 16 exceeds the limit of " + MAX_BACKING_NAME_BYTES + " bytes");
       }
-      if (backingFileOffset < 0 || backingFileOffset + backingFileSize > clusterSize
-          || backingFileOffset + backingFileSize > in.limit()) {
+      // Subtract rather than add: an offset near 2^63 must not wrap around and pass.
+      if (backingFileOffset < 0 || backingFileOffset > clusterSize - backingFileSize
+          || backingFileOffset > in.limit() - backingFileSize) {
         throw new CorruptImageException(file + ": backing file name at offset " + backingFileOffset
             + " (length " + backingFileSize + ") does not lie in the first cluster");
       }
       byte[] name = new byte[backingFileSize];
       in.get((int) backingFileOffset, name);
-      backingFile = new String(name, StandardCharsets.UTF_8);
+      try {
+        // Strict: a name mangled by replacement characters would open the wrong file and, written
+        // back by encode(), change the header (it can even grow past the 1023-byte limit).
+        backingFile = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(name)).toString();
+      } catch (CharacterCodingException e) {
+        throw new UnsupportedFeatureException(file + ": backing file name at offset " + backingFileOffset
+            + " (backing_file_offset at offset 8) is not valid UTF-8");
+      }
     }
 
     return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,

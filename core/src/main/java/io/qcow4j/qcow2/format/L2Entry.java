@@ -62,7 +62,12 @@ public final class L2Entry {
 
   /** Whether the standard entry names a host cluster (data, or a zero cluster with space kept). */
   public static boolean hasHostCluster(long entry, boolean hostOffsetZeroValid) {
-    return !compressed(entry) && (hostOffset(entry) != 0 || (hostOffsetZeroValid && copied(entry)));
+    if (compressed(entry)) {
+      return false;
+    }
+    // QEMU writes ZERO|COPIED with offset 0 when it zeroes guest cluster 0 of an external data file,
+    // and reads that as zero without a host cluster (ZERO_PLAIN); so do we, so that map agrees.
+    return hostOffset(entry) != 0 || (hostOffsetZeroValid && copied(entry) && (entry & ZERO) == 0);
   }
 
   /**

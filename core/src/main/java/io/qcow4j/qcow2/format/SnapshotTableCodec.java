@@ -19,6 +19,12 @@ public final class SnapshotTableCodec {
 
   /** The size in bytes of the snapshot table entry starting at the front of {@code in}, or -1 if the fixed part is cut. */
   public static long entryLength(ByteBuffer in) {
+    long unpadded = unpaddedLength(in);
+    return unpadded < 0 ? -1 : align8(unpadded);
+  }
+
+  /** The entry's size without the padding to 8 bytes, or -1 if the fixed part is cut. */
+  private static long unpaddedLength(ByteBuffer in) {
     if (in.remaining() < FIXED_BYTES) {
       return -1;
     }
@@ -26,7 +32,7 @@ public final class SnapshotTableCodec {
     long extra = Integer.toUnsignedLong(in.getInt(at + 36));
     int idSize = in.getShort(at + 12) & 0xffff;
     int nameSize = in.getShort(at + 14) & 0xffff;
-    return align8(FIXED_BYTES + extra + idSize + nameSize);
+    return FIXED_BYTES + extra + idSize + nameSize;
   }
 
   /**
@@ -39,11 +45,13 @@ public final class SnapshotTableCodec {
     List<Snapshot> snapshots = new ArrayList<>(Math.min(count, 1024));
     for (int index = 0; index < count; index++) {
       long entryOffset = tableOffset + in.position();
-      long length = entryLength(in);
-      if (length < 0 || length > in.remaining()) {
+      // QEMU does not write the padding after the last entry, so a table that ends the file lacks it.
+      long unpadded = unpaddedLength(in);
+      if (unpadded < 0 || unpadded > in.remaining()) {
         throw new CorruptImageException(file + ": snapshot table entry " + index + " at offset " + entryOffset
             + " runs past the end of the table");
       }
+      long length = align8(unpadded);
       int at = in.position();
       long l1Offset = in.getLong(at);
       int l1Size = in.getInt(at + 8);
@@ -71,7 +79,9 @@ public final class SnapshotTableCodec {
         icount = in.getLong(extra + 16);
       }
       byte[] unknownExtra = new byte[Math.max(0, extraSize - 24)];
-      in.get(extra + 24, unknownExtra, 0, unknownExtra.length);
+      if (unknownExtra.length > 0) {
+        in.get(extra + 24, unknownExtra);
+      }
       String id = string(in, extra + extraSize, idSize);
       String name = string(in, extra + extraSize + idSize, nameSize);
 
@@ -80,13 +90,14 @@ public final class SnapshotTableCodec {
         throw new ImageLimitException(file + ": snapshot '" + name + "' (entry " + index + " at offset " + entryOffset
             + ") has an L1 table of " + l1Entries + " entries, over the limit of " + l1LimitEntries);
       }
-      if (l1Entries > 0 && ((l1Offset & (clusterSize - 1)) != 0 || l1Offset <= 0 || l1Offset + l1Entries * 8 > fileSize)) {
+      // Subtract rather than add: an offset near 2^63 must not wrap around and pass.
+      if (l1Entries > 0 && ((l1Offset & (clusterSize - 1)) != 0 || l1Offset <= 0 || l1Offset > fileSize - l1Entries * 8)) {
         throw new CorruptImageException(file + ": snapshot '" + name + "' (entry " + index + " at offset " + entryOffset
             + ") has its L1 table at invalid offset " + l1Offset);
       }
       snapshots.add(new Snapshot(l1Offset, l1Size, id, name, dateSeconds, dateNanoseconds, vmClock, vmStateSize,
           diskSize, icount, unknownExtra));
-      in.position((int) (at + length));
+      in.position((int) Math.min(at + length, in.limit()));
     }
     return snapshots;
   }
@@ -106,12 +117,20 @@ public final class SnapshotTableCodec {
       int extraSize = 24 + unknown.length;
       out.putLong(snapshot.l1TableOffset()).putInt(snapshot.l1Size()).putShort((short) id.length)
           .putShort((short) name.length).putInt((int) snapshot.dateSeconds()).putInt((int) snapshot.dateNanoseconds())
-          .putLong(snapshot.vmClockNanoseconds()).putInt((int) Math.min(snapshot.vmStateSize(), 0xffffffffL))
+          .putLong(snapshot.vmClockNanoseconds()).putInt(vmStateSize32(snapshot.vmStateSize()))
           .putInt(extraSize).putLong(snapshot.vmStateSize()).putLong(snapshot.diskSize()).putLong(snapshot.icount())
           .put(unknown).put(id).put(name);
       out.position(start + (int) encodedLength(snapshot));
     }
     return out.array();
+  }
+
+  /**
+   * The 32-bit VM state size: 0 ("no VM state") when the size does not fit, so that a reader that
+   * ignores the extra data sees a disk-only snapshot rather than a truncated state, as QEMU writes it.
+   */
+  private static int vmStateSize32(long vmStateSize) {
+    return vmStateSize >= 0 && vmStateSize <= 0xffffffffL ? (int) vmStateSize : 0;
   }
 
   private static long encodedLength(Snapshot snapshot) {

@@ -1,0 +1,187 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.AmendOptions;
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.format.FeatureName;
+import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderExtension;
+import io.qcow4j.qcow2.format.L1Entry;
+import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.Snapshot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * qemu-img amend for qcow2: the compat level (zero clusters expanded on a downgrade), lazy
+ * refcounts, the refcount width (the refcount structures rebuilt) and the size. Runs with the
+ * image's I/O drained and its metadata lock held, the caller having flushed.
+ */
+final class Amender {
+  private final QcowFile image;
+  private final String name;
+
+  Amender(QcowFile image) {
+    this.image = image;
+    this.name = image.storage().name();
+  }
+
+  void amend(AmendOptions options) throws IOException {
+    Header header = image.header();
+    int version = header.version();
+    if (options.compat() != null) {
+      version = switch (options.compat()) {
+        case "0.10", "v2" -> 2;
+        case "1.1", "v3" -> 3;
+        default -> throw new UnsupportedFeatureException("Unknown compatibility level " + options.compat());
+      };
+    }
+    boolean lazy = options.lazyRefcounts() != null ? options.lazyRefcounts()
+        : header.lazyRefcounts() && version >= 3;
+    int refcountBits = options.refcountBits() != null ? options.refcountBits() : header.refcountBits();
+    if (refcountBits < 1 || refcountBits > 64 || Integer.bitCount(refcountBits) != 1) {
+      throw new UnsupportedFeatureException("Refcount width must be a power of two and may not exceed 64 bits");
+    }
+    if (version < 3 && lazy) {
+      throw new UnsupportedFeatureException(
+          "Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
+    }
+    if (version < 3 && refcountBits != 16) {
+      throw new UnsupportedFeatureException(header.version() < 3 && options.compat() == null
+          ? "Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)"
+          : "compat=0.10 requires refcount_bits=16");
+    }
+    if (version < header.version()) {
+      checkDowngrade(header);
+    }
+
+    if (options.size() != null && options.size() != header.size()) {
+      Resizer.resizeLocked(image, options.size());
+    }
+    int refcountOrder = Integer.numberOfTrailingZeros(refcountBits);
+    if (refcountOrder != image.header().refcountOrder()) {
+      new RefcountRebuild(image, refcountOrder).run();
+    }
+    if (version < image.header().version()) {
+      expandZeroClusters();
+    }
+    Header current = image.header();
+    long compatible = lazy ? current.compatibleFeatures() | Features.COMPAT_LAZY_REFCOUNTS
+        : current.compatibleFeatures() & ~Features.COMPAT_LAZY_REFCOUNTS;
+    if (version != current.version() || compatible != current.compatibleFeatures()) {
+      image.rewriteHeaderArea(withVersion(current, version, compatible));
+    }
+  }
+
+  private void checkDowngrade(Header header) throws IOException {
+    if (header.hasDataFile()) {
+      throw new UnsupportedFeatureException("Cannot downgrade an image with a data file");
+    }
+    long blocking = header.incompatibleFeatures() & ~Features.INCOMPAT_DIRTY;
+    if (blocking != 0) {
+      throw new UnsupportedFeatureException(
+          "Cannot downgrade an image with incompatible features 0x" + Long.toHexString(blocking) + " set");
+    }
+    for (Snapshot snapshot : image.snapshots()) {
+      if (hasZeroClusters(snapshot)) {
+        throw new UnsupportedFeatureException(name + ": cannot downgrade: snapshot '" + snapshot.name()
+            + "' holds zero clusters, which compat=0.10 cannot express");
+      }
+    }
+  }
+
+  private boolean hasZeroClusters(Snapshot snapshot) throws IOException {
+    ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
+    image.storage().readFully(l1Bytes, snapshot.l1TableOffset());
+    l1Bytes.flip();
+    int clusterSize = image.header().clusterSize();
+    ByteBuffer table = ByteBuffer.allocate(clusterSize);
+    while (l1Bytes.hasRemaining()) {
+      long l2Offset = L1Entry.l2Offset(l1Bytes.getLong());
+      if (l2Offset == 0) {
+        continue;
+      }
+      table.clear();
+      image.storage().readFully(table, l2Offset);
+      table.flip();
+      while (table.hasRemaining()) {
+        long entry = table.getLong();
+        if (!L2Entry.compressed(entry) && (entry & L2Entry.ZERO) != 0) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Rewrites every zero cluster of the active tree so that it reads as zeros without the zero flag:
+   * unallocated where nothing shows through, else a zeroed host cluster of its own.
+   */
+  private void expandZeroClusters() throws IOException {
+    WritePath writer = image.writer();
+    ClusterLookup lookup = image.lookup();
+    Refcounts refcounts = writer.refcounts();
+    int clusterSize = image.header().clusterSize();
+    boolean hasBacking = image.backingDisk() != null;
+    long size = image.size();
+    long bytesPerTable = lookup.bytesPerL2Table();
+    for (long guest = 0; guest < size; guest += clusterSize) {
+      long l1Index = guest / bytesPerTable;
+      if (L1Entry.l2Offset(lookup.l1()[(int) l1Index]) == 0) {
+        guest = (l1Index + 1) * bytesPerTable - clusterSize;
+        continue;
+      }
+      long entry = lookup.entryWords(guest)[0];
+      if (L2Entry.compressed(entry) || (entry & L2Entry.ZERO) == 0) {
+        continue;
+      }
+      ClusterLookup.Slot slot = lookup.writableSlot(guest, refcounts);
+      long host = L2Entry.hostOffset(entry);
+      if (host != 0 && L2Entry.copied(entry)) {
+        image.storage().zeroRange(host, clusterSize);
+        lookup.store(slot, L2Entry.data(host, true), 0);
+      } else if (hasBacking && guest < image.backingDisk().size()) {
+        long fresh = refcounts.allocate(1);
+        image.storage().zeroRange(fresh, clusterSize);
+        lookup.store(slot, L2Entry.data(fresh, true), 0);
+      } else {
+        lookup.store(slot, 0, 0);
+      }
+      if (host != 0 && !L2Entry.copied(entry)) {
+        refcounts.freeLater(host, clusterSize);
+      }
+    }
+    writer.flush();
+  }
+
+  private static Header withVersion(Header header, int version, long compatible) {
+    List<HeaderExtension> extensions = new ArrayList<>();
+    for (HeaderExtension extension : header.extensions()) {
+      if (version >= 3 || extension.type() == HeaderExtension.BACKING_FORMAT) {
+        extensions.add(extension);
+      }
+    }
+    if (version >= 3 && header.extension(HeaderExtension.FEATURE_NAME_TABLE).isEmpty()) {
+      extensions.add(new HeaderExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureName.encodeKnownTable()));
+    }
+    boolean v3 = version >= 3;
+    return new Header(version, header.backingFileOffset(), header.backingFileSize(), header.clusterBits(),
+        header.size(), header.cryptMethod(), header.l1Size(), header.l1TableOffset(), header.refcountTableOffset(),
+        header.refcountTableClusters(), header.snapshotCount(), header.snapshotsOffset(),
+        v3 ? header.incompatibleFeatures() : 0, v3 ? compatible : 0, v3 ? header.autoclearFeatures() : 0,
+        v3 ? header.refcountOrder() : 4, v3 ? Math.max(header.headerLength(), Header.V3_LENGTH) : Header.V2_LENGTH,
+        v3 ? header.compressionType() : 0, extensions, header.backingFile());
+  }
+
+  /** Refuses a header that does not fit in the first cluster. */
+  static void checkFits(Header header, int encodedLength) throws ImageLimitException {
+    if (encodedLength > header.clusterSize()) {
+      throw new ImageLimitException("the header with its extensions and backing file name needs " + encodedLength
+          + " bytes, more than the first cluster holds (" + header.clusterSize() + ")");
+    }
+  }
+}

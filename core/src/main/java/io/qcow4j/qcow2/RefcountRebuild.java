@@ -1,0 +1,93 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderCodec;
+import io.qcow4j.qcow2.format.RefcountBlock;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * Rewrites the refcount structures with another refcount width: a new table and blocks after the
+ * end of the image carry every refcount (and their own), the header switches to them in one write,
+ * then the old table and blocks are freed.
+ */
+final class RefcountRebuild {
+  private final QcowFile image;
+  private final int newOrder;
+
+  RefcountRebuild(QcowFile image, int newOrder) {
+    this.image = image;
+    this.newOrder = newOrder;
+  }
+
+  void run() throws IOException {
+    WritePath writer = image.writer();
+    writer.flush();
+    Refcounts old = writer.refcounts();
+    Header header = image.header();
+    Storage storage = image.storage();
+    int clusterBits = header.clusterBits();
+    int clusterSize = header.clusterSize();
+    long perBlock = RefcountBlock.entries(clusterSize, newOrder);
+    long maxValue = RefcountBlock.maxValue(newOrder);
+    long used = old.frontierOffset() >>> clusterBits;
+
+    // The new table and blocks go at the end and must count themselves: grow until it settles.
+    long blocks = 0;
+    long tableClusters = 0;
+    long covered;
+    do {
+      covered = used + blocks + tableClusters;
+      blocks = (covered + perBlock - 1) / perBlock;
+      tableClusters = (blocks * 8 + clusterSize - 1) / clusterSize;
+    } while (used + blocks + tableClusters > covered);
+    if (tableClusters * clusterSize > HeaderCodec.MAX_REFCOUNT_TABLE_BYTES) {
+      throw new ImageLimitException(storage.name() + ": a refcount table for " + (1 << newOrder)
+          + "-bit refcounts would exceed " + HeaderCodec.MAX_REFCOUNT_TABLE_BYTES + " bytes");
+    }
+    long tableCluster = used;
+    long firstBlockCluster = used + tableClusters;
+    ByteBuffer table = ByteBuffer.allocate((int) (tableClusters * clusterSize));
+    byte[] block = new byte[clusterSize];
+    for (long blockIndex = 0; blockIndex < blocks; blockIndex++) {
+      java.util.Arrays.fill(block, (byte) 0);
+      for (long index = 0; index < perBlock; index++) {
+        long cluster = blockIndex * perBlock + index;
+        if (cluster >= covered) {
+          break;
+        }
+        long value = cluster < used ? old.get(cluster) : 1;
+        if (Long.compareUnsigned(value, maxValue) > 0) {
+          throw new ImageLimitException(String.format(
+              "Refcount of cluster %d (%d) is too big for the new refcount width of %d bits",
+              cluster, value, 1 << newOrder));
+        }
+        RefcountBlock.set(block, (int) index, newOrder, value);
+      }
+      long blockOffset = (firstBlockCluster + blockIndex) << clusterBits;
+      storage.write(ByteBuffer.wrap(block), blockOffset);
+      table.putLong((int) (blockIndex * 8), blockOffset);
+    }
+    storage.write(table, tableCluster << clusterBits);
+    storage.force(false);
+    long oldTableOffset = header.refcountTableOffset();
+    long oldTableBytes = (long) header.refcountTableClusters() * clusterSize;
+    java.util.List<Long> oldBlocks = old.blockOffsets();
+    image.writeHeader(new Header(header.version(), header.backingFileOffset(), header.backingFileSize(),
+        header.clusterBits(), header.size(), header.cryptMethod(), header.l1Size(), header.l1TableOffset(),
+        tableCluster << clusterBits, (int) tableClusters, header.snapshotCount(), header.snapshotsOffset(),
+        header.incompatibleFeatures(), header.compatibleFeatures(), header.autoclearFeatures(), newOrder,
+        header.headerLength(), header.compressionType(), header.extensions(), header.backingFile()));
+    storage.force(false);
+    Refcounts rebuilt = new Refcounts(storage.name(), storage, clusterBits, newOrder, tableCluster << clusterBits,
+        (int) tableClusters);
+    writer.replaceRefcounts(rebuilt);
+    rebuilt.freeLater(oldTableOffset, oldTableBytes);
+    for (long blockOffset : oldBlocks) {
+      rebuilt.freeLater(blockOffset, clusterSize);
+    }
+    writer.flush();
+  }
+}

@@ -1,0 +1,500 @@
+package io.qcow4j.nbd;
+
+import static io.qcow4j.nbd.Protocol.*;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.ReadOnlyImageException;
+import io.qcow4j.qcow2.QcowFile;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Semaphore;
+
+/**
+ * The transmission phase of one connection: this thread reads requests in order, each request is
+ * served on its own virtual thread, and replies go out as they complete, matched by cookie.
+ */
+final class Transmission {
+  private static final System.Logger LOG = System.getLogger(Transmission.class.getName());
+  private static final int HEADER_BYTES = 28;
+  /** Most descriptors in one block status reply; the client asks again for the rest. */
+  private static final int MAX_DESCRIPTORS = 1024;
+  private static final int CACHE_CHUNK = 1 << 20;
+  /** Bytes of payload one connection may hold in flight, in KiB permits: room for two of the largest. */
+  private static final int BUDGET_KIB = 2 * (MAX_PAYLOAD >> 10) + 1024;
+
+  private final Wire wire;
+  private final Export export;
+  private final DiskFile disk;
+  private final boolean structured;
+  private final boolean blockStatus;
+  private final String client;
+  private final BufferPool buffers;
+  private final InFlight inFlight = new InFlight();
+  private final Semaphore budget = new Semaphore(BUDGET_KIB);
+
+  /** One request as it came off the wire; offset and length are unsigned on the wire. */
+  private record Request(int type, int flags, long cookie, long offset, long length) {
+    boolean fua() {
+      return (flags & CMD_FLAG_FUA) != 0;
+    }
+
+    boolean has(int flag) {
+      return (flags & flag) != 0;
+    }
+  }
+
+  /** Why a request is refused before it runs. */
+  private record Refusal(int error, String message) {}
+
+  Transmission(Wire wire, Export export, Negotiation.Session session, BufferPool buffers, String client) {
+    this.wire = wire;
+    this.buffers = buffers;
+    this.export = export;
+    this.disk = export.disk();
+    this.structured = session.structuredReplies();
+    this.blockStatus = session.blockStatus();
+    this.client = client;
+  }
+
+  /** Reads and dispatches requests until NBD_CMD_DISC or the end of the stream. */
+  void run() throws IOException {
+    ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+    while (true) {
+      header.clear();
+      try {
+        wire.readFully(header);
+      } catch (EOFException e) {
+        if (header.position() == 0) {
+          LOG.log(Level.DEBUG, "{0}: disconnected without NBD_CMD_DISC", client);
+          return;
+        }
+        throw new ProtocolException("connection ended inside a request header");
+      }
+      header.flip();
+      int magic = header.getInt();
+      if (magic != REQUEST_MAGIC) {
+        throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
+      }
+      int flags = Short.toUnsignedInt(header.getShort());
+      int type = Short.toUnsignedInt(header.getShort());
+      Request request = new Request(type, flags, header.getLong(), header.getLong(),
+          Integer.toUnsignedLong(header.getInt()));
+      if (type == CMD_DISC) {
+        LOG.log(Level.DEBUG, "{0}: NBD_CMD_DISC", client);
+        return;
+      }
+      ByteBuffer payload = null;
+      int permits = 1;
+      if (type == CMD_WRITE) {
+        if (request.length() > MAX_PAYLOAD) {
+          // Draining up to 4 GiB of payload would hand the client a denial of service: answer, then hang up.
+          replyError(request, EINVAL, "write of " + request.length() + " bytes exceeds the "
+              + MAX_PAYLOAD + "-byte limit");
+          throw new ProtocolException("write payload of " + request.length() + " bytes");
+        }
+        permits = permits(request.length());
+        budget.acquireUninterruptibly(permits);
+        try {
+          payload = buffers.acquire((int) request.length());
+          wire.readFully(payload);
+        } catch (IOException e) {
+          buffers.release(payload);
+          budget.release(permits);
+          throw e;
+        }
+        payload.flip();
+      }
+      Refusal refusal = check(request);
+      if (refusal != null) {
+        buffers.release(payload);
+        budget.release(permits);
+        replyError(request, refusal.error(), refusal.message());
+        continue;
+      }
+      if (type == CMD_READ) {
+        permits = permits(request.length());
+        budget.acquireUninterruptibly(permits);
+      }
+      dispatch(request, payload, permits);
+    }
+  }
+
+  /** Waits for the requests in flight to be answered; false if some still run after the timeout. */
+  boolean awaitIdle(Duration timeout) {
+    return inFlight.awaitIdle(timeout);
+  }
+
+  private static int permits(long length) {
+    return 1 + (int) (length >> 10);
+  }
+
+  private void dispatch(Request request, ByteBuffer payload, int permits) {
+    inFlight.begin();
+    try {
+      Thread.ofVirtual().name("nbd-request").start(() -> {
+        try {
+          serve(request, payload);
+        } finally {
+          buffers.release(payload);
+          budget.release(permits);
+          inFlight.end();
+        }
+      });
+    } catch (RuntimeException | Error e) {
+      buffers.release(payload);
+      budget.release(permits);
+      inFlight.end();
+      throw e;
+    }
+  }
+
+  /** The checks that need no I/O: flags, bounds, access, negotiation; null when the request may run. */
+  private Refusal check(Request request) {
+    int allowed = switch (request.type()) {
+      case CMD_READ -> CMD_FLAG_FUA | (structured ? CMD_FLAG_DF : 0);
+      case CMD_WRITE, CMD_FLUSH, CMD_TRIM, CMD_CACHE -> CMD_FLAG_FUA;
+      case CMD_WRITE_ZEROES -> CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO;
+      case CMD_BLOCK_STATUS -> CMD_FLAG_FUA | CMD_FLAG_REQ_ONE;
+      default -> -1;
+    };
+    if (allowed == -1) {
+      return new Refusal(EINVAL, "unknown command " + request.type());
+    }
+    if ((request.flags() & ~allowed) != 0) {
+      return new Refusal(EINVAL, "flags 0x" + Integer.toHexString(request.flags())
+          + " are not valid for command " + request.type());
+    }
+    boolean writes = request.type() == CMD_WRITE || request.type() == CMD_TRIM
+        || request.type() == CMD_WRITE_ZEROES;
+    if (writes && export.readOnly()) {
+      return new Refusal(EPERM, "the export is read-only");
+    }
+    if (request.type() == CMD_FLUSH) {
+      return null;
+    }
+    long offset = request.offset();
+    long length = request.length();
+    if (Long.compareUnsigned(offset, export.size()) > 0 || length > export.size() - offset) {
+      int error = request.type() == CMD_WRITE || request.type() == CMD_WRITE_ZEROES ? ENOSPC : EINVAL;
+      return new Refusal(error, "range at offset " + Long.toUnsignedString(offset) + " length " + length
+          + " is outside the export (" + export.size() + " bytes)");
+    }
+    return switch (request.type()) {
+      case CMD_READ -> length > MAX_PAYLOAD
+          ? new Refusal(EINVAL, "read of " + length + " bytes exceeds the " + MAX_PAYLOAD + "-byte limit")
+          : null;
+      case CMD_BLOCK_STATUS -> !blockStatus
+          ? new Refusal(EINVAL, "no metadata context was negotiated")
+          : length == 0 ? new Refusal(EINVAL, "block status of 0 bytes") : null;
+      default -> null;
+    };
+  }
+
+  /** Runs one request on its worker thread and answers it. */
+  private void serve(Request request, ByteBuffer payload) {
+    try {
+      switch (request.type()) {
+        case CMD_READ -> {
+          read(request);
+          return;
+        }
+        case CMD_BLOCK_STATUS -> {
+          blockStatus(request);
+          return;
+        }
+        case CMD_WRITE -> {
+          disk.writeFully(payload, request.offset());
+          forceIfFua(request);
+        }
+        case CMD_FLUSH -> {
+          if (!export.readOnly()) {
+            disk.force(false);
+          }
+        }
+        case CMD_TRIM -> {
+          trim(request);
+          forceIfFua(request);
+        }
+        case CMD_WRITE_ZEROES -> {
+          if (!writeZeroes(request)) {
+            return;
+          }
+          forceIfFua(request);
+        }
+        case CMD_CACHE -> cache(request);
+        default -> throw new IllegalStateException("unchecked command " + request.type());
+      }
+    } catch (IOException | RuntimeException e) {
+      failed(request, e);
+      return;
+    }
+    send(simpleReply(request.cookie(), 0));
+  }
+
+  private void forceIfFua(Request request) throws IOException {
+    if (request.fua()) {
+      disk.force(false);
+    }
+  }
+
+  private void trim(Request request) throws IOException {
+    if (request.length() == 0) {
+      return;
+    }
+    try {
+      disk.discard(request.offset(), request.length());
+    } catch (UnsupportedOperationException e) {
+      // TRIM is a hint; a disk that cannot discard keeps its data and the request still succeeds.
+    }
+  }
+
+  /** Zeroes the range; false when it already answered (a fast zero it cannot promise). */
+  private boolean writeZeroes(Request request) throws IOException {
+    boolean noHole = request.has(CMD_FLAG_NO_HOLE);
+    if (request.has(CMD_FLAG_FAST_ZERO) && (noHole || !export.fastZeroes())) {
+      // Zeros that must be provisioned, or a disk without a cheap way to zero, cost as much as
+      // writing them: the spec wants a fast refusal, before touching the export.
+      replyError(request, ENOTSUP, "zeroing is not faster than a write here");
+      return false;
+    }
+    if (request.length() == 0) {
+      return true;
+    }
+    if (!noHole && disk instanceof QcowFile qcow) {
+      // Without NO_HOLE the client lets us unmap: whole zeroed clusters give their host space back.
+      qcow.writeZeroesUnmap(request.offset(), request.length());
+      return true;
+    }
+    disk.writeZeroes(request.offset(), request.length());
+    if (noHole) {
+      try {
+        disk.allocate(request.offset(), request.length());
+      } catch (UnsupportedOperationException e) {
+        writeZeroBytes(request.offset(), request.length());
+      }
+    }
+    return true;
+  }
+
+  private void writeZeroBytes(long offset, long length) throws IOException {
+    ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, 1 << 20));
+    for (long done = 0; done < length; ) {
+      int count = (int) Math.min(length - done, zeros.capacity());
+      zeros.clear().limit(count);
+      disk.writeFully(zeros, offset + done);
+      done += count;
+    }
+  }
+
+  /** Reads the data of the range (at most the payload limit) so that later reads find it cached. */
+  private void cache(Request request) throws IOException {
+    long end = request.offset() + Math.min(request.length(), MAX_PAYLOAD);
+    ByteBuffer sink = buffers.acquire(CACHE_CHUNK);
+    try {
+      for (long position = request.offset(); position < end; ) {
+        sink.clear().limit((int) Math.min(CACHE_CHUNK, end - position));
+        int count = disk.read(sink, position);
+        if (count <= 0) {
+          break;
+        }
+        position += count;
+      }
+    } finally {
+      buffers.release(sink);
+    }
+  }
+
+  private void read(Request request) {
+    ByteBuffer data = buffers.acquire((int) request.length());
+    try {
+      read(request, data);
+    } finally {
+      buffers.release(data);
+    }
+  }
+
+  private void read(Request request, ByteBuffer data) {
+    int length = (int) request.length();
+    long offset = request.offset();
+    if (!structured || request.has(CMD_FLAG_DF) || length == 0) {
+      try {
+        disk.readFully(data, offset);
+      } catch (IOException | RuntimeException e) {
+        failed(request, e);
+        return;
+      }
+      data.flip();
+      if (!structured) {
+        send(simpleReply(request.cookie(), 0), data);
+      } else if (length == 0) {
+        send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_NONE, request.cookie(), 0));
+      } else {
+        send(dataChunkHeader(REPLY_FLAG_DONE, request.cookie(), offset, length), data);
+      }
+      return;
+    }
+    List<ByteBuffer> message = new ArrayList<>();
+    try {
+      // Ranges that read as zeros go out as holes; the data of the rest is read first, so that no
+      // content chunk is sent before every error that could fail the request is known.
+      List<Run> runs = runs(offset, length);
+      for (int i = 0; i < runs.size(); i++) {
+        Run run = runs.get(i);
+        int flags = i == runs.size() - 1 ? REPLY_FLAG_DONE : 0;
+        if (run.hole()) {
+          message.add(chunkHeader(flags, REPLY_TYPE_OFFSET_HOLE, request.cookie(), 12, 12)
+              .putLong(run.start()).putInt(run.length()).flip());
+        } else {
+          ByteBuffer slice = data.slice((int) (run.start() - offset), run.length());
+          disk.readFully(slice, run.start());
+          message.add(dataChunkHeader(flags, request.cookie(), run.start(), run.length()));
+          message.add(slice.flip());
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      failed(request, e);
+      return;
+    }
+    send(message.toArray(ByteBuffer[]::new));
+  }
+
+  /** A stretch of a read that is all data or all zeros. */
+  private record Run(long start, int length, boolean hole) {
+    Run longer(long extra) {
+      return new Run(start, length + (int) extra, hole);
+    }
+  }
+
+  /** Splits [offset, offset + length) into alternating runs of data and of zeros, from the block status. */
+  private List<Run> runs(long offset, int length) throws IOException {
+    List<Run> runs = new ArrayList<>();
+    long end = offset + length;
+    for (long position = offset; position < end; ) {
+      Extent extent = disk.blockStatus(position, end - position);
+      long extentLength = Math.min(extent.length(), end - position);
+      boolean hole = extent.zero();
+      if (extentLength <= 0) {
+        // A status that makes no progress: read the rest as data rather than loop.
+        extentLength = end - position;
+        hole = false;
+      }
+      Run last = runs.isEmpty() ? null : runs.getLast();
+      if (last != null && last.hole() == hole) {
+        runs.set(runs.size() - 1, last.longer(extentLength));
+      } else {
+        runs.add(new Run(position, (int) extentLength, hole));
+      }
+      position += extentLength;
+    }
+    return runs;
+  }
+
+  /** One base:allocation descriptor; its length is unsigned 32 bits on the wire. */
+  private record Descriptor(long length, int state) {}
+
+  private void blockStatus(Request request) throws IOException {
+    long end = request.offset() + request.length();
+    int limit = request.has(CMD_FLAG_REQ_ONE) ? 1 : MAX_DESCRIPTORS;
+    List<Descriptor> descriptors = new ArrayList<>();
+    for (long position = request.offset(); position < end; ) {
+      Extent extent = disk.blockStatus(position, end - position);
+      long extentLength = Math.min(extent.length(), end - position);
+      int state = (extent.data() ? 0 : STATE_HOLE) | (extent.zero() ? STATE_ZERO : 0);
+      if (extentLength <= 0) {
+        // A status that makes no progress: "allocated, content unknown" is always true.
+        extentLength = end - position;
+        state = 0;
+      }
+      Descriptor last = descriptors.isEmpty() ? null : descriptors.getLast();
+      if (last != null && last.state() == state) {
+        descriptors.set(descriptors.size() - 1, new Descriptor(last.length() + extentLength, state));
+      } else if (descriptors.size() < limit) {
+        descriptors.add(new Descriptor(extentLength, state));
+      } else {
+        break;
+      }
+      position += extentLength;
+    }
+    ByteBuffer payload = ByteBuffer.allocate(4 + 8 * descriptors.size()).putInt(BASE_ALLOCATION_ID);
+    for (Descriptor descriptor : descriptors) {
+      payload.putInt((int) descriptor.length()).putInt(descriptor.state());
+    }
+    send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, request.cookie(), payload.capacity()),
+        payload.flip());
+  }
+
+  private void failed(Request request, Throwable failure) {
+    int error = errorCode(failure);
+    if (error == EIO) {
+      LOG.log(Level.WARNING, client + ": command " + request.type() + " at offset "
+          + Long.toUnsignedString(request.offset()) + " failed", failure);
+    }
+    String message = failure.getMessage() == null ? failure.getClass().getSimpleName() : failure.getMessage();
+    replyError(request, error, message);
+  }
+
+  /** The NBD error for a failure of the disk. */
+  static int errorCode(Throwable failure) {
+    if (failure instanceof ReadOnlyImageException) {
+      return EPERM;
+    }
+    if (failure instanceof IllegalArgumentException) {
+      return EINVAL;
+    }
+    String message = failure.getMessage();
+    if (failure instanceof IOException && message != null
+        && (message.contains("No space left") || message.contains("Disk quota exceeded")
+            || message.contains("File too large"))) {
+      return ENOSPC;
+    }
+    return EIO;
+  }
+
+  private void replyError(Request request, int error, String message) {
+    if (!structured) {
+      send(simpleReply(request.cookie(), error));
+      return;
+    }
+    byte[] text = message.getBytes(StandardCharsets.UTF_8);
+    int textLength = Math.min(text.length, MAX_STRING);
+    ByteBuffer payload = ByteBuffer.allocate(6 + textLength).putInt(error).putShort((short) textLength)
+        .put(text, 0, textLength).flip();
+    send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_ERROR, request.cookie(), payload.remaining()), payload);
+  }
+
+  private static ByteBuffer simpleReply(long cookie, int error) {
+    return ByteBuffer.allocate(16).putInt(SIMPLE_REPLY_MAGIC).putInt(error).putLong(cookie).flip();
+  }
+
+  private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length) {
+    return chunkHeader(flags, type, cookie, length, 0).flip();
+  }
+
+  /** A chunk header with room for {@code room} payload bytes after it, positioned to write them. */
+  private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length, int room) {
+    return ByteBuffer.allocate(20 + room).putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags)
+        .putShort((short) type).putLong(cookie).putInt(length);
+  }
+
+  /** The header of an OFFSET_DATA chunk with its offset field; the data follows in its own buffer. */
+  private static ByteBuffer dataChunkHeader(int flags, long cookie, long offset, int dataLength) {
+    return chunkHeader(flags, REPLY_TYPE_OFFSET_DATA, cookie, 8 + dataLength, 8).putLong(offset).flip();
+  }
+
+  /** Sends one whole reply; a reply cut short leaves the stream unusable, so a failure closes it. */
+  private void send(ByteBuffer... message) {
+    try {
+      wire.write(message);
+    } catch (IOException e) {
+      LOG.log(Level.DEBUG, "{0}: reply not delivered: {1}", client, e.toString());
+      wire.close();
+    }
+  }
+}

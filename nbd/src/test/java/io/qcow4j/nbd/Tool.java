@@ -1,0 +1,72 @@
+package io.qcow4j.nbd;
+
+import static org.assertj.core.api.Assertions.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs an installed tool (qemu-img, qemu-io, nbdinfo, nbdcopy) with a deadline; a missing tool fails the test. */
+final class Tool {
+  /** What a finished run left behind. */
+  record Result(List<String> command, int exitCode, String out, String err) {
+    Result assertSuccess() {
+      if (exitCode != 0) {
+        fail(String.join(" ", command) + " exited with " + exitCode + "\nstdout: " + out + "\nstderr: " + err);
+      }
+      return this;
+    }
+
+    String all() {
+      return out + err;
+    }
+  }
+
+  private Tool() {}
+
+  static Result run(Duration timeout, String... command) throws IOException, InterruptedException {
+    require(command[0]);
+    Path out = Files.createTempFile("tool", ".out");
+    Path err = Files.createTempFile("tool", ".err");
+    try {
+      Process process = new ProcessBuilder(command)
+          .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+          .redirectOutput(out.toFile())
+          .redirectError(err.toFile())
+          .start();
+      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        fail(String.join(" ", command) + " did not finish within " + timeout + "\nstdout: "
+            + Files.readString(out) + "\nstderr: " + Files.readString(err));
+      }
+      return new Result(List.of(command), process.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
+          Files.readString(err, StandardCharsets.UTF_8));
+    } finally {
+      Files.deleteIfExists(out);
+      Files.deleteIfExists(err);
+    }
+  }
+
+  static Result run(String... command) throws IOException, InterruptedException {
+    return run(Duration.ofSeconds(60), command);
+  }
+
+  /** Fails (never skips) when {@code name} is not on the PATH. */
+  static void require(String name) {
+    if (name.contains("/")) {
+      return;
+    }
+    String path = System.getenv().getOrDefault("PATH", "");
+    for (String directory : path.split(File.pathSeparator)) {
+      if (Files.isExecutable(Path.of(directory, name))) {
+        return;
+      }
+    }
+    fail(name + " is not installed (bin/test installs qemu-utils and libnbd-bin); the interop tests need it");
+  }
+}
