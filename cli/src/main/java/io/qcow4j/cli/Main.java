@@ -32,6 +32,10 @@ import picocli.CommandLine.ParseResult;
       BenchCommand.class,
       AmendCommand.class,
       ServeCommand.class,
+      CreateCommand.class,
+      ResizeCommand.class,
+      CheckCommand.class,
+      SnapshotCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Callable<Integer> {

@@ -12,21 +12,32 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * The commands of qemu-io that qcow4j runs (read, length, map), with qemu-io's argument parsing,
+ * The commands of qemu-io that qcow4j runs (read, readv, write, writev, discard, flush, aio_flush,
+ * length, map), with qemu-io's argument parsing,
  * messages (which stream each goes to included) and return values: 0 on success, negative on failure.
  */
 final class QemuIoShell {
   /** BDRV_REQUEST_MAX_BYTES: the longest single request qemu-io accepts. */
   static final long MAX_REQUEST_BYTES = 2147483136L;
-  private static final int EINVAL = -22;
+  private static final int EPERM = -1;
   private static final int EIO = -5;
+  private static final int EINVAL = -22;
+  private static final int ENOTSUP = -95;
   private static final String READ_USAGE =
       "read [-abCqv] [-P pattern [-s off] [-l len]] off len -- reads a number of bytes at a specified offset";
+  private static final String WRITE_USAGE =
+      "write [-bcCfnquz] [-P pattern | -s source_file] off len -- writes a number of bytes at a specified offset";
+  private static final String WRITEV_USAGE =
+      "writev [-Cfq] [-P pattern] off len [len..] -- writes a number of bytes at a specified offset";
+  private static final String READV_USAGE =
+      "readv [-Cqv] [-P pattern] off len [len..] -- reads a number of bytes at a specified offset";
+  private static final String DISCARD_USAGE = "discard [-Cq] off len -- discards a number of bytes at a specified offset";
+  /** How much of a write is generated and written at once. */
+  private static final int WRITE_CHUNK_BYTES = 1 << 20;
   /** qemu-io commands (and their short names) that need the write path or are not implemented yet. */
   private static final Set<String> NOT_YET = Set.of(
-      "write", "w", "writev", "readv", "multiwrite", "aio_read", "aio_write", "aio_flush", "flush", "f",
-      "truncate", "t", "discard", "d", "info", "i", "alloc", "a", "open", "o", "close", "c", "reopen",
-      "break", "remove_break", "resume", "wait_break", "abort", "sigraise", "sleep", "help", "?", "quit", "q");
+      "multiwrite", "aio_read", "aio_write", "truncate", "t", "info", "i", "alloc", "a", "open", "o", "close", "c",
+      "reopen", "break", "remove_break", "resume", "wait_break", "abort", "sigraise", "sleep", "help", "?", "quit", "q");
 
   private final DiskFile disk;
   private final PrintWriter out;
@@ -50,6 +61,12 @@ final class QemuIoShell {
       case "read", "r" -> checkCount(name, args, 2, -1) ? read(args) : EINVAL;
       case "length" -> checkCount(name, args, 0, 0) ? length() : EINVAL;
       case "map" -> checkCount(name, args, 0, 0) ? map() : EINVAL;
+      case "write", "w" -> checkCount(name, args, 2, -1) ? (writable() ? write(args) : EPERM) : EINVAL;
+      case "writev" -> checkCount(name, args, 2, -1) ? (writable() ? writev(args) : EPERM) : EINVAL;
+      case "readv" -> checkCount(name, args, 2, -1) ? readv(args) : EINVAL;
+      case "discard", "d" -> checkCount(name, args, 2, -1) ? (writable() ? discard(args) : EPERM) : EINVAL;
+      case "flush", "f" -> checkCount(name, args, 0, 0) ? flush() : EINVAL;
+      case "aio_flush" -> checkCount(name, args, 0, 0) ? 0 : EINVAL;
       default -> {
         if (NOT_YET.contains(name)) {
           err.println("command \"" + name + "\" is not supported by qcow4j yet");
@@ -204,6 +221,500 @@ final class QemuIoShell {
     }
     printReport("read", elapsedNanos, offset, count, count, 1, parsable);
     return result;
+  }
+
+  /** qemu-io asks for write permission before a writing command; a read-only image refuses it. */
+  private boolean writable() {
+    if (!disk.isReadOnly()) {
+      return true;
+    }
+    out.flush();
+    err.println(QemuErrors.PREFIX + "Block node is read-only");
+    return false;
+  }
+
+  /** How a write fills its buffer: a byte pattern or the repeated content of a file. */
+  private record Fill(int pattern, byte[] source) {
+    void into(byte[] chunk, int length, long positionInWrite) {
+      if (source == null) {
+        java.util.Arrays.fill(chunk, 0, length, (byte) pattern);
+        return;
+      }
+      for (int i = 0; i < length; i++) {
+        chunk[i] = source[(int) ((positionInWrite + i) % source.length)];
+      }
+    }
+  }
+
+  private int write(List<String> args) {
+    Getopt options = new Getopt("write", args, "bcCfnpP:qs:uz");
+    boolean parsable = false;
+    boolean quiet = false;
+    boolean compressed = false;
+    boolean fua = false;
+    boolean noFallback = false;
+    boolean unmap = false;
+    boolean zeroes = false;
+    boolean patternGiven = false;
+    String sourceFile = null;
+    int pattern = 0xcd;
+    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+      switch (option.letter()) {
+        case 'b' -> {
+          err.println("write: -b (the VM state area) is not supported by qcow4j");
+          return EINVAL;
+        }
+        case 'c' -> compressed = true;
+        case 'C' -> parsable = true;
+        case 'f' -> fua = true;
+        case 'n' -> noFallback = true;
+        case 'p' -> { }
+        case 'P' -> {
+          patternGiven = true;
+          pattern = parsePattern(option.argument());
+          if (pattern < 0) {
+            return EINVAL;
+          }
+        }
+        case 'q' -> quiet = true;
+        case 's' -> sourceFile = option.argument();
+        case 'u' -> unmap = true;
+        case 'z' -> zeroes = true;
+        default -> {
+          return badOption("write", option, WRITE_USAGE);
+        }
+      }
+    }
+    List<String> operands = options.operands();
+    if (operands.size() != 2) {
+      out.println(WRITE_USAGE);
+      return EINVAL;
+    }
+    if (fua && compressed) {
+      out.println("-f and -b or -c cannot be specified at the same time");
+      return EINVAL;
+    }
+    if (noFallback && !zeroes) {
+      out.println("-n requires -z to be specified");
+      return EINVAL;
+    }
+    if (unmap && !zeroes) {
+      out.println("-u requires -z to be specified");
+      return EINVAL;
+    }
+    if ((zeroes ? 1 : 0) + (patternGiven ? 1 : 0) + (sourceFile != null ? 1 : 0) > 1) {
+      out.println("Only one of -z, -P, and -s can be specified at the same time");
+      return EINVAL;
+    }
+    long offset = number(operands.get(0));
+    if (offset < 0) {
+      return (int) offset;
+    }
+    long count = number(operands.get(1));
+    if (count < 0) {
+      return (int) count;
+    }
+    if (count > MAX_REQUEST_BYTES && !noFallback) {
+      out.println("length cannot exceed " + MAX_REQUEST_BYTES + " without -n, given " + operands.get(1));
+      return EINVAL;
+    }
+    if (compressed) {
+      if (offset % 512 != 0) {
+        out.println(offset + " is not a sector-aligned value for 'offset'");
+        return EINVAL;
+      }
+      if (count % 512 != 0) {
+        out.println(count + " is not a sector-aligned value for 'count'");
+        return EINVAL;
+      }
+    }
+    Fill fill = new Fill(pattern, null);
+    if (!zeroes && sourceFile != null) {
+      byte[] source = readSourceFile(sourceFile, count);
+      if (source == null) {
+        return EINVAL;
+      }
+      fill = new Fill(pattern, source);
+    }
+    long started = System.nanoTime();
+    try {
+      if (!insideDisk(offset, count)) {
+        out.println("write failed: Input/output error");
+        return EIO;
+      }
+      if (zeroes && noFallback && !zeroesWithoutFallback(offset, count)) {
+        out.println("write failed: Operation not supported");
+        return ENOTSUP;
+      }
+      if (zeroes) {
+        if (unmap && disk instanceof io.qcow4j.qcow2.QcowFile image) {
+          image.writeZeroesUnmap(offset, count);
+        } else {
+          disk.writeZeroes(offset, count);
+        }
+      } else if (compressed) {
+        int result = writeCompressed(offset, count, fill);
+        if (result < 0) {
+          return result;
+        }
+      } else {
+        writeFilled(offset, count, fill);
+      }
+      if (fua) {
+        disk.force(false);
+      }
+    } catch (IOException | RuntimeException e) {
+      out.println("write failed: " + Failures.reason(e, null));
+      return EIO;
+    }
+    if (!quiet) {
+      printReport("wrote", Math.max(1, System.nanoTime() - started), offset, count, count, 1, parsable);
+    }
+    return 0;
+  }
+
+  /**
+   * write -c as qcow2 does it: cluster-aligned requests (a partial last cluster only at the end of
+   * the disk), each cluster compressed unless that does not shrink it, never over a cluster the
+   * image already allocates (QEMU fails those with EIO), never into an external data file.
+   */
+  private int writeCompressed(long offset, long count, Fill fill) throws IOException {
+    if (!(disk instanceof io.qcow4j.qcow2.QcowFile image) || image.info().qcow2().dataFile() != null) {
+      out.println("write failed: Operation not supported");
+      return ENOTSUP;
+    }
+    int clusterSize = image.clusterSize();
+    long size = image.size();
+    if (offset % clusterSize != 0 || (count % clusterSize != 0 && offset + count != size)) {
+      out.println("write failed: Invalid argument");
+      return EINVAL;
+    }
+    for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
+      io.qcow4j.disk.Extent extent = image.blockStatus(cluster, 1);
+      if (extent.depth() == 0 && (extent.data() || extent.compressed() || extent.hostOffset() >= 0)) {
+        out.println("write failed: Input/output error");
+        return EIO;
+      }
+    }
+    byte[] buffer = new byte[clusterSize];
+    for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
+      int length = (int) Math.min(clusterSize, offset + count - cluster);
+      java.util.Arrays.fill(buffer, (byte) 0);
+      fill.into(buffer, length, cluster - offset);
+      byte[] packed = image.compressCluster(java.nio.ByteBuffer.wrap(buffer));
+      if (packed != null) {
+        image.writeCompressed(cluster, packed);
+      } else {
+        image.writeFully(java.nio.ByteBuffer.wrap(buffer, 0, length), cluster);
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * Whether qcow2 can make the range zero without writing zero bytes, which write -z -n demands: not
+   * on v2 (no zero flag), and a partial cluster at either end only when it reads as zeros already.
+   */
+  private boolean zeroesWithoutFallback(long offset, long count) throws IOException {
+    if (!(disk instanceof io.qcow4j.qcow2.QcowFile image)) {
+      return true;
+    }
+    var qcow2 = image.info().qcow2();
+    if (qcow2.version() < 3) {
+      return false;
+    }
+    if (qcow2.extendedL2() || count == 0) {
+      return true;
+    }
+    long clusterSize = image.clusterSize();
+    long end = offset + count;
+    for (long edge : new long[] {offset, end}) {
+      long clusterStart = edge / clusterSize * clusterSize;
+      boolean partial = edge % clusterSize != 0 && !(edge == end && end == image.size());
+      if (partial) {
+        long length = Math.min(clusterSize, image.size() - clusterStart);
+        io.qcow4j.disk.Extent extent = image.blockStatus(clusterStart, length);
+        if (!extent.zero() || extent.length() < length) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  private void writeFilled(long offset, long count, Fill fill) throws IOException {
+    byte[] chunk = new byte[(int) Math.min(WRITE_CHUNK_BYTES, Math.max(count, 1))];
+    long done = 0;
+    while (done < count) {
+      int length = (int) Math.min(chunk.length, count - done);
+      fill.into(chunk, length, done);
+      disk.writeFully(java.nio.ByteBuffer.wrap(chunk, 0, length), offset + done);
+      done += length;
+    }
+  }
+
+  /** qemu_io_alloc_from_file: the file's first bytes (at most {@code count}), or null after perror's line. */
+  private byte[] readSourceFile(String name, long count) {
+    try (java.io.InputStream in = java.nio.file.Files.newInputStream(java.nio.file.Path.of(name))) {
+      byte[] source = in.readNBytes((int) Math.min(count, MAX_REQUEST_BYTES));
+      if (source.length == 0) {
+        out.flush();
+        err.println(name + ": file is empty");
+        return null;
+      }
+      return source;
+    } catch (IOException e) {
+      out.flush();
+      err.println(name + ": " + Failures.reason(e, name));
+      return null;
+    }
+  }
+
+  private boolean insideDisk(long offset, long count) throws IOException {
+    long size = disk.size();
+    return offset >= 0 && count >= 0 && offset <= size && count <= size - offset;
+  }
+
+  private int writev(List<String> args) {
+    Getopt options = new Getopt("writev", args, "CfP:q");
+    boolean parsable = false;
+    boolean quiet = false;
+    boolean fua = false;
+    int pattern = 0xcd;
+    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+      switch (option.letter()) {
+        case 'C' -> parsable = true;
+        case 'f' -> fua = true;
+        case 'q' -> quiet = true;
+        case 'P' -> {
+          pattern = parsePattern(option.argument());
+          if (pattern < 0) {
+            return EINVAL;
+          }
+        }
+        default -> {
+          return badOption("writev", option, WRITEV_USAGE);
+        }
+      }
+    }
+    List<String> operands = options.operands();
+    if (operands.size() < 2) {
+      out.println(WRITEV_USAGE);
+      return EINVAL;
+    }
+    long offset = number(operands.get(0));
+    if (offset < 0) {
+      return (int) offset;
+    }
+    long total = vectorLength(operands.subList(1, operands.size()));
+    if (total < 0) {
+      return EINVAL;
+    }
+    long started = System.nanoTime();
+    try {
+      if (!insideDisk(offset, total)) {
+        out.println("writev failed: Input/output error");
+        return EIO;
+      }
+      writeFilled(offset, total, new Fill(pattern, null));
+      if (fua) {
+        disk.force(false);
+      }
+    } catch (IOException | RuntimeException e) {
+      out.println("writev failed: " + Failures.reason(e, null));
+      return EIO;
+    }
+    if (!quiet) {
+      printReport("wrote", Math.max(1, System.nanoTime() - started), offset, total, total, 1, parsable);
+    }
+    return 0;
+  }
+
+  private int readv(List<String> args) {
+    Getopt options = new Getopt("readv", args, "CP:qv");
+    boolean parsable = false;
+    boolean quiet = false;
+    boolean verbose = false;
+    boolean patternGiven = false;
+    int pattern = 0;
+    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+      switch (option.letter()) {
+        case 'C' -> parsable = true;
+        case 'q' -> quiet = true;
+        case 'v' -> verbose = true;
+        case 'P' -> {
+          patternGiven = true;
+          pattern = parsePattern(option.argument());
+          if (pattern < 0) {
+            return EINVAL;
+          }
+        }
+        default -> {
+          return badOption("readv", option, READV_USAGE);
+        }
+      }
+    }
+    List<String> operands = options.operands();
+    if (operands.size() < 2) {
+      out.println(READV_USAGE);
+      return EINVAL;
+    }
+    long offset = number(operands.get(0));
+    if (offset < 0) {
+      return (int) offset;
+    }
+    long total = vectorLength(operands.subList(1, operands.size()));
+    if (total < 0) {
+      return EINVAL;
+    }
+    RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, 0, total) : null;
+    StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
+    boolean matched;
+    long started = System.nanoTime();
+    try {
+      matched = RangeReader.readAndCheck(disk, offset, total, check, (chunkOffset, buffer, length) -> {
+        if (dump != null) {
+          dumpBuffer(dump, buffer, length, chunkOffset, offset);
+        }
+      });
+    } catch (EOFException e) {
+      out.println("readv failed: Input/output error");
+      return EIO;
+    } catch (IOException e) {
+      out.println("readv failed: " + Failures.reason(e, null));
+      return EIO;
+    }
+    long elapsedNanos = Math.max(1, System.nanoTime() - started);
+    int result = 0;
+    if (!matched) {
+      out.println("Pattern verification failed at offset " + offset + ", " + total + " bytes");
+      result = EINVAL;
+    }
+    if (quiet) {
+      return result;
+    }
+    if (dump != null) {
+      out.print(dump);
+    }
+    printReport("read", elapsedNanos, offset, total, total, 1, parsable);
+    return result;
+  }
+
+  /** create_iovec's lengths: each a size up to the request limit, and their sum too; -1 after its message. */
+  private long vectorLength(List<String> lengths) {
+    long total = 0;
+    for (String text : lengths) {
+      long length = number(text);
+      if (length < 0) {
+        return -1;
+      }
+      if (length > MAX_REQUEST_BYTES) {
+        out.println("Argument '" + text + "' exceeds maximum size " + MAX_REQUEST_BYTES);
+        return -1;
+      }
+      if (total > MAX_REQUEST_BYTES - length) {
+        out.println("The total number of bytes exceed the maximum size " + MAX_REQUEST_BYTES);
+        return -1;
+      }
+      total += length;
+    }
+    return total;
+  }
+
+  private int discard(List<String> args) {
+    Getopt options = new Getopt("discard", args, "Cq");
+    boolean parsable = false;
+    boolean quiet = false;
+    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+      switch (option.letter()) {
+        case 'C' -> parsable = true;
+        case 'q' -> quiet = true;
+        default -> {
+          return badOption("discard", option, DISCARD_USAGE);
+        }
+      }
+    }
+    List<String> operands = options.operands();
+    if (operands.size() != 2) {
+      out.println(DISCARD_USAGE);
+      return EINVAL;
+    }
+    long offset = number(operands.get(0));
+    if (offset < 0) {
+      return (int) offset;
+    }
+    long count = number(operands.get(1));
+    if (count < 0) {
+      return (int) count;
+    }
+    if (count > MAX_REQUEST_BYTES) {
+      out.println("length cannot exceed " + MAX_REQUEST_BYTES + ", given " + operands.get(1));
+      return EINVAL;
+    }
+    long started = System.nanoTime();
+    try {
+      if (!insideDisk(offset, count)) {
+        out.println("discard failed: Input/output error");
+        return EIO;
+      }
+      discardWholeClusters(offset, count);
+    } catch (IOException | RuntimeException e) {
+      out.println("discard failed: " + Failures.reason(e, null));
+      return EIO;
+    }
+    if (!quiet) {
+      printReport("discard", Math.max(1, System.nanoTime() - started), offset, count, count, 1, parsable);
+    }
+    return 0;
+  }
+
+  /**
+   * QEMU's qcow2 discard leaves the partial clusters at either end of the range as they are (only a
+   * partial last cluster of the disk goes), where {@link io.qcow4j.disk.DiskFile#discard} zeroes
+   * them: so qcow2 ranges are cut to whole clusters here, for the same content as qemu-io leaves.
+   */
+  private void discardWholeClusters(long offset, long count) throws IOException {
+    if (!(disk instanceof io.qcow4j.qcow2.QcowFile image)) {
+      disk.discard(offset, count);
+      return;
+    }
+    long clusterSize = image.clusterSize();
+    long end = offset + count;
+    long start = (offset + clusterSize - 1) / clusterSize * clusterSize;
+    long stop = end == image.size() ? end : end / clusterSize * clusterSize;
+    if (start < stop) {
+      disk.discard(start, stop - start);
+    }
+  }
+
+  private int flush() {
+    try {
+      disk.force(false);
+      return 0;
+    } catch (IOException e) {
+      return EIO;
+    }
+  }
+
+  /** The message of a bad option (to stderr) and the command's usage (to stdout), as qemu-io prints them. */
+  private int badOption(String command, Getopt.Option option, String usage) {
+    if (option.letter() == Getopt.MISSING_ARGUMENT) {
+      err.println(command + ": option requires an argument -- '" + option.argument() + "'");
+    } else {
+      err.println(command + ": invalid option -- '" + option.argument() + "'");
+    }
+    out.println(usage);
+    return EINVAL;
+  }
+
+  /** qemu-io's parse_pattern: a C integer 0..255, else its message and -1. */
+  private int parsePattern(String text) {
+    Long value = QemuNumbers.parseCInteger(text);
+    if (value == null || value < 0 || value > 255) {
+      out.println(text + " is not a valid pattern byte");
+      return -1;
+    }
+    return value.intValue();
   }
 
   /** qemu-io's dump_buffer: 16 bytes a line, "%08x:  " then hex bytes, then the alphanumerics. */

@@ -142,7 +142,7 @@ final class QemuNumbers {
     return plain.scale() <= 0 ? plain.toBigInteger().toString() : plain.toPlainString();
   }
 
-  /** qemu-io's cvtstr: "%.3f" of the value in the largest binary unit it reaches, ".000" dropped. */
+  /** qemu-io's cvtstr: "%.3f" of the value in the largest binary unit it reaches ("%f" of bytes), ".000" dropped. */
   static String ioSize(double value) {
     String suffix;
     double scaled = value;
@@ -170,7 +170,8 @@ final class QemuNumbers {
     } else {
       suffix = " bytes";
     }
-    String text = fixed(scaled, 3);
+    // cvtstr prints bytes with "%f" (six decimals), the binary units with "%.3f"
+    String text = fixed(scaled, suffix.equals(" bytes") ? 6 : 3);
     int trim = text.indexOf(".000");
     return (trim >= 0 ? text.substring(0, trim) : text) + suffix;
   }

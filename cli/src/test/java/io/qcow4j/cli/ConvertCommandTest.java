@@ -66,15 +66,6 @@ class ConvertCommandTest {
   }
 
   @Test
-  void qcow2OutputIsRefusedNamingTheOption() {
-    Path target = TestImages.scratch().resolve("out.qcow2");
-    Cli.Result result = Cli.run("convert", "-O", "qcow2", TestImages.path("full.raw").toString(), target.toString());
-    assertThat(result.exitCode()).isEqualTo(1);
-    assertThat(result.errLines()).singleElement().asString().startsWith("qcow4j: -O qcow2:").contains("not supported");
-    assertThat(target).doesNotExist();
-  }
-
-  @Test
   void badSparseSizeIsRefused() {
     Path target = TestImages.scratch().resolve("out.raw");
     Cli.Result result = Cli.run("convert", "-S", "1000", TestImages.path("full.raw").toString(), target.toString());

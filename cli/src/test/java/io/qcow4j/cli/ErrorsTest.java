@@ -75,7 +75,7 @@ class ErrorsTest {
   @Test
   void versionAndHelpForEveryCommand() {
     assertThat(Cli.run("--version").out()).startsWith("qcow4j version ");
-    for (String command : new String[] {"info", "map", "convert", "compare", "io"}) {
+    for (String command : new String[] {"info", "map", "convert", "compare", "io", "create", "resize", "check", "snapshot"}) {
       Cli.Result version = Cli.run(command, "--version");
       assertThat(version.exitCode()).isZero();
       assertThat(version.out()).startsWith("qcow4j version ");

@@ -59,6 +59,14 @@ class KillDuringWritesIT {
           .isIn(0, 3);
       assertClustersWholeOrZero(image, seed, round);
     }
+    // The workload really ran: the killed processes reported writes, and the image holds data.
+    long reportedWrites = 0;
+    for (int round = 0; round < 6; round++) {
+      reportedWrites += Files.readAllLines(dir.resolve("io-" + round + ".log")).stream()
+          .filter(line -> line.startsWith("wrote ")).count();
+    }
+    assertThat(reportedWrites).as("writes reported by the killed io processes").isPositive();
+    assertThat(Qemu.check("qemu-img", "map", "--output=json", image.toString())).contains("\"data\": true");
     Cli.Result repaired = Cli.run("check", "-r", "all", image.toString());
     assertThat(Qemu.run("qemu-img", "check", image.toString()).exitCode()).as(repaired.out() + repaired.err()).isZero();
   }

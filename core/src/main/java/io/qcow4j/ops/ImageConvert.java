@@ -10,7 +10,8 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * qemu-img convert to a raw file: the sources' guest content, one after the other, into a new
+ * qemu-img convert. {@link #toImage} copies into an image (qcow2, compressed or not, over a backing
+ * file or not); {@link #toRaw} to a raw file: the sources' guest content, one after the other, into a new
  * sparse file as long as their total size. Ranges whose block status reads as zeros are never
  * read and stay holes; inside data, runs of zero sectors at least {@code sparseBytes} long are not
  * written either (qemu-img's -S, default 4 KiB); with {@code sparseBytes} 0 every byte is written
@@ -30,6 +31,59 @@ public final class ImageConvert {
     void update(long doneBytes, long totalBytes);
 
     Progress NONE = (done, total) -> {};
+  }
+
+  /**
+   * How {@link #toImage} writes: {@code compress} each cluster (qcow2 targets; zlib or zstd as the
+   * image says), with {@code workers} threads reading and compressing in parallel,
+   * {@code outOfOrderWrites} letting them write as they finish (ignored with compression, whose
+   * output stays in cluster order), {@code detectZeroes} leaving all-zero clusters out (qemu-img's
+   * -S other than 0), and {@code targetIsNew} when the target reads as zeros or as its backing file,
+   * so that only what differs is written (else every zero range is written as zeros, qemu-img's -n).
+   */
+  public record Options(boolean compress, int workers, boolean outOfOrderWrites, boolean detectZeroes,
+      boolean targetIsNew) {
+    public Options {
+      if (workers < 1) {
+        throw new IllegalArgumentException("workers must be at least 1: " + workers);
+      }
+    }
+
+    /** qemu-img convert's defaults for a new image: 8 workers, in-order writes, zeros left out, no compression. */
+    public static Options defaults() {
+      return new Options(false, 8, false, true, true);
+    }
+
+    public Options withCompress(boolean value) {
+      return new Options(value, workers, outOfOrderWrites, detectZeroes, targetIsNew);
+    }
+
+    public Options withWorkers(int value) {
+      return new Options(compress, value, outOfOrderWrites, detectZeroes, targetIsNew);
+    }
+
+    public Options withOutOfOrderWrites(boolean value) {
+      return new Options(compress, workers, value, detectZeroes, targetIsNew);
+    }
+
+    public Options withDetectZeroes(boolean value) {
+      return new Options(compress, workers, outOfOrderWrites, value, targetIsNew);
+    }
+
+    public Options withTargetIsNew(boolean value) {
+      return new Options(compress, workers, outOfOrderWrites, detectZeroes, value);
+    }
+  }
+
+  /**
+   * Writes the concatenated content of {@code sources} into {@code target}, an open image at least
+   * as large (typically a qcow2 image just created, possibly over a backing file): all-zero and
+   * unallocated source ranges stay unallocated, ranges equal to the target's backing file are not
+   * written, and with compression the output is the same bytes on every run. Flushes the target.
+   */
+  public static void toImage(List<DiskFile> sources, DiskFile target, Options options, Progress progress)
+      throws IOException {
+    new ImageCopier(sources, target, options).copy(progress);
   }
 
   /** Writes the concatenated content of {@code sources} to a new raw file at {@code target}, replacing it. */

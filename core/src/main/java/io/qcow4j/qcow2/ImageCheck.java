@@ -36,6 +36,7 @@ final class ImageCheck {
   private final List<String> messages = new ArrayList<>();
   private final java.util.Set<Long> badBlocks = new java.util.HashSet<>();
   private final long refcountsPerBlock;
+  private final long fileLength;
 
   private long corruptions;
   private long leaks;
@@ -46,6 +47,7 @@ final class ImageCheck {
   private long fragmented;
   private long compressed;
   private long nextContiguous;
+  private boolean repairCopied;
 
   private ImageCheck(QcowFile image, Refcounts refcounts, CheckResult.Repair repair) throws IOException {
     this.image = image;
@@ -58,7 +60,8 @@ final class ImageCheck {
     this.extendedL2 = header.extendedL2();
     this.hasDataFile = header.hasDataFile();
     this.refcountsPerBlock = io.qcow4j.qcow2.format.RefcountBlock.entries(clusterSize, header.refcountOrder());
-    this.references = new ReferenceCounts((storage.size() + clusterSize - 1) >>> clusterBits);
+    this.fileLength = storage.size();
+    this.references = new ReferenceCounts((fileLength + clusterSize - 1) >>> clusterBits);
   }
 
   /**
@@ -122,6 +125,12 @@ final class ImageCheck {
     if (length <= 0) {
       return;
     }
+    // As qemu-img: the last cluster may be half in the file, anything further is a corruption and not counted.
+    if (offset + length - fileLength >= clusterSize) {
+      corruption(String.format("ERROR: counting reference for region exceeding the end of the file by one cluster "
+          + "or more: offset 0x%x size 0x%x", offset, length));
+      return;
+    }
     for (long cluster = offset >>> clusterBits; cluster <= (offset + length - 1) >>> clusterBits; cluster++) {
       references.increment(cluster);
     }
@@ -143,6 +152,8 @@ final class ImageCheck {
   }
 
   private void walkL2(long l2Offset, boolean active) throws IOException {
+    // qemu-img counts fragmentation within each L2 table: the first cluster of a table never counts
+    nextContiguous = 0;
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
     storage.readOrZero(bytes, l2Offset);
     bytes.flip();
@@ -240,17 +251,36 @@ final class ImageCheck {
     }
   }
 
+  /**
+   * Like qemu-img, a repair first compares without fixing anything (its lines say "Leaked" and
+   * "ERROR") and then, when that found a mismatch, compares again fixing what it may ("Repairing").
+   */
   private void compareRefcounts() throws IOException {
-    long clusters = references.clusters();
-    for (long cluster = 0; cluster < clusters; cluster++) {
-      compare(cluster);
+    if (repair == CheckResult.Repair.NONE) {
+      compareAll(false);
+      return;
     }
-    for (Map.Entry<Long, Long> beyond : references.beyondEnd().entrySet()) {
-      compare(beyond.getKey());
+    long corruptionsBefore = corruptions;
+    long leaksBefore = leaks;
+    compareAll(false);
+    if (corruptions != corruptionsBefore || leaks != leaksBefore) {
+      corruptions = corruptionsBefore;
+      leaks = leaksBefore;
+      compareAll(true);
     }
   }
 
-  private void compare(long cluster) throws IOException {
+  private void compareAll(boolean fixing) throws IOException {
+    long clusters = references.clusters();
+    for (long cluster = 0; cluster < clusters; cluster++) {
+      compare(cluster, fixing);
+    }
+    for (Map.Entry<Long, Long> beyond : references.beyondEnd().entrySet()) {
+      compare(beyond.getKey(), fixing);
+    }
+  }
+
+  private void compare(long cluster, boolean fixing) throws IOException {
     long stored = storedRefcount(cluster);
     long counted = references.get(cluster);
     if (stored > 0 || counted > 0) {
@@ -259,7 +289,8 @@ final class ImageCheck {
     if (stored == counted) {
       return;
     }
-    boolean fixable = stored > counted ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL;
+    boolean fixable = fixing
+        && (stored > counted ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL);
     if (fixable) {
       refcounts.setRefcount(cluster, counted);
       messages.add(String.format("Repairing cluster %d refcount=%d reference=%d", cluster, stored, counted));
@@ -301,6 +332,9 @@ final class ImageCheck {
   }
 
   private void checkCopiedFlags(long[] l1) throws IOException {
+    // qemu-img: -r all repairs the flags; -r leaks too when the refcounts are right by now, so that they can be trusted
+    repairCopied = repair == CheckResult.Repair.ALL
+        || (repair == CheckResult.Repair.LEAKS && checkErrors == 0 && corruptions == 0 && leaks == 0);
     for (int l1Index = 0; l1Index < l1.length; l1Index++) {
       long l1Entry = l1[l1Index];
       long l2Offset = L1Entry.l2Offset(l1Entry);
@@ -309,7 +343,7 @@ final class ImageCheck {
       }
       long refcount = storedRefcount(l2Offset >>> clusterBits);
       if ((refcount == 1) != L1Entry.copied(l1Entry)) {
-        if (repair == CheckResult.Repair.ALL) {
+        if (repairCopied) {
           long fixed = refcount == 1 ? l1Entry | L1Entry.COPIED : l1Entry & ~L1Entry.COPIED;
           l1[l1Index] = fixed;
           storage.write(ByteBuffer.allocate(8).putLong(0, fixed), header.l1TableOffset() + 8L * l1Index);
@@ -343,7 +377,7 @@ final class ImageCheck {
       if ((refcount == 1) == L2Entry.copied(entry)) {
         continue;
       }
-      if (repair == CheckResult.Repair.ALL) {
+      if (repairCopied) {
         long fixed = refcount == 1 ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED;
         bytes.putLong(index * entryBytes, fixed);
         changed = true;

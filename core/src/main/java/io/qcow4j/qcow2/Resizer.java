@@ -91,8 +91,10 @@ final class Resizer {
     ByteBuffer bytes = ByteBuffer.allocate(clusters * clusterSize);
     bytes.asLongBuffer().put(grown);
     image.storage().write(bytes, newOffset);
-    // The new table and the refcounts that own it are durable before the header points at it.
+    // The new table and the refcounts that own it are durable before the header points at it; the
+    // flush alone has no barrier when lazy refcounts defer the refcounts and nothing else is dirty.
     image.writer().flush();
+    image.storage().force(false);
     image.writeHeader(header.withSizeAndL1(newSize, newOffset, (int) neededEntries));
     image.storage().force(false);
     lookup.replaceL1(grown);

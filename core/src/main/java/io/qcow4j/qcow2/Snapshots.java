@@ -2,7 +2,6 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.ImageLimitException;
-import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
@@ -44,13 +43,11 @@ final class Snapshots {
     this.hasDataFile = header.hasDataFile();
   }
 
-  /** Creates a snapshot of the active state named {@code name}; returns it. */
+  /**
+   * Creates a snapshot of the active state named {@code name}; returns it. Names need not be unique
+   * (qemu-img snapshot -c takes a name that is already there); the new id is.
+   */
   Snapshot create(String name, List<Snapshot> existing, long nowMillis) throws IOException {
-    for (Snapshot snapshot : existing) {
-      if (snapshot.name().equals(name) || snapshot.id().equals(name)) {
-        throw new UnsupportedFeatureException(storage.name() + ": a snapshot named '" + name + "' already exists");
-      }
-    }
     if (existing.size() >= HeaderCodec.MAX_SNAPSHOTS) {
       throw new ImageLimitException(storage.name() + ": the image already has " + existing.size() + " snapshots");
     }

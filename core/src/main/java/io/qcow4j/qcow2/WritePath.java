@@ -393,8 +393,8 @@ final class WritePath {
       boolean wholeCluster = cursor == clusterStart && (pieceEnd == clusterEnd || pieceEnd == image.size());
       if (zeroFlag && (wholeCluster || extendedL2)) {
         zeroUnits(cursor, pieceEnd, unmap);
-      } else if (!zeroFlag && readsAsZeroWithoutData(cursor, pieceEnd - cursor)) {
-        // Nothing to do: the range already reads as zeros and v2 has no zero flag to set.
+      } else if (readsAsZeroWithoutData(cursor, pieceEnd - cursor)) {
+        // Nothing to do: the part of a cluster already reads as zeros (as QEMU, which allocates nothing there).
       } else {
         writeZeroBytes(cursor, pieceEnd);
       }
@@ -405,7 +405,8 @@ final class WritePath {
 
   private boolean readsAsZeroWithoutData(long guestOffset, long length) throws IOException {
     Run run = lookup.lookup(guestOffset, length);
-    return run.length() == length && run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null;
+    return run.length() == length && (run.kind() == L2Entry.Kind.ZERO
+        || (run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null));
   }
 
   private void writeZeroBytes(long from, long to) throws IOException {
@@ -526,14 +527,21 @@ final class WritePath {
         awaitCluster(clusterStart >>> clusterBits);
         long[] words = lookup.entryWords(clusterStart);
         long entry = words[0];
-        long newEntry = hasBacking && !extendedL2 ? L2Entry.ZERO : 0;
-        long newBitmap = hasBacking && extendedL2 ? 0xffff_ffffL << 32 : 0;
+        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+        boolean allocated = hasHost || L2Entry.compressed(entry)
+            || extendedL2 && (words[1] & 0xffff_ffffL) != 0;
+        if (!allocated && !hasBacking) {
+          // Nothing is allocated and nothing shows through: it already reads as zeros (as in QEMU).
+          return null;
+        }
+        // As QEMU: the cluster becomes a zero cluster, so it reads as zeros whatever lies below.
+        long newEntry = extendedL2 || image.header().version() < 3 ? 0 : L2Entry.ZERO;
+        long newBitmap = extendedL2 ? 0xffff_ffffL << 32 : 0;
         if (entry == newEntry && words[1] == newBitmap) {
           return null;
         }
         markDirty();
         ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
-        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
         lookup.store(slot, newEntry, newBitmap);
         releaseOld(entry, hasHost, -1);
         discardDataFileCluster(entry, hasHost);

@@ -135,8 +135,10 @@ public final class FileStorage implements Storage {
       if (newSize < size) {
         current.truncate(newSize);
       } else if (newSize > size) {
-        // FileChannel.truncate never grows a file; a one-byte write at the end does, sparsely.
-        current.write(ByteBuffer.allocate(1), newSize - 1);
+        // FileChannel.truncate never grows a file; ftruncate (setLength) does, leaving a hole.
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+          file.setLength(newSize);
+        }
       }
       return null;
     });

@@ -133,6 +133,18 @@ class CrashScenarioTest {
               write(disk, model, changes, storage, 3 << 20, 8192, 0xbb);
               disk.flush();
             }),
+        new Scenario("resize moving the L1 table, lazy refcounts",
+            CreateOptions.of(SIZE).withClusterSize(512).withLazyRefcounts(true),
+            (disk, model, changes, storage) -> write(disk, model, changes, storage, 0, 512, 0xaa),
+            (disk, model, changes, storage) -> {
+              write(disk, model, changes, storage, 4096, 512, 0xcc);
+              long start = storage.eventCount();
+              disk.resize(2 * SIZE);
+              model.resize(2 * SIZE);
+              changes.add(new CrashCheck.Change("resize " + 2 * SIZE, start, storage.eventCount(), SIZE,
+                  new byte[(int) SIZE]));
+              disk.flush();
+            }),
         new Scenario("resize moving the L1 table", CreateOptions.of(SIZE).withClusterSize(512),
             (disk, model, changes, storage) -> write(disk, model, changes, storage, 0, 512, 0xaa),
             (disk, model, changes, storage) -> {

@@ -98,6 +98,8 @@ class CrashTest {
         points.add(Math.max(created, force.event() - 1));
       }
     }
+    // Never more cut points than there are events after create.
+    cuts = (int) Math.min(cuts, total - created + 1);
     while (points.size() < cuts) {
       points.add(created + random.nextLong(total - created + 1));
     }

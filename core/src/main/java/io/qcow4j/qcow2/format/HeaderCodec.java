@@ -169,7 +169,7 @@ public final class HeaderCodec {
   private static int checkMagicAndVersion(String file, ByteBuffer in) throws IOException {
     int magic = in.getInt(in.position());
     if (magic != Header.MAGIC) {
-      throw new CorruptImageException(String.format("%s: not a qcow2 image (magic 0x%08x at offset 0)", file, magic));
+      throw new CorruptImageException(String.format("%s: Image is not in qcow2 format (magic 0x%08x at offset 0)", file, magic));
     }
     int version = in.getInt(in.position() + 4);
     if (version != 2 && version != 3) {

@@ -1,0 +1,153 @@
+package io.qcow4j.cli;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.OpenOptions;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * qemu-img resize: the size is always the last argument (so "-1G" is a size, not an option), with
+ * a leading + or - for a relative change; shrinking needs --shrink. The engine shrinks only over an
+ * unallocated tail, and not an image with internal snapshots (qemu-img deletes the data instead).
+ */
+@Command(
+    name = "resize",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = "Change the virtual size of an image, like qemu-img resize (FILE [+|-]SIZE).")
+final class ResizeCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Mixin CommonOptions common;
+
+  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
+  String format;
+
+  @Option(names = "--shrink", description = "Allow the image to become smaller.")
+  boolean shrink;
+
+  @Option(names = "--preallocation", paramLabel = "MODE", description = "off, falloc or full: allocate the new part (grow only).")
+  String preallocation;
+
+  @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
+  boolean quiet;
+
+  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  boolean forceShare;
+
+  @Parameters(paramLabel = "FILE [+|-]SIZE", arity = "0..*", description = "The image, then its new size or a change of it.")
+  List<String> arguments = new ArrayList<>();
+
+  /** Words picocli took for unknown options: a negative size among them. */
+  @Unmatched List<String> unmatched = new ArrayList<>();
+
+  @Override
+  public Integer call() throws Exception {
+    return QemuErrors.run(spec, this::resize);
+  }
+
+  private int resize() {
+    List<String> original = spec.commandLine().getParseResult().originalArgs();
+    int commandIndex = original.indexOf(spec.name());
+    List<String> words = original.subList(commandIndex + 1, original.size());
+    if (words.size() < 2) {
+      throw QemuErrors.usage("Not enough arguments");
+    }
+    String sizeText = words.getLast();
+    List<String> rest = new ArrayList<>(arguments);
+    List<String> unknown = new ArrayList<>(unmatched);
+    if (!rest.isEmpty() && rest.getLast().equals(sizeText)) {
+      rest.removeLast();
+    } else {
+      unknown.remove(sizeText);
+    }
+    if (!unknown.isEmpty()) {
+      throw QemuErrors.usage("unrecognized option '" + unknown.getFirst() + "'");
+    }
+    if (rest.size() != 1) {
+      throw QemuErrors.usage("Expecting image file name and size");
+    }
+    String file = rest.getFirst();
+    int relative = 0;
+    String magnitude = sizeText;
+    if (sizeText.startsWith("+")) {
+      relative = 1;
+      magnitude = sizeText.substring(1);
+    } else if (sizeText.startsWith("-")) {
+      relative = -1;
+      magnitude = sizeText.substring(1);
+    }
+    long amount = parseSize(magnitude);
+    boolean allocate = preallocationAllocates();
+    try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(Images.format(format)))) {
+      long current = disk.size();
+      long total = relative == 0 ? amount : current + relative * amount;
+      if (total <= 0 || (relative > 0 && total < current)) {
+        throw new CommandFailure("New image size must be positive", 1);
+      }
+      if (total <= current && preallocation != null && !preallocation.equals("off")) {
+        throw new CommandFailure("Preallocation can only be used for growing images", 1);
+      }
+      if (total < current && !shrink) {
+        throw new CommandFailure("Use the --shrink option to perform a shrink operation.\n" + QemuErrors.PREFIX
+            + "warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing "
+            + "such an operation, make sure there is no important data there.", 1);
+      }
+      if (disk.format() == io.qcow4j.disk.ImageFormat.QCOW2 && total % 512 != 0) {
+        throw new CommandFailure("The new size must be a multiple of 512", 1);
+      }
+      try {
+        disk.resize(total);
+        if (allocate && total > current) {
+          disk.allocate(current, total - current);
+        }
+        disk.flush();
+      } catch (IOException | RuntimeException e) {
+        throw new CommandFailure(Failures.reason(e, file), 1, e);
+      }
+    } catch (IOException e) {
+      throw new CommandFailure(Failures.reason(e, file), 1, e);
+    }
+    if (!quiet) {
+      PrintWriter out = spec.commandLine().getOut();
+      out.println("Image resized.");
+      out.flush();
+    }
+    return 0;
+  }
+
+  /** Whether --preallocation asks for the new part to be allocated; metadata is refused, as for raw images in QEMU. */
+  private boolean preallocationAllocates() {
+    if (preallocation == null) {
+      return false;
+    }
+    return switch (preallocation) {
+      case "off" -> false;
+      case "falloc", "full" -> true;
+      case "metadata" -> throw new CommandFailure("Unsupported preallocation mode: metadata", 1);
+      default -> throw new CommandFailure("Invalid preallocation mode '" + preallocation + "'", 1);
+    };
+  }
+
+  /** The size as qemu_opt_set parses a "size" option, with its messages. */
+  private static long parseSize(String text) {
+    try {
+      return QemuNumbers.parseSize(text);
+    } catch (QemuNumbers.SizeFormatException e) {
+      if (e.tooLarge()) {
+        throw new CommandFailure("Value '" + text + "' is out of range for parameter 'size'", 1, e);
+      }
+      throw new CommandFailure("Parameter 'size' expects a non-negative number below 2^64\n"
+          + "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.", 1, e);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * qcow4j check against qemu-img check on the same images, clean and damaged on purpose: the lines
+ * on stderr, the summary or JSON on stdout and the exit status; after our repair qemu-img finds
+ * the image as clean as after its own, with the same content.
+ */
+class CheckCommandTest {
+  /** Host offsets in the damaged images: 64 KiB clusters, refcount block in cluster 2, L2 table in cluster 4. */
+  private static final long REFCOUNT_BLOCK = 2 << 16;
+  private static final long L2_TABLE = 4 << 16;
+  private static Path base;
+
+  @ParameterizedTest
+  @ValueSource(strings = {"default.qcow2", "v2.qcow2", "extl2.qcow2", "rc1.qcow2", "rc64-lazy.qcow2",
+      "compressed-zstd.qcow2", "datafile-raw.qcow2", "top.qcow2", "dirty.qcow2", "sparse.raw"})
+  void cleanImagesAreReportedLikeQemuImg(String name) {
+    String image = TestImages.path(name).toString();
+    for (String[] options : new String[][] {{}, {"--output=json"}, {"-q"}}) {
+      String[] ours = new String[options.length + 2];
+      ours[0] = "check";
+      System.arraycopy(options, 0, ours, 1, options.length);
+      ours[ours.length - 1] = image;
+      String[] theirs = ours.clone();
+      theirs[0] = "qemu-img";
+      Cli.Result ourResult = Cli.run(ours);
+      Cli.Result theirResult = Qemu.run(java.util.stream.Stream.concat(java.util.stream.Stream.of("qemu-img"),
+          java.util.Arrays.stream(ours)).toArray(String[]::new));
+      assertThat(ourResult.exitCode()).as(String.join(" ", ours)).isEqualTo(theirResult.exitCode());
+      assertThat(ourResult.out()).as(String.join(" ", ours)).isEqualTo(theirResult.out());
+      assertThat(ourResult.err()).isEqualTo(theirResult.err().replace("qemu-img: ", "qcow4j: "));
+    }
+  }
+
+  /**
+   * Damage (one patch of the image made by {@link #base}) and repair mode: the same lines, the same
+   * status, then a clean image with the same content as qemu-img leaves.
+   */
+  @ParameterizedTest
+  @CsvSource({
+      "leak,", "leak,-r leaks", "leak,-r all",
+      "low,", "low,-r all",
+      "copied,", "copied,-r leaks", "copied,-r all",
+      "pastend,", "pastend,-r leaks", "pastend,-r all",
+  })
+  void damagedImagesAreFoundAndRepairedLikeQemuImg(String damage, String repair) {
+    SideBySide both = new SideBySide().copy(damaged(damage), "image.qcow2");
+    String[] args = repair == null ? new String[] {"check", "@/image.qcow2"}
+        : new String[] {"check", repair.split(" ")[0], repair.split(" ")[1], "@/image.qcow2"};
+    SideBySide.Runs human = both.run("qemu-img", args);
+    if (damage.equals("low") && repair != null) {
+      // QEMU rebuilds all refcount structures where qcow4j sets the one refcount that is wrong
+      assertThat(human.ours().exitCode()).isEqualTo(human.theirs().exitCode()).isZero();
+      assertThat(human.ours().err()).isEqualTo("ERROR cluster 6 refcount=0 reference=1\nRepairing cluster 6 refcount=0 reference=1\n");
+      assertThat(human.theirs().err()).startsWith("ERROR cluster 6 refcount=0 reference=1\nRebuilding refcount structure\n");
+    } else {
+      human.same();
+    }
+    if (repair == null) {
+      both.run("qemu-img", "check", "--output=json", "@/image.qcow2").same();
+      return;
+    }
+    Cli.Result afterTheirs = Qemu.run("qemu-img", "check", both.theirs.resolve("image.qcow2").toString());
+    Cli.Result afterOurs = Qemu.run("qemu-img", "check", both.ours.resolve("image.qcow2").toString());
+    assertThat(afterOurs.exitCode()).as(afterOurs.err()).isEqualTo(afterTheirs.exitCode());
+    assertThat(Qemu.run("qemu-img", "compare", both.theirs.resolve("image.qcow2").toString(),
+        both.ours.resolve("image.qcow2").toString()).out()).isEqualTo("Images are identical.\n");
+  }
+
+  @ParameterizedTest
+  @CsvSource({"leak,-r all", "copied,-r leaks"})
+  void jsonAfterRepairLikeQemuImg(String damage, String repair) {
+    SideBySide both = new SideBySide().copy(damaged(damage), "image.qcow2");
+    both.run("qemu-img", "check", "--output=json", repair.split(" ")[0], repair.split(" ")[1], "@/image.qcow2").same();
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"-r foo @/x.qcow2", "--output=xml @/x.qcow2", "@/x.qcow2 @/x.qcow2", "-f raw @/raw",
+      "@/raw", "--output=json -f raw @/raw"})
+  void refusalsLikeQemuImg(String arguments) {
+    SideBySide both = new SideBySide().copy(TestImages.path("default.qcow2"), "x.qcow2").copy(TestImages.path("full.raw"), "raw");
+    both.run("qemu-img", ("check " + arguments).split(" ")).same();
+  }
+
+  /**
+   * A 1 MiB qcow2 image by qemu: data clusters 6 and 7 (guest 64k..192k), cluster 5 freed by a
+   * discard, then one patch: "leak" gives cluster 5 a refcount, "low" takes cluster 6's away,
+   * "copied" clears a COPIED flag, "pastend" points an L2 entry far past the end of the file.
+   */
+  private static synchronized Path damaged(String damage) {
+    if (base == null) {
+      base = TestImages.scratch().resolve("base.qcow2");
+      Qemu.createQcow2(base, "1M");
+      Qemu.io(base, "qcow2", "write -P 1 0 64k", "write -P 2 64k 64k", "write -P 3 128k 64k", "discard 0 64k");
+    }
+    Path image = TestImages.scratch().resolve(damage + ".qcow2");
+    try {
+      java.nio.file.Files.copy(base, image);
+      try (RandomAccessFile file = new RandomAccessFile(image.toFile(), "rw")) {
+        switch (damage) {
+          case "leak" -> {
+            file.seek(REFCOUNT_BLOCK + 5 * 2);
+            file.writeShort(1);
+          }
+          case "low" -> {
+            file.seek(REFCOUNT_BLOCK + 6 * 2);
+            file.writeShort(0);
+          }
+          case "copied" -> {
+            file.seek(L2_TABLE + 8);
+            long entry = file.readLong();
+            file.seek(L2_TABLE + 8);
+            file.writeLong(entry & ~(1L << 63));
+          }
+          case "pastend" -> {
+            file.seek(L2_TABLE + 3 * 8);
+            file.writeLong((1L << 63) | 0x1000_0000L);
+          }
+          default -> throw new IllegalArgumentException(damage);
+        }
+      }
+      return image;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

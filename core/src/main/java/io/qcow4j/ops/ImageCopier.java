@@ -1,0 +1,351 @@
+package io.qcow4j.ops;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
+import io.qcow4j.qcow2.QcowFile;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * The copy of qemu-img convert into an image target (qcow2, or an existing image with -n): the
+ * sources' guest content cut into chunks of whole target clusters, each chunk read and judged
+ * (zeros, equal to the target's backing file, or data to write, compressed or not) by a pool of
+ * workers, a bounded window of them in flight; the writes then go to the target in chunk order, so
+ * that the output is the same file on every run (or, with out-of-order writes and no compression,
+ * straight from the workers).
+ */
+final class ImageCopier {
+  /** Guest bytes a worker takes at once when it does not compress. */
+  private static final int CHUNK_BYTES = 1 << 20;
+
+  /** What one chunk asks of the target, in guest order. */
+  private record Action(Kind kind, long offset, byte[] bytes, int from, int length) {
+    enum Kind { WRITE, COMPRESSED, ZERO }
+  }
+
+  /** One chunk's verdict: its length (for progress) and its writes. */
+  private record Chunk(long length, List<Action> actions) {}
+
+  private final List<DiskFile> sources;
+  private final long[] sourceStarts;
+  private final long total;
+  private final DiskFile target;
+  private final QcowFile compressTarget;
+  private final DiskFile backing;
+  private final long backingSize;
+  private final ImageConvert.Options options;
+  private final int unitBytes;
+  private final int chunkBytes;
+
+  ImageCopier(List<DiskFile> sources, DiskFile target, ImageConvert.Options options) throws IOException {
+    this.sources = List.copyOf(sources);
+    this.sourceStarts = new long[sources.size()];
+    long sum = 0;
+    for (int i = 0; i < sources.size(); i++) {
+      sourceStarts[i] = sum;
+      sum += sources.get(i).size();
+    }
+    this.total = sum;
+    if (target.size() < total) {
+      throw new IllegalArgumentException("the target (" + target.size() + " bytes) is smaller than the sources ("
+          + total + " bytes)");
+    }
+    this.target = target;
+    this.options = options;
+    QcowFile qcow2 = target instanceof QcowFile image ? image : null;
+    if (options.compress() && qcow2 == null) {
+      throw new IllegalArgumentException("compressed output needs a qcow2 target");
+    }
+    this.compressTarget = options.compress() ? qcow2 : null;
+    // A new image reads as its backing file: only what differs from it is written.
+    this.backing = options.targetIsNew() ? target.backing().orElse(null) : null;
+    this.backingSize = backing != null ? backing.size() : 0;
+    this.unitBytes = unitBytes(qcow2, options.compress());
+    this.chunkBytes = options.compress() ? unitBytes : Math.max(qcow2 != null ? qcow2.clusterSize() : unitBytes, CHUNK_BYTES);
+  }
+
+  /**
+   * The piece that is written or left out whole: a cluster; with extended L2 entries a subcluster,
+   * but not below qemu-img's 4 KiB zero detection (compressed clusters are always whole); 64 KiB
+   * for other targets.
+   */
+  private static int unitBytes(QcowFile qcow2, boolean compress) throws IOException {
+    if (qcow2 == null) {
+      return 64 << 10;
+    }
+    int clusterSize = qcow2.clusterSize();
+    if (compress || !qcow2.info().qcow2().extendedL2()) {
+      return clusterSize;
+    }
+    return Math.min(clusterSize, Math.max(clusterSize / 32, 4096));
+  }
+
+  /** Copies everything; progress is reported as chunks reach the target. */
+  void copy(ImageConvert.Progress progress) throws IOException {
+    int threads = Math.max(1, options.compress() ? Math.max(options.workers(), Runtime.getRuntime().availableProcessors())
+        : options.workers());
+    boolean direct = options.outOfOrderWrites() && !options.compress();
+    ExecutorService pool = Executors.newFixedThreadPool(threads, runnable -> {
+      Thread thread = new Thread(runnable, "qcow4j-convert");
+      thread.setDaemon(true);
+      return thread;
+    });
+    try {
+      Deque<CompletableFuture<Chunk>> window = new ArrayDeque<>();
+      long done = 0;
+      long position = 0;
+      progress.update(0, total);
+      while (position < total || !window.isEmpty()) {
+        while (position < total && window.size() < 2 * threads) {
+          long[] range = nextRange(position);
+          long start = range[0];
+          long end = range[1];
+          boolean zero = range[2] != 0;
+          window.add(CompletableFuture.supplyAsync(() -> {
+            try {
+              Chunk chunk = zero ? zeroChunk(start, end) : dataChunk(start, end);
+              if (direct) {
+                apply(chunk);
+              }
+              return chunk;
+            } catch (IOException e) {
+              throw new UncheckedIOException(e);
+            }
+          }, pool));
+          position = end;
+        }
+        Chunk chunk = join(window.removeFirst());
+        if (!direct) {
+          apply(chunk);
+        }
+        done += chunk.length();
+        progress.update(done, total);
+      }
+      target.flush();
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  private static Chunk join(CompletableFuture<Chunk> future) throws IOException {
+    try {
+      return future.join();
+    } catch (CompletionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof UncheckedIOException unchecked) {
+        throw unchecked.getCause();
+      }
+      if (cause instanceof RuntimeException runtime) {
+        throw runtime;
+      }
+      if (cause instanceof Error error) {
+        throw error;
+      }
+      throw new InterruptedIOException(String.valueOf(cause));
+    }
+  }
+
+  /**
+   * The next piece from {@code position} (unit-aligned): a run of whole units that the sources'
+   * block status calls zeros, or up to a chunk of units holding some data. Returns {start, end, zero?1:0}.
+   */
+  private long[] nextRange(long position) throws IOException {
+    long zeroEnd = zeroRunEnd(position);
+    long alignedZeroEnd = zeroEnd >= total ? total : zeroEnd / unitBytes * unitBytes;
+    if (alignedZeroEnd > position) {
+      return new long[] {position, alignedZeroEnd, 1};
+    }
+    return new long[] {position, dataEnd(position, Math.min(total, position + chunkBytes)), 0};
+  }
+
+  /** The end of the run of ranges from {@code position} that the sources' block status calls zeros. */
+  private long zeroRunEnd(long position) throws IOException {
+    long cursor = position;
+    while (cursor < total) {
+      Extent extent = status(cursor, total - cursor);
+      if (!extent.zero()) {
+        break;
+      }
+      cursor += extent.length();
+    }
+    return cursor;
+  }
+
+  /**
+   * The end of a data chunk from {@code position}: {@code limit}, or earlier where a zero range
+   * begins that holds at least one whole unit (short zero ranges stay inside the chunk).
+   */
+  private long dataEnd(long position, long limit) throws IOException {
+    long cursor = position;
+    while (cursor < limit) {
+      Extent extent = status(cursor, limit - cursor);
+      long extentEnd = cursor + extent.length();
+      if (extent.zero()) {
+        long firstWhole = (cursor + unitBytes - 1) / unitBytes * unitBytes;
+        if (firstWhole > position && (firstWhole + unitBytes <= extentEnd || extentEnd >= total)) {
+          return Math.min(limit, firstWhole);
+        }
+      }
+      cursor = extentEnd;
+    }
+    return limit;
+  }
+
+  /** The block status of the concatenated sources at {@code offset}, not crossing into the next source. */
+  private Extent status(long offset, long maxLength) throws IOException {
+    int index = sourceIndex(offset);
+    DiskFile source = sources.get(index);
+    long local = offset - sourceStarts[index];
+    Extent extent = source.blockStatus(local, Math.min(source.size() - local, maxLength));
+    if (extent.length() <= 0) {
+      throw new IOException(source.files() + ": block status at offset " + local + " returned an empty range");
+    }
+    return extent;
+  }
+
+  private int sourceIndex(long offset) {
+    int index = Arrays.binarySearch(sourceStarts, offset);
+    if (index < 0) {
+      index = -index - 2;
+    }
+    // skip empty sources that start at the same offset
+    while (index + 1 < sourceStarts.length && sourceStarts[index + 1] <= offset) {
+      index++;
+    }
+    return index;
+  }
+
+  /** A run the sources read as zeros: nothing to do on a new image unless its backing file has data there. */
+  private Chunk zeroChunk(long start, long end) throws IOException {
+    List<Action> actions = new ArrayList<>();
+    if (!options.targetIsNew()) {
+      addZero(actions, start, end);
+      return new Chunk(end - start, actions);
+    }
+    if (backing != null) {
+      long cursor = start;
+      long stop = Math.min(end, backingSize);
+      while (cursor < stop) {
+        Extent extent = backing.blockStatus(cursor, stop - cursor);
+        long extentEnd = cursor + Math.max(1, extent.length());
+        if (!extent.zero()) {
+          long from = Math.max(start, cursor / unitBytes * unitBytes);
+          long to = Math.min(end, (extentEnd + unitBytes - 1) / unitBytes * unitBytes);
+          addZero(actions, from, to);
+        }
+        cursor = extentEnd;
+      }
+    }
+    return new Chunk(end - start, actions);
+  }
+
+  /** A chunk with data: read, then judged unit by unit. */
+  private Chunk dataChunk(long start, long end) throws IOException {
+    int length = (int) (end - start);
+    byte[] data = new byte[length];
+    readSources(data, start);
+    byte[] base = null;
+    if (backing != null && start < backingSize) {
+      base = new byte[length];
+      int fromBacking = (int) Math.min(length, backingSize - start);
+      backing.readFully(ByteBuffer.wrap(base, 0, fromBacking), start);
+    }
+    List<Action> actions = new ArrayList<>();
+    for (int from = 0; from < length; from += unitBytes) {
+      int unit = Math.min(unitBytes, length - from);
+      long offset = start + from;
+      boolean zero = options.detectZeroes() && Buffers.isZero(data, from, unit);
+      if (options.targetIsNew()) {
+        // a new image reads as its backing file (zeros past its end, or without one)
+        boolean sameAsBefore = base != null ? Arrays.equals(data, from, from + unit, base, from, from + unit) : zero;
+        if (sameAsBefore) {
+          continue;
+        }
+      }
+      if (zero) {
+        addZero(actions, offset, offset + unit);
+      } else if (compressTarget != null) {
+        byte[] cluster = data;
+        int clusterFrom = from;
+        if (unit < unitBytes) {
+          cluster = Arrays.copyOfRange(data, from, from + unitBytes);
+          clusterFrom = 0;
+        }
+        byte[] packed = compressTarget.compressCluster(ByteBuffer.wrap(cluster, clusterFrom, unitBytes));
+        if (packed != null) {
+          actions.add(new Action(Action.Kind.COMPRESSED, offset, packed, 0, packed.length));
+        } else {
+          addWrite(actions, data, from, unit, offset);
+        }
+      } else {
+        addWrite(actions, data, from, unit, offset);
+      }
+    }
+    return new Chunk(length, actions);
+  }
+
+  private static void addWrite(List<Action> actions, byte[] data, int from, int length, long offset) {
+    if (!actions.isEmpty()) {
+      Action last = actions.getLast();
+      if (last.kind() == Action.Kind.WRITE && last.bytes() == data && last.from() + last.length() == from) {
+        actions.set(actions.size() - 1, new Action(Action.Kind.WRITE, last.offset(), data, last.from(), last.length() + length));
+        return;
+      }
+    }
+    actions.add(new Action(Action.Kind.WRITE, offset, data, from, length));
+  }
+
+  private static void addZero(List<Action> actions, long from, long to) {
+    if (to <= from) {
+      return;
+    }
+    if (!actions.isEmpty()) {
+      Action last = actions.getLast();
+      if (last.kind() == Action.Kind.ZERO && last.offset() + last.length() == from && to - last.offset() <= Integer.MAX_VALUE) {
+        actions.set(actions.size() - 1, new Action(Action.Kind.ZERO, last.offset(), null, 0, (int) (to - last.offset())));
+        return;
+      }
+    }
+    long cursor = from;
+    while (cursor < to) {
+      int piece = (int) Math.min(to - cursor, 1L << 30);
+      actions.add(new Action(Action.Kind.ZERO, cursor, null, 0, piece));
+      cursor += piece;
+    }
+  }
+
+  /** Fills {@code data} with the concatenated sources' content from guest {@code start}. */
+  private void readSources(byte[] data, long start) throws IOException {
+    int filled = 0;
+    while (filled < data.length) {
+      long offset = start + filled;
+      int index = sourceIndex(offset);
+      DiskFile source = sources.get(index);
+      long local = offset - sourceStarts[index];
+      int piece = (int) Math.min(data.length - filled, source.size() - local);
+      source.readFully(ByteBuffer.wrap(data, filled, piece), local);
+      filled += piece;
+    }
+  }
+
+  private void apply(Chunk chunk) throws IOException {
+    for (Action action : chunk.actions()) {
+      switch (action.kind()) {
+        case WRITE -> target.writeFully(ByteBuffer.wrap(action.bytes(), action.from(), action.length()), action.offset());
+        case COMPRESSED -> compressTarget.writeCompressed(action.offset(), action.bytes());
+        case ZERO -> target.writeZeroes(action.offset(), action.length());
+      }
+    }
+  }
+}
