@@ -911,7 +911,7 @@ public final class QcowFile implements DiskFile {
       long runEnd = run.guestEnd();
       if (run.kind() != L2Entry.Kind.UNALLOCATED || run.hostOffset() != Run.NO_HOST) {
         for (long cluster = cursor & ~(clusterSize - 1L); cluster < runEnd; cluster += clusterSize) {
-          writer.deallocate(cluster, false);
+          writer.unallocate(cluster);
         }
       }
       cursor = runEnd;
