@@ -2,10 +2,12 @@
 # Runs the same workloads against qcow4j and against QEMU's own tools on the same image, and prints
 # ours, qemu's and the ratio (ours / qemu: above 1 is faster for rates, so higher is better).
 #
-# Usage: bench/compare-qemu.sh [SECTION...]        sections: nbd (default: all)
+# Usage: bench/compare-qemu.sh [SECTION...]        sections: img, nbd (default: all)
 # Environment: QCOW4J_BENCH_SIZE (image size, default 512M), QCOW4J_BENCH_SECONDS (per fio run,
 #   default 10), QCOW4J_BENCH_FORMAT (raw or qcow2, default raw), QCOW4J_BENCH_DIR (scratch
-#   directory, default a new temporary one, removed at the end).
+#   directory, default a new temporary one, removed at the end), QCOW4J_BENCH_IMG_SIZE (the img
+#   section's qcow2 image, default 256M), QCOW4J_BENCH_RUNS (img section: median of N runs, default 3),
+#   QCOW4J_BENCH_ROWS (img section: the row functions to run, space-separated, default all).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 size=${QCOW4J_BENCH_SIZE:-512M}
@@ -53,6 +55,172 @@ row() { # name unit ours qemu
 
 header() {
   printf '\n== %s\n%-34s %14s %14s %8s\n' "$1" "workload" "qcow4j" "qemu" "ratio"
+}
+
+# ---- img: bin/qcow4j bench and convert against qemu-img bench and convert -----------------------
+#
+# qemu-img bench issues requests `step` bytes apart; a step that is an odd number of blocks, taken
+# modulo the image size, visits every block once in a scattered order: the "random" rows use it.
+# qemu-img runs with -t writeback (the page cache, as qcow4j always uses). Every row is the median
+# of QCOW4J_BENCH_RUNS runs of each tool, taking turns; a row is one function, so rows can be added
+# or run alone.
+
+img_size=${QCOW4J_BENCH_IMG_SIZE:-256M}
+runs=${QCOW4J_BENCH_RUNS:-3}
+
+bench_seconds() { # tool args...: prints the seconds of "Run completed in X seconds."
+  local tool=$1
+  shift
+  local output
+  if [ "$tool" = ours ]; then
+    output=$("$root/bin/qcow4j" bench "$@")
+  else
+    output=$(qemu-img bench -t writeback "$@")
+  fi
+  awk '/^Run completed in/ { print $4 }' <<<"$output"
+}
+
+median() { # numbers...: the middle one (the lower middle of an even count)
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+bench_row() { # name unit requests prepare args...: one row, both tools on the same workload
+  local name=$1 unit=$2 requests=$3 prepare=$4 seconds
+  shift 4
+  echo "compare-qemu: img: $name" >&2
+  local ours=() qemu=()
+  # The tools take turns, so that a slow moment of this shared machine hurts both alike.
+  for _ in $(seq "$runs"); do
+    for tool in ours qemu; do
+      $prepare
+      seconds=$(bench_seconds "$tool" "$@")
+      local rate
+      rate=$(awk -v requests="$requests" -v s="$seconds" 'BEGIN { printf "%.1f", (s > 0 ? requests / s : 0) }')
+      if [ "$tool" = ours ]; then ours+=("$rate"); else qemu+=("$rate"); fi
+    done
+  done
+  row "$name" "$unit" "$(median "${ours[@]}")" "$(median "${qemu[@]}")"
+}
+
+no_prepare() { :; }
+
+fresh_image() { # a new, empty 1 GiB qcow2 image for allocating writes
+  rm -f "$work/fresh.qcow2"
+  qemu-img create -q -f qcow2 "$work/fresh.qcow2" 1G
+}
+
+img_blocks() { # how many blocks of $1 bytes the img section's image holds
+  echo $(($(qemu-img info --output=json -f qcow2 "$work/full.qcow2" |
+    awk -F'[:,]' '/"virtual-size"/ { gsub(/ /, "", $2); print $2; exit }') / $1))
+}
+
+# Writes use a pattern of 0xa5 so that the image keeps holding data (qemu-img bench writes zeros by
+# default). 4 KiB requests scattered over the whole image (an odd step of 40503 blocks):
+random_step=$((40503 * 4096))
+# 4 KiB requests each in a cluster of its own in a fresh 1 GiB image of 64 KiB clusters: every one allocates
+allocating_step=$((6151 * 65536))
+
+row_read_4k_random_depth1() {
+  bench_row "4k random read, depth 1" "IOPS" 40000 no_prepare -f qcow2 -c 40000 -d 1 -S "$random_step" "$work/full.qcow2"
+}
+
+row_read_4k_random_depth16() {
+  bench_row "4k random read, depth 16" "IOPS" 40000 no_prepare -f qcow2 -c 40000 -d 16 -S "$random_step" "$work/full.qcow2"
+}
+
+row_write_4k_random_depth1() {
+  bench_row "4k random write, depth 1" "IOPS" 20000 no_prepare -w --pattern=0xa5 -f qcow2 -c 20000 -d 1 -S "$random_step" "$work/full.qcow2"
+}
+
+row_write_4k_random_depth16() {
+  bench_row "4k random write, depth 16" "IOPS" 20000 no_prepare -w --pattern=0xa5 -f qcow2 -c 20000 -d 16 -S "$random_step" "$work/full.qcow2"
+}
+
+row_write_4k_allocating_depth1() {
+  bench_row "4k allocating write, depth 1" "IOPS" 16384 fresh_image -w --pattern=0xa5 -f qcow2 -c 16384 -d 1 -S "$allocating_step" "$work/fresh.qcow2"
+}
+
+row_write_4k_allocating_depth16() {
+  bench_row "4k allocating write, depth 16" "IOPS" 16384 fresh_image -w --pattern=0xa5 -f qcow2 -c 16384 -d 16 -S "$allocating_step" "$work/fresh.qcow2"
+}
+
+# 1 MiB requests through the whole image four times over (the offset wraps at the end)
+row_read_1m_sequential() {
+  local count
+  count=$((4 * $(img_blocks $((1 << 20)))))
+  bench_row "1M sequential read, depth 4" "MiB/s" "$count" no_prepare -f qcow2 -c "$count" -d 4 -s 1M "$work/full.qcow2"
+}
+
+row_write_1m_sequential() {
+  local count
+  count=$((4 * $(img_blocks $((1 << 20)))))
+  bench_row "1M sequential write, depth 4" "MiB/s" "$count" no_prepare -w --pattern=0xa5 -f qcow2 -c "$count" -d 4 -s 1M "$work/full.qcow2"
+}
+
+convert_seconds() { # tool source-format source target-format target: wall seconds of one conversion, or n/a
+  local tool=$1 start end
+  shift
+  rm -f "$4"
+  start=$(date +%s.%N)
+  if [ "$tool" = ours ]; then
+    "$root/bin/qcow4j" convert -f "$1" -O "$3" "$2" "$4" 2>"$work/convert.err" || { echo n/a; return; }
+  else
+    qemu-img convert -t writeback -f "$1" -O "$3" "$2" "$4"
+  fi
+  end=$(date +%s.%N)
+  awk -v start="$start" -v end="$end" 'BEGIN { printf "%.3f", end - start }'
+}
+
+convert_row() { # name source-format source target-format: MiB/s of the median wall time (JVM start included)
+  local name=$1 seconds ours=() qemu=()
+  echo "compare-qemu: img: $name" >&2
+  local mib
+  mib=$(awk -v bytes="$(stat -c %s "$work/source.img.raw")" 'BEGIN { print bytes / 1048576 }')
+  for _ in $(seq "$runs"); do
+    for tool in ours qemu; do
+      [ "$tool" = ours ] && [ "${ours[0]:-}" = n/a ] && continue
+      seconds=$(convert_seconds "$tool" "$2" "$3" "$4" "$work/converted.$4")
+      if [ "$tool" = ours ]; then ours+=("$seconds"); else qemu+=("$seconds"); fi
+    done
+  done
+  local qemu_rate
+  qemu_rate=$(awk -v m="$mib" -v s="$(median "${qemu[@]}")" 'BEGIN { print m / s }')
+  if [ "${ours[0]}" = n/a ]; then
+    printf "%-34s %14s %14.1f %8s  %s (qcow4j: %s)\n" "$name" "n/a" "$qemu_rate" "n/a" "MiB/s" \
+      "$(head -c 100 "$work/convert.err" | tr '\n' ' ')"
+    return
+  fi
+  row "$name" "MiB/s" "$(awk -v m="$mib" -v s="$(median "${ours[@]}")" 'BEGIN { print m / s }')" "$qemu_rate"
+}
+
+row_convert_raw_to_qcow2() {
+  convert_row "convert raw -> qcow2 (wall time)" raw "$work/source.img.raw" qcow2
+}
+
+row_convert_qcow2_to_raw() {
+  convert_row "convert qcow2 -> raw (wall time)" qcow2 "$work/source.img.qcow2" raw
+}
+
+img_rows=(row_read_4k_random_depth1 row_read_4k_random_depth16 row_write_4k_random_depth1
+  row_write_4k_random_depth16 row_write_4k_allocating_depth1 row_write_4k_allocating_depth16
+  row_read_1m_sequential row_write_1m_sequential row_convert_raw_to_qcow2 row_convert_qcow2_to_raw)
+
+section_img() {
+  echo "compare-qemu: img: preparing a $img_size qcow2 image full of data in $work" >&2
+  qemu-img create -q -f raw "$work/source.img.raw" "$img_size"
+  dd if=/dev/urandom of="$work/source.img.raw" bs=4M count=$(($(stat -c %s "$work/source.img.raw") / (4 << 20))) \
+    conv=notrunc status=none
+  qemu-img convert -q -f raw -O qcow2 "$work/source.img.raw" "$work/full.qcow2"
+  # the convert rows read images that the bench rows do not write
+  cp "$work/full.qcow2" "$work/source.img.qcow2"
+  cat "$work/source.img.raw" "$work/full.qcow2" "$work/source.img.qcow2" >/dev/null
+  # Build the jar before the clock starts.
+  "$root/bin/qcow4j" --version >/dev/null
+  header "Image I/O: bin/qcow4j bench/convert vs qemu-img ($img_size qcow2, 64k clusters, page cache)"
+  local name
+  for name in ${QCOW4J_BENCH_ROWS:-${img_rows[*]}}; do
+    "$name"
+  done
 }
 
 # ---- nbd: our NBD server (bin/qcow4j serve) against qemu-nbd ---------------------------------------
@@ -151,10 +319,11 @@ section_nbd() {
 }
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(nbd)
+[ ${#sections[@]} -eq 0 ] && sections=(img nbd)
 for section in "${sections[@]}"; do
   case $section in
+    img) section_img ;;
     nbd) section_nbd ;;
-    *) echo "compare-qemu: unknown section '$section' (known: nbd)" >&2; exit 2 ;;
+    *) echo "compare-qemu: unknown section '$section' (known: img, nbd)" >&2; exit 2 ;;
   esac
 done

@@ -897,6 +897,28 @@ public final class QcowFile implements DiskFile {
     }
   }
 
+  /**
+   * Deallocates every cluster of this layer (data, zero flags, compressed clusters), so that the
+   * whole disk reads through to the backing file again: qemu-img commit's "make empty". Host space
+   * is released as {@link #discard} releases it; clusters still shared with snapshots stay theirs.
+   */
+  public void makeEmpty() throws IOException {
+    ensureWritable();
+    long size = header.size();
+    long cursor = 0;
+    while (cursor < size) {
+      Run run = lookup.lookup(cursor, size - cursor);
+      long runEnd = run.guestEnd();
+      if (run.kind() != L2Entry.Kind.UNALLOCATED || run.hostOffset() != Run.NO_HOST) {
+        for (long cluster = cursor & ~(clusterSize - 1L); cluster < runEnd; cluster += clusterSize) {
+          writer.unallocate(cluster);
+        }
+      }
+      cursor = runEnd;
+    }
+    writer.flush();
+  }
+
   @Override
   public void resize(long newSize) throws IOException {
     ensureWritable();
@@ -956,6 +978,94 @@ public final class QcowFile implements DiskFile {
 
   Storage storage() {
     return storage;
+  }
+
+  /**
+   * Records {@code backingName} and {@code backingFormat} in the header (null or empty name: no
+   * backing file; null format: none recorded), as qemu-img rebase and amend do. Everything written
+   * so far is made durable first, then the header area of cluster 0 is rewritten in one write and
+   * made durable; the open image keeps reading through the backing file it was opened with.
+   */
+  public void setBackingFile(String backingName, String backingFormat) throws IOException {
+    ensureWritable();
+    String newName = backingName == null || backingName.isEmpty() ? null : backingName;
+    if (newName == null && backingFormat != null) {
+      throw new IllegalArgumentException(name + ": a backing format needs a backing file name");
+    }
+    if (newName != null && header.dataFileRaw()) {
+      throw new UnsupportedFeatureException(name + ": an image whose external data file is raw (data_file_raw)"
+          + " cannot have a backing file");
+    }
+    byte[] nameBytes = newName == null ? new byte[0] : newName.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    if (nameBytes.length > HeaderCodec.MAX_BACKING_NAME_BYTES) {
+      throw new ImageLimitException(name + ": backing file name of " + nameBytes.length
+          + " bytes exceeds the limit of " + HeaderCodec.MAX_BACKING_NAME_BYTES);
+    }
+    writer.flush();
+    writer.ioLock.writeLock().lock();
+    try {
+      writer.metaLock.lock();
+      try {
+        writeBackingFile(newName, nameBytes, backingFormat);
+      } finally {
+        writer.metaLock.unlock();
+      }
+    } finally {
+      writer.ioLock.writeLock().unlock();
+    }
+  }
+
+  private void writeBackingFile(String newName, byte[] nameBytes, String backingFormat) throws IOException {
+    Header current = header;
+    List<HeaderExtension> extensions = new ArrayList<>();
+    if (backingFormat != null) {
+      // first, where QEMU's qcow2_update_header puts it
+      extensions.add(new HeaderExtension(HeaderExtension.BACKING_FORMAT,
+          backingFormat.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    }
+    for (HeaderExtension extension : current.extensions()) {
+      if (extension.type() != HeaderExtension.BACKING_FORMAT) {
+        extensions.add(extension);
+      }
+    }
+    int fixedLength = current.version() >= 3 ? current.headerLength() : Header.V2_LENGTH;
+    long nameOffset = fixedLength + 8L;
+    for (HeaderExtension extension : extensions) {
+      nameOffset += extension.encodedLength();
+    }
+    long newEnd = nameOffset + nameBytes.length;
+    if (newEnd > clusterSize) {
+      throw new ImageLimitException(name + ": the header with backing file '" + newName + "' needs " + newEnd
+          + " bytes, more than the first cluster (" + clusterSize + " bytes) holds");
+    }
+    Header updated = new Header(current.version(), newName == null ? 0 : nameOffset, nameBytes.length,
+        current.clusterBits(), current.size(), current.cryptMethod(), current.l1Size(), current.l1TableOffset(),
+        current.refcountTableOffset(), current.refcountTableClusters(), current.snapshotCount(),
+        current.snapshotsOffset(), current.incompatibleFeatures(), current.compatibleFeatures(),
+        current.autoclearFeatures(), current.refcountOrder(), current.headerLength(), current.compressionType(),
+        extensions, newName);
+    byte[] encoded = HeaderCodec.encode(updated);
+    // The old header may reach further (a longer name, more extensions): zero what it used past the new end.
+    long oldEnd = Math.max(HeaderCodec.encode(current).length,
+        current.backingFileOffset() + Integer.toUnsignedLong(current.backingFileSize()));
+    ByteBuffer area = ByteBuffer.allocate((int) Math.max(encoded.length, Math.min(oldEnd, clusterSize)));
+    area.put(encoded);
+    if (current.version() >= 3 && fixedLength > Header.V3_LENGTH) {
+      // header fields this engine does not know (header_length past 112) are kept as they are
+      ByteBuffer unknown = ByteBuffer.allocate(fixedLength - Header.V3_LENGTH);
+      storage.readFully(unknown, Header.V3_LENGTH);
+      area.put(Header.V3_LENGTH, unknown.array());
+    }
+    area.clear();
+    // The data the new backing file relies on is durable before the header names it, and the header
+    // is durable before this returns.
+    if (dataStorage != storage) {
+      dataStorage.force(false);
+    }
+    storage.force(false);
+    storage.write(area, 0);
+    storage.force(false);
+    header = updated;
   }
 
   /** Writes the header's fixed fields (the extensions and backing name stay as they are). */

@@ -515,7 +515,12 @@ final class WritePath {
     flushIfCacheFull();
   }
 
-  private void deallocate(long clusterStart, boolean hasBacking) throws IOException {
+  /**
+   * Discards one whole cluster as QEMU does: an allocated cluster (any cluster over a backing file)
+   * becomes a zero cluster, its host cluster released; on v2 and with extended L2 the zero bits
+   * stand in for the zero flag.
+   */
+  void deallocate(long clusterStart, boolean hasBacking) throws IOException {
     ioLock.readLock().lock();
     metaLock.lock();
     try {
@@ -541,6 +546,37 @@ final class WritePath {
         lookup.store(slot, newEntry, newBitmap);
         releaseOld(entry, hasHost, -1);
         discardDataFileCluster(entry, hasHost);
+        zeroRawDataFile(clusterStart, clusterSize);
+        return null;
+      });
+    } finally {
+      metaLock.unlock();
+      ioLock.readLock().unlock();
+    }
+  }
+
+  /**
+   * Makes one whole cluster unallocated (entry and subcluster bits cleared), its host cluster
+   * released, so that the backing file shows through again: qemu-img commit's "make empty".
+   */
+  void unallocate(long clusterStart) throws IOException {
+    ioLock.readLock().lock();
+    metaLock.lock();
+    try {
+      guardCorruption(() -> {
+        awaitCluster(clusterStart >>> clusterBits);
+        long[] words = lookup.entryWords(clusterStart);
+        long entry = words[0];
+        if (entry == 0 && words[1] == 0) {
+          return null;
+        }
+        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+        markDirty();
+        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+        lookup.store(slot, 0, 0);
+        releaseOld(entry, hasHost, -1);
+        discardDataFileCluster(entry, hasHost);
+        // a raw data file keeps reading as the disk, which now reads zeros here (it has no backing file)
         zeroRawDataFile(clusterStart, clusterSize);
         return null;
       });

@@ -1,0 +1,20 @@
+package io.qcow4j.cli;
+
+import java.util.Set;
+
+/**
+ * qemu-img's -t cache modes. qcow4j always goes through the page cache and makes data durable with
+ * explicit barriers, so every valid mode is accepted and none changes what is written.
+ */
+final class CacheMode {
+  private static final Set<String> MODES = Set.of("none", "off", "writeback", "writethrough", "directsync", "unsafe");
+
+  private CacheMode() {}
+
+  /** Checks a -t value as bdrv_parse_cache_mode does; null (absent) is fine. */
+  static void check(String mode) {
+    if (mode != null && !MODES.contains(mode)) {
+      throw new CommandFailure("Invalid cache option: " + mode, 1);
+    }
+  }
+}

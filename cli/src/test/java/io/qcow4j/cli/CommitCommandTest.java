@@ -1,0 +1,89 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** qcow4j commit against qemu-img commit on copies of the same three-level chains: every layer reads the same after. */
+class CommitCommandTest {
+  static Stream<Arguments> cases() {
+    List<Arguments> cases = new ArrayList<>();
+    Chains.recipes().forEach(recipe -> {
+      cases.add(Arguments.of(recipe, List.of()));
+      cases.add(Arguments.of(recipe, List.of("-d")));
+      cases.add(Arguments.of(recipe, List.of("-b", recipe.baseFile())));
+    });
+    return cases.stream();
+  }
+
+  @ParameterizedTest(name = "{0} {1}")
+  @MethodSource("cases")
+  void everyLayerReadsAsAfterQemuImgCommit(Chains.Recipe recipe, List<String> options) {
+    Path built = Chains.build(recipe);
+    Path theirs = Chains.copy(built);
+    Path ours = Chains.copy(built);
+    List<String> args = new ArrayList<>(List.of("commit"));
+    args.addAll(options);
+    args.add(ours.resolve("top.qcow2").toString());
+    Cli.Result result = Cli.run(args.toArray(String[]::new));
+    List<String> qemu = new ArrayList<>(List.of("qemu-img", "commit"));
+    qemu.addAll(options);
+    qemu.add(theirs.resolve("top.qcow2").toString());
+    String qemuOut = Qemu.check(qemu.toArray(String[]::new));
+
+    assertThat(result.exitCode()).as(result.err()).isZero();
+    assertThat(result.out()).isEqualTo(qemuOut).isEqualTo("Image committed.\n");
+    Chains.assertSameLayers(recipe, ours, theirs);
+  }
+
+  @Test
+  void anEmptiedImageHasNothingAllocatedLikeQemuImgs() {
+    Chains.Recipe recipe = Chains.recipes().findFirst().orElseThrow();
+    Path built = Chains.build(recipe);
+    Path theirs = Chains.copy(built);
+    Path ours = Chains.copy(built);
+    assertThat(Cli.run("commit", "-q", ours.resolve("top.qcow2").toString()).exitCode()).isZero();
+    Qemu.check("qemu-img", "commit", "-q", theirs.resolve("top.qcow2").toString());
+    String ourMap = Qemu.check("qemu-img", "map", "--output=json", ours.resolve("top.qcow2").toString());
+    for (Object entry : (List<?>) Json.parse(ourMap)) {
+      assertThat(((Map<?, ?>) entry).get("depth")).as(ourMap).isNotEqualTo(0L);
+    }
+    assertThat(ourMap).isEqualTo(Qemu.check("qemu-img", "map", "--output=json", theirs.resolve("top.qcow2").toString()));
+  }
+
+  static Stream<List<String>> failures() {
+    return Stream.of(
+        List.of("commit", "BASE"),
+        List.of("commit", "-b", "nosuch.qcow2", "TOP"),
+        List.of("commit", "-b", "top.qcow2", "TOP"),
+        List.of("commit", "MISSING"),
+        List.of("commit", "-t", "sometimes", "TOP"));
+  }
+
+  @ParameterizedTest
+  @MethodSource("failures")
+  void failuresExitLikeQemuImgWithItsMessage(List<String> template) {
+    Path dir = Chains.build(Chains.recipes().findFirst().orElseThrow());
+    List<String> args = template.stream().map(word -> switch (word) {
+      case "BASE" -> dir.resolve("base.qcow2").toString();
+      case "TOP" -> dir.resolve("top.qcow2").toString();
+      case "MISSING" -> dir.resolve("missing.qcow2").toString();
+      default -> word;
+    }).toList();
+    Cli.Result ours = Cli.run(args.toArray(String[]::new));
+    Cli.Result theirs = Qemu.run(Stream.concat(Stream.of("qemu-img"), args.stream()).toArray(String[]::new));
+    assertThat(theirs.exitCode()).isEqualTo(1);
+    assertThat(ours.exitCode()).as(ours.err()).isEqualTo(1);
+    assertThat(ours.out()).isEmpty();
+    String theirLine = theirs.errLines().getFirst().replaceFirst("^qemu-img: ", "");
+    assertThat(ours.err()).startsWith("qcow4j: " + theirLine.substring(0, Math.min(theirLine.length(), 50)));
+  }
+}

@@ -1,0 +1,162 @@
+package io.qcow4j.ops;
+
+import io.qcow4j.DiskImages;
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.QcowFile;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * qemu-img commit: everything the image and the layers between it and a base decide (allocated
+ * data, zeros, and zeros past the end of a shorter layer) is written into the base, grown first to
+ * the image's size when shorter, so that the base then reads as the image read. The image is then
+ * emptied so that it reads through to the base, unless it is kept; with a base named deeper in the
+ * chain the image is always kept (the layers between are left as they are and no longer read as
+ * before, as qemu-img warns).
+ */
+public final class ImageCommit {
+  private static final int BUFFER_BYTES = Buffers.IO_BUFFER_BYTES;
+
+  private ImageCommit() {}
+
+  /** A commit that cannot be done, with qemu-img's message ("Image does not have a backing file"). */
+  public static final class CommitException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    CommitException(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * Commits the image named {@code filename} ({@code format}, or probed when null) into its backing
+   * file, or into the chain member named {@code baseName} (as the chain records it, or a path to
+   * the same file); {@code keepImage} leaves the image as it is instead of emptying it (-d).
+   */
+  public static void commit(String filename, ImageFormat format, String baseName, boolean keepImage,
+      ImageConvert.Progress progress) throws IOException {
+    boolean emptyImage = baseName == null && !keepImage;
+    OpenOptions layerOptions = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE);
+    List<DiskFile> above = new ArrayList<>();
+    DiskFile base = null;
+    boolean done = false;
+    try {
+      DiskFile image = open(filename, layerOptions.withReadOnly(!emptyImage).withFormat(format));
+      above.add(image);
+      ImageInfo info = image.info();
+      if (info.backingFile() == null || info.backingFile().isEmpty()) {
+        throw new CommitException("Image does not have a backing file");
+      }
+      String layerName = filename;
+      while (true) {
+        String recorded = info.backingFile();
+        String fullName = ImageInfos.fullBackingFilename(layerName, recorded);
+        ImageFormat layerFormat = formatOf(info.backingFormat());
+        if (baseName == null || names(baseName, recorded, fullName)) {
+          base = open(fullName, OpenOptions.readWriteDefaults().withFormat(layerFormat));
+          break;
+        }
+        if (above.size() > OpenOptions.DEFAULT_MAX_CHAIN_DEPTH) {
+          throw new CommitException("Did not find '" + baseName + "' in the backing chain of '" + filename + "'");
+        }
+        DiskFile layer = open(fullName, layerOptions.withFormat(layerFormat));
+        above.add(layer);
+        info = layer.info();
+        layerName = fullName;
+        if (info.backingFile() == null || info.backingFile().isEmpty()) {
+          throw new CommitException("Did not find '" + baseName + "' in the backing chain of '" + filename + "'");
+        }
+      }
+      copyInto(new LayersAbove(above), image.size(), base, progress);
+      base.force(true);
+      if (emptyImage) {
+        if (!(image instanceof QcowFile qcow)) {
+          throw new UnsupportedFeatureException(filename + ": only qcow2 images can be emptied");
+        }
+        qcow.makeEmpty();
+        qcow.force(true);
+      }
+      done = true;
+    } finally {
+      closeAll(above, base, done);
+    }
+  }
+
+  private static DiskFile open(String name, OpenOptions options) throws ImageInfos.OpenFailure {
+    try {
+      return DiskImages.open(Path.of(name), options);
+    } catch (IOException e) {
+      throw new ImageInfos.OpenFailure(name, e);
+    }
+  }
+
+  /** Whether the chain member recorded as {@code recorded} (full name {@code fullName}) is the one named {@code wanted}. */
+  private static boolean names(String wanted, String recorded, String fullName) throws IOException {
+    if (wanted.equals(recorded) || wanted.equals(fullName)) {
+      return true;
+    }
+    Path wantedPath = Path.of(wanted);
+    Path layerPath = Path.of(fullName);
+    return Files.exists(wantedPath) && Files.exists(layerPath) && Files.isSameFile(wantedPath, layerPath);
+  }
+
+  private static ImageFormat formatOf(String backingFormat) throws UnsupportedFeatureException {
+    return backingFormat == null || backingFormat.isEmpty() ? null : ImageFormat.parse(backingFormat);
+  }
+
+  /** Writes every piece the layers above decide into {@code base}: zeros as zeros, data as read. */
+  private static void copyInto(LayersAbove layers, long size, DiskFile base, ImageConvert.Progress progress)
+      throws IOException {
+    if (base.size() < size) {
+      base.resize(size);
+    }
+    ByteBuffer buffer = ByteBuffer.allocate(BUFFER_BYTES);
+    long offset = 0;
+    progress.update(0, size);
+    while (offset < size) {
+      LayersAbove.Piece piece = layers.status(offset, Math.min(size - offset, BUFFER_BYTES));
+      if (piece.decidedAbove()) {
+        if (piece.zero()) {
+          base.writeZeroes(offset, piece.length());
+        } else {
+          buffer.clear().limit((int) piece.length());
+          layers.read(piece.layer(), buffer, offset);
+          buffer.flip();
+          base.writeFully(buffer, offset);
+        }
+      }
+      offset += piece.length();
+      progress.update(offset, size);
+    }
+  }
+
+  /** Closes everything; a failure to close is reported only when nothing failed before it. */
+  private static void closeAll(List<DiskFile> above, DiskFile base, boolean report) throws IOException {
+    IOException failure = null;
+    List<DiskFile> all = new ArrayList<>(above);
+    if (base != null) {
+      all.add(base);
+    }
+    for (DiskFile disk : all.reversed()) {
+      try {
+        disk.close();
+      } catch (IOException e) {
+        if (failure == null) {
+          failure = e;
+        }
+      }
+    }
+    if (failure != null && report) {
+      throw failure;
+    }
+  }
+}
