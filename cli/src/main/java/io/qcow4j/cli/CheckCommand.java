@@ -94,6 +94,10 @@ final class CheckCommand implements Callable<Integer> {
       err.println(message);
     }
     err.flush();
+    if (result.checkErrors() > 0) {
+      // The check could not finish (qemu-img prints no summary then).
+      throw new CommandFailure("Check failed: Input/output error", 1);
+    }
     PrintWriter out = spec.commandLine().getOut();
     if (!quiet) {
       if (outputFormat == OutputFormat.HUMAN) {

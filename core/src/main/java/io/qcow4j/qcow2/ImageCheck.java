@@ -47,6 +47,8 @@ final class ImageCheck {
   private long fragmented;
   private long compressed;
   private long nextContiguous;
+  private boolean rebuildNeeded;
+  private boolean surveyForLeakRepair;
   private boolean repairCopied;
 
   private ImageCheck(QcowFile image, Refcounts refcounts, CheckResult.Repair repair) throws IOException {
@@ -69,6 +71,18 @@ final class ImageCheck {
    * result describes it as it is then, with the counts of what was fixed.
    */
   static CheckResult run(QcowFile image, Refcounts refcounts, CheckResult.Repair repair) throws IOException {
+    if (repair == CheckResult.Repair.LEAKS) {
+      // As qemu-img: a referenced cluster without a refcount needs the refcounts rebuilt, which
+      // only -r all does; -r leaks then repairs nothing and the check fails.
+      ImageCheck survey = new ImageCheck(image, refcounts, CheckResult.Repair.NONE);
+      survey.surveyForLeakRepair = true;
+      survey.check();
+      if (survey.rebuildNeeded) {
+        survey.messages.add("ERROR need to rebuild refcount structures");
+        survey.checkErrors++;
+        return survey.result(0, 0, survey.messages);
+      }
+    }
     ImageCheck first = new ImageCheck(image, refcounts, repair);
     first.check();
     if (repair == CheckResult.Repair.NONE || first.corruptionsFixed + first.leaksFixed == 0) {
@@ -118,6 +132,9 @@ final class ImageCheck {
     }
     countBitmaps();
     compareRefcounts();
+    if (surveyForLeakRepair && rebuildNeeded) {
+      return;
+    }
     checkCopiedFlags(l1);
   }
 
@@ -300,6 +317,9 @@ final class ImageCheck {
         corruptionsFixed++;
       }
       return;
+    }
+    if (stored == 0) {
+      rebuildNeeded = true;
     }
     if (stored < counted) {
       messages.add(String.format("ERROR cluster %d refcount=%d reference=%d", cluster, stored, counted));
