@@ -206,7 +206,7 @@ final class Refcounts {
    * Releases the queued ranges: refcounts drop, clusters reaching zero are punched and become
    * reusable. Call only once the entries that dropped them are durable.
    */
-  void releasePending(Storage dataStorage, boolean dataInImage) throws IOException {
+  void releasePending() throws IOException {
     List<long[]> ranges = new ArrayList<>(pendingFrees);
     pendingFrees.clear();
     for (long[] range : ranges) {

@@ -731,7 +731,7 @@ final class WritePath {
       try {
         metaLock.lock();
         try {
-          refcounts.releasePending(dataStorage, !hasDataFile);
+          refcounts.releasePending();
         } finally {
           metaLock.unlock();
         }
