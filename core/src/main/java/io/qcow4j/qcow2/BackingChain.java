@@ -22,14 +22,14 @@ final class BackingChain {
   static Path resolve(Path overlay, String backingName) throws IOException {
     String name = backingName.startsWith("file:") ? backingName.substring("file:".length()) : backingName;
     if (name.startsWith("json:") || name.contains("://")) {
-      throw new UnsupportedFeatureException(overlay + ": backing file '" + backingName
+      throw new UnsupportedFeatureException(name(overlay) + ": backing file '" + backingName
           + "' uses a protocol or JSON description, which is not supported (only local files are)");
     }
     Path path;
     try {
       path = Path.of(name);
     } catch (java.nio.file.InvalidPathException e) {
-      throw new CorruptImageException(overlay + ": backing file name '" + backingName.replace("\0", "\\0")
+      throw new CorruptImageException(name(overlay) + ": backing file name '" + backingName.replace("\0", "\\0")
           + "' is not a valid path: " + e.getReason());
     }
     if (path.isAbsolute()) {
@@ -45,11 +45,11 @@ final class BackingChain {
   static DiskFile open(Path overlay, String backingName, String backingFormat, OpenOptions options, int depth,
       Set<Path> seen) throws IOException {
     if (options.backingPolicy() == BackingPolicy.REFUSE) {
-      throw new UnsupportedFeatureException(overlay + ": image has a backing file ('" + backingName
+      throw new UnsupportedFeatureException(name(overlay) + ": image has a backing file ('" + backingName
           + "') and the backing policy refuses backing files");
     }
     if (depth > options.maxChainDepth()) {
-      throw new ImageLimitException(overlay + ": backing chain is deeper than the limit of "
+      throw new ImageLimitException(name(overlay) + ": backing chain is deeper than the limit of "
           + options.maxChainDepth() + " backing files (at '" + backingName + "')");
     }
     Path path = resolve(overlay, backingName);
@@ -58,11 +58,11 @@ final class BackingChain {
       real = path.toRealPath();
     } catch (NoSuchFileException e) {
       throw new NoSuchFileException(path.toString(), null,
-          "backing file of '" + overlay + "' does not exist");
+          "backing file of '" + name(overlay) + "' does not exist");
     }
     Set<Path> chain = new HashSet<>(seen);
     if (!chain.add(real)) {
-      throw new CorruptImageException(overlay + ": backing chain loops: '" + backingName
+      throw new CorruptImageException(name(overlay) + ": backing chain loops: '" + backingName
           + "' is already in the chain above it");
     }
     ImageFormat format = backingFormat == null ? QcowFile.probe(path) : ImageFormat.parse(backingFormat);
@@ -71,5 +71,10 @@ final class BackingChain {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
       case RAW -> RawDiskFile.open(path, true);
     };
+  }
+
+  /** The overlay's name for messages; an image opened over a bare Storage has none. */
+  private static String name(Path overlay) {
+    return overlay == null ? "image without a path" : overlay.toString();
   }
 }

@@ -392,12 +392,7 @@ public final class QcowFile implements DiskFile {
   /** Points the header at a new snapshot table (written and durable already). */
   void writeSnapshotTable(long offset, List<Snapshot> table, long tableBytes) throws IOException {
     Header current = header;
-    writeHeader(new Header(current.version(), current.backingFileOffset(), current.backingFileSize(),
-        current.clusterBits(), current.size(), current.cryptMethod(), current.l1Size(), current.l1TableOffset(),
-        current.refcountTableOffset(), current.refcountTableClusters(), table.size(), offset,
-        current.incompatibleFeatures(), current.compatibleFeatures(), current.autoclearFeatures(),
-        current.refcountOrder(), current.headerLength(), current.compressionType(), current.extensions(),
-        current.backingFile()));
+    writeHeader(current.withSnapshotTable(table.size(), offset));
     snapshots = List.copyOf(table);
     snapshotTableBytes = tableBytes;
   }

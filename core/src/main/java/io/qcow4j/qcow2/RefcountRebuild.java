@@ -75,11 +75,7 @@ final class RefcountRebuild {
     long oldTableOffset = header.refcountTableOffset();
     long oldTableBytes = (long) header.refcountTableClusters() * clusterSize;
     java.util.List<Long> oldBlocks = old.blockOffsets();
-    image.writeHeader(new Header(header.version(), header.backingFileOffset(), header.backingFileSize(),
-        header.clusterBits(), header.size(), header.cryptMethod(), header.l1Size(), header.l1TableOffset(),
-        tableCluster << clusterBits, (int) tableClusters, header.snapshotCount(), header.snapshotsOffset(),
-        header.incompatibleFeatures(), header.compatibleFeatures(), header.autoclearFeatures(), newOrder,
-        header.headerLength(), header.compressionType(), header.extensions(), header.backingFile()));
+    image.writeHeader(header.withRefcounts(newOrder, tableCluster << clusterBits, (int) tableClusters));
     storage.force(false);
     Refcounts rebuilt = new Refcounts(storage.name(), storage, clusterBits, newOrder, tableCluster << clusterBits,
         (int) tableClusters);

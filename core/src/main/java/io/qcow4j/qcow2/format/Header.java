@@ -120,8 +120,20 @@ public record Header(
 
   /** This header with the refcount table at another place. */
   public Header withRefcountTable(long offset, int clusters) {
+    return withRefcounts(refcountOrder, offset, clusters);
+  }
+
+  /** This header with the refcount structures of another width at another place. */
+  public Header withRefcounts(int order, long tableOffset, int tableClusters) {
     return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
-        l1TableOffset, offset, clusters, snapshotCount, snapshotsOffset, incompatibleFeatures,
+        l1TableOffset, tableOffset, tableClusters, snapshotCount, snapshotsOffset, incompatibleFeatures,
+        compatibleFeatures, autoclearFeatures, order, headerLength, compressionType, extensions, backingFile);
+  }
+
+  /** This header with another snapshot table. */
+  public Header withSnapshotTable(int count, long offset) {
+    return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+        l1TableOffset, refcountTableOffset, refcountTableClusters, count, offset, incompatibleFeatures,
         compatibleFeatures, autoclearFeatures, refcountOrder, headerLength, compressionType, extensions, backingFile);
   }
 
