@@ -87,7 +87,11 @@ public interface DiskFile extends Closeable {
     }
   }
 
-  /** Writes dirty metadata to the host file in the safe order, without waiting for the device. */
+  /**
+   * Writes dirty metadata to the host file in the safe order. The barriers that order it are
+   * fdatasyncs, so metadata it wrote is durable when it returns; guest data written in place since
+   * the last barrier is durable only after {@link #force}.
+   */
   void flush() throws IOException;
 
   /** Flushes, then makes everything written so far durable (fdatasync, or fsync with metadata). */

@@ -5,20 +5,31 @@ import io.qcow4j.qcow2.format.L1Entry;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
 
 /**
  * Translates guest offsets to {@link Run}s through the L1 table and cached L2 slices, validating
- * every entry it uses against the format and the file's bounds.
+ * every entry it uses against the format and the file's bounds. Readers are lock-free: L1 entries
+ * are published with release/acquire, L2 entries through {@link L2Cache.Slice}. Changes are made
+ * under the image's metadata lock and reach the file through {@link #takeDirty}.
  */
 final class ClusterLookup {
+  private static final VarHandle L1_ENTRIES = MethodHandles.arrayElementVarHandle(long[].class);
+
   private final String name;
   private final Storage storage;
   private final int clusterBits;
   private final int clusterSize;
   private final boolean extendedL2;
   private final boolean hostOffsetZeroValid;
+  private final boolean zeroFlagValid;
+  private final OverlapGuard guard;
   private final int l2Bits;
   private final int entryWords;
   private final int sliceEntries;
@@ -26,12 +37,15 @@ final class ClusterLookup {
   private final FileSize fileSize;
   private volatile long[] l1;
   /** Dirty slices by host offset; guarded by the image's metadata lock. */
-  private final java.util.TreeMap<Long, L2Cache.Slice> dirtySlices = new java.util.TreeMap<>();
+  private final TreeMap<Long, L2Cache.Slice> dirtySlices = new TreeMap<>();
+  private volatile int dirtySliceCount;
   private boolean l1Dirty;
 
   ClusterLookup(String name, Storage storage, int clusterBits, boolean extendedL2, boolean hasDataFile,
-      long[] l1, long cacheBytes, FileSize fileSize) {
+      boolean zeroFlagValid, long[] l1, long cacheBytes, FileSize fileSize, OverlapGuard guard) {
     this.name = name;
+    this.zeroFlagValid = zeroFlagValid;
+    this.guard = guard;
     this.storage = storage;
     this.clusterBits = clusterBits;
     this.clusterSize = 1 << clusterBits;
@@ -64,12 +78,10 @@ final class ClusterLookup {
    * long; it may be shorter (it stops at the end of a cached slice, or after one compressed cluster).
    */
   Run lookup(long guestOffset, long maxLength) throws IOException {
-    long[] table = l1;
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
     long tableEnd = (l1Index + 1) << (clusterBits + l2Bits);
     long limit = Math.min(guestOffset + maxLength, tableEnd);
-    long l1Entry = l1Index < table.length ? table[(int) l1Index] : 0;
-    long l2Offset = L1Entry.l2Offset(l1Entry);
+    long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
     if (l2Offset == 0) {
       return new Run(L2Entry.Kind.UNALLOCATED, guestOffset, limit - guestOffset, Run.NO_HOST, 0);
     }
@@ -84,12 +96,16 @@ final class ClusterLookup {
     Run first = null;
     long cursor = guestOffset;
     int entryIndex = l2Index - sliceIndex * sliceEntries;
+    long[] pair = extendedL2 ? new long[2] : null;
     while (cursor < limit) {
-      long entry = slice.words[entryIndex * entryWords];
       long clusterStart = cursor & ~(clusterSize - 1L);
-      Run piece = extendedL2
-          ? extendedPiece(entry, slice.words[entryIndex * entryWords + 1], cursor, limit, l2Offset, l2Index)
-          : standardPiece(entry, cursor, Math.min(limit, clusterStart + clusterSize), l2Offset, l2Index);
+      Run piece;
+      if (extendedL2) {
+        slice.readPair(entryIndex * entryWords, pair);
+        piece = extendedPiece(pair[0], pair[1], cursor, limit, l2Offset, l2Index);
+      } else {
+        piece = standardPiece(slice.word(entryIndex), cursor, Math.min(limit, clusterStart + clusterSize), l2Offset, l2Index);
+      }
       if (first == null) {
         first = piece;
       } else if (!continues(first, piece)) {
@@ -123,6 +139,9 @@ final class ClusterLookup {
   }
 
   private Run standardPiece(long entry, long cursor, long end, long l2Offset, int l2Index) throws IOException {
+    if (!zeroFlagValid && (entry & L2Entry.ZERO) != 0 && !L2Entry.compressed(entry)) {
+      throw corrupt(l2Offset, l2Index, "zero flag set in a version 2 image");
+    }
     L2Entry.Kind kind = L2Entry.kind(entry, hostOffsetZeroValid);
     long inCluster = cursor & (clusterSize - 1);
     return switch (kind) {
@@ -130,10 +149,10 @@ final class ClusterLookup {
       case COMPRESSED -> new Run(kind, cursor, end - cursor, Run.NO_HOST, entry);
       case ZERO -> {
         long host = L2Entry.hasHostCluster(entry, hostOffsetZeroValid)
-            ? checkedHost(entry, l2Offset, l2Index) + inCluster : Run.NO_HOST;
+            ? checkedHost(entry, l2Offset, l2Index, cursor) + inCluster : Run.NO_HOST;
         yield new Run(kind, cursor, end - cursor, host, entry);
       }
-      case DATA -> new Run(kind, cursor, end - cursor, checkedHost(entry, l2Offset, l2Index) + inCluster, entry);
+      case DATA -> new Run(kind, cursor, end - cursor, checkedHost(entry, l2Offset, l2Index, cursor) + inCluster, entry);
     };
   }
 
@@ -163,7 +182,7 @@ final class ClusterLookup {
       throw corrupt(l2Offset, l2Index, "subcluster " + first + " is allocated but the cluster has no host offset");
     }
     // unallocated subclusters keep the cluster's host offset: QEMU reports it (UNALLOCATED_ALLOC)
-    long host = hasHost ? checkedHost(entry, l2Offset, l2Index) + (cursor - clusterStart) : Run.NO_HOST;
+    long host = hasHost ? checkedHost(entry, l2Offset, l2Index, cursor) + (cursor - clusterStart) : Run.NO_HOST;
     return new Run(kind, cursor, end - cursor, host, entry);
   }
 
@@ -175,10 +194,16 @@ final class ClusterLookup {
     return kind;
   }
 
-  private long checkedHost(long entry, long l2Offset, int l2Index) throws IOException {
+  private long checkedHost(long entry, long l2Offset, int l2Index, long guestOffset) throws IOException {
     long host = L2Entry.hostOffset(entry);
     if ((host & (clusterSize - 1)) != 0) {
       throw corrupt(l2Offset, l2Index, String.format("host cluster offset 0x%x is not aligned to a cluster", host));
+    }
+    long guestCluster = guestOffset & ~(clusterSize - 1L);
+    if (hostOffsetZeroValid && host != guestCluster) {
+      // An external data file maps every guest cluster to the same offset (as QEMU requires).
+      throw corrupt(l2Offset, l2Index, String.format(
+          "external data file host cluster offset 0x%x does not match guest cluster offset 0x%x", host, guestCluster));
     }
     return host;
   }
@@ -214,19 +239,27 @@ final class ClusterLookup {
   }
 
   /** Where one L2 entry lives: its slice and the index of its first word there. */
-  record Slot(L2Cache.Slice slice, int word) {
-    long entry() {
-      return slice.words[word];
-    }
+  record Slot(L2Cache.Slice slice, int word) {}
 
-    long bitmap() {
-      return slice.words[word + 1];
+  /** A dirty slice's words as a flush took them. */
+  record SliceImage(L2Cache.Slice slice, long[] words) {}
+
+  /** What one flush writes of the L2 side: slice images, then the L1 table when it changed. */
+  record DirtyTables(List<SliceImage> slices, long[] l1) {
+    boolean isEmpty() {
+      return slices.isEmpty() && l1 == null;
     }
   }
 
   /** The current L1 table (the caller must not change it). */
   long[] l1() {
     return l1;
+  }
+
+  /** The L1 entry at {@code l1Index}, 0 past the table's end. */
+  long l1Entry(long l1Index) {
+    long[] table = l1;
+    return l1Index < table.length ? (long) L1_ENTRIES.getAcquire(table, (int) l1Index) : 0;
   }
 
   /** Replaces the L1 table (after a resize moved or grew it). */
@@ -237,14 +270,19 @@ final class ClusterLookup {
   /** The words of the L2 entry for the cluster at {@code guestOffset}: {entry, bitmap}; zeros without an L2 table. */
   long[] entryWords(long guestOffset) throws IOException {
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
-    long[] table = l1;
-    long l2Offset = l1Index < table.length ? L1Entry.l2Offset(table[(int) l1Index]) : 0;
+    long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
+    long[] words = new long[2];
     if (l2Offset == 0) {
-      return new long[2];
+      return words;
     }
     checkL2Offset(l2Offset, l1Index);
     Slot slot = slotIn(l2Offset, guestOffset);
-    return new long[] {slot.entry(), extendedL2 ? slot.bitmap() : 0};
+    if (extendedL2) {
+      slot.slice().readPair(slot.word(), words);
+    } else {
+      words[0] = slot.slice().word(slot.word());
+    }
+    return words;
   }
 
   /**
@@ -259,45 +297,49 @@ final class ClusterLookup {
     if (l2Offset != 0) {
       checkL2Offset(l2Offset, l1Index);
     }
-    if (l2Offset == 0 || !L1Entry.copied(l1Entry)) {
-      long newOffset = refcounts.allocate(1);
-      int slicesPerTable = clusterSize / (sliceEntries * 8 * entryWords);
-      for (int index = 0; index < slicesPerTable; index++) {
-        long sliceOffset = (long) index * sliceEntries * 8 * entryWords;
-        long[] words = l2Offset == 0 ? new long[sliceEntries * entryWords] : slice(l2Offset + sliceOffset).words.clone();
-        L2Cache.Slice fresh = new L2Cache.Slice(newOffset + sliceOffset, words);
-        fresh.dirty = true;
-        cache.install(fresh);
-        dirtySlices.put(fresh.hostOffset, fresh);
-      }
-      if (l2Offset != 0) {
-        refcounts.freeLater(l2Offset, clusterSize);
-      }
-      table[(int) l1Index] = L1Entry.of(newOffset, true);
-      l1Dirty = true;
-      l2Offset = newOffset;
+    if (l2Offset != 0 && L1Entry.copied(l1Entry)) {
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit(), refcounts.ownedEnd(),
+          "L2 table update (L1 entry " + l1Index + ")");
+      return slotIn(l2Offset, guestOffset);
     }
-    return slotIn(l2Offset, guestOffset);
+    long newOffset = refcounts.allocate(1);
+    int sliceBytes = sliceEntries * 8 * entryWords;
+    for (int sliceStart = 0; sliceStart < clusterSize; sliceStart += sliceBytes) {
+      long[] words = l2Offset == 0 ? new long[sliceEntries * entryWords] : slice(l2Offset + sliceStart).copy();
+      L2Cache.Slice fresh = new L2Cache.Slice(newOffset + sliceStart, words);
+      fresh.dirty = true;
+      cache.install(fresh);
+      dirtySlices.put(fresh.hostOffset, fresh);
+    }
+    dirtySliceCount = dirtySlices.size();
+    if (l2Offset != 0) {
+      // The old table stays a snapshot's: only this image's reference to it goes.
+      refcounts.freeLater(l2Offset, clusterSize);
+      guard.remove(OverlapGuard.Structure.ACTIVE_L2, l2Offset, clusterSize);
+    }
+    guard.add(OverlapGuard.Structure.ACTIVE_L2, newOffset, clusterSize);
+    // Published after its slices are cached, so a reader that sees the entry finds them.
+    L1_ENTRIES.setRelease(table, (int) l1Index, L1Entry.of(newOffset, true));
+    l1Dirty = true;
+    return slotIn(newOffset, guestOffset);
   }
 
   /** Stores an L2 entry (and bitmap, with extended L2) in its slot; it reaches the file at the next flush. */
   void store(Slot slot, long entry, long bitmap) {
-    if (extendedL2) {
-      slot.slice.words[slot.word + 1] = bitmap;
+    L2Cache.Slice slice = slot.slice();
+    slice.store(slot.word(), entry, bitmap, extendedL2);
+    slice.dirty = true;
+    if (dirtySlices.put(slice.hostOffset, slice) == null) {
+      dirtySliceCount = dirtySlices.size();
     }
-    slot.slice.words[slot.word] = entry;
-    slot.slice.dirty = true;
-    dirtySlices.put(slot.slice.hostOffset, slot.slice);
-    // The slice may have been evicted since it was looked up (even by the very put that cached it);
-    // a dirty slice must be the cached one, or the next lookup reads the stale table from the file.
-    if (cache.get(slot.slice.hostOffset) != slot.slice) {
-      cache.install(slot.slice);
-    }
+    // The slice may have been evicted since it was looked up: a dirty slice must be the cached one,
+    // or the next lookup reads the stale table from the file.
+    cache.reinstate(slice);
   }
 
-  /** How many slices wait to be written. */
+  /** How many slices wait to be written (read without the lock: a hint for when to flush). */
   int dirtySliceCount() {
-    return dirtySlices.size();
+    return dirtySliceCount;
   }
 
   /** How many slices the cache holds. */
@@ -305,38 +347,68 @@ final class ClusterLookup {
     return cache.capacity();
   }
 
-  /** Whether L2 slices wait to be written. */
-  boolean hasDirtySlices() {
-    return !dirtySlices.isEmpty();
-  }
-
-  /** Writes every dirty slice (the caller adds the barrier before and after). */
-  void writeDirtySlices() throws IOException {
+  /**
+   * Hands the dirty slices and L1 table to a flush: their words as they are now, which the flush
+   * writes while writers go on changing the live copies (those become dirty again). Caller holds
+   * the metadata lock; the slices stay cached until {@link #written}.
+   */
+  DirtyTables takeDirty() {
+    List<SliceImage> images = new ArrayList<>(dirtySlices.size());
     for (L2Cache.Slice slice : dirtySlices.values()) {
-      ByteBuffer bytes = ByteBuffer.allocate(slice.words.length * 8);
-      bytes.asLongBuffer().put(slice.words);
-      storage.write(bytes, slice.hostOffset);
-      // Readers that read the table before this write must not cache what they read.
-      cache.advanceGeneration();
+      slice.flushing = true;
       slice.dirty = false;
+      images.add(new SliceImage(slice, slice.copy()));
     }
     dirtySlices.clear();
+    dirtySliceCount = 0;
+    long[] l1Image = null;
+    if (l1Dirty) {
+      l1Image = l1.clone();
+      l1Dirty = false;
+    }
+    return new DirtyTables(images, l1Image);
   }
 
-  boolean isL1Dirty() {
-    return l1Dirty;
+  /** Writes the slice images of a flush (the caller adds the barriers around). */
+  void writeSlices(DirtyTables tables) throws IOException {
+    for (SliceImage image : tables.slices()) {
+      ByteBuffer bytes = ByteBuffer.allocate(image.words().length * 8);
+      bytes.asLongBuffer().put(image.words());
+      storage.write(bytes, image.slice().hostOffset);
+      // Readers that read the table before this write must not cache what they read.
+      cache.advanceGeneration();
+    }
   }
 
-  /** Writes the L1 table at {@code l1Offset} if it changed. */
-  void writeL1(long l1Offset) throws IOException {
-    if (!l1Dirty) {
+  /** Writes the L1 image of a flush at {@code l1Offset}, if it has one. */
+  void writeL1(DirtyTables tables, long l1Offset) throws IOException {
+    if (tables.l1() == null) {
       return;
     }
-    long[] table = l1;
-    ByteBuffer bytes = ByteBuffer.allocate(table.length * 8);
-    bytes.asLongBuffer().put(table);
+    ByteBuffer bytes = ByteBuffer.allocate(tables.l1().length * 8);
+    bytes.asLongBuffer().put(tables.l1());
     storage.write(bytes, l1Offset);
-    l1Dirty = false;
+  }
+
+  /** Ends a flush's hold on its slices: written ones may be evicted now. */
+  void written(DirtyTables tables) {
+    for (SliceImage image : tables.slices()) {
+      image.slice().flushing = false;
+    }
+  }
+
+  /** Takes a failed flush's tables back as dirty, so the next flush writes them. Caller holds the metadata lock. */
+  void restoreDirty(DirtyTables tables) {
+    for (SliceImage image : tables.slices()) {
+      image.slice().dirty = true;
+      image.slice().flushing = false;
+      dirtySlices.put(image.slice().hostOffset, image.slice());
+      cache.reinstate(image.slice());
+    }
+    dirtySliceCount = dirtySlices.size();
+    if (tables.l1() != null) {
+      l1Dirty = true;
+    }
   }
 
   /** Marks the whole L1 table as needing a write (it moved). */

@@ -162,9 +162,10 @@ final class ImageCreator {
         l1Offset = refcounts.allocate((int) ((l1Entries * 8 + clusterSize - 1) / clusterSize));
         storage.write(ByteBuffer.allocate((int) (l1Entries * 8)), l1Offset);
       }
-      refcounts.writeBlocks();
+      Refcounts.DirtyRefcounts dirty = refcounts.takeDirty();
+      refcounts.writeBlocks(dirty);
       storage.force(false);
-      refcounts.writeTable();
+      refcounts.writeTable(dirty);
       storage.force(false);
       Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries)
           .withRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());

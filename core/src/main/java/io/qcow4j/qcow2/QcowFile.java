@@ -47,6 +47,7 @@ public final class QcowFile implements DiskFile {
   private volatile Header header;
   private final int clusterSize;
   private final ClusterLookup lookup;
+  private final OverlapGuard guard;
   private final FileSize fileSize;
   private final FileSize dataFileSize;
   /** Set at open; only {@link #attachBacking} (right after creation) sets it later. */
@@ -58,6 +59,8 @@ public final class QcowFile implements DiskFile {
   private volatile DecompressedCluster lastDecompressed;
   private volatile Boolean metadataPreallocation;
   private volatile boolean closed;
+  /** Serializes header writes, so that no two read-modify-writes of the header lose a bit. */
+  private final Object headerLock = new Object();
 
   private record DecompressedCluster(long entry, ByteBuffer data) {}
 
@@ -72,15 +75,32 @@ public final class QcowFile implements DiskFile {
     this.clusterSize = header.clusterSize();
     this.fileSize = new FileSize(storage);
     this.dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
-    this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(), l1,
-        options.cacheBytes(), fileSize);
+    this.guard = new OverlapGuard(name, header.clusterBits());
+    this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
+        header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
     this.snapshots = List.copyOf(snapshots);
     this.snapshotTableBytes = snapshotTableLength(storage, header);
     this.backing = backing;
     this.readOnly = options.readOnly();
-    this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup,
-        new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(), header.refcountTableOffset(),
-            header.refcountTableClusters()), header);
+    Refcounts refcounts = readOnly ? null : new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
+        header.refcountTableOffset(), header.refcountTableClusters(), guard, options.cacheBytes() / 8);
+    this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
+    MetadataMap.populate(guard, this, refcounts == null ? readRefcountTable(storage, header) : refcounts.tableEntries());
+  }
+
+  /** The refcount table of an image opened read-only, for the overlap guard. */
+  private static long[] readRefcountTable(Storage storage, Header header) throws IOException {
+    ByteBuffer bytes = ByteBuffer.allocate(header.refcountTableClusters() * header.clusterSize());
+    storage.readOrZero(bytes, header.refcountTableOffset());
+    long[] table = new long[bytes.capacity() / 8];
+    bytes.flip().asLongBuffer().get(table);
+    return table;
+  }
+
+  /** Rebuilds the overlap guard from the structures as they are now (after a wholesale change). */
+  void rebuildGuard() throws IOException {
+    guard.clear();
+    MetadataMap.populate(guard, this, writer.refcounts().tableEntries());
   }
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
@@ -126,27 +146,18 @@ public final class QcowFile implements DiskFile {
           header.refcountTableOffset(), header.refcountTableClusters());
       return ImageCheck.run(this, refcounts, repair);
     }
-    writer.flush();
-    writer.ioLock.writeLock().lock();
-    try {
-      writer.metaLock.lock();
-      try {
-        CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
-        if (repair != CheckResult.Repair.NONE) {
-          writer.flush();
-          if (result.corruptions() == 0 && result.leaks() == 0 && (header.dirty() || header.corrupt())) {
-            writeHeader(header.withIncompatibleFeatures(header.incompatibleFeatures()
-                & ~(Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT)));
-            storage.force(false);
-          }
+    return writer.exclusive(() -> {
+      CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
+      if (repair != CheckResult.Repair.NONE) {
+        writer.flush();
+        rebuildGuard();
+        if (result.corruptions() == 0 && result.leaks() == 0 && (header.dirty() || header.corrupt())) {
+          changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT);
+          storage.force(false);
         }
-        return result;
-      } finally {
-        writer.metaLock.unlock();
       }
-    } finally {
-      writer.ioLock.writeLock().unlock();
-    }
+      return result;
+    });
   }
 
   /** Creates a qcow2 image as {@code options} describe (replacing any file there) and opens it read-write. */
@@ -374,19 +385,12 @@ public final class QcowFile implements DiskFile {
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
   public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
     ensureWritable();
-    writer.flush();
-    writer.ioLock.writeLock().lock();
-    try {
-      writer.metaLock.lock();
-      try {
-        new Amender(this).amend(options);
-        writer.flush();
-      } finally {
-        writer.metaLock.unlock();
-      }
-    } finally {
-      writer.ioLock.writeLock().unlock();
-    }
+    writer.exclusive(() -> {
+      new Amender(this).amend(options);
+      writer.flush();
+      rebuildGuard();
+      return null;
+    });
   }
 
   /** Points the header at a new snapshot table (written and durable already). */
@@ -468,21 +472,12 @@ public final class QcowFile implements DiskFile {
 
   private Snapshot withSnapshots(SnapshotAction action) throws IOException {
     ensureWritable();
-    writer.flush();
-    writer.ioLock.writeLock().lock();
-    try {
-      writer.metaLock.lock();
-      try {
-        writer.flush();
-        Snapshot result = action.run(new Snapshots(this, writer.refcounts()));
-        writer.flush();
-        return result;
-      } finally {
-        writer.metaLock.unlock();
-      }
-    } finally {
-      writer.ioLock.writeLock().unlock();
-    }
+    return writer.exclusive(() -> {
+      Snapshot result = action.run(new Snapshots(this, writer.refcounts()));
+      writer.flush();
+      rebuildGuard();
+      return result;
+    });
   }
 
   /** Opens the backing file the header names and reads through it from now on; returns this image. */
@@ -541,11 +536,12 @@ public final class QcowFile implements DiskFile {
     if (writer == null) {
       readRange(dst, position, count);
     } else {
-      writer.ioLock.readLock().lock();
+      // A cluster freed meanwhile is not reused before this read ends (see InFlightIo).
+      long epoch = writer.io.enter();
       try {
         readRange(dst, position, count);
       } finally {
-        writer.ioLock.readLock().unlock();
+        writer.io.exit(epoch);
       }
     }
     return count;
@@ -608,9 +604,12 @@ public final class QcowFile implements DiskFile {
     // Every data cluster holds at least one written byte, so its start lies inside the file; the
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
-    if (dataStorage == storage && lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
-      throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
-          name, lastCluster));
+    if (dataStorage == storage) {
+      if (lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
+        throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
+            name, lastCluster));
+      }
+      guard.check(hostOffset, length, OverlapGuard.NONE, 0, "data read");
     }
     dataStorage.readOrZero(dst.slice(at, length), hostOffset);
   }
@@ -651,6 +650,7 @@ public final class QcowFile implements DiskFile {
           name, descriptor.hostOffset(), descriptor.maxLength(), end));
     }
     int compressedLength = (int) Math.min(descriptor.maxLength(), end - descriptor.hostOffset());
+    guard.check(descriptor.hostOffset(), compressedLength, OverlapGuard.NONE, 0, "compressed cluster read");
     ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
     storage.readFully(compressed, descriptor.hostOffset());
     ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
@@ -875,20 +875,8 @@ public final class QcowFile implements DiskFile {
   public void allocate(long offset, long length) throws IOException {
     checkWrite(offset, length);
     long end = offset + length;
-    long cursor = offset & ~(clusterSize - 1L);
-    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-    while (cursor < end) {
-      Run run = lookup.lookup(cursor, Math.min(end, header.size()) - cursor);
-      if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
-        cursor = run.guestEnd();
-        continue;
-      }
-      int length0 = (int) Math.min(clusterSize, header.size() - cursor);
-      cluster.clear().limit(length0);
-      readFully(cluster, cursor);
-      cluster.flip();
-      writer.write(cluster, cursor);
-      cursor += clusterSize;
+    for (long cursor = offset & ~(clusterSize - 1L); cursor < end; cursor += clusterSize) {
+      writer.allocateCluster(cursor);
     }
   }
 
@@ -996,18 +984,10 @@ public final class QcowFile implements DiskFile {
       throw new ImageLimitException(name + ": backing file name of " + nameBytes.length
           + " bytes exceeds the limit of " + HeaderCodec.MAX_BACKING_NAME_BYTES);
     }
-    writer.flush();
-    writer.ioLock.writeLock().lock();
-    try {
-      writer.metaLock.lock();
-      try {
-        writeBackingFile(newName, nameBytes, backingFormat);
-      } finally {
-        writer.metaLock.unlock();
-      }
-    } finally {
-      writer.ioLock.writeLock().unlock();
-    }
+    writer.exclusive(() -> {
+      writeBackingFile(newName, nameBytes, backingFormat);
+      return null;
+    });
   }
 
   private void writeBackingFile(String newName, byte[] nameBytes, String backingFormat) throws IOException {
@@ -1065,27 +1045,36 @@ public final class QcowFile implements DiskFile {
 
   /** Writes the header's fixed fields (the extensions and backing name stay as they are). */
   void writeHeader(Header updated) throws IOException {
-    byte[] encoded = HeaderCodec.encode(updated);
-    int fixedLength = updated.version() >= 3 ? updated.headerLength() : Header.V2_LENGTH;
-    storage.write(ByteBuffer.wrap(encoded, 0, fixedLength), 0);
-    header = updated;
+    synchronized (headerLock) {
+      byte[] encoded = HeaderCodec.encode(updated);
+      int fixedLength = updated.version() >= 3 ? updated.headerLength() : Header.V2_LENGTH;
+      storage.write(ByteBuffer.wrap(encoded, 0, fixedLength), 0);
+      header = updated;
+    }
   }
 
-  void updateHeader(long incompatibleFeatures) throws IOException {
-    writeHeader(header.withIncompatibleFeatures(incompatibleFeatures));
+  /** Sets and clears incompatible feature bits of the header as it is now, in one header write. */
+  void changeIncompatibleFeatures(long set, long clear) throws IOException {
+    synchronized (headerLock) {
+      writeHeader(header.withIncompatibleFeatures((header.incompatibleFeatures() | set) & ~clear));
+    }
   }
 
   void updateRefcountTable(long offset, int clusters) throws IOException {
-    writeHeader(header.withRefcountTable(offset, clusters));
-    storage.force(false);
+    synchronized (headerLock) {
+      writeHeader(header.withRefcountTable(offset, clusters));
+      storage.force(false);
+    }
   }
 
   /** Sets the corrupt bit (best effort: the image is already in trouble). */
   void markCorrupt() {
     try {
-      if (header.version() >= 3 && !header.corrupt()) {
-        writeHeader(header.withIncompatibleFeatures(header.incompatibleFeatures() | Features.INCOMPAT_CORRUPT));
-        storage.force(false);
+      synchronized (headerLock) {
+        if (header.version() >= 3 && !header.corrupt()) {
+          changeIncompatibleFeatures(Features.INCOMPAT_CORRUPT, 0);
+          storage.force(false);
+        }
       }
     } catch (IOException e) {
       // The original failure is the one reported.

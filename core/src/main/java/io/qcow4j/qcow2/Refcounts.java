@@ -8,34 +8,47 @@ import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * The refcount table and blocks of a writable image, and the cluster allocator built on them.
- * Changes stay in memory until {@link #writeBlocks} and {@link #writeTable}; the caller (under the
- * metadata lock) orders those writes before the L2 and L1 entries that need them. Freed clusters
- * are queued and only released by {@link #releasePending}, once the entries that dropped them are
- * durable.
+ * The refcount table and blocks of a writable image, and the cluster allocator built on them. Every
+ * method runs under the image's metadata lock. Changes stay in memory until a flush takes them
+ * ({@link #takeDirty}) and writes them before the L2 and L1 entries that need them. A dropped
+ * reference is queued ({@link #freeLater}) and applied only by {@link #release}, once the entry that
+ * dropped it is durable and no I/O that could still target the cluster is in flight; a cluster whose
+ * refcount reaches zero is punched before it can be handed out again.
  */
 final class Refcounts {
-  private static final long TABLE_ENTRY_MASK = ~511L;
+  /** Bits 0-8 of a refcount-table entry are reserved. */
+  private static final long TABLE_RESERVED_MASK = 511L;
+  /** Blocks scanned for free clusters at a time, when nothing freed in this session is left. */
+  private static final int SCAN_BLOCKS = 4;
 
   private final String name;
   private final Storage storage;
+  private final OverlapGuard guard;
   private final int clusterBits;
   private final int clusterSize;
   private final int refcountOrder;
   private final long refcountsPerBlock;
   private final long maxRefcount;
-  private final Map<Long, byte[]> blocks = new HashMap<>();
+  private final int cachedBlocks;
+  /** Loaded blocks by index, least recently used first; dirty and flushing ones are never dropped. */
+  private final LinkedHashMap<Long, byte[]> blocks = new LinkedHashMap<>(16, 0.75f, true);
   private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
+  private final TreeSet<Long> flushingBlocks = new TreeSet<>();
   private final TreeSet<Long> freeClusters = new TreeSet<>();
-  /** Host ranges (offset to length) whose references were dropped by entries not yet durable. */
+  /** Clusters whose refcount dropped to zero and whose host range is being punched. */
+  private final TreeSet<Long> punching = new TreeSet<>();
+  /** Host ranges (offset, length) whose references were dropped by entries not yet durable. */
   private final List<long[]> pendingFrees = new ArrayList<>();
+  private volatile boolean hasPendingFrees;
 
   private long[] table;
   private long tableOffset;
@@ -43,17 +56,27 @@ final class Refcounts {
   private boolean tableDirty;
   private boolean tableMoved;
   /** The first cluster index past every cluster in use: where fresh allocations go. */
-  private long frontier;
+  private volatile long frontier;
+  /** Clusters below it were scanned for zero refcounts already. */
+  private long scanCursor;
 
   Refcounts(String name, Storage storage, int clusterBits, int refcountOrder, long tableOffset, int tableClusters)
       throws IOException {
+    this(name, storage, clusterBits, refcountOrder, tableOffset, tableClusters, new OverlapGuard(name, clusterBits),
+        4L << 20);
+  }
+
+  Refcounts(String name, Storage storage, int clusterBits, int refcountOrder, long tableOffset, int tableClusters,
+      OverlapGuard guard, long cacheBytes) throws IOException {
     this.name = name;
     this.storage = storage;
+    this.guard = guard;
     this.clusterBits = clusterBits;
     this.clusterSize = 1 << clusterBits;
     this.refcountOrder = refcountOrder;
     this.refcountsPerBlock = RefcountBlock.entries(clusterSize, refcountOrder);
     this.maxRefcount = RefcountBlock.maxValue(refcountOrder);
+    this.cachedBlocks = (int) Math.max(8, Math.min(1 << 16, cacheBytes >>> clusterBits));
     this.tableOffset = tableOffset;
     this.tableClusters = tableClusters;
     ByteBuffer bytes = ByteBuffer.allocate(tableClusters * clusterSize);
@@ -63,26 +86,40 @@ final class Refcounts {
     this.frontier = findFrontier();
   }
 
+  /**
+   * The end of the clusters in use: the file's end, or past the last cluster with a refcount among
+   * the blocks that cover the file (a crash can leave refcounts of fresh clusters the file does not
+   * reach yet). Blocks past the file's end are not read, so a hostile table costs at most one read
+   * per block of real clusters, and no block read here is kept.
+   */
   private long findFrontier() throws IOException {
     long fileClusters = (storage.size() + clusterSize - 1) >>> clusterBits;
-    for (int blockIndex = table.length - 1; blockIndex >= 0; blockIndex--) {
-      if ((table[blockIndex] & TABLE_ENTRY_MASK) == 0) {
+    long lastBlock = Math.min(table.length - 1, fileClusters / refcountsPerBlock);
+    byte[] scratch = new byte[clusterSize];
+    for (long blockIndex = lastBlock; blockIndex >= 0; blockIndex--) {
+      long offset = blockOffsetOrZero(blockIndex);
+      if (offset == 0) {
         continue;
       }
-      byte[] block;
-      try {
-        block = block(blockIndex);
-      } catch (CorruptImageException e) {
-        // A check reports the bad block; allocation just stays clear of it.
-        continue;
-      }
+      storage.readOrZero(ByteBuffer.wrap(scratch), offset);
       for (long index = refcountsPerBlock - 1; index >= 0; index--) {
-        if (RefcountBlock.get(block, (int) index, refcountOrder) != 0) {
+        if (RefcountBlock.get(scratch, (int) index, refcountOrder) != 0) {
           return Math.max(fileClusters, blockIndex * refcountsPerBlock + index + 1);
         }
       }
     }
     return fileClusters;
+  }
+
+  /** The block offset of a table entry, 0 when the entry is empty or invalid (a check reports those). */
+  private long blockOffsetOrZero(long blockIndex) {
+    long entry = table[(int) blockIndex];
+    return (entry & TABLE_RESERVED_MASK) != 0 || entry < 0 ? 0 : entry;
+  }
+
+  /** The refcount table's entries as they are in memory (the caller must not change them). */
+  long[] tableEntries() {
+    return table;
   }
 
   long tableOffset() {
@@ -96,7 +133,7 @@ final class Refcounts {
   /** The refcount of the cluster at index {@code cluster}. */
   long get(long cluster) throws IOException {
     long blockIndex = cluster / refcountsPerBlock;
-    if (blockIndex >= table.length || (table[(int) blockIndex] & TABLE_ENTRY_MASK) == 0) {
+    if (blockIndex >= table.length || table[(int) blockIndex] == 0) {
       return 0;
     }
     return RefcountBlock.get(block(blockIndex), (int) (cluster % refcountsPerBlock), refcountOrder);
@@ -126,7 +163,7 @@ final class Refcounts {
   /** Forgets the refcount block covering {@code cluster} (it is invalid); a repair builds a new one. */
   void dropBlockOf(long cluster) {
     long blockIndex = cluster / refcountsPerBlock;
-    if (blockIndex < table.length && (table[(int) blockIndex] & TABLE_ENTRY_MASK) != 0) {
+    if (blockIndex < table.length && table[(int) blockIndex] != 0) {
       table[(int) blockIndex] = 0;
       blocks.remove(blockIndex);
       dirtyBlocks.remove(blockIndex);
@@ -134,12 +171,13 @@ final class Refcounts {
     }
   }
 
-  /** The host offsets of the refcount blocks the table points at. */
+  /** The host offsets of the valid refcount blocks the table points at. */
   List<Long> blockOffsets() {
     List<Long> offsets = new ArrayList<>();
-    for (long entry : table) {
-      if ((entry & TABLE_ENTRY_MASK) != 0) {
-        offsets.add(entry & TABLE_ENTRY_MASK);
+    for (long blockIndex = 0; blockIndex < table.length; blockIndex++) {
+      long offset = blockOffsetOrZero(blockIndex);
+      if (offset != 0) {
+        offsets.add(offset);
       }
     }
     return offsets;
@@ -147,6 +185,9 @@ final class Refcounts {
 
   /** Allocates {@code count} contiguous fresh clusters with refcount 1 and returns the host offset of the first. */
   long allocate(int count) throws IOException {
+    if (freeClusters.isEmpty()) {
+      scanForFree();
+    }
     if (!freeClusters.isEmpty() && freeRunLength(count) >= count) {
       long first = freeClusters.first();
       for (long cluster = first; cluster < first + count; cluster++) {
@@ -161,7 +202,10 @@ final class Refcounts {
    * How many clusters, at most {@code wanted}, run contiguously from the first free cluster;
    * {@code wanted} when none is free (allocation then goes to the frontier).
    */
-  int freeRunLength(int wanted) {
+  int freeRunLength(int wanted) throws IOException {
+    if (freeClusters.isEmpty()) {
+      scanForFree();
+    }
     if (freeClusters.isEmpty()) {
       return wanted;
     }
@@ -173,8 +217,38 @@ final class Refcounts {
     return run;
   }
 
+  /**
+   * Finds clusters below the frontier with refcount zero (freed in an earlier session, or leaked
+   * and repaired) a few blocks at a time, punching each before it is handed out: it may still hold
+   * another owner's old bytes, and a fresh cluster must read as zeros.
+   */
+  private void scanForFree() throws IOException {
+    long scanEnd = Math.min(frontier, scanCursor + SCAN_BLOCKS * refcountsPerBlock);
+    while (scanCursor < frontier && freeClusters.isEmpty()) {
+      for (long cluster = scanCursor; cluster < scanEnd; cluster++) {
+        long blockIndex = cluster / refcountsPerBlock;
+        if (blockIndex < table.length && blockOffsetOrZero(blockIndex) == 0 && table[(int) blockIndex] != 0) {
+          // A damaged block: allocation stays clear of the clusters it covers.
+          cluster = (blockIndex + 1) * refcountsPerBlock - 1;
+          continue;
+        }
+        if (get(cluster) == 0 && !punching.contains(cluster) && cluster != 0) {
+          storage.punchHole(cluster << clusterBits, clusterSize);
+          freeClusters.add(cluster);
+        }
+      }
+      scanCursor = scanEnd;
+      scanEnd = Math.min(frontier, scanCursor + SCAN_BLOCKS * refcountsPerBlock);
+    }
+  }
+
   /** The host offset where fresh allocations at the end of the file go next. */
   long frontierOffset() {
+    return frontier << clusterBits;
+  }
+
+  /** The end of the clusters this image owns: no write or free may reach past it. */
+  long ownedEnd() {
     return frontier << clusterBits;
   }
 
@@ -188,13 +262,15 @@ final class Refcounts {
     return first << clusterBits;
   }
 
-  /** Queues a host range whose reference was dropped; it is released after the next metadata barrier. */
+  /** Queues a host range whose reference was dropped; it is released once the drop is durable. */
   void freeLater(long hostOffset, long length) {
     pendingFrees.add(new long[] {hostOffset, length});
+    hasPendingFrees = true;
   }
 
+  /** Whether dropped references wait for a flush (read without the lock: a hint). */
   boolean hasPendingFrees() {
-    return !pendingFrees.isEmpty();
+    return hasPendingFrees;
   }
 
   /** Whether freed clusters wait to be reused. */
@@ -202,14 +278,28 @@ final class Refcounts {
     return !freeClusters.isEmpty();
   }
 
-  /**
-   * Releases the queued ranges: refcounts drop, clusters reaching zero are punched and become
-   * reusable. Call only once the entries that dropped them are durable.
-   */
-  void releasePending() throws IOException {
-    List<long[]> ranges = new ArrayList<>(pendingFrees);
+  /** Takes the queued frees; a flush releases them once the entries that dropped them are durable. */
+  List<long[]> takePendingFrees() {
+    List<long[]> taken = new ArrayList<>(pendingFrees);
     pendingFrees.clear();
-    for (long[] range : ranges) {
+    hasPendingFrees = false;
+    return taken;
+  }
+
+  /** Puts frees taken by a failed flush back in the queue. */
+  void restorePendingFrees(List<long[]> frees) {
+    pendingFrees.addAll(0, frees);
+    hasPendingFrees = !pendingFrees.isEmpty();
+  }
+
+  /**
+   * Applies dropped references whose dropping entries are durable: refcounts go down, and clusters
+   * reaching zero are returned, held back from allocation until {@link #reusable} after their host
+   * ranges are punched. A range past the image's end or already at zero is corruption.
+   */
+  List<Long> release(List<long[]> frees) throws IOException {
+    List<Long> emptied = new ArrayList<>();
+    for (long[] range : frees) {
       long first = range[0] >>> clusterBits;
       long last = (range[0] + range[1] - 1) >>> clusterBits;
       for (long cluster = first; cluster <= last; cluster++) {
@@ -219,6 +309,21 @@ final class Refcounts {
               name, cluster << clusterBits));
         }
         set(cluster, current - 1);
+        if (current == 1 && cluster < frontier) {
+          freeClusters.remove(cluster);
+          punching.add(cluster);
+          emptied.add(cluster);
+        }
+      }
+    }
+    return emptied;
+  }
+
+  /** Makes clusters from {@link #release} allocatable, their host ranges punched (they read as zeros). */
+  void reusable(List<Long> clusters) throws IOException {
+    for (long cluster : clusters) {
+      if (punching.remove(cluster) && get(cluster) == 0) {
+        freeClusters.add(cluster);
       }
     }
   }
@@ -232,18 +337,17 @@ final class Refcounts {
     if (blockIndex >= table.length) {
       growTable(blockIndex + 1);
     }
-    if ((table[(int) blockIndex] & TABLE_ENTRY_MASK) == 0) {
+    if (table[(int) blockIndex] == 0) {
       createBlock(blockIndex);
     }
     byte[] block = block(blockIndex);
+    if (!dirtyBlocks.contains(blockIndex)) {
+      guard.check(table[(int) blockIndex], clusterSize, OverlapGuard.Structure.REFCOUNT_BLOCK.bit(), 0,
+          "refcount block update (refcount table entry " + blockIndex + ")");
+      dirtyBlocks.add(blockIndex);
+    }
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
-    dirtyBlocks.add(blockIndex);
-    if (value == 0) {
-      // A free cluster reads as zeros, so a writer that reuses it need not fill it.
-      if (cluster < frontier && freeClusters.add(cluster)) {
-        storage.punchHole(cluster << clusterBits, clusterSize);
-      }
-    } else {
+    if (value != 0) {
       freeClusters.remove(cluster);
     }
   }
@@ -252,6 +356,7 @@ final class Refcounts {
     long blockCluster = frontier++;
     blocks.put(blockIndex, new byte[clusterSize]);
     table[(int) blockIndex] = blockCluster << clusterBits;
+    guard.add(OverlapGuard.Structure.REFCOUNT_BLOCK, blockCluster << clusterBits, clusterSize);
     tableDirty = true;
     dirtyBlocks.add(blockIndex);
     set(blockCluster, 1);
@@ -269,11 +374,13 @@ final class Refcounts {
     int oldClusters = tableClusters;
     long first = frontier;
     frontier += newClusters;
-    table = java.util.Arrays.copyOf(table, (int) (newClusters * entriesPerCluster));
+    table = Arrays.copyOf(table, (int) (newClusters * entriesPerCluster));
     tableOffset = first << clusterBits;
     tableClusters = (int) newClusters;
     tableDirty = true;
     tableMoved = true;
+    guard.remove(OverlapGuard.Structure.REFCOUNT_TABLE, oldOffset, (long) oldClusters * clusterSize);
+    guard.add(OverlapGuard.Structure.REFCOUNT_TABLE, tableOffset, (long) tableClusters * clusterSize);
     for (long cluster = first; cluster < first + newClusters; cluster++) {
       set(cluster, 1);
     }
@@ -285,17 +392,92 @@ final class Refcounts {
     if (block != null) {
       return block;
     }
-    long offset = table[(int) blockIndex] & TABLE_ENTRY_MASK;
-    if ((offset & (clusterSize - 1)) != 0 || offset + clusterSize > storage.size()) {
-      throw new CorruptImageException(String.format(
-          "%s: refcount table entry %d points at refcount block offset 0x%x, %s",
-          name, blockIndex, offset, (offset & (clusterSize - 1)) != 0 ? "not aligned to a cluster" : "past the end of the file"));
+    long entry = table[(int) blockIndex];
+    String problem = (entry & TABLE_RESERVED_MASK) != 0 ? "has reserved bits set (not aligned to a cluster)"
+        : (entry & (clusterSize - 1)) != 0 ? "is not aligned to a cluster"
+        : entry < 0 || entry + clusterSize > storage.size() ? "lies past the end of the file" : null;
+    if (problem != null) {
+      throw new CorruptImageException(String.format("%s: refcount table entry %d (refcount block offset 0x%x) %s",
+          name, blockIndex, entry, problem));
     }
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
-    storage.readFully(bytes, offset);
+    storage.readFully(bytes, entry);
     block = bytes.array();
     blocks.put(blockIndex, block);
+    evictBlocks();
     return block;
+  }
+
+  /** Drops the least recently used clean blocks beyond the budget. */
+  private void evictBlocks() {
+    if (blocks.size() <= cachedBlocks) {
+      return;
+    }
+    Iterator<Long> eldest = blocks.keySet().iterator();
+    while (blocks.size() > cachedBlocks && eldest.hasNext()) {
+      long blockIndex = eldest.next();
+      if (!dirtyBlocks.contains(blockIndex) && !flushingBlocks.contains(blockIndex)) {
+        eldest.remove();
+      }
+    }
+  }
+
+  /** What one flush writes of the refcount side: block images, then the table when it changed. */
+  record DirtyRefcounts(Map<Long, byte[]> blocks, Map<Long, Long> blockOffsets, long[] table, long tableOffset,
+      int tableClusters, boolean tableMoved) {
+    boolean isEmpty() {
+      return blocks.isEmpty() && table == null;
+    }
+  }
+
+  /** Hands the dirty blocks and table to a flush as copies; they stay cached until {@link #written}. */
+  DirtyRefcounts takeDirty() {
+    Map<Long, byte[]> images = new TreeMap<>();
+    Map<Long, Long> offsets = new TreeMap<>();
+    for (long blockIndex : dirtyBlocks) {
+      images.put(blockIndex, blocks.get(blockIndex).clone());
+      offsets.put(blockIndex, table[(int) blockIndex]);
+      flushingBlocks.add(blockIndex);
+    }
+    dirtyBlocks.clear();
+    long[] tableImage = tableDirty ? table.clone() : null;
+    boolean moved = tableMoved;
+    tableDirty = false;
+    tableMoved = false;
+    return new DirtyRefcounts(images, offsets, tableImage, tableOffset, tableClusters, moved);
+  }
+
+  /** Writes a flush's block images (the caller adds the barrier after). */
+  void writeBlocks(DirtyRefcounts dirty) throws IOException {
+    for (Map.Entry<Long, byte[]> block : dirty.blocks().entrySet()) {
+      storage.write(ByteBuffer.wrap(block.getValue()), dirty.blockOffsets().get(block.getKey()));
+    }
+  }
+
+  /** Writes a flush's table image, if it has one. */
+  void writeTable(DirtyRefcounts dirty) throws IOException {
+    if (dirty.table() == null) {
+      return;
+    }
+    ByteBuffer bytes = ByteBuffer.allocate(dirty.tableClusters() * clusterSize);
+    bytes.asLongBuffer().put(dirty.table());
+    storage.write(bytes, dirty.tableOffset());
+  }
+
+  /** Ends a flush's hold on its blocks. */
+  void written(DirtyRefcounts dirty) {
+    flushingBlocks.removeAll(dirty.blocks().keySet());
+    evictBlocks();
+  }
+
+  /** Takes a failed flush's blocks and table back as dirty. */
+  void restoreDirty(DirtyRefcounts dirty) {
+    flushingBlocks.removeAll(dirty.blocks().keySet());
+    dirtyBlocks.addAll(dirty.blocks().keySet());
+    if (dirty.table() != null) {
+      tableDirty = true;
+      tableMoved |= dirty.tableMoved();
+    }
   }
 
   /** Whether anything awaits writing. */
@@ -303,33 +485,12 @@ final class Refcounts {
     return !dirtyBlocks.isEmpty() || tableDirty;
   }
 
-  /** Writes the changed refcount blocks (the caller adds the barrier). */
-  void writeBlocks() throws IOException {
-    for (long blockIndex : dirtyBlocks) {
-      storage.write(ByteBuffer.wrap(blocks.get(blockIndex)), table[(int) blockIndex] & TABLE_ENTRY_MASK);
-    }
-    dirtyBlocks.clear();
-    // Clean blocks beyond a modest number are dropped so memory stays bounded on huge images.
-    if (blocks.size() > 4096) {
-      blocks.clear();
-    }
-  }
-
-  /**
-   * Writes the refcount table if it changed; returns true when it moved, so that the caller
-   * records the new place in the header (after a barrier).
-   */
-  boolean writeTable() throws IOException {
-    if (!tableDirty) {
-      return false;
-    }
-    ByteBuffer bytes = ByteBuffer.allocate(tableClusters * clusterSize);
-    bytes.asLongBuffer().put(table);
-    storage.write(bytes, tableOffset);
-    tableDirty = false;
-    boolean moved = tableMoved;
-    tableMoved = false;
-    return moved;
+  /** Writes everything dirty now (for a new image, before anything else can run). */
+  void writeAll() throws IOException {
+    DirtyRefcounts dirty = takeDirty();
+    writeBlocks(dirty);
+    writeTable(dirty);
+    written(dirty);
   }
 
   /** The free clusters known below the frontier, lowest first (for tests and check). */

@@ -20,17 +20,12 @@ final class Resizer {
     if (newSize > HeaderCodec.MAX_VIRTUAL_SIZE) {
       throw new ImageLimitException(name + ": new size " + newSize + " exceeds the limit of " + HeaderCodec.MAX_VIRTUAL_SIZE);
     }
-    WritePath writer = image.writer();
-    writer.flush();
-    writer.ioLock.writeLock().lock();
-    writer.metaLock.lock();
-    try {
+    image.writer().exclusive(() -> {
       resizeLocked(image, newSize);
-    } finally {
-      writer.metaLock.unlock();
-      writer.ioLock.writeLock().unlock();
-    }
-    writer.flush();
+      image.writer().flush();
+      image.rebuildGuard();
+      return null;
+    });
   }
 
   /** Resizes with the image's I/O drained and its metadata lock held. */

@@ -1,6 +1,9 @@
 package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Preallocation;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
@@ -8,16 +11,23 @@ import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * The write side of a qcow2 image: in-place writes to clusters it owns, allocation and
  * copy-on-write of the others, zeroing and discarding, and the ordered flush of metadata.
  *
- * <p>Locking: every data I/O holds the shared side of {@code ioLock}, so that concurrent reads and
- * writes never wait for each other; the exclusive side only drains in-flight I/O before freed
- * clusters are released. Every metadata change holds {@code metaLock}.
+ * <p>Concurrency (ARCHITECTURE.md has the whole picture): every host I/O runs inside an
+ * {@link InFlightIo} epoch and holds no lock. A change of one guest cluster's mapping reserves that
+ * cluster under {@code metaLock}, does its data I/O without the lock, and stores the new entry under
+ * the lock again; every other change of the cluster waits for the reservation. {@code metaLock}
+ * guards the caches and the allocator and is never held across data I/O or a barrier; flushes are
+ * serialized by {@code flushLock} and write a copy of the dirty metadata taken under the lock.
  */
 final class WritePath {
   private final QcowFile image;
@@ -25,26 +35,33 @@ final class WritePath {
   private final Storage storage;
   private final Storage dataStorage;
   private final ClusterLookup lookup;
+  private final OverlapGuard guard;
   private volatile Refcounts refcounts;
   private final int clusterBits;
   private final int clusterSize;
   private final boolean extendedL2;
   private final int unitBits;
   private final boolean hasDataFile;
-  final ReentrantReadWriteLock ioLock = new ReentrantReadWriteLock();
+  final InFlightIo io = new InFlightIo();
   final ReentrantLock metaLock = new ReentrantLock();
-  /** Guest clusters whose copy-on-write is in flight without the metadata lock; guarded by it. */
-  private final java.util.Set<Long> inFlight = new java.util.HashSet<>();
-  private final java.util.concurrent.locks.Condition inFlightDone = metaLock.newCondition();
+  private final ReentrantLock flushLock = new ReentrantLock();
+  /** Guest clusters whose mapping change is in flight without the metadata lock; guarded by it. */
+  private final Set<Long> reserved = new HashSet<>();
+  private final Condition reservationEnded = metaLock.newCondition();
+  /** Guest clusters of an external data file to punch once their dropping entries are durable. */
+  private final List<Long> dataFilePunches = new ArrayList<>();
+  /** Where the next compressed cluster's bytes go: packed after the previous one, as QEMU packs them. */
+  private long compressedCursor;
   private boolean dirtyBitSet;
 
   WritePath(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup, Refcounts refcounts,
-      Header header) {
+      OverlapGuard guard, Header header) {
     this.image = image;
     this.name = storage.name();
     this.storage = storage;
     this.dataStorage = dataStorage;
     this.lookup = lookup;
+    this.guard = guard;
     this.refcounts = refcounts;
     this.clusterBits = header.clusterBits();
     this.clusterSize = header.clusterSize();
@@ -58,72 +75,71 @@ final class WritePath {
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
     releaseFreedBeforeGrowing();
-    ioLock.readLock().lock();
+    long epoch = io.enter();
     try {
       long cursor = position;
       while (src.hasRemaining()) {
-        Run run;
-        try {
-          run = lookup.lookup(cursor, src.remaining());
-        } catch (CorruptImageException e) {
-          image.markCorrupt();
-          throw e;
-        }
+        long at = cursor;
+        Run run = guarded(() -> lookup.lookup(at, src.remaining()));
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
+          checkDataWrite(run.hostOffset(), length);
           dataStorage.write(src.slice(src.position(), length), run.hostOffset());
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
-          metaLock.lock();
-          try {
-            length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
-          } finally {
-            metaLock.unlock();
-          }
+          length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
         } else {
           long clusterEnd = (cursor | (clusterSize - 1)) + 1;
           length = (int) Math.min(src.remaining(), clusterEnd - cursor);
-          ByteBuffer piece = src.slice(src.position(), length);
-          metaLock.lock();
-          try {
-            writeCluster(piece, cursor);
-          } finally {
-            metaLock.unlock();
-          }
+          writeCluster(src.slice(src.position(), length), cursor);
         }
         src.position(src.position() + length);
         cursor += length;
       }
     } finally {
-      ioLock.readLock().unlock();
+      io.exit(epoch);
     }
     flushIfCacheFull();
   }
 
+  /** Refuses a guest data write to a host range of the image file that is not a data cluster's. */
+  private void checkDataWrite(long hostOffset, long length) throws IOException {
+    if (!hasDataFile) {
+      guarded(() -> {
+        guard.check(hostOffset, length, OverlapGuard.NONE, refcounts.ownedEnd(), "data write");
+        return null;
+      });
+    }
+  }
+
   /**
    * Writes whole clusters from {@code data} at cluster-aligned {@code guestOffset}: the leading run
-   * of clusters that cannot be written in place gets fresh contiguous host clusters and one write.
-   * Returns the bytes written (at least one cluster).
+   * of clusters that cannot be written in place gets fresh contiguous host clusters and one write
+   * (a cluster with a host cluster of its own is rewritten in place, alone). Returns the bytes
+   * written (at least one cluster).
    */
   private int writeWholeClusters(ByteBuffer data, long guestOffset) throws IOException {
-    int[] written = new int[1];
-    guardCorruption(() -> {
+    long firstCluster = guestOffset >>> clusterBits;
+    long[] oldEntries;
+    int count;
+    long target;
+    metaLock.lock();
+    try {
+      awaitCluster(firstCluster);
       int maxClusters = data.remaining() >>> clusterBits;
       long bytesPerTable = lookup.bytesPerL2Table();
       // Stay within one L2 table so the entries' slots are found once each.
       long tableEnd = (guestOffset / bytesPerTable + 1) * bytesPerTable;
       maxClusters = (int) Math.min(maxClusters, (tableEnd - guestOffset) >>> clusterBits);
-      long[] oldEntries = new long[maxClusters];
-      int count = 0;
+      oldEntries = new long[maxClusters];
+      count = 0;
       boolean inPlace = false;
-      awaitCluster(guestOffset >>> clusterBits);
       while (count < maxClusters) {
-        if (count > 0 && inFlight.contains((guestOffset >>> clusterBits) + count)) {
+        if (count > 0 && reserved.contains(firstCluster + count)) {
           break;
         }
-        long entry = lookup.entryWords(guestOffset + ((long) count << clusterBits))[0];
-        boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry)
-            && !L2Entry.compressed(entry);
+        long entry = entryAt(guestOffset + ((long) count << clusterBits));
+        boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry) && !L2Entry.compressed(entry);
         if (ownsHost) {
           // A cluster with a host cluster of its own is rewritten in place, alone.
           if (count == 0) {
@@ -135,27 +151,42 @@ final class WritePath {
         oldEntries[count++] = entry;
       }
       markDirty();
-      lookup.writableSlot(guestOffset, refcounts);
+      guarded(() -> lookup.writableSlot(guestOffset, refcounts));
       if (!inPlace && !hasDataFile) {
         // Freed clusters are reused first, as far as they run contiguously.
         count = Math.min(count, refcounts.freeRunLength(count));
       }
-      long target = inPlace ? L2Entry.hostOffset(oldEntries[0])
-          : hasDataFile ? guestOffset : refcounts.allocate(count);
-      int length = count << clusterBits;
+      target = inPlace ? L2Entry.hostOffset(oldEntries[0]) : hasDataFile ? guestOffset : refcounts.allocate(count);
+      long length = (long) count << clusterBits;
+      checkDataWrite(target, length);
+      reserve(firstCluster, count);
+    } finally {
+      metaLock.unlock();
+    }
+    int length = count << clusterBits;
+    try {
       dataStorage.write(data.slice(0, length), target);
-      for (int index = 0; index < count; index++) {
+    } catch (IOException | RuntimeException e) {
+      endReservation(firstCluster, count);
+      throw e;
+    }
+    int stored = count;
+    long first = target;
+    finishMapping(firstCluster, count, () -> {
+      for (int index = 0; index < stored; index++) {
         long guest = guestOffset + ((long) index << clusterBits);
-        long host = target + ((long) index << clusterBits);
+        long host = first + ((long) index << clusterBits);
         ClusterLookup.Slot slot = lookup.writableSlot(guest, refcounts);
         long entry = hasDataFile && host == 0 ? L2Entry.COPIED : L2Entry.data(host, true);
         lookup.store(slot, entry, extendedL2 ? 0xffff_ffffL : 0);
         releaseOld(oldEntries[index], L2Entry.hasHostCluster(oldEntries[index], hasDataFile), host);
       }
-      written[0] = length;
-      return null;
     });
-    return written[0];
+    return length;
+  }
+
+  private long entryAt(long guestOffset) throws IOException {
+    return guarded(() -> lookup.entryWords(guestOffset))[0];
   }
 
   /**
@@ -164,44 +195,48 @@ final class WritePath {
    * cluster of its own, filled with what it read as before around the new bytes.
    */
   private void writeCluster(ByteBuffer data, long guestOffset) throws IOException {
-    guardCorruption(() -> {
-      long clusterStart = guestOffset & ~(clusterSize - 1L);
-      long clusterIndex = clusterStart >>> clusterBits;
+    long clusterStart = guestOffset & ~(clusterSize - 1L);
+    long clusterIndex = clusterStart >>> clusterBits;
+    long[] words;
+    boolean hasHost;
+    long target;
+    metaLock.lock();
+    try {
       awaitCluster(clusterIndex);
-      long[] words = lookup.entryWords(clusterStart);
-      long entry = words[0];
-      boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
-      boolean ownHost = hasHost && L2Entry.copied(entry);
+      words = guarded(() -> lookup.entryWords(clusterStart));
+      hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
+      boolean ownHost = hasHost && L2Entry.copied(words[0]);
       markDirty();
-      lookup.writableSlot(clusterStart, refcounts);
-      long target = ownHost ? L2Entry.hostOffset(entry) : allocateDataCluster(clusterStart);
-      // The data I/O runs without the metadata lock; the cluster stays reserved meanwhile.
-      inFlight.add(clusterIndex);
+      guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+      target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
+      checkDataWrite(target, clusterSize);
+      reserve(clusterIndex, 1);
+    } finally {
       metaLock.unlock();
-      long newBitmap;
-      try {
-        newBitmap = fillCluster(data, guestOffset, clusterStart, entry, words[1], hasHost, target);
-      } finally {
-        metaLock.lock();
-        inFlight.remove(clusterIndex);
-        inFlightDone.signalAll();
-      }
-      // Looked up again: the slice may have left the cache while the lock was released.
+    }
+    long newBitmap;
+    try {
+      newBitmap = guarded(() -> fillCluster(data, guestOffset, clusterStart, words[0], words[1], hasHost, target, false));
+    } catch (IOException | RuntimeException e) {
+      endReservation(clusterIndex, 1);
+      throw e;
+    }
+    finishMapping(clusterIndex, 1, () -> {
       ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
       long newEntry = hasDataFile && target == 0 ? L2Entry.COPIED : L2Entry.data(target, true);
       lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
-      releaseOld(entry, hasHost, target);
-      return null;
+      releaseOld(words[0], hasHost, target);
     });
   }
 
   /**
    * Writes the new bytes into host cluster {@code target}, with what the cluster read as before
    * around them where the target does not hold it yet; returns the cluster's new subcluster bitmap
-   * (allocation bits low, zero bits high).
+   * (allocation bits low, zero bits high). With {@code keepInPlaceData}, units that already hold
+   * data in the target are left alone rather than rewritten.
    */
   private long fillCluster(ByteBuffer data, long guestOffset, long clusterStart, long entry, long bitmap,
-      boolean hasHost, long target) throws IOException {
+      boolean hasHost, long target, boolean keepInPlaceData) throws IOException {
     boolean compressed = L2Entry.compressed(entry);
     int units = extendedL2 ? L2Entry.SUBCLUSTERS : 1;
     int unitSize = 1 << unitBits;
@@ -217,7 +252,8 @@ final class WritePath {
     for (int unit = 0; unit < units; unit++) {
       L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
       long unitGuest = clusterStart + ((long) unit << unitBits);
-      boolean touched = unit >= firstTouched && unit <= lastTouched;
+      boolean touched = unit >= firstTouched && unit <= lastTouched
+          && !(keepInPlaceData && !fresh && kind == L2Entry.Kind.DATA);
       boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
       if (!touched && !copyOld) {
         if (kind == L2Entry.Kind.DATA) {
@@ -269,10 +305,55 @@ final class WritePath {
     return newAllocated | (newZero << 32);
   }
 
-  /** Waits (releasing the metadata lock) until no copy-on-write of the cluster is in flight. */
-  private void awaitCluster(long clusterIndex) {
-    while (inFlight.contains(clusterIndex)) {
-      inFlightDone.awaitUninterruptibly();
+  /**
+   * Makes the cluster at {@code clusterStart} fully allocated in this layer, keeping what it reads
+   * as: its units without data of their own get their current content written to a host cluster.
+   */
+  void allocateCluster(long clusterStart) throws IOException {
+    long epoch = io.enter();
+    try {
+      long clusterIndex = clusterStart >>> clusterBits;
+      long[] words;
+      boolean hasHost;
+      long target;
+      metaLock.lock();
+      try {
+        awaitCluster(clusterIndex);
+        words = guarded(() -> lookup.entryWords(clusterStart));
+        hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
+        boolean ownHost = hasHost && L2Entry.copied(words[0]) && !L2Entry.compressed(words[0]);
+        boolean allData = L2Entry.kind(words[0], hasDataFile) == L2Entry.Kind.DATA
+            && (!extendedL2 || (words[1] & 0xffff_ffffL) == 0xffff_ffffL);
+        if (ownHost && allData) {
+          return;
+        }
+        markDirty();
+        guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+        target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
+        checkDataWrite(target, clusterSize);
+        reserve(clusterIndex, 1);
+      } finally {
+        metaLock.unlock();
+      }
+      long newBitmap;
+      try {
+        // Every unit is written with what it reads as now, except those already holding data in
+        // place: concurrent in-place writers there lose nothing.
+        ByteBuffer content = ByteBuffer.allocate(clusterSize);
+        image.readLayer(content.duplicate(), clusterStart);
+        newBitmap = guarded(() -> fillCluster(content, clusterStart, clusterStart, words[0], words[1], hasHost, target, true));
+      } catch (IOException | RuntimeException e) {
+        endReservation(clusterIndex, 1);
+        throw e;
+      }
+      finishMapping(clusterIndex, 1, () -> {
+        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+        long newEntry = hasDataFile && target == 0 ? L2Entry.COPIED : L2Entry.data(target, true);
+        lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
+        releaseOld(words[0], hasHost, target);
+      });
+    } finally {
+      io.exit(epoch);
     }
   }
 
@@ -287,7 +368,7 @@ final class WritePath {
     if (kind != L2Entry.Kind.UNALLOCATED) {
       return false;
     }
-    io.qcow4j.disk.DiskFile backing = image.backingDisk();
+    DiskFile backing = image.backingDisk();
     return backing == null || unitGuest >= backing.size();
   }
 
@@ -314,69 +395,137 @@ final class WritePath {
     return refcounts.allocate(1);
   }
 
-  /** Drops the reference an entry held when its cluster moved elsewhere or went away. */
+  /**
+   * Drops the reference an entry held when its cluster moved elsewhere or went away. A reference to
+   * a range that holds metadata, or lies past the image, is corruption: nothing is freed.
+   */
   private void releaseOld(long oldEntry, boolean hadHost, long newTarget) throws IOException {
     if (L2Entry.compressed(oldEntry)) {
       CompressedDescriptor descriptor = CompressedDescriptor.decode(oldEntry, clusterBits);
       long start = descriptor.hostOffset() & ~511L;
-      refcounts.freeLater(start, (descriptor.additionalSectors() + 1L) * 512);
+      long length = (descriptor.additionalSectors() + 1L) * 512;
+      guard.check(start, length, OverlapGuard.NONE, refcounts.ownedEnd(), "free of a compressed cluster");
+      refcounts.freeLater(start, length);
     } else if (hadHost && L2Entry.hostOffset(oldEntry) != newTarget && !hasDataFile) {
+      guard.check(L2Entry.hostOffset(oldEntry), clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(),
+          "free of a data cluster");
       refcounts.freeLater(L2Entry.hostOffset(oldEntry), clusterSize);
+    }
+  }
+
+  // ---------------------------------------------------------------- reservations
+
+  /** Waits (releasing the metadata lock) until no mapping change of the cluster is in flight. */
+  private void awaitCluster(long clusterIndex) {
+    while (reserved.contains(clusterIndex)) {
+      reservationEnded.awaitUninterruptibly();
+    }
+  }
+
+  private void reserve(long firstCluster, int count) {
+    for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
+      reserved.add(cluster);
+    }
+  }
+
+  private void endReservation(long firstCluster, int count) {
+    metaLock.lock();
+    try {
+      for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
+        reserved.remove(cluster);
+      }
+      reservationEnded.signalAll();
+    } finally {
+      metaLock.unlock();
+    }
+  }
+
+  private interface MetadataChange {
+    void run() throws IOException;
+  }
+
+  /** Stores the result of a reserved mapping change under the lock, then ends the reservation. */
+  private void finishMapping(long firstCluster, int count, MetadataChange change) throws IOException {
+    metaLock.lock();
+    try {
+      guarded(() -> {
+        change.run();
+        return null;
+      });
+    } finally {
+      for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
+        reserved.remove(cluster);
+      }
+      reservationEnded.signalAll();
+      metaLock.unlock();
     }
   }
 
   // ---------------------------------------------------------------- compressed clusters
 
-  /** Where the next compressed cluster's bytes go: packed after the previous one, as QEMU packs them. */
-  private long compressedCursor;
-
   /**
    * Stores {@code compressed} (one cluster's compressed bytes) as the content of the cluster at
-   * {@code guestOffset}, which must be unallocated or zero. Host clusters that the bytes touch gain
-   * one reference each.
+   * {@code guestOffset}. Host clusters that the bytes touch gain one reference each.
    */
   void writeCompressed(long guestOffset, byte[] compressed) throws IOException {
     if (hasDataFile) {
-      throw new io.qcow4j.disk.UnsupportedFeatureException(name + ": compressed clusters cannot go to an external data file");
+      throw new UnsupportedFeatureException(name + ": compressed clusters cannot go to an external data file");
     }
-    ioLock.readLock().lock();
-    metaLock.lock();
+    long clusterStart = guestOffset & ~(clusterSize - 1L);
+    long clusterIndex = clusterStart >>> clusterBits;
+    long epoch = io.enter();
     try {
-      guardCorruption(() -> {
-        long clusterStart = guestOffset & ~(clusterSize - 1L);
-        awaitCluster(clusterStart >>> clusterBits);
-        long[] words = lookup.entryWords(clusterStart);
+      long[] words;
+      long start;
+      metaLock.lock();
+      try {
+        awaitCluster(clusterIndex);
+        words = guarded(() -> lookup.entryWords(clusterStart));
         markDirty();
-        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
-        long length = compressed.length;
-        long start = compressedCursor;
-        boolean packed = false;
-        if ((start & (clusterSize - 1)) != 0) {
-          long clusterEnd = (start | (clusterSize - 1)) + 1;
-          long room = clusterEnd - start;
-          if (length <= room) {
-            refcounts.adjust(start, length, 1);
-            packed = true;
-          } else if (refcounts.frontierOffset() == clusterEnd) {
-            refcounts.adjust(start, room, 1);
-            refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
-            packed = true;
-          }
-        }
-        if (!packed) {
-          start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
-        }
+        guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+        start = placeCompressed(compressed.length);
+        reserve(clusterIndex, 1);
+      } finally {
+        metaLock.unlock();
+      }
+      try {
         storage.write(ByteBuffer.wrap(compressed), start);
-        compressedCursor = start + length;
-        lookup.store(slot, CompressedDescriptor.of(start, length).encode(clusterBits), 0);
-        boolean hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
-        releaseOld(words[0], hasHost, -1);
-        return null;
+      } catch (IOException | RuntimeException e) {
+        endReservation(clusterIndex, 1);
+        throw e;
+      }
+      finishMapping(clusterIndex, 1, () -> {
+        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+        lookup.store(slot, CompressedDescriptor.of(start, compressed.length).encode(clusterBits), 0);
+        releaseOld(words[0], L2Entry.hasHostCluster(words[0], hasDataFile), -1);
       });
     } finally {
-      metaLock.unlock();
-      ioLock.readLock().unlock();
+      io.exit(epoch);
     }
+    flushIfCacheFull();
+  }
+
+  /** Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the lock. */
+  private long placeCompressed(long length) throws IOException {
+    long start = compressedCursor;
+    if ((start & (clusterSize - 1)) != 0) {
+      long clusterEnd = (start | (clusterSize - 1)) + 1;
+      long room = clusterEnd - start;
+      if (length <= room) {
+        refcounts.adjust(start, length, 1);
+        compressedCursor = start + length;
+        return start;
+      }
+      if (refcounts.frontierOffset() == clusterEnd) {
+        refcounts.adjust(start, room, 1);
+        refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
+        compressedCursor = start + length;
+        return start;
+      }
+    }
+    start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
+    compressedCursor = start + length;
+    return start;
   }
 
   // ---------------------------------------------------------------- zeroes and discard
@@ -404,7 +553,7 @@ final class WritePath {
   }
 
   private boolean readsAsZeroWithoutData(long guestOffset, long length) throws IOException {
-    Run run = lookup.lookup(guestOffset, length);
+    Run run = guarded(() -> lookup.lookup(guestOffset, length));
     return run.length() == length && (run.kind() == L2Entry.Kind.ZERO
         || (run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null));
   }
@@ -432,64 +581,41 @@ final class WritePath {
     if (lastWholeEnd <= firstWhole) {
       return;
     }
-    ioLock.readLock().lock();
-    metaLock.lock();
-    try {
-      guardCorruption(() -> {
-        awaitCluster(clusterStart >>> clusterBits);
-        long[] words = lookup.entryWords(clusterStart);
-        long entry = words[0];
-        long bitmap = words[1];
-        markDirty();
-        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
-        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
-        if (!extendedL2) {
-          zeroRawDataFile(clusterStart, clusterSize);
-          boolean release = L2Entry.compressed(entry) || (unmap && hasHost);
-          long newEntry = release || !hasHost ? L2Entry.ZERO : (entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED)) | L2Entry.ZERO;
-          lookup.store(slot, newEntry, 0);
-          if (release) {
-            releaseOld(entry, hasHost, -1);
-            discardDataFileCluster(entry, hasHost);
-          }
-          return null;
-        }
-        int firstUnit = (int) ((firstWhole - clusterStart) >>> unitBits);
-        int endUnit = (int) Math.min(L2Entry.SUBCLUSTERS, (lastWholeEnd - clusterStart) >>> unitBits);
-        long mask = 0;
-        for (int unit = firstUnit; unit < endUnit; unit++) {
-          mask |= 1L << unit;
-        }
-        if (L2Entry.compressed(entry)) {
-          // A compressed cluster cannot be zeroed in part: decompress what stays into a cluster of its own.
-          ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-          image.readLayer(cluster.duplicate(), clusterStart);
-          for (int unit = firstUnit; unit < endUnit; unit++) {
-            cluster.put(unit << unitBits, new byte[unitSize]);
-          }
-          long target = allocateDataCluster(clusterStart);
-          dataStorage.write(cluster, target);
-          long allocated = 0xffff_ffffL & ~mask;
-          lookup.store(slot, L2Entry.data(target, true), allocated | (mask << 32));
-          releaseOld(entry, false, target);
-          return null;
-        }
-        zeroRawDataFile(firstWhole, lastWholeEnd - firstWhole);
-        long newBitmap = (bitmap & ~mask) | (mask << 32);
-        boolean allZero = (newBitmap & 0xffff_ffffL) == 0;
-        if (allZero && unmap && hasHost) {
-          lookup.store(slot, 0, 0xffff_ffffL << 32);
-          releaseOld(entry, true, -1);
-          discardDataFileCluster(entry, true);
-        } else {
-          lookup.store(slot, hasHost ? entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED) : 0, newBitmap);
-        }
-        return null;
-      });
-    } finally {
-      metaLock.unlock();
-      ioLock.readLock().unlock();
+    int firstUnit = (int) ((firstWhole - clusterStart) >>> unitBits);
+    int endUnit = (int) Math.min(extendedL2 ? L2Entry.SUBCLUSTERS : 1, (lastWholeEnd - clusterStart + unitSize - 1) >>> unitBits);
+    long mask = 0;
+    for (int unit = firstUnit; unit < endUnit; unit++) {
+      mask |= 1L << unit;
     }
+    long unitMask = mask;
+    remap(clusterStart, (entry, bitmap) -> {
+      boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+      if (!extendedL2) {
+        boolean release = L2Entry.compressed(entry) || (unmap && hasHost);
+        long newEntry = release || !hasHost ? L2Entry.ZERO : (entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED)) | L2Entry.ZERO;
+        return new Remap(newEntry, 0, release, clusterStart, clusterSize);
+      }
+      if (L2Entry.compressed(entry)) {
+        return null;
+      }
+      long newBitmap = (bitmap & ~unitMask) | (unitMask << 32);
+      boolean allZero = (newBitmap & 0xffff_ffffL) == 0;
+      if (allZero && unmap && hasHost) {
+        return new Remap(0, 0xffff_ffffL << 32, true, clusterStart, clusterSize);
+      }
+      long kept = hasHost ? entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED) : 0;
+      return new Remap(kept, newBitmap, false, firstWhole, lastWholeEnd - firstWhole);
+    }, () -> zeroCompressedUnits(clusterStart, firstUnit, endUnit));
+  }
+
+  /**
+   * A compressed cluster cannot be zeroed in part with extended L2: what stays is decompressed into
+   * a cluster of its own, with the zeroed units written as zeros.
+   */
+  private void zeroCompressedUnits(long clusterStart, int firstUnit, int endUnit) throws IOException {
+    int unitSize = 1 << unitBits;
+    ByteBuffer zeros = ByteBuffer.allocate((endUnit - firstUnit) * unitSize);
+    write(zeros, clusterStart + ((long) firstUnit << unitBits));
   }
 
   /** Deallocates whole clusters (zero clusters where a backing file would show through); zeroes partial ones. */
@@ -521,38 +647,17 @@ final class WritePath {
    * stand in for the zero flag.
    */
   void deallocate(long clusterStart, boolean hasBacking) throws IOException {
-    ioLock.readLock().lock();
-    metaLock.lock();
-    try {
-      guardCorruption(() -> {
-        awaitCluster(clusterStart >>> clusterBits);
-        long[] words = lookup.entryWords(clusterStart);
-        long entry = words[0];
-        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
-        boolean allocated = hasHost || L2Entry.compressed(entry)
-            || extendedL2 && (words[1] & 0xffff_ffffL) != 0;
-        if (!allocated && !hasBacking) {
-          // Nothing is allocated and nothing shows through: it already reads as zeros (as in QEMU).
-          return null;
-        }
-        // As QEMU: the cluster becomes a zero cluster, so it reads as zeros whatever lies below.
-        long newEntry = extendedL2 || image.header().version() < 3 ? 0 : L2Entry.ZERO;
-        long newBitmap = extendedL2 ? 0xffff_ffffL << 32 : 0;
-        if (entry == newEntry && words[1] == newBitmap) {
-          return null;
-        }
-        markDirty();
-        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
-        lookup.store(slot, newEntry, newBitmap);
-        releaseOld(entry, hasHost, -1);
-        discardDataFileCluster(entry, hasHost);
-        zeroRawDataFile(clusterStart, clusterSize);
-        return null;
-      });
-    } finally {
-      metaLock.unlock();
-      ioLock.readLock().unlock();
-    }
+    long newEntry = extendedL2 || image.header().version() < 3 ? 0 : L2Entry.ZERO;
+    long newBitmap = extendedL2 ? 0xffff_ffffL << 32 : 0;
+    remap(clusterStart, (entry, bitmap) -> {
+      boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+      boolean allocated = hasHost || L2Entry.compressed(entry) || extendedL2 && (bitmap & 0xffff_ffffL) != 0;
+      if (!allocated && !hasBacking || entry == newEntry && bitmap == newBitmap) {
+        // Nothing is allocated and nothing shows through: it already reads as zeros (as in QEMU).
+        return Remap.UNCHANGED;
+      }
+      return new Remap(newEntry, newBitmap, true, clusterStart, clusterSize);
+    }, null);
   }
 
   /**
@@ -560,36 +665,82 @@ final class WritePath {
    * released, so that the backing file shows through again: qemu-img commit's "make empty".
    */
   void unallocate(long clusterStart) throws IOException {
-    ioLock.readLock().lock();
-    metaLock.lock();
-    try {
-      guardCorruption(() -> {
-        awaitCluster(clusterStart >>> clusterBits);
-        long[] words = lookup.entryWords(clusterStart);
-        long entry = words[0];
-        if (entry == 0 && words[1] == 0) {
-          return null;
-        }
-        boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
-        markDirty();
-        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
-        lookup.store(slot, 0, 0);
-        releaseOld(entry, hasHost, -1);
-        discardDataFileCluster(entry, hasHost);
-        // a raw data file keeps reading as the disk, which now reads zeros here (it has no backing file)
-        zeroRawDataFile(clusterStart, clusterSize);
-        return null;
-      });
-    } finally {
-      metaLock.unlock();
-      ioLock.readLock().unlock();
-    }
+    remap(clusterStart, (entry, bitmap) -> entry == 0 && bitmap == 0 ? Remap.UNCHANGED
+        : new Remap(0, 0, true, clusterStart, clusterSize), null);
   }
 
-  /** External data file clusters carry no refcount: their space is given back at once. */
-  private void discardDataFileCluster(long entry, boolean hasHost) throws IOException {
-    if (hasDataFile && hasHost) {
-      dataStorage.punchHole(L2Entry.hostOffset(entry), clusterSize);
+  /**
+   * A new mapping for one cluster: its entry and bitmap, whether the old host cluster is released,
+   * and the guest range that now reads as zeros (a raw external data file is zeroed there too).
+   */
+  private record Remap(long entry, long bitmap, boolean release, long zeroFrom, long zeroLength) {
+    static final Remap UNCHANGED = new Remap(0, 0, false, 0, 0);
+  }
+
+  private interface RemapRule {
+    /** The new mapping from the current entry and bitmap; null when {@code fallback} must do it. */
+    Remap apply(long entry, long bitmap) throws IOException;
+  }
+
+  private interface Fallback {
+    void run() throws IOException;
+  }
+
+  /**
+   * Changes one cluster's mapping without data I/O of its own (zero flags, discards): under the
+   * lock once the cluster is not reserved; a raw external data file is zeroed, with the cluster
+   * reserved, before the new mapping is stored.
+   */
+  private void remap(long clusterStart, RemapRule rule, Fallback fallback) throws IOException {
+    long clusterIndex = clusterStart >>> clusterBits;
+    long epoch = io.enter();
+    boolean fallBack = false;
+    try {
+      Remap remap;
+      long[] words;
+      metaLock.lock();
+      try {
+        awaitCluster(clusterIndex);
+        words = guarded(() -> lookup.entryWords(clusterStart));
+        remap = guarded(() -> rule.apply(words[0], words[1]));
+        if (remap == Remap.UNCHANGED) {
+          return;
+        }
+        if (remap == null) {
+          fallBack = true;
+        } else {
+          markDirty();
+          guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+          reserve(clusterIndex, 1);
+        }
+      } finally {
+        metaLock.unlock();
+      }
+      if (!fallBack) {
+        Remap change = remap;
+        try {
+          zeroRawDataFile(change.zeroFrom(), change.zeroLength());
+        } catch (IOException | RuntimeException e) {
+          endReservation(clusterIndex, 1);
+          throw e;
+        }
+        finishMapping(clusterIndex, 1, () -> {
+          ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
+          lookup.store(slot, change.entry(), change.bitmap());
+          boolean hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
+          if (change.release()) {
+            releaseOld(words[0], hasHost, -1);
+            if (hasDataFile && hasHost) {
+              dataFilePunches.add(clusterStart);
+            }
+          }
+        });
+      }
+    } finally {
+      io.exit(epoch);
+    }
+    if (fallBack) {
+      fallback.run();
     }
   }
 
@@ -598,7 +749,7 @@ final class WritePath {
    * (by zero flags or deallocation) are zeroed there too.
    */
   private void zeroRawDataFile(long guestOffset, long length) throws IOException {
-    if (hasDataFile && image.header().dataFileRaw()) {
+    if (hasDataFile && image.header().dataFileRaw() && length > 0) {
       dataStorage.zeroRange(guestOffset, Math.max(0, Math.min(length, image.size() - guestOffset)));
     }
   }
@@ -606,10 +757,10 @@ final class WritePath {
   // ---------------------------------------------------------------- preallocation
 
   /** Allocates every cluster of a new, empty image (L2 table first, then its data clusters, as qemu-img). */
-  void preallocate(io.qcow4j.disk.Preallocation mode) throws IOException {
+  void preallocate(Preallocation mode) throws IOException {
     long size = image.size();
     // Host ranges of the data clusters, one per L2 table (the tables lie between them).
-    java.util.List<long[]> dataRanges = new java.util.ArrayList<>();
+    List<long[]> dataRanges = new ArrayList<>();
     metaLock.lock();
     try {
       long bytesPerTable = lookup.bytesPerL2Table();
@@ -661,7 +812,7 @@ final class WritePath {
     if (dirtyBitSet || !image.header().lazyRefcounts()) {
       return;
     }
-    image.updateHeader(image.header().incompatibleFeatures() | Features.INCOMPAT_DIRTY);
+    image.changeIncompatibleFeatures(Features.INCOMPAT_DIRTY, 0);
     storage.force(false);
     dirtyBitSet = true;
   }
@@ -671,7 +822,17 @@ final class WritePath {
    * when nothing else is free, flush now rather than grow the file past them.
    */
   private void releaseFreedBeforeGrowing() throws IOException {
-    if (refcounts.hasPendingFrees() && !refcounts.hasFreeClusters()) {
+    if (!refcounts.hasPendingFrees()) {
+      return;
+    }
+    boolean flushNow;
+    metaLock.lock();
+    try {
+      flushNow = refcounts.hasPendingFrees() && !refcounts.hasFreeClusters();
+    } finally {
+      metaLock.unlock();
+    }
+    if (flushNow) {
       flush();
     }
   }
@@ -686,57 +847,150 @@ final class WritePath {
    * Writes dirty metadata in dependency order: refcount blocks, then the refcount table (and the
    * header if it moved), then L2 slices, then the L1 table, with a barrier between each step that
    * has something to write (lazy refcounts skip the refcount barriers, the dirty bit covers them).
-   * Clusters freed by the written entries are then released.
+   * What it writes is a copy of the dirty set taken under the lock, so I/O goes on meanwhile. The
+   * references the written entries dropped are then released: only those, since a reference dropped
+   * after the copy was taken is not durable yet.
    */
   void flush() throws IOException {
-    boolean release;
-    metaLock.lock();
+    flushLock.lock();
     try {
-      boolean lazy = dirtyBitSet;
-      // Whether everything written so far (guest data included) has passed a barrier.
-      boolean settled = false;
-      if (refcounts.isDirty()) {
-        refcounts.writeBlocks();
-        barrierUnless(lazy);
-        if (refcounts.writeTable()) {
-          barrier();
-          image.updateRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
-        }
-        barrierUnless(lazy);
-        settled = !lazy;
-      }
-      if (lookup.hasDirtySlices()) {
-        if (!settled) {
-          // Invariant 1 holds without refcount changes too: data written into a cluster (a reused
-          // zero cluster, a fresh one under lazy refcounts) is durable before the entry that maps it,
-          // or a crash would map the cluster's old bytes (or a range past the end of the file).
-          barrier();
-        }
-        lookup.writeDirtySlices();
-        barrier();
-      }
-      if (lookup.isL1Dirty()) {
-        lookup.writeL1(image.header().l1TableOffset());
-        barrier();
-      }
-      release = refcounts.hasPendingFrees();
-    } finally {
-      metaLock.unlock();
-    }
-    if (release) {
-      // A freed cluster may be reused for anything: compressed bytes start afresh after it.
-      compressedCursor = 0;
-      // Let every I/O that could still target a freed cluster finish before the cluster is reused.
-      ioLock.writeLock().lock();
+      boolean lazy;
+      Refcounts.DirtyRefcounts dirtyRefcounts;
+      ClusterLookup.DirtyTables dirtyTables;
+      List<long[]> frees;
+      List<Long> punches;
+      metaLock.lock();
       try {
+        lazy = dirtyBitSet;
+        dirtyRefcounts = refcounts.takeDirty();
+        dirtyTables = lookup.takeDirty();
+        frees = refcounts.takePendingFrees();
+        punches = new ArrayList<>(dataFilePunches);
+        dataFilePunches.clear();
+      } finally {
+        metaLock.unlock();
+      }
+      try {
+        writeInOrder(dirtyRefcounts, dirtyTables, lazy);
+      } catch (IOException | RuntimeException e) {
         metaLock.lock();
         try {
-          refcounts.releasePending();
+          refcounts.restoreDirty(dirtyRefcounts);
+          lookup.restoreDirty(dirtyTables);
+          refcounts.restorePendingFrees(frees);
+          dataFilePunches.addAll(0, punches);
         } finally {
           metaLock.unlock();
         }
+        throw e;
+      }
+      metaLock.lock();
+      try {
+        refcounts.written(dirtyRefcounts);
+        lookup.written(dirtyTables);
       } finally {
-        ioLock.writeLock().unlock();
+        metaLock.unlock();
+      }
+      if (!frees.isEmpty()) {
+        releaseFrees(frees);
+      }
+      if (!punches.isEmpty()) {
+        punchDataFile(punches);
+      }
+    } finally {
+      flushLock.unlock();
+    }
+  }
+
+  private void writeInOrder(Refcounts.DirtyRefcounts dirtyRefcounts, ClusterLookup.DirtyTables dirtyTables,
+      boolean lazy) throws IOException {
+    // Whether everything written so far (guest data included) has passed a barrier.
+    boolean settled = false;
+    if (!dirtyRefcounts.isEmpty()) {
+      refcounts.writeBlocks(dirtyRefcounts);
+      barrierUnless(lazy);
+      refcounts.writeTable(dirtyRefcounts);
+      if (dirtyRefcounts.tableMoved()) {
+        barrier();
+        image.updateRefcountTable(dirtyRefcounts.tableOffset(), dirtyRefcounts.tableClusters());
+      }
+      barrierUnless(lazy);
+      settled = !lazy;
+    }
+    if (!dirtyTables.slices().isEmpty()) {
+      if (!settled) {
+        // Invariant 1 holds without refcount changes too: data written into a cluster (a reused
+        // zero cluster, a fresh one under lazy refcounts) is durable before the entry that maps it,
+        // or a crash would map the cluster's old bytes (or a range past the end of the file).
+        barrier();
+      }
+      lookup.writeSlices(dirtyTables);
+      barrier();
+    }
+    if (dirtyTables.l1() != null) {
+      lookup.writeL1(dirtyTables, image.header().l1TableOffset());
+      barrier();
+    }
+  }
+
+  /**
+   * Applies dropped references whose entries are durable, once no I/O that began before them is in
+   * flight (such I/O may still target the clusters); clusters reaching zero are punched before the
+   * allocator may hand them out again.
+   */
+  private void releaseFrees(List<long[]> frees) throws IOException {
+    io.awaitEarlier();
+    List<Long> emptied;
+    metaLock.lock();
+    try {
+      emptied = guarded(() -> refcounts.release(frees));
+      if (!emptied.isEmpty()) {
+        // A freed cluster may be reused for anything: compressed bytes start afresh after it.
+        compressedCursor = 0;
+      }
+    } finally {
+      metaLock.unlock();
+    }
+    int index = 0;
+    while (index < emptied.size()) {
+      int end = index + 1;
+      while (end < emptied.size() && emptied.get(end) == emptied.get(end - 1) + 1) {
+        end++;
+      }
+      storage.punchHole(emptied.get(index) << clusterBits, (long) (end - index) << clusterBits);
+      index = end;
+    }
+    metaLock.lock();
+    try {
+      refcounts.reusable(emptied);
+    } finally {
+      metaLock.unlock();
+    }
+  }
+
+  /**
+   * Gives back the space of external data file clusters whose dropping entries are durable, unless
+   * the guest cluster got data again since (the data file maps guest offsets one to one).
+   */
+  private void punchDataFile(List<Long> clusterStarts) throws IOException {
+    io.awaitEarlier();
+    for (long clusterStart : clusterStarts) {
+      long clusterIndex = clusterStart >>> clusterBits;
+      metaLock.lock();
+      try {
+        awaitCluster(clusterIndex);
+        long entry = guarded(() -> lookup.entryWords(clusterStart))[0];
+        if (L2Entry.hasHostCluster(entry, true)) {
+          continue;
+        }
+        reserve(clusterIndex, 1);
+      } finally {
+        metaLock.unlock();
+      }
+      try {
+        dataStorage.punchHole(clusterStart, clusterSize);
+      } finally {
+        endReservation(clusterIndex, 1);
       }
     }
   }
@@ -744,20 +998,22 @@ final class WritePath {
   /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
   void flushClean() throws IOException {
     flush();
-    metaLock.lock();
+    flushLock.lock();
     try {
-      if (refcounts.isDirty()) {
-        refcounts.writeBlocks();
-        refcounts.writeTable();
-      }
-      barrier();
-      if (dirtyBitSet) {
-        image.updateHeader(image.header().incompatibleFeatures() & ~Features.INCOMPAT_DIRTY);
-        storage.force(false);
-        dirtyBitSet = false;
+      metaLock.lock();
+      try {
+        refcounts.writeAll();
+        barrier();
+        if (dirtyBitSet) {
+          image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);
+          storage.force(false);
+          dirtyBitSet = false;
+        }
+      } finally {
+        metaLock.unlock();
       }
     } finally {
-      metaLock.unlock();
+      flushLock.unlock();
     }
   }
 
@@ -774,16 +1030,49 @@ final class WritePath {
     storage.force(false);
   }
 
-  // ---------------------------------------------------------------- corruption
+  // ---------------------------------------------------------------- exclusive operations
 
-  interface MetadataChange {
-    Void run() throws IOException;
+  interface ExclusiveAction<T> {
+    T run() throws IOException;
   }
 
-  /** Runs a metadata change; an inconsistency found on the way marks the image corrupt (invariant 6). */
-  private void guardCorruption(MetadataChange change) throws IOException {
+  /**
+   * Runs an operation that rewrites the tree wholesale (snapshots, amend, resize, check, header
+   * rewrites) with all I/O drained and stopped and the metadata lock held; everything is flushed
+   * before and after.
+   */
+  <T> T exclusive(ExclusiveAction<T> action) throws IOException {
+    flush();
+    flushLock.lock();
     try {
-      change.run();
+      io.closeGate();
+      try {
+        metaLock.lock();
+        try {
+          T result = action.run();
+          flush();
+          return result;
+        } finally {
+          metaLock.unlock();
+        }
+      } finally {
+        io.openGate();
+      }
+    } finally {
+      flushLock.unlock();
+    }
+  }
+
+  // ---------------------------------------------------------------- corruption
+
+  private interface Guarded<T> {
+    T run() throws IOException;
+  }
+
+  /** Runs a step of the write path; an inconsistency found on the way marks the image corrupt (invariant 6). */
+  private <T> T guarded(Guarded<T> step) throws IOException {
+    try {
+      return step.run();
     } catch (CorruptImageException e) {
       image.markCorrupt();
       throw e;

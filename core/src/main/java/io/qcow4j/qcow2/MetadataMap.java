@@ -1,0 +1,74 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.qcow2.OverlapGuard.Structure;
+import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderExtension;
+import io.qcow4j.qcow2.format.L1Entry;
+import io.qcow4j.qcow2.format.Snapshot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Optional;
+
+/**
+ * Finds where an image's metadata lies (header, tables, blocks, snapshot and bitmap structures) and
+ * records it in an {@link OverlapGuard}. Only entries that the format allows are recorded: a damaged
+ * pointer is reported where it is used, not here.
+ */
+final class MetadataMap {
+  private MetadataMap() {}
+
+  static void populate(OverlapGuard guard, QcowFile image, long[] refcountTable) throws IOException {
+    Header header = image.header();
+    int clusterSize = header.clusterSize();
+    guard.add(Structure.HEADER, 0, clusterSize);
+    guard.add(Structure.ACTIVE_L1, header.l1TableOffset(), header.l1Size() * 8L);
+    for (long entry : image.lookup().l1()) {
+      long l2Offset = L1Entry.l2Offset(entry);
+      if (l2Offset != 0 && (l2Offset & (clusterSize - 1)) == 0) {
+        guard.add(Structure.ACTIVE_L2, l2Offset, clusterSize);
+      }
+    }
+    guard.add(Structure.REFCOUNT_TABLE, header.refcountTableOffset(), (long) header.refcountTableClusters() * clusterSize);
+    for (long entry : refcountTable) {
+      if (entry > 0 && (entry & (clusterSize - 1)) == 0) {
+        guard.add(Structure.REFCOUNT_BLOCK, entry, clusterSize);
+      }
+    }
+    if (header.snapshotCount() > 0) {
+      guard.add(Structure.SNAPSHOT_TABLE, header.snapshotsOffset(), image.snapshotTableBytes());
+    }
+    for (Snapshot snapshot : image.snapshots()) {
+      guard.add(Structure.INACTIVE_L1, snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
+    }
+    addBitmaps(guard, image, header);
+  }
+
+  private static void addBitmaps(OverlapGuard guard, QcowFile image, Header header) throws IOException {
+    Optional<HeaderExtension> extension = header.extension(HeaderExtension.BITMAPS);
+    if (extension.isEmpty()) {
+      return;
+    }
+    String name = image.storage().name();
+    try {
+      BitmapDirectoryCodec.Extension bitmaps = BitmapDirectoryCodec.Extension.decode(name, extension.get().data());
+      long offset = bitmaps.directoryOffset();
+      long size = bitmaps.directorySize();
+      if (size <= 0 || size > BitmapDirectoryCodec.MAX_DIRECTORY_BYTES || offset <= 0
+          || offset + size > image.storage().size()) {
+        return;
+      }
+      guard.add(Structure.BITMAP_DIRECTORY, offset, size);
+      ByteBuffer directory = ByteBuffer.allocate((int) size);
+      image.storage().readFully(directory, offset);
+      for (BitmapDirectoryCodec.Entry entry : BitmapDirectoryCodec.decode(name, directory.flip(), offset, bitmaps.count())) {
+        if (entry.tableOffset() > 0) {
+          guard.add(Structure.BITMAP_TABLE, entry.tableOffset(), entry.tableSize() * 8L);
+        }
+      }
+    } catch (CorruptImageException e) {
+      // Reported by info and check; the other structures are still guarded.
+    }
+  }
+}

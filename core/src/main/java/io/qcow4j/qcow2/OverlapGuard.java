@@ -1,0 +1,113 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CorruptImageException;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Which host clusters of the image file hold metadata, so that no data write, metadata write, free
+ * or punch lands on a structure it does not own (invariant 8, QEMU's default overlap check). Reads
+ * are lock-free; changes are made under the metadata lock.
+ */
+final class OverlapGuard {
+  /** The structures guarded, one bit each, named as QEMU's "overlaps with" messages name them. */
+  enum Structure {
+    HEADER("header"),
+    ACTIVE_L1("active L1 table"),
+    ACTIVE_L2("active L2 table"),
+    REFCOUNT_TABLE("refcount table"),
+    REFCOUNT_BLOCK("refcount block"),
+    SNAPSHOT_TABLE("snapshot table"),
+    INACTIVE_L1("inactive L1 table"),
+    BITMAP_DIRECTORY("bitmap directory"),
+    BITMAP_TABLE("bitmap table");
+
+    final String label;
+
+    Structure(String label) {
+      this.label = label;
+    }
+
+    int bit() {
+      return 1 << ordinal();
+    }
+  }
+
+  /** No structure is exempt: the check for guest data. */
+  static final int NONE = 0;
+
+  private final String name;
+  private final int clusterBits;
+  /** Host cluster index to the bits of the structures that lie (partly) in it. */
+  private final ConcurrentHashMap<Long, Integer> clusters = new ConcurrentHashMap<>();
+
+  OverlapGuard(String name, int clusterBits) {
+    this.name = name;
+    this.clusterBits = clusterBits;
+  }
+
+  /** Records that {@code structure} occupies the host range. */
+  void add(Structure structure, long hostOffset, long length) {
+    forEachCluster(hostOffset, length, cluster -> clusters.merge(cluster, structure.bit(), (a, b) -> a | b));
+  }
+
+  /** Records that {@code structure} no longer occupies the host range. */
+  void remove(Structure structure, long hostOffset, long length) {
+    forEachCluster(hostOffset, length,
+        cluster -> clusters.computeIfPresent(cluster, (key, bits) -> (bits & ~structure.bit()) == 0 ? null : bits & ~structure.bit()));
+  }
+
+  /** Forgets every structure (before a rebuild). */
+  void clear() {
+    clusters.clear();
+  }
+
+  /**
+   * Refuses a write (or free) of the host range when it overlaps a structure other than those in
+   * {@code exempt}, or reaches past {@code ownedEnd} (when positive), the end of the clusters the
+   * image owns.
+   */
+  void check(long hostOffset, long length, int exempt, long ownedEnd, String what) throws CorruptImageException {
+    if (hostOffset < 0 || length < 0 || (ownedEnd > 0 && hostOffset + length > ownedEnd)) {
+      throw new CorruptImageException(String.format(
+          "%s: preventing invalid %s at host offset 0x%x (%d bytes): past the end of the image (0x%x)",
+          name, what, hostOffset, length, ownedEnd));
+    }
+    if (length == 0 || clusters.isEmpty()) {
+      return;
+    }
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    for (long cluster = first; cluster <= last; cluster++) {
+      Integer bits = clusters.get(cluster);
+      if (bits != null && (bits & ~exempt) != 0) {
+        throw new CorruptImageException(String.format(
+            "%s: preventing invalid %s at host offset 0x%x (%d bytes): overlaps with %s at host cluster 0x%x",
+            name, what, hostOffset, length, labelOf(bits & ~exempt), cluster << clusterBits));
+      }
+    }
+  }
+
+  private static String labelOf(int bits) {
+    for (Structure structure : Structure.values()) {
+      if ((bits & structure.bit()) != 0) {
+        return structure.label;
+      }
+    }
+    throw new IllegalArgumentException("no structure in " + bits);
+  }
+
+  private interface ClusterAction {
+    void apply(long cluster);
+  }
+
+  private void forEachCluster(long hostOffset, long length, ClusterAction action) {
+    if (length <= 0) {
+      return;
+    }
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    for (long cluster = first; cluster <= last; cluster++) {
+      action.apply(cluster);
+    }
+  }
+}
