@@ -160,6 +160,9 @@ final class WritePath {
       long length = (long) count << clusterBits;
       checkDataWrite(target, length);
       reserve(firstCluster, count);
+    } catch (CorruptImageException e) {
+      image.markCorrupt();
+      throw e;
     } finally {
       metaLock.unlock();
     }
@@ -211,6 +214,9 @@ final class WritePath {
       target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
       checkDataWrite(target, clusterSize);
       reserve(clusterIndex, 1);
+    } catch (CorruptImageException e) {
+      image.markCorrupt();
+      throw e;
     } finally {
       metaLock.unlock();
     }
@@ -332,6 +338,9 @@ final class WritePath {
         target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
         checkDataWrite(target, clusterSize);
         reserve(clusterIndex, 1);
+      } catch (CorruptImageException e) {
+        image.markCorrupt();
+        throw e;
       } finally {
         metaLock.unlock();
       }
@@ -485,6 +494,9 @@ final class WritePath {
         guarded(() -> lookup.writableSlot(clusterStart, refcounts));
         start = placeCompressed(compressed.length);
         reserve(clusterIndex, 1);
+      } catch (CorruptImageException e) {
+        image.markCorrupt();
+        throw e;
       } finally {
         metaLock.unlock();
       }
@@ -713,6 +725,9 @@ final class WritePath {
           guarded(() -> lookup.writableSlot(clusterStart, refcounts));
           reserve(clusterIndex, 1);
         }
+      } catch (CorruptImageException e) {
+        image.markCorrupt();
+        throw e;
       } finally {
         metaLock.unlock();
       }
@@ -984,6 +999,9 @@ final class WritePath {
           continue;
         }
         reserve(clusterIndex, 1);
+      } catch (CorruptImageException e) {
+        image.markCorrupt();
+        throw e;
       } finally {
         metaLock.unlock();
       }
