@@ -40,6 +40,11 @@ final class ClusterLookup {
   private final TreeMap<Long, L2Cache.Slice> dirtySlices = new TreeMap<>();
   private volatile int dirtySliceCount;
   private boolean l1Dirty;
+  /** The L1 table's host offset, and the first index whose entry lies in another structure. */
+  private volatile long l1Offset;
+  private volatile long firstOverlappingL1Index = Long.MAX_VALUE;
+  /** L1 entries that point at an L2 table an earlier entry points at already (null: none). */
+  private volatile java.util.Set<Long> sharingL1Entries;
 
   ClusterLookup(String name, Storage storage, int clusterBits, boolean extendedL2, boolean hasDataFile,
       boolean zeroFlagValid, long[] l1, long cacheBytes, FileSize fileSize, OverlapGuard guard) {
@@ -81,6 +86,7 @@ final class ClusterLookup {
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
     long tableEnd = (l1Index + 1) << (clusterBits + l2Bits);
     long limit = Math.min(guestOffset + maxLength, tableEnd);
+    checkL1Place(l1Index);
     long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
     if (l2Offset == 0) {
       return new Run(L2Entry.Kind.UNALLOCATED, guestOffset, limit - guestOffset, Run.NO_HOST, 0);
@@ -226,9 +232,13 @@ final class ClusterLookup {
     ByteBuffer bytes = ByteBuffer.allocate(sliceEntries * 8 * entryWords);
     // Tables made in memory are cached until written, so a slice read from the file must lie inside it.
     long tableOffset = sliceOffset & ~(clusterSize - 1L);
+    // Reads need neither refcounts nor a table of their own: a table two L1 entries share, or one a
+    // refcount-table entry also claims (which pointer is damaged, nothing tells), is read; writes
+    // to it are refused (writableSlot, Refcounts).
+    guard.check(tableOffset, clusterSize, OverlapGuard.FOUND_THROUGH_POINTERS, 0, "L2 table read");
     if (tableOffset + clusterSize > fileSize.atLeast(tableOffset + clusterSize)) {
-      throw new CorruptImageException(String.format("%s: L2 table offset 0x%x (from the L1 table) lies past the end of the file",
-          name, tableOffset));
+      throw new CorruptImageException(String.format(
+          "%s: L2 table at host offset 0x%x (from the L1 table) lies past the end of the image", name, tableOffset));
     }
     storage.readFully(bytes, sliceOffset);
     long[] words = new long[sliceEntries * entryWords];
@@ -267,9 +277,45 @@ final class ClusterLookup {
     l1 = table;
   }
 
+  /**
+   * Records where the L1 table lies and which of its entries lie in another structure (a hostile
+   * l1_size); those entries are refused, naming the structure, wherever they are used.
+   */
+  void placeL1(long offset) {
+    l1Offset = offset;
+    long overlap = guard.firstOverlap(offset, l1.length * 8L,
+        OverlapGuard.Structure.ACTIVE_L1.bit() | OverlapGuard.FOUND_THROUGH_POINTERS);
+    firstOverlappingL1Index = overlap < 0 ? Long.MAX_VALUE : (overlap - offset) / 8;
+    java.util.Map<Long, Long> owners = new java.util.HashMap<>();
+    java.util.Set<Long> sharing = new java.util.HashSet<>();
+    long[] table = l1;
+    for (int index = 0; index < table.length; index++) {
+      long l2Offset = L1Entry.l2Offset(table[index]);
+      if (l2Offset != 0 && owners.putIfAbsent(l2Offset, (long) index) != null) {
+        sharing.add((long) index);
+      }
+    }
+    sharingL1Entries = sharing.isEmpty() ? null : sharing;
+  }
+
+  private void checkL1Place(long l1Index) throws CorruptImageException {
+    java.util.Set<Long> sharing = sharingL1Entries;
+    if (sharing != null && sharing.contains(l1Index)) {
+      long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
+      throw new CorruptImageException(String.format(
+          "%s: preventing invalid use of L1 entry %d: its L2 table at host offset 0x%x overlaps with active L2 table of an"
+              + " earlier L1 entry", name, l1Index, l2Offset));
+    }
+    if (l1Index >= firstOverlappingL1Index) {
+      guard.check(l1Offset + l1Index * 8, 8, OverlapGuard.Structure.ACTIVE_L1.bit() | OverlapGuard.FOUND_THROUGH_POINTERS, 0,
+          "use of L1 entry " + l1Index);
+    }
+  }
+
   /** The words of the L2 entry for the cluster at {@code guestOffset}: {entry, bitmap}; zeros without an L2 table. */
   long[] entryWords(long guestOffset) throws IOException {
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
+    checkL1Place(l1Index);
     long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
     long[] words = new long[2];
     if (l2Offset == 0) {
@@ -291,6 +337,7 @@ final class ClusterLookup {
    */
   Slot writableSlot(long guestOffset, Refcounts refcounts) throws IOException {
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
+    checkL1Place(l1Index);
     long[] table = l1;
     long l1Entry = table[(int) l1Index];
     long l2Offset = L1Entry.l2Offset(l1Entry);
@@ -301,6 +348,11 @@ final class ClusterLookup {
       guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit(), refcounts.ownedEnd(),
           "L2 table update (L1 entry " + l1Index + ")");
       return slotIn(l2Offset, guestOffset);
+    }
+    if (l2Offset != 0) {
+      // The shared table is copied and this image's reference to it dropped: it must be an L2 table.
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit(), refcounts.ownedEnd(),
+          "copy of an L2 table (L1 entry " + l1Index + ")");
     }
     long newOffset = refcounts.allocate(1);
     int sliceBytes = sliceEntries * 8 * entryWords;

@@ -27,13 +27,13 @@ final class MetadataMap {
     for (long entry : image.lookup().l1()) {
       long l2Offset = L1Entry.l2Offset(entry);
       if (l2Offset != 0 && (l2Offset & (clusterSize - 1)) == 0) {
-        guard.add(Structure.ACTIVE_L2, l2Offset, clusterSize);
+        guard.addOwned(Structure.ACTIVE_L2, Structure.SHARED_L2, l2Offset, clusterSize);
       }
     }
     guard.add(Structure.REFCOUNT_TABLE, header.refcountTableOffset(), (long) header.refcountTableClusters() * clusterSize);
     for (long entry : refcountTable) {
       if (entry > 0 && (entry & (clusterSize - 1)) == 0) {
-        guard.add(Structure.REFCOUNT_BLOCK, entry, clusterSize);
+        guard.addOwned(Structure.REFCOUNT_BLOCK, Structure.SHARED_REFCOUNT_BLOCK, entry, clusterSize);
       }
     }
     if (header.snapshotCount() > 0) {
@@ -43,6 +43,7 @@ final class MetadataMap {
       guard.add(Structure.INACTIVE_L1, snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
     }
     addBitmaps(guard, image, header);
+    image.lookup().placeL1(header.l1TableOffset());
   }
 
   private static void addBitmaps(OverlapGuard guard, QcowFile image, Header header) throws IOException {

@@ -19,7 +19,11 @@ final class OverlapGuard {
     SNAPSHOT_TABLE("snapshot table"),
     INACTIVE_L1("inactive L1 table"),
     BITMAP_DIRECTORY("bitmap directory"),
-    BITMAP_TABLE("bitmap table");
+    BITMAP_TABLE("bitmap table"),
+    /** A second L1 entry pointing at an active L2 table: a write through either would change both. */
+    SHARED_L2("active L2 table"),
+    /** A second refcount-table entry pointing at a refcount block. */
+    SHARED_REFCOUNT_BLOCK("refcount block");
 
     final String label;
 
@@ -34,6 +38,13 @@ final class OverlapGuard {
 
   /** No structure is exempt: the check for guest data. */
   static final int NONE = 0;
+  /**
+   * The structures found through pointers in other tables (L1 entries, refcount-table entries)
+   * rather than through the header: a damaged pointer puts them anywhere, so they do not decide
+   * whether a structure the header places is valid.
+   */
+  static final int FOUND_THROUGH_POINTERS = Structure.ACTIVE_L2.bit() | Structure.SHARED_L2.bit()
+      | Structure.REFCOUNT_BLOCK.bit() | Structure.SHARED_REFCOUNT_BLOCK.bit();
 
   private final String name;
   private final int clusterBits;
@@ -48,6 +59,43 @@ final class OverlapGuard {
   /** Records that {@code structure} occupies the host range. */
   void add(Structure structure, long hostOffset, long length) {
     forEachCluster(hostOffset, length, cluster -> clusters.merge(cluster, structure.bit(), (a, b) -> a | b));
+  }
+
+  /**
+   * Records a structure that one pointer alone may own (an active L2 table, a refcount block): a
+   * second pointer at the same cluster marks it shared, and writes through either are refused.
+   */
+  void addOwned(Structure structure, Structure shared, long hostOffset, long length) {
+    forEachCluster(hostOffset, length, cluster -> clusters.merge(cluster, structure.bit(),
+        (bits, added) -> (bits & structure.bit()) != 0 ? bits | shared.bit() : bits | added));
+  }
+
+  /** Whether any structure lies in the host range. */
+  boolean holdsMetadata(long hostOffset, long length) {
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    for (long cluster = first; cluster <= last; cluster++) {
+      if (clusters.containsKey(cluster)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The first host offset in the range where a structure other than those in {@code exempt} lies, or -1. */
+  long firstOverlap(long hostOffset, long length, int exempt) {
+    if (length <= 0) {
+      return -1;
+    }
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    for (long cluster = first; cluster <= last; cluster++) {
+      Integer bits = clusters.get(cluster);
+      if (bits != null && (bits & ~exempt) != 0) {
+        return Math.max(hostOffset, cluster << clusterBits);
+      }
+    }
+    return -1;
   }
 
   /** Records that {@code structure} no longer occupies the host range. */
@@ -69,8 +117,8 @@ final class OverlapGuard {
   void check(long hostOffset, long length, int exempt, long ownedEnd, String what) throws CorruptImageException {
     if (hostOffset < 0 || length < 0 || (ownedEnd > 0 && hostOffset + length > ownedEnd)) {
       throw new CorruptImageException(String.format(
-          "%s: preventing invalid %s at host offset 0x%x (%d bytes): past the end of the image (0x%x)",
-          name, what, hostOffset, length, ownedEnd));
+          "%s: preventing invalid %s at host offset 0x%x (%d bytes, host cluster 0x%x): past the end of the image (0x%x)",
+          name, what, hostOffset, length, hostOffset & -(1L << clusterBits), ownedEnd));
     }
     if (length == 0 || clusters.isEmpty()) {
       return;

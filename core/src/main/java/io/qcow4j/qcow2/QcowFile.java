@@ -146,7 +146,7 @@ public final class QcowFile implements DiskFile {
           header.refcountTableOffset(), header.refcountTableClusters());
       return ImageCheck.run(this, refcounts, repair);
     }
-    return writer.exclusive(() -> {
+    return writer.exclusive(repair != CheckResult.Repair.NONE, () -> {
       CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
       if (repair != CheckResult.Repair.NONE) {
         writer.flush();
@@ -289,22 +289,22 @@ public final class QcowFile implements DiskFile {
           depth + 1, chain);
       opened.add(backing);
     }
-    QcowFile file = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
-    if (!options.readOnly() && !repairing) {
-      file.clearAutoclearBits();
-    }
-    return file;
+    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
   }
 
   /**
    * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
-   * bitmaps bit, since writes here do not update persistent bitmaps.
+   * bitmaps bit, since writes here do not update persistent bitmaps. Called before the first change
+   * of a read-write open, once it passed its checks: an open that changes nothing, or whose first
+   * change is refused as corruption, leaves the structures those bits describe valid.
    */
-  private void clearAutoclearBits() throws IOException {
-    long kept = header.autoclearFeatures() & Features.AUTOCLEAR_DATA_FILE_RAW;
-    if (kept != header.autoclearFeatures()) {
-      writeHeader(header.withAutoclearFeatures(kept));
-      storage.force(false);
+  void clearAutoclearBits() throws IOException {
+    synchronized (headerLock) {
+      long kept = header.autoclearFeatures() & Features.AUTOCLEAR_DATA_FILE_RAW;
+      if (kept != header.autoclearFeatures()) {
+        writeHeader(header.withAutoclearFeatures(kept));
+        storage.force(false);
+      }
     }
   }
 
@@ -605,11 +605,11 @@ public final class QcowFile implements DiskFile {
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
     if (dataStorage == storage) {
+      guard.check(hostOffset, length, OverlapGuard.NONE, 0, "data read");
       if (lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
-        throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the file",
+        throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the image",
             name, lastCluster));
       }
-      guard.check(hostOffset, length, OverlapGuard.NONE, 0, "data read");
     }
     dataStorage.readOrZero(dst.slice(at, length), hostOffset);
   }
@@ -644,13 +644,14 @@ public final class QcowFile implements DiskFile {
     }
     CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header.clusterBits());
     long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
+    guard.check(descriptor.hostOffset(), Math.min(descriptor.maxLength(), Math.max(1, end - descriptor.hostOffset())),
+        OverlapGuard.NONE, 0, "compressed cluster read");
     if (descriptor.hostOffset() >= end) {
       throw new CorruptImageException(String.format(
-          "%s: compressed cluster at host offset 0x%x (%d bytes) lies past the end of the file (%d bytes)",
+          "%s: compressed cluster at host offset 0x%x (%d bytes) lies past the end of the image (%d bytes)",
           name, descriptor.hostOffset(), descriptor.maxLength(), end));
     }
     int compressedLength = (int) Math.min(descriptor.maxLength(), end - descriptor.hostOffset());
-    guard.check(descriptor.hostOffset(), compressedLength, OverlapGuard.NONE, 0, "compressed cluster read");
     ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
     storage.readFully(compressed, descriptor.hostOffset());
     ByteBuffer cluster = ByteBuffer.allocate(clusterSize);

@@ -232,7 +232,7 @@ final class Refcounts {
           cluster = (blockIndex + 1) * refcountsPerBlock - 1;
           continue;
         }
-        if (get(cluster) == 0 && !punching.contains(cluster) && cluster != 0) {
+        if (get(cluster) == 0 && !punching.contains(cluster) && !guard.holdsMetadata(cluster << clusterBits, clusterSize)) {
           storage.punchHole(cluster << clusterBits, clusterSize);
           freeClusters.add(cluster);
         }
@@ -341,11 +341,7 @@ final class Refcounts {
       createBlock(blockIndex);
     }
     byte[] block = block(blockIndex);
-    if (!dirtyBlocks.contains(blockIndex)) {
-      guard.check(table[(int) blockIndex], clusterSize, OverlapGuard.Structure.REFCOUNT_BLOCK.bit(), 0,
-          "refcount block update (refcount table entry " + blockIndex + ")");
-      dirtyBlocks.add(blockIndex);
-    }
+    dirtyBlocks.add(blockIndex);
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
     if (value != 0) {
       freeClusters.remove(cluster);
@@ -394,8 +390,13 @@ final class Refcounts {
     }
     long entry = table[(int) blockIndex];
     String problem = (entry & TABLE_RESERVED_MASK) != 0 ? "has reserved bits set (not aligned to a cluster)"
-        : (entry & (clusterSize - 1)) != 0 ? "is not aligned to a cluster"
-        : entry < 0 || entry + clusterSize > storage.size() ? "lies past the end of the file" : null;
+        : (entry & (clusterSize - 1)) != 0 ? "is not aligned to a cluster" : null;
+    if (problem == null) {
+      // Checked before its values are used: a block that is another structure would free or punch it.
+      guard.check(entry, clusterSize, OverlapGuard.Structure.REFCOUNT_BLOCK.bit(), 0,
+          "refcount block load (refcount table entry " + blockIndex + ")");
+      problem = entry < 0 || entry + clusterSize > storage.size() ? "lies past the end of the image" : null;
+    }
     if (problem != null) {
       throw new CorruptImageException(String.format("%s: refcount table entry %d (refcount block offset 0x%x) %s",
           name, blockIndex, entry, problem));

@@ -53,6 +53,7 @@ final class WritePath {
   /** Where the next compressed cluster's bytes go: packed after the previous one, as QEMU packs them. */
   private long compressedCursor;
   private boolean dirtyBitSet;
+  private volatile boolean autoclearBitsCleared;
 
   WritePath(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup, Refcounts refcounts,
       OverlapGuard guard, Header header) {
@@ -85,6 +86,7 @@ final class WritePath {
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
+          beforeFirstChange();
           dataStorage.write(src.slice(src.position(), length), run.hostOffset());
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
           length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
@@ -150,6 +152,10 @@ final class WritePath {
         }
         oldEntries[count++] = entry;
       }
+      for (int index = 0; index < count; index++) {
+        boolean hadHost = L2Entry.hasHostCluster(oldEntries[index], hasDataFile);
+        checkRelease(oldEntries[index], hadHost, inPlace ? L2Entry.hostOffset(oldEntries[index]) : -1);
+      }
       markDirty();
       guarded(() -> lookup.writableSlot(guestOffset, refcounts));
       if (!inPlace && !hasDataFile) {
@@ -211,6 +217,7 @@ final class WritePath {
       boolean ownHost = hasHost && L2Entry.copied(words[0]);
       markDirty();
       guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+      checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
       target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
       checkDataWrite(target, clusterSize);
       reserve(clusterIndex, 1);
@@ -335,6 +342,7 @@ final class WritePath {
         }
         markDirty();
         guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+        checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
         target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
         checkDataWrite(target, clusterSize);
         reserve(clusterIndex, 1);
@@ -405,24 +413,40 @@ final class WritePath {
   }
 
   /**
-   * Drops the reference an entry held when its cluster moved elsewhere or went away. A reference to
-   * a range that holds metadata, or lies past the image, is corruption: nothing is freed.
+   * Refuses a mapping change whose old entry refers to a range that holds metadata or lies past
+   * the image: the change would free it. Called before anything changes (caller holds the lock).
    */
-  private void releaseOld(long oldEntry, boolean hadHost, long newTarget) throws IOException {
+  private void checkRelease(long oldEntry, boolean hadHost, long newTarget) throws IOException {
     if (L2Entry.compressed(oldEntry)) {
       CompressedDescriptor descriptor = CompressedDescriptor.decode(oldEntry, clusterBits);
       long start = descriptor.hostOffset() & ~511L;
-      long length = (descriptor.additionalSectors() + 1L) * 512;
-      guard.check(start, length, OverlapGuard.NONE, refcounts.ownedEnd(), "free of a compressed cluster");
-      refcounts.freeLater(start, length);
+      guard.check(start, (descriptor.additionalSectors() + 1L) * 512, OverlapGuard.NONE, refcounts.ownedEnd(),
+          "free of a compressed cluster");
     } else if (hadHost && L2Entry.hostOffset(oldEntry) != newTarget && !hasDataFile) {
       guard.check(L2Entry.hostOffset(oldEntry), clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(),
           "free of a data cluster");
+    }
+  }
+
+  /** Drops the reference an entry held when its cluster moved elsewhere or went away (checked by {@link #checkRelease}). */
+  private void releaseOld(long oldEntry, boolean hadHost, long newTarget) throws IOException {
+    if (L2Entry.compressed(oldEntry)) {
+      CompressedDescriptor descriptor = CompressedDescriptor.decode(oldEntry, clusterBits);
+      refcounts.freeLater(descriptor.hostOffset() & ~511L, (descriptor.additionalSectors() + 1L) * 512);
+    } else if (hadHost && L2Entry.hostOffset(oldEntry) != newTarget && !hasDataFile) {
       refcounts.freeLater(L2Entry.hostOffset(oldEntry), clusterSize);
     }
   }
 
   // ---------------------------------------------------------------- reservations
+
+  /** Clears the autoclear bits we do not maintain before the first change that lands (see QcowFile). */
+  private void beforeFirstChange() throws IOException {
+    if (!autoclearBitsCleared) {
+      image.clearAutoclearBits();
+      autoclearBitsCleared = true;
+    }
+  }
 
   /** Waits (releasing the metadata lock) until no mapping change of the cluster is in flight. */
   private void awaitCluster(long clusterIndex) {
@@ -431,7 +455,9 @@ final class WritePath {
     }
   }
 
-  private void reserve(long firstCluster, int count) {
+  /** Reserves clusters for a mapping change that passed its checks; caller holds the lock. */
+  private void reserve(long firstCluster, int count) throws IOException {
+    beforeFirstChange();
     for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
       reserved.add(cluster);
     }
@@ -492,6 +518,7 @@ final class WritePath {
         words = guarded(() -> lookup.entryWords(clusterStart));
         markDirty();
         guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+        checkRelease(words[0], L2Entry.hasHostCluster(words[0], hasDataFile), -1);
         start = placeCompressed(compressed.length);
         reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
@@ -721,6 +748,9 @@ final class WritePath {
         if (remap == null) {
           fallBack = true;
         } else {
+          if (remap.release()) {
+            checkRelease(words[0], L2Entry.hasHostCluster(words[0], hasDataFile), -1);
+          }
           markDirty();
           guarded(() -> lookup.writableSlot(clusterStart, refcounts));
           reserve(clusterIndex, 1);
@@ -1060,6 +1090,14 @@ final class WritePath {
    * before and after.
    */
   <T> T exclusive(ExclusiveAction<T> action) throws IOException {
+    return exclusive(true, action);
+  }
+
+  /** Like {@link #exclusive(ExclusiveAction)}; {@code changes} false for an action that only reads (a check). */
+  <T> T exclusive(boolean changes, ExclusiveAction<T> action) throws IOException {
+    if (changes) {
+      beforeFirstChange();
+    }
     flush();
     flushLock.lock();
     try {

@@ -239,9 +239,26 @@ class OverlapTest {
       return target.expectedWords();
     }
 
+    /**
+     * The words a refusal may use. A refcount-table entry pointing at the active L2 table makes one
+     * cluster both an L2 table (found through L1) and a refcount block (found through the refcount
+     * table): nothing in the image tells which pointer is the damaged one, so naming either side of
+     * the overlap is right. (The converse, an L1 entry into a refcount block, reaches the engine
+     * through the L1 entry first and must name the refcount block.)
+     */
+    List<String> acceptedWords() {
+      if (pointer == Pointer.REFCOUNT_TABLE && target == Target.ACTIVE_L2) {
+        return List.of(target.expectedWords(), Target.REFCOUNT_BLOCK.expectedWords());
+      }
+      return List.of(target.expectedWords());
+    }
+
     /** Whether reads of the guest cluster go through the patched pointer. */
     boolean readsThroughPointer() {
-      return pointer != Pointer.REFCOUNT_TABLE && pointer != Pointer.L1_SIZE;
+      // Reads do not use refcounts: an L1 entry into a refcount block looks like an L2 table to a
+      // read, since only the refcount table (which may be the damaged side) says otherwise.
+      return pointer != Pointer.REFCOUNT_TABLE && pointer != Pointer.L1_SIZE
+          && !(pointer == Pointer.L1 && target == Target.REFCOUNT_BLOCK);
     }
 
     @Override
@@ -536,7 +553,8 @@ class OverlapTest {
   private static void assertNames(OverlapCase c, Built built, Throwable thrown, String what) {
     String message = thrown.getMessage();
     assertThat(message).as("%s: the message of %s names the file", c, what).contains(IMAGE_NAME);
-    assertThat(message).as("%s: the message of %s names the structure", c, what).contains(c.expectedWords());
+    assertThat(message).as("%s: the message of %s names the structure", c, what)
+        .containsAnyOf(c.acceptedWords().toArray(String[]::new));
     assertThat(message).as("%s: the message of %s names the host offset (one of %s)", c, what, built.acceptedOffsets())
         .containsAnyOf(built.acceptedOffsets().toArray(String[]::new));
   }
