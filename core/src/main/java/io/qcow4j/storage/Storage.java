@@ -79,17 +79,55 @@ public interface Storage extends Closeable {
     }
   }
 
-  /** Reads the buffers in order from one contiguous range, zeros past the end, as few calls as the host allows. */
-  default void readOrZero(ByteBuffer[] dsts, long position) throws IOException {
-    long cursor = position;
+  /**
+   * Reads into the buffers in order from one contiguous range starting at {@code position}, until
+   * they are all full or the file ends, advancing their positions: the count read, short only at
+   * the end of the file, or -1 when a buffer had room and {@code position} is at or past the end.
+   * {@link FileStorage} makes it one preadv per 1024 buffers.
+   */
+  default long read(ByteBuffer[] dsts, long position) throws IOException {
+    long total = 0;
+    boolean wanted = false;
     for (ByteBuffer dst : dsts) {
-      int wanted = dst.remaining();
-      readOrZero(dst, cursor);
-      cursor += wanted;
+      while (dst.hasRemaining()) {
+        wanted = true;
+        int count = read(dst, position + total);
+        if (count <= 0) {
+          return total == 0 ? -1 : total;
+        }
+        total += count;
+      }
+    }
+    return total == 0 && wanted ? -1 : total;
+  }
+
+  /** Fills the buffers in order from {@code position}, or throws {@link EOFException} naming the file. */
+  default void readFully(ByteBuffer[] dsts, long position) throws IOException {
+    long wanted = 0;
+    for (ByteBuffer dst : dsts) {
+      wanted += dst.remaining();
+    }
+    long count = Math.max(0, read(dsts, position));
+    if (count < wanted) {
+      throw new EOFException(name() + ": read of " + wanted + " bytes at offset " + position
+          + " is past the end of the file (" + size() + " bytes)");
     }
   }
 
-  /** Writes the buffers in order to one contiguous range. */
+  /** Reads the buffers in order from one contiguous range, zeros past the end, as few calls as the host allows. */
+  default void readOrZero(ByteBuffer[] dsts, long position) throws IOException {
+    read(dsts, position);
+    for (ByteBuffer dst : dsts) {
+      while (dst.hasRemaining()) {
+        dst.put((byte) 0);
+      }
+    }
+  }
+
+  /**
+   * Writes all of the buffers in order to one contiguous range starting at {@code position},
+   * advancing their positions. {@link FileStorage} makes it one pwritev per 1024 buffers.
+   */
   default void write(ByteBuffer[] srcs, long position) throws IOException {
     long cursor = position;
     for (ByteBuffer src : srcs) {
