@@ -12,7 +12,12 @@ import java.util.Optional;
 
 /**
  * Storage over a host file through {@link FileChannel}; hole punching and zeroing use fallocate
- * where the file system supports it and fall back to writing zeros.
+ * where the file system supports it and fall back to writing zeros; vectored reads and writes are
+ * one preadv/pwritev where the platform has them.
+ *
+ * <p>{@link #close} waits for the native calls in flight (fallocate, lseek, preadv, pwritev) and
+ * every call after it fails with {@link ClosedStorageException}, so no call reaches a descriptor
+ * number the kernel may have given to another file.
  *
  * <p>An interrupt of a thread inside a call closes a {@link FileChannel} for every thread; here the
  * interrupted call fails with {@link InterruptedIOException} and the channel is opened again, so
@@ -77,6 +82,7 @@ public final class FileStorage implements Storage {
    * and every other call is retried on a channel opened again.
    */
   private <T> T io(ChannelCall<T> call) throws IOException {
+    ensureOpen();
     while (true) {
       FileChannel current = channel;
       try {
@@ -88,7 +94,9 @@ public final class FileStorage implements Storage {
         throw interrupted;
       } catch (ClosedChannelException e) {
         if (closed) {
-          throw e;
+          ClosedStorageException named = new ClosedStorageException(path.toString());
+          named.initCause(e);
+          throw named;
         }
         reopen(current);
       }
@@ -126,6 +134,28 @@ public final class FileStorage implements Storage {
       }
       return null;
     });
+  }
+
+  @Override
+  public long read(ByteBuffer[] dsts, long position) throws IOException {
+    ensureOpen();
+    if (nativeFile.isEmpty() || !nativeFile.get().hasVectoredCalls()) {
+      return Storage.super.read(dsts, position);
+    }
+    return VectoredTransfer.read(nativeFile.get(), dsts, position);
+  }
+
+  @Override
+  public void write(ByteBuffer[] srcs, long position) throws IOException {
+    ensureOpen();
+    if (readOnly) {
+      throw new IOException(path + ": storage is read-only");
+    }
+    if (nativeFile.isEmpty() || !nativeFile.get().hasVectoredCalls()) {
+      Storage.super.write(srcs, position);
+      return;
+    }
+    VectoredTransfer.write(nativeFile.get(), srcs, position);
   }
 
   @Override
@@ -210,11 +240,18 @@ public final class FileStorage implements Storage {
     return found < 0 ? size : found;
   }
 
+  /** Refuses new calls, waits for the native ones in flight, then closes both descriptors. */
   @Override
-  public void close() throws IOException {
+  public synchronized void close() throws IOException {
     closed = true;
     nativeFile.ifPresent(NativeFile::close);
     channel.close();
+  }
+
+  private void ensureOpen() throws ClosedStorageException {
+    if (closed) {
+      throw new ClosedStorageException(path.toString());
+    }
   }
 
   private void writeZeros(long position, long length) throws IOException {
