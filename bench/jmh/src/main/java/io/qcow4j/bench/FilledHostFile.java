@@ -27,10 +27,12 @@ public class FilledHostFile {
     size = (long) sizeMiB << 20;
     path = BenchFiles.newDirectory().resolve("filled.raw");
     storage = FileStorage.create(path, false);
-    ByteBuffer chunk = Blocks.randomDirect(1 << 20, 42);
+    ByteBuffer chunk = Blocks.randomDirect(Blocks.FILL_CHUNK, 42);
     for (long offset = 0; offset < size; offset += chunk.capacity()) {
       storage.write(chunk.clear(), offset);
     }
+    // Written back before measuring, as FilledImage is.
+    storage.force(false);
   }
 
   @TearDown(Level.Trial)

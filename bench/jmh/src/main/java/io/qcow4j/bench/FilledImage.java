@@ -31,11 +31,12 @@ public class FilledImage {
     path = BenchFiles.newDirectory().resolve("filled.qcow2");
     QcowFile.create(path, CreateOptions.of(size).withClusterSize(65536)).close();
     disk = QcowFile.open(path, OpenOptions.readWriteDefaults());
-    ByteBuffer chunk = Blocks.randomDirect(1 << 20, 42);
+    ByteBuffer chunk = Blocks.randomDirect(Blocks.FILL_CHUNK, 42);
     for (long offset = 0; offset < size; offset += chunk.capacity()) {
       disk.writeFully(chunk.clear(), offset);
     }
-    disk.flush();
+    // Written back before measuring, so that no writeback of the fill runs under the measured writes.
+    disk.force(false);
   }
 
   @TearDown(Level.Trial)
