@@ -436,7 +436,7 @@ public final class QcowFile implements DiskFile {
 
   /** Reverts the disk to the snapshot with this name or id (qemu-img snapshot -a). */
   public void applySnapshot(String nameOrId) throws IOException {
-    Snapshot snapshot = findSnapshot(nameOrId);
+    Snapshot snapshot = Snapshots.find(name, snapshots, nameOrId);
     withSnapshots(table -> {
       table.apply(snapshot);
       return snapshot;
@@ -445,25 +445,11 @@ public final class QcowFile implements DiskFile {
 
   /** Deletes the snapshot with this name or id (qemu-img snapshot -d). */
   public void deleteSnapshot(String nameOrId) throws IOException {
-    Snapshot snapshot = findSnapshot(nameOrId);
+    Snapshot snapshot = Snapshots.find(name, snapshots, nameOrId);
     withSnapshots(table -> {
       table.delete(snapshot, snapshots);
       return snapshot;
     });
-  }
-
-  private Snapshot findSnapshot(String nameOrId) throws IOException {
-    for (Snapshot snapshot : snapshots) {
-      if (snapshot.id().equals(nameOrId)) {
-        return snapshot;
-      }
-    }
-    for (Snapshot snapshot : snapshots) {
-      if (snapshot.name().equals(nameOrId)) {
-        return snapshot;
-      }
-    }
-    throw new java.nio.file.NoSuchFileException(name, null, "snapshot '" + nameOrId + "' not found");
   }
 
   private interface SnapshotAction {

@@ -12,11 +12,12 @@ import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Internal snapshots: create (every cluster of the active tree gains a reference and loses its
+ * Internal snapshots: lookup by id or name, create (every cluster of the active tree gains a reference and loses its
  * COPIED flag), apply (the snapshot's tree becomes the active one) and delete (its references go).
  * Each runs with the image's I/O drained and its metadata lock held; the snapshot table is always
  * written to fresh clusters and switched with one header write.
@@ -120,6 +121,21 @@ final class Snapshots {
     }
     image.writer().flush();
     setCopiedFlags(lookup.l1(), image.header().l1TableOffset());
+  }
+
+  /** The snapshot whose id is {@code nameOrId}, else the first whose name is. */
+  static Snapshot find(String imageName, List<Snapshot> snapshots, String nameOrId) throws NoSuchFileException {
+    for (Snapshot snapshot : snapshots) {
+      if (snapshot.id().equals(nameOrId)) {
+        return snapshot;
+      }
+    }
+    for (Snapshot snapshot : snapshots) {
+      if (snapshot.name().equals(nameOrId)) {
+        return snapshot;
+      }
+    }
+    throw new NoSuchFileException(imageName, null, "snapshot '" + nameOrId + "' not found");
   }
 
   /** Adds {@code delta} (+1 now, -1 once durable) to every L2 table and data cluster of the tree. */
