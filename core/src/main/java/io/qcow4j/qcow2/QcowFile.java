@@ -44,7 +44,7 @@ public final class QcowFile implements DiskFile {
   private final Storage storage;
   private final Storage dataStorage;
   private final Path dataPath;
-  private volatile Header header;
+  private final HeaderWriter headers;
   private final int clusterSize;
   private final ClusterLookup lookup;
   private final OverlapGuard guard;
@@ -59,8 +59,6 @@ public final class QcowFile implements DiskFile {
   private volatile DecompressedCluster lastDecompressed;
   private volatile Boolean metadataPreallocation;
   private volatile boolean closed;
-  /** Serializes header writes, so that no two read-modify-writes of the header lose a bit. */
-  private final Object headerLock = new Object();
 
   private record DecompressedCluster(long entry, ByteBuffer data) {}
 
@@ -71,7 +69,7 @@ public final class QcowFile implements DiskFile {
     this.storage = storage;
     this.dataStorage = dataStorage;
     this.dataPath = dataPath;
-    this.header = header;
+    this.headers = new HeaderWriter(storage, dataStorage, header);
     this.clusterSize = header.clusterSize();
     this.fileSize = new FileSize(storage);
     this.dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
@@ -142,8 +140,8 @@ public final class QcowFile implements DiskFile {
       if (repair != CheckResult.Repair.NONE) {
         throw new ReadOnlyImageException(name + ": a repair needs the image opened read-write");
       }
-      Refcounts refcounts = new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
-          header.refcountTableOffset(), header.refcountTableClusters());
+      Refcounts refcounts = new Refcounts(name, storage, header().clusterBits(), header().refcountOrder(),
+          header().refcountTableOffset(), header().refcountTableClusters());
       return ImageCheck.run(this, refcounts, repair);
     }
     return writer.exclusive(repair != CheckResult.Repair.NONE, () -> {
@@ -151,7 +149,7 @@ public final class QcowFile implements DiskFile {
       if (repair != CheckResult.Repair.NONE) {
         writer.flush();
         rebuildGuard();
-        if (result.corruptions() == 0 && result.leaks() == 0 && (header.dirty() || header.corrupt())) {
+        if (result.corruptions() == 0 && result.leaks() == 0 && (header().dirty() || header().corrupt())) {
           changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT);
           storage.force(false);
         }
@@ -299,13 +297,7 @@ public final class QcowFile implements DiskFile {
    * change is refused as corruption, leaves the structures those bits describe valid.
    */
   void clearAutoclearBits() throws IOException {
-    synchronized (headerLock) {
-      long kept = header.autoclearFeatures() & Features.AUTOCLEAR_DATA_FILE_RAW;
-      if (kept != header.autoclearFeatures()) {
-        writeHeader(header.withAutoclearFeatures(kept));
-        storage.force(false);
-      }
-    }
+    headers.clearAutoclearBits();
   }
 
   private static long[] readL1(Storage storage, Header header) throws IOException {
@@ -368,18 +360,7 @@ public final class QcowFile implements DiskFile {
    * first cluster, with barriers around it.
    */
   void rewriteHeaderArea(Header updated) throws IOException {
-    byte[] encoded;
-    try {
-      encoded = HeaderCodec.encode(updated);
-    } catch (java.nio.BufferOverflowException e) {
-      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in the first cluster ("
-          + clusterSize + " bytes)");
-    }
-    storage.force(false);
-    storage.write(ByteBuffer.wrap(encoded), 0);
-    storage.force(false);
-    header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
-        storage.size());
+    headers.rewriteHeaderArea(updated);
   }
 
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
@@ -395,7 +376,7 @@ public final class QcowFile implements DiskFile {
 
   /** Points the header at a new snapshot table (written and durable already). */
   void writeSnapshotTable(long offset, List<Snapshot> table, long tableBytes) throws IOException {
-    Header current = header;
+    Header current = header();
     writeHeader(current.withSnapshotTable(table.size(), offset));
     snapshots = List.copyOf(table);
     snapshotTableBytes = tableBytes;
@@ -409,7 +390,7 @@ public final class QcowFile implements DiskFile {
     if (cluster.remaining() != clusterSize) {
       throw new IllegalArgumentException(name + ": a compressed cluster must be " + clusterSize + " bytes");
     }
-    return Compression.compress(header.compressionType(), cluster);
+    return Compression.compress(header().compressionType(), cluster);
   }
 
   /**
@@ -417,7 +398,7 @@ public final class QcowFile implements DiskFile {
    * {@code guestOffset} (cluster-aligned), packed after the previous compressed cluster.
    */
   public void writeCompressed(long guestOffset, byte[] compressed) throws IOException {
-    checkWrite(guestOffset, Math.min(clusterSize, header.size() - guestOffset));
+    checkWrite(guestOffset, Math.min(clusterSize, header().size() - guestOffset));
     if ((guestOffset & (clusterSize - 1)) != 0) {
       throw new IllegalArgumentException(name + ": compressed write at " + guestOffset + " is not cluster-aligned");
     }
@@ -468,13 +449,13 @@ public final class QcowFile implements DiskFile {
 
   /** Opens the backing file the header names and reads through it from now on; returns this image. */
   QcowFile attachBacking() throws IOException {
-    if (backing == null && header.backingFile() != null) {
+    if (backing == null && header().backingFile() != null) {
       try {
         Set<Path> chain = new java.util.HashSet<>();
         if (path != null) {
           chain.add(path.toRealPath());
         }
-        backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null),
+        backing = BackingChain.open(path, header().backingFile(), header().backingFormat().orElse(null),
             OpenOptions.readWriteDefaults(), 1, chain);
       } catch (IOException | RuntimeException e) {
         close();
@@ -486,7 +467,7 @@ public final class QcowFile implements DiskFile {
 
   /** The decoded header as it is now. */
   public Header header() {
-    return header;
+    return headers.header();
   }
 
   /** The internal snapshots. */
@@ -496,7 +477,7 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public long size() {
-    return header.size();
+    return header().size();
   }
 
   @Override
@@ -514,7 +495,7 @@ public final class QcowFile implements DiskFile {
     if (position < 0) {
       throw new IllegalArgumentException(name + ": negative offset " + position);
     }
-    long size = header.size();
+    long size = header().size();
     if (position >= size) {
       return dst.hasRemaining() ? -1 : 0;
     }
@@ -538,7 +519,7 @@ public final class QcowFile implements DiskFile {
    * size read as zeros. For copy-on-write: the caller holds the locks it needs.
    */
   void readLayer(ByteBuffer dst, long guestOffset) throws IOException {
-    int inside = (int) Math.max(0, Math.min(dst.remaining(), header.size() - guestOffset));
+    int inside = (int) Math.max(0, Math.min(dst.remaining(), header().size() - guestOffset));
     int tail = dst.remaining() - inside;
     if (inside > 0) {
       readRange(dst, guestOffset, inside);
@@ -624,11 +605,11 @@ public final class QcowFile implements DiskFile {
     if (last != null && last.entry() == entry) {
       return last.data();
     }
-    if (header.hasDataFile()) {
+    if (header().hasDataFile()) {
       throw new CorruptImageException(name + ": compressed cluster (L2 entry 0x" + Long.toHexString(entry)
           + ") in an image with an external data file");
     }
-    CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header.clusterBits());
+    CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header().clusterBits());
     long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
     guard.check(descriptor.hostOffset(), Math.min(descriptor.maxLength(), Math.max(1, end - descriptor.hostOffset())),
         OverlapGuard.NONE, 0, "compressed cluster read");
@@ -641,7 +622,7 @@ public final class QcowFile implements DiskFile {
     ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
     storage.readFully(compressed, descriptor.hostOffset());
     ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-    Compression.decompress(header.compressionType(), compressed.flip(), cluster,
+    Compression.decompress(header().compressionType(), compressed.flip(), cluster,
         String.format("%s: compressed cluster at host offset 0x%x", name, descriptor.hostOffset()));
     ByteBuffer data = cluster.flip().asReadOnlyBuffer();
     lastDecompressed = new DecompressedCluster(entry, data);
@@ -660,7 +641,7 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
-    long size = header.size();
+    long size = header().size();
     if (offset < 0 || offset >= size || maxLength <= 0) {
       throw new IllegalArgumentException(name + ": block status at " + offset + " outside the disk (" + size + " bytes)");
     }
@@ -714,14 +695,14 @@ public final class QcowFile implements DiskFile {
     long realClusters = HostFiles.allocatedBytes(path) / clusterSize;
     long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
     long endCluster = (fileLength + clusterSize - 1) / clusterSize;
-    long perBlock = RefcountBlock.entries(clusterSize, header.refcountOrder());
-    long tableEntries = (long) header.refcountTableClusters() * clusterSize / 8;
+    long perBlock = RefcountBlock.entries(clusterSize, header().refcountOrder());
+    long tableEntries = (long) header().refcountTableClusters() * clusterSize / 8;
     byte[] block = new byte[clusterSize];
     long counted = 0;
     for (long blockIndex = 0; blockIndex * perBlock < endCluster && blockIndex < tableEntries && counted < threshold;
         blockIndex++) {
       ByteBuffer entry = ByteBuffer.allocate(8);
-      storage.readOrZero(entry, header.refcountTableOffset() + blockIndex * 8);
+      storage.readOrZero(entry, header().refcountTableOffset() + blockIndex * 8);
       long blockOffset = entry.getLong(0) & ~(clusterSize - 1L) & 0x00ff_ffff_ffff_ffffL;
       if (blockOffset == 0 || blockOffset >= fileLength) {
         continue;
@@ -729,7 +710,7 @@ public final class QcowFile implements DiskFile {
       storage.readOrZero(ByteBuffer.wrap(block), blockOffset);
       long first = blockIndex * perBlock;
       for (long index = 0; index < perBlock && first + index < endCluster && counted < threshold; index++) {
-        if (RefcountBlock.get(block, (int) index, header.refcountOrder()) != 0) {
+        if (RefcountBlock.get(block, (int) index, header().refcountOrder()) != 0) {
           counted++;
         }
       }
@@ -755,16 +736,16 @@ public final class QcowFile implements DiskFile {
         .map(s -> new ImageInfo.SnapshotInfo(s.id(), s.name(), s.vmStateSize(), s.dateSeconds(), s.dateNanoseconds(),
             s.vmClockNanoseconds(), s.icount(), s.diskSize()))
         .toList();
-    ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header.version(), clusterSize, header.compat(),
-        header.lazyRefcounts(), header.refcountBits(), header.corrupt(), header.dirty(), header.extendedL2(),
-        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), snapshotInfos, bitmaps());
-    return new ImageInfo(path, ImageFormat.QCOW2, header.size(), HostFiles.allocatedBytes(path),
-        header.backingFile(), header.backingFormat().orElse(null), qcow2);
+    ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header().version(), clusterSize, header().compat(),
+        header().lazyRefcounts(), header().refcountBits(), header().corrupt(), header().dirty(), header().extendedL2(),
+        header().compressionTypeName(), header().dataFile().orElse(null), header().dataFileRaw(), snapshotInfos, bitmaps());
+    return new ImageInfo(path, ImageFormat.QCOW2, header().size(), HostFiles.allocatedBytes(path),
+        header().backingFile(), header().backingFormat().orElse(null), qcow2);
   }
 
   private List<ImageInfo.BitmapInfo> bitmaps() throws IOException {
-    Optional<HeaderExtension> extension = header.extension(HeaderExtension.BITMAPS);
-    if (extension.isEmpty() || !header.bitmapsValid()) {
+    Optional<HeaderExtension> extension = header().extension(HeaderExtension.BITMAPS);
+    if (extension.isEmpty() || !header().bitmapsValid()) {
       return List.of();
     }
     BitmapDirectoryCodec.Extension bitmaps = BitmapDirectoryCodec.Extension.decode(name, extension.get().data());
@@ -874,7 +855,7 @@ public final class QcowFile implements DiskFile {
    */
   public void makeEmpty() throws IOException {
     ensureWritable();
-    long size = header.size();
+    long size = header().size();
     long cursor = 0;
     while (cursor < size) {
       Run run = lookup.lookup(cursor, size - cursor);
@@ -892,7 +873,7 @@ public final class QcowFile implements DiskFile {
   @Override
   public void resize(long newSize) throws IOException {
     ensureWritable();
-    long oldSize = header.size();
+    long oldSize = header().size();
     Resizer.resize(this, newSize);
     if (newSize <= oldSize) {
       return;
@@ -923,12 +904,12 @@ public final class QcowFile implements DiskFile {
 
   private void checkWrite(long offset, long length) throws IOException {
     ensureWritable();
-    if (header.corrupt()) {
+    if (header().corrupt()) {
       throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
     }
-    if (offset < 0 || length < 0 || offset + length > header.size()) {
+    if (offset < 0 || length < 0 || offset + length > header().size()) {
       throw new IOException(name + ": range at offset " + offset + " length " + length
-          + " is outside the disk (" + header.size() + " bytes)");
+          + " is outside the disk (" + header().size() + " bytes)");
     }
   }
 
@@ -958,114 +939,26 @@ public final class QcowFile implements DiskFile {
    */
   public void setBackingFile(String backingName, String backingFormat) throws IOException {
     ensureWritable();
-    String newName = backingName == null || backingName.isEmpty() ? null : backingName;
-    if (newName == null && backingFormat != null) {
-      throw new IllegalArgumentException(name + ": a backing format needs a backing file name");
-    }
-    if (newName != null && header.dataFileRaw()) {
-      throw new UnsupportedFeatureException(name + ": an image whose external data file is raw (data_file_raw)"
-          + " cannot have a backing file");
-    }
-    byte[] nameBytes = newName == null ? new byte[0] : newName.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    if (nameBytes.length > HeaderCodec.MAX_BACKING_NAME_BYTES) {
-      throw new ImageLimitException(name + ": backing file name of " + nameBytes.length
-          + " bytes exceeds the limit of " + HeaderCodec.MAX_BACKING_NAME_BYTES);
-    }
-    writer.exclusive(() -> {
-      writeBackingFile(newName, nameBytes, backingFormat);
-      return null;
-    });
-  }
-
-  private void writeBackingFile(String newName, byte[] nameBytes, String backingFormat) throws IOException {
-    Header current = header;
-    List<HeaderExtension> extensions = new ArrayList<>();
-    if (backingFormat != null) {
-      // first, where QEMU's qcow2_update_header puts it
-      extensions.add(new HeaderExtension(HeaderExtension.BACKING_FORMAT,
-          backingFormat.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-    }
-    for (HeaderExtension extension : current.extensions()) {
-      if (extension.type() != HeaderExtension.BACKING_FORMAT) {
-        extensions.add(extension);
-      }
-    }
-    int fixedLength = current.version() >= 3 ? current.headerLength() : Header.V2_LENGTH;
-    long nameOffset = fixedLength + 8L;
-    for (HeaderExtension extension : extensions) {
-      nameOffset += extension.encodedLength();
-    }
-    long newEnd = nameOffset + nameBytes.length;
-    if (newEnd > clusterSize) {
-      throw new ImageLimitException(name + ": the header with backing file '" + newName + "' needs " + newEnd
-          + " bytes, more than the first cluster (" + clusterSize + " bytes) holds");
-    }
-    Header updated = new Header(current.version(), newName == null ? 0 : nameOffset, nameBytes.length,
-        current.clusterBits(), current.size(), current.cryptMethod(), current.l1Size(), current.l1TableOffset(),
-        current.refcountTableOffset(), current.refcountTableClusters(), current.snapshotCount(),
-        current.snapshotsOffset(), current.incompatibleFeatures(), current.compatibleFeatures(),
-        current.autoclearFeatures(), current.refcountOrder(), current.headerLength(), current.compressionType(),
-        extensions, newName);
-    byte[] encoded = HeaderCodec.encode(updated);
-    // The old header may reach further (a longer name, more extensions): zero what it used past the new end.
-    long oldEnd = Math.max(HeaderCodec.encode(current).length,
-        current.backingFileOffset() + Integer.toUnsignedLong(current.backingFileSize()));
-    ByteBuffer area = ByteBuffer.allocate((int) Math.max(encoded.length, Math.min(oldEnd, clusterSize)));
-    area.put(encoded);
-    if (current.version() >= 3 && fixedLength > Header.V3_LENGTH) {
-      // header fields this engine does not know (header_length past 112) are kept as they are
-      ByteBuffer unknown = ByteBuffer.allocate(fixedLength - Header.V3_LENGTH);
-      storage.readFully(unknown, Header.V3_LENGTH);
-      area.put(Header.V3_LENGTH, unknown.array());
-    }
-    area.clear();
-    // The data the new backing file relies on is durable before the header names it, and the header
-    // is durable before this returns.
-    if (dataStorage != storage) {
-      dataStorage.force(false);
-    }
-    storage.force(false);
-    storage.write(area, 0);
-    storage.force(false);
-    header = updated;
+    headers.setBackingFile(backingName, backingFormat, writer);
   }
 
   /** Writes the header's fixed fields (the extensions and backing name stay as they are). */
   void writeHeader(Header updated) throws IOException {
-    synchronized (headerLock) {
-      byte[] encoded = HeaderCodec.encode(updated);
-      int fixedLength = updated.version() >= 3 ? updated.headerLength() : Header.V2_LENGTH;
-      storage.write(ByteBuffer.wrap(encoded, 0, fixedLength), 0);
-      header = updated;
-    }
+    headers.writeHeader(updated);
   }
 
   /** Sets and clears incompatible feature bits of the header as it is now, in one header write. */
   void changeIncompatibleFeatures(long set, long clear) throws IOException {
-    synchronized (headerLock) {
-      writeHeader(header.withIncompatibleFeatures((header.incompatibleFeatures() | set) & ~clear));
-    }
+    headers.changeIncompatibleFeatures(set, clear);
   }
 
   void updateRefcountTable(long offset, int clusters) throws IOException {
-    synchronized (headerLock) {
-      writeHeader(header.withRefcountTable(offset, clusters));
-      storage.force(false);
-    }
+    headers.updateRefcountTable(offset, clusters);
   }
 
   /** Sets the corrupt bit (best effort: the image is already in trouble). */
   void markCorrupt() {
-    try {
-      synchronized (headerLock) {
-        if (header.version() >= 3 && !header.corrupt()) {
-          changeIncompatibleFeatures(Features.INCOMPAT_CORRUPT, 0);
-          storage.force(false);
-        }
-      }
-    } catch (IOException e) {
-      // The original failure is the one reported.
-    }
+    headers.markCorrupt();
   }
 
   @Override
@@ -1074,7 +967,7 @@ public final class QcowFile implements DiskFile {
       return;
     }
     IOException failure = null;
-    if (writer != null && !header.corrupt()) {
+    if (writer != null && !header().corrupt()) {
       try {
         writer.flushClean();
       } catch (IOException e) {

@@ -17,10 +17,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Internal snapshots: lookup by id or name, create (every cluster of the active tree gains a reference and loses its
- * COPIED flag), apply (the snapshot's tree becomes the active one) and delete (its references go).
- * Each runs with the image's I/O drained and its metadata lock held; the snapshot table is always
- * written to fresh clusters and switched with one header write.
+ * Internal snapshots: lookup by id or name, create (every cluster of the active tree gains a
+ * reference and loses its COPIED flag), apply (the snapshot's tree becomes the active one) and
+ * delete (its references go). Each change runs with the image's I/O drained and its metadata lock
+ * held; the snapshot table is always written to fresh clusters and switched with one header write.
  */
 final class Snapshots {
   private final QcowFile image;
