@@ -12,7 +12,6 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
-import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
@@ -56,11 +55,9 @@ public final class QcowFile implements DiskFile {
   private volatile long snapshotTableBytes;
   private final boolean readOnly;
   private final WritePath writer;
-  private volatile DecompressedCluster lastDecompressed;
+  private final ReadPath reads;
   private volatile Boolean metadataPreallocation;
   private volatile boolean closed;
-
-  private record DecompressedCluster(long entry, ByteBuffer data) {}
 
   private QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
       List<Snapshot> snapshots, DiskFile backing, OpenOptions options) throws IOException {
@@ -76,6 +73,7 @@ public final class QcowFile implements DiskFile {
     this.guard = new OverlapGuard(name, header.clusterBits());
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
         header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
+    this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
     this.snapshots = List.copyOf(snapshots);
     this.snapshotTableBytes = snapshotTableLength(storage, header);
     this.backing = backing;
@@ -501,12 +499,12 @@ public final class QcowFile implements DiskFile {
     }
     int count = (int) Math.min(dst.remaining(), size - position);
     if (writer == null) {
-      readRange(dst, position, count);
+      reads.readRange(dst, position, count);
     } else {
       // A cluster freed meanwhile is not reused before this read ends (see InFlightIo).
       long epoch = writer.io.enter();
       try {
-        readRange(dst, position, count);
+        reads.readRange(dst, position, count);
       } finally {
         writer.io.exit(epoch);
       }
@@ -519,124 +517,7 @@ public final class QcowFile implements DiskFile {
    * size read as zeros. For copy-on-write: the caller holds the locks it needs.
    */
   void readLayer(ByteBuffer dst, long guestOffset) throws IOException {
-    int inside = (int) Math.max(0, Math.min(dst.remaining(), header().size() - guestOffset));
-    int tail = dst.remaining() - inside;
-    if (inside > 0) {
-      readRange(dst, guestOffset, inside);
-    }
-    fillZeros(dst, dst.position(), tail);
-    dst.position(dst.position() + tail);
-  }
-
-  private void readRange(ByteBuffer dst, long position, int count) throws IOException {
-    int start = dst.position();
-    long guestEnd = position + count;
-    long cursor = position;
-    // Contiguous host data is gathered across runs and read with one I/O.
-    long pendingHost = -1;
-    int pendingAt = 0;
-    int pendingLength = 0;
-    while (cursor < guestEnd) {
-      Run run = lookup.lookup(cursor, guestEnd - cursor);
-      int at = start + (int) (cursor - position);
-      int length = (int) run.length();
-      if (run.kind() == L2Entry.Kind.DATA && pendingHost >= 0 && pendingHost + pendingLength == run.hostOffset()
-          && pendingAt + pendingLength == at) {
-        pendingLength += length;
-      } else {
-        if (pendingHost >= 0) {
-          readHost(dst, pendingAt, pendingLength, pendingHost);
-          pendingHost = -1;
-        }
-        switch (run.kind()) {
-          case DATA -> {
-            pendingHost = run.hostOffset();
-            pendingAt = at;
-            pendingLength = length;
-          }
-          case ZERO -> fillZeros(dst, at, length);
-          case UNALLOCATED -> readBacking(dst, at, length, cursor);
-          case COMPRESSED -> readCompressed(dst, at, length, cursor, run.entry());
-        }
-      }
-      cursor += length;
-    }
-    if (pendingHost >= 0) {
-      readHost(dst, pendingAt, pendingLength, pendingHost);
-    }
-    dst.position(start + count);
-  }
-
-  private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
-    // Every data cluster holds at least one written byte, so its start lies inside the file; the
-    // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
-    long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
-    if (dataStorage == storage) {
-      guard.check(hostOffset, length, OverlapGuard.NONE, 0, "data read");
-      if (lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
-        throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the image",
-            name, lastCluster));
-      }
-    }
-    dataStorage.readOrZero(dst.slice(at, length), hostOffset);
-  }
-
-  private void readBacking(ByteBuffer dst, int at, int length, long guestOffset) throws IOException {
-    if (backing == null) {
-      fillZeros(dst, at, length);
-      return;
-    }
-    long backingSize = backing.size();
-    int fromBacking = (int) Math.max(0, Math.min(length, backingSize - guestOffset));
-    if (fromBacking > 0) {
-      backing.readFully(dst.slice(at, fromBacking), guestOffset);
-    }
-    fillZeros(dst, at + fromBacking, length - fromBacking);
-  }
-
-  private void readCompressed(ByteBuffer dst, int at, int length, long guestOffset, long entry) throws IOException {
-    ByteBuffer cluster = decompressedCluster(entry);
-    int inCluster = (int) (guestOffset & (clusterSize - 1));
-    dst.put(at, cluster, inCluster, length);
-  }
-
-  private ByteBuffer decompressedCluster(long entry) throws IOException {
-    DecompressedCluster last = lastDecompressed;
-    if (last != null && last.entry() == entry) {
-      return last.data();
-    }
-    if (header().hasDataFile()) {
-      throw new CorruptImageException(name + ": compressed cluster (L2 entry 0x" + Long.toHexString(entry)
-          + ") in an image with an external data file");
-    }
-    CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header().clusterBits());
-    long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
-    guard.check(descriptor.hostOffset(), Math.min(descriptor.maxLength(), Math.max(1, end - descriptor.hostOffset())),
-        OverlapGuard.NONE, 0, "compressed cluster read");
-    if (descriptor.hostOffset() >= end) {
-      throw new CorruptImageException(String.format(
-          "%s: compressed cluster at host offset 0x%x (%d bytes) lies past the end of the image (%d bytes)",
-          name, descriptor.hostOffset(), descriptor.maxLength(), end));
-    }
-    int compressedLength = (int) Math.min(descriptor.maxLength(), end - descriptor.hostOffset());
-    ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
-    storage.readFully(compressed, descriptor.hostOffset());
-    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-    Compression.decompress(header().compressionType(), compressed.flip(), cluster,
-        String.format("%s: compressed cluster at host offset 0x%x", name, descriptor.hostOffset()));
-    ByteBuffer data = cluster.flip().asReadOnlyBuffer();
-    lastDecompressed = new DecompressedCluster(entry, data);
-    return data;
-  }
-
-  private static void fillZeros(ByteBuffer dst, int at, int length) {
-    if (dst.hasArray()) {
-      java.util.Arrays.fill(dst.array(), dst.arrayOffset() + at, dst.arrayOffset() + at + length, (byte) 0);
-      return;
-    }
-    for (int i = 0; i < length; i++) {
-      dst.put(at + i, (byte) 0);
-    }
+    reads.readLayer(dst, guestOffset);
   }
 
   @Override
