@@ -17,7 +17,6 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L2Entry;
-import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
@@ -56,7 +55,7 @@ public final class QcowFile implements DiskFile {
   private final boolean readOnly;
   private final WritePath writer;
   private final ReadPath reads;
-  private volatile Boolean metadataPreallocation;
+  private final BlockStatus blockStatus;
   private volatile boolean closed;
 
   private QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
@@ -74,6 +73,7 @@ public final class QcowFile implements DiskFile {
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
         header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
+    this.blockStatus = new BlockStatus(this, path, storage, dataStorage, dataPath, lookup);
     this.snapshots = List.copyOf(snapshots);
     this.snapshotTableBytes = snapshotTableLength(storage, header);
     this.backing = backing;
@@ -522,93 +522,7 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
-    long size = header().size();
-    if (offset < 0 || offset >= size || maxLength <= 0) {
-      throw new IllegalArgumentException(name + ": block status at " + offset + " outside the disk (" + size + " bytes)");
-    }
-    long length = Math.min(maxLength, size - offset);
-    Run run = lookup.lookup(offset, length);
-    return switch (run.kind()) {
-      case DATA -> dataExtent(run);
-      case ZERO -> new Extent(offset, run.length(), 0, true, true, false, false,
-          run.hostOffset() == Run.NO_HOST ? -1 : run.hostOffset(), run.hostOffset() == Run.NO_HOST ? null : dataPath);
-      case COMPRESSED -> new Extent(offset, run.length(), 0, true, false, true, true, -1, null);
-      case UNALLOCATED -> run.hostOffset() == Run.NO_HOST || backing != null
-          ? backingExtent(offset, run.length())
-          // unallocated subclusters of a cluster with host space: QEMU still reports the offset
-          : new Extent(offset, run.length(), 0, false, true, false, false, run.hostOffset(), dataPath);
-    };
-  }
-
-  private Extent dataExtent(Run run) throws IOException {
-    // A data cluster whose host range in the image file is a hole reads as zeros, as QEMU reports
-    // it, but like QEMU only in images that look metadata-preallocated (elsewhere partly written
-    // clusters stay data); QEMU never looks for holes in an external data file.
-    if (!metadataPreallocated()) {
-      return new Extent(run.guestOffset(), run.length(), 0, true, false, true, false, run.hostOffset(), dataPath);
-    }
-    long hole = dataStorage == storage ? storage.nextData(run.hostOffset()) : run.hostOffset();
-    if (hole > run.hostOffset()) {
-      long length = Math.min(run.length(), hole - run.hostOffset());
-      return new Extent(run.guestOffset(), length, 0, true, true, true, false, run.hostOffset(), dataPath);
-    }
-    long dataEnd = dataStorage == storage ? storage.nextHole(run.hostOffset()) : run.hostOffset() + run.length();
-    long length = Math.min(run.length(), Math.max(1, dataEnd - run.hostOffset()));
-    return new Extent(run.guestOffset(), length, 0, true, false, true, false, run.hostOffset(), dataPath);
-  }
-
-  /**
-   * QEMU's qcow2_detect_metadata_preallocation: far more clusters have a refcount than the file
-   * occupies on the host. Decided once, on the first block-status query; it reads refcount blocks
-   * only until the threshold is reached.
-   */
-  private boolean metadataPreallocated() throws IOException {
-    Boolean known = metadataPreallocation;
-    if (known == null) {
-      known = detectMetadataPreallocation();
-      metadataPreallocation = known;
-    }
-    return known;
-  }
-
-  private boolean detectMetadataPreallocation() throws IOException {
-    long fileLength = storage.size();
-    long realClusters = HostFiles.allocatedBytes(path) / clusterSize;
-    long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
-    long endCluster = (fileLength + clusterSize - 1) / clusterSize;
-    long perBlock = RefcountBlock.entries(clusterSize, header().refcountOrder());
-    long tableEntries = (long) header().refcountTableClusters() * clusterSize / 8;
-    byte[] block = new byte[clusterSize];
-    long counted = 0;
-    for (long blockIndex = 0; blockIndex * perBlock < endCluster && blockIndex < tableEntries && counted < threshold;
-        blockIndex++) {
-      ByteBuffer entry = ByteBuffer.allocate(8);
-      storage.readOrZero(entry, header().refcountTableOffset() + blockIndex * 8);
-      long blockOffset = entry.getLong(0) & ~(clusterSize - 1L) & 0x00ff_ffff_ffff_ffffL;
-      if (blockOffset == 0 || blockOffset >= fileLength) {
-        continue;
-      }
-      storage.readOrZero(ByteBuffer.wrap(block), blockOffset);
-      long first = blockIndex * perBlock;
-      for (long index = 0; index < perBlock && first + index < endCluster && counted < threshold; index++) {
-        if (RefcountBlock.get(block, (int) index, header().refcountOrder()) != 0) {
-          counted++;
-        }
-      }
-    }
-    return counted >= threshold;
-  }
-
-  private Extent backingExtent(long offset, long length) throws IOException {
-    if (backing == null) {
-      return new Extent(offset, length, 0, false, true, false, false, -1, null);
-    }
-    long backingSize = backing.size();
-    if (offset >= backingSize) {
-      // past the end of a shorter backing file this layer itself reads as zeros (QEMU reports depth 0 here)
-      return new Extent(offset, length, 0, false, true, false, false, -1, null);
-    }
-    return backing.blockStatus(offset, Math.min(length, backingSize - offset)).deeper();
+    return blockStatus.extentAt(offset, maxLength);
   }
 
   @Override
