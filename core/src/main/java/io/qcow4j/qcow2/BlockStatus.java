@@ -2,6 +2,7 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.storage.HostFiles;
 import io.qcow4j.storage.Storage;
@@ -9,7 +10,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
-/** Answers block-status queries (qemu-img map): how each guest range is stored, in this layer or deeper in the chain. */
+/**
+ * Answers block-status queries (qemu-img map): how each guest range is stored, in this layer or
+ * deeper in the chain.
+ */
 final class BlockStatus {
   private final QcowFile image;
   private final Path path;
@@ -84,18 +88,19 @@ final class BlockStatus {
   }
 
   private boolean detectMetadataPreallocation() throws IOException {
+    Header header = image.header();
     long fileLength = storage.size();
     long realClusters = HostFiles.allocatedBytes(path) / clusterSize;
     long threshold = Math.max(realClusters * 10 / 9, realClusters + 2);
     long endCluster = (fileLength + clusterSize - 1) / clusterSize;
-    long perBlock = RefcountBlock.entries(clusterSize, image.header().refcountOrder());
-    long tableEntries = (long) image.header().refcountTableClusters() * clusterSize / 8;
+    long perBlock = RefcountBlock.entries(clusterSize, header.refcountOrder());
+    long tableEntries = (long) header.refcountTableClusters() * clusterSize / 8;
     byte[] block = new byte[clusterSize];
     long counted = 0;
     for (long blockIndex = 0; blockIndex * perBlock < endCluster && blockIndex < tableEntries && counted < threshold;
         blockIndex++) {
       ByteBuffer entry = ByteBuffer.allocate(8);
-      storage.readOrZero(entry, image.header().refcountTableOffset() + blockIndex * 8);
+      storage.readOrZero(entry, header.refcountTableOffset() + blockIndex * 8);
       long blockOffset = entry.getLong(0) & ~(clusterSize - 1L) & 0x00ff_ffff_ffff_ffffL;
       if (blockOffset == 0 || blockOffset >= fileLength) {
         continue;
@@ -103,7 +108,7 @@ final class BlockStatus {
       storage.readOrZero(ByteBuffer.wrap(block), blockOffset);
       long first = blockIndex * perBlock;
       for (long index = 0; index < perBlock && first + index < endCluster && counted < threshold; index++) {
-        if (RefcountBlock.get(block, (int) index, image.header().refcountOrder()) != 0) {
+        if (RefcountBlock.get(block, (int) index, header.refcountOrder()) != 0) {
           counted++;
         }
       }

@@ -7,20 +7,16 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
-import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.disk.UnsupportedFeatureException;
-import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
-import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
-import io.qcow4j.storage.HostFiles;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -56,6 +52,7 @@ public final class QcowFile implements DiskFile {
   private final WritePath writer;
   private final ReadPath reads;
   private final BlockStatus blockStatus;
+  private final ImageDescription description;
   private volatile boolean closed;
 
   private QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
@@ -74,6 +71,7 @@ public final class QcowFile implements DiskFile {
         header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
     this.blockStatus = new BlockStatus(this, path, storage, dataStorage, dataPath, lookup);
+    this.description = new ImageDescription(this, path, storage, fileSize);
     this.snapshots = List.copyOf(snapshots);
     this.snapshotTableBytes = snapshotTableLength(storage, header);
     this.backing = backing;
@@ -527,48 +525,7 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public ImageInfo info() throws IOException {
-    List<ImageInfo.SnapshotInfo> snapshotInfos = snapshots.stream()
-        .map(s -> new ImageInfo.SnapshotInfo(s.id(), s.name(), s.vmStateSize(), s.dateSeconds(), s.dateNanoseconds(),
-            s.vmClockNanoseconds(), s.icount(), s.diskSize()))
-        .toList();
-    ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header().version(), clusterSize, header().compat(),
-        header().lazyRefcounts(), header().refcountBits(), header().corrupt(), header().dirty(), header().extendedL2(),
-        header().compressionTypeName(), header().dataFile().orElse(null), header().dataFileRaw(), snapshotInfos, bitmaps());
-    return new ImageInfo(path, ImageFormat.QCOW2, header().size(), HostFiles.allocatedBytes(path),
-        header().backingFile(), header().backingFormat().orElse(null), qcow2);
-  }
-
-  private List<ImageInfo.BitmapInfo> bitmaps() throws IOException {
-    Optional<HeaderExtension> extension = header().extension(HeaderExtension.BITMAPS);
-    if (extension.isEmpty() || !header().bitmapsValid()) {
-      return List.of();
-    }
-    BitmapDirectoryCodec.Extension bitmaps = BitmapDirectoryCodec.Extension.decode(name, extension.get().data());
-    long directoryOffset = bitmaps.directoryOffset();
-    long directorySize = bitmaps.directorySize();
-    if (directorySize < 0 || directorySize > BitmapDirectoryCodec.MAX_DIRECTORY_BYTES) {
-      throw new ImageLimitException(name + ": bitmap directory of " + directorySize + " bytes exceeds the limit of "
-          + BitmapDirectoryCodec.MAX_DIRECTORY_BYTES);
-    }
-    if ((directoryOffset & (clusterSize - 1)) != 0 || directoryOffset <= 0
-        || directoryOffset + directorySize > fileSize.atLeast(directoryOffset + directorySize)) {
-      throw new CorruptImageException(name + ": bitmap directory at offset " + directoryOffset + " is invalid");
-    }
-    ByteBuffer directory = ByteBuffer.allocate((int) directorySize);
-    storage.readFully(directory, directoryOffset);
-    List<ImageInfo.BitmapInfo> infos = new ArrayList<>();
-    for (BitmapDirectoryCodec.Entry entry : BitmapDirectoryCodec.decode(name, directory.flip(), directoryOffset,
-        bitmaps.count())) {
-      List<String> flags = new ArrayList<>();
-      if ((entry.flags() & BitmapDirectoryCodec.FLAG_IN_USE) != 0) {
-        flags.add("in-use");
-      }
-      if ((entry.flags() & BitmapDirectoryCodec.FLAG_AUTO) != 0) {
-        flags.add("auto");
-      }
-      infos.add(new ImageInfo.BitmapInfo(entry.name(), 1L << entry.granularityBits(), flags));
-    }
-    return infos;
+    return description.info();
   }
 
   @Override

@@ -3,6 +3,7 @@ package io.qcow4j.qcow2;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
+import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
@@ -132,11 +133,12 @@ final class ReadPath {
     if (last != null && last.entry() == entry) {
       return last.data();
     }
-    if (image.header().hasDataFile()) {
+    Header header = image.header();
+    if (header.hasDataFile()) {
       throw new CorruptImageException(name + ": compressed cluster (L2 entry 0x" + Long.toHexString(entry)
           + ") in an image with an external data file");
     }
-    CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, image.header().clusterBits());
+    CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header.clusterBits());
     long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
     guard.check(descriptor.hostOffset(), Math.min(descriptor.maxLength(), Math.max(1, end - descriptor.hostOffset())),
         OverlapGuard.NONE, 0, "compressed cluster read");
@@ -149,7 +151,7 @@ final class ReadPath {
     ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
     storage.readFully(compressed, descriptor.hostOffset());
     ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-    Compression.decompress(image.header().compressionType(), compressed.flip(), cluster,
+    Compression.decompress(header.compressionType(), compressed.flip(), cluster,
         String.format("%s: compressed cluster at host offset 0x%x", name, descriptor.hostOffset()));
     ByteBuffer data = cluster.flip().asReadOnlyBuffer();
     lastDecompressed = new DecompressedCluster(entry, data);
