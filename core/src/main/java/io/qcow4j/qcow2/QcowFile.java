@@ -9,20 +9,14 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.ReadOnlyImageException;
-import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
-import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.qcow2.format.Snapshot;
-import io.qcow4j.qcow2.format.SnapshotTableCodec;
-import io.qcow4j.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -42,8 +36,6 @@ public final class QcowFile implements DiskFile {
   private final int clusterSize;
   private final ClusterLookup lookup;
   private final OverlapGuard guard;
-  private final FileSize fileSize;
-  private final FileSize dataFileSize;
   /** Set at open; only {@link #attachBacking} (right after creation) sets it later. */
   private volatile DiskFile backing;
   private volatile List<Snapshot> snapshots;
@@ -55,7 +47,7 @@ public final class QcowFile implements DiskFile {
   private final ImageDescription description;
   private volatile boolean closed;
 
-  private QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
+  QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
       List<Snapshot> snapshots, DiskFile backing, OpenOptions options) throws IOException {
     this.path = path;
     this.name = storage.name();
@@ -64,8 +56,8 @@ public final class QcowFile implements DiskFile {
     this.dataPath = dataPath;
     this.headers = new HeaderWriter(storage, dataStorage, header);
     this.clusterSize = header.clusterSize();
-    this.fileSize = new FileSize(storage);
-    this.dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
+    FileSize fileSize = new FileSize(storage);
+    FileSize dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
     this.guard = new OverlapGuard(name, header.clusterBits());
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
         header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
@@ -73,22 +65,14 @@ public final class QcowFile implements DiskFile {
     this.blockStatus = new BlockStatus(this, path, storage, dataStorage, dataPath, lookup);
     this.description = new ImageDescription(this, path, storage, fileSize);
     this.snapshots = List.copyOf(snapshots);
-    this.snapshotTableBytes = snapshotTableLength(storage, header);
+    this.snapshotTableBytes = ImageOpener.snapshotTableLength(storage, header);
     this.backing = backing;
     this.readOnly = options.readOnly();
     Refcounts refcounts = readOnly ? null : new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
         header.refcountTableOffset(), header.refcountTableClusters(), guard, options.cacheBytes() / 8);
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
-    MetadataMap.populate(guard, this, refcounts == null ? readRefcountTable(storage, header) : refcounts.tableEntries());
-  }
-
-  /** The refcount table of an image opened read-only, for the overlap guard. */
-  private static long[] readRefcountTable(Storage storage, Header header) throws IOException {
-    ByteBuffer bytes = ByteBuffer.allocate(header.refcountTableClusters() * header.clusterSize());
-    storage.readOrZero(bytes, header.refcountTableOffset());
-    long[] table = new long[bytes.capacity() / 8];
-    bytes.flip().asLongBuffer().get(table);
-    return table;
+    MetadataMap.populate(guard, this,
+        refcounts == null ? ImageOpener.readRefcountTable(storage, header) : refcounts.tableEntries());
   }
 
   /** Rebuilds the overlap guard from the structures as they are now (after a wholesale change). */
@@ -99,23 +83,7 @@ public final class QcowFile implements DiskFile {
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
   public static QcowFile open(Path path, OpenOptions options) throws IOException {
-    if (!options.readOnly() && needsRepair(path)) {
-      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
-      check(path, CheckResult.Repair.ALL);
-    }
-    return openLayer(path, options, 0, Set.of(), false);
-  }
-
-  /** Whether the header at {@code path} has the dirty bit set. */
-  private static boolean needsRepair(Path path) throws IOException {
-    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      ByteBuffer fixed = ByteBuffer.allocate(80);
-      while (fixed.hasRemaining() && channel.read(fixed, fixed.position()) > 0) {
-        // read the fixed fields up to the incompatible features
-      }
-      return fixed.position() == 80 && fixed.getInt(0) == MAGIC && fixed.getInt(4) >= 3
-          && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
-    }
+    return ImageOpener.open(path, options);
   }
 
   /**
@@ -125,7 +93,7 @@ public final class QcowFile implements DiskFile {
   public static CheckResult check(Path path, CheckResult.Repair repair) throws IOException {
     OpenOptions options = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE)
         .withReadOnly(repair == CheckResult.Repair.NONE);
-    try (QcowFile image = openLayer(path, options, 0, Set.of(), true)) {
+    try (QcowFile image = ImageOpener.openLayer(path, options, 0, Set.of(), true)) {
       return image.check(repair);
     }
   }
@@ -185,13 +153,7 @@ public final class QcowFile implements DiskFile {
 
   /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
   public static ImageFormat probe(Path path) throws IOException {
-    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      ByteBuffer magic = ByteBuffer.allocate(4);
-      while (magic.hasRemaining() && channel.read(magic, magic.position()) > 0) {
-        // keep reading until four bytes or the end of the file
-      }
-      return magic.position() == 4 && magic.getInt(0) == MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
-    }
+    return ImageOpener.probe(path);
   }
 
   /**
@@ -199,152 +161,11 @@ public final class QcowFile implements DiskFile {
    * {@code path} (nullable) names it and anchors relative backing and data file names.
    */
   public static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
-    List<AutoCloseable> opened = new ArrayList<>();
-    opened.add(storage);
-    try {
-      QcowFile file = openOn(path, storage, options, 0, Set.of(), opened, false);
-      opened.clear();
-      return file;
-    } finally {
-      closeAll(opened);
-    }
+    return ImageOpener.open(storage, path, options);
   }
 
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
-    return openLayer(path, options, depth, chainAbove, false);
-  }
-
-  private static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
-      boolean repairing) throws IOException {
-    Storage storage = FileStorage.open(path, options.readOnly());
-    List<AutoCloseable> opened = new ArrayList<>();
-    opened.add(storage);
-    try {
-      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened, repairing);
-      opened.clear();
-      return file;
-    } finally {
-      closeAll(opened);
-    }
-  }
-
-  private static void closeAll(List<AutoCloseable> opened) {
-    for (AutoCloseable closeable : opened.reversed()) {
-      try {
-        closeable.close();
-      } catch (Exception e) {
-        // The open already failed; the first failure is the one to report.
-      }
-    }
-  }
-
-  private static QcowFile openOn(Path path, Storage storage, OpenOptions options, int depth, Set<Path> chainAbove,
-      List<AutoCloseable> opened, boolean repairing) throws IOException {
-    String name = storage.name();
-    long size = storage.size();
-    ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
-    storage.readFully(fixed, 0);
-    int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
-    ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
-    storage.readFully(firstCluster, 0);
-    Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
-
-    if (header.corrupt() && !options.readOnly() && !repairing) {
-      throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
-    }
-    if (header.dirty() && !options.readOnly() && !repairing) {
-      throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
-          + "it needs a refcount repair (check -r all) before it can be opened read-write");
-    }
-    long[] l1 = readL1(storage, header);
-    List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
-
-    Storage dataStorage = storage;
-    Path dataPath = path;
-    if (header.hasDataFile()) {
-      String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
-          + ": image uses an external data file but does not record its name"));
-      if (path == null) {
-        throw new UnsupportedFeatureException(name + ": image uses an external data file ('" + dataName
-            + "') but was opened without a path to find it");
-      }
-      dataPath = BackingChain.resolve(path, dataName);
-      dataStorage = FileStorage.open(dataPath, options.readOnly());
-      opened.add(dataStorage);
-    }
-
-    Set<Path> chain = new java.util.HashSet<>(chainAbove);
-    if (path != null) {
-      chain.add(path.toRealPath());
-    }
-    DiskFile backing = null;
-    if (header.backingFile() != null && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
-      backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null), options,
-          depth + 1, chain);
-      opened.add(backing);
-    }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
-  }
-
-  /**
-   * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
-   * bitmaps bit, since writes here do not update persistent bitmaps. Called before the first change
-   * of a read-write open, once it passed its checks: an open that changes nothing, or whose first
-   * change is refused as corruption, leaves the structures those bits describe valid.
-   */
-  void clearAutoclearBits() throws IOException {
-    headers.clearAutoclearBits();
-  }
-
-  private static long[] readL1(Storage storage, Header header) throws IOException {
-    int entries = header.l1Size();
-    ByteBuffer bytes = ByteBuffer.allocate(entries * 8);
-    storage.readFully(bytes, header.l1TableOffset());
-    long[] l1 = new long[entries];
-    bytes.flip().asLongBuffer().get(l1);
-    return l1;
-  }
-
-  private static List<Snapshot> readSnapshots(String name, Storage storage, Header header, long fileSize)
-      throws IOException {
-    if (header.snapshotCount() == 0) {
-      return List.of();
-    }
-    long available = Math.min(SnapshotTableCodec.MAX_TABLE_BYTES, fileSize - header.snapshotsOffset());
-    // Read the table entry by entry, so that a short table costs little and a huge one stops at the limit.
-    List<Snapshot> all = new ArrayList<>();
-    long cursor = header.snapshotsOffset();
-    long l1Limit = HeaderCodec.MAX_L1_BYTES / 8;
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      if (cursor - header.snapshotsOffset() >= available) {
-        throw new CorruptImageException(name + ": snapshot table at offset " + header.snapshotsOffset()
-            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
-      }
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
-        throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
-      }
-      // QEMU does not write the padding after the last entry, so the file may end inside it.
-      length = Math.min(length, fileSize - cursor);
-      ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readFully(entry, cursor);
-      all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
-      cursor += length;
-    }
-    return all;
-  }
-
-  private static long snapshotTableLength(Storage storage, Header header) throws IOException {
-    long cursor = header.snapshotsOffset();
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      cursor += Math.max(0, SnapshotTableCodec.entryLength(fixed.flip()));
-    }
-    return cursor - header.snapshotsOffset();
+    return ImageOpener.openLayer(path, options, depth, chainAbove, false);
   }
 
   long snapshotTableBytes() {
@@ -711,6 +532,16 @@ public final class QcowFile implements DiskFile {
   /** Sets the corrupt bit (best effort: the image is already in trouble). */
   void markCorrupt() {
     headers.markCorrupt();
+  }
+
+  /**
+   * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
+   * bitmaps bit, since writes here do not update persistent bitmaps. Called before the first change
+   * of a read-write open, once it passed its checks: an open that changes nothing, or whose first
+   * change is refused as corruption, leaves the structures those bits describe valid.
+   */
+  void clearAutoclearBits() throws IOException {
+    headers.clearAutoclearBits();
   }
 
   @Override

@@ -1,0 +1,215 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.Header;
+import io.qcow4j.qcow2.format.HeaderCodec;
+import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.qcow2.format.SnapshotTableCodec;
+import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Opens qcow2 images: probes the format, reads and vets the header, L1 table and snapshot table,
+ * opens the external data file and the backing chain, and closes what it opened when an open fails.
+ */
+final class ImageOpener {
+  private ImageOpener() {}
+
+  /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
+  static QcowFile open(Path path, OpenOptions options) throws IOException {
+    if (!options.readOnly() && needsRepair(path)) {
+      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
+      QcowFile.check(path, CheckResult.Repair.ALL);
+    }
+    return openLayer(path, options, 0, Set.of(), false);
+  }
+
+  /** Whether the header at {@code path} has the dirty bit set. */
+  private static boolean needsRepair(Path path) throws IOException {
+    // the fixed fields up to the incompatible features
+    ByteBuffer fixed = readStart(path, 80);
+    return fixed.position() == 80 && fixed.getInt(0) == Header.MAGIC && fixed.getInt(4) >= 3
+        && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
+  }
+
+  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
+  static ImageFormat probe(Path path) throws IOException {
+    ByteBuffer magic = readStart(path, 4);
+    return magic.position() == 4 && magic.getInt(0) == Header.MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
+  }
+
+  /** The first {@code length} bytes of the file, or all of a shorter one: the buffer's position says how many. */
+  private static ByteBuffer readStart(Path path, int length) throws IOException {
+    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+      ByteBuffer start = ByteBuffer.allocate(length);
+      while (start.hasRemaining() && channel.read(start, start.position()) > 0) {
+        // keep reading until the buffer is full or the file ends
+      }
+      return start;
+    }
+  }
+
+  /**
+   * Opens a qcow2 image held by {@code storage} (for tests and embedders with their own storage);
+   * {@code path} (nullable) names it and anchors relative backing and data file names.
+   */
+  static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
+    return openOwning(path, storage, options, 0, Set.of(), false);
+  }
+
+  /**
+   * Opens the image at {@code path} as layer {@code depth} of a chain below {@code chainAbove};
+   * {@code repairing}: for check, which opens corrupt and dirty images read-write too.
+   */
+  static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      boolean repairing) throws IOException {
+    return openOwning(path, FileStorage.open(path, options.readOnly()), options, depth, chainAbove, repairing);
+  }
+
+  /** Opens the image in {@code storage}; a failed open closes the storage and all that it opened. */
+  private static QcowFile openOwning(Path path, Storage storage, OpenOptions options, int depth,
+      Set<Path> chainAbove, boolean repairing) throws IOException {
+    List<AutoCloseable> opened = new ArrayList<>();
+    opened.add(storage);
+    try {
+      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened, repairing);
+      opened.clear();
+      return file;
+    } finally {
+      closeAll(opened);
+    }
+  }
+
+  private static void closeAll(List<AutoCloseable> opened) {
+    for (AutoCloseable closeable : opened.reversed()) {
+      try {
+        closeable.close();
+      } catch (Exception e) {
+        // The open already failed; the first failure is the one to report.
+      }
+    }
+  }
+
+  private static QcowFile openOn(Path path, Storage storage, OpenOptions options, int depth, Set<Path> chainAbove,
+      List<AutoCloseable> opened, boolean repairing) throws IOException {
+    String name = storage.name();
+    long size = storage.size();
+    ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
+    storage.readFully(fixed, 0);
+    int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
+    ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
+    storage.readFully(firstCluster, 0);
+    Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
+
+    if (header.corrupt() && !options.readOnly() && !repairing) {
+      throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
+    }
+    if (header.dirty() && !options.readOnly() && !repairing) {
+      throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
+          + "it needs a refcount repair (check -r all) before it can be opened read-write");
+    }
+    long[] l1 = readL1(storage, header);
+    List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
+
+    Storage dataStorage = storage;
+    Path dataPath = path;
+    if (header.hasDataFile()) {
+      String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
+          + ": image uses an external data file but does not record its name"));
+      if (path == null) {
+        throw new UnsupportedFeatureException(name + ": image uses an external data file ('" + dataName
+            + "') but was opened without a path to find it");
+      }
+      dataPath = BackingChain.resolve(path, dataName);
+      dataStorage = FileStorage.open(dataPath, options.readOnly());
+      opened.add(dataStorage);
+    }
+
+    Set<Path> chain = new java.util.HashSet<>(chainAbove);
+    if (path != null) {
+      chain.add(path.toRealPath());
+    }
+    DiskFile backing = null;
+    if (header.backingFile() != null && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
+      backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null), options,
+          depth + 1, chain);
+      opened.add(backing);
+    }
+    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
+  }
+
+  private static long[] readL1(Storage storage, Header header) throws IOException {
+    int entries = header.l1Size();
+    ByteBuffer bytes = ByteBuffer.allocate(entries * 8);
+    storage.readFully(bytes, header.l1TableOffset());
+    long[] l1 = new long[entries];
+    bytes.flip().asLongBuffer().get(l1);
+    return l1;
+  }
+
+  private static List<Snapshot> readSnapshots(String name, Storage storage, Header header, long fileSize)
+      throws IOException {
+    if (header.snapshotCount() == 0) {
+      return List.of();
+    }
+    long available = Math.min(SnapshotTableCodec.MAX_TABLE_BYTES, fileSize - header.snapshotsOffset());
+    // Read the table entry by entry, so that a short table costs little and a huge one stops at the limit.
+    List<Snapshot> all = new ArrayList<>();
+    long cursor = header.snapshotsOffset();
+    long l1Limit = HeaderCodec.MAX_L1_BYTES / 8;
+    for (int index = 0; index < header.snapshotCount(); index++) {
+      if (cursor - header.snapshotsOffset() >= available) {
+        throw new CorruptImageException(name + ": snapshot table at offset " + header.snapshotsOffset()
+            + " runs past the end of the file or the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+      }
+      ByteBuffer fixed = ByteBuffer.allocate(40);
+      storage.readOrZero(fixed, cursor);
+      long length = SnapshotTableCodec.entryLength(fixed.flip());
+      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
+        throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
+            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
+      }
+      // QEMU does not write the padding after the last entry, so the file may end inside it.
+      length = Math.min(length, fileSize - cursor);
+      ByteBuffer entry = ByteBuffer.allocate((int) length);
+      storage.readFully(entry, cursor);
+      all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
+      cursor += length;
+    }
+    return all;
+  }
+
+  /** The bytes the snapshot table takes: its entries, each padded to 8 bytes, as their headers give them. */
+  static long snapshotTableLength(Storage storage, Header header) throws IOException {
+    long cursor = header.snapshotsOffset();
+    for (int index = 0; index < header.snapshotCount(); index++) {
+      ByteBuffer fixed = ByteBuffer.allocate(40);
+      storage.readOrZero(fixed, cursor);
+      cursor += Math.max(0, SnapshotTableCodec.entryLength(fixed.flip()));
+    }
+    return cursor - header.snapshotsOffset();
+  }
+
+  /** The refcount table of an image opened read-only, for the overlap guard. */
+  static long[] readRefcountTable(Storage storage, Header header) throws IOException {
+    ByteBuffer bytes = ByteBuffer.allocate(header.refcountTableClusters() * header.clusterSize());
+    storage.readOrZero(bytes, header.refcountTableOffset());
+    long[] table = new long[bytes.capacity() / 8];
+    bytes.flip().asLongBuffer().get(table);
+    return table;
+  }
+}
