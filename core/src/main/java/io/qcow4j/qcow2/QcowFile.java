@@ -331,6 +331,43 @@ public final class QcowFile implements DiskFile {
     return count;
   }
 
+  /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */
+  @Override
+  public long read(ByteBuffer[] dsts, long position) throws IOException {
+    if (position < 0) {
+      throw new IllegalArgumentException(name + ": negative offset " + position);
+    }
+    BufferList all = new BufferList(dsts);
+    long size = header().size();
+    if (position >= size) {
+      return all.length() > 0 ? -1 : 0;
+    }
+    long count = Math.min(all.length(), size - position);
+    BufferList inside = new BufferList(all.slices(0, count));
+    if (writer == null) {
+      reads.readRange(inside, position);
+    } else {
+      long epoch = writer.io.enter();
+      try {
+        reads.readRange(inside, position);
+      } finally {
+        writer.io.exit(epoch);
+      }
+    }
+    all.consume(count);
+    return count;
+  }
+
+  /** Writes the buffers in order as one range: in-place extents as one host I/O each. */
+  @Override
+  public long write(ByteBuffer[] srcs, long position) throws IOException {
+    BufferList all = new BufferList(srcs);
+    checkWrite(position, all.length());
+    writer.write(all, position);
+    all.consumeAll();
+    return all.length();
+  }
+
   /**
    * Fills {@code dst} with what this layer reads at {@code guestOffset} now; bytes past the virtual
    * size read as zeros. For copy-on-write: the caller holds the locks it needs.

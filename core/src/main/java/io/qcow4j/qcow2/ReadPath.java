@@ -50,29 +50,35 @@ final class ReadPath {
     if (inside > 0) {
       readRange(dst, guestOffset, inside);
     }
-    fillZeros(dst, dst.position(), tail);
+    fillZeros(dst.slice(dst.position(), tail));
     dst.position(dst.position() + tail);
   }
 
   /** Reads {@code count} bytes of the disk at {@code position} (all inside it) into {@code dst}. */
   void readRange(ByteBuffer dst, long position, int count) throws IOException {
-    int start = dst.position();
-    long guestEnd = position + count;
+    readRange(new BufferList(new ByteBuffer[] {dst.slice(dst.position(), count)}), position);
+    dst.position(dst.position() + count);
+  }
+
+  /**
+   * Reads the disk at {@code position} (the whole range inside it) into the buffers, without moving
+   * their positions. Host data contiguous across runs and buffers goes out as one I/O.
+   */
+  void readRange(BufferList dst, long position) throws IOException {
+    long guestEnd = position + dst.length();
     long cursor = position;
-    // Contiguous host data is gathered across runs and read with one I/O.
     long pendingHost = -1;
-    int pendingAt = 0;
-    int pendingLength = 0;
+    long pendingAt = 0;
+    long pendingLength = 0;
     while (cursor < guestEnd) {
       Run run = lookup.lookup(cursor, guestEnd - cursor);
-      int at = start + (int) (cursor - position);
+      long at = cursor - position;
       int length = (int) run.length();
-      if (run.kind() == L2Entry.Kind.DATA && pendingHost >= 0 && pendingHost + pendingLength == run.hostOffset()
-          && pendingAt + pendingLength == at) {
+      if (run.kind() == L2Entry.Kind.DATA && pendingHost >= 0 && pendingHost + pendingLength == run.hostOffset()) {
         pendingLength += length;
       } else {
         if (pendingHost >= 0) {
-          readHost(dst, pendingAt, pendingLength, pendingHost);
+          readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost);
           pendingHost = -1;
         }
         switch (run.kind()) {
@@ -81,20 +87,19 @@ final class ReadPath {
             pendingAt = at;
             pendingLength = length;
           }
-          case ZERO -> fillZeros(dst, at, length);
-          case UNALLOCATED -> readBacking(dst, at, length, cursor);
-          case COMPRESSED -> readCompressed(dst, at, length, cursor, run.entry());
+          case ZERO -> fillZeros(dst.slices(at, length));
+          case UNALLOCATED -> readBacking(dst.slices(at, length), cursor);
+          case COMPRESSED -> readCompressed(dst.slices(at, length), cursor, run.entry());
         }
       }
       cursor += length;
     }
     if (pendingHost >= 0) {
-      readHost(dst, pendingAt, pendingLength, pendingHost);
+      readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost);
     }
-    dst.position(start + count);
   }
 
-  private void readHost(ByteBuffer dst, int at, int length, long hostOffset) throws IOException {
+  private void readHost(ByteBuffer[] slices, long length, long hostOffset) throws IOException {
     // Every data cluster holds at least one written byte, so its start lies inside the file; the
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
@@ -105,27 +110,39 @@ final class ReadPath {
             name, lastCluster));
       }
     }
-    dataStorage.readOrZero(dst.slice(at, length), hostOffset);
+    if (slices.length == 1) {
+      // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
+      dataStorage.readOrZero(slices[0], hostOffset);
+    } else {
+      dataStorage.readOrZero(slices, hostOffset);
+    }
   }
 
-  private void readBacking(ByteBuffer dst, int at, int length, long guestOffset) throws IOException {
+  private void readBacking(ByteBuffer[] slices, long guestOffset) throws IOException {
     DiskFile backing = image.backingDisk();
-    if (backing == null) {
-      fillZeros(dst, at, length);
-      return;
+    long cursor = guestOffset;
+    for (ByteBuffer slice : slices) {
+      int length = slice.remaining();
+      if (backing == null) {
+        fillZeros(slice);
+      } else {
+        int fromBacking = (int) Math.max(0, Math.min(length, backing.size() - cursor));
+        if (fromBacking > 0) {
+          backing.readFully(slice.slice(0, fromBacking), cursor);
+        }
+        fillZeros(slice.slice(fromBacking, length - fromBacking));
+      }
+      cursor += length;
     }
-    long backingSize = backing.size();
-    int fromBacking = (int) Math.max(0, Math.min(length, backingSize - guestOffset));
-    if (fromBacking > 0) {
-      backing.readFully(dst.slice(at, fromBacking), guestOffset);
-    }
-    fillZeros(dst, at + fromBacking, length - fromBacking);
   }
 
-  private void readCompressed(ByteBuffer dst, int at, int length, long guestOffset, long entry) throws IOException {
+  private void readCompressed(ByteBuffer[] slices, long guestOffset, long entry) throws IOException {
     ByteBuffer cluster = decompressedCluster(entry);
     int inCluster = (int) (guestOffset & (clusterSize - 1));
-    dst.put(at, cluster, inCluster, length);
+    for (ByteBuffer slice : slices) {
+      slice.put(0, cluster, inCluster, slice.remaining());
+      inCluster += slice.remaining();
+    }
   }
 
   private ByteBuffer decompressedCluster(long entry) throws IOException {
@@ -158,13 +175,21 @@ final class ReadPath {
     return data;
   }
 
-  private static void fillZeros(ByteBuffer dst, int at, int length) {
-    if (dst.hasArray()) {
-      java.util.Arrays.fill(dst.array(), dst.arrayOffset() + at, dst.arrayOffset() + at + length, (byte) 0);
+  private static void fillZeros(ByteBuffer[] slices) {
+    for (ByteBuffer slice : slices) {
+      fillZeros(slice);
+    }
+  }
+
+  private static void fillZeros(ByteBuffer slice) {
+    int length = slice.remaining();
+    if (slice.hasArray()) {
+      int from = slice.arrayOffset() + slice.position();
+      java.util.Arrays.fill(slice.array(), from, from + length, (byte) 0);
       return;
     }
-    for (int i = 0; i < length; i++) {
-      dst.put(at + i, (byte) 0);
+    for (int index = 0; index < length; index++) {
+      slice.put(slice.position() + index, (byte) 0);
     }
   }
 }

@@ -104,6 +104,44 @@ final class WritePath {
     flushIfCacheFull();
   }
 
+  /**
+   * Writes the range of {@code src} at {@code position} (inside the disk): extents the image owns
+   * go out in place as one vectored I/O each; from the first extent that needs a new mapping, the
+   * rest is gathered into one buffer and takes the single-buffer path.
+   */
+  void write(BufferList src, long position) throws IOException {
+    long length = src.length();
+    long done = 0;
+    long epoch = io.enter();
+    try {
+      while (done < length) {
+        long at = position + done;
+        long remaining = length - done;
+        Run run = guarded(() -> lookup.lookup(at, remaining));
+        if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
+          break;
+        }
+        checkDataWrite(run.hostOffset(), run.length());
+        beforeFirstChange();
+        ByteBuffer[] slices = src.slices(done, run.length());
+        if (slices.length == 1) {
+          // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
+          dataStorage.write(slices[0], run.hostOffset());
+        } else {
+          dataStorage.write(slices, run.hostOffset());
+        }
+        done += run.length();
+      }
+    } finally {
+      io.exit(epoch);
+    }
+    while (done < length) {
+      int piece = (int) Math.min(length - done, 1 << 30);
+      write(src.gather(done, piece), position + done);
+      done += piece;
+    }
+  }
+
   /** Refuses a guest data write to a host range of the image file that is not a data cluster's. */
   private void checkDataWrite(long hostOffset, long length) throws IOException {
     if (!hasDataFile) {
