@@ -296,7 +296,8 @@ final class WritePath {
     long newAllocated = 0;
     long newZero = 0;
     boolean fresh = target != hostOrMinusOne(entry, hasHost);
-    ByteBuffer out = ByteBuffer.allocate(clusterSize);
+    // The cluster as written, made only when some unit needs what it read as before.
+    ByteBuffer out = null;
     // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
     int[] ranges = new int[2 * units];
     int rangeCount = 0;
@@ -315,7 +316,6 @@ final class WritePath {
         continue;
       }
       int unitStart = unit * unitSize;
-      ByteBuffer unitBuffer = out.slice(unitStart, unitSize);
       long dataStart = Math.max(unitGuest, guestOffset);
       long dataEnd = Math.min(unitGuest + unitSize, guestOffset + data.remaining());
       boolean covered = touched && dataStart == unitGuest && dataEnd == unitGuest + unitSize;
@@ -332,12 +332,11 @@ final class WritePath {
           from = (int) (dataStart - clusterStart);
           to = (int) (dataEnd - clusterStart);
         } else {
-          image.readLayer(unitBuffer.duplicate(), unitGuest);
+          if (out == null) {
+            out = ByteBuffer.allocate(clusterSize);
+          }
+          image.readLayer(out.slice(unitStart, unitSize), unitGuest);
         }
-      }
-      if (touched) {
-        unitBuffer.put((int) (dataStart - unitGuest), data, (int) (dataStart - guestOffset),
-            (int) (dataEnd - dataStart));
       }
       newAllocated |= 1L << unit;
       if (rangeCount > 0 && ranges[2 * rangeCount - 1] == from) {
@@ -347,6 +346,18 @@ final class WritePath {
         ranges[2 * rangeCount + 1] = to;
         rangeCount++;
       }
+    }
+    int dataFrom = (int) (guestOffset - clusterStart);
+    if (out == null && rangeCount == 1 && ranges[0] == dataFrom && ranges[1] == dataFrom + data.remaining()) {
+      // Only the new bytes go out: straight from the caller's buffer.
+      dataStorage.write(data.duplicate(), target + dataFrom);
+      return newAllocated | (newZero << 32);
+    }
+    if (out == null) {
+      out = ByteBuffer.allocate(clusterSize);
+    }
+    if (firstTouched <= lastTouched && data.hasRemaining()) {
+      out.put(dataFrom, data, data.position(), data.remaining());
     }
     for (int range = 0; range < rangeCount; range++) {
       int from = ranges[2 * range];
