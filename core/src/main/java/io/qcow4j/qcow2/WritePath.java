@@ -12,10 +12,7 @@ import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -45,9 +42,7 @@ final class WritePath {
   final InFlightIo io = new InFlightIo();
   final ReentrantLock metaLock = new ReentrantLock();
   private final ReentrantLock flushLock = new ReentrantLock();
-  /** Guest clusters whose mapping change is in flight without the metadata lock; guarded by it. */
-  private final Set<Long> reserved = new HashSet<>();
-  private final Condition reservationEnded = metaLock.newCondition();
+  private final Reservations reservations = new Reservations(metaLock, this::beforeFirstChange);
   /** Guest clusters of an external data file to punch once their dropping entries are durable. */
   private final List<Long> dataFilePunches = new ArrayList<>();
   /** Where the next compressed cluster's bytes go: packed after the previous one, as QEMU packs them. */
@@ -165,7 +160,7 @@ final class WritePath {
     long target;
     metaLock.lock();
     try {
-      awaitCluster(firstCluster);
+      reservations.await(firstCluster);
       int maxClusters = data.remaining() >>> clusterBits;
       long bytesPerTable = lookup.bytesPerL2Table();
       // Stay within one L2 table so the entries' slots are found once each.
@@ -175,7 +170,7 @@ final class WritePath {
       count = 0;
       boolean inPlace = false;
       while (count < maxClusters) {
-        if (count > 0 && reserved.contains(firstCluster + count)) {
+        if (count > 0 && reservations.isReserved(firstCluster + count)) {
           break;
         }
         long entry = entryAt(guestOffset + ((long) count << clusterBits));
@@ -203,7 +198,7 @@ final class WritePath {
       target = inPlace ? L2Entry.hostOffset(oldEntries[0]) : hasDataFile ? guestOffset : refcounts.allocate(count);
       long length = (long) count << clusterBits;
       checkDataWrite(target, length);
-      reserve(firstCluster, count);
+      reservations.reserve(firstCluster, count);
     } catch (CorruptImageException e) {
       image.markCorrupt();
       throw e;
@@ -214,7 +209,7 @@ final class WritePath {
     try {
       dataStorage.write(data.slice(0, length), target);
     } catch (IOException | RuntimeException e) {
-      endReservation(firstCluster, count);
+      reservations.end(firstCluster, count);
       throw e;
     }
     int stored = count;
@@ -249,7 +244,7 @@ final class WritePath {
     long target;
     metaLock.lock();
     try {
-      awaitCluster(clusterIndex);
+      reservations.await(clusterIndex);
       words = guarded(() -> lookup.entryWords(clusterStart));
       hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
       boolean ownHost = hasHost && L2Entry.copied(words[0]);
@@ -258,7 +253,7 @@ final class WritePath {
       checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
       target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
       checkDataWrite(target, clusterSize);
-      reserve(clusterIndex, 1);
+      reservations.reserve(clusterIndex, 1);
     } catch (CorruptImageException e) {
       image.markCorrupt();
       throw e;
@@ -269,7 +264,7 @@ final class WritePath {
     try {
       newBitmap = guarded(() -> fillCluster(data, guestOffset, clusterStart, words[0], words[1], hasHost, target, false));
     } catch (IOException | RuntimeException e) {
-      endReservation(clusterIndex, 1);
+      reservations.end(clusterIndex, 1);
       throw e;
     }
     finishMapping(clusterIndex, 1, () -> {
@@ -380,7 +375,7 @@ final class WritePath {
       long target;
       metaLock.lock();
       try {
-        awaitCluster(clusterIndex);
+        reservations.await(clusterIndex);
         words = guarded(() -> lookup.entryWords(clusterStart));
         hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
         boolean ownHost = hasHost && L2Entry.copied(words[0]) && !L2Entry.compressed(words[0]);
@@ -394,7 +389,7 @@ final class WritePath {
         checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
         target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
         checkDataWrite(target, clusterSize);
-        reserve(clusterIndex, 1);
+        reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
         image.markCorrupt();
         throw e;
@@ -409,7 +404,7 @@ final class WritePath {
         image.readLayer(content.duplicate(), clusterStart);
         newBitmap = guarded(() -> fillCluster(content, clusterStart, clusterStart, words[0], words[1], hasHost, target, true));
       } catch (IOException | RuntimeException e) {
-        endReservation(clusterIndex, 1);
+        reservations.end(clusterIndex, 1);
         throw e;
       }
       finishMapping(clusterIndex, 1, () -> {
@@ -497,33 +492,6 @@ final class WritePath {
     }
   }
 
-  /** Waits (releasing the metadata lock) until no mapping change of the cluster is in flight. */
-  private void awaitCluster(long clusterIndex) {
-    while (reserved.contains(clusterIndex)) {
-      reservationEnded.awaitUninterruptibly();
-    }
-  }
-
-  /** Reserves clusters for a mapping change that passed its checks; caller holds the lock. */
-  private void reserve(long firstCluster, int count) throws IOException {
-    beforeFirstChange();
-    for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
-      reserved.add(cluster);
-    }
-  }
-
-  private void endReservation(long firstCluster, int count) {
-    metaLock.lock();
-    try {
-      for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
-        reserved.remove(cluster);
-      }
-      reservationEnded.signalAll();
-    } finally {
-      metaLock.unlock();
-    }
-  }
-
   private interface MetadataChange {
     void run() throws IOException;
   }
@@ -537,10 +505,7 @@ final class WritePath {
         return null;
       });
     } finally {
-      for (long cluster = firstCluster; cluster < firstCluster + count; cluster++) {
-        reserved.remove(cluster);
-      }
-      reservationEnded.signalAll();
+      reservations.end(firstCluster, count);
       metaLock.unlock();
     }
   }
@@ -563,13 +528,13 @@ final class WritePath {
       long start;
       metaLock.lock();
       try {
-        awaitCluster(clusterIndex);
+        reservations.await(clusterIndex);
         words = guarded(() -> lookup.entryWords(clusterStart));
         markDirty();
         guarded(() -> lookup.writableSlot(clusterStart, refcounts));
         checkRelease(words[0], L2Entry.hasHostCluster(words[0], hasDataFile), -1);
         start = placeCompressed(compressed.length);
-        reserve(clusterIndex, 1);
+        reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
         image.markCorrupt();
         throw e;
@@ -579,7 +544,7 @@ final class WritePath {
       try {
         storage.write(ByteBuffer.wrap(compressed), start);
       } catch (IOException | RuntimeException e) {
-        endReservation(clusterIndex, 1);
+        reservations.end(clusterIndex, 1);
         throw e;
       }
       finishMapping(clusterIndex, 1, () -> {
@@ -788,7 +753,7 @@ final class WritePath {
       long[] words;
       metaLock.lock();
       try {
-        awaitCluster(clusterIndex);
+        reservations.await(clusterIndex);
         words = guarded(() -> lookup.entryWords(clusterStart));
         remap = guarded(() -> rule.apply(words[0], words[1]));
         if (remap == Remap.UNCHANGED) {
@@ -802,7 +767,7 @@ final class WritePath {
           }
           markDirty();
           guarded(() -> lookup.writableSlot(clusterStart, refcounts));
-          reserve(clusterIndex, 1);
+          reservations.reserve(clusterIndex, 1);
         }
       } catch (CorruptImageException e) {
         image.markCorrupt();
@@ -815,7 +780,7 @@ final class WritePath {
         try {
           zeroRawDataFile(change.zeroFrom(), change.zeroLength());
         } catch (IOException | RuntimeException e) {
-          endReservation(clusterIndex, 1);
+          reservations.end(clusterIndex, 1);
           throw e;
         }
         finishMapping(clusterIndex, 1, () -> {
@@ -1072,12 +1037,12 @@ final class WritePath {
       long clusterIndex = clusterStart >>> clusterBits;
       metaLock.lock();
       try {
-        awaitCluster(clusterIndex);
+        reservations.await(clusterIndex);
         long entry = guarded(() -> lookup.entryWords(clusterStart))[0];
         if (L2Entry.hasHostCluster(entry, true)) {
           continue;
         }
-        reserve(clusterIndex, 1);
+        reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
         image.markCorrupt();
         throw e;
@@ -1087,7 +1052,7 @@ final class WritePath {
       try {
         dataStorage.punchHole(clusterStart, clusterSize);
       } finally {
-        endReservation(clusterIndex, 1);
+        reservations.end(clusterIndex, 1);
       }
     }
   }
