@@ -571,6 +571,21 @@ public final class QcowFile implements DiskFile {
     headers.markCorrupt();
   }
 
+  /** A step of a change to the image, run by {@link #guarded}. */
+  interface Step<T> {
+    T run() throws IOException;
+  }
+
+  /** Runs a step of a change to the image; an inconsistency found on the way marks it corrupt (invariant 6). */
+  <T> T guarded(Step<T> step) throws IOException {
+    try {
+      return step.run();
+    } catch (CorruptImageException e) {
+      markCorrupt();
+      throw e;
+    }
+  }
+
   /**
    * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
    * bitmaps bit, since writes here do not update persistent bitmaps. Called before the first change

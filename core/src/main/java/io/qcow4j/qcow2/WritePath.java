@@ -5,7 +5,6 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
-import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.storage.Storage;
@@ -17,14 +16,16 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The write side of a qcow2 image: in-place writes to clusters it owns, allocation and
- * copy-on-write of the others, zeroing and discarding, and the ordered flush of metadata.
+ * copy-on-write of the others, zeroing and discarding, compressed writes and preallocation; the
+ * ordered flush of metadata and the exclusive operations are {@link MetadataFlush}'s.
  *
  * <p>Concurrency (ARCHITECTURE.md has the whole picture): every host I/O runs inside an
  * {@link InFlightIo} epoch and holds no lock. A change of one guest cluster's mapping reserves that
  * cluster under {@code metaLock}, does its data I/O without the lock, and stores the new entry under
  * the lock again; every other change of the cluster waits for the reservation. {@code metaLock}
  * guards the caches and the allocator and is never held across data I/O or a barrier; flushes are
- * serialized by {@code flushLock} and write a copy of the dirty metadata taken under the lock.
+ * serialized by {@code flushLock} and write a copy of the dirty metadata taken under the lock. The
+ * locks and their order are {@link MetadataFlush}'s, the reservations {@link Reservations}'.
  */
 final class WritePath {
   private final QcowFile image;
@@ -39,16 +40,12 @@ final class WritePath {
   private final boolean extendedL2;
   private final int unitBits;
   private final boolean hasDataFile;
-  final InFlightIo io = new InFlightIo();
-  final ReentrantLock metaLock = new ReentrantLock();
-  private final ReentrantLock flushLock = new ReentrantLock();
-  private final Reservations reservations = new Reservations(metaLock, this::beforeFirstChange);
-  /** Guest clusters of an external data file to punch once their dropping entries are durable. */
-  private final List<Long> dataFilePunches = new ArrayList<>();
+  private final MetadataFlush metadata;
+  final InFlightIo io;
+  final ReentrantLock metaLock;
+  private final Reservations reservations;
   /** Where the next compressed cluster's bytes go: packed after the previous one, as QEMU packs them. */
   private long compressedCursor;
-  private boolean dirtyBitSet;
-  private volatile boolean autoclearBitsCleared;
 
   WritePath(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup, Refcounts refcounts,
       OverlapGuard guard, Header header) {
@@ -64,24 +61,29 @@ final class WritePath {
     this.extendedL2 = header.extendedL2();
     this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
     this.hasDataFile = header.hasDataFile();
+    this.metadata = new MetadataFlush(image, storage, dataStorage, lookup, this::refcounts,
+        () -> compressedCursor = 0, clusterBits);
+    this.io = metadata.io;
+    this.metaLock = metadata.metaLock;
+    this.reservations = metadata.reservations;
   }
 
   // ---------------------------------------------------------------- writes
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
-    releaseFreedBeforeGrowing();
+    metadata.releaseFreedBeforeGrowing();
     long epoch = io.enter();
     try {
       long cursor = position;
       while (src.hasRemaining()) {
         long at = cursor;
-        Run run = guarded(() -> lookup.lookup(at, src.remaining()));
+        Run run = image.guarded(() -> lookup.lookup(at, src.remaining()));
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
-          beforeFirstChange();
+          metadata.beforeFirstChange();
           dataStorage.write(src.slice(src.position(), length), run.hostOffset());
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
           length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
@@ -96,7 +98,7 @@ final class WritePath {
     } finally {
       io.exit(epoch);
     }
-    flushIfCacheFull();
+    metadata.flushIfCacheFull();
   }
 
   /**
@@ -112,12 +114,12 @@ final class WritePath {
       while (done < length) {
         long at = position + done;
         long remaining = length - done;
-        Run run = guarded(() -> lookup.lookup(at, remaining));
+        Run run = image.guarded(() -> lookup.lookup(at, remaining));
         if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
           break;
         }
         checkDataWrite(run.hostOffset(), run.length());
-        beforeFirstChange();
+        metadata.beforeFirstChange();
         ByteBuffer[] slices = src.slices(done, run.length());
         if (slices.length == 1) {
           // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
@@ -140,7 +142,7 @@ final class WritePath {
   /** Refuses a guest data write to a host range of the image file that is not a data cluster's. */
   private void checkDataWrite(long hostOffset, long length) throws IOException {
     if (!hasDataFile) {
-      guarded(() -> {
+      image.guarded(() -> {
         guard.check(hostOffset, length, OverlapGuard.NONE, refcounts.ownedEnd(), "data write");
         return null;
       });
@@ -189,8 +191,8 @@ final class WritePath {
         boolean hadHost = L2Entry.hasHostCluster(oldEntries[index], hasDataFile);
         checkRelease(oldEntries[index], hadHost, inPlace ? L2Entry.hostOffset(oldEntries[index]) : -1);
       }
-      markDirty();
-      guarded(() -> lookup.writableSlot(guestOffset, refcounts));
+      metadata.markDirty();
+      image.guarded(() -> lookup.writableSlot(guestOffset, refcounts));
       if (!inPlace && !hasDataFile) {
         // Freed clusters are reused first, as far as they run contiguously.
         count = Math.min(count, refcounts.freeRunLength(count));
@@ -228,7 +230,7 @@ final class WritePath {
   }
 
   private long entryAt(long guestOffset) throws IOException {
-    return guarded(() -> lookup.entryWords(guestOffset))[0];
+    return image.guarded(() -> lookup.entryWords(guestOffset))[0];
   }
 
   /**
@@ -245,11 +247,11 @@ final class WritePath {
     metaLock.lock();
     try {
       reservations.await(clusterIndex);
-      words = guarded(() -> lookup.entryWords(clusterStart));
+      words = image.guarded(() -> lookup.entryWords(clusterStart));
       hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
       boolean ownHost = hasHost && L2Entry.copied(words[0]);
-      markDirty();
-      guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+      metadata.markDirty();
+      image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
       checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
       target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
       checkDataWrite(target, clusterSize);
@@ -262,7 +264,7 @@ final class WritePath {
     }
     long newBitmap;
     try {
-      newBitmap = guarded(() -> fillCluster(data, guestOffset, clusterStart, words[0], words[1], hasHost, target, false));
+      newBitmap = image.guarded(() -> fillCluster(data, guestOffset, clusterStart, words[0], words[1], hasHost, target, false));
     } catch (IOException | RuntimeException e) {
       reservations.end(clusterIndex, 1);
       throw e;
@@ -376,7 +378,7 @@ final class WritePath {
       metaLock.lock();
       try {
         reservations.await(clusterIndex);
-        words = guarded(() -> lookup.entryWords(clusterStart));
+        words = image.guarded(() -> lookup.entryWords(clusterStart));
         hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
         boolean ownHost = hasHost && L2Entry.copied(words[0]) && !L2Entry.compressed(words[0]);
         boolean allData = L2Entry.kind(words[0], hasDataFile) == L2Entry.Kind.DATA
@@ -384,8 +386,8 @@ final class WritePath {
         if (ownHost && allData) {
           return;
         }
-        markDirty();
-        guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+        metadata.markDirty();
+        image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
         checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
         target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
         checkDataWrite(target, clusterSize);
@@ -402,7 +404,7 @@ final class WritePath {
         // place: concurrent in-place writers there lose nothing.
         ByteBuffer content = ByteBuffer.allocate(clusterSize);
         image.readLayer(content.duplicate(), clusterStart);
-        newBitmap = guarded(() -> fillCluster(content, clusterStart, clusterStart, words[0], words[1], hasHost, target, true));
+        newBitmap = image.guarded(() -> fillCluster(content, clusterStart, clusterStart, words[0], words[1], hasHost, target, true));
       } catch (IOException | RuntimeException e) {
         reservations.end(clusterIndex, 1);
         throw e;
@@ -484,14 +486,6 @@ final class WritePath {
 
   // ---------------------------------------------------------------- reservations
 
-  /** Clears the autoclear bits we do not maintain before the first change that lands (see QcowFile). */
-  private void beforeFirstChange() throws IOException {
-    if (!autoclearBitsCleared) {
-      image.clearAutoclearBits();
-      autoclearBitsCleared = true;
-    }
-  }
-
   private interface MetadataChange {
     void run() throws IOException;
   }
@@ -500,7 +494,7 @@ final class WritePath {
   private void finishMapping(long firstCluster, int count, MetadataChange change) throws IOException {
     metaLock.lock();
     try {
-      guarded(() -> {
+      image.guarded(() -> {
         change.run();
         return null;
       });
@@ -529,9 +523,9 @@ final class WritePath {
       metaLock.lock();
       try {
         reservations.await(clusterIndex);
-        words = guarded(() -> lookup.entryWords(clusterStart));
-        markDirty();
-        guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+        words = image.guarded(() -> lookup.entryWords(clusterStart));
+        metadata.markDirty();
+        image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
         checkRelease(words[0], L2Entry.hasHostCluster(words[0], hasDataFile), -1);
         start = placeCompressed(compressed.length);
         reservations.reserve(clusterIndex, 1);
@@ -555,7 +549,7 @@ final class WritePath {
     } finally {
       io.exit(epoch);
     }
-    flushIfCacheFull();
+    metadata.flushIfCacheFull();
   }
 
   /** Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the lock. */
@@ -602,11 +596,11 @@ final class WritePath {
       }
       cursor = pieceEnd;
     }
-    flushIfCacheFull();
+    metadata.flushIfCacheFull();
   }
 
   private boolean readsAsZeroWithoutData(long guestOffset, long length) throws IOException {
-    Run run = guarded(() -> lookup.lookup(guestOffset, length));
+    Run run = image.guarded(() -> lookup.lookup(guestOffset, length));
     return run.length() == length && (run.kind() == L2Entry.Kind.ZERO
         || (run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null));
   }
@@ -691,7 +685,7 @@ final class WritePath {
       }
       cursor = pieceEnd;
     }
-    flushIfCacheFull();
+    metadata.flushIfCacheFull();
   }
 
   /**
@@ -754,8 +748,8 @@ final class WritePath {
       metaLock.lock();
       try {
         reservations.await(clusterIndex);
-        words = guarded(() -> lookup.entryWords(clusterStart));
-        remap = guarded(() -> rule.apply(words[0], words[1]));
+        words = image.guarded(() -> lookup.entryWords(clusterStart));
+        remap = image.guarded(() -> rule.apply(words[0], words[1]));
         if (remap == Remap.UNCHANGED) {
           return;
         }
@@ -765,8 +759,8 @@ final class WritePath {
           if (remap.release()) {
             checkRelease(words[0], L2Entry.hasHostCluster(words[0], hasDataFile), -1);
           }
-          markDirty();
-          guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+          metadata.markDirty();
+          image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
           reservations.reserve(clusterIndex, 1);
         }
       } catch (CorruptImageException e) {
@@ -790,7 +784,7 @@ final class WritePath {
           if (change.release()) {
             releaseOld(words[0], hasHost, -1);
             if (hasDataFile && hasHost) {
-              dataFilePunches.add(clusterStart);
+              metadata.punchLater(clusterStart);
             }
           }
         });
@@ -861,292 +855,7 @@ final class WritePath {
         case OFF -> { }
       }
     }
-    barrier();
-  }
-
-  // ---------------------------------------------------------------- flush
-
-  /** Sets the dirty bit before the first deferred refcount update of a lazy-refcounts image. */
-  private void markDirty() throws IOException {
-    if (dirtyBitSet || !image.header().lazyRefcounts()) {
-      return;
-    }
-    image.changeIncompatibleFeatures(Features.INCOMPAT_DIRTY, 0);
-    storage.force(false);
-    dirtyBitSet = true;
-  }
-
-  /**
-   * Clusters freed by discards are reusable only once a flush made the dropping entries durable:
-   * when nothing else is free, flush now rather than grow the file past them.
-   */
-  private void releaseFreedBeforeGrowing() throws IOException {
-    if (!refcounts.hasPendingFrees()) {
-      return;
-    }
-    boolean flushNow;
-    metaLock.lock();
-    try {
-      flushNow = refcounts.hasPendingFrees() && !refcounts.hasFreeClusters();
-    } finally {
-      metaLock.unlock();
-    }
-    if (flushNow) {
-      flush();
-    }
-  }
-
-  private void flushIfCacheFull() throws IOException {
-    if (lookup.dirtySliceCount() > lookup.cacheCapacity() / 2) {
-      flush();
-    }
-  }
-
-  /**
-   * Writes dirty metadata in dependency order: refcount blocks, then the refcount table (and the
-   * header if it moved), then L2 slices, then the L1 table, with a barrier between each step that
-   * has something to write (lazy refcounts skip the refcount barriers, the dirty bit covers them).
-   * What it writes is a copy of the dirty set taken under the lock, so I/O goes on meanwhile. The
-   * references the written entries dropped are then released: only those, since a reference dropped
-   * after the copy was taken is not durable yet.
-   */
-  void flush() throws IOException {
-    flushLock.lock();
-    try {
-      boolean lazy;
-      Refcounts.DirtyRefcounts dirtyRefcounts;
-      ClusterLookup.DirtyTables dirtyTables;
-      List<long[]> frees;
-      List<Long> punches;
-      metaLock.lock();
-      try {
-        lazy = dirtyBitSet;
-        dirtyRefcounts = refcounts.takeDirty();
-        dirtyTables = lookup.takeDirty();
-        frees = refcounts.takePendingFrees();
-        punches = new ArrayList<>(dataFilePunches);
-        dataFilePunches.clear();
-      } finally {
-        metaLock.unlock();
-      }
-      try {
-        writeInOrder(dirtyRefcounts, dirtyTables, lazy);
-      } catch (IOException | RuntimeException e) {
-        metaLock.lock();
-        try {
-          refcounts.restoreDirty(dirtyRefcounts);
-          lookup.restoreDirty(dirtyTables);
-          refcounts.restorePendingFrees(frees);
-          dataFilePunches.addAll(0, punches);
-        } finally {
-          metaLock.unlock();
-        }
-        throw e;
-      }
-      metaLock.lock();
-      try {
-        refcounts.written(dirtyRefcounts);
-        lookup.written(dirtyTables);
-      } finally {
-        metaLock.unlock();
-      }
-      if (!frees.isEmpty()) {
-        releaseFrees(frees);
-      }
-      if (!punches.isEmpty()) {
-        punchDataFile(punches);
-      }
-    } finally {
-      flushLock.unlock();
-    }
-  }
-
-  private void writeInOrder(Refcounts.DirtyRefcounts dirtyRefcounts, ClusterLookup.DirtyTables dirtyTables,
-      boolean lazy) throws IOException {
-    // Whether everything written so far (guest data included) has passed a barrier.
-    boolean settled = false;
-    if (!dirtyRefcounts.isEmpty()) {
-      refcounts.writeBlocks(dirtyRefcounts);
-      barrierUnless(lazy);
-      refcounts.writeTable(dirtyRefcounts);
-      if (dirtyRefcounts.tableMoved()) {
-        barrier();
-        image.updateRefcountTable(dirtyRefcounts.tableOffset(), dirtyRefcounts.tableClusters());
-      }
-      barrierUnless(lazy);
-      settled = !lazy;
-    }
-    if (!dirtyTables.slices().isEmpty()) {
-      if (!settled) {
-        // Invariant 1 holds without refcount changes too: data written into a cluster (a reused
-        // zero cluster, a fresh one under lazy refcounts) is durable before the entry that maps it,
-        // or a crash would map the cluster's old bytes (or a range past the end of the file).
-        barrier();
-      }
-      lookup.writeSlices(dirtyTables);
-      barrier();
-    }
-    if (dirtyTables.l1() != null) {
-      lookup.writeL1(dirtyTables, image.header().l1TableOffset());
-      barrier();
-    }
-  }
-
-  /**
-   * Applies dropped references whose entries are durable, once no I/O that began before them is in
-   * flight (such I/O may still target the clusters); clusters reaching zero are punched before the
-   * allocator may hand them out again.
-   */
-  private void releaseFrees(List<long[]> frees) throws IOException {
-    io.awaitEarlier();
-    List<Long> emptied;
-    metaLock.lock();
-    try {
-      emptied = guarded(() -> refcounts.release(frees));
-      if (!emptied.isEmpty()) {
-        // A freed cluster may be reused for anything: compressed bytes start afresh after it.
-        compressedCursor = 0;
-      }
-    } finally {
-      metaLock.unlock();
-    }
-    int index = 0;
-    while (index < emptied.size()) {
-      int end = index + 1;
-      while (end < emptied.size() && emptied.get(end) == emptied.get(end - 1) + 1) {
-        end++;
-      }
-      storage.punchHole(emptied.get(index) << clusterBits, (long) (end - index) << clusterBits);
-      index = end;
-    }
-    metaLock.lock();
-    try {
-      refcounts.reusable(emptied);
-    } finally {
-      metaLock.unlock();
-    }
-  }
-
-  /**
-   * Gives back the space of external data file clusters whose dropping entries are durable, unless
-   * the guest cluster got data again since (the data file maps guest offsets one to one).
-   */
-  private void punchDataFile(List<Long> clusterStarts) throws IOException {
-    io.awaitEarlier();
-    for (long clusterStart : clusterStarts) {
-      long clusterIndex = clusterStart >>> clusterBits;
-      metaLock.lock();
-      try {
-        reservations.await(clusterIndex);
-        long entry = guarded(() -> lookup.entryWords(clusterStart))[0];
-        if (L2Entry.hasHostCluster(entry, true)) {
-          continue;
-        }
-        reservations.reserve(clusterIndex, 1);
-      } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
-      } finally {
-        metaLock.unlock();
-      }
-      try {
-        dataStorage.punchHole(clusterStart, clusterSize);
-      } finally {
-        reservations.end(clusterIndex, 1);
-      }
-    }
-  }
-
-  /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
-  void flushClean() throws IOException {
-    flush();
-    flushLock.lock();
-    try {
-      metaLock.lock();
-      try {
-        refcounts.writeAll();
-        barrier();
-        if (dirtyBitSet) {
-          image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);
-          storage.force(false);
-          dirtyBitSet = false;
-        }
-      } finally {
-        metaLock.unlock();
-      }
-    } finally {
-      flushLock.unlock();
-    }
-  }
-
-  private void barrierUnless(boolean lazy) throws IOException {
-    if (!lazy) {
-      barrier();
-    }
-  }
-
-  private void barrier() throws IOException {
-    if (dataStorage != storage) {
-      dataStorage.force(false);
-    }
-    storage.force(false);
-  }
-
-  // ---------------------------------------------------------------- exclusive operations
-
-  interface ExclusiveAction<T> {
-    T run() throws IOException;
-  }
-
-  /**
-   * Runs an operation that rewrites the tree wholesale (snapshots, amend, resize, check, header
-   * rewrites) with all I/O drained and stopped and the metadata lock held; everything is flushed
-   * before and after.
-   */
-  <T> T exclusive(ExclusiveAction<T> action) throws IOException {
-    return exclusive(true, action);
-  }
-
-  /** Like {@link #exclusive(ExclusiveAction)}; {@code changes} false for an action that only reads (a check). */
-  <T> T exclusive(boolean changes, ExclusiveAction<T> action) throws IOException {
-    if (changes) {
-      beforeFirstChange();
-    }
-    flush();
-    flushLock.lock();
-    try {
-      io.closeGate();
-      try {
-        metaLock.lock();
-        try {
-          T result = action.run();
-          flush();
-          return result;
-        } finally {
-          metaLock.unlock();
-        }
-      } finally {
-        io.openGate();
-      }
-    } finally {
-      flushLock.unlock();
-    }
-  }
-
-  // ---------------------------------------------------------------- corruption
-
-  private interface Guarded<T> {
-    T run() throws IOException;
-  }
-
-  /** Runs a step of the write path; an inconsistency found on the way marks the image corrupt (invariant 6). */
-  private <T> T guarded(Guarded<T> step) throws IOException {
-    try {
-      return step.run();
-    } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
-    }
+    metadata.barrier();
   }
 
   Refcounts refcounts() {
@@ -1156,5 +865,27 @@ final class WritePath {
   /** Switches to rebuilt refcount structures (the header already points at them). */
   void replaceRefcounts(Refcounts rebuilt) {
     refcounts = rebuilt;
+  }
+
+  // ---------------------------------------------------------------- flush and exclusive operations
+
+  /** Writes the dirty metadata in dependency order ({@link MetadataFlush#flush}). */
+  void flush() throws IOException {
+    metadata.flush();
+  }
+
+  /** Flushes with every barrier and clears a lazy-refcounts image's dirty bit ({@link MetadataFlush#flushClean}). */
+  void flushClean() throws IOException {
+    metadata.flushClean();
+  }
+
+  /** Runs an operation that rewrites the tree wholesale ({@link MetadataFlush#exclusive(MetadataFlush.ExclusiveAction)}). */
+  <T> T exclusive(MetadataFlush.ExclusiveAction<T> action) throws IOException {
+    return metadata.exclusive(action);
+  }
+
+  /** Like {@link #exclusive(MetadataFlush.ExclusiveAction)}; {@code changes} false for an action that only reads. */
+  <T> T exclusive(boolean changes, MetadataFlush.ExclusiveAction<T> action) throws IOException {
+    return metadata.exclusive(changes, action);
   }
 }

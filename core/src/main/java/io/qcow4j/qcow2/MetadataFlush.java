@@ -1,0 +1,348 @@
+package io.qcow4j.qcow2;
+
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+
+/**
+ * Makes the write side's metadata durable in the order that keeps a crash harmless, and runs the
+ * exclusive operations; it holds the engine's locks, so their order is kept in this one place.
+ *
+ * <p>The lock order (ARCHITECTURE.md, "Concurrency"): {@code flushLock}, then the gate of
+ * {@link InFlightIo}, then {@code metaLock}, then the header lock ({@link HeaderWriter}). A thread
+ * inside an epoch never waits for {@code flushLock} or calls {@link #flush}, so
+ * {@link InFlightIo#awaitEarlier} cannot wait for itself.
+ */
+final class MetadataFlush {
+  /** Serializes flushes; taken before the gate and the metadata lock. */
+  private final ReentrantLock flushLock = new ReentrantLock();
+  /** Epochs of in-flight host I/O, and the gate of exclusive operations. */
+  final InFlightIo io = new InFlightIo();
+  /** Guards the caches, the allocator and the reservations; never held across data I/O or a barrier. */
+  final ReentrantLock metaLock = new ReentrantLock();
+  final Reservations reservations = new Reservations(metaLock, this::beforeFirstChange);
+  private final QcowFile image;
+  private final Storage storage;
+  private final Storage dataStorage;
+  private final ClusterLookup lookup;
+  /** The refcounts the write path uses now (a rebuild replaces them). */
+  private final Supplier<Refcounts> refcounts;
+  /** Run under the metadata lock when released references emptied clusters. */
+  private final Runnable clustersEmptied;
+  private final int clusterBits;
+  private final int clusterSize;
+  /** Guest clusters of an external data file to punch once their dropping entries are durable. */
+  private final List<Long> dataFilePunches = new ArrayList<>();
+  private boolean dirtyBitSet;
+  private volatile boolean autoclearBitsCleared;
+
+  MetadataFlush(QcowFile image, Storage storage, Storage dataStorage, ClusterLookup lookup,
+      Supplier<Refcounts> refcounts, Runnable clustersEmptied, int clusterBits) {
+    this.image = image;
+    this.storage = storage;
+    this.dataStorage = dataStorage;
+    this.lookup = lookup;
+    this.refcounts = refcounts;
+    this.clustersEmptied = clustersEmptied;
+    this.clusterBits = clusterBits;
+    this.clusterSize = 1 << clusterBits;
+  }
+
+  // ---------------------------------------------------------------- before the first change
+
+  /** Clears the autoclear bits we do not maintain before the first change that lands (see QcowFile). */
+  void beforeFirstChange() throws IOException {
+    if (!autoclearBitsCleared) {
+      image.clearAutoclearBits();
+      autoclearBitsCleared = true;
+    }
+  }
+
+  /** Sets the dirty bit before the first deferred refcount update of a lazy-refcounts image. */
+  void markDirty() throws IOException {
+    if (dirtyBitSet || !image.header().lazyRefcounts()) {
+      return;
+    }
+    image.changeIncompatibleFeatures(Features.INCOMPAT_DIRTY, 0);
+    storage.force(false);
+    dirtyBitSet = true;
+  }
+
+  /**
+   * Queues the punch of an external data file cluster whose mapping was dropped, for after the
+   * flush that makes the dropping entry durable; caller holds the metadata lock.
+   */
+  void punchLater(long clusterStart) {
+    dataFilePunches.add(clusterStart);
+  }
+
+  // ---------------------------------------------------------------- flush
+
+  /**
+   * Clusters freed by discards are reusable only once a flush made the dropping entries durable:
+   * when nothing else is free, flush now rather than grow the file past them.
+   */
+  void releaseFreedBeforeGrowing() throws IOException {
+    if (!refcounts().hasPendingFrees()) {
+      return;
+    }
+    boolean flushNow;
+    metaLock.lock();
+    try {
+      flushNow = refcounts().hasPendingFrees() && !refcounts().hasFreeClusters();
+    } finally {
+      metaLock.unlock();
+    }
+    if (flushNow) {
+      flush();
+    }
+  }
+
+  void flushIfCacheFull() throws IOException {
+    if (lookup.dirtySliceCount() > lookup.cacheCapacity() / 2) {
+      flush();
+    }
+  }
+
+  /**
+   * Writes dirty metadata in dependency order: refcount blocks, then the refcount table (and the
+   * header if it moved), then L2 slices, then the L1 table, with a barrier between each step that
+   * has something to write (lazy refcounts skip the refcount barriers, the dirty bit covers them).
+   * What it writes is a copy of the dirty set taken under the lock, so I/O goes on meanwhile. The
+   * references the written entries dropped are then released: only those, since a reference dropped
+   * after the copy was taken is not durable yet.
+   */
+  void flush() throws IOException {
+    flushLock.lock();
+    try {
+      boolean lazy;
+      Refcounts.DirtyRefcounts dirtyRefcounts;
+      ClusterLookup.DirtyTables dirtyTables;
+      List<long[]> frees;
+      List<Long> punches;
+      metaLock.lock();
+      try {
+        lazy = dirtyBitSet;
+        dirtyRefcounts = refcounts().takeDirty();
+        dirtyTables = lookup.takeDirty();
+        frees = refcounts().takePendingFrees();
+        punches = new ArrayList<>(dataFilePunches);
+        dataFilePunches.clear();
+      } finally {
+        metaLock.unlock();
+      }
+      try {
+        writeInOrder(dirtyRefcounts, dirtyTables, lazy);
+      } catch (IOException | RuntimeException e) {
+        metaLock.lock();
+        try {
+          refcounts().restoreDirty(dirtyRefcounts);
+          lookup.restoreDirty(dirtyTables);
+          refcounts().restorePendingFrees(frees);
+          dataFilePunches.addAll(0, punches);
+        } finally {
+          metaLock.unlock();
+        }
+        throw e;
+      }
+      metaLock.lock();
+      try {
+        refcounts().written(dirtyRefcounts);
+        lookup.written(dirtyTables);
+      } finally {
+        metaLock.unlock();
+      }
+      if (!frees.isEmpty()) {
+        releaseFrees(frees);
+      }
+      if (!punches.isEmpty()) {
+        punchDataFile(punches);
+      }
+    } finally {
+      flushLock.unlock();
+    }
+  }
+
+  private void writeInOrder(Refcounts.DirtyRefcounts dirtyRefcounts, ClusterLookup.DirtyTables dirtyTables,
+      boolean lazy) throws IOException {
+    // Whether everything written so far (guest data included) has passed a barrier.
+    boolean settled = false;
+    if (!dirtyRefcounts.isEmpty()) {
+      refcounts().writeBlocks(dirtyRefcounts);
+      barrierUnless(lazy);
+      refcounts().writeTable(dirtyRefcounts);
+      if (dirtyRefcounts.tableMoved()) {
+        barrier();
+        image.updateRefcountTable(dirtyRefcounts.tableOffset(), dirtyRefcounts.tableClusters());
+      }
+      barrierUnless(lazy);
+      settled = !lazy;
+    }
+    if (!dirtyTables.slices().isEmpty()) {
+      if (!settled) {
+        // Invariant 1 holds without refcount changes too: data written into a cluster (a reused
+        // zero cluster, a fresh one under lazy refcounts) is durable before the entry that maps it,
+        // or a crash would map the cluster's old bytes (or a range past the end of the file).
+        barrier();
+      }
+      lookup.writeSlices(dirtyTables);
+      barrier();
+    }
+    if (dirtyTables.l1() != null) {
+      lookup.writeL1(dirtyTables, image.header().l1TableOffset());
+      barrier();
+    }
+  }
+
+  /**
+   * Applies dropped references whose entries are durable, once no I/O that began before them is in
+   * flight (such I/O may still target the clusters); clusters reaching zero are punched before the
+   * allocator may hand them out again.
+   */
+  private void releaseFrees(List<long[]> frees) throws IOException {
+    io.awaitEarlier();
+    List<Long> emptied;
+    metaLock.lock();
+    try {
+      emptied = image.guarded(() -> refcounts().release(frees));
+      if (!emptied.isEmpty()) {
+        // A freed cluster may be reused for anything: compressed bytes start afresh after it.
+        clustersEmptied.run();
+      }
+    } finally {
+      metaLock.unlock();
+    }
+    int index = 0;
+    while (index < emptied.size()) {
+      int end = index + 1;
+      while (end < emptied.size() && emptied.get(end) == emptied.get(end - 1) + 1) {
+        end++;
+      }
+      storage.punchHole(emptied.get(index) << clusterBits, (long) (end - index) << clusterBits);
+      index = end;
+    }
+    metaLock.lock();
+    try {
+      refcounts().reusable(emptied);
+    } finally {
+      metaLock.unlock();
+    }
+  }
+
+  /**
+   * Gives back the space of external data file clusters whose dropping entries are durable, unless
+   * the guest cluster got data again since (the data file maps guest offsets one to one).
+   */
+  private void punchDataFile(List<Long> clusterStarts) throws IOException {
+    io.awaitEarlier();
+    for (long clusterStart : clusterStarts) {
+      long clusterIndex = clusterStart >>> clusterBits;
+      metaLock.lock();
+      try {
+        reservations.await(clusterIndex);
+        long entry = image.guarded(() -> lookup.entryWords(clusterStart))[0];
+        if (L2Entry.hasHostCluster(entry, true)) {
+          continue;
+        }
+        reservations.reserve(clusterIndex, 1);
+      } catch (CorruptImageException e) {
+        image.markCorrupt();
+        throw e;
+      } finally {
+        metaLock.unlock();
+      }
+      try {
+        dataStorage.punchHole(clusterStart, clusterSize);
+      } finally {
+        reservations.end(clusterIndex, 1);
+      }
+    }
+  }
+
+  /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
+  void flushClean() throws IOException {
+    flush();
+    flushLock.lock();
+    try {
+      metaLock.lock();
+      try {
+        refcounts().writeAll();
+        barrier();
+        if (dirtyBitSet) {
+          image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);
+          storage.force(false);
+          dirtyBitSet = false;
+        }
+      } finally {
+        metaLock.unlock();
+      }
+    } finally {
+      flushLock.unlock();
+    }
+  }
+
+  private Refcounts refcounts() {
+    return refcounts.get();
+  }
+
+  private void barrierUnless(boolean lazy) throws IOException {
+    if (!lazy) {
+      barrier();
+    }
+  }
+
+  /** Makes everything written so far, to the image file and its data file, durable. */
+  void barrier() throws IOException {
+    if (dataStorage != storage) {
+      dataStorage.force(false);
+    }
+    storage.force(false);
+  }
+
+  // ---------------------------------------------------------------- exclusive operations
+
+  interface ExclusiveAction<T> {
+    T run() throws IOException;
+  }
+
+  /**
+   * Runs an operation that rewrites the tree wholesale (snapshots, amend, resize, check, header
+   * rewrites) with all I/O drained and stopped and the metadata lock held; everything is flushed
+   * before and after.
+   */
+  <T> T exclusive(ExclusiveAction<T> action) throws IOException {
+    return exclusive(true, action);
+  }
+
+  /** Like {@link #exclusive(ExclusiveAction)}; {@code changes} false for an action that only reads (a check). */
+  <T> T exclusive(boolean changes, ExclusiveAction<T> action) throws IOException {
+    if (changes) {
+      beforeFirstChange();
+    }
+    flush();
+    flushLock.lock();
+    try {
+      io.closeGate();
+      try {
+        metaLock.lock();
+        try {
+          T result = action.run();
+          flush();
+          return result;
+        } finally {
+          metaLock.unlock();
+        }
+      } finally {
+        io.openGate();
+      }
+    } finally {
+      flushLock.unlock();
+    }
+  }
+}
