@@ -242,7 +242,30 @@ final class WritePath {
    * cluster of its own, filled with what it read as before around the new bytes.
    */
   private void writeCluster(ByteBuffer data, long guestOffset) throws IOException {
-    long clusterStart = guestOffset & ~(clusterSize - 1L);
+    rewriteCluster(guestOffset & ~(clusterSize - 1L), data, guestOffset);
+  }
+
+  /**
+   * Makes the cluster at {@code clusterStart} fully allocated in this layer, keeping what it reads
+   * as: its units without data of their own get their current content written to a host cluster.
+   */
+  void allocateCluster(long clusterStart) throws IOException {
+    long epoch = io.enter();
+    try {
+      rewriteCluster(clusterStart, null, clusterStart);
+    } finally {
+      io.exit(epoch);
+    }
+  }
+
+  /**
+   * Gives the cluster a host cluster of its own holding {@code data} at {@code guestOffset} and,
+   * around it, what the cluster read as before. With {@code data} null the cluster is rewritten
+   * with its current content (nothing happens when it holds data in place already), except units
+   * holding data in place: concurrent in-place writers there lose nothing.
+   */
+  private void rewriteCluster(long clusterStart, ByteBuffer data, long guestOffset) throws IOException {
+    boolean allocateOnly = data == null;
     long clusterIndex = clusterStart >>> clusterBits;
     long[] words;
     boolean hasHost;
@@ -253,6 +276,11 @@ final class WritePath {
       words = image.guarded(() -> lookup.entryWords(clusterStart));
       hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
       boolean ownHost = hasHost && L2Entry.copied(words[0]);
+      boolean allData = L2Entry.kind(words[0], hasDataFile) == L2Entry.Kind.DATA
+          && (!extendedL2 || (words[1] & 0xffff_ffffL) == 0xffff_ffffL);
+      if (allocateOnly && ownHost && allData) {
+        return;
+      }
       metadata.markDirty();
       image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
       checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
@@ -267,7 +295,14 @@ final class WritePath {
     }
     long newBitmap;
     try {
-      newBitmap = image.guarded(() -> fillCluster(data, guestOffset, clusterStart, words[0], words[1], hasHost, target, false));
+      ByteBuffer bytes = data;
+      if (allocateOnly) {
+        bytes = ByteBuffer.allocate(clusterSize);
+        image.readLayer(bytes.duplicate(), clusterStart);
+      }
+      ByteBuffer written = bytes;
+      newBitmap = image.guarded(
+          () -> fillCluster(written, guestOffset, clusterStart, words[0], words[1], hasHost, target, allocateOnly));
     } catch (IOException | RuntimeException e) {
       reservations.end(clusterIndex, 1);
       throw e;
@@ -365,62 +400,6 @@ final class WritePath {
       dataStorage.write(out.slice(from, to - from), target + from);
     }
     return newAllocated | (newZero << 32);
-  }
-
-  /**
-   * Makes the cluster at {@code clusterStart} fully allocated in this layer, keeping what it reads
-   * as: its units without data of their own get their current content written to a host cluster.
-   */
-  void allocateCluster(long clusterStart) throws IOException {
-    long epoch = io.enter();
-    try {
-      long clusterIndex = clusterStart >>> clusterBits;
-      long[] words;
-      boolean hasHost;
-      long target;
-      metaLock.lock();
-      try {
-        reservations.await(clusterIndex);
-        words = image.guarded(() -> lookup.entryWords(clusterStart));
-        hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
-        boolean ownHost = hasHost && L2Entry.copied(words[0]) && !L2Entry.compressed(words[0]);
-        boolean allData = L2Entry.kind(words[0], hasDataFile) == L2Entry.Kind.DATA
-            && (!extendedL2 || (words[1] & 0xffff_ffffL) == 0xffff_ffffL);
-        if (ownHost && allData) {
-          return;
-        }
-        metadata.markDirty();
-        image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
-        checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
-        target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
-        checkDataWrite(target, clusterSize);
-        reservations.reserve(clusterIndex, 1);
-      } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
-      } finally {
-        metaLock.unlock();
-      }
-      long newBitmap;
-      try {
-        // Every unit is written with what it reads as now, except those already holding data in
-        // place: concurrent in-place writers there lose nothing.
-        ByteBuffer content = ByteBuffer.allocate(clusterSize);
-        image.readLayer(content.duplicate(), clusterStart);
-        newBitmap = image.guarded(() -> fillCluster(content, clusterStart, clusterStart, words[0], words[1], hasHost, target, true));
-      } catch (IOException | RuntimeException e) {
-        reservations.end(clusterIndex, 1);
-        throw e;
-      }
-      finishMapping(clusterIndex, 1, () -> {
-        ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
-        long newEntry = hasDataFile && target == 0 ? L2Entry.COPIED : L2Entry.data(target, true);
-        lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
-        releaseOld(words[0], hasHost, target);
-      });
-    } finally {
-      io.exit(epoch);
-    }
   }
 
   /**
