@@ -2,6 +2,7 @@ package io.qcow4j.cli.serve;
 
 import static org.assertj.core.api.Assertions.fail;
 
+import io.qcow4j.nbd.testkit.Commands;
 import java.io.File;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -13,7 +14,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import io.qcow4j.nbd.testkit.Commands;
 
 /** An NBD server in its own process (bin/qcow4j serve or qemu-nbd) on a Unix socket, stopped with SIGKILL. */
 public final class NbdServerProcess implements AutoCloseable {
@@ -54,9 +54,12 @@ public final class NbdServerProcess implements AutoCloseable {
     switch (kind) {
       case QCOW4J -> command.addAll(List.of(qcow4jTool().toString(), "serve"));
       case QEMU_NBD -> {
+        // qemu-nbd as configured by default: it ignores TRIM and never unmaps on WRITE_ZEROES, so it
+        // never frees a cluster. (With --discard=unmap, qemu-nbd 7.2 may expose the data of an
+        // unflushed write at another offset after a kill in about one round out of 150: a freed
+        // cluster is reused before the L2 update that freed it reaches the file.)
         Commands.require("qemu-nbd");
-        // qemu-nbd ignores TRIM unless told to unmap; qcow4j always does.
-        command.addAll(List.of("qemu-nbd", "--discard=unmap"));
+        command.add("qemu-nbd");
       }
     }
     command.addAll(List.of("-f", "qcow2", "-t", "-e", "0", "-k", socket.toString()));
