@@ -136,6 +136,24 @@ final class DurabilityModel {
     return List.copyOf(origins);
   }
 
+  /** The requests on {@code sector} whose value it may still hold (those not overwritten for good). */
+  List<WorkloadLog.Entry> candidates(int sector) {
+    long overwrittenBefore = overwrittenBefore(sector);
+    List<WorkloadLog.Entry> result = new ArrayList<>();
+    for (int k = first[sector]; k < first[sector + 1]; k++) {
+      WorkloadLog.Entry entry = modifying.get(covering[k]);
+      if (!(entry.acked() && entry.ackTick() < overwrittenBefore)) {
+        result.add(entry);
+      }
+    }
+    return result;
+  }
+
+  /** Whether a logged write, trim or zeroing was durable when the server was killed. */
+  boolean durable(WorkloadLog.Entry entry) {
+    return entry.acked() && (entry.request().has(FLAG_FUA) || entry.ackTick() < durableCutoff);
+  }
+
   /** Every request that covered {@code sector}, oldest first, for a report. */
   List<String> history(int sector) {
     List<String> lines = new ArrayList<>();

@@ -68,7 +68,7 @@ class TrimFlushReuseIT {
       server.kill();
     }
     DurabilityModel model = new DurabilityModel(initial, initial, log.entries());
-    KillVerdict.judge("issue 8 trim/flush/reuse scenario, server " + kind, image, SEED, CLUSTER, model, log);
+    KillVerdict.judge("issue 8 trim/flush/reuse scenario, server " + kind, kind, image, SEED, CLUSTER, model, log);
   }
 
   private static Request write(PipelinedNbdClient client, WorkloadLog log, AtomicLong seqs, int cluster)
