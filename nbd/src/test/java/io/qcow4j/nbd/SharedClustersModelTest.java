@@ -8,9 +8,11 @@ import io.qcow4j.nbd.testkit.Commands;
 import io.qcow4j.nbd.testkit.GuestContent;
 import io.qcow4j.nbd.testkit.ImageReadback;
 import io.qcow4j.nbd.testkit.ImageShape;
+import io.qcow4j.nbd.testkit.NbdServerProcess;
 import io.qcow4j.nbd.testkit.PipelinedNbdClient;
 import io.qcow4j.nbd.testkit.SectorTag;
 import io.qcow4j.nbd.testkit.TestSeeds;
+import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,8 +31,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Several connections to the NBD server write, zero (with and without NO_HOLE), trim and read
  * their own stripes of the same clusters at once, over every image shape: every read, a read of the
  * whole disk at the end, and the image as qemu-img reads it after the server closed hold what the
- * shadow copy says, and qemu-img check finds the image clean. QCOW4J_LONG=1 runs more requests and
- * seeds.
+ * shadow copy says, and qemu-img check finds the image clean. qemu-nbd runs the same workload, as a
+ * check of the shadow model. QCOW4J_LONG=1 runs more requests and seeds.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class SharedClustersModelTest {
@@ -47,11 +49,45 @@ class SharedClustersModelTest {
     long seed = TestSeeds.seed();
     Random random = new Random(seed);
     for (int run = 0; run < RUNS; run++) {
-      run(shape, seed, run, random);
+      run(shape, false, seed, run, random);
     }
   }
 
-  private void run(ImageShape shape, long seed, int run, Random random) throws Exception {
+  /** The same workload served by qemu-nbd: a check of the shadow model itself. */
+  @ParameterizedTest
+  @MethodSource("io.qcow4j.nbd.testkit.ImageShape#selected")
+  void qemuNbdPassesTheSameModel(ImageShape shape) throws Exception {
+    long seed = TestSeeds.seed();
+    Random random = new Random(seed);
+    for (int run = 0; run < RUNS; run++) {
+      run(shape, true, seed, run, random);
+    }
+  }
+
+  /** A running server: ours in this JVM, or qemu-nbd in its own process. */
+  private record Served(SocketAddress address, NbdServer ours, NbdServerProcess qemu) {
+    /** Stops the server cleanly: requests answered, the image flushed and closed. */
+    void stop() throws Exception {
+      if (ours != null) {
+        ours.close();
+      } else {
+        assertThat(qemu.terminate()).as("qemu-nbd exit status after SIGTERM\n%s", qemu.stderr()).isZero();
+      }
+    }
+  }
+
+  private Served serve(Path image, boolean qemu) throws Exception {
+    Path socket = dir.resolve("nbd.sock");
+    if (qemu) {
+      NbdServerProcess process = NbdServerProcess.start(NbdServerProcess.Kind.QEMU_NBD, image, socket);
+      return new Served(process.address(), null, process);
+    }
+    NbdServer server = NbdServer.builder().disk(DiskImages.open(image, OpenOptions.readWriteDefaults()))
+        .unixSocket(socket).maxClients(0).closeDiskOnStop(true).start();
+    return new Served(server.address(), server, null);
+  }
+
+  private void run(ImageShape shape, boolean qemu, long seed, int run, Random random) throws Exception {
     AtomicLong seqs = new AtomicLong();
     GuestContent initial = GuestContent.random(SIZE, random, seqs);
     Path raw = dir.resolve("initial-" + run + ".raw");
@@ -64,13 +100,13 @@ class SharedClustersModelTest {
     int stripeBytes = Math.min(shape.clusterSize() / 2, random.nextBoolean() ? 512 : 4096);
     stripeBytes = Math.max(SectorTag.SECTOR, stripeBytes);
     StripeLayout layout = new StripeLayout(SIZE, shape.clusterSize(), stripeBytes, connections, random);
-    String context = "seed " + seed + " shape " + shape + " run " + run + ": " + connections
+    String context = (qemu ? "qemu-nbd" : "qcow4j") + " seed " + seed + " shape " + shape + " run " + run + ": "
+        + connections
         + " connections, stripes of " + stripeBytes + " bytes";
     System.out.println(context);
     List<String> problems = Collections.synchronizedList(new ArrayList<>());
 
-    NbdServer server = NbdServer.builder().disk(DiskImages.open(image, OpenOptions.readWriteDefaults()))
-        .unixSocket(dir.resolve("nbd.sock")).maxClients(0).closeDiskOnStop(true).start();
+    Served server = serve(image, qemu);
     try {
       AtomicLong clock = new AtomicLong();
       List<Thread> writers = new ArrayList<>();
@@ -93,7 +129,7 @@ class SharedClustersModelTest {
       assertThat(failures).as(context).isEmpty();
       readWholeDisk(server, shadow, seed, problems);
     } finally {
-      server.close();
+      server.stop();
     }
     assertThat(problems).as("%s: %d problems through the server, the first %d", context, problems.size(),
         PROBLEMS_SHOWN).isEmpty();
@@ -113,7 +149,7 @@ class SharedClustersModelTest {
   }
 
   /** Reads every sector through a new connection and checks it against the shadow (pinning trimmed sectors). */
-  private static void readWholeDisk(NbdServer server, SectorShadow shadow, long seed, List<String> problems)
+  private static void readWholeDisk(Served server, SectorShadow shadow, long seed, List<String> problems)
       throws Exception {
     int chunk = 1 << 20;
     try (PipelinedNbdClient reader = PipelinedNbdClient.connect(server.address(), new AtomicLong(), 1)) {

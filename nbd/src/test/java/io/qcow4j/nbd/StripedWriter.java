@@ -114,9 +114,9 @@ final class StripedWriter {
     for (int i = 0; i < count; i++) {
       int sector = first + i;
       switch (request.type()) {
-        case CMD_WRITE -> shadow.write(sector, seq);
-        case CMD_WRITE_ZEROES -> shadow.zero(sector);
-        case CMD_TRIM -> shadow.trim(sector);
+        case CMD_WRITE -> shadow.write(sector, seq, by(request, seq));
+        case CMD_WRITE_ZEROES -> shadow.zero(sector, by(request, 0));
+        case CMD_TRIM -> shadow.trim(sector, by(request, 0));
         case CMD_READ -> {
           SectorTag.Content content = SectorTag.decode(ByteBuffer.wrap(reply.data()).position(i * SectorTag.SECTOR));
           long found = content.kind() == SectorTag.Kind.ZEROES ? 0
@@ -130,6 +130,11 @@ final class StripedWriter {
         default -> throw new IllegalStateException("no shadow for " + describe(request));
       }
     }
+  }
+
+  private String by(Request request, long seq) {
+    return describe(request) + (seq != 0 ? " seq " + seq : "") + " on connection " + index + ", sent@"
+        + request.sendTick() + " acked@" + request.replyNow().ackTick();
   }
 
   private static String describe(Request request) {

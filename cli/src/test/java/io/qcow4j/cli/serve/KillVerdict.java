@@ -3,6 +3,7 @@ package io.qcow4j.cli.serve;
 import io.qcow4j.nbd.testkit.Commands;
 import io.qcow4j.nbd.testkit.GuestContent;
 import io.qcow4j.nbd.testkit.ImageReadback;
+import io.qcow4j.nbd.testkit.NbdServerProcess;
 import io.qcow4j.nbd.testkit.SectorTag;
 import java.io.IOException;
 import java.nio.file.Files;

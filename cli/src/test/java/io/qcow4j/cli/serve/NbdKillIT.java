@@ -1,6 +1,7 @@
 package io.qcow4j.cli.serve;
 
 import io.qcow4j.nbd.testkit.ImageShape;
+import io.qcow4j.nbd.testkit.NbdServerProcess;
 import io.qcow4j.nbd.testkit.TestSeeds;
 import java.nio.file.Path;
 import org.junit.jupiter.api.io.TempDir;

@@ -3,6 +3,7 @@ package io.qcow4j.cli.serve;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qcow4j.nbd.testkit.Commands;
+import io.qcow4j.nbd.testkit.NbdServerProcess;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qcow4j.nbd.testkit.GuestContent;
 import io.qcow4j.nbd.testkit.ImageShape;
+import io.qcow4j.nbd.testkit.NbdServerProcess;
 import io.qcow4j.nbd.testkit.PipelinedNbdClient.Request;
 import io.qcow4j.nbd.testkit.PipelinedNbdClient;
 import io.qcow4j.nbd.testkit.SectorTag;

@@ -1,8 +1,7 @@
-package io.qcow4j.cli.serve;
+package io.qcow4j.nbd.testkit;
 
 import static org.assertj.core.api.Assertions.fail;
 
-import io.qcow4j.nbd.testkit.Commands;
 import java.io.File;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
