@@ -65,6 +65,17 @@ final class ServeCommand implements Callable<Integer> {
     if (shared < 0) {
       throw new CommandFailure("serve: invalid --shared " + shared + ": it must be 0 (no limit) or more", 1);
     }
+    try (ServerLog log = ServerLog.install(spec.commandLine().getErr(), debug())) {
+      return serve();
+    }
+  }
+
+  /** --debug given after the command name or before it. */
+  private boolean debug() {
+    return common.debug || spec.parent() != null && spec.parent().userObject() instanceof Main main && main.debug;
+  }
+
+  private int serve() throws InterruptedException {
     DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withReadOnly(readOnly)
         .withFormat(Images.format(format)));
     NbdServer server;

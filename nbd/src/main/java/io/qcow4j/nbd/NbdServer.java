@@ -47,6 +47,12 @@ public final class NbdServer implements AutoCloseable {
   /** How long a disconnect waits for the requests already read to be answered. */
   static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(30);
   private static final long ACCEPT_POLL_MILLIS = 100;
+  /**
+   * Connections the kernel queues before the server accepts them, as SOMAXCONN (Linux caps it at
+   * net.core.somaxconn): with Java's default of 50, a burst of clients, or clients waiting for a
+   * --shared slot, were refused (EAGAIN on a Unix socket) or stalled in SYN retransmits.
+   */
+  static final int LISTEN_BACKLOG = 4096;
 
   private final Export export;
   private final ServerSocketChannel listener;
@@ -478,7 +484,7 @@ public final class NbdServer implements AutoCloseable {
         removeStaleSocket(unixSocket);
         listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
-          listener.bind(UnixDomainSocketAddress.of(unixSocket));
+          listener.bind(UnixDomainSocketAddress.of(unixSocket), LISTEN_BACKLOG);
         } catch (IOException e) {
           listener.close();
           throw new IOException("cannot listen on " + unixSocket + ": " + e.getMessage(), e);
@@ -488,7 +494,7 @@ public final class NbdServer implements AutoCloseable {
             ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6);
         try {
           listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-          listener.bind(tcpAddress);
+          listener.bind(tcpAddress, LISTEN_BACKLOG);
         } catch (IOException e) {
           listener.close();
           throw new IOException("cannot listen on " + tcpAddress + ": " + e.getMessage(), e);

@@ -433,11 +433,26 @@ final class Transmission {
   private void failed(Request request, Throwable failure) {
     int error = errorCode(failure);
     if (error == EIO) {
-      LOG.log(Level.WARNING, client + ": command " + request.type() + " at offset "
-          + Long.toUnsignedString(request.offset()) + " failed", failure);
+      // The message leaves the reason to the throwable: a front end prints it on the same line.
+      LOG.log(Level.WARNING, client + ": " + commandName(request.type()) + " of " + request.length()
+          + " bytes at offset " + Long.toUnsignedString(request.offset()) + " failed", failure);
     }
     String message = failure.getMessage() == null ? failure.getClass().getSimpleName() : failure.getMessage();
     replyError(request, error, message);
+  }
+
+  /** The name the NBD specification gives a command, for messages. */
+  static String commandName(int type) {
+    return switch (type) {
+      case CMD_READ -> "NBD_CMD_READ";
+      case CMD_WRITE -> "NBD_CMD_WRITE";
+      case CMD_FLUSH -> "NBD_CMD_FLUSH";
+      case CMD_TRIM -> "NBD_CMD_TRIM";
+      case CMD_CACHE -> "NBD_CMD_CACHE";
+      case CMD_WRITE_ZEROES -> "NBD_CMD_WRITE_ZEROES";
+      case CMD_BLOCK_STATUS -> "NBD_CMD_BLOCK_STATUS";
+      default -> "command " + type;
+    };
   }
 
   /** The NBD error for a failure of the disk. */
