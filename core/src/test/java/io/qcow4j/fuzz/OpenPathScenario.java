@@ -1,0 +1,131 @@
+package io.qcow4j.fuzz;
+
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.qcow2.QcowFile;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * What the fuzzer does with one image: opens it read-only and reads, maps and checks it; opens it
+ * read-write and writes (each write read back), zeroes, discards, flushes, snapshots, resizes,
+ * checks and repairs it; then reopens what that left. Every step may fail with an IOException
+ * (ours, naming the problem); anything else escapes to the caller as a finding.
+ */
+final class OpenPathScenario {
+  /** The longest read or write: enough to cross several clusters, small enough to stay fast. */
+  private static final int MAX_IO_BYTES = 96 * 1024;
+  private static final OpenOptions READ_ONLY =
+      OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE);
+  private static final OpenOptions READ_WRITE =
+      OpenOptions.readWriteDefaults().withBackingPolicy(BackingPolicy.IGNORE);
+
+  private OpenPathScenario() {}
+
+  /** Runs every phase on {@code image}; throws only what is not an IOException. */
+  static void run(byte[] image) {
+    readOnly(image);
+    byte[] written = readWrite(image);
+    if (written != null) {
+      readOnly(written);
+    }
+  }
+
+  private static void readOnly(byte[] image) {
+    try (QcowFile file = QcowFile.open(new GuardedMemoryStorage("fuzz.qcow2", image, true), null, READ_ONLY)) {
+      long size = file.size();
+      for (long offset : probeOffsets(size, file.clusterSize())) {
+        quietly(() -> read(file, offset, ioLength(size, offset, file.clusterSize())));
+        quietly(() -> file.blockStatus(offset, size - offset));
+      }
+      quietly(file::info);
+      quietly(() -> file.check(CheckResult.Repair.NONE));
+    } catch (IOException expected) {
+      // Refused, as a hostile image may be.
+    }
+  }
+
+  /** The image after the read-write phase, or null when it could not be opened read-write. */
+  private static byte[] readWrite(byte[] image) {
+    GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.qcow2", image, false);
+    try (QcowFile file = QcowFile.open(storage, null, READ_WRITE)) {
+      long size = file.size();
+      int clusterSize = file.clusterSize();
+      byte pattern = 0x5a;
+      for (long offset : probeOffsets(size, clusterSize)) {
+        // Odd offsets and lengths: partial clusters on both ends.
+        long at = Math.min(offset + 100, Math.max(0, size - 1));
+        int length = ioLength(size, at, clusterSize);
+        byte fill = pattern++;
+        quietly(() -> writeAndReadBack(file, at, length, fill));
+      }
+      long middle = alignDown(size / 2, clusterSize);
+      quietly(() -> file.writeZeroes(middle, Math.min(2L * clusterSize, size - middle)));
+      quietly(() -> file.discard(clusterSize, Math.min(3L * clusterSize, Math.max(0, size - clusterSize))));
+      quietly(file::flush);
+      quietly(() -> file.createSnapshot("fuzz"));
+      quietly(() -> writeAndReadBack(file, 0, ioLength(size, 0, clusterSize), (byte) 0x7e));
+      quietly(() -> file.resize(alignDown(size + 511, 512) + clusterSize));
+      quietly(() -> file.check(CheckResult.Repair.NONE));
+      quietly(() -> file.check(CheckResult.Repair.ALL));
+      quietly(() -> file.force(true));
+    } catch (IOException expected) {
+      // Refused or failed as a hostile image may; what was written still gets reopened.
+    }
+    return storage.toByteArray();
+  }
+
+  /** The first, a middle and the last cluster of the disk (fewer when the disk is small). */
+  private static long[] probeOffsets(long size, int clusterSize) {
+    if (size <= 0) {
+      return new long[0];
+    }
+    long last = alignDown(size - 1, clusterSize);
+    return Arrays.stream(new long[] {0, alignDown(size / 2, clusterSize), last}).distinct().toArray();
+  }
+
+  private static int ioLength(long size, long offset, int clusterSize) {
+    return (int) Math.max(0, Math.min(Math.min(MAX_IO_BYTES, 2L * clusterSize + 1000), size - offset));
+  }
+
+  private static long alignDown(long value, int alignment) {
+    return value - Math.floorMod(value, alignment);
+  }
+
+  private static void read(QcowFile file, long offset, int length) throws IOException {
+    file.readFully(ByteBuffer.allocate(length), offset);
+  }
+
+  /** Writes {@code length} bytes of {@code fill}; a write that reports success must read back. */
+  private static void writeAndReadBack(QcowFile file, long offset, int length, byte fill) throws IOException {
+    if (length == 0) {
+      return;
+    }
+    byte[] data = new byte[length];
+    Arrays.fill(data, fill);
+    file.writeFully(ByteBuffer.wrap(data), offset);
+    ByteBuffer back = ByteBuffer.allocate(length);
+    file.readFully(back, offset);
+    if (!Arrays.equals(back.array(), data)) {
+      int mismatch = Arrays.mismatch(back.array(), data);
+      throw new AssertionError(String.format("a write of %d bytes of 0x%02x at guest offset %d succeeded, but reads"
+          + " back 0x%02x at offset %d", length, fill, offset, back.get(mismatch), offset + mismatch));
+    }
+  }
+
+  @FunctionalInterface
+  private interface Step {
+    void run() throws IOException;
+  }
+
+  /** Runs one step; an IOException is an answer the engine may give, anything else escapes. */
+  private static void quietly(Step step) {
+    try {
+      step.run();
+    } catch (IOException expected) {
+      // Refused, as a hostile image may be.
+    }
+  }
+}
