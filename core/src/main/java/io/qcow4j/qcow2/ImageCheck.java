@@ -8,6 +8,7 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L1Entry;
 import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.RefcountTableEntry;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.Storage;
@@ -35,6 +36,10 @@ final class ImageCheck {
   private final ReferenceCounts references;
   private final List<String> messages = new ArrayList<>();
   private final java.util.Set<Long> badBlocks = new java.util.HashSet<>();
+  /** Refcount blocks whose table entry points past the end of the file: their refcounts read as 0, as in qemu-img. */
+  private final java.util.Set<Long> blocksPastEnd = new java.util.HashSet<>();
+  /** Refcount blocks whose table entry no read can reach (bit 63 set): every refcount in them is a check error. */
+  private final java.util.Set<Long> unreadableBlocks = new java.util.HashSet<>();
   private final long refcountsPerBlock;
   private final long fileLength;
 
@@ -123,13 +128,7 @@ final class ImageCheck {
     }
     countSnapshotTable();
     count(refcounts.tableOffset(), (long) refcounts.tableClusters() * clusterSize);
-    for (long blockOffset : refcounts.blockOffsets()) {
-      if ((blockOffset & (clusterSize - 1)) != 0) {
-        corruption(String.format("ERROR refcount block at offset 0x%x is not cluster aligned; refcount table entry corrupted", blockOffset));
-        continue;
-      }
-      count(blockOffset, clusterSize);
-    }
+    checkRefcountTable(readRefcountTable());
     countBitmaps();
     compareRefcounts();
     if (surveyForLeakRepair && rebuildNeeded) {
@@ -155,6 +154,9 @@ final class ImageCheck {
 
   private void walkL1(long[] l1, boolean active) throws IOException {
     for (int l1Index = 0; l1Index < l1.length; l1Index++) {
+      if ((l1[l1Index] & L1Entry.RESERVED_MASK) != 0) {
+        corruption(String.format("ERROR found L1 entry with reserved bits set: %x", l1[l1Index]));
+      }
       long l2Offset = L1Entry.l2Offset(l1[l1Index]);
       if (l2Offset == 0) {
         continue;
@@ -178,13 +180,22 @@ final class ImageCheck {
     for (int index = 0; index < clusterSize / entryBytes; index++) {
       long entry = bytes.getLong(index * entryBytes);
       long bitmap = extendedL2 ? bytes.getLong(index * entryBytes + 8) : 0;
+      if (!L2Entry.compressed(entry) && (entry & L2Entry.RESERVED_MASK) != 0) {
+        corruption(String.format("ERROR found l2 entry with reserved bits set: %x", entry));
+      }
       if (L2Entry.compressed(entry)) {
         if (L2Entry.copied(entry)) {
           corruption(String.format("ERROR: coffset=0x%x: copied flag must never be set for compressed clusters", entry));
         }
-        if (extendedL2 && bitmap != 0) {
+        if (hasDataFile) {
+          corruption(String.format("ERROR compressed cluster %d with data file, entry=0x%x", index, entry));
+          continue;
+        }
+        if (bitmap != 0) {
+          // As qemu-img: such an entry is not counted as a reference.
           corruption(String.format("ERROR compressed cluster %d with non-zero subcluster allocation bitmap, entry=0x%x",
               index, entry));
+          continue;
         }
         CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, clusterBits);
         count(descriptor.hostOffset() & ~511L, (descriptor.additionalSectors() + 1L) * 512);
@@ -195,13 +206,16 @@ final class ImageCheck {
         }
         continue;
       }
-      if (extendedL2 && ((bitmap >>> 32) & bitmap & 0xffff_ffffL) != 0) {
-        corruption(String.format("ERROR invalid cluster entry=0x%x: subclusters marked both allocated and zero", entry));
-      }
       if (!L2Entry.hasHostCluster(entry, hasDataFile)) {
+        if ((bitmap & L2Entry.ALL_ALLOCATED) != 0) {
+          corruption("ERROR: Unallocated cluster has non-zero subcluster allocation map");
+        }
         continue;
       }
       long host = L2Entry.hostOffset(entry);
+      if (((bitmap >>> 32) & bitmap) != 0) {
+        corruption(String.format("ERROR offset=%x: Allocated cluster has corrupted subcluster allocation bitmap", host));
+      }
       if (active) {
         allocated++;
         if (nextContiguous != 0 && host != nextContiguous) {
@@ -215,6 +229,52 @@ final class ImageCheck {
       }
       if (!hasDataFile) {
         count(host, clusterSize);
+      }
+    }
+  }
+
+  /** The refcount table as the file holds it, reserved bits included. */
+  private long[] readRefcountTable() throws IOException {
+    ByteBuffer bytes = ByteBuffer.allocate(refcounts.tableClusters() * clusterSize);
+    storage.readOrZero(bytes, refcounts.tableOffset());
+    long[] entries = new long[bytes.capacity() / 8];
+    bytes.flip().asLongBuffer().get(entries);
+    return entries;
+  }
+
+  /**
+   * Checks every refcount table entry as qemu-img does and counts the blocks they point at: reserved
+   * bits, an unaligned block and a block outside the file are corruptions (the first two need the
+   * refcounts rebuilt); a block whose computed reference count is not 1 is one too.
+   */
+  private void checkRefcountTable(long[] entries) {
+    long fileClusters = (fileLength + clusterSize - 1) >>> clusterBits;
+    for (int index = 0; index < entries.length; index++) {
+      long entry = entries[index];
+      if (RefcountTableEntry.hasReservedBits(entry)) {
+        corruption(String.format("ERROR refcount table entry %d has reserved bits set", index));
+        rebuildNeeded = true;
+        continue;
+      }
+      long blockOffset = RefcountTableEntry.blockOffset(entry);
+      if ((blockOffset & (clusterSize - 1)) != 0) {
+        corruption(String.format("ERROR refcount block %d is not cluster aligned; refcount table entry corrupted", index));
+        rebuildNeeded = true;
+        continue;
+      }
+      if (Long.compareUnsigned(blockOffset >>> clusterBits, fileClusters) >= 0) {
+        corruption(String.format("ERROR refcount block %d is outside image", index));
+        (blockOffset < 0 ? unreadableBlocks : blocksPastEnd).add((long) index);
+        continue;
+      }
+      if (blockOffset == 0) {
+        continue;
+      }
+      count(blockOffset, clusterSize);
+      long referenced = references.get(blockOffset >>> clusterBits);
+      if (referenced != 1) {
+        corruption(String.format("ERROR refcount block %d refcount=%d", index, referenced));
+        rebuildNeeded = true;
       }
     }
   }
@@ -298,6 +358,11 @@ final class ImageCheck {
   }
 
   private void compare(long cluster, boolean fixing) throws IOException {
+    if (refcountUnreadable(cluster)) {
+      messages.add(String.format("Can't get refcount for cluster %d: Input/output error", cluster));
+      checkErrors++;
+      return;
+    }
     long stored = storedRefcount(cluster);
     long counted = references.get(cluster);
     if (stored > 0 || counted > 0) {
@@ -330,9 +395,14 @@ final class ImageCheck {
     }
   }
 
+  /** Whether the refcount of {@code cluster} lies in a block that no read can reach (qemu-img: an I/O error). */
+  private boolean refcountUnreadable(long cluster) {
+    return unreadableBlocks.contains(cluster / refcountsPerBlock);
+  }
+
   private long storedRefcount(long cluster) throws IOException {
     long blockIndex = cluster / refcountsPerBlock;
-    if (badBlocks.contains(blockIndex)) {
+    if (badBlocks.contains(blockIndex) || blocksPastEnd.contains(blockIndex)) {
       return 0;
     }
     try {
@@ -359,6 +429,10 @@ final class ImageCheck {
       long l1Entry = l1[l1Index];
       long l2Offset = L1Entry.l2Offset(l1Entry);
       if (l2Offset == 0 || (l2Offset & (clusterSize - 1)) != 0) {
+        continue;
+      }
+      if (refcountUnreadable(l2Offset >>> clusterBits)) {
+        // As qemu-img: the compare already reported it.
         continue;
       }
       long refcount = storedRefcount(l2Offset >>> clusterBits);
@@ -391,6 +465,9 @@ final class ImageCheck {
       long entry = bytes.getLong(index * entryBytes);
       if (L2Entry.compressed(entry) || !L2Entry.hasHostCluster(entry, false)
           || (L2Entry.hostOffset(entry) & (clusterSize - 1)) != 0) {
+        continue;
+      }
+      if (refcountUnreadable(L2Entry.hostOffset(entry) >>> clusterBits)) {
         continue;
       }
       long refcount = storedRefcount(L2Entry.hostOffset(entry) >>> clusterBits);

@@ -161,9 +161,43 @@ public final class HeaderCodec {
       }
     }
 
-    return new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+    Header header = new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
         l1TableOffset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset, incompatible,
         compatible, autoclear, refcountOrder, headerLength, compressionType, extensions, backingFile);
+    checkRewritable(file, header);
+    return header;
+  }
+
+  /**
+   * Refuses a header that could be read but not written back: every header update (a resize, a
+   * snapshot, the corrupt or dirty bit) rewrites the fields, the extensions, their end marker and
+   * the backing file name within the first cluster, as {@link #encode} does.
+   */
+  private static void checkRewritable(String file, Header header) throws CorruptImageException {
+    int clusterSize = header.clusterSize();
+    if (header.headerLength() + 8L > clusterSize) {
+      throw new CorruptImageException(file + ": header_length " + header.headerLength() + " at offset 100 leaves no room"
+          + " in the first cluster (" + clusterSize + " bytes) for the end of the header extensions");
+    }
+    long needed = encodedLength(header);
+    if (needed > clusterSize) {
+      throw new CorruptImageException(file + ": the header (header_length " + header.headerLength()
+          + " at offset 100), its extensions and backing file name need " + needed
+          + " bytes, more than the first cluster (" + clusterSize + " bytes)");
+    }
+  }
+
+  /** The number of bytes {@link #encode} writes for {@code header}. */
+  public static long encodedLength(Header header) {
+    long length = header.version() >= 3 ? header.headerLength() : Header.V2_LENGTH;
+    for (HeaderExtension extension : header.extensions()) {
+      length += 8 + ((extension.data().length + 7L) & ~7L);
+    }
+    length += 8;
+    if (header.backingFile() != null) {
+      length += header.backingFile().getBytes(StandardCharsets.UTF_8).length;
+    }
+    return length;
   }
 
   private static int checkMagicAndVersion(String file, ByteBuffer in) throws IOException {

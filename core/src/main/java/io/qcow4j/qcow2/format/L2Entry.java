@@ -15,6 +15,8 @@ public final class L2Entry {
   public static final long RESERVED_MASK = 0x3f00_0000_0000_01feL;
 
   public static final int SUBCLUSTERS = 32;
+  /** The allocation half of an extended entry's subcluster bitmap. */
+  public static final long ALL_ALLOCATED = 0xffff_ffffL;
 
   private L2Entry() {}
 
