@@ -67,6 +67,12 @@ class HeaderValidationTest {
         corrupt("header_length not a multiple of 8", b -> b.putInt(100, 108), "header_length 108", "offset 100"),
         corrupt("header_length negative", b -> b.putInt(100, -8), "header_length -8", "offset 100"),
         corrupt("header_length past the cluster", b -> b.putInt(100, CLUSTER + 8), "header_length", "offset 100"),
+        corrupt("header_length of the whole cluster", b -> b.putInt(100, CLUSTER), "header_length 65536", "offset 100",
+            "no room"),
+        // An extension that ends the cluster exactly (no end marker, which QEMU reads): no room to write one back.
+        corrupt("header_length leaving no room for an end marker after the extensions",
+            b -> b.putInt(100, CLUSTER - 16).putInt(CLUSTER - 16, 0x7e57e8d0).putInt(CLUSTER - 12, 8),
+            "header_length 65520", "offset 100", "65544 bytes"),
         new Case("header_length past a short file", b -> b.putInt(100, 1024), 512, FILE_SIZE,
             CorruptImageException.class, List.of("header_length 1024", "offset 100")),
         unsupported("AES encryption", b -> b.putInt(32, 1), "crypt_method 1", "AES"),
