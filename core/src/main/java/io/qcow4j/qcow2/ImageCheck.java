@@ -110,7 +110,8 @@ final class ImageCheck {
   private long highestUsed = -1;
 
   private long imageEnd() {
-    return (highestUsed + 1) << clusterBits;
+    // As qemu-img: the highest cluster in use starts at 0, so the end is at least one cluster.
+    return (Math.max(highestUsed, 0) + 1) << clusterBits;
   }
 
   private void check() throws IOException {
@@ -251,20 +252,29 @@ final class ImageCheck {
     long fileClusters = (fileLength + clusterSize - 1) >>> clusterBits;
     for (int index = 0; index < entries.length; index++) {
       long entry = entries[index];
+      long blockOffset = RefcountTableEntry.blockOffset(entry);
+      boolean outside = Long.compareUnsigned(blockOffset >>> clusterBits, fileClusters) >= 0;
+      boolean unaligned = (blockOffset & (clusterSize - 1)) != 0;
+      // What reading the block's refcounts gives later, as in qemu-img: reserved bits are masked
+      // off; an unaligned block or one at an offset no read reaches is an I/O error; a block past
+      // the end of the file reads as zeros.
+      if (blockOffset < 0 || (blockOffset != 0 && unaligned)) {
+        unreadableBlocks.add((long) index);
+      } else if (outside) {
+        blocksPastEnd.add((long) index);
+      }
       if (RefcountTableEntry.hasReservedBits(entry)) {
         corruption(String.format("ERROR refcount table entry %d has reserved bits set", index));
         rebuildNeeded = true;
         continue;
       }
-      long blockOffset = RefcountTableEntry.blockOffset(entry);
-      if ((blockOffset & (clusterSize - 1)) != 0) {
+      if (unaligned) {
         corruption(String.format("ERROR refcount block %d is not cluster aligned; refcount table entry corrupted", index));
         rebuildNeeded = true;
         continue;
       }
-      if (Long.compareUnsigned(blockOffset >>> clusterBits, fileClusters) >= 0) {
+      if (outside) {
         corruption(String.format("ERROR refcount block %d is outside image", index));
-        (blockOffset < 0 ? unreadableBlocks : blocksPastEnd).add((long) index);
         continue;
       }
       if (blockOffset == 0) {

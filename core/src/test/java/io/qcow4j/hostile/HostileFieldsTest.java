@@ -24,6 +24,8 @@ import java.util.Arrays;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Images made by qemu-img with one field that the engine must not trust: a refcount-table entry
@@ -55,11 +57,16 @@ class HostileFieldsTest {
     assertRefusedBeforeWriteReturns(image, "refcount table");
   }
 
-  /** qemu-img check: the block is outside the image, and each of the file's clusters a check error (exit 1). */
-  @Test
-  void refcountTableEntryWithBit63IsCheckedLikeQemuImg() throws IOException {
+  /**
+   * qemu-img check: one corruption (the block is outside the image, or the entry has reserved
+   * bits) and a check error for each of the file's clusters, whose refcounts no read reaches (exit 1).
+   */
+  @ParameterizedTest(name = "refcount table entry | 0x{0}")
+  @ValueSource(strings = {"8000000000000000", "8000000000000001"})
+  void refcountTableEntryWithBit63IsCheckedLikeQemuImg(String bitsInHex) throws IOException {
+    long bits = Long.parseUnsignedLong(bitsInHex, 16);
     Path image = plainImage("");
-    patch(image, bytes -> orU64(bytes, bytes.u64(REFCOUNT_TABLE_OFFSET), 1L << 63));
+    patch(image, bytes -> orU64(bytes, bytes.u64(REFCOUNT_TABLE_OFFSET), bits));
     QemuTools.Result qemu = QemuTools.in(directory).run(Duration.ofSeconds(60), "qemu-img", "check", "--output=json", image);
     Map<String, Object> expected = Json.parseObject(qemu.stdout());
 
@@ -68,7 +75,8 @@ class HostileFieldsTest {
     assertThat(ours.corruptions()).as("corruptions; qemu-img: %s", qemu.describe()).isEqualTo(figure(expected, "corruptions"));
     assertThat(ours.checkErrors()).as("check errors; qemu-img: %s", qemu.describe()).isEqualTo(figure(expected, "check-errors"));
     assertThat(ours.exitStatus()).isEqualTo(qemu.exitCode()).isEqualTo(1);
-    assertThat(ours.messages()).contains("ERROR refcount block 0 is outside image");
+    assertThat(ours.messages()).contains((bits & 1) == 0 ? "ERROR refcount block 0 is outside image"
+        : "ERROR refcount table entry 0 has reserved bits set");
   }
 
   @Test

@@ -62,6 +62,8 @@ class CheckMatchesQemuTest {
             bytes -> bytes.putU64(bytes.u64(REFCOUNT_TABLE_OFFSET), 1L << 40), "ERROR refcount block 0 is outside image"),
         new Damage("refcount-table-entry-bit-62", plain, data,
             bytes -> orU64(bytes, bytes.u64(REFCOUNT_TABLE_OFFSET), 1L << 62), "ERROR refcount block 0 is outside image"),
+        new Damage("refcount-table-entry-unaligned", plain, data,
+            bytes -> orU64(bytes, bytes.u64(REFCOUNT_TABLE_OFFSET), 0x200), "ERROR refcount block 0 is not cluster aligned; refcount table entry corrupted"),
         new Damage("extended-l2-unallocated-with-allocation-bits", extended, "write -P 0x32 0 4k",
             bytes -> bytes.putU64(firstL2Entry(bytes) + 16 + 8, 0b11), "ERROR: Unallocated cluster has non-zero subcluster allocation map"),
         new Damage("extended-l2-allocated-and-zero-bits", extended, "write -P 0x33 0 4k",
