@@ -40,6 +40,7 @@ final class OpenPathScenario {
         quietly(() -> read(file, offset, ioLength(size, offset, file.clusterSize())));
         quietly(() -> file.blockStatus(offset, size - offset));
       }
+      quietly(() -> map(file, size));
       quietly(file::info);
       quietly(() -> file.check(CheckResult.Repair.NONE));
     } catch (IOException expected) {
@@ -64,7 +65,15 @@ final class OpenPathScenario {
       long middle = alignDown(size / 2, clusterSize);
       quietly(() -> file.writeZeroes(middle, Math.min(2L * clusterSize, size - middle)));
       quietly(() -> file.discard(clusterSize, Math.min(3L * clusterSize, Math.max(0, size - clusterSize))));
+      quietly(() -> file.writeZeroesUnmap(alignDown(size / 3, clusterSize), Math.min(clusterSize + 700L, size / 3)));
+      quietly(() -> file.allocate(alignDown(size / 4, clusterSize), Math.min(clusterSize, size / 4)));
       quietly(file::flush);
+      if (!file.snapshots().isEmpty()) {
+        String existing = file.snapshots().getFirst().id();
+        quietly(() -> file.applySnapshot(existing));
+        quietly(() -> read(file, 0, ioLength(size, 0, clusterSize)));
+        quietly(() -> file.deleteSnapshot(existing));
+      }
       quietly(() -> file.createSnapshot("fuzz"));
       quietly(() -> writeAndReadBack(file, 0, ioLength(size, 0, clusterSize), (byte) 0x7e));
       quietly(() -> file.resize(alignDown(size + 511, 512) + clusterSize));
@@ -92,6 +101,18 @@ final class OpenPathScenario {
 
   private static long alignDown(long value, int alignment) {
     return value - Math.floorMod(value, alignment);
+  }
+
+  /** Walks the allocation map from the start, as qemu-img map does, for at most 64 extents. */
+  private static void map(QcowFile file, long size) throws IOException {
+    long offset = 0;
+    for (int extents = 0; extents < 64 && offset < size; extents++) {
+      long length = file.blockStatus(offset, size - offset).length();
+      if (length <= 0) {
+        throw new AssertionError("block status at " + offset + " returned an extent of " + length + " bytes");
+      }
+      offset += length;
+    }
   }
 
   private static void read(QcowFile file, long offset, int length) throws IOException {
