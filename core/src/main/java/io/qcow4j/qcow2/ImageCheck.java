@@ -162,11 +162,11 @@ final class ImageCheck {
       if (l2Offset == 0) {
         continue;
       }
+      // As qemu-img: an unaligned table is reported, then counted and walked where it points.
+      count(l2Offset, clusterSize);
       if ((l2Offset & (clusterSize - 1)) != 0) {
         corruption(String.format("ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset));
-        continue;
       }
-      count(l2Offset, clusterSize);
       walkL2(l2Offset, active);
     }
   }
@@ -217,16 +217,18 @@ final class ImageCheck {
       if (((bitmap >>> 32) & bitmap) != 0) {
         corruption(String.format("ERROR offset=%x: Allocated cluster has corrupted subcluster allocation bitmap", host));
       }
+      if ((host & (clusterSize - 1)) != 0) {
+        // As qemu-img: reported, and still counted below as the clusters the entry overlaps.
+        boolean holdsData = extendedL2 ? (bitmap & L2Entry.ALL_ALLOCATED) != 0 : (entry & L2Entry.ZERO) == 0;
+        corruption(String.format("ERROR offset=%x: %s cluster is not properly aligned; L2 entry corrupted.", host,
+            holdsData ? "Data" : "Preallocated"));
+      }
       if (active) {
         allocated++;
         if (nextContiguous != 0 && host != nextContiguous) {
           fragmented++;
         }
         nextContiguous = host + clusterSize;
-      }
-      if ((host & (clusterSize - 1)) != 0) {
-        corruption(String.format("ERROR offset=%x: Cluster is not properly aligned; L2 entry corrupted", host));
-        continue;
       }
       if (!hasDataFile) {
         count(host, clusterSize);
@@ -438,7 +440,7 @@ final class ImageCheck {
     for (int l1Index = 0; l1Index < l1.length; l1Index++) {
       long l1Entry = l1[l1Index];
       long l2Offset = L1Entry.l2Offset(l1Entry);
-      if (l2Offset == 0 || (l2Offset & (clusterSize - 1)) != 0) {
+      if (l2Offset == 0) {
         continue;
       }
       if (refcountUnreadable(l2Offset >>> clusterBits)) {
@@ -473,8 +475,7 @@ final class ImageCheck {
     boolean changed = false;
     for (int index = 0; index < clusterSize / entryBytes; index++) {
       long entry = bytes.getLong(index * entryBytes);
-      if (L2Entry.compressed(entry) || !L2Entry.hasHostCluster(entry, false)
-          || (L2Entry.hostOffset(entry) & (clusterSize - 1)) != 0) {
+      if (L2Entry.compressed(entry) || !L2Entry.hasHostCluster(entry, false)) {
         continue;
       }
       if (refcountUnreadable(L2Entry.hostOffset(entry) >>> clusterBits)) {
@@ -484,7 +485,8 @@ final class ImageCheck {
       if ((refcount == 1) == L2Entry.copied(entry)) {
         continue;
       }
-      if (repairCopied) {
+      // An unaligned table is checked as qemu-img checks it, but never rewritten: it overlaps two clusters.
+      if (repairCopied && (l2Offset & (clusterSize - 1)) == 0) {
         long fixed = refcount == 1 ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED;
         bytes.putLong(index * entryBytes, fixed);
         changed = true;
