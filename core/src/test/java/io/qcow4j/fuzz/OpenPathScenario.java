@@ -9,9 +9,9 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
- * What the fuzzer does with one image: opens it read-only and reads, maps and checks it; opens it
- * read-write and writes (each write read back), zeroes, discards, flushes, snapshots, resizes,
- * checks and repairs it; then reopens what that left. Every step may fail with an IOException
+ * What the fuzzer does with one image: opens it read-only with the smallest metadata cache and
+ * reads, maps and checks it; opens it read-write and writes (each write read back), zeroes,
+ * discards, flushes, snapshots, resizes, checks and repairs it; then reopens what that left. Every step may fail with an IOException
  * (ours, naming the problem); anything else escapes to the caller as a finding.
  */
 final class OpenPathScenario {
@@ -19,6 +19,8 @@ final class OpenPathScenario {
   private static final int MAX_IO_BYTES = 96 * 1024;
   private static final OpenOptions READ_ONLY =
       OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE);
+  /** The smallest metadata cache: every lookup goes through slice loads and evictions. */
+  private static final OpenOptions READ_ONLY_SMALL_CACHE = READ_ONLY.withCacheBytes(4096);
   private static final OpenOptions READ_WRITE =
       OpenOptions.readWriteDefaults().withBackingPolicy(BackingPolicy.IGNORE);
 
@@ -26,15 +28,12 @@ final class OpenPathScenario {
 
   /** Runs every phase on {@code image}; throws only what is not an IOException. */
   static void run(byte[] image) {
-    readOnly(image);
-    byte[] written = readWrite(image);
-    if (written != null) {
-      readOnly(written);
-    }
+    readOnly(image, READ_ONLY_SMALL_CACHE);
+    readOnly(readWrite(image), READ_ONLY);
   }
 
-  private static void readOnly(byte[] image) {
-    try (QcowFile file = QcowFile.open(new GuardedMemoryStorage("fuzz.qcow2", image, true), null, READ_ONLY)) {
+  private static void readOnly(byte[] image, OpenOptions options) {
+    try (QcowFile file = QcowFile.open(new GuardedMemoryStorage("fuzz.qcow2", image, true), null, options)) {
       long size = file.size();
       for (long offset : probeOffsets(size, file.clusterSize())) {
         quietly(() -> read(file, offset, ioLength(size, offset, file.clusterSize())));
@@ -48,7 +47,7 @@ final class OpenPathScenario {
     }
   }
 
-  /** The image after the read-write phase, or null when it could not be opened read-write. */
+  /** The image as the read-write phase left it (unchanged when it could not be opened read-write). */
   private static byte[] readWrite(byte[] image) {
     GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.qcow2", image, false);
     try (QcowFile file = QcowFile.open(storage, null, READ_WRITE)) {
