@@ -13,7 +13,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * <p>Without JAZZER_FUZZ it is a regression test over the qemu-img seeds ({@link SeedImages}) and
  * the committed inputs under {@code OpenPathFuzzTestInputs/openAndUse} (earlier findings). The
  * core pom's "fuzz" surefire execution sets JAZZER_FUZZ: the seeds and inputs run first, then
- * Jazzer mutates them for {@code jazzer.max_duration} (30 s; 10 min with QCOW4J_LONG=1), and a
+ * Jazzer mutates them for {@code jazzer.max_duration} (20 s; 10 min with QCOW4J_LONG=1), and a
  * crash is written as a new input file beside the committed ones.
  */
 class OpenPathFuzzTest {
