@@ -8,6 +8,7 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L1Entry;
 import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.qcow2.format.RefcountTableEntry;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
@@ -36,6 +37,13 @@ final class ImageCheck {
   private final ReferenceCounts references;
   private final List<String> messages = new ArrayList<>();
   private final java.util.Set<Long> badBlocks = new java.util.HashSet<>();
+  /** The refcount table as the file holds it (reserved bits included), read by {@link #check}. */
+  private long[] refcountTable = new long[0];
+  /**
+   * Refcount blocks whose table entry has reserved bits, read here with the bits masked off as
+   * qemu-img reads them (the engine refuses such an entry).
+   */
+  private final Map<Long, byte[]> maskedBlocks = new java.util.HashMap<>();
   /** Refcount blocks whose table entry points past the end of the file: their refcounts read as 0, as in qemu-img. */
   private final java.util.Set<Long> blocksPastEnd = new java.util.HashSet<>();
   /** Refcount blocks whose table entry no read can reach (bit 63 set): every refcount in them is a check error. */
@@ -129,7 +137,8 @@ final class ImageCheck {
     }
     countSnapshotTable();
     count(refcounts.tableOffset(), (long) refcounts.tableClusters() * clusterSize);
-    checkRefcountTable(readRefcountTable());
+    refcountTable = readRefcountTable();
+    checkRefcountTable(refcountTable);
     countBitmaps();
     compareRefcounts();
     if (surveyForLeakRepair && rebuildNeeded) {
@@ -385,7 +394,7 @@ final class ImageCheck {
     }
     boolean fixable = fixing
         && (stored > counted ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL);
-    if (fixable) {
+    if (fixable && !maskedBlocks.containsKey(cluster / refcountsPerBlock)) {
       refcounts.setRefcount(cluster, counted);
       messages.add(String.format("Repairing cluster %d refcount=%d reference=%d", cluster, stored, counted));
       if (stored > counted) {
@@ -407,6 +416,18 @@ final class ImageCheck {
     }
   }
 
+  /** The refcount block of a table entry with reserved bits, at the entry's offset with those bits masked off. */
+  private byte[] maskedBlock(long blockIndex) throws IOException {
+    byte[] block = maskedBlocks.get(blockIndex);
+    if (block == null) {
+      ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
+      storage.readOrZero(bytes, RefcountTableEntry.blockOffset(refcountTable[(int) blockIndex]));
+      block = bytes.array();
+      maskedBlocks.put(blockIndex, block);
+    }
+    return block;
+  }
+
   /** Whether the refcount of {@code cluster} lies in a block that no read can reach (qemu-img: an I/O error). */
   private boolean refcountUnreadable(long cluster) {
     return unreadableBlocks.contains(cluster / refcountsPerBlock);
@@ -416,6 +437,9 @@ final class ImageCheck {
     long blockIndex = cluster / refcountsPerBlock;
     if (badBlocks.contains(blockIndex) || blocksPastEnd.contains(blockIndex)) {
       return 0;
+    }
+    if (blockIndex < refcountTable.length && RefcountTableEntry.hasReservedBits(refcountTable[(int) blockIndex])) {
+      return RefcountBlock.get(maskedBlock(blockIndex), (int) (cluster % refcountsPerBlock), header.refcountOrder());
     }
     try {
       return refcounts.get(cluster);
