@@ -330,12 +330,22 @@ final class ImageCheck {
     count(bitmaps.directoryOffset(), bitmaps.directorySize());
     ByteBuffer directory = ByteBuffer.allocate((int) bitmaps.directorySize());
     storage.readOrZero(directory, bitmaps.directoryOffset());
-    for (BitmapDirectoryCodec.Entry entry : BitmapDirectoryCodec.decode(storage.name(), directory.flip(),
-        bitmaps.directoryOffset(), bitmaps.count())) {
-      long tableBytes = Integer.toUnsignedLong(entry.tableSize()) * 8;
-      if (tableBytes > BitmapDirectoryCodec.MAX_DIRECTORY_BYTES) {
+    List<BitmapDirectoryCodec.Entry> entries;
+    try {
+      entries = BitmapDirectoryCodec.decode(storage.name(), directory.flip(), bitmaps.directoryOffset(), bitmaps.count());
+    } catch (CorruptImageException e) {
+      // As qemu-img: a directory it cannot load is one corruption; its tables are not counted.
+      corruption("ERROR " + e.getMessage());
+      return;
+    }
+    for (BitmapDirectoryCodec.Entry entry : entries) {
+      try {
+        BitmapDirectoryCodec.checkTable(storage.name(), entry, clusterSize, fileLength);
+      } catch (CorruptImageException e) {
+        corruption("ERROR " + e.getMessage());
         continue;
       }
+      long tableBytes = Integer.toUnsignedLong(entry.tableSize()) * 8;
       count(entry.tableOffset(), tableBytes);
       ByteBuffer table = ByteBuffer.allocate((int) tableBytes);
       storage.readOrZero(table, entry.tableOffset());

@@ -12,6 +12,10 @@ public final class BitmapDirectoryCodec {
   public static final int FLAG_IN_USE = 1;
   public static final int FLAG_AUTO = 2;
   public static final long MAX_DIRECTORY_BYTES = 64L << 20;
+  /** QEMU's limit on the entries of one bitmap table (BME_MAX_TABLE_SIZE). */
+  public static final long MAX_TABLE_ENTRIES = 0x800_0000L;
+  /** QEMU's limit on the bitmap data one table may describe, table entries times cluster size (BME_MAX_PHYS_SIZE). */
+  public static final long MAX_BITMAP_DATA_BYTES = 512L << 20;
   private static final int FIXED_BYTES = 24;
 
   private BitmapDirectoryCodec() {}
@@ -52,11 +56,41 @@ public final class BitmapDirectoryCodec {
         throw new CorruptImageException(file + ": bitmap directory entry " + index + " at offset "
             + (directoryOffset + at) + " runs past the end of the directory");
       }
+      long tableEntries = Integer.toUnsignedLong(tableSize);
+      if (tableEntries == 0 || tableEntries > MAX_TABLE_ENTRIES) {
+        throw new CorruptImageException(file + ": bitmap directory entry " + index + " at offset " + (directoryOffset + at)
+            + " has a bitmap table of " + tableEntries + " entries (1 to " + MAX_TABLE_ENTRIES + ")");
+      }
+      if (tableOffset <= 0 || (tableOffset & 511) != 0) {
+        throw new CorruptImageException(file + ": bitmap directory entry " + index + " at offset " + (directoryOffset + at)
+            + " has its bitmap table at offset " + tableOffset + ", which is not a cluster offset");
+      }
       byte[] name = new byte[nameSize];
       in.get(at + FIXED_BYTES + (int) extraSize, name);
       entries.add(new Entry(new String(name, StandardCharsets.UTF_8), granularityBits, flags, tableOffset, tableSize));
       in.position(at + (int) length);
     }
     return entries;
+  }
+
+  /**
+   * Refuses a bitmap table that QEMU refuses or that does not lie in the file: an offset not
+   * aligned to the cluster, more than {@link #MAX_BITMAP_DATA_BYTES} of bitmap data, or a table
+   * running past {@code fileSize}. What a table may make a reader walk is bounded by the file.
+   */
+  public static void checkTable(String file, Entry entry, int clusterSize, long fileSize) throws CorruptImageException {
+    long tableEntries = Integer.toUnsignedLong(entry.tableSize());
+    String what = file + ": the table of bitmap '" + entry.name() + "' at offset " + entry.tableOffset();
+    if ((entry.tableOffset() & (clusterSize - 1)) != 0) {
+      throw new CorruptImageException(what + " is not aligned to a cluster (" + clusterSize + " bytes)");
+    }
+    if (tableEntries * clusterSize > MAX_BITMAP_DATA_BYTES) {
+      throw new CorruptImageException(what + " has " + tableEntries + " entries, more than "
+          + MAX_BITMAP_DATA_BYTES + " bytes of bitmap data at " + clusterSize + "-byte clusters");
+    }
+    if (entry.tableOffset() > fileSize - tableEntries * 8) {
+      throw new CorruptImageException(what + " (" + tableEntries * 8 + " bytes) runs past the end of the file ("
+          + fileSize + " bytes)");
+    }
   }
 }

@@ -124,6 +124,38 @@ class BitmapDirectoryCodecTest {
         .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("entry 0");
   }
 
+  @Test
+  void refusesTablesOfNoEntriesOrMoreThanQemuAllowsOrAtNoClusterOffset() {
+    for (int tableSize : new int[] {0, 0x800_0001, -1}) {
+      byte[] bad = entry(0x50000, tableSize, 0, 16, "big", new byte[0]);
+      assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(bad), 0x40000, 1))
+          .isExactlyInstanceOf(CorruptImageException.class).hasMessageStartingWith(FILE + ": ")
+          .hasMessageContaining("entry 0").hasMessageContaining(Integer.toUnsignedString(tableSize) + " entries");
+    }
+    for (long tableOffset : new long[] {0, 0x50001, -0x10000}) {
+      byte[] bad = entry(tableOffset, 1, 0, 16, "moved", new byte[0]);
+      assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(bad), 0x40000, 1))
+          .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("entry 0")
+          .hasMessageContaining("offset " + tableOffset);
+    }
+  }
+
+  @Test
+  void checksATableAgainstClusterSizeDataLimitAndFile() throws IOException {
+    int cluster = 512;
+    BitmapDirectoryCodec.checkTable(FILE, new BitmapDirectoryCodec.Entry("ok", 16, 0, 0x50000, 1024 * 1024), cluster,
+        0x50000 + 8L * 1024 * 1024);
+    assertThatThrownBy(() -> BitmapDirectoryCodec.checkTable(FILE,
+        new BitmapDirectoryCodec.Entry("odd", 16, 0, 0x50200, 1), 65536, 1L << 30))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'odd'").hasMessageContaining("aligned");
+    assertThatThrownBy(() -> BitmapDirectoryCodec.checkTable(FILE,
+        new BitmapDirectoryCodec.Entry("huge", 16, 0, 0x50000, 1024 * 1024 + 1), cluster, 1L << 40))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'huge'").hasMessageContaining("bitmap data");
+    assertThatThrownBy(() -> BitmapDirectoryCodec.checkTable(FILE,
+        new BitmapDirectoryCodec.Entry("past", 16, 0, 0x50000, 2), cluster, 0x50000 + 8))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'past'").hasMessageContaining("past the end");
+  }
+
   /** One directory entry laid out by hand from the spec. */
   private static byte[] entry(long tableOffset, int tableSize, int flags, int granularityBits, String name, byte[] extra) {
     byte[] nameBytes = name.getBytes(StandardCharsets.UTF_8);
