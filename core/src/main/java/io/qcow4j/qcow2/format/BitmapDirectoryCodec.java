@@ -12,10 +12,14 @@ public final class BitmapDirectoryCodec {
   public static final int FLAG_IN_USE = 1;
   public static final int FLAG_AUTO = 2;
   public static final long MAX_DIRECTORY_BYTES = 64L << 20;
-  /** QEMU's limit on the entries of one bitmap table (BME_MAX_TABLE_SIZE). */
-  public static final long MAX_TABLE_ENTRIES = 0x800_0000L;
   /** QEMU's limit on the bitmap data one table may describe, table entries times cluster size (BME_MAX_PHYS_SIZE). */
   public static final long MAX_BITMAP_DATA_BYTES = 512L << 20;
+  /**
+   * The most entries a bitmap table QEMU accepts can have at any cluster size (clusters are at
+   * least 512 bytes): 2^20, an 8 MiB table. QEMU's own BME_MAX_TABLE_SIZE (2^27) is looser, but
+   * its data limit refuses every table above this one; a reader that walks a table walks at most this.
+   */
+  public static final long MAX_TABLE_ENTRIES = MAX_BITMAP_DATA_BYTES / 512;
   private static final int FIXED_BYTES = 24;
 
   private BitmapDirectoryCodec() {}

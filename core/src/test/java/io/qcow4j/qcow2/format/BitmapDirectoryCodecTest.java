@@ -126,7 +126,7 @@ class BitmapDirectoryCodecTest {
 
   @Test
   void refusesTablesOfNoEntriesOrMoreThanQemuAllowsOrAtNoClusterOffset() {
-    for (int tableSize : new int[] {0, 0x800_0001, -1}) {
+    for (int tableSize : new int[] {0, (1 << 20) + 1, 0x800_0000, -1}) {
       byte[] bad = entry(0x50000, tableSize, 0, 16, "big", new byte[0]);
       assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(bad), 0x40000, 1))
           .isExactlyInstanceOf(CorruptImageException.class).hasMessageStartingWith(FILE + ": ")
@@ -138,6 +138,13 @@ class BitmapDirectoryCodecTest {
           .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("entry 0")
           .hasMessageContaining("offset " + tableOffset);
     }
+  }
+
+  @Test
+  void acceptsTheLargestTableQemuAcceptsAt512ByteClusters() throws IOException {
+    byte[] largest = entry(0x50000, 1 << 20, 0, 16, "largest", new byte[0]);
+    assertThat(BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(largest), 0x40000, 1))
+        .extracting(BitmapDirectoryCodec.Entry::tableSize).containsExactly(1 << 20);
   }
 
   @Test
