@@ -15,6 +15,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * core pom's "fuzz" surefire execution sets JAZZER_FUZZ: the seeds and inputs run first, then
  * Jazzer mutates them for {@code jazzer.max_duration} (20 s; 10 min with QCOW4J_LONG=1), and a
  * crash is written as a new input file beside the committed ones.
+ *
+ * <p>By hand: {@code mvn -pl core test -Dtest=OpenPathFuzzTest -Dsurefire.failIfNoSpecifiedTests=false}
+ * with {@code -Dfuzz.duration=10m} to fuzz longer, {@code -Djazzer.keep_going=100} to go on past
+ * findings (each distinct stack is written once), or {@code -Dfuzz.enabled=0} for the regression
+ * part alone.
  */
 class OpenPathFuzzTest {
   /**
@@ -29,7 +34,7 @@ class OpenPathFuzzTest {
   static final long HEAP_LIMIT_BYTES = 512L << 20;
 
   @MethodSource("io.qcow4j.fuzz.SeedImages#all")
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "20s")
   void openAndUse(byte[] image) {
     BoundedRun.run(() -> OpenPathScenario.run(image), TIME_LIMIT, HEAP_LIMIT_BYTES);
   }
