@@ -87,7 +87,7 @@ final class ClusterLookup {
     long tableEnd = (l1Index + 1) << (clusterBits + l2Bits);
     long limit = Math.min(guestOffset + maxLength, tableEnd);
     checkL1Place(l1Index);
-    long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
+    long l2Offset = l2OffsetAt(l1Index);
     if (l2Offset == 0) {
       return new Run(L2Entry.Kind.UNALLOCATED, guestOffset, limit - guestOffset, Run.NO_HOST, 0);
     }
@@ -266,6 +266,16 @@ final class ClusterLookup {
     return l1;
   }
 
+  /** The L2 table offset of the L1 entry at {@code l1Index}, refusing an entry with reserved bits set. */
+  private long l2OffsetAt(long l1Index) throws CorruptImageException {
+    long entry = l1Entry(l1Index);
+    if ((entry & L1Entry.RESERVED_MASK) != 0) {
+      throw new CorruptImageException(String.format("%s: L1 entry %d (0x%x) has reserved bits set (0x%x)",
+          name, l1Index, entry, entry & L1Entry.RESERVED_MASK));
+    }
+    return L1Entry.l2Offset(entry);
+  }
+
   /** The L1 entry at {@code l1Index}, 0 past the table's end. */
   long l1Entry(long l1Index) {
     long[] table = l1;
@@ -316,7 +326,7 @@ final class ClusterLookup {
   long[] entryWords(long guestOffset) throws IOException {
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
     checkL1Place(l1Index);
-    long l2Offset = L1Entry.l2Offset(l1Entry(l1Index));
+    long l2Offset = l2OffsetAt(l1Index);
     long[] words = new long[2];
     if (l2Offset == 0) {
       return words;
@@ -340,7 +350,7 @@ final class ClusterLookup {
     checkL1Place(l1Index);
     long[] table = l1;
     long l1Entry = table[(int) l1Index];
-    long l2Offset = L1Entry.l2Offset(l1Entry);
+    long l2Offset = l2OffsetAt(l1Index);
     if (l2Offset != 0) {
       checkL2Offset(l2Offset, l1Index);
     }

@@ -59,6 +59,8 @@ final class Refcounts {
   private volatile long frontier;
   /** Clusters below it were scanned for zero refcounts already. */
   private long scanCursor;
+  /** How many clusters the file held when opened. */
+  private final long clustersAtOpen;
 
   Refcounts(String name, Storage storage, int clusterBits, int refcountOrder, long tableOffset, int tableClusters)
       throws IOException {
@@ -83,6 +85,7 @@ final class Refcounts {
     storage.readFully(bytes, tableOffset);
     this.table = new long[tableClusters * clusterSize / 8];
     bytes.flip().asLongBuffer().get(table);
+    this.clustersAtOpen = (storage.size() + clusterSize - 1) >>> clusterBits;
     this.frontier = findFrontier();
   }
 
@@ -227,8 +230,21 @@ final class Refcounts {
     while (scanCursor < frontier && freeClusters.isEmpty()) {
       for (long cluster = scanCursor; cluster < scanEnd; cluster++) {
         long blockIndex = cluster / refcountsPerBlock;
-        if (blockIndex < table.length && blockOffsetOrZero(blockIndex) == 0 && table[(int) blockIndex] != 0) {
+        boolean missing = blockIndex >= table.length || table[(int) blockIndex] == 0;
+        if (cluster == 0 && missing || blockIndex < table.length && blockOffsetOrZero(blockIndex) == 0 && !missing) {
+          if (cluster == 0) {
+            // The header's cluster is always in use: its refcount reads 0 only when the refcount
+            // structures are damaged, and allocating by them would hand out clusters in use (QEMU:
+            // "Preventing invalid allocation of refcount block at offset 0").
+            throw new CorruptImageException(name + ": preventing invalid allocation: the refcount of the header cluster"
+                + " is 0 (refcount table entry 0 " + (missing ? "is empty" : "is invalid") + ")");
+          }
           // A damaged block: allocation stays clear of the clusters it covers.
+          cluster = (blockIndex + 1) * refcountsPerBlock - 1;
+          continue;
+        }
+        if (missing && cluster < clustersAtOpen) {
+          // No block counts clusters the file held when opened: nothing tells which are free.
           cluster = (blockIndex + 1) * refcountsPerBlock - 1;
           continue;
         }
