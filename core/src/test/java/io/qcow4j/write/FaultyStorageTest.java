@@ -72,4 +72,77 @@ class FaultyStorageTest {
     assertThat(read.array()).containsOnly(1);
     assertThatThrownBy(() -> storage.size()).isInstanceOf(IOException.class);
   }
+  @Test
+  void aBarrierDoesNotCoverAChangeStillInFlight() throws Exception {
+    FaultyStorage storage = new FaultyStorage("disk", new byte[1024]);
+    java.util.concurrent.CountDownLatch inFlight = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    Thread writer = new Thread(() -> {
+      try {
+        storage.write(filled(512, 9), 512);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    storage.whileInFlight(() -> {
+      if (Thread.currentThread() == writer) {
+        inFlight.countDown();
+        try {
+          release.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    });
+    writer.start();
+    inFlight.await();
+    storage.write(filled(512, 5), 0);
+    storage.force(false);
+    release.countDown();
+    writer.join();
+    storage.force(false);
+    assertThat(storage.eventCount()).isEqualTo(4);
+
+    FaultyStorage.Replay replay = storage.replay();
+    // Cut after the first barrier: the write that returned before it is durable, the one in flight is not.
+    assertThat(replay.changesSinceBarrier(3)).isEqualTo(1);
+    byte[] lost = replay.survivorAt(3, index -> false);
+    assertThat(java.util.Arrays.copyOfRange(lost, 0, 512)).containsOnly(5);
+    assertThat(java.util.Arrays.copyOfRange(lost, 512, 1024)).containsOnly(0);
+    byte[] kept = replay.survivorAt(3, index -> true);
+    assertThat(java.util.Arrays.copyOfRange(kept, 512, 1024)).containsOnly(9);
+    // After the second barrier it returned before, it is durable.
+    assertThat(replay.changesSinceBarrier(4)).isZero();
+    byte[] forced = replay.survivorAt(4, new Random(1), 0.0, Tearing.NONE);
+    assertThat(java.util.Arrays.copyOfRange(forced, 512, 1024)).containsOnly(9);
+  }
+
+  @Test
+  void concurrentChangesFormOneOrderThatMatchesTheContent() throws Exception {
+    FaultyStorage storage = new FaultyStorage("disk", new byte[4096]);
+    storage.whileInFlight(Thread::yield);
+    int threads = 4;
+    java.util.List<Thread> workers = new java.util.ArrayList<>();
+    for (int thread = 0; thread < threads; thread++) {
+      int value = thread + 1;
+      Thread worker = new Thread(() -> {
+        try {
+          for (int round = 0; round < 200; round++) {
+            storage.write(filled(4096, value), 0);
+          }
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      workers.add(worker);
+      worker.start();
+    }
+    for (Thread worker : workers) {
+      worker.join();
+    }
+    storage.force(false);
+    // Replaying every change in the recorded order gives what the running program saw last.
+    byte[] replayed = storage.replay().survivorAt(storage.eventCount(), new Random(1), 0.0, Tearing.NONE);
+    assertThat(replayed).isEqualTo(storage.content());
+  }
 }
