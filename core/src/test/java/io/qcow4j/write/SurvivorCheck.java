@@ -81,7 +81,7 @@ final class SurvivorCheck {
       assertContent(image, cut, context + "\nafter the repair by " + repair);
     }
     if (shape.snapshot()) {
-      assertSnapshotIntact(file, context);
+      assertSnapshotIntact(file, initial, context);
     }
   }
 
@@ -93,8 +93,8 @@ final class SurvivorCheck {
     }
   }
 
-  /** Applies the snapshot taken before the workload: the disk must read exactly as it did then. */
-  private void assertSnapshotIntact(Path file, String context) throws IOException {
+  /** Applies the snapshot the setup took in {@code file}: the disk must read exactly as {@code initial} says. */
+  static void assertSnapshotIntact(Path file, long[] initial, String context) throws IOException {
     try (QcowFile image = QcowFile.open(file, OpenOptions.readWriteDefaults())) {
       image.applySnapshot(ShapeSetup.SNAPSHOT_NAME);
       byte[] content = readAll(image);
