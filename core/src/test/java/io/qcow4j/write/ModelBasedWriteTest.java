@@ -3,6 +3,7 @@ package io.qcow4j.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskChannel;
 import io.qcow4j.disk.OpenOptions;
@@ -28,9 +29,10 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Seeded random sequences of every write-side operation against a byte-array model, over every
- * create option and over backing chains; each sequence ends with qemu-img check (no errors, no
- * leaks) and qemu-img compare against the model. A failure names the seed and the last operations;
+ * Seeded random sequences of every write-side operation, internal snapshots (create, apply,
+ * delete) included, against a byte-array model, over every create option and over backing chains;
+ * each sequence ends with our check and qemu-img check (no errors, no leaks), qemu-img compare
+ * against the model, and every remaining snapshot applied and compared. A failure names the seed and the last operations;
  * rerun one with -DQCOW4J_SEED=seed, adding -DQCOW4J_FULL_LOG=1 for every operation in the message
  * and -DQCOW4J_PARANOID=1 to compare the whole disk after each operation.
  */
@@ -254,6 +256,7 @@ class ModelBasedWriteTest {
     private final long maxSize;
     private final CreateOptions options;
     private DiskModel model;
+    private final ModelSnapshots snapshots;
     private byte[] allocation;
     private QcowFile disk;
     private int step;
@@ -272,6 +275,7 @@ class ModelBasedWriteTest {
       };
       this.clusterSize = options.clusterSize();
       this.maxSize = shape.size() * 3 / 2;
+      this.snapshots = new ModelSnapshots(options.dataFile() != null, options.refcountBits());
     }
 
     private String context() {
@@ -396,8 +400,20 @@ class ModelBasedWriteTest {
         model.assertWholeDisk(disk, "after reopen");
       } else if (choice < 92) {
         resize();
+      } else if (choice < 97) {
+        snapshotStep();
       } else {
         readAndCompare();
+      }
+    }
+
+    /** Creates, applies or deletes an internal snapshot; after an apply nothing is known of allocation. */
+    private void snapshotStep() throws IOException {
+      ModelSnapshots.Outcome outcome = snapshots.step(disk, model, random, this::note);
+      model = outcome.model();
+      if (outcome.applied()) {
+        allocation = new byte[clusterCount(model.size())];
+        Arrays.fill(allocation, UNKNOWN);
       }
     }
 
@@ -590,6 +606,8 @@ class ModelBasedWriteTest {
         anyAllocated |= allocation[cluster] == ALLOCATED;
         allUnallocated &= allocation[cluster] == UNALLOCATED;
       }
+      // Images with internal snapshots may refuse any shrink (qcow4j does; QEMU shrinks them).
+      allUnallocated &= snapshots.isEmpty();
       note("resize (shrink) to " + newSize + (anyAllocated ? ", refusal expected"
           : allUnallocated ? ", success expected" : ", either outcome"));
       boolean refused;
@@ -616,6 +634,7 @@ class ModelBasedWriteTest {
     }
 
     private void verifyWithQemu() throws IOException {
+      assertOurCheckClean("after the sequence");
       WriteTesting.assertCheckClean(image, "after the sequence");
       WriteTesting.assertSameAsModel(image, model, "after the sequence");
       if (options.dataFileRaw()) {
@@ -630,6 +649,22 @@ class ModelBasedWriteTest {
       }
       try (QcowFile reopened = QcowFile.open(image, OpenOptions.readOnlyDefaults())) {
         model.assertWholeDisk(reopened, "read-only reopen at the end");
+      }
+      if (!snapshots.isEmpty()) {
+        note("apply each remaining snapshot, then check again");
+        snapshots.assertEachRestores(image, OpenOptions.readWriteDefaults().withCacheBytes(shape.cacheBytes()),
+            "after the sequence");
+        assertOurCheckClean("after applying each snapshot at the end");
+        WriteTesting.assertCheckClean(image, "after applying each snapshot at the end");
+      }
+    }
+
+    /** Our own check of the closed image must find neither corruption nor leaks, as qemu-img check must. */
+    private void assertOurCheckClean(String when) throws IOException {
+      CheckResult result = QcowFile.check(image, CheckResult.Repair.NONE);
+      if (result.corruptions() != 0 || result.leaks() != 0 || result.checkErrors() != 0) {
+        fail(when + ": our check is not clean: corruptions " + result.corruptions() + ", leaks " + result.leaks()
+            + ", check errors " + result.checkErrors() + "\n  " + String.join("\n  ", result.messages()));
       }
     }
   }
