@@ -91,11 +91,13 @@ class ConcurrentCrashTest {
       String cutContext = context + "\ncut before event " + cut + " of " + total + " (workload from event " + created
           + "), keep " + keep + ", tearing " + tearing + ", " + replay.changesSinceBarrier(cut)
           + " changes not durable; last completed force: " + (durable == null ? "none (setup only)" : durable);
-      Files.write(file, replay.survivorAt(cut, random, keep, tearing));
+      byte[] survivor = replay.survivorAt(cut, random, keep, tearing);
+      Files.write(file, survivor);
       try {
         check.verify(file, cut, random.nextBoolean(), cutContext);
       } catch (AssertionError e) {
-        Path kept = Files.copy(file, dir.resolve("failed-survivor.qcow2"));
+        // The survivor as the cut left it, before any repair.
+        Path kept = Files.write(dir.resolve("failed-survivor.qcow2"), survivor);
         throw new AssertionError(e.getMessage() + "\n(survivor kept in " + kept + ")\nworkload:\n  "
             + String.join("\n  ", log.describe()), e);
       }
