@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.TreeSet;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -31,7 +32,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ConcurrentCrashTest {
   private static final int THREADS = 4;
 
-  @TempDir Path dir;
+  /** Kept when a test fails, with the failing image in it. */
+  @TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir;
 
   static Stream<Arguments> runs() {
     return ImageShape.campaign().stream().flatMap(shape -> WriteTesting.seeds("concurrent crash " + shape.name(), 2, 10)

@@ -18,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -38,7 +39,8 @@ class ConcurrentStripeTest {
   private static final int WRITERS = 4;
   private static final int ROUNDS = 6;
 
-  @TempDir Path dir;
+  /** Kept when a test fails, with the failing image in it. */
+  @TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir;
 
   static Stream<Arguments> runs() {
     return ImageShape.campaign().stream().flatMap(shape -> WriteTesting.seeds("stripes " + shape.name(), 3, 10)
@@ -48,13 +50,14 @@ class ConcurrentStripeTest {
   @ParameterizedTest(name = "{0} seed={1}")
   @MethodSource("runs")
   void writersSharingClustersKeepEveryAcknowledgedChange(ImageShape shape, long seed) throws Exception {
+    Path image = dir.resolve("striped.qcow2");
     String context = shape.name() + " seed=" + seed + " (replay with -DQCOW4J_SEED=" + seed
-        + " -Dtest=ConcurrentStripeTest; thread schedules vary between runs)";
+        + " -Dtest=ConcurrentStripeTest; thread schedules vary between runs)\nimage (kept when the test fails): "
+        + image;
     System.out.println("ConcurrentStripeTest " + context);
     Random random = new Random(seed);
     long[] initial = new long[(int) (shape.size() / SectorTag.SECTOR)];
     ShapeSetup.makeBase(dir, shape, random, initial);
-    Path image = dir.resolve("striped.qcow2");
     try (QcowFile disk = QcowFile.create(image, ShapeSetup.options(shape))) {
       ShapeSetup.populate(disk, shape, random, initial);
     }
