@@ -23,6 +23,7 @@ import java.util.Random;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -39,7 +40,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ModelBasedWriteTest {
   private static final long MIB = 1 << 20;
 
-  @TempDir Path dir;
+  /** Kept when a test fails, with the failing image in it. */
+  @TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir;
 
   enum Base { NONE, RAW, QCOW2 }
 
@@ -280,7 +282,8 @@ class ModelBasedWriteTest {
 
     private String context() {
       StringBuilder text = new StringBuilder(shape.name() + " seed=" + seed + " step=" + step
-          + " (replay with -DQCOW4J_SEED=" + seed + " -Dtest=ModelBasedWriteTest)\nlast operations:");
+          + " (replay with -DQCOW4J_SEED=" + seed + " -Dtest=ModelBasedWriteTest)\nimage (kept when the test fails): "
+          + image + "\nlast operations:");
       for (String entry : log) {
         text.append("\n  ").append(entry);
       }
