@@ -17,7 +17,7 @@ import java.util.concurrent.Future;
  * Several threads on one image at once, on overlapping ranges: tagged writes and rewrites,
  * compressed clusters, discards, writeZeroes with and without unmap, allocate, reads, flush and
  * force; every operation goes to the {@link OperationLog}. Reads check only what holds at any
- * moment: each sector is zeros or data tagged for that very sector.
+ * moment: no sector holds data tagged for another sector.
  */
 final class ConcurrentWorkload {
   private final QcowFile disk;
@@ -158,7 +158,7 @@ final class ConcurrentWorkload {
         + " of sequence " + started.startSequence();
   }
 
-  /** Reads the range and fails on a sector that is neither zeros nor data written for that sector. */
+  /** Reads the range (other threads may be changing it) and fails on a sector that holds data written for another. */
   private void readAndCheckAddresses(long offset, int length) throws IOException {
     ByteBuffer buffer = ByteBuffer.allocate(length);
     disk.readFully(buffer, offset);
@@ -166,8 +166,7 @@ final class ConcurrentWorkload {
     for (int at = 0; at < length; at += SectorTag.SECTOR) {
       SectorTag.Reading reading = SectorTag.read(bytes, at);
       long sector = (offset + at) / SectorTag.SECTOR;
-      if (reading.kind() == SectorTag.Kind.GARBAGE
-          || reading.kind() == SectorTag.Kind.TAGGED && reading.sector() != sector) {
+      if (SectorTag.namesAnotherSector(reading, sector)) {
         throw new AssertionError("live read: guest offset " + (offset + at) + " (sector " + sector + ") reads "
             + reading);
       }

@@ -31,6 +31,15 @@ final class SectorTag {
     }
   }
 
+  /**
+   * Whether a sector read while other threads may be writing it carries data written for another
+   * sector. Only a tag naming another sector counts: a read racing a write of the same sector may
+   * see part of each (neither the API nor the host page cache makes that atomic).
+   */
+  static boolean namesAnotherSector(Reading reading, long sector) {
+    return reading.sector() >= 0 && reading.sector() != sector;
+  }
+
   /** Data for the sectors of [offset, offset + length) as the operation {@code sequence} writes them. */
   static byte[] data(long offset, int length, long sequence) {
     if (offset % SECTOR != 0 || length % SECTOR != 0) {

@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * (and followed by allocate, as the NBD server serves NO_HOLE), discards, allocate, compressed
  * clusters, flushes and reads, only on the stripes it owns, each change
  * copied to the shared shadow and read back at once. Reads of whole clusters also check the other
- * writers' sectors there: zeros or data tagged for that very sector.
+ * writers' sectors there, which may be changing: no data tagged for another sector.
  */
 final class StripedWriter {
   private static final int HOT_CLUSTERS = 2;
@@ -180,8 +180,7 @@ final class StripedWriter {
         continue;
       }
       SectorTag.Reading reading = SectorTag.read(bytes, index);
-      if (reading.kind() == SectorTag.Kind.GARBAGE
-          || reading.kind() == SectorTag.Kind.TAGGED && reading.sector() != at / SectorTag.SECTOR) {
+      if (SectorTag.namesAnotherSector(reading, at / SectorTag.SECTOR)) {
         throw new AssertionError(last + ": another writer's guest offset " + at + " reads " + reading);
       }
     }
