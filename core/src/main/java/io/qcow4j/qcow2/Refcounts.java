@@ -421,19 +421,23 @@ final class Refcounts {
     storage.readFully(bytes, entry);
     block = bytes.array();
     blocks.put(blockIndex, block);
-    evictBlocks();
+    evictBlocks(blockIndex);
     return block;
   }
 
-  /** Drops the least recently used clean blocks beyond the budget. */
-  private void evictBlocks() {
+  /**
+   * Drops the least recently used clean blocks beyond the budget, never {@code keep}: the block a
+   * caller is about to change (when every other block is dirty, the cache grows past its budget
+   * rather than drop it, which would lose the change).
+   */
+  private void evictBlocks(long keep) {
     if (blocks.size() <= cachedBlocks) {
       return;
     }
     Iterator<Long> eldest = blocks.keySet().iterator();
     while (blocks.size() > cachedBlocks && eldest.hasNext()) {
       long blockIndex = eldest.next();
-      if (!dirtyBlocks.contains(blockIndex) && !flushingBlocks.contains(blockIndex)) {
+      if (blockIndex != keep && !dirtyBlocks.contains(blockIndex) && !flushingBlocks.contains(blockIndex)) {
         eldest.remove();
       }
     }
@@ -484,7 +488,7 @@ final class Refcounts {
   /** Ends a flush's hold on its blocks. */
   void written(DirtyRefcounts dirty) {
     flushingBlocks.removeAll(dirty.blocks().keySet());
-    evictBlocks();
+    evictBlocks(-1);
   }
 
   /** Takes a failed flush's blocks and table back as dirty. */

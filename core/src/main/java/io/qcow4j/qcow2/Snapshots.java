@@ -2,6 +2,7 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
@@ -31,6 +32,10 @@ final class Snapshots {
   private final int clusterSize;
   private final boolean extendedL2;
   private final boolean hasDataFile;
+  /** {@link #walkTree}'s delta that takes back the first {@link #referencesToTakeBack} references added. */
+  private static final int TAKE_BACK = Integer.MIN_VALUE;
+  private long addedReferences;
+  private long referencesToTakeBack;
 
   Snapshots(QcowFile image, Refcounts refcounts) {
     this.image = image;
@@ -52,10 +57,11 @@ final class Snapshots {
     if (existing.size() >= HeaderCodec.MAX_SNAPSHOTS) {
       throw new ImageLimitException(storage.name() + ": the image already has " + existing.size() + " snapshots");
     }
+    refuseWithDataFile("create");
     Header header = image.header();
     long[] l1 = lookup.l1();
     // References first: the copy may leak, never under-count.
-    walkTree(l1, +1);
+    addReferences(l1);
     long copyOffset = l1.length == 0 ? 0 : refcounts.allocate(clustersFor(l1.length * 8L));
     ByteBuffer copy = encodeL1(l1);
     if (l1.length > 0) {
@@ -82,9 +88,10 @@ final class Snapshots {
 
   /** Makes the snapshot's state the active one; the virtual size becomes the snapshot's. */
   void apply(Snapshot snapshot) throws IOException {
+    refuseWithDataFile("apply");
     Header header = image.header();
     long[] snapshotL1 = readL1(snapshot.l1TableOffset(), snapshot.l1Size());
-    walkTree(snapshotL1, +1);
+    addReferences(snapshotL1);
     long[] oldL1 = lookup.l1().clone();
     long l1Offset = header.l1TableOffset();
     int l1Entries = header.l1Size();
@@ -138,6 +145,35 @@ final class Snapshots {
     throw new NoSuchFileException(imageName, null, "snapshot '" + nameOrId + "' not found");
   }
 
+  /** Refuses a snapshot operation on an image with an external data file, as QEMU does (ENOTSUP). */
+  private void refuseWithDataFile(String operation) throws UnsupportedFeatureException {
+    if (hasDataFile) {
+      throw new UnsupportedFeatureException(storage.name() + ": cannot " + operation
+          + " a snapshot: internal snapshots are not supported with an external data file");
+    }
+  }
+
+  /**
+   * Adds a reference to every cluster of the tree; when one fails (a refcount at the limit of its
+   * width), the references added so far are taken back, so a refused operation leaves no leak.
+   */
+  private void addReferences(long[] l1) throws IOException {
+    addedReferences = 0;
+    try {
+      walkTree(l1, +1);
+    } catch (IOException | RuntimeException e) {
+      referencesToTakeBack = addedReferences;
+      try {
+        walkTree(l1, TAKE_BACK);
+      } catch (IOException | RuntimeException rollbackFailure) {
+        e.addSuppressed(rollbackFailure);
+      } finally {
+        referencesToTakeBack = 0;
+      }
+      throw e;
+    }
+  }
+
   /** Adds {@code delta} (+1 now, -1 once durable) to every L2 table and data cluster of the tree. */
   private void walkTree(long[] l1, int delta) throws IOException {
     ByteBuffer table = ByteBuffer.allocate(clusterSize);
@@ -166,8 +202,17 @@ final class Snapshots {
   }
 
   private void reference(long offset, long length, int delta) throws IOException {
-    if (delta > 0) {
-      refcounts.adjust(offset, length, delta);
+    if (delta == TAKE_BACK) {
+      // The references this walk added, cluster by cluster in the same order, and no more.
+      for (long cluster = offset & -clusterSize; cluster < offset + length && referencesToTakeBack > 0; cluster += clusterSize) {
+        refcounts.adjust(cluster, 1, -1);
+        referencesToTakeBack--;
+      }
+    } else if (delta > 0) {
+      for (long cluster = offset & -clusterSize; cluster < offset + length; cluster += clusterSize) {
+        refcounts.adjust(cluster, 1, delta);
+        addedReferences++;
+      }
     } else {
       refcounts.freeLater(offset, length);
     }

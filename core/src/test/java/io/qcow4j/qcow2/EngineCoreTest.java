@@ -218,4 +218,47 @@ class EngineCoreTest {
       assertThat(result.leaks()).isZero();
     }
   }
+
+  /** A snapshot dirties more refcount blocks than the cache holds: none of the changes may be dropped. */
+  @Test
+  void refcountBlocksBeyondTheCacheBudgetKeepTheirChanges() throws IOException {
+    Path file = dir.resolve("blocks.qcow2");
+    try (QcowFile image = QcowFile.create(file, CreateOptions.of(8L << 20).withClusterSize(512))) {
+      image.writeFully(filled(4 << 20, 0x21), 0);
+    }
+    try (QcowFile image = QcowFile.open(file, OpenOptions.readWriteDefaults().withCacheBytes(8192))) {
+      image.createSnapshot("many-blocks");
+      image.writeFully(filled(65536, 0x22), 0);
+      CheckResult result = image.check(CheckResult.Repair.NONE);
+      assertThat(result.corruptions()).isZero();
+      assertThat(result.leaks()).isZero();
+    }
+    QemuTools.in(dir).img("check", "-q", file);
+  }
+
+  @Test
+  void aSnapshotRefusedAtTheRefcountLimitLeavesNoLeak() throws IOException {
+    Path file = dir.resolve("limit.qcow2");
+    try (QcowFile image = QcowFile.create(file, CreateOptions.of(1L << 20).withRefcountBits(1))) {
+      image.writeFully(filled(256 << 10, 0x23), 0);
+      assertThatThrownBy(() -> image.createSnapshot("too-many-references"))
+          .isInstanceOf(io.qcow4j.disk.ImageLimitException.class);
+      CheckResult result = image.check(CheckResult.Repair.NONE);
+      assertThat(result.corruptions()).isZero();
+      assertThat(result.leaks()).isZero();
+    }
+  }
+
+  @Test
+  void snapshotsOfAnImageWithAnExternalDataFileAreRefusedAsQemuRefusesThem() throws IOException {
+    Path file = dir.resolve("withdata.qcow2");
+    QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "-o", "data_file=withdata.raw", file, "1M");
+    try (QcowFile image = QcowFile.open(file, OpenOptions.readWriteDefaults())) {
+      assertThatThrownBy(() -> image.createSnapshot("s"))
+          .isInstanceOf(io.qcow4j.disk.UnsupportedFeatureException.class)
+          .hasMessageContaining("external data file");
+      assertThat(image.snapshots()).isEmpty();
+    }
+    QemuTools.in(dir).img("check", "-q", file);
+  }
 }
