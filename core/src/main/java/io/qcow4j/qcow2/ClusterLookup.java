@@ -473,11 +473,6 @@ final class ClusterLookup {
     }
   }
 
-  /** Marks the whole L1 table as needing a write (it moved). */
-  void markL1Dirty() {
-    l1Dirty = true;
-  }
-
   /** Forgets every cached slice (the active tree changed wholesale); nothing may be dirty. */
   void clearCache() {
     cache.clear();

@@ -27,8 +27,6 @@ import java.util.TreeSet;
 final class Refcounts {
   /** Bits 0-8 of a refcount-table entry are reserved. */
   private static final long TABLE_RESERVED_MASK = 511L;
-  /** Blocks scanned for free clusters at a time, when nothing freed in this session is left. */
-  private static final int SCAN_BLOCKS = 4;
 
   private final String name;
   private final Storage storage;
@@ -43,7 +41,6 @@ final class Refcounts {
   private final LinkedHashMap<Long, byte[]> blocks = new LinkedHashMap<>(16, 0.75f, true);
   private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
   private final TreeSet<Long> flushingBlocks = new TreeSet<>();
-  private final TreeSet<Long> freeClusters = new TreeSet<>();
   /** Clusters whose refcount dropped to zero and whose host range is being punched. */
   private final TreeSet<Long> punching = new TreeSet<>();
   /** Host ranges (offset, length) whose references were dropped by entries not yet durable. */
@@ -57,8 +54,8 @@ final class Refcounts {
   private boolean tableMoved;
   /** The first cluster index past every cluster in use: where fresh allocations go. */
   private volatile long frontier;
-  /** Clusters below it were scanned for zero refcounts already. */
-  private long scanCursor;
+  /** Where the search for free clusters starts: no cluster below it is free (QEMU's free_cluster_index). */
+  private long freeCursor;
   /** How many clusters the file held when opened. */
   private final long clustersAtOpen;
 
@@ -186,76 +183,70 @@ final class Refcounts {
     return offsets;
   }
 
-  /** Allocates {@code count} contiguous fresh clusters with refcount 1 and returns the host offset of the first. */
+  /**
+   * Allocates {@code count} contiguous clusters with refcount 1 and returns the host offset of the
+   * first: the first run of that many free clusters from the free-cluster cursor, as QEMU allocates
+   * (shorter holes are passed over), which is the end of the clusters in use when nothing below is
+   * free. A reused cluster is punched first: it may hold an earlier owner's bytes, and a fresh
+   * cluster must read as zeros.
+   */
   long allocate(int count) throws IOException {
-    if (freeClusters.isEmpty()) {
-      scanForFree();
+    long first = firstFreeRun(count);
+    long reusedEnd = Math.min(first + count, frontier);
+    if (first < reusedEnd) {
+      storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
     }
-    if (!freeClusters.isEmpty() && freeRunLength(count) >= count) {
-      long first = freeClusters.first();
-      for (long cluster = first; cluster < first + count; cluster++) {
-        set(cluster, 1);
+    frontier = Math.max(frontier, first + count);
+    for (long cluster = first; cluster < first + count; cluster++) {
+      set(cluster, 1);
+    }
+    freeCursor = first + count;
+    return first << clusterBits;
+  }
+
+  /** The first cluster of a run of {@code count} free clusters at or after the cursor. */
+  private long firstFreeRun(int count) throws IOException {
+    long runStart = freeCursor;
+    long run = 0;
+    while (run < count) {
+      long cluster = runStart + run;
+      if (cluster >= frontier) {
+        return runStart;
       }
-      return first << clusterBits;
+      long skipTo = unusableUntil(cluster);
+      if (skipTo > cluster) {
+        runStart = skipTo;
+        run = 0;
+      } else {
+        run++;
+      }
     }
-    return allocateAtFrontier(count);
+    return runStart;
   }
 
   /**
-   * How many clusters, at most {@code wanted}, run contiguously from the first free cluster;
-   * {@code wanted} when none is free (allocation then goes to the frontier).
+   * Where the clusters that cannot be handed out, starting at {@code cluster}, end: the cluster
+   * itself when it is free. In use, being punched, holding metadata, or counted by a damaged block
+   * or by no block while the file held it at open (nothing tells which of those are free).
    */
-  int freeRunLength(int wanted) throws IOException {
-    if (freeClusters.isEmpty()) {
-      scanForFree();
+  private long unusableUntil(long cluster) throws IOException {
+    long blockIndex = cluster / refcountsPerBlock;
+    boolean missing = blockIndex >= table.length || table[(int) blockIndex] == 0;
+    boolean damaged = !missing && blockOffsetOrZero(blockIndex) == 0;
+    if (cluster == 0 && (missing || damaged)) {
+      // The header's cluster is always in use: its refcount reads 0 only when the refcount
+      // structures are damaged, and allocating by them would hand out clusters in use (QEMU:
+      // "Preventing invalid allocation of refcount block at offset 0").
+      throw new CorruptImageException(name + ": preventing invalid allocation: the refcount of the header cluster"
+          + " is 0 (refcount table entry 0 " + (missing ? "is empty" : "is invalid") + ")");
     }
-    if (freeClusters.isEmpty()) {
-      return wanted;
+    if (damaged || missing && cluster < clustersAtOpen) {
+      return Math.min(frontier, (blockIndex + 1) * refcountsPerBlock);
     }
-    long first = freeClusters.first();
-    int run = 1;
-    while (run < wanted && freeClusters.contains(first + run)) {
-      run++;
+    if (get(cluster) != 0 || punching.contains(cluster) || guard.holdsMetadata(cluster << clusterBits, clusterSize)) {
+      return cluster + 1;
     }
-    return run;
-  }
-
-  /**
-   * Finds clusters below the frontier with refcount zero (freed in an earlier session, or leaked
-   * and repaired) a few blocks at a time, punching each before it is handed out: it may still hold
-   * another owner's old bytes, and a fresh cluster must read as zeros.
-   */
-  private void scanForFree() throws IOException {
-    long scanEnd = Math.min(frontier, scanCursor + SCAN_BLOCKS * refcountsPerBlock);
-    while (scanCursor < frontier && freeClusters.isEmpty()) {
-      for (long cluster = scanCursor; cluster < scanEnd; cluster++) {
-        long blockIndex = cluster / refcountsPerBlock;
-        boolean missing = blockIndex >= table.length || table[(int) blockIndex] == 0;
-        if (cluster == 0 && missing || blockIndex < table.length && blockOffsetOrZero(blockIndex) == 0 && !missing) {
-          if (cluster == 0) {
-            // The header's cluster is always in use: its refcount reads 0 only when the refcount
-            // structures are damaged, and allocating by them would hand out clusters in use (QEMU:
-            // "Preventing invalid allocation of refcount block at offset 0").
-            throw new CorruptImageException(name + ": preventing invalid allocation: the refcount of the header cluster"
-                + " is 0 (refcount table entry 0 " + (missing ? "is empty" : "is invalid") + ")");
-          }
-          // A damaged block: allocation stays clear of the clusters it covers.
-          cluster = (blockIndex + 1) * refcountsPerBlock - 1;
-          continue;
-        }
-        if (missing && cluster < clustersAtOpen) {
-          // No block counts clusters the file held when opened: nothing tells which are free.
-          cluster = (blockIndex + 1) * refcountsPerBlock - 1;
-          continue;
-        }
-        if (get(cluster) == 0 && !punching.contains(cluster) && !guard.holdsMetadata(cluster << clusterBits, clusterSize)) {
-          storage.punchHole(cluster << clusterBits, clusterSize);
-          freeClusters.add(cluster);
-        }
-      }
-      scanCursor = scanEnd;
-      scanEnd = Math.min(frontier, scanCursor + SCAN_BLOCKS * refcountsPerBlock);
-    }
+    return cluster;
   }
 
   /** The host offset where fresh allocations at the end of the file go next. */
@@ -289,9 +280,9 @@ final class Refcounts {
     return hasPendingFrees;
   }
 
-  /** Whether freed clusters wait to be reused. */
+  /** Whether the allocator may find free clusters below the end of the clusters in use. */
   boolean hasFreeClusters() {
-    return !freeClusters.isEmpty();
+    return freeCursor < frontier;
   }
 
   /** Takes the queued frees; a flush releases them once the entries that dropped them are durable. */
@@ -326,7 +317,6 @@ final class Refcounts {
         }
         set(cluster, current - 1);
         if (current == 1 && cluster < frontier) {
-          freeClusters.remove(cluster);
           punching.add(cluster);
           emptied.add(cluster);
         }
@@ -335,11 +325,11 @@ final class Refcounts {
     return emptied;
   }
 
-  /** Makes clusters from {@link #release} allocatable, their host ranges punched (they read as zeros). */
-  void reusable(List<Long> clusters) throws IOException {
+  /** Makes clusters from {@link #release} allocatable again, their host ranges punched; the cursor goes back to them. */
+  void reusable(List<Long> clusters) {
     for (long cluster : clusters) {
-      if (punching.remove(cluster) && get(cluster) == 0) {
-        freeClusters.add(cluster);
+      if (punching.remove(cluster)) {
+        freeCursor = Math.min(freeCursor, cluster);
       }
     }
   }
@@ -359,9 +349,6 @@ final class Refcounts {
     byte[] block = block(blockIndex);
     dirtyBlocks.add(blockIndex);
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
-    if (value != 0) {
-      freeClusters.remove(cluster);
-    }
   }
 
   private void createBlock(long blockIndex) throws IOException {
@@ -501,25 +488,11 @@ final class Refcounts {
     }
   }
 
-  /** Whether anything awaits writing. */
-  boolean isDirty() {
-    return !dirtyBlocks.isEmpty() || tableDirty;
-  }
-
-  /** Writes everything dirty now (for a new image, before anything else can run). */
+  /** Writes everything dirty now (closing: no flush can run meanwhile). */
   void writeAll() throws IOException {
     DirtyRefcounts dirty = takeDirty();
     writeBlocks(dirty);
     writeTable(dirty);
     written(dirty);
-  }
-
-  /** The free clusters known below the frontier, lowest first (for tests and check). */
-  TreeMap<Long, Long> freeSummary() {
-    TreeMap<Long, Long> summary = new TreeMap<>();
-    for (long cluster : freeClusters) {
-      summary.put(cluster << clusterBits, (long) clusterSize);
-    }
-    return summary;
   }
 }

@@ -196,10 +196,6 @@ final class WritePath {
       }
       metadata.markDirty();
       image.guarded(() -> lookup.writableSlot(guestOffset, refcounts));
-      if (!inPlace && !hasDataFile) {
-        // Freed clusters are reused first, as far as they run contiguously.
-        count = Math.min(count, refcounts.freeRunLength(count));
-      }
       target = inPlace ? L2Entry.hostOffset(oldEntries[0]) : hasDataFile ? guestOffset : refcounts.allocate(count);
       long length = (long) count << clusterBits;
       checkDataWrite(target, length);
