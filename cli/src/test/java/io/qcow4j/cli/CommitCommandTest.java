@@ -56,7 +56,31 @@ class CommitCommandTest {
     for (Object entry : (List<?>) Json.parse(ourMap)) {
       assertThat(((Map<?, ?>) entry).get("depth")).as(ourMap).isNotEqualTo(0L);
     }
-    assertThat(ourMap).isEqualTo(Qemu.check("qemu-img", "map", "--output=json", theirs.resolve("top.qcow2").toString()));
+    String theirMap = Qemu.check("qemu-img", "map", "--output=json", theirs.resolve("top.qcow2").toString());
+    assertThat(layersOf(ourMap)).as(ourMap + "\n" + theirMap).isEqualTo(layersOf(theirMap));
+  }
+
+  /**
+   * A map without host offsets, adjacent extents of the same kind merged: which layer holds each
+   * byte and whether it is data or zeros. qemu-img commit's own host layout of the committed data
+   * varies from run to run (its job may write the guest ranges in either order), so only this is
+   * compared.
+   */
+  private static List<List<Object>> layersOf(String mapJson) {
+    List<List<Object>> extents = new ArrayList<>();
+    for (Object item : (List<?>) Json.parse(mapJson)) {
+      Map<?, ?> entry = (Map<?, ?>) item;
+      long start = ((Number) entry.get("start")).longValue();
+      long length = ((Number) entry.get("length")).longValue();
+      List<Object> kind = List.of(entry.get("depth"), entry.get("present"), entry.get("zero"), entry.get("data"));
+      List<Object> last = extents.isEmpty() ? null : extents.getLast();
+      if (last != null && last.get(2).equals(kind) && (long) last.get(0) + (long) last.get(1) == start) {
+        extents.set(extents.size() - 1, List.of(last.get(0), (long) last.get(1) + length, kind));
+      } else {
+        extents.add(List.of(start, length, kind));
+      }
+    }
+    return extents;
   }
 
   static Stream<List<String>> failures() {
