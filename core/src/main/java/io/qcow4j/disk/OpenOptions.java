@@ -1,54 +1,167 @@
 package io.qcow4j.disk;
 
+import java.util.EnumSet;
+import java.util.Objects;
+import java.util.Set;
+
 /**
  * How to open an image: access mode, the format (null detects it), how deep a backing chain may
- * go, what to do with a backing file, and the byte budget of the metadata caches.
+ * go, what to do with a backing file, the byte budget of the metadata caches, and the image locks
+ * (whether they are taken, what this user lets other users do). Immutable; each {@code with}
+ * method returns a copy with one setting changed.
  */
-public record OpenOptions(
-    boolean readOnly, ImageFormat format, int maxChainDepth, BackingPolicy backingPolicy, long cacheBytes) {
-
+public final class OpenOptions {
   public static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
   public static final long DEFAULT_CACHE_BYTES = 32L << 20;
+  private static final Set<Permission> DEFAULT_SHARED =
+      Set.copyOf(EnumSet.of(Permission.CONSISTENT_READ, Permission.WRITE_UNCHANGED));
 
-  public OpenOptions {
+  private final boolean readOnly;
+  private final ImageFormat format;
+  private final int maxChainDepth;
+  private final BackingPolicy backingPolicy;
+  private final long cacheBytes;
+  private final Locking locking;
+  private final boolean forceShare;
+  private final Set<Permission> sharedPermissions;
+
+  private OpenOptions(boolean readOnly, ImageFormat format, int maxChainDepth, BackingPolicy backingPolicy,
+      long cacheBytes, Locking locking, boolean forceShare, Set<Permission> sharedPermissions) {
     if (maxChainDepth < 0) {
       throw new IllegalArgumentException("maxChainDepth must be >= 0: " + maxChainDepth);
     }
     if (cacheBytes < 4096) {
       throw new IllegalArgumentException("cacheBytes must be at least 4096: " + cacheBytes);
     }
-    if (backingPolicy == null) {
-      throw new IllegalArgumentException("backingPolicy is required");
-    }
+    this.readOnly = readOnly;
+    this.format = format;
+    this.maxChainDepth = maxChainDepth;
+    this.backingPolicy = Objects.requireNonNull(backingPolicy, "backingPolicy");
+    this.cacheBytes = cacheBytes;
+    this.locking = Objects.requireNonNull(locking, "locking");
+    this.forceShare = forceShare;
+    this.sharedPermissions = Set.copyOf(Objects.requireNonNull(sharedPermissions, "sharedPermissions"));
   }
 
-  /** Read-only, format detected, backing files followed, the default limits. */
+  /**
+   * Read-only, format detected, backing files followed, the default limits, locks taken (sharing
+   * reads with others, not writes).
+   */
   public static OpenOptions readOnlyDefaults() {
-    return new OpenOptions(true, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES);
+    return new OpenOptions(true, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES,
+        Locking.AUTO, false, DEFAULT_SHARED);
   }
 
-  /** Read-write, format detected, backing files followed, the default limits. */
+  /** As {@link #readOnlyDefaults()}, read-write. */
   public static OpenOptions readWriteDefaults() {
-    return new OpenOptions(false, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES);
+    return readOnlyDefaults().withReadOnly(false);
+  }
+
+  /** Whether the image is opened read-only. */
+  public boolean readOnly() {
+    return readOnly;
+  }
+
+  /** The format to open the image as; null when it is detected. */
+  public ImageFormat format() {
+    return format;
+  }
+
+  /** How many backing files may be opened below the image. */
+  public int maxChainDepth() {
+    return maxChainDepth;
+  }
+
+  /** What to do with a backing file the image names. */
+  public BackingPolicy backingPolicy() {
+    return backingPolicy;
+  }
+
+  /** The byte budget of each image's metadata caches. */
+  public long cacheBytes() {
+    return cacheBytes;
+  }
+
+  /** Whether QEMU's image locks are taken (default {@link Locking#AUTO}). */
+  public Locking locking() {
+    return locking;
+  }
+
+  /**
+   * Whether a read-only open lets others do anything, writes included (qemu-img's {@code -U}); a
+   * read-write open refuses it.
+   */
+  public boolean forceShare() {
+    return forceShare;
+  }
+
+  /**
+   * What this user lets others do to the image (default: read it, and write without changing
+   * data). A qcow2 image file is never shared for writing or resizing while it is open, except
+   * with {@link #forceShare()}: its metadata would change under us.
+   */
+  public Set<Permission> sharedPermissions() {
+    return sharedPermissions;
   }
 
   public OpenOptions withReadOnly(boolean value) {
-    return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes);
+    return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions);
   }
 
   public OpenOptions withFormat(ImageFormat value) {
-    return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes);
+    return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions);
   }
 
   public OpenOptions withMaxChainDepth(int value) {
-    return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes);
+    return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions);
   }
 
   public OpenOptions withBackingPolicy(BackingPolicy value) {
-    return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes);
+    return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes, locking, forceShare,
+        sharedPermissions);
   }
 
   public OpenOptions withCacheBytes(long value) {
-    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value);
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value, locking, forceShare,
+        sharedPermissions);
+  }
+
+  public OpenOptions withLocking(Locking value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, value, forceShare,
+        sharedPermissions);
+  }
+
+  public OpenOptions withForceShare(boolean value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, value,
+        sharedPermissions);
+  }
+
+  public OpenOptions withSharedPermissions(Set<Permission> value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        value);
+  }
+
+  @Override
+  public boolean equals(Object other) {
+    return other instanceof OpenOptions that
+        && readOnly == that.readOnly && format == that.format && maxChainDepth == that.maxChainDepth
+        && backingPolicy == that.backingPolicy && cacheBytes == that.cacheBytes && locking == that.locking
+        && forceShare == that.forceShare && sharedPermissions.equals(that.sharedPermissions);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions);
+  }
+
+  @Override
+  public String toString() {
+    return "OpenOptions[readOnly=" + readOnly + ", format=" + format + ", maxChainDepth=" + maxChainDepth
+        + ", backingPolicy=" + backingPolicy + ", cacheBytes=" + cacheBytes + ", locking=" + locking
+        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + "]";
   }
 }
