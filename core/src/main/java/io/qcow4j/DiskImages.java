@@ -20,7 +20,7 @@ public final class DiskImages {
     ImageFormat format = options.format() != null ? options.format() : probe(path);
     return switch (format) {
       case QCOW2 -> QcowFile.open(path, options);
-      case RAW -> RawDiskFile.open(path, options.readOnly());
+      case RAW -> RawDiskFile.open(path, options);
     };
   }
 

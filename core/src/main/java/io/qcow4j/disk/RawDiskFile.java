@@ -2,6 +2,7 @@ package io.qcow4j.disk;
 
 import io.qcow4j.storage.FileStorage;
 import io.qcow4j.storage.HostFiles;
+import io.qcow4j.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -23,9 +24,14 @@ public final class RawDiskFile implements DiskFile {
     this.size = storage.size();
   }
 
-  /** Opens a raw image file. */
+  /** Opens a raw image file, taking the image locks of a default open. */
   public static RawDiskFile open(Path path, boolean readOnly) throws IOException {
-    return new RawDiskFile(FileStorage.open(path, readOnly), path);
+    return open(path, OpenOptions.readOnlyDefaults().withReadOnly(readOnly));
+  }
+
+  /** Opens a raw image file with the access and image locks {@code options} ask for. */
+  public static RawDiskFile open(Path path, OpenOptions options) throws IOException {
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path);
   }
 
   @Override

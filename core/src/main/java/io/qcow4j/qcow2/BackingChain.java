@@ -8,6 +8,7 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.storage.LockRequest;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -66,10 +67,10 @@ final class BackingChain {
           + "' is already in the chain above it");
     }
     ImageFormat format = backingFormat == null ? QcowFile.probe(path) : ImageFormat.parse(backingFormat);
-    OpenOptions backingOptions = options.withReadOnly(true).withFormat(null);
+    OpenOptions backingOptions = LockRequest.forBacking(options);
     return switch (format) {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
-      case RAW -> RawDiskFile.open(path, true);
+      case RAW -> RawDiskFile.open(path, backingOptions);
     };
   }
 

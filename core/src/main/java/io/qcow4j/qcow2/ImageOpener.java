@@ -12,6 +12,7 @@ import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -77,7 +78,8 @@ final class ImageOpener {
    */
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
       boolean repairing) throws IOException {
-    return openOwning(path, FileStorage.open(path, options.readOnly()), options, depth, chainAbove, repairing);
+    return openOwning(path, FileStorage.open(path, options.readOnly(), LockRequest.forImageFile(options)), options,
+        depth, chainAbove, repairing);
   }
 
   /** Opens the image in {@code storage}; a failed open closes the storage and all that it opened. */
@@ -135,7 +137,7 @@ final class ImageOpener {
             + "') but was opened without a path to find it");
       }
       dataPath = BackingChain.resolve(path, dataName);
-      dataStorage = FileStorage.open(dataPath, options.readOnly());
+      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options));
       opened.add(dataStorage);
     }
 
