@@ -1,5 +1,6 @@
 package io.qcow4j.disk;
 
+import io.qcow4j.internal.Arguments;
 import io.qcow4j.storage.FileStorage;
 import io.qcow4j.storage.HostFiles;
 import io.qcow4j.storage.LockRequest;
@@ -16,6 +17,7 @@ public final class RawDiskFile implements DiskFile {
   private final Path path;
   /** The disk's size, read once: a raw disk changes size only through {@link #resize}. */
   private volatile long size;
+  private volatile boolean closed;
 
   /** Wraps storage; {@code path} (nullable) is reported by {@link #files()} and {@link #blockStatus}. */
   public RawDiskFile(Storage storage, Path path) throws IOException {
@@ -51,7 +53,9 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public int read(ByteBuffer dst, long position) throws IOException {
-    checkPosition(position);
+    ensureOpen();
+    Arguments.notNull(name(), dst, "buffer");
+    Arguments.position(name(), position);
     long size = this.size;
     if (position >= size) {
       return dst.hasRemaining() ? -1 : 0;
@@ -65,6 +69,7 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public int write(ByteBuffer src, long position) throws IOException {
+    Arguments.notNull(name(), src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
     storage.write(src, position);
@@ -72,12 +77,14 @@ public final class RawDiskFile implements DiskFile {
   }
 
   @Override
-  public void flush() {
+  public void flush() throws IOException {
     // Raw images keep no metadata of their own.
+    ensureOpen();
   }
 
   @Override
   public void force(boolean metadata) throws IOException {
+    ensureOpen();
     storage.force(metadata);
   }
 
@@ -111,11 +118,12 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
+    ensureOpen();
     long size = this.size;
     if (offset < 0 || offset >= size || maxLength <= 0) {
       throw new IllegalArgumentException(name() + ": block status at " + offset + " outside the disk (" + size + " bytes)");
     }
-    long end = Math.min(size, offset + maxLength);
+    long end = offset + Math.min(maxLength, size - offset);
     long nextData = storage.nextData(offset);
     if (nextData > offset) {
       return new Extent(offset, Math.min(end, nextData) - offset, 0, true, true, false, false, offset, path);
@@ -126,6 +134,7 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public ImageInfo info() throws IOException {
+    ensureOpen();
     return new ImageInfo(path, ImageFormat.RAW, size, HostFiles.allocatedBytes(path), null, null, null);
   }
 
@@ -141,6 +150,7 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public void close() throws IOException {
+    closed = true;
     storage.close();
   }
 
@@ -148,13 +158,14 @@ public final class RawDiskFile implements DiskFile {
     return storage.name();
   }
 
-  private void checkPosition(long position) {
-    if (position < 0) {
-      throw new IllegalArgumentException(name() + ": negative offset " + position);
+  private void ensureOpen() throws ClosedImageException {
+    if (closed) {
+      throw new ClosedImageException(name());
     }
   }
 
-  private void ensureWritable() throws ReadOnlyImageException {
+  private void ensureWritable() throws IOException {
+    ensureOpen();
     if (storage.isReadOnly()) {
       throw new ReadOnlyImageException(name() + ": image is opened read-only");
     }
@@ -162,9 +173,6 @@ public final class RawDiskFile implements DiskFile {
 
   private void checkWrite(long offset, long length) throws IOException {
     ensureWritable();
-    if (offset < 0 || length < 0 || offset + length > size) {
-      throw new IOException(name() + ": range at offset " + offset + " length " + length
-          + " is outside the disk (" + size + " bytes)");
-    }
+    Arguments.range(name(), offset, length, size);
   }
 }
