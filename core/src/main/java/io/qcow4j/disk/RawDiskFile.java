@@ -112,6 +112,7 @@ public final class RawDiskFile implements DiskFile {
       throw new IllegalArgumentException(name() + ": negative size " + newSize);
     }
     ensureWritable();
+    storage.takePermission(Permission.RESIZE);
     storage.truncate(newSize);
     size = newSize;
   }

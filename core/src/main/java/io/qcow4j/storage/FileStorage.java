@@ -32,6 +32,8 @@ public final class FileStorage implements Storage {
   private volatile boolean closed;
   private final boolean readOnly;
   private final Optional<NativeFile> nativeFile;
+  /** The image locks held: set once at open, widened by {@link #takePermission}. */
+  private LockRequest lock = LockRequest.NONE;
 
   private FileStorage(Path path, FileChannel channel, boolean readOnly, Optional<NativeFile> nativeFile) {
     this.path = path;
@@ -82,11 +84,23 @@ public final class FileStorage implements Storage {
   private static FileStorage locked(FileStorage storage, LockRequest lock) throws IOException {
     try {
       ImageLocks.acquire(storage.nativeFile.orElse(null), storage.path, lock);
+      storage.lock = lock;
       return storage;
     } catch (IOException | RuntimeException e) {
       storage.close();
       throw e;
     }
+  }
+
+  @Override
+  public synchronized void takePermission(io.qcow4j.disk.Permission permission) throws IOException {
+    ensureOpen();
+    if (lock.taken().contains(permission)) {
+      return;
+    }
+    LockRequest wider = lock.taking(permission);
+    ImageLocks.widen(nativeFile.orElse(null), path, lock, wider);
+    lock = wider;
   }
 
   /** The host path. */

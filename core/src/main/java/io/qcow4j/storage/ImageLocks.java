@@ -57,6 +57,26 @@ final class ImageLocks {
     }
   }
 
+  /**
+   * Widens the locks from {@code held} to {@code wider}; on a conflict the bytes locked for it are
+   * released again and {@code held} stays as it was.
+   */
+  static void widen(NativeFile file, Path path, LockRequest held, LockRequest wider) throws IOException {
+    try {
+      acquire(file, path, wider);
+    } catch (ImageLockedException e) {
+      for (Permission permission : Permission.values()) {
+        if (wider.taken().contains(permission) && !held.taken().contains(permission)) {
+          file.unlock(PERMISSION_BASE + permission.ordinal());
+        }
+        if (!wider.shared().contains(permission) && held.shared().contains(permission)) {
+          file.unlock(SHARED_BASE + permission.ordinal());
+        }
+      }
+      throw e;
+    }
+  }
+
   private static void lock(NativeFile file, int offset) throws IOException {
     if (!file.lockShared(offset)) {
       throw new IOException(file.name() + ": Failed to lock byte " + offset);

@@ -19,6 +19,13 @@ public record LockRequest(Locking locking, Set<Permission> taken, Set<Permission
     shared = Set.copyOf(shared);
   }
 
+  /** This request with {@code permission} taken too. */
+  public LockRequest taking(Permission permission) {
+    EnumSet<Permission> wider = EnumSet.of(permission);
+    wider.addAll(taken);
+    return new LockRequest(locking, wider, shared);
+  }
+
   /**
    * What QEMU takes while it creates an image over the file: writing and resizing it, letting
    * others do anything but resize (the file has the size asked for when the creation ends).

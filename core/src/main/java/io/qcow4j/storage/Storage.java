@@ -42,6 +42,13 @@ public interface Storage extends Closeable {
   void allocate(long position, long length) throws IOException;
 
   /** The first offset at or after {@code position} that may hold data (SEEK_DATA); the size if none. */
+  /**
+   * Takes one more image-lock permission (a raw image's resize) while the storage is open; an
+   * {@link io.qcow4j.disk.ImageLockedException} when another user does not share it. Storage that
+   * takes no locks has nothing to do.
+   */
+  default void takePermission(io.qcow4j.disk.Permission permission) throws IOException {}
+
   default long nextData(long position) throws IOException {
     return position;
   }

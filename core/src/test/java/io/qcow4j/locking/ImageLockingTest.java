@@ -156,6 +156,27 @@ class ImageLockingTest {
   }
 
   @Test
+  void resizingARawImageQemuNbdServesIsRefusedAsQemuImgRefusesItAndTheAttemptLeavesNoLock() throws Exception {
+    Path image = directory.resolve("disk.raw");
+    Path socket = directory.resolve("nbd.sock");
+    OpenOptions qemuIoLike = Mode.READ_WRITE.options(ImageFormat.RAW);
+    try (DiskFile ours = DiskImages.open(image, qemuIoLike)) {
+      String qemuRefusal;
+      try (QemuNbd server = QemuNbd.serve(directory, socket, image)) {
+        qemuRefusal = refusal(QemuTools.in(directory).run(QemuTools.DEFAULT_TIMEOUT, "qemu-img", "resize", "-f", "raw",
+            "disk.raw", "2M").stderr());
+        assertThatThrownBy(() -> ours.resize(2 << 20)).isInstanceOf(ImageLockedException.class).hasMessage(qemuRefusal);
+      }
+      assertThat(qemuRefusal).isEqualTo("Failed to get \"resize\" lock");
+      assertThat(Files.size(image)).isEqualTo(1 << 20);
+      // the refused attempt released the resize byte: qemu-nbd, which does not share resizing, starts
+      try (QemuNbd server = QemuNbd.serve(directory, socket, image)) {
+        assertThat(server.isAlive()).isTrue();
+      }
+    }
+  }
+
+  @Test
   void lockingOffNeitherTakesNorTestsLocks() throws Exception {
     Path image = directory.resolve("top.qcow2");
     OpenOptions unlocked = OpenOptions.readWriteDefaults().withLocking(Locking.OFF);
@@ -212,6 +233,49 @@ class ImageLockingTest {
       return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
     } catch (java.security.NoSuchAlgorithmException e) {
       throw new AssertionError(e);
+    }
+  }
+
+  /** A qemu-nbd process serving a raw image on a Unix socket until closed. */
+  private static final class QemuNbd implements AutoCloseable {
+    private final Process process;
+
+    private QemuNbd(Process process) {
+      this.process = process;
+    }
+
+    static QemuNbd serve(Path directory, Path socket, Path image) throws IOException, InterruptedException {
+      Files.deleteIfExists(socket);
+      Process process = new ProcessBuilder(QemuTools.requireTool("qemu-nbd").toString(), "-f", "raw", "-t", "-k",
+          socket.toString(), image.toString()).directory(directory.toFile()).redirectErrorStream(true).start();
+      QemuNbd server = new QemuNbd(process);
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (!Files.exists(socket)) {
+        if (!process.isAlive() || System.nanoTime() > deadline) {
+          String output = new String(process.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+          server.close();
+          throw new AssertionError("qemu-nbd did not start serving " + image + ": " + output);
+        }
+        Thread.sleep(10);
+      }
+      return server;
+    }
+
+    boolean isAlive() {
+      return process.isAlive();
+    }
+
+    @Override
+    public void close() throws IOException {
+      process.destroy();
+      try {
+        if (!process.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+          process.destroyForcibly().waitFor();
+        }
+      } catch (InterruptedException e) {
+        process.destroyForcibly();
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
