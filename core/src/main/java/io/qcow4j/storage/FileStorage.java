@@ -267,19 +267,23 @@ public final class FileStorage implements Storage {
 
   @Override
   public long nextData(long position) throws IOException {
+    long size = size();
+    if (position >= size) {
+      return Long.MAX_VALUE;
+    }
     if (nativeFile.isEmpty()) {
       return position;
     }
     long found = nativeFile.get().seekData(position);
-    // ENXIO (no data up to the end) comes back as -1 too; the size is then the answer.
-    return found < 0 ? Math.max(position, size()) : found;
+    // ENXIO (no data up to the end) comes back as -1 too
+    return found < 0 ? Long.MAX_VALUE : found;
   }
 
   @Override
   public long nextHole(long position) throws IOException {
     long size = size();
-    if (nativeFile.isEmpty()) {
-      return size;
+    if (position >= size || nativeFile.isEmpty()) {
+      return Math.max(position, size);
     }
     long found = nativeFile.get().seekHole(position);
     return found < 0 ? size : found;
