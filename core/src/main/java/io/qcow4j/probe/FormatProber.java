@@ -31,14 +31,12 @@ public final class FormatProber {
   /** The format of the file at {@code path}; an empty file is raw, as QEMU takes it without probing. */
   public static String probe(Path path) throws IOException {
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      if (channel.size() == 0) {
-        return "raw";
-      }
+      // read rather than ask the size, which a block device reports as 0
       ByteBuffer start = ByteBuffer.allocate(PROBE_BYTES);
       while (start.hasRemaining() && channel.read(start, start.position()) > 0) {
         // keep reading until the buffer is full or the file ends
       }
-      return probe(start.array(), path.toString());
+      return start.position() == 0 ? "raw" : probe(start.array(), path.toString());
     }
   }
 
