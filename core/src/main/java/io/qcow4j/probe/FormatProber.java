@@ -61,10 +61,11 @@ public final class FormatProber {
   }
 
   /** The score QEMU's probe function of {@code format} gives the 512-byte {@code sector}. */
-  static int score(String format, byte[] sector, String filename) {
+  private static int score(String format, byte[] sector, String filename) {
     return switch (format) {
       // qcow2_probe and qcow_probe: the same magic, told apart by the version
-      case "qcow2" -> startsWith(sector, "QFI\u00fb") && Integer.compareUnsigned(bigEndianInt(sector, 4), 2) >= 0 ? 100 : 0;
+      case "qcow2" -> startsWith(sector, "QFI\u00fb")
+          && Integer.compareUnsigned(bigEndianInt(sector, 4), 2) >= 0 ? 100 : 0;
       case "qcow" -> startsWith(sector, "QFI\u00fb") && bigEndianInt(sector, 4) == 1 ? 100 : 0;
       case "qed" -> startsWith(sector, "QED\0") ? 100 : 0;
       case "vmdk" -> startsWith(sector, "KDMV") || startsWith(sector, "COWD") || isVmdkDescriptor(sector) ? 100 : 0;
