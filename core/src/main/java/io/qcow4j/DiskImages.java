@@ -11,14 +11,22 @@ import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** Opens disk images by path, detecting the format by its magic when the options do not name it. */
+/**
+ * Opens disk images by path, probing the format as QEMU does when the options do not name it; a
+ * format qcow4j does not read is refused by name.
+ */
 public final class DiskImages {
   private DiskImages() {}
 
   /** Opens the image at {@code path} with its backing chain as {@code options} say. */
   public static DiskFile open(Path path, OpenOptions options) throws IOException {
-    ImageFormat format = options.format() != null ? options.format() : probe(path);
-    return switch (format) {
+    if (options.format() == null) {
+      return switch (probe(path)) {
+        case QCOW2 -> QcowFile.open(path, options);
+        case RAW -> RawDiskFile.openProbed(path, options);
+      };
+    }
+    return switch (options.format()) {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options);
     };
@@ -51,8 +59,11 @@ public final class DiskImages {
     return RawDiskFile.open(path, false);
   }
 
-  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
+  /**
+   * The format of the file at {@code path} as QEMU probes it; a format qcow4j does not read (vmdk,
+   * vhdx, ...) fails with {@link UnsupportedFeatureException} naming it.
+   */
   public static ImageFormat probe(Path path) throws IOException {
-    return QcowFile.probe(path);
+    return ImageFormat.probe(path);
   }
 }

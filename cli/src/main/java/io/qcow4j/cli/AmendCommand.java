@@ -86,6 +86,9 @@ final class AmendCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw Failures.couldNotOpen(file, e);
     }
+    if (format == null && imageFormat == ImageFormat.RAW) {
+      Images.warnProbedRaw(file, spec.commandLine().getErr());
+    }
     if (imageFormat != ImageFormat.QCOW2) {
       throw new CommandFailure("Format driver '" + imageFormat.id() + "' does not support option amendment", 1);
     }

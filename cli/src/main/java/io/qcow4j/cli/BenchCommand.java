@@ -125,6 +125,7 @@ final class BenchCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     try (DiskFile disk = Images.open(file, OpenOptions.readOnlyDefaults().withReadOnly(!write)
         .withFormat(Images.format(format)))) {
+      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
       out.println("Sending " + requests + " " + (write ? "write" : "read") + " requests, " + bytes + " bytes each, "
           + inFlight + " in parallel (starting at offset " + start + ", step size " + step + ")");
       if (interval > 0) {

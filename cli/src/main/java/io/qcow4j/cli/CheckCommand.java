@@ -128,7 +128,12 @@ final class CheckCommand implements Callable<Integer> {
       }
     }
     try {
-      return DiskImages.probe(Path.of(file));
+      ImageFormat probed = DiskImages.probe(Path.of(file));
+      if (probed == ImageFormat.RAW && repair != null) {
+        // check -r opens the image read-write
+        Images.warnProbedRaw(file, spec.commandLine().getErr());
+      }
+      return probed;
     } catch (IOException e) {
       throw Failures.couldNotOpen(file, e);
     }

@@ -64,6 +64,7 @@ final class CommitCommand implements Callable<Integer> {
       throw new CommandFailure((imageOpts ? "--image-opts" : "--object") + " is not supported; name the image file", 1);
     }
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
+    Images.warnIfProbingRaw(file, Images.format(format), spec.commandLine().getErr());
     printer.start();
     try {
       ImageCommit.commit(file, Images.format(format), base, drop, printer::update);

@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.disk.ImageLockedException;
+import io.qcow4j.disk.ProbedRawWriteException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
@@ -23,6 +24,7 @@ final class Failures {
       case NotDirectoryException e -> "Not a directory";
       case FileSystemException e when e.getReason() != null -> e.getReason();
       case EOFException e when e.getMessage() == null -> "Unexpected end of file";
+      case ProbedRawWriteException e -> "Operation not permitted";
       default -> failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
     };
     if (name != null && reason.startsWith(name + ": ")) {

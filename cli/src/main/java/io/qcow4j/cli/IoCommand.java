@@ -50,6 +50,7 @@ final class IoCommand implements Callable<Integer> {
     ImageFormat imageFormat = Images.format(format);
     try (DiskFile disk = Images.open(file, (readOnly ? OpenOptions.readOnlyDefaults() : OpenOptions.readWriteDefaults())
         .withFormat(imageFormat))) {
+      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
       QemuIoShell shell = new QemuIoShell(disk, spec.commandLine().getOut(), spec.commandLine().getErr());
       boolean failed = false;
       for (String command : commands) {

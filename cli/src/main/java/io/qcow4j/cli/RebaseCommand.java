@@ -79,6 +79,7 @@ final class RebaseCommand implements Callable<Integer> {
       }
     }
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
+    Images.warnIfProbingRaw(file, Images.format(format), spec.commandLine().getErr());
     printer.start();
     try {
       ImageRebase.rebase(file, Images.format(format), backing, backingFormat, unsafe, printer::update);

@@ -89,6 +89,7 @@ final class ResizeCommand implements Callable<Integer> {
     long amount = parseSize(magnitude);
     boolean allocate = preallocationAllocates();
     try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(Images.format(format)))) {
+      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
       long current = disk.size();
       long total = relative == 0 ? amount : current + relative * amount;
       if (total <= 0 || (relative > 0 && total < current)) {

@@ -78,6 +78,7 @@ final class ServeCommand implements Callable<Integer> {
   private int serve() throws InterruptedException {
     DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withReadOnly(readOnly)
         .withFormat(Images.format(format)));
+    Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
     NbdServer server;
     try {
       NbdServer.Builder builder = NbdServer.builder()

@@ -70,6 +70,7 @@ final class SnapshotCommand implements Callable<Integer> {
     boolean readOnly = list.length > 0 || actions == 0;
     OpenOptions options = readOnly ? OpenOptions.readOnlyDefaults() : OpenOptions.readWriteDefaults();
     try (DiskFile disk = Images.open(file, options)) {
+      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
       if (list.length > 0) {
         list(disk);
       } else if (!create.isEmpty()) {

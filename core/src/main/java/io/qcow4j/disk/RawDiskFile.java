@@ -1,6 +1,7 @@
 package io.qcow4j.disk;
 
 import io.qcow4j.internal.Arguments;
+import io.qcow4j.probe.FormatProber;
 import io.qcow4j.storage.FileStorage;
 import io.qcow4j.storage.HostFiles;
 import io.qcow4j.storage.LockRequest;
@@ -8,21 +9,34 @@ import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
-/** A raw disk image: guest offset N is byte N of the host file; holes read as zeros. */
+/**
+ * A raw disk image: guest offset N is byte N of the host file; holes read as zeros. Opened by
+ * probing, it refuses, as QEMU does, any write that would make its first sector probe as another format.
+ */
 public final class RawDiskFile implements DiskFile {
   private final Storage storage;
   private final Path path;
+  /** Whether the format was found by probing (QEMU's bs->probed): then the first sector is guarded. */
+  private final boolean probed;
+  /** Serializes changes of a probed image's first sector, so each is checked against the sector it changes. */
+  private final Object firstSectorLock = new Object();
   /** The disk's size, read once: a raw disk changes size only through {@link #resize}. */
   private volatile long size;
   private volatile boolean closed;
 
   /** Wraps storage; {@code path} (nullable) is reported by {@link #files()} and {@link #blockStatus}. */
   public RawDiskFile(Storage storage, Path path) throws IOException {
+    this(storage, path, false);
+  }
+
+  private RawDiskFile(Storage storage, Path path, boolean probed) throws IOException {
     this.storage = storage;
     this.path = path;
+    this.probed = probed;
     this.size = storage.size();
   }
 
@@ -34,6 +48,25 @@ public final class RawDiskFile implements DiskFile {
   /** Opens a raw image file with the access and image locks {@code options} ask for. */
   public static RawDiskFile open(Path path, OpenOptions options) throws IOException {
     return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path);
+  }
+
+  /**
+   * Opens a raw image file whose format was found by probing: a write, zeroing or discard that would
+   * make the first {@link FormatProber#PROBE_BYTES} bytes probe as another format fails with
+   * {@link ProbedRawWriteException} (QEMU's raw_co_pwritev on a probed image).
+   */
+  public static RawDiskFile openProbed(Path path, OpenOptions options) throws IOException {
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path, true);
+  }
+
+  /** As {@link #openProbed(Path, OpenOptions)} with the image locks of a default open. */
+  public static RawDiskFile openProbed(Path path, boolean readOnly) throws IOException {
+    return openProbed(path, OpenOptions.readOnlyDefaults().withReadOnly(readOnly));
+  }
+
+  /** Whether the format was found by probing, so writes that would change it are refused. */
+  public boolean probed() {
+    return probed;
   }
 
   @Override
@@ -72,7 +105,21 @@ public final class RawDiskFile implements DiskFile {
     Arguments.notNull(name(), src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
-    storage.write(src, position);
+    if (guardsFirstSector(position, count)) {
+      int headCount = (int) Math.min(count, FormatProber.PROBE_BYTES - position);
+      synchronized (firstSectorLock) {
+        byte[] sector = firstSector();
+        src.get(src.position(), sector, (int) position, headCount);
+        refuseFormatChange(sector);
+        // the checked copy is written: the caller's buffer may change meanwhile
+        storage.write(ByteBuffer.wrap(sector, (int) position, headCount), position);
+      }
+      src.position(src.position() + headCount);
+      position += headCount;
+    }
+    if (src.hasRemaining()) {
+      storage.write(src, position);
+    }
     return count;
   }
 
@@ -91,13 +138,13 @@ public final class RawDiskFile implements DiskFile {
   @Override
   public void discard(long offset, long length) throws IOException {
     checkWrite(offset, length);
-    storage.punchHole(offset, length);
+    zeroing(offset, length, () -> storage.punchHole(offset, length));
   }
 
   @Override
   public void writeZeroes(long offset, long length) throws IOException {
     checkWrite(offset, length);
-    storage.zeroRange(offset, length);
+    zeroing(offset, length, () -> storage.zeroRange(offset, length));
   }
 
   @Override
@@ -157,6 +204,44 @@ public final class RawDiskFile implements DiskFile {
 
   private String name() {
     return storage.name();
+  }
+
+  /** A change that makes a range read as zeros. */
+  private interface ZeroingChange {
+    void apply() throws IOException;
+  }
+
+  /** Applies {@code change} of the range, checked first if it reaches into a guarded first sector. */
+  private void zeroing(long offset, long length, ZeroingChange change) throws IOException {
+    if (!guardsFirstSector(offset, length)) {
+      change.apply();
+      return;
+    }
+    synchronized (firstSectorLock) {
+      byte[] sector = firstSector();
+      Arrays.fill(sector, (int) offset, (int) Math.min(FormatProber.PROBE_BYTES, offset + length), (byte) 0);
+      refuseFormatChange(sector);
+      change.apply();
+    }
+  }
+
+  private boolean guardsFirstSector(long offset, long length) {
+    return probed && offset < FormatProber.PROBE_BYTES && length > 0;
+  }
+
+  /** The first sector as probing sees it: what lies past the end of the file reads as zeros. */
+  private byte[] firstSector() throws IOException {
+    byte[] sector = new byte[FormatProber.PROBE_BYTES];
+    storage.readOrZero(ByteBuffer.wrap(sector), 0);
+    return sector;
+  }
+
+  private void refuseFormatChange(byte[] sector) throws ProbedRawWriteException {
+    String format = FormatProber.probe(sector, null);
+    if (!format.equals("raw")) {
+      throw new ProbedRawWriteException(name() + ": the image was opened as raw by probing, and this write to its"
+          + " first sector would make it probe as " + format + "; name the format raw to allow it");
+    }
   }
 
   private void ensureOpen() throws ClosedImageException {

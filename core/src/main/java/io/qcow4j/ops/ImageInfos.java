@@ -8,6 +8,7 @@ import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.probe.FormatProber;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -108,8 +109,9 @@ public final class ImageInfos {
     try {
       return ImageFormat.parse(backingFormat);
     } catch (UnsupportedFeatureException e) {
-      throw new ChainException("Could not open '" + backingName + "': unknown backing file format '"
-          + backingFormat + "'");
+      String reason = FormatProber.FORMATS.contains(backingFormat) ? e.getMessage()
+          : "unknown backing file format '" + backingFormat + "'";
+      throw new ChainException("Could not open '" + backingName + "': " + reason);
     }
   }
 }

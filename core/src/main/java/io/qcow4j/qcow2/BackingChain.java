@@ -66,12 +66,22 @@ final class BackingChain {
       throw new CorruptImageException(name(overlay) + ": backing chain loops: '" + backingName
           + "' is already in the chain above it");
     }
-    ImageFormat format = backingFormat == null ? QcowFile.probe(path) : ImageFormat.parse(backingFormat);
+    ImageFormat format = backingFormat == null ? ImageFormat.probe(path) : recordedFormat(path, backingFormat);
     OpenOptions backingOptions = LockRequest.forBacking(options);
     return switch (format) {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
-      case RAW -> RawDiskFile.open(path, backingOptions);
+      case RAW -> backingFormat == null ? RawDiskFile.openProbed(path, backingOptions)
+          : RawDiskFile.open(path, backingOptions);
     };
+  }
+
+  /** The backing format the overlay records; one that qcow4j does not read is refused naming the backing file. */
+  private static ImageFormat recordedFormat(Path path, String backingFormat) throws UnsupportedFeatureException {
+    try {
+      return ImageFormat.parse(backingFormat);
+    } catch (UnsupportedFeatureException e) {
+      throw new UnsupportedFeatureException(path + ": " + e.getMessage());
+    }
   }
 
   /** The overlay's name for messages; an image opened over a bare Storage has none. */

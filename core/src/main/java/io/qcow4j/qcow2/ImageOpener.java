@@ -3,7 +3,6 @@ package io.qcow4j.qcow2;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.Features;
@@ -24,7 +23,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Opens qcow2 images: probes the format, reads and vets the header, L1 table and snapshot table,
+ * Opens qcow2 images: reads and vets the header, L1 table and snapshot table,
  * opens the external data file and the backing chain, and closes what it opened when an open fails.
  */
 final class ImageOpener {
@@ -45,12 +44,6 @@ final class ImageOpener {
     ByteBuffer fixed = readStart(path, 80);
     return fixed.position() == 80 && fixed.getInt(0) == Header.MAGIC && fixed.getInt(4) >= 3
         && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
-  }
-
-  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
-  static ImageFormat probe(Path path) throws IOException {
-    ByteBuffer magic = readStart(path, 4);
-    return magic.position() == 4 && magic.getInt(0) == Header.MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
   }
 
   /** The first {@code length} bytes of the file, or all of a shorter one: the buffer's position says how many. */

@@ -155,11 +155,6 @@ public final class QcowFile implements DiskFile {
     return ImageCreator.create(storage, path, options);
   }
 
-  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
-  public static ImageFormat probe(Path path) throws IOException {
-    return ImageOpener.probe(path);
-  }
-
   /**
    * Opens a qcow2 image held by {@code storage} (for tests and embedders with their own storage);
    * {@code path} (nullable) names it and anchors relative backing and data file names.
