@@ -6,8 +6,8 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.qcow2.QcowFile;
-import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
 import java.nio.file.Path;
 

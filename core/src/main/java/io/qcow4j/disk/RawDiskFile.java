@@ -1,10 +1,10 @@
 package io.qcow4j.disk;
 
 import io.qcow4j.internal.Arguments;
+import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.internal.storage.HostFiles;
+import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.probe.FormatProber;
-import io.qcow4j.storage.FileStorage;
-import io.qcow4j.storage.HostFiles;
-import io.qcow4j.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;

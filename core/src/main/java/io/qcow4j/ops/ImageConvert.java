@@ -2,7 +2,7 @@ package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
-import io.qcow4j.storage.FileStorage;
+import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -8,7 +8,7 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
-import io.qcow4j.storage.LockRequest;
+import io.qcow4j.internal.storage.LockRequest;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;

@@ -2,9 +2,9 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.internal.storage.HostFiles;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.RefcountBlock;
-import io.qcow4j.storage.HostFiles;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;

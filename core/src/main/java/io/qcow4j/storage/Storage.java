@@ -96,7 +96,7 @@ public interface Storage extends Closeable {
    * Reads into the buffers in order from one contiguous range starting at {@code position}, until
    * they are all full or the file ends, advancing their positions: the count read, short only at
    * the end of the file, or -1 when a buffer had room and {@code position} is at or past the end.
-   * {@link FileStorage} makes it one preadv per 1024 buffers.
+   * The storage of host files makes it one preadv per 1024 buffers.
    */
   default long read(ByteBuffer[] dsts, long position) throws IOException {
     long total = 0;
@@ -139,7 +139,7 @@ public interface Storage extends Closeable {
 
   /**
    * Writes all of the buffers in order to one contiguous range starting at {@code position},
-   * advancing their positions. {@link FileStorage} makes it one pwritev per 1024 buffers.
+   * advancing their positions. The storage of host files makes it one pwritev per 1024 buffers.
    */
   default void write(ByteBuffer[] srcs, long position) throws IOException {
     long cursor = position;

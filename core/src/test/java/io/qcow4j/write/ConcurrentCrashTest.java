@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.qcow4j.qcow2.QcowFile;
-import io.qcow4j.storage.FaultyStorage;
-import io.qcow4j.storage.FaultyStorage.Tearing;
+import io.qcow4j.testing.FaultyStorage;
+import io.qcow4j.testing.FaultyStorage.Tearing;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -3,8 +3,8 @@ package io.qcow4j.write;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.qcow4j.storage.FaultyStorage;
-import io.qcow4j.storage.FaultyStorage.Tearing;
+import io.qcow4j.testing.FaultyStorage;
+import io.qcow4j.testing.FaultyStorage.Tearing;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Random;

@@ -1,6 +1,6 @@
 package io.qcow4j.write;
 
-import io.qcow4j.storage.FaultyStorage;
+import io.qcow4j.testing.FaultyStorage;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;

@@ -1,6 +1,6 @@
 package io.qcow4j.bench;
 
-import io.qcow4j.storage.FileStorage;
+import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

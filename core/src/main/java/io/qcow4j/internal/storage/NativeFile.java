@@ -1,5 +1,6 @@
-package io.qcow4j.storage;
+package io.qcow4j.internal.storage;
 
+import io.qcow4j.storage.ClosedStorageException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;

@@ -1,4 +1,4 @@
-package io.qcow4j.storage;
+package io.qcow4j.internal.storage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

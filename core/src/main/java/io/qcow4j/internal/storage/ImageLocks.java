@@ -1,4 +1,4 @@
-package io.qcow4j.storage;
+package io.qcow4j.internal.storage;
 
 import io.qcow4j.disk.ImageLockedException;
 import io.qcow4j.disk.Locking;

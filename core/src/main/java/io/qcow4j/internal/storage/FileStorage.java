@@ -1,8 +1,10 @@
-package io.qcow4j.storage;
+package io.qcow4j.internal.storage;
 
+import io.qcow4j.storage.ClosedStorageException;
+import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;

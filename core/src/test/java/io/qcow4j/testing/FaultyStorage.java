@@ -1,5 +1,7 @@
-package io.qcow4j.storage;
+package io.qcow4j.testing;
 
+import io.qcow4j.storage.MemoryStorage;
+import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
