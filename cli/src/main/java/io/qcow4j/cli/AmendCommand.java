@@ -4,7 +4,6 @@ import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
@@ -94,7 +93,7 @@ final class AmendCommand implements Callable<Integer> {
     }
     AmendOptions amend = toAmendOptions(values);
     try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2))) {
-      ((QcowFile) disk).amend(amend);
+      disk.amend(amend);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }

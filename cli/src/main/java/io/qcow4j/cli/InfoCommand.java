@@ -3,8 +3,8 @@ package io.qcow4j.cli;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageInfo.BitmapInfo;
 import io.qcow4j.disk.ImageInfo.Qcow2Info;
-import io.qcow4j.disk.ImageInfo.SnapshotInfo;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.ops.ImageInfos;
 import io.qcow4j.ops.LayerInfo;
 import java.io.IOException;
@@ -17,10 +17,10 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img info: what an image (and with --backing-chain, every image below it) is. */
 @Command(

@@ -347,8 +347,8 @@ final class QemuIoShell {
         return ENOTSUP;
       }
       if (zeroes) {
-        if (unmap && disk instanceof io.qcow4j.qcow2.QcowFile image) {
-          image.writeZeroesUnmap(offset, count);
+        if (unmap) {
+          disk.writeZeroesUnmap(offset, count);
         } else {
           disk.writeZeroes(offset, count);
         }

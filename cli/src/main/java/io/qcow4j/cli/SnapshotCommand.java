@@ -1,22 +1,22 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.ImageInfo.SnapshotInfo;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.qcow2.QcowFile;
-import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.disk.SnapshotInfo;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img snapshot: list, create, apply or delete internal snapshots. As in qemu-img, -a finds
@@ -76,7 +76,7 @@ final class SnapshotCommand implements Callable<Integer> {
       } else if (!create.isEmpty()) {
         create(disk, create.getFirst());
       } else if (!apply.isEmpty()) {
-        apply(disk, apply.getFirst());
+        apply(disk, file, apply.getFirst());
       } else if (!delete.isEmpty()) {
         delete(disk, delete.getFirst());
       }
@@ -88,10 +88,7 @@ final class SnapshotCommand implements Callable<Integer> {
 
   /** qemu-img's dump_snapshots: nothing at all when there are none. */
   private void list(DiskFile disk) throws IOException {
-    if (disk.info().qcow2() == null) {
-      return;
-    }
-    List<SnapshotInfo> snapshots = disk.info().qcow2().snapshots();
+    List<SnapshotInfo> snapshots = disk.snapshots();
     if (snapshots.isEmpty()) {
       return;
     }
@@ -107,11 +104,11 @@ final class SnapshotCommand implements Callable<Integer> {
   }
 
   private static void create(DiskFile disk, String name) {
-    if (!(disk instanceof QcowFile image)) {
-      throw new CommandFailure("Could not create snapshot '" + name + "': -95 (Operation not supported)", 1);
-    }
     try {
-      image.createSnapshot(name);
+      disk.createSnapshot(name);
+    } catch (UnsupportedFeatureException e) {
+      // raw, and qcow2 with an external data file: QEMU's -ENOTSUP
+      throw new CommandFailure("Could not create snapshot '" + name + "': -95 (Operation not supported)", 1, e);
     } catch (ImageLimitException e) {
       throw new CommandFailure("Could not create snapshot '" + name + "': -27 (File too large)", 1, e);
     } catch (IOException | RuntimeException e) {
@@ -119,47 +116,32 @@ final class SnapshotCommand implements Callable<Integer> {
     }
   }
 
-  private static void apply(DiskFile disk, String name) {
-    if (!(disk instanceof QcowFile image)) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': Block driver does not support snapshots", 1);
-    }
-    if (find(image, name, true) == null) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': Failed to load snapshot: No such file or directory", 1);
-    }
+  private static void apply(DiskFile disk, String file, String name) {
     try {
-      image.applySnapshot(name);
+      disk.applySnapshot(name);
+    } catch (NoSuchFileException e) {
+      throw new CommandFailure("Could not apply snapshot '" + name + "': Failed to load snapshot: No such file or directory",
+          1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+      throw new CommandFailure("Could not apply snapshot '" + name + "': " + Failures.reason(e, file), 1, e);
     }
   }
 
   private static void delete(DiskFile disk, String name) {
-    Snapshot snapshot = disk instanceof QcowFile image ? find(image, name, false) : null;
+    SnapshotInfo snapshot;
+    try {
+      snapshot = disk.snapshots().stream().filter(s -> s.name().equals(name)).findFirst().orElse(null);
+    } catch (IOException e) {
+      throw new CommandFailure("Could not delete snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+    }
     if (snapshot == null) {
       throw new CommandFailure("Could not delete snapshot '" + name + "': snapshot not found", 1);
     }
     try {
       // ids are unique where names need not be: the snapshot found by name is deleted by its id
-      ((QcowFile) disk).deleteSnapshot(snapshot.id());
+      disk.deleteSnapshot(snapshot.id());
     } catch (IOException | RuntimeException e) {
       throw new CommandFailure("Could not delete snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
     }
-  }
-
-  /** The first snapshot with this id (when {@code byIdFirst}) or else this name, as QEMU searches; null if none. */
-  private static Snapshot find(QcowFile image, String name, boolean byIdFirst) {
-    if (byIdFirst) {
-      for (Snapshot snapshot : image.snapshots()) {
-        if (snapshot.id().equals(name)) {
-          return snapshot;
-        }
-      }
-    }
-    for (Snapshot snapshot : image.snapshots()) {
-      if (snapshot.name().equals(name)) {
-        return snapshot;
-      }
-    }
-    return null;
   }
 }

@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -131,6 +132,68 @@ public interface DiskFile extends Closeable {
 
   /** What qemu-img info reports about this layer. */
   ImageInfo info() throws IOException;
+
+  /**
+   * Like {@link #writeZeroes}, and may also give back the host space of units that become wholly
+   * zero (qemu-io's write -z -u, an NBD write-zeroes without NO_HOLE); by default as writeZeroes.
+   */
+  default void writeZeroesUnmap(long offset, long length) throws IOException {
+    writeZeroes(offset, length);
+  }
+
+  /**
+   * Whether {@link #writeZeroes} costs less than writing zero bytes (NBD's fast-zero promise): true
+   * for raw files (fallocate) and qcow2 v3 images (the zero flag), false for qcow2 v2.
+   */
+  default boolean hasFastZeroes() {
+    return false;
+  }
+
+  /** The internal snapshots of this layer in table order, as qemu-img snapshot -l lists them; none for raw. */
+  default List<SnapshotInfo> snapshots() throws IOException {
+    return List.of();
+  }
+
+  /**
+   * Creates an internal snapshot of the current state named {@code name} (qemu-img snapshot -c) and
+   * returns it; a format without internal snapshots refuses with {@link UnsupportedFeatureException}.
+   */
+  default SnapshotInfo createSnapshot(String name) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": Operation not supported");
+  }
+
+  /**
+   * Reverts the disk to the snapshot with this id, else the first with this name (qemu-img
+   * snapshot -a); a format without internal snapshots refuses with {@link UnsupportedFeatureException}.
+   */
+  default void applySnapshot(String nameOrId) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": Block driver does not support snapshots");
+  }
+
+  /**
+   * Deletes the snapshot with this id, else the first with this name (qemu-img snapshot -d);
+   * {@link NoSuchFileException} when there is none, as always on a format without internal snapshots.
+   */
+  default void deleteSnapshot(String nameOrId) throws IOException {
+    throw new NoSuchFileException(describe(), null, "snapshot '" + nameOrId + "' not found");
+  }
+
+  /**
+   * Checks this layer like qemu-img check, repairing what {@code repair} allows (read-write images
+   * only); a format without checks refuses with {@link UnsupportedFeatureException}.
+   */
+  default CheckResult check(CheckResult.Repair repair) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": This image format does not support checks");
+  }
+
+  /**
+   * Changes what qemu-img amend changes (compat level, lazy refcounts, refcount width, size); a
+   * format without amendable options refuses with {@link UnsupportedFeatureException}.
+   */
+  default void amend(AmendOptions options) throws IOException {
+    throw new UnsupportedFeatureException(
+        describe() + ": Format driver '" + format().id() + "' does not support option amendment");
+  }
 
   /** The backing disk this one reads through, if any. */
   Optional<DiskFile> backing();

@@ -33,11 +33,6 @@ public record ImageInfo(
       List<SnapshotInfo> snapshots,
       List<BitmapInfo> bitmaps) {}
 
-  /** One internal snapshot, as qemu-img snapshot -l and info list it. */
-  public record SnapshotInfo(
-      String id, String name, long vmStateSize, long dateSeconds, long dateNanoseconds,
-      long vmClockNanoseconds, long icount, long diskSize) {}
-
   /** One persistent dirty bitmap: its name, granularity in bytes, and flags ("in-use", "auto"). */
   public record BitmapInfo(String name, long granularity, List<String> flags) {}
 }

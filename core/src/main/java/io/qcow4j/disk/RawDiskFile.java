@@ -147,6 +147,12 @@ public final class RawDiskFile implements DiskFile {
     zeroing(offset, length, () -> storage.zeroRange(offset, length));
   }
 
+  /** True: a raw file zeroes with fallocate. */
+  @Override
+  public boolean hasFastZeroes() {
+    return true;
+  }
+
   @Override
   public void allocate(long offset, long length) throws IOException {
     checkWrite(offset, length);

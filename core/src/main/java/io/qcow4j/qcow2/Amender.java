@@ -85,7 +85,7 @@ final class Amender {
       throw new UnsupportedFeatureException(
           "Cannot downgrade an image with incompatible features 0x" + Long.toHexString(blocking) + " set");
     }
-    for (Snapshot snapshot : image.snapshots()) {
+    for (Snapshot snapshot : image.snapshotTable()) {
       if (hasZeroClusters(snapshot)) {
         throw new UnsupportedFeatureException(name + ": cannot downgrade: snapshot '" + snapshot.name()
             + "' holds zero clusters, which compat=0.10 cannot express");

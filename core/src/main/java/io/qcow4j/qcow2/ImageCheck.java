@@ -127,7 +127,7 @@ final class ImageCheck {
     long[] l1 = image.lookup().l1();
     count(header.l1TableOffset(), (long) header.l1Size() * 8);
     walkL1(l1, true);
-    for (Snapshot snapshot : image.snapshots()) {
+    for (Snapshot snapshot : image.snapshotTable()) {
       count(snapshot.l1TableOffset(), (long) snapshot.l1Size() * 8);
       ByteBuffer bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
       storage.readOrZero(bytes, snapshot.l1TableOffset());

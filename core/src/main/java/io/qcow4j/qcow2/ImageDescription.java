@@ -37,13 +37,9 @@ final class ImageDescription {
   /** What qemu-img info reports about the image: its header's fields, snapshots and bitmaps. */
   ImageInfo info() throws IOException {
     Header header = image.header();
-    List<ImageInfo.SnapshotInfo> snapshotInfos = image.snapshots().stream()
-        .map(s -> new ImageInfo.SnapshotInfo(s.id(), s.name(), s.vmStateSize(), s.dateSeconds(), s.dateNanoseconds(),
-            s.vmClockNanoseconds(), s.icount(), s.diskSize()))
-        .toList();
     ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header.version(), clusterSize, header.compat(),
         header.lazyRefcounts(), header.refcountBits(), header.corrupt(), header.dirty(), header.extendedL2(),
-        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), snapshotInfos, bitmaps());
+        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), image.snapshots(), bitmaps());
     return new ImageInfo(path, ImageFormat.QCOW2, header.size(), HostFiles.allocatedBytes(path),
         header.backingFile(), header.backingFormat().orElse(null), qcow2);
   }

@@ -39,7 +39,7 @@ final class MetadataMap {
     if (header.snapshotCount() > 0) {
       guard.add(Structure.SNAPSHOT_TABLE, header.snapshotsOffset(), image.snapshotTableBytes());
     }
-    for (Snapshot snapshot : image.snapshots()) {
+    for (Snapshot snapshot : image.snapshotTable()) {
       guard.add(Structure.INACTIVE_L1, snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
     }
     addBitmaps(guard, image, header);

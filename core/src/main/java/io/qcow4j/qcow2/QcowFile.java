@@ -1,15 +1,18 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.ReadOnlyImageException;
+import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.internal.Arguments;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
@@ -26,9 +29,6 @@ import java.util.Set;
 
 /** A qcow2 image: the public face of the engine, a {@link DiskFile} over one layer and its chain. */
 public final class QcowFile implements DiskFile {
-  /** "QFI\xfb", the first four bytes of every qcow2 file. */
-  public static final int MAGIC = Header.MAGIC;
-
   private final Path path;
   private final String name;
   private final Storage storage;
@@ -101,6 +101,7 @@ public final class QcowFile implements DiskFile {
   }
 
   /** Checks this image like qemu-img check, repairing what {@code repair} allows (read-write images only). */
+  @Override
   public CheckResult check(CheckResult.Repair repair) throws IOException {
     ensureOpen();
     Arguments.notNull(name, repair, "repair");
@@ -127,7 +128,7 @@ public final class QcowFile implements DiskFile {
   }
 
   /** Creates a qcow2 image as {@code options} describe (replacing any file there) and opens it read-write. */
-  public static QcowFile create(Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+  public static QcowFile create(Path path, CreateOptions options) throws IOException {
     return ImageCreator.create(path, options);
   }
 
@@ -135,7 +136,7 @@ public final class QcowFile implements DiskFile {
    * Creates a qcow2 image and closes it without opening its backing file, which need not exist
    * (qemu-img create -u).
    */
-  public static void createUnsafe(Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+  public static void createUnsafe(Path path, CreateOptions options) throws IOException {
     ImageCreator.createDetached(path, options).close();
   }
 
@@ -143,15 +144,15 @@ public final class QcowFile implements DiskFile {
    * Creates a qcow2 image in empty {@code storage} (no external data file) and opens it read-write,
    * reading through its backing file, whose relative name is resolved against the working directory.
    */
-  public static QcowFile create(Storage storage, io.qcow4j.disk.CreateOptions options) throws IOException {
+  public static QcowFile create(Storage storage, CreateOptions options) throws IOException {
     return ImageCreator.create(storage, null, options);
   }
 
   /**
-   * Like {@link #create(Storage, io.qcow4j.disk.CreateOptions)}, with {@code path} naming the image
+   * Like {@link #create(Storage, CreateOptions)}, with {@code path} naming the image
    * for messages and anchoring its relative backing file name.
    */
-  public static QcowFile create(Storage storage, Path path, io.qcow4j.disk.CreateOptions options) throws IOException {
+  public static QcowFile create(Storage storage, Path path, CreateOptions options) throws IOException {
     return ImageCreator.create(storage, path, options);
   }
 
@@ -180,7 +181,8 @@ public final class QcowFile implements DiskFile {
   }
 
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
-  public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
+  @Override
+  public void amend(AmendOptions options) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
     writer.exclusive(() -> {
@@ -229,13 +231,15 @@ public final class QcowFile implements DiskFile {
     return clusterSize;
   }
 
-  /** Creates an internal snapshot of the current state (qemu-img snapshot -c). */
-  public Snapshot createSnapshot(String snapshotName) throws IOException {
+  /** Creates an internal snapshot of the current state (qemu-img snapshot -c) and returns it. */
+  @Override
+  public SnapshotInfo createSnapshot(String snapshotName) throws IOException {
     Arguments.notNull(name, snapshotName, "snapshot name");
-    return withSnapshots(table -> table.create(snapshotName, snapshots, System.currentTimeMillis()));
+    return describe(withSnapshots(table -> table.create(snapshotName, snapshots, System.currentTimeMillis())));
   }
 
-  /** Reverts the disk to the snapshot with this name or id (qemu-img snapshot -a). */
+  /** Reverts the disk to the snapshot with this id, else the first with this name (qemu-img snapshot -a). */
+  @Override
   public void applySnapshot(String nameOrId) throws IOException {
     ensureOpen();
     Snapshot snapshot = Snapshots.find(name, snapshots, Arguments.notNull(name, nameOrId, "snapshot name or id"));
@@ -245,7 +249,8 @@ public final class QcowFile implements DiskFile {
     });
   }
 
-  /** Deletes the snapshot with this name or id (qemu-img snapshot -d). */
+  /** Deletes the snapshot with this id, else the first with this name (qemu-img snapshot -d). */
+  @Override
   public void deleteSnapshot(String nameOrId) throws IOException {
     ensureOpen();
     Snapshot snapshot = Snapshots.find(name, snapshots, Arguments.notNull(name, nameOrId, "snapshot name or id"));
@@ -288,13 +293,25 @@ public final class QcowFile implements DiskFile {
   }
 
   /** The decoded header as it is now. */
-  public Header header() {
+  Header header() {
     return headers.header();
   }
 
-  /** The internal snapshots. */
-  public List<Snapshot> snapshots() {
+  /** The snapshot table as it is now. */
+  List<Snapshot> snapshotTable() {
     return snapshots;
+  }
+
+  /** The internal snapshots in table order, as qemu-img snapshot -l lists them. */
+  @Override
+  public List<SnapshotInfo> snapshots() {
+    return snapshots.stream().map(QcowFile::describe).toList();
+  }
+
+  /** A snapshot table entry as the API describes it. */
+  static SnapshotInfo describe(Snapshot snapshot) {
+    return new SnapshotInfo(snapshot.id(), snapshot.name(), snapshot.vmStateSize(), snapshot.dateSeconds(),
+        snapshot.dateNanoseconds(), snapshot.vmClockNanoseconds(), snapshot.icount(), snapshot.diskSize());
   }
 
   @Override
@@ -457,9 +474,16 @@ public final class QcowFile implements DiskFile {
   }
 
   /** Like {@link #writeZeroes}, releasing host clusters that become wholly zero (qemu-io's write -z -u). */
+  @Override
   public void writeZeroesUnmap(long offset, long length) throws IOException {
     checkWrite(offset, length);
     writer.writeZeroes(offset, length, true);
+  }
+
+  /** True on version 3 images, which zero with the zero flag; version 2 writes zeros over allocated clusters. */
+  @Override
+  public boolean hasFastZeroes() {
+    return header().version() >= 3;
   }
 
   @Override

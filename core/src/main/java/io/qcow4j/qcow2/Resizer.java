@@ -44,7 +44,7 @@ final class Resizer {
 
   private static void shrink(QcowFile image, Header header, long newSize) throws IOException {
     String name = image.storage().name();
-    if (!image.snapshots().isEmpty()) {
+    if (!image.snapshotTable().isEmpty()) {
       throw new UnsupportedFeatureException(name + ": cannot shrink an image that has internal snapshots");
     }
     long clusterSize = header.clusterSize();

@@ -8,6 +8,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.testing.Json;
 import io.qcow4j.testing.QemuTools;
 import java.io.IOException;
@@ -195,7 +196,7 @@ final class QemuComparison {
 
   private static List<String> snapshots(ImageInfo.Qcow2Info qcow2) {
     List<String> descriptions = new ArrayList<>();
-    for (ImageInfo.SnapshotInfo snapshot : qcow2.snapshots()) {
+    for (SnapshotInfo snapshot : qcow2.snapshots()) {
       descriptions.add(snapshot.id() + ":" + snapshot.name() + " vm-state-size=" + snapshot.vmStateSize()
           + " date=" + snapshot.dateSeconds() + "." + snapshot.dateNanoseconds()
           + " vm-clock-nsec=" + snapshot.vmClockNanoseconds());

@@ -155,7 +155,7 @@ class CrashTest {
     }
     boolean dirty;
     try (QcowFile image = QcowFile.open(file, OpenOptions.readOnlyDefaults())) {
-      dirty = image.header().dirty();
+      dirty = image.info().qcow2().dirty();
       CrashCheck.assertContent(image, last, since, context + "\nbefore any repair");
     } catch (IOException | RuntimeException e) {
       throw new AssertionError(context + "\nthe survivor does not open or read: " + e, e);

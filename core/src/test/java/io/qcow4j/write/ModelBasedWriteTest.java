@@ -558,7 +558,7 @@ class ModelBasedWriteTest {
       disk.close();
       disk = null;
       disk = QcowFile.open(image, OpenOptions.readWriteDefaults().withCacheBytes(shape.cacheBytes()));
-      if (disk.header().dirty()) {
+      if (disk.info().qcow2().dirty()) {
         fail("the image is still marked dirty after a clean close");
       }
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.qcow2.EngineAccess;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.testing.ImageBytes;
@@ -170,7 +171,7 @@ class SharedClusterWriteTest {
       throws IOException {
     Snapshot snapshot;
     try (QcowFile file = QcowFile.open(image, OpenOptions.readOnlyDefaults())) {
-      snapshot = file.snapshots().getFirst();
+      snapshot = EngineAccess.snapshotTable(file).getFirst();
     }
     try (ImageBytes bytes = ImageBytes.open(image)) {
       for (long cluster : writtenClusters) {

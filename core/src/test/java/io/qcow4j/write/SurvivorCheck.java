@@ -36,7 +36,7 @@ final class SurvivorCheck {
     boolean lazy = shape.createOptions().lazyRefcounts();
     boolean dirty;
     try (QcowFile image = QcowFile.open(file, OpenOptions.readOnlyDefaults())) {
-      dirty = image.header().dirty();
+      dirty = image.info().qcow2().dirty();
       if (dirty && !lazy) {
         fail(context + "\nthe survivor of an image without lazy refcounts is marked dirty");
       }
@@ -61,7 +61,7 @@ final class SurvivorCheck {
     } else if (dirty) {
       repair = "our read-write open of the dirty image";
       try (QcowFile image = QcowFile.open(file, OpenOptions.readWriteDefaults())) {
-        if (image.header().dirty()) {
+        if (image.info().qcow2().dirty()) {
           fail(context + "\nopened read-write, the dirty survivor is still dirty");
         }
       }

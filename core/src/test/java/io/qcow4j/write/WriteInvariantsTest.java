@@ -95,7 +95,7 @@ class WriteInvariantsTest {
     try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults())) {
       assertThatThrownBy(() -> disk.writeFully(ByteBuffer.wrap(new byte[] {1, 2}), 10))
           .isInstanceOf(CorruptImageException.class);
-      assertThat(disk.header().corrupt()).as("corrupt bit set by the write that found the bad entry").isTrue();
+      assertThat(disk.info().qcow2().corrupt()).as("corrupt bit set by the write that found the bad entry").isTrue();
       assertThatThrownBy(() -> disk.writeFully(ByteBuffer.wrap(new byte[] {1, 2}), 1 << 20))
           .as("writes after the corruption was found").isInstanceOf(CorruptImageException.class);
     }

@@ -1,8 +1,6 @@
 package io.qcow4j.nbd;
 
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.ImageFormat;
-import io.qcow4j.qcow2.QcowFile;
 
 /**
  * What one server exports: the disk, its name and description, whether writes are refused, and
@@ -15,18 +13,6 @@ import io.qcow4j.qcow2.QcowFile;
 record Export(
     DiskFile disk, String name, String description, boolean readOnly, long size, boolean multiConn,
     boolean fastZeroes) {
-
-  /**
-   * Whether zeroing costs less than writing zeros on this disk, as NBD_CMD_FLAG_FAST_ZERO asks:
-   * raw files zero with fallocate, qcow2 v3 with the zero flag; qcow2 v2 has no zero flag and
-   * writes zeros over allocated clusters.
-   */
-  static boolean zeroesAreFast(DiskFile disk) {
-    return switch (disk) {
-      case QcowFile qcow -> qcow.header().version() >= 3;
-      default -> disk.format() == ImageFormat.RAW;
-    };
-  }
 
   /** Whether a client asking for {@code requested} gets this export; the empty name is the default export. */
   boolean answersTo(String requested) {

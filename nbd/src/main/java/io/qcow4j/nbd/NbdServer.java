@@ -478,7 +478,7 @@ public final class NbdServer implements AutoCloseable {
         throw new IllegalStateException("no disk to export");
       }
       Export export = new Export(disk, exportName, description, readOnly || disk.isReadOnly(), disk.size(),
-          maxClients != 1, Export.zeroesAreFast(disk));
+          maxClients != 1, disk.hasFastZeroes());
       ServerSocketChannel listener;
       if (unixSocket != null) {
         removeStaleSocket(unixSocket);

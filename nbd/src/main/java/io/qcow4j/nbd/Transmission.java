@@ -6,7 +6,6 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ProbedRawWriteException;
 import io.qcow4j.disk.ReadOnlyImageException;
-import io.qcow4j.qcow2.QcowFile;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -268,9 +267,9 @@ final class Transmission {
     if (request.length() == 0) {
       return true;
     }
-    if (!noHole && disk instanceof QcowFile qcow) {
+    if (!noHole) {
       // Without NO_HOLE the client lets us unmap: whole zeroed clusters give their host space back.
-      qcow.writeZeroesUnmap(request.offset(), request.length());
+      disk.writeZeroesUnmap(request.offset(), request.length());
       return true;
     }
     disk.writeZeroes(request.offset(), request.length());

@@ -1,9 +1,12 @@
 package io.qcow4j.nbd;
 
+import io.qcow4j.disk.AmendOptions;
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.disk.SnapshotInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -64,6 +67,16 @@ class ForwardingDisk implements DiskFile {
   }
 
   @Override
+  public void writeZeroesUnmap(long offset, long length) throws IOException {
+    delegate.writeZeroesUnmap(offset, length);
+  }
+
+  @Override
+  public boolean hasFastZeroes() {
+    return delegate.hasFastZeroes();
+  }
+
+  @Override
   public void allocate(long offset, long length) throws IOException {
     delegate.allocate(offset, length);
   }
@@ -81,6 +94,36 @@ class ForwardingDisk implements DiskFile {
   @Override
   public ImageInfo info() throws IOException {
     return delegate.info();
+  }
+
+  @Override
+  public List<SnapshotInfo> snapshots() throws IOException {
+    return delegate.snapshots();
+  }
+
+  @Override
+  public SnapshotInfo createSnapshot(String name) throws IOException {
+    return delegate.createSnapshot(name);
+  }
+
+  @Override
+  public void applySnapshot(String nameOrId) throws IOException {
+    delegate.applySnapshot(nameOrId);
+  }
+
+  @Override
+  public void deleteSnapshot(String nameOrId) throws IOException {
+    delegate.deleteSnapshot(nameOrId);
+  }
+
+  @Override
+  public CheckResult check(CheckResult.Repair repair) throws IOException {
+    return delegate.check(repair);
+  }
+
+  @Override
+  public void amend(AmendOptions options) throws IOException {
+    delegate.amend(options);
   }
 
   @Override

@@ -458,8 +458,8 @@ class NbdProtocolTest {
     // A format without a cheap zero (like qcow2 v2) must answer FAST_ZERO with ENOTSUP, untouched.
     ZeroAwareDisk slowZeroes = new ZeroAwareDisk(content, false) {
       @Override
-      public io.qcow4j.disk.ImageFormat format() {
-        return io.qcow4j.disk.ImageFormat.QCOW2;
+      public boolean hasFastZeroes() {
+        return false;
       }
     };
     try (NbdServer slow = serve(NbdServer.builder().disk(slowZeroes));
