@@ -1,0 +1,10 @@
+/** The qcow4j command line: qemu-img, qemu-io and qemu-nbd commands over the qcow4j library. */
+module io.qcow4j.cli {
+  requires io.qcow4j.core;
+  requires io.qcow4j.nbd;
+  requires info.picocli;
+  requires java.logging;
+
+  // picocli fills the commands' option fields and calls their methods by reflection
+  opens io.qcow4j.cli to info.picocli;
+}

@@ -1,0 +1,16 @@
+/**
+ * qcow4j: qcow2 and raw disk images in pure Java. {@link io.qcow4j.DiskImages} opens and creates
+ * images, {@link io.qcow4j.disk.DiskFile} reads and writes them, {@code io.qcow4j.ops} runs the
+ * whole-image operations of qemu-img, and {@link io.qcow4j.storage.Storage} lets an embedder supply
+ * its own storage. The native calls (fallocate, lseek, preadv/pwritev, the OFD image locks) need
+ * {@code --enable-native-access=io.qcow4j.core}.
+ */
+module io.qcow4j.core {
+  requires com.github.luben.zstd_jni;
+
+  exports io.qcow4j;
+  exports io.qcow4j.disk;
+  exports io.qcow4j.ops;
+  exports io.qcow4j.qcow2;
+  exports io.qcow4j.storage;
+}
