@@ -115,13 +115,10 @@ final class ResizeCommand implements Callable<Integer> {
     if (preallocation == null) {
       return Preallocation.OFF;
     }
-    Preallocation mode = switch (preallocation) {
-      case "off" -> Preallocation.OFF;
-      case "metadata" -> Preallocation.METADATA;
-      case "falloc" -> Preallocation.FALLOC;
-      case "full" -> Preallocation.FULL;
-      default -> throw new CommandFailure("Invalid preallocation mode '" + preallocation + "'", 1);
-    };
+    Preallocation mode = Preallocation.fromName(preallocation);
+    if (mode == null) {
+      throw new CommandFailure("Invalid preallocation mode '" + preallocation + "'", 1);
+    }
     try {
       ImageResize.checkPreallocation(mode);
     } catch (ImageResize.ResizeException e) {

@@ -79,12 +79,11 @@ public final class CreateOptionsReader {
     if (name == null) {
       return Preallocation.OFF;
     }
-    for (Preallocation mode : Preallocation.values()) {
-      if (mode.id().equals(name)) {
-        return mode;
-      }
+    Preallocation mode = Preallocation.fromName(name);
+    if (mode == null) {
+      throw new InvalidOptionException("Parameter 'preallocation' does not accept value '" + name + "'");
     }
-    throw new InvalidOptionException("Parameter 'preallocation' does not accept value '" + name + "'");
+    return mode;
   }
 
   /**

@@ -41,12 +41,7 @@ public final class MeasureOptionsReader {
     Preallocation preallocation = Preallocation.OFF;
     String preallocationName = values.string("preallocation");
     if (preallocationName != null) {
-      preallocation = null;
-      for (Preallocation mode : Preallocation.values()) {
-        if (mode.id().equals(preallocationName)) {
-          preallocation = mode;
-        }
-      }
+      preallocation = Preallocation.fromName(preallocationName);
       if (preallocation == null) {
         throw new InvalidOptionException("invalid parameter value: " + preallocationName);
       }
