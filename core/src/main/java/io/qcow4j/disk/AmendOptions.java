@@ -4,6 +4,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import java.util.function.Consumer;
 
 /**
  * What qemu-img amend may change on an existing qcow2 image; a setting left empty stays as it is.
@@ -39,10 +40,12 @@ public final class AmendOptions {
     return NONE;
   }
 
+  /** The compatibility level to convert to. */
   public Optional<Compat> compat() {
     return Optional.ofNullable(compat);
   }
 
+  /** Whether refcount updates are to be deferred. */
   public Optional<Boolean> lazyRefcounts() {
     return Optional.ofNullable(lazyRefcounts);
   }
@@ -57,18 +60,22 @@ public final class AmendOptions {
     return size == null ? OptionalLong.empty() : OptionalLong.of(size);
   }
 
+  /** The backing file name the image must already have. */
   public Optional<String> backingFile() {
     return Optional.ofNullable(backingFile);
   }
 
+  /** The backing format the image must already record. */
   public Optional<String> backingFormat() {
     return Optional.ofNullable(backingFormat);
   }
 
+  /** The external data file name the image must already have. */
   public Optional<String> dataFile() {
     return Optional.ofNullable(dataFile);
   }
 
+  /** The data-file-raw flag the image must already have. */
   public Optional<Boolean> dataFileRaw() {
     return Optional.ofNullable(dataFileRaw);
   }
@@ -105,7 +112,7 @@ public final class AmendOptions {
     return with(builder -> builder.dataFileRaw = value);
   }
 
-  private AmendOptions with(java.util.function.Consumer<Builder> change) {
+  private AmendOptions with(Consumer<Builder> change) {
     Builder builder = new Builder(this);
     change.accept(builder);
     return new AmendOptions(builder);

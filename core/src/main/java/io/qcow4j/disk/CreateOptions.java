@@ -70,30 +70,37 @@ public final class CreateOptions {
     return size;
   }
 
+  /** The cluster size in bytes: a power of two from 512 bytes to 2 MiB. */
   public int clusterSize() {
     return clusterSize;
   }
 
+  /** The compatibility level (header version). */
   public Compat compat() {
     return compat;
   }
 
+  /** The width of a refcount entry in bits: a power of two up to 64 (16 for compat 0.10). */
   public int refcountBits() {
     return refcountBits;
   }
 
+  /** Whether refcount updates are deferred (compat 1.1). */
   public boolean lazyRefcounts() {
     return lazyRefcounts;
   }
 
+  /** Whether L2 entries carry subcluster bitmaps (compat 1.1, clusters of 16 KiB or more). */
   public boolean extendedL2() {
     return extendedL2;
   }
 
+  /** How compressed clusters are compressed. */
   public CompressionType compressionType() {
     return compressionType;
   }
 
+  /** What is allocated when the image is made. */
   public Preallocation preallocation() {
     return preallocation;
   }
@@ -103,6 +110,7 @@ public final class CreateOptions {
     return dataFile;
   }
 
+  /** Whether the external data file stays valid as a raw image. */
   public boolean dataFileRaw() {
     return dataFileRaw;
   }

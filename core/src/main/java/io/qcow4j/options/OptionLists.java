@@ -6,6 +6,7 @@ import static io.qcow4j.options.OptionType.SIZE;
 import static io.qcow4j.options.OptionType.STRING;
 
 import io.qcow4j.disk.ImageFormat;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -77,7 +78,7 @@ public final class OptionLists {
   }
 
   private static List<OptionDescriptor> concat(List<OptionDescriptor> first, List<OptionDescriptor> second) {
-    List<OptionDescriptor> all = new java.util.ArrayList<>(first);
+    List<OptionDescriptor> all = new ArrayList<>(first);
     all.addAll(second);
     return all;
   }
