@@ -127,6 +127,10 @@ class OptionMessagesTest {
       "-O qcow2 -o preallocation=full -c @/a.qcow2 @/b.qcow2",
       "-O raw -c @/a.qcow2 @/b.raw",
       "-O qcow2 -o backing_file=@/a.qcow2 @/a.qcow2 @/b.qcow2",
+      "-O raw -o preallocation=metadata @/a.qcow2 @/b.raw",
+      "-O qcow2 -o compat=0.10,lazy_refcounts=on @/a.qcow2 @/b.qcow2",
+      "-O qcow2 -o size=abc @/a.qcow2 @/b.qcow2",
+      "-O qcow2 -o cluster_size=4k -o cluster_size=1000, @/a.qcow2 @/b.qcow2",
   })
   void convertAsQemuImg(String arguments) {
     prepared().run("qemu-img", ("convert " + arguments).split(" ")).same();
