@@ -5,6 +5,7 @@
  * its own storage. The native calls (fallocate, lseek, preadv/pwritev, the OFD image locks) need
  * {@code --enable-native-access=io.qcow4j.core}.
  */
+@SuppressWarnings("module") // the qualified exports name modules built after this one
 module io.qcow4j.core {
   requires com.github.luben.zstd_jni;
 
@@ -13,4 +14,7 @@ module io.qcow4j.core {
   exports io.qcow4j.ops;
   exports io.qcow4j.qcow2;
   exports io.qcow4j.storage;
+
+  // The -o option lists of qemu-img, read into CreateOptions and AmendOptions: the cli's for now.
+  exports io.qcow4j.options to io.qcow4j.cli;
 }

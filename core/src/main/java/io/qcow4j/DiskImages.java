@@ -7,6 +7,7 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -47,6 +48,7 @@ public final class DiskImages {
     if (options.backingFile() != null || options.dataFile() != null) {
       throw new UnsupportedFeatureException("raw images take no backing file or data file");
     }
+    CreateRules.checkRaw(options);
     long size = options.size();
     try (FileStorage storage = FileStorage.create(path, true)) {
       storage.truncate(size);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -50,7 +51,7 @@ class DiskFileOperationsTest {
       assertThat(disk.snapshots()).isEmpty();
 
       assertThat(disk.check(CheckResult.Repair.NONE).exitStatus()).isZero();
-      disk.amend(AmendOptions.none().withCompat("0.10"));
+      disk.amend(AmendOptions.none().withCompat(Compat.V2));
       assertThat(disk.info().qcow2().version()).isEqualTo(2);
       assertThat(disk.hasFastZeroes()).as("a version 2 image has no zero flag").isFalse();
     }

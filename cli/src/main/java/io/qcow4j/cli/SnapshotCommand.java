@@ -4,10 +4,9 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
-import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.ops.ImageSnapshots;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -19,9 +18,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * qemu-img snapshot: list, create, apply or delete internal snapshots. As in qemu-img, -a finds
- * the snapshot by id first and then by name, -d by name only, and names need not be unique; a raw
- * image lists nothing and refuses the rest with qemu-img's messages.
+ * qemu-img snapshot: list, create, apply or delete internal snapshots ({@link ImageSnapshots}, which
+ * finds them as qemu-img does); a raw image lists nothing and refuses the rest with qemu-img's
+ * messages.
  */
 @Command(
     name = "snapshot",
@@ -76,7 +75,7 @@ final class SnapshotCommand implements Callable<Integer> {
       } else if (!create.isEmpty()) {
         create(disk, create.getFirst());
       } else if (!apply.isEmpty()) {
-        apply(disk, file, apply.getFirst());
+        apply(disk, apply.getFirst());
       } else if (!delete.isEmpty()) {
         delete(disk, delete.getFirst());
       }
@@ -88,7 +87,7 @@ final class SnapshotCommand implements Callable<Integer> {
 
   /** qemu-img's dump_snapshots: nothing at all when there are none. */
   private void list(DiskFile disk) throws IOException {
-    List<SnapshotInfo> snapshots = disk.snapshots();
+    List<SnapshotInfo> snapshots = ImageSnapshots.list(disk);
     if (snapshots.isEmpty()) {
       return;
     }
@@ -104,44 +103,38 @@ final class SnapshotCommand implements Callable<Integer> {
   }
 
   private static void create(DiskFile disk, String name) {
+    String failed = "Could not create snapshot '" + name + "': ";
     try {
-      disk.createSnapshot(name);
-    } catch (UnsupportedFeatureException e) {
-      // raw, and qcow2 with an external data file: QEMU's -ENOTSUP
-      throw new CommandFailure("Could not create snapshot '" + name + "': -95 (Operation not supported)", 1, e);
+      ImageSnapshots.create(disk, name);
+    } catch (ImageSnapshots.SnapshotException e) {
+      throw new CommandFailure(failed + "-95 (Operation not supported)", 1, e);
     } catch (ImageLimitException e) {
-      throw new CommandFailure("Could not create snapshot '" + name + "': -27 (File too large)", 1, e);
+      throw new CommandFailure(failed + "-27 (File too large)", 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not create snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
 
-  private static void apply(DiskFile disk, String file, String name) {
+  private static void apply(DiskFile disk, String name) {
+    String failed = "Could not apply snapshot '" + name + "': ";
     try {
-      disk.applySnapshot(name);
-    } catch (NoSuchFileException e) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': Failed to load snapshot: No such file or directory",
-          1, e);
+      ImageSnapshots.apply(disk, name);
+    } catch (ImageSnapshots.SnapshotException e) {
+      throw new CommandFailure(failed + (e.refusal() == ImageSnapshots.SnapshotException.Refusal.NOT_SUPPORTED
+          ? "Block driver does not support snapshots" : "Failed to load snapshot: No such file or directory"), 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': " + Failures.reason(e, file), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
 
   private static void delete(DiskFile disk, String name) {
-    SnapshotInfo snapshot;
+    String failed = "Could not delete snapshot '" + name + "': ";
     try {
-      snapshot = disk.snapshots().stream().filter(s -> s.name().equals(name)).findFirst().orElse(null);
-    } catch (IOException e) {
-      throw new CommandFailure("Could not delete snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
-    }
-    if (snapshot == null) {
-      throw new CommandFailure("Could not delete snapshot '" + name + "': snapshot not found", 1);
-    }
-    try {
-      // ids are unique where names need not be: the snapshot found by name is deleted by its id
-      disk.deleteSnapshot(snapshot.id());
+      ImageSnapshots.delete(disk, name);
+    } catch (ImageSnapshots.SnapshotException e) {
+      throw new CommandFailure(failed + "snapshot not found", 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not delete snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
 }

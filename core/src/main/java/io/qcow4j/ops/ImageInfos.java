@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -79,23 +80,11 @@ public final class ImageInfos {
     return layers;
   }
 
-  /**
-   * qemu's path_combine: a relative backing name is taken relative to the directory part of the
-   * overlay's name exactly as written (no normalisation), an absolute one as it is.
-   */
-  public static String fullBackingFilename(String overlayFilename, String backingFile) {
-    if (backingFile.startsWith("/")) {
-      return backingFile;
-    }
-    int slash = overlayFilename.lastIndexOf('/');
-    return overlayFilename.substring(0, slash + 1) + backingFile;
-  }
-
   private static LayerInfo describeOne(String name, OpenOptions options) throws IOException {
     try (DiskFile disk = DiskImages.open(Path.of(name), options)) {
       ImageInfo info = disk.info();
       String full = info.backingFile() == null || info.backingFile().isEmpty()
-          ? null : fullBackingFilename(name, info.backingFile());
+          ? null : BackingNames.fullName(name, info.backingFile());
       return new LayerInfo(name, info, full);
     } catch (IOException e) {
       throw new OpenFailure(name, e);

@@ -1,5 +1,6 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
@@ -33,13 +34,9 @@ final class BackingChain {
       throw new CorruptImageException(name(overlay) + ": backing file name '" + backingName.replace("\0", "\\0")
           + "' is not a valid path: " + e.getReason());
     }
-    if (path.isAbsolute()) {
-      return path;
-    }
     // relative to the overlay's name as given, like QEMU's path_combine, so that names reported
     // for backing files (map's File column) match qemu-img's
-    Path directory = overlay == null ? null : overlay.getParent();
-    return directory == null ? path : directory.resolve(path);
+    return path.isAbsolute() || overlay == null ? path : Path.of(BackingNames.fullName(overlay.toString(), name));
   }
 
   /** Opens the backing file of {@code overlay} read-only, at {@code depth} (1 for the first backing). */
