@@ -80,34 +80,42 @@ public final class AmendOptions {
     return Optional.ofNullable(dataFileRaw);
   }
 
+  /** These options converting to the compatibility level {@code value}. */
   public AmendOptions withCompat(Compat value) {
     return with(builder -> builder.compat = Objects.requireNonNull(value, "compat"));
   }
 
+  /** These options turning lazy refcounts on or off. */
   public AmendOptions withLazyRefcounts(boolean value) {
     return with(builder -> builder.lazyRefcounts = value);
   }
 
+  /** These options changing the refcount width to {@code value} bits. */
   public AmendOptions withRefcountBits(int value) {
     return with(builder -> builder.refcountBits = value);
   }
 
+  /** These options resizing the disk to {@code value} bytes (0: unchanged). */
   public AmendOptions withSize(long value) {
     return with(builder -> builder.size = value);
   }
 
+  /** These options restating the backing file name the image has. */
   public AmendOptions withBackingFile(String value) {
     return with(builder -> builder.backingFile = Objects.requireNonNull(value, "backingFile"));
   }
 
+  /** These options restating the backing format the image records. */
   public AmendOptions withBackingFormat(String value) {
     return with(builder -> builder.backingFormat = Objects.requireNonNull(value, "backingFormat"));
   }
 
+  /** These options restating the external data file name the image has. */
   public AmendOptions withDataFile(String value) {
     return with(builder -> builder.dataFile = Objects.requireNonNull(value, "dataFile"));
   }
 
+  /** These options restating the data-file-raw flag the image has. */
   public AmendOptions withDataFileRaw(boolean value) {
     return with(builder -> builder.dataFileRaw = value);
   }

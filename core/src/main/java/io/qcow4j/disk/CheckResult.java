@@ -24,7 +24,12 @@ public record CheckResult(
 
   /** Which problems a check repairs: none, leaked clusters only, or everything it can. */
   public enum Repair {
-    NONE, LEAKS, ALL
+    /** Only check. */
+    NONE,
+    /** Free leaked clusters (qemu-img check -r leaks). */
+    LEAKS,
+    /** Repair everything that can be repaired (qemu-img check -r all). */
+    ALL
   }
 
   /** qemu-img check's exit status: 0 clean, 2 corruptions, 3 leaks only, 1 the check failed. */

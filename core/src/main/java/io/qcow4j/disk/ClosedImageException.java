@@ -8,6 +8,7 @@ public final class ClosedImageException extends ClosedChannelException {
 
   private final String name;
 
+  /** A call on the image named {@code name} after it was closed. */
   public ClosedImageException(String name) {
     this.name = name;
   }

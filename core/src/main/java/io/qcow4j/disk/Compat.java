@@ -2,7 +2,9 @@ package io.qcow4j.disk;
 
 /** The qcow2 compatibility level of a new or amended image: version 2 ("0.10") or version 3 ("1.1"). */
 public enum Compat {
+  /** qcow2 version 2, compat "0.10". */
   V2("0.10", 2),
+  /** qcow2 version 3, compat "1.1". */
   V3("1.1", 3);
 
   private final String id;

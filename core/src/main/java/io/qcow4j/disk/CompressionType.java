@@ -4,7 +4,9 @@ import java.util.Locale;
 
 /** How a qcow2 image compresses clusters: deflate (zlib), or zstd, which needs compat 1.1. */
 public enum CompressionType {
+  /** Deflate (zlib), every qcow2 reader's. */
   ZLIB,
+  /** Zstandard (compat 1.1, QEMU 5.1 and later). */
   ZSTD;
 
   /** The name qemu-img's compression_type option uses: "zlib" or "zstd". */

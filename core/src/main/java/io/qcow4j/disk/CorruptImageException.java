@@ -4,10 +4,12 @@ package io.qcow4j.disk;
 public final class CorruptImageException extends ImageException {
   private static final long serialVersionUID = 1L;
 
+  /** A corruption described by {@code message}, which names the file and the offset. */
   public CorruptImageException(String message) {
     super(message);
   }
 
+  /** A corruption described by {@code message}, found through {@code cause}. */
   public CorruptImageException(String message, Throwable cause) {
     super(message, cause);
   }

@@ -125,42 +125,52 @@ public final class CreateOptions {
     return backingFormat;
   }
 
+  /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
   }
 
+  /** These options with clusters of {@code value} bytes. */
   public CreateOptions withClusterSize(int value) {
     return toBuilder().clusterSize(value).build();
   }
 
+  /** These options with the compatibility level {@code value}. */
   public CreateOptions withCompat(Compat value) {
     return toBuilder().compat(value).build();
   }
 
+  /** These options with refcount entries of {@code value} bits. */
   public CreateOptions withRefcountBits(int value) {
     return toBuilder().refcountBits(value).build();
   }
 
+  /** These options with lazy refcounts on or off. */
   public CreateOptions withLazyRefcounts(boolean value) {
     return toBuilder().lazyRefcounts(value).build();
   }
 
+  /** These options with extended L2 entries (subclusters) on or off. */
   public CreateOptions withExtendedL2(boolean value) {
     return toBuilder().extendedL2(value).build();
   }
 
+  /** These options with the compression type {@code value}. */
   public CreateOptions withCompressionType(CompressionType value) {
     return toBuilder().compressionType(value).build();
   }
 
+  /** These options with the preallocation mode {@code value}. */
   public CreateOptions withPreallocation(Preallocation value) {
     return toBuilder().preallocation(value).build();
   }
 
+  /** These options with an external data file ({@code file} null for none), kept raw when {@code raw}. */
   public CreateOptions withDataFile(String file, boolean raw) {
     return toBuilder().dataFile(file, raw).build();
   }
 
+  /** These options with a backing file ({@code file} null for none) and its format (null: probed). */
   public CreateOptions withBacking(String file, ImageFormat format) {
     return toBuilder().backing(file, format).build();
   }
@@ -209,41 +219,49 @@ public final class CreateOptions {
       this.size = size;
     }
 
+    /** The virtual size in bytes. */
     public Builder size(long value) {
       size = value;
       return this;
     }
 
+    /** The cluster size in bytes. */
     public Builder clusterSize(int value) {
       clusterSize = value;
       return this;
     }
 
+    /** The compatibility level. */
     public Builder compat(Compat value) {
       compat = value;
       return this;
     }
 
+    /** The width of a refcount entry in bits. */
     public Builder refcountBits(int value) {
       refcountBits = value;
       return this;
     }
 
+    /** Whether refcount updates are deferred. */
     public Builder lazyRefcounts(boolean value) {
       lazyRefcounts = value;
       return this;
     }
 
+    /** Whether L2 entries carry subcluster bitmaps. */
     public Builder extendedL2(boolean value) {
       extendedL2 = value;
       return this;
     }
 
+    /** How compressed clusters are compressed. */
     public Builder compressionType(CompressionType value) {
       compressionType = value;
       return this;
     }
 
+    /** What is allocated when the image is made. */
     public Builder preallocation(Preallocation value) {
       preallocation = value;
       return this;

@@ -7,7 +7,9 @@ import java.util.Locale;
 
 /** The image formats qcow4j reads and writes. */
 public enum ImageFormat {
+  /** A raw image: guest byte N is byte N of the file. */
   RAW,
+  /** A qcow2 image, version 2 or 3. */
   QCOW2;
 
   /** The name qemu-img uses for this format ("raw", "qcow2"). */

@@ -4,6 +4,7 @@ package io.qcow4j.disk;
 public final class ImageLimitException extends ImageException {
   private static final long serialVersionUID = 1L;
 
+  /** A limit exceeded, as {@code message} says. */
   public ImageLimitException(String message) {
     super(message);
   }

@@ -10,6 +10,7 @@ import java.io.IOException;
 public final class InvalidOptionException extends IOException {
   private static final long serialVersionUID = 1L;
 
+  /** Options refused with qemu-img's {@code message}. */
   public InvalidOptionException(String message) {
     super(message);
   }

@@ -11,7 +11,9 @@ import java.util.Set;
  * method returns a copy with one setting changed.
  */
 public final class OpenOptions {
+  /** How many backing files may be opened below an image by default, as in QEMU. */
   public static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
+  /** The default byte budget of an image's metadata caches: 32 MiB. */
   public static final long DEFAULT_CACHE_BYTES = 32L << 20;
   private static final Set<Permission> DEFAULT_SHARED =
       Set.copyOf(EnumSet.of(Permission.CONSISTENT_READ, Permission.WRITE_UNCHANGED));
@@ -104,41 +106,49 @@ public final class OpenOptions {
     return sharedPermissions;
   }
 
+  /** These options opening read-only or read-write. */
   public OpenOptions withReadOnly(boolean value) {
     return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
         sharedPermissions);
   }
 
+  /** These options opening as {@code value} (null: the format is probed). */
   public OpenOptions withFormat(ImageFormat value) {
     return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
         sharedPermissions);
   }
 
+  /** These options opening at most {@code value} backing files below the image. */
   public OpenOptions withMaxChainDepth(int value) {
     return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes, locking, forceShare,
         sharedPermissions);
   }
 
+  /** These options treating a backing file as {@code value} says. */
   public OpenOptions withBackingPolicy(BackingPolicy value) {
     return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes, locking, forceShare,
         sharedPermissions);
   }
 
+  /** These options with a metadata cache budget of {@code value} bytes per image. */
   public OpenOptions withCacheBytes(long value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value, locking, forceShare,
         sharedPermissions);
   }
 
+  /** These options taking QEMU's image locks as {@code value} says. */
   public OpenOptions withLocking(Locking value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, value, forceShare,
         sharedPermissions);
   }
 
+  /** These options letting others do anything to a read-only image, or not (qemu-img's -U). */
   public OpenOptions withForceShare(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, value,
         sharedPermissions);
   }
 
+  /** These options letting others do {@code value} to the image. */
   public OpenOptions withSharedPermissions(Set<Permission> value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
         value);

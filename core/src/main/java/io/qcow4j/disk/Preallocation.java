@@ -4,7 +4,14 @@ import java.util.Locale;
 
 /** How much of a new image is allocated up front, as qemu-img's preallocation option. */
 public enum Preallocation {
-  OFF, METADATA, FALLOC, FULL;
+  /** Nothing: clusters are allocated as they are written. */
+  OFF,
+  /** The metadata (qcow2 tables) of every cluster, not their data. */
+  METADATA,
+  /** Host space reserved with fallocate, reading as zeros. */
+  FALLOC,
+  /** Host space written with zeros. */
+  FULL;
 
   /** The option value qemu-img uses. */
   public String id() {

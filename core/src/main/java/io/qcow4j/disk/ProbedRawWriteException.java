@@ -7,6 +7,7 @@ package io.qcow4j.disk;
 public final class ProbedRawWriteException extends ImageException {
   private static final long serialVersionUID = 1L;
 
+  /** A refused first-sector write, as {@code message} says. */
   public ProbedRawWriteException(String message) {
     super(message);
   }

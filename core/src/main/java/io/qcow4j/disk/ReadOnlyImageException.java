@@ -4,6 +4,7 @@ package io.qcow4j.disk;
 public final class ReadOnlyImageException extends ImageException {
   private static final long serialVersionUID = 1L;
 
+  /** A refused write, as {@code message} says. */
   public ReadOnlyImageException(String message) {
     super(message);
   }

@@ -4,6 +4,7 @@ package io.qcow4j.disk;
 public final class UnsupportedFeatureException extends ImageException {
   private static final long serialVersionUID = 1L;
 
+  /** A feature not implemented, named by {@code message}. */
   public UnsupportedFeatureException(String message) {
     super(message);
   }

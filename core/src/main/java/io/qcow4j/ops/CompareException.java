@@ -11,7 +11,9 @@ public final class CompareException extends IOException {
 
   /** The step that failed; qemu-img exits 3 for block status and 4 for reads. */
   public enum Stage {
+    /** Reading the block status of a range failed. */
     BLOCK_STATUS,
+    /** Reading the data of a range failed. */
     READ
   }
 
@@ -27,14 +29,17 @@ public final class CompareException extends IOException {
     this.offset = offset;
   }
 
+  /** The step that failed. */
   public Stage stage() {
     return stage;
   }
 
+  /** Which image failed: 1 for the first argument, 2 for the second. */
   public int image() {
     return image;
   }
 
+  /** The guest offset where it failed. */
   public long offset() {
     return offset;
   }

@@ -24,7 +24,9 @@ public final class ConvertTarget {
 
     /** Where it failed: qemu-img reports creation and writing failures differently. */
     public enum Stage {
+      /** Making the new target failed. */
       CREATE,
+      /** Writing into the target failed. */
       WRITE
     }
 
@@ -35,6 +37,7 @@ public final class ConvertTarget {
       this.stage = stage;
     }
 
+    /** Where the conversion failed. */
     public Stage stage() {
       return stage;
     }

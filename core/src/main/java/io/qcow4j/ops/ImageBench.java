@@ -27,6 +27,7 @@ public final class ImageBench {
   /** One benchmark run as qemu-img bench's options describe it; {@code flushInterval} 0 never flushes. */
   public record Settings(long count, int depth, long offset, int bufferBytes, long step, boolean write, byte pattern,
       long flushInterval, boolean drainOnFlush) {
+    /** Checks the settings: nothing negative, a depth of at least 1. */
     public Settings {
       if (count < 0 || depth < 1 || offset < 0 || bufferBytes < 0 || step < 0 || flushInterval < 0) {
         throw new IllegalArgumentException("negative count, offset, size, step or interval, or a depth below 1");

@@ -19,8 +19,10 @@ public final class ImageCompare {
   /** Progress reports: the bytes of the larger image covered so far, and its size. */
   @FunctionalInterface
   public interface Progress {
+    /** Reports that {@code doneBytes} of {@code totalBytes} are compared. */
     void update(long doneBytes, long totalBytes);
 
+    /** Reports nothing. */
     Progress NONE = (done, total) -> {};
   }
 

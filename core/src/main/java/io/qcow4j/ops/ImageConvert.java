@@ -27,8 +27,10 @@ public final class ImageConvert {
   /** Progress reports: bytes of guest content handled so far, and the total. */
   @FunctionalInterface
   public interface Progress {
+    /** Reports that {@code doneBytes} of {@code totalBytes} are copied. */
     void update(long doneBytes, long totalBytes);
 
+    /** Reports nothing. */
     Progress NONE = (done, total) -> {};
   }
 
@@ -42,6 +44,7 @@ public final class ImageConvert {
    */
   public record Options(boolean compress, int workers, boolean outOfOrderWrites, boolean detectZeroes,
       boolean targetIsNew) {
+    /** Checks that there is at least one worker. */
     public Options {
       if (workers < 1) {
         throw new IllegalArgumentException("workers must be at least 1: " + workers);
@@ -53,22 +56,27 @@ public final class ImageConvert {
       return new Options(false, 8, false, true, true);
     }
 
+    /** These options with compression on or off. */
     public Options withCompress(boolean value) {
       return new Options(value, workers, outOfOrderWrites, detectZeroes, targetIsNew);
     }
 
+    /** These options with {@code value} worker threads. */
     public Options withWorkers(int value) {
       return new Options(compress, value, outOfOrderWrites, detectZeroes, targetIsNew);
     }
 
+    /** These options with out-of-order writes allowed or not (qemu-img's -W). */
     public Options withOutOfOrderWrites(boolean value) {
       return new Options(compress, workers, value, detectZeroes, targetIsNew);
     }
 
+    /** These options with all-zero clusters left out or written. */
     public Options withDetectZeroes(boolean value) {
       return new Options(compress, workers, outOfOrderWrites, value, targetIsNew);
     }
 
+    /** These options with the target taken as new (reading as zeros or its backing file) or not. */
     public Options withTargetIsNew(boolean value) {
       return new Options(compress, workers, outOfOrderWrites, detectZeroes, value);
     }

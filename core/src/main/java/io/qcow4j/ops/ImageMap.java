@@ -11,12 +11,14 @@ public final class ImageMap {
   /** Receives map entries in guest order. */
   @FunctionalInterface
   public interface EntrySink {
+    /** Takes the next entry. */
     void accept(MapEntry entry) throws IOException;
   }
 
   /** Receives the runs of qemu-io's map: ranges allocated or not in the top layer itself. */
   @FunctionalInterface
   public interface RunSink {
+    /** Takes the next run: {@code length} bytes from {@code start}, allocated in the top layer or not. */
     void accept(long start, long length, boolean allocated) throws IOException;
   }
 

@@ -28,7 +28,7 @@ public final class ImageRebase {
   private ImageRebase() {}
 
   /** A rebase that cannot be done, with qemu-img's message. */
-  public static class RebaseException extends IOException {
+  public static sealed class RebaseException extends IOException permits NewBackingException {
     private static final long serialVersionUID = 1L;
 
     RebaseException(String message) {
@@ -52,10 +52,12 @@ public final class ImageRebase {
       this.fullName = fullName;
     }
 
+    /** The new backing file as given. */
     public String backingName() {
       return backingName;
     }
 
+    /** Where it was looked for: the name resolved against the image's directory. */
     public String fullName() {
       return fullName;
     }

@@ -16,6 +16,7 @@ public final class ImageResize {
 
   /** What a resize asks for: a new size, or (with {@code sign} 1 or -1) bytes to add or take away. */
   public record SizeChange(int sign, long bytes) {
+    /** Checks the sign (-1, 0 or 1) and that the byte count is not negative. */
     public SizeChange {
       if (sign < -1 || sign > 1 || bytes < 0) {
         throw new IllegalArgumentException("sign must be -1, 0 or 1 and bytes not negative: " + sign + ", " + bytes);
@@ -48,10 +49,15 @@ public final class ImageResize {
 
     /** Why: qemu-img follows a refused shrink with a warning of its own. */
     public enum Refusal {
+      /** The new size would be zero or negative. */
       NOT_POSITIVE,
+      /** The preallocation mode is not one a resize takes. */
       UNSUPPORTED_PREALLOCATION,
+      /** Preallocation was asked for a resize that does not grow the image. */
       PREALLOCATION_NEEDS_GROWTH,
+      /** The resize would shrink the image without --shrink. */
       SHRINK_NOT_ALLOWED,
+      /** The new size of a qcow2 image is not a multiple of 512. */
       UNALIGNED
     }
 
@@ -62,6 +68,7 @@ public final class ImageResize {
       this.refusal = refusal;
     }
 
+    /** Which refusal this is. */
     public Refusal refusal() {
       return refusal;
     }

@@ -21,7 +21,9 @@ public final class ImageSnapshots {
 
     /** Why: qemu-img words each case in its own way. */
     public enum Refusal {
+      /** The image takes no internal snapshots, or not this operation. */
       NOT_SUPPORTED,
+      /** No snapshot has that name (or id). */
       NOT_FOUND
     }
 

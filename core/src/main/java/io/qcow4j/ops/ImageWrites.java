@@ -27,8 +27,11 @@ public final class ImageWrites {
 
     /** The errno QEMU returns, with strerror's text. */
     public enum Errno {
+      /** An I/O error: a range outside the disk, a compressed write over allocated data. */
       EIO(-5, "Input/output error"),
+      /** An invalid argument: a compressed write not aligned to clusters. */
       EINVAL(-22, "Invalid argument"),
+      /** Not supported on this image. */
       ENOTSUP(-95, "Operation not supported");
 
       private final int code;
@@ -57,6 +60,7 @@ public final class ImageWrites {
       this.errno = errno;
     }
 
+    /** The error QEMU returns for this request. */
     public Errno errno() {
       return errno;
     }
@@ -65,6 +69,7 @@ public final class ImageWrites {
   /** What a write puts in its range: {@code length} bytes at {@code positionInWrite} into {@code chunk}. */
   @FunctionalInterface
   public interface Content {
+    /** Fills the first {@code length} bytes of {@code chunk} with the content at {@code positionInWrite}. */
     void fill(byte[] chunk, int length, long positionInWrite);
 
     /** Every byte {@code pattern} (qemu-io's -P, 0xcd by default). */

@@ -15,6 +15,7 @@ public final class RangeReader {
   /** Receives the bytes of the range in order: {@code length} bytes of {@code buffer} from guest {@code offset}. */
   @FunctionalInterface
   public interface ChunkSink {
+    /** Takes the next {@code length} bytes of {@code buffer}, read at guest {@code offset}. */
     void accept(long offset, byte[] buffer, int length) throws IOException;
   }
 

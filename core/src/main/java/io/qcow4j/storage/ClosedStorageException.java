@@ -8,6 +8,7 @@ public final class ClosedStorageException extends ClosedChannelException {
 
   private final String name;
 
+  /** A call on the storage named {@code name} after it was closed. */
   public ClosedStorageException(String name) {
     this.name = name;
   }

@@ -12,10 +12,12 @@ public final class MemoryStorage implements Storage {
   private int size;
   private boolean closed;
 
+  /** Empty, writable storage named {@code name}. */
   public MemoryStorage(String name) {
     this(name, new byte[0], false);
   }
 
+  /** Storage named {@code name} holding a copy of {@code content}, read-only if asked. */
   public MemoryStorage(String name, byte[] content, boolean readOnly) {
     this.name = name;
     this.bytes = content.clone();
