@@ -4,6 +4,7 @@ import io.qcow4j.DiskImages;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.QDict;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;

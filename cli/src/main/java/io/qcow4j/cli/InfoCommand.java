@@ -7,6 +7,7 @@ import io.qcow4j.disk.ImageInfo.SnapshotInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.ImageInfos;
 import io.qcow4j.ops.LayerInfo;
+import io.qcow4j.spec.QDict;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Instant;

@@ -5,6 +5,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.ops.ImageMeasure;
+import io.qcow4j.spec.QDict;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;

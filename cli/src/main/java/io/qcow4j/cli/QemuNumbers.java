@@ -1,5 +1,6 @@
 package io.qcow4j.cli;
 
+import io.qcow4j.spec.QemuValues;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.math.RoundingMode;
@@ -25,91 +26,13 @@ final class QemuNumbers {
     }
   }
 
-  /**
-   * Parses a size like qemu 7.2's qemu_strtosz: decimal digits with an optional fraction, or 0x
-   * hex (no fraction), then an optional suffix B, K, M, G, T, P, E (either case, powers of 1024;
-   * a fraction needs one). The result must fit a signed 64-bit value.
-   */
+  /** A size as qemu 7.2's qemu_strtosz reads it ({@link QemuValues#parseSize}). */
   static long parseSize(String text) throws SizeFormatException {
-    String s = text.stripLeading();
-    int index = 0;
-    if (index < s.length() && s.charAt(index) == '+') {
-      index++;
+    try {
+      return QemuValues.parseSize(text);
+    } catch (QemuValues.SizeFormatException e) {
+      throw new SizeFormatException(text, e.tooLarge());
     }
-    int digitsStart = index;
-    while (index < s.length() && isDigit(s.charAt(index))) {
-      index++;
-    }
-    if (index == digitsStart) {
-      throw new SizeFormatException(text, false);
-    }
-    BigInteger integral = new BigInteger(s.substring(digitsStart, index));
-    BigDecimal value;
-    boolean fraction = false;
-    if (integral.signum() == 0 && index < s.length() && (s.charAt(index) == 'x' || s.charAt(index) == 'X')) {
-      int hexStart = ++index;
-      while (index < s.length() && Character.digit(s.charAt(index), 16) >= 0) {
-        index++;
-      }
-      if (index == hexStart) {
-        throw new SizeFormatException(text, false);
-      }
-      // qemu 7.2 still takes a suffix after hex digits (deprecated), but no fraction
-      if (index < s.length() && s.charAt(index) == '.') {
-        throw new SizeFormatException(text, false);
-      }
-      value = new BigDecimal(new BigInteger(s.substring(hexStart, index), 16));
-    } else if (index < s.length() && s.charAt(index) == '.') {
-      int fractionStart = index++;
-      while (index < s.length() && isDigit(s.charAt(index))) {
-        index++;
-      }
-      if (index < s.length() && (s.charAt(index) == 'e' || s.charAt(index) == 'E')
-          && index + 1 < s.length() && (isDigit(s.charAt(index + 1)) || s.charAt(index + 1) == '-' || s.charAt(index + 1) == '+')) {
-        throw new SizeFormatException(text, false);
-      }
-      String digits = s.substring(fractionStart + 1, index);
-      value = new BigDecimal(integral + "." + (digits.isEmpty() ? "0" : digits));
-      fraction = !digits.isEmpty() && new BigDecimal("0." + digits).signum() != 0;
-    } else {
-      value = new BigDecimal(integral);
-    }
-    long multiplier = 1;
-    if (index < s.length()) {
-      multiplier = multiplier(s.charAt(index));
-      if (multiplier < 0) {
-        throw new SizeFormatException(text, false);
-      }
-      index++;
-    }
-    if (index != s.length()) {
-      throw new SizeFormatException(text, false);
-    }
-    if (multiplier == 1 && fraction) {
-      throw new SizeFormatException(text, false);
-    }
-    BigInteger result = value.multiply(BigDecimal.valueOf(multiplier)).setScale(0, RoundingMode.HALF_UP).toBigIntegerExact();
-    if (result.bitLength() > 63) {
-      throw new SizeFormatException(text, true);
-    }
-    return result.longValueExact();
-  }
-
-  private static boolean isDigit(char c) {
-    return c >= '0' && c <= '9';
-  }
-
-  private static long multiplier(char suffix) {
-    return switch (Character.toUpperCase(suffix)) {
-      case 'B' -> 1L;
-      case 'K' -> 1L << 10;
-      case 'M' -> 1L << 20;
-      case 'G' -> 1L << 30;
-      case 'T' -> 1L << 40;
-      case 'P' -> 1L << 50;
-      case 'E' -> 1L << 60;
-      default -> -1L;
-    };
   }
 
   /** qemu's size_to_str: "0 B", "324 KiB", "1 GiB", "1.5 MiB" (three significant digits). */

@@ -1,13 +1,15 @@
 package io.qcow4j.cli;
 
+import io.qcow4j.spec.OptionString;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * qemu-img's -o option lists ("cluster_size=4k,compat=1.1", ",," for a literal comma), parsed and
- * typed as QEMU's QemuOpts does, with its messages: unknown names, booleans other than on/off,
- * sizes and numbers that do not parse. The last value of a repeated name wins.
+ * qemu-img's -o option lists ("cluster_size=4k,compat=1.1", ",," for a literal comma), split by
+ * the one QemuOpts parser ({@link OptionString}) and typed as QEMU's QemuOpts does, with its
+ * messages: unknown names, booleans other than on/off, sizes and numbers that do not parse. The
+ * last value of a repeated name wins.
  */
 final class QemuOpts {
   /** The type of an option's value, checked as the list is parsed. */
@@ -36,42 +38,11 @@ final class QemuOpts {
         throw new CommandFailure("Invalid option list: " + argument, 1);
       }
     }
-    String list = String.join(",", arguments);
-    int at = 0;
-    while (at < list.length()) {
-      StringBuilder name = new StringBuilder();
-      while (at < list.length() && list.charAt(at) != '=' && list.charAt(at) != ',') {
-        name.append(list.charAt(at++));
+    for (OptionString.Option option : OptionString.parse(String.join(",", arguments), null, false).options()) {
+      if (kinds.get(option.name()) == null) {
+        throw invalid("Invalid parameter '" + option.name() + "'", format);
       }
-      String value;
-      if (at < list.length() && list.charAt(at) == '=') {
-        at++;
-        StringBuilder text = new StringBuilder();
-        while (at < list.length()) {
-          char c = list.charAt(at);
-          if (c == ',') {
-            if (at + 1 < list.length() && list.charAt(at + 1) == ',') {
-              text.append(',');
-              at += 2;
-              continue;
-            }
-            break;
-          }
-          text.append(c);
-          at++;
-        }
-        value = text.toString();
-      } else {
-        // a bare name is a boolean switched on, as QEMU still accepts it
-        value = "on";
-      }
-      at++;
-      String key = name.toString();
-      Kind kind = kinds.get(key);
-      if (kind == null) {
-        throw invalid("Invalid parameter '" + key + "'", format);
-      }
-      values.put(key, value);
+      values.put(option.name(), option.value());
     }
     QemuOpts opts = new QemuOpts(format, values);
     for (Map.Entry<String, String> entry : values.entrySet()) {
