@@ -7,6 +7,9 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -20,6 +23,26 @@ public final class DiskImages {
     ImageFormat format = options.format() != null ? options.format() : probe(path);
     return switch (format) {
       case QCOW2 -> QcowFile.open(path, options);
+      case RAW -> RawDiskFile.open(path, options.readOnly());
+    };
+  }
+
+  /**
+   * Opens the image {@code spec} describes: {@code defaults} (the command's open options) with the
+   * spec's own settings, the format it names or else the probed one, and for qcow2 the backing
+   * file, data file and cache budget as the spec sets them; {@code secrets} holds the secrets the
+   * spec may name.
+   */
+  public static DiskFile open(ImageSpec spec, OpenOptions defaults, Secrets secrets) throws IOException {
+    OpenOptions options = spec.openOptions(defaults);
+    Path path = spec.path();
+    ImageFormat format = options.format() != null ? options.format() : probe(path);
+    FormatOptions formatOptions = spec.formatOptions(format);
+    if (formatOptions.cacheBytes() != null) {
+      options = options.withCacheBytes(formatOptions.cacheBytes());
+    }
+    return switch (format) {
+      case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
       case RAW -> RawDiskFile.open(path, options.readOnly());
     };
   }
