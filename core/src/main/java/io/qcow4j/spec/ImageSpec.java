@@ -110,7 +110,11 @@ public final class ImageSpec {
       }
       flat.put(option.name(), option.value());
     }
-    return read(options, new BlockOptions(flat), false, new ArrayList<>(parsed.warnings()));
+    try {
+      return read(options, new BlockOptions(flat), false, new ArrayList<>(parsed.warnings()));
+    } catch (ImageSpecException e) {
+      throw e.withWarnings(parsed.warnings());
+    }
   }
 
   /** QEMU's qdict_flatten: nested objects become dotted keys (winning over a dotted key given too), arrays ".0", ".1". */
