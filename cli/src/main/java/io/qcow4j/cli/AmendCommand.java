@@ -5,6 +5,8 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
@@ -59,8 +61,8 @@ final class AmendCommand implements Callable<Integer> {
   @Option(names = "--force", description = "Accepted for compatibility with qemu-img.")
   boolean force;
 
-  @Option(names = {"-U", "--force-share"}, hidden = true)
-  boolean forceShare;
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE", arity = "0..1", description = "The image to amend.")
   String file;
@@ -68,6 +70,10 @@ final class AmendCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
+    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    if (secrets == null) {
+      return 0;
+    }
     if (options.isEmpty()) {
       throw new CommandFailure("Must specify options (-o)", 1);
     }
@@ -80,17 +86,20 @@ final class AmendCommand implements Callable<Integer> {
     if (file == null) {
       throw new CommandFailure("Expecting one image file name", 1);
     }
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
     ImageFormat imageFormat;
     try {
-      imageFormat = format == null ? io.qcow4j.DiskImages.probe(java.nio.file.Path.of(file)) : Images.format(format);
+      imageFormat = image.format() != null ? image.format() : io.qcow4j.DiskImages.probe(image.path());
     } catch (IOException e) {
-      throw Failures.couldNotOpen(file, e);
+      throw ImageArguments.couldNotOpen(image, e);
     }
     if (imageFormat != ImageFormat.QCOW2) {
       throw new CommandFailure("Format driver '" + imageFormat.id() + "' does not support option amendment", 1);
     }
     AmendOptions amend = toAmendOptions(values);
-    try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2))) {
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2),
+        secrets)) {
       ((QcowFile) disk).amend(amend);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, file), 1, e);

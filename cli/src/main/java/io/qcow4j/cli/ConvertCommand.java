@@ -7,6 +7,8 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.ops.ImageConvert;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -73,8 +75,18 @@ final class ConvertCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open the sources with force-share.")
   boolean forceShare;
+
+  @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
+      description = "An internal snapshot to convert (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME): not supported yet.")
+  String snapshot;
+
+  @Option(names = "--target-image-opts", description = "The target is an option string (needs -n).")
+  boolean targetImageOpts;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(arity = "0..*", paramLabel = "FILE", description = "Source image(s), then the target.")
   List<String> files = new ArrayList<>();
@@ -85,6 +97,11 @@ final class ConvertCommand implements Callable<Integer> {
   }
 
   private int convert() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
+    ImageArguments.checkSnapshotParameter(snapshot);
     for (String list : optionLists) {
       if (!CreationOptions.isValidList(list)) {
         throw new CommandFailure("Invalid option list: " + list, 1);
@@ -92,6 +109,9 @@ final class ConvertCommand implements Callable<Integer> {
     }
     int workerCount = workerCount();
     long sparseBytes = sparseBytes();
+    if (targetImageOpts && !noCreate) {
+      throw new CommandFailure("--target-image-opts requires use of -n flag", 1);
+    }
     if (noCreate && !optionLists.isEmpty()) {
       throw new CommandFailure("-o has no effect when skipping image creation", 1);
     }
@@ -105,17 +125,23 @@ final class ConvertCommand implements Callable<Integer> {
       throw new CommandFailure("Must specify image file name", 1);
     }
     List<String> sourceNames = files.subList(0, files.size() - 1);
+    if (snapshot != null && sourceNames.size() > 1) {
+      throw new CommandFailure("No support for concatenating multiple snapshot", 1);
+    }
     List<DiskFile> sources = new ArrayList<>();
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
     try {
       long total = 0;
       for (String name : sourceNames) {
-        DiskFile source = Images.openReadOnly(name, Images.format(sourceFormat));
-        sources.add(source);
-        total += source.size();
+        ImageSpec source = ImageArguments.spec(name, imageOpts.enabled, sourceFormat, forceShare,
+            ImageArguments.Tool.QEMU_IMG, spec.commandLine().getErr());
+        DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults(), secrets);
+        sources.add(disk);
+        total += disk.size();
       }
+      ImageArguments.refuseSnapshot(snapshot, "-l");
       if (noCreate) {
-        intoExisting(sources, targetName, total, workerCount, sparseBytes, printer);
+        intoExisting(sources, targetName, total, workerCount, sparseBytes, printer, secrets);
       } else {
         intoNew(sources, sourceNames.size(), targetName, optionList, total, workerCount, sparseBytes, printer);
       }
@@ -198,8 +224,13 @@ final class ConvertCommand implements Callable<Integer> {
 
   /** -n: the target exists and keeps its format; every zero range of the sources is written as zeros. */
   private void intoExisting(List<DiskFile> sources, String targetName, long total, int workerCount, long sparseBytes,
-      ProgressPrinter printer) throws IOException {
-    DiskFile target = Images.open(targetName, OpenOptions.readWriteDefaults().withFormat(Images.format(targetFormat)));
+      ProgressPrinter printer, Secrets secrets) throws IOException {
+    // -O names the target's format, which an option string names itself
+    boolean formatGiven = spec.commandLine().getParseResult().hasMatchedOption("-O");
+    ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
+        targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+    DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets);
     if (target.size() < total) {
       target.close();
       throw new CommandFailure("output file is smaller than input file", 1);

@@ -2,6 +2,8 @@ package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -41,8 +43,8 @@ final class ResizeCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
-  boolean forceShare;
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(paramLabel = "FILE [+|-]SIZE", arity = "0..*", description = "The image, then its new size or a change of it.")
   List<String> arguments = new ArrayList<>();
@@ -56,6 +58,10 @@ final class ResizeCommand implements Callable<Integer> {
   }
 
   private int resize() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
     List<String> original = spec.commandLine().getParseResult().originalArgs();
     int commandIndex = original.indexOf(spec.name());
     List<String> words = original.subList(commandIndex + 1, original.size());
@@ -88,7 +94,9 @@ final class ResizeCommand implements Callable<Integer> {
     }
     long amount = parseSize(magnitude);
     boolean allocate = preallocationAllocates();
-    try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(Images.format(format)))) {
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets)) {
       long current = disk.size();
       long total = relative == 0 ? amount : current + relative * amount;
       if (total <= 0 || (relative > 0 && total < current)) {
