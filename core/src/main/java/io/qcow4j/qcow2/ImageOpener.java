@@ -11,6 +11,7 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
 import io.qcow4j.storage.Storage;
@@ -143,6 +144,11 @@ final class ImageOpener {
 
     Storage dataStorage = storage;
     Path dataPath = path;
+    if (!header.hasDataFile() && overrides.options().dataFile() != null) {
+      // QEMU opens the data file it is given before it finds that the image has none
+      FileStorage.open(Path.of(overrides.options().dataFile()), true).close();
+      throw new ImageSpecException("'data-file' can only be set for images with an external data file");
+    }
     if (header.hasDataFile() && overrides.options().dataFile() != null) {
       // a data file the spec names, relative to the working directory as QEMU's data-file.filename is
       dataPath = Path.of(overrides.options().dataFile());

@@ -226,15 +226,13 @@ public final class FormatOptions {
   }
 
   /**
-   * The checks QEMU makes once it has read a qcow2 header: a data file named for an image without
-   * one, an encryption format for an image without encryption, lazy refcounts on a version 2
-   * image, an L2 cache entry size that is no power of two between 512 and the cluster size.
+   * The checks QEMU makes once it has read a qcow2 header: an encryption format for an image
+   * without encryption, lazy refcounts on a version 2 image, an L2 cache entry size that is no
+   * power of two between 512 and the cluster size. (A data file named for an image without one
+   * is refused by the opener, after it tried to open that file as QEMU does.)
    */
   public void checkQcow2(int version, int clusterSize, boolean hasDataFile, boolean encrypted)
       throws ImageSpecException {
-    if (dataFile != null && !hasDataFile) {
-      throw new ImageSpecException("'data-file' can only be set for images with an external data file");
-    }
     if (encryptFormat != null && !encrypted) {
       throw new ImageSpecException("No encryption in image header, but options specified format '"
           + encryptFormat + "'");

@@ -108,10 +108,6 @@ class ImageSpecTest {
         .formatOptions(ImageFormat.QCOW2).dataFile()).isEqualTo("d");
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=qcow2,file.filename=x,data-file=d", true)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Cannot find device='d' nor node-name='d'");
-    FormatOptions options = ImageSpec.parseOptions("driver=qcow2,file.filename=x,data-file.filename=d", true)
-        .formatOptions(ImageFormat.QCOW2);
-    assertThatThrownBy(() -> options.checkQcow2(3, 65536, false, false))
-        .hasMessage("'data-file' can only be set for images with an external data file");
   }
 
   @Test
