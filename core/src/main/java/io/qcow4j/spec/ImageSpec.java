@@ -300,7 +300,7 @@ public final class ImageSpec {
     try {
       return Path.of(filename);
     } catch (InvalidPathException e) {
-      throw new ImageSpecException("Could not open '" + filename + "': " + e.getReason());
+      throw new ImageSpecException("Invalid file name '" + filename + "': " + e.getReason());
     }
   }
 
