@@ -1,5 +1,10 @@
 # Sourced by bin/qcow4j and bin/test: exports JAVA_HOME pointing at a JDK 25 or later.
 qcow4j_java_version() {
+  # the JDK's release file says it without starting a JVM
+  if [ -f "$1/release" ]; then
+    sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release"
+    return
+  fi
   "$1/bin/java" -XshowSettings:properties -version 2>&1 |
     sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p'
 }

@@ -6,6 +6,7 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
@@ -14,16 +15,24 @@ import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** Opens disk images by path, detecting the format by its magic when the options do not name it. */
+/**
+ * Opens disk images by path, probing the format as QEMU does when the options do not name it; a
+ * format qcow4j does not read is refused by name.
+ */
 public final class DiskImages {
   private DiskImages() {}
 
   /** Opens the image at {@code path} with its backing chain as {@code options} say. */
   public static DiskFile open(Path path, OpenOptions options) throws IOException {
-    ImageFormat format = options.format() != null ? options.format() : probe(path);
-    return switch (format) {
+    if (options.format() == null) {
+      return switch (probe(path)) {
+        case QCOW2 -> QcowFile.open(path, options);
+        case RAW -> RawDiskFile.openProbed(path, options);
+      };
+    }
+    return switch (options.format()) {
       case QCOW2 -> QcowFile.open(path, options);
-      case RAW -> RawDiskFile.open(path, options.readOnly());
+      case RAW -> RawDiskFile.open(path, options);
     };
   }
 
@@ -36,14 +45,15 @@ public final class DiskImages {
   public static DiskFile open(ImageSpec spec, OpenOptions defaults, Secrets secrets) throws IOException {
     OpenOptions options = spec.openOptions(defaults);
     Path path = spec.path();
-    ImageFormat format = options.format() != null ? options.format() : probe(path);
+    boolean probed = options.format() == null;
+    ImageFormat format = probed ? probe(path) : options.format();
     FormatOptions formatOptions = spec.formatOptions(format);
     if (formatOptions.cacheBytes() != null) {
       options = options.withCacheBytes(formatOptions.cacheBytes());
     }
     return switch (format) {
       case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
-      case RAW -> RawDiskFile.open(path, options.readOnly());
+      case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
     };
   }
 
@@ -62,6 +72,7 @@ public final class DiskImages {
     if (options.backingFile() != null || options.dataFile() != null) {
       throw new UnsupportedFeatureException("raw images take no backing file or data file");
     }
+    CreateRules.checkRaw(options);
     long size = options.size();
     try (FileStorage storage = FileStorage.create(path, true)) {
       storage.truncate(size);
@@ -74,8 +85,11 @@ public final class DiskImages {
     return RawDiskFile.open(path, false);
   }
 
-  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
+  /**
+   * The format of the file at {@code path} as QEMU probes it; a format qcow4j does not read (vmdk,
+   * vhdx, ...) fails with {@link UnsupportedFeatureException} naming it.
+   */
   public static ImageFormat probe(Path path) throws IOException {
-    return QcowFile.probe(path);
+    return ImageFormat.probe(path);
   }
 }

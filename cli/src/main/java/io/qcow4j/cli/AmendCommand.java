@@ -1,17 +1,22 @@
 package io.qcow4j.cli;
 
+import io.qcow4j.DiskImages;
 import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.options.AmendOptionsReader;
+import io.qcow4j.options.OptionHelp;
+import io.qcow4j.options.OptionSyntax;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.Set;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -20,29 +25,16 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** qemu-img amend: change the compat level, lazy refcounts, refcount width or size of a qcow2 image. */
+/**
+ * qemu-img amend: change the compat level, lazy refcounts, refcount width or size of a qcow2 image,
+ * with img_amend's order of checks (-o help before or after the image is opened) and its messages.
+ */
 @Command(
     name = "amend",
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "Amend the image format specific options of a qcow2 image, like qemu-img amend.")
 final class AmendCommand implements Callable<Integer> {
-  private static final Set<String> CREATION_ONLY = Set.of("cluster_size", "compression_type", "preallocation",
-      "extended_l2", "encryption", "encrypt.format", "encrypt.key-secret", "encrypt.cipher-alg",
-      "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg",
-      "encrypt.iter-time");
-  private static final String HELP = """
-      Amend options for 'qcow2':
-        backing_file=<str>     - File name of a base image
-        backing_fmt=<str>      - Image format of the base image
-        compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])
-        data_file=<str>        - File name of an external data file
-        data_file_raw=<bool (on/off)> - The external data file must stay valid as a raw image
-        lazy_refcounts=<bool (on/off)> - Postpone refcount updates
-        refcount_bits=<num>    - Width of a reference count entry in bits
-        size=<size>            - Virtual disk size
-      """;
-
   @Spec CommandSpec spec;
   @Mixin CommonOptions common;
 
@@ -50,7 +42,7 @@ final class AmendCommand implements Callable<Integer> {
   String format;
 
   @Option(names = "-o", paramLabel = "OPTIONS", description = "Comma-separated options to change (-o help lists them).")
-  java.util.List<String> options = new java.util.ArrayList<>();
+  List<String> options = new ArrayList<>();
 
   @Option(names = {"-p", "--progress"}, description = "Show progress (accepted; amend here is quick).")
   boolean progress;
@@ -64,43 +56,64 @@ final class AmendCommand implements Callable<Integer> {
   @Mixin ImageOptsOption imageOpts;
   @Mixin ObjectOption objects;
 
-  @Parameters(index = "0", paramLabel = "FILE", arity = "0..1", description = "The image to amend.")
-  String file;
+  @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image to amend.")
+  List<String> files = new ArrayList<>();
 
   @Override
-  public Integer call() {
+  public Integer call() throws Exception {
+    return QemuErrors.run(spec, this::amend);
+  }
+
+  private int amend() {
     PrintWriter out = spec.commandLine().getOut();
     Secrets secrets = ImageArguments.secrets(objects.definitions, out);
     if (secrets == null) {
       return 0;
     }
-    if (options.isEmpty()) {
-      throw new CommandFailure("Must specify options (-o)", 1);
+    String optionList = QemuOpts.accumulate(options);
+    if (optionList == null) {
+      throw QemuErrors.usage("Must specify options (-o)");
     }
-    Map<String, String> values = parse(String.join(",", options));
-    if (values.containsKey("help") || values.containsKey("?")) {
-      out.print(HELP);
+    boolean help = OptionSyntax.wantsHelp(optionList);
+    if (format != null && help) {
+      out.print(amendHelp(() -> OptionHelp.amend(format)));
       out.flush();
       return 0;
     }
-    if (file == null) {
+    if (files.size() != 1) {
       throw new CommandFailure("Expecting one image file name", 1);
     }
+    String file = files.getFirst();
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
     ImageFormat imageFormat;
     try {
-      imageFormat = image.format() != null ? image.format() : io.qcow4j.DiskImages.probe(image.path());
+      imageFormat = image.format() != null ? image.format() : DiskImages.probe(image.path());
     } catch (IOException e) {
       throw ImageArguments.couldNotOpen(image, e);
+    }
+    if (help) {
+      out.print(amendHelp(() -> OptionHelp.amend(imageFormat)));
+      out.flush();
+      return 0;
+    }
+    if (image.format() == null && imageFormat == ImageFormat.RAW) {
+      Images.warnProbedRaw(image.filename(), spec.commandLine().getErr());
     }
     if (imageFormat != ImageFormat.QCOW2) {
       throw new CommandFailure("Format driver '" + imageFormat.id() + "' does not support option amendment", 1);
     }
-    AmendOptions amend = toAmendOptions(values);
+    AmendOptions amend;
+    try {
+      amend = AmendOptionsReader.read(optionList);
+    } catch (InvalidOptionException e) {
+      throw new CommandFailure(e.getMessage(), 1, e);
+    }
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2),
-        secrets)) {
+        secrets, spec.commandLine().getErr())) {
       ((QcowFile) disk).amend(amend);
+    } catch (InvalidOptionException e) {
+      throw new CommandFailure(e.getMessage(), 1, e);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }
@@ -110,78 +123,16 @@ final class AmendCommand implements Callable<Integer> {
     return 0;
   }
 
-  private AmendOptions toAmendOptions(Map<String, String> values) {
-    AmendOptions amend = AmendOptions.none();
-    for (Map.Entry<String, String> option : values.entrySet()) {
-      String key = option.getKey();
-      String value = option.getValue();
-      if (CREATION_ONLY.contains(key)) {
-        throw new CommandFailure("Invalid parameter '" + key + "': this option is only supported for image creation", 1);
-      }
-      amend = switch (key) {
-        case "compat" -> amend.withCompat(value);
-        case "lazy_refcounts" -> amend.withLazyRefcounts(onOff(key, value));
-        case "refcount_bits" -> amend.withRefcountBits(number(key, value));
-        case "size" -> amend.withSize(size(value));
-        case "backing_file", "backing_fmt" ->
-            throw new CommandFailure("Cannot amend the backing file; you can use 'qcow4j rebase' instead", 1);
-        case "data_file", "data_file_raw" ->
-            throw new CommandFailure("Changing the external data file (" + key + ") is not supported by amend", 1);
-        default -> throw new CommandFailure("Invalid parameter '" + key + "'", 1);
-      };
-    }
-    return amend;
+  /** A help text that may be refused. */
+  private interface HelpText {
+    String get() throws InvalidOptionException;
   }
 
-  /** Parses qemu's "key=value,key=value" option syntax (",," escapes a comma in a value). */
-  static Map<String, String> parse(String text) {
-    Map<String, String> values = new LinkedHashMap<>();
-    StringBuilder current = new StringBuilder();
-    java.util.List<String> parts = new java.util.ArrayList<>();
-    for (int index = 0; index < text.length(); index++) {
-      char c = text.charAt(index);
-      if (c == ',' && index + 1 < text.length() && text.charAt(index + 1) == ',') {
-        current.append(',');
-        index++;
-      } else if (c == ',') {
-        parts.add(current.toString());
-        current.setLength(0);
-      } else {
-        current.append(c);
-      }
-    }
-    parts.add(current.toString());
-    for (String part : parts) {
-      if (part.isEmpty()) {
-        continue;
-      }
-      int equals = part.indexOf('=');
-      values.put(equals < 0 ? part : part.substring(0, equals), equals < 0 ? "" : part.substring(equals + 1));
-    }
-    return values;
-  }
-
-  private static boolean onOff(String key, String value) {
-    return switch (value) {
-      case "on", "yes", "true" -> true;
-      case "off", "no", "false" -> false;
-      default -> throw new CommandFailure("Parameter '" + key + "' expects 'on' or 'off'", 1);
-    };
-  }
-
-  private static int number(String key, String value) {
+  private static String amendHelp(HelpText text) {
     try {
-      return Integer.parseInt(value);
-    } catch (NumberFormatException e) {
-      throw new CommandFailure("Parameter '" + key + "' expects a number", 1);
-    }
-  }
-
-  private static long size(String value) {
-    try {
-      return QemuNumbers.parseSize(value);
-    } catch (QemuNumbers.SizeFormatException e) {
-      throw new CommandFailure("Parameter 'size' expects a size", 1);
+      return text.get();
+    } catch (InvalidOptionException e) {
+      throw new CommandFailure(e.getMessage(), 1, e);
     }
   }
 }

@@ -120,7 +120,7 @@ final class BenchCommand implements Callable<Integer> {
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults().withReadOnly(!write),
-        Secrets.none())) {
+        Secrets.none(), spec.commandLine().getErr())) {
       out.println("Sending " + requests + " " + (write ? "write" : "read") + " requests, " + bytes + " bytes each, "
           + inFlight + " in parallel (starting at offset " + start + ", step size " + step + ")");
       if (interval > 0) {

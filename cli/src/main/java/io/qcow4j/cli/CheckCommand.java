@@ -98,8 +98,8 @@ final class CheckCommand implements Callable<Integer> {
           .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
       ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
       if (imageFormat != ImageFormat.QCOW2) {
-        // qemu-img opens the image before it finds that its format has no checks
-        DiskImages.open(image, options, secrets).close();
+        // qemu-img opens the image (read-write with -r) before it finds that its format has no checks
+        ImageArguments.open(image, options, secrets, spec.commandLine().getErr()).close();
         throw new CommandFailure("This image format does not support checks", NOT_SUPPORTED);
       }
       FormatOptions formatOptions = image.formatOptions(imageFormat);

@@ -114,7 +114,7 @@ final class CompareCommand implements Callable<Integer> {
     try {
       ImageSpec image = ImageArguments.spec(name, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
-      return ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets);
+      return ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
     } catch (CommandFailure e) {
       throw new CommandFailure(e.getMessage(), ERROR, e);
     }

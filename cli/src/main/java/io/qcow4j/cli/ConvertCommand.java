@@ -3,10 +3,15 @@ package io.qcow4j.cli;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.disk.Preallocation;
+import io.qcow4j.ops.ConvertTarget;
 import io.qcow4j.ops.ImageConvert;
-import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.options.CreateOptionsReader;
+import io.qcow4j.options.FormatNames;
+import io.qcow4j.options.OptionHelp;
+import io.qcow4j.options.OptionSyntax;
+import io.qcow4j.options.OptionValues;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
@@ -102,23 +107,18 @@ final class ConvertCommand implements Callable<Integer> {
       return 0;
     }
     ImageArguments.checkSnapshotParameter(snapshot);
-    for (String list : optionLists) {
-      if (!CreationOptions.isValidList(list)) {
-        throw new CommandFailure("Invalid option list: " + list, 1);
-      }
-    }
+    String optionList = QemuOpts.accumulate(optionLists);
     int workerCount = workerCount();
     long sparseBytes = sparseBytes();
     if (targetImageOpts && !noCreate) {
       throw new CommandFailure("--target-image-opts requires use of -n flag", 1);
     }
-    if (noCreate && !optionLists.isEmpty()) {
+    if (noCreate && optionList != null) {
       throw new CommandFailure("-o has no effect when skipping image creation", 1);
     }
-    String optionList = optionLists.isEmpty() ? null : String.join(",", optionLists);
     String targetName = files.size() >= 2 ? files.getLast() : null;
-    if (optionList != null && CreationOptions.wantsHelp(optionList)) {
-      spec.commandLine().getOut().print(CreationOptions.help(outputFormat(), targetName));
+    if (OptionSyntax.wantsHelp(optionList)) {
+      spec.commandLine().getOut().print(OptionHelp.create(outputFormat(), targetName));
       return 0;
     }
     if (files.size() < 2) {
@@ -130,20 +130,35 @@ final class ConvertCommand implements Callable<Integer> {
     }
     List<DiskFile> sources = new ArrayList<>();
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
+    ImageConvert.Options copyOptions = ImageConvert.Options.defaults()
+        .withCompress(compress)
+        .withWorkers(workerCount)
+        .withOutOfOrderWrites(outOfOrder)
+        .withDetectZeroes(sparseBytes != 0);
     try {
       long total = 0;
       for (String name : sourceNames) {
         ImageSpec source = ImageArguments.spec(name, imageOpts.enabled, sourceFormat, forceShare,
             ImageArguments.Tool.QEMU_IMG, spec.commandLine().getErr());
-        DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults(), secrets);
+        DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
         sources.add(disk);
         total += disk.size();
       }
       ImageArguments.refuseSnapshot(snapshot, "-l");
       if (noCreate) {
-        intoExisting(sources, targetName, total, workerCount, sparseBytes, printer, secrets);
+        // -O names the target's format, which an option string names itself
+        boolean formatGiven = spec.commandLine().getParseResult().hasMatchedOption("-O");
+        ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
+            targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
+            spec.commandLine().getErr());
+        DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
+            spec.commandLine().getErr());
+        run(printer, () -> ConvertTarget.intoExisting(sources, target, copyOptions, printer::update), targetName, null);
       } else {
-        intoNew(sources, sourceNames.size(), targetName, optionList, total, workerCount, sparseBytes, printer);
+        ImageFormat format = outputFormat();
+        CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName);
+        run(printer, () -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
+            copyOptions, printer::update), targetName, format);
       }
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, null), 1, e);
@@ -153,111 +168,40 @@ final class ConvertCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** Creates the target as -O and -o say, then copies into it. */
-  private void intoNew(List<DiskFile> sources, int sourceCount, String targetName, String optionList, long total,
-      int workerCount, long sparseBytes, ProgressPrinter printer) throws IOException {
-    ImageFormat format = outputFormat();
-    CreationOptions options = CreationOptions.forFormat(format);
-    CreateOptions createOptions;
+  /** The new target's options: -o, -B and -F as img_convert checks them, then as the format checks them. */
+  private CreateOptions createOptions(ImageFormat format, String optionList, long total, int sourceCount,
+      String targetName) {
+    OptionValues values;
     try {
-      if (optionList != null) {
-        options.parse(optionList);
-      }
-      options.setSize(total);
-      if (backing != null) {
-        if (!options.accepts("backing_file")) {
-          throw new CommandFailure("Backing file not supported for file format '" + targetFormat + "'", 1);
-        }
-        options.set("backing_file", backing);
-      }
-      if (backingFormat != null) {
-        if (!options.accepts("backing_fmt")) {
-          throw new CommandFailure("Backing file format not supported for file format '" + targetFormat + "'", 1);
-        }
-        options.set("backing_fmt", backingFormat);
-      }
-    } catch (CreationOptions.InvalidOption e) {
+      values = ConvertTarget.options(format, optionList, total, backing, backingFormat, sourceCount, compress);
+    } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
-    String backingFile = options.get("backing_file");
-    if (sourceCount > 1 && backingFile != null) {
-      throw new CommandFailure("Having a backing file for the target makes no sense when concatenating multiple input images", 1);
-    }
-    if (backingFile != null && options.get("backing_fmt") == null) {
-      throw new CommandFailure("Use of backing file requires explicit backing format", 1);
-    }
-    if (compress) {
-      if (format != ImageFormat.QCOW2) {
-        throw new CommandFailure("Compression not supported for this file format", 1);
-      }
-      String preallocation = options.get("preallocation");
-      if (preallocation != null && !preallocation.equals("off")) {
-        throw new CommandFailure("Compression and preallocation not supported at the same time", 1);
-      }
-    }
     try {
-      createOptions = format == ImageFormat.QCOW2 ? options.toQcow2(total) : options.toRaw(total);
-    } catch (CreationOptions.InvalidOption e) {
+      return CreateOptionsReader.read(format, values, total);
+    } catch (InvalidOptionException e) {
       throw new CommandFailure(targetName + ": error while converting " + format.id() + ": " + e.getMessage(), 1, e);
     }
-    if (format == ImageFormat.RAW && createOptions.preallocation() == Preallocation.OFF) {
-      printer.start();
-      try {
-        ImageConvert.toRaw(sources, Path.of(targetName), sparseBytes, printer::update);
-      } catch (IOException e) {
-        throw new CommandFailure(targetName + ": error while converting raw: " + Failures.reason(e, targetName), 1, e);
-      } finally {
-        printer.finish();
-      }
-      return;
-    }
-    DiskFile target;
+  }
+
+  /** A conversion step that may fail. */
+  private interface Step {
+    void run() throws IOException;
+  }
+
+  /** Runs the copy with the progress line, turning failures into qemu-img's messages. */
+  private static void run(ProgressPrinter printer, Step step, String targetName, ImageFormat format) {
     try {
-      target = format == ImageFormat.QCOW2 ? QcowFile.create(Path.of(targetName), createOptions)
-          : io.qcow4j.DiskImages.create(Path.of(targetName), format, createOptions);
-    } catch (IOException | RuntimeException e) {
-      throw new CommandFailure(targetName + ": error while converting " + format.id() + ": "
-          + Failures.reason(e, targetName), 1, e);
-    }
-    copy(sources, target, targetName, options(workerCount, sparseBytes, true), printer);
-  }
-
-  /** -n: the target exists and keeps its format; every zero range of the sources is written as zeros. */
-  private void intoExisting(List<DiskFile> sources, String targetName, long total, int workerCount, long sparseBytes,
-      ProgressPrinter printer, Secrets secrets) throws IOException {
-    // -O names the target's format, which an option string names itself
-    boolean formatGiven = spec.commandLine().getParseResult().hasMatchedOption("-O");
-    ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
-        targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-    DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets);
-    if (target.size() < total) {
-      target.close();
-      throw new CommandFailure("output file is smaller than input file", 1);
-    }
-    if (compress && !(target instanceof QcowFile)) {
-      target.close();
-      throw new CommandFailure("Compression not supported for this file format", 1);
-    }
-    copy(sources, target, targetName, options(workerCount, sparseBytes, false), printer);
-  }
-
-  private ImageConvert.Options options(int workerCount, long sparseBytes, boolean targetIsNew) {
-    return ImageConvert.Options.defaults()
-        .withCompress(compress)
-        .withWorkers(workerCount)
-        .withOutOfOrderWrites(outOfOrder)
-        .withDetectZeroes(sparseBytes != 0)
-        .withTargetIsNew(targetIsNew);
-  }
-
-  private void copy(List<DiskFile> sources, DiskFile target, String targetName, ImageConvert.Options options,
-      ProgressPrinter printer) {
-    printer.start();
-    try (target) {
-      ImageConvert.toImage(sources, target, options, printer::update);
-    } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("error while writing: " + Failures.reason(e, targetName), 1, e);
+      step.run();
+    } catch (InvalidOptionException e) {
+      throw new CommandFailure(e.getMessage(), 1, e);
+    } catch (ConvertTarget.ConvertException e) {
+      String reason = Failures.reason(e.getCause(), targetName);
+      throw new CommandFailure(e.stage() == ConvertTarget.ConvertException.Stage.CREATE
+          ? targetName + ": error while converting " + format.id() + ": " + reason
+          : "error while writing: " + reason, 1, e);
+    } catch (IOException e) {
+      throw new CommandFailure(Failures.reason(e, null), 1, e);
     } finally {
       printer.finish();
     }
@@ -265,8 +209,8 @@ final class ConvertCommand implements Callable<Integer> {
 
   private ImageFormat outputFormat() {
     try {
-      return CreationOptions.parseFormat(targetFormat);
-    } catch (CreationOptions.InvalidOption e) {
+      return FormatNames.outputFormat(targetFormat);
+    } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
   }

@@ -1,5 +1,7 @@
 package io.qcow4j.cli;
 
+import io.qcow4j.disk.ImageLockedException;
+import io.qcow4j.disk.ProbedRawWriteException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
@@ -7,6 +9,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
+import java.util.Optional;
 
 /** Turns exceptions into the one-line reasons qemu's tools print ("No such file or directory"). */
 final class Failures {
@@ -21,6 +24,7 @@ final class Failures {
       case NotDirectoryException e -> "Not a directory";
       case FileSystemException e when e.getReason() != null -> e.getReason();
       case EOFException e when e.getMessage() == null -> "Unexpected end of file";
+      case ProbedRawWriteException e -> "Operation not permitted";
       default -> failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
     };
     if (name != null && reason.startsWith(name + ": ")) {
@@ -32,6 +36,19 @@ final class Failures {
   /** "Could not open 'name': reason", qemu-img's message for a failed open. */
   static CommandFailure couldNotOpen(String name, IOException failure) {
     return new CommandFailure("Could not open '" + name + "': " + reason(failure, name), 1, failure);
+  }
+
+  /**
+   * The line QEMU's tools print under some errors: "Is another process using the image [x]?" under
+   * a lock conflict.
+   */
+  static Optional<String> hint(Throwable failure) {
+    for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+      if (cause instanceof ImageLockedException locked) {
+        return Optional.of(locked.hint());
+      }
+    }
+    return Optional.empty();
   }
 
   static String oneLine(String text) {

@@ -102,14 +102,18 @@ final class ImageArguments {
 
   /**
    * Opens {@code spec} with the command's {@code defaults} (the spec's own settings win), or
-   * fails with "Could not open 'NAME': reason".
+   * fails with "Could not open 'NAME': reason"; a raw image opened read-write by probing gets
+   * QEMU's warning on {@code err}.
    */
-  static DiskFile open(ImageSpec spec, OpenOptions defaults, Secrets secrets) {
+  static DiskFile open(ImageSpec spec, OpenOptions defaults, Secrets secrets, PrintWriter err) {
+    DiskFile disk;
     try {
-      return DiskImages.open(spec, defaults, secrets);
+      disk = DiskImages.open(spec, defaults, secrets);
     } catch (IOException | RuntimeException e) {
       throw couldNotOpen(spec, e);
     }
+    Images.warnIfProbedRaw(spec.filename(), disk, err);
+    return disk;
   }
 
   /** "Could not open 'NAME': reason" for a failure to open {@code spec}; a standalone message as it is. */

@@ -4,8 +4,10 @@ import io.qcow4j.DiskImages;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 
 /** Opening images named on the command line, with qemu-img's error messages. */
@@ -38,5 +40,35 @@ final class Images {
     } catch (RuntimeException e) {
       throw new CommandFailure("Could not open '" + name + "': " + Failures.reason(e, name), 1, e);
     }
+  }
+
+  /** QEMU's warning when {@code disk} was opened read-write as raw by probing (raw-format.c's raw_open). */
+  static void warnIfProbedRaw(String name, DiskFile disk, PrintWriter err) {
+    if (disk instanceof RawDiskFile raw && raw.probed() && !raw.isReadOnly()) {
+      warnProbedRaw(name, err);
+    }
+  }
+
+  /**
+   * The same warning for a command that opens {@code name} read-write through a library call: given
+   * when no format is named and the file probes as raw; a probe that fails is left to that open.
+   */
+  static void warnIfProbingRaw(String name, ImageFormat format, PrintWriter err) {
+    try {
+      if (format == null && DiskImages.probe(Path.of(name)) == ImageFormat.RAW) {
+        warnProbedRaw(name, err);
+      }
+    } catch (IOException e) {
+      // the open that follows reports it
+    }
+  }
+
+  /** "WARNING: Image format was not specified for 'name' and probing guessed raw." and its two lines. */
+  static void warnProbedRaw(String name, PrintWriter err) {
+    err.println("WARNING: Image format was not specified for '" + name + "' and probing guessed raw.");
+    err.println("         Automatically detecting the format is dangerous for raw images, write operations on block 0"
+        + " will be restricted.");
+    err.println("         Specify the 'raw' format explicitly to remove the restrictions.");
+    err.flush();
   }
 }

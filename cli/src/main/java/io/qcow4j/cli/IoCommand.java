@@ -60,7 +60,7 @@ final class IoCommand implements Callable<Integer> {
     // qemu-io lets others do anything with the image meanwhile
     OpenOptions defaults = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
         .withSharedPermissions(ImageArguments.SHARE_ALL);
-    try (DiskFile disk = ImageArguments.open(image, defaults, secrets)) {
+    try (DiskFile disk = ImageArguments.open(image, defaults, secrets, spec.commandLine().getErr())) {
       QemuIoShell shell = new QemuIoShell(disk, spec.commandLine().getOut(), spec.commandLine().getErr());
       boolean failed = false;
       for (String command : commands) {

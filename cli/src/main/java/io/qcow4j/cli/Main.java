@@ -109,6 +109,7 @@ public final class Main implements Callable<Integer> {
           + "; run with --debug for the stack trace)");
       exitCode = 1;
     }
+    Failures.hint(failure).ifPresent(err::println);
     if (debugRequested(parseResult)) {
       failure.printStackTrace(err);
     }

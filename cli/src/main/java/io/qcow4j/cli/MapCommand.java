@@ -60,7 +60,7 @@ final class MapCommand implements Callable<Integer> {
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
-        .withSharedPermissions(ImageArguments.SHARE_ALL), secrets)) {
+        .withSharedPermissions(ImageArguments.SHARE_ALL), secrets, spec.commandLine().getErr())) {
       if (outputFormat == OutputFormat.JSON) {
         printJson(disk, start, length, out);
       } else {

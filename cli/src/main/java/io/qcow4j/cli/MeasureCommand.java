@@ -1,19 +1,21 @@
 package io.qcow4j.cli;
 
-import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.disk.Preallocation;
 import io.qcow4j.ops.ImageMeasure;
+import io.qcow4j.options.FormatNames;
+import io.qcow4j.options.MeasureOptionsReader;
+import io.qcow4j.options.OptionLists;
+import io.qcow4j.options.OptionValues;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.QDict;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -29,31 +31,6 @@ import picocli.CommandLine.Model.CommandSpec;
     versionProvider = Main.Version.class,
     description = "Calculate the file size required for a new image (required and fully allocated), like qemu-img measure.")
 final class MeasureCommand implements Callable<Integer> {
-  /** qcow2's creation options and the file protocol's, which qemu-img measure accepts alike. */
-  private static final Map<String, QemuOpts.Kind> QCOW2_OPTIONS = Map.ofEntries(
-      Map.entry("size", QemuOpts.Kind.SIZE), Map.entry("compat", QemuOpts.Kind.STRING),
-      Map.entry("backing_file", QemuOpts.Kind.STRING), Map.entry("backing_fmt", QemuOpts.Kind.STRING),
-      Map.entry("encryption", QemuOpts.Kind.BOOL), Map.entry("encrypt.format", QemuOpts.Kind.STRING),
-      Map.entry("encrypt.key-secret", QemuOpts.Kind.STRING), Map.entry("encrypt.cipher-alg", QemuOpts.Kind.STRING),
-      Map.entry("encrypt.cipher-mode", QemuOpts.Kind.STRING), Map.entry("encrypt.ivgen-alg", QemuOpts.Kind.STRING),
-      Map.entry("encrypt.ivgen-hash-alg", QemuOpts.Kind.STRING), Map.entry("encrypt.hash-alg", QemuOpts.Kind.STRING),
-      Map.entry("encrypt.iter-time", QemuOpts.Kind.NUMBER), Map.entry("cluster_size", QemuOpts.Kind.SIZE),
-      Map.entry("preallocation", QemuOpts.Kind.STRING), Map.entry("lazy_refcounts", QemuOpts.Kind.BOOL),
-      Map.entry("refcount_bits", QemuOpts.Kind.NUMBER), Map.entry("compression_type", QemuOpts.Kind.STRING),
-      Map.entry("extended_l2", QemuOpts.Kind.BOOL), Map.entry("data_file", QemuOpts.Kind.STRING),
-      Map.entry("data_file_raw", QemuOpts.Kind.BOOL), Map.entry("nocow", QemuOpts.Kind.BOOL),
-      Map.entry("extent_size_hint", QemuOpts.Kind.SIZE));
-  private static final Map<String, QemuOpts.Kind> RAW_OPTIONS = Map.of("size", QemuOpts.Kind.SIZE,
-      "preallocation", QemuOpts.Kind.STRING, "nocow", QemuOpts.Kind.BOOL, "extent_size_hint", QemuOpts.Kind.SIZE);
-  /** Formats QEMU knows but qcow4j cannot measure. */
-  private static final Set<String> OTHER_QEMU_FORMATS = Set.of("blkdebug", "blklogwrites", "blkverify", "bochs",
-      "cloop", "compress", "copy-before-write", "copy-on-read", "dmg", "file", "ftp", "ftps", "gluster",
-      "host_cdrom", "host_device", "http", "https", "iscsi", "iser", "luks", "nbd", "nfs", "null-aio", "null-co",
-      "nvme", "parallels", "preallocate", "qcow", "qed", "quorum", "rbd", "replication", "snapshot-access", "ssh",
-      "throttle", "vdi", "vhdx", "vmdk", "vpc", "vvfat");
-  private static final int MIN_CLUSTER_SIZE = 512;
-  private static final int MAX_CLUSTER_SIZE = 2 << 20;
-
   @Spec CommandSpec spec;
   @Mixin CommonOptions common;
 
@@ -90,14 +67,19 @@ final class MeasureCommand implements Callable<Integer> {
   String file;
 
   @Override
-  public Integer call() {
+  public Integer call() throws Exception {
+    return QemuErrors.run(spec, this::measure);
+  }
+
+  private int measure() {
     Secrets secrets = ImageArguments.secrets(objects, spec.commandLine().getOut());
     if (secrets == null) {
       return 0;
     }
     ImageArguments.checkSnapshotParameter(snapshot);
+    String optionList = QemuOpts.accumulate(options);
     OutputFormat printAs = OutputFormat.parse(output);
-    long sizeBytes = size == null ? -1 : imageSize(size);
+    long sizeBytes = size == null ? -1 : CreateCommand.imageSize(size);
     if (file != null && size != null) {
       throw new CommandFailure("--size N cannot be used together with a filename.", 1);
     }
@@ -110,8 +92,8 @@ final class MeasureCommand implements Callable<Integer> {
     DiskFile source = null;
     if (file != null) {
       ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-      source = ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets);
+          spec.commandLine().getErr());
+      source = ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
       if (snapshot != null) {
         try (DiskFile opened = source) {
           ImageArguments.refuseSnapshot(snapshot, "-l");
@@ -121,10 +103,10 @@ final class MeasureCommand implements Callable<Integer> {
       }
     }
     try {
-      ImageMeasure.Measurement measurement = measure(source, sizeBytes);
+      ImageMeasure.Measurement measurement = measure(source, optionList, sizeBytes);
       print(measurement, printAs);
       return 0;
-    } catch (ImageLimitException e) {
+    } catch (InvalidOptionException | ImageLimitException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (IOException e) {
       throw new CommandFailure((file != null ? file + ": " : "") + Failures.reason(e, file), 1, e);
@@ -139,79 +121,20 @@ final class MeasureCommand implements Callable<Integer> {
     }
   }
 
-  private ImageMeasure.Measurement measure(DiskFile source, long sizeBytes) throws IOException {
-    switch (outputFormat) {
-      case "raw" -> {
-        QemuOpts opts = QemuOpts.parse("raw", options, RAW_OPTIONS);
-        long bytes = sizeBytes >= 0 ? sizeBytes : opts.size("size", 0);
-        return ImageMeasure.raw(bytes, source);
-      }
-      case "qcow2" -> {
-        QemuOpts opts = QemuOpts.parse("qcow2", options, QCOW2_OPTIONS);
-        return ImageMeasure.qcow2(qcow2Options(opts, sizeBytes), source);
-      }
-      default -> throw new CommandFailure(OTHER_QEMU_FORMATS.contains(outputFormat)
-          ? "Block driver '" + outputFormat + "' does not support size measurement (qcow4j measures raw and qcow2)"
-          : "Unknown file format '" + outputFormat + "'", 1);
-    }
-  }
-
-  /** The qcow2 options in the order qcow2_measure reads and checks them, with its messages. */
-  private static CreateOptions qcow2Options(QemuOpts opts, long sizeBytes) {
-    boolean extendedL2 = opts.bool("extended_l2", false);
-    long clusterSize = opts.size("cluster_size", 65536);
-    if (clusterSize < MIN_CLUSTER_SIZE || clusterSize > MAX_CLUSTER_SIZE || Long.bitCount(clusterSize) != 1) {
-      throw new CommandFailure("Cluster size must be a power of two between 512 and 2048k", 1);
-    }
-    if (extendedL2 && clusterSize < 16384) {
-      throw new CommandFailure("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes", 1);
-    }
-    String compat = opts.string("compat");
-    if (compat != null && !compat.equals("0.10") && !compat.equals("1.1")) {
-      throw new CommandFailure("Invalid compatibility level: '" + compat + "'", 1);
-    }
-    boolean v2 = "0.10".equals(compat);
-    long refcountBits = opts.number("refcount_bits", 16);
-    if (refcountBits <= 0 || refcountBits > 64 || Long.bitCount(refcountBits) != 1) {
-      throw new CommandFailure("Refcount width must be a power of two and may not exceed 64 bits", 1);
-    }
-    if (v2 && refcountBits != 16) {
-      throw new CommandFailure("Different refcount widths than 16 bits require compatibility level 1.1 or above"
-          + " (use compat=1.1 or greater)", 1);
-    }
-    Preallocation preallocation = Preallocation.OFF;
-    String mode = opts.string("preallocation");
-    if (mode != null) {
-      try {
-        preallocation = Preallocation.parse(mode);
-      } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
-        throw new CommandFailure("invalid parameter value: " + mode, 1, e);
-      }
-    }
-    if ("luks".equals(opts.string("encrypt.format"))) {
-      throw new CommandFailure("encrypt.format=luks: encrypted images are not supported", 1);
-    }
-    long bytes = sizeBytes >= 0 ? sizeBytes : opts.size("size", 0);
-    return CreateOptions.of(bytes)
-        .withClusterSize((int) clusterSize)
-        .withCompat(v2 ? "0.10" : "1.1")
-        .withRefcountBits((int) refcountBits)
-        .withExtendedL2(extendedL2)
-        .withPreallocation(preallocation)
-        .withBacking(opts.string("backing_file"), opts.string("backing_fmt"));
-  }
-
-  /** qemu-img's cvtnum("image size"): 0 to INT64_MAX with suffixes. */
-  private static long imageSize(String text) {
+  /** img_measure: the -O format, the -o list read for it (and the file protocol), then the format's own reading. */
+  private ImageMeasure.Measurement measure(DiskFile source, String optionList, long sizeBytes) throws IOException {
+    ImageFormat format = FormatNames.measuredFormat(outputFormat);
+    OptionValues values;
     try {
-      return QemuNumbers.parseSize(text);
-    } catch (QemuNumbers.SizeFormatException e) {
-      if (e.tooLarge()) {
-        throw new CommandFailure("Invalid image size specified. Must be between 0 and 9223372036854775807.", 1, e);
-      }
-      throw new CommandFailure("Invalid image size specified. You may use k, M, G, T, P or E suffixes for"
-          + " kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.", 1, e);
+      values = OptionValues.parse(OptionLists.createOnFile(format), optionList);
+    } catch (InvalidOptionException e) {
+      throw new InvalidOptionException(e.getMessage() + "\n" + QemuErrors.PREFIX + "Invalid options for file format '"
+          + outputFormat + "'");
     }
+    if (format == ImageFormat.RAW) {
+      return ImageMeasure.raw(MeasureOptionsReader.raw(values, sizeBytes), source);
+    }
+    return ImageMeasure.qcow2(MeasureOptionsReader.qcow2(values, sizeBytes), source);
   }
 
   private void print(ImageMeasure.Measurement measurement, OutputFormat printAs) {

@@ -47,9 +47,9 @@ final class ProgressPrinter {
     update(0, 1);
   }
 
-  /** Ends the line. */
+  /** Ends the line, if one was drawn. */
   void finish() {
-    if (enabled) {
+    if (enabled && lastPercent >= 0) {
       err.print('\n');
       err.flush();
     }

@@ -24,6 +24,7 @@ final class QemuErrors {
       spec.commandLine().getOut().flush();
       PrintWriter err = spec.commandLine().getErr();
       err.println(PREFIX + failure.getMessage());
+      Failures.hint(failure).ifPresent(err::println);
       if (debug(spec)) {
         failure.printStackTrace(err);
       }

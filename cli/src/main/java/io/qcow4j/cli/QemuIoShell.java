@@ -2,6 +2,7 @@ package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.ops.ImageMap;
+import io.qcow4j.ops.ImageWrites;
 import io.qcow4j.ops.RangeReader;
 import java.io.EOFException;
 import java.io.IOException;
@@ -13,8 +14,9 @@ import java.util.Set;
 
 /**
  * The commands of qemu-io that qcow4j runs (read, readv, write, writev, discard, flush, aio_flush,
- * length, map), with qemu-io's argument parsing,
- * messages (which stream each goes to included) and return values: 0 on success, negative on failure.
+ * length, map), with qemu-io's argument parsing, messages (which stream each goes to included) and
+ * return values: 0 on success, negative on failure. What a request does to the image is
+ * {@link ImageWrites} and {@link RangeReader}.
  */
 final class QemuIoShell {
   /** BDRV_REQUEST_MAX_BYTES: the longest single request qemu-io accepts. */
@@ -22,7 +24,6 @@ final class QemuIoShell {
   private static final int EPERM = -1;
   private static final int EIO = -5;
   private static final int EINVAL = -22;
-  private static final int ENOTSUP = -95;
   private static final String READ_USAGE =
       "read [-abCqv] [-P pattern [-s off] [-l len]] off len -- reads a number of bytes at a specified offset";
   private static final String WRITE_USAGE =
@@ -32,8 +33,6 @@ final class QemuIoShell {
   private static final String READV_USAGE =
       "readv [-Cqv] [-P pattern] off len [len..] -- reads a number of bytes at a specified offset";
   private static final String DISCARD_USAGE = "discard [-Cq] off len -- discards a number of bytes at a specified offset";
-  /** How much of a write is generated and written at once. */
-  private static final int WRITE_CHUNK_BYTES = 1 << 20;
   /** qemu-io commands (and their short names) that need the write path or are not implemented yet. */
   private static final Set<String> NOT_YET = Set.of(
       "multiwrite", "aio_read", "aio_write", "truncate", "t", "info", "i", "alloc", "a", "open", "o", "close", "c",
@@ -233,19 +232,6 @@ final class QemuIoShell {
     return false;
   }
 
-  /** How a write fills its buffer: a byte pattern or the repeated content of a file. */
-  private record Fill(int pattern, byte[] source) {
-    void into(byte[] chunk, int length, long positionInWrite) {
-      if (source == null) {
-        java.util.Arrays.fill(chunk, 0, length, (byte) pattern);
-        return;
-      }
-      for (int i = 0; i < length; i++) {
-        chunk[i] = source[(int) ((positionInWrite + i) % source.length)];
-      }
-    }
-  }
-
   private int write(List<String> args) {
     Getopt options = new Getopt("write", args, "bcCfnpP:qs:uz");
     boolean parsable = false;
@@ -328,41 +314,26 @@ final class QemuIoShell {
         return EINVAL;
       }
     }
-    Fill fill = new Fill(pattern, null);
+    ImageWrites.Content content = ImageWrites.Content.pattern(pattern);
     if (!zeroes && sourceFile != null) {
       byte[] source = readSourceFile(sourceFile, count);
       if (source == null) {
         return EINVAL;
       }
-      fill = new Fill(pattern, source);
+      content = ImageWrites.Content.repeating(source);
     }
     long started = System.nanoTime();
     try {
-      if (!insideDisk(offset, count)) {
-        out.println("write failed: Input/output error");
-        return EIO;
-      }
-      if (zeroes && noFallback && !zeroesWithoutFallback(offset, count)) {
-        out.println("write failed: Operation not supported");
-        return ENOTSUP;
-      }
       if (zeroes) {
-        if (unmap && disk instanceof io.qcow4j.qcow2.QcowFile image) {
-          image.writeZeroesUnmap(offset, count);
-        } else {
-          disk.writeZeroes(offset, count);
-        }
+        ImageWrites.writeZeroes(disk, offset, count, unmap, noFallback, fua);
       } else if (compressed) {
-        int result = writeCompressed(offset, count, fill);
-        if (result < 0) {
-          return result;
-        }
+        ImageWrites.writeCompressed(disk, offset, count, content);
       } else {
-        writeFilled(offset, count, fill);
+        ImageWrites.write(disk, offset, count, content, fua);
       }
-      if (fua) {
-        disk.force(false);
-      }
+    } catch (ImageWrites.RequestException e) {
+      out.println("write failed: " + e.errno().text());
+      return e.errno().code();
     } catch (IOException | RuntimeException e) {
       out.println("write failed: " + Failures.reason(e, null));
       return EIO;
@@ -371,86 +342,6 @@ final class QemuIoShell {
       printReport("wrote", Math.max(1, System.nanoTime() - started), offset, count, count, 1, parsable);
     }
     return 0;
-  }
-
-  /**
-   * write -c as qcow2 does it: cluster-aligned requests (a partial last cluster only at the end of
-   * the disk), each cluster compressed unless that does not shrink it, never over a cluster the
-   * image already allocates (QEMU fails those with EIO), never into an external data file.
-   */
-  private int writeCompressed(long offset, long count, Fill fill) throws IOException {
-    if (!(disk instanceof io.qcow4j.qcow2.QcowFile image) || image.info().qcow2().dataFile() != null) {
-      out.println("write failed: Operation not supported");
-      return ENOTSUP;
-    }
-    int clusterSize = image.clusterSize();
-    long size = image.size();
-    if (offset % clusterSize != 0 || (count % clusterSize != 0 && offset + count != size)) {
-      out.println("write failed: Invalid argument");
-      return EINVAL;
-    }
-    for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
-      io.qcow4j.disk.Extent extent = image.blockStatus(cluster, 1);
-      if (extent.depth() == 0 && (extent.data() || extent.compressed() || extent.hostOffset() >= 0)) {
-        out.println("write failed: Input/output error");
-        return EIO;
-      }
-    }
-    byte[] buffer = new byte[clusterSize];
-    for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
-      int length = (int) Math.min(clusterSize, offset + count - cluster);
-      java.util.Arrays.fill(buffer, (byte) 0);
-      fill.into(buffer, length, cluster - offset);
-      byte[] packed = image.compressCluster(java.nio.ByteBuffer.wrap(buffer));
-      if (packed != null) {
-        image.writeCompressed(cluster, packed);
-      } else {
-        image.writeFully(java.nio.ByteBuffer.wrap(buffer, 0, length), cluster);
-      }
-    }
-    return 0;
-  }
-
-  /**
-   * Whether qcow2 can make the range zero without writing zero bytes, which write -z -n demands: not
-   * on v2 (no zero flag), and a partial cluster at either end only when it reads as zeros already.
-   */
-  private boolean zeroesWithoutFallback(long offset, long count) throws IOException {
-    if (!(disk instanceof io.qcow4j.qcow2.QcowFile image)) {
-      return true;
-    }
-    var qcow2 = image.info().qcow2();
-    if (qcow2.version() < 3) {
-      return false;
-    }
-    if (qcow2.extendedL2() || count == 0) {
-      return true;
-    }
-    long clusterSize = image.clusterSize();
-    long end = offset + count;
-    for (long edge : new long[] {offset, end}) {
-      long clusterStart = edge / clusterSize * clusterSize;
-      boolean partial = edge % clusterSize != 0 && !(edge == end && end == image.size());
-      if (partial) {
-        long length = Math.min(clusterSize, image.size() - clusterStart);
-        io.qcow4j.disk.Extent extent = image.blockStatus(clusterStart, length);
-        if (!extent.zero() || extent.length() < length) {
-          return false;
-        }
-      }
-    }
-    return true;
-  }
-
-  private void writeFilled(long offset, long count, Fill fill) throws IOException {
-    byte[] chunk = new byte[(int) Math.min(WRITE_CHUNK_BYTES, Math.max(count, 1))];
-    long done = 0;
-    while (done < count) {
-      int length = (int) Math.min(chunk.length, count - done);
-      fill.into(chunk, length, done);
-      disk.writeFully(java.nio.ByteBuffer.wrap(chunk, 0, length), offset + done);
-      done += length;
-    }
   }
 
   /** qemu_io_alloc_from_file: the file's first bytes (at most {@code count}), or null after perror's line. */
@@ -468,11 +359,6 @@ final class QemuIoShell {
       err.println(name + ": " + Failures.reason(e, name));
       return null;
     }
-  }
-
-  private boolean insideDisk(long offset, long count) throws IOException {
-    long size = disk.size();
-    return offset >= 0 && count >= 0 && offset <= size && count <= size - offset;
   }
 
   private int writev(List<String> args) {
@@ -512,14 +398,10 @@ final class QemuIoShell {
     }
     long started = System.nanoTime();
     try {
-      if (!insideDisk(offset, total)) {
-        out.println("writev failed: Input/output error");
-        return EIO;
-      }
-      writeFilled(offset, total, new Fill(pattern, null));
-      if (fua) {
-        disk.force(false);
-      }
+      ImageWrites.write(disk, offset, total, ImageWrites.Content.pattern(pattern), fua);
+    } catch (ImageWrites.RequestException e) {
+      out.println("writev failed: " + e.errno().text());
+      return e.errno().code();
     } catch (IOException | RuntimeException e) {
       out.println("writev failed: " + Failures.reason(e, null));
       return EIO;
@@ -653,11 +535,10 @@ final class QemuIoShell {
     }
     long started = System.nanoTime();
     try {
-      if (!insideDisk(offset, count)) {
-        out.println("discard failed: Input/output error");
-        return EIO;
-      }
-      discardWholeClusters(offset, count);
+      ImageWrites.discard(disk, offset, count);
+    } catch (ImageWrites.RequestException e) {
+      out.println("discard failed: " + e.errno().text());
+      return e.errno().code();
     } catch (IOException | RuntimeException e) {
       out.println("discard failed: " + Failures.reason(e, null));
       return EIO;
@@ -666,25 +547,6 @@ final class QemuIoShell {
       printReport("discard", Math.max(1, System.nanoTime() - started), offset, count, count, 1, parsable);
     }
     return 0;
-  }
-
-  /**
-   * QEMU's qcow2 discard leaves the partial clusters at either end of the range as they are (only a
-   * partial last cluster of the disk goes), where {@link io.qcow4j.disk.DiskFile#discard} zeroes
-   * them: so qcow2 ranges are cut to whole clusters here, for the same content as qemu-io leaves.
-   */
-  private void discardWholeClusters(long offset, long count) throws IOException {
-    if (!(disk instanceof io.qcow4j.qcow2.QcowFile image)) {
-      disk.discard(offset, count);
-      return;
-    }
-    long clusterSize = image.clusterSize();
-    long end = offset + count;
-    long start = (offset + clusterSize - 1) / clusterSize * clusterSize;
-    long stop = end == image.size() ? end : end / clusterSize * clusterSize;
-    if (start < stop) {
-      disk.discard(start, stop - start);
-    }
   }
 
   private int flush() {

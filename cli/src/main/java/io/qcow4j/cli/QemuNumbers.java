@@ -1,6 +1,6 @@
 package io.qcow4j.cli;
 
-import io.qcow4j.spec.QemuValues;
+import io.qcow4j.options.OptionNumbers;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.math.RoundingMode;
@@ -26,13 +26,21 @@ final class QemuNumbers {
     }
   }
 
-  /** A size as qemu 7.2's qemu_strtosz reads it ({@link QemuValues#parseSize}). */
+  /**
+   * Parses a size like qemu 7.2's qemu_strtosz ({@link OptionNumbers#parseSize}), as qemu-img's
+   * cvtnum takes it: the result must fit a signed 64-bit value.
+   */
   static long parseSize(String text) throws SizeFormatException {
+    long size;
     try {
-      return QemuValues.parseSize(text);
-    } catch (QemuValues.SizeFormatException e) {
+      size = OptionNumbers.parseSize(text);
+    } catch (OptionNumbers.FormatException e) {
       throw new SizeFormatException(text, e.tooLarge());
     }
+    if (size < 0) {
+      throw new SizeFormatException(text, true);
+    }
+    return size;
   }
 
   /** qemu's size_to_str: "0 B", "324 KiB", "1 GiB", "1.5 MiB" (three significant digits). */

@@ -2,6 +2,8 @@ package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.Preallocation;
+import io.qcow4j.ops.ImageResize;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
@@ -19,8 +21,8 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img resize: the size is always the last argument (so "-1G" is a size, not an option), with
- * a leading + or - for a relative change; shrinking needs --shrink. The engine shrinks only over an
- * unallocated tail, and not an image with internal snapshots (qemu-img deletes the data instead).
+ * a leading + or - for a relative change; shrinking needs --shrink. The resize itself is
+ * {@link ImageResize#resize}.
  */
 @Command(
     name = "resize",
@@ -92,37 +94,21 @@ final class ResizeCommand implements Callable<Integer> {
       relative = -1;
       magnitude = sizeText.substring(1);
     }
-    long amount = parseSize(magnitude);
-    boolean allocate = preallocationAllocates();
+    ImageResize.SizeChange change = ImageResize.SizeChange.by(relative, parseSize(magnitude));
+    Preallocation mode = preallocationMode();
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
-    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets)) {
-      long current = disk.size();
-      long total = relative == 0 ? amount : current + relative * amount;
-      if (total <= 0 || (relative > 0 && total < current)) {
-        throw new CommandFailure("New image size must be positive", 1);
-      }
-      if (total <= current && preallocation != null && !preallocation.equals("off")) {
-        throw new CommandFailure("Preallocation can only be used for growing images", 1);
-      }
-      if (total < current && !shrink) {
-        throw new CommandFailure("Use the --shrink option to perform a shrink operation.\n" + QemuErrors.PREFIX
-            + "warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing "
-            + "such an operation, make sure there is no important data there.", 1);
-      }
-      if (disk.format() == io.qcow4j.disk.ImageFormat.QCOW2 && total % 512 != 0) {
-        throw new CommandFailure("The new size must be a multiple of 512", 1);
-      }
-      try {
-        disk.resize(total);
-        if (allocate && total > current) {
-          disk.allocate(current, total - current);
-        }
-        disk.flush();
-      } catch (IOException | RuntimeException e) {
-        throw new CommandFailure(Failures.reason(e, file), 1, e);
-      }
-    } catch (IOException e) {
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets,
+        spec.commandLine().getErr())) {
+      ImageResize.resize(disk, change, shrink, mode);
+    } catch (ImageResize.ResizeException e) {
+      String warning = e.refusal() == ImageResize.ResizeException.Refusal.SHRINK_NOT_ALLOWED ? "\n" + QemuErrors.PREFIX
+          + "warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing "
+          + "such an operation, make sure there is no important data there." : "";
+      throw new CommandFailure(e.getMessage() + warning, 1, e);
+    } catch (CommandFailure e) {
+      throw e;
+    } catch (IOException | RuntimeException e) {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }
     if (!quiet) {
@@ -133,17 +119,21 @@ final class ResizeCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** Whether --preallocation asks for the new part to be allocated; metadata is refused, as for raw images in QEMU. */
-  private boolean preallocationAllocates() {
+  /** --preallocation as qemu-img reads it (off when absent); metadata is refused before the image is opened. */
+  private Preallocation preallocationMode() {
     if (preallocation == null) {
-      return false;
+      return Preallocation.OFF;
     }
-    return switch (preallocation) {
-      case "off" -> false;
-      case "falloc", "full" -> true;
-      case "metadata" -> throw new CommandFailure("Unsupported preallocation mode: metadata", 1);
-      default -> throw new CommandFailure("Invalid preallocation mode '" + preallocation + "'", 1);
-    };
+    Preallocation mode = Preallocation.fromName(preallocation);
+    if (mode == null) {
+      throw new CommandFailure("Invalid preallocation mode '" + preallocation + "'", 1);
+    }
+    try {
+      ImageResize.checkPreallocation(mode);
+    } catch (ImageResize.ResizeException e) {
+      throw new CommandFailure(e.getMessage(), 1, e);
+    }
+    return mode;
   }
 
   /** The size as qemu_opt_set parses a "size" option, with its messages. */

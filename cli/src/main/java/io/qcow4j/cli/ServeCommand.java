@@ -94,7 +94,7 @@ final class ServeCommand implements Callable<Integer> {
         spec.commandLine().getErr());
     // qemu-nbd lets others do anything with the image but resize it under its clients
     DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(readOnly)
-        .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE), secrets);
+        .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE), secrets, spec.commandLine().getErr());
     try {
       ImageArguments.refuseSnapshot(snapshot, "-l");
     } catch (CommandFailure e) {

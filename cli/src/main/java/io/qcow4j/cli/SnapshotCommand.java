@@ -4,8 +4,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageInfo.SnapshotInfo;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.qcow2.QcowFile;
-import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.ops.ImageSnapshots;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
@@ -21,9 +20,9 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * qemu-img snapshot: list, create, apply or delete internal snapshots. As in qemu-img, -a finds
- * the snapshot by id first and then by name, -d by name only, and names need not be unique; a raw
- * image lists nothing and refuses the rest with qemu-img's messages.
+ * qemu-img snapshot: list, create, apply or delete internal snapshots ({@link ImageSnapshots}, which
+ * finds them as qemu-img does); a raw image lists nothing and refuses the rest with qemu-img's
+ * messages.
  */
 @Command(
     name = "snapshot",
@@ -82,7 +81,7 @@ final class SnapshotCommand implements Callable<Integer> {
         : OpenOptions.readWriteDefaults();
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, null, forceShare, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
-    try (DiskFile disk = ImageArguments.open(image, options, secrets)) {
+    try (DiskFile disk = ImageArguments.open(image, options, secrets, spec.commandLine().getErr())) {
       if (list.length > 0) {
         list(disk);
       } else if (!create.isEmpty()) {
@@ -100,10 +99,7 @@ final class SnapshotCommand implements Callable<Integer> {
 
   /** qemu-img's dump_snapshots: nothing at all when there are none. */
   private void list(DiskFile disk) throws IOException {
-    if (disk.info().qcow2() == null) {
-      return;
-    }
-    List<SnapshotInfo> snapshots = disk.info().qcow2().snapshots();
+    List<SnapshotInfo> snapshots = ImageSnapshots.list(disk);
     if (snapshots.isEmpty()) {
       return;
     }
@@ -119,59 +115,38 @@ final class SnapshotCommand implements Callable<Integer> {
   }
 
   private static void create(DiskFile disk, String name) {
-    if (!(disk instanceof QcowFile image)) {
-      throw new CommandFailure("Could not create snapshot '" + name + "': -95 (Operation not supported)", 1);
-    }
+    String failed = "Could not create snapshot '" + name + "': ";
     try {
-      image.createSnapshot(name);
+      ImageSnapshots.create(disk, name);
+    } catch (ImageSnapshots.SnapshotException e) {
+      throw new CommandFailure(failed + "-95 (Operation not supported)", 1, e);
     } catch (ImageLimitException e) {
-      throw new CommandFailure("Could not create snapshot '" + name + "': -27 (File too large)", 1, e);
+      throw new CommandFailure(failed + "-27 (File too large)", 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not create snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
 
   private static void apply(DiskFile disk, String name) {
-    if (!(disk instanceof QcowFile image)) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': Block driver does not support snapshots", 1);
-    }
-    if (find(image, name, true) == null) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': Failed to load snapshot: No such file or directory", 1);
-    }
+    String failed = "Could not apply snapshot '" + name + "': ";
     try {
-      image.applySnapshot(name);
+      ImageSnapshots.apply(disk, name);
+    } catch (ImageSnapshots.SnapshotException e) {
+      throw new CommandFailure(failed + (e.refusal() == ImageSnapshots.SnapshotException.Refusal.NOT_SUPPORTED
+          ? "Block driver does not support snapshots" : "Failed to load snapshot: No such file or directory"), 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not apply snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
 
   private static void delete(DiskFile disk, String name) {
-    Snapshot snapshot = disk instanceof QcowFile image ? find(image, name, false) : null;
-    if (snapshot == null) {
-      throw new CommandFailure("Could not delete snapshot '" + name + "': snapshot not found", 1);
-    }
+    String failed = "Could not delete snapshot '" + name + "': ";
     try {
-      // ids are unique where names need not be: the snapshot found by name is deleted by its id
-      ((QcowFile) disk).deleteSnapshot(snapshot.id());
+      ImageSnapshots.delete(disk, name);
+    } catch (ImageSnapshots.SnapshotException e) {
+      throw new CommandFailure(failed + "snapshot not found", 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not delete snapshot '" + name + "': " + Failures.reason(e, null), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
-  }
-
-  /** The first snapshot with this id (when {@code byIdFirst}) or else this name, as QEMU searches; null if none. */
-  private static Snapshot find(QcowFile image, String name, boolean byIdFirst) {
-    if (byIdFirst) {
-      for (Snapshot snapshot : image.snapshots()) {
-        if (snapshot.id().equals(name)) {
-          return snapshot;
-        }
-      }
-    }
-    for (Snapshot snapshot : image.snapshots()) {
-      if (snapshot.name().equals(name)) {
-        return snapshot;
-      }
-    }
-    return null;
   }
 }

@@ -187,7 +187,7 @@ class ConvertQcow2Test {
   void optionHelpLikeQemuImg() {
     Cli.Result ours = Cli.run("convert", "-O", "qcow2", "-o", "help");
     String theirs = Qemu.check("qemu-img", "convert", "-O", "qcow2", "-o", "help");
-    assertThat(ours.out().lines().toList()).isEqualTo(theirs.lines().filter(line -> !line.contains("encrypt")).toList());
+    assertThat(ours.out()).isEqualTo(theirs);
   }
 
   static void assertIdentical(Path expected, Path actual) {

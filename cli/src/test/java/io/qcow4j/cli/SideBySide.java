@@ -90,7 +90,7 @@ final class SideBySide {
 
   private static String normalizeErr(String err) {
     String text = err.replaceAll("(?m)^qemu-img: ", "qcow4j: ").replaceAll("(?m)^qemu-io: ", "qcow4j: ")
-        .replace("Try 'qemu-img --help'", "Try 'qcow4j --help'");
+        .replace("Try 'qemu-img --help'", "Try 'qcow4j --help'").replace("'qemu-img rebase'", "'qcow4j rebase'");
     // QEMU ends a hint such as "Detected format of qcow2." without a newline; qcow4j ends the line
     return text.isEmpty() || text.endsWith("\n") ? text : text + "\n";
   }

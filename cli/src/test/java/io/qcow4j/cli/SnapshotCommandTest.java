@@ -45,9 +45,11 @@ class SnapshotCommandTest {
   @Test
   void rawImagesHaveNoSnapshots() {
     String raw = TestImages.path("full.raw").toString();
-    assertThat(Cli.run("snapshot", "-c", "a", raw).err()).isEqualTo("qcow4j: Could not create snapshot 'a': -95 (Operation not supported)\n");
-    assertThat(Cli.run("snapshot", "-a", "a", raw).err()).isEqualTo("qcow4j: Could not apply snapshot 'a': Block driver does not support snapshots\n");
-    assertThat(Cli.run("snapshot", "-d", "a", raw).err()).isEqualTo("qcow4j: Could not delete snapshot 'a': snapshot not found\n");
+    // after qemu-img's warning that probing guessed raw (snapshot takes no -f)
+    assertThat(Cli.run("snapshot", "-c", "a", raw).err()).startsWith("WARNING: Image format was not specified")
+        .endsWith("qcow4j: Could not create snapshot 'a': -95 (Operation not supported)\n");
+    assertThat(Cli.run("snapshot", "-a", "a", raw).err()).endsWith("qcow4j: Could not apply snapshot 'a': Block driver does not support snapshots\n");
+    assertThat(Cli.run("snapshot", "-d", "a", raw).err()).endsWith("qcow4j: Could not delete snapshot 'a': snapshot not found\n");
   }
 
   @Test

@@ -15,7 +15,8 @@ import java.util.stream.Stream;
  * options the command line must describe like qemu-img: cluster sizes, v2, extended L2,
  * preallocation, refcount widths, lazy refcounts, an external raw data file, compression (zlib,
  * zstd, partly overwritten), a raw/qcow2/qcow2 backing chain with a shorter backing file, a
- * snapshot, bitmaps and a dirty image.
+ * snapshot, bitmaps, a dirty image, and images whose last data cluster runs past the end of the
+ * file (the host file ends inside it).
  */
 final class TestImages {
   /** The writes every qcow2 image gets: data, zeroes, unaligned data, a discard, unmapped zeroes. */
@@ -28,7 +29,8 @@ final class TestImages {
   static final List<String> QCOW2 = List.of(
       "default.qcow2", "c512.qcow2", "v2.qcow2", "c2m.qcow2", "extl2.qcow2", "extl2-2m.qcow2",
       "prealloc-metadata.qcow2", "prealloc-falloc.qcow2", "rc1.qcow2", "rc64-lazy.qcow2", "datafile-raw.qcow2",
-      "compressed-zlib.qcow2", "compressed-zstd.qcow2", "mid.qcow2", "top.qcow2", "dirty.qcow2");
+      "compressed-zlib.qcow2", "compressed-zstd.qcow2", "mid.qcow2", "top.qcow2", "dirty.qcow2",
+      "tail-2m.qcow2", "tail-64k.qcow2");
 
   private static Path directory;
 
@@ -112,6 +114,11 @@ final class TestImages {
       Qemu.check("qemu-img", "bitmap", "--add", dir.resolve("top.qcow2").toString(), "bm0");
       Qemu.check("qemu-img", "bitmap", "--add", "--disable", "-g", "1M", dir.resolve("top.qcow2").toString(), "bm1");
 
+      // written by qcow4j, which (unlike qemu-io) leaves the file ending inside the last data
+      // cluster: 1 byte of a 2 MiB cluster, 70,000 bytes of 64 KiB clusters
+      ours(dir.resolve("tail-2m.qcow2"), "cluster_size=2M", "write -P 9 0 1");
+      ours(dir.resolve("tail-64k.qcow2"), "cluster_size=64k", "write -P 9 0 70000");
+
       // a lazy-refcounts image left dirty: qemu-io aborts before closing it
       Qemu.createQcow2(dir.resolve("dirty.qcow2"), "4M", "-o", "lazy_refcounts=on");
       Qemu.run("qemu-io", "-f", "qcow2", "-c", "write -P 1 0 64k", "-c", "abort", dir.resolve("dirty.qcow2").toString());
@@ -125,6 +132,15 @@ final class TestImages {
     Path image = dir.resolve(name);
     Qemu.createQcow2(image, "8M", options);
     Qemu.io(image, "qcow2", WRITES);
+  }
+
+  private static void ours(Path image, String options, String write) {
+    for (Cli.Result result : List.of(Cli.run("create", "-q", "-f", "qcow2", "-o", options, image.toString(), "8M"),
+        Cli.run("io", "-f", "qcow2", "-c", write, image.toString()))) {
+      if (result.exitCode() != 0) {
+        throw new IllegalStateException("qcow4j failed making " + image + ": " + result.err());
+      }
+    }
   }
 
   private static void deleteOnExit(Path dir) {

@@ -1,29 +1,166 @@
 package io.qcow4j.disk;
 
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+import java.util.function.Consumer;
+
 /**
- * What qemu-img amend may change on an existing qcow2 image; a null field stays as it is.
- * {@code compat} is "0.10"/"v2" or "1.1"/"v3".
+ * What qemu-img amend may change on an existing qcow2 image; a setting left empty stays as it is.
+ * The backing file, backing format, data file and data-file-raw settings only restate what the image
+ * has: a different value is refused, as qemu-img refuses it. Immutable; each {@code with} method
+ * returns a copy with one setting given. Values are checked against the image when it is amended.
  */
-public record AmendOptions(String compat, Boolean lazyRefcounts, Integer refcountBits, Long size) {
+public final class AmendOptions {
+  private static final AmendOptions NONE = new AmendOptions(new Builder());
+
+  private final Compat compat;
+  private final Boolean lazyRefcounts;
+  private final Integer refcountBits;
+  private final Long size;
+  private final String backingFile;
+  private final String backingFormat;
+  private final String dataFile;
+  private final Boolean dataFileRaw;
+
+  private AmendOptions(Builder builder) {
+    this.compat = builder.compat;
+    this.lazyRefcounts = builder.lazyRefcounts;
+    this.refcountBits = builder.refcountBits;
+    this.size = builder.size;
+    this.backingFile = builder.backingFile;
+    this.backingFormat = builder.backingFormat;
+    this.dataFile = builder.dataFile;
+    this.dataFileRaw = builder.dataFileRaw;
+  }
 
   /** Nothing changes. */
   public static AmendOptions none() {
-    return new AmendOptions(null, null, null, null);
+    return NONE;
   }
 
-  public AmendOptions withCompat(String value) {
-    return new AmendOptions(value, lazyRefcounts, refcountBits, size);
+  /** The compatibility level to convert to. */
+  public Optional<Compat> compat() {
+    return Optional.ofNullable(compat);
   }
 
-  public AmendOptions withLazyRefcounts(Boolean value) {
-    return new AmendOptions(compat, value, refcountBits, size);
+  /** Whether refcount updates are to be deferred. */
+  public Optional<Boolean> lazyRefcounts() {
+    return Optional.ofNullable(lazyRefcounts);
   }
 
-  public AmendOptions withRefcountBits(Integer value) {
-    return new AmendOptions(compat, lazyRefcounts, value, size);
+  /** The refcount width asked for, not yet checked (qemu-img takes any number here). */
+  public OptionalInt refcountBits() {
+    return refcountBits == null ? OptionalInt.empty() : OptionalInt.of(refcountBits);
   }
 
-  public AmendOptions withSize(Long value) {
-    return new AmendOptions(compat, lazyRefcounts, refcountBits, value);
+  /** The new virtual size; 0 means unchanged, as for qemu-img. */
+  public OptionalLong size() {
+    return size == null ? OptionalLong.empty() : OptionalLong.of(size);
+  }
+
+  /** The backing file name the image must already have. */
+  public Optional<String> backingFile() {
+    return Optional.ofNullable(backingFile);
+  }
+
+  /** The backing format the image must already record. */
+  public Optional<String> backingFormat() {
+    return Optional.ofNullable(backingFormat);
+  }
+
+  /** The external data file name the image must already have. */
+  public Optional<String> dataFile() {
+    return Optional.ofNullable(dataFile);
+  }
+
+  /** The data-file-raw flag the image must already have. */
+  public Optional<Boolean> dataFileRaw() {
+    return Optional.ofNullable(dataFileRaw);
+  }
+
+  public AmendOptions withCompat(Compat value) {
+    return with(builder -> builder.compat = Objects.requireNonNull(value, "compat"));
+  }
+
+  public AmendOptions withLazyRefcounts(boolean value) {
+    return with(builder -> builder.lazyRefcounts = value);
+  }
+
+  public AmendOptions withRefcountBits(int value) {
+    return with(builder -> builder.refcountBits = value);
+  }
+
+  public AmendOptions withSize(long value) {
+    return with(builder -> builder.size = value);
+  }
+
+  public AmendOptions withBackingFile(String value) {
+    return with(builder -> builder.backingFile = Objects.requireNonNull(value, "backingFile"));
+  }
+
+  public AmendOptions withBackingFormat(String value) {
+    return with(builder -> builder.backingFormat = Objects.requireNonNull(value, "backingFormat"));
+  }
+
+  public AmendOptions withDataFile(String value) {
+    return with(builder -> builder.dataFile = Objects.requireNonNull(value, "dataFile"));
+  }
+
+  public AmendOptions withDataFileRaw(boolean value) {
+    return with(builder -> builder.dataFileRaw = value);
+  }
+
+  private AmendOptions with(Consumer<Builder> change) {
+    Builder builder = new Builder(this);
+    change.accept(builder);
+    return new AmendOptions(builder);
+  }
+
+  @Override
+  public boolean equals(Object other) {
+    return other instanceof AmendOptions that && compat == that.compat
+        && Objects.equals(lazyRefcounts, that.lazyRefcounts) && Objects.equals(refcountBits, that.refcountBits)
+        && Objects.equals(size, that.size) && Objects.equals(backingFile, that.backingFile)
+        && Objects.equals(backingFormat, that.backingFormat) && Objects.equals(dataFile, that.dataFile)
+        && Objects.equals(dataFileRaw, that.dataFileRaw);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(compat, lazyRefcounts, refcountBits, size, backingFile, backingFormat, dataFile, dataFileRaw);
+  }
+
+  @Override
+  public String toString() {
+    return "AmendOptions[compat=" + (compat == null ? null : compat.id()) + ", lazyRefcounts=" + lazyRefcounts
+        + ", refcountBits=" + refcountBits + ", size=" + size + ", backingFile=" + backingFile + ", backingFormat="
+        + backingFormat + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + "]";
+  }
+
+  /** The settings of one copy, null where not given. */
+  private static final class Builder {
+    private Compat compat;
+    private Boolean lazyRefcounts;
+    private Integer refcountBits;
+    private Long size;
+    private String backingFile;
+    private String backingFormat;
+    private String dataFile;
+    private Boolean dataFileRaw;
+
+    private Builder() {}
+
+    private Builder(AmendOptions options) {
+      compat = options.compat;
+      lazyRefcounts = options.lazyRefcounts;
+      refcountBits = options.refcountBits;
+      size = options.size;
+      backingFile = options.backingFile;
+      backingFormat = options.backingFormat;
+      dataFile = options.dataFile;
+      dataFileRaw = options.dataFileRaw;
+    }
   }
 }

@@ -1,76 +1,271 @@
 package io.qcow4j.disk;
 
+import java.util.Objects;
+
 /**
  * What a new image looks like, with qemu-img create's options and defaults: 64 KiB clusters,
  * compat 1.1, 16-bit refcounts, zlib compression, no preallocation. {@code backingFile} is recorded
- * as given; {@code dataFile} is created beside the image when relative.
+ * as given; {@code dataFile} is created beside the image when relative. Immutable: build one with
+ * {@link #builder(long)} or change one setting of a copy with a {@code with} method. The values are
+ * checked when the image is created, with qemu-img's messages ({@code io.qcow4j.options.CreateRules}).
  */
-public record CreateOptions(
-    long size,
-    int clusterSize,
-    String compat,
-    int refcountBits,
-    boolean lazyRefcounts,
-    boolean extendedL2,
-    String compressionType,
-    Preallocation preallocation,
-    String dataFile,
-    boolean dataFileRaw,
-    String backingFile,
-    String backingFormat) {
+public final class CreateOptions {
+  private final long size;
+  private final int clusterSize;
+  private final Compat compat;
+  private final int refcountBits;
+  private final boolean lazyRefcounts;
+  private final boolean extendedL2;
+  private final CompressionType compressionType;
+  private final Preallocation preallocation;
+  private final String dataFile;
+  private final boolean dataFileRaw;
+  private final String backingFile;
+  private final ImageFormat backingFormat;
+
+  private CreateOptions(Builder builder) {
+    this.size = builder.size;
+    this.clusterSize = builder.clusterSize;
+    this.compat = Objects.requireNonNull(builder.compat, "compat");
+    this.refcountBits = builder.refcountBits;
+    this.lazyRefcounts = builder.lazyRefcounts;
+    this.extendedL2 = builder.extendedL2;
+    this.compressionType = Objects.requireNonNull(builder.compressionType, "compressionType");
+    this.preallocation = Objects.requireNonNull(builder.preallocation, "preallocation");
+    this.dataFile = builder.dataFile;
+    this.dataFileRaw = builder.dataFileRaw;
+    this.backingFile = builder.backingFile;
+    this.backingFormat = builder.backingFormat;
+  }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
   public static CreateOptions of(long size) {
-    return new CreateOptions(size, 65536, "1.1", 16, false, false, "zlib", Preallocation.OFF, null, false, null, null);
+    return builder(size).build();
+  }
+
+  /** A builder holding qemu-img's defaults for an image of {@code size} bytes. */
+  public static Builder builder(long size) {
+    return new Builder(size);
+  }
+
+  /** A builder holding these options. */
+  public Builder toBuilder() {
+    Builder builder = new Builder(size);
+    builder.clusterSize = clusterSize;
+    builder.compat = compat;
+    builder.refcountBits = refcountBits;
+    builder.lazyRefcounts = lazyRefcounts;
+    builder.extendedL2 = extendedL2;
+    builder.compressionType = compressionType;
+    builder.preallocation = preallocation;
+    builder.dataFile = dataFile;
+    builder.dataFileRaw = dataFileRaw;
+    builder.backingFile = backingFile;
+    builder.backingFormat = backingFormat;
+    return builder;
+  }
+
+  /** The virtual size in bytes (rounded up to 512 bytes when the image is made). */
+  public long size() {
+    return size;
+  }
+
+  /** The cluster size in bytes: a power of two from 512 bytes to 2 MiB. */
+  public int clusterSize() {
+    return clusterSize;
+  }
+
+  /** The compatibility level (header version). */
+  public Compat compat() {
+    return compat;
+  }
+
+  /** The width of a refcount entry in bits: a power of two up to 64 (16 for compat 0.10). */
+  public int refcountBits() {
+    return refcountBits;
+  }
+
+  /** Whether refcount updates are deferred (compat 1.1). */
+  public boolean lazyRefcounts() {
+    return lazyRefcounts;
+  }
+
+  /** Whether L2 entries carry subcluster bitmaps (compat 1.1, clusters of 16 KiB or more). */
+  public boolean extendedL2() {
+    return extendedL2;
+  }
+
+  /** How compressed clusters are compressed. */
+  public CompressionType compressionType() {
+    return compressionType;
+  }
+
+  /** What is allocated when the image is made. */
+  public Preallocation preallocation() {
+    return preallocation;
+  }
+
+  /** The external data file's name as recorded in the image, or null. */
+  public String dataFile() {
+    return dataFile;
+  }
+
+  /** Whether the external data file stays valid as a raw image. */
+  public boolean dataFileRaw() {
+    return dataFileRaw;
+  }
+
+  /** The backing file's name as recorded in the image, or null. */
+  public String backingFile() {
+    return backingFile;
+  }
+
+  /** The backing file's format as recorded in the image, or null (probed when opened). */
+  public ImageFormat backingFormat() {
+    return backingFormat;
   }
 
   public CreateOptions withSize(long value) {
-    return new CreateOptions(value, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+    return toBuilder().size(value).build();
   }
 
   public CreateOptions withClusterSize(int value) {
-    return new CreateOptions(size, value, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+    return toBuilder().clusterSize(value).build();
   }
 
-  public CreateOptions withCompat(String value) {
-    return new CreateOptions(size, clusterSize, value, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+  public CreateOptions withCompat(Compat value) {
+    return toBuilder().compat(value).build();
   }
 
   public CreateOptions withRefcountBits(int value) {
-    return new CreateOptions(size, clusterSize, compat, value, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+    return toBuilder().refcountBits(value).build();
   }
 
   public CreateOptions withLazyRefcounts(boolean value) {
-    return new CreateOptions(size, clusterSize, compat, refcountBits, value, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+    return toBuilder().lazyRefcounts(value).build();
   }
 
   public CreateOptions withExtendedL2(boolean value) {
-    return new CreateOptions(size, clusterSize, compat, refcountBits, lazyRefcounts, value, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+    return toBuilder().extendedL2(value).build();
   }
 
-  public CreateOptions withCompressionType(String value) {
-    return new CreateOptions(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, value,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+  public CreateOptions withCompressionType(CompressionType value) {
+    return toBuilder().compressionType(value).build();
   }
 
   public CreateOptions withPreallocation(Preallocation value) {
-    return new CreateOptions(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        value, dataFile, dataFileRaw, backingFile, backingFormat);
+    return toBuilder().preallocation(value).build();
   }
 
   public CreateOptions withDataFile(String file, boolean raw) {
-    return new CreateOptions(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, file, raw, backingFile, backingFormat);
+    return toBuilder().dataFile(file, raw).build();
   }
 
-  public CreateOptions withBacking(String file, String format) {
-    return new CreateOptions(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, file, format);
+  public CreateOptions withBacking(String file, ImageFormat format) {
+    return toBuilder().backing(file, format).build();
+  }
+
+  @Override
+  public boolean equals(Object other) {
+    return other instanceof CreateOptions that && size == that.size && clusterSize == that.clusterSize
+        && compat == that.compat && refcountBits == that.refcountBits && lazyRefcounts == that.lazyRefcounts
+        && extendedL2 == that.extendedL2 && compressionType == that.compressionType
+        && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
+        && dataFileRaw == that.dataFileRaw && Objects.equals(backingFile, that.backingFile)
+        && backingFormat == that.backingFormat;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
+        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+  }
+
+  @Override
+  public String toString() {
+    return "CreateOptions[size=" + size + ", clusterSize=" + clusterSize + ", compat=" + compat.id()
+        + ", refcountBits=" + refcountBits + ", lazyRefcounts=" + lazyRefcounts + ", extendedL2=" + extendedL2
+        + ", compressionType=" + compressionType.id() + ", preallocation=" + preallocation.id()
+        + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", backingFile=" + backingFile
+        + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + "]";
+  }
+
+  /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
+  public static final class Builder {
+    private long size;
+    private int clusterSize = 65536;
+    private Compat compat = Compat.V3;
+    private int refcountBits = 16;
+    private boolean lazyRefcounts;
+    private boolean extendedL2;
+    private CompressionType compressionType = CompressionType.ZLIB;
+    private Preallocation preallocation = Preallocation.OFF;
+    private String dataFile;
+    private boolean dataFileRaw;
+    private String backingFile;
+    private ImageFormat backingFormat;
+
+    private Builder(long size) {
+      this.size = size;
+    }
+
+    public Builder size(long value) {
+      size = value;
+      return this;
+    }
+
+    public Builder clusterSize(int value) {
+      clusterSize = value;
+      return this;
+    }
+
+    public Builder compat(Compat value) {
+      compat = value;
+      return this;
+    }
+
+    public Builder refcountBits(int value) {
+      refcountBits = value;
+      return this;
+    }
+
+    public Builder lazyRefcounts(boolean value) {
+      lazyRefcounts = value;
+      return this;
+    }
+
+    public Builder extendedL2(boolean value) {
+      extendedL2 = value;
+      return this;
+    }
+
+    public Builder compressionType(CompressionType value) {
+      compressionType = value;
+      return this;
+    }
+
+    public Builder preallocation(Preallocation value) {
+      preallocation = value;
+      return this;
+    }
+
+    /** An external data file ({@code file} null for none), kept valid as a raw image when {@code raw}. */
+    public Builder dataFile(String file, boolean raw) {
+      dataFile = file;
+      dataFileRaw = raw;
+      return this;
+    }
+
+    /** A backing file ({@code file} null for none) and its format (null: probed when opened). */
+    public Builder backing(String file, ImageFormat format) {
+      backingFile = file;
+      backingFormat = format;
+      return this;
+    }
+
+    /** The options; fails only on a null enum, the rest is checked when the image is created. */
+    public CreateOptions build() {
+      return new CreateOptions(this);
+    }
   }
 }

@@ -1,5 +1,6 @@
 package io.qcow4j.disk;
 
+import io.qcow4j.internal.Arguments;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
@@ -36,6 +37,7 @@ public interface DiskFile extends Closeable {
 
   /** Reads into the buffers in order, as one contiguous range; -1 at or past the end. */
   default long read(ByteBuffer[] dsts, long position) throws IOException {
+    Arguments.buffers(describe(), dsts);
     long total = 0;
     for (ByteBuffer dst : dsts) {
       if (!dst.hasRemaining()) {
@@ -52,6 +54,12 @@ public interface DiskFile extends Closeable {
       }
     }
     return total;
+  }
+
+  /** The first file of the disk, or what it is, for messages. */
+  private String describe() {
+    List<Path> files = files();
+    return files.isEmpty() ? format().id() + " disk" : files.getFirst().toString();
   }
 
   /** Fills {@code dst} from {@code position}; throws {@link EOFException} if the disk ends first. */
@@ -72,6 +80,12 @@ public interface DiskFile extends Closeable {
 
   /** Writes the buffers in order as one contiguous range and returns the count written. */
   default long write(ByteBuffer[] srcs, long position) throws IOException {
+    Arguments.buffers(describe(), srcs);
+    long length = 0;
+    for (ByteBuffer src : srcs) {
+      length += src.remaining();
+    }
+    Arguments.range(describe(), position, length, size());
     long total = 0;
     for (ByteBuffer src : srcs) {
       total += write(src, position + total);

@@ -1,5 +1,8 @@
 package io.qcow4j.disk;
 
+import io.qcow4j.probe.FormatProber;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Locale;
 
 /** The image formats qcow4j reads and writes. */
@@ -12,13 +15,37 @@ public enum ImageFormat {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** Parses a qemu-img format name; throws {@link UnsupportedFeatureException} naming an unknown one. */
+  /**
+   * Parses a qemu-img format name; throws {@link UnsupportedFeatureException} for a format QEMU
+   * knows and qcow4j does not read ("image format 'vmdk' is not supported by qcow4j"), or an unknown name.
+   */
   public static ImageFormat parse(String name) throws UnsupportedFeatureException {
     for (ImageFormat format : values()) {
       if (format.id().equals(name)) {
         return format;
       }
     }
+    if (FormatProber.FORMATS.contains(name)) {
+      throw new UnsupportedFeatureException(notSupported(name));
+    }
     throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2)");
+  }
+
+  /**
+   * The format of the file at {@code path} as QEMU probes it; a format qcow4j does not read is
+   * refused by name, never taken for raw.
+   */
+  public static ImageFormat probe(Path path) throws IOException {
+    String probed = FormatProber.probe(path);
+    for (ImageFormat format : values()) {
+      if (format.id().equals(probed)) {
+        return format;
+      }
+    }
+    throw new UnsupportedFeatureException(path + ": " + notSupported(probed));
+  }
+
+  private static String notSupported(String name) {
+    return "image format '" + name + "' is not supported by qcow4j";
   }
 }

@@ -11,13 +11,13 @@ public enum Preallocation {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** Parses qemu-img's option value; throws naming the value when unknown. */
-  public static Preallocation parse(String value) throws UnsupportedFeatureException {
+  /** The mode of that name ("off", "metadata", "falloc", "full"); null for anything else. */
+  public static Preallocation fromName(String name) {
     for (Preallocation mode : values()) {
-      if (mode.id().equals(value)) {
+      if (mode.id().equals(name)) {
         return mode;
       }
     }
-    throw new UnsupportedFeatureException("Invalid preallocation mode: '" + value + "' (off, metadata, falloc, full)");
+    return null;
   }
 }

@@ -1,31 +1,72 @@
 package io.qcow4j.disk;
 
+import io.qcow4j.internal.Arguments;
+import io.qcow4j.probe.FormatProber;
 import io.qcow4j.storage.FileStorage;
 import io.qcow4j.storage.HostFiles;
+import io.qcow4j.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
-/** A raw disk image: guest offset N is byte N of the host file; holes read as zeros. */
+/**
+ * A raw disk image: guest offset N is byte N of the host file; holes read as zeros. Opened by
+ * probing, it refuses, as QEMU does, any write that would make its first sector probe as another format.
+ */
 public final class RawDiskFile implements DiskFile {
   private final Storage storage;
   private final Path path;
+  /** Whether the format was found by probing (QEMU's bs->probed): then the first sector is guarded. */
+  private final boolean probed;
+  /** Serializes changes of a probed image's first sector, so each is checked against the sector it changes. */
+  private final Object firstSectorLock = new Object();
   /** The disk's size, read once: a raw disk changes size only through {@link #resize}. */
   private volatile long size;
+  private volatile boolean closed;
 
   /** Wraps storage; {@code path} (nullable) is reported by {@link #files()} and {@link #blockStatus}. */
   public RawDiskFile(Storage storage, Path path) throws IOException {
+    this(storage, path, false);
+  }
+
+  private RawDiskFile(Storage storage, Path path, boolean probed) throws IOException {
     this.storage = storage;
     this.path = path;
+    this.probed = probed;
     this.size = storage.size();
   }
 
-  /** Opens a raw image file. */
+  /** Opens a raw image file, taking the image locks of a default open. */
   public static RawDiskFile open(Path path, boolean readOnly) throws IOException {
-    return new RawDiskFile(FileStorage.open(path, readOnly), path);
+    return open(path, OpenOptions.readOnlyDefaults().withReadOnly(readOnly));
+  }
+
+  /** Opens a raw image file with the access and image locks {@code options} ask for. */
+  public static RawDiskFile open(Path path, OpenOptions options) throws IOException {
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path);
+  }
+
+  /**
+   * Opens a raw image file whose format was found by probing: a write, zeroing or discard that would
+   * make the first {@link FormatProber#PROBE_BYTES} bytes probe as another format fails with
+   * {@link ProbedRawWriteException} (QEMU's raw_co_pwritev on a probed image).
+   */
+  public static RawDiskFile openProbed(Path path, OpenOptions options) throws IOException {
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path, true);
+  }
+
+  /** As {@link #openProbed(Path, OpenOptions)} with the image locks of a default open. */
+  public static RawDiskFile openProbed(Path path, boolean readOnly) throws IOException {
+    return openProbed(path, OpenOptions.readOnlyDefaults().withReadOnly(readOnly));
+  }
+
+  /** Whether the format was found by probing, so writes that would change it are refused. */
+  public boolean probed() {
+    return probed;
   }
 
   @Override
@@ -45,7 +86,9 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public int read(ByteBuffer dst, long position) throws IOException {
-    checkPosition(position);
+    ensureOpen();
+    Arguments.notNull(name(), dst, "buffer");
+    Arguments.position(name(), position);
     long size = this.size;
     if (position >= size) {
       return dst.hasRemaining() ? -1 : 0;
@@ -59,32 +102,49 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public int write(ByteBuffer src, long position) throws IOException {
+    Arguments.notNull(name(), src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
-    storage.write(src, position);
+    if (guardsFirstSector(position, count)) {
+      int headCount = (int) Math.min(count, FormatProber.PROBE_BYTES - position);
+      synchronized (firstSectorLock) {
+        byte[] sector = firstSector();
+        src.get(src.position(), sector, (int) position, headCount);
+        refuseFormatChange(sector);
+        // the checked copy is written: the caller's buffer may change meanwhile
+        storage.write(ByteBuffer.wrap(sector, (int) position, headCount), position);
+      }
+      src.position(src.position() + headCount);
+      position += headCount;
+    }
+    if (src.hasRemaining()) {
+      storage.write(src, position);
+    }
     return count;
   }
 
   @Override
-  public void flush() {
+  public void flush() throws IOException {
     // Raw images keep no metadata of their own.
+    ensureOpen();
   }
 
   @Override
   public void force(boolean metadata) throws IOException {
+    ensureOpen();
     storage.force(metadata);
   }
 
   @Override
   public void discard(long offset, long length) throws IOException {
     checkWrite(offset, length);
-    storage.punchHole(offset, length);
+    zeroing(offset, length, () -> storage.punchHole(offset, length));
   }
 
   @Override
   public void writeZeroes(long offset, long length) throws IOException {
     checkWrite(offset, length);
-    storage.zeroRange(offset, length);
+    zeroing(offset, length, () -> storage.zeroRange(offset, length));
   }
 
   @Override
@@ -99,17 +159,19 @@ public final class RawDiskFile implements DiskFile {
       throw new IllegalArgumentException(name() + ": negative size " + newSize);
     }
     ensureWritable();
+    storage.takePermission(Permission.RESIZE);
     storage.truncate(newSize);
     size = newSize;
   }
 
   @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
+    ensureOpen();
     long size = this.size;
     if (offset < 0 || offset >= size || maxLength <= 0) {
       throw new IllegalArgumentException(name() + ": block status at " + offset + " outside the disk (" + size + " bytes)");
     }
-    long end = Math.min(size, offset + maxLength);
+    long end = offset + Math.min(maxLength, size - offset);
     long nextData = storage.nextData(offset);
     if (nextData > offset) {
       return new Extent(offset, Math.min(end, nextData) - offset, 0, true, true, false, false, offset, path);
@@ -120,6 +182,7 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public ImageInfo info() throws IOException {
+    ensureOpen();
     return new ImageInfo(path, ImageFormat.RAW, size, HostFiles.allocatedBytes(path), null, null, null);
   }
 
@@ -135,6 +198,7 @@ public final class RawDiskFile implements DiskFile {
 
   @Override
   public void close() throws IOException {
+    closed = true;
     storage.close();
   }
 
@@ -142,13 +206,52 @@ public final class RawDiskFile implements DiskFile {
     return storage.name();
   }
 
-  private void checkPosition(long position) {
-    if (position < 0) {
-      throw new IllegalArgumentException(name() + ": negative offset " + position);
+  /** A change that makes a range read as zeros. */
+  private interface ZeroingChange {
+    void apply() throws IOException;
+  }
+
+  /** Applies {@code change} of the range, checked first if it reaches into a guarded first sector. */
+  private void zeroing(long offset, long length, ZeroingChange change) throws IOException {
+    if (!guardsFirstSector(offset, length)) {
+      change.apply();
+      return;
+    }
+    synchronized (firstSectorLock) {
+      byte[] sector = firstSector();
+      Arrays.fill(sector, (int) offset, (int) Math.min(FormatProber.PROBE_BYTES, offset + length), (byte) 0);
+      refuseFormatChange(sector);
+      change.apply();
     }
   }
 
-  private void ensureWritable() throws ReadOnlyImageException {
+  private boolean guardsFirstSector(long offset, long length) {
+    return probed && offset < FormatProber.PROBE_BYTES && length > 0;
+  }
+
+  /** The first sector as probing sees it: what lies past the end of the file reads as zeros. */
+  private byte[] firstSector() throws IOException {
+    byte[] sector = new byte[FormatProber.PROBE_BYTES];
+    storage.readOrZero(ByteBuffer.wrap(sector), 0);
+    return sector;
+  }
+
+  private void refuseFormatChange(byte[] sector) throws ProbedRawWriteException {
+    String format = FormatProber.probe(sector, null);
+    if (!format.equals("raw")) {
+      throw new ProbedRawWriteException(name() + ": the image was opened as raw by probing, and this write to its"
+          + " first sector would make it probe as " + format + "; name the format raw to allow it");
+    }
+  }
+
+  private void ensureOpen() throws ClosedImageException {
+    if (closed) {
+      throw new ClosedImageException(name());
+    }
+  }
+
+  private void ensureWritable() throws IOException {
+    ensureOpen();
     if (storage.isReadOnly()) {
       throw new ReadOnlyImageException(name() + ": image is opened read-only");
     }
@@ -156,9 +259,6 @@ public final class RawDiskFile implements DiskFile {
 
   private void checkWrite(long offset, long length) throws IOException {
     ensureWritable();
-    if (offset < 0 || length < 0 || offset + length > size) {
-      throw new IOException(name() + ": range at offset " + offset + " length " + length
-          + " is outside the disk (" + size + " bytes)");
-    }
+    Arguments.range(name(), offset, length, size);
   }
 }

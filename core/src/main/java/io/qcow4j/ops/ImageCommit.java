@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -83,7 +84,7 @@ public final class ImageCommit {
       String layerName = filename;
       while (true) {
         String recorded = info.backingFile();
-        String fullName = ImageInfos.fullBackingFilename(layerName, recorded);
+        String fullName = BackingNames.fullName(layerName, recorded);
         ImageFormat layerFormat = formatOf(info.backingFormat());
         if (baseName == null || names(baseName, recorded, fullName)) {
           base = open(fullName, OpenOptions.readWriteDefaults().withFormat(layerFormat));

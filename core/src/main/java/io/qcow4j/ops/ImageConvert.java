@@ -4,7 +4,6 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.storage.FileStorage;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
@@ -96,13 +95,10 @@ public final class ImageConvert {
     for (DiskFile source : sources) {
       total += source.size();
     }
-    // RandomAccessFile grows the file with ftruncate, leaving it all a hole; FileStorage.truncate
-    // writes a last byte, which would allocate the last block.
-    try (RandomAccessFile file = new RandomAccessFile(target.toFile(), "rw")) {
-      file.setLength(0);
-      file.setLength(total);
-    }
-    try (FileStorage out = FileStorage.open(target, false)) {
+    // emptied under the locks of a creation (a file another process uses is refused, not
+    // truncated), then grown with ftruncate: all a hole
+    try (FileStorage out = FileStorage.create(target, true)) {
+      out.truncate(total);
       new Copier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress).copyAll(sources);
       out.force(false);
     }

@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -8,6 +9,7 @@ import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.probe.FormatProber;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.ImageSpecException;
@@ -92,18 +94,6 @@ public final class ImageInfos {
   }
 
   /**
-   * qemu's path_combine: a relative backing name is taken relative to the directory part of the
-   * overlay's name exactly as written (no normalisation), an absolute one as it is.
-   */
-  public static String fullBackingFilename(String overlayFilename, String backingFile) {
-    if (backingFile.startsWith("/")) {
-      return backingFile;
-    }
-    int slash = overlayFilename.lastIndexOf('/');
-    return overlayFilename.substring(0, slash + 1) + backingFile;
-  }
-
-  /**
    * Describes one image; {@code top}: the one the command names, whose spec may not set a backing
    * file (qemu-img info opens no backing file, so its options are unknown to it).
    */
@@ -116,7 +106,7 @@ public final class ImageInfos {
             + override.optionName() + "'");
       }
       String full = info.backingFile() == null || info.backingFile().isEmpty()
-          ? null : fullBackingFilename(spec.filename(), info.backingFile());
+          ? null : BackingNames.fullName(spec.filename(), info.backingFile());
       return new LayerInfo(spec.displayName(info.format()), info, full);
     } catch (IOException e) {
       throw new OpenFailure(spec.name(), e);
@@ -130,8 +120,9 @@ public final class ImageInfos {
     try {
       return ImageFormat.parse(backingFormat);
     } catch (UnsupportedFeatureException e) {
-      throw new ChainException("Could not open '" + backingName + "': unknown backing file format '"
-          + backingFormat + "'");
+      String reason = FormatProber.FORMATS.contains(backingFormat) ? e.getMessage()
+          : "unknown backing file format '" + backingFormat + "'";
+      throw new ChainException("Could not open '" + backingName + "': " + reason);
     }
   }
 }

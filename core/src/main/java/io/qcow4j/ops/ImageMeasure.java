@@ -1,5 +1,6 @@
 package io.qcow4j.ops;
 
+import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -64,7 +65,7 @@ public final class ImageMeasure {
     long fullyAllocated = preallocatedSize(virtualSize, clusterSize, Integer.numberOfTrailingZeros(options.refcountBits()),
         extendedL2);
     OptionalLong bitmaps = OptionalLong.empty();
-    boolean v3 = !"0.10".equals(options.compat()) && !"v2".equals(options.compat());
+    boolean v3 = options.compat() == Compat.V3;
     if (v3 && source != null && keepsPersistentBitmaps(source)) {
       bitmaps = OptionalLong.of(bitmapsSize(source, clusterSize));
     }

@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -110,7 +111,7 @@ public final class ImageRebase {
       }
       if (!unsafe) {
         if (hasNewBacking) {
-          String fullName = ImageInfos.fullBackingFilename(filename, newBacking);
+          String fullName = BackingNames.fullName(filename, newBacking);
           try {
             newChain = DiskImages.open(Path.of(fullName), OpenOptions.readOnlyDefaults()
                 .withFormat(ImageFormat.parse(newBackingFormat)).withForceShare(forceShareNewBacking));

@@ -1,7 +1,9 @@
 package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.AmendOptions;
+import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.FeatureName;
 import io.qcow4j.qcow2.format.Features;
@@ -14,6 +16,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * qemu-img amend for qcow2: the compat level (zero clusters expanded on a downgrade), lazy
@@ -29,37 +32,43 @@ final class Amender {
     this.name = image.storage().name();
   }
 
+  /**
+   * Checks the changes in the order and with the messages of qemu-img 7.2's qcow2_amend_options
+   * (all of them before anything changes), then upgrades, changes the refcount width, the lazy
+   * refcounts bit and the size, and downgrades last.
+   */
   void amend(AmendOptions options) throws IOException {
     Header header = image.header();
-    int version = header.version();
-    if (options.compat() != null) {
-      version = switch (options.compat()) {
-        case "0.10", "v2" -> 2;
-        case "1.1", "v3" -> 3;
-        default -> throw new UnsupportedFeatureException("Unknown compatibility level " + options.compat());
-      };
+    int version = options.compat().map(Compat::version).orElse(header.version());
+    if (options.dataFile().isPresent() && !header.hasDataFile()) {
+      throw new InvalidOptionException("data-file can only be set for images that use an external data file");
     }
-    boolean lazy = options.lazyRefcounts() != null ? options.lazyRefcounts()
-        : header.lazyRefcounts() && version >= 3;
-    int refcountBits = options.refcountBits() != null ? options.refcountBits() : header.refcountBits();
-    if (refcountBits < 1 || refcountBits > 64 || Integer.bitCount(refcountBits) != 1) {
-      throw new UnsupportedFeatureException("Refcount width must be a power of two and may not exceed 64 bits");
+    if (options.dataFileRaw().orElse(false) && !header.dataFileRaw()) {
+      throw new InvalidOptionException("data-file-raw cannot be set on existing images");
     }
-    if (version < 3 && lazy) {
-      throw new UnsupportedFeatureException(
+    int refcountBits = options.refcountBits().orElse(header.refcountBits());
+    if (refcountBits <= 0 || refcountBits > 64 || Integer.bitCount(refcountBits) != 1) {
+      throw new InvalidOptionException("Refcount width must be a power of two and may not exceed 64 bits");
+    }
+    if (refcountBits != header.refcountBits() && version < 3) {
+      throw new InvalidOptionException("Refcount widths other than 16 bits require compatibility level 1.1 or above"
+          + " (use compat=1.1 or greater)");
+    }
+    checkDataFileKept(options, header);
+    checkBackingKept(options, header);
+    boolean lazyAsked = options.lazyRefcounts().orElse(header.lazyRefcounts());
+    if (lazyAsked && !header.lazyRefcounts() && version < 3) {
+      throw new InvalidOptionException(
           "Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
     }
-    if (version < 3 && refcountBits != 16) {
-      throw new UnsupportedFeatureException(header.version() < 3 && options.compat() == null
-          ? "Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)"
-          : "compat=0.10 requires refcount_bits=16");
-    }
     if (version < header.version()) {
-      checkDowngrade(header);
+      checkDowngrade(header, refcountBits);
     }
+    boolean lazy = lazyAsked && version >= 3;
 
-    if (options.size() != null && options.size() != header.size()) {
-      Resizer.resizeLocked(image, options.size());
+    long newSize = options.size().orElse(0);
+    if (newSize != 0 && newSize != header.size()) {
+      Resizer.resizeLocked(image, newSize);
     }
     int refcountOrder = Integer.numberOfTrailingZeros(refcountBits);
     if (refcountOrder != image.header().refcountOrder()) {
@@ -76,7 +85,32 @@ final class Amender {
     }
   }
 
-  private void checkDowngrade(Header header) throws IOException {
+  /** qcow4j changes neither the external data file's name nor its raw flag: the same values only. */
+  private void checkDataFileKept(AmendOptions options, Header header) throws IOException {
+    if (options.dataFile().isPresent() && !options.dataFile().equals(header.dataFile())) {
+      throw new UnsupportedFeatureException(name + ": changing the external data file name is not supported");
+    }
+    if (options.dataFileRaw().isPresent() && !options.dataFileRaw().get() && header.dataFileRaw()) {
+      throw new UnsupportedFeatureException(name + ": clearing data_file_raw is not supported");
+    }
+  }
+
+  /** qcow2_amend_options: a backing file or format other than the image's is refused. */
+  private static void checkBackingKept(AmendOptions options, Header header) throws InvalidOptionException {
+    if (options.backingFile().isEmpty() && options.backingFormat().isEmpty()) {
+      return;
+    }
+    if (!Objects.equals(options.backingFile().orElse(null), header.backingFile())
+        || !options.backingFormat().equals(header.backingFormat())) {
+      throw new InvalidOptionException("Cannot amend the backing file\nYou can use 'qcow4j rebase' instead.");
+    }
+  }
+
+  /** qcow2_downgrade's refusals, in its order. */
+  private void checkDowngrade(Header header, int refcountBits) throws IOException {
+    if (refcountBits != 16) {
+      throw new UnsupportedFeatureException("compat=0.10 requires refcount_bits=16");
+    }
     if (header.hasDataFile()) {
       throw new UnsupportedFeatureException("Cannot downgrade an image with a data file");
     }

@@ -1,5 +1,6 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
@@ -12,6 +13,7 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.spec.Secrets;
+import io.qcow4j.storage.LockRequest;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -36,13 +38,9 @@ final class BackingChain {
       throw new CorruptImageException(name(overlay) + ": backing file name '" + backingName.replace("\0", "\\0")
           + "' is not a valid path: " + e.getReason());
     }
-    if (path.isAbsolute()) {
-      return path;
-    }
     // relative to the overlay's name as given, like QEMU's path_combine, so that names reported
     // for backing files (map's File column) match qemu-img's
-    Path directory = overlay == null ? null : overlay.getParent();
-    return directory == null ? path : directory.resolve(path);
+    return path.isAbsolute() || overlay == null ? path : Path.of(BackingNames.fullName(overlay.toString(), name));
   }
 
   /** Opens the backing file of {@code overlay} read-only, at {@code depth} (1 for the first backing). */
@@ -87,11 +85,12 @@ final class BackingChain {
       throw new CorruptImageException(name(overlay) + ": backing chain loops: '" + backingName
           + "' is already in the chain above it");
     }
-    ImageFormat format = backingFormat == null ? QcowFile.probe(path) : ImageFormat.parse(backingFormat);
-    OpenOptions backingOptions = options.withReadOnly(true).withFormat(null);
+    ImageFormat format = backingFormat == null ? ImageFormat.probe(path) : recordedFormat(path, backingFormat);
+    OpenOptions backingOptions = LockRequest.forBacking(options);
     return switch (format) {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
-      case RAW -> RawDiskFile.open(path, true);
+      case RAW -> backingFormat == null ? RawDiskFile.openProbed(path, backingOptions)
+          : RawDiskFile.open(path, backingOptions);
     };
   }
 
@@ -120,17 +119,27 @@ final class BackingChain {
           + "' is already in the chain above it");
     }
     ImageFormat format = spec.format() != null ? spec.format()
-        : backingFormat != null ? ImageFormat.parse(backingFormat) : QcowFile.probe(path);
+        : backingFormat != null ? recordedFormat(path, backingFormat) : ImageFormat.probe(path);
+    boolean probed = spec.format() == null && backingFormat == null;
     // a backing file is only ever read, whatever read-only its spec sets
-    OpenOptions backingOptions = spec.openOptions(options.withReadOnly(true).withFormat(null)).withReadOnly(true);
+    OpenOptions backingOptions = spec.openOptions(LockRequest.forBacking(options)).withReadOnly(true);
     FormatOptions formatOptions = spec.formatOptions(format);
     if (formatOptions.cacheBytes() != null) {
       backingOptions = backingOptions.withCacheBytes(formatOptions.cacheBytes());
     }
     return switch (format) {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain, new LayerOverrides(formatOptions, secrets));
-      case RAW -> RawDiskFile.open(path, true);
+      case RAW -> probed ? RawDiskFile.openProbed(path, backingOptions) : RawDiskFile.open(path, backingOptions);
     };
+  }
+
+  /** The backing format the overlay records; one that qcow4j does not read is refused naming the backing file. */
+  private static ImageFormat recordedFormat(Path path, String backingFormat) throws UnsupportedFeatureException {
+    try {
+      return ImageFormat.parse(backingFormat);
+    } catch (UnsupportedFeatureException e) {
+      throw new UnsupportedFeatureException(path + ": " + e.getMessage());
+    }
   }
 
   /** The overlay's name for messages; an image opened over a bare Storage has none. */

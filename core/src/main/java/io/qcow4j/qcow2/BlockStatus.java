@@ -69,7 +69,7 @@ final class BlockStatus {
       return new Extent(run.guestOffset(), length, 0, true, true, true, false, run.hostOffset(), dataPath);
     }
     long dataEnd = dataStorage == storage ? storage.nextHole(run.hostOffset()) : run.hostOffset() + run.length();
-    long length = Math.min(run.length(), Math.max(1, dataEnd - run.hostOffset()));
+    long length = Math.min(run.length(), dataEnd - run.hostOffset());
     return new Extent(run.guestOffset(), length, 0, true, false, true, false, run.hostOffset(), dataPath);
   }
 

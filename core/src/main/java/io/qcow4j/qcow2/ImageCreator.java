@@ -1,11 +1,12 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.CompressionType;
 import io.qcow4j.disk.CreateOptions;
-import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.format.FeatureName;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
@@ -29,60 +30,15 @@ import java.util.List;
 final class ImageCreator {
   private ImageCreator() {}
 
-  /** Validates the options as qemu-img does; the message names the option at fault. */
+  /**
+   * Checks the options as qemu-img does ({@link CreateRules}, with its messages), then against
+   * qcow4j's limits: the backing file name's length and the virtual size.
+   */
   static void validate(CreateOptions options) throws IOException {
-    int clusterSize = options.clusterSize();
-    if (clusterSize < 512 || clusterSize > (2 << 20) || Integer.bitCount(clusterSize) != 1) {
-      throw new UnsupportedFeatureException("Cluster size must be a power of two between 512 and 2048k (cluster_size="
-          + clusterSize + ")");
-    }
-    if (!"0.10".equals(options.compat()) && !"1.1".equals(options.compat()) && !"v2".equals(options.compat())
-        && !"v3".equals(options.compat())) {
-      throw new UnsupportedFeatureException("Invalid compatibility level: '" + options.compat() + "' (0.10 or 1.1)");
-    }
-    boolean v3 = version(options) == 3;
-    int bits = options.refcountBits();
-    if (bits < 1 || bits > 64 || Integer.bitCount(bits) != 1) {
-      throw new UnsupportedFeatureException("Refcount width must be a power of two and may not exceed 64 bits (refcount_bits="
-          + bits + ")");
-    }
-    if (!v3 && bits != 16) {
-      throw new UnsupportedFeatureException("Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)");
-    }
-    if (!v3 && options.lazyRefcounts()) {
-      throw new UnsupportedFeatureException("Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
-    }
-    if (!v3 && options.extendedL2()) {
-      throw new UnsupportedFeatureException("Extended L2 entries are only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
-    }
-    if (options.extendedL2() && clusterSize < 16384) {
-      throw new UnsupportedFeatureException("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
-    }
-    if (!v3 && options.dataFile() != null) {
-      throw new UnsupportedFeatureException("Data file is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
-    }
-    if (options.dataFileRaw() && options.dataFile() == null) {
-      throw new UnsupportedFeatureException("data_file_raw requires data_file");
-    }
-    if (options.dataFileRaw() && options.backingFile() != null) {
-      throw new UnsupportedFeatureException("Backing file and data_file_raw cannot be used at the same time");
-    }
-    if (options.backingFile() != null && options.preallocation() != Preallocation.OFF && !options.extendedL2()) {
-      throw new UnsupportedFeatureException("Backing file and preallocation can only be used at the same time if extended_l2 is on");
-    }
-    String compression = options.compressionType();
-    if (!"zlib".equals(compression) && !"zstd".equals(compression)) {
-      throw new UnsupportedFeatureException("Invalid compression_type '" + compression + "' (zlib or zstd)");
-    }
-    if (!v3 && !"zlib".equals(compression)) {
-      throw new UnsupportedFeatureException("Non-zlib compression type is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)");
-    }
+    CreateRules.checkQcow2(options);
     if (options.backingFile() != null && options.backingFile().getBytes(StandardCharsets.UTF_8).length
         > HeaderCodec.MAX_BACKING_NAME_BYTES) {
       throw new ImageLimitException("Backing file name is longer than " + HeaderCodec.MAX_BACKING_NAME_BYTES + " bytes");
-    }
-    if (options.backingFormat() != null) {
-      ImageFormat.parse(options.backingFormat());
     }
     if (options.size() < 0 || options.size() > HeaderCodec.MAX_VIRTUAL_SIZE) {
       throw new ImageLimitException("Image size " + options.size() + " is out of range (0.." + HeaderCodec.MAX_VIRTUAL_SIZE + ")");
@@ -90,7 +46,7 @@ final class ImageCreator {
   }
 
   private static int version(CreateOptions options) {
-    return "0.10".equals(options.compat()) || "v2".equals(options.compat()) ? 2 : 3;
+    return options.compat().version();
   }
 
   /** Creates the image (replacing any file at {@code path}) and returns it opened read-write. */
@@ -175,7 +131,6 @@ final class ImageCreator {
       storage.close();
       throw e;
     }
-    // Preallocation never reads the backing file; the caller reopens through it when it wants.
     // Preallocation never reads the backing file; the caller attaches it or reopens the image.
     QcowFile image = QcowFile.open(storage, path, OpenOptions.readWriteDefaults()
         .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE));
@@ -195,7 +150,7 @@ final class ImageCreator {
     List<HeaderExtension> extensions = new ArrayList<>();
     if (options.backingFile() != null && options.backingFormat() != null) {
       extensions.add(new HeaderExtension(HeaderExtension.BACKING_FORMAT,
-          options.backingFormat().getBytes(StandardCharsets.UTF_8)));
+          options.backingFormat().id().getBytes(StandardCharsets.UTF_8)));
     }
     if (options.dataFile() != null) {
       extensions.add(new HeaderExtension(HeaderExtension.EXTERNAL_DATA_FILE,
@@ -204,7 +159,8 @@ final class ImageCreator {
     long incompatible = 0;
     long compatible = 0;
     long autoclear = 0;
-    int compressionType = "zstd".equals(options.compressionType()) ? Header.COMPRESSION_ZSTD : Header.COMPRESSION_ZLIB;
+    int compressionType = options.compressionType() == CompressionType.ZSTD ? Header.COMPRESSION_ZSTD
+        : Header.COMPRESSION_ZLIB;
     if (version >= 3) {
       extensions.add(new HeaderExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureName.encodeKnownTable()));
       if (options.dataFile() != null) {

@@ -3,17 +3,17 @@ package io.qcow4j.qcow2;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpecException;
-import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import io.qcow4j.storage.FileStorage;
+import io.qcow4j.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -25,7 +25,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Opens qcow2 images: probes the format, reads and vets the header, L1 table and snapshot table,
+ * Opens qcow2 images: reads and vets the header, L1 table and snapshot table,
  * opens the external data file and the backing chain, and closes what it opened when an open fails.
  */
 final class ImageOpener {
@@ -51,12 +51,6 @@ final class ImageOpener {
     ByteBuffer fixed = readStart(path, 80);
     return fixed.position() == 80 && fixed.getInt(0) == Header.MAGIC && fixed.getInt(4) >= 3
         && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
-  }
-
-  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
-  static ImageFormat probe(Path path) throws IOException {
-    ByteBuffer magic = readStart(path, 4);
-    return magic.position() == 4 && magic.getInt(0) == Header.MAGIC ? ImageFormat.QCOW2 : ImageFormat.RAW;
   }
 
   /** The first {@code length} bytes of the file, or all of a shorter one: the buffer's position says how many. */
@@ -90,8 +84,8 @@ final class ImageOpener {
   /** As {@link #openLayer(Path, OpenOptions, int, Set, boolean)}, with what an image spec changes. */
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
       boolean repairing, LayerOverrides overrides) throws IOException {
-    return openOwning(path, FileStorage.open(path, options.readOnly()), options, depth, chainAbove, repairing,
-        overrides);
+    return openOwning(path, FileStorage.open(path, options.readOnly(), LockRequest.forImageFile(options)), options,
+        depth, chainAbove, repairing, overrides);
   }
 
   /** Opens the image in {@code storage}; a failed open closes the storage and all that it opened. */
@@ -146,13 +140,13 @@ final class ImageOpener {
     Path dataPath = path;
     if (!header.hasDataFile() && overrides.options().dataFile() != null) {
       // QEMU opens the data file it is given before it finds that the image has none
-      FileStorage.open(Path.of(overrides.options().dataFile()), true).close();
+      FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
       throw new ImageSpecException("'data-file' can only be set for images with an external data file");
     }
     if (header.hasDataFile() && overrides.options().dataFile() != null) {
       // a data file the spec names, relative to the working directory as QEMU's data-file.filename is
       dataPath = Path.of(overrides.options().dataFile());
-      dataStorage = FileStorage.open(dataPath, options.readOnly());
+      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options));
       opened.add(dataStorage);
     } else if (header.hasDataFile()) {
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
@@ -162,7 +156,7 @@ final class ImageOpener {
             + "') but was opened without a path to find it");
       }
       dataPath = BackingChain.resolve(path, dataName);
-      dataStorage = FileStorage.open(dataPath, options.readOnly());
+      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options));
       opened.add(dataStorage);
     }
 

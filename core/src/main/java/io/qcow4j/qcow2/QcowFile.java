@@ -2,6 +2,7 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -11,6 +12,7 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.disk.ReadOnlyImageException;
+import io.qcow4j.internal.Arguments;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
@@ -123,6 +125,8 @@ public final class QcowFile implements DiskFile {
 
   /** Checks this image like qemu-img check, repairing what {@code repair} allows (read-write images only). */
   public CheckResult check(CheckResult.Repair repair) throws IOException {
+    ensureOpen();
+    Arguments.notNull(name, repair, "repair");
     if (writer == null) {
       if (repair != CheckResult.Repair.NONE) {
         throw new ReadOnlyImageException(name + ": a repair needs the image opened read-write");
@@ -174,11 +178,6 @@ public final class QcowFile implements DiskFile {
     return ImageCreator.create(storage, path, options);
   }
 
-  /** The format of the file at {@code path}: qcow2 when it starts with the qcow2 magic, raw otherwise. */
-  public static ImageFormat probe(Path path) throws IOException {
-    return ImageOpener.probe(path);
-  }
-
   /**
    * Opens a qcow2 image held by {@code storage} (for tests and embedders with their own storage);
    * {@code path} (nullable) names it and anchors relative backing and data file names.
@@ -211,6 +210,7 @@ public final class QcowFile implements DiskFile {
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
   public void amend(io.qcow4j.disk.AmendOptions options) throws IOException {
     ensureWritable();
+    Arguments.notNull(name, options, "amend options");
     writer.exclusive(() -> {
       new Amender(this).amend(options);
       writer.flush();
@@ -243,7 +243,9 @@ public final class QcowFile implements DiskFile {
    * {@code guestOffset} (cluster-aligned), packed after the previous compressed cluster.
    */
   public void writeCompressed(long guestOffset, byte[] compressed) throws IOException {
-    checkWrite(guestOffset, Math.min(clusterSize, header().size() - guestOffset));
+    Arguments.notNull(name, compressed, "compressed cluster");
+    Arguments.position(name, guestOffset);
+    checkWrite(guestOffset, Math.min(clusterSize, Math.max(0, header().size() - guestOffset)));
     if ((guestOffset & (clusterSize - 1)) != 0) {
       throw new IllegalArgumentException(name + ": compressed write at " + guestOffset + " is not cluster-aligned");
     }
@@ -257,12 +259,14 @@ public final class QcowFile implements DiskFile {
 
   /** Creates an internal snapshot of the current state (qemu-img snapshot -c). */
   public Snapshot createSnapshot(String snapshotName) throws IOException {
+    Arguments.notNull(name, snapshotName, "snapshot name");
     return withSnapshots(table -> table.create(snapshotName, snapshots, System.currentTimeMillis()));
   }
 
   /** Reverts the disk to the snapshot with this name or id (qemu-img snapshot -a). */
   public void applySnapshot(String nameOrId) throws IOException {
-    Snapshot snapshot = Snapshots.find(name, snapshots, nameOrId);
+    ensureOpen();
+    Snapshot snapshot = Snapshots.find(name, snapshots, Arguments.notNull(name, nameOrId, "snapshot name or id"));
     withSnapshots(table -> {
       table.apply(snapshot);
       return snapshot;
@@ -271,7 +275,8 @@ public final class QcowFile implements DiskFile {
 
   /** Deletes the snapshot with this name or id (qemu-img snapshot -d). */
   public void deleteSnapshot(String nameOrId) throws IOException {
-    Snapshot snapshot = Snapshots.find(name, snapshots, nameOrId);
+    ensureOpen();
+    Snapshot snapshot = Snapshots.find(name, snapshots, Arguments.notNull(name, nameOrId, "snapshot name or id"));
     withSnapshots(table -> {
       table.delete(snapshot, snapshots);
       return snapshot;
@@ -337,9 +342,9 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public int read(ByteBuffer dst, long position) throws IOException {
-    if (position < 0) {
-      throw new IllegalArgumentException(name + ": negative offset " + position);
-    }
+    ensureOpen();
+    Arguments.notNull(name, dst, "buffer");
+    Arguments.position(name, position);
     long size = header().size();
     if (position >= size) {
       return dst.hasRemaining() ? -1 : 0;
@@ -362,9 +367,9 @@ public final class QcowFile implements DiskFile {
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */
   @Override
   public long read(ByteBuffer[] dsts, long position) throws IOException {
-    if (position < 0) {
-      throw new IllegalArgumentException(name + ": negative offset " + position);
-    }
+    ensureOpen();
+    Arguments.buffers(name, dsts);
+    Arguments.position(name, position);
     BufferList all = new BufferList(dsts);
     long size = header().size();
     if (position >= size) {
@@ -389,6 +394,8 @@ public final class QcowFile implements DiskFile {
   /** Writes the buffers in order as one range: in-place extents as one host I/O each. */
   @Override
   public long write(ByteBuffer[] srcs, long position) throws IOException {
+    ensureOpen();
+    Arguments.buffers(name, srcs);
     BufferList all = new BufferList(srcs);
     checkWrite(position, all.length());
     writer.write(all, position);
@@ -406,11 +413,13 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
+    ensureOpen();
     return blockStatus.extentAt(offset, maxLength);
   }
 
   @Override
   public ImageInfo info() throws IOException {
+    ensureOpen();
     return description.info();
   }
 
@@ -434,6 +443,8 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public int write(ByteBuffer src, long position) throws IOException {
+    ensureOpen();
+    Arguments.notNull(name, src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
     writer.write(src, position);
@@ -442,6 +453,7 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public void flush() throws IOException {
+    ensureOpen();
     if (writer != null) {
       writer.flush();
     }
@@ -449,6 +461,7 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public void force(boolean metadata) throws IOException {
+    ensureOpen();
     if (writer == null) {
       return;
     }
@@ -531,12 +544,16 @@ public final class QcowFile implements DiskFile {
     }
   }
 
-  private void ensureWritable() throws ReadOnlyImageException {
+  private void ensureOpen() throws ClosedImageException {
+    if (closed) {
+      throw new ClosedImageException(name);
+    }
+  }
+
+  private void ensureWritable() throws IOException {
+    ensureOpen();
     if (writer == null) {
       throw new ReadOnlyImageException(name + ": image is opened read-only");
-    }
-    if (closed) {
-      throw new IllegalStateException(name + ": image is closed");
     }
   }
 
@@ -545,10 +562,7 @@ public final class QcowFile implements DiskFile {
     if (header().corrupt()) {
       throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
     }
-    if (offset < 0 || length < 0 || offset + length > header().size()) {
-      throw new IOException(name + ": range at offset " + offset + " length " + length
-          + " is outside the disk (" + header().size() + " bytes)");
-    }
+    Arguments.range(name, offset, length, header().size());
   }
 
   // ---------------------------------------------------------------- engine internals

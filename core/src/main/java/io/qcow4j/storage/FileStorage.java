@@ -32,6 +32,8 @@ public final class FileStorage implements Storage {
   private volatile boolean closed;
   private final boolean readOnly;
   private final Optional<NativeFile> nativeFile;
+  /** The image locks held: set once at open, widened by {@link #takePermission}. */
+  private LockRequest lock = LockRequest.NONE;
 
   private FileStorage(Path path, FileChannel channel, boolean readOnly, Optional<NativeFile> nativeFile) {
     this.path = path;
@@ -40,22 +42,65 @@ public final class FileStorage implements Storage {
     this.nativeFile = nativeFile;
   }
 
-  /** Opens an existing file, read-only or read-write. */
+  /** Opens an existing file, read-only or read-write, taking no image locks. */
   public static FileStorage open(Path path, boolean readOnly) throws IOException {
+    return open(path, readOnly, LockRequest.NONE);
+  }
+
+  /**
+   * Opens an existing file, read-only or read-write, with the image locks {@code lock} asks for;
+   * they last until {@link #close}. A conflict with another user's locks fails the open with
+   * {@link io.qcow4j.disk.ImageLockedException} and leaves the file untouched.
+   */
+  public static FileStorage open(Path path, boolean readOnly, LockRequest lock) throws IOException {
     FileChannel channel = readOnly
         ? FileChannel.open(path, StandardOpenOption.READ)
         : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-    return new FileStorage(path, channel, readOnly, NativeFile.open(path, readOnly));
+    return locked(new FileStorage(path, channel, readOnly, NativeFile.open(path, readOnly)), lock);
   }
 
-  /** Creates a new, empty file (failing if it exists unless {@code replace}) and opens it read-write. */
+  /**
+   * Creates a file (failing if it exists unless {@code replace}) and opens it read-write, empty.
+   * An existing file is emptied only once the locks QEMU takes to create an image are held, so a
+   * file another process is using is refused, not truncated.
+   */
   public static FileStorage create(Path path, boolean replace) throws IOException {
     FileChannel channel = replace
-        ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
-            StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING)
+        ? FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE)
         : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
             StandardOpenOption.CREATE_NEW);
-    return new FileStorage(path, channel, false, NativeFile.open(path, false));
+    FileStorage storage =
+        locked(new FileStorage(path, channel, false, NativeFile.open(path, false)), LockRequest.creating(
+            io.qcow4j.disk.Locking.AUTO));
+    try {
+      storage.truncate(0);
+      return storage;
+    } catch (IOException | RuntimeException e) {
+      storage.close();
+      throw e;
+    }
+  }
+
+  private static FileStorage locked(FileStorage storage, LockRequest lock) throws IOException {
+    try {
+      ImageLocks.acquire(storage.nativeFile.orElse(null), storage.path, lock);
+      storage.lock = lock;
+      return storage;
+    } catch (IOException | RuntimeException e) {
+      storage.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public synchronized void takePermission(io.qcow4j.disk.Permission permission) throws IOException {
+    ensureOpen();
+    if (lock.taken().contains(permission)) {
+      return;
+    }
+    LockRequest wider = lock.taking(permission);
+    ImageLocks.widen(nativeFile.orElse(null), path, lock, wider);
+    lock = wider;
   }
 
   /** The host path. */
@@ -222,19 +267,23 @@ public final class FileStorage implements Storage {
 
   @Override
   public long nextData(long position) throws IOException {
+    long size = size();
+    if (position >= size) {
+      return Long.MAX_VALUE;
+    }
     if (nativeFile.isEmpty()) {
       return position;
     }
     long found = nativeFile.get().seekData(position);
-    // ENXIO (no data up to the end) comes back as -1 too; the size is then the answer.
-    return found < 0 ? Math.max(position, size()) : found;
+    // ENXIO (no data up to the end) comes back as -1 too
+    return found < 0 ? Long.MAX_VALUE : found;
   }
 
   @Override
   public long nextHole(long position) throws IOException {
     long size = size();
-    if (nativeFile.isEmpty()) {
-      return size;
+    if (position >= size || nativeFile.isEmpty()) {
+      return Math.max(position, size);
     }
     long found = nativeFile.get().seekHole(position);
     return found < 0 ? size : found;

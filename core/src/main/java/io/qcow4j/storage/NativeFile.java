@@ -16,7 +16,8 @@ import java.util.Locale;
 import java.util.Optional;
 
 /**
- * The Linux calls FileChannel lacks (fallocate, lseek with SEEK_DATA/SEEK_HOLE, preadv/pwritev),
+ * The Linux calls FileChannel lacks (fallocate, lseek with SEEK_DATA/SEEK_HOLE, preadv/pwritev, fcntl
+ * with open file description locks),
  * through the FFM API on a descriptor of its own for the file. Absent where the platform has no
  * such calls.
  *
@@ -35,6 +36,13 @@ final class NativeFile implements AutoCloseable {
   private static final int SEEK_DATA = 3;
   private static final int SEEK_HOLE = 4;
   private static final int EINTR = 4;
+  private static final int EAGAIN = 11;
+  private static final int EACCES = 13;
+  private static final int F_OFD_GETLK = 36;
+  private static final int F_OFD_SETLK = 37;
+  private static final short F_RDLCK = 0;
+  private static final short F_WRLCK = 1;
+  private static final short F_UNLCK = 2;
   private static final Calls CALLS = Calls.load();
 
   /** struct iovec on 64-bit Linux: the address and length of one buffer of a preadv/pwritev. */
@@ -146,6 +154,69 @@ final class NativeFile implements AutoCloseable {
     }
   }
 
+  /** Whether open file description locks can be taken on this platform. */
+  boolean hasLocks() {
+    return CALLS.fcntl != null;
+  }
+
+  /**
+   * Takes a shared (read) lock on byte {@code offset} for this open file description; false when
+   * another description holds a write lock there.
+   */
+  boolean lockShared(long offset) throws IOException {
+    return lockCall(F_OFD_SETLK, F_RDLCK, offset) == F_RDLCK;
+  }
+
+  /** Releases this description's lock on byte {@code offset}. */
+  void unlock(long offset) throws IOException {
+    lockCall(F_OFD_SETLK, F_UNLCK, offset);
+  }
+
+  /**
+   * Whether another open file description (of any process, this one included) holds a lock on
+   * byte {@code offset}: the test QEMU makes, asking whether an exclusive lock could be taken.
+   */
+  boolean lockedByOthers(long offset) throws IOException {
+    return lockCall(F_OFD_GETLK, F_WRLCK, offset) != F_UNLCK;
+  }
+
+  /**
+   * fcntl(fd, cmd, &flock) on one byte. SETLK: the type asked for, or -1 when another description's
+   * lock is in the way; GETLK: the type of a conflicting lock, F_UNLCK when there is none.
+   */
+  private short lockCall(int command, short type, long offset) throws IOException {
+    enter();
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment errno = arena.allocate(Calls.ERRNO_STATE);
+      MemorySegment lock = arena.allocate(Calls.FLOCK);
+      lock.set(ValueLayout.JAVA_SHORT, 0, type);
+      lock.set(ValueLayout.JAVA_SHORT, 2, (short) 0); // SEEK_SET
+      lock.set(ValueLayout.JAVA_LONG, 8, offset);
+      lock.set(ValueLayout.JAVA_LONG, 16, 1L);
+      lock.set(ValueLayout.JAVA_INT, 24, 0); // l_pid must be 0 for OFD locks
+      while (true) {
+        int result = (int) CALLS.fcntl.invokeExact(errno, fd, command, lock);
+        if (result == 0) {
+          return lock.get(ValueLayout.JAVA_SHORT, 0);
+        }
+        int code = Calls.errno(errno);
+        if (command == F_OFD_SETLK && (code == EAGAIN || code == EACCES)) {
+          return -1;
+        }
+        if (code != EINTR) {
+          throw new IOException(name + ": fcntl(" + (command == F_OFD_GETLK ? "F_OFD_GETLK" : "F_OFD_SETLK")
+              + ") on byte " + offset + " failed: " + Calls.describe(code));
+        }
+      }
+    } catch (IOException | RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable e) {
+      throw new IOException(name + ": fcntl on byte " + offset + " failed", e);
+    } finally {
+      guard.leave();
+    }
+  }
+
   /** st_blocks * 512 of the file at {@code path} (the bytes it occupies), or -1 when unknown. */
   static long allocatedBytes(Path path) {
     if (CALLS == null || CALLS.stat == null) {
@@ -193,8 +264,15 @@ final class NativeFile implements AutoCloseable {
 
   private record Calls(
       MethodHandle open, MethodHandle fallocate, MethodHandle lseek, MethodHandle close,
-      MethodHandle stat, long blocksOffset, MethodHandle preadv, MethodHandle pwritev, MethodHandle strerror) {
+      MethodHandle stat, long blocksOffset, MethodHandle preadv, MethodHandle pwritev, MethodHandle strerror,
+      MethodHandle fcntl) {
     static final StructLayout ERRNO_STATE = Linker.Option.captureStateLayout();
+    /** struct flock of 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad). */
+    static final MemoryLayout FLOCK = MemoryLayout.structLayout(
+        ValueLayout.JAVA_SHORT.withName("l_type"), ValueLayout.JAVA_SHORT.withName("l_whence"),
+        MemoryLayout.paddingLayout(4), ValueLayout.JAVA_LONG.withName("l_start"),
+        ValueLayout.JAVA_LONG.withName("l_len"), ValueLayout.JAVA_INT.withName("l_pid"),
+        MemoryLayout.paddingLayout(4));
     static final VarHandle ERRNO = ERRNO_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
     static int errno(MemorySegment state) {
@@ -253,8 +331,12 @@ final class NativeFile implements AutoCloseable {
             .map(symbol -> linker.downcallHandle(symbol,
                 FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT)))
             .orElse(null);
+        // int fcntl(int fd, int cmd, ...): the struct flock pointer is the first variadic argument.
+        MethodHandle fcntl = wide ? linker.downcallHandle(libc.find("fcntl").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                ValueLayout.ADDRESS), errno, Linker.Option.firstVariadicArg(2)) : null;
         return new Calls(open, fallocate, lseek, close, blocksOffset < 0 ? null : stat, blocksOffset,
-            preadv, pwritev, strerror);
+            preadv, pwritev, strerror, fcntl);
       } catch (Throwable e) {
         return null;
       }

@@ -41,14 +41,27 @@ public interface Storage extends Closeable {
   /** Reserves host space for the range without changing what it reads; may grow the file. */
   void allocate(long position, long length) throws IOException;
 
-  /** The first offset at or after {@code position} that may hold data (SEEK_DATA); the size if none. */
+  /**
+   * Takes one more image-lock permission (a raw image's resize) while the storage is open; an
+   * {@link io.qcow4j.disk.ImageLockedException} when another user does not share it. Storage that
+   * takes no locks has nothing to do.
+   */
+  default void takePermission(io.qcow4j.disk.Permission permission) throws IOException {}
+
+  /**
+   * The first offset at or after {@code position} that may hold data (SEEK_DATA); Long.MAX_VALUE
+   * when none does, as past the end of the file.
+   */
   default long nextData(long position) throws IOException {
-    return position;
+    return position < size() ? position : Long.MAX_VALUE;
   }
 
-  /** The first offset at or after {@code position} that is surely a hole (SEEK_HOLE); the size if none. */
+  /**
+   * The first offset at or after {@code position} that is surely a hole (SEEK_HOLE): the end of
+   * the file if none is before it; {@code position} itself past the end.
+   */
   default long nextHole(long position) throws IOException {
-    return size();
+    return Math.max(position, size());
   }
 
   /** Fills {@code dst} from {@code position}, or throws {@link EOFException} naming the file. */

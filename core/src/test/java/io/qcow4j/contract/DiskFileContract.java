@@ -82,9 +82,60 @@ abstract class DiskFileContract {
 
   @Test
   void writesPastTheEndFailAndWriteNothing() throws IOException {
-    assertThatThrownBy(() -> disk.write(ByteBuffer.allocate(10), SIZE - 5)).isInstanceOf(IOException.class);
+    assertThatThrownBy(() -> disk.write(ByteBuffer.allocate(10), SIZE - 5))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("outside the disk");
     assertThat(disk.size()).isEqualTo(SIZE);
     assertThat(readAll()).isEqualTo(model);
+  }
+
+  @Test
+  void badRangesAndNullsAreIllegalArgumentsAndChangeNothing() throws IOException {
+    disk.writeFully(ByteBuffer.wrap(new byte[] {7, 7, 7}), 4096);
+    writeModel(4096, new byte[] {7, 7, 7});
+    long[][] ranges = {{-1, 1}, {0, -1}, {Long.MAX_VALUE, 1}, {1, Long.MAX_VALUE}, {Long.MAX_VALUE - 10, 20},
+        {4096, Long.MAX_VALUE - 4000}, {SIZE, 1}, {SIZE + 1L, 0}};
+    for (long[] range : ranges) {
+      long offset = range[0];
+      long length = range[1];
+      assertThatThrownBy(() -> disk.discard(offset, length)).as("discard %d+%d", offset, length)
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> disk.writeZeroes(offset, length)).as("writeZeroes %d+%d", offset, length)
+          .isInstanceOf(IllegalArgumentException.class);
+      assertThatThrownBy(() -> disk.allocate(offset, length)).as("allocate %d+%d", offset, length)
+          .isInstanceOf(IllegalArgumentException.class);
+    }
+    assertThatThrownBy(() -> disk.write(ByteBuffer.allocate(1), Long.MAX_VALUE)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> disk.read(ByteBuffer.allocate(1), -1)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> disk.read((ByteBuffer) null, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> disk.write((ByteBuffer) null, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> disk.read(new ByteBuffer[] {null}, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> disk.write((ByteBuffer[]) null, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThat(disk.read(ByteBuffer.allocate(1), Long.MAX_VALUE)).isEqualTo(-1);
+    assertThat(disk.blockStatus(SIZE - 512, Long.MAX_VALUE).length()).isEqualTo(512);
+    assertThat(readAll()).isEqualTo(model);
+  }
+
+  @Test
+  void everyOperationAfterCloseIsAClosedChannelError() throws IOException {
+    disk.close();
+    java.util.List<org.assertj.core.api.ThrowableAssert.ThrowingCallable> calls = java.util.List.of(
+        () -> disk.read(ByteBuffer.allocate(1), 0),
+        () -> disk.read(new ByteBuffer[] {ByteBuffer.allocate(1)}, 0),
+        () -> disk.write(ByteBuffer.allocate(1), 0),
+        () -> disk.write(new ByteBuffer[] {ByteBuffer.allocate(1)}, 0),
+        () -> disk.flush(),
+        () -> disk.force(true),
+        () -> disk.discard(0, 512),
+        () -> disk.writeZeroes(0, 512),
+        () -> disk.allocate(0, 512),
+        () -> disk.resize(SIZE * 2L),
+        () -> disk.blockStatus(0, 512),
+        () -> disk.info());
+    for (var call : calls) {
+      assertThatThrownBy(call).isInstanceOf(java.nio.channels.ClosedChannelException.class)
+          .hasMessageContaining("closed");
+    }
+    disk.close();
   }
 
   @Test

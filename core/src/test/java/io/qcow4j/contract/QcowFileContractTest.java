@@ -1,7 +1,10 @@
 package io.qcow4j.contract;
 
+import io.qcow4j.disk.Compat;
+import io.qcow4j.disk.CompressionType;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
@@ -23,7 +26,7 @@ class QcowFileContractTest {
     @Override
     DiskFile create(Path directory, long size) throws IOException {
       return QcowFile.create(directory.resolve("disk.qcow2"),
-          CreateOptions.of(size).withClusterSize(512).withCompat("0.10"));
+          CreateOptions.of(size).withClusterSize(512).withCompat(Compat.V2));
     }
   }
 
@@ -40,7 +43,7 @@ class QcowFileContractTest {
   class ZstdLazyPreallocated extends DiskFileContract {
     @Override
     DiskFile create(Path directory, long size) throws IOException {
-      return QcowFile.create(directory.resolve("disk.qcow2"), CreateOptions.of(size).withCompressionType("zstd")
+      return QcowFile.create(directory.resolve("disk.qcow2"), CreateOptions.of(size).withCompressionType(CompressionType.ZSTD)
           .withLazyRefcounts(true).withPreallocation(Preallocation.METADATA).withClusterSize(4096));
     }
   }
@@ -59,7 +62,7 @@ class QcowFileContractTest {
     DiskFile create(Path directory, long size) throws IOException {
       QcowFile.create(directory.resolve("base.qcow2"), CreateOptions.of(size)).close();
       return QcowFile.create(directory.resolve("overlay.qcow2"),
-          CreateOptions.of(size).withBacking("base.qcow2", "qcow2").withClusterSize(16384));
+          CreateOptions.of(size).withBacking("base.qcow2", ImageFormat.QCOW2).withClusterSize(16384));
     }
   }
 }

@@ -1,6 +1,8 @@
 package io.qcow4j.write;
 
+import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.testing.QemuTools;
@@ -38,7 +40,7 @@ class BothEnginesTest {
         new Shape("defaults", o -> o, false),
         new Shape("cluster=4k", o -> o.withClusterSize(4096), false),
         new Shape("cluster=512,refcount_bits=1", o -> o.withClusterSize(512).withRefcountBits(1), false),
-        new Shape("compat=0.10", o -> o.withCompat("0.10"), false),
+        new Shape("compat=0.10", o -> o.withCompat(Compat.V2), false),
         new Shape("lazy_refcounts", o -> o.withLazyRefcounts(true), false),
         new Shape("extended_l2", o -> o.withExtendedL2(true), false),
         new Shape("data_file", o -> o.withDataFile("image.data", false), false),
@@ -68,10 +70,10 @@ class BothEnginesTest {
       byte[] second = new byte[2 << 20];
       java.util.Arrays.fill(second, (byte) 0x4d);
       model.write(5 << 20, second);
-      options = options.withBacking("base.qcow2", "qcow2");
+      options = options.withBacking("base.qcow2", ImageFormat.QCOW2);
     }
     int clusterSize = options.clusterSize();
-    boolean discardZeroes = !shape.backing() || !"0.10".equals(options.compat());
+    boolean discardZeroes = !shape.backing() || options.compat() != Compat.V2;
     List<String> history = new ArrayList<>();
     try {
       QcowFile.create(image, options).close();

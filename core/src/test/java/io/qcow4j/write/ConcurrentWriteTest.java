@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import io.qcow4j.disk.AsyncDiskFile;
 import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.testing.QemuTools;
@@ -82,7 +83,7 @@ class ConcurrentWriteTest {
       Arrays.fill(initial, 0, 6 << 20, (byte) 0x42);
       Arrays.fill(initial, 9 << 20, 12 << 20, (byte) 0x43);
       model.write(0, initial);
-      options = options.withBacking("base.qcow2", "qcow2");
+      options = options.withBacking("base.qcow2", ImageFormat.QCOW2);
     }
     QcowFile.create(image, options).close();
     int iterations = WriteTesting.longRun() ? 4000 : 600;
@@ -183,7 +184,7 @@ class ConcurrentWriteTest {
       QemuTools.in(dir).img("create", "-q", "-f", "qcow2", base, SIZE);
       QemuTools.in(dir).io("-c", "write -P 0x42 0 16M", base);
       Arrays.fill(expected, (byte) 0x42);
-      options = options.withBacking("race-base.qcow2", "qcow2");
+      options = options.withBacking("race-base.qcow2", ImageFormat.QCOW2);
     }
     QcowFile.create(image, options).close();
     int clusterSize = options.clusterSize();

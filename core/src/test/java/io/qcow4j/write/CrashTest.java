@@ -2,7 +2,9 @@ package io.qcow4j.write;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.qcow2.QcowFile;
@@ -50,7 +52,7 @@ class CrashTest {
         new Shape("defaults", o -> o, false),
         new Shape("cluster=4k", o -> o.withClusterSize(4096), false),
         new Shape("cluster=512,refcount_bits=64", o -> o.withClusterSize(512).withRefcountBits(64), false),
-        new Shape("compat=0.10,cluster=4k", o -> o.withCompat("0.10").withClusterSize(4096), false),
+        new Shape("compat=0.10,cluster=4k", o -> o.withCompat(Compat.V2).withClusterSize(4096), false),
         new Shape("extended_l2,cluster=32k", o -> o.withExtendedL2(true).withClusterSize(32768), false),
         new Shape("lazy_refcounts,cluster=4k", o -> o.withLazyRefcounts(true).withClusterSize(4096), false),
         new Shape("preallocation=metadata,cluster=4k",
@@ -75,7 +77,7 @@ class CrashTest {
       tools.io("-c", "write -P 0x5b 0 1M", "-c", "write -P 0x6c 2M 1536k", base);
       Arrays.fill(initial, 0, 1 << 20, (byte) 0x5b);
       Arrays.fill(initial, 2 << 20, (2 << 20) + 1536 * 1024, (byte) 0x6c);
-      options = options.withBacking("base.qcow2", "qcow2");
+      options = options.withBacking("base.qcow2", ImageFormat.QCOW2);
       // Opening over a Storage resolves the backing name against a path, which must exist.
       overlayPath = Files.createFile(dir.resolve("overlay.qcow2"));
     }

@@ -1,5 +1,6 @@
 package io.qcow4j.write;
 
+import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CreateOptions;
 import java.util.List;
 import java.util.function.UnaryOperator;
@@ -38,7 +39,7 @@ record ImageShape(String name, long size, UnaryOperator<CreateOptions> options, 
         plain("cluster=2M", 8 * MIB, o -> o.withClusterSize(2 << 20)),
         plain("extended_l2,cluster=16k", 2 * MIB, o -> o.withExtendedL2(true).withClusterSize(16384)),
         plain("extended_l2,cluster=32k", 4 * MIB, o -> o.withExtendedL2(true).withClusterSize(32768)),
-        plain("compat=0.10", 4 * MIB, o -> o.withCompat("0.10")),
+        plain("compat=0.10", 4 * MIB, o -> o.withCompat(Compat.V2)),
         plain("lazy_refcounts,cluster=4k", 4 * MIB, o -> o.withLazyRefcounts(true).withClusterSize(4096)),
         new ImageShape("backing=qcow2", 4 * MIB, o -> o, true, false, false),
         new ImageShape("compressed", 4 * MIB, o -> o, false, false, true),

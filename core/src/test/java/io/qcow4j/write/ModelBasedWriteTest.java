@@ -4,8 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.Compat;
+import io.qcow4j.disk.CompressionType;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskChannel;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.qcow2.QcowFile;
@@ -71,8 +74,8 @@ class ModelBasedWriteTest {
         shape("cluster=512", 4 * MIB, o -> o.withClusterSize(512)),
         shape("cluster=4k", 8 * MIB, o -> o.withClusterSize(4096)),
         shape("cluster=2M", 64 * MIB, o -> o.withClusterSize(2 << 20)),
-        shape("compat=0.10", 8 * MIB, o -> o.withCompat("0.10")),
-        shape("compat=0.10,cluster=4k", 8 * MIB, o -> o.withCompat("0.10").withClusterSize(4096)),
+        shape("compat=0.10", 8 * MIB, o -> o.withCompat(Compat.V2)),
+        shape("compat=0.10,cluster=4k", 8 * MIB, o -> o.withCompat(Compat.V2).withClusterSize(4096)),
         shape("refcount_bits=1,cluster=4k", 8 * MIB, o -> o.withRefcountBits(1).withClusterSize(4096)),
         shape("refcount_bits=2,cluster=512", 4 * MIB, o -> o.withRefcountBits(2).withClusterSize(512)),
         shape("refcount_bits=4", 8 * MIB, o -> o.withRefcountBits(4)),
@@ -83,7 +86,7 @@ class ModelBasedWriteTest {
         shape("lazy_refcounts,cluster=4k", 8 * MIB, o -> o.withLazyRefcounts(true).withClusterSize(4096)),
         shape("extended_l2,cluster=16k", 8 * MIB, o -> o.withExtendedL2(true).withClusterSize(16384)),
         shape("extended_l2,cluster=64k", 8 * MIB, o -> o.withExtendedL2(true)),
-        shape("compression_type=zstd", 8 * MIB, o -> o.withCompressionType("zstd")),
+        shape("compression_type=zstd", 8 * MIB, o -> o.withCompressionType(CompressionType.ZSTD)),
         shape("preallocation=metadata", 8 * MIB, o -> o.withPreallocation(Preallocation.METADATA)),
         shape("preallocation=falloc,cluster=4k", 8 * MIB,
             o -> o.withPreallocation(Preallocation.FALLOC).withClusterSize(4096)),
@@ -98,7 +101,7 @@ class ModelBasedWriteTest {
         chain("backing=raw", 8 * MIB, Base.RAW, o -> o),
         chain("backing=qcow2", 8 * MIB, Base.QCOW2, o -> o),
         chain("backing=qcow2,cluster=4k", 8 * MIB, Base.QCOW2, o -> o.withClusterSize(4096)),
-        chain("backing=qcow2,compat=0.10", 8 * MIB, Base.QCOW2, o -> o.withCompat("0.10")),
+        chain("backing=qcow2,compat=0.10", 8 * MIB, Base.QCOW2, o -> o.withCompat(Compat.V2)),
         chain("backing=raw,extended_l2", 8 * MIB, Base.RAW, o -> o.withExtendedL2(true).withClusterSize(32768)),
         chain("backing=qcow2,lazy_refcounts", 8 * MIB, Base.QCOW2, o -> o.withLazyRefcounts(true)),
         chain("backing=raw,data_file", 8 * MIB, Base.RAW, o -> o.withDataFile("image.data", false)),
@@ -148,7 +151,7 @@ class ModelBasedWriteTest {
     Arrays.fill(baseBytes, (byte) 0x77);
     Files.write(base, baseBytes);
     Path image = dir.resolve("short-overlay.qcow2");
-    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(4 * MIB).withBacking("long-base.raw", "raw"))) {
+    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(4 * MIB).withBacking("long-base.raw", ImageFormat.RAW))) {
       disk.resize(6 * MIB);
       DiskModel model = new DiskModel(Arrays.copyOf(baseBytes, (int) (4 * MIB)));
       model.resize(6 * MIB);
@@ -187,7 +190,7 @@ class ModelBasedWriteTest {
     QcowFile disk;
     try {
       disk = QcowFile.create(new io.qcow4j.storage.MemoryStorage("overlay"),
-          CreateOptions.of(MIB).withBacking(base.toString(), "raw"));
+          CreateOptions.of(MIB).withBacking(base.toString(), ImageFormat.RAW));
     } catch (IOException refused) {
       return;
     }
@@ -272,8 +275,8 @@ class ModelBasedWriteTest {
       CreateOptions base = shape.options().apply(CreateOptions.of(shape.size()));
       this.options = switch (shape.base()) {
         case NONE -> base;
-        case RAW -> base.withBacking("base.raw", "raw");
-        case QCOW2 -> base.withBacking("base.qcow2", "qcow2");
+        case RAW -> base.withBacking("base.raw", ImageFormat.RAW);
+        case QCOW2 -> base.withBacking("base.qcow2", ImageFormat.QCOW2);
       };
       this.clusterSize = options.clusterSize();
       this.maxSize = shape.size() * 3 / 2;

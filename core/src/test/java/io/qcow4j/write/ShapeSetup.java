@@ -1,6 +1,7 @@
 package io.qcow4j.write;
 
 import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -26,7 +27,7 @@ final class ShapeSetup {
   /** The options to create the image with: the shape's, over the base when it has one. */
   static CreateOptions options(ImageShape shape) {
     CreateOptions options = shape.createOptions();
-    return shape.backing() ? options.withBacking(BASE_NAME, "qcow2") : options;
+    return shape.backing() ? options.withBacking(BASE_NAME, ImageFormat.QCOW2) : options;
   }
 
   /** Makes {@code dir}/base.qcow2 when the shape has a backing file, half of it tagged data. */

@@ -4,6 +4,7 @@ import static io.qcow4j.nbd.Protocol.*;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.ProbedRawWriteException;
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.EOFException;
@@ -457,7 +458,7 @@ final class Transmission {
 
   /** The NBD error for a failure of the disk. */
   static int errorCode(Throwable failure) {
-    if (failure instanceof ReadOnlyImageException) {
+    if (failure instanceof ReadOnlyImageException || failure instanceof ProbedRawWriteException) {
       return EPERM;
     }
     if (failure instanceof IllegalArgumentException) {

@@ -15,7 +15,9 @@ import io.qcow4j.nbd.testkit.SectorTag;
  *       without NO_HOLE even with its default --discard=ignore, and zeroes a v2 image by
  *       discarding) is reused by a later write that was not flushed either, while the L2 table in
  *       the file still maps the freed cluster: the zeroed sector shows that write's data of another
- *       offset (the failure issue 8 describes for qcow4j's TRIM, where it is systematic);
+ *       offset (the failure issue 8 describes for qcow4j's TRIM, where it is systematic); when that
+ *       write copied a backing file's cluster first, the data of another offset is backing content,
+ *       which no write of the workload carries;
  *   <li>a write still in flight zeroes clusters it fills (fallocate) before it writes the data, so
  *       its sectors may read as zeros instead of the durable data they held.
  * </ul>
@@ -32,7 +34,7 @@ final class QemuNbdFlaws {
     }
     if (foreign != null && foreign.kind() == SectorTag.Kind.TAGGED) {
       WorkloadLog.Entry writer = model.write(foreign.seq());
-      return writer != null && !model.durable(writer) && model.candidates(sector).stream()
+      return (writer == null || !model.durable(writer)) && model.candidates(sector).stream()
           .anyMatch(entry -> entry.type() == CMD_WRITE_ZEROES && !model.durable(entry));
     }
     return false;

@@ -1,0 +1,151 @@
+package io.qcow4j.ops;
+
+import io.qcow4j.DiskImages;
+import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.Preallocation;
+import io.qcow4j.options.OptionLists;
+import io.qcow4j.options.OptionValues;
+import io.qcow4j.qcow2.QcowFile;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The target of qemu-img convert: a new image made as -O and -o say (its options checked as
+ * img_convert checks them), or an existing image (-n), then filled by {@link ImageConvert}.
+ */
+public final class ConvertTarget {
+  private ConvertTarget() {}
+
+  /** A conversion that failed making the new target, or writing into the target. */
+  public static final class ConvertException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    /** Where it failed: qemu-img reports creation and writing failures differently. */
+    public enum Stage {
+      CREATE,
+      WRITE
+    }
+
+    private final Stage stage;
+
+    ConvertException(Stage stage, Exception cause) {
+      super(cause.getMessage(), cause);
+      this.stage = stage;
+    }
+
+    public Stage stage() {
+      return stage;
+    }
+  }
+
+  /**
+   * The -o values of a new target of {@code format} (the file protocol's options included) holding
+   * {@code size} bytes, with -B and -F added; refused as img_convert refuses a backing file for
+   * several sources or without a format, and compression where the format or the other options
+   * exclude it.
+   */
+  public static OptionValues options(ImageFormat format, String optionList, long size, String backingFile,
+      String backingFormat, int sourceCount, boolean compress) throws InvalidOptionException {
+    OptionValues values = OptionValues.parse(OptionLists.createOnFile(format), optionList);
+    values.setNumber("size", size);
+    if (backingFile != null) {
+      if (!values.accepts("backing_file")) {
+        throw new InvalidOptionException("Backing file not supported for file format '" + format.id() + "'");
+      }
+      values.set("backing_file", backingFile);
+    }
+    if (backingFormat != null) {
+      if (!values.accepts("backing_fmt")) {
+        throw new InvalidOptionException("Backing file format not supported for file format '" + format.id() + "'");
+      }
+      values.set("backing_fmt", backingFormat);
+    }
+    if (sourceCount > 1 && values.has("backing_file")) {
+      throw new InvalidOptionException(
+          "Having a backing file for the target makes no sense when concatenating multiple input images");
+    }
+    if (values.has("backing_file") && !values.has("backing_fmt")) {
+      throw new InvalidOptionException("Use of backing file requires explicit backing format");
+    }
+    if (compress) {
+      if (format != ImageFormat.QCOW2) {
+        throw new InvalidOptionException("Compression not supported for this file format");
+      }
+      if (values.bool("encryption", false) || values.has("encrypt.format")) {
+        throw new InvalidOptionException("Compression and encryption not supported at the same time");
+      }
+      String preallocation = values.string("preallocation");
+      if (preallocation != null && !preallocation.equals("off")) {
+        throw new InvalidOptionException("Compression and preallocation not supported at the same time");
+      }
+    }
+    return values;
+  }
+
+  /**
+   * Creates the target at {@code path} as {@code options} say and copies the sources into it. A raw
+   * target without preallocation is written as it is made ({@link ImageConvert#toRaw}, holes for
+   * zeros); its failures count as the creation's.
+   */
+  public static void intoNew(List<DiskFile> sources, Path path, ImageFormat format, CreateOptions options,
+      long sparseBytes, ImageConvert.Options copyOptions, ImageConvert.Progress progress) throws IOException {
+    if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
+      try {
+        progress.update(0, totalSize(sources));
+        ImageConvert.toRaw(sources, path, sparseBytes, progress);
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.CREATE, e);
+      }
+      return;
+    }
+    DiskFile target;
+    try {
+      target = format == ImageFormat.QCOW2 ? QcowFile.create(path, options) : DiskImages.create(path, format, options);
+    } catch (IOException | RuntimeException e) {
+      throw new ConvertException(ConvertException.Stage.CREATE, e);
+    }
+    copy(sources, target, copyOptions.withTargetIsNew(true), progress);
+  }
+
+  /**
+   * Copies the sources into an existing image (-n), every zero range written as zeros; refused when
+   * it is smaller than the sources or cannot take compressed clusters. Closes the target.
+   */
+  public static void intoExisting(List<DiskFile> sources, DiskFile target, ImageConvert.Options copyOptions,
+      ImageConvert.Progress progress) throws IOException {
+    try {
+      if (target.size() < totalSize(sources)) {
+        throw new InvalidOptionException("output file is smaller than input file");
+      }
+      if (copyOptions.compress() && !(target instanceof QcowFile)) {
+        throw new InvalidOptionException("Compression not supported for this file format");
+      }
+    } catch (IOException | RuntimeException e) {
+      target.close();
+      throw e;
+    }
+    copy(sources, target, copyOptions.withTargetIsNew(false), progress);
+  }
+
+  private static void copy(List<DiskFile> sources, DiskFile target, ImageConvert.Options copyOptions,
+      ImageConvert.Progress progress) throws ConvertException {
+    try (target) {
+      progress.update(0, totalSize(sources));
+      ImageConvert.toImage(sources, target, copyOptions, progress);
+    } catch (IOException | RuntimeException e) {
+      throw new ConvertException(ConvertException.Stage.WRITE, e);
+    }
+  }
+
+  private static long totalSize(List<DiskFile> sources) throws IOException {
+    long total = 0;
+    for (DiskFile source : sources) {
+      total += source.size();
+    }
+    return total;
+  }
+}

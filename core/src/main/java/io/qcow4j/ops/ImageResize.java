@@ -1,0 +1,108 @@
+package io.qcow4j.ops;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.Preallocation;
+import java.io.IOException;
+
+/**
+ * qemu-img resize: a new size, or a change of the size, checked as img_resize checks it (positive,
+ * preallocation only to grow, shrinking only when allowed, qcow2 sizes in whole sectors), then the
+ * resize, the new part allocated as the preallocation asks, and a flush. The engine shrinks only
+ * over an unallocated tail, and not an image with internal snapshots (qemu-img deletes the data).
+ */
+public final class ImageResize {
+  private ImageResize() {}
+
+  /** What a resize asks for: a new size, or (with {@code sign} 1 or -1) bytes to add or take away. */
+  public record SizeChange(int sign, long bytes) {
+    public SizeChange {
+      if (sign < -1 || sign > 1 || bytes < 0) {
+        throw new IllegalArgumentException("sign must be -1, 0 or 1 and bytes not negative: " + sign + ", " + bytes);
+      }
+    }
+
+    /** The size {@code bytes}. */
+    public static SizeChange to(long bytes) {
+      return new SizeChange(0, bytes);
+    }
+
+    /** {@code bytes} more ({@code sign} 1) or fewer ({@code sign} -1) than the current size. */
+    public static SizeChange by(int sign, long bytes) {
+      return new SizeChange(sign, bytes);
+    }
+
+    /** The size this change leads to from {@code current}; not positive when it would overflow. */
+    long from(long current) {
+      if (sign == 0) {
+        return bytes;
+      }
+      long total = current + sign * bytes;
+      return sign > 0 && total < current ? -1 : total;
+    }
+  }
+
+  /** A resize img_resize refuses before changing anything, with its message. */
+  public static final class ResizeException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    /** Why: qemu-img follows a refused shrink with a warning of its own. */
+    public enum Refusal {
+      NOT_POSITIVE,
+      UNSUPPORTED_PREALLOCATION,
+      PREALLOCATION_NEEDS_GROWTH,
+      SHRINK_NOT_ALLOWED,
+      UNALIGNED
+    }
+
+    private final Refusal refusal;
+
+    ResizeException(Refusal refusal, String message) {
+      super(message);
+      this.refusal = refusal;
+    }
+
+    public Refusal refusal() {
+      return refusal;
+    }
+  }
+
+  /** Refuses a preallocation that a resize cannot do: metadata, as QEMU's file driver refuses it. */
+  public static void checkPreallocation(Preallocation preallocation) throws ResizeException {
+    if (preallocation == Preallocation.METADATA) {
+      throw new ResizeException(ResizeException.Refusal.UNSUPPORTED_PREALLOCATION,
+          "Unsupported preallocation mode: metadata");
+    }
+  }
+
+  /**
+   * Resizes {@code disk} as {@code change} says; {@code allowShrink} (--shrink) lets it become
+   * smaller; {@code preallocation} (off, falloc or full) allocates the new part. Returns the new size.
+   */
+  public static long resize(DiskFile disk, SizeChange change, boolean allowShrink, Preallocation preallocation)
+      throws IOException {
+    checkPreallocation(preallocation);
+    long current = disk.size();
+    long total = change.from(current);
+    if (total <= 0) {
+      throw new ResizeException(ResizeException.Refusal.NOT_POSITIVE, "New image size must be positive");
+    }
+    if (total <= current && preallocation != Preallocation.OFF) {
+      throw new ResizeException(ResizeException.Refusal.PREALLOCATION_NEEDS_GROWTH,
+          "Preallocation can only be used for growing images");
+    }
+    if (total < current && !allowShrink) {
+      throw new ResizeException(ResizeException.Refusal.SHRINK_NOT_ALLOWED,
+          "Use the --shrink option to perform a shrink operation.");
+    }
+    if (disk.format() == ImageFormat.QCOW2 && total % 512 != 0) {
+      throw new ResizeException(ResizeException.Refusal.UNALIGNED, "The new size must be a multiple of 512");
+    }
+    disk.resize(total);
+    if (preallocation != Preallocation.OFF && total > current) {
+      disk.allocate(current, total - current);
+    }
+    disk.flush();
+    return total;
+  }
+}

@@ -1,0 +1,216 @@
+package io.qcow4j.ops;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.qcow2.QcowFile;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * The writing requests of qemu-io (write, write -z, -u, -n, -c, -f, writev, discard) as QEMU's
+ * block layer carries them out on a raw or qcow2 image: the range checked against the disk, zeros
+ * written as zero flags or unmapped where asked, compressed clusters where allowed, discards cut to
+ * whole clusters. A request the block layer refuses fails with {@link RequestException} and the
+ * errno QEMU returns.
+ */
+public final class ImageWrites {
+  /** How much of a write is generated and written at once. */
+  private static final int WRITE_CHUNK_BYTES = 1 << 20;
+
+  private ImageWrites() {}
+
+  /** A request refused as QEMU refuses it; {@link Errno} says with which error. */
+  public static final class RequestException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    /** The errno QEMU returns, with strerror's text. */
+    public enum Errno {
+      EIO(-5, "Input/output error"),
+      EINVAL(-22, "Invalid argument"),
+      ENOTSUP(-95, "Operation not supported");
+
+      private final int code;
+      private final String text;
+
+      Errno(int code, String text) {
+        this.code = code;
+        this.text = text;
+      }
+
+      /** The negative errno value. */
+      public int code() {
+        return code;
+      }
+
+      /** strerror's text. */
+      public String text() {
+        return text;
+      }
+    }
+
+    private final Errno errno;
+
+    RequestException(Errno errno) {
+      super(errno.text());
+      this.errno = errno;
+    }
+
+    public Errno errno() {
+      return errno;
+    }
+  }
+
+  /** What a write puts in its range: {@code length} bytes at {@code positionInWrite} into {@code chunk}. */
+  @FunctionalInterface
+  public interface Content {
+    void fill(byte[] chunk, int length, long positionInWrite);
+
+    /** Every byte {@code pattern} (qemu-io's -P, 0xcd by default). */
+    static Content pattern(int pattern) {
+      return (chunk, length, position) -> Arrays.fill(chunk, 0, length, (byte) pattern);
+    }
+
+    /** {@code source} repeated from the start of the write (qemu-io's -s). */
+    static Content repeating(byte[] source) {
+      byte[] copy = source.clone();
+      return (chunk, length, position) -> {
+        for (int i = 0; i < length; i++) {
+          chunk[i] = copy[(int) ((position + i) % copy.length)];
+        }
+      };
+    }
+  }
+
+  /** Writes {@code content} over the range; {@code fua} forces it to the file before returning. */
+  public static void write(DiskFile disk, long offset, long count, Content content, boolean fua) throws IOException {
+    checkRange(disk, offset, count);
+    byte[] chunk = new byte[(int) Math.min(WRITE_CHUNK_BYTES, Math.max(count, 1))];
+    long done = 0;
+    while (done < count) {
+      int length = (int) Math.min(chunk.length, count - done);
+      content.fill(chunk, length, done);
+      disk.writeFully(ByteBuffer.wrap(chunk, 0, length), offset + done);
+      done += length;
+    }
+    if (fua) {
+      disk.force(false);
+    }
+  }
+
+  /**
+   * Makes the range read as zeros: {@code unmap} lets qcow2 drop the clusters (write -z -u);
+   * {@code noFallback} (write -z -n) refuses with ENOTSUP what qcow2 cannot do without writing zero
+   * bytes: a version 2 image, or a partial cluster at either end that does not read as zeros.
+   */
+  public static void writeZeroes(DiskFile disk, long offset, long count, boolean unmap, boolean noFallback,
+      boolean fua) throws IOException {
+    checkRange(disk, offset, count);
+    if (noFallback && !zeroesWithoutFallback(disk, offset, count)) {
+      throw new RequestException(RequestException.Errno.ENOTSUP);
+    }
+    if (unmap && disk instanceof QcowFile image) {
+      image.writeZeroesUnmap(offset, count);
+    } else {
+      disk.writeZeroes(offset, count);
+    }
+    if (fua) {
+      disk.force(false);
+    }
+  }
+
+  /**
+   * write -c as qcow2 does it: cluster-aligned requests (a partial last cluster only at the end of
+   * the disk), each cluster compressed unless that does not shrink it, never over a cluster the
+   * image already allocates (QEMU fails those with EIO), never into an external data file or a raw
+   * image (ENOTSUP).
+   */
+  public static void writeCompressed(DiskFile disk, long offset, long count, Content content) throws IOException {
+    checkRange(disk, offset, count);
+    if (!(disk instanceof QcowFile image) || image.info().qcow2().dataFile() != null) {
+      throw new RequestException(RequestException.Errno.ENOTSUP);
+    }
+    int clusterSize = image.clusterSize();
+    long size = image.size();
+    if (offset % clusterSize != 0 || (count % clusterSize != 0 && offset + count != size)) {
+      throw new RequestException(RequestException.Errno.EINVAL);
+    }
+    for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
+      Extent extent = image.blockStatus(cluster, 1);
+      if (extent.depth() == 0 && (extent.data() || extent.compressed() || extent.hostOffset() >= 0)) {
+        throw new RequestException(RequestException.Errno.EIO);
+      }
+    }
+    byte[] buffer = new byte[clusterSize];
+    for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
+      int length = (int) Math.min(clusterSize, offset + count - cluster);
+      Arrays.fill(buffer, (byte) 0);
+      content.fill(buffer, length, cluster - offset);
+      byte[] packed = image.compressCluster(ByteBuffer.wrap(buffer));
+      if (packed != null) {
+        image.writeCompressed(cluster, packed);
+      } else {
+        image.writeFully(ByteBuffer.wrap(buffer, 0, length), cluster);
+      }
+    }
+  }
+
+  /**
+   * Discards the range as QEMU's qcow2 driver does: the partial clusters at either end stay as they
+   * are (only a partial last cluster of the disk goes), where {@link DiskFile#discard} zeroes them.
+   */
+  public static void discard(DiskFile disk, long offset, long count) throws IOException {
+    checkRange(disk, offset, count);
+    if (!(disk instanceof QcowFile image)) {
+      disk.discard(offset, count);
+      return;
+    }
+    long clusterSize = image.clusterSize();
+    long end = offset + count;
+    long start = (offset + clusterSize - 1) / clusterSize * clusterSize;
+    long stop = end == image.size() ? end : end / clusterSize * clusterSize;
+    if (start < stop) {
+      disk.discard(start, stop - start);
+    }
+  }
+
+  /** The block layer's request check: inside the disk, else EIO. */
+  private static void checkRange(DiskFile disk, long offset, long count) throws IOException {
+    long size = disk.size();
+    if (offset < 0 || count < 0 || offset > size || count > size - offset) {
+      throw new RequestException(RequestException.Errno.EIO);
+    }
+  }
+
+  /**
+   * Whether qcow2 can make the range zero without writing zero bytes: not on v2 (no zero flag),
+   * and a partial cluster at either end only when it reads as zeros already.
+   */
+  private static boolean zeroesWithoutFallback(DiskFile disk, long offset, long count) throws IOException {
+    if (!(disk instanceof QcowFile image)) {
+      return true;
+    }
+    ImageInfo.Qcow2Info qcow2 = image.info().qcow2();
+    if (qcow2.version() < 3) {
+      return false;
+    }
+    if (qcow2.extendedL2() || count == 0) {
+      return true;
+    }
+    long clusterSize = image.clusterSize();
+    long end = offset + count;
+    for (long edge : new long[] {offset, end}) {
+      long clusterStart = edge / clusterSize * clusterSize;
+      boolean partial = edge % clusterSize != 0 && !(edge == end && end == image.size());
+      if (partial) {
+        long length = Math.min(clusterSize, image.size() - clusterStart);
+        Extent extent = image.blockStatus(clusterStart, length);
+        if (!extent.zero() || extent.length() < length) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+}

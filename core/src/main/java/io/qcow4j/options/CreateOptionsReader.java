@@ -1,0 +1,112 @@
+package io.qcow4j.options;
+
+import io.qcow4j.disk.Compat;
+import io.qcow4j.disk.CompressionType;
+import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.Preallocation;
+
+/**
+ * A new image's options from the -o values of qemu-img create or convert: the values converted as
+ * qcow2_co_create_opts converts them (with its messages for values no enumeration has), then
+ * checked by {@link CreateRules}. The file protocol's nocow and extent_size_hint are accepted and
+ * have no effect, as when the host file system does not support them; encryption is refused.
+ */
+public final class CreateOptionsReader {
+  private CreateOptionsReader() {}
+
+  /** The options of a new image of {@code format} and {@code size} bytes. */
+  public static CreateOptions read(ImageFormat format, OptionValues values, long size) throws InvalidOptionException {
+    return format == ImageFormat.QCOW2 ? qcow2(values, size) : raw(values, size);
+  }
+
+  /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */
+  public static CreateOptions qcow2(OptionValues values, long size) throws InvalidOptionException {
+    refuseEncryption(values);
+    Compat compat = Compat.V3;
+    String compatName = values.string("compat");
+    if (compatName != null) {
+      compat = Compat.fromName(compatName);
+      if (compat == null) {
+        throw new InvalidOptionException("Parameter 'version' does not accept value '" + compatName + "'");
+      }
+    }
+    String backingFormatName = values.string("backing_fmt");
+    if (backingFormatName != null && !FormatNames.isQemuDriver(backingFormatName)) {
+      throw new InvalidOptionException("Parameter 'backing-fmt' does not accept value '" + backingFormatName + "'");
+    }
+    Preallocation preallocation = preallocation(values.string("preallocation"));
+    CompressionType compression = CompressionType.ZLIB;
+    String compressionName = values.string("compression_type");
+    if (compressionName != null) {
+      compression = CompressionType.fromName(compressionName);
+      if (compression == null) {
+        throw new InvalidOptionException("Parameter 'compression-type' does not accept value '" + compressionName
+            + "'");
+      }
+    }
+    ImageFormat backingFormat = backingFormatName == null ? null : FormatNames.backingFormat(backingFormatName);
+    CreateOptions options = CreateOptions.builder(size)
+        .compat(compat)
+        .clusterSize(saturated(values.number("cluster_size", 65536)))
+        .refcountBits(saturated(values.number("refcount_bits", 16)))
+        .lazyRefcounts(values.bool("lazy_refcounts", false))
+        .extendedL2(values.bool("extended_l2", false))
+        .compressionType(compression)
+        .preallocation(preallocation)
+        .dataFile(values.string("data_file"), values.bool("data_file_raw", false))
+        .backing(values.string("backing_file"), backingFormat)
+        .build();
+    CreateRules.checkQcow2(options, backingFormatName != null);
+    if (backingFormatName != null && backingFormat == null) {
+      throw new InvalidOptionException("Backing format '" + backingFormatName
+          + "' is not supported by qcow4j (raw, qcow2)");
+    }
+    return options;
+  }
+
+  /** The options of a new raw image: its size and preallocation, checked as QEMU's file driver does. */
+  public static CreateOptions raw(OptionValues values, long size) throws InvalidOptionException {
+    CreateOptions options = CreateOptions.builder(size).preallocation(preallocation(values.string("preallocation")))
+        .build();
+    CreateRules.checkRaw(options);
+    return options;
+  }
+
+  /** The PreallocMode enumeration's names; null (not given) is off. */
+  static Preallocation preallocation(String name) throws InvalidOptionException {
+    if (name == null) {
+      return Preallocation.OFF;
+    }
+    Preallocation mode = Preallocation.fromName(name);
+    if (mode == null) {
+      throw new InvalidOptionException("Parameter 'preallocation' does not accept value '" + name + "'");
+    }
+    return mode;
+  }
+
+  /**
+   * Refuses the encryption options, which qcow4j does not implement yet: encryption=on or any
+   * encrypt.* option, named in the list's order.
+   */
+  static void refuseEncryption(OptionValues values) throws InvalidOptionException {
+    for (OptionDescriptor descriptor : values.list().descriptors()) {
+      String name = descriptor.name();
+      boolean asked = name.equals("encryption") ? values.bool(name, false)
+          : name.startsWith("encrypt.") && values.has(name);
+      if (asked) {
+        throw new InvalidOptionException("Parameter '" + name
+            + "' is not supported by qcow4j (encrypted images are not implemented)");
+      }
+    }
+  }
+
+  /**
+   * An unsigned option value as an int, values an int cannot hold becoming Integer.MAX_VALUE, which
+   * the cluster size and refcount width checks refuse with the same message as the value itself.
+   */
+  private static int saturated(long value) {
+    return value < 0 || value > Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) value;
+  }
+}

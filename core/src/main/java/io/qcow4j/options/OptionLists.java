@@ -1,0 +1,85 @@
+package io.qcow4j.options;
+
+import static io.qcow4j.options.OptionType.BOOL;
+import static io.qcow4j.options.OptionType.NUMBER;
+import static io.qcow4j.options.OptionType.SIZE;
+import static io.qcow4j.options.OptionType.STRING;
+
+import io.qcow4j.disk.ImageFormat;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The option lists of qemu-img 7.2 for the formats and the protocol qcow4j writes, in QEMU's order
+ * and with its help texts and printed defaults: qcow2's creation and amend options, raw's, and
+ * those of the file protocol under them.
+ */
+public final class OptionLists {
+  /** QCOW_COMMON_OPTIONS: what qcow2's creation and amend lists share. */
+  private static final List<OptionDescriptor> QCOW2_COMMON = List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("compat", STRING, "Compatibility level (v2 [0.10] or v3 [1.1])"),
+      OptionDescriptor.of("backing_file", STRING, "File name of a base image"),
+      OptionDescriptor.of("backing_fmt", STRING, "Image format of the base image"),
+      OptionDescriptor.of("data_file", STRING, "File name of an external data file"),
+      OptionDescriptor.of("data_file_raw", BOOL, "The external data file must stay valid as a raw image"),
+      new OptionDescriptor("lazy_refcounts", BOOL, "Postpone refcount updates", "off"),
+      new OptionDescriptor("refcount_bits", NUMBER, "Width of a reference count entry in bits", "16"));
+
+  private static final OptionList QCOW2_CREATE = new OptionList(concat(List.of(
+      OptionDescriptor.of("encryption", BOOL,
+          "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"),
+      OptionDescriptor.of("encrypt.format", STRING, "Encrypt the image, format choices: 'aes', 'luks'"),
+      OptionDescriptor.of("encrypt.key-secret", STRING, "ID of secret providing qcow AES key or LUKS passphrase"),
+      OptionDescriptor.of("encrypt.cipher-alg", STRING, "Name of encryption cipher algorithm"),
+      OptionDescriptor.of("encrypt.cipher-mode", STRING, "Name of encryption cipher mode"),
+      OptionDescriptor.of("encrypt.ivgen-alg", STRING, "Name of IV generator algorithm"),
+      OptionDescriptor.of("encrypt.ivgen-hash-alg", STRING, "Name of IV generator hash algorithm"),
+      OptionDescriptor.of("encrypt.hash-alg", STRING, "Name of encryption hash algorithm"),
+      OptionDescriptor.of("encrypt.iter-time", NUMBER, "Time to spend in PBKDF in milliseconds"),
+      new OptionDescriptor("cluster_size", SIZE, "qcow2 cluster size", "65536"),
+      new OptionDescriptor("extended_l2", BOOL, "Extended L2 tables", "off"),
+      OptionDescriptor.of("preallocation", STRING, "Preallocation mode (allowed values: off, metadata, falloc, full)"),
+      new OptionDescriptor("compression_type", STRING, "Compression method used for image cluster compression",
+          "zlib")), QCOW2_COMMON));
+
+  private static final OptionList QCOW2_AMEND = new OptionList(concat(List.of(
+      OptionDescriptor.of("encrypt.state", STRING, "Select new state of affected keyslots (active/inactive)"),
+      OptionDescriptor.of("encrypt.keyslot", NUMBER, "Select a single keyslot to modify explicitly"),
+      OptionDescriptor.of("encrypt.old-secret", STRING, "Select all keyslots that match this password"),
+      OptionDescriptor.of("encrypt.new-secret", STRING,
+          "New secret to set in the matching keyslots. Empty string to erase"),
+      OptionDescriptor.of("encrypt.iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")), QCOW2_COMMON));
+
+  private static final OptionList RAW_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size")));
+
+  private static final OptionList FILE_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("nocow", BOOL, "Turn off copy-on-write (valid only on btrfs)"),
+      OptionDescriptor.of("preallocation", STRING, "Preallocation mode (allowed values: off, falloc, full)"),
+      OptionDescriptor.of("extent_size_hint", SIZE, "Extent size hint for the image file, 0 to disable")));
+
+  private OptionLists() {}
+
+  /** The format's own creation options (qemu-img create -f FMT -o help, without a file name). */
+  public static OptionList create(ImageFormat format) {
+    return format == ImageFormat.QCOW2 ? QCOW2_CREATE : RAW_CREATE;
+  }
+
+  /** The format's creation options and then the file protocol's, as qemu-img takes them for a file. */
+  public static OptionList createOnFile(ImageFormat format) {
+    return create(format).append(FILE_CREATE);
+  }
+
+  /** The options qemu-img amend takes for qcow2. */
+  public static OptionList qcow2Amend() {
+    return QCOW2_AMEND;
+  }
+
+  private static List<OptionDescriptor> concat(List<OptionDescriptor> first, List<OptionDescriptor> second) {
+    List<OptionDescriptor> all = new ArrayList<>(first);
+    all.addAll(second);
+    return all;
+  }
+}

@@ -1,0 +1,155 @@
+package io.qcow4j.options;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.math.RoundingMode;
+
+/** Numbers as QEMU reads them in option values: qemu_strtosz sizes and qemu_strtou64 numbers. */
+public final class OptionNumbers {
+  private static final BigInteger TWO_TO_64 = BigInteger.ONE.shiftLeft(64);
+
+  private OptionNumbers() {}
+
+  /** A size or number QEMU refuses; {@code tooLarge} for -ERANGE, else -EINVAL. */
+  public static final class FormatException extends Exception {
+    private static final long serialVersionUID = 1L;
+    private final boolean tooLarge;
+
+    FormatException(String text, boolean tooLarge) {
+      super((tooLarge ? "argument too large: " : "not a number: ") + text);
+      this.tooLarge = tooLarge;
+    }
+
+    /** Whether the text is a number, but not below 2^64. */
+    public boolean tooLarge() {
+      return tooLarge;
+    }
+  }
+
+  /**
+   * Parses a size like qemu 7.2's qemu_strtosz: decimal digits with an optional fraction, or 0x
+   * hex (no fraction), then an optional suffix B, K, M, G, T, P, E (either case, powers of 1024;
+   * a fraction needs one). The result is below 2^64 and returned as an unsigned value.
+   */
+  public static long parseSize(String text) throws FormatException {
+    String s = text.stripLeading();
+    int index = 0;
+    if (index < s.length() && s.charAt(index) == '+') {
+      index++;
+    }
+    int digitsStart = index;
+    while (index < s.length() && isDigit(s.charAt(index))) {
+      index++;
+    }
+    if (index == digitsStart) {
+      throw new FormatException(text, false);
+    }
+    BigInteger integral = new BigInteger(s.substring(digitsStart, index));
+    BigDecimal value;
+    boolean fraction = false;
+    if (integral.signum() == 0 && index < s.length() && (s.charAt(index) == 'x' || s.charAt(index) == 'X')) {
+      int hexStart = ++index;
+      while (index < s.length() && Character.digit(s.charAt(index), 16) >= 0) {
+        index++;
+      }
+      if (index == hexStart) {
+        throw new FormatException(text, false);
+      }
+      // qemu 7.2 still takes a suffix after hex digits (deprecated), but no fraction
+      if (index < s.length() && s.charAt(index) == '.') {
+        throw new FormatException(text, false);
+      }
+      value = new BigDecimal(new BigInteger(s.substring(hexStart, index), 16));
+    } else if (index < s.length() && s.charAt(index) == '.') {
+      int fractionStart = index++;
+      while (index < s.length() && isDigit(s.charAt(index))) {
+        index++;
+      }
+      if (index < s.length() && (s.charAt(index) == 'e' || s.charAt(index) == 'E')
+          && index + 1 < s.length() && (isDigit(s.charAt(index + 1)) || s.charAt(index + 1) == '-'
+          || s.charAt(index + 1) == '+')) {
+        throw new FormatException(text, false);
+      }
+      String digits = s.substring(fractionStart + 1, index);
+      value = new BigDecimal(integral + "." + (digits.isEmpty() ? "0" : digits));
+      fraction = !digits.isEmpty() && new BigDecimal("0." + digits).signum() != 0;
+    } else {
+      value = new BigDecimal(integral);
+    }
+    long multiplier = 1;
+    if (index < s.length()) {
+      multiplier = multiplier(s.charAt(index));
+      if (multiplier < 0) {
+        throw new FormatException(text, false);
+      }
+      index++;
+    }
+    if (index != s.length()) {
+      throw new FormatException(text, false);
+    }
+    if (multiplier == 1 && fraction) {
+      throw new FormatException(text, false);
+    }
+    BigInteger result = value.multiply(BigDecimal.valueOf(multiplier)).setScale(0, RoundingMode.HALF_UP)
+        .toBigIntegerExact();
+    if (result.compareTo(TWO_TO_64) >= 0) {
+      throw new FormatException(text, true);
+    }
+    return result.longValue();
+  }
+
+  /**
+   * C's strtoull(text, &end, 0) that must consume the whole text, as qemu_strtou64 reads numbers:
+   * leading blanks, an optional sign (a minus wraps modulo 2^64), then 0x hex, 0 octal or decimal.
+   * Fails when the text is not such a number, or as too large when its magnitude is not below 2^64.
+   */
+  public static long parseUnsigned(String text) throws FormatException {
+    String s = text.stripLeading();
+    boolean negative = false;
+    int index = 0;
+    if (index < s.length() && (s.charAt(index) == '+' || s.charAt(index) == '-')) {
+      negative = s.charAt(index) == '-';
+      index++;
+    }
+    int radix = 10;
+    if (s.startsWith("0x", index) || s.startsWith("0X", index)) {
+      if (index + 2 < s.length() && Character.digit(s.charAt(index + 2), 16) >= 0) {
+        radix = 16;
+        index += 2;
+      }
+    } else if (s.startsWith("0", index)) {
+      radix = 8;
+    }
+    String digits = s.substring(index);
+    if (digits.isEmpty() || !Character.isLetterOrDigit(digits.charAt(0))) {
+      throw new FormatException(text, false);
+    }
+    BigInteger magnitude;
+    try {
+      magnitude = new BigInteger(digits, radix);
+    } catch (NumberFormatException e) {
+      throw new FormatException(text, false);
+    }
+    if (magnitude.compareTo(TWO_TO_64) >= 0) {
+      throw new FormatException(text, true);
+    }
+    return negative ? -magnitude.longValue() : magnitude.longValue();
+  }
+
+  private static boolean isDigit(char c) {
+    return c >= '0' && c <= '9';
+  }
+
+  private static long multiplier(char suffix) {
+    return switch (Character.toUpperCase(suffix)) {
+      case 'B' -> 1L;
+      case 'K' -> 1L << 10;
+      case 'M' -> 1L << 20;
+      case 'G' -> 1L << 30;
+      case 'T' -> 1L << 40;
+      case 'P' -> 1L << 50;
+      case 'E' -> 1L << 60;
+      default -> -1L;
+    };
+  }
+}
