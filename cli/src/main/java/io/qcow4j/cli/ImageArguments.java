@@ -4,10 +4,10 @@ import io.qcow4j.DiskImages;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Permission;
+import io.qcow4j.options.OptionSyntax;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.spec.ObjectDefinitionException;
-import io.qcow4j.spec.OptionString;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -150,7 +150,7 @@ final class ImageArguments {
     if (parameter == null || !parameter.startsWith("snapshot.")) {
       return;
     }
-    for (OptionString.Option each : OptionString.parse(parameter, null, false).options()) {
+    for (OptionSyntax.Element each : OptionSyntax.elements(parameter)) {
       if (!each.name().equals("snapshot.id") && !each.name().equals("snapshot.name")) {
         throw new CommandFailure("Invalid parameter '" + each.name() + "'\n" + QemuErrors.PREFIX
             + "Failed in parsing snapshot param '" + parameter + "'", 1);

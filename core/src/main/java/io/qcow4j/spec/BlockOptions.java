@@ -1,5 +1,7 @@
 package io.qcow4j.spec;
 
+import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.options.OptionValues;
 import java.math.BigInteger;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -61,23 +63,23 @@ final class BlockOptions {
     if (text == null) {
       return null;
     }
-    Boolean value = QemuValues.parseBool(text);
-    if (value == null) {
-      throw new ImageSpecException(QemuValues.boolMessage(key));
+    try {
+      return OptionValues.parseBool(key, text);
+    } catch (InvalidOptionException e) {
+      throw new ImageSpecException(e.getMessage());
     }
-    return value;
   }
 
-  /** Takes a size option (k, M, G... suffixes); null when absent. */
+  /** Takes a size option (k, M, G... suffixes; unsigned, compare with Long.compareUnsigned); null when absent. */
   Long takeSize(String key) throws ImageSpecException {
     String text = take(key);
     if (text == null) {
       return null;
     }
     try {
-      return QemuValues.parseSize(text);
-    } catch (QemuValues.SizeFormatException e) {
-      throw new ImageSpecException(QemuValues.sizeMessage(key, text, e));
+      return OptionValues.parseSize(key, text);
+    } catch (InvalidOptionException e) {
+      throw new ImageSpecException(e.getMessage());
     }
   }
 
@@ -87,14 +89,11 @@ final class BlockOptions {
     if (text == null) {
       return null;
     }
-    BigInteger value = QemuValues.unsignedValue(text);
-    if (value == null) {
-      throw new ImageSpecException(QemuValues.numberMessage(key));
+    try {
+      return OptionValues.parseNumber(key, text);
+    } catch (InvalidOptionException e) {
+      throw new ImageSpecException(e.getMessage());
     }
-    if (value.bitLength() > 64) {
-      throw new ImageSpecException(QemuValues.numberTooLargeMessage(key, text));
-    }
-    return value.longValue();
   }
 
   /** Takes an enumerated option, refusing other values with QAPI's "invalid parameter value". */

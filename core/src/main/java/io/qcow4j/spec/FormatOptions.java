@@ -83,10 +83,10 @@ public final class FormatOptions {
     for (String structure : OVERLAP_STRUCTURES) {
       options.takeBool("overlap-check." + structure);
     }
-    Long cacheSize = options.takeSize("cache-size");
-    Long l2CacheSize = options.takeSize("l2-cache-size");
-    Long l2CacheEntrySize = options.takeSize("l2-cache-entry-size");
-    Long refcountCacheSize = options.takeSize("refcount-cache-size");
+    Long cacheSize = bytes(options.takeSize("cache-size"));
+    Long l2CacheSize = bytes(options.takeSize("l2-cache-size"));
+    Long l2CacheEntrySize = bytes(options.takeSize("l2-cache-entry-size"));
+    Long refcountCacheSize = bytes(options.takeSize("refcount-cache-size"));
     Long cleanInterval = options.takeNumber("cache-clean-interval");
 
     if (cacheSize != null) {
@@ -113,6 +113,14 @@ public final class FormatOptions {
     refuseLeftover(options, "qcow2");
     return new FormatOptions(backing, dataFile, keySecret, encryptFormat,
         l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize);
+  }
+
+  /** A size option's unsigned value as a long; 2^63 bytes or more, which no cache reaches, as Long.MAX_VALUE. */
+  private static Long bytes(Long unsigned) {
+    if (unsigned == null || unsigned >= 0) {
+      return unsigned;
+    }
+    return Long.MAX_VALUE;
   }
 
   /**

@@ -5,6 +5,7 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.Locking;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.options.OptionSyntax;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -101,9 +102,10 @@ public final class ImageSpec {
    * qemu-nbd read it (qemu-io does not).
    */
   public static ImageSpec parseOptions(String options, boolean impliedFile) throws ImageSpecException {
-    OptionString parsed = OptionString.parse(options, impliedFile ? "file" : null, true);
+    List<String> warnings = new ArrayList<>();
+    List<OptionSyntax.Element> parsed = OptionSyntax.imageOptions(options, impliedFile ? "file" : null, warnings);
     Map<String, Object> flat = new LinkedHashMap<>();
-    for (OptionString.Option option : parsed.options()) {
+    for (OptionSyntax.Element option : parsed) {
       if (option.name().equals("id") && !isIdentifier(option.value())) {
         throw ImageSpecException.standalone("Parameter 'id' expects an identifier\n"
             + "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
@@ -111,9 +113,9 @@ public final class ImageSpec {
       flat.put(option.name(), option.value());
     }
     try {
-      return read(options, new BlockOptions(flat), false, new ArrayList<>(parsed.warnings()));
+      return read(options, new BlockOptions(flat), false, new ArrayList<>(warnings));
     } catch (ImageSpecException e) {
-      throw e.withWarnings(parsed.warnings());
+      throw e.withWarnings(warnings);
     }
   }
 

@@ -29,7 +29,7 @@ final class Keyval {
       boolean bare = length > 0 && (at + length == text.length() || text.charAt(at + length) != '=');
       if (bare) {
         String word = text.substring(at, at + length);
-        if (OptionString.isHelp(word)) {
+        if (word.equals("help") || word.equals("?")) {
           help = true;
           at += length;
           if (at < text.length()) {

@@ -3,24 +3,31 @@ package io.qcow4j.spec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.qcow4j.options.OptionSyntax;
 import java.math.BigInteger;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** The shared parsers: QemuOpts option strings, QEMU's JSON, its numbers. */
+/** The parsers image specs use: option strings, QEMU's JSON, QDict order. */
 class ParsersTest {
   @Test
-  void optionStrings() {
-    OptionString parsed = OptionString.parse("x.img,a=1,b=c,,d,flag,noother,e=", "file", true);
-    assertThat(parsed.options()).containsExactly(new OptionString.Option("file", "x.img"),
-        new OptionString.Option("a", "1"), new OptionString.Option("b", "c,d"), new OptionString.Option("flag", "on"),
-        new OptionString.Option("other", "off"), new OptionString.Option("e", ""));
-    assertThat(parsed.warnings()).hasSize(2);
-    assertThat(OptionString.parse("x,y=1", null, false).options())
-        .containsExactly(new OptionString.Option("x", "on"), new OptionString.Option("y", "1"));
-    assertThat(OptionString.parse("a,,b,c=d", "file", false).options())
-        .containsExactly(new OptionString.Option("file", "a,b"), new OptionString.Option("c", "d"));
+  void imageOptionStrings() {
+    List<String> warnings = new ArrayList<>();
+    assertThat(OptionSyntax.imageOptions("x.img,a=1,b=c,,d,flag,noother,e=,id=i", "file", warnings)).containsExactly(
+        new OptionSyntax.Element("file", "x.img"), new OptionSyntax.Element("a", "1"),
+        new OptionSyntax.Element("b", "c,d"), new OptionSyntax.Element("flag", "on"),
+        new OptionSyntax.Element("other", "off"), new OptionSyntax.Element("e", ""), new OptionSyntax.Element("id", "i"));
+    assertThat(warnings).containsExactly("short-form boolean option 'flag' deprecated\nPlease use flag=on instead",
+        "short-form boolean option 'noother' deprecated\nPlease use other=off instead");
+    assertThat(OptionSyntax.imageOptions("x,y=1", null, new ArrayList<>()))
+        .containsExactly(new OptionSyntax.Element("x", "on"), new OptionSyntax.Element("y", "1"));
+    assertThat(OptionSyntax.imageOptions("a,,b,c=d", "file", new ArrayList<>()))
+        .containsExactly(new OptionSyntax.Element("file", "a,b"), new OptionSyntax.Element("c", "d"));
+    // -o lists as before: no implied name, "id" left out
+    assertThat(OptionSyntax.elements("a,id=x,c=d,,e"))
+        .containsExactly(new OptionSyntax.Element("a", "on"), new OptionSyntax.Element("c", "d,e"));
   }
 
   @Test
@@ -37,19 +44,6 @@ class ParsersTest {
     assertThatThrownBy(() -> QemuJson.parse("{\"a\":1 \"b\":2}")).hasMessage("JSON parse error, expected separator in dict");
     assertThatThrownBy(() -> QemuJson.parse("{\"a\":\"\\x\"}")).hasMessage("JSON parse error, invalid escape sequence in string");
     assertThat(QemuJson.parse("[]")).isEqualTo(List.of());
-  }
-
-  @Test
-  void numbers() throws Exception {
-    assertThat(QemuValues.parseSize("1M")).isEqualTo(1L << 20);
-    assertThat(QemuValues.parseSize("1.5k")).isEqualTo(1536);
-    assertThat(QemuValues.parseUnsigned("0x10")).isEqualTo(16);
-    assertThat(QemuValues.parseUnsigned("010")).isEqualTo(8);
-    assertThat(QemuValues.parseUnsigned("-1")).isEqualTo(-1L);
-    assertThat(QemuValues.parseUnsigned("abc")).isNull();
-    assertThat(QemuValues.parseBool("yes")).isTrue();
-    assertThat(QemuValues.parseBool("n")).isFalse();
-    assertThat(QemuValues.parseBool("1")).isNull();
   }
 
   @Test
