@@ -14,7 +14,6 @@ import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;

@@ -80,7 +80,7 @@ final class RebaseCommand implements Callable<Integer> {
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
-    Images.warnIfProbingRaw(file, Images.format(format), spec.commandLine().getErr());
+    Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
     printer.start();
     try {
       ImageRebase.rebase(image, secrets, backing, backingFormat, unsafe, forceShare, printer::update);
