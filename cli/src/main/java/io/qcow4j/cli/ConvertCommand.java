@@ -84,7 +84,7 @@ final class ConvertCommand implements Callable<Integer> {
   boolean forceShare;
 
   @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
-      description = "An internal snapshot to convert (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME): not supported yet.")
+      description = "An internal snapshot to convert (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
 
   @Option(names = "--target-image-opts", description = "The target is an option string (needs -n).")
@@ -140,11 +140,11 @@ final class ConvertCommand implements Callable<Integer> {
       for (String name : sourceNames) {
         ImageSpec source = ImageArguments.spec(name, imageOpts.enabled, sourceFormat, forceShare,
             ImageArguments.Tool.QEMU_IMG, spec.commandLine().getErr());
-        DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
+        DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults()
+            .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
         sources.add(disk);
         total += disk.size();
       }
-      ImageArguments.refuseSnapshot(snapshot, "-l");
       if (noCreate) {
         // -O names the target's format, which an option string names itself
         boolean formatGiven = spec.commandLine().getParseResult().hasMatchedOption("-O");

@@ -1,6 +1,8 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.SnapshotLoadException;
+import io.qcow4j.disk.SnapshotSelector;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Permission;
@@ -127,6 +129,9 @@ final class ImageArguments {
    * QEMU's file driver names it.
    */
   static CommandFailure couldNotOpen(String name, String file, Throwable failure) {
+    if (failure instanceof SnapshotLoadException snapshot) {
+      return new CommandFailure("Failed to load snapshot: " + snapshot.reason(), 1, failure);
+    }
     if (failure instanceof ImageSpecException spec && spec.standalone()) {
       return new CommandFailure(spec.getMessage(), 1, failure);
     }
@@ -158,10 +163,27 @@ final class ImageArguments {
     }
   }
 
-  /** qcow4j cannot read an internal snapshot yet: a -l given is refused, naming the option. */
-  static void refuseSnapshot(String parameter, String option) {
-    if (parameter != null) {
-      throw new CommandFailure(option + " " + parameter + ": reading an internal snapshot is not supported yet", 1);
+  /**
+   * The snapshot a -l SNAPSHOT_PARAM selects (null when none is given): "snapshot.id=ID" and/or
+   * "snapshot.name=NAME", or a word tried as an id and then as a name.
+   */
+  static SnapshotSelector snapshotSelector(String parameter) {
+    if (parameter == null) {
+      return null;
     }
+    if (!parameter.startsWith("snapshot.")) {
+      return SnapshotSelector.idOrName(parameter);
+    }
+    String id = null;
+    String name = null;
+    for (OptionSyntax.Element each : OptionSyntax.elements(parameter)) {
+      if (each.name().equals("snapshot.id")) {
+        id = each.value();
+      } else {
+        name = each.value();
+      }
+    }
+    // neither given: QEMU searches for a snapshot matching nothing, and finds none
+    return id == null && name == null ? SnapshotSelector.of("", null) : SnapshotSelector.of(id, name);
   }
 }

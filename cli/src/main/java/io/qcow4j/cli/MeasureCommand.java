@@ -50,7 +50,7 @@ final class MeasureCommand implements Callable<Integer> {
   String format;
 
   @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
-      description = "An internal snapshot to measure (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME): not supported yet.")
+      description = "An internal snapshot to measure (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
 
   @Option(names = "--image-opts", description = "FILE is an option string: driver=qcow2,file.filename=PATH,...")
@@ -93,14 +93,8 @@ final class MeasureCommand implements Callable<Integer> {
     if (file != null) {
       ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
           spec.commandLine().getErr());
-      source = ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
-      if (snapshot != null) {
-        try (DiskFile opened = source) {
-          ImageArguments.refuseSnapshot(snapshot, "-l");
-        } catch (IOException e) {
-          // refused all the same
-        }
-      }
+      source = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
+          .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
     }
     try {
       ImageMeasure.Measurement measurement = measure(source, optionList, sizeBytes);

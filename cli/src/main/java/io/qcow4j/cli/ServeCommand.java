@@ -57,7 +57,7 @@ final class ServeCommand implements Callable<Integer> {
   boolean verbose;
 
   @Option(names = {"-l", "--load-snapshot"}, paramLabel = "SNAPSHOT_PARAM",
-      description = "An internal snapshot to export (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME): not supported yet.")
+      description = "An internal snapshot to export read-only (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
 
   @Mixin ImageOptsOption imageOpts;
@@ -93,21 +93,18 @@ final class ServeCommand implements Callable<Integer> {
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_NBD,
         spec.commandLine().getErr());
     // qemu-nbd lets others do anything with the image but resize it under its clients
-    DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(readOnly)
-        .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE), secrets, spec.commandLine().getErr());
-    try {
-      ImageArguments.refuseSnapshot(snapshot, "-l");
-    } catch (CommandFailure e) {
-      closeQuietly(disk);
-      throw e;
-    }
+    // a loaded snapshot is exported read-only, as qemu-nbd exports it
+    boolean exportReadOnly = readOnly || snapshot != null;
+    DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(exportReadOnly)
+        .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE)
+        .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
     NbdServer server;
     try {
       NbdServer.Builder builder = NbdServer.builder()
           .disk(disk)
           .exportName(exportName)
           .description(description)
-          .readOnly(readOnly)
+          .readOnly(exportReadOnly)
           .maxClients(shared)
           .persistent(persistent)
           .closeDiskOnStop(true)

@@ -4,6 +4,8 @@ import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.SnapshotLoadException;
+import io.qcow4j.disk.SnapshotSelector;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
@@ -133,8 +135,13 @@ final class ImageOpener {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
           + "it needs a refcount repair (check -r all) before it can be opened read-write");
     }
-    long[] l1 = readL1(storage, header);
     List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
+    Snapshot loaded = depth == 0 && options.snapshot() != null ? loadedSnapshot(name, options, snapshots) : null;
+    if (loaded != null) {
+      // QEMU's qcow2_snapshot_load_tmp: the snapshot's L1 table read in place of the active one
+      header = header.withSizeAndL1(header.size(), loaded.l1TableOffset(), loaded.l1Size());
+    }
+    long[] l1 = readL1(storage, header);
 
     Storage dataStorage = storage;
     Path dataPath = path;
@@ -172,7 +179,29 @@ final class ImageOpener {
           depth + 1, chain, overrides);
       opened.add(backing);
     }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
+    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options, loaded);
+  }
+
+  /** The snapshot {@code options} select, found as QEMU finds it; the image must be opened read-only. */
+  private static Snapshot loadedSnapshot(String name, OpenOptions options, List<Snapshot> snapshots)
+      throws IOException {
+    SnapshotSelector selector = options.snapshot();
+    if (!options.readOnly()) {
+      throw new SnapshotLoadException(name, "an internal snapshot can only be loaded read-only");
+    }
+    for (Snapshot snapshot : snapshots) {
+      if (selector.idOrName() ? snapshot.id().equals(selector.id()) : selector.matches(snapshot.id(), snapshot.name())) {
+        return snapshot;
+      }
+    }
+    if (selector.idOrName()) {
+      for (Snapshot snapshot : snapshots) {
+        if (snapshot.name().equals(selector.name())) {
+          return snapshot;
+        }
+      }
+    }
+    throw new SnapshotLoadException(name, "Can't find snapshot");
   }
 
   /**

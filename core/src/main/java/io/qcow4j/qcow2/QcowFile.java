@@ -50,10 +50,13 @@ public final class QcowFile implements DiskFile {
   private final BlockStatus blockStatus;
   private final ImageDescription description;
   private volatile boolean closed;
+  /** The internal snapshot read in place of the current state (read-only), or null. */
+  private final Snapshot loadedSnapshot;
 
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
-      List<Snapshot> snapshots, DiskFile backing, OpenOptions options) throws IOException {
+      List<Snapshot> snapshots, DiskFile backing, OpenOptions options, Snapshot loadedSnapshot) throws IOException {
     this.path = path;
+    this.loadedSnapshot = loadedSnapshot;
     this.name = storage.name();
     this.storage = storage;
     this.dataStorage = dataStorage;
@@ -318,6 +321,11 @@ public final class QcowFile implements DiskFile {
   /** The decoded header as it is now. */
   public Header header() {
     return headers.header();
+  }
+
+  /** The internal snapshot this image reads as (its L1 table is the active one here), or null. */
+  Snapshot loadedSnapshot() {
+    return loadedSnapshot;
   }
 
   /** The internal snapshots. */
