@@ -215,6 +215,7 @@ class ImageLockingTest {
   }
 
   /** "ok" or the message of the lock conflict that refused qcow4j's open. */
+  @SuppressWarnings("try") // the open is the probe
   private String ourProbe(Target target, Mode prober) throws IOException {
     Path probed = directory.resolve(target.probed());
     String before = digest(probed);
