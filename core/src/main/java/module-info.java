@@ -13,6 +13,8 @@ module io.qcow4j.core {
   exports io.qcow4j.disk;
   exports io.qcow4j.ops;
   exports io.qcow4j.qcow2;
+  // image specs (file names, json:{...}, --image-opts) and secrets: DiskImages.open takes them
+  exports io.qcow4j.spec;
   exports io.qcow4j.storage;
 
   // The -o option lists of qemu-img, read into CreateOptions and AmendOptions: the cli's for now.

@@ -9,6 +9,9 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -30,6 +33,27 @@ public final class DiskImages {
     return switch (options.format()) {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options);
+    };
+  }
+
+  /**
+   * Opens the image {@code spec} describes: {@code defaults} (the command's open options) with the
+   * spec's own settings, the format it names or else the probed one, and for qcow2 the backing
+   * file, data file and cache budget as the spec sets them; {@code secrets} holds the secrets the
+   * spec may name.
+   */
+  public static DiskFile open(ImageSpec spec, OpenOptions defaults, Secrets secrets) throws IOException {
+    OpenOptions options = spec.openOptions(defaults);
+    Path path = spec.path();
+    boolean probed = options.format() == null;
+    ImageFormat format = probed ? probe(path) : options.format();
+    FormatOptions formatOptions = spec.formatOptions(format);
+    if (formatOptions.cacheBytes() != null) {
+      options = options.withCacheBytes(formatOptions.cacheBytes());
+    }
+    return switch (format) {
+      case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
+      case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
     };
   }
 

@@ -9,9 +9,10 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.options.AmendOptionsReader;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -50,8 +51,8 @@ final class AmendCommand implements Callable<Integer> {
   @Option(names = "--force", description = "Accepted for compatibility with qemu-img.")
   boolean force;
 
-  @Option(names = {"-U", "--force-share"}, hidden = true)
-  boolean forceShare;
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image to amend.")
   List<String> files = new ArrayList<>();
@@ -63,6 +64,10 @@ final class AmendCommand implements Callable<Integer> {
 
   private int amend() {
     PrintWriter out = spec.commandLine().getOut();
+    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    if (secrets == null) {
+      return 0;
+    }
     String optionList = QemuOpts.accumulate(options);
     if (optionList == null) {
       throw QemuErrors.usage("Must specify options (-o)");
@@ -77,19 +82,21 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure("Expecting one image file name", 1);
     }
     String file = files.getFirst();
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
     ImageFormat imageFormat;
     try {
-      imageFormat = format == null ? DiskImages.probe(Path.of(file)) : Images.format(format);
+      imageFormat = image.format() != null ? image.format() : DiskImages.probe(image.path());
     } catch (IOException e) {
-      throw Failures.couldNotOpen(file, e);
+      throw ImageArguments.couldNotOpen(image, e);
     }
     if (help) {
       out.print(amendHelp(() -> OptionHelp.amend(imageFormat)));
       out.flush();
       return 0;
     }
-    if (format == null && imageFormat == ImageFormat.RAW) {
-      Images.warnProbedRaw(file, spec.commandLine().getErr());
+    if (image.format() == null && imageFormat == ImageFormat.RAW) {
+      Images.warnProbedRaw(image.filename(), spec.commandLine().getErr());
     }
     if (imageFormat != ImageFormat.QCOW2) {
       throw new CommandFailure("Format driver '" + imageFormat.id() + "' does not support option amendment", 1);
@@ -100,7 +107,8 @@ final class AmendCommand implements Callable<Integer> {
     } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
-    try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2))) {
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2),
+        secrets, spec.commandLine().getErr())) {
       disk.amend(amend);
     } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);

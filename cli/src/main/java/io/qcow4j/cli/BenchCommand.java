@@ -3,10 +3,11 @@ package io.qcow4j.cli;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.ImageBench;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Duration;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -70,14 +71,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "-w", description = "Write instead of read.")
   boolean write;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share (read tests only).")
   boolean forceShare;
 
-  @Option(names = "--object", paramLabel = "OBJECTDEF", description = "Refused: qcow4j defines no QEMU objects.")
-  List<String> objects;
-
-  @Option(names = "--image-opts", description = "Refused: FILE is a file name, not an option string.")
-  boolean imageOpts;
+  @Mixin ImageOptsOption imageOpts;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
   String file;
@@ -107,9 +104,6 @@ final class BenchCommand implements Callable<Integer> {
     if (aio != null && !AIO_MODES.contains(aio)) {
       throw new CommandFailure("Invalid aio option: " + aio, 1);
     }
-    if (objects != null && !objects.isEmpty() || imageOpts) {
-      throw new CommandFailure((imageOpts ? "--image-opts" : "--object") + " is not supported; name the image file", 1);
-    }
     if (!write && interval > 0) {
       throw new CommandFailure("--flush-interval is only available in write tests", 1);
     }
@@ -123,9 +117,10 @@ final class BenchCommand implements Callable<Integer> {
     ImageBench.Settings settings = new ImageBench.Settings(requests, inFlight, start, bytes, step, write,
         (byte) byteValue, interval, !noDrain);
     PrintWriter out = spec.commandLine().getOut();
-    try (DiskFile disk = Images.open(file, OpenOptions.readOnlyDefaults().withReadOnly(!write)
-        .withFormat(Images.format(format)))) {
-      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults().withReadOnly(!write),
+        Secrets.none(), spec.commandLine().getErr())) {
       out.println("Sending " + requests + " " + (write ? "write" : "read") + " requests, " + bytes + " bytes each, "
           + inFlight + " in parallel (starting at offset " + start + ", step size " + step + ")");
       if (interval > 0) {

@@ -3,10 +3,14 @@ package io.qcow4j.cli;
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.QDict;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -47,8 +51,11 @@ final class CheckCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode: no summary on stdout.")
   boolean quiet;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image.")
   java.util.List<String> files = new java.util.ArrayList<>();
@@ -59,6 +66,10 @@ final class CheckCommand implements Callable<Integer> {
   }
 
   private int check() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
     CheckResult.Repair fix = CheckResult.Repair.NONE;
     if (repair != null) {
       fix = switch (repair) {
@@ -79,15 +90,28 @@ final class CheckCommand implements Callable<Integer> {
         default -> throw new CommandFailure("--output must be used with human or json as argument.", 1);
       };
     }
-    ImageFormat imageFormat = imageFormat(file);
-    if (imageFormat != ImageFormat.QCOW2) {
-      throw new CommandFailure("This image format does not support checks", NOT_SUPPORTED);
-    }
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
     CheckResult result;
     try {
-      result = QcowFile.check(Path.of(file), fix);
+      OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()
+          .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
+      ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
+      if (imageFormat != ImageFormat.QCOW2) {
+        // qemu-img opens the image (read-write with -r) before it finds that its format has no checks
+        ImageArguments.open(image, options, secrets, spec.commandLine().getErr()).close();
+        throw new CommandFailure("This image format does not support checks", NOT_SUPPORTED);
+      }
+      FormatOptions formatOptions = image.formatOptions(imageFormat);
+      if (formatOptions.cacheBytes() != null) {
+        options = options.withCacheBytes(formatOptions.cacheBytes());
+      }
+      result = QcowFile.check(image.path(), fix, options, formatOptions, secrets);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure("Could not open '" + file + "': " + Failures.reason(e, file), 1, e);
+      if (e instanceof CommandFailure failure) {
+        throw failure;
+      }
+      throw ImageArguments.couldNotOpen(image, e);
     }
     PrintWriter err = spec.commandLine().getErr();
     for (String message : result.messages()) {
@@ -111,32 +135,6 @@ final class CheckCommand implements Callable<Integer> {
       throw new CommandFailure("Check failed", 1);
     }
     return result.exitStatus();
-  }
-
-  /** The format named by -f, else probed; a failure to open reads as qemu-img's "Could not open". */
-  private ImageFormat imageFormat(String file) {
-    ImageFormat named = Images.format(format);
-    if (named != null) {
-      if (named == ImageFormat.QCOW2) {
-        return named;
-      }
-      // qemu-img still opens a raw image before it finds that raw has no checks
-      try (io.qcow4j.disk.DiskFile opened = Images.openReadOnly(file, named)) {
-        return named;
-      } catch (IOException e) {
-        return named;
-      }
-    }
-    try {
-      ImageFormat probed = DiskImages.probe(Path.of(file));
-      if (probed == ImageFormat.RAW && repair != null) {
-        // check -r opens the image read-write
-        Images.warnProbedRaw(file, spec.commandLine().getErr());
-      }
-      return probed;
-    } catch (IOException e) {
-      throw Failures.couldNotOpen(file, e);
-    }
   }
 
   /** qemu-img's summary: the repair report, then dump_human_image_check. */

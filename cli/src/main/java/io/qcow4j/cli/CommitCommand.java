@@ -2,9 +2,10 @@ package io.qcow4j.cli;
 
 import io.qcow4j.ops.ImageCommit;
 import io.qcow4j.ops.ImageInfos;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -45,30 +46,33 @@ final class CommitCommand implements Callable<Integer> {
   @Option(names = "-r", paramLabel = "RATE_LIMIT", description = "Refused: commit runs at full speed.")
   String rateLimit;
 
-  @Option(names = "--object", paramLabel = "OBJECTDEF", description = "Refused: qcow4j defines no QEMU objects.")
-  List<String> objects;
-
-  @Option(names = "--image-opts", description = "Refused: FILE is a file name, not an option string.")
-  boolean imageOpts;
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image to commit.")
   String file;
 
   @Override
   public Integer call() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
     CacheMode.check(cache);
     if (rateLimit != null) {
       throw new CommandFailure("-r " + rateLimit + ": rate limits are not supported", 1);
     }
-    if (objects != null && !objects.isEmpty() || imageOpts) {
-      throw new CommandFailure((imageOpts ? "--image-opts" : "--object") + " is not supported; name the image file", 1);
-    }
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
-    Images.warnIfProbingRaw(file, Images.format(format), spec.commandLine().getErr());
+    Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
     printer.start();
     try {
-      ImageCommit.commit(file, Images.format(format), base, drop, printer::update);
+      ImageCommit.commit(image, secrets, base, drop, printer::update);
     } catch (ImageInfos.OpenFailure e) {
+      if (e.filename().equals(image.name())) {
+        throw ImageArguments.couldNotOpen(image, e.getCause());
+      }
       throw Failures.couldNotOpen(e.filename(), (IOException) e.getCause());
     } catch (ImageCommit.CommitException e) {
       throw new CommandFailure(e.getMessage(), 1, e);

@@ -1,9 +1,12 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.CompareException;
 import io.qcow4j.ops.CompareResult;
 import io.qcow4j.ops.ImageCompare;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
@@ -49,8 +52,11 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
   boolean progress;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE1", description = "The first image.")
   String first;
@@ -61,7 +67,12 @@ final class CompareCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
-    try (DiskFile firstDisk = open(first, firstFormat); DiskFile secondDisk = open(second, secondFormat)) {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    if (secrets == null) {
+      return IDENTICAL;
+    }
+    try (DiskFile firstDisk = open(first, firstFormat, secrets);
+        DiskFile secondDisk = open(second, secondFormat, secrets)) {
       ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
       printer.start();
       CompareResult result;
@@ -98,9 +109,12 @@ final class CompareCommand implements Callable<Integer> {
     }
   }
 
-  private static DiskFile open(String name, String format) {
+  /** Opens one image read-only, sharing reads and unchanged writes with others; failures exit 2. */
+  private DiskFile open(String name, String format, Secrets secrets) {
     try {
-      return Images.openReadOnly(name, Images.format(format));
+      ImageSpec image = ImageArguments.spec(name, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+      return ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
     } catch (CommandFailure e) {
       throw new CommandFailure(e.getMessage(), ERROR, e);
     }

@@ -12,6 +12,8 @@ import io.qcow4j.options.FormatNames;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
 import io.qcow4j.options.OptionValues;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -78,8 +80,18 @@ final class ConvertCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open the sources with force-share.")
   boolean forceShare;
+
+  @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
+      description = "An internal snapshot to convert (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
+  String snapshot;
+
+  @Option(names = "--target-image-opts", description = "The target is an option string (needs -n).")
+  boolean targetImageOpts;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(arity = "0..*", paramLabel = "FILE", description = "Source image(s), then the target.")
   List<String> files = new ArrayList<>();
@@ -90,9 +102,17 @@ final class ConvertCommand implements Callable<Integer> {
   }
 
   private int convert() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
+    ImageArguments.checkSnapshotParameter(snapshot);
     String optionList = QemuOpts.accumulate(optionLists);
     int workerCount = workerCount();
     long sparseBytes = sparseBytes();
+    if (targetImageOpts && !noCreate) {
+      throw new CommandFailure("--target-image-opts requires use of -n flag", 1);
+    }
     if (noCreate && optionList != null) {
       throw new CommandFailure("-o has no effect when skipping image creation", 1);
     }
@@ -105,6 +125,9 @@ final class ConvertCommand implements Callable<Integer> {
       throw new CommandFailure("Must specify image file name", 1);
     }
     List<String> sourceNames = files.subList(0, files.size() - 1);
+    if (snapshot != null && sourceNames.size() > 1) {
+      throw new CommandFailure("No support for concatenating multiple snapshot", 1);
+    }
     List<DiskFile> sources = new ArrayList<>();
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
     ImageConvert.Options copyOptions = ImageConvert.Options.defaults()
@@ -115,13 +138,21 @@ final class ConvertCommand implements Callable<Integer> {
     try {
       long total = 0;
       for (String name : sourceNames) {
-        DiskFile source = Images.openReadOnly(name, Images.format(sourceFormat));
-        sources.add(source);
-        total += source.size();
+        ImageSpec source = ImageArguments.spec(name, imageOpts.enabled, sourceFormat, forceShare,
+            ImageArguments.Tool.QEMU_IMG, spec.commandLine().getErr());
+        DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults()
+            .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
+        sources.add(disk);
+        total += disk.size();
       }
       if (noCreate) {
-        DiskFile target = Images.open(targetName,
-            OpenOptions.readWriteDefaults().withFormat(Images.format(targetFormat)));
+        // -O names the target's format, which an option string names itself
+        boolean formatGiven = spec.commandLine().getParseResult().hasMatchedOption("-O");
+        ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
+            targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
+            spec.commandLine().getErr());
+        DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
+            spec.commandLine().getErr());
         run(printer, () -> ConvertTarget.intoExisting(sources, target, copyOptions, printer::update), targetName, null);
       } else {
         ImageFormat format = outputFormat();

@@ -48,6 +48,8 @@ final class CreateCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode: no \"Formatting\" line.")
   boolean quiet;
 
+  @Mixin ObjectOption objects;
+
   @Parameters(paramLabel = "FILE [SIZE]", arity = "0..*", description = "The new image and its size (k, M, G, T suffixes).")
   List<String> arguments = new ArrayList<>();
 
@@ -57,6 +59,10 @@ final class CreateCommand implements Callable<Integer> {
   }
 
   private int createImage() {
+    // the secrets are checked as qemu-img defines them; no image qcow4j creates is encrypted
+    if (ImageArguments.secrets(objects.definitions, spec.commandLine().getOut()) == null) {
+      return 0;
+    }
     String optionList = QemuOpts.accumulate(optionLists);
     String filename = arguments.isEmpty() ? null : arguments.getFirst();
     if (OptionSyntax.wantsHelp(optionList)) {

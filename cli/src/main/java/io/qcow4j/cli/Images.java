@@ -3,14 +3,16 @@ package io.qcow4j.cli;
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
-import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 
-/** Opening images named on the command line, with qemu-img's error messages. */
+/**
+ * The -f format names and QEMU's "probing guessed raw" warning of the commands; images are opened
+ * through {@link ImageArguments}.
+ */
 final class Images {
   private Images() {}
 
@@ -23,22 +25,6 @@ final class Images {
       return ImageFormat.parse(name);
     } catch (UnsupportedFeatureException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
-    }
-  }
-
-  /** Opens {@code name} read-only, or fails with "Could not open 'name': reason". */
-  static DiskFile openReadOnly(String name, ImageFormat format) {
-    return open(name, OpenOptions.readOnlyDefaults().withFormat(format));
-  }
-
-  /** Opens {@code name} with {@code options}, or fails with "Could not open 'name': reason". */
-  static DiskFile open(String name, OpenOptions options) {
-    try {
-      return DiskImages.open(Path.of(name), options);
-    } catch (IOException e) {
-      throw Failures.couldNotOpen(name, e);
-    } catch (RuntimeException e) {
-      throw new CommandFailure("Could not open '" + name + "': " + Failures.reason(e, name), 1, e);
     }
   }
 

@@ -7,6 +7,9 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.ops.ImageInfos;
 import io.qcow4j.ops.LayerInfo;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.QDict;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Instant;
@@ -43,26 +46,39 @@ final class InfoCommand implements Callable<Integer> {
   @Option(names = "--backing-chain", description = "Also describe every backing file of the chain.")
   boolean backingChain;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
   String file;
 
   @Override
   public Integer call() {
+    PrintWriter out = spec.commandLine().getOut();
+    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    if (secrets == null) {
+      return 0;
+    }
     OutputFormat outputFormat = OutputFormat.parse(output);
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
     List<LayerInfo> layers;
     try {
-      layers = ImageInfos.describe(file, Images.format(format), backingChain, OpenOptions.readOnlyDefaults());
+      layers = ImageInfos.describe(image, backingChain,
+          OpenOptions.readOnlyDefaults().withSharedPermissions(ImageArguments.SHARE_ALL), secrets);
     } catch (ImageInfos.ChainException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (ImageInfos.OpenFailure e) {
+      if (e.filename().equals(image.name())) {
+        throw ImageArguments.couldNotOpen(image, e.getCause());
+      }
       throw Failures.couldNotOpen(e.filename(), (IOException) e.getCause());
     } catch (IOException e) {
-      throw Failures.couldNotOpen(file, e);
+      throw ImageArguments.couldNotOpen(image, e);
     }
-    PrintWriter out = spec.commandLine().getOut();
     if (outputFormat == OutputFormat.JSON) {
       if (backingChain) {
         out.println(QDict.toPrettyJson(layers.stream().map(InfoCommand::toJson).toList()));

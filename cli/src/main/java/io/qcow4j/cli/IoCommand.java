@@ -1,8 +1,9 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -36,21 +37,30 @@ final class IoCommand implements Callable<Integer> {
   @Option(names = {"-c", "--cmd"}, paramLabel = "COMMAND", description = "A qemu-io command; repeat for several.")
   List<String> commands;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share (needs -r).")
   boolean forceShare;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
   String file;
 
   @Override
   public Integer call() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
     if (commands == null || commands.isEmpty()) {
       throw new CommandFailure("io: give the commands with -c (the interactive prompt is not supported)", 1);
     }
-    ImageFormat imageFormat = Images.format(format);
-    try (DiskFile disk = Images.open(file, (readOnly ? OpenOptions.readOnlyDefaults() : OpenOptions.readWriteDefaults())
-        .withFormat(imageFormat))) {
-      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IO,
+        spec.commandLine().getErr());
+    // qemu-io lets others do anything with the image meanwhile
+    OpenOptions defaults = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
+        .withSharedPermissions(ImageArguments.SHARE_ALL);
+    try (DiskFile disk = ImageArguments.open(image, defaults, secrets, spec.commandLine().getErr())) {
       QemuIoShell shell = new QemuIoShell(disk, spec.commandLine().getOut(), spec.commandLine().getErr());
       boolean failed = false;
       for (String command : commands) {

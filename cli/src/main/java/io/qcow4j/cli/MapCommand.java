@@ -1,8 +1,11 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.ImageMap;
 import io.qcow4j.ops.MapEntry;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
@@ -35,8 +38,11 @@ final class MapCommand implements Callable<Integer> {
   @Option(names = {"-l", "--max-length"}, paramLabel = "LENGTH", description = "At most this many bytes (k, M, G, T suffixes).")
   String maxLength;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
   String file;
@@ -47,7 +53,14 @@ final class MapCommand implements Callable<Integer> {
     long start = startOffset == null ? 0 : SizeOption.parse("start offset", startOffset);
     long length = maxLength == null ? -1 : SizeOption.parse("max length", maxLength);
     PrintWriter out = spec.commandLine().getOut();
-    try (DiskFile disk = Images.openReadOnly(file, Images.format(format))) {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    if (secrets == null) {
+      return 0;
+    }
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
+        .withSharedPermissions(ImageArguments.SHARE_ALL), secrets, spec.commandLine().getErr())) {
       if (outputFormat == OutputFormat.JSON) {
         printJson(disk, start, length, out);
       } else {

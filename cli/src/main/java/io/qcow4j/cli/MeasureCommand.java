@@ -4,11 +4,15 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.ImageMeasure;
 import io.qcow4j.options.FormatNames;
 import io.qcow4j.options.MeasureOptionsReader;
 import io.qcow4j.options.OptionLists;
 import io.qcow4j.options.OptionValues;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.QDict;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.List;
@@ -45,16 +49,18 @@ final class MeasureCommand implements Callable<Integer> {
   @Option(names = "-f", paramLabel = "FMT", description = "Format of FILE (raw, qcow2); probed when absent.")
   String format;
 
-  @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM", description = "Refused: measuring an internal snapshot is not supported.")
+  @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
+      description = "An internal snapshot to measure (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
 
-  @Option(names = "--image-opts", description = "Refused: FILE is a file name, not an option string.")
+  @Option(names = "--image-opts", description = "FILE is an option string: driver=qcow2,file.filename=PATH,...")
   boolean imageOpts;
 
-  @Option(names = "--object", paramLabel = "OBJECTDEF", description = "Refused: qcow4j defines no QEMU objects.")
+  @Option(names = "--object", paramLabel = "OBJECTDEF",
+      description = "Define a secret: secret,id=ID,data=TEXT|file=PATH[,format=raw|base64][,keyid=ID,iv=IV].")
   List<String> objects;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
 
   @Parameters(arity = "0..1", paramLabel = "FILE", description = "The image whose content the new image would hold.")
@@ -66,11 +72,13 @@ final class MeasureCommand implements Callable<Integer> {
   }
 
   private int measure() {
+    Secrets secrets = ImageArguments.secrets(objects, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
+    ImageArguments.checkSnapshotParameter(snapshot);
     String optionList = QemuOpts.accumulate(options);
     OutputFormat printAs = OutputFormat.parse(output);
-    if (objects != null && !objects.isEmpty()) {
-      throw new CommandFailure("--object: QEMU objects are not supported", 1);
-    }
     long sizeBytes = size == null ? -1 : CreateCommand.imageSize(size);
     if (file != null && size != null) {
       throw new CommandFailure("--size N cannot be used together with a filename.", 1);
@@ -81,13 +89,13 @@ final class MeasureCommand implements Callable<Integer> {
     if (file == null && size == null) {
       throw new CommandFailure("Either --size N or one filename must be specified.", 1);
     }
-    if (imageOpts) {
-      throw new CommandFailure("--image-opts: option strings are not supported; name the image file", 1);
+    DiskFile source = null;
+    if (file != null) {
+      ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
+          spec.commandLine().getErr());
+      source = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
+          .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
     }
-    if (snapshot != null) {
-      throw new CommandFailure("-l " + snapshot + ": measuring an internal snapshot is not supported", 1);
-    }
-    DiskFile source = file == null ? null : Images.openReadOnly(file, Images.format(format));
     try {
       ImageMeasure.Measurement measurement = measure(source, optionList, sizeBytes);
       print(measurement, printAs);

@@ -4,8 +4,9 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.ops.ImageInfos;
 import io.qcow4j.ops.ImageRebase;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
-import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -49,22 +50,20 @@ final class RebaseCommand implements Callable<Integer> {
   @Option(names = "-T", paramLabel = "SRC_CACHE", description = "Cache mode of the backing files: accepted; qcow4j uses the page cache.")
   String sourceCache;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open the new backing file with force-share.")
   boolean forceShare;
 
-  @Option(names = "--object", paramLabel = "OBJECTDEF", description = "Refused: qcow4j defines no QEMU objects.")
-  List<String> objects;
-
-  @Option(names = "--image-opts", description = "Refused: FILE is a file name, not an option string.")
-  boolean imageOpts;
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(index = "0", paramLabel = "FILE", description = "The image to rebase.")
   String file;
 
   @Override
   public Integer call() {
-    if (objects != null && !objects.isEmpty() || imageOpts) {
-      throw new CommandFailure((imageOpts ? "--image-opts" : "--object") + " is not supported; name the image file", 1);
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
     }
     if (backing == null && !unsafe) {
       throw new CommandFailure("Must specify backing file (-b) or use unsafe mode (-u)", 1);
@@ -78,12 +77,17 @@ final class RebaseCommand implements Callable<Integer> {
         throw new CommandFailure("Invalid format name: '" + backingFormat + "'", 1, e);
       }
     }
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
     ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
-    Images.warnIfProbingRaw(file, Images.format(format), spec.commandLine().getErr());
+    Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
     printer.start();
     try {
-      ImageRebase.rebase(file, Images.format(format), backing, backingFormat, unsafe, printer::update);
+      ImageRebase.rebase(image, secrets, backing, backingFormat, unsafe, forceShare, printer::update);
     } catch (ImageInfos.OpenFailure e) {
+      if (e.filename().equals(image.name())) {
+        throw ImageArguments.couldNotOpen(image, e.getCause());
+      }
       throw Failures.couldNotOpen(e.filename(), (IOException) e.getCause());
     } catch (ImageRebase.NewBackingException e) {
       throw new CommandFailure("Could not open new backing file '" + e.backingName() + "': "

@@ -4,6 +4,8 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.ops.ImageResize;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -43,8 +45,8 @@ final class ResizeCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
-  boolean forceShare;
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(paramLabel = "FILE [+|-]SIZE", arity = "0..*", description = "The image, then its new size or a change of it.")
   List<String> arguments = new ArrayList<>();
@@ -58,6 +60,10 @@ final class ResizeCommand implements Callable<Integer> {
   }
 
   private int resize() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
     List<String> original = spec.commandLine().getParseResult().originalArgs();
     int commandIndex = original.indexOf(spec.name());
     List<String> words = original.subList(commandIndex + 1, original.size());
@@ -90,8 +96,10 @@ final class ResizeCommand implements Callable<Integer> {
     }
     ImageResize.SizeChange change = ImageResize.SizeChange.by(relative, parseSize(magnitude));
     Preallocation mode = preallocationMode();
-    try (DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withFormat(Images.format(format)))) {
-      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets,
+        spec.commandLine().getErr())) {
       ImageResize.resize(disk, change, shrink, mode);
     } catch (ImageResize.ResizeException e) {
       String warning = e.refusal() == ImageResize.ResizeException.Refusal.SHRINK_NOT_ALLOWED ? "\n" + QemuErrors.PREFIX

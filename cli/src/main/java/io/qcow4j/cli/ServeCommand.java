@@ -3,6 +3,8 @@ package io.qcow4j.cli;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.nbd.NbdServer;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -54,11 +56,23 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = {"-v", "--verbose"}, description = "Say where the export is served.")
   boolean verbose;
 
+  @Option(names = {"-l", "--load-snapshot"}, paramLabel = "SNAPSHOT_PARAM",
+      description = "An internal snapshot to export read-only (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
+  String snapshot;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
+
   @Parameters(index = "0", paramLabel = "FILE", description = "The image to export.")
   String file;
 
   @Override
   public Integer call() throws InterruptedException {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
+    ImageArguments.checkSnapshotParameter(snapshot);
     if (socket != null && (port != null || bind != null)) {
       throw new CommandFailure("serve: --socket cannot be combined with --port or --bind", 1);
     }
@@ -66,7 +80,7 @@ final class ServeCommand implements Callable<Integer> {
       throw new CommandFailure("serve: invalid --shared " + shared + ": it must be 0 (no limit) or more", 1);
     }
     try (ServerLog log = ServerLog.install(spec.commandLine().getErr(), debug())) {
-      return serve();
+      return serve(secrets);
     }
   }
 
@@ -75,17 +89,22 @@ final class ServeCommand implements Callable<Integer> {
     return common.debug || spec.parent() != null && spec.parent().userObject() instanceof Main main && main.debug;
   }
 
-  private int serve() throws InterruptedException {
-    DiskFile disk = Images.open(file, OpenOptions.readWriteDefaults().withReadOnly(readOnly)
-        .withFormat(Images.format(format)));
-    Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
+  private int serve(Secrets secrets) throws InterruptedException {
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_NBD,
+        spec.commandLine().getErr());
+    // qemu-nbd lets others do anything with the image but resize it under its clients
+    // a loaded snapshot is exported read-only, as qemu-nbd exports it
+    boolean exportReadOnly = readOnly || snapshot != null;
+    DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(exportReadOnly)
+        .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE)
+        .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
     NbdServer server;
     try {
       NbdServer.Builder builder = NbdServer.builder()
           .disk(disk)
           .exportName(exportName)
           .description(description)
-          .readOnly(readOnly)
+          .readOnly(exportReadOnly)
           .maxClients(shared)
           .persistent(persistent)
           .closeDiskOnStop(true)

@@ -5,6 +5,8 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.ops.ImageSnapshots;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -46,8 +48,11 @@ final class SnapshotCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
 
-  @Option(names = {"-U", "--force-share"}, description = "Accepted for compatibility; qcow4j takes no image locks.")
+  @Option(names = {"-U", "--force-share"}, description = "Open with force-share (listing only).")
   boolean forceShare;
+
+  @Mixin ImageOptsOption imageOpts;
+  @Mixin ObjectOption objects;
 
   @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image.")
   List<String> files = new ArrayList<>();
@@ -58,6 +63,10 @@ final class SnapshotCommand implements Callable<Integer> {
   }
 
   private int run() {
+    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    if (secrets == null) {
+      return 0;
+    }
     int actions = list.length + create.size() + apply.size() + delete.size();
     if (actions > 1) {
       throw QemuErrors.usage("Cannot mix '-l', '-a', '-c', '-d'");
@@ -67,9 +76,12 @@ final class SnapshotCommand implements Callable<Integer> {
     }
     String file = files.getFirst();
     boolean readOnly = list.length > 0 || actions == 0;
-    OpenOptions options = readOnly ? OpenOptions.readOnlyDefaults() : OpenOptions.readWriteDefaults();
-    try (DiskFile disk = Images.open(file, options)) {
-      Images.warnIfProbedRaw(file, disk, spec.commandLine().getErr());
+    // listing lets others do anything meanwhile, as qemu-img snapshot -l does
+    OpenOptions options = readOnly ? OpenOptions.readOnlyDefaults().withSharedPermissions(ImageArguments.SHARE_ALL)
+        : OpenOptions.readWriteDefaults();
+    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, null, forceShare, ImageArguments.Tool.QEMU_IMG,
+        spec.commandLine().getErr());
+    try (DiskFile disk = ImageArguments.open(image, options, secrets, spec.commandLine().getErr())) {
       if (list.length > 0) {
         list(disk);
       } else if (!create.isEmpty()) {

@@ -26,9 +26,11 @@ public final class OpenOptions {
   private final Locking locking;
   private final boolean forceShare;
   private final Set<Permission> sharedPermissions;
+  private final SnapshotSelector snapshot;
 
   private OpenOptions(boolean readOnly, ImageFormat format, int maxChainDepth, BackingPolicy backingPolicy,
-      long cacheBytes, Locking locking, boolean forceShare, Set<Permission> sharedPermissions) {
+      long cacheBytes, Locking locking, boolean forceShare, Set<Permission> sharedPermissions,
+      SnapshotSelector snapshot) {
     if (maxChainDepth < 0) {
       throw new IllegalArgumentException("maxChainDepth must be >= 0: " + maxChainDepth);
     }
@@ -43,6 +45,7 @@ public final class OpenOptions {
     this.locking = Objects.requireNonNull(locking, "locking");
     this.forceShare = forceShare;
     this.sharedPermissions = Set.copyOf(Objects.requireNonNull(sharedPermissions, "sharedPermissions"));
+    this.snapshot = snapshot;
   }
 
   /**
@@ -51,7 +54,7 @@ public final class OpenOptions {
    */
   public static OpenOptions readOnlyDefaults() {
     return new OpenOptions(true, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES,
-        Locking.AUTO, false, DEFAULT_SHARED);
+        Locking.AUTO, false, DEFAULT_SHARED, null);
   }
 
   /** As {@link #readOnlyDefaults()}, read-write. */
@@ -106,52 +109,66 @@ public final class OpenOptions {
     return sharedPermissions;
   }
 
+  /**
+   * The internal snapshot to read the image as (read-only opens of qcow2 images only), or null for
+   * its current state; backing files are always read as they are.
+   */
+  public SnapshotSelector snapshot() {
+    return snapshot;
+  }
+
+  /** These options reading the internal snapshot {@code value} (null: the current state). */
+  public OpenOptions withSnapshot(SnapshotSelector value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions, value);
+  }
+
   /** These options opening read-only or read-write. */
   public OpenOptions withReadOnly(boolean value) {
     return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options opening as {@code value} (null: the format is probed). */
   public OpenOptions withFormat(ImageFormat value) {
     return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options opening at most {@code value} backing files below the image. */
   public OpenOptions withMaxChainDepth(int value) {
     return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options treating a backing file as {@code value} says. */
   public OpenOptions withBackingPolicy(BackingPolicy value) {
     return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes, locking, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options with a metadata cache budget of {@code value} bytes per image. */
   public OpenOptions withCacheBytes(long value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value, locking, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options taking QEMU's image locks as {@code value} says. */
   public OpenOptions withLocking(Locking value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, value, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options letting others do anything to a read-only image, or not (qemu-img's -U). */
   public OpenOptions withForceShare(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, value,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   /** These options letting others do {@code value} to the image. */
   public OpenOptions withSharedPermissions(Set<Permission> value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        value);
+        value, snapshot);
   }
 
   @Override
@@ -159,19 +176,20 @@ public final class OpenOptions {
     return other instanceof OpenOptions that
         && readOnly == that.readOnly && format == that.format && maxChainDepth == that.maxChainDepth
         && backingPolicy == that.backingPolicy && cacheBytes == that.cacheBytes && locking == that.locking
-        && forceShare == that.forceShare && sharedPermissions.equals(that.sharedPermissions);
+        && forceShare == that.forceShare && sharedPermissions.equals(that.sharedPermissions)
+        && Objects.equals(snapshot, that.snapshot);
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions);
+        sharedPermissions, snapshot);
   }
 
   @Override
   public String toString() {
     return "OpenOptions[readOnly=" + readOnly + ", format=" + format + ", maxChainDepth=" + maxChainDepth
         + ", backingPolicy=" + backingPolicy + ", cacheBytes=" + cacheBytes + ", locking=" + locking
-        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + "]";
+        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + ", snapshot=" + snapshot + "]";
   }
 }

@@ -47,6 +47,7 @@ public final class RawDiskFile implements DiskFile {
 
   /** Opens a raw image file with the access and image locks {@code options} ask for. */
   public static RawDiskFile open(Path path, OpenOptions options) throws IOException {
+    refuseSnapshot(path, options);
     return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path);
   }
 
@@ -56,12 +57,21 @@ public final class RawDiskFile implements DiskFile {
    * {@link ProbedRawWriteException} (QEMU's raw_co_pwritev on a probed image).
    */
   public static RawDiskFile openProbed(Path path, OpenOptions options) throws IOException {
+    refuseSnapshot(path, options);
     return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path, true);
   }
 
   /** As {@link #openProbed(Path, OpenOptions)} with the image locks of a default open. */
   public static RawDiskFile openProbed(Path path, boolean readOnly) throws IOException {
     return openProbed(path, OpenOptions.readOnlyDefaults().withReadOnly(readOnly));
+  }
+
+  /** A raw image has no internal snapshots to read as (QEMU's words). */
+  private static void refuseSnapshot(Path path, OpenOptions options) throws SnapshotLoadException {
+    if (options.snapshot() != null) {
+      throw new SnapshotLoadException(String.valueOf(path), "Block format 'raw' used by device '' does not support "
+          + "temporarily loading internal snapshots");
+    }
   }
 
   /** Whether the format was found by probing, so writes that would change it are refused. */

@@ -9,6 +9,9 @@ import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -45,13 +48,34 @@ public final class ImageCommit {
    */
   public static void commit(String filename, ImageFormat format, String baseName, boolean keepImage,
       ImageConvert.Progress progress) throws IOException {
+    commit(ImageSpec.ofFilename(filename, format), Secrets.none(), baseName, keepImage, progress);
+  }
+
+  /**
+   * As {@link #commit(String, ImageFormat, String, boolean, ImageConvert.Progress)}, for the image
+   * {@code spec} describes; the chain below it is the one its header records (a backing file the
+   * spec sets itself is refused), and {@code secrets} holds the secrets the spec may name.
+   */
+  public static void commit(ImageSpec spec, Secrets secrets, String baseName, boolean keepImage,
+      ImageConvert.Progress progress) throws IOException {
     boolean emptyImage = baseName == null && !keepImage;
     OpenOptions layerOptions = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE);
+    String filename = spec.filename();
     List<DiskFile> above = new ArrayList<>();
     DiskFile base = null;
     boolean done = false;
     try {
-      DiskFile image = open(filename, layerOptions.withReadOnly(!emptyImage).withFormat(format));
+      DiskFile image;
+      try {
+        image = DiskImages.open(spec, layerOptions.withReadOnly(!emptyImage), secrets);
+        if (spec.formatOptions(image.format()).backing() instanceof FormatOptions.Override override) {
+          image.close();
+          throw new UnsupportedFeatureException("commit into a backing file set by the image options ('"
+              + override.optionName() + "') is not supported");
+        }
+      } catch (IOException e) {
+        throw new ImageInfos.OpenFailure(spec.name(), e);
+      }
       above.add(image);
       ImageInfo info = image.info();
       if (info.backingFile() == null || info.backingFile().isEmpty()) {

@@ -10,8 +10,11 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.probe.FormatProber;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.ImageSpecException;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -56,38 +59,57 @@ public final class ImageInfos {
    */
   public static List<LayerInfo> describe(String filename, ImageFormat format, boolean backingChain, OpenOptions options)
       throws IOException {
+    return describe(ImageSpec.ofFilename(filename, format), backingChain, options, Secrets.none());
+  }
+
+  /**
+   * Describes the image {@code image} specifies and, when {@code backingChain}, every image below
+   * it by the names the chain records; {@code options} gives the limits and locks,
+   * {@code secrets} the secrets the spec may name.
+   */
+  public static List<LayerInfo> describe(ImageSpec image, boolean backingChain, OpenOptions options, Secrets secrets)
+      throws IOException {
     OpenOptions layerOptions = options.withReadOnly(true).withBackingPolicy(BackingPolicy.IGNORE);
     List<LayerInfo> layers = new ArrayList<>();
     Set<String> seen = new HashSet<>();
-    String name = filename;
-    ImageFormat layerFormat = format;
-    while (name != null) {
+    ImageSpec layerSpec = image;
+    while (layerSpec != null) {
+      String name = layerSpec.filename();
       if (!seen.add(name)) {
         throw new ChainException("Backing file '" + name + "' creates an infinite loop.");
       }
       if (layers.size() > options.maxChainDepth()) {
-        throw new ImageLimitException(filename + ": backing chain is deeper than " + options.maxChainDepth()
+        throw new ImageLimitException(image.filename() + ": backing chain is deeper than " + options.maxChainDepth()
             + " images (at '" + name + "')");
       }
-      LayerInfo layer = describeOne(name, layerOptions.withFormat(layerFormat));
+      LayerInfo layer = describeOne(layerSpec, layerOptions, secrets, layers.isEmpty());
       layers.add(layer);
-      if (!backingChain) {
+      if (!backingChain || layer.fullBackingFilename() == null) {
         break;
       }
-      name = layer.fullBackingFilename();
-      layerFormat = formatOf(layer.info().backingFormat(), name);
+      String backingName = layer.fullBackingFilename();
+      layerSpec = ImageSpec.ofFilename(backingName, formatOf(layer.info().backingFormat(), backingName));
     }
     return layers;
   }
 
-  private static LayerInfo describeOne(String name, OpenOptions options) throws IOException {
-    try (DiskFile disk = DiskImages.open(Path.of(name), options)) {
+  /**
+   * Describes one image; {@code top}: the one the command names, whose spec may not set a backing
+   * file (qemu-img info opens no backing file, so its options are unknown to it).
+   */
+  private static LayerInfo describeOne(ImageSpec spec, OpenOptions options, Secrets secrets, boolean top)
+      throws IOException {
+    try (DiskFile disk = DiskImages.open(spec, options, secrets)) {
       ImageInfo info = disk.info();
+      if (top && spec.formatOptions(info.format()).backing() instanceof FormatOptions.Override override) {
+        throw new ImageSpecException("Block format '" + info.format().id() + "' does not support the option '"
+            + override.optionName() + "'");
+      }
       String full = info.backingFile() == null || info.backingFile().isEmpty()
-          ? null : BackingNames.fullName(name, info.backingFile());
-      return new LayerInfo(name, info, full);
+          ? null : BackingNames.fullName(spec.filename(), info.backingFile());
+      return new LayerInfo(spec.displayName(info.format()), info, full);
     } catch (IOException e) {
-      throw new OpenFailure(name, e);
+      throw new OpenFailure(spec.name(), e);
     }
   }
 

@@ -7,7 +7,11 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -70,18 +74,35 @@ public final class ImageRebase {
    */
   public static void rebase(String filename, ImageFormat format, String newBacking, String newBackingFormat,
       boolean unsafe, ImageConvert.Progress progress) throws IOException {
+    rebase(ImageSpec.ofFilename(filename, format), Secrets.none(), newBacking, newBackingFormat, unsafe, false,
+        progress);
+  }
+
+  /**
+   * As {@link #rebase(String, ImageFormat, String, String, boolean, ImageConvert.Progress)}, for the
+   * image {@code spec} describes (a backing file the spec sets itself is refused);
+   * {@code forceShareNewBacking}: open the new backing file with force-share (qemu-img's -U).
+   */
+  public static void rebase(ImageSpec spec, Secrets secrets, String newBacking, String newBackingFormat,
+      boolean unsafe, boolean forceShareNewBacking, ImageConvert.Progress progress) throws IOException {
+    String filename = spec.filename();
     boolean hasNewBacking = newBacking != null && !newBacking.isEmpty();
     if (hasNewBacking && newBackingFormat == null) {
       throw new RebaseException("Could not change the backing file to '" + newBacking
           + "': backing format must be specified");
     }
-    OpenOptions options = OpenOptions.readWriteDefaults().withFormat(format)
+    OpenOptions options = OpenOptions.readWriteDefaults()
         .withBackingPolicy(unsafe ? BackingPolicy.IGNORE : BackingPolicy.FOLLOW);
     DiskFile image;
     try {
-      image = DiskImages.open(Path.of(filename), options);
+      image = DiskImages.open(spec, options, secrets);
+      if (spec.formatOptions(image.format()).backing() instanceof FormatOptions.Override override) {
+        image.close();
+        throw new UnsupportedFeatureException("rebase of an image whose backing file is set by the image options ('"
+            + override.optionName() + "') is not supported");
+      }
     } catch (IOException e) {
-      throw new ImageInfos.OpenFailure(filename, e);
+      throw new ImageInfos.OpenFailure(spec.name(), e);
     }
     DiskFile newChain = null;
     boolean done = false;
@@ -94,8 +115,8 @@ public final class ImageRebase {
         if (hasNewBacking) {
           String fullName = BackingNames.fullName(filename, newBacking);
           try {
-            newChain = DiskImages.open(Path.of(fullName),
-                OpenOptions.readOnlyDefaults().withFormat(ImageFormat.parse(newBackingFormat)));
+            newChain = DiskImages.open(Path.of(fullName), OpenOptions.readOnlyDefaults()
+                .withFormat(ImageFormat.parse(newBackingFormat)).withForceShare(forceShareNewBacking));
           } catch (IOException e) {
             throw new NewBackingException(newBacking, fullName, e);
           }

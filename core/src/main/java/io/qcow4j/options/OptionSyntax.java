@@ -66,8 +66,23 @@ public final class OptionSyntax {
 
   /** The elements of a list in order, as opts_do_parse splits it ("id" left out). */
   public static List<Element> elements(String list) {
+    return split(list, null, false, new ArrayList<>());
+  }
+
+  /**
+   * The elements of an option string as qemu_opts_parse_noisily reads an --image-opts argument: a
+   * bare first word is the value of {@code impliedName} (none when null), "id" is kept (QEMU
+   * passes it on with the other options), and each short-form boolean ("name", "noname") adds
+   * QEMU's deprecation warning to {@code warnings}.
+   */
+  public static List<Element> imageOptions(String list, String impliedName, List<String> warnings) {
+    return split(list, impliedName, true, warnings);
+  }
+
+  private static List<Element> split(String list, String impliedName, boolean keepId, List<String> warnings) {
     List<Element> elements = new ArrayList<>();
     int position = 0;
+    boolean first = true;
     while (position < list.length()) {
       int nameEnd = position;
       while (nameEnd < list.length() && list.charAt(nameEnd) != '=' && list.charAt(nameEnd) != ',') {
@@ -79,21 +94,33 @@ public final class OptionSyntax {
         StringBuilder text = new StringBuilder();
         position = readValue(list, nameEnd + 1, text);
         value = text.toString();
+      } else if (first && impliedName != null) {
+        StringBuilder text = new StringBuilder();
+        position = readValue(list, position, text);
+        name = impliedName;
+        value = text.toString();
       } else {
         position = nameEnd;
+        String prefix = "";
         if (name.startsWith("no")) {
           name = name.substring(2);
+          prefix = "no";
           value = "off";
         } else {
           value = "on";
+        }
+        if (!(prefix.isEmpty() && (name.equals("help") || name.equals("?")))) {
+          warnings.add("short-form boolean option '" + prefix + name + "' deprecated\nPlease use " + name + "="
+              + value + " instead");
         }
       }
       if (position < list.length()) {
         position++;
       }
-      if (!name.equals("id")) {
+      if (keepId || !name.equals("id")) {
         elements.add(new Element(name, value));
       }
+      first = false;
     }
     return elements;
   }

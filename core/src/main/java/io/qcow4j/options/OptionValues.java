@@ -130,8 +130,8 @@ public final class OptionValues {
     return text.toString();
   }
 
-  /** qapi_bool_parse's words. */
-  private static boolean parseBool(String name, String value) throws InvalidOptionException {
+  /** A BOOL option's value as QemuOpts reads it (qapi_bool_parse's words), with its message. */
+  public static boolean parseBool(String name, String value) throws InvalidOptionException {
     return switch (value) {
       case "on", "yes", "true", "y" -> true;
       case "off", "no", "false", "n" -> false;
@@ -139,7 +139,8 @@ public final class OptionValues {
     };
   }
 
-  private static long parseNumber(String name, String value) throws InvalidOptionException {
+  /** A NUMBER option's value as QemuOpts reads it (unsigned, qemu_strtou64), with its messages. */
+  public static long parseNumber(String name, String value) throws InvalidOptionException {
     try {
       return OptionNumbers.parseUnsigned(value);
     } catch (OptionNumbers.FormatException e) {
@@ -150,7 +151,8 @@ public final class OptionValues {
     }
   }
 
-  private static long parseSize(String name, String value) throws InvalidOptionException {
+  /** A SIZE option's value as QemuOpts reads it (unsigned, qemu_strtosz), with its messages. */
+  public static long parseSize(String name, String value) throws InvalidOptionException {
     try {
       return OptionNumbers.parseSize(value);
     } catch (OptionNumbers.FormatException e) {

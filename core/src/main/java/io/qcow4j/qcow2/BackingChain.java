@@ -10,6 +10,10 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.LockRequest;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.ImageSpecException;
+import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -42,6 +46,24 @@ final class BackingChain {
   /** Opens the backing file of {@code overlay} read-only, at {@code depth} (1 for the first backing). */
   static DiskFile open(Path overlay, String backingName, String backingFormat, OpenOptions options, int depth,
       Set<Path> seen) throws IOException {
+    return open(overlay, backingName, backingFormat, options, depth, seen, LayerOverrides.NONE);
+  }
+
+  /**
+   * As {@link #open(Path, String, String, OpenOptions, int, Set)}, with the backing file as the
+   * overlay's spec describes it ("backing.*"), whose failures QEMU reports after "Could not open
+   * backing file: ".
+   */
+  static DiskFile open(Path overlay, String backingName, String backingFormat, OpenOptions options, int depth,
+      Set<Path> seen, LayerOverrides overrides) throws IOException {
+    if (overrides.options().backing() instanceof FormatOptions.Override override) {
+      try {
+        return openSpec(overlay, backingName, backingFormat, options, depth, seen, override.spec(),
+            overrides.secrets());
+      } catch (ImageSpecException e) {
+        throw e.prefixed("Could not open backing file: ");
+      }
+    }
     if (options.backingPolicy() == BackingPolicy.REFUSE) {
       throw new UnsupportedFeatureException(name(overlay) + ": image has a backing file ('" + backingName
           + "') and the backing policy refuses backing files");
@@ -69,6 +91,45 @@ final class BackingChain {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
       case RAW -> backingFormat == null ? RawDiskFile.openProbed(path, backingOptions)
           : RawDiskFile.open(path, backingOptions);
+    };
+  }
+
+  /**
+   * Opens a backing file from its spec: its own file and format where it names them, else those
+   * the overlay's header records (the name resolved against the overlay, as always).
+   */
+  private static DiskFile openSpec(Path overlay, String backingName, String backingFormat, OpenOptions options,
+      int depth, Set<Path> seen, ImageSpec spec, Secrets secrets) throws IOException {
+    if (spec.filename() == null && backingName == null) {
+      throw new ImageSpecException(spec.format() != null ? "A block device must be specified for \"file\""
+          : "Must specify either driver or file");
+    }
+    if (options.backingPolicy() == BackingPolicy.REFUSE) {
+      throw new UnsupportedFeatureException(name(overlay) + ": image has a backing file and the backing policy"
+          + " refuses backing files");
+    }
+    if (depth > options.maxChainDepth()) {
+      throw new ImageLimitException(name(overlay) + ": backing chain is deeper than the limit of "
+          + options.maxChainDepth() + " backing files");
+    }
+    Path path = spec.filename() != null ? spec.path() : resolve(overlay, backingName);
+    Set<Path> chain = new HashSet<>(seen);
+    if (!chain.add(path.toRealPath())) {
+      throw new CorruptImageException(name(overlay) + ": backing chain loops: '" + path
+          + "' is already in the chain above it");
+    }
+    ImageFormat format = spec.format() != null ? spec.format()
+        : backingFormat != null ? recordedFormat(path, backingFormat) : ImageFormat.probe(path);
+    boolean probed = spec.format() == null && backingFormat == null;
+    // a backing file is only ever read, whatever read-only its spec sets
+    OpenOptions backingOptions = spec.openOptions(LockRequest.forBacking(options)).withReadOnly(true);
+    FormatOptions formatOptions = spec.formatOptions(format);
+    if (formatOptions.cacheBytes() != null) {
+      backingOptions = backingOptions.withCacheBytes(formatOptions.cacheBytes());
+    }
+    return switch (format) {
+      case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain, new LayerOverrides(formatOptions, secrets));
+      case RAW -> probed ? RawDiskFile.openProbed(path, backingOptions) : RawDiskFile.open(path, backingOptions);
     };
   }
 

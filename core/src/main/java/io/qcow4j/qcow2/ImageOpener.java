@@ -4,6 +4,8 @@ import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.SnapshotLoadException;
+import io.qcow4j.disk.SnapshotSelector;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.internal.storage.LockRequest;
@@ -12,6 +14,8 @@ import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.Snapshot;
 import io.qcow4j.qcow2.format.SnapshotTableCodec;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -31,11 +35,16 @@ final class ImageOpener {
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
   static QcowFile open(Path path, OpenOptions options) throws IOException {
+    return open(path, options, LayerOverrides.NONE);
+  }
+
+  /** As {@link #open(Path, OpenOptions)}, with what an image spec changes about the image. */
+  static QcowFile open(Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
     if (!options.readOnly() && needsRepair(path)) {
       // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
       QcowFile.check(path, CheckResult.Repair.ALL);
     }
-    return openLayer(path, options, 0, Set.of(), false);
+    return openLayer(path, options, 0, Set.of(), false, overrides);
   }
 
   /** Whether the header at {@code path} has the dirty bit set. */
@@ -62,7 +71,7 @@ final class ImageOpener {
    * {@code path} (nullable) names it and anchors relative backing and data file names.
    */
   static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
-    return openOwning(path, storage, options, 0, Set.of(), false);
+    return openOwning(path, storage, options, 0, Set.of(), false, LayerOverrides.NONE);
   }
 
   /**
@@ -71,17 +80,23 @@ final class ImageOpener {
    */
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
       boolean repairing) throws IOException {
+    return openLayer(path, options, depth, chainAbove, repairing, LayerOverrides.NONE);
+  }
+
+  /** As {@link #openLayer(Path, OpenOptions, int, Set, boolean)}, with what an image spec changes. */
+  static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      boolean repairing, LayerOverrides overrides) throws IOException {
     return openOwning(path, FileStorage.open(path, options.readOnly(), LockRequest.forImageFile(options)), options,
-        depth, chainAbove, repairing);
+        depth, chainAbove, repairing, overrides);
   }
 
   /** Opens the image in {@code storage}; a failed open closes the storage and all that it opened. */
   private static QcowFile openOwning(Path path, Storage storage, OpenOptions options, int depth,
-      Set<Path> chainAbove, boolean repairing) throws IOException {
+      Set<Path> chainAbove, boolean repairing, LayerOverrides overrides) throws IOException {
     List<AutoCloseable> opened = new ArrayList<>();
     opened.add(storage);
     try {
-      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened, repairing);
+      QcowFile file = openOn(path, storage, options, depth, chainAbove, opened, repairing, overrides);
       opened.clear();
       return file;
     } finally {
@@ -100,15 +115,18 @@ final class ImageOpener {
   }
 
   private static QcowFile openOn(Path path, Storage storage, OpenOptions options, int depth, Set<Path> chainAbove,
-      List<AutoCloseable> opened, boolean repairing) throws IOException {
+      List<AutoCloseable> opened, boolean repairing, LayerOverrides overrides) throws IOException {
     String name = storage.name();
     long size = storage.size();
     ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
     storage.readFully(fixed, 0);
     int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
+    refuseEncryption(name, fixed, overrides);
     ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
     storage.readFully(firstCluster, 0);
     Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
+    overrides.options().checkQcow2(header.version(), header.clusterSize(), header.hasDataFile(),
+        header.cryptMethod() != 0);
 
     if (header.corrupt() && !options.readOnly() && !repairing) {
       throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
@@ -117,12 +135,27 @@ final class ImageOpener {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
           + "it needs a refcount repair (check -r all) before it can be opened read-write");
     }
-    long[] l1 = readL1(storage, header);
     List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
+    Snapshot loaded = depth == 0 && options.snapshot() != null ? loadedSnapshot(name, options, snapshots) : null;
+    if (loaded != null) {
+      // QEMU's qcow2_snapshot_load_tmp: the snapshot's L1 table read in place of the active one
+      header = header.withSizeAndL1(header.size(), loaded.l1TableOffset(), loaded.l1Size());
+    }
+    long[] l1 = readL1(storage, header);
 
     Storage dataStorage = storage;
     Path dataPath = path;
-    if (header.hasDataFile()) {
+    if (!header.hasDataFile() && overrides.options().dataFile() != null) {
+      // QEMU opens the data file it is given before it finds that the image has none
+      FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
+      throw new ImageSpecException("'data-file' can only be set for images with an external data file");
+    }
+    if (header.hasDataFile() && overrides.options().dataFile() != null) {
+      // a data file the spec names, relative to the working directory as QEMU's data-file.filename is
+      dataPath = Path.of(overrides.options().dataFile());
+      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options));
+      opened.add(dataStorage);
+    } else if (header.hasDataFile()) {
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
           + ": image uses an external data file but does not record its name"));
       if (path == null) {
@@ -139,12 +172,51 @@ final class ImageOpener {
       chain.add(path.toRealPath());
     }
     DiskFile backing = null;
-    if (header.backingFile() != null && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
+    boolean backingNamed = header.backingFile() != null
+        || overrides.options().backing() instanceof FormatOptions.Override;
+    if (backingNamed && options.backingPolicy() != io.qcow4j.disk.BackingPolicy.IGNORE) {
       backing = BackingChain.open(path, header.backingFile(), header.backingFormat().orElse(null), options,
-          depth + 1, chain);
+          depth + 1, chain, overrides);
       opened.add(backing);
     }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options);
+    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options, loaded);
+  }
+
+  /** The snapshot {@code options} select, found as QEMU finds it; the image must be opened read-only. */
+  private static Snapshot loadedSnapshot(String name, OpenOptions options, List<Snapshot> snapshots)
+      throws IOException {
+    SnapshotSelector selector = options.snapshot();
+    if (!options.readOnly()) {
+      throw new SnapshotLoadException(name, "an internal snapshot can only be loaded read-only");
+    }
+    for (Snapshot snapshot : snapshots) {
+      if (selector.idOrName() ? snapshot.id().equals(selector.id()) : selector.matches(snapshot.id(), snapshot.name())) {
+        return snapshot;
+      }
+    }
+    if (selector.idOrName()) {
+      for (Snapshot snapshot : snapshots) {
+        if (snapshot.name().equals(selector.name())) {
+          return snapshot;
+        }
+      }
+    }
+    throw new SnapshotLoadException(name, "Can't find snapshot");
+  }
+
+  /**
+   * An encrypted image whose spec names its key secret: the secret must exist (QEMU's first
+   * check), and then the image is refused all the same, since qcow4j cannot decrypt yet. Without
+   * a key secret the header decoder refuses encryption.
+   */
+  private static void refuseEncryption(String name, ByteBuffer fixed, LayerOverrides overrides) throws IOException {
+    String keySecret = overrides.options().keySecret();
+    if (keySecret == null || fixed.limit() < 36 || fixed.getInt(32) == 0) {
+      return;
+    }
+    overrides.secrets().bytes(keySecret);
+    throw new UnsupportedFeatureException(name + ": encryption (crypt_method " + fixed.getInt(32)
+        + ") is not supported yet; the key in secret '" + keySecret + "' cannot be used");
   }
 
   private static long[] readL1(Storage storage, Header header) throws IOException {

@@ -40,6 +40,9 @@ final class MetadataMap {
       guard.add(Structure.SNAPSHOT_TABLE, header.snapshotsOffset(), image.snapshotTableBytes());
     }
     for (Snapshot snapshot : image.snapshotTable()) {
+      if (snapshot == image.loadedSnapshot()) {
+        continue; // its L1 table is the active one, recorded above
+      }
       guard.add(Structure.INACTIVE_L1, snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
     }
     addBitmaps(guard, image, header);

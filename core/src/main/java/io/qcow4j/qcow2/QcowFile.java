@@ -18,6 +18,8 @@ import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.spec.FormatOptions;
+import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -48,10 +50,13 @@ public final class QcowFile implements DiskFile {
   private final BlockStatus blockStatus;
   private final ImageDescription description;
   private volatile boolean closed;
+  /** The internal snapshot read in place of the current state (read-only), or null. */
+  private final Snapshot loadedSnapshot;
 
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
-      List<Snapshot> snapshots, DiskFile backing, OpenOptions options) throws IOException {
+      List<Snapshot> snapshots, DiskFile backing, OpenOptions options, Snapshot loadedSnapshot) throws IOException {
     this.path = path;
+    this.loadedSnapshot = loadedSnapshot;
     this.name = storage.name();
     this.storage = storage;
     this.dataStorage = dataStorage;
@@ -89,13 +94,34 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
+   * Opens the qcow2 image at {@code path} with what its spec's {@code formatOptions} change: a
+   * backing file of their own or none, another data file, checks against the header;
+   * {@code secrets} holds the secrets they may name.
+   */
+  public static QcowFile open(Path path, OpenOptions options, FormatOptions formatOptions, Secrets secrets)
+      throws IOException {
+    return ImageOpener.open(path, options, new LayerOverrides(formatOptions, secrets));
+  }
+
+  /**
    * Checks the image at {@code path} like qemu-img check and repairs what {@code repair} allows;
    * a repair that leaves the image clean also clears its dirty and corrupt bits.
    */
   public static CheckResult check(Path path, CheckResult.Repair repair) throws IOException {
-    OpenOptions options = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE)
+    return check(path, repair, OpenOptions.readOnlyDefaults(), FormatOptions.none(), Secrets.none());
+  }
+
+  /**
+   * As {@link #check(Path, CheckResult.Repair)}, opening the image with {@code options} (its
+   * locks, cache budget) and its spec's {@code formatOptions}; the backing file is never opened,
+   * and the image is read-only unless repaired.
+   */
+  public static CheckResult check(Path path, CheckResult.Repair repair, OpenOptions options,
+      FormatOptions formatOptions, Secrets secrets) throws IOException {
+    OpenOptions checkOptions = options.withBackingPolicy(BackingPolicy.IGNORE)
         .withReadOnly(repair == CheckResult.Repair.NONE);
-    try (QcowFile image = ImageOpener.openLayer(path, options, 0, Set.of(), true)) {
+    try (QcowFile image = ImageOpener.openLayer(path, checkOptions, 0, Set.of(), true,
+        new LayerOverrides(formatOptions, secrets))) {
       return image.check(repair);
     }
   }
@@ -166,6 +192,11 @@ public final class QcowFile implements DiskFile {
 
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
     return ImageOpener.openLayer(path, options, depth, chainAbove, false);
+  }
+
+  static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      LayerOverrides overrides) throws IOException {
+    return ImageOpener.openLayer(path, options, depth, chainAbove, false, overrides);
   }
 
   long snapshotTableBytes() {
@@ -295,6 +326,11 @@ public final class QcowFile implements DiskFile {
   /** The decoded header as it is now. */
   Header header() {
     return headers.header();
+  }
+
+  /** The internal snapshot this image reads as (its L1 table is the active one here), or null. */
+  Snapshot loadedSnapshot() {
+    return loadedSnapshot;
   }
 
   /** The snapshot table as it is now. */

@@ -105,6 +105,7 @@ class ImageLockingTest {
 
   @ParameterizedTest(name = "{0}: holder {1}, prober {2}")
   @MethodSource("cases")
+  @SuppressWarnings("try") // the resources are held open, not used
   void everyProbeEndsAsBetweenTwoQemuProcesses(Target target, Mode holder, Mode prober) throws Exception {
     String expected;
     try (QemuHolder held = QemuHolder.start(directory, target, holder)) {
@@ -138,6 +139,7 @@ class ImageLockingTest {
   }
 
   @Test
+  @SuppressWarnings("try") // the resources are held open, not used
   void creatingOverAnImageQemuHoldsIsRefusedAndLeavesItWhole() throws Exception {
     Path image = directory.resolve("top.qcow2");
     String before = digest(image);
@@ -156,6 +158,7 @@ class ImageLockingTest {
   }
 
   @Test
+  @SuppressWarnings("try") // the resources are held open, not used
   void resizingARawImageQemuNbdServesIsRefusedAsQemuImgRefusesItAndTheAttemptLeavesNoLock() throws Exception {
     Path image = directory.resolve("disk.raw");
     Path socket = directory.resolve("nbd.sock");
@@ -177,6 +180,7 @@ class ImageLockingTest {
   }
 
   @Test
+  @SuppressWarnings("try") // the resources are held open, not used
   void lockingOffNeitherTakesNorTestsLocks() throws Exception {
     Path image = directory.resolve("top.qcow2");
     OpenOptions unlocked = OpenOptions.readWriteDefaults().withLocking(Locking.OFF);
@@ -211,6 +215,7 @@ class ImageLockingTest {
   }
 
   /** "ok" or the message of the lock conflict that refused qcow4j's open. */
+  @SuppressWarnings("try") // the open is the probe
   private String ourProbe(Target target, Mode prober) throws IOException {
     Path probed = directory.resolve(target.probed());
     String before = digest(probed);

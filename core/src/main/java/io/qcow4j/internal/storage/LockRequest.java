@@ -65,7 +65,7 @@ public record LockRequest(Locking locking, Set<Permission> taken, Set<Permission
       shared.add(Permission.WRITE);
       shared.add(Permission.RESIZE);
     }
-    return options.withReadOnly(true).withFormat(null).withSharedPermissions(shared);
+    return options.withReadOnly(true).withFormat(null).withSharedPermissions(shared).withSnapshot(null);
   }
 
   private static Set<Permission> taken(OpenOptions options, boolean resizes) {

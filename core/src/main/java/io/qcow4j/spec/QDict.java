@@ -1,4 +1,4 @@
-package io.qcow4j.cli;
+package io.qcow4j.spec;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -10,15 +10,18 @@ import java.util.List;
  * first within a bucket), so that qemu-img's JSON and its "Format specific information" come out
  * key for key in the same order. Values are String, Long, Integer, Boolean, QDict or List of these.
  */
-final class QDict {
+public final class QDict {
   private static final int BUCKETS = 512;
 
   private record Entry(String key, Object value, int bucket, int sequence) {}
 
   private final List<Entry> entries = new ArrayList<>();
 
+  /** An empty object. */
+  public QDict() {}
+
   /** Adds a key; null values are skipped, as QAPI leaves out absent optional members. */
-  QDict put(String key, Object value) {
+  public QDict put(String key, Object value) {
     if (value != null) {
       entries.removeIf(entry -> entry.key.equals(key));
       entries.add(new Entry(key, value, bucket(key), entries.size()));
@@ -27,7 +30,7 @@ final class QDict {
   }
 
   /** QDict's tdb_hash, modulo its bucket count. */
-  static int bucket(String key) {
+  public static int bucket(String key) {
     byte[] bytes = key.getBytes(StandardCharsets.UTF_8);
     int value = 0x238F13AF * bytes.length;
     for (int i = 0; i < bytes.length; i++) {
@@ -42,15 +45,55 @@ final class QDict {
     return ordered;
   }
 
+  /** The keys in the order QEMU iterates them (qdict_first, qdict_next). */
+  public List<String> keys() {
+    return ordered().stream().map(Entry::key).toList();
+  }
+
+  /** qobject_to_json: one line, ", " between members and ": " after keys. */
+  public String toJson() {
+    StringBuilder out = new StringBuilder();
+    writeCompact(out, this);
+    return out.toString();
+  }
+
+  private static void writeCompact(StringBuilder out, Object value) {
+    switch (value) {
+      case QDict dict -> {
+        out.append('{');
+        boolean first = true;
+        for (Entry entry : dict.ordered()) {
+          out.append(first ? "" : ", ");
+          quote(out, entry.key);
+          out.append(": ");
+          writeCompact(out, entry.value);
+          first = false;
+        }
+        out.append('}');
+      }
+      case List<?> list -> {
+        out.append('[');
+        boolean first = true;
+        for (Object element : list) {
+          out.append(first ? "" : ", ");
+          writeCompact(out, element);
+          first = false;
+        }
+        out.append(']');
+      }
+      default -> writeJson(out, value, 0);
+    }
+  }
+
   /** qobject_to_json_pretty: four-space indents, no trailing newline. */
-  String toPrettyJson() {
+  public String toPrettyJson() {
     StringBuilder out = new StringBuilder();
     writeJson(out, this, 0);
     return out.toString();
   }
 
   /** A list printed as qobject_to_json_pretty prints a QList. */
-  static String toPrettyJson(List<?> list) {
+  public static String toPrettyJson(List<?> list) {
     StringBuilder out = new StringBuilder();
     writeJson(out, list, 0);
     return out.toString();
@@ -123,7 +166,7 @@ final class QDict {
   }
 
   /** qemu's dump_qobject of a dict, as "Format specific information" prints it: dashes become spaces. */
-  void dumpHuman(StringBuilder out, int indentation) {
+  public void dumpHuman(StringBuilder out, int indentation) {
     for (Entry entry : ordered()) {
       boolean composite = entry.value instanceof QDict || entry.value instanceof List;
       out.repeat(' ', indentation * 4).append(entry.key.replace('-', ' ')).append(':').append(composite ? '\n' : ' ');

@@ -1,0 +1,257 @@
+package io.qcow4j.spec;
+
+import java.util.List;
+
+/**
+ * The options of an image's format driver, read from its spec once the format is known: for
+ * qcow2 the backing file (the header's, none, or a spec of its own), the external data file, the
+ * encryption secret and the runtime options (cache sizes and the checks QEMU makes of them);
+ * for raw none. {@link #checkQcow2(int, int, boolean, boolean)} makes the checks that need the
+ * image's header.
+ */
+public final class FormatOptions {
+  /** Bytes of the refcount block cache for each byte of the L2 cache, as the engine splits its budget. */
+  private static final int L2_SHARE_NINTHS = 8;
+  private static final List<String> OVERLAP_TEMPLATES = List.of("none", "constant", "cached", "all");
+  private static final List<String> OVERLAP_STRUCTURES = List.of("main-header", "active-l1", "active-l2",
+      "refcount-table", "refcount-block", "snapshot-table", "inactive-l1", "inactive-l2", "bitmap-directory");
+
+  /** What to open below a qcow2 image. */
+  public sealed interface Backing {}
+
+  /** The backing file the header names, as the header names it. */
+  public record FromHeader() implements Backing {}
+
+  /** No backing file: unallocated ranges read as zeros ("backing": null). */
+  public record Disabled() implements Backing {}
+
+  /**
+   * The backing file as "backing.*" describes it; where the spec names no file or format the
+   * header's are used. {@code optionName} is the first such option, for messages.
+   */
+  public record Override(ImageSpec spec, String optionName) implements Backing {}
+
+  private static final FormatOptions NONE = new FormatOptions(new FromHeader(), null, null, null, null, null, null);
+
+  private final Backing backing;
+  private final String dataFile;
+  private final String keySecret;
+  private final String encryptFormat;
+  private final Long cacheBytes;
+  private final Boolean lazyRefcounts;
+  private final Long l2CacheEntrySize;
+
+  private FormatOptions(Backing backing, String dataFile, String keySecret, String encryptFormat, Long cacheBytes,
+      Boolean lazyRefcounts, Long l2CacheEntrySize) {
+    this.backing = backing;
+    this.dataFile = dataFile;
+    this.keySecret = keySecret;
+    this.encryptFormat = encryptFormat;
+    this.cacheBytes = cacheBytes;
+    this.lazyRefcounts = lazyRefcounts;
+    this.l2CacheEntrySize = l2CacheEntrySize;
+  }
+
+  /** No options: the header's backing file and data file, the default caches. */
+  public static FormatOptions none() {
+    return NONE;
+  }
+
+  static FormatOptions readRaw(BlockOptions options) throws ImageSpecException {
+    for (String key : List.of("offset", "size")) {
+      if (options.takeSize(key) != null) {
+        throw new ImageSpecException("The raw format's option '" + key + "' is not supported by qcow4j");
+      }
+    }
+    refuseLeftover(options, "raw");
+    return NONE;
+  }
+
+  static FormatOptions readQcow2(BlockOptions options, boolean backingDisabled) throws ImageSpecException {
+    Backing backing = readBacking(options, backingDisabled);
+    String dataFile = readDataFile(options);
+    BlockOptions encrypt = options.extract("encrypt");
+    String keySecret = encrypt.take("key-secret");
+    String encryptFormat = encrypt.take("format");
+
+    Boolean lazyRefcounts = options.takeBool("lazy-refcounts");
+    options.takeBool("pass-discard-request");
+    options.takeBool("pass-discard-snapshot");
+    options.takeBool("pass-discard-other");
+    String overlapCheck = options.take("overlap-check");
+    String overlapTemplate = options.take("overlap-check.template");
+    for (String structure : OVERLAP_STRUCTURES) {
+      options.takeBool("overlap-check." + structure);
+    }
+    Long cacheSize = bytes(options.takeSize("cache-size"));
+    Long l2CacheSize = bytes(options.takeSize("l2-cache-size"));
+    Long l2CacheEntrySize = bytes(options.takeSize("l2-cache-entry-size"));
+    Long refcountCacheSize = bytes(options.takeSize("refcount-cache-size"));
+    Long cleanInterval = options.takeNumber("cache-clean-interval");
+
+    if (cacheSize != null) {
+      if (l2CacheSize != null && refcountCacheSize != null) {
+        throw new ImageSpecException("cache-size, l2-cache-size and refcount-cache-size may not be set at the same time");
+      } else if (l2CacheSize != null && l2CacheSize > cacheSize) {
+        throw new ImageSpecException("l2-cache-size may not exceed cache-size");
+      } else if (refcountCacheSize != null && refcountCacheSize > cacheSize) {
+        throw new ImageSpecException("refcount-cache-size may not exceed cache-size");
+      }
+    }
+    if (cleanInterval != null && Long.compareUnsigned(cleanInterval, 0xFFFF_FFFFL) > 0) {
+      throw new ImageSpecException("Cache clean interval too big");
+    }
+    if (overlapCheck != null && overlapTemplate != null && !overlapCheck.equals(overlapTemplate)) {
+      throw new ImageSpecException("Conflicting values for qcow2 options 'overlap-check' ('" + overlapCheck
+          + "') and 'overlap-check.template' ('" + overlapTemplate + "')");
+    }
+    String template = overlapCheck != null ? overlapCheck : overlapTemplate;
+    if (template != null && !OVERLAP_TEMPLATES.contains(template)) {
+      throw new ImageSpecException("Unsupported value '" + template + "' for qcow2 option 'overlap-check'. "
+          + "Allowed are any of the following: none, constant, cached, all");
+    }
+    refuseLeftover(options, "qcow2");
+    return new FormatOptions(backing, dataFile, keySecret, encryptFormat,
+        l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize);
+  }
+
+  /** A size option's unsigned value as a long; 2^63 bytes or more, which no cache reaches, as Long.MAX_VALUE. */
+  private static Long bytes(Long unsigned) {
+    if (unsigned == null || unsigned >= 0) {
+      return unsigned;
+    }
+    return Long.MAX_VALUE;
+  }
+
+  /**
+   * The engine's metadata cache budget (the L2 cache; refcount blocks get an eighth of it) from
+   * QEMU's three sizes: l2-cache-size as given; else cache-size less the refcount part (given, or
+   * as the engine splits); null when neither is set.
+   */
+  private static Long l2Budget(Long cacheSize, Long l2CacheSize, Long refcountCacheSize) {
+    Long bytes = null;
+    if (l2CacheSize != null) {
+      bytes = l2CacheSize;
+    } else if (cacheSize != null) {
+      bytes = refcountCacheSize != null ? cacheSize - refcountCacheSize : cacheSize / 9 * L2_SHARE_NINTHS;
+    }
+    return bytes == null ? null : Math.max(bytes, 4096);
+  }
+
+  private static Backing readBacking(BlockOptions options, boolean backingDisabled) throws ImageSpecException {
+    if (backingDisabled) {
+      return new Disabled();
+    }
+    String reference = options.has("backing") ? options.take("backing") : null;
+    BlockOptions nested = options.extract("backing");
+    if (reference != null) {
+      throw new ImageSpecException("Could not open backing file: " + (nested.isEmpty() ? ImageSpec.cannotFind(reference)
+          : "Cannot reference an existing block device with additional options or a new filename"));
+    }
+    if (nested.isEmpty()) {
+      return new FromHeader();
+    }
+    String optionName = "backing." + nested.firstKey();
+    try {
+      return new Override(ImageSpec.backing("backing", nested), optionName);
+    } catch (ImageSpecException e) {
+      throw e.prefixed("Could not open backing file: ");
+    }
+  }
+
+  /** "data-file": a node reference (refused), or a file ("data-file.filename") or raw node over one. */
+  private static String readDataFile(BlockOptions options) throws ImageSpecException {
+    String reference = options.has("data-file") ? options.take("data-file") : null;
+    BlockOptions nested = options.extract("data-file");
+    if (reference != null) {
+      throw new ImageSpecException(nested.isEmpty() ? ImageSpec.cannotFind(reference)
+          : "Cannot reference an existing block device with additional options or a new filename");
+    }
+    if (nested.isEmpty()) {
+      return null;
+    }
+    String driver = nested.take("driver");
+    if ("raw".equals(driver)) {
+      BlockOptions file = nested.extract("file");
+      if (nested.has("file") || file.isEmpty()) {
+        throw new ImageSpecException("A block device must be specified for \"file\"");
+      }
+      String filename = protocolFile(file, file.take("driver"));
+      refuseLeftover(nested, "raw");
+      return filename;
+    }
+    return protocolFile(nested, driver);
+  }
+
+  /** The file name of a "file" protocol node's options ({@code driver} taken from them already). */
+  private static String protocolFile(BlockOptions file, String driver) throws ImageSpecException {
+    if (driver != null && !driver.equals("file")) {
+      throw new ImageSpecException("Driver '" + driver + "' is not supported for the data file (only 'file' and 'raw' are)");
+    }
+    String filename = file.take("filename");
+    if (driver == null && filename == null) {
+      throw new ImageSpecException("Must specify either driver or file");
+    }
+    if (filename == null || filename.isEmpty()) {
+      throw new ImageSpecException("The 'file' block driver requires a file name");
+    }
+    file.takeChoice("locking", List.of("on", "off", "auto"));
+    file.take("aio");
+    file.takeBool("cache.direct");
+    file.takeBool("cache.no-flush");
+    String key = file.firstKey();
+    if (key != null) {
+      throw new ImageSpecException("Block protocol 'file' doesn't support the option '" + key + "'");
+    }
+    return filename;
+  }
+
+  private static void refuseLeftover(BlockOptions options, String format) throws ImageSpecException {
+    String key = options.firstKey();
+    if (key != null) {
+      throw new ImageSpecException("Block format '" + format + "' does not support the option '" + key + "'");
+    }
+  }
+
+  /** What to open below the image. */
+  public Backing backing() {
+    return backing;
+  }
+
+  /** The external data file to use instead of the one the header names (as written); null: the header's. */
+  public String dataFile() {
+    return dataFile;
+  }
+
+  /** The id of the secret that holds the encryption key (encrypt.key-secret); null when none is named. */
+  public String keySecret() {
+    return keySecret;
+  }
+
+  /** The engine's metadata cache budget the spec asks for; null for the default. */
+  public Long cacheBytes() {
+    return cacheBytes;
+  }
+
+  /**
+   * The checks QEMU makes once it has read a qcow2 header: an encryption format for an image
+   * without encryption, lazy refcounts on a version 2 image, an L2 cache entry size that is no
+   * power of two between 512 and the cluster size. (A data file named for an image without one
+   * is refused by the opener, after it tried to open that file as QEMU does.)
+   */
+  public void checkQcow2(int version, int clusterSize, boolean hasDataFile, boolean encrypted)
+      throws ImageSpecException {
+    if (encryptFormat != null && !encrypted) {
+      throw new ImageSpecException("No encryption in image header, but options specified format '"
+          + encryptFormat + "'");
+    }
+    if (l2CacheEntrySize != null && (l2CacheEntrySize < 512 || l2CacheEntrySize > clusterSize
+        || Long.bitCount(l2CacheEntrySize) != 1)) {
+      throw new ImageSpecException("L2 cache entry size must be a power of two between 512 and the cluster size ("
+          + clusterSize + ")");
+    }
+    if (Boolean.TRUE.equals(lazyRefcounts) && version < 3) {
+      throw new ImageSpecException("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
+    }
+  }
+}

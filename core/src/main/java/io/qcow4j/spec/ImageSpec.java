@@ -1,0 +1,432 @@
+package io.qcow4j.spec;
+
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.Locking;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.options.OptionSyntax;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * An image as a command line names it: a file name, a "json:{...}" description or an --image-opts
+ * option string, read into QEMU's block options as QEMU reads them. This class holds what every
+ * format shares (the driver, the file and its locking, read-only, force-share, a disabled
+ * backing file); the options of the format itself (backing, data-file, encrypt.*, the qcow2 cache
+ * sizes) are read by {@link #formatOptions(ImageFormat)} once the format is known, since a probed
+ * format decides which options exist. Parsing only: nothing is opened here.
+ *
+ * <p>Options QEMU takes that change nothing qcow4j does (cache.direct, cache.no-flush, aio,
+ * detect-zeroes, discard, node-name, auto-read-only, overlap-check.*, pass-discard-*,
+ * cache-clean-interval, lazy-refcounts) are checked as QEMU checks them and then have no effect.
+ */
+public final class ImageSpec {
+  /** QEMU's protocol drivers other than "file": known, but not supported here. */
+  private static final Set<String> OTHER_PROTOCOLS = Set.of("host_device", "host_cdrom", "nbd", "nfs", "iscsi",
+      "iser", "rbd", "ssh", "http", "https", "ftp", "ftps", "gluster", "null-co", "null-aio", "nvme", "blkdebug",
+      "blkverify", "throttle", "copy-on-read", "compress", "preallocate", "snapshot-access", "vvfat");
+  private static final List<String> DISCARD = List.of("ignore", "off", "unmap", "on");
+  private static final List<String> DETECT_ZEROES = List.of("off", "on", "unmap");
+  private static final List<String> AIO = List.of("threads", "native", "io_uring");
+  private static final List<String> LOCKING = List.of("on", "off", "auto");
+
+  private final String name;
+  private final ImageFormat format;
+  private final String filename;
+  private final Boolean readOnly;
+  private final boolean forceShare;
+  private final String forceShareText;
+  private final Locking locking;
+  private final boolean backingDisabled;
+  private final BlockOptions formatOptions;
+  private final List<String> warnings;
+
+  private ImageSpec(String name, ImageFormat format, String filename, Boolean readOnly, boolean forceShare,
+      String forceShareText, Locking locking, boolean backingDisabled, BlockOptions formatOptions,
+      List<String> warnings) {
+    this.name = name;
+    this.format = format;
+    this.filename = filename;
+    this.readOnly = readOnly;
+    this.forceShare = forceShare;
+    this.forceShareText = forceShareText;
+    this.locking = locking;
+    this.backingDisabled = backingDisabled;
+    this.formatOptions = formatOptions;
+    this.warnings = List.copyOf(warnings);
+  }
+
+  /** A plain file name, opened as {@code format} (null: probed), with no other option. */
+  public static ImageSpec ofFilename(String filename, ImageFormat format) {
+    Objects.requireNonNull(filename, "filename");
+    return new ImageSpec(filename, format, filename, null, false, null, null, false,
+        new BlockOptions(Map.of()), List.of());
+  }
+
+  /**
+   * An image argument as the tools take it without --image-opts: "json:{...}" is read as QEMU's
+   * JSON block options (nested objects or dotted keys), anything else is a file name;
+   * {@code format} (-f, null when absent) overrides the JSON's driver.
+   */
+  public static ImageSpec parse(String argument, ImageFormat format) throws ImageSpecException {
+    if (!argument.startsWith("json:")) {
+      return ofFilename(argument, format);
+    }
+    Object parsed;
+    try {
+      parsed = QemuJson.parse(argument.substring("json:".length()));
+    } catch (QemuJson.JsonException e) {
+      throw new ImageSpecException("Could not parse the JSON options: " + e.getMessage());
+    }
+    if (!(parsed instanceof Map<?, ?> object)) {
+      throw new ImageSpecException("Invalid JSON object given");
+    }
+    Map<String, Object> flat = new LinkedHashMap<>();
+    flatten("", object, flat);
+    if (format != null) {
+      flat.put("driver", format.id());
+    }
+    return read(argument, new BlockOptions(flat), false, new ArrayList<>());
+  }
+
+  /**
+   * An --image-opts option string ("driver=qcow2,file.filename=x,file.locking=off", ",," for a
+   * comma); {@code impliedFile}: a bare first word is the value of "file", as qemu-img and
+   * qemu-nbd read it (qemu-io does not).
+   */
+  public static ImageSpec parseOptions(String options, boolean impliedFile) throws ImageSpecException {
+    List<String> warnings = new ArrayList<>();
+    List<OptionSyntax.Element> parsed = OptionSyntax.imageOptions(options, impliedFile ? "file" : null, warnings);
+    Map<String, Object> flat = new LinkedHashMap<>();
+    for (OptionSyntax.Element option : parsed) {
+      if (option.name().equals("id") && !isIdentifier(option.value())) {
+        throw ImageSpecException.standalone("Parameter 'id' expects an identifier\n"
+            + "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
+      }
+      flat.put(option.name(), option.value());
+    }
+    try {
+      return read(options, new BlockOptions(flat), false, new ArrayList<>(warnings));
+    } catch (ImageSpecException e) {
+      throw e.withWarnings(warnings);
+    }
+  }
+
+  /** QEMU's qdict_flatten: nested objects become dotted keys (winning over a dotted key given too), arrays ".0", ".1". */
+  private static void flatten(String prefix, Map<?, ?> object, Map<String, Object> flat) {
+    List<Map.Entry<?, ?>> nested = new ArrayList<>();
+    for (Map.Entry<?, ?> entry : object.entrySet()) {
+      if (entry.getValue() instanceof Map<?, ?> child && !child.isEmpty()) {
+        nested.add(entry);
+      } else if (entry.getValue() instanceof List<?> list && !list.isEmpty()) {
+        for (int index = 0; index < list.size(); index++) {
+          Object element = list.get(index);
+          String key = prefix + entry.getKey() + "." + index;
+          if (element instanceof Map<?, ?> child && !child.isEmpty()) {
+            flatten(key + ".", child, flat);
+          } else {
+            flat.put(key, element);
+          }
+        }
+      } else {
+        flat.put(prefix + entry.getKey(), entry.getValue());
+      }
+    }
+    for (Map.Entry<?, ?> entry : nested) {
+      flatten(prefix + entry.getKey() + ".", (Map<?, ?>) entry.getValue(), flat);
+    }
+  }
+
+  /** The "file" child: the image file's name (null: the overlay header's) and its locking. */
+  private record FileChild(String filename, Locking locking) {}
+
+  /**
+   * Reads the options every format shares; {@code partial}: a backing file's options, where the
+   * file name and the driver may be left to the overlay's header.
+   */
+  private static ImageSpec read(String name, BlockOptions options, boolean partial, List<String> warnings)
+      throws ImageSpecException {
+    String driver = options.take("driver");
+    ImageFormat format = driver == null ? null : formatNamed(driver);
+    Boolean cacheDirect = options.takeBool("cache.direct");
+    FileChild file = readFile(options, driver != null, partial, Boolean.TRUE.equals(cacheDirect));
+
+    Boolean readOnly = options.takeBool("read-only");
+    options.takeBool("auto-read-only");
+    String forceShareText = options.has("force-share") ? BlockOptions.scalar(options.raw("force-share")) : null;
+    Boolean forceShare = options.takeBool("force-share");
+    options.takeBool("cache.no-flush");
+    options.takeChoice("detect-zeroes", DETECT_ZEROES);
+    String discard = options.take("discard");
+    if (discard != null && !DISCARD.contains(discard)) {
+      throw new ImageSpecException("Invalid discard option");
+    }
+    String nodeName = options.take("node-name");
+    if (nodeName != null && !isIdentifier(nodeName)) {
+      throw new ImageSpecException("Invalid node-name: '" + nodeName + "'");
+    }
+    boolean backingDisabled = false;
+    if (options.has("backing")) {
+      Object backing = options.raw("backing");
+      if (backing == null || "".equals(backing)) {
+        if (backing != null) {
+          warnings.add("Use of \"backing\": \"\" is deprecated; use \"backing\": null instead");
+        }
+        options.remove("backing");
+        backingDisabled = true;
+      }
+    }
+    return new ImageSpec(name, format, file.filename(), readOnly, Boolean.TRUE.equals(forceShare), forceShareText,
+        file.locking(), backingDisabled, options, warnings);
+  }
+
+  /** Reads "file" (a node reference, refused) and "file.*", the protocol layer under the format. */
+  private static FileChild readFile(BlockOptions options, boolean hasDriver, boolean partial, boolean cacheDirect)
+      throws ImageSpecException {
+    String reference = options.has("file") ? options.take("file") : null;
+    BlockOptions file = options.extract("file");
+    if (reference != null) {
+      throw new ImageSpecException(file.isEmpty() ? cannotFind(reference)
+          : "Cannot reference an existing block device with additional options or a new filename");
+    }
+    if (file.isEmpty()) {
+      if (partial) {
+        return new FileChild(null, null);
+      }
+      throw new ImageSpecException(hasDriver ? "A block device must be specified for \"file\""
+          : "Must specify either driver or file");
+    }
+    String driver = file.take("driver");
+    String filename = file.take("filename");
+    if (driver == null && filename == null && !partial) {
+      throw new ImageSpecException("Must specify either driver or file");
+    }
+    if (driver != null && !driver.equals("file")) {
+      throw new ImageSpecException(OTHER_PROTOCOLS.contains(driver) || driver.equals("raw") || driver.equals("qcow2")
+          ? "Driver '" + driver + "' is not supported under a format (only the 'file' protocol is)"
+          : "Unknown driver '" + driver + "'");
+    }
+    if (filename == null ? !partial : filename.isEmpty()) {
+      throw new ImageSpecException("The 'file' block driver requires a file name");
+    }
+    String lockingText = file.takeChoice("locking", LOCKING);
+    Locking locking = lockingText == null ? null : Locking.parse(lockingText);
+    String aio = file.takeChoice("aio", AIO);
+    file.takeNumber("aio-max-batch");
+    file.takeBool("drop-cache");
+    file.takeBool("x-check-cache-dropped");
+    String prManager = file.take("pr-manager");
+    if (prManager != null) {
+      throw new ImageSpecException("No persistent reservation manager with id '" + prManager + "'");
+    }
+    // the generic options a file node takes as well; the image's decide
+    file.takeBool("read-only");
+    file.takeBool("auto-read-only");
+    file.takeBool("force-share");
+    Boolean fileCacheDirect = file.takeBool("cache.direct");
+    file.takeBool("cache.no-flush");
+    file.takeChoice("detect-zeroes", DETECT_ZEROES);
+    file.take("discard");
+    file.take("node-name");
+    if ("native".equals(aio) && !(fileCacheDirect != null ? fileCacheDirect : cacheDirect)) {
+      throw new ImageSpecException("aio=native was specified, but it requires cache.direct=on, which was not specified.");
+    }
+    refuseLeftover(file, "Block protocol 'file' doesn't support the option '");
+    return new FileChild(filename, locking);
+  }
+
+  private static ImageFormat formatNamed(String driver) throws ImageSpecException {
+    try {
+      return ImageFormat.parse(driver);
+    } catch (UnsupportedFeatureException e) {
+      throw new ImageSpecException(e.getMessage());
+    }
+  }
+
+  private static void refuseLeftover(BlockOptions options, String message) throws ImageSpecException {
+    String key = options.firstKey();
+    if (key != null) {
+      throw new ImageSpecException(message + key + "'");
+    }
+  }
+
+  static String cannotFind(String reference) {
+    return "Cannot find device='" + reference + "' nor node-name='" + reference + "'";
+  }
+
+  /** QEMU's id_wellformed: a letter, then letters, digits, '-', '.' or '_'. */
+  static boolean isIdentifier(String text) {
+    if (text.isEmpty() || !isAsciiLetter(text.charAt(0))) {
+      return false;
+    }
+    for (int i = 1; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (!isAsciiLetter(c) && !(c >= '0' && c <= '9') && c != '-' && c != '.' && c != '_') {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static boolean isAsciiLetter(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  }
+
+  /** The spec as given on the command line: the name QEMU's messages quote ("Could not open '...'"). */
+  public String name() {
+    return name;
+  }
+
+  /** The format the spec names (driver or -f); null when it is to be probed. */
+  public ImageFormat format() {
+    return format;
+  }
+
+  /** The image file's name as written; null only for a backing file whose name the overlay records. */
+  public String filename() {
+    return filename;
+  }
+
+  /** The image file; null only for a backing file whose name the overlay records. */
+  public Path path() throws ImageSpecException {
+    if (filename == null) {
+      return null;
+    }
+    try {
+      return Path.of(filename);
+    } catch (InvalidPathException e) {
+      throw new ImageSpecException("Invalid file name '" + filename + "': " + e.getReason());
+    }
+  }
+
+  /** read-only as the spec sets it; null when the command decides. */
+  public Boolean readOnly() {
+    return readOnly;
+  }
+
+  /** Whether the spec asks for force-share (force-share=on, or -U applied with {@link #withForceShare()}). */
+  public boolean forceShare() {
+    return forceShare;
+  }
+
+  /**
+   * The force-share value as written in the spec (null when absent): with --image-opts, QEMU's
+   * tools refuse -U unless it is exactly "on".
+   */
+  public String forceShareText() {
+    return forceShareText;
+  }
+
+  /** file.locking; null when the spec leaves it to the default. */
+  public Locking locking() {
+    return locking;
+  }
+
+  /** Whether the spec turns the backing file off ("backing": null, or the deprecated ""). */
+  public boolean backingDisabled() {
+    return backingDisabled;
+  }
+
+  /** QEMU's warnings about deprecated forms in the spec, to print before opening. */
+  public List<String> warnings() {
+    return warnings;
+  }
+
+  /** Whether the spec is a plain file name (no options of its own besides the format). */
+  public boolean isPlainFilename() {
+    return name.equals(filename) && formatOptions.isEmpty() && readOnly == null && !forceShare && locking == null
+        && !backingDisabled;
+  }
+
+  /** This spec with force-share on (qemu-img's -U). */
+  public ImageSpec withForceShare() {
+    return new ImageSpec(name, format, filename, readOnly, true, forceShareText, locking, backingDisabled,
+        formatOptions, warnings);
+  }
+
+  /** This spec read as {@code value} when it names no format itself (a backing file's recorded format). */
+  public ImageSpec withDefaultFormat(ImageFormat value) {
+    return format != null ? this : new ImageSpec(name, value, filename, readOnly, forceShare, forceShareText,
+        locking, backingDisabled, formatOptions, warnings);
+  }
+
+  /** This spec of a file named {@code value} when it names none itself (a backing file's recorded name). */
+  public ImageSpec withDefaultFilename(String value) {
+    return filename != null ? this : new ImageSpec(name, format, value, readOnly, forceShare, forceShareText,
+        locking, backingDisabled, formatOptions, warnings);
+  }
+
+  /**
+   * The open options for this spec: {@code defaults} (the command's) with the spec's read-only,
+   * format, locking, force-share and backing settings; force-share on a read-write open is
+   * refused as QEMU refuses it.
+   */
+  public OpenOptions openOptions(OpenOptions defaults) throws ImageSpecException {
+    OpenOptions options = defaults;
+    if (readOnly != null) {
+      options = options.withReadOnly(readOnly);
+    }
+    if (format != null) {
+      options = options.withFormat(format);
+    }
+    if (locking != null) {
+      options = options.withLocking(locking);
+    }
+    if (forceShare) {
+      if (!options.readOnly()) {
+        throw new ImageSpecException("force-share=on can only be used with read-only images");
+      }
+      options = options.withForceShare(true);
+    }
+    if (backingDisabled) {
+      options = options.withBackingPolicy(BackingPolicy.IGNORE);
+    }
+    return options;
+  }
+
+  /**
+   * The options of {@code actual}, the image's format (named or probed): a qcow2 image's backing,
+   * data-file, encrypt.* and runtime options, a raw image's none; an option the format does not
+   * have is refused by name as QEMU refuses it.
+   */
+  public FormatOptions formatOptions(ImageFormat actual) throws ImageSpecException {
+    BlockOptions options = formatOptions.copy();
+    return switch (actual) {
+      case QCOW2 -> FormatOptions.readQcow2(options, backingDisabled);
+      case RAW -> FormatOptions.readRaw(options);
+    };
+  }
+
+  /**
+   * The name QEMU gives the open image (its bs->filename): the file name as written, or
+   * "json:{...}" when the spec holds an option that decides how the image is read
+   * (encrypt.key-secret), with the image's format {@code actual}.
+   */
+  public String displayName(ImageFormat actual) {
+    if (!formatOptions.has("encrypt.key-secret") || actual != ImageFormat.QCOW2) {
+      return filename;
+    }
+    QDict strong = new QDict()
+        .put("encrypt.key-secret", formatOptions.raw("encrypt.key-secret"))
+        .put("driver", actual.id())
+        .put("file", new QDict().put("driver", "file").put("filename", filename));
+    return "json:" + strong.toJson();
+  }
+
+  /** A backing file's spec, read from the "backing.*" options of its overlay. */
+  static ImageSpec backing(String name, BlockOptions options) throws ImageSpecException {
+    return read(name, options, true, new ArrayList<>());
+  }
+
+  @Override
+  public String toString() {
+    return "ImageSpec[" + name + "]";
+  }
+}
