@@ -19,4 +19,6 @@ module io.qcow4j.core {
 
   // The -o option lists of qemu-img, read into CreateOptions and AmendOptions: the cli's for now.
   exports io.qcow4j.options to io.qcow4j.cli;
+  // QEMU's dictionaries and JSON, which the cli prints its JSON with
+  exports io.qcow4j.internal.spec to io.qcow4j.cli;
 }

@@ -7,7 +7,7 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
-import io.qcow4j.spec.QDict;
+import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -8,7 +8,7 @@ import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.ops.ImageInfos;
 import io.qcow4j.ops.LayerInfo;
 import io.qcow4j.spec.ImageSpec;
-import io.qcow4j.spec.QDict;
+import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;

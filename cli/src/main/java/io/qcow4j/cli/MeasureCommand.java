@@ -11,7 +11,7 @@ import io.qcow4j.options.MeasureOptionsReader;
 import io.qcow4j.options.OptionLists;
 import io.qcow4j.options.OptionValues;
 import io.qcow4j.spec.ImageSpec;
-import io.qcow4j.spec.QDict;
+import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -1,5 +1,6 @@
 package io.qcow4j.spec;
 
+import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.options.OptionValues;
 import java.math.BigInteger;

@@ -1,5 +1,7 @@
 package io.qcow4j.spec;
 
+import io.qcow4j.internal.spec.QDict;
+import io.qcow4j.internal.spec.QemuJson;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.Locking;

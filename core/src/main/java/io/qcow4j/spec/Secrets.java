@@ -1,5 +1,6 @@
 package io.qcow4j.spec;
 
+import io.qcow4j.internal.spec.QemuJson;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;

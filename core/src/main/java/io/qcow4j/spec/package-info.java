@@ -8,3 +8,5 @@
  * {@link io.qcow4j.DiskImages#open(ImageSpec, io.qcow4j.disk.OpenOptions, Secrets)} opens a spec.
  */
 package io.qcow4j.spec;
+
+import io.qcow4j.internal.spec.QDict;

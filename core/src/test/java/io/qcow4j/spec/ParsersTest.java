@@ -1,5 +1,7 @@
 package io.qcow4j.spec;
 
+import io.qcow4j.internal.spec.QDict;
+import io.qcow4j.internal.spec.QemuJson;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,4 +1,4 @@
-package io.qcow4j.spec;
+package io.qcow4j.internal.spec;
 
 import java.math.BigInteger;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.qcow4j.spec;
+package io.qcow4j.internal.spec;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
