@@ -2,7 +2,6 @@ package io.qcow4j.cli;
 
 import io.qcow4j.options.OptionNumbers;
 import java.math.BigDecimal;
-import java.math.BigInteger;
 import java.math.RoundingMode;
 
 /** Numbers as QEMU's tools read and write them: qemu_strtosz sizes, size_to_str, and qemu-io's cvtstr. */
@@ -123,32 +122,6 @@ final class QemuNumbers {
    * octal or decimal. Returns null when the text is not such a number.
    */
   static Long parseCInteger(String text) {
-    String s = text.stripLeading();
-    boolean negative = false;
-    int index = 0;
-    if (index < s.length() && (s.charAt(index) == '+' || s.charAt(index) == '-')) {
-      negative = s.charAt(index) == '-';
-      index++;
-    }
-    int radix = 10;
-    if (s.startsWith("0x", index) || s.startsWith("0X", index)) {
-      if (index + 2 < s.length() && Character.digit(s.charAt(index + 2), 16) >= 0) {
-        radix = 16;
-        index += 2;
-      }
-    } else if (s.startsWith("0", index)) {
-      radix = 8;
-    }
-    String digits = s.substring(index);
-    if (digits.isEmpty()) {
-      return null;
-    }
-    try {
-      BigInteger magnitude = new BigInteger(digits, radix);
-      BigInteger value = negative ? magnitude.negate() : magnitude;
-      return value.bitLength() > 63 ? null : value.longValue();
-    } catch (NumberFormatException e) {
-      return null;
-    }
+    return OptionNumbers.parseSigned(text);
   }
 }

@@ -104,6 +104,27 @@ public final class OptionNumbers {
    * Fails when the text is not such a number, or as too large when its magnitude is not below 2^64.
    */
   public static long parseUnsigned(String text) throws FormatException {
+    BigInteger value = cInteger(text);
+    if (value == null) {
+      throw new FormatException(text, false);
+    }
+    if (value.abs().compareTo(TWO_TO_64) >= 0) {
+      throw new FormatException(text, true);
+    }
+    return value.longValue();
+  }
+
+  /**
+   * C's strtol(text, &end, 0) that must consume the whole text: optional sign, then 0x hex, 0
+   * octal or decimal; null when the text is not such a number or does not fit a signed 64-bit value.
+   */
+  public static Long parseSigned(String text) {
+    BigInteger value = cInteger(text);
+    return value == null || value.bitLength() > 63 ? null : value.longValue();
+  }
+
+  /** The whole text read as strtol/strtoull read it (blanks, sign, 0x hex, 0 octal, decimal); null if it is not one. */
+  private static BigInteger cInteger(String text) {
     String s = text.stripLeading();
     boolean negative = false;
     int index = 0;
@@ -122,18 +143,14 @@ public final class OptionNumbers {
     }
     String digits = s.substring(index);
     if (digits.isEmpty() || !Character.isLetterOrDigit(digits.charAt(0))) {
-      throw new FormatException(text, false);
+      return null;
     }
-    BigInteger magnitude;
     try {
-      magnitude = new BigInteger(digits, radix);
+      BigInteger magnitude = new BigInteger(digits, radix);
+      return negative ? magnitude.negate() : magnitude;
     } catch (NumberFormatException e) {
-      throw new FormatException(text, false);
+      return null;
     }
-    if (magnitude.compareTo(TWO_TO_64) >= 0) {
-      throw new FormatException(text, true);
-    }
-    return negative ? -magnitude.longValue() : magnitude.longValue();
   }
 
   private static boolean isDigit(char c) {
