@@ -94,18 +94,7 @@ public final class ImageCreate {
     } else {
       imageSize = values.number("size", -1);
     }
-    if (backingFile != null) {
-      if (!values.accepts("backing_file")) {
-        throw new InvalidOptionException("Backing file not supported for file format '" + format.id() + "'");
-      }
-      values.set("backing_file", backingFile);
-    }
-    if (backingFormat != null) {
-      if (!values.accepts("backing_fmt")) {
-        throw new InvalidOptionException("Backing file format not supported for file format '" + format.id() + "'");
-      }
-      values.set("backing_fmt", backingFormat);
-    }
+    CreateOptionsReader.setBacking(values, format, backingFile, backingFormat);
     String backing = values.string("backing_file");
     if (backing != null) {
       if (backing.equals(filename)) {

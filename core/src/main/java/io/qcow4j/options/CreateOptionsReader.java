@@ -120,18 +120,7 @@ public final class CreateOptionsReader {
       String backingFormat, int sourceCount, boolean compress) throws InvalidOptionException {
     OptionValues values = OptionValues.parse(OptionLists.createOnFile(format), optionList);
     values.setNumber("size", size);
-    if (backingFile != null) {
-      if (!values.accepts("backing_file")) {
-        throw new InvalidOptionException("Backing file not supported for file format '" + format.id() + "'");
-      }
-      values.set("backing_file", backingFile);
-    }
-    if (backingFormat != null) {
-      if (!values.accepts("backing_fmt")) {
-        throw new InvalidOptionException("Backing file format not supported for file format '" + format.id() + "'");
-      }
-      values.set("backing_fmt", backingFormat);
-    }
+    setBacking(values, format, backingFile, backingFormat);
     if (sourceCount > 1 && values.has("backing_file")) {
       throw new InvalidOptionException(
           "Having a backing file for the target makes no sense when concatenating multiple input images");
@@ -152,5 +141,25 @@ public final class CreateOptionsReader {
       }
     }
     return values;
+  }
+
+  /**
+   * Sets -b and -F (either may be null) in {@code values}, refused as qemu-img refuses them for a
+   * format without backing files.
+   */
+  public static void setBacking(OptionValues values, ImageFormat format, String backingFile, String backingFormat)
+      throws InvalidOptionException {
+    if (backingFile != null) {
+      if (!values.accepts("backing_file")) {
+        throw new InvalidOptionException("Backing file not supported for file format '" + format.id() + "'");
+      }
+      values.set("backing_file", backingFile);
+    }
+    if (backingFormat != null) {
+      if (!values.accepts("backing_fmt")) {
+        throw new InvalidOptionException("Backing file format not supported for file format '" + format.id() + "'");
+      }
+      values.set("backing_fmt", backingFormat);
+    }
   }
 }
