@@ -53,7 +53,7 @@ public final class ConvertTarget {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
         progress.update(0, totalSize(sources));
-        ImageConvert.toRaw(sources, path, sparseBytes, progress);
+        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
       }
