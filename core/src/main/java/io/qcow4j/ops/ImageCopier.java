@@ -26,8 +26,11 @@ import java.util.concurrent.Executors;
  * straight from the workers).
  */
 final class ImageCopier {
-  /** Guest bytes a worker takes at once when it does not compress. */
-  private static final int CHUNK_BYTES = 1 << 20;
+  /**
+   * Guest bytes a worker takes at once when it does not compress: qemu-img's IO_BUF_SIZE, so that
+   * the in-order writes, one thread's work, are as few and as large as qemu-img's.
+   */
+  private static final int CHUNK_BYTES = Buffers.IO_BUFFER_BYTES;
 
   /**
    * What one chunk asks of the target, in guest order: {@code length} bytes of {@code data} from
