@@ -157,53 +157,109 @@ row_write_1m_sequential() {
   bench_row "1M sequential write, depth 4" "MiB/s" "$count" no_prepare -w --pattern=0xa5 -f qcow2 -c "$count" -d 4 -s 1M "$work/full.qcow2"
 }
 
-convert_seconds() { # tool source-format source target-format target: wall seconds of one conversion, or n/a
-  local tool=$1 start end
-  shift
-  rm -f "$4"
+# The convert and compare rows read a mixed image (4 MiB blocks in turn: random data, text, a hole),
+# the sources made from it by qemu-img; each run writes its own output, removed before the next.
+# Every command is timed whole (JVM start included) with its peak RSS (GNU time's %M).
+timed() { # command...: prints "SECONDS RSS_KIB" of one run, or "n/a n/a" when it fails
+  local start end
   start=$(date +%s.%N)
-  if [ "$tool" = ours ]; then
-    "$root/bin/qcow4j" convert -f "$1" -O "$3" "$2" "$4" 2>"$work/convert.err" || { echo n/a; return; }
-  else
-    qemu-img convert -t writeback -f "$1" -O "$3" "$2" "$4"
+  if ! /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/convert.err"; then
+    echo "n/a n/a"
+    return
   fi
   end=$(date +%s.%N)
-  awk -v start="$start" -v end="$end" 'BEGIN { printf "%.3f", end - start }'
+  awk -v start="$start" -v end="$end" -v rss="$(tail -n 1 "$work/rss")" 'BEGIN { printf "%.3f %d\n", end - start, rss }'
 }
 
-convert_row() { # name source-format source target-format: MiB/s of the median wall time (JVM start included)
-  local name=$1 seconds ours=() qemu=()
+convert_row() { # name ours-command qemu-command: MiB/s of the median wall time over the mixed image
+  # The commands are strings with OUT standing for the output file, which is removed before each run.
+  local name=$1 ours=() qemu=() ours_rss=() qemu_rss=() result
   echo "compare-qemu: img: $name" >&2
   local mib
-  mib=$(awk -v bytes="$(stat -c %s "$work/source.img.raw")" 'BEGIN { print bytes / 1048576 }')
+  mib=$(awk -v bytes="$(stat -c %s "$work/mixed.raw")" 'BEGIN { print bytes / 1048576 }')
   for _ in $(seq "$runs"); do
     for tool in ours qemu; do
       [ "$tool" = ours ] && [ "${ours[0]:-}" = n/a ] && continue
-      seconds=$(convert_seconds "$tool" "$2" "$3" "$4" "$work/converted.$4")
-      if [ "$tool" = ours ]; then ours+=("$seconds"); else qemu+=("$seconds"); fi
+      rm -f "$work/out.$tool"
+      if [ "$tool" = ours ]; then
+        read -r -a command <<<"${2//OUT/$work/out.ours}"
+        result=$(timed "$root/bin/qcow4j" "${command[@]}")
+        ours+=("${result% *}"); ours_rss+=("${result#* }")
+      else
+        read -r -a command <<<"${3//OUT/$work/out.qemu}"
+        result=$(timed "${command[@]}")
+        qemu+=("${result% *}"); qemu_rss+=("${result#* }")
+      fi
     done
   done
-  local qemu_rate
+  local qemu_rate sizes=""
   qemu_rate=$(awk -v m="$mib" -v s="$(median "${qemu[@]}")" 'BEGIN { print m / s }')
   if [ "${ours[0]}" = n/a ]; then
     printf "%-34s %14s %14.1f %8s  %s (qcow4j: %s)\n" "$name" "n/a" "$qemu_rate" "n/a" "MiB/s" \
       "$(head -c 100 "$work/convert.err" | tr '\n' ' ')"
     return
   fi
+  if [ -f "$work/out.ours" ] && [ -f "$work/out.qemu" ]; then
+    sizes=$(printf ', output %d / %d bytes (%.2f%%)' "$(stat -c %s "$work/out.ours")" "$(stat -c %s "$work/out.qemu")" \
+      "$(awk -v o="$(stat -c %s "$work/out.ours")" -v q="$(stat -c %s "$work/out.qemu")" 'BEGIN { print 100 * (o - q) / q }')")
+  fi
   row "$name" "MiB/s" "$(awk -v m="$mib" -v s="$(median "${ours[@]}")" 'BEGIN { print m / s }')" "$qemu_rate"
+  printf "%-34s %s\n" "" "seconds $(median "${ours[@]}") / $(median "${qemu[@]}"), peak RSS $(($(median "${ours_rss[@]}") / 1024)) / $(($(median "${qemu_rss[@]}") / 1024)) MiB$sizes"
+  rm -f "$work/out.ours" "$work/out.qemu"
 }
 
-row_convert_raw_to_qcow2() {
-  convert_row "convert raw -> qcow2 (wall time)" raw "$work/source.img.raw" qcow2
+convert_pair() { # name qemu-img-arguments...: the same convert by both tools (qemu-img with -t writeback)
+  local name=$1
+  shift
+  convert_row "$name" "convert $* OUT" "qemu-img convert -t writeback $* OUT"
 }
 
-row_convert_qcow2_to_raw() {
-  convert_row "convert qcow2 -> raw (wall time)" qcow2 "$work/source.img.qcow2" raw
+row_convert_raw_to_qcow2() { convert_pair "convert raw -> qcow2" -f raw -O qcow2 "$work/mixed.raw"; }
+row_convert_qcow2_to_raw() { convert_pair "convert qcow2 -> raw" -f qcow2 -O raw "$work/mixed.qcow2"; }
+row_convert_qcow2_to_qcow2() { convert_pair "convert qcow2 -> qcow2" -f qcow2 -O qcow2 "$work/mixed.qcow2"; }
+row_convert_zlib_to_raw() { convert_pair "convert zlib qcow2 -> raw" -f qcow2 -O raw "$work/mixed.zlib.qcow2"; }
+row_convert_raw_to_zlib() { convert_pair "convert -c raw -> qcow2 (zlib)" -c -f raw -O qcow2 "$work/mixed.raw"; }
+row_convert_raw_to_zstd() {
+  convert_pair "convert -c raw -> qcow2 (zstd)" -c -o compression_type=zstd -f raw -O qcow2 "$work/mixed.raw"
+}
+row_compare() {
+  convert_row "compare raw qcow2" "compare -f raw -F qcow2 $work/mixed.raw $work/mixed.qcow2" \
+    "qemu-img compare -f raw -F qcow2 $work/mixed.raw $work/mixed.qcow2"
+}
+
+row_cp_sparse() { # the physical limit beside convert: the same bytes copied by cp, then fsync'd as convert does
+  local times=() result
+  echo "compare-qemu: img: cp --sparse=always" >&2
+  for _ in $(seq "$runs"); do
+    rm -f "$work/out.cp"
+    result=$(timed sh -c "cp --sparse=always '$work/mixed.raw' '$work/out.cp' && sync '$work/out.cp'")
+    times+=("${result% *}")
+  done
+  rm -f "$work/out.cp"
+  awk -v name="limit: cp --sparse=always + sync" -v m="$(stat -c %s "$work/mixed.raw")" -v s="$(median "${times[@]}")" \
+    'BEGIN { printf "%-34s %14.1f %14s %8s  MiB/s (%.3f s)\n", name, m / 1048576 / s, "", "", s }'
+}
+
+make_mixed() { # path size: 4 MiB blocks in turn random, text, hole (what a used disk looks like)
+  local path=$1 blocks i
+  rm -f "$path"
+  qemu-img create -q -f raw "$path" "$2"
+  blocks=$(($(stat -c %s "$path") / (4 << 20)))
+  # (yes ends with SIGPIPE, which pipefail would count as a failure)
+  head -c $((4 << 20)) < <(yes "line of text in the mixed image, with a number 4711 and some words that repeat") >"$work/text.4m"
+  for ((i = 0; i < blocks; i++)); do
+    case $((i % 3)) in
+      0) dd if=/dev/urandom of="$path" bs=4M seek="$i" count=1 conv=notrunc status=none ;;
+      1) dd if="$work/text.4m" of="$path" bs=4M seek="$i" count=1 conv=notrunc status=none ;;
+    esac
+  done
 }
 
 img_rows=(row_read_4k_random_depth1 row_read_4k_random_depth16 row_write_4k_random_depth1
   row_write_4k_random_depth16 row_write_4k_allocating_depth1 row_write_4k_allocating_depth16
-  row_read_1m_sequential row_write_1m_sequential row_convert_raw_to_qcow2 row_convert_qcow2_to_raw)
+  row_read_1m_sequential row_write_1m_sequential row_convert_raw_to_qcow2 row_convert_qcow2_to_raw
+  row_convert_qcow2_to_qcow2 row_convert_zlib_to_raw row_convert_raw_to_zlib row_convert_raw_to_zstd row_compare
+  row_cp_sparse)
 
 section_img() {
   echo "compare-qemu: img: preparing a $img_size qcow2 image full of data in $work" >&2
@@ -211,9 +267,12 @@ section_img() {
   dd if=/dev/urandom of="$work/source.img.raw" bs=4M count=$(($(stat -c %s "$work/source.img.raw") / (4 << 20))) \
     conv=notrunc status=none
   qemu-img convert -q -f raw -O qcow2 "$work/source.img.raw" "$work/full.qcow2"
-  # the convert rows read images that the bench rows do not write
-  cp "$work/full.qcow2" "$work/source.img.qcow2"
-  cat "$work/source.img.raw" "$work/full.qcow2" "$work/source.img.qcow2" >/dev/null
+  # the convert rows read a mixed image and its qcow2 forms, which the bench rows do not write
+  make_mixed "$work/mixed.raw" "$img_size"
+  qemu-img convert -q -f raw -O qcow2 "$work/mixed.raw" "$work/mixed.qcow2"
+  qemu-img convert -q -c -f raw -O qcow2 "$work/mixed.raw" "$work/mixed.zlib.qcow2"
+  rm -f "$work/text.4m"
+  cat "$work/mixed.raw" "$work/full.qcow2" "$work/mixed.qcow2" "$work/mixed.zlib.qcow2" >/dev/null
   # Build the jar before the clock starts.
   "$root/bin/qcow4j" --version >/dev/null
   header "Image I/O: bin/qcow4j bench/convert vs qemu-img ($img_size qcow2, 64k clusters, page cache)"

@@ -74,6 +74,10 @@ final class ConvertCommand implements Callable<Integer> {
   @Option(names = {"-n", "--no-create"}, description = "Write into an existing target instead of creating it.")
   boolean noCreate;
 
+  @Option(names = "--target-is-zero",
+      description = "The existing target (-n) reads as zeros already: zero ranges are not written.")
+  boolean targetIsZero;
+
   @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
   boolean progress;
 
@@ -116,6 +120,9 @@ final class ConvertCommand implements Callable<Integer> {
     if (noCreate && optionList != null) {
       throw new CommandFailure("-o has no effect when skipping image creation", 1);
     }
+    if (targetIsZero && !noCreate) {
+      throw new CommandFailure("--target-is-zero requires use of -n flag", 1);
+    }
     String targetName = files.size() >= 2 ? files.getLast() : null;
     if (OptionSyntax.wantsHelp(optionList)) {
       spec.commandLine().getOut().print(OptionHelp.create(outputFormat(), targetName));
@@ -134,7 +141,8 @@ final class ConvertCommand implements Callable<Integer> {
         .withCompress(compress)
         .withWorkers(workerCount)
         .withOutOfOrderWrites(outOfOrder)
-        .withDetectZeroes(sparseBytes != 0);
+        .withDetectZeroes(sparseBytes != 0)
+        .withTargetIsNew(targetIsZero);
     try {
       long total = 0;
       for (String name : sourceNames) {
@@ -144,6 +152,13 @@ final class ConvertCommand implements Callable<Integer> {
             .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
         sources.add(disk);
         total += disk.size();
+      }
+      if (targetIsZero && backing != null) {
+        // qemu-img 7.2 says so and exits with status 0, writing nothing
+        spec.commandLine().getErr().println(QemuErrors.PREFIX
+            + "Cannot use --target-is-zero when the destination image has a backing file");
+        spec.commandLine().getErr().flush();
+        return 0;
       }
       if (noCreate) {
         // -O names the target's format, which an option string names itself

@@ -151,6 +151,22 @@ class ConvertQcow2Test {
   }
 
   @Test
+  void targetIsZeroLeavesZeroRangesUnwrittenLikeQemuImg() {
+    Path dir = TestImages.scratch();
+    Path source = TestImages.path("default.qcow2");
+    Path ours = dir.resolve("ours.qcow2");
+    Path theirs = dir.resolve("theirs.qcow2");
+    Qemu.createQcow2(ours, "20M");
+    Qemu.createQcow2(theirs, "20M");
+    Cli.Result result = Cli.run("convert", "-n", "--target-is-zero", "-O", "qcow2", source.toString(), ours.toString());
+    Qemu.check("qemu-img", "convert", "-n", "--target-is-zero", "-O", "qcow2", source.toString(), theirs.toString());
+    assertThat(result.exitCode()).as(result.err()).isZero();
+    assertThat(Qemu.run("qemu-img", "compare", "-q", theirs.toString(), ours.toString()).exitCode()).isZero();
+    assertClean(ours);
+    assertThat(dataRuns(ours)).as("data allocated like qemu-img's output").isEqualTo(dataRuns(theirs));
+  }
+
+  @Test
   void progressAndQuiet() {
     Path dir = TestImages.scratch();
     Cli.Result progress = Cli.run("convert", "-p", "-O", "qcow2", TestImages.path("default.qcow2").toString(),
@@ -170,7 +186,7 @@ class ConvertQcow2Test {
       "-c -O qcow2 -o preallocation=metadata @/t.qcow2 @/o.qcow2", "-O qcow2 @/t.qcow2 @/t.qcow2 -B @/b.qcow2 -F qcow2 @/o.qcow2",
       "-O qcow2 @/t.qcow2", "-O qcow2 -o cluster_size=1000 @/t.qcow2 @/o.qcow2", "-O foo @/t.qcow2 @/o.qcow2",
       "-n -O qcow2 -o cluster_size=4k @/t.qcow2 @/b.qcow2", "-n -O qcow2 @/t.qcow2 @/small.qcow2",
-      "-O qcow2 -o ,x @/t.qcow2 @/o.qcow2",
+      "-O qcow2 -o ,x @/t.qcow2 @/o.qcow2", "--target-is-zero -O qcow2 @/t.qcow2 @/o.qcow2",
   })
   void refusesWhatQemuImgRefuses(String arguments) {
     Path dir = TestImages.scratch();

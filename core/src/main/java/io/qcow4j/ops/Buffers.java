@@ -1,13 +1,23 @@
 package io.qcow4j.ops;
 
+import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
-/** Zero detection over byte arrays, sector by sector as qemu-img counts. */
+/**
+ * Zero detection and comparison, sector by sector as qemu-img counts, over byte arrays and direct
+ * buffers, and the bounded pools of direct buffers that convert and compare read into.
+ */
 final class Buffers {
   static final int SECTOR = 512;
   /** qemu-img's IO_BUF_SIZE: the most that compare and convert read at once. */
   static final int IO_BUFFER_BYTES = 2 << 20;
   private static final byte[] ZEROS = new byte[IO_BUFFER_BYTES];
+  /**
+   * Zeros to compare direct buffers with: {@link ByteBuffer#mismatch} of two direct buffers
+   * compares eight bytes (or a vector) at a time, with no copy onto the heap.
+   */
+  private static final ByteBuffer DIRECT_ZEROS = ByteBuffer.allocateDirect(IO_BUFFER_BYTES).asReadOnlyBuffer();
 
   private Buffers() {}
 
@@ -24,6 +34,25 @@ final class Buffers {
     return true;
   }
 
+  /** Whether {@code length} bytes of {@code buffer} from its index {@code from} are all zero (positions untouched). */
+  static boolean isZero(ByteBuffer buffer, int from, int length) {
+    return firstNonZero(buffer, from, length) < 0;
+  }
+
+  /** The index (relative to {@code from}) of the first non-zero byte of the range, -1 if none. */
+  static int firstNonZero(ByteBuffer buffer, int from, int length) {
+    int checked = 0;
+    while (checked < length) {
+      int step = Math.min(length - checked, IO_BUFFER_BYTES);
+      int index = buffer.slice(from + checked, step).mismatch(DIRECT_ZEROS.slice(0, step));
+      if (index >= 0) {
+        return checked + index;
+      }
+      checked += step;
+    }
+    return -1;
+  }
+
   /** The start of the first sector (counted from {@code from}) holding a non-zero byte, relative to {@code from}; -1 if none. */
   static int firstNonZeroSector(byte[] buffer, int from, int length) {
     int checked = 0;
@@ -38,13 +67,67 @@ final class Buffers {
     return -1;
   }
 
+  /** Like {@link #firstNonZeroSector(byte[], int, int)} over a buffer's indices. */
+  static int firstNonZeroSector(ByteBuffer buffer, int from, int length) {
+    int index = firstNonZero(buffer, from, length);
+    return index < 0 ? -1 : alignDown(index);
+  }
+
   /** The start of the first sector (relative to the buffers' starts) where the two differ; -1 if none. */
   static int firstDifferentSector(byte[] first, byte[] second, int length) {
     int index = Arrays.mismatch(first, 0, length, second, 0, length);
     return index < 0 ? -1 : alignDown(index);
   }
 
+  /** Like {@link #firstDifferentSector(byte[], byte[], int)} over the buffers' first {@code length} bytes. */
+  static int firstDifferentSector(ByteBuffer first, ByteBuffer second, int length) {
+    int index = first.slice(0, length).mismatch(second.slice(0, length));
+    return index < 0 ? -1 : alignDown(index);
+  }
+
+  /** Whether {@code length} bytes of the two buffers from index {@code from} are equal. */
+  static boolean equal(ByteBuffer first, ByteBuffer second, int from, int length) {
+    return first.slice(from, length).mismatch(second.slice(from, length)) < 0;
+  }
+
+  /** Sets {@code length} bytes of {@code buffer} from index {@code from} to zero (positions untouched). */
+  static void fillZeros(ByteBuffer buffer, int from, int length) {
+    int filled = 0;
+    while (filled < length) {
+      int step = Math.min(length - filled, IO_BUFFER_BYTES);
+      buffer.put(from + filled, DIRECT_ZEROS, 0, step);
+      filled += step;
+    }
+  }
+
   private static int alignDown(int index) {
     return index / SECTOR * SECTOR;
+  }
+
+  /**
+   * Direct buffers of one size, made on first demand and reused: the caller bounds how many are
+   * out at once (its window of requests in flight), so the memory is that bound times the size,
+   * whatever the image's size. Thread-safe.
+   */
+  static final class Pool {
+    private final int bufferBytes;
+    private final ConcurrentLinkedQueue<ByteBuffer> free = new ConcurrentLinkedQueue<>();
+
+    Pool(int bufferBytes) {
+      this.bufferBytes = bufferBytes;
+    }
+
+    /** A cleared buffer of the pool's size. */
+    ByteBuffer take() {
+      ByteBuffer buffer = free.poll();
+      return buffer != null ? buffer.clear() : ByteBuffer.allocateDirect(bufferBytes);
+    }
+
+    /** Gives {@code buffer} (from {@link #take}, or null) back. */
+    void give(ByteBuffer buffer) {
+      if (buffer != null) {
+        free.add(buffer);
+      }
+    }
   }
 }

@@ -53,7 +53,7 @@ public final class ConvertTarget {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
         progress.update(0, totalSize(sources));
-        ImageConvert.toRaw(sources, path, sparseBytes, progress);
+        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
       }
@@ -69,8 +69,10 @@ public final class ConvertTarget {
   }
 
   /**
-   * Copies the sources into an existing image (-n), every zero range written as zeros; refused when
-   * it is smaller than the sources or cannot take compressed clusters. Closes the target.
+   * Copies the sources into an existing image (-n), every zero range written as zeros unless
+   * {@code copyOptions.targetIsNew()} says the target reads as zeros (or as its backing file)
+   * already (qemu-img's --target-is-zero); refused when it is smaller than the sources or cannot
+   * take compressed clusters. Closes the target.
    */
   public static void intoExisting(List<DiskFile> sources, DiskFile target, ImageConvert.Options copyOptions,
       ImageConvert.Progress progress) throws IOException {
@@ -85,7 +87,7 @@ public final class ConvertTarget {
       target.close();
       throw e;
     }
-    copy(sources, target, copyOptions.withTargetIsNew(false), progress);
+    copy(sources, target, copyOptions, progress);
   }
 
   private static void copy(List<DiskFile> sources, DiskFile target, ImageConvert.Options copyOptions,

@@ -1,10 +1,8 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.Extent;
 import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -96,8 +94,17 @@ public final class ImageConvert {
   /** Writes the concatenated content of {@code sources} to a new raw file at {@code target}, replacing it. */
   public static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, Progress progress)
       throws IOException {
+    toRaw(sources, target, sparseBytes, Options.defaults().workers(), progress);
+  }
+
+  /** {@link #toRaw(List, Path, long, Progress)} with {@code workers} requests in flight (qemu-img's -m). */
+  static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, Progress progress)
+      throws IOException {
     if (sparseBytes < 0 || sparseBytes % Buffers.SECTOR != 0 || sparseBytes > MAX_SPARSE_BYTES) {
       throw new IllegalArgumentException("sparse size must be a multiple of 512 up to 16 MiB: " + sparseBytes);
+    }
+    if (workers < 1) {
+      throw new IllegalArgumentException("workers must be at least 1: " + workers);
     }
     long total = 0;
     for (DiskFile source : sources) {
@@ -107,139 +114,8 @@ public final class ImageConvert {
     // truncated), then grown with ftruncate: all a hole
     try (FileStorage out = FileStorage.create(target, true)) {
       out.truncate(total);
-      new Copier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress).copyAll(sources);
+      new RawCopier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress, workers).copyAll(sources);
       out.force(false);
-    }
-  }
-
-  /** One conversion's state: the target, the sparse threshold in sectors and the progress so far. */
-  private static final class Copier {
-    /** Alignment (in sectors) that zero runs are cut to, as qemu-img does for a raw target: 4 KiB. */
-    private static final int ALIGNMENT_SECTORS = 8;
-
-    private final FileStorage out;
-    private final int minSparseSectors;
-    private final long total;
-    private final Progress progress;
-    private final byte[] buffer = new byte[Buffers.IO_BUFFER_BYTES];
-    /** How many bytes of {@link #buffer} hold the current chunk. */
-    private int filled;
-    private long done;
-
-    Copier(FileStorage out, int minSparseSectors, long total, Progress progress) {
-      this.out = out;
-      this.minSparseSectors = minSparseSectors;
-      this.total = total;
-      this.progress = progress;
-    }
-
-    void copyAll(List<DiskFile> sources) throws IOException {
-      long targetBase = 0;
-      for (DiskFile source : sources) {
-        copy(source, targetBase);
-        targetBase += source.size();
-      }
-    }
-
-    private void copy(DiskFile source, long targetBase) throws IOException {
-      long size = source.size();
-      long position = 0;
-      while (position < size) {
-        Extent extent = source.blockStatus(position, size - position);
-        if (extent.length() <= 0) {
-          throw new IOException(source.files() + ": block status at offset " + position + " returned an empty range");
-        }
-        long end = position + extent.length();
-        if (extent.zero()) {
-          if (minSparseSectors == 0) {
-            out.zeroRange(targetBase + position, extent.length());
-          }
-        } else {
-          for (long chunkStart = position; chunkStart < end; chunkStart += buffer.length) {
-            int chunk = (int) Math.min(buffer.length, end - chunkStart);
-            source.readFully(ByteBuffer.wrap(buffer, 0, chunk), chunkStart);
-            writeData(targetBase + chunkStart, chunk);
-          }
-        }
-        position = end;
-        done += extent.length();
-        progress.update(done, total);
-      }
-    }
-
-    /** Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as holes. */
-    private void writeData(long targetOffset, int length) throws IOException {
-      if (minSparseSectors == 0) {
-        out.write(ByteBuffer.wrap(buffer, 0, length), targetOffset);
-        return;
-      }
-      filled = length;
-      int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
-      int sector = 0;
-      while (sector < sectors) {
-        long run = allocatedRunMin(sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
-        int runSectors = (int) (run >>> 1);
-        if ((run & 1) != 0) {
-          int from = sector * Buffers.SECTOR;
-          int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);
-          out.write(ByteBuffer.wrap(buffer, from, to - from), targetOffset + from);
-        }
-        sector += runSectors;
-      }
-    }
-
-    /**
-     * qemu-img's is_allocated_sectors_min: the run of sectors from {@code first} that is written
-     * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
-     * {@code count << 1 | written}.
-     */
-    private long allocatedRunMin(int first, int count, long sectorNumber) {
-      int min = Math.min(minSparseSectors, count);
-      long run = allocatedRun(first, count, sectorNumber);
-      if ((run & 1) == 0) {
-        return run;
-      }
-      int used = (int) (run >>> 1);
-      int checked = used;
-      while (checked < count) {
-        long next = allocatedRun(first + checked, count - checked, sectorNumber + checked);
-        int nextSectors = (int) (next >>> 1);
-        checked += nextSectors;
-        if ((next & 1) != 0) {
-          used = checked;
-        } else if (nextSectors >= min) {
-          break;
-        }
-      }
-      return (long) used << 1 | 1;
-    }
-
-    /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-    private long allocatedRun(int first, int count, long sectorNumber) {
-      boolean zero = sectorIsZero(first);
-      int run = 1;
-      while (run < count && sectorIsZero(first + run) == zero) {
-        run++;
-      }
-      if (run < count) {
-        int tail = (int) ((sectorNumber + run) & (ALIGNMENT_SECTORS - 1));
-        if (tail != 0) {
-          if (zero && run <= tail) {
-            zero = false;
-          }
-          if (!zero) {
-            run = Math.min(run + ALIGNMENT_SECTORS - tail, count);
-          } else {
-            run -= tail;
-          }
-        }
-      }
-      return (long) run << 1 | (zero ? 0 : 1);
-    }
-
-    private boolean sectorIsZero(int sector) {
-      int from = sector * Buffers.SECTOR;
-      return Buffers.isZero(buffer, from, Math.min(Buffers.SECTOR, filled - from));
     }
   }
 }

@@ -26,16 +26,25 @@ import java.util.concurrent.Executors;
  * straight from the workers).
  */
 final class ImageCopier {
-  /** Guest bytes a worker takes at once when it does not compress. */
-  private static final int CHUNK_BYTES = 1 << 20;
+  /**
+   * Guest bytes a worker takes at once when it does not compress: qemu-img's IO_BUF_SIZE, so that
+   * the in-order writes, one thread's work, are as few and as large as qemu-img's.
+   */
+  private static final int CHUNK_BYTES = Buffers.IO_BUFFER_BYTES;
 
-  /** What one chunk asks of the target, in guest order. */
-  private record Action(Kind kind, long offset, byte[] bytes, int from, int length) {
+  /**
+   * What one chunk asks of the target, in guest order: {@code length} bytes of {@code data} from
+   * index {@code from} (a write), compressed bytes, or zeros.
+   */
+  private record Action(Kind kind, long offset, ByteBuffer data, byte[] compressed, int from, int length) {
     enum Kind { WRITE, COMPRESSED, ZERO }
   }
 
-  /** One chunk's verdict: its length (for progress) and its writes. */
-  private record Chunk(long length, List<Action> actions) {}
+  /**
+   * One chunk's verdict: its length (for progress), its writes, and the pooled buffers they read
+   * from (null when none), given back once the writes are done.
+   */
+  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {}
 
   private final List<DiskFile> sources;
   private final long[] sourceStarts;
@@ -47,6 +56,12 @@ final class ImageCopier {
   private final ImageConvert.Options options;
   private final int unitBytes;
   private final int chunkBytes;
+  /**
+   * Direct buffers of one chunk for the sources' data and for the backing file's: at most a
+   * window's worth of each is out at once, so the copy's memory does not grow with the image.
+   */
+  private final Buffers.Pool dataBuffers;
+  private final Buffers.Pool baseBuffers;
 
   ImageCopier(List<DiskFile> sources, DiskFile target, ImageConvert.Options options) throws IOException {
     this.sources = List.copyOf(sources);
@@ -73,6 +88,8 @@ final class ImageCopier {
     this.backingSize = backing != null ? backing.size() : 0;
     this.unitBytes = unitBytes(qcow2, options.compress());
     this.chunkBytes = options.compress() ? unitBytes : Math.max(qcow2 != null ? qcow2.clusterSize() : unitBytes, CHUNK_BYTES);
+    this.dataBuffers = new Buffers.Pool(chunkBytes);
+    this.baseBuffers = new Buffers.Pool(chunkBytes);
   }
 
   /**
@@ -129,6 +146,7 @@ final class ImageCopier {
         if (!direct) {
           apply(chunk);
         }
+        release(chunk);
         done += chunk.length();
         progress.update(done, total);
       }
@@ -231,7 +249,7 @@ final class ImageCopier {
     List<Action> actions = new ArrayList<>();
     if (!options.targetIsNew()) {
       addZero(actions, start, end);
-      return new Chunk(end - start, actions);
+      return new Chunk(end - start, actions, null, null);
     }
     if (backing != null) {
       long cursor = start;
@@ -247,20 +265,32 @@ final class ImageCopier {
         cursor = extentEnd;
       }
     }
-    return new Chunk(end - start, actions);
+    return new Chunk(end - start, actions, null, null);
   }
 
   /** A chunk with data: read, then judged unit by unit. */
   private Chunk dataChunk(long start, long end) throws IOException {
     int length = (int) (end - start);
-    byte[] data = new byte[length];
-    readSources(data, start);
-    byte[] base = null;
-    if (backing != null && start < backingSize) {
-      base = new byte[length];
-      int fromBacking = (int) Math.min(length, backingSize - start);
-      backing.readFully(ByteBuffer.wrap(base, 0, fromBacking), start);
+    ByteBuffer data = dataBuffers.take();
+    ByteBuffer base = null;
+    try {
+      readSources(data, start, length);
+      if (backing != null && start < backingSize) {
+        base = baseBuffers.take();
+        int fromBacking = (int) Math.min(length, backingSize - start);
+        backing.readFully(base.slice(0, fromBacking), start);
+        // past the backing file's end a new image reads as zeros
+        Buffers.fillZeros(base, fromBacking, length - fromBacking);
+      }
+      return new Chunk(length, judge(data, base, start, length), data, base);
+    } catch (IOException | RuntimeException | Error e) {
+      dataBuffers.give(data);
+      baseBuffers.give(base);
+      throw e;
     }
+  }
+
+  private List<Action> judge(ByteBuffer data, ByteBuffer base, long start, int length) {
     List<Action> actions = new ArrayList<>();
     for (int from = 0; from < length; from += unitBytes) {
       int unit = Math.min(unitBytes, length - from);
@@ -268,7 +298,7 @@ final class ImageCopier {
       boolean zero = options.detectZeroes() && Buffers.isZero(data, from, unit);
       if (options.targetIsNew()) {
         // a new image reads as its backing file (zeros past its end, or without one)
-        boolean sameAsBefore = base != null ? Arrays.equals(data, from, from + unit, base, from, from + unit) : zero;
+        boolean sameAsBefore = base != null ? Buffers.equal(data, base, from, unit) : zero;
         if (sameAsBefore) {
           continue;
         }
@@ -276,15 +306,15 @@ final class ImageCopier {
       if (zero) {
         addZero(actions, offset, offset + unit);
       } else if (compressTarget != null) {
-        byte[] cluster = data;
-        int clusterFrom = from;
+        ByteBuffer cluster = data.slice(from, unit);
         if (unit < unitBytes) {
-          cluster = Arrays.copyOfRange(data, from, from + unitBytes);
-          clusterFrom = 0;
+          ByteBuffer padded = ByteBuffer.allocate(unitBytes);
+          padded.put(cluster).clear();
+          cluster = padded;
         }
-        byte[] packed = compressTarget.compressCluster(ByteBuffer.wrap(cluster, clusterFrom, unitBytes));
+        byte[] packed = compressTarget.compressCluster(cluster);
         if (packed != null) {
-          actions.add(new Action(Action.Kind.COMPRESSED, offset, packed, 0, packed.length));
+          actions.add(new Action(Action.Kind.COMPRESSED, offset, null, packed, 0, packed.length));
         } else {
           addWrite(actions, data, from, unit, offset);
         }
@@ -292,18 +322,19 @@ final class ImageCopier {
         addWrite(actions, data, from, unit, offset);
       }
     }
-    return new Chunk(length, actions);
+    return actions;
   }
 
-  private static void addWrite(List<Action> actions, byte[] data, int from, int length, long offset) {
+  private static void addWrite(List<Action> actions, ByteBuffer data, int from, int length, long offset) {
     if (!actions.isEmpty()) {
       Action last = actions.getLast();
-      if (last.kind() == Action.Kind.WRITE && last.bytes() == data && last.from() + last.length() == from) {
-        actions.set(actions.size() - 1, new Action(Action.Kind.WRITE, last.offset(), data, last.from(), last.length() + length));
+      if (last.kind() == Action.Kind.WRITE && last.data() == data && last.from() + last.length() == from) {
+        actions.set(actions.size() - 1, new Action(Action.Kind.WRITE, last.offset(), data, null, last.from(),
+            last.length() + length));
         return;
       }
     }
-    actions.add(new Action(Action.Kind.WRITE, offset, data, from, length));
+    actions.add(new Action(Action.Kind.WRITE, offset, data, null, from, length));
   }
 
   private static void addZero(List<Action> actions, long from, long to) {
@@ -313,28 +344,29 @@ final class ImageCopier {
     if (!actions.isEmpty()) {
       Action last = actions.getLast();
       if (last.kind() == Action.Kind.ZERO && last.offset() + last.length() == from && to - last.offset() <= Integer.MAX_VALUE) {
-        actions.set(actions.size() - 1, new Action(Action.Kind.ZERO, last.offset(), null, 0, (int) (to - last.offset())));
+        actions.set(actions.size() - 1, new Action(Action.Kind.ZERO, last.offset(), null, null, 0,
+            (int) (to - last.offset())));
         return;
       }
     }
     long cursor = from;
     while (cursor < to) {
       int piece = (int) Math.min(to - cursor, 1L << 30);
-      actions.add(new Action(Action.Kind.ZERO, cursor, null, 0, piece));
+      actions.add(new Action(Action.Kind.ZERO, cursor, null, null, 0, piece));
       cursor += piece;
     }
   }
 
-  /** Fills {@code data} with the concatenated sources' content from guest {@code start}. */
-  private void readSources(byte[] data, long start) throws IOException {
+  /** Fills the first {@code length} bytes of {@code data} with the concatenated sources' content from guest {@code start}. */
+  private void readSources(ByteBuffer data, long start, int length) throws IOException {
     int filled = 0;
-    while (filled < data.length) {
+    while (filled < length) {
       long offset = start + filled;
       int index = sourceIndex(offset);
       DiskFile source = sources.get(index);
       long local = offset - sourceStarts[index];
-      int piece = (int) Math.min(data.length - filled, source.size() - local);
-      source.readFully(ByteBuffer.wrap(data, filled, piece), local);
+      int piece = (int) Math.min(length - filled, source.size() - local);
+      source.readFully(data.slice(filled, piece), local);
       filled += piece;
     }
   }
@@ -342,10 +374,15 @@ final class ImageCopier {
   private void apply(Chunk chunk) throws IOException {
     for (Action action : chunk.actions()) {
       switch (action.kind()) {
-        case WRITE -> target.writeFully(ByteBuffer.wrap(action.bytes(), action.from(), action.length()), action.offset());
-        case COMPRESSED -> compressTarget.writeCompressed(action.offset(), action.bytes());
+        case WRITE -> target.writeFully(action.data().slice(action.from(), action.length()), action.offset());
+        case COMPRESSED -> compressTarget.writeCompressed(action.offset(), action.compressed());
         case ZERO -> target.writeZeroes(action.offset(), action.length());
       }
     }
+  }
+
+  private void release(Chunk chunk) {
+    dataBuffers.give(chunk.data());
+    baseBuffers.give(chunk.base());
   }
 }

@@ -1,16 +1,60 @@
 package io.qcow4j.qcow2;
 
+import com.github.luben.zstd.ZstdCompressCtx;
 import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.qcow2.format.Header;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.Supplier;
 import java.util.zip.DataFormatException;
+import java.util.zip.Deflater;
 import java.util.zip.Inflater;
 
-/** Decompression of compressed clusters: raw deflate (zlib type) or zstd frames. */
+/**
+ * Compression and decompression of clusters: raw deflate (zlib type) or zstd frames. The codec
+ * contexts are reused: making one per cluster (a zstd context allocates its tables, a deflater
+ * its window) cost more than compressing a 64 KiB cluster.
+ */
 final class Compression {
+  private static final Contexts<ZstdCompressCtx> ZSTD_COMPRESS = new Contexts<>(ZstdCompressCtx::new);
+  private static final Contexts<ZstdDecompressCtx> ZSTD_DECOMPRESS = new Contexts<>(ZstdDecompressCtx::new);
+  private static final Contexts<Deflater> DEFLATERS =
+      new Contexts<>(() -> new Deflater(Deflater.DEFAULT_COMPRESSION, true));
+  private static final Contexts<Inflater> INFLATERS = new Contexts<>(() -> new Inflater(true));
+
   private Compression() {}
+
+  /**
+   * Idle codec contexts, at most {@link #KEPT} (the threads that compress or decompress at once);
+   * one taken is used by one thread, then given back in its initial state or dropped.
+   */
+  private static final class Contexts<T> {
+    private static final int KEPT = 32;
+
+    private final Supplier<T> factory;
+    private final ConcurrentLinkedQueue<T> idle = new ConcurrentLinkedQueue<>();
+
+    Contexts(Supplier<T> factory) {
+      this.factory = factory;
+    }
+
+    T take() {
+      T context = idle.poll();
+      return context != null ? context : factory.get();
+    }
+
+    /** Gives back a context that is ready for its next use; returns false when it was not kept. */
+    boolean give(T context) {
+      if (idle.size() >= KEPT) {
+        return false;
+      }
+      idle.add(context);
+      return true;
+    }
+  }
 
   /**
    * Decompresses {@code compressed} (which may carry trailing padding) into exactly one cluster,
@@ -34,12 +78,21 @@ final class Compression {
     if (compressionType == Header.COMPRESSION_ZSTD) {
       byte[] input = new byte[cluster.remaining()];
       cluster.duplicate().get(input);
-      try (com.github.luben.zstd.ZstdCompressCtx context = new com.github.luben.zstd.ZstdCompressCtx()) {
+      ZstdCompressCtx context = ZSTD_COMPRESS.take();
+      boolean kept = false;
+      try {
+        // each call is one whole frame (ZSTD_e_end), the context's parameters stay the defaults
         byte[] output = context.compress(input);
+        kept = ZSTD_COMPRESS.give(context);
         return output.length <= limit ? output : null;
+      } finally {
+        if (!kept) {
+          context.close();
+        }
       }
     }
-    java.util.zip.Deflater deflater = new java.util.zip.Deflater(java.util.zip.Deflater.DEFAULT_COMPRESSION, true);
+    Deflater deflater = DEFLATERS.take();
+    boolean kept = false;
     try {
       deflater.setInput(cluster.duplicate());
       deflater.finish();
@@ -48,15 +101,21 @@ final class Compression {
       while (!deflater.finished() && length < limit) {
         length += deflater.deflate(output, length, limit - length);
       }
-      return deflater.finished() ? java.util.Arrays.copyOf(output, length) : null;
+      byte[] result = deflater.finished() ? Arrays.copyOf(output, length) : null;
+      deflater.reset();
+      kept = DEFLATERS.give(deflater);
+      return result;
     } finally {
-      deflater.end();
+      if (!kept) {
+        deflater.end();
+      }
     }
   }
 
   private static void inflateDeflate(ByteBuffer compressed, ByteBuffer cluster, String where)
       throws CorruptImageException {
-    Inflater inflater = new Inflater(true);
+    Inflater inflater = INFLATERS.take();
+    boolean kept = false;
     try {
       inflater.setInput(compressed);
       while (cluster.hasRemaining()) {
@@ -65,10 +124,14 @@ final class Compression {
           break;
         }
       }
+      inflater.reset();
+      kept = INFLATERS.give(inflater);
     } catch (DataFormatException e) {
       throw new CorruptImageException(where + ": compressed cluster does not inflate: " + e.getMessage(), e);
     } finally {
-      inflater.end();
+      if (!kept) {
+        inflater.end();
+      }
     }
     if (cluster.hasRemaining()) {
       throw new CorruptImageException(where + ": compressed cluster inflates to " + cluster.position()
@@ -80,7 +143,9 @@ final class Compression {
       throws CorruptImageException {
     ByteBuffer source = direct(compressed);
     ByteBuffer target = cluster.isDirect() ? cluster : ByteBuffer.allocateDirect(cluster.remaining());
-    try (ZstdDecompressCtx context = new ZstdDecompressCtx()) {
+    ZstdDecompressCtx context = ZSTD_DECOMPRESS.take();
+    boolean kept = false;
+    try {
       while (target.hasRemaining() && source.hasRemaining()) {
         int before = target.position() + source.position();
         context.decompressDirectByteBufferStream(target, source);
@@ -88,8 +153,15 @@ final class Compression {
           break;
         }
       }
+      // a frame left unfinished (the cluster full first) must not carry into the next cluster's
+      context.reset();
+      kept = ZSTD_DECOMPRESS.give(context);
     } catch (ZstdException e) {
       throw new CorruptImageException(where + ": compressed cluster is not valid zstd: " + e.getMessage(), e);
+    } finally {
+      if (!kept) {
+        context.close();
+      }
     }
     if (target.hasRemaining()) {
       throw new CorruptImageException(where + ": compressed cluster decompresses to " + target.position()

@@ -1,0 +1,214 @@
+package io.qcow4j.ops;
+
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
+import io.qcow4j.internal.storage.FileStorage;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The copy of qemu-img convert to a raw file: block status walks the sources (zero extents cost
+ * nothing, or one fallocate with -S 0), their data extents are cut into chunks of qemu-img's
+ * IO_BUF_SIZE, and up to {@code workers} chunks are read and written at once, each through a
+ * direct buffer of a bounded pool (no copy through the JDK's temporary buffers); inside a chunk,
+ * zero runs at least {@code minSparseSectors} long stay holes, as qemu-img's
+ * is_allocated_sectors_min decides. Raw writes go to disjoint ranges, so their order does not matter.
+ */
+final class RawCopier {
+  /** Alignment (in sectors) that zero runs are cut to, as qemu-img does for a raw target: 4 KiB. */
+  private static final int ALIGNMENT_SECTORS = 8;
+
+  private final FileStorage out;
+  private final int minSparseSectors;
+  private final long total;
+  private final ImageConvert.Progress progress;
+  private final int workers;
+  private final Buffers.Pool pool = new Buffers.Pool(Buffers.IO_BUFFER_BYTES);
+  private long done;
+
+  RawCopier(FileStorage out, int minSparseSectors, long total, ImageConvert.Progress progress, int workers) {
+    this.out = out;
+    this.minSparseSectors = minSparseSectors;
+    this.total = total;
+    this.progress = progress;
+    this.workers = workers;
+  }
+
+  void copyAll(List<DiskFile> sources) throws IOException {
+    ExecutorService threads = Executors.newFixedThreadPool(workers, runnable -> {
+      Thread thread = new Thread(runnable, "qcow4j-convert");
+      thread.setDaemon(true);
+      return thread;
+    });
+    Semaphore inFlight = new Semaphore(workers);
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    try {
+      long targetBase = 0;
+      for (DiskFile source : sources) {
+        copy(source, targetBase, threads, inFlight, failure);
+        targetBase += source.size();
+      }
+      inFlight.acquireUninterruptibly(workers);
+      rethrow(failure.get());
+    } finally {
+      threads.shutdownNow();
+    }
+  }
+
+  private void copy(DiskFile source, long targetBase, ExecutorService threads, Semaphore inFlight,
+      AtomicReference<Throwable> failure) throws IOException {
+    long size = source.size();
+    long position = 0;
+    while (position < size) {
+      rethrow(failure.get());
+      Extent extent = source.blockStatus(position, size - position);
+      if (extent.length() <= 0) {
+        throw new IOException(source.files() + ": block status at offset " + position + " returned an empty range");
+      }
+      long end = position + extent.length();
+      if (extent.zero()) {
+        if (minSparseSectors == 0) {
+          out.zeroRange(targetBase + position, extent.length());
+        }
+        advance(extent.length());
+      } else {
+        for (long chunkStart = position; chunkStart < end; chunkStart += Buffers.IO_BUFFER_BYTES) {
+          int chunk = (int) Math.min(Buffers.IO_BUFFER_BYTES, end - chunkStart);
+          long sourceOffset = chunkStart;
+          inFlight.acquireUninterruptibly();
+          if (failure.get() != null) {
+            inFlight.release();
+            break;
+          }
+          threads.execute(() -> {
+            ByteBuffer buffer = pool.take();
+            try {
+              buffer.limit(chunk);
+              source.readFully(buffer, sourceOffset);
+              writeData(buffer, targetBase + sourceOffset, chunk);
+              advance(chunk);
+            } catch (Throwable e) {
+              failure.compareAndSet(null, e);
+            } finally {
+              pool.give(buffer);
+              inFlight.release();
+            }
+          });
+        }
+      }
+      position = end;
+    }
+  }
+
+  private synchronized void advance(long bytes) {
+    done += bytes;
+    progress.update(done, total);
+  }
+
+  private static void rethrow(Throwable failure) throws IOException {
+    if (failure == null) {
+      return;
+    }
+    if (failure instanceof IOException io) {
+      throw io;
+    }
+    if (failure instanceof UncheckedIOException unchecked) {
+      throw unchecked.getCause();
+    }
+    if (failure instanceof RuntimeException runtime) {
+      throw runtime;
+    }
+    if (failure instanceof Error error) {
+      throw error;
+    }
+    throw new InterruptedIOException(String.valueOf(failure));
+  }
+
+  /** Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as holes. */
+  private void writeData(ByteBuffer buffer, long targetOffset, int length) throws IOException {
+    if (minSparseSectors == 0) {
+      writeFully(buffer, 0, length, targetOffset);
+      return;
+    }
+    int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
+    int sector = 0;
+    while (sector < sectors) {
+      long run = allocatedRunMin(buffer, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      int runSectors = (int) (run >>> 1);
+      if ((run & 1) != 0) {
+        int from = sector * Buffers.SECTOR;
+        int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);
+        writeFully(buffer, from, to - from, targetOffset + from);
+      }
+      sector += runSectors;
+    }
+  }
+
+  private void writeFully(ByteBuffer buffer, int from, int length, long targetOffset) throws IOException {
+    ByteBuffer piece = buffer.slice(from, length);
+    while (piece.hasRemaining()) {
+      out.write(piece, targetOffset + piece.position());
+    }
+  }
+
+  /**
+   * qemu-img's is_allocated_sectors_min: the run of sectors from {@code first} that is written
+   * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
+   * {@code count << 1 | written}.
+   */
+  private long allocatedRunMin(ByteBuffer buffer, int filled, int first, int count, long sectorNumber) {
+    int min = Math.min(minSparseSectors, count);
+    long run = allocatedRun(buffer, filled, first, count, sectorNumber);
+    if ((run & 1) == 0) {
+      return run;
+    }
+    int used = (int) (run >>> 1);
+    int checked = used;
+    while (checked < count) {
+      long next = allocatedRun(buffer, filled, first + checked, count - checked, sectorNumber + checked);
+      int nextSectors = (int) (next >>> 1);
+      checked += nextSectors;
+      if ((next & 1) != 0) {
+        used = checked;
+      } else if (nextSectors >= min) {
+        break;
+      }
+    }
+    return (long) used << 1 | 1;
+  }
+
+  /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
+  private static long allocatedRun(ByteBuffer buffer, int filled, int first, int count, long sectorNumber) {
+    boolean zero = sectorIsZero(buffer, filled, first);
+    int run = 1;
+    while (run < count && sectorIsZero(buffer, filled, first + run) == zero) {
+      run++;
+    }
+    if (run < count) {
+      int tail = (int) ((sectorNumber + run) & (ALIGNMENT_SECTORS - 1));
+      if (tail != 0) {
+        if (zero && run <= tail) {
+          zero = false;
+        }
+        if (!zero) {
+          run = Math.min(run + ALIGNMENT_SECTORS - tail, count);
+        } else {
+          run -= tail;
+        }
+      }
+    }
+    return (long) run << 1 | (zero ? 0 : 1);
+  }
+
+  private static boolean sectorIsZero(ByteBuffer buffer, int filled, int sector) {
+    int from = sector * Buffers.SECTOR;
+    return Buffers.isZero(buffer, from, Math.min(Buffers.SECTOR, filled - from));
+  }
+}
