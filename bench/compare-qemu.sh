@@ -2,7 +2,7 @@
 # Runs the same workloads against qcow4j and against QEMU's own tools on the same image, and prints
 # ours, qemu's and the ratio (ours / qemu: above 1 is faster for rates, so higher is better).
 #
-# Usage: bench/compare-qemu.sh [SECTION...]        sections: img, nbd (default: all)
+# Usage: bench/compare-qemu.sh [SECTION...]        sections: img, nbd, startup, rss (default: all)
 # Environment: QCOW4J_BENCH_SIZE (image size, default 512M), QCOW4J_BENCH_SECONDS (per fio run,
 #   default 10), QCOW4J_BENCH_FORMAT (raw or qcow2, default raw), QCOW4J_BENCH_DIR (scratch
 #   directory, default a new temporary one, removed at the end), QCOW4J_BENCH_IMG_SIZE (the img
@@ -47,10 +47,10 @@ wait_for_socket() {
   exit 1
 }
 
-row() { # name unit ours qemu
-  awk -v name="$1" -v unit="$2" -v ours="$3" -v qemu="$4" 'BEGIN {
+row() { # name unit ours qemu [limit]: the limit is what the machine allows (no qcow4j, no QEMU)
+  awk -v name="$1" -v unit="$2" -v ours="$3" -v qemu="$4" -v limit="${5:-}" 'BEGIN {
     ratio = qemu > 0 ? sprintf("%.2f", ours / qemu) : "n/a";
-    printf "%-34s %14.1f %14.1f %8s  %s\n", name, ours, qemu, ratio, unit }'
+    printf "%-34s %14.1f %14.1f %8s  %s%s\n", name, ours, qemu, ratio, unit, (limit == "" ? "" : sprintf("  (limit %.1f)", limit)) }'
 }
 
 header() {
@@ -300,14 +300,16 @@ make_image() { # path: an image full of data, so that reads hit the disk rather 
   fi
 }
 
-start_ours() { # socket image
-  "$root/bin/qcow4j" serve -t -e 4 -f "$format" -k "$1" "$2" &
+start_ours() { # socket image [format]
+  # exec: server_pid is the JVM itself (its VmHWM is read in the rss section)
+  exec_ours() { exec "$root/bin/qcow4j" "$@"; }
+  exec_ours serve -t -e 4 -f "${3:-$format}" -k "$1" "$2" &
   server_pid=$!
   wait_for_socket "$1"
 }
 
-start_qemu() { # socket image
-  qemu-nbd -t -e 4 -f "$format" -k "$1" "$2" &
+start_qemu() { # socket image [format]
+  qemu-nbd -t -e 4 -f "${3:-$format}" -k "$1" "$2" &
   server_pid=$!
   wait_for_socket "$1"
 }
@@ -318,6 +320,22 @@ fio_iops() { # uri rw: prints the IOPS of a 4 KiB random run at queue depth 16
   fio --name=nbd --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=16 --size="$size" \
       --runtime="$seconds" --time_based --output-format=terse 2>/dev/null |
     awk -F';' -v field="$field" 'NF > 50 { print $field; exit }'
+}
+
+fio_seq_mibs() { # uri rw: prints the MiB/s of a 1 MiB sequential run at queue depth 4 through NBD
+  local field=7
+  [ "$2" = write ] && field=48
+  fio --name=nbd --ioengine=nbd --uri="$1" --rw="$2" --bs=1M --iodepth=4 --size="$size" \
+      --runtime="$seconds" --time_based --output-format=terse 2>/dev/null |
+    awk -F';' -v field="$field" 'NF > 50 { printf "%.1f\n", $field / 1024; exit }'
+}
+
+file_seq_mibs() { # file rw: the same run on the plain file (psync, the page cache kept: --invalidate=0): the physical limit
+  local field=7
+  [ "$2" = write ] && field=48
+  fio --name=file --ioengine=psync --filename="$1" --rw="$2" --bs=1M --size="$size" --invalidate=0 \
+      --runtime="$seconds" --time_based --output-format=terse 2>/dev/null |
+    awk -F';' -v field="$field" 'NF > 50 { printf "%.1f\n", $field / 1024; exit }'
 }
 
 nbdcopy_mibs() { # source destination: prints the MiB/s of the best of three nbdcopy runs
@@ -364,25 +382,119 @@ section_nbd() {
     result[$server.randread]=$(fio_iops "$uri" randread)
     echo "compare-qemu: nbd: $server: fio randwrite" >&2
     result[$server.randwrite]=$(fio_iops "$uri" randwrite)
+    echo "compare-qemu: nbd: $server: fio 1M sequential read and write" >&2
+    result[$server.seqread]=$(fio_seq_mibs "$uri" read)
+    result[$server.seqwrite]=$(fio_seq_mibs "$uri" write)
     echo "compare-qemu: nbd: $server: nbdcopy out and in (best of 3)" >&2
     result[$server.copyout]=$(nbdcopy_mibs "$uri" null:)
     result[$server.copyin]=$(nbdcopy_mibs "$source" "$uri")
     stop_server
   done
+  if [ "$format" = raw ]; then
+    echo "compare-qemu: nbd: limits: the plain file through fio and nbdcopy" >&2
+    result[limit.seqread]=$(file_seq_mibs "$image" read)
+    result[limit.seqwrite]=$(file_seq_mibs "$image" write)
+    result[limit.copyout]=$(nbdcopy_mibs "$image" null:)
+    result[limit.copyin]=$(nbdcopy_mibs "$source" "$work/copy.raw")
+  fi
 
   header "NBD server: qcow4j serve vs qemu-nbd ($format, $size, Unix socket)"
   row "fio 4k randread, depth 16" "IOPS" "${result[ours.randread]}" "${result[qemu.randread]}"
   row "fio 4k randwrite, depth 16" "IOPS" "${result[ours.randwrite]}" "${result[qemu.randwrite]}"
-  row "nbdcopy export -> null:" "MiB/s" "${result[ours.copyout]}" "${result[qemu.copyout]}"
-  row "nbdcopy file -> export" "MiB/s" "${result[ours.copyin]}" "${result[qemu.copyin]}"
+  row "fio 1M sequential read, depth 4" "MiB/s" "${result[ours.seqread]}" "${result[qemu.seqread]}" "${result[limit.seqread]:-}"
+  row "fio 1M sequential write, depth 4" "MiB/s" "${result[ours.seqwrite]}" "${result[qemu.seqwrite]}" "${result[limit.seqwrite]:-}"
+  row "nbdcopy export -> null:" "MiB/s" "${result[ours.copyout]}" "${result[qemu.copyout]}" "${result[limit.copyout]:-}"
+  row "nbdcopy file -> export" "MiB/s" "${result[ours.copyin]}" "${result[qemu.copyin]}" "${result[limit.copyin]:-}"
+}
+
+# ---- startup: wall time of short commands against qemu-img and a bare `java -version` ------------
+#
+# Each figure is the median of QCOW4J_BENCH_STARTS runs (default 11), the tools taking turns. The
+# ratio is qcow4j's time over java -version's (the goal: at most 2); qemu-img is shown beside it.
+
+starts=${QCOW4J_BENCH_STARTS:-11}
+
+millis() { # command...: wall milliseconds of one run, output dropped
+  local start end
+  start=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || true
+  end=$(date +%s%N)
+  echo $(((end - start) / 1000000))
+}
+
+section_startup() {
+  local image=$work/startup.qcow2 java=() ours_version=() ours_info=() qemu_version=() qemu_info=()
+  qemu-img create -q -f qcow2 "$image" 1G
+  # Build the jar and its AOT cache before the clock starts.
+  "$root/bin/qcow4j" --version >/dev/null
+  . "$root/bin/jdk.sh"
+  qcow4j_find_jdk
+  echo "compare-qemu: startup: $starts runs of each" >&2
+  for _ in $(seq "$starts"); do
+    java+=("$(millis "$JAVA_HOME/bin/java" -version)")
+    ours_version+=("$(millis "$root/bin/qcow4j" --version)")
+    qemu_version+=("$(millis qemu-img --version)")
+    ours_info+=("$(millis "$root/bin/qcow4j" info "$image")")
+    qemu_info+=("$(millis qemu-img info "$image")")
+  done
+  local java_ms
+  java_ms=$(median "${java[@]}")
+  printf '\n== %s\n%-34s %10s %14s %10s %18s\n' "Start-up (median ms of $starts runs)" "command" "qcow4j" "java -version" \
+    "qemu-img" "qcow4j/java"
+  startup_row() { # name ours qemu
+    awk -v name="$1" -v ours="$2" -v java="$java_ms" -v qemu="$3" 'BEGIN {
+      printf "%-34s %10d %14d %10d %18.2f\n", name, ours, java, qemu, ours / java }'
+  }
+  startup_row "--version" "$(median "${ours_version[@]}")" "$(median "${qemu_version[@]}")"
+  startup_row "info (empty 1 GiB qcow2)" "$(median "${ours_info[@]}")" "$(median "${qemu_info[@]}")"
+}
+
+# ---- rss: peak resident memory (/usr/bin/time -v, VmHWM for the server) -------------------------
+
+peak_kib() { # command...: the peak RSS in KiB of one run
+  /usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null 2>&1 || true
+  tail -n 1 "$work/rss"
+}
+
+section_rss() {
+  [ -x /usr/bin/time ] || { echo "compare-qemu: rss: needs /usr/bin/time (GNU time)" >&2; exit 1; }
+  local image=$work/rss.qcow2
+  echo "compare-qemu: rss: a 200 GiB qcow2 image with 30000 scattered 4 KiB writes" >&2
+  qemu-img create -q -f qcow2 "$image" 200G
+  awk 'BEGIN { for (i = 0; i < 30000; i++) printf "write -P 3 %d 4k\n", i * 7 * 1048576 }' |
+    qemu-io -f qcow2 "$image" >/dev/null
+  "$root/bin/qcow4j" --version >/dev/null
+  header "Peak RSS (MiB; ratio qcow4j / qemu, lower is better; goal: info/check/map 128, serve 256 + cache)"
+  local command
+  for command in info check map; do
+    row "$command" "MiB" "$(($(peak_kib "$root/bin/qcow4j" "$command" "$image") / 1024))" \
+      "$(($(peak_kib qemu-img "$command" "$image") / 1024))"
+  done
+  # The server under load: 4 KiB random writes into a fresh image of 2 MiB clusters.
+  local server ours_kib qemu_kib socket=$work/rss.sock
+  for server in ours qemu; do
+    rm -f "$image" "$socket"
+    qemu-img create -q -f qcow2 -o cluster_size=2M "$image" 8G
+    "start_$server" "$socket" "$image" qcow2
+    echo "compare-qemu: rss: $server: serve under fio randwrite ($seconds s)" >&2
+    fio --name=rss --ioengine=nbd --uri="nbd+unix:///?socket=$socket" --rw=randwrite --bs=4k --iodepth=16 \
+      --size=8G --runtime="$seconds" --time_based >/dev/null 2>&1
+    local kib
+    kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status")
+    if [ "$server" = ours ]; then ours_kib=$kib; else qemu_kib=$kib; fi
+    stop_server
+  done
+  row "serve, 2M clusters, fio randwrite" "MiB" "$((ours_kib / 1024))" "$((qemu_kib / 1024))"
 }
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(img nbd)
+[ ${#sections[@]} -eq 0 ] && sections=(img nbd startup rss)
 for section in "${sections[@]}"; do
   case $section in
     img) section_img ;;
     nbd) section_nbd ;;
-    *) echo "compare-qemu: unknown section '$section' (known: img, nbd)" >&2; exit 2 ;;
+    startup) section_startup ;;
+    rss) section_rss ;;
+    *) echo "compare-qemu: unknown section '$section' (known: img, nbd, startup, rss)" >&2; exit 2 ;;
   esac
 done

@@ -6,6 +6,8 @@ import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.Charset;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -19,28 +21,38 @@ import picocli.CommandLine.ParseResult;
     name = "qcow4j",
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
-    description = "Create, inspect, convert and serve qcow2 and raw disk images.",
-    subcommands = {
-      InfoCommand.class,
-      MapCommand.class,
-      ConvertCommand.class,
-      CompareCommand.class,
-      IoCommand.class,
-      MeasureCommand.class,
-      CommitCommand.class,
-      RebaseCommand.class,
-      BenchCommand.class,
-      AmendCommand.class,
-      ServeCommand.class,
-      CreateCommand.class,
-      ResizeCommand.class,
-      CheckCommand.class,
-      SnapshotCommand.class,
-      CommandLine.HelpCommand.class
-    })
+    description = "Create, inspect, convert and serve qcow2 and raw disk images.")
 public final class Main implements Callable<Integer> {
   /** Exit status of usage errors, like qemu-img's. */
   static final int USAGE_ERROR = 1;
+
+  /**
+   * The subcommands in the order help lists them. Picocli builds a command's model by reflection
+   * when it is added, which costs more than the rest of a short command's start: a command line
+   * that names one of these gets only that one (see {@link #addSubcommands}).
+   */
+  private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
+
+  private static Map<String, Class<?>> subcommands() {
+    Map<String, Class<?>> subcommands = new LinkedHashMap<>();
+    subcommands.put("info", InfoCommand.class);
+    subcommands.put("map", MapCommand.class);
+    subcommands.put("convert", ConvertCommand.class);
+    subcommands.put("compare", CompareCommand.class);
+    subcommands.put("io", IoCommand.class);
+    subcommands.put("measure", MeasureCommand.class);
+    subcommands.put("commit", CommitCommand.class);
+    subcommands.put("rebase", RebaseCommand.class);
+    subcommands.put("bench", BenchCommand.class);
+    subcommands.put("amend", AmendCommand.class);
+    subcommands.put("serve", ServeCommand.class);
+    subcommands.put("create", CreateCommand.class);
+    subcommands.put("resize", ResizeCommand.class);
+    subcommands.put("check", CheckCommand.class);
+    subcommands.put("snapshot", SnapshotCommand.class);
+    subcommands.put("help", CommandLine.HelpCommand.class);
+    return subcommands;
+  }
 
   @Option(names = "--debug", description = "Print stack traces of errors.")
   boolean debug;
@@ -64,6 +76,7 @@ public final class Main implements Callable<Integer> {
   /** Runs the command line printing to {@code out} and {@code err} and returns its exit status. */
   public static int run(PrintWriter out, PrintWriter err, String... args) {
     CommandLine commandLine = new CommandLine(new Main());
+    addSubcommands(commandLine, args);
     commandLine.setOut(out);
     commandLine.setErr(err);
     commandLine.setParameterExceptionHandler(Main::usageError);
@@ -78,6 +91,31 @@ public final class Main implements Callable<Integer> {
 
   public static void main(String[] args) {
     System.exit(run(args));
+  }
+
+  /**
+   * Adds the subcommand the arguments name; none for a bare --version; else every subcommand (for
+   * help, "Unmatched argument" and its suggestions). The top-level options (--debug, --help,
+   * --version) take no value, so the first argument that is not an option is the command's name.
+   */
+  private static void addSubcommands(CommandLine commandLine, String[] args) {
+    String name = null;
+    boolean versionOnly = args.length > 0;
+    for (String arg : args) {
+      if (!arg.startsWith("-")) {
+        name = arg;
+        break;
+      }
+      versionOnly &= arg.equals("--version") || arg.equals("-V") || arg.equals("--debug");
+    }
+    Class<?> named = name == null || name.equals("help") ? null : SUBCOMMANDS.get(name);
+    if (named != null) {
+      commandLine.addSubcommand(name, named);
+    } else if (name != null || !versionOnly) {
+      for (Map.Entry<String, Class<?>> subcommand : SUBCOMMANDS.entrySet()) {
+        commandLine.addSubcommand(subcommand.getKey(), subcommand.getValue());
+      }
+    }
   }
 
   /** One line naming the command and what is wrong with its arguments. */

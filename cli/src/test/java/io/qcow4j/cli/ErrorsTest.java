@@ -85,6 +85,24 @@ class ErrorsTest {
     }
   }
 
+  /** Main adds only the subcommand a command line names; help and unknown names still see them all. */
+  @Test
+  void helpAndUnknownCommandsSeeEverySubcommand() {
+    Cli.Result help = Cli.run("--help");
+    assertThat(help.exitCode()).isZero();
+    for (String command : new String[] {"info", "map", "convert", "compare", "io", "measure", "commit", "rebase",
+        "bench", "amend", "serve", "create", "resize", "check", "snapshot", "help"}) {
+      assertThat(help.out()).containsPattern("(?m)^  " + command + " ");
+    }
+    assertThat(Cli.run("help", "info").out()).startsWith("Usage: qcow4j info");
+    Cli.Result unknown = Cli.run("inof", "x.qcow2");
+    assertThat(unknown.exitCode()).isEqualTo(Main.USAGE_ERROR);
+    assertThat(unknown.errLines()).singleElement().asString().startsWith("qcow4j: Unmatched arguments from index 0: 'inof'");
+    Cli.Result none = Cli.run("--debug");
+    assertThat(none.exitCode()).isEqualTo(Main.USAGE_ERROR);
+    assertThat(none.err()).contains("Not enough arguments");
+  }
+
   @Test
   void unreadableTargetDirectoryIsOneLine() {
     Path target = TestImages.scratch().resolve("no/such/dir/out.raw");

@@ -155,15 +155,21 @@ public final class NbdServer implements AutoCloseable {
    */
   @Override
   public void close() throws IOException {
+    boolean running;
     synchronized (closeLock) {
-      if (closeStarted) {
-        awaitTerminatedQuietly();
+      running = closeStarted;
+      closeStarted = true;
+    }
+    if (running) {
+      // Waits outside the lock, which the running close takes to finish: a shutdown hook that
+      // waited inside it while the close begun by the last client's leaving flushed never returned.
+      awaitTerminatedQuietly();
+      synchronized (closeLock) {
         if (closeFailure != null) {
           throw closeFailure;
         }
-        return;
       }
-      closeStarted = true;
+      return;
     }
     IOException failure = null;
     try {

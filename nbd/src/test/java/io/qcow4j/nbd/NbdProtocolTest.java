@@ -3,6 +3,7 @@ package io.qcow4j.nbd;
 import static io.qcow4j.nbd.Protocol.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.qcow4j.disk.DiskFile;
 import io.qcow4j.nbd.NbdTestClient.Chunk;
 import io.qcow4j.nbd.NbdTestClient.OptionReply;
 import io.qcow4j.nbd.NbdTestClient.Reply;
@@ -661,6 +662,48 @@ class NbdProtocolTest {
     assertThat(own.closed).isTrue();
     assertThat(closing.awaitTermination(Duration.ZERO)).isTrue();
     closing.close();
+  }
+
+  /**
+   * A close that finds another one running waits for it without holding the lock the running one
+   * takes to finish: serve's shutdown hook (SIGTERM) calling close while the close started by the
+   * last client's leaving still flushed never returned, and the process never exited.
+   */
+  @Test
+  @Timeout(30)
+  void aSecondCloseWaitsForTheRunningOne() throws Exception {
+    java.util.concurrent.CountDownLatch forcing = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    DiskFile slow = new ForwardingDisk(new ZeroAwareDisk(content, false)) {
+      @Override
+      public void force(boolean metadata) throws IOException {
+        forcing.countDown();
+        try {
+          release.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        super.force(metadata);
+      }
+    };
+    NbdServer closing = serve(NbdServer.builder().disk(slow));
+    Thread first = Thread.ofVirtual().start(() -> closeQuietly(closing));
+    assertThat(forcing.await(10, TimeUnit.SECONDS)).isTrue();
+    Thread second = Thread.ofVirtual().start(() -> closeQuietly(closing));
+    // the second close has found the first running (or is about to), whose flush now ends
+    second.join(Duration.ofMillis(100));
+    release.countDown();
+    first.join();
+    second.join();
+    assertThat(closing.awaitTermination(Duration.ZERO)).isTrue();
+  }
+
+  private static void closeQuietly(NbdServer target) {
+    try {
+      target.close();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   @Test
