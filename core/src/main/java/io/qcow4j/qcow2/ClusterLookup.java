@@ -245,7 +245,7 @@ final class ClusterLookup {
     LongBuffer view = bytes.flip().asLongBuffer();
     view.get(words);
     L2Cache.Slice loaded = new L2Cache.Slice(sliceOffset, words);
-    return cache.generation() == generation ? cache.put(loaded) : loaded;
+    return cache.putIfCurrent(loaded, generation);
   }
 
   /** Where one L2 entry lives: its slice and the index of its first word there. */

@@ -117,16 +117,25 @@ final class L2Cache {
     generation.incrementAndGet();
   }
 
-  /** Caches a freshly read slice, or returns the one another thread cached first. */
-  Slice put(Slice slice) {
-    Slice existing = slices.putIfAbsent(slice.hostOffset, slice);
-    if (existing != null) {
-      touch(existing);
-      return existing;
+  /**
+   * Caches a slice read from the file, unless a slice was written since {@code readGeneration} (the
+   * copy may then predate that write, whose slice may have been evicted since), and returns the
+   * cached slice: the one another thread cached first, this one, or this one uncached. The test and
+   * the insertion are one step under the map's lock for the key, which eviction also takes: a
+   * slice evicted after its write had advanced the generation is never replaced by a copy read
+   * before the write (checking first and inserting after left a window where it was).
+   */
+  Slice putIfCurrent(Slice loaded, long readGeneration) {
+    Slice current = slices.compute(loaded.hostOffset,
+        (offset, cached) -> cached != null ? cached : generation.get() == readGeneration ? loaded : null);
+    if (current == null) {
+      return loaded;
     }
-    touch(slice);
-    evictIfFull();
-    return slice;
+    touch(current);
+    if (current == loaded) {
+      evictIfFull();
+    }
+    return current;
   }
 
   /** Drops the slice at {@code hostOffset} (its table was freed or rewritten elsewhere). */
