@@ -38,7 +38,7 @@ public interface DiskFile extends Closeable {
 
   /** Reads into the buffers in order, as one contiguous range; -1 at or past the end. */
   default long read(ByteBuffer[] dsts, long position) throws IOException {
-    Arguments.buffers(describe(), dsts);
+    Arguments.buffers(this::describe, dsts);
     long total = 0;
     for (ByteBuffer dst : dsts) {
       if (!dst.hasRemaining()) {
@@ -81,12 +81,12 @@ public interface DiskFile extends Closeable {
 
   /** Writes the buffers in order as one contiguous range and returns the count written. */
   default long write(ByteBuffer[] srcs, long position) throws IOException {
-    Arguments.buffers(describe(), srcs);
+    Arguments.buffers(this::describe, srcs);
     long length = 0;
     for (ByteBuffer src : srcs) {
       length += src.remaining();
     }
-    Arguments.range(describe(), position, length, size());
+    Arguments.range(this::describe, position, length, size());
     long total = 0;
     for (ByteBuffer src : srcs) {
       total += write(src, position + total);

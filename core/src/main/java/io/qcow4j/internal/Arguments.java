@@ -1,5 +1,8 @@
 package io.qcow4j.internal;
 
+import java.util.Arrays;
+import java.util.function.Supplier;
+
 /**
  * The argument checks every {@code DiskFile} makes alike: a null buffer or a negative, overflowing
  * or out-of-disk range is an {@link IllegalArgumentException} naming the image.
@@ -27,6 +30,20 @@ public final class Arguments {
     if (offset < 0 || length < 0 || offset > size || length > size - offset) {
       throw new IllegalArgumentException(image + ": range at offset " + offset + " length " + length
           + " is outside the disk (" + size + " bytes)");
+    }
+  }
+
+  /** As {@link #buffers(String, Object[])}, naming the image only when the check fails. */
+  public static void buffers(Supplier<String> image, Object[] buffers) {
+    if (buffers == null || Arrays.asList(buffers).contains(null)) {
+      buffers(image.get(), buffers);
+    }
+  }
+
+  /** As {@link #range(String, long, long, long)}, naming the image only when the check fails. */
+  public static void range(Supplier<String> image, long offset, long length, long size) {
+    if (offset < 0 || length < 0 || offset > size || length > size - offset) {
+      range(image.get(), offset, length, size);
     }
   }
 
