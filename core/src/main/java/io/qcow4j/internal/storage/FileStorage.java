@@ -186,7 +186,7 @@ public final class FileStorage implements Storage {
   @Override
   public long read(ByteBuffer[] dsts, long position) throws IOException {
     ensureOpen();
-    if (nativeFile.isEmpty() || !nativeFile.get().hasVectoredCalls()) {
+    if (nativeFile.isEmpty() || !nativeFile.get().hasPreadv()) {
       return Storage.super.read(dsts, position);
     }
     return VectoredTransfer.read(nativeFile.get(), dsts, position);
@@ -198,7 +198,7 @@ public final class FileStorage implements Storage {
     if (readOnly) {
       throw new IOException(path + ": storage is read-only");
     }
-    if (nativeFile.isEmpty() || !nativeFile.get().hasVectoredCalls()) {
+    if (nativeFile.isEmpty() || !nativeFile.get().hasPwritev()) {
       Storage.super.write(srcs, position);
       return;
     }

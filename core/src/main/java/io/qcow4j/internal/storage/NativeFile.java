@@ -44,7 +44,6 @@ final class NativeFile implements AutoCloseable {
   private static final short F_RDLCK = 0;
   private static final short F_WRLCK = 1;
   private static final short F_UNLCK = 2;
-  private static final Calls CALLS = Calls.load();
 
   /** struct iovec on 64-bit Linux: the address and length of one buffer of a preadv/pwritev. */
   static final StructLayout IOVEC = MemoryLayout.structLayout(
@@ -66,12 +65,12 @@ final class NativeFile implements AutoCloseable {
 
   /** Opens a descriptor for {@code path}; empty where the calls cannot be reached. */
   static Optional<NativeFile> open(Path path, boolean readOnly) {
-    if (CALLS == null) {
+    if (Open.CALL == null || Close.CALL == null) {
       return Optional.empty();
     }
     try (Arena arena = Arena.ofConfined()) {
       int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-      int fd = (int) CALLS.open.invokeExact(arena.allocateFrom(path.toString()), flags);
+      int fd = (int) Open.CALL.invokeExact(arena.allocateFrom(path.toString()), flags);
       return fd < 0 ? Optional.empty() : Optional.of(new NativeFile(fd, path.toString()));
     } catch (Throwable e) {
       return Optional.empty();
@@ -83,15 +82,18 @@ final class NativeFile implements AutoCloseable {
    * refuses the mode (or the call fails otherwise: the caller falls back to writing).
    */
   boolean fallocate(int mode, long offset, long length) throws ClosedStorageException {
+    if (Fallocate.CALL == null) {
+      return false;
+    }
     enter();
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment errno = arena.allocate(Calls.ERRNO_STATE);
+      MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
       while (true) {
-        int result = (int) CALLS.fallocate.invokeExact(errno, fd, mode, offset, length);
+        int result = (int) Fallocate.CALL.invokeExact(errno, fd, mode, offset, length);
         if (result == 0) {
           return true;
         }
-        if (Calls.errno(errno) != EINTR) {
+        if (Libc.errno(errno) != EINTR) {
           return false;
         }
       }
@@ -112,9 +114,14 @@ final class NativeFile implements AutoCloseable {
     return seek(offset, SEEK_HOLE);
   }
 
-  /** Whether {@link #preadv} and {@link #pwritev} can be called. */
-  boolean hasVectoredCalls() {
-    return CALLS.preadv != null && CALLS.pwritev != null;
+  /** Whether {@link #preadv} can be called. */
+  boolean hasPreadv() {
+    return Preadv.CALL != null;
+  }
+
+  /** Whether {@link #pwritev} can be called. */
+  boolean hasPwritev() {
+    return Pwritev.CALL != null;
   }
 
   /**
@@ -122,17 +129,17 @@ final class NativeFile implements AutoCloseable {
    * file), possibly fewer than asked.
    */
   long preadv(MemorySegment iovecs, int count, long offset, Arena arena) throws IOException {
-    return vectored(CALLS.preadv, "preadv", iovecs, count, offset, arena);
+    return vectored(Preadv.CALL, "preadv", iovecs, count, offset, arena);
   }
 
   /** One pwritev(fd, iovecs, count, offset), again after EINTR: the bytes written, possibly fewer. */
   long pwritev(MemorySegment iovecs, int count, long offset, Arena arena) throws IOException {
-    return vectored(CALLS.pwritev, "pwritev", iovecs, count, offset, arena);
+    return vectored(Pwritev.CALL, "pwritev", iovecs, count, offset, arena);
   }
 
   private long vectored(MethodHandle call, String callName, MemorySegment iovecs, int count, long offset, Arena arena)
       throws IOException {
-    MemorySegment errno = arena.allocate(Calls.ERRNO_STATE);
+    MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
     enter();
     try {
       while (true) {
@@ -140,10 +147,10 @@ final class NativeFile implements AutoCloseable {
         if (result >= 0) {
           return result;
         }
-        int code = Calls.errno(errno);
+        int code = Libc.errno(errno);
         if (code != EINTR) {
           throw new IOException(name + ": " + callName + " of " + count + " buffers at offset " + offset
-              + " failed: " + Calls.describe(code));
+              + " failed: " + Libc.describe(code));
         }
       }
     } catch (IOException | RuntimeException | Error e) {
@@ -157,7 +164,7 @@ final class NativeFile implements AutoCloseable {
 
   /** Whether open file description locks can be taken on this platform. */
   boolean hasLocks() {
-    return CALLS.fcntl != null;
+    return Fcntl.CALL != null;
   }
 
   /**
@@ -188,25 +195,25 @@ final class NativeFile implements AutoCloseable {
   private short lockCall(int command, short type, long offset) throws IOException {
     enter();
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment errno = arena.allocate(Calls.ERRNO_STATE);
-      MemorySegment lock = arena.allocate(Calls.FLOCK);
+      MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
+      MemorySegment lock = arena.allocate(Fcntl.FLOCK);
       lock.set(ValueLayout.JAVA_SHORT, 0, type);
       lock.set(ValueLayout.JAVA_SHORT, 2, (short) 0); // SEEK_SET
       lock.set(ValueLayout.JAVA_LONG, 8, offset);
       lock.set(ValueLayout.JAVA_LONG, 16, 1L);
       lock.set(ValueLayout.JAVA_INT, 24, 0); // l_pid must be 0 for OFD locks
       while (true) {
-        int result = (int) CALLS.fcntl.invokeExact(errno, fd, command, lock);
+        int result = (int) Fcntl.CALL.invokeExact(errno, fd, command, lock);
         if (result == 0) {
           return lock.get(ValueLayout.JAVA_SHORT, 0);
         }
-        int code = Calls.errno(errno);
+        int code = Libc.errno(errno);
         if (command == F_OFD_SETLK && (code == EAGAIN || code == EACCES)) {
           return -1;
         }
         if (code != EINTR) {
           throw new IOException(name + ": fcntl(" + (command == F_OFD_GETLK ? "F_OFD_GETLK" : "F_OFD_SETLK")
-              + ") on byte " + offset + " failed: " + Calls.describe(code));
+              + ") on byte " + offset + " failed: " + Libc.describe(code));
         }
       }
     } catch (IOException | RuntimeException | Error e) {
@@ -220,23 +227,26 @@ final class NativeFile implements AutoCloseable {
 
   /** st_blocks * 512 of the file at {@code path} (the bytes it occupies), or -1 when unknown. */
   static long allocatedBytes(Path path) {
-    if (CALLS == null || CALLS.stat == null) {
+    if (Stat.CALL == null) {
       return -1;
     }
     try (Arena arena = Arena.ofConfined()) {
       // struct stat on x86_64 and aarch64 glibc is at most 144 bytes; st_blocks is a 64-bit field.
       var stat = arena.allocate(256, 8);
-      int result = (int) CALLS.stat.invokeExact(arena.allocateFrom(path.toString()), stat);
-      return result == 0 ? stat.get(ValueLayout.JAVA_LONG, CALLS.blocksOffset) * 512 : -1;
+      int result = (int) Stat.CALL.invokeExact(arena.allocateFrom(path.toString()), stat);
+      return result == 0 ? stat.get(ValueLayout.JAVA_LONG, Stat.BLOCKS_OFFSET) * 512 : -1;
     } catch (Throwable e) {
       return -1;
     }
   }
 
   private long seek(long offset, int whence) throws ClosedStorageException {
+    if (Lseek.CALL == null) {
+      return -1;
+    }
     enter();
     try {
-      return (long) CALLS.lseek.invokeExact(fd, offset, whence);
+      return (long) Lseek.CALL.invokeExact(fd, offset, whence);
     } catch (Throwable e) {
       return -1;
     } finally {
@@ -257,24 +267,40 @@ final class NativeFile implements AutoCloseable {
       return;
     }
     try {
-      int ignored = (int) CALLS.close.invokeExact(fd);
+      int ignored = (int) Close.CALL.invokeExact(fd);
     } catch (Throwable e) {
       // The descriptor is gone either way.
     }
   }
 
-  private record Calls(
-      MethodHandle open, MethodHandle fallocate, MethodHandle lseek, MethodHandle close,
-      MethodHandle stat, long blocksOffset, MethodHandle preadv, MethodHandle pwritev, MethodHandle strerror,
-      MethodHandle fcntl) {
+  /** Whether the calls exist here: 64-bit Linux (struct layouts and numbers below are its). */
+  private static final boolean LINUX =
+      System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux") && ValueLayout.ADDRESS.byteSize() == 8;
+
+  /**
+   * The linker, libc's symbols and the errno capture. Each call's handle lives in a holder class
+   * of its own, made on the first use of that call: linking a downcall costs milliseconds at
+   * start-up (the linker spins method handles), and a short command needs only a few calls.
+   */
+  private static final class Libc {
+    static final Linker LINKER = Linker.nativeLinker();
+    static final SymbolLookup SYMBOLS = LINKER.defaultLookup();
+    static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
     static final StructLayout ERRNO_STATE = Linker.Option.captureStateLayout();
-    /** struct flock of 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad). */
-    static final MemoryLayout FLOCK = MemoryLayout.structLayout(
-        ValueLayout.JAVA_SHORT.withName("l_type"), ValueLayout.JAVA_SHORT.withName("l_whence"),
-        MemoryLayout.paddingLayout(4), ValueLayout.JAVA_LONG.withName("l_start"),
-        ValueLayout.JAVA_LONG.withName("l_len"), ValueLayout.JAVA_INT.withName("l_pid"),
-        MemoryLayout.paddingLayout(4));
     static final VarHandle ERRNO = ERRNO_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+
+    /** A downcall handle of libc's {@code name}; null off 64-bit Linux or when libc lacks it. */
+    @SuppressWarnings("restricted")
+    static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+      if (!LINUX) {
+        return null;
+      }
+      try {
+        return SYMBOLS.find(name).map(symbol -> LINKER.downcallHandle(symbol, descriptor, options)).orElse(null);
+      } catch (RuntimeException e) {
+        return null;
+      }
+    }
 
     static int errno(MemorySegment state) {
       return (int) ERRNO.get(state, 0L);
@@ -285,8 +311,8 @@ final class NativeFile implements AutoCloseable {
     static String describe(int code) {
       String text = "";
       try {
-        if (CALLS.strerror != null) {
-          MemorySegment message = (MemorySegment) CALLS.strerror.invokeExact(code);
+        if (Strerror.CALL != null) {
+          MemorySegment message = (MemorySegment) Strerror.CALL.invokeExact(code);
           text = message.reinterpret(256).getString(0) + " ";
         }
       } catch (Throwable e) {
@@ -294,53 +320,66 @@ final class NativeFile implements AutoCloseable {
       }
       return text + "(errno " + code + ")";
     }
+  }
 
-    @SuppressWarnings("restricted")
-    static Calls load() {
-      if (!System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux")) {
-        return null;
-      }
-      try {
-        Linker linker = Linker.nativeLinker();
-        SymbolLookup libc = linker.defaultLookup();
-        Linker.Option errno = Linker.Option.captureCallState("errno");
-        MethodHandle open = linker.downcallHandle(libc.find("open").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-        MethodHandle fallocate = linker.downcallHandle(libc.find("fallocate").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), errno);
-        MethodHandle lseek = linker.downcallHandle(libc.find("lseek").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                ValueLayout.JAVA_INT));
-        MethodHandle close = linker.downcallHandle(libc.find("close").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-        MethodHandle stat = linker.downcallHandle(libc.find("stat").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
-        String arch = System.getProperty("os.arch", "");
-        long blocksOffset = switch (arch) {
-          case "amd64", "x86_64" -> 64;
-          case "aarch64" -> 64;
-          default -> -1;
-        };
-        // ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t offset): 64-bit only.
-        boolean wide = ValueLayout.ADDRESS.byteSize() == 8;
-        FunctionDescriptor vectored = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
-            ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG);
-        MethodHandle preadv = wide ? linker.downcallHandle(libc.find("preadv").orElseThrow(), vectored, errno) : null;
-        MethodHandle pwritev = wide ? linker.downcallHandle(libc.find("pwritev").orElseThrow(), vectored, errno) : null;
-        MethodHandle strerror = libc.find("strerror")
-            .map(symbol -> linker.downcallHandle(symbol,
-                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT)))
-            .orElse(null);
-        // int fcntl(int fd, int cmd, ...): the struct flock pointer is the first variadic argument.
-        MethodHandle fcntl = wide ? linker.downcallHandle(libc.find("fcntl").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                ValueLayout.ADDRESS), errno, Linker.Option.firstVariadicArg(2)) : null;
-        return new Calls(open, fallocate, lseek, close, blocksOffset < 0 ? null : stat, blocksOffset,
-            preadv, pwritev, strerror, fcntl);
-      } catch (Throwable e) {
-        return null;
-      }
-    }
+  private static final class Open {
+    static final MethodHandle CALL = Libc.downcall("open",
+        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+  }
+
+  private static final class Close {
+    static final MethodHandle CALL = Libc.downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+  }
+
+  private static final class Fallocate {
+    static final MethodHandle CALL = Libc.downcall("fallocate",
+        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), Libc.CAPTURE_ERRNO);
+  }
+
+  private static final class Lseek {
+    static final MethodHandle CALL = Libc.downcall("lseek",
+        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+  }
+
+  /** stat, and where st_blocks (a 64-bit field) lies in struct stat; no call where that is unknown. */
+  private static final class Stat {
+    static final long BLOCKS_OFFSET = switch (System.getProperty("os.arch", "")) {
+      case "amd64", "x86_64", "aarch64" -> 64;
+      default -> -1;
+    };
+    static final MethodHandle CALL = BLOCKS_OFFSET < 0 ? null : Libc.downcall("stat",
+        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+  }
+
+  /** ssize_t preadv/pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset). */
+  private static final FunctionDescriptor VECTORED = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+      ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG);
+
+  private static final class Preadv {
+    static final MethodHandle CALL = Libc.downcall("preadv", VECTORED, Libc.CAPTURE_ERRNO);
+  }
+
+  private static final class Pwritev {
+    static final MethodHandle CALL = Libc.downcall("pwritev", VECTORED, Libc.CAPTURE_ERRNO);
+  }
+
+  private static final class Strerror {
+    static final MethodHandle CALL = Libc.downcall("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+  }
+
+  /**
+   * int fcntl(int fd, int cmd, ...), the struct flock pointer its first variadic argument; and
+   * struct flock of 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad).
+   */
+  private static final class Fcntl {
+    static final MethodHandle CALL = Libc.downcall("fcntl",
+        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS),
+        Libc.CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
+    static final MemoryLayout FLOCK = MemoryLayout.structLayout(
+        ValueLayout.JAVA_SHORT.withName("l_type"), ValueLayout.JAVA_SHORT.withName("l_whence"),
+        MemoryLayout.paddingLayout(4), ValueLayout.JAVA_LONG.withName("l_start"),
+        ValueLayout.JAVA_LONG.withName("l_len"), ValueLayout.JAVA_INT.withName("l_pid"),
+        MemoryLayout.paddingLayout(4));
   }
 }
