@@ -186,7 +186,7 @@ public final class FileStorage implements Storage {
   @Override
   public long read(ByteBuffer[] dsts, long position) throws IOException {
     ensureOpen();
-    if (nativeFile.isEmpty() || !nativeFile.get().hasPreadv()) {
+    if (nativeFile.isEmpty() || !nativeFile.get().hasVectoredCalls()) {
       return Storage.super.read(dsts, position);
     }
     return VectoredTransfer.read(nativeFile.get(), dsts, position);
@@ -198,7 +198,7 @@ public final class FileStorage implements Storage {
     if (readOnly) {
       throw new IOException(path + ": storage is read-only");
     }
-    if (nativeFile.isEmpty() || !nativeFile.get().hasPwritev()) {
+    if (nativeFile.isEmpty() || !nativeFile.get().hasVectoredCalls()) {
       Storage.super.write(srcs, position);
       return;
     }

@@ -34,6 +34,7 @@ final class NativeFile implements AutoCloseable {
   private static final int O_RDONLY = 0;
   private static final int O_RDWR = 2;
   private static final int O_CLOEXEC = 0x80000;
+  private static final int AT_FDCWD = -100;
   private static final int SEEK_DATA = 3;
   private static final int SEEK_HOLE = 4;
   private static final int EINTR = 4;
@@ -65,13 +66,14 @@ final class NativeFile implements AutoCloseable {
 
   /** Opens a descriptor for {@code path}; empty where the calls cannot be reached. */
   static Optional<NativeFile> open(Path path, boolean readOnly) {
-    if (Open.CALL == null || Close.CALL == null) {
+    if (Syscall.CALL == null) {
       return Optional.empty();
     }
     try (Arena arena = Arena.ofConfined()) {
       int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-      int fd = (int) Open.CALL.invokeExact(arena.allocateFrom(path.toString()), flags);
-      return fd < 0 ? Optional.empty() : Optional.of(new NativeFile(fd, path.toString()));
+      long fd = Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.openat(), AT_FDCWD,
+          arena.allocateFrom(path.toString()).address(), flags, 0, 0);
+      return fd < 0 ? Optional.empty() : Optional.of(new NativeFile((int) fd, path.toString()));
     } catch (Throwable e) {
       return Optional.empty();
     }
@@ -82,14 +84,14 @@ final class NativeFile implements AutoCloseable {
    * refuses the mode (or the call fails otherwise: the caller falls back to writing).
    */
   boolean fallocate(int mode, long offset, long length) throws ClosedStorageException {
-    if (Fallocate.CALL == null) {
+    if (Syscall.CALL == null) {
       return false;
     }
     enter();
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
       while (true) {
-        int result = (int) Fallocate.CALL.invokeExact(errno, fd, mode, offset, length);
+        long result = Syscall.call(errno, Syscall.NUMBERS.fallocate(), fd, mode, offset, length, 0);
         if (result == 0) {
           return true;
         }
@@ -114,14 +116,9 @@ final class NativeFile implements AutoCloseable {
     return seek(offset, SEEK_HOLE);
   }
 
-  /** Whether {@link #preadv} can be called. */
-  boolean hasPreadv() {
-    return Preadv.CALL != null;
-  }
-
-  /** Whether {@link #pwritev} can be called. */
-  boolean hasPwritev() {
-    return Pwritev.CALL != null;
+  /** Whether {@link #preadv} and {@link #pwritev} can be called. */
+  boolean hasVectoredCalls() {
+    return Syscall.CALL != null;
   }
 
   /**
@@ -129,21 +126,22 @@ final class NativeFile implements AutoCloseable {
    * file), possibly fewer than asked.
    */
   long preadv(MemorySegment iovecs, int count, long offset, Arena arena) throws IOException {
-    return vectored(Preadv.CALL, "preadv", iovecs, count, offset, arena);
+    return vectored(Syscall.NUMBERS.preadv(), "preadv", iovecs, count, offset, arena);
   }
 
   /** One pwritev(fd, iovecs, count, offset), again after EINTR: the bytes written, possibly fewer. */
   long pwritev(MemorySegment iovecs, int count, long offset, Arena arena) throws IOException {
-    return vectored(Pwritev.CALL, "pwritev", iovecs, count, offset, arena);
+    return vectored(Syscall.NUMBERS.pwritev(), "pwritev", iovecs, count, offset, arena);
   }
 
-  private long vectored(MethodHandle call, String callName, MemorySegment iovecs, int count, long offset, Arena arena)
+  private long vectored(long number, String callName, MemorySegment iovecs, int count, long offset, Arena arena)
       throws IOException {
     MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
     enter();
     try {
       while (true) {
-        long result = (long) call.invokeExact(errno, fd, iovecs, count, offset);
+        // The system call takes the offset as two halves; on a 64-bit kernel the low one holds it all.
+        long result = Syscall.call(errno, number, fd, iovecs.address(), count, offset, 0);
         if (result >= 0) {
           return result;
         }
@@ -164,7 +162,7 @@ final class NativeFile implements AutoCloseable {
 
   /** Whether open file description locks can be taken on this platform. */
   boolean hasLocks() {
-    return Fcntl.CALL != null;
+    return Syscall.CALL != null;
   }
 
   /**
@@ -196,14 +194,14 @@ final class NativeFile implements AutoCloseable {
     enter();
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
-      MemorySegment lock = arena.allocate(Fcntl.FLOCK);
+      MemorySegment lock = arena.allocate(FLOCK);
       lock.set(ValueLayout.JAVA_SHORT, 0, type);
       lock.set(ValueLayout.JAVA_SHORT, 2, (short) 0); // SEEK_SET
       lock.set(ValueLayout.JAVA_LONG, 8, offset);
       lock.set(ValueLayout.JAVA_LONG, 16, 1L);
       lock.set(ValueLayout.JAVA_INT, 24, 0); // l_pid must be 0 for OFD locks
       while (true) {
-        int result = (int) Fcntl.CALL.invokeExact(errno, fd, command, lock);
+        long result = Syscall.call(errno, Syscall.NUMBERS.fcntl(), fd, command, lock.address(), 0, 0);
         if (result == 0) {
           return lock.get(ValueLayout.JAVA_SHORT, 0);
         }
@@ -227,26 +225,28 @@ final class NativeFile implements AutoCloseable {
 
   /** st_blocks * 512 of the file at {@code path} (the bytes it occupies), or -1 when unknown. */
   static long allocatedBytes(Path path) {
-    if (Stat.CALL == null) {
+    if (Syscall.CALL == null) {
       return -1;
     }
     try (Arena arena = Arena.ofConfined()) {
-      // struct stat on x86_64 and aarch64 glibc is at most 144 bytes; st_blocks is a 64-bit field.
+      // The kernel's struct stat on x86_64 and aarch64 is at most 144 bytes; st_blocks is the
+      // 64-bit field at offset 64 on both.
       var stat = arena.allocate(256, 8);
-      int result = (int) Stat.CALL.invokeExact(arena.allocateFrom(path.toString()), stat);
-      return result == 0 ? stat.get(ValueLayout.JAVA_LONG, Stat.BLOCKS_OFFSET) * 512 : -1;
+      long result = Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.newfstatat(), AT_FDCWD,
+          arena.allocateFrom(path.toString()).address(), stat.address(), 0, 0);
+      return result == 0 ? stat.get(ValueLayout.JAVA_LONG, 64) * 512 : -1;
     } catch (Throwable e) {
       return -1;
     }
   }
 
   private long seek(long offset, int whence) throws ClosedStorageException {
-    if (Lseek.CALL == null) {
+    if (Syscall.CALL == null) {
       return -1;
     }
     enter();
-    try {
-      return (long) Lseek.CALL.invokeExact(fd, offset, whence);
+    try (Arena arena = Arena.ofConfined()) {
+      return Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.lseek(), fd, offset, whence, 0, 0);
     } catch (Throwable e) {
       return -1;
     } finally {
@@ -267,7 +267,9 @@ final class NativeFile implements AutoCloseable {
       return;
     }
     try {
-      int ignored = (int) Close.CALL.invokeExact(fd);
+      try (Arena arena = Arena.ofConfined()) {
+        Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.close(), fd, 0, 0, 0, 0);
+      }
     } catch (Throwable e) {
       // The descriptor is gone either way.
     }
@@ -278,9 +280,8 @@ final class NativeFile implements AutoCloseable {
       System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux") && ValueLayout.ADDRESS.byteSize() == 8;
 
   /**
-   * The linker, libc's symbols and the errno capture. Each call's handle lives in a holder class
-   * of its own, made on the first use of that call: linking a downcall costs milliseconds at
-   * start-up (the linker spins method handles), and a short command needs only a few calls.
+   * The linker, libc's symbols and the errno capture, made on the first native call (linking a
+   * downcall costs milliseconds at start-up: the linker spins method handles and a stub).
    */
   private static final class Libc {
     static final Linker LINKER = Linker.nativeLinker();
@@ -322,64 +323,44 @@ final class NativeFile implements AutoCloseable {
     }
   }
 
-  private static final class Open {
-    static final MethodHandle CALL = Libc.downcall("open",
-        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+  /** The numbers of the system calls made here, per architecture. */
+  private record SyscallNumbers(long openat, long close, long fallocate, long lseek, long newfstatat, long preadv,
+      long pwritev, long fcntl) {
+    static SyscallNumbers of(String arch) {
+      return switch (arch) {
+        case "amd64", "x86_64" -> new SyscallNumbers(257, 3, 285, 8, 262, 295, 296, 72);
+        case "aarch64" -> new SyscallNumbers(56, 57, 47, 62, 79, 69, 70, 25);
+        default -> null;
+      };
+    }
   }
 
-  private static final class Close {
-    static final MethodHandle CALL = Libc.downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-  }
+  /**
+   * long syscall(long number, ...) with five long arguments and errno captured. Every call goes
+   * through this one handle: the linker makes one stub per function signature, each costing
+   * milliseconds at start-up, and here all calls share one.
+   */
+  private static final class Syscall {
+    static final SyscallNumbers NUMBERS = SyscallNumbers.of(System.getProperty("os.arch", ""));
+    static final MethodHandle CALL = NUMBERS == null ? null : Libc.downcall("syscall",
+        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+        Libc.CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
 
-  private static final class Fallocate {
-    static final MethodHandle CALL = Libc.downcall("fallocate",
-        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), Libc.CAPTURE_ERRNO);
-  }
-
-  private static final class Lseek {
-    static final MethodHandle CALL = Libc.downcall("lseek",
-        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
-  }
-
-  /** stat, and where st_blocks (a 64-bit field) lies in struct stat; no call where that is unknown. */
-  private static final class Stat {
-    static final long BLOCKS_OFFSET = switch (System.getProperty("os.arch", "")) {
-      case "amd64", "x86_64", "aarch64" -> 64;
-      default -> -1;
-    };
-    static final MethodHandle CALL = BLOCKS_OFFSET < 0 ? null : Libc.downcall("stat",
-        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
-  }
-
-  /** ssize_t preadv/pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset). */
-  private static final FunctionDescriptor VECTORED = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
-      ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG);
-
-  private static final class Preadv {
-    static final MethodHandle CALL = Libc.downcall("preadv", VECTORED, Libc.CAPTURE_ERRNO);
-  }
-
-  private static final class Pwritev {
-    static final MethodHandle CALL = Libc.downcall("pwritev", VECTORED, Libc.CAPTURE_ERRNO);
+    /** The call's result: -1 with errno in {@code errno} when it failed. */
+    static long call(MemorySegment errno, long number, long a, long b, long c, long d, long e) throws Throwable {
+      return (long) CALL.invokeExact(errno, number, a, b, c, d, e);
+    }
   }
 
   private static final class Strerror {
     static final MethodHandle CALL = Libc.downcall("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
   }
 
-  /**
-   * int fcntl(int fd, int cmd, ...), the struct flock pointer its first variadic argument; and
-   * struct flock of 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad).
-   */
-  private static final class Fcntl {
-    static final MethodHandle CALL = Libc.downcall("fcntl",
-        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS),
-        Libc.CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
-    static final MemoryLayout FLOCK = MemoryLayout.structLayout(
-        ValueLayout.JAVA_SHORT.withName("l_type"), ValueLayout.JAVA_SHORT.withName("l_whence"),
-        MemoryLayout.paddingLayout(4), ValueLayout.JAVA_LONG.withName("l_start"),
-        ValueLayout.JAVA_LONG.withName("l_len"), ValueLayout.JAVA_INT.withName("l_pid"),
-        MemoryLayout.paddingLayout(4));
-  }
+  /** struct flock of 64-bit Linux: l_type, l_whence, (pad), l_start, l_len, l_pid, (pad). */
+  private static final MemoryLayout FLOCK = MemoryLayout.structLayout(
+      ValueLayout.JAVA_SHORT.withName("l_type"), ValueLayout.JAVA_SHORT.withName("l_whence"),
+      MemoryLayout.paddingLayout(4), ValueLayout.JAVA_LONG.withName("l_start"),
+      ValueLayout.JAVA_LONG.withName("l_len"), ValueLayout.JAVA_INT.withName("l_pid"),
+      MemoryLayout.paddingLayout(4));
 }
