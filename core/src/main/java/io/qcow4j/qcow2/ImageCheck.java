@@ -155,7 +155,8 @@ final class ImageCheck {
       return;
     }
     // As qemu-img: the last cluster may be half in the file, anything further is a corruption and not counted.
-    if (offset + length - fileLength >= clusterSize) {
+    // A region whose end does not fit in 63 bits is past the end too (the sum would wrap).
+    if (offset < 0 || length > Long.MAX_VALUE - offset || offset + length - fileLength >= clusterSize) {
       corruption(String.format("ERROR: counting reference for region exceeding the end of the file by one cluster "
           + "or more: offset 0x%x size 0x%x", offset, length));
       return;

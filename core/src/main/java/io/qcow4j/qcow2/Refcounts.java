@@ -434,7 +434,8 @@ final class Refcounts {
       // Checked before its values are used: a block that is another structure would free or punch it.
       guard.check(entry, clusterSize, OverlapGuard.Structure.REFCOUNT_BLOCK.bit(), 0,
           "refcount block load (refcount table entry " + blockIndex + ")");
-      problem = entry < 0 || entry + clusterSize > storage.size() ? "lies past the end of the image" : null;
+      // Compared without adding to the entry, which could wrap past Long.MAX_VALUE.
+      problem = entry < 0 || entry > storage.size() - clusterSize ? "lies past the end of the image" : null;
     }
     if (problem != null) {
       throw new CorruptImageException(String.format("%s: refcount table entry %d (refcount block offset 0x%x) %s",
