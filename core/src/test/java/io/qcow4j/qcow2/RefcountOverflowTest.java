@@ -7,7 +7,10 @@ import static io.qcow4j.testing.ImageBytes.REFCOUNT_TABLE_OFFSET;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.Compat;
+import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RefcountOverflowException;
 import io.qcow4j.ops.ImageWrites;
@@ -251,5 +254,39 @@ class RefcountOverflowTest {
       assertThat(ours.exitStatus()).isEqualTo(qemu.exitCode()).isEqualTo(2);
       assertThat(Files.readAllBytes(image)).as("the image after check %s", repair).isEqualTo(before);
     }
+  }
+
+  @Test
+  void aNarrowingAmendIsRefusedInQemuImgWordsBeforeAnythingIsWritten() throws IOException {
+    Path image = imageWithData("narrow.qcow2", 16);
+    // The snapshot shares the L2 table and the data cluster: refcount 2, more than one bit holds.
+    QemuTools.qemuImg("snapshot", "-c", "foo", image);
+    long shared = dataCluster(image);
+    byte[] before = Files.readAllBytes(image);
+    Path qemuCopy = directory.resolve("narrow-qemu.qcow2");
+    Files.copy(image, qemuCopy);
+    QemuTools.Result qemu = QemuTools.in(directory).run(QemuTools.DEFAULT_TIMEOUT, "qemu-img", "amend", "-o",
+        "refcount_bits=1", qemuCopy);
+
+    try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults())) {
+      assertThatThrownBy(() -> disk.amend(AmendOptions.none().withRefcountBits(1)))
+          .isInstanceOf(ImageLimitException.class)
+          .satisfies(e -> assertThat(qemu.stderr()).contains(e.getMessage()));
+    }
+    assertThat(qemu.exitCode()).isEqualTo(1);
+    assertThat(Files.readAllBytes(image)).as("the image after the refused amend").isEqualTo(before);
+    assertThat(refcountOf(image, shared)).isEqualTo(2);
+  }
+
+  @Test
+  void compatZeroTenWithSixteenBitRefcountsAmendsASixtyFourBitImage() throws IOException {
+    Path image = imageWithData("downgrade.qcow2", 64);
+    try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults())) {
+      disk.amend(AmendOptions.none().withCompat(Compat.V2).withRefcountBits(16));
+    }
+    QemuTools.Result info = QemuTools.qemuImg("info", image);
+    assertThat(info.stdout()).contains("compat: 0.10").contains("refcount bits: 16");
+    assertThat(QemuTools.qemuImg("check", image).stdout()).contains("No errors were found on the image.");
+    assertThat(QemuTools.qemuIo("-c", "read -P 0x5a 0 512", image).stdout()).doesNotContain("verification failed");
   }
 }
