@@ -2,6 +2,7 @@ package io.qcow4j.cli;
 
 import io.qcow4j.disk.ImageLockedException;
 import io.qcow4j.disk.ProbedRawWriteException;
+import io.qcow4j.disk.RefcountOverflowException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
@@ -25,6 +26,8 @@ final class Failures {
       case FileSystemException e when e.getReason() != null -> e.getReason();
       case EOFException e when e.getMessage() == null -> "Unexpected end of file";
       case ProbedRawWriteException e -> "Operation not permitted";
+      // QEMU's update_refcount refuses an increase past the refcount width with EINVAL
+      case RefcountOverflowException e -> "Invalid argument";
       default -> failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
     };
     if (name != null && reason.startsWith(name + ": ")) {

@@ -2,6 +2,7 @@ package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.RefcountOverflowException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.ops.ImageSnapshots;
@@ -122,6 +123,8 @@ final class SnapshotCommand implements Callable<Integer> {
       throw new CommandFailure(failed + "-95 (Operation not supported)", 1, e);
     } catch (ImageLimitException e) {
       throw new CommandFailure(failed + "-27 (File too large)", 1, e);
+    } catch (RefcountOverflowException e) {
+      throw new CommandFailure(failed + "-22 (Invalid argument)", 1, e);
     } catch (IOException | RuntimeException e) {
       throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
@@ -134,6 +137,8 @@ final class SnapshotCommand implements Callable<Integer> {
     } catch (ImageSnapshots.SnapshotException e) {
       throw new CommandFailure(failed + (e.refusal() == ImageSnapshots.SnapshotException.Refusal.NOT_SUPPORTED
           ? "Block driver does not support snapshots" : "Failed to load snapshot: No such file or directory"), 1, e);
+    } catch (RefcountOverflowException e) {
+      throw new CommandFailure(failed + "Failed to load snapshot: Invalid argument", 1, e);
     } catch (IOException | RuntimeException e) {
       throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }

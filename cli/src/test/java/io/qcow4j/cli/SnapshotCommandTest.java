@@ -42,6 +42,26 @@ class SnapshotCommandTest {
     assertThat(check.exitCode()).as(check.out() + check.err()).isZero();
   }
 
+  /** With 2-bit refcounts, two snapshots take the data cluster to 3: a third reference is refused (EINVAL). */
+  @ParameterizedTest
+  @ValueSource(strings = {"-c s3 @/x.qcow2", "-a s1 @/x.qcow2"})
+  void aReferencePastTheRefcountWidthIsRefusedLikeQemuImg(String arguments) {
+    Path image = TestImages.scratch().resolve("x.qcow2");
+    Qemu.createQcow2(image, "1M", "-o", "refcount_bits=2");
+    Qemu.io(image, "qcow2", "write -P 7 0 512");
+    Qemu.check("qemu-img", "snapshot", "-c", "s1", image.toString());
+    Qemu.check("qemu-img", "snapshot", "-c", "s2", image.toString());
+    SideBySide both = new SideBySide().copy(image, "x.qcow2");
+    SideBySide.Runs runs = both.run("qemu-img", ("snapshot " + arguments).split(" ")).same();
+    assertThat(runs.ours().exitCode()).isEqualTo(1);
+    assertThat(listing(both.ours)).isEqualTo(listing(both.theirs));
+    // qemu-img leaks the new L1 table's cluster when it refuses a snapshot; nothing is left behind here
+    Cli.Result check = Qemu.run("qemu-img", "check", both.ours.resolve("x.qcow2").toString());
+    assertThat(check.exitCode()).as(check.out() + check.err()).isZero();
+    Cli.Result read = Qemu.run("qemu-io", "-f", "qcow2", "-c", "read -P 7 0 512", both.ours.resolve("x.qcow2").toString());
+    assertThat(read.out()).contains("read 512/512 bytes").doesNotContain("verification failed");
+  }
+
   @Test
   void rawImagesHaveNoSnapshots() {
     String raw = TestImages.path("full.raw").toString();

@@ -50,7 +50,9 @@ final class Amender {
     if (refcountBits <= 0 || refcountBits > 64 || Integer.bitCount(refcountBits) != 1) {
       throw new InvalidOptionException("Refcount width must be a power of two and may not exceed 64 bits");
     }
-    if (refcountBits != header.refcountBits() && version < 3) {
+    // qcow2_amend_options: only a width other than 16 needs version 3 (compat=0.10 with
+    // refcount_bits=16 rebuilds the refcounts, then downgrades)
+    if (refcountBits != header.refcountBits() && version < 3 && refcountBits != 16) {
       throw new InvalidOptionException("Refcount widths other than 16 bits require compatibility level 1.1 or above"
           + " (use compat=1.1 or greater)");
     }

@@ -49,6 +49,8 @@ final class ImageCheck {
   /** Refcount blocks whose table entry no read can reach (bit 63 set): every refcount in them is a check error. */
   private final java.util.Set<Long> unreadableBlocks = new java.util.HashSet<>();
   private final long refcountsPerBlock;
+  /** The largest refcount of the image's width (unsigned). */
+  private final long maxRefcount;
   private final long fileLength;
 
   private long corruptions;
@@ -75,6 +77,7 @@ final class ImageCheck {
     this.extendedL2 = header.extendedL2();
     this.hasDataFile = header.hasDataFile();
     this.refcountsPerBlock = io.qcow4j.qcow2.format.RefcountBlock.entries(clusterSize, header.refcountOrder());
+    this.maxRefcount = RefcountBlock.maxValue(header.refcountOrder());
     this.fileLength = storage.size();
     this.references = new ReferenceCounts((fileLength + clusterSize - 1) >>> clusterBits);
   }
@@ -152,12 +155,20 @@ final class ImageCheck {
       return;
     }
     // As qemu-img: the last cluster may be half in the file, anything further is a corruption and not counted.
-    if (offset + length - fileLength >= clusterSize) {
+    // A region whose end does not fit in 63 bits is past the end too (the sum would wrap).
+    if (offset < 0 || length > Long.MAX_VALUE - offset || offset + length - fileLength >= clusterSize) {
       corruption(String.format("ERROR: counting reference for region exceeding the end of the file by one cluster "
           + "or more: offset 0x%x size 0x%x", offset, length));
       return;
     }
     for (long cluster = offset >>> clusterBits; cluster <= (offset + length - 1) >>> clusterBits; cluster++) {
+      if (references.get(cluster) == maxRefcount) {
+        // As qemu-img: the count stops at what the refcount width holds; no repair can store more.
+        corruption(String.format("ERROR: overflow cluster offset=0x%x", cluster << clusterBits));
+        messages.add("Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean"
+            + " copy if the image cannot be opened for writing");
+        continue;
+      }
       references.increment(cluster);
     }
   }
@@ -396,18 +407,20 @@ final class ImageCheck {
     }
     long stored = storedRefcount(cluster);
     long counted = references.get(cluster);
-    if (stored > 0 || counted > 0) {
+    if (stored != 0 || counted != 0) {
       highestUsed = Math.max(highestUsed, cluster);
     }
     if (stored == counted) {
       return;
     }
-    boolean fixable = fixing
-        && (stored > counted ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL);
+    // Refcounts are unsigned: a 64-bit one may have its top bit set.
+    boolean leaked = Long.compareUnsigned(stored, counted) > 0;
+    boolean fixable = fixing && (leaked ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL);
     if (fixable && !maskedBlocks.containsKey(cluster / refcountsPerBlock)) {
       refcounts.setRefcount(cluster, counted);
-      messages.add(String.format("Repairing cluster %d refcount=%d reference=%d", cluster, stored, counted));
-      if (stored > counted) {
+      messages.add(String.format("Repairing cluster %d refcount=%s reference=%d", cluster, Long.toUnsignedString(stored),
+          counted));
+      if (leaked) {
         leaksFixed++;
       } else {
         corruptionsFixed++;
@@ -417,11 +430,13 @@ final class ImageCheck {
     if (stored == 0) {
       rebuildNeeded = true;
     }
-    if (stored < counted) {
-      messages.add(String.format("ERROR cluster %d refcount=%d reference=%d", cluster, stored, counted));
+    if (!leaked) {
+      messages.add(String.format("ERROR cluster %d refcount=%s reference=%d", cluster, Long.toUnsignedString(stored),
+          counted));
       corruptions++;
     } else {
-      messages.add(String.format("Leaked cluster %d refcount=%d reference=%d", cluster, stored, counted));
+      messages.add(String.format("Leaked cluster %d refcount=%s reference=%d", cluster, Long.toUnsignedString(stored),
+          counted));
       leaks++;
     }
   }
@@ -487,12 +502,12 @@ final class ImageCheck {
           long fixed = refcount == 1 ? l1Entry | L1Entry.COPIED : l1Entry & ~L1Entry.COPIED;
           l1[l1Index] = fixed;
           storage.write(ByteBuffer.allocate(8).putLong(0, fixed), header.l1TableOffset() + 8L * l1Index);
-          messages.add(String.format("Repairing OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d",
-              l1Index, l1Entry, refcount));
+          messages.add(String.format("Repairing OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%s",
+              l1Index, l1Entry, Long.toUnsignedString(refcount)));
           corruptionsFixed++;
         } else {
-          corruption(String.format("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%d",
-              l1Index, l1Entry, refcount));
+          corruption(String.format("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%s",
+              l1Index, l1Entry, Long.toUnsignedString(refcount)));
         }
       }
       if (hasDataFile) {
@@ -524,10 +539,12 @@ final class ImageCheck {
         long fixed = refcount == 1 ? entry | L2Entry.COPIED : entry & ~L2Entry.COPIED;
         bytes.putLong(index * entryBytes, fixed);
         changed = true;
-        messages.add(String.format("Repairing OFLAG_COPIED data cluster: l2_entry=%x refcount=%d", entry, refcount));
+        messages.add(String.format("Repairing OFLAG_COPIED data cluster: l2_entry=%x refcount=%s", entry,
+            Long.toUnsignedString(refcount)));
         corruptionsFixed++;
       } else {
-        corruption(String.format("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%d", entry, refcount));
+        corruption(String.format("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%s", entry,
+            Long.toUnsignedString(refcount)));
       }
     }
     if (changed) {

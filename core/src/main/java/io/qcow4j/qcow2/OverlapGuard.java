@@ -115,7 +115,8 @@ final class OverlapGuard {
    * image owns.
    */
   void check(long hostOffset, long length, int exempt, long ownedEnd, String what) throws CorruptImageException {
-    if (hostOffset < 0 || length < 0 || (ownedEnd > 0 && hostOffset + length > ownedEnd)) {
+    // ownedEnd - hostOffset cannot wrap where hostOffset + length could.
+    if (hostOffset < 0 || length < 0 || (ownedEnd > 0 && length > ownedEnd - hostOffset)) {
       throw new CorruptImageException(String.format(
           "%s: preventing invalid %s at host offset 0x%x (%d bytes, host cluster 0x%x): past the end of the image (0x%x)",
           name, what, hostOffset, length, hostOffset & -(1L << clusterBits), ownedEnd));

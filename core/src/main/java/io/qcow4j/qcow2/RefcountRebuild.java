@@ -34,6 +34,17 @@ final class RefcountRebuild {
     long maxValue = RefcountBlock.maxValue(newOrder);
     long used = old.frontierOffset() >>> clusterBits;
 
+    // Every refcount must fit the new width before anything is written (refcounts are unsigned).
+    for (long cluster = 0; cluster < used; cluster++) {
+      long value = old.get(cluster);
+      if (Long.compareUnsigned(value, maxValue) > 0) {
+        // qemu-img's words (qcow2_change_refcount_order)
+        throw new ImageLimitException(String.format(
+            "Cannot decrease refcount entry width to %d bits: Cluster at offset 0x%x has a refcount of %s",
+            1 << newOrder, cluster << clusterBits, Long.toUnsignedString(value)));
+      }
+    }
+
     // The new table and blocks go at the end and must count themselves: grow until it settles.
     long blocks = 0;
     long tableClusters = 0;
@@ -59,11 +70,6 @@ final class RefcountRebuild {
           break;
         }
         long value = cluster < used ? old.get(cluster) : 1;
-        if (Long.compareUnsigned(value, maxValue) > 0) {
-          throw new ImageLimitException(String.format(
-              "Refcount of cluster %d (%d) is too big for the new refcount width of %d bits",
-              cluster, value, 1 << newOrder));
-        }
         RefcountBlock.set(block, (int) index, newOrder, value);
       }
       long blockOffset = (firstBlockCluster + blockIndex) << clusterBits;

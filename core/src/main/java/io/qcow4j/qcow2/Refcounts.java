@@ -2,6 +2,7 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.RefcountOverflowException;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.storage.Storage;
@@ -139,19 +140,53 @@ final class Refcounts {
     return RefcountBlock.get(block(blockIndex), (int) (cluster % refcountsPerBlock), refcountOrder);
   }
 
-  /** Adds {@code delta} to the refcount of every cluster that overlaps the host range. */
-  void adjust(long hostOffset, long length, long delta) throws IOException {
+  /**
+   * Adds one reference to every cluster that overlaps the host range, or to none of them: when one
+   * refcount already holds the largest value of its width, the increase is refused before anything
+   * changes (QEMU's update_refcount refuses it with EINVAL). Refcounts are unsigned: a 64-bit one
+   * may have its top bit set.
+   */
+  void increment(long hostOffset, long length) throws IOException {
     long first = hostOffset >>> clusterBits;
     long last = (hostOffset + length - 1) >>> clusterBits;
     for (long cluster = first; cluster <= last; cluster++) {
-      long current = get(cluster);
-      long updated = current + delta;
-      if (updated < 0) {
+      if (!canIncrement(cluster)) {
+        throw new RefcountOverflowException(String.format(
+            "%s: refcount of cluster at offset 0x%x is already %s, the most %d-bit refcounts hold",
+            name, cluster << clusterBits, Long.toUnsignedString(maxRefcount), 1 << refcountOrder));
+      }
+    }
+    for (long cluster = first; cluster <= last; cluster++) {
+      set(cluster, get(cluster) + 1);
+    }
+  }
+
+  /**
+   * Takes one reference from every cluster that overlaps the host range, or from none of them: a
+   * refcount already at zero is corruption, found before anything changes.
+   */
+  void decrement(long hostOffset, long length) throws IOException {
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    for (long cluster = first; cluster <= last; cluster++) {
+      if (get(cluster) == 0) {
         throw new CorruptImageException(String.format("%s: refcount of cluster at offset 0x%x would drop below zero",
             name, cluster << clusterBits));
       }
-      set(cluster, updated);
     }
+    for (long cluster = first; cluster <= last; cluster++) {
+      set(cluster, get(cluster) - 1);
+    }
+  }
+
+  /** Whether the refcount of the cluster at index {@code cluster} can take one more reference. */
+  boolean canIncrement(long cluster) throws IOException {
+    return get(cluster) != maxRefcount;
+  }
+
+  /** The largest refcount this image's width holds (unsigned: -1 is 2^64-1 for 64-bit refcounts). */
+  long maxRefcount() {
+    return maxRefcount;
   }
 
   /** Sets the refcount of one cluster (repair), moving the allocation frontier past it. */
@@ -336,8 +371,9 @@ final class Refcounts {
 
   private void set(long cluster, long value) throws IOException {
     if (Long.compareUnsigned(value, maxRefcount) > 0) {
-      throw new ImageLimitException(String.format("%s: refcount of cluster at offset 0x%x would exceed %d, the most %d-bit refcounts hold",
-          name, cluster << clusterBits, maxRefcount, 1 << refcountOrder));
+      throw new RefcountOverflowException(String.format(
+          "%s: refcount of cluster at offset 0x%x would exceed %s, the most %d-bit refcounts hold",
+          name, cluster << clusterBits, Long.toUnsignedString(maxRefcount), 1 << refcountOrder));
     }
     long blockIndex = cluster / refcountsPerBlock;
     if (blockIndex >= table.length) {
@@ -398,7 +434,8 @@ final class Refcounts {
       // Checked before its values are used: a block that is another structure would free or punch it.
       guard.check(entry, clusterSize, OverlapGuard.Structure.REFCOUNT_BLOCK.bit(), 0,
           "refcount block load (refcount table entry " + blockIndex + ")");
-      problem = entry < 0 || entry + clusterSize > storage.size() ? "lies past the end of the image" : null;
+      // Compared without adding to the entry, which could wrap past Long.MAX_VALUE.
+      problem = entry < 0 || entry > storage.size() - clusterSize ? "lies past the end of the image" : null;
     }
     if (problem != null) {
       throw new CorruptImageException(String.format("%s: refcount table entry %d (refcount block offset 0x%x) %s",

@@ -205,12 +205,12 @@ final class Snapshots {
     if (delta == TAKE_BACK) {
       // The references this walk added, cluster by cluster in the same order, and no more.
       for (long cluster = offset & -clusterSize; cluster < offset + length && referencesToTakeBack > 0; cluster += clusterSize) {
-        refcounts.adjust(cluster, 1, -1);
+        refcounts.decrement(cluster, 1);
         referencesToTakeBack--;
       }
     } else if (delta > 0) {
       for (long cluster = offset & -clusterSize; cluster < offset + length; cluster += clusterSize) {
-        refcounts.adjust(cluster, 1, delta);
+        refcounts.increment(cluster, 1);
         addedReferences++;
       }
     } else {

@@ -530,19 +530,23 @@ final class WritePath {
     metadata.flushIfCacheFull();
   }
 
-  /** Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the lock. */
+  /**
+   * Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the
+   * lock. As QEMU's qcow2_alloc_bytes: when the cluster the packing is in cannot take one more
+   * reference (always so with 1-bit refcounts), the bytes start a new cluster instead.
+   */
   private long placeCompressed(long length) throws IOException {
     long start = compressedCursor;
-    if ((start & (clusterSize - 1)) != 0) {
+    if ((start & (clusterSize - 1)) != 0 && refcounts.canIncrement(start >>> clusterBits)) {
       long clusterEnd = (start | (clusterSize - 1)) + 1;
       long room = clusterEnd - start;
       if (length <= room) {
-        refcounts.adjust(start, length, 1);
+        refcounts.increment(start, length);
         compressedCursor = start + length;
         return start;
       }
       if (refcounts.frontierOffset() == clusterEnd) {
-        refcounts.adjust(start, room, 1);
+        refcounts.increment(start, room);
         refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
         compressedCursor = start + length;
         return start;

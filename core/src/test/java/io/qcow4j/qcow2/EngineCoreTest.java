@@ -242,7 +242,7 @@ class EngineCoreTest {
     try (QcowFile image = QcowFile.create(file, CreateOptions.of(1L << 20).withRefcountBits(1))) {
       image.writeFully(filled(256 << 10, 0x23), 0);
       assertThatThrownBy(() -> image.createSnapshot("too-many-references"))
-          .isInstanceOf(io.qcow4j.disk.ImageLimitException.class);
+          .isInstanceOf(io.qcow4j.disk.RefcountOverflowException.class);
       CheckResult result = image.check(CheckResult.Repair.NONE);
       assertThat(result.corruptions()).isZero();
       assertThat(result.leaks()).isZero();

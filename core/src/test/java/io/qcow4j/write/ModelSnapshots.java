@@ -2,7 +2,7 @@ package io.qcow4j.write;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.RefcountOverflowException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
@@ -18,7 +18,7 @@ import java.util.function.Consumer;
  * The internal snapshots of one model-based sequence: what the disk held when each was created,
  * the random create, apply and delete steps that keep them, and the final proof that each one
  * still restores what it held. As in QEMU, an image with an external data file refuses snapshots,
- * and 1- or 2-bit refcounts may refuse one with an ImageLimitException when a count would overflow.
+ * and 1- or 2-bit refcounts may refuse one with a RefcountOverflowException when a count would overflow.
  */
 final class ModelSnapshots {
   private static final int MAX_SNAPSHOTS = 4;
@@ -53,7 +53,7 @@ final class ModelSnapshots {
       try {
         disk.createSnapshot(name);
       } catch (IOException e) {
-        if (!dataFile && !(narrowRefcounts && e instanceof ImageLimitException)) {
+        if (!dataFile && !(narrowRefcounts && e instanceof RefcountOverflowException)) {
           throw e;
         }
         note.accept("  refused: " + e.getMessage());
@@ -74,7 +74,7 @@ final class ModelSnapshots {
       note.accept("apply snapshot " + name);
       try {
         disk.applySnapshot(name);
-      } catch (ImageLimitException e) {
+      } catch (RefcountOverflowException e) {
         if (!narrowRefcounts) {
           throw e;
         }
@@ -101,7 +101,7 @@ final class ModelSnapshots {
       for (Map.Entry<String, DiskModel> snapshot : saved.entrySet()) {
         try {
           disk.applySnapshot(snapshot.getKey());
-        } catch (ImageLimitException e) {
+        } catch (RefcountOverflowException e) {
           if (!narrowRefcounts) {
             throw e;
           }

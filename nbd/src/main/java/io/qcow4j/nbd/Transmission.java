@@ -6,6 +6,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ProbedRawWriteException;
 import io.qcow4j.disk.ReadOnlyImageException;
+import io.qcow4j.disk.RefcountOverflowException;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -460,7 +461,8 @@ final class Transmission {
     if (failure instanceof ReadOnlyImageException || failure instanceof ProbedRawWriteException) {
       return EPERM;
     }
-    if (failure instanceof IllegalArgumentException) {
+    // QEMU's update_refcount refuses a reference past the refcount width with EINVAL
+    if (failure instanceof IllegalArgumentException || failure instanceof RefcountOverflowException) {
       return EINVAL;
     }
     String message = failure.getMessage();
