@@ -31,7 +31,9 @@ final class RawCopier {
   private final ImageConvert.Progress progress;
   private final int workers;
   private final Buffers.Pool pool = new Buffers.Pool(Buffers.IO_BUFFER_BYTES);
-  private long done;
+  /** The bytes qemu-img's convert counts for progress (data; zeros too with -S 0), and those started so far. */
+  private long counted;
+  private long started;
 
   RawCopier(FileStorage out, int minSparseSectors, long total, ImageConvert.Progress progress, int workers) {
     this.out = out;
@@ -42,6 +44,7 @@ final class RawCopier {
   }
 
   void copyAll(List<DiskFile> sources) throws IOException {
+    counted = progress == ImageConvert.Progress.NONE ? 0 : countedBytes(sources);
     ExecutorService threads = Executors.newFixedThreadPool(workers, runnable -> {
       Thread thread = new Thread(runnable, "qcow4j-convert");
       thread.setDaemon(true);
@@ -75,9 +78,12 @@ final class RawCopier {
       long end = position + extent.length();
       if (extent.zero()) {
         if (minSparseSectors == 0) {
+          // qemu-img takes zeros, with -S 0, a buffer at a time
+          for (long piece = 0; piece < extent.length(); piece += Buffers.IO_BUFFER_BYTES) {
+            started(Math.min(Buffers.IO_BUFFER_BYTES, extent.length() - piece));
+          }
           out.zeroRange(targetBase + position, extent.length());
         }
-        advance(extent.length());
       } else {
         for (long chunkStart = position; chunkStart < end; chunkStart += Buffers.IO_BUFFER_BYTES) {
           int chunk = (int) Math.min(Buffers.IO_BUFFER_BYTES, end - chunkStart);
@@ -87,13 +93,13 @@ final class RawCopier {
             inFlight.release();
             break;
           }
+          started(chunk);
           threads.execute(() -> {
             ByteBuffer buffer = pool.take();
             try {
               buffer.limit(chunk);
               source.readFully(buffer, sourceOffset);
               writeData(buffer, targetBase + sourceOffset, chunk);
-              advance(chunk);
             } catch (Throwable e) {
               failure.compareAndSet(null, e);
             } finally {
@@ -107,9 +113,41 @@ final class RawCopier {
     }
   }
 
-  private synchronized void advance(long bytes) {
-    done += bytes;
-    progress.update(done, total);
+  /**
+   * Counts a chunk as started when a worker is free to take it, as qemu-img counts a request when a
+   * coroutine takes it: from the walking thread, in guest order, without a lock.
+   */
+  private void started(long bytes) {
+    if (counted > 0) {
+      started += bytes;
+      progress.update(started, counted);
+    }
+  }
+
+  /**
+   * qemu-img's allocated_sectors, from a walk of block status before the copy: the data extents,
+   * and with -S 0 the zero extents too.
+   */
+  private long countedBytes(List<DiskFile> sources) throws IOException {
+    if (minSparseSectors == 0) {
+      return total;
+    }
+    long sum = 0;
+    for (DiskFile source : sources) {
+      long size = source.size();
+      long position = 0;
+      while (position < size) {
+        Extent extent = source.blockStatus(position, size - position);
+        if (extent.length() <= 0) {
+          throw new IOException(source.files() + ": block status at offset " + position + " returned an empty range");
+        }
+        if (!extent.zero()) {
+          sum += extent.length();
+        }
+        position += extent.length();
+      }
+    }
+    return sum;
   }
 
   private static void rethrow(Throwable failure) throws IOException {
