@@ -6,6 +6,7 @@ import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -177,8 +178,10 @@ final class RawCopier {
     }
     int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
     int sector = 0;
+    // one segment over the chunk: the sector tests below then make no object each
+    MemorySegment data = MemorySegment.ofBuffer(buffer.slice(0, length));
     while (sector < sectors) {
-      long run = allocatedRunMin(buffer, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      long run = allocatedRunMin(data, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
       int runSectors = (int) (run >>> 1);
       if ((run & 1) != 0) {
         int from = sector * Buffers.SECTOR;
@@ -201,16 +204,16 @@ final class RawCopier {
    * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
    * {@code count << 1 | written}.
    */
-  private long allocatedRunMin(ByteBuffer buffer, int filled, int first, int count, long sectorNumber) {
+  private long allocatedRunMin(MemorySegment data, int filled, int first, int count, long sectorNumber) {
     int min = Math.min(minSparseSectors, count);
-    long run = allocatedRun(buffer, filled, first, count, sectorNumber);
+    long run = allocatedRun(data, filled, first, count, sectorNumber);
     if ((run & 1) == 0) {
       return run;
     }
     int used = (int) (run >>> 1);
     int checked = used;
     while (checked < count) {
-      long next = allocatedRun(buffer, filled, first + checked, count - checked, sectorNumber + checked);
+      long next = allocatedRun(data, filled, first + checked, count - checked, sectorNumber + checked);
       int nextSectors = (int) (next >>> 1);
       checked += nextSectors;
       if ((next & 1) != 0) {
@@ -223,10 +226,10 @@ final class RawCopier {
   }
 
   /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-  private static long allocatedRun(ByteBuffer buffer, int filled, int first, int count, long sectorNumber) {
-    boolean zero = sectorIsZero(buffer, filled, first);
+  private static long allocatedRun(MemorySegment data, int filled, int first, int count, long sectorNumber) {
+    boolean zero = sectorIsZero(data, filled, first);
     int run = 1;
-    while (run < count && sectorIsZero(buffer, filled, first + run) == zero) {
+    while (run < count && sectorIsZero(data, filled, first + run) == zero) {
       run++;
     }
     if (run < count) {
@@ -245,8 +248,8 @@ final class RawCopier {
     return (long) run << 1 | (zero ? 0 : 1);
   }
 
-  private static boolean sectorIsZero(ByteBuffer buffer, int filled, int sector) {
+  private static boolean sectorIsZero(MemorySegment data, int filled, int sector) {
     int from = sector * Buffers.SECTOR;
-    return Buffers.isZero(buffer, from, Math.min(Buffers.SECTOR, filled - from));
+    return Buffers.isZero(data, from, Math.min(Buffers.SECTOR, filled - from));
   }
 }
