@@ -86,6 +86,8 @@ class ProgressCommandTest {
       "convert -p -n -S 0 -O qcow2 @/sparse.qcow2 @/target.qcow2",
       "convert -p -O qcow2 -B @/base.qcow2 -F qcow2 @/sparse.qcow2 @/out.qcow2",
       "convert -p -O raw @/empty.qcow2 @/out.raw",
+      "convert -p -O foo @/sparse.qcow2 @/out.raw",
+      "convert -p -n --target-is-zero -B @/base.qcow2 -F qcow2 -O qcow2 @/sparse.qcow2 @/target.qcow2",
       "convert -p -O raw @/missing.qcow2 @/out.raw",
       "convert -p -q -O raw @/sparse.qcow2 @/out.raw",
       "compare -p @/sparse.qcow2 @/out.raw",
