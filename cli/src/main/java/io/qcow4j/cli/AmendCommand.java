@@ -3,9 +3,11 @@ package io.qcow4j.cli;
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.options.AmendOptionsReader;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
@@ -42,7 +44,7 @@ final class AmendCommand implements Callable<Integer> {
   @Option(names = "-o", paramLabel = "OPTIONS", description = "Comma-separated options to change (-o help lists them).")
   List<String> options = new ArrayList<>();
 
-  @Option(names = {"-p", "--progress"}, description = "Show progress (accepted; amend here is quick).")
+  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
 
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
@@ -72,6 +74,17 @@ final class AmendCommand implements Callable<Integer> {
     if (optionList == null) {
       throw QemuErrors.usage("Must specify options (-o)");
     }
+    // qemu-img starts its progress report here without printing it, and ends it (the newline)
+    // whatever happens after, help included
+    ProgressPrinter printer = ProgressPrinter.start(out, spec.commandLine().getErr(), progress && !quiet, 1.0f);
+    try {
+      return amend(out, secrets, optionList, printer);
+    } finally {
+      printer.end();
+    }
+  }
+
+  private int amend(PrintWriter out, Secrets secrets, String optionList, ProgressPrinter printer) {
     boolean help = OptionSyntax.wantsHelp(optionList);
     if (format != null && help) {
       out.print(amendHelp(() -> OptionHelp.amend(format)));
@@ -109,16 +122,46 @@ final class AmendCommand implements Callable<Integer> {
     }
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2),
         secrets, spec.commandLine().getErr())) {
-      disk.amend(amend);
+      // qemu-img reports 0 before the amendment and 100 after it, even when it failed
+      printer.print(0, 0);
+      try {
+        ImageInfo before = disk.info();
+        disk.amend(amend);
+        reportDowngrade(before, disk.info(), printer);
+      } finally {
+        printer.print(100, 0);
+      }
     } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }
-    if (progress && !quiet) {
-      spec.commandLine().getErr().println("    (100.00/100%)");
-    }
     return 0;
+  }
+
+  /**
+   * The reports qemu-img's qcow2 downgrade (compat=0.10) makes as it expands zero clusters: one
+   * per L1 entry, those of the active table and then of each snapshot's, each table as long as
+   * its disk size needs.
+   */
+  private static void reportDowngrade(ImageInfo before, ImageInfo after, ProgressPrinter printer) {
+    if (before.qcow2() == null || after.qcow2() == null || before.qcow2().version() < 3
+        || after.qcow2().version() >= 3) {
+      return;
+    }
+    ImageInfo.Qcow2Info qcow2 = before.qcow2();
+    long entries = l1Entries(before.virtualSize(), qcow2);
+    for (SnapshotInfo snapshot : qcow2.snapshots()) {
+      entries += l1Entries(snapshot.diskSize() >= 0 ? snapshot.diskSize() : before.virtualSize(), qcow2);
+    }
+    for (long visited = 1; visited <= entries; visited++) {
+      printer.print(100f * visited / entries, 0);
+    }
+  }
+
+  private static long l1Entries(long size, ImageInfo.Qcow2Info qcow2) {
+    long l2Span = (long) qcow2.clusterSize() / (qcow2.extendedL2() ? 16 : 8) * qcow2.clusterSize();
+    return (size + l2Span - 1) / l2Span;
   }
 
   /** A help text that may be refused. */

@@ -37,7 +37,7 @@ final class CommitCommand implements Callable<Integer> {
   @Option(names = "-d", description = "Leave FILE as it is instead of emptying it.")
   boolean drop;
 
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
+  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
 
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode: print nothing but errors.")
@@ -52,6 +52,37 @@ final class CommitCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "FILE", description = "The image to commit.")
   String file;
 
+  /**
+   * The progress report as qemu-img commit makes it: started (0.00) once the images are open, then
+   * the job's progress as {@code (float) done / total * 100.f}, 100 when it completed, and the
+   * newline before "Image committed.".
+   */
+  private static final class CommitReport {
+    final ProgressPrinter printer;
+    private boolean begun;
+
+    CommitReport(ProgressPrinter printer) {
+      this.printer = printer;
+    }
+
+    void begin() {
+      if (!begun) {
+        begun = true;
+        printer.print(0, 100);
+      }
+    }
+
+    void update(long done, long total) {
+      begin();
+      printer.print(total == 0 ? 0 : (float) done / total * 100f, 0);
+    }
+
+    void end() {
+      begin();
+      printer.end();
+    }
+  }
+
   @Override
   public Integer call() {
     Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
@@ -64,22 +95,27 @@ final class CommitCommand implements Callable<Integer> {
     }
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
-    ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
     Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
-    printer.start();
+    CommitReport report = new CommitReport(ProgressPrinter.start(spec.commandLine().getOut(),
+        spec.commandLine().getErr(), progress && !quiet, 1.0f));
     try {
-      ImageCommit.commit(image, secrets, base, drop, printer::update);
+      ImageCommit.commit(image, secrets, base, drop, report::update);
+      report.begin();
+      // qemu-img prints 100 once the job has completed
+      report.printer.print(100, 0);
+      report.end();
     } catch (ImageInfos.OpenFailure e) {
+      // qemu-img opens the whole chain before it starts its progress report
       if (e.filename().equals(image.name())) {
         throw ImageArguments.couldNotOpen(image, e.getCause());
       }
       throw Failures.couldNotOpen(e.filename(), (IOException) e.getCause());
     } catch (ImageCommit.CommitException e) {
+      report.end();
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (IOException e) {
+      report.end();
       throw new CommandFailure(file + ": " + Failures.reason(e, file), 1, e);
-    } finally {
-      printer.finish();
     }
     if (!quiet) {
       PrintWriter out = spec.commandLine().getOut();

@@ -49,7 +49,7 @@ final class CompareCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode: only the exit status (and errors).")
   boolean quiet;
 
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
+  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
 
   @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
@@ -71,19 +71,26 @@ final class CompareCommand implements Callable<Integer> {
     if (secrets == null) {
       return IDENTICAL;
     }
+    // qemu-img starts its progress report before it opens the images (0.00 comes once both are
+    // open) and ends it (the newline) after everything else it prints
+    ProgressPrinter printer = ProgressPrinter.start(out, spec.commandLine().getErr(), progress && !quiet, 2.0f);
+    try {
+      return compare(out, secrets, printer);
+    } finally {
+      printer.end();
+    }
+  }
+
+  private int compare(PrintWriter out, Secrets secrets, ProgressPrinter printer) {
     try (DiskFile firstDisk = open(first, firstFormat, secrets);
         DiskFile secondDisk = open(second, secondFormat, secrets)) {
-      ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
-      printer.start();
-      CompareResult result;
-      try {
-        result = ImageCompare.compare(firstDisk, secondDisk, strict, printer::update);
-      } finally {
-        printer.finish();
-      }
+      long common = Math.min(firstDisk.size(), secondDisk.size());
+      printer.print(0, 100);
+      CompareReport report = new CompareReport(printer, common, out);
+      CompareResult result = ImageCompare.compare(firstDisk, secondDisk, strict, report::update);
       if (!quiet) {
         if (result.sizeMismatch()) {
-          out.println("Warning: Image size mismatch!");
+          report.warnSizeMismatch();
         }
         out.println(switch (result.outcome()) {
           case IDENTICAL -> "Images are identical.";
@@ -106,6 +113,41 @@ final class CompareCommand implements Callable<Integer> {
       throw e;
     } catch (IOException e) {
       throw new CommandFailure("Can't get size of " + first + " or " + second + ": " + Failures.reason(e, null), READ_ERROR, e);
+    }
+  }
+
+  /**
+   * The walk's reports as qemu-img compare prints them: each range adds its share of the larger
+   * size in float, as {@code ((float) chunk / progress_base) * 100}; the size mismatch warning
+   * goes out between the common part and the larger image's tail, where qemu-img prints it.
+   */
+  private final class CompareReport {
+    private final ProgressPrinter printer;
+    private final long common;
+    private final PrintWriter out;
+    private long reported;
+    private boolean warned;
+
+    CompareReport(ProgressPrinter printer, long common, PrintWriter out) {
+      this.printer = printer;
+      this.common = common;
+      this.out = out;
+    }
+
+    void update(long done, long total) {
+      if (done > common) {
+        warnSizeMismatch();
+      }
+      printer.print((float) (done - reported) / (float) total * 100, 100);
+      reported = done;
+    }
+
+    void warnSizeMismatch() {
+      if (!warned && !quiet) {
+        out.println("Warning: Image size mismatch!");
+        out.flush();
+      }
+      warned = true;
     }
   }
 

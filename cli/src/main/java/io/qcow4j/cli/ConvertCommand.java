@@ -78,7 +78,7 @@ final class ConvertCommand implements Callable<Integer> {
       description = "The existing target (-n) reads as zeros already: zero ranges are not written.")
   boolean targetIsZero;
 
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
+  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
 
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
@@ -131,12 +131,26 @@ final class ConvertCommand implements Callable<Integer> {
     if (files.size() < 2) {
       throw new CommandFailure("Must specify image file name", 1);
     }
+    // qemu-img starts its progress report (0.00) here, before it opens anything, and ends it
+    // (the newline) whatever happens after
+    ProgressPrinter printer = ProgressPrinter.start(spec.commandLine().getOut(), spec.commandLine().getErr(),
+        progress && !quiet, 1.0f);
+    printer.print(0, 100);
+    try {
+      return convert(secrets, optionList, workerCount, sparseBytes, targetName, printer);
+    } finally {
+      printer.end();
+    }
+  }
+
+  private int convert(Secrets secrets, String optionList, int workerCount, long sparseBytes, String targetName,
+      ProgressPrinter printer) {
     List<String> sourceNames = files.subList(0, files.size() - 1);
     if (snapshot != null && sourceNames.size() > 1) {
       throw new CommandFailure("No support for concatenating multiple snapshot", 1);
     }
     List<DiskFile> sources = new ArrayList<>();
-    ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
+    ImageConvert.Progress report = (done, total) -> printer.printValue(ProgressPrinter.convertValue(done, total));
     ImageConvert.Options copyOptions = ImageConvert.Options.defaults()
         .withCompress(compress)
         .withWorkers(workerCount)
@@ -158,6 +172,8 @@ final class ConvertCommand implements Callable<Integer> {
         spec.commandLine().getErr().println(QemuErrors.PREFIX
             + "Cannot use --target-is-zero when the destination image has a backing file");
         spec.commandLine().getErr().flush();
+        // and, having failed with status 0, reports the copy it skipped as done
+        printer.print(100, 0);
         return 0;
       }
       if (noCreate) {
@@ -168,13 +184,14 @@ final class ConvertCommand implements Callable<Integer> {
             spec.commandLine().getErr());
         DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
             spec.commandLine().getErr());
-        run(printer, () -> ConvertTarget.intoExisting(sources, target, copyOptions, printer::update), targetName, null);
+        run(() -> ConvertTarget.intoExisting(sources, target, copyOptions, report), targetName, null);
       } else {
         ImageFormat format = outputFormat();
         CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName);
-        run(printer, () -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
-            copyOptions, printer::update), targetName, format);
+        run(() -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
+            copyOptions, report), targetName, format);
       }
+      printer.print(100, 0);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, null), 1, e);
     } finally {
@@ -205,8 +222,8 @@ final class ConvertCommand implements Callable<Integer> {
     void run() throws IOException;
   }
 
-  /** Runs the copy with the progress line, turning failures into qemu-img's messages. */
-  private static void run(ProgressPrinter printer, Step step, String targetName, ImageFormat format) {
+  /** Runs the copy, turning failures into qemu-img's messages. */
+  private static void run(Step step, String targetName, ImageFormat format) {
     try {
       step.run();
     } catch (InvalidOptionException e) {
@@ -218,8 +235,6 @@ final class ConvertCommand implements Callable<Integer> {
           : "error while writing: " + reason, 1, e);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, null), 1, e);
-    } finally {
-      printer.finish();
     }
   }
 

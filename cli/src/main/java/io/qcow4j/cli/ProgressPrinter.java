@@ -1,75 +1,170 @@
 package io.qcow4j.cli;
 
 import java.io.PrintWriter;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
-import java.util.Locale;
+import java.lang.reflect.InvocationHandler;
+import java.lang.reflect.Proxy;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 
 /**
- * The -p progress line on stderr, redrawn in place: qemu-img's "(42.00/100%)", then the throughput
- * and the time left. It draws only when stderr is a terminal (the system property
- * {@code qcow4j.progress.always} draws it anyway, for tests), and never with -q.
+ * qemu-img's progress report, as QEMU 7.2's util/qemu-progress.c makes it, for the commands that
+ * take -p (convert, compare, commit, rebase, amend).
+ *
+ * <p>With -p (and without -q) each report is a line {@code "    (NN.NN/100%)\r"} on stdout,
+ * redrawn in place, and {@link #end} writes the final newline. A report is printed only when the
+ * value moved past the last one printed by more than the command's minimum step (1 for convert,
+ * commit and amend, 2 for compare and rebase), or is exactly 0 or 100; the values are C floats, so
+ * they are floats here too, and printed as glibc's {@code %3.2f} prints them (the exact binary
+ * value, ties to even: 3.125 is "3.12"). Without -p, a SIGUSR1 asks for one report: it goes to
+ * stderr as {@code "    (NN.NN/100%)\n"} at the next point where a report would have been printed.
+ *
+ * <p>Relative reports ({@link #print(float, int)}) come from one thread; absolute ones
+ * ({@link #printValue(float)}) may come from many at once, and take a lock only when they print.
  */
 final class ProgressPrinter {
-  private static final int STDERR = 2;
+  /** The printer SIGUSR1 asks for a report, if any. */
+  private static volatile ProgressPrinter signalTarget;
+  private static boolean signalHandled;
 
+  private final PrintWriter out;
   private final PrintWriter err;
   private final boolean enabled;
-  private final long startNanos = System.nanoTime();
-  private double lastPercent = -1;
+  private final float minSkip;
+  private final Object printLock = new Object();
+  /** qemu's state.current: guarded by printLock. */
+  private float current;
+  /** qemu's state.last_print: written under printLock, read without it to skip the lock. */
+  private volatile float lastPrint;
+  private volatile boolean signalPending;
 
-  ProgressPrinter(PrintWriter err, boolean requested) {
+  private ProgressPrinter(PrintWriter out, PrintWriter err, boolean enabled, float minSkip) {
+    this.out = out;
     this.err = err;
-    this.enabled = requested && (Boolean.getBoolean("qcow4j.progress.always") || stderrIsTerminal());
+    this.enabled = enabled;
+    this.minSkip = minSkip;
   }
 
-  /** Redraws the line when the percentage moved by at least one point (or reached 100). */
-  void update(long done, long total) {
-    if (!enabled) {
+  /**
+   * qemu_progress_init: reports on {@code out} when {@code enabled} (-p without -q), else only on
+   * SIGUSR1, on {@code err}; {@code minSkip} is the command's minimum step.
+   */
+  static ProgressPrinter start(PrintWriter out, PrintWriter err, boolean enabled, float minSkip) {
+    ProgressPrinter printer = new ProgressPrinter(out, err, enabled, minSkip);
+    signalTarget = printer;
+    SignalRequests.install();
+    return printer;
+  }
+
+  /**
+   * qemu_progress_print: with {@code max} 0, {@code delta} is the value itself; else the value
+   * grows by {@code delta} percent of {@code max}. Single-threaded callers.
+   */
+  void print(float delta, int max) {
+    synchronized (printLock) {
+      float value = max == 0 ? delta : current + delta / 100 * max;
+      update(value);
+    }
+  }
+
+  /**
+   * An absolute report that may come from several threads at once: a value below one already
+   * taken (a thread that counted earlier but arrived later) is dropped, so the printed values only
+   * grow. No lock unless the value is to be printed.
+   */
+  void printValue(float value) {
+    if (!(value > lastPrint + minSkip || value >= 100 || value == 0)) {
       return;
     }
-    double percent = total <= 0 ? 100 : Math.min(100, 100.0 * done / total);
-    if (lastPercent < 0 || percent - lastPercent >= 1 || (percent == 100 && lastPercent != 100)) {
-      lastPercent = percent;
-      double seconds = Math.max(1e-3, (System.nanoTime() - startNanos) / 1e9);
-      double bytesPerSecond = done / seconds;
-      String rate = done == 0 ? "" : String.format(Locale.ROOT, " %s/s", QemuNumbers.humanSize((long) bytesPerSecond));
-      String left = done == 0 || done >= total ? "" : ", " + duration((total - done) / bytesPerSecond) + " left";
-      err.print(String.format(Locale.ROOT, "    (%3.2f/100%%)%s%s\u001b[K\r", percent, rate, left));
+    synchronized (printLock) {
+      if (value < current) {
+        return;
+      }
+      update(value);
+    }
+  }
+
+  /** The value convert reports: qemu-img's {@code 100.0 * allocated_done / allocated_sectors}. */
+  static float convertValue(long done, long total) {
+    return (float) (100.0 * done / total);
+  }
+
+  /** What SIGUSR1 does: asks for one report on stderr at the next point where one would be printed. */
+  void requestReport() {
+    signalPending = true;
+  }
+
+  /** qemu_progress_end: the newline after the last report, with -p. */
+  void end() {
+    if (enabled) {
+      out.print('\n');
+      out.flush();
+    }
+    if (signalTarget == this) {
+      signalTarget = null;
+    }
+  }
+
+  private void update(float value) {
+    if (value > 100) {
+      value = 100;
+    }
+    current = value;
+    if (value > lastPrint + minSkip || value == 100 || value == 0) {
+      lastPrint = value;
+      emit(value);
+    }
+  }
+
+  private void emit(float value) {
+    if (enabled) {
+      out.print("    (" + format(value) + "/100%)\r");
+      out.flush();
+    } else if (signalPending) {
+      signalPending = false;
+      err.print("    (" + format(value) + "/100%)\n");
       err.flush();
     }
   }
 
-  /** Starts the line at 0%. */
-  void start() {
-    update(0, 1);
+  /** C's {@code printf("%3.2f", value)} of a float: two decimals of the exact value, ties to even. */
+  static String format(float value) {
+    return new BigDecimal(value).setScale(2, RoundingMode.HALF_EVEN).toPlainString();
   }
 
-  /** Ends the line, if one was drawn. */
-  void finish() {
-    if (enabled && lastPercent >= 0) {
-      err.print('\n');
-      err.flush();
-    }
-  }
+  /**
+   * SIGUSR1 through the JDK's sun.misc.Signal (module jdk.unsupported), installed once per process;
+   * reached by reflection, as javac warns about every direct use of it.
+   */
+  private static final class SignalRequests {
+    private SignalRequests() {}
 
-  private static String duration(double seconds) {
-    long whole = (long) Math.ceil(seconds);
-    return whole >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60)
-        : String.format(Locale.ROOT, "%d:%02d", whole / 60, whole % 60);
-  }
-
-  /** isatty(2) through the FFM API; false where it cannot be asked. */
-  private static boolean stderrIsTerminal() {
-    try {
-      Linker linker = Linker.nativeLinker();
-      MethodHandle isatty = linker.downcallHandle(linker.defaultLookup().find("isatty").orElseThrow(),
-          FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-      return (int) isatty.invokeExact(STDERR) == 1;
-    } catch (Throwable e) {
-      return false;
+    static synchronized void install() {
+      if (signalHandled) {
+        return;
+      }
+      signalHandled = true;
+      try {
+        Class<?> signalClass = Class.forName("sun.misc.Signal");
+        Class<?> handlerClass = Class.forName("sun.misc.SignalHandler");
+        InvocationHandler onSignal = (proxy, method, arguments) -> switch (method.getName()) {
+          case "handle" -> {
+            ProgressPrinter target = signalTarget;
+            if (target != null) {
+              target.requestReport();
+            }
+            yield null;
+          }
+          case "equals" -> proxy == arguments[0];
+          case "hashCode" -> System.identityHashCode(proxy);
+          default -> "progress report on SIGUSR1";
+        };
+        Object handler = Proxy.newProxyInstance(ProgressPrinter.class.getClassLoader(), new Class<?>[] {handlerClass},
+            onSignal);
+        Object usr1 = signalClass.getConstructor(String.class).newInstance("USR1");
+        signalClass.getMethod("handle", signalClass, handlerClass).invoke(null, usr1, handler);
+      } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+        // no sun.misc.Signal, or the VM keeps SIGUSR1 for itself: no report on request
+      }
     }
   }
 }

@@ -23,6 +23,9 @@ import picocli.CommandLine.Model.CommandSpec;
     description = "Change the backing file of FILE to BACKING_FILE (-b \"\" removes it), copying into FILE what the old"
         + " and new backing chains read differently unless -u, like qemu-img rebase.")
 final class RebaseCommand implements Callable<Integer> {
+  /** qemu-img's IO_BUF_SIZE, by which rebase counts its progress steps. */
+  private static final long IO_BUFFER_BYTES = 2 << 20;
+
   @Spec CommandSpec spec;
   @Mixin CommonOptions common;
 
@@ -38,7 +41,7 @@ final class RebaseCommand implements Callable<Integer> {
   @Option(names = "-u", description = "Unsafe: only rewrite the header (the new backing file must read as the old one).")
   boolean unsafe;
 
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
+  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
 
   @Option(names = {"-q", "--quiet"}, description = "Quiet mode: print nothing but errors.")
@@ -68,6 +71,20 @@ final class RebaseCommand implements Callable<Integer> {
     if (backing == null && !unsafe) {
       throw new CommandFailure("Must specify backing file (-b) or use unsafe mode (-u)", 1);
     }
+    // qemu-img starts its progress report (0.00) before it checks the cache modes and opens the
+    // image, and ends it (the newline) whatever happens after
+    ProgressPrinter printer = ProgressPrinter.start(spec.commandLine().getOut(), spec.commandLine().getErr(),
+        progress && !quiet, 2.0f);
+    printer.print(0, 100);
+    try {
+      rebase(secrets, printer);
+    } finally {
+      printer.end();
+    }
+    return 0;
+  }
+
+  private void rebase(Secrets secrets, ProgressPrinter printer) {
     CacheMode.check(cache);
     CacheMode.check(sourceCache);
     if (backingFormat != null) {
@@ -79,11 +96,12 @@ final class RebaseCommand implements Callable<Integer> {
     }
     ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
         spec.commandLine().getErr());
-    ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
     Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
-    printer.start();
     try {
-      ImageRebase.rebase(image, secrets, backing, backingFormat, unsafe, forceShare, printer::update);
+      ImageRebase.rebase(image, secrets, backing, backingFormat, unsafe, forceShare, (done, size) ->
+          // each range compared is one step of 100 / (size / MIN(size, IO_BUF_SIZE)), in float
+          printer.print(100f / (float) (size / Math.min(size, IO_BUFFER_BYTES)), 100));
+      printer.print(100, 0);
     } catch (ImageInfos.OpenFailure e) {
       if (e.filename().equals(image.name())) {
         throw ImageArguments.couldNotOpen(image, e.getCause());
@@ -96,9 +114,6 @@ final class RebaseCommand implements Callable<Integer> {
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (IOException e) {
       throw new CommandFailure(file + ": " + Failures.reason(e, file), 1, e);
-    } finally {
-      printer.finish();
     }
-    return 0;
   }
 }

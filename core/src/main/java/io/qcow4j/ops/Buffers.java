@@ -1,5 +1,6 @@
 package io.qcow4j.ops;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -18,6 +19,8 @@ final class Buffers {
    * compares eight bytes (or a vector) at a time, with no copy onto the heap.
    */
   private static final ByteBuffer DIRECT_ZEROS = ByteBuffer.allocateDirect(IO_BUFFER_BYTES).asReadOnlyBuffer();
+  /** The same zeros as a segment, for tests that make no object per call. */
+  private static final MemorySegment ZERO_SEGMENT = MemorySegment.ofBuffer(DIRECT_ZEROS);
 
   private Buffers() {}
 
@@ -37,6 +40,14 @@ final class Buffers {
   /** Whether {@code length} bytes of {@code buffer} from its index {@code from} are all zero (positions untouched). */
   static boolean isZero(ByteBuffer buffer, int from, int length) {
     return firstNonZero(buffer, from, length) < 0;
+  }
+
+  /**
+   * Whether {@code length} bytes (at most {@link #IO_BUFFER_BYTES}) of {@code data} from
+   * {@code from} are all zero, without making an object: for tests sector by sector.
+   */
+  static boolean isZero(MemorySegment data, long from, int length) {
+    return MemorySegment.mismatch(data, from, from + length, ZERO_SEGMENT, 0, length) < 0;
   }
 
   /** The index (relative to {@code from}) of the first non-zero byte of the range, -1 if none. */

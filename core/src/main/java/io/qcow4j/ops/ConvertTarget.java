@@ -52,7 +52,6 @@ public final class ConvertTarget {
       long sparseBytes, ImageConvert.Options copyOptions, ImageConvert.Progress progress) throws IOException {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
-        progress.update(0, totalSize(sources));
         ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
@@ -93,7 +92,6 @@ public final class ConvertTarget {
   private static void copy(List<DiskFile> sources, DiskFile target, ImageConvert.Options copyOptions,
       ImageConvert.Progress progress) throws ConvertException {
     try (target) {
-      progress.update(0, totalSize(sources));
       ImageConvert.toImage(sources, target, copyOptions, progress);
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.WRITE, e);

@@ -22,10 +22,16 @@ public final class ImageConvert {
 
   private ImageConvert() {}
 
-  /** Progress reports: bytes of guest content handled so far, and the total. */
+  /**
+   * Progress reports. Convert counts as qemu-img convert does: {@code totalBytes} is what the
+   * sources' block status gives to copy (data; zero ranges too when zeros are written, -S 0), and
+   * a report comes as each chunk of it is handed to a worker, from the one thread that walks the
+   * sources, in guest order; nothing is reported when there is nothing to copy. Commit and rebase
+   * report from their one thread too.
+   */
   @FunctionalInterface
   public interface Progress {
-    /** Reports that {@code doneBytes} of {@code totalBytes} are copied. */
+    /** Reports that {@code doneBytes} of {@code totalBytes} are handled or under way. */
     void update(long doneBytes, long totalBytes);
 
     /** Reports nothing. */

@@ -41,8 +41,8 @@ final class ImageCopier {
   }
 
   /**
-   * One chunk's verdict: its length (for progress), its writes, and the pooled buffers they read
-   * from (null when none), given back once the writes are done.
+   * One chunk's verdict: its length, its writes, and the pooled buffers they read from (null when
+   * none), given back once the writes are done.
    */
   private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {}
 
@@ -108,8 +108,13 @@ final class ImageCopier {
     return Math.min(clusterSize, Math.max(clusterSize / 32, 4096));
   }
 
-  /** Copies everything; progress is reported as chunks reach the target. */
+  /**
+   * Copies everything. Progress is counted as qemu-img's convert counts it: the chunks that hold
+   * data (and with -S 0 the zero runs too), reported as they are handed to the workers.
+   */
   void copy(ImageConvert.Progress progress) throws IOException {
+    long counted = progress == ImageConvert.Progress.NONE ? 0 : countedBytes();
+    long started = 0;
     int threads = Math.max(1, options.compress() ? Math.max(options.workers(), Runtime.getRuntime().availableProcessors())
         : options.workers());
     boolean direct = options.outOfOrderWrites() && !options.compress();
@@ -120,15 +125,16 @@ final class ImageCopier {
     });
     try {
       Deque<CompletableFuture<Chunk>> window = new ArrayDeque<>();
-      long done = 0;
       long position = 0;
-      progress.update(0, total);
       while (position < total || !window.isEmpty()) {
         while (position < total && window.size() < 2 * threads) {
           long[] range = nextRange(position);
           long start = range[0];
           long end = range[1];
           boolean zero = range[2] != 0;
+          if (counted > 0 && (!zero || !options.detectZeroes())) {
+            started = reportStarted(progress, started, end - start, counted);
+          }
           window.add(CompletableFuture.supplyAsync(() -> {
             try {
               Chunk chunk = zero ? zeroChunk(start, end) : dataChunk(start, end);
@@ -147,13 +153,48 @@ final class ImageCopier {
           apply(chunk);
         }
         release(chunk);
-        done += chunk.length();
-        progress.update(done, total);
       }
       target.flush();
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  /**
+   * Reports a range handed to the workers, as qemu-img counts a request when a coroutine takes it:
+   * from this one thread, in guest order, so the reports are the ones qemu-img's walk makes. Zero
+   * runs (counted with -S 0) go by chunks, as qemu-img takes them.
+   */
+  private long reportStarted(ImageConvert.Progress progress, long started, long length, long counted) {
+    long reported = started;
+    long left = length;
+    while (left > 0) {
+      long step = Math.min(left, chunkBytes);
+      reported += step;
+      left -= step;
+      progress.update(reported, counted);
+    }
+    return reported;
+  }
+
+  /**
+   * The bytes qemu-img's convert counts for its progress (its allocated_sectors, found by a walk of
+   * block status before the copy): the ranges with data, and with -S 0 the zero ranges too.
+   */
+  private long countedBytes() throws IOException {
+    if (!options.detectZeroes()) {
+      return total;
+    }
+    long counted = 0;
+    long position = 0;
+    while (position < total) {
+      long[] range = nextRange(position);
+      if (range[2] == 0) {
+        counted += range[1] - range[0];
+      }
+      position = range[1];
+    }
+    return counted;
   }
 
   private static Chunk join(CompletableFuture<Chunk> future) throws IOException {
@@ -196,6 +237,10 @@ final class ImageCopier {
         break;
       }
       cursor += extent.length();
+      if (!options.detectZeroes()) {
+        // with -S 0 the zeros are written and counted for progress extent by extent, as qemu-img does
+        break;
+      }
     }
     return cursor;
   }

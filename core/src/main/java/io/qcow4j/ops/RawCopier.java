@@ -6,6 +6,7 @@ import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -31,7 +32,9 @@ final class RawCopier {
   private final ImageConvert.Progress progress;
   private final int workers;
   private final Buffers.Pool pool = new Buffers.Pool(Buffers.IO_BUFFER_BYTES);
-  private long done;
+  /** The bytes qemu-img's convert counts for progress (data; zeros too with -S 0), and those started so far. */
+  private long counted;
+  private long started;
 
   RawCopier(FileStorage out, int minSparseSectors, long total, ImageConvert.Progress progress, int workers) {
     this.out = out;
@@ -42,6 +45,7 @@ final class RawCopier {
   }
 
   void copyAll(List<DiskFile> sources) throws IOException {
+    counted = progress == ImageConvert.Progress.NONE ? 0 : countedBytes(sources);
     ExecutorService threads = Executors.newFixedThreadPool(workers, runnable -> {
       Thread thread = new Thread(runnable, "qcow4j-convert");
       thread.setDaemon(true);
@@ -75,9 +79,12 @@ final class RawCopier {
       long end = position + extent.length();
       if (extent.zero()) {
         if (minSparseSectors == 0) {
+          // qemu-img takes zeros, with -S 0, a buffer at a time
+          for (long piece = 0; piece < extent.length(); piece += Buffers.IO_BUFFER_BYTES) {
+            started(Math.min(Buffers.IO_BUFFER_BYTES, extent.length() - piece));
+          }
           out.zeroRange(targetBase + position, extent.length());
         }
-        advance(extent.length());
       } else {
         for (long chunkStart = position; chunkStart < end; chunkStart += Buffers.IO_BUFFER_BYTES) {
           int chunk = (int) Math.min(Buffers.IO_BUFFER_BYTES, end - chunkStart);
@@ -87,13 +94,13 @@ final class RawCopier {
             inFlight.release();
             break;
           }
+          started(chunk);
           threads.execute(() -> {
             ByteBuffer buffer = pool.take();
             try {
               buffer.limit(chunk);
               source.readFully(buffer, sourceOffset);
               writeData(buffer, targetBase + sourceOffset, chunk);
-              advance(chunk);
             } catch (Throwable e) {
               failure.compareAndSet(null, e);
             } finally {
@@ -107,9 +114,41 @@ final class RawCopier {
     }
   }
 
-  private synchronized void advance(long bytes) {
-    done += bytes;
-    progress.update(done, total);
+  /**
+   * Counts a chunk as started when a worker is free to take it, as qemu-img counts a request when a
+   * coroutine takes it: from the walking thread, in guest order, without a lock.
+   */
+  private void started(long bytes) {
+    if (counted > 0) {
+      started += bytes;
+      progress.update(started, counted);
+    }
+  }
+
+  /**
+   * qemu-img's allocated_sectors, from a walk of block status before the copy: the data extents,
+   * and with -S 0 the zero extents too.
+   */
+  private long countedBytes(List<DiskFile> sources) throws IOException {
+    if (minSparseSectors == 0) {
+      return total;
+    }
+    long sum = 0;
+    for (DiskFile source : sources) {
+      long size = source.size();
+      long position = 0;
+      while (position < size) {
+        Extent extent = source.blockStatus(position, size - position);
+        if (extent.length() <= 0) {
+          throw new IOException(source.files() + ": block status at offset " + position + " returned an empty range");
+        }
+        if (!extent.zero()) {
+          sum += extent.length();
+        }
+        position += extent.length();
+      }
+    }
+    return sum;
   }
 
   private static void rethrow(Throwable failure) throws IOException {
@@ -139,8 +178,10 @@ final class RawCopier {
     }
     int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
     int sector = 0;
+    // one segment over the chunk: the sector tests below then make no object each
+    MemorySegment data = MemorySegment.ofBuffer(buffer.slice(0, length));
     while (sector < sectors) {
-      long run = allocatedRunMin(buffer, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      long run = allocatedRunMin(data, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
       int runSectors = (int) (run >>> 1);
       if ((run & 1) != 0) {
         int from = sector * Buffers.SECTOR;
@@ -163,16 +204,16 @@ final class RawCopier {
    * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
    * {@code count << 1 | written}.
    */
-  private long allocatedRunMin(ByteBuffer buffer, int filled, int first, int count, long sectorNumber) {
+  private long allocatedRunMin(MemorySegment data, int filled, int first, int count, long sectorNumber) {
     int min = Math.min(minSparseSectors, count);
-    long run = allocatedRun(buffer, filled, first, count, sectorNumber);
+    long run = allocatedRun(data, filled, first, count, sectorNumber);
     if ((run & 1) == 0) {
       return run;
     }
     int used = (int) (run >>> 1);
     int checked = used;
     while (checked < count) {
-      long next = allocatedRun(buffer, filled, first + checked, count - checked, sectorNumber + checked);
+      long next = allocatedRun(data, filled, first + checked, count - checked, sectorNumber + checked);
       int nextSectors = (int) (next >>> 1);
       checked += nextSectors;
       if ((next & 1) != 0) {
@@ -185,10 +226,10 @@ final class RawCopier {
   }
 
   /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-  private static long allocatedRun(ByteBuffer buffer, int filled, int first, int count, long sectorNumber) {
-    boolean zero = sectorIsZero(buffer, filled, first);
+  private static long allocatedRun(MemorySegment data, int filled, int first, int count, long sectorNumber) {
+    boolean zero = sectorIsZero(data, filled, first);
     int run = 1;
-    while (run < count && sectorIsZero(buffer, filled, first + run) == zero) {
+    while (run < count && sectorIsZero(data, filled, first + run) == zero) {
       run++;
     }
     if (run < count) {
@@ -207,8 +248,8 @@ final class RawCopier {
     return (long) run << 1 | (zero ? 0 : 1);
   }
 
-  private static boolean sectorIsZero(ByteBuffer buffer, int filled, int sector) {
+  private static boolean sectorIsZero(MemorySegment data, int filled, int sector) {
     int from = sector * Buffers.SECTOR;
-    return Buffers.isZero(buffer, from, Math.min(Buffers.SECTOR, filled - from));
+    return Buffers.isZero(data, from, Math.min(Buffers.SECTOR, filled - from));
   }
 }

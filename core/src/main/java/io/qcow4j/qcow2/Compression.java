@@ -16,7 +16,10 @@ import java.util.zip.Inflater;
 /**
  * Compression and decompression of clusters: raw deflate (zlib type) or zstd frames. The codec
  * contexts are reused: making one per cluster (a zstd context allocates its tables, a deflater
- * its window) cost more than compressing a 64 KiB cluster.
+ * its window) cost more than compressing a 64 KiB cluster. So are the direct buffers compressed
+ * clusters are read into, and decompression writes into the caller's buffer, heap or direct: a
+ * direct buffer made per cluster is freed only by a collection, so the process grew with the
+ * image.
  */
 final class Compression {
   private static final Contexts<ZstdCompressCtx> ZSTD_COMPRESS = new Contexts<>(ZstdCompressCtx::new);
@@ -24,6 +27,8 @@ final class Compression {
   private static final Contexts<Deflater> DEFLATERS =
       new Contexts<>(() -> new Deflater(Deflater.DEFAULT_COMPRESSION, true));
   private static final Contexts<Inflater> INFLATERS = new Contexts<>(() -> new Inflater(true));
+  /** Sized for a 64 KiB cluster, the default, and its compressed descriptor's sector of slack. */
+  private static final Contexts<ByteBuffer> INPUTS = new Contexts<>(() -> ByteBuffer.allocateDirect((64 << 10) + 512));
 
   private Compression() {}
 
@@ -57,16 +62,40 @@ final class Compression {
   }
 
   /**
-   * Decompresses {@code compressed} (which may carry trailing padding) into exactly one cluster,
-   * {@code cluster.remaining()} bytes; {@code where} names the file and offset for errors.
+   * A direct buffer of at least {@code length} bytes (position 0, limit {@code length}) to read a
+   * compressed cluster into: reading into it needs no copy through the JDK's temporary buffer,
+   * and both codecs read it in place. Give it back with {@link #giveInput}.
    */
-  static void decompress(int compressionType, ByteBuffer compressed, ByteBuffer cluster, String where)
-      throws CorruptImageException {
-    if (compressionType == Header.COMPRESSION_ZSTD) {
-      inflateZstd(compressed, cluster, where);
-    } else {
-      inflateDeflate(compressed, cluster, where);
+  static ByteBuffer takeInput(int length) {
+    ByteBuffer buffer = INPUTS.take();
+    if (buffer.capacity() < length) {
+      // a larger cluster size than the buffers kept so far: this one is dropped, the new one kept
+      buffer = ByteBuffer.allocateDirect(length);
     }
+    return buffer.clear().limit(length);
+  }
+
+  /** Gives back a buffer from {@link #takeInput}. */
+  static void giveInput(ByteBuffer buffer) {
+    INPUTS.give(buffer);
+  }
+
+  /**
+   * Decompresses {@code compressed} (which may carry trailing padding) into exactly one cluster,
+   * {@code cluster.remaining()} bytes, heap or direct, without a buffer of its own; {@code name}
+   * and {@code hostOffset} name the compressed cluster in errors.
+   */
+  static void decompress(int compressionType, ByteBuffer compressed, ByteBuffer cluster, String name,
+      long hostOffset) throws CorruptImageException {
+    if (compressionType == Header.COMPRESSION_ZSTD) {
+      inflateZstd(compressed, cluster, name, hostOffset);
+    } else {
+      inflateDeflate(compressed, cluster, name, hostOffset);
+    }
+  }
+
+  private static String where(String name, long hostOffset) {
+    return String.format("%s: compressed cluster at host offset 0x%x", name, hostOffset);
   }
 
   /**
@@ -112,7 +141,7 @@ final class Compression {
     }
   }
 
-  private static void inflateDeflate(ByteBuffer compressed, ByteBuffer cluster, String where)
+  private static void inflateDeflate(ByteBuffer compressed, ByteBuffer cluster, String name, long hostOffset)
       throws CorruptImageException {
     Inflater inflater = INFLATERS.take();
     boolean kept = false;
@@ -127,29 +156,31 @@ final class Compression {
       inflater.reset();
       kept = INFLATERS.give(inflater);
     } catch (DataFormatException e) {
-      throw new CorruptImageException(where + ": compressed cluster does not inflate: " + e.getMessage(), e);
+      throw new CorruptImageException(where(name, hostOffset) + ": compressed cluster does not inflate: "
+          + e.getMessage(), e);
     } finally {
       if (!kept) {
         inflater.end();
       }
     }
     if (cluster.hasRemaining()) {
-      throw new CorruptImageException(where + ": compressed cluster inflates to " + cluster.position()
-          + " bytes, less than a cluster");
+      throw new CorruptImageException(where(name, hostOffset) + ": compressed cluster inflates to "
+          + cluster.position() + " bytes, less than a cluster");
     }
   }
 
-  private static void inflateZstd(ByteBuffer compressed, ByteBuffer cluster, String where)
+  private static void inflateZstd(ByteBuffer compressed, ByteBuffer cluster, String name, long hostOffset)
       throws CorruptImageException {
-    ByteBuffer source = direct(compressed);
-    ByteBuffer target = cluster.isDirect() ? cluster : ByteBuffer.allocateDirect(cluster.remaining());
+    int start = cluster.position();
     ZstdDecompressCtx context = ZSTD_DECOMPRESS.take();
     boolean kept = false;
     try {
-      while (target.hasRemaining() && source.hasRemaining()) {
-        int before = target.position() + source.position();
-        context.decompressDirectByteBufferStream(target, source);
-        if (target.position() + source.position() == before) {
+      // streaming, as QEMU decompresses: the frame ends where the cluster is full, and what
+      // follows it in the file (padding, the next cluster) is never read as a frame
+      while (cluster.hasRemaining() && compressed.hasRemaining()) {
+        int before = cluster.position() + compressed.position();
+        context.decompressByteBufferStream(cluster, compressed);
+        if (cluster.position() + compressed.position() == before) {
           break;
         }
       }
@@ -157,27 +188,16 @@ final class Compression {
       context.reset();
       kept = ZSTD_DECOMPRESS.give(context);
     } catch (ZstdException e) {
-      throw new CorruptImageException(where + ": compressed cluster is not valid zstd: " + e.getMessage(), e);
+      throw new CorruptImageException(where(name, hostOffset) + ": compressed cluster is not valid zstd: "
+          + e.getMessage(), e);
     } finally {
       if (!kept) {
         context.close();
       }
     }
-    if (target.hasRemaining()) {
-      throw new CorruptImageException(where + ": compressed cluster decompresses to " + target.position()
-          + " bytes, less than a cluster");
+    if (cluster.hasRemaining()) {
+      throw new CorruptImageException(where(name, hostOffset) + ": compressed cluster decompresses to "
+          + (cluster.position() - start) + " bytes, less than a cluster");
     }
-    if (target != cluster) {
-      cluster.put(target.flip());
-    }
-  }
-
-  private static ByteBuffer direct(ByteBuffer buffer) {
-    if (buffer.isDirect()) {
-      return buffer;
-    }
-    ByteBuffer copy = ByteBuffer.allocateDirect(buffer.remaining());
-    copy.put(buffer.duplicate()).flip();
-    return copy;
   }
 }

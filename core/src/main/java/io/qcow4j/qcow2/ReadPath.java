@@ -137,19 +137,38 @@ final class ReadPath {
   }
 
   private void readCompressed(ByteBuffer[] slices, long guestOffset, long entry) throws IOException {
-    ByteBuffer cluster = decompressedCluster(entry);
     int inCluster = (int) (guestOffset & (clusterSize - 1));
+    if (slices.length == 1 && inCluster == 0 && slices[0].remaining() == clusterSize) {
+      // a whole cluster (a sequential read, a convert): decompressed straight into the caller's
+      // buffer, no copy and nothing kept
+      DecompressedCluster last = lastDecompressed;
+      if (last == null || last.entry() != entry) {
+        decompressInto(entry, slices[0].duplicate());
+        return;
+      }
+    }
+    ByteBuffer cluster = decompressedCluster(entry);
     for (ByteBuffer slice : slices) {
       slice.put(0, cluster, inCluster, slice.remaining());
       inCluster += slice.remaining();
     }
   }
 
+  /** The cluster {@code entry} points at, decompressed, from the last one kept or decompressed and kept. */
   private ByteBuffer decompressedCluster(long entry) throws IOException {
     DecompressedCluster last = lastDecompressed;
     if (last != null && last.entry() == entry) {
       return last.data();
     }
+    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
+    decompressInto(entry, cluster);
+    ByteBuffer data = cluster.flip().asReadOnlyBuffer();
+    lastDecompressed = new DecompressedCluster(entry, data);
+    return data;
+  }
+
+  /** Reads the compressed cluster {@code entry} points at and decompresses it into the next cluster's worth of {@code cluster}. */
+  private void decompressInto(long entry, ByteBuffer cluster) throws IOException {
     Header header = image.header();
     if (header.hasDataFile()) {
       throw new CorruptImageException(name + ": compressed cluster (L2 entry 0x" + Long.toHexString(entry)
@@ -165,14 +184,14 @@ final class ReadPath {
           name, descriptor.hostOffset(), descriptor.maxLength(), end));
     }
     int compressedLength = (int) Math.min(descriptor.maxLength(), end - descriptor.hostOffset());
-    ByteBuffer compressed = ByteBuffer.allocate(compressedLength);
-    storage.readFully(compressed, descriptor.hostOffset());
-    ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-    Compression.decompress(header.compressionType(), compressed.flip(), cluster,
-        String.format("%s: compressed cluster at host offset 0x%x", name, descriptor.hostOffset()));
-    ByteBuffer data = cluster.flip().asReadOnlyBuffer();
-    lastDecompressed = new DecompressedCluster(entry, data);
-    return data;
+    ByteBuffer compressed = Compression.takeInput(compressedLength);
+    try {
+      storage.readFully(compressed, descriptor.hostOffset());
+      Compression.decompress(header.compressionType(), compressed.flip(), cluster.limit(cluster.position() + clusterSize),
+          name, descriptor.hostOffset());
+    } finally {
+      Compression.giveInput(compressed);
+    }
   }
 
   private static void fillZeros(ByteBuffer[] slices) {
