@@ -162,22 +162,12 @@ public final class ImageWrites {
   }
 
   /**
-   * Discards the range as QEMU's qcow2 driver does: the partial clusters at either end stay as they
-   * are (only a partial last cluster of the disk goes), where {@link DiskFile#discard} zeroes them.
+   * Discards the range as QEMU's block layer does: checked against the disk, then left to the
+   * format (qcow2 discards only whole clusters, {@link DiskFile#discard}).
    */
   public static void discard(DiskFile disk, long offset, long count) throws IOException {
     checkRange(disk, offset, count);
-    if (!(disk instanceof QcowFile image)) {
-      disk.discard(offset, count);
-      return;
-    }
-    long clusterSize = image.clusterSize();
-    long end = offset + count;
-    long start = (offset + clusterSize - 1) / clusterSize * clusterSize;
-    long stop = end == image.size() ? end : end / clusterSize * clusterSize;
-    if (start < stop) {
-      disk.discard(start, stop - start);
-    }
+    disk.discard(offset, count);
   }
 
   /** The block layer's request check: inside the disk, else EIO. */
