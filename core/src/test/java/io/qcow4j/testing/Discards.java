@@ -20,12 +20,21 @@ public final class Discards {
     if (qcow2 == null) {
       return new long[] {offset, end};
     }
-    if (qcow2.version() < 3 && info.backingFile() != null) {
+    return zeroedRange(offset, length, disk.size(), qcow2.clusterSize(),
+        qcow2.version() < 3 && info.backingFile() != null);
+  }
+
+  /**
+   * As {@link #zeroedRange(DiskFile, long, long)} for a qcow2 disk of {@code size} bytes and
+   * {@code clusterSize}; {@code keepsAll} for a version 2 image over a backing file.
+   */
+  public static long[] zeroedRange(long offset, long length, long size, long clusterSize, boolean keepsAll) {
+    long end = offset + length;
+    if (keepsAll) {
       return new long[] {offset, offset};
     }
-    long clusterSize = qcow2.clusterSize();
     long start = (offset + clusterSize - 1) / clusterSize * clusterSize;
-    long stop = end == disk.size() ? end : end / clusterSize * clusterSize;
+    long stop = end == size ? end : end / clusterSize * clusterSize;
     return stop > start ? new long[] {start, stop} : new long[] {offset, offset};
   }
 }
