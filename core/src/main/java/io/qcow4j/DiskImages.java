@@ -73,7 +73,8 @@ public final class DiskImages {
       throw new UnsupportedFeatureException("raw images take no backing file or data file");
     }
     CreateRules.checkRaw(options);
-    long size = options.size();
+    // QEMU's file protocol creates whole sectors (file-posix's ROUND_UP to BDRV_SECTOR_SIZE).
+    long size = (options.size() + 511) & -512L;
     try (FileStorage storage = FileStorage.create(path, true)) {
       storage.truncate(size);
       switch (options.preallocation()) {

@@ -2,12 +2,14 @@ package io.qcow4j.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -58,6 +60,50 @@ class CommitCommandTest {
     }
     String theirMap = Qemu.check("qemu-img", "map", "--output=json", theirs.resolve("top.qcow2").toString());
     assertThat(layersOf(ourMap)).as(ourMap + "\n" + theirMap).isEqualTo(layersOf(theirMap));
+  }
+
+  /** A base's -o options and what it holds, then the top's commands (qemu-io), for the zeroing cases. */
+  record Zeroed(String baseOptions, String baseWrites, String topOptions, List<String> topCommands) {}
+
+  static Stream<Zeroed> zeroedOverlays() {
+    List<String> top = List.of("write -z 0 64k", "write -z 100k 4k", "write -z 200k 200k", "write -P 0x22 600k 4k",
+        "write -z 900k 8k");
+    return Stream.of(
+        new Zeroed("compat=1.1", "write -P 0x11 0 512k", "compat=1.1", top),
+        new Zeroed("compat=0.10", "write -P 0x11 0 512k", "compat=1.1", top),
+        new Zeroed("compat=1.1,extended_l2=on", "write -P 0x11 0 512k", "compat=1.1,extended_l2=on", top),
+        new Zeroed("compat=1.1,cluster_size=4096", "write -P 0x11 0 512k", "compat=1.1", top),
+        new Zeroed("compat=1.1,cluster_size=1M", "write -P 0x11 0 512k", "compat=1.1", top));
+  }
+
+  /**
+   * Zeroed clusters of the image leave the base's clusters unallocated or zero, as QEMU's commit
+   * job (a mirror: chunks of the base's cluster size, zeroed with unmap where no data is) leaves
+   * them; they used to become allocated clusters of zeros.
+   */
+  @ParameterizedTest
+  @MethodSource("zeroedOverlays")
+  void zeroedClustersLeaveTheBaseAsQemuImgCommitLeavesIt(Zeroed recipe, @TempDir Path dir) throws Exception {
+    for (String side : List.of("ours", "theirs")) {
+      Path where = Files.createDirectories(dir.resolve(side));
+      String base = where.resolve("base.qcow2").toString();
+      String top = where.resolve("top.qcow2").toString();
+      Qemu.check("qemu-img", "create", "-q", "-f", "qcow2", "-o", recipe.baseOptions(), base, "1M");
+      Qemu.check("qemu-io", "-c", recipe.baseWrites(), base);
+      Qemu.check("qemu-img", "create", "-q", "-f", "qcow2", "-o", recipe.topOptions(), "-b", base, "-F", "qcow2", top);
+      List<String> io = new ArrayList<>(List.of("qemu-io"));
+      recipe.topCommands().forEach(command -> io.addAll(List.of("-c", command)));
+      io.add(top);
+      Qemu.check(io.toArray(String[]::new));
+    }
+    Cli.Result result = Cli.run("commit", "-q", dir.resolve("ours/top.qcow2").toString());
+    assertThat(result.exitCode()).as(result.err()).isZero();
+    Qemu.check("qemu-img", "commit", "-q", dir.resolve("theirs/top.qcow2").toString());
+    String ourMap = Qemu.check("qemu-img", "map", "--output=json", dir.resolve("ours/base.qcow2").toString());
+    String theirMap = Qemu.check("qemu-img", "map", "--output=json", dir.resolve("theirs/base.qcow2").toString());
+    assertThat(layersOf(ourMap)).as(ourMap + "\n" + theirMap).isEqualTo(layersOf(theirMap));
+    Qemu.check("qemu-img", "compare", dir.resolve("ours/base.qcow2").toString(),
+        dir.resolve("theirs/base.qcow2").toString());
   }
 
   /**

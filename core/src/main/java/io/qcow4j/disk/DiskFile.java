@@ -112,7 +112,11 @@ public interface DiskFile extends Closeable {
   /** Flushes, then makes everything written so far durable (fdatasync, or fsync with metadata). */
   void force(boolean metadata) throws IOException;
 
-  /** Deallocates whole clusters in the range (their host space is released); partial ones read as zeros. */
+  /**
+   * Discards the range as a hint, as QEMU's driver of the format does: a raw file punches it; qcow2
+   * deallocates whole clusters (reading as zeros on version 3 and without a backing file) and leaves
+   * partial clusters, and a version 2 image over a backing file, as they are.
+   */
   void discard(long offset, long length) throws IOException;
 
   /** Makes the range read as zeros, without allocating where the format allows. */

@@ -14,17 +14,19 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A raw disk image: guest offset N is byte N of the host file; holes read as zeros. Opened by
- * probing, it refuses, as QEMU does, any write that would make its first sector probe as another format.
+ * A raw disk image: guest offset N is byte N of the host file; holes read as zeros. The disk is
+ * the file rounded up to whole 512-byte sectors, as QEMU's block layer sees it: the tail past the
+ * end of the file reads as zeros and a write there extends the file. Opened by probing, it refuses, as QEMU does, any write that would make its first sector probe as another format.
  */
 public final class RawDiskFile implements DiskFile {
+  private static final long SECTOR_BYTES = 512;
   private final Storage storage;
   private final Path path;
   /** Whether the format was found by probing (QEMU's bs->probed): then the first sector is guarded. */
   private final boolean probed;
   /** Serializes changes of a probed image's first sector, so each is checked against the sector it changes. */
   private final Object firstSectorLock = new Object();
-  /** The disk's size, read once: a raw disk changes size only through {@link #resize}. */
+  /** The disk's size (the file's, in whole sectors), read once: a raw disk changes size only through {@link #resize}. */
   private volatile long size;
   private volatile boolean closed;
 
@@ -37,7 +39,12 @@ public final class RawDiskFile implements DiskFile {
     this.storage = storage;
     this.path = path;
     this.probed = probed;
-    this.size = storage.size();
+    this.size = sectorAligned(storage.size());
+  }
+
+  /** {@code bytes} rounded up to whole 512-byte sectors: the size QEMU gives a raw file of that length. */
+  private static long sectorAligned(long bytes) {
+    return (bytes + SECTOR_BYTES - 1) & -SECTOR_BYTES;
   }
 
   /** Opens a raw image file, taking the image locks of a default open. */
@@ -177,7 +184,7 @@ public final class RawDiskFile implements DiskFile {
     ensureWritable();
     storage.takePermission(Permission.RESIZE);
     storage.truncate(newSize);
-    size = newSize;
+    size = sectorAligned(newSize);
   }
 
   @Override
@@ -188,6 +195,12 @@ public final class RawDiskFile implements DiskFile {
       throw new IllegalArgumentException(name() + ": block status at " + offset + " outside the disk (" + size + " bytes)");
     }
     long end = offset + Math.min(maxLength, size - offset);
+    long fileSize = size - offset <= SECTOR_BYTES ? storage.size() : size;
+    if (offset >= fileSize) {
+      // the tail of the last sector, past the end of the file
+      return new Extent(offset, end - offset, 0, true, true, false, false, offset, path);
+    }
+    end = Math.min(end, fileSize);
     long nextData = storage.nextData(offset);
     if (nextData > offset) {
       return new Extent(offset, Math.min(end, nextData) - offset, 0, true, true, false, false, offset, path);

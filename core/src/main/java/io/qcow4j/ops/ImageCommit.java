@@ -13,7 +13,6 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,8 +27,6 @@ import java.util.List;
  * before, as qemu-img warns).
  */
 public final class ImageCommit {
-  private static final int BUFFER_BYTES = Buffers.IO_BUFFER_BYTES;
-
   private ImageCommit() {}
 
   /** A commit that cannot be done, with qemu-img's message ("Image does not have a backing file"). */
@@ -101,7 +98,7 @@ public final class ImageCommit {
           throw new CommitException("Did not find '" + baseName + "' in the backing chain of '" + filename + "'");
         }
       }
-      copyInto(new LayersAbove(above), image.size(), base, progress);
+      CommitMirror.copy(new LayersAbove(above), image.size(), base, progress);
       base.force(true);
       if (emptyImage) {
         if (!(image instanceof QcowFile qcow)) {
@@ -136,32 +133,6 @@ public final class ImageCommit {
 
   private static ImageFormat formatOf(String backingFormat) throws UnsupportedFeatureException {
     return backingFormat == null || backingFormat.isEmpty() ? null : ImageFormat.parse(backingFormat);
-  }
-
-  /** Writes every piece the layers above decide into {@code base}: zeros as zeros, data as read. */
-  private static void copyInto(LayersAbove layers, long size, DiskFile base, ImageConvert.Progress progress)
-      throws IOException {
-    if (base.size() < size) {
-      base.resize(size);
-    }
-    ByteBuffer buffer = ByteBuffer.allocate(BUFFER_BYTES);
-    long offset = 0;
-    progress.update(0, size);
-    while (offset < size) {
-      LayersAbove.Piece piece = layers.status(offset, Math.min(size - offset, BUFFER_BYTES));
-      if (piece.decidedAbove()) {
-        if (piece.zero()) {
-          base.writeZeroes(offset, piece.length());
-        } else {
-          buffer.clear().limit((int) piece.length());
-          layers.read(piece.layer(), buffer, offset);
-          buffer.flip();
-          base.writeFully(buffer, offset);
-        }
-      }
-      offset += piece.length();
-      progress.update(offset, size);
-    }
   }
 
   /** Closes everything; a failure to close is reported only when nothing failed before it. */

@@ -107,15 +107,15 @@ public final class ImageWrites {
   /**
    * Makes the range read as zeros: {@code unmap} lets the image drop its clusters (write -z -u);
    * {@code noFallback} (write -z -n) refuses with ENOTSUP what qcow2 cannot do without writing zero
-   * bytes: a version 2 image, or a partial cluster at either end that does not read as zeros.
+   * bytes: a version 2 image, or a partial unit that does not read as zeros or maps data (the
+   * pieces before it stay zeroed, as in QEMU).
    */
   public static void writeZeroes(DiskFile disk, long offset, long count, boolean unmap, boolean noFallback,
       boolean fua) throws IOException {
     checkRange(disk, offset, count);
-    if (noFallback && !zeroesWithoutFallback(disk, offset, count)) {
-      throw new RequestException(RequestException.Errno.ENOTSUP);
-    }
-    if (unmap) {
+    if (noFallback && disk instanceof QcowFile image) {
+      zeroPiecesWithoutFallback(image, offset, count, unmap);
+    } else if (unmap) {
       disk.writeZeroesUnmap(offset, count);
     } else {
       disk.writeZeroes(offset, count);
@@ -162,22 +162,12 @@ public final class ImageWrites {
   }
 
   /**
-   * Discards the range as QEMU's qcow2 driver does: the partial clusters at either end stay as they
-   * are (only a partial last cluster of the disk goes), where {@link DiskFile#discard} zeroes them.
+   * Discards the range as QEMU's block layer does: checked against the disk, then left to the
+   * format (qcow2 discards only whole clusters, {@link DiskFile#discard}).
    */
   public static void discard(DiskFile disk, long offset, long count) throws IOException {
     checkRange(disk, offset, count);
-    if (!(disk instanceof QcowFile image)) {
-      disk.discard(offset, count);
-      return;
-    }
-    long clusterSize = image.clusterSize();
-    long end = offset + count;
-    long start = (offset + clusterSize - 1) / clusterSize * clusterSize;
-    long stop = end == image.size() ? end : end / clusterSize * clusterSize;
-    if (start < stop) {
-      disk.discard(start, stop - start);
-    }
+    disk.discard(offset, count);
   }
 
   /** The block layer's request check: inside the disk, else EIO. */
@@ -189,33 +179,69 @@ public final class ImageWrites {
   }
 
   /**
-   * Whether qcow2 can make the range zero without writing zero bytes: not on v2 (no zero flag),
-   * and a partial cluster at either end only when it reads as zeros already.
+   * write -z -n on qcow2 as QEMU's block layer runs it: ENOTSUP at once on v2 (no zero flag), else
+   * the range cut at units (subclusters), each piece zeroed in turn until one cannot be without
+   * writing zero bytes (a partial unit whose rest does not read as zeros, or that maps data), which
+   * fails with ENOTSUP and leaves the pieces before it zeroed.
    */
-  private static boolean zeroesWithoutFallback(DiskFile disk, long offset, long count) throws IOException {
-    if (!(disk instanceof QcowFile image)) {
-      return true;
-    }
+  private static void zeroPiecesWithoutFallback(QcowFile image, long offset, long count, boolean unmap)
+      throws IOException {
     ImageInfo.Qcow2Info qcow2 = image.info().qcow2();
     if (qcow2.version() < 3) {
-      return false;
+      throw new RequestException(RequestException.Errno.ENOTSUP);
     }
-    if (qcow2.extendedL2() || count == 0) {
-      return true;
-    }
-    long clusterSize = image.clusterSize();
+    long unitSize = qcow2.extendedL2() ? image.clusterSize() / 32 : image.clusterSize();
+    long size = image.size();
     long end = offset + count;
-    for (long edge : new long[] {offset, end}) {
-      long clusterStart = edge / clusterSize * clusterSize;
-      boolean partial = edge % clusterSize != 0 && !(edge == end && end == image.size());
+    long cursor = offset;
+    while (cursor < end) {
+      long pieceEnd;
+      if (cursor % unitSize != 0) {
+        pieceEnd = Math.min(end, (cursor / unitSize + 1) * unitSize);
+      } else if (end - cursor > unitSize && end % unitSize != 0) {
+        pieceEnd = end / unitSize * unitSize;
+      } else {
+        pieceEnd = end;
+      }
+      long unitStart = cursor / unitSize * unitSize;
+      boolean partial = cursor != unitStart || (pieceEnd % unitSize != 0 && pieceEnd != size);
       if (partial) {
-        long length = Math.min(clusterSize, image.size() - clusterStart);
-        Extent extent = image.blockStatus(clusterStart, length);
-        if (!extent.zero() || extent.length() < length) {
-          return false;
+        long unitEnd = Math.min(size, unitStart + unitSize);
+        if (!readsAsZero(image, unitStart, cursor) || !readsAsZero(image, pieceEnd, unitEnd)
+            || mapsData(image, unitStart, unitEnd)) {
+          throw new RequestException(RequestException.Errno.ENOTSUP);
         }
       }
+      if (unmap) {
+        image.writeZeroesUnmap(cursor, pieceEnd - cursor);
+      } else {
+        image.writeZeroes(cursor, pieceEnd - cursor);
+      }
+      cursor = pieceEnd;
+    }
+  }
+
+  /** Whether [from, to) reads as zeros through the chain. */
+  private static boolean readsAsZero(DiskFile disk, long from, long to) throws IOException {
+    for (long cursor = from; cursor < to; ) {
+      Extent extent = disk.blockStatus(cursor, to - cursor);
+      if (!extent.zero()) {
+        return false;
+      }
+      cursor = extent.end();
     }
     return true;
+  }
+
+  /** Whether the image's own layer maps data (or a compressed cluster) somewhere in [from, to). */
+  private static boolean mapsData(DiskFile disk, long from, long to) throws IOException {
+    for (long cursor = from; cursor < to; ) {
+      Extent extent = disk.blockStatus(cursor, to - cursor);
+      if (extent.depth() == 0 && (extent.data() || extent.compressed())) {
+        return true;
+      }
+      cursor = extent.end();
+    }
+    return false;
   }
 }

@@ -12,8 +12,11 @@ import java.util.List;
  * longer than the one below it. Reads never touch the base, which the caller may be writing.
  */
 final class LayersAbove {
-  /** {@code length} bytes decided by layer {@code layer} (-1: by the base or below), zeros or not. */
-  record Piece(long length, int layer, boolean zero) {
+  /**
+   * {@code length} bytes decided by layer {@code layer} (-1: by the base or below), zeros or not,
+   * data (host data in the layer) or not.
+   */
+  record Piece(long length, int layer, boolean zero, boolean data) {
     boolean decidedAbove() {
       return layer >= 0;
     }
@@ -34,15 +37,15 @@ final class LayersAbove {
       long layerSize = layer.size();
       if (offset >= layerSize) {
         // the layer above is longer: it reads zeros here whatever lies below
-        return new Piece(length, index - 1, true);
+        return new Piece(length, index - 1, true, false);
       }
       Extent extent = layer.blockStatus(offset, Math.min(length, layerSize - offset));
       length = extent.length();
       if (extent.present()) {
-        return new Piece(length, index, extent.zero());
+        return new Piece(length, index, extent.zero(), extent.data());
       }
     }
-    return new Piece(length, -1, false);
+    return new Piece(length, -1, false, false);
   }
 
   /** Fills {@code dst} from {@code offset} with what layer {@code layer} (which decides the range) holds. */

@@ -1,6 +1,7 @@
 package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.Extent;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.storage.Storage;
@@ -14,6 +15,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * own ({@link #remap}); what needs written zeros or new data goes through {@link WritePath}.
  */
 final class Zeroing {
+  /** The allocation half and the zero half of an extended L2 bitmap. */
+  private static final long ALLOCATED_BITS = 0xffff_ffffL;
+  private static final long ZERO_BITS = 0xffff_ffffL << 32;
+
   private final WritePath writer;
   private final QcowFile image;
   private final Storage dataStorage;
@@ -45,32 +50,78 @@ final class Zeroing {
     this.hasDataFile = header.hasDataFile();
   }
 
-  /** Makes the range read as zeros: zero flags for whole clusters (v3), written zeros elsewhere. */
+  /**
+   * Makes the range read as zeros as QEMU's block layer and qcow2 driver do: the range is cut at
+   * unit (subcluster) boundaries; a partial unit at either end is zeroed whole when the rest of it
+   * reads as zeros already and it holds no data of this layer, else zero bytes are written; whole
+   * units get zero flags (v3) or are discarded (v2 without a backing file, which has no zero flag
+   * and nothing to show through); v2 with a backing file writes zero bytes.
+   */
   void writeZeroes(long offset, long length, boolean unmap) throws IOException {
-    boolean zeroFlag = image.header().version() >= 3;
+    long unitSize = 1L << unitBits;
     long end = offset + length;
     long cursor = offset;
     while (cursor < end) {
-      long clusterStart = cursor & ~(clusterSize - 1L);
-      long clusterEnd = clusterStart + clusterSize;
-      long pieceEnd = Math.min(end, clusterEnd);
-      boolean wholeCluster = cursor == clusterStart && (pieceEnd == clusterEnd || pieceEnd == image.size());
-      if (zeroFlag && (wholeCluster || extendedL2)) {
-        zeroUnits(cursor, pieceEnd, unmap);
-      } else if (readsAsZeroWithoutData(cursor, pieceEnd - cursor)) {
-        // Nothing to do: the part of a cluster already reads as zeros (as QEMU, which allocates nothing there).
+      long pieceEnd;
+      if ((cursor & (unitSize - 1)) != 0) {
+        pieceEnd = Math.min(end, (cursor | (unitSize - 1)) + 1);
+      } else if (end - cursor > unitSize && (end & (unitSize - 1)) != 0) {
+        pieceEnd = end & ~(unitSize - 1);
       } else {
-        writeZeroBytes(cursor, pieceEnd);
+        pieceEnd = end;
       }
+      zeroPiece(cursor, pieceEnd, unmap);
       cursor = pieceEnd;
     }
     metadata.flushIfCacheFull();
   }
 
-  private boolean readsAsZeroWithoutData(long guestOffset, long length) throws IOException {
-    Run run = image.guarded(() -> lookup.lookup(guestOffset, length));
-    return run.length() == length && (run.kind() == L2Entry.Kind.ZERO
-        || (run.kind() == L2Entry.Kind.UNALLOCATED && image.backingDisk() == null));
+  /** One piece of {@link #writeZeroes}: inside one unit, or whole units (qcow2_co_pwrite_zeroes). */
+  private void zeroPiece(long from, long to, boolean unmap) throws IOException {
+    long unitSize = 1L << unitBits;
+    long size = image.size();
+    long head = from & (unitSize - 1);
+    long tail = to == size ? 0 : -to & (unitSize - 1);
+    Fallback writeBytes = () -> writeZeroBytes(from, to);
+    if (head == 0 && tail == 0) {
+      zeroize(from, to, unmap, false, writeBytes);
+      return;
+    }
+    long unitStart = from - head;
+    long unitEnd = Math.min(size, unitStart + unitSize);
+    if (!readsAsZero(unitStart, head) || !readsAsZero(to, unitEnd - to) || holdsData(unitStart, unitEnd)) {
+      writeBytes.run();
+      return;
+    }
+    zeroize(unitStart, unitEnd, unmap, true, writeBytes);
+  }
+
+  /** Whether [offset, offset + length) reads as zeros through the chain (QEMU's is_zero). */
+  private boolean readsAsZero(long offset, long length) throws IOException {
+    long end = Math.min(offset + length, image.size());
+    long cursor = offset;
+    while (cursor < end) {
+      Extent extent = image.blockStatus(cursor, end - cursor);
+      if (!extent.zero() || extent.length() <= 0) {
+        return false;
+      }
+      cursor = extent.end();
+    }
+    return true;
+  }
+
+  /** Whether this layer maps data (or a compressed cluster) over any unit of the range in one cluster. */
+  private boolean holdsData(long from, long to) throws IOException {
+    long cursor = from;
+    while (cursor < to) {
+      long at = cursor;
+      Run run = image.guarded(() -> lookup.lookup(at, to - at));
+      if (run.kind() == L2Entry.Kind.DATA || run.kind() == L2Entry.Kind.COMPRESSED || run.length() <= 0) {
+        return true;
+      }
+      cursor = run.guestEnd();
+    }
+    return false;
   }
 
   private void writeZeroBytes(long from, long to) throws IOException {
@@ -78,101 +129,125 @@ final class Zeroing {
   }
 
   /**
-   * Sets the zero flag (or subcluster zero bits) over [from, to) inside one cluster; subclusters
-   * only partly covered get written zeros. With {@code unmap} the host cluster is released when
-   * the whole cluster becomes zero.
+   * Zeroes whole units [from, to) without writing data (qcow2_subcluster_zeroize), or runs
+   * {@code fallback} where qcow2 cannot: v2 with a backing file, a compressed cluster in part, or
+   * ({@code noData}) a unit that got data since it was checked.
    */
-  private void zeroUnits(long from, long to, boolean unmap) throws IOException {
-    long clusterStart = from & ~(clusterSize - 1L);
-    int unitSize = 1 << unitBits;
-    long firstWhole = (from + unitSize - 1) & ~(unitSize - 1L);
-    long lastWholeEnd = to == image.size() ? ((to + unitSize - 1) & ~(unitSize - 1L)) : to & ~(unitSize - 1L);
-    if (firstWhole > from) {
-      writeZeroBytes(from, Math.min(to, firstWhole));
-    }
-    if (lastWholeEnd < to && lastWholeEnd >= firstWhole) {
-      writeZeroBytes(lastWholeEnd, to);
-    }
-    if (lastWholeEnd <= firstWhole) {
+  private void zeroize(long from, long to, boolean unmap, boolean noData, Fallback fallback) throws IOException {
+    if (image.header().version() < 3) {
+      if (image.backingDisk() != null) {
+        fallback.run();
+        return;
+      }
+      for (long cluster = from; cluster < to; cluster += clusterSize) {
+        deallocate(cluster, false, noData, fallback);
+      }
       return;
     }
-    int firstUnit = (int) ((firstWhole - clusterStart) >>> unitBits);
-    int endUnit = (int) Math.min(extendedL2 ? L2Entry.SUBCLUSTERS : 1, (lastWholeEnd - clusterStart + unitSize - 1) >>> unitBits);
+    long cursor = from;
+    while (cursor < to) {
+      long clusterStart = cursor & ~(clusterSize - 1L);
+      long pieceEnd = Math.min(to, clusterStart + clusterSize);
+      boolean wholeCluster = cursor == clusterStart
+          && (pieceEnd == clusterStart + clusterSize || pieceEnd == image.size());
+      if (wholeCluster) {
+        zeroCluster(clusterStart, unmap, noData, fallback);
+      } else {
+        zeroSubclusters(cursor, pieceEnd, noData, fallback);
+      }
+      cursor = pieceEnd;
+    }
+  }
+
+  /**
+   * Sets the zero flag (or every subcluster zero bit) of one whole cluster (zero_in_l2_slice); with
+   * {@code unmap} an allocated host cluster is released, and a compressed one always is.
+   */
+  private void zeroCluster(long clusterStart, boolean unmap, boolean noData, Fallback fallback) throws IOException {
+    remap(clusterStart, (entry, bitmap) -> {
+      boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
+      boolean compressed = L2Entry.compressed(entry);
+      if (noData && (compressed || (extendedL2 ? (bitmap & ALLOCATED_BITS) != 0
+          : L2Entry.kind(entry, hasDataFile) == L2Entry.Kind.DATA))) {
+        return null;
+      }
+      boolean release = compressed || (unmap && hasHost);
+      long kept = release ? 0 : entry;
+      long newEntry = extendedL2 ? kept : kept | L2Entry.ZERO;
+      long newBitmap = extendedL2 ? ZERO_BITS : 0;
+      if (newEntry == entry && newBitmap == bitmap) {
+        return Remap.UNCHANGED;
+      }
+      return new Remap(newEntry, newBitmap, release, clusterStart, clusterSize);
+    }, fallback);
+  }
+
+  /**
+   * Sets the zero bits of the subclusters [from, to) of one cluster with extended L2
+   * (zero_l2_subclusters); a compressed cluster cannot be zeroed in part.
+   */
+  private void zeroSubclusters(long from, long to, boolean noData, Fallback fallback) throws IOException {
+    long clusterStart = from & ~(clusterSize - 1L);
+    int firstUnit = (int) ((from - clusterStart) >>> unitBits);
+    int endUnit = (int) ((to - clusterStart + (1L << unitBits) - 1) >>> unitBits);
     long mask = 0;
     for (int unit = firstUnit; unit < endUnit; unit++) {
       mask |= 1L << unit;
     }
     long unitMask = mask;
     remap(clusterStart, (entry, bitmap) -> {
-      boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
-      if (!extendedL2) {
-        boolean release = L2Entry.compressed(entry) || (unmap && hasHost);
-        long newEntry = release || !hasHost ? L2Entry.ZERO : (entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED)) | L2Entry.ZERO;
-        return new Remap(newEntry, 0, release, clusterStart, clusterSize);
-      }
-      if (L2Entry.compressed(entry)) {
+      if (L2Entry.compressed(entry) || noData && (bitmap & unitMask) != 0) {
         return null;
       }
       long newBitmap = (bitmap & ~unitMask) | (unitMask << 32);
-      boolean allZero = (newBitmap & 0xffff_ffffL) == 0;
-      if (allZero && unmap && hasHost) {
-        return new Remap(0, 0xffff_ffffL << 32, true, clusterStart, clusterSize);
+      if (newBitmap == bitmap) {
+        return Remap.UNCHANGED;
       }
-      long kept = hasHost ? entry & (L2Entry.OFFSET_MASK | L2Entry.COPIED) : 0;
-      return new Remap(kept, newBitmap, false, firstWhole, lastWholeEnd - firstWhole);
-    }, () -> zeroCompressedUnits(clusterStart, firstUnit, endUnit));
+      return new Remap(entry, newBitmap, false, from, to - from);
+    }, fallback);
   }
 
   /**
-   * A compressed cluster cannot be zeroed in part with extended L2: what stays is decompressed into
-   * a cluster of its own, with the zeroed units written as zeros.
+   * Discards as QEMU's qcow2 driver does (qcow2_co_pdiscard): only whole clusters (and a partial
+   * last cluster of the disk from its start), partial ones stay as they are; nothing at all on a
+   * version 2 image with a backing file, where a discarded cluster could only show the backing file.
    */
-  private void zeroCompressedUnits(long clusterStart, int firstUnit, int endUnit) throws IOException {
-    int unitSize = 1 << unitBits;
-    ByteBuffer zeros = ByteBuffer.allocate((endUnit - firstUnit) * unitSize);
-    writer.write(zeros, clusterStart + ((long) firstUnit << unitBits));
-  }
-
-  /** Deallocates whole clusters (zero clusters where a backing file would show through); zeroes partial ones. */
   void discard(long offset, long length) throws IOException {
-    long end = offset + length;
-    long cursor = offset;
     boolean hasBacking = image.backingDisk() != null;
-    boolean v3 = image.header().version() >= 3;
-    while (cursor < end) {
-      long clusterStart = cursor & ~(clusterSize - 1L);
-      long clusterEnd = clusterStart + clusterSize;
-      long pieceEnd = Math.min(end, clusterEnd);
-      boolean wholeCluster = cursor == clusterStart && (pieceEnd == clusterEnd || pieceEnd == image.size());
-      if (!wholeCluster) {
-        writeZeroes(cursor, pieceEnd - cursor, false);
-      } else if (hasBacking && !v3) {
-        writeZeroBytes(cursor, pieceEnd);
-      } else {
-        deallocate(clusterStart, hasBacking);
-      }
-      cursor = pieceEnd;
+    if (hasBacking && image.header().version() < 3) {
+      return;
+    }
+    long end = offset + length;
+    long first = (offset + clusterSize - 1) & ~(clusterSize - 1L);
+    long stop = end == image.size() ? end : end & ~(clusterSize - 1L);
+    for (long cluster = first; cluster < stop; cluster += clusterSize) {
+      deallocate(cluster, hasBacking, false, null);
     }
     metadata.flushIfCacheFull();
   }
 
   /**
-   * Discards one whole cluster as QEMU does: an allocated cluster (any cluster over a backing file)
-   * becomes a zero cluster, its host cluster released; on v2 and with extended L2 the zero bits
-   * stand in for the zero flag.
+   * Discards one whole cluster as QEMU does (discard_in_l2_slice): an allocated cluster (any cluster
+   * over a backing file) becomes a zero cluster, its host cluster released; on v2 (no backing file)
+   * it becomes unallocated, and with extended L2 the zero bits stand in for the zero flag. With
+   * {@code noData}, an allocated cluster runs {@code fallback} instead.
    */
-  private void deallocate(long clusterStart, boolean hasBacking) throws IOException {
+  private void deallocate(long clusterStart, boolean hasBacking, boolean noData, Fallback fallback)
+      throws IOException {
     long newEntry = extendedL2 || image.header().version() < 3 ? 0 : L2Entry.ZERO;
-    long newBitmap = extendedL2 ? 0xffff_ffffL << 32 : 0;
+    long newBitmap = extendedL2 ? ZERO_BITS : 0;
     remap(clusterStart, (entry, bitmap) -> {
       boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
-      boolean allocated = hasHost || L2Entry.compressed(entry) || extendedL2 && (bitmap & 0xffff_ffffL) != 0;
+      boolean allocated = hasHost || L2Entry.compressed(entry) || extendedL2 && (bitmap & ALLOCATED_BITS) != 0;
+      if (noData && allocated) {
+        return null;
+      }
       if (!allocated && !hasBacking || entry == newEntry && bitmap == newBitmap) {
         // Nothing is allocated and nothing shows through: it already reads as zeros (as in QEMU).
         return Remap.UNCHANGED;
       }
       return new Remap(newEntry, newBitmap, true, clusterStart, clusterSize);
-    }, null);
+    }, fallback);
   }
 
   /**
@@ -219,6 +294,10 @@ final class Zeroing {
         words = image.guarded(() -> lookup.entryWords(clusterStart));
         remap = image.guarded(() -> rule.apply(words[0], words[1]));
         if (remap == Remap.UNCHANGED) {
+          // QEMU takes the cluster's L2 table for writing before it looks at the entry
+          // (get_cluster_table): an absent or shared table is allocated even when nothing changes.
+          metadata.markDirty();
+          image.guarded(() -> lookup.writableSlot(clusterStart, writer.refcounts()));
           return;
         }
         if (remap == null) {

@@ -1,5 +1,6 @@
 package io.qcow4j.contract;
 
+import io.qcow4j.testing.Discards;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -159,8 +160,9 @@ abstract class DiskFileContract {
     writeModel(0, filled(SIZE, 7));
     disk.writeZeroes(100_000, 300_000);
     Arrays.fill(model, 100_000, 400_000, (byte) 0);
+    long[] zeroed = Discards.zeroedRange(disk, 1 << 20, (1 << 20) + 777);
     disk.discard(1 << 20, (1 << 20) + 777);
-    Arrays.fill(model, 1 << 20, (2 << 20) + 777, (byte) 0);
+    Arrays.fill(model, (int) zeroed[0], (int) zeroed[1], (byte) 0);
     assertThat(readAll()).isEqualTo(model);
     disk.flush();
     assertThat(readAll()).isEqualTo(model);

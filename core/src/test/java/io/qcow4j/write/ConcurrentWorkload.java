@@ -1,5 +1,6 @@
 package io.qcow4j.write;
 
+import io.qcow4j.testing.Discards;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.write.OperationLog.Kind;
 import java.io.IOException;
@@ -138,9 +139,16 @@ final class ConcurrentWorkload {
   }
 
   private String zero(int thread, Kind kind, long[] range) throws IOException {
+    if (kind == Kind.DISCARD) {
+      // Only the part a discard zeroes is logged: partial clusters keep their bytes.
+      long[] zeroed = Discards.zeroedRange(disk, range[0], range[1]);
+      OperationLog.Started started = log.start(kind, thread, zeroed[0], zeroed[1] - zeroed[0]);
+      disk.discard(range[0], range[1]);
+      log.finish(started);
+      return kind + " " + range[0] + " +" + range[1];
+    }
     OperationLog.Started started = log.start(kind, thread, range[0], range[1]);
     switch (kind) {
-      case DISCARD -> disk.discard(range[0], range[1]);
       case WRITE_ZEROES -> disk.writeZeroes(range[0], range[1]);
       case WRITE_ZEROES_UNMAP -> disk.writeZeroesUnmap(range[0], range[1]);
       default -> throw new IllegalArgumentException(kind.toString());

@@ -1,5 +1,6 @@
 package io.qcow4j.write;
 
+import io.qcow4j.testing.Discards;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -519,9 +520,10 @@ class ModelBasedWriteTest {
     private void discard() throws IOException {
       long[] range = range(1024 * 1024);
       note("discard " + range[0] + " +" + range[1]);
+      long[] zeroed = Discards.zeroedRange(disk, range[0], range[1]);
       disk.discard(range[0], range[1]);
-      model.zero(range[0], range[1]);
-      mark(range[0], range[1], UNKNOWN, shape.base() == Base.NONE);
+      model.zero(zeroed[0], zeroed[1] - zeroed[0]);
+      mark(zeroed[0], zeroed[1] - zeroed[0], UNKNOWN, shape.base() == Base.NONE);
     }
 
     private void allocate() throws IOException {

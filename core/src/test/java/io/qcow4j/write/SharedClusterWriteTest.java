@@ -1,5 +1,6 @@
 package io.qcow4j.write;
 
+import io.qcow4j.testing.Discards;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -138,8 +139,9 @@ class SharedClusterWriteTest {
         model.zero(offset, length);
       } else if (kind < 9) {
         history.add("discard " + offset + " +" + length);
+        long[] zeroed = Discards.zeroedRange(disk, offset, length);
         disk.discard(offset, length);
-        model.zero(offset, length);
+        model.zero(zeroed[0], zeroed[1] - zeroed[0]);
       } else {
         history.add("allocate " + offset + " +" + length);
         disk.allocate(offset, length);

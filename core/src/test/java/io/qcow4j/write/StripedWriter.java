@@ -1,5 +1,6 @@
 package io.qcow4j.write;
 
+import io.qcow4j.testing.Discards;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -96,8 +97,9 @@ final class StripedWriter {
       zeroShadow(offset, length);
     } else if (choice < 76) {
       last = "discard " + offset + " +" + length;
+      long[] zeroed = Discards.zeroedRange(disk, offset, length);
       disk.discard(offset, length);
-      zeroShadow(offset, length);
+      zeroShadow(zeroed[0], (int) (zeroed[1] - zeroed[0]));
     } else if (choice < 80) {
       last = "allocate " + offset + " +" + length;
       disk.allocate(offset, length);

@@ -305,12 +305,24 @@ public final class HeaderCodec {
     }
     checkTableBounds(file, "refcount table", "refcount_table_offset at offset 48", refcountTableOffset,
         refcountTableBytes, clusterSize, fileSize);
-    if (Integer.toUnsignedLong(snapshotCount) > MAX_SNAPSHOTS) {
-      throw new ImageLimitException(file + ": " + Integer.toUnsignedString(snapshotCount)
-          + " snapshots (nb_snapshots at offset 60) exceed the limit of " + MAX_SNAPSHOTS);
+    checkSnapshotTable(file, clusterSize, snapshotCount, snapshotsOffset);
+  }
+
+  /**
+   * QEMU's checks of the snapshot table at open (qcow2_validate_table), with its messages: at most
+   * 65536 entries, and a cluster-aligned offset that leaves room for them below 2^63, even with no
+   * snapshots. A table past the end of the file is not refused: QEMU reads zeros there.
+   */
+  private static void checkSnapshotTable(String file, int clusterSize, int snapshotCount, long snapshotsOffset)
+      throws IOException {
+    long entries = Integer.toUnsignedLong(snapshotCount);
+    if (entries > MAX_SNAPSHOTS) {
+      throw new ImageLimitException(file + ": Snapshot table too large");
     }
-    if (snapshotCount > 0) {
-      checkTableBounds(file, "snapshot table", "snapshots_offset at offset 64", snapshotsOffset, 1, clusterSize, fileSize);
+    long minimumBytes = entries * SnapshotTableCodec.FIXED_BYTES;
+    if (snapshotsOffset < 0 || Long.MAX_VALUE - minimumBytes < snapshotsOffset
+        || (snapshotsOffset & (clusterSize - 1)) != 0) {
+      throw new CorruptImageException(file + ": Snapshot table offset invalid");
     }
   }
 

@@ -11,7 +11,7 @@ import java.util.List;
 /** Decodes and encodes the snapshot table, validating each entry's fields and bounds. */
 public final class SnapshotTableCodec {
   public static final long MAX_TABLE_BYTES = 64L << 20;
-  private static final int FIXED_BYTES = 40;
+  static final int FIXED_BYTES = 40;
   /** QEMU's limit on the extra data of one entry. */
   private static final int MAX_EXTRA_DATA = 1024;
 
