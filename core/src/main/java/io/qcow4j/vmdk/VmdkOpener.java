@@ -16,6 +16,8 @@ import io.qcow4j.vmdk.format.SparseHeader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -294,7 +296,19 @@ final class VmdkOpener {
   }
 
   private Storage openFile(Path file) throws IOException {
-    Storage storage = FileStorage.open(file, true, LockRequest.forImageFile(options.withReadOnly(true)));
+    Storage storage;
+    try {
+      storage = FileStorage.open(file, true, LockRequest.forImageFile(options.withReadOnly(true)));
+    } catch (NoSuchFileException e) {
+      if (file.equals(path)) {
+        throw e;
+      }
+      // QEMU names the missing extent inside the image's failure
+      FileSystemException missing = new FileSystemException(file.toString(), null, "Could not open '" + file
+          + "': No such file or directory");
+      missing.initCause(e);
+      throw missing;
+    }
     opened.add(storage);
     return storage;
   }
