@@ -1,0 +1,121 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * VMDKs of every subformat qemu-img makes, through the commands that read them: info (human and
+ * JSON, with its vmdk block) and map print what qemu-img prints; convert, compare and io -r read
+ * them; a read-write open is refused naming the format.
+ */
+class VmdkCommandsTest {
+  private static Path dir;
+  private static final List<String> IMAGES = new ArrayList<>();
+
+  @BeforeAll
+  static void makeImages() throws IOException {
+    dir = TestImages.scratch();
+    for (String options : List.of("subformat=monolithicSparse", "subformat=monolithicSparse,zeroed_grain=on",
+        "subformat=monolithicSparse,compat6=on", "subformat=monolithicFlat", "subformat=twoGbMaxExtentSparse",
+        "subformat=twoGbMaxExtentFlat")) {
+      String name = options.replace("subformat=", "").replace(",", "-").replace("=", "") + ".vmdk";
+      Path image = dir.resolve(name);
+      Qemu.check("qemu-img", "create", "-q", "-f", "vmdk", "-o", options, image.toString(), "3M");
+      Qemu.io(image, "vmdk", "write -P 0x61 0 100k", "write -z 192k 64k", "write -P 0x62 1M 256k",
+          "write -z 1088k 64k");
+      IMAGES.add(name);
+    }
+    Path raw = dir.resolve("source.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", raw.toString(), "3M");
+    Qemu.io(raw, "raw", "write -P 0x71 64k 200k", "write -P 0x72 2M 64k");
+    Qemu.check("qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", raw.toString(),
+        dir.resolve("stream.vmdk").toString());
+    IMAGES.add("stream.vmdk");
+    Qemu.check("qemu-img", "create", "-q", "-f", "vmdk", "-b", "monolithicSparse.vmdk", "-F", "vmdk",
+        dir.resolve("child.vmdk").toString());
+    Qemu.io(dir.resolve("child.vmdk"), "vmdk", "write -P 0x63 64k 64k");
+    IMAGES.add("child.vmdk");
+    Qemu.createQcow2(dir.resolve("overlay.qcow2"), null, "-b", "child.vmdk", "-F", "vmdk");
+  }
+
+  static List<String> images() {
+    return IMAGES;
+  }
+
+  @ParameterizedTest
+  @MethodSource("images")
+  void infoPrintsWhatQemuImgPrints(String name) {
+    String image = dir.resolve(name).toString();
+    for (String output : List.of("human", "json")) {
+      assertSame("qemu-img", "info", "--output=" + output, image);
+      assertSame("qemu-img", "info", "--output=" + output, "-f", "vmdk", image);
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("images")
+  void mapPrintsWhatQemuImgPrints(String name) {
+    assertSame("qemu-img", "map", "--output=json", dir.resolve(name).toString());
+    if (!name.equals("stream.vmdk")) {
+      assertSame("qemu-img", "map", dir.resolve(name).toString());
+    }
+  }
+
+  @Test
+  void aChainThroughVmdkLayersDescribesAndMapsAsQemuImgDoes() {
+    String overlay = dir.resolve("overlay.qcow2").toString();
+    assertSame("qemu-img", "info", "--backing-chain", overlay);
+    assertSame("qemu-img", "info", "--backing-chain", "--output=json", overlay);
+    assertSame("qemu-img", "map", "--output=json", overlay);
+  }
+
+  @ParameterizedTest
+  @MethodSource("images")
+  void convertAndCompareReadTheGuestBytes(String name) throws IOException {
+    Path image = dir.resolve(name);
+    Path ours = dir.resolve(name + ".ours.qcow2");
+    Path theirs = dir.resolve(name + ".theirs.raw");
+    Cli.Result convert = Cli.run("convert", "-O", "qcow2", image.toString(), ours.toString());
+    assertThat(convert.exitCode()).as(convert.toString()).isZero();
+    Qemu.check("qemu-img", "convert", "-O", "raw", image.toString(), theirs.toString());
+    Qemu.check("qemu-img", "compare", "-F", "raw", ours.toString(), theirs.toString());
+    Cli.Result compare = Cli.run("compare", image.toString(), theirs.toString());
+    assertThat(compare.exitCode()).as(compare.toString()).isZero();
+    assertThat(compare.out()).isEqualTo("Images are identical.\n");
+    Files.delete(ours);
+    Files.delete(theirs);
+  }
+
+  @Test
+  void ioReadsReadOnlyAndRefusesAReadWriteOpenNamingTheFormat() throws IOException {
+    Path image = dir.resolve("monolithicSparse.vmdk");
+    byte[] before = Files.readAllBytes(image);
+    Cli.Result read = Cli.run("io", "-r", "-c", "read -P 0x62 1M 64k", image.toString());
+    assertThat(read.exitCode()).as(read.toString()).isZero();
+    assertThat(read.out()).startsWith("read 65536/65536 bytes at offset 1048576\n");
+    Cli.Result write = Cli.run("io", "-c", "write -P 0x1 0 4k", image.toString());
+    assertThat(write.exitCode()).isNotZero();
+    assertThat(write.err()).contains("'" + image + "'").contains("image format 'vmdk' is read-only");
+    assertThat(Files.readAllBytes(image)).isEqualTo(before);
+  }
+
+  private static void assertSame(String tool, String... args) {
+    List<String> qemu = new ArrayList<>(List.of(tool));
+    qemu.addAll(List.of(args));
+    Cli.Result theirs = Qemu.run(qemu.toArray(String[]::new));
+    Cli.Result ours = Cli.run(args);
+    String command = String.join(" ", args);
+    assertThat(ours.exitCode()).as("exit status of %s\nqemu: %s\nours: %s", command, theirs, ours)
+        .isEqualTo(theirs.exitCode());
+    assertThat(ours.out()).as("stdout of %s", command).isEqualTo(theirs.out());
+  }
+}
