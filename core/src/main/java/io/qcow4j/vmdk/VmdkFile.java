@@ -44,11 +44,14 @@ public final class VmdkFile implements DiskFile {
   private final String parentHint;
   private final DiskFile backing;
   private final long size;
+  /** Whether the image was opened over a caller's Storage: no host files to measure. */
+  private final boolean overStorage;
   private volatile boolean parentChecked;
   private volatile boolean closed;
 
-  private VmdkFile(Path path, VmdkOpener.Parts parts, DiskFile backing) {
+  private VmdkFile(Path path, VmdkOpener.Parts parts, DiskFile backing, boolean overStorage) {
     this.path = path;
+    this.overStorage = overStorage;
     this.extents = parts.extents();
     this.storages = parts.storages();
     this.createType = parts.createType();
@@ -82,7 +85,7 @@ public final class VmdkFile implements DiskFile {
       throw new SnapshotLoadException(String.valueOf(path), "Block format 'vmdk' used by device '' does not support "
           + "temporarily loading internal snapshots");
     }
-    VmdkOpener.Parts parts = VmdkOpener.open(path, options);
+    VmdkOpener.Parts parts = VmdkOpener.open(path, null, options);
     DiskFile backing = null;
     try {
       if (parts.parentHint() != null && options.backingPolicy() != BackingPolicy.IGNORE) {
@@ -98,7 +101,32 @@ public final class VmdkFile implements DiskFile {
       }
       throw e;
     }
-    return new VmdkFile(path, parts, backing);
+    return new VmdkFile(path, parts, backing, false);
+  }
+
+  /**
+   * Opens a monolithic VMDK (sparse or streamOptimized) held in {@code storage}, read-only; a
+   * descriptor naming extent files, or a parent unless {@code options} ignore backing files, is
+   * refused, as a storage has no directory to find them in. The storage is closed with the image.
+   */
+  public static VmdkFile open(Storage storage, OpenOptions options) throws IOException {
+    Path path;
+    try {
+      path = Path.of(storage.name());
+    } catch (java.nio.file.InvalidPathException e) {
+      path = Path.of("vmdk");
+    }
+    if (!options.readOnly()) {
+      throw new UnsupportedFeatureException(path + ": image format 'vmdk' is read-only in qcow4j;"
+          + " open it read-only");
+    }
+    VmdkOpener.Parts parts = VmdkOpener.open(path, storage, options);
+    if (parts.parentHint() != null && options.backingPolicy() != BackingPolicy.IGNORE) {
+      storage.close();
+      throw new UnsupportedFeatureException(path + ": the image names a parent ('" + parts.parentHint()
+          + "'), which cannot be opened: it was opened over a storage, which has no directory");
+    }
+    return new VmdkFile(path, parts, null, true);
   }
 
   private static DiskFile openParent(Path path, String hint, OpenOptions options, int depth, Set<Path> seen)
@@ -339,6 +367,9 @@ public final class VmdkFile implements DiskFile {
   }
 
   private long allocatedBytes() {
+    if (overStorage) {
+      return -1;
+    }
     Set<Path> files = new LinkedHashSet<>();
     files.add(path);
     for (VmdkExtent extent : extents) {

@@ -35,6 +35,8 @@ final class VmdkOpener {
   private final Path path;
   private final String name;
   private final OpenOptions options;
+  /** The image file when the caller supplied it as a Storage (then no other file may be opened); else null. */
+  private final Storage supplied;
   private final List<Storage> opened = new ArrayList<>();
   private final List<VmdkExtent> extents = new ArrayList<>();
   private long nextSector;
@@ -43,15 +45,19 @@ final class VmdkOpener {
   record Parts(List<VmdkExtent> extents, List<Storage> storages, String createType, long cid, long parentCid,
       String parentHint) {}
 
-  private VmdkOpener(Path path, OpenOptions options) {
+  private VmdkOpener(Path path, Storage supplied, OpenOptions options) {
     this.path = path;
     this.name = path.toString();
+    this.supplied = supplied;
     this.options = options;
   }
 
-  /** Opens the image's files and reads its metadata; nothing stays open when it fails. */
-  static Parts open(Path path, OpenOptions options) throws IOException {
-    VmdkOpener opener = new VmdkOpener(path, options);
+  /**
+   * Opens the image's files and reads its metadata; nothing stays open when it fails. With
+   * {@code supplied}, that storage is the image file and no extent file beside it can be opened.
+   */
+  static Parts open(Path path, Storage supplied, OpenOptions options) throws IOException {
+    VmdkOpener opener = new VmdkOpener(path, supplied, options);
     try {
       return opener.open();
     } catch (IOException | RuntimeException | Error e) {
@@ -67,7 +73,13 @@ final class VmdkOpener {
   }
 
   private Parts open() throws IOException {
-    Storage top = openFile(path);
+    Storage top;
+    if (supplied != null) {
+      top = supplied;
+      opened.add(top);
+    } else {
+      top = openFile(path);
+    }
     long size = top.size();
     if (size < 4) {
       throw new CorruptImageException(name + ": File is too small, not a valid image");
@@ -142,6 +154,10 @@ final class VmdkOpener {
    * the name; a name that is absolute or climbs out of that directory is refused.
    */
   private Path extentPath(String descriptorName, String fileName) throws IOException {
+    if (supplied != null) {
+      throw new UnsupportedFeatureException(name + ": extent file '" + fileName + "' cannot be opened: the image"
+          + " was opened over a storage, which has no directory");
+    }
     Path relative;
     try {
       relative = Path.of(fileName);
