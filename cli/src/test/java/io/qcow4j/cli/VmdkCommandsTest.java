@@ -70,6 +70,35 @@ class VmdkCommandsTest {
     }
   }
 
+  @ParameterizedTest
+  @MethodSource("images")
+  void checkPrintsWhatQemuImgPrints(String name) {
+    assertSame("qemu-img", "check", dir.resolve(name).toString());
+    assertSame("qemu-img", "check", "--output=json", dir.resolve(name).toString());
+  }
+
+  @Test
+  void checkFindsAGrainPastTheEndOfTheFileAsQemuImgDoes() throws IOException {
+    Path image = dir.resolve("damaged.vmdk");
+    Files.copy(dir.resolve("monolithicSparse.vmdk"), image);
+    try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(image,
+        java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+      java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(512).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      channel.read(header, 0);
+      java.nio.ByteBuffer entry = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      channel.read(entry, header.getLong(56) * 512);
+      long table = Integer.toUnsignedLong(entry.getInt(0)) * 512;
+      channel.write(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+          .putInt(0, (int) (channel.size() / 512 + 100)), table + 4);
+    }
+    Cli.Result theirs = Qemu.run("qemu-img", "check", image.toString());
+    Cli.Result ours = Cli.run("check", image.toString());
+    assertThat(theirs.err()).contains("points after EOF");
+    assertThat(ours.exitCode()).isEqualTo(theirs.exitCode());
+    assertThat(ours.out()).isEqualTo(theirs.out());
+    assertThat(ours.err()).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
+  }
+
   @Test
   void aChainThroughVmdkLayersDescribesAndMapsAsQemuImgDoes() {
     String overlay = dir.resolve("overlay.qcow2").toString();
