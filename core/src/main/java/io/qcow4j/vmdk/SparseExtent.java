@@ -119,17 +119,16 @@ final class SparseExtent implements VmdkExtent {
     Kind kind = kindOf(table[entryIndex]);
     long hostOffset = hostOffset(table, entryIndex, kind);
     long length = grainBytes - inGrain;
-    if (kind != Kind.COMPRESSED) {
-      // take the following grains of the table that map the same way (and, for data, contiguously)
-      for (int next = entryIndex + 1; next < gtesPerGt && length < extentLeft; next++) {
-        Kind nextKind = kindOf(table[next]);
-        if (nextKind != kind
-            || kind == Kind.DATA && ((Integer.toUnsignedLong(table[next]) << 9) != hostOffset + inGrain + length
-                || hostOffset + inGrain + length >= fileSize)) {
-          break;
-        }
-        length += grainBytes;
+    // take the following grains of the table that map the same way (data contiguously); a run of
+    // compressed grains is one mapping whose host offset is its first grain's
+    for (int next = entryIndex + 1; next < gtesPerGt && length < extentLeft; next++) {
+      Kind nextKind = kindOf(table[next]);
+      if (nextKind != kind
+          || kind == Kind.DATA && ((Integer.toUnsignedLong(table[next]) << 9) != hostOffset + inGrain + length
+              || hostOffset + inGrain + length >= fileSize)) {
+        break;
       }
+      length += grainBytes;
     }
     length = Math.min(length, extentLeft);
     return new Mapping(kind, kind == Kind.DATA ? hostOffset + inGrain : hostOffset, length);
@@ -190,68 +189,106 @@ final class SparseExtent implements VmdkExtent {
     if (mapping.kind() != Kind.COMPRESSED) {
       throw new IllegalStateException("not a compressed grain at " + extentOffset);
     }
+    int grainBytes = (int) grainBytes();
+    int inGrain = (int) (extentOffset % grainBytes);
+    int count = dst.remaining();
+    if (inGrain == 0 && count == grainBytes) {
+      // a whole grain inflates straight into the caller's buffer
+      int start = dst.position();
+      int produced = inflate(mapping.hostOffset(), dst.slice(start, grainBytes));
+      requireInflated(mapping.hostOffset(), produced, grainBytes, extentOffset);
+      dst.position(start + grainBytes);
+      return;
+    }
     InflatedGrain grain = lastGrain;
     if (grain == null || grain.hostOffset() != mapping.hostOffset()) {
-      grain = inflate(mapping.hostOffset());
+      byte[] bytes = new byte[grainBytes];
+      grain = new InflatedGrain(mapping.hostOffset(), bytes, inflate(mapping.hostOffset(), ByteBuffer.wrap(bytes)));
       lastGrain = grain;
     }
-    int inGrain = (int) (extentOffset % grainBytes());
-    int count = dst.remaining();
-    if (inGrain + count > grain.length()) {
-      throw new CorruptImageException(name() + ": compressed grain at host offset " + mapping.hostOffset()
-          + " inflates to " + grain.length() + " bytes, too few for guest offset " + ((startSector << 9) + extentOffset));
-    }
+    requireInflated(mapping.hostOffset(), grain.length(), inGrain + count, extentOffset);
     dst.put(grain.bytes(), inGrain, count);
   }
 
-  private InflatedGrain inflate(long hostOffset) throws IOException {
+  private void requireInflated(long hostOffset, int produced, int needed, long extentOffset)
+      throws CorruptImageException {
+    if (needed > produced) {
+      throw new CorruptImageException(name() + ": compressed grain at host offset " + hostOffset + " inflates to "
+          + produced + " bytes, too few for guest offset " + ((startSector << 9) + extentOffset));
+    }
+  }
+
+  /** Scratch input of the reading thread: a grain's marker and compressed bytes. */
+  private static final ThreadLocal<ByteBuffer> INPUT = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(0));
+  private static final ThreadLocal<Inflater> INFLATER = ThreadLocal.withInitial(Inflater::new);
+  /** What the first read of a compressed grain takes: its marker and, usually, all of its data. */
+  private static final int FIRST_READ_BYTES = 16 << 10;
+
+  /** Inflates the grain whose marker (or data) is at {@code hostOffset} into {@code output}; returns its size. */
+  private int inflate(long hostOffset, ByteBuffer output) throws IOException {
     int grainBytes = (int) grainBytes();
-    long dataOffset = hostOffset;
-    long dataLength = grainBytes;
+    ByteBuffer input = input(2 * grainBytes + Marker.GRAIN_HEADER_BYTES);
+    int dataStart = 0;
+    int dataEnd;
     if (markers) {
       if (hostOffset + Marker.GRAIN_HEADER_BYTES > fileSize) {
         throw new CorruptImageException(name() + ": grain marker at host offset " + hostOffset
             + " lies past the end of the file (" + fileSize + " bytes)");
       }
-      ByteBuffer header = ByteBuffer.allocate(Marker.GRAIN_HEADER_BYTES);
-      storage.readOrZero(header, hostOffset);
-      Marker marker = Marker.decode(header.flip());
-      dataLength = marker.size();
+      int first = (int) Math.min(Math.min(FIRST_READ_BYTES, input.capacity()), fileSize - hostOffset);
+      input.limit(first);
+      storage.readOrZero(input, hostOffset);
+      long dataLength = Marker.decode(input.duplicate().position(0).limit(Marker.GRAIN_HEADER_BYTES)).size();
       if (dataLength == 0 || dataLength > 2L * grainBytes) {
         throw new CorruptImageException(name() + ": compressed grain at host offset " + hostOffset + " has size "
             + dataLength + " (at most " + 2L * grainBytes + " for a grain of " + grainBytes + " bytes)");
       }
-      dataOffset = hostOffset + Marker.GRAIN_HEADER_BYTES;
-      if (dataOffset + dataLength > fileSize) {
+      dataStart = Marker.GRAIN_HEADER_BYTES;
+      dataEnd = (int) (dataStart + dataLength);
+      if (hostOffset + dataEnd > fileSize) {
         throw new CorruptImageException(name() + ": compressed grain at host offset " + hostOffset + " ("
             + dataLength + " bytes) runs past the end of the file (" + fileSize + " bytes)");
       }
+      if (dataEnd > first) {
+        input.limit(dataEnd).position(first);
+        storage.readOrZero(input, hostOffset + first);
+      }
+    } else {
+      dataEnd = grainBytes;
+      input.limit(dataEnd);
+      storage.readOrZero(input, hostOffset);
     }
-    byte[] input = new byte[(int) dataLength];
-    storage.readOrZero(ByteBuffer.wrap(input), dataOffset);
-    byte[] output = new byte[grainBytes];
-    Inflater inflater = new Inflater();
+    input.limit(dataEnd).position(dataStart);
+    Inflater inflater = INFLATER.get();
+    inflater.reset();
+    inflater.setInput(input);
+    int start = output.position();
     try {
-      inflater.setInput(input);
-      int produced = 0;
-      while (!inflater.finished() && produced < output.length) {
-        int count = inflater.inflate(output, produced, output.length - produced);
-        if (count == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+      while (!inflater.finished() && output.hasRemaining()) {
+        if (inflater.inflate(output) == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
           break;
         }
-        produced += count;
       }
       if (!inflater.finished()) {
         throw new CorruptImageException(name() + ": compressed grain at host offset " + hostOffset
             + " is not a complete zlib stream of at most " + grainBytes + " bytes");
       }
-      return new InflatedGrain(hostOffset, output, produced);
+      return output.position() - start;
     } catch (DataFormatException e) {
       throw new CorruptImageException(name() + ": compressed grain at host offset " + hostOffset
           + " does not inflate: " + e.getMessage(), e);
     } finally {
-      inflater.end();
+      inflater.reset();
     }
+  }
+
+  private static ByteBuffer input(int capacity) {
+    ByteBuffer input = INPUT.get();
+    if (input.capacity() < capacity) {
+      input = ByteBuffer.allocateDirect(capacity);
+      INPUT.set(input);
+    }
+    return input.clear();
   }
 
   private String name() {

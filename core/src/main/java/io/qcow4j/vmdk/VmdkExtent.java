@@ -15,8 +15,10 @@ sealed interface VmdkExtent permits FlatExtent, SparseExtent {
   enum Kind { UNALLOCATED, ZERO, DATA, COMPRESSED }
 
   /**
-   * The mapping of an extent offset: its kind, for DATA the host byte offset of that guest byte,
-   * and how many bytes from it share the mapping (to the end of the grain, or of the extent).
+   * The mapping of an extent offset: its kind, for DATA the host byte offset of that guest byte
+   * (for COMPRESSED that of the grain's marker), and how many bytes from it share the mapping:
+   * following grains of one grain table that map alike (DATA only when contiguous on the host; a
+   * run of COMPRESSED grains, each read on its own), or the rest of a flat extent.
    */
   record Mapping(Kind kind, long hostOffset, long length) {}
 

@@ -196,7 +196,9 @@ public final class VmdkFile implements DiskFile {
       VmdkExtent extent = extentAt(guestOffset);
       long extentOffset = guestOffset - extent.startByte();
       VmdkExtent.Mapping mapping = extent.map(extentOffset);
-      int length = (int) Math.min(count - done, mapping.length());
+      long mapped = mapping.kind() == VmdkExtent.Kind.COMPRESSED
+          ? extent.grainBytes() - extentOffset % extent.grainBytes() : mapping.length();
+      int length = (int) Math.min(count - done, mapped);
       ByteBuffer window = dst.slice(start + done, length);
       switch (mapping.kind()) {
         case DATA -> extent.storage().readOrZero(window, mapping.hostOffset());
@@ -243,9 +245,11 @@ public final class VmdkFile implements DiskFile {
     parentChecked = true;
   }
 
+  private static final byte[] ZEROS = new byte[64 << 10];
+
   private static void zero(ByteBuffer window) {
     while (window.hasRemaining()) {
-      window.put((byte) 0);
+      window.put(ZEROS, 0, Math.min(ZEROS.length, window.remaining()));
     }
   }
 
@@ -405,7 +409,8 @@ public final class VmdkFile implements DiskFile {
             && mapping.hostOffset() >= extent.storage().size()) {
           problem = "ERROR: cluster offset for sector " + sector + " points after EOF";
         }
-        guestOffset += mapping.length();
+        guestOffset += mapping.kind() == VmdkExtent.Kind.COMPRESSED
+            ? extent.grainBytes() - (guestOffset - extent.startByte()) % extent.grainBytes() : mapping.length();
       } catch (CorruptImageException e) {
         problem = e.getMessage().contains("past the end of the file")
             ? "ERROR: cluster offset for sector " + sector + " points after EOF"
