@@ -99,6 +99,41 @@ class VmdkCommandsTest {
     assertThat(ours.err()).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
   }
 
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.CsvSource({"4, 4, 4", "44, 4, 4096", "44, 4, 0", "20, 8, 4194304",
+      "56, 8, -1", "0, 0, 100"})
+  void damagedHeadersAreRefusedWithQemuImgsWords(long offset, int width, long value) throws IOException {
+    Path image = dir.resolve("hostile-" + offset + "-" + value + ".vmdk");
+    Files.copy(dir.resolve("monolithicSparse.vmdk"), image, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(image,
+        java.nio.file.StandardOpenOption.WRITE)) {
+      if (width == 0) {
+        channel.truncate(value);
+      } else {
+        java.nio.ByteBuffer field = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .putLong(0, value).limit(width);
+        channel.write(field, offset);
+      }
+    }
+    assertSameFailure("info", image.toString());
+  }
+
+  @Test
+  void badDescriptorsAreRefusedWithQemuImgsWords() throws IOException {
+    Path flat = dir.resolve("bad-flat.vmdk");
+    Files.write(flat, new byte[1 << 20]);
+    Path image = dir.resolve("bad.vmdk");
+    String head = "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n";
+    for (String text : List.of(head + "RW 2048 FLAT \"bad-flat.vmdk\" 0\n",
+        head + "createType=\"monolithicSparse\"\nRW 2048 FLAT \"bad-flat.vmdk\" 0\n",
+        head + "createType=\"monolithicFlat\"\nRW 2048 FLAT \"bad-flat.vmdk\"\n",
+        head + "createType=\"monolithicFlat\"\nRW 2048 FLAT \"missing-flat.vmdk\" 0\n")) {
+      Files.writeString(image, text);
+      assertSameFailure("info", image.toString());
+    }
+    assertSameFailure("info", "-f", "vmdk", flat.toString());
+  }
+
   @Test
   void aChainThroughVmdkLayersDescribesAndMapsAsQemuImgDoes() {
     String overlay = dir.resolve("overlay.qcow2").toString();
@@ -135,6 +170,17 @@ class VmdkCommandsTest {
     assertThat(write.exitCode()).isNotZero();
     assertThat(write.err()).contains("'" + image + "'").contains("image format 'vmdk' is read-only");
     assertThat(Files.readAllBytes(image)).isEqualTo(before);
+  }
+
+  /** Both fail alike: the same exit status and the same message after the program name. */
+  private static void assertSameFailure(String... args) {
+    List<String> qemu = new ArrayList<>(List.of("qemu-img"));
+    qemu.addAll(List.of(args));
+    Cli.Result theirs = Qemu.run(qemu.toArray(String[]::new));
+    Cli.Result ours = Cli.run(args);
+    assertThat(theirs.exitCode()).as(theirs.toString()).isNotZero();
+    assertThat(ours.exitCode()).as(ours.toString()).isEqualTo(theirs.exitCode());
+    assertThat(ours.err()).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
   }
 
   private static void assertSame(String tool, String... args) {

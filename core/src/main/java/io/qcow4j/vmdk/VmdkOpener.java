@@ -104,12 +104,18 @@ final class VmdkOpener {
     return new Parts(List.copyOf(extents), List.copyOf(opened), createType, cid, parentCid, parentHint);
   }
 
+  /**
+   * The descriptor file's text, as much of it as QEMU reads; a file that holds a create type but is
+   * larger than that is refused rather than read in part (QEMU would drop the rest silently).
+   */
   private Descriptor readDescriptorFile(Storage storage, long size) throws IOException {
+    Descriptor descriptor = descriptorAt(storage, 0, (int) Math.min(size, VmdkLimits.MAX_DESCRIPTOR_BYTES));
+    descriptor.createType();
     if (size > VmdkLimits.MAX_DESCRIPTOR_BYTES) {
       throw new ImageLimitException(name + ": VMDK descriptor file is " + size + " bytes, more than the limit of "
           + VmdkLimits.MAX_DESCRIPTOR_BYTES);
     }
-    return descriptorAt(storage, 0, (int) size);
+    return descriptor;
   }
 
   private Descriptor descriptorAt(Storage storage, long offset, int length) throws IOException {
@@ -180,7 +186,8 @@ final class VmdkOpener {
     if (fileSize < 4) {
       throw new CorruptImageException(where + ": File is too small, not a valid image");
     }
-    ByteBuffer sector = read(storage, 0, (int) Math.min(fileSize, SparseHeader.SIZE));
+    // a header cut short by the end of the file reads as zeros there, as QEMU reads it
+    ByteBuffer sector = read(storage, 0, SparseHeader.SIZE);
     if (CowdHeader.hasMagic(sector)) {
       openCowd(storage, extentPath, type, fileSize, CowdHeader.decode(sector, where));
       return "vmfsSparse";
@@ -207,17 +214,15 @@ final class VmdkOpener {
       throw new UnsupportedFeatureException(where + ": Unsupported VMDK version " + header.version());
     }
     if (header.gtesPerGt() > VmdkLimits.MAX_GTES_PER_GT) {
-      throw new ImageLimitException(where + ": L2 table size too big (numGTEsPerGT " + header.gtesPerGt()
-          + ", at most " + VmdkLimits.MAX_GTES_PER_GT + ")");
+      // QEMU's words; the limit is VmdkLimits.MAX_GTES_PER_GT entries
+      throw new ImageLimitException(where + ": L2 table size too big");
     }
     long grainSectors = header.grainSectors();
     if (header.gtesPerGt() == 0 || grainSectors == 0) {
-      throw new CorruptImageException(where + ": L1 entry size is invalid (numGTEsPerGT " + header.gtesPerGt()
-          + ", grainSize " + grainSectors + ")");
+      throw new CorruptImageException(where + ": L1 entry size is invalid");
     }
     if (grainSectors < 0 || grainSectors > VmdkLimits.MAX_GRAIN_SECTORS) {
-      throw new CorruptImageException(where + ": Invalid granularity, image may be corrupt (grainSize "
-          + Long.toUnsignedString(grainSectors) + " sectors)");
+      throw new CorruptImageException(where + ": Invalid granularity, image may be corrupt");
     }
     long capacity = header.capacitySectors();
     if (capacity < 0 || capacity > VmdkLimits.MAX_SECTORS - nextSector) {
@@ -253,14 +258,14 @@ final class VmdkOpener {
   private SparseHeader footerHeader(Storage storage, long fileSize, String where) throws IOException {
     long footerOffset = (fileSize + 511) / 512 * 512 - 3 * 512;
     if (footerOffset < SparseHeader.SIZE) {
-      throw new CorruptImageException(where + ": Invalid footer (the file is too small to hold one)");
+      throw new CorruptImageException(where + ": Invalid footer");
     }
     ByteBuffer footer = read(storage, footerOffset, 3 * 512);
     Marker footerMarker = Marker.decode(footer.slice(0, 16));
     Marker endMarker = Marker.decode(footer.slice(1024, 16));
     if (!SparseHeader.hasMagic(footer.slice(512, 512)) || !footerMarker.is(Marker.FOOTER)
         || endMarker.value() != 0 || !endMarker.is(Marker.END_OF_STREAM)) {
-      throw new CorruptImageException(where + ": Invalid footer at offset " + footerOffset);
+      throw new CorruptImageException(where + ": Invalid footer");
     }
     return SparseHeader.decode(footer.slice(512, 512), where);
   }
@@ -270,8 +275,7 @@ final class VmdkOpener {
     String where = storage.name();
     long grainSectors = header.grainSectors();
     if (grainSectors == 0 || grainSectors > VmdkLimits.MAX_GRAIN_SECTORS) {
-      throw new CorruptImageException(where + ": Invalid granularity, image may be corrupt (grainSize "
-          + grainSectors + " sectors)");
+      throw new CorruptImageException(where + ": Invalid granularity, image may be corrupt");
     }
     long capacity = header.capacitySectors();
     if (capacity > VmdkLimits.MAX_SECTORS - nextSector) {

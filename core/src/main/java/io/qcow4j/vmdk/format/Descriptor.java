@@ -64,7 +64,7 @@ public final class Descriptor {
         return utf8(text.substring(valueStart, valueEnd));
       }
     }
-    throw new CorruptImageException(where + ": invalid VMDK image descriptor (no readable createType)");
+    throw new CorruptImageException(where + ": invalid VMDK image descriptor");
   }
 
   /** The CID (or with {@code parent}, the parentCID) as QEMU reads it: hex after "CID=" at its first occurrence. */
