@@ -95,6 +95,45 @@ class VmdkReadTest {
   }
 
   @Test
+  void threadsReadingAtOnceEachGetTheirBytes() throws Exception {
+    Path raw = dir.resolve("source.raw");
+    byte[] bytes = new byte[(int) SIZE];
+    new Random(11).nextBytes(bytes);
+    Arrays.fill(bytes, 1 << 20, 2 << 20, (byte) 0);
+    Files.write(raw, bytes);
+    for (String subformat : List.of("streamOptimized", "monolithicSparse")) {
+      Path image = dir.resolve(subformat + ".vmdk");
+      QemuTools.in(dir).img("convert", "-O", "vmdk", "-o", "subformat=" + subformat, raw, image);
+      try (DiskFile disk = DiskImages.open(image, OpenOptions.readOnlyDefaults().withCacheBytes(4096));
+          var threads = java.util.concurrent.Executors.newFixedThreadPool(4)) {
+        List<java.util.concurrent.Future<Integer>> results = new ArrayList<>();
+        for (int thread = 0; thread < 4; thread++) {
+          long seed = thread;
+          results.add(threads.submit(() -> {
+            Random random = new Random(seed);
+            for (int i = 0; i < 300; i++) {
+              int offset = random.nextInt(bytes.length);
+              int length = Math.min(1 + random.nextInt(100_000), bytes.length - offset);
+              ByteBuffer piece = random.nextBoolean() ? ByteBuffer.allocate(length) : ByteBuffer.allocateDirect(length);
+              disk.readFully(piece, offset);
+              byte[] got = new byte[length];
+              piece.flip().get(got);
+              int mismatch = Arrays.mismatch(got, Arrays.copyOfRange(bytes, offset, offset + length));
+              if (mismatch >= 0) {
+                return offset + mismatch;
+              }
+            }
+            return -1;
+          }));
+        }
+        for (var result : results) {
+          assertThat(result.get()).as("first wrong guest byte of %s", subformat).isEqualTo(-1);
+        }
+      }
+    }
+  }
+
+  @Test
   void readsAStreamOptimizedImageWrittenByQemuIo() throws IOException {
     Path image = dir.resolve("stream.vmdk");
     QemuTools.in(dir).img("create", "-q", "-f", "vmdk", "-o", "subformat=streamOptimized", image, SIZE);
