@@ -135,6 +135,15 @@ class VmdkCommandsTest {
   }
 
   @Test
+  void aMissingParentIsNamedAsQemuImgNamesIt() throws IOException {
+    Path orphans = Files.createDirectories(dir.resolve("orphans"));
+    Path child = orphans.resolve("child.vmdk");
+    Files.copy(dir.resolve("child.vmdk"), child);
+    assertSameFailure("convert", "-O", "raw", child.toString(), orphans.resolve("out.raw").toString());
+    assertSameFailure("compare", child.toString(), dir.resolve("child.vmdk").toString());
+  }
+
+  @Test
   void aChainThroughVmdkLayersDescribesAndMapsAsQemuImgDoes() {
     String overlay = dir.resolve("overlay.qcow2").toString();
     assertSame("qemu-img", "info", "--backing-chain", overlay);

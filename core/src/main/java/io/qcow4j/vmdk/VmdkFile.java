@@ -20,6 +20,7 @@ import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -151,7 +152,11 @@ public final class VmdkFile implements DiskFile {
     try {
       real = parent.toRealPath();
     } catch (NoSuchFileException e) {
-      throw new NoSuchFileException(parent.toString(), null, "backing file of '" + path + "' does not exist");
+      // in QEMU's words, which name the parent as joined to the child's directory
+      FileSystemException missing = new FileSystemException(parent.toString(), null,
+          "Could not open backing file: Could not open '" + parent + "': No such file or directory");
+      missing.initCause(e);
+      throw missing;
     }
     if (chain.contains(real)) {
       throw new CorruptImageException(path + ": backing chain loops: '" + hint + "' is already in the chain above it");
