@@ -12,6 +12,7 @@ import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
+import io.qcow4j.vmdk.VmdkFile;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -28,11 +29,13 @@ public final class DiskImages {
       return switch (probe(path)) {
         case QCOW2 -> QcowFile.open(path, options);
         case RAW -> RawDiskFile.openProbed(path, options);
+        case VMDK -> VmdkFile.open(path, options);
       };
     }
     return switch (options.format()) {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options);
+      case VMDK -> VmdkFile.open(path, options);
     };
   }
 
@@ -54,6 +57,7 @@ public final class DiskImages {
     return switch (format) {
       case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
       case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
+      case VMDK -> VmdkFile.open(path, options);
     };
   }
 
@@ -65,6 +69,7 @@ public final class DiskImages {
     return switch (format) {
       case QCOW2 -> QcowFile.create(path, options);
       case RAW -> createRaw(path, options);
+      case VMDK -> throw new UnsupportedFeatureException("qcow4j does not create vmdk images");
     };
   }
 

@@ -2,6 +2,7 @@ package io.qcow4j.cli;
 
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
@@ -97,16 +98,21 @@ final class CheckCommand implements Callable<Integer> {
       OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()
           .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
       ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
-      if (imageFormat != ImageFormat.QCOW2) {
+      if (imageFormat == ImageFormat.VMDK && fix == CheckResult.Repair.NONE) {
+        try (DiskFile disk = ImageArguments.open(image, options, secrets, spec.commandLine().getErr())) {
+          result = disk.check(fix);
+        }
+      } else if (imageFormat != ImageFormat.QCOW2) {
         // qemu-img opens the image (read-write with -r) before it finds that its format has no checks
         ImageArguments.open(image, options, secrets, spec.commandLine().getErr()).close();
         throw new CommandFailure("This image format does not support checks", NOT_SUPPORTED);
+      } else {
+        FormatOptions formatOptions = image.formatOptions(imageFormat);
+        if (formatOptions.cacheBytes() != null) {
+          options = options.withCacheBytes(formatOptions.cacheBytes());
+        }
+        result = QcowFile.check(image.path(), fix, options, formatOptions, secrets);
       }
-      FormatOptions formatOptions = image.formatOptions(imageFormat);
-      if (formatOptions.cacheBytes() != null) {
-        options = options.withCacheBytes(formatOptions.cacheBytes());
-      }
-      result = QcowFile.check(image.path(), fix, options, formatOptions, secrets);
     } catch (IOException | RuntimeException e) {
       if (e instanceof CommandFailure failure) {
         throw failure;
@@ -118,6 +124,11 @@ final class CheckCommand implements Callable<Integer> {
       err.println(message);
     }
     err.flush();
+    if (result.checkErrors() > 0 && result.format().equals("vmdk")) {
+      // vmdk_co_check ends with -EINVAL for a grain past the end, VMDK_ERROR (-EPERM) for a failed lookup
+      boolean pastEnd = result.messages().stream().anyMatch(message -> message.endsWith("points after EOF"));
+      throw new CommandFailure("Check failed: " + (pastEnd ? "Invalid argument" : "Operation not permitted"), 1);
+    }
     if (result.checkErrors() > 0) {
       // The check could not finish (qemu-img prints no summary then).
       throw new CommandFailure("Check failed: Input/output error", 1);

@@ -3,6 +3,8 @@ package io.qcow4j.cli;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageInfo.BitmapInfo;
 import io.qcow4j.disk.ImageInfo.Qcow2Info;
+import io.qcow4j.disk.ImageInfo.VmdkExtentInfo;
+import io.qcow4j.disk.ImageInfo.VmdkInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.ops.ImageInfos;
@@ -111,6 +113,9 @@ final class InfoCommand implements Callable<Integer> {
     if (info.qcow2() != null) {
       json.put("cluster-size", (long) info.qcow2().clusterSize());
     }
+    if (info.vmdk() != null && info.vmdk().clusterSize() > 0) {
+      json.put("cluster-size", info.vmdk().clusterSize());
+    }
     if (hasBacking(info)) {
       json.put("backing-filename", info.backingFile());
       json.put("full-backing-filename", layer.fullBackingFilename());
@@ -133,6 +138,9 @@ final class InfoCommand implements Callable<Integer> {
     }
     if (info.qcow2() != null) {
       json.put("format-specific", new QDict().put("type", "qcow2").put("data", qcow2Specific(info.qcow2())));
+    }
+    if (info.vmdk() != null) {
+      json.put("format-specific", new QDict().put("type", "vmdk").put("data", vmdkSpecific(info.vmdk())));
     }
     return json;
   }
@@ -166,6 +174,29 @@ final class InfoCommand implements Callable<Integer> {
     return data;
   }
 
+  /** ImageInfoSpecificVmdk: CIDs, create type and one VmdkExtentInfo per extent. */
+  static QDict vmdkSpecific(VmdkInfo vmdk) {
+    List<Object> extents = new ArrayList<>();
+    for (VmdkExtentInfo extent : vmdk.extents()) {
+      QDict entry = new QDict();
+      if (extent.compressed()) {
+        entry.put("compressed", true);
+      }
+      entry.put("virtual-size", extent.virtualSize());
+      entry.put("filename", extent.filename());
+      if (extent.clusterSize() != null) {
+        entry.put("cluster-size", extent.clusterSize());
+      }
+      entry.put("format", extent.format());
+      extents.add(entry);
+    }
+    return new QDict()
+        .put("cid", vmdk.cid())
+        .put("parent-cid", vmdk.parentCid())
+        .put("create-type", vmdk.createType())
+        .put("extents", extents);
+  }
+
   /** qemu's bdrv_image_info_dump. */
   static void appendHuman(StringBuilder text, LayerInfo layer) {
     ImageInfo info = layer.info();
@@ -176,6 +207,9 @@ final class InfoCommand implements Callable<Integer> {
     text.append("disk size: ").append(info.actualSize() >= 0 ? QemuNumbers.humanSize(info.actualSize()) : "unavailable")
         .append('\n');
     Qcow2Info qcow2 = info.qcow2();
+    if (info.vmdk() != null && info.vmdk().clusterSize() > 0) {
+      text.append("cluster_size: ").append(info.vmdk().clusterSize()).append('\n');
+    }
     if (qcow2 != null) {
       text.append("cluster_size: ").append(qcow2.clusterSize()).append('\n');
       if (qcow2.dirty()) {
@@ -205,6 +239,10 @@ final class InfoCommand implements Callable<Integer> {
     if (qcow2 != null) {
       text.append("Format specific information:\n");
       qcow2Specific(qcow2).dumpHuman(text, 1);
+    }
+    if (info.vmdk() != null) {
+      text.append("Format specific information:\n");
+      vmdkSpecific(info.vmdk()).dumpHuman(text, 1);
     }
   }
 

@@ -44,9 +44,9 @@ class ProbingTest {
       "convert -O raw @ @/out.raw", "measure -O qcow2 @", "amend -o size=2M @", "commit @", "rebase -u -F raw -b other.raw @",
       "resize @ 2M", "snapshot -l @", "snapshot -c s @", "bench -c 1 @", "io -c length @", "io -r -c length @",
       "serve @"})
-  void everyCommandRefusesAVmdkByName(String arguments) throws IOException {
+  void everyCommandRefusesAParallelsImageByName(String arguments) throws IOException {
     Path dir = TestImages.scratch();
-    Path image = OtherFormats.all().stream().filter(recipe -> recipe.name().equals("vmdk-monolithicSparse"))
+    Path image = OtherFormats.all().stream().filter(recipe -> recipe.name().equals("parallels"))
         .findFirst().orElseThrow().create(dir);
     Files.write(dir.resolve("other.raw"), new byte[1 << 20]);
     byte[] before = Files.readAllBytes(image);
@@ -54,7 +54,7 @@ class ProbingTest {
     String[] args = arguments.replace("@/", dir + "/").replace("@", image.toString()).split(" ");
     Cli.Result ours = Cli.run(args);
     assertThat(ours.exitCode()).as(ours.toString()).isNotZero();
-    assertThat(ours.err()).contains("'" + image + "': image format 'vmdk' is not supported by qcow4j");
+    assertThat(ours.err()).contains("'" + image + "': image format 'parallels' is not supported by qcow4j");
     assertThat(Files.readAllBytes(image)).isEqualTo(before);
     assertThat(dir.resolve("out.raw")).doesNotExist();
   }
@@ -64,17 +64,17 @@ class ProbingTest {
       "probed, info --backing-chain", "probed, map", "probed, convert -O raw", "probed, io -r -c length"})
   void aBackingFileInAFormatItDoesNotReadIsRefusedByName(String backingFormat, String command) throws IOException {
     Path dir = TestImages.scratch();
-    Path base = dir.resolve("base.vmdk");
+    Path base = dir.resolve("base.parallels");
     Path top = dir.resolve("top.qcow2");
     if (backingFormat.equals("recorded")) {
-      Qemu.check("qemu-img", "create", "-q", "-f", "vmdk", base.toString(), "1M");
-      Qemu.createQcow2(top, null, "-b", base.toString(), "-F", "vmdk");
+      Qemu.check("qemu-img", "create", "-q", "-f", "parallels", base.toString(), "1M");
+      Qemu.createQcow2(top, null, "-b", base.toString(), "-F", "parallels");
     } else {
-      // an overlay without a backing format, made over a raw file that then becomes a VMDK
+      // an overlay without a backing format, made over a raw file that then becomes a Parallels image
       Files.write(base, new byte[1 << 20]);
       QcowFile.create(top, CreateOptions.of(1 << 20).withBacking(base.toString(), null)).close();
       Files.delete(base);
-      Qemu.check("qemu-img", "create", "-q", "-f", "vmdk", base.toString(), "1M");
+      Qemu.check("qemu-img", "create", "-q", "-f", "parallels", base.toString(), "1M");
     }
     List<String> args = new ArrayList<>(List.of(command.split(" ")));
     args.add(top.toString());
@@ -83,7 +83,7 @@ class ProbingTest {
     }
     Cli.Result ours = Cli.run(args.toArray(String[]::new));
     assertThat(ours.exitCode()).as(ours.toString()).isNotZero();
-    assertThat(ours.err()).contains(base.toString()).contains("image format 'vmdk' is not supported by qcow4j");
+    assertThat(ours.err()).contains(base.toString()).contains("image format 'parallels' is not supported by qcow4j");
     assertThat(dir.resolve("out.raw")).doesNotExist();
   }
 

@@ -10,7 +10,9 @@ public enum ImageFormat {
   /** A raw image: guest byte N is byte N of the file. */
   RAW,
   /** A qcow2 image, version 2 or 3. */
-  QCOW2;
+  QCOW2,
+  /** A VMware VMDK image (every subformat qemu-img creates, and ESX descriptors), read-only. */
+  VMDK;
 
   /** The name qemu-img uses for this format ("raw", "qcow2"). */
   public String id() {

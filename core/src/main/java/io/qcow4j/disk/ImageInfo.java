@@ -4,7 +4,8 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * What qemu-img info reports about one layer of an image. {@code qcow2} is null for other formats;
+ * What qemu-img info reports about one layer of an image. {@code qcow2} is null for other formats,
+ * {@code vmdk} likewise;
  * {@code backingFile} and {@code backingFormat} are null when there is no backing file (the format
  * also when the header does not record it).
  */
@@ -15,7 +16,14 @@ public record ImageInfo(
     long actualSize,
     String backingFile,
     String backingFormat,
-    Qcow2Info qcow2) {
+    Qcow2Info qcow2,
+    VmdkInfo vmdk) {
+
+  /** The description of a layer without a VMDK part. */
+  public ImageInfo(Path file, ImageFormat format, long virtualSize, long actualSize, String backingFile,
+      String backingFormat, Qcow2Info qcow2) {
+    this(file, format, virtualSize, actualSize, backingFile, backingFormat, qcow2, null);
+  }
 
   /** The qcow2-specific part of {@link ImageInfo}, with qemu-img's meaning for every field. */
   public record Qcow2Info(
@@ -35,4 +43,19 @@ public record ImageInfo(
 
   /** One persistent dirty bitmap: its name, granularity in bytes, and flags ("in-use", "auto"). */
   public record BitmapInfo(String name, long granularity, List<String> flags) {}
+
+  /**
+   * The VMDK-specific part of {@link ImageInfo} (QEMU's ImageInfoSpecificVmdk): the descriptor's CID
+   * and parentCID, the create type, the extents, and the grain size qemu-img prints as cluster_size
+   * (0 when the extents differ or are flat).
+   */
+  public record VmdkInfo(long cid, long parentCid, String createType, long clusterSize, List<VmdkExtentInfo> extents) {}
+
+  /**
+   * One extent of a VMDK (QEMU's VmdkExtentInfo): its file, its descriptor type ("" for a monolithic
+   * sparse file), its size in bytes, its grain size (null for a flat extent) and whether its grains
+   * are compressed.
+   */
+  public record VmdkExtentInfo(String filename, String format, long virtualSize, Long clusterSize,
+      boolean compressed) {}
 }

@@ -131,6 +131,7 @@ public final class ImageCreate {
       format = switch (backingFmt) {
         case "raw" -> ImageFormat.RAW;
         case "qcow2" -> ImageFormat.QCOW2;
+        case "vmdk" -> ImageFormat.VMDK;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };

@@ -54,6 +54,7 @@ public final class FormatNames {
     return switch (name) {
       case "qcow2" -> ImageFormat.QCOW2;
       case "raw" -> ImageFormat.RAW;
+      case "vmdk" -> ImageFormat.VMDK;
       default -> null;
     };
   }

@@ -14,6 +14,7 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.spec.Secrets;
+import io.qcow4j.vmdk.VmdkFile;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -91,6 +92,7 @@ final class BackingChain {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain);
       case RAW -> backingFormat == null ? RawDiskFile.openProbed(path, backingOptions)
           : RawDiskFile.open(path, backingOptions);
+      case VMDK -> VmdkFile.open(path, backingOptions, depth, chain);
     };
   }
 
@@ -130,6 +132,7 @@ final class BackingChain {
     return switch (format) {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain, new LayerOverrides(formatOptions, secrets));
       case RAW -> probed ? RawDiskFile.openProbed(path, backingOptions) : RawDiskFile.open(path, backingOptions);
+      case VMDK -> VmdkFile.open(path, backingOptions, depth, chain);
     };
   }
 

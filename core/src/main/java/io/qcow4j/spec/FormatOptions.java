@@ -67,6 +67,12 @@ public final class FormatOptions {
     return NONE;
   }
 
+  /** The options of a format that takes none qcow4j reads: any is refused by name. */
+  static FormatOptions readNone(BlockOptions options, String format) throws ImageSpecException {
+    refuseLeftover(options, format);
+    return NONE;
+  }
+
   static FormatOptions readQcow2(BlockOptions options, boolean backingDisabled) throws ImageSpecException {
     Backing backing = readBacking(options, backingDisabled);
     String dataFile = readDataFile(options);

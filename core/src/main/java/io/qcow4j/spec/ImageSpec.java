@@ -403,6 +403,7 @@ public final class ImageSpec {
     return switch (actual) {
       case QCOW2 -> FormatOptions.readQcow2(options, backingDisabled);
       case RAW -> FormatOptions.readRaw(options);
+      case VMDK -> FormatOptions.readNone(options, "vmdk");
     };
   }
 

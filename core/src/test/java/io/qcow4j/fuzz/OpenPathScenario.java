@@ -2,8 +2,10 @@ package io.qcow4j.fuzz;
 
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.vmdk.VmdkFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -28,6 +30,7 @@ final class OpenPathScenario {
 
   /** Runs every phase on {@code image}; throws only what is not an IOException. */
   static void run(byte[] image) {
+    vmdk(image);
     readOnly(image, READ_ONLY_SMALL_CACHE);
     readOnly(readWrite(image), READ_ONLY);
   }
@@ -42,6 +45,22 @@ final class OpenPathScenario {
       quietly(() -> map(file, size));
       quietly(file::info);
       quietly(() -> file.check(CheckResult.Repair.NONE));
+    } catch (IOException expected) {
+      // Refused, as a hostile image may be.
+    }
+  }
+
+  /** A VMDK (a sparse or streamOptimized file) read, mapped and described, read-only as qcow4j opens VMDKs. */
+  private static void vmdk(byte[] image) {
+    try (VmdkFile file = VmdkFile.open(new GuardedMemoryStorage("fuzz.vmdk", image, true), READ_ONLY_SMALL_CACHE)) {
+      long size = file.size();
+      long grain = Math.max(file.info().vmdk().clusterSize(), 512);
+      int unit = (int) Math.min(grain, 1 << 20);
+      for (long offset : probeOffsets(size, unit)) {
+        quietly(() -> read(file, offset, ioLength(size, offset, unit)));
+        quietly(() -> file.blockStatus(offset, size - offset));
+      }
+      quietly(() -> map(file, size));
     } catch (IOException expected) {
       // Refused, as a hostile image may be.
     }
@@ -105,7 +124,7 @@ final class OpenPathScenario {
   }
 
   /** Walks the allocation map from the start, as qemu-img map does, for at most 64 extents. */
-  private static void map(QcowFile file, long size) throws IOException {
+  private static void map(DiskFile file, long size) throws IOException {
     long offset = 0;
     for (int extents = 0; extents < 64 && offset < size; extents++) {
       long length = file.blockStatus(offset, size - offset).length();
@@ -116,7 +135,7 @@ final class OpenPathScenario {
     }
   }
 
-  private static void read(QcowFile file, long offset, int length) throws IOException {
+  private static void read(DiskFile file, long offset, int length) throws IOException {
     file.readFully(ByteBuffer.allocate(length), offset);
   }
 

@@ -90,6 +90,17 @@ final class SeedImages {
     maker.io(overlay, "write -P 0x75 1k 1k");
     seeds.add(maker.seed("backing-file-name", overlay));
     seeds.add(maker.seed("lazy-refcounts-dirty", maker.dirtyLazyRefcounts()));
+    Path vmdk = maker.directory.resolve("sparse.vmdk");
+    maker.tools.img("create", "-q", "-f", "vmdk", "-o", "zeroed_grain=on", vmdk, "1M");
+    maker.tools.io("-f", "vmdk", "-c", "write -P 0x81 0 3k", "-c", "write -P 0x82 200k 70k", "-c", "write -z 512k 64k",
+        vmdk);
+    seeds.add(maker.seed("vmdk-sparse", vmdk));
+    Path streamSource = maker.directory.resolve("stream.raw");
+    maker.tools.img("create", "-q", "-f", "raw", streamSource, "1M");
+    maker.tools.io("-f", "raw", "-c", "write -P 0x83 0 70k", "-c", "write -P 0x84 900k 4k", streamSource);
+    Path stream = maker.directory.resolve("stream.vmdk");
+    maker.tools.img("convert", "-q", "-O", "vmdk", "-o", "subformat=streamOptimized", streamSource, stream);
+    seeds.add(maker.seed("vmdk-stream-optimized", stream));
     return seeds;
   }
 
