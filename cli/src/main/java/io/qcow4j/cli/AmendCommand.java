@@ -30,7 +30,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "amend",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Amend the image format specific options of a qcow2 image, like qemu-img amend.")
 final class AmendCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -21,7 +21,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Run a simple sequential I/O benchmark on FILE (reads, or writes with -w), like qemu-img bench.")
 final class BenchCommand implements Callable<Integer> {
   private static final Set<String> AIO_MODES = Set.of("threads", "native", "io_uring");

@@ -29,7 +29,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "check",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Check a qcow2 image for consistency and optionally repair it, like qemu-img check "
         + "(exit 0 clean, 2 corruptions, 3 leaks, 1 check failed, 63 no checks for the format).")
 final class CheckCommand implements Callable<Integer> {

@@ -18,7 +18,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "commit",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Commit the changes recorded in FILE into its backing file (or the base named by -b), then empty FILE"
         + " unless -d, like qemu-img commit.")
 final class CommitCommand implements Callable<Integer> {

@@ -25,7 +25,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "compare",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Compare the guest content of two images, like qemu-img compare (exit 0 identical, 1 different, 2..4 errors).")
 final class CompareCommand implements Callable<Integer> {
   static final int IDENTICAL = 0;

@@ -35,7 +35,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "convert",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Convert images to raw or qcow2, like qemu-img convert; several sources are concatenated.")
 final class ConvertCommand implements Callable<Integer> {
   /** qemu-img's bound on -m. */

@@ -24,7 +24,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "create",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Create a new disk image, like qemu-img create (-o help lists the options).")
 final class CreateCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -21,7 +21,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "io",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Run qemu-io commands (read, readv, write [-P pattern | -z [-u]] [-c], writev, discard, flush, "
         + "length, map) on an image.")
 final class IoCommand implements Callable<Integer> {

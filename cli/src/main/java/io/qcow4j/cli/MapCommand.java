@@ -20,7 +20,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "map",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Print the allocation map of an image (depth, present, zero, data, host offset), like qemu-img map.")
 final class MapCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -28,7 +28,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "measure",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Calculate the file size required for a new image (required and fully allocated), like qemu-img measure.")
 final class MeasureCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -11,8 +11,8 @@ import picocli.CommandLine.Model.CommandSpec;
  * stack trace under --debug.
  */
 final class QemuErrors {
-  /** What every error line starts with, as "qemu-img: " does for QEMU. */
-  static final String PREFIX = "qcow4j: ";
+  /** What every error line starts with: the program's name, as "qemu-img: " for QEMU. */
+  static final String PREFIX = Program.current().toolName() + ": ";
 
   private QemuErrors() {}
 
@@ -35,7 +35,7 @@ final class QemuErrors {
 
   /** qemu-img's error_exit: the message, then where to find help. */
   static CommandFailure usage(String message) {
-    return new CommandFailure(message + "\nTry 'qcow4j --help' for more information", 1);
+    return new CommandFailure(message + "\nTry '" + Program.current().toolName() + " --help' for more information", 1);
   }
 
   private static boolean debug(CommandSpec spec) {

@@ -19,7 +19,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "rebase",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Change the backing file of FILE to BACKING_FILE (-b \"\" removes it), copying into FILE what the old"
         + " and new backing chains read differently unless -u, like qemu-img rebase.")
 final class RebaseCommand implements Callable<Integer> {

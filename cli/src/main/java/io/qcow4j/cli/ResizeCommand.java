@@ -27,7 +27,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(
     name = "resize",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Change the virtual size of an image, like qemu-img resize (FILE [+|-]SIZE).")
 final class ResizeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

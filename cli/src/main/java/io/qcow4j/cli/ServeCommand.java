@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "serve",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "Export an image over the NBD protocol, like qemu-nbd (but listening on 127.0.0.1 by default).")
 final class ServeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -86,7 +86,7 @@ final class ServeCommand implements Callable<Integer> {
 
   /** --debug given after the command name or before it. */
   private boolean debug() {
-    return common.debug || spec.parent() != null && spec.parent().userObject() instanceof Main main && main.debug;
+    return common.debug || spec.parent() != null && spec.parent().userObject() instanceof PicocliCommands main && main.debug;
   }
 
   private int serve(Secrets secrets) throws InterruptedException {

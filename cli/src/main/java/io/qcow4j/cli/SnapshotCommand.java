@@ -27,7 +27,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "snapshot",
     mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
+    versionProvider = PicocliCommands.Version.class,
     description = "List (-l), create (-c), apply (-a) or delete (-d) internal snapshots, like qemu-img snapshot.")
 final class SnapshotCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -53,54 +53,73 @@ class ErrorsTest {
     assertThat(result.errLines()).singleElement().asString().startsWith("qcow4j: Could not open '" + raw + "': ");
   }
 
+  /** Usage errors are qemu-img's: getopt's complaint or the command's, then where to find help. */
   @Test
-  void usageErrorsAreOneLine() {
-    Cli.Result unknown = Cli.run("info", "--bogus", TestImages.path("full.raw").toString());
-    assertThat(unknown.exitCode()).isEqualTo(Qemu.run("qemu-img", "info", "--bogus", "x").exitCode());
-    assertThat(unknown.errLines()).singleElement().asString().startsWith("qcow4j: ").contains("--bogus");
+  void usageErrorsAreQemuImgs() {
+    String raw = TestImages.path("full.raw").toString();
+    for (String[] args : new String[][] {{"info", "--bogus", raw}, {"info", "-x", raw}, {"info", raw, "-f"},
+        {"info", "--output"}, {"info", "--form=raw"}, {"info", "--f", raw}, {"info", raw, raw}, {"info"},
+        {"inof", "x.qcow2"}, {}}) {
+      Cli.Result ours = Cli.run(args);
+      Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
+      assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode()).isEqualTo(Main.USAGE_ERROR);
+      assertThat(ours.err()).as(String.join(" ", args)).isEqualTo(theirs.err().replace("qemu-img", "qcow4j"));
+      assertThat(ours.out()).isEmpty();
+    }
 
-    Cli.Result output = Cli.run("map", "--output=xml", TestImages.path("full.raw").toString());
+    Cli.Result output = Cli.run("map", "--output=xml", raw);
     assertThat(output.exitCode()).isEqualTo(1);
     assertThat(output.errLines()).singleElement().asString().contains("--output");
 
-    Cli.Result noFile = Cli.run("compare", TestImages.path("full.raw").toString());
+    Cli.Result noFile = Cli.run("compare", raw);
     assertThat(noFile.exitCode()).isEqualTo(2);
     assertThat(noFile.errLines()).hasSize(1);
-
-    Cli.Result nothing = Cli.run();
-    assertThat(nothing.exitCode()).isEqualTo(1);
-    assertThat(nothing.errLines()).hasSize(1);
   }
 
+  /** Options and operands in any order, the last of a repeated option winning, "--" ending the options. */
   @Test
-  void versionAndHelpForEveryCommand() {
-    assertThat(Cli.run("--version").out()).startsWith("qcow4j version ");
-    for (String command : new String[] {"info", "map", "convert", "compare", "io", "create", "resize", "check", "snapshot"}) {
-      Cli.Result version = Cli.run(command, "--version");
-      assertThat(version.exitCode()).isZero();
-      assertThat(version.out()).startsWith("qcow4j version ");
-      Cli.Result help = Cli.run(command, "--help");
-      assertThat(help.exitCode()).isZero();
-      assertThat(help.out()).startsWith("Usage: qcow4j " + command);
+  void optionsAreReadAsGetoptLongReadsThem() {
+    String raw = TestImages.path("full.raw").toString();
+    for (String[] args : new String[][] {{"info", raw, "-f", "raw"}, {"info", "-f", "qcow2", "-fraw", raw},
+        {"info", "--form=raw", "--output", "json", raw}, {"info", "--", raw}, {"info", "-Uf", "raw", raw}}) {
+      Cli.Result ours = Cli.run(args);
+      Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
+      assertThat(ours.exitCode()).as(String.join(" ", args)).isZero();
+      assertThat(ours.out()).as(String.join(" ", args)).isEqualTo(theirs.out());
     }
   }
 
-  /** Main adds only the subcommand a command line names; help and unknown names still see them all. */
+  /** --version and --help as qemu-img has them: before the command; after it, --help only. */
   @Test
-  void helpAndUnknownCommandsSeeEverySubcommand() {
+  void versionAndHelpAsQemuImgHasThem() {
+    assertThat(Cli.run("--version").out()).startsWith("qcow4j version ");
+    assertThat(Cli.run("-V").out()).startsWith("qcow4j version ");
+    for (String command : new String[] {"info"}) {
+      Cli.Result version = Cli.run(command, "--version");
+      assertThat(version.exitCode()).isEqualTo(Main.USAGE_ERROR);
+      assertThat(version.err()).isEqualTo("qcow4j: unrecognized option '--version'\nTry 'qcow4j --help' for more information\n");
+      for (String help : new String[] {"--help", "-h", "--he"}) {
+        Cli.Result helped = Cli.run(command, help, "ignored");
+        assertThat(helped.exitCode()).isZero();
+        assertThat(helped.out()).isEqualTo(Cli.run("--help").out());
+      }
+    }
+  }
+
+  /** The help lists every command; unknown commands are qemu-img's "Command not found". */
+  @Test
+  void helpListsEveryCommand() {
     Cli.Result help = Cli.run("--help");
     assertThat(help.exitCode()).isZero();
+    assertThat(help.out()).startsWith("qcow4j version ").contains("usage: qcow4j [standard options] command [command options]");
     for (String command : new String[] {"info", "map", "convert", "compare", "io", "measure", "commit", "rebase",
         "bench", "amend", "serve", "create", "resize", "check", "snapshot", "help"}) {
       assertThat(help.out()).containsPattern("(?m)^  " + command + " ");
     }
-    assertThat(Cli.run("help", "info").out()).startsWith("Usage: qcow4j info");
-    Cli.Result unknown = Cli.run("inof", "x.qcow2");
-    assertThat(unknown.exitCode()).isEqualTo(Main.USAGE_ERROR);
-    assertThat(unknown.errLines()).singleElement().asString().startsWith("qcow4j: Unmatched arguments from index 0: 'inof'");
+    assertThat(Cli.run("help", "info").out()).isEqualTo(help.out());
     Cli.Result none = Cli.run("--debug");
     assertThat(none.exitCode()).isEqualTo(Main.USAGE_ERROR);
-    assertThat(none.err()).contains("Not enough arguments");
+    assertThat(none.err()).isEqualTo("qcow4j: Not enough arguments\nTry 'qcow4j --help' for more information\n");
   }
 
   @Test
