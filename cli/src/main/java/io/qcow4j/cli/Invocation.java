@@ -69,6 +69,23 @@ final class Invocation {
     return argv[0];
   }
 
+  /** How many words there are, the command's name included (C's argc). */
+  int argc() {
+    return argv.length;
+  }
+
+  /** The last word. */
+  String lastWord() {
+    return argv[argv.length - 1];
+  }
+
+  /** The same run without its last word (qemu-img resize takes the size off before getopt). */
+  Invocation withoutLastWord() {
+    String[] shorter = new String[argv.length - 1];
+    System.arraycopy(argv, 0, shorter, 0, shorter.length);
+    return new Invocation(program, shorter, out, err, debug);
+  }
+
   /** A getopt over the words; qcow4j adds --debug to the long options. */
   Getopt getopt(String shortOptions, List<Getopt.LongOption> longOptions) {
     List<Getopt.LongOption> table = new ArrayList<>(longOptions);

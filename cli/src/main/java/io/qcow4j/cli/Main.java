@@ -88,6 +88,12 @@ public final class Main {
     return switch (name) {
       case "help" -> qcow4j ? top.help() : notFound(top, name);
       case "info" -> InfoCommand.main(invocation);
+      case "map" -> MapCommand.main(invocation);
+      case "check" -> CheckCommand.main(invocation);
+      case "snapshot" -> SnapshotCommand.main(invocation);
+      case "resize" -> ResizeCommand.main(invocation);
+      case "measure" -> MeasureCommand.main(invocation);
+      case "amend" -> AmendCommand.main(invocation);
       default -> {
         if (PicocliCommands.commandClass(name) == null || (name.equals("serve") || name.equals("io")) && !qcow4j) {
           yield notFound(top, name);

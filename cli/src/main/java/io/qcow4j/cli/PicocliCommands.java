@@ -29,20 +29,14 @@ final class PicocliCommands implements Callable<Integer> {
   /** The picocli command class of {@code name}, or null when it has none. */
   static Class<?> commandClass(String name) {
     return switch (name) {
-      case "map" -> MapCommand.class;
       case "convert" -> ConvertCommand.class;
       case "compare" -> CompareCommand.class;
       case "io" -> IoCommand.class;
-      case "measure" -> MeasureCommand.class;
       case "commit" -> CommitCommand.class;
       case "rebase" -> RebaseCommand.class;
       case "bench" -> BenchCommand.class;
-      case "amend" -> AmendCommand.class;
       case "serve" -> ServeCommand.class;
       case "create" -> CreateCommand.class;
-      case "resize" -> ResizeCommand.class;
-      case "check" -> CheckCommand.class;
-      case "snapshot" -> SnapshotCommand.class;
       default -> null;
     };
   }

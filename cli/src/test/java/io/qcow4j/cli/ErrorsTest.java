@@ -59,13 +59,27 @@ class ErrorsTest {
     String raw = TestImages.path("full.raw").toString();
     for (String[] args : new String[][] {{"info", "--bogus", raw}, {"info", "-x", raw}, {"info", raw, "-f"},
         {"info", "--output"}, {"info", "--form=raw"}, {"info", "--f", raw}, {"info", raw, raw}, {"info"},
-        {"inof", "x.qcow2"}, {}}) {
+        {"inof", "x.qcow2"}, {}, {"map", "-s"}, {"map", raw, raw}, {"map", "--start", "1", "--max=2"},
+        {"check", "-r", "some", raw}, {"check", "--rep"}, {"check"}, {"snapshot", "-l", "-c", "a", raw},
+        {"snapshot", "-x", raw}, {"snapshot", raw, raw}, {"resize", raw}, {"resize", "-f", raw, "1G"},
+        {"resize", "--shrink", raw, raw, "-1G"}, {"resize", "--bogus", raw, "+1G"}, {"amend", raw},
+        {"amend", "-o"}, {"amend", "-o", "compat=1.1", "-y", raw}}) {
       Cli.Result ours = Cli.run(args);
       Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
       assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode()).isEqualTo(Main.USAGE_ERROR);
       assertThat(ours.err()).as(String.join(" ", args)).isEqualTo(theirs.err().replace("qemu-img", "qcow4j"));
       assertThat(ours.out()).isEmpty();
     }
+    // measure lets getopt complain, then prints the help and succeeds
+    for (String[] args : new String[][] {{"measure", "-x"}, {"measure", "--bogus", raw}, {"measure", "-O"}}) {
+      Cli.Result ours = Cli.run(args);
+      Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
+      assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode()).isZero();
+      assertThat(ours.err()).as(String.join(" ", args)).isEqualTo(theirs.err());
+      assertThat(ours.out()).isEqualTo(Cli.run("--help").out());
+    }
+    Cli.Result twoFiles = Cli.run("measure", raw, raw);
+    assertThat(twoFiles.err()).isEqualTo("qcow4j: At most one filename argument is allowed.\n");
 
     Cli.Result output = Cli.run("map", "--output=xml", raw);
     assertThat(output.exitCode()).isEqualTo(1);
@@ -94,7 +108,7 @@ class ErrorsTest {
   void versionAndHelpAsQemuImgHasThem() {
     assertThat(Cli.run("--version").out()).startsWith("qcow4j version ");
     assertThat(Cli.run("-V").out()).startsWith("qcow4j version ");
-    for (String command : new String[] {"info"}) {
+    for (String command : new String[] {"info", "map", "check", "snapshot", "amend"}) {
       Cli.Result version = Cli.run(command, "--version");
       assertThat(version.exitCode()).isEqualTo(Main.USAGE_ERROR);
       assertThat(version.err()).isEqualTo("qcow4j: unrecognized option '--version'\nTry 'qcow4j --help' for more information\n");
