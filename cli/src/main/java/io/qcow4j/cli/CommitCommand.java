@@ -6,55 +6,74 @@ import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img commit: merge an image's data into its backing file (or a base deeper in the chain). */
-@Command(
-    name = "commit",
-    mixinStandardHelpOptions = true,
-    versionProvider = PicocliCommands.Version.class,
-    description = "Commit the changes recorded in FILE into its backing file (or the base named by -b), then empty FILE"
-        + " unless -d, like qemu-img commit.")
 final class CommitCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-f", paramLabel = "FMT", description = "Format of FILE (qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode (none, writeback, writethrough, directsync, unsafe): accepted; qcow4j uses the page cache.")
   String cache;
-
-  @Option(names = "-b", paramLabel = "BASE", description = "The backing chain member to commit into (as the chain names it, or its path); implies -d.")
   String base;
-
-  @Option(names = "-d", description = "Leave FILE as it is instead of emptying it.")
   boolean drop;
-
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stderr.")
   boolean progress;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode: print nothing but errors.")
   boolean quiet;
-
-  @Option(names = "-r", paramLabel = "RATE_LIMIT", description = "Refused: commit runs at full speed.")
   String rateLimit;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image to commit.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String file;
+
+
+  private CommitCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_commit does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    CommitCommand command = new CommitCommand(invocation);
+    Getopt getopt = invocation.getopt(":f:ht:b:dpqr:", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 't' -> command.cache = getopt.optarg();
+        case 'b' -> {
+          command.base = getopt.optarg();
+          // -b implies -d
+          command.drop = true;
+        }
+        case 'd' -> command.drop = true;
+        case 'p' -> command.progress = true;
+        case 'q' -> command.quiet = true;
+        case 'r' -> command.rateLimit = getopt.optarg();
+        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting one image file name");
+    }
+    command.file = operands.getFirst();
+    return invocation.execute(command);
+  }
 
   @Override
   public Integer call() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -62,10 +81,10 @@ final class CommitCommand implements Callable<Integer> {
     if (rateLimit != null) {
       throw new CommandFailure("-r " + rateLimit + ": rate limits are not supported", 1);
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-    ProgressPrinter printer = new ProgressPrinter(spec.commandLine().getErr(), progress && !quiet);
-    Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
+        err);
+    ProgressPrinter printer = new ProgressPrinter(err, progress && !quiet);
+    Images.warnIfProbingRaw(image.filename(), image.format(), err);
     printer.start();
     try {
       ImageCommit.commit(image, secrets, base, drop, printer::update);
@@ -82,7 +101,6 @@ final class CommitCommand implements Callable<Integer> {
       printer.finish();
     }
     if (!quiet) {
-      PrintWriter out = spec.commandLine().getOut();
       out.println("Image committed.");
       out.flush();
     }

@@ -94,6 +94,10 @@ public final class Main {
       case "resize" -> ResizeCommand.main(invocation);
       case "measure" -> MeasureCommand.main(invocation);
       case "amend" -> AmendCommand.main(invocation);
+      case "compare" -> CompareCommand.main(invocation);
+      case "create" -> CreateCommand.main(invocation);
+      case "commit" -> CommitCommand.main(invocation);
+      case "rebase" -> RebaseCommand.main(invocation);
       default -> {
         if (PicocliCommands.commandClass(name) == null || (name.equals("serve") || name.equals("io")) && !qcow4j) {
           yield notFound(top, name);

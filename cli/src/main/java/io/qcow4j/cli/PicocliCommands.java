@@ -30,13 +30,9 @@ final class PicocliCommands implements Callable<Integer> {
   static Class<?> commandClass(String name) {
     return switch (name) {
       case "convert" -> ConvertCommand.class;
-      case "compare" -> CompareCommand.class;
       case "io" -> IoCommand.class;
-      case "commit" -> CommitCommand.class;
-      case "rebase" -> RebaseCommand.class;
       case "bench" -> BenchCommand.class;
       case "serve" -> ServeCommand.class;
-      case "create" -> CreateCommand.class;
       default -> null;
     };
   }
