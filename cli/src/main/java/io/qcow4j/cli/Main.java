@@ -98,6 +98,8 @@ public final class Main {
       case "create" -> CreateCommand.main(invocation);
       case "commit" -> CommitCommand.main(invocation);
       case "rebase" -> RebaseCommand.main(invocation);
+      case "bench" -> BenchCommand.main(invocation);
+      case "convert" -> ConvertCommand.main(invocation);
       default -> {
         if (PicocliCommands.commandClass(name) == null || (name.equals("serve") || name.equals("io")) && !qcow4j) {
           yield notFound(top, name);

@@ -29,9 +29,7 @@ final class PicocliCommands implements Callable<Integer> {
   /** The picocli command class of {@code name}, or null when it has none. */
   static Class<?> commandClass(String name) {
     return switch (name) {
-      case "convert" -> ConvertCommand.class;
       case "io" -> IoCommand.class;
-      case "bench" -> BenchCommand.class;
       case "serve" -> ServeCommand.class;
       default -> null;
     };

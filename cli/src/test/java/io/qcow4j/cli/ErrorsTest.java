@@ -65,7 +65,9 @@ class ErrorsTest {
         {"resize", "--shrink", raw, raw, "-1G"}, {"resize", "--bogus", raw, "+1G"}, {"amend", raw},
         {"amend", "-o"}, {"amend", "-o", "compat=1.1", "-y", raw}, {"compare", raw}, {"compare", "-x", raw, raw},
         {"compare", raw, raw, raw, "-F"}, {"create", "-f"}, {"create", "-q"}, {"create", "-f", "raw", "x.img", "1M", "2M"},
-        {"commit", raw, raw}, {"commit", "--image"}, {"rebase", raw}, {"rebase", "-b"}, {"rebase", "-u", raw, raw}}) {
+        {"commit", raw, raw}, {"commit", "--image"}, {"rebase", raw}, {"rebase", "-b"}, {"rebase", "-u", raw, raw},
+        {"convert", raw}, {"convert", "-O"}, {"convert", "--targ", raw, raw}, {"convert", "-c", "-C", raw, raw},
+        {"convert", "--skip-broken-bitmaps", raw, raw}, {"bench"}, {"bench", raw, "-c"}, {"bench", raw, "--x"}}) {
       Cli.Result ours = Cli.run(args);
       Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
       assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode()).isEqualTo(Main.USAGE_ERROR);
@@ -107,7 +109,7 @@ class ErrorsTest {
     assertThat(Cli.run("--version").out()).startsWith("qcow4j version ");
     assertThat(Cli.run("-V").out()).startsWith("qcow4j version ");
     for (String command : new String[] {"info", "map", "check", "snapshot", "amend", "compare", "create", "commit",
-        "rebase"}) {
+        "rebase", "convert", "bench"}) {
       Cli.Result version = Cli.run(command, "--version");
       assertThat(version.exitCode()).isEqualTo(Main.USAGE_ERROR);
       assertThat(version.err()).isEqualTo("qcow4j: unrecognized option '--version'\nTry 'qcow4j --help' for more information\n");
