@@ -79,6 +79,13 @@ final class Invocation {
     return argv[argv.length - 1];
   }
 
+  /** The same run with another argv[0] (the name getopt's messages start with). */
+  Invocation named(String name) {
+    String[] renamed = argv.clone();
+    renamed[0] = name;
+    return new Invocation(program, renamed, out, err, debug);
+  }
+
   /** The same run without its last word (qemu-img resize takes the size off before getopt). */
   Invocation withoutLastWord() {
     String[] shorter = new String[argv.length - 1];

@@ -32,7 +32,7 @@ public final class Main {
     Program program = Program.current();
     try {
       return switch (program) {
-        case QEMU_IO -> PicocliCommands.run(out, err, false, withName("io", args));
+        case QEMU_IO -> IoCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
         case QEMU_NBD -> PicocliCommands.run(out, err, false, withName("serve", args));
         default -> qemuImg(program, out, err, args);
       };
@@ -87,6 +87,7 @@ public final class Main {
     boolean qcow4j = program == Program.QCOW4J;
     return switch (name) {
       case "help" -> qcow4j ? top.help() : notFound(top, name);
+      case "io" -> qcow4j ? IoCommand.main(invocation.named("qcow4j io")) : notFound(top, name);
       case "info" -> InfoCommand.main(invocation);
       case "map" -> MapCommand.main(invocation);
       case "check" -> CheckCommand.main(invocation);
@@ -101,7 +102,7 @@ public final class Main {
       case "bench" -> BenchCommand.main(invocation);
       case "convert" -> ConvertCommand.main(invocation);
       default -> {
-        if (PicocliCommands.commandClass(name) == null || (name.equals("serve") || name.equals("io")) && !qcow4j) {
+        if (PicocliCommands.commandClass(name) == null || name.equals("serve") && !qcow4j) {
           yield notFound(top, name);
         }
         yield PicocliCommands.run(out, err, top.debug(), argv);

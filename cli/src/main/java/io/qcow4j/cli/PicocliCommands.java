@@ -29,7 +29,6 @@ final class PicocliCommands implements Callable<Integer> {
   /** The picocli command class of {@code name}, or null when it has none. */
   static Class<?> commandClass(String name) {
     return switch (name) {
-      case "io" -> IoCommand.class;
       case "serve" -> ServeCommand.class;
       default -> null;
     };
