@@ -2,9 +2,5 @@
 module io.qcow4j.cli {
   requires io.qcow4j.core;
   requires io.qcow4j.nbd;
-  requires info.picocli;
   requires java.logging;
-
-  // picocli fills the commands' option fields and calls their methods by reflection
-  opens io.qcow4j.cli to info.picocli;
 }

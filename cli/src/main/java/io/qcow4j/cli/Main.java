@@ -33,7 +33,7 @@ public final class Main {
     try {
       return switch (program) {
         case QEMU_IO -> IoCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
-        case QEMU_NBD -> PicocliCommands.run(out, err, false, withName("serve", args));
+        case QEMU_NBD -> ServeCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
         default -> qemuImg(program, out, err, args);
       };
     } finally {
@@ -88,6 +88,7 @@ public final class Main {
     return switch (name) {
       case "help" -> qcow4j ? top.help() : notFound(top, name);
       case "io" -> qcow4j ? IoCommand.main(invocation.named("qcow4j io")) : notFound(top, name);
+      case "serve" -> qcow4j ? ServeCommand.main(invocation.named("qcow4j serve")) : notFound(top, name);
       case "info" -> InfoCommand.main(invocation);
       case "map" -> MapCommand.main(invocation);
       case "check" -> CheckCommand.main(invocation);
@@ -101,12 +102,7 @@ public final class Main {
       case "rebase" -> RebaseCommand.main(invocation);
       case "bench" -> BenchCommand.main(invocation);
       case "convert" -> ConvertCommand.main(invocation);
-      default -> {
-        if (PicocliCommands.commandClass(name) == null || name.equals("serve") && !qcow4j) {
-          yield notFound(top, name);
-        }
-        yield PicocliCommands.run(out, err, top.debug(), argv);
-      }
+      default -> notFound(top, name);
     };
   }
 

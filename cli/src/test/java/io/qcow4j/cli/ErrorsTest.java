@@ -90,6 +90,25 @@ class ErrorsTest {
     assertThat(output.errLines()).singleElement().asString().contains("--output");
   }
 
+  /** serve reads qemu-nbd's options: glibc's complaint with the program's name, then qemu-nbd's hint. */
+  @Test
+  void serveUsageErrorsAreQemuNbds() {
+    String image = TestImages.path("default.qcow2").toString();
+    for (String[] args : new String[][] {{"-U", image}, {"--bogus", image}, {"-x"}, {}, {image, image},
+        {"-k", "relative.sock", image}, {"-e", "-1", image}, {"--cache", "bogus", image}, {"-n", "--cache=none", image},
+        {"--aio", "bogus", image}, {"--discard=bogus", image}}) {
+      Cli.Result ours = Cli.run(prepend("serve", args));
+      Cli.Result theirs = Qemu.run(prepend("qemu-nbd", args));
+      String expected = theirs.err().replaceAll("(?m)^qemu-nbd: (invalid option|unrecognized option|option )", "qcow4j serve: $1")
+          .replace("qemu-nbd --help", "qcow4j serve --help").replaceAll("(?m)^qemu-nbd: ", "qcow4j: ");
+      assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode()).isEqualTo(1);
+      assertThat(ours.err()).as(String.join(" ", args)).isEqualTo(expected);
+    }
+    assertThat(Cli.run("serve", "--help").out()).startsWith("Usage: qcow4j serve [OPTIONS] FILE\n");
+    assertThat(Cli.run("serve", "-V").out()).startsWith("qcow4j version ");
+    assertThat(Cli.run("serve", "--fork", image).err()).isEqualTo("qcow4j: --fork is not supported by qcow4j\n");
+  }
+
   /** Options and operands in any order, the last of a repeated option winning, "--" ending the options. */
   @Test
   void optionsAreReadAsGetoptLongReadsThem() {
