@@ -33,7 +33,6 @@ final class AmendCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
 
-
   private AmendCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -99,8 +98,7 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure("Expecting one image file name", 1);
     }
     String file = files.getFirst();
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG, err);
     ImageFormat imageFormat;
     try {
       imageFormat = image.format() != null ? image.format() : DiskImages.probe(image.path());

@@ -36,7 +36,6 @@ final class BenchCommand implements Callable<Integer> {
   boolean imageOpts;
   String file;
 
-
   private BenchCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -125,8 +124,7 @@ final class BenchCommand implements Callable<Integer> {
     }
     ImageBench.Settings settings = new ImageBench.Settings(requests, inFlight, start, bytes, step, write,
         (byte) byteValue, interval, !noDrain);
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults().withReadOnly(!write),
         Secrets.none(), err)) {
       out.println("Sending " + requests + " " + (write ? "write" : "read") + " requests, " + bytes + " bytes each, "

@@ -36,7 +36,6 @@ final class CheckCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
 
-
   private CheckCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -116,8 +115,7 @@ final class CheckCommand implements Callable<Integer> {
         default -> throw new CommandFailure("--output must be used with human or json as argument.", 1);
       };
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     CheckResult result;
     try {
       OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()

@@ -25,7 +25,6 @@ final class CommitCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   String file;
 
-
   private CommitCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -81,8 +80,7 @@ final class CommitCommand implements Callable<Integer> {
     if (rateLimit != null) {
       throw new CommandFailure("-r " + rateLimit + ": rate limits are not supported", 1);
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG, err);
     ProgressPrinter printer = new ProgressPrinter(err, progress && !quiet);
     Images.warnIfProbingRaw(image.filename(), image.format(), err);
     printer.start();

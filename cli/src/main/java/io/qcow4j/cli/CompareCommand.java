@@ -37,7 +37,6 @@ final class CompareCommand implements Callable<Integer> {
   String first;
   String second;
 
-
   private CompareCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -133,8 +132,7 @@ final class CompareCommand implements Callable<Integer> {
   /** Opens one image read-only, sharing reads and unchanged writes with others; failures exit 2. */
   private DiskFile open(String name, String format, Secrets secrets) {
     try {
-      ImageSpec image = ImageArguments.spec(name, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        err);
+      ImageSpec image = ImageArguments.spec(name, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
       return ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, err);
     } catch (CommandFailure e) {
       throw new CommandFailure(e.getMessage(), ERROR, e);

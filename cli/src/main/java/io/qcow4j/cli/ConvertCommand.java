@@ -54,7 +54,6 @@ final class ConvertCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
 
-
   private ConvertCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -220,10 +219,8 @@ final class ConvertCommand implements Callable<Integer> {
         // -O names the target's format, which an option string names itself
         boolean formatGiven = targetFormatGiven;
         ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
-            targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
-            err);
-        DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
-            err);
+            targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG, err);
+        DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets, err);
         run(printer, () -> ConvertTarget.intoExisting(sources, target, copyOptions, printer::update), targetName, null);
       } else {
         ImageFormat format = outputFormat();

@@ -28,7 +28,6 @@ final class CreateCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   List<String> arguments = new ArrayList<>();
 
-
   private CreateCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();

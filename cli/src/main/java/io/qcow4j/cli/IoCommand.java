@@ -131,8 +131,7 @@ final class IoCommand implements Callable<Integer> {
       }
       return 1;
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IO,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IO, err);
     // qemu-io lets others do anything with the image meanwhile
     OpenOptions defaults = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
         .withSharedPermissions(ImageArguments.SHARE_ALL);

@@ -25,7 +25,6 @@ final class MapCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   String file;
 
-
   private MapCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -79,8 +78,7 @@ final class MapCommand implements Callable<Integer> {
     if (secrets == null) {
       return 0;
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
         .withSharedPermissions(ImageArguments.SHARE_ALL), secrets, err)) {
       if (outputFormat == OutputFormat.JSON) {

@@ -34,7 +34,6 @@ final class MeasureCommand implements Callable<Integer> {
   boolean forceShare;
   String file;
 
-
   private MeasureCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -103,8 +102,7 @@ final class MeasureCommand implements Callable<Integer> {
     }
     DiskFile source = null;
     if (file != null) {
-      ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-          err);
+      ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
       source = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
           .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
     }

@@ -29,7 +29,6 @@ final class RebaseCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   String file;
 
-
   private RebaseCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -92,8 +91,7 @@ final class RebaseCommand implements Callable<Integer> {
         throw new CommandFailure("Invalid format name: '" + backingFormat + "'", 1, e);
       }
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG, err);
     ProgressPrinter printer = new ProgressPrinter(err, progress && !quiet);
     Images.warnIfProbingRaw(image.filename(), image.format(), err);
     printer.start();

@@ -30,7 +30,6 @@ final class ResizeCommand implements Callable<Integer> {
   /** The last word: the new size, or with + or - a change of it. */
   String sizeText;
 
-
   private ResizeCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -100,10 +99,8 @@ final class ResizeCommand implements Callable<Integer> {
     }
     ImageResize.SizeChange change = ImageResize.SizeChange.by(relative, parseSize(magnitude));
     Preallocation mode = preallocationMode();
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
-        err);
-    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets,
-        err)) {
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG, err);
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets, err)) {
       ImageResize.resize(disk, change, shrink, mode);
     } catch (ImageResize.ResizeException e) {
       String warning = e.refusal() == ImageResize.ResizeException.Refusal.SHRINK_NOT_ALLOWED ? "\n" + QemuErrors.PREFIX

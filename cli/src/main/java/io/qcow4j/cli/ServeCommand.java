@@ -236,8 +236,7 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   private int serve(Secrets secrets) throws InterruptedException {
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_NBD,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_NBD, err);
     // qemu-nbd lets others do anything with the image but resize it under its clients
     // a loaded snapshot is exported read-only, as qemu-nbd exports it
     boolean exportReadOnly = readOnly || snapshot != null;

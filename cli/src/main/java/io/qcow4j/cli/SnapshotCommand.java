@@ -31,7 +31,6 @@ final class SnapshotCommand implements Callable<Integer> {
   final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
 
-
   private SnapshotCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
@@ -96,8 +95,7 @@ final class SnapshotCommand implements Callable<Integer> {
     // listing lets others do anything meanwhile, as qemu-img snapshot -l does
     OpenOptions options = readOnly ? OpenOptions.readOnlyDefaults().withSharedPermissions(ImageArguments.SHARE_ALL)
         : OpenOptions.readWriteDefaults();
-    ImageSpec image = ImageArguments.spec(file, imageOpts, null, forceShare, ImageArguments.Tool.QEMU_IMG,
-        err);
+    ImageSpec image = ImageArguments.spec(file, imageOpts, null, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     try (DiskFile disk = ImageArguments.open(image, options, secrets, err)) {
       if (list) {
         list(disk);

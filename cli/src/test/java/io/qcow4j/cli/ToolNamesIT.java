@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,6 +28,14 @@ class ToolNamesIT {
     image = dir.resolve("image.qcow2");
     Qemu.createQcow2(image, "1M");
     Qemu.io(image, "qcow2", "write -P 7 0 64k");
+  }
+
+  /** The links go before the temporary directory does (JUnit warns about links it deletes). */
+  @AfterEach
+  void removeLinks() throws Exception {
+    for (String name : new String[] {"qemu-img", "qemu-io", "qemu-nbd"}) {
+      Files.deleteIfExists(dir.resolve("bin").resolve(name));
+    }
   }
 
   @Test
