@@ -641,7 +641,7 @@ final class QemuIoShell {
       return 0;
     } catch (IOException e) {
       out.flush();
-      err.println("qcow4j: Failed to get allocation status: " + Failures.reason(e, null));
+      err.println(QemuErrors.PREFIX + "Failed to get allocation status: " + Failures.reason(e, null));
       return EIO;
     }
   }

@@ -265,7 +265,7 @@ final class ServeCommand implements Callable<Integer> {
       throw new CommandFailure("serve: " + Failures.reason(e, null), 1, e);
     }
     if (verbose) {
-      err.println("qcow4j: serving " + file + " at " + server.uri());
+      err.println(QemuErrors.PREFIX + "serving " + file + " at " + server.uri());
       err.flush();
     }
     // Ends when the last client leaves (without -t), or when a signal runs the server's shutdown
