@@ -33,7 +33,7 @@ final class HelpText {
           .replace("QEMU disk image utility", "Create, inspect, convert and serve qcow2 and raw disk images: qemu-img's\n"
               + "commands, qemu-io's as 'io' and qemu-nbd's as 'serve'");
     }
-    return program.versionText() + "usage: " + name + " [standard options] command [command options]\n" + body + "\n"
+    return program.versionText() + "usage: " + name + " [standard options] command [command options]\n" + body
         + FORMATS;
   }
 
