@@ -57,7 +57,11 @@ final class AmendCommand implements Callable<Integer> {
         case 't' -> cache = getopt.optarg();
         case 'p' -> command.progress = true;
         case 'q' -> command.quiet = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.FORCE -> command.force = true;
         default -> {

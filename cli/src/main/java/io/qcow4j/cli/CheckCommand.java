@@ -69,7 +69,11 @@ final class CheckCommand implements Callable<Integer> {
         case 'T' -> sourceCache = getopt.optarg();
         case 'q' -> command.quiet = true;
         case 'U' -> command.forceShare = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

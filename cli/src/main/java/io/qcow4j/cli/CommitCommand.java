@@ -53,7 +53,11 @@ final class CommitCommand implements Callable<Integer> {
         case 'p' -> command.progress = true;
         case 'q' -> command.quiet = true;
         case 'r' -> command.rateLimit = getopt.optarg();
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

@@ -63,7 +63,11 @@ final class CompareCommand implements Callable<Integer> {
         case 'q' -> command.quiet = true;
         case 's' -> command.strict = true;
         case 'U' -> command.forceShare = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(ERROR);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

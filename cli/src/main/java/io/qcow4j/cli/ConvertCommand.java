@@ -113,7 +113,11 @@ final class ConvertCommand implements Callable<Integer> {
         case 'W' -> command.outOfOrder = true;
         case 'U' -> command.forceShare = true;
         case 'r' -> rateLimit = getopt.optarg();
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.SALVAGE -> salvage = true;
         case Invocation.TARGET_IMAGE_OPTS -> command.targetImageOpts = true;

@@ -50,7 +50,11 @@ final class CreateCommand implements Callable<Integer> {
         case 'o' -> command.optionLists.add(getopt.optarg());
         case 'q' -> command.quiet = true;
         case 'u' -> command.unsafe = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         default -> {
           if (!invocation.commonOption(getopt, option)) {
             return Main.USAGE_ERROR;

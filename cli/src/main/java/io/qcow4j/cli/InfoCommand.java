@@ -61,7 +61,11 @@ final class InfoCommand implements Callable<Integer> {
         case 'U' -> command.forceShare = true;
         case Invocation.OUTPUT -> command.output = getopt.optarg();
         case Invocation.BACKING_CHAIN -> command.backingChain = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

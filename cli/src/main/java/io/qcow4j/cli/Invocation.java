@@ -120,6 +120,35 @@ final class Invocation {
     return false;
   }
 
+  /** Whether the last --object definition asked for help (printed), rather than failing. */
+  private boolean objectHelp;
+
+  /**
+   * An --object argument, checked as the QEMU tools check it while they read their options: true
+   * when it joins {@code objects}; false when it asked for help (printed) or failed (said), after
+   * which the command ends with {@link #objectStatus}.
+   */
+  boolean defineObject(List<String> objects, String definition) {
+    List<String> all = new ArrayList<>(objects);
+    all.add(definition);
+    try {
+      if (ImageArguments.secrets(all, out) == null) {
+        objectHelp = true;
+        return false;
+      }
+    } catch (CommandFailure failure) {
+      error(failure.getMessage());
+      return false;
+    }
+    objects.add(definition);
+    return true;
+  }
+
+  /** The exit status after an --object that {@link #defineObject} refused: 0 for help, else {@code failed}. */
+  int objectStatus(int failed) {
+    return objectHelp ? 0 : failed;
+  }
+
   /** qemu-img's error_exit: the message, then where to find help; status 1. */
   int usageError(String message) {
     out.flush();

@@ -97,7 +97,11 @@ final class IoCommand implements Callable<Integer> {
           return 0;
         }
         case 'U' -> command.forceShare = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.DEBUG -> invocation.commonOption(getopt, option);
         default -> {

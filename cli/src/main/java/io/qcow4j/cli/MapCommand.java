@@ -52,7 +52,11 @@ final class MapCommand implements Callable<Integer> {
         case Invocation.OUTPUT -> command.output = getopt.optarg();
         case 's' -> command.startOffset = getopt.optarg();
         case 'l' -> command.maxLength = getopt.optarg();
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

@@ -62,7 +62,11 @@ final class MeasureCommand implements Callable<Integer> {
         case 'o' -> command.options.add(getopt.optarg());
         case 'l' -> command.snapshot = getopt.optarg();
         case 'U' -> command.forceShare = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.OUTPUT -> command.output = getopt.optarg();
         case Invocation.SIZE -> command.size = getopt.optarg();

@@ -59,7 +59,11 @@ final class ResizeCommand implements Callable<Integer> {
         }
         case 'f' -> command.format = getopt.optarg();
         case 'q' -> command.quiet = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.PREALLOCATION -> command.preallocation = getopt.optarg();
         case Invocation.SHRINK -> command.shrink = true;

@@ -177,7 +177,11 @@ final class ServeCommand implements Callable<Integer> {
           invocation.out().print(HelpText.qemuNbd(invocation.name()));
           return 0;
         }
-        case Invocation.OBJECT -> command.objects.add(argument);
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, argument)) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.DEBUG -> invocation.commonOption(getopt, option);
         case Getopt.UNKNOWN -> {

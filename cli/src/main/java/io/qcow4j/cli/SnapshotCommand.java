@@ -59,7 +59,11 @@ final class SnapshotCommand implements Callable<Integer> {
         case 'd' -> command.delete.add(getopt.optarg());
         case 'q' -> command.quiet = true;
         case 'U' -> command.forceShare = true;
-        case Invocation.OBJECT -> command.objects.add(getopt.optarg());
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

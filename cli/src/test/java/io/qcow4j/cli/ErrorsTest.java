@@ -106,6 +106,23 @@ class ErrorsTest {
     assertThat(Cli.run("serve", "--fork", image).err()).isEqualTo("qcow4j: --fork is not supported by qcow4j\n");
   }
 
+  /** --object is read as the tools read it, while the options are: its help or its error comes first. */
+  @Test
+  void objectsAreDefinedWhileTheOptionsAreRead() {
+    for (String[] args : new String[][] {{"info", "--object", "secret,help"}, {"convert", "--object", "secret,help", "-x"},
+        {"map", "--object", "bogus,id=a", "-x"}, {"check", "--object", "secret,id=s0,data=x", "--object", "secret,id=s0,data=y"}}) {
+      Cli.Result ours = Cli.run(args);
+      Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
+      assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode());
+      assertThat(ours.out()).as(String.join(" ", args)).isEqualTo(theirs.out());
+      assertThat(ours.err()).as(String.join(" ", args)).isEqualTo(theirs.err().replace("qemu-img", "qcow4j"));
+    }
+    // the object types qcow4j has
+    Cli.Result types = Cli.run("info", "--object", "help");
+    assertThat(types.exitCode()).isZero();
+    assertThat(types.out()).isEqualTo("List of user creatable objects:\n  secret\n");
+  }
+
   /** Options and operands in any order, the last of a repeated option winning, "--" ending the options. */
   @Test
   void optionsAreReadAsGetoptLongReadsThem() {
