@@ -52,7 +52,12 @@ final class AmendCommand implements Callable<Integer> {
         case 'h' -> {
           return invocation.help();
         }
-        case 'o' -> command.options.add(getopt.optarg());
+        case 'o' -> {
+          command.options.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.options))) {
+            return 1;
+          }
+        }
         case 'f' -> command.format = getopt.optarg();
         case 't' -> cache = getopt.optarg();
         case 'p' -> command.progress = true;

@@ -56,19 +56,59 @@ final class BenchCommand implements Callable<Integer> {
         case 'h' -> {
           return invocation.help();
         }
-        case 'c' -> command.count = getopt.optarg();
-        case 'd' -> command.depth = getopt.optarg();
+        case 'c' -> {
+          command.count = getopt.optarg();
+          if (!invocation.valid(() -> integer(command.count, 0, "Invalid request count specified"))) {
+            return 1;
+          }
+        }
+        case 'd' -> {
+          command.depth = getopt.optarg();
+          if (!invocation.valid(() -> integer(command.depth, 0, "Invalid queue depth specified"))) {
+            return 1;
+          }
+        }
         case 'f' -> command.format = getopt.optarg();
         case 'n' -> command.nativeAio = true;
-        case 'i' -> command.aio = getopt.optarg();
-        case 'o' -> command.offset = getopt.optarg();
+        case 'i' -> {
+          command.aio = getopt.optarg();
+          if (!AIO_MODES.contains(command.aio)) {
+            return invocation.error("Invalid aio option: " + command.aio);
+          }
+        }
+        case 'o' -> {
+          command.offset = getopt.optarg();
+          if (!invocation.valid(() -> size(command.offset, "Invalid offset specified", Long.MAX_VALUE))) {
+            return 1;
+          }
+        }
         case 'q' -> command.quiet = true;
-        case 's' -> command.bufferSize = getopt.optarg();
-        case 'S' -> command.stepSize = getopt.optarg();
-        case 't' -> command.cache = getopt.optarg();
+        case 's' -> {
+          command.bufferSize = getopt.optarg();
+          if (!invocation.valid(() -> size(command.bufferSize, "Invalid buffer size specified", Integer.MAX_VALUE))) {
+            return 1;
+          }
+        }
+        case 'S' -> {
+          command.stepSize = getopt.optarg();
+          if (!invocation.valid(() -> size(command.stepSize, "Invalid step_size specified", Integer.MAX_VALUE))) {
+            return 1;
+          }
+        }
+        case 't' -> {
+          command.cache = getopt.optarg();
+          if (!CacheMode.valid(command.cache)) {
+            return invocation.error("Invalid cache mode");
+          }
+        }
         case 'w' -> command.write = true;
         case 'U' -> command.forceShare = true;
-        case Invocation.FLUSH_INTERVAL -> command.flushInterval = getopt.optarg();
+        case Invocation.FLUSH_INTERVAL -> {
+          command.flushInterval = getopt.optarg();
+          if (!invocation.valid(() -> integer(command.flushInterval, 0, "Invalid flush interval specified"))) {
+            return 1;
+          }
+        }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
         case Invocation.PATTERN -> command.pattern = getopt.optarg();
         case Invocation.NO_DRAIN -> command.noDrain = true;
@@ -154,17 +194,13 @@ final class BenchCommand implements Callable<Integer> {
     return value;
   }
 
-  /** A size option (k, M, G... suffixes) up to {@code max}, failing with qemu-img's message. */
+  /** A size option (k, M, G... suffixes) up to {@code max}, as qemu-img's cvtnum_full reads it, with its messages. */
   private static long size(String text, String message, long max) {
-    try {
-      long value = QemuNumbers.parseSize(text);
-      if (value <= max) {
-        return value;
-      }
-    } catch (QemuNumbers.SizeFormatException e) {
-      // reported below
+    String what = message.substring("Invalid ".length(), message.length() - " specified".length());
+    long value = text == null ? 0 : SizeOption.parse(what, text);
+    if (value > max) {
+      throw new CommandFailure(message + ". Must be between 0 and " + max + ".", 1);
     }
-    throw new CommandFailure(message + ". You may use k, M, G, T, P or E suffixes for kilobytes, megabytes,"
-        + " gigabytes, terabytes, petabytes and exabytes.", 1);
+    return value;
   }
 }

@@ -98,18 +98,31 @@ final class ConvertCommand implements Callable<Integer> {
         case 'C' -> copyOffloading = true;
         case 'c' -> command.compress = true;
         case 'F' -> command.backingFormat = getopt.optarg();
-        case 'o' -> command.optionLists.add(getopt.optarg());
+        case 'o' -> {
+          command.optionLists.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.optionLists))) {
+            return 1;
+          }
+        }
         case 'l' -> command.snapshot = getopt.optarg();
         case 'S' -> {
           command.sparseSize = getopt.optarg();
           sparseSizeGiven = true;
+          if (!invocation.valid(command::sparseBytes)) {
+            return 1;
+          }
         }
         case 'p' -> command.progress = true;
         case 't' -> cache = getopt.optarg();
         case 'T' -> sourceCache = getopt.optarg();
         case 'q' -> command.quiet = true;
         case 'n' -> command.noCreate = true;
-        case 'm' -> command.workers = getopt.optarg();
+        case 'm' -> {
+          command.workers = getopt.optarg();
+          if (!invocation.valid(command::workerCount)) {
+            return 1;
+          }
+        }
         case 'W' -> command.outOfOrder = true;
         case 'U' -> command.forceShare = true;
         case 'r' -> rateLimit = getopt.optarg();
@@ -308,8 +321,8 @@ final class ConvertCommand implements Callable<Integer> {
     }
     long bytes = SizeOption.parse("buffer size for sparse output", sparseSize);
     if (bytes % 512 != 0 || bytes > ImageConvert.MAX_SPARSE_BYTES) {
-      throw new CommandFailure("Invalid buffer size for sparse output specified (" + sparseSize
-          + "). Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).", 1);
+      throw new CommandFailure("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to"
+          + " 16777216. Select 0 to disable sparse detection (fully allocates output).", 1);
     }
     return bytes;
   }

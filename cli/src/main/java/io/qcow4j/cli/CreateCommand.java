@@ -47,7 +47,12 @@ final class CreateCommand implements Callable<Integer> {
         case 'F' -> command.backingFormat = getopt.optarg();
         case 'b' -> command.backingFile = getopt.optarg();
         case 'f' -> command.format = getopt.optarg();
-        case 'o' -> command.optionLists.add(getopt.optarg());
+        case 'o' -> {
+          command.optionLists.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.optionLists))) {
+            return 1;
+          }
+        }
         case 'q' -> command.quiet = true;
         case 'u' -> command.unsafe = true;
         case Invocation.OBJECT -> {

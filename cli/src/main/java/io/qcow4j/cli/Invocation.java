@@ -149,6 +149,20 @@ final class Invocation {
     return objectHelp ? 0 : failed;
   }
 
+  /**
+   * Runs a check of an option's value as the QEMU tools make it while they read their options:
+   * true when it passed, false when it failed (its message said), ending the command with status 1.
+   */
+  boolean valid(Runnable check) {
+    try {
+      check.run();
+      return true;
+    } catch (CommandFailure failure) {
+      error(failure.getMessage());
+      return false;
+    }
+  }
+
   /** qemu-img's error_exit: the message, then where to find help; status 1. */
   int usageError(String message) {
     out.flush();

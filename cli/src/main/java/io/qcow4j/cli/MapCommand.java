@@ -50,8 +50,18 @@ final class MapCommand implements Callable<Integer> {
         case 'f' -> command.format = getopt.optarg();
         case 'U' -> command.forceShare = true;
         case Invocation.OUTPUT -> command.output = getopt.optarg();
-        case 's' -> command.startOffset = getopt.optarg();
-        case 'l' -> command.maxLength = getopt.optarg();
+        case 's' -> {
+          command.startOffset = getopt.optarg();
+          if (!invocation.valid(() -> SizeOption.parse("start offset", command.startOffset))) {
+            return 1;
+          }
+        }
+        case 'l' -> {
+          command.maxLength = getopt.optarg();
+          if (!invocation.valid(() -> SizeOption.parse("max length", command.maxLength))) {
+            return 1;
+          }
+        }
         case Invocation.OBJECT -> {
           if (!invocation.defineObject(command.objects, getopt.optarg())) {
             return invocation.objectStatus(1);

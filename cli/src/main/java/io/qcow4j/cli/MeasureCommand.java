@@ -59,7 +59,12 @@ final class MeasureCommand implements Callable<Integer> {
         }
         case 'f' -> command.format = getopt.optarg();
         case 'O' -> command.outputFormat = getopt.optarg();
-        case 'o' -> command.options.add(getopt.optarg());
+        case 'o' -> {
+          command.options.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.options))) {
+            return 1;
+          }
+        }
         case 'l' -> command.snapshot = getopt.optarg();
         case 'U' -> command.forceShare = true;
         case Invocation.OBJECT -> {
@@ -68,8 +73,18 @@ final class MeasureCommand implements Callable<Integer> {
           }
         }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
-        case Invocation.OUTPUT -> command.output = getopt.optarg();
-        case Invocation.SIZE -> command.size = getopt.optarg();
+        case Invocation.OUTPUT -> {
+          command.output = getopt.optarg();
+          if (!invocation.valid(() -> OutputFormat.parse(command.output))) {
+            return 1;
+          }
+        }
+        case Invocation.SIZE -> {
+          command.size = getopt.optarg();
+          if (!invocation.valid(() -> CreateCommand.imageSize(command.size))) {
+            return 1;
+          }
+        }
         default -> invocation.commonOption(getopt, option);
       }
     }

@@ -65,7 +65,12 @@ final class ResizeCommand implements Callable<Integer> {
           }
         }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
-        case Invocation.PREALLOCATION -> command.preallocation = getopt.optarg();
+        case Invocation.PREALLOCATION -> {
+          command.preallocation = getopt.optarg();
+          if (Preallocation.fromName(command.preallocation) == null) {
+            return invocation.error("Invalid preallocation mode '" + command.preallocation + "'");
+          }
+        }
         case Invocation.SHRINK -> command.shrink = true;
         default -> {
           if (!invocation.commonOption(getopt, option)) {

@@ -68,7 +68,14 @@ class ErrorsTest {
         {"commit", raw, raw}, {"commit", "--image"}, {"rebase", raw}, {"rebase", "-b"}, {"rebase", "-u", raw, raw},
         {"convert", raw}, {"convert", "-O"}, {"convert", "--targ", raw, raw}, {"convert", "-c", "-C", raw, raw},
         {"convert", "--skip-broken-bitmaps", raw, raw}, {"bench"}, {"bench", raw, "-c"}, {"bench", raw, "--x"},
-        {"info", "--output=xml", raw}, {"map", "--output", "XML", raw}, {"measure", "--output=xml", "--size", "1M"}}) {
+        {"info", "--output=xml", raw}, {"map", "--output", "XML", raw}, {"measure", "--output=xml", "--size", "1M"},
+        // values checked while the options are read: before a later option or the file names
+        {"map", "-s", "x", "--bogus"}, {"map", "--max-length=1Q"}, {"measure", "--size", "huge", "-y"},
+        {"measure", "--output", "xml", "--bogus"}, {"create", "-o", ",bad", "-y"}, {"convert", "-o", "a,", "-y"},
+        {"amend", "-o", ",", "-y"}, {"convert", "-S", "7", "-y"}, {"convert", "-m", "0", "-y"},
+        {"resize", "--preallocation=some", raw, "1G"}, {"bench", "-c", "x", "-y"}, {"bench", "-d", "0", "-y"},
+        {"bench", "-s", "-1", "-y"}, {"bench", "-i", "bogus", "-y"}, {"bench", "-t", "bogus", "-y"},
+        {"bench", "--flush-interval=x", "-y"}}) {
       Cli.Result ours = Cli.run(args);
       Cli.Result theirs = Qemu.run(prepend("qemu-img", args));
       assertThat(ours.exitCode()).as(String.join(" ", args)).isEqualTo(theirs.exitCode()).isEqualTo(Main.USAGE_ERROR);
