@@ -18,55 +18,80 @@ import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /**
  * qemu-img amend: change the compat level, lazy refcounts, refcount width or size of a qcow2 image,
  * with img_amend's order of checks (-o help before or after the image is opened) and its messages.
  */
-@Command(
-    name = "amend",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Amend the image format specific options of a qcow2 image, like qemu-img amend.")
 final class AmendCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-f", paramLabel = "FMT", description = "Image format (qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "-o", paramLabel = "OPTIONS", description = "Comma-separated options to change (-o help lists them).")
   List<String> options = new ArrayList<>();
-
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
-
-  @Option(names = "--force", description = "Accepted for compatibility with qemu-img.")
   boolean force;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image to amend.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
+
+  private AmendCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_amend does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    AmendCommand command = new AmendCommand(invocation);
+    String cache = null;
+    Getopt getopt = invocation.getopt(":ho:f:t:pq", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force", Invocation.FORCE)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'o' -> {
+          command.options.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.options))) {
+            return 1;
+          }
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 't' -> cache = getopt.optarg();
+        case 'p' -> command.progress = true;
+        case 'q' -> command.quiet = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case Invocation.FORCE -> command.force = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    command.files = getopt.operands();
+    if (cache != null && !CacheMode.valid(cache)) {
+      return invocation.error("Invalid cache option: " + cache);
+    }
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::amend);
+    return amend();
   }
 
   private int amend() {
-    PrintWriter out = spec.commandLine().getOut();
-    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -76,7 +101,7 @@ final class AmendCommand implements Callable<Integer> {
     }
     // qemu-img starts its progress report here without printing it, and ends it (the newline)
     // whatever happens after, help included
-    ProgressPrinter printer = ProgressPrinter.start(out, spec.commandLine().getErr(), progress && !quiet, 1.0f);
+    ProgressPrinter printer = ProgressPrinter.start(out, err, progress && !quiet, 1.0f);
     try {
       return amend(out, secrets, optionList, printer);
     } finally {
@@ -95,8 +120,7 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure("Expecting one image file name", 1);
     }
     String file = files.getFirst();
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG, err);
     ImageFormat imageFormat;
     try {
       imageFormat = image.format() != null ? image.format() : DiskImages.probe(image.path());
@@ -109,7 +133,7 @@ final class AmendCommand implements Callable<Integer> {
       return 0;
     }
     if (image.format() == null && imageFormat == ImageFormat.RAW) {
-      Images.warnProbedRaw(image.filename(), spec.commandLine().getErr());
+      Images.warnProbedRaw(image.filename(), err);
     }
     if (imageFormat != ImageFormat.QCOW2) {
       throw new CommandFailure("Format driver '" + imageFormat.id() + "' does not support option amendment", 1);
@@ -121,7 +145,7 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2),
-        secrets, spec.commandLine().getErr())) {
+        secrets, err)) {
       // qemu-img reports 0 before the amendment and 100 after it, even when it failed
       printer.print(0, 0);
       try {

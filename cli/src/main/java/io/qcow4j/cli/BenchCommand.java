@@ -8,76 +8,124 @@ import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img bench: time many reads or writes with several in flight, and print how long they took. */
-@Command(
-    name = "bench",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Run a simple sequential I/O benchmark on FILE (reads, or writes with -w), like qemu-img bench.")
 final class BenchCommand implements Callable<Integer> {
   private static final Set<String> AIO_MODES = Set.of("threads", "native", "io_uring");
-
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-c", paramLabel = "COUNT", description = "Number of requests (default 75000).")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String count;
-
-  @Option(names = "-d", paramLabel = "DEPTH", description = "Requests in flight at once (default 64).")
   String depth;
-
-  @Option(names = "-f", paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
   String format;
-
-  @Option(names = "--flush-interval", paramLabel = "N", description = "Flush after every N requests (write tests only; at least the depth).")
   String flushInterval;
-
-  @Option(names = "--no-drain", description = "Flush without waiting for the requests in flight.")
   boolean noDrain;
-
-  @Option(names = "-i", paramLabel = "AIO", description = "AIO mode (threads, native, io_uring): accepted; qcow4j uses virtual threads.")
   String aio;
-
-  @Option(names = "-n", description = "Native AIO (needs -t none): accepted; qcow4j uses virtual threads.")
   boolean nativeAio;
-
-  @Option(names = "-o", paramLabel = "OFFSET", description = "Offset of the first request (default 0).")
   String offset;
-
-  @Option(names = "--pattern", paramLabel = "BYTE", description = "Byte value written (default 0).")
   String pattern;
-
-  @Option(names = {"-q", "--quiet"}, description = "Accepted, as qemu-img bench prints its two lines anyway.")
   boolean quiet;
-
-  @Option(names = "-s", paramLabel = "BUFFER_SIZE", description = "Bytes per request (default 4k).")
   String bufferSize;
-
-  @Option(names = "-S", paramLabel = "STEP_SIZE", description = "Bytes between the starts of two requests (default: the request size).")
   String stepSize;
-
-  @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode (none, writeback, ...): accepted; qcow4j always uses the page cache.")
   String cache;
-
-  @Option(names = "-w", description = "Write instead of read.")
   boolean write;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share (read tests only).")
   boolean forceShare;
-
-  @Mixin ImageOptsOption imageOpts;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
+  boolean imageOpts;
   String file;
+
+  private BenchCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_bench does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    BenchCommand command = new BenchCommand(invocation);
+    Getopt getopt = invocation.getopt(":hc:d:f:ni:o:qs:S:t:wU", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("flush-interval", Invocation.FLUSH_INTERVAL),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.withArgument("pattern", Invocation.PATTERN),
+        Getopt.LongOption.flag("no-drain", Invocation.NO_DRAIN),
+        Getopt.LongOption.flag("force-share", 'U')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'c' -> {
+          command.count = getopt.optarg();
+          if (!invocation.valid(() -> integer(command.count, 0, "Invalid request count specified"))) {
+            return 1;
+          }
+        }
+        case 'd' -> {
+          command.depth = getopt.optarg();
+          if (!invocation.valid(() -> integer(command.depth, 0, "Invalid queue depth specified"))) {
+            return 1;
+          }
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'n' -> command.nativeAio = true;
+        case 'i' -> {
+          command.aio = getopt.optarg();
+          if (!AIO_MODES.contains(command.aio)) {
+            return invocation.error("Invalid aio option: " + command.aio);
+          }
+        }
+        case 'o' -> {
+          command.offset = getopt.optarg();
+          if (!invocation.valid(() -> size(command.offset, "Invalid offset specified", Long.MAX_VALUE))) {
+            return 1;
+          }
+        }
+        case 'q' -> command.quiet = true;
+        case 's' -> {
+          command.bufferSize = getopt.optarg();
+          if (!invocation.valid(() -> size(command.bufferSize, "Invalid buffer size specified", Integer.MAX_VALUE))) {
+            return 1;
+          }
+        }
+        case 'S' -> {
+          command.stepSize = getopt.optarg();
+          if (!invocation.valid(() -> size(command.stepSize, "Invalid step_size specified", Integer.MAX_VALUE))) {
+            return 1;
+          }
+        }
+        case 't' -> {
+          command.cache = getopt.optarg();
+          if (!CacheMode.valid(command.cache)) {
+            return invocation.error("Invalid cache mode");
+          }
+        }
+        case 'w' -> command.write = true;
+        case 'U' -> command.forceShare = true;
+        case Invocation.FLUSH_INTERVAL -> {
+          command.flushInterval = getopt.optarg();
+          if (!invocation.valid(() -> integer(command.flushInterval, 0, "Invalid flush interval specified"))) {
+            return 1;
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case Invocation.PATTERN -> command.pattern = getopt.optarg();
+        case Invocation.NO_DRAIN -> command.noDrain = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting one image file name");
+    }
+    command.file = operands.getFirst();
+    return invocation.execute(command);
+  }
 
   @Override
   public Integer call() {
@@ -116,11 +164,9 @@ final class BenchCommand implements Callable<Integer> {
     }
     ImageBench.Settings settings = new ImageBench.Settings(requests, inFlight, start, bytes, step, write,
         (byte) byteValue, interval, !noDrain);
-    PrintWriter out = spec.commandLine().getOut();
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults().withReadOnly(!write),
-        Secrets.none(), spec.commandLine().getErr())) {
+        Secrets.none(), err)) {
       out.println("Sending " + requests + " " + (write ? "write" : "read") + " requests, " + bytes + " bytes each, "
           + inFlight + " in parallel (starting at offset " + start + ", step size " + step + ")");
       if (interval > 0) {
@@ -148,17 +194,13 @@ final class BenchCommand implements Callable<Integer> {
     return value;
   }
 
-  /** A size option (k, M, G... suffixes) up to {@code max}, failing with qemu-img's message. */
+  /** A size option (k, M, G... suffixes) up to {@code max}, as qemu-img's cvtnum_full reads it, with its messages. */
   private static long size(String text, String message, long max) {
-    try {
-      long value = QemuNumbers.parseSize(text);
-      if (value <= max) {
-        return value;
-      }
-    } catch (QemuNumbers.SizeFormatException e) {
-      // reported below
+    String what = message.substring("Invalid ".length(), message.length() - " specified".length());
+    long value = text == null ? 0 : SizeOption.parse(what, text);
+    if (value > max) {
+      throw new CommandFailure(message + ". Must be between 0 and " + max + ".", 1);
     }
-    throw new CommandFailure(message + ". You may use k, M, G, T, P or E suffixes for kilobytes, megabytes,"
-        + " gigabytes, terabytes, petabytes and exabytes.", 1);
+    return value;
   }
 }

@@ -11,6 +11,11 @@ final class CacheMode {
 
   private CacheMode() {}
 
+  /** Whether {@code mode} is a cache mode bdrv_parse_cache_mode accepts. */
+  static boolean valid(String mode) {
+    return MODES.contains(mode);
+  }
+
   /** Checks a -t value as bdrv_parse_cache_mode does; null (absent) is fine. */
   static void check(String mode) {
     if (mode != null && !MODES.contains(mode)) {

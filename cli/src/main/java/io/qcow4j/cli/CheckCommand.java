@@ -5,21 +5,17 @@ import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
-import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img check: the problems found go to stderr line by line as the check meets them, the summary
@@ -27,47 +23,80 @@ import picocli.CommandLine.Model.CommandSpec;
  * the image is checked again. Exit 0 clean, 2 corruptions, 3 leaks only, 1 when the check could not
  * run, 63 for a format without checks (raw).
  */
-@Command(
-    name = "check",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Check a qcow2 image for consistency and optionally repair it, like qemu-img check "
-        + "(exit 0 clean, 2 corruptions, 3 leaks, 1 check failed, 63 no checks for the format).")
 final class CheckCommand implements Callable<Integer> {
   /** qemu-img check's status for an image format that cannot be checked. */
   static final int NOT_SUPPORTED = 63;
-
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "-r", paramLabel = "leaks|all", description = "Repair leaked clusters (leaks) or everything that can be repaired (all).")
   String repair;
-
-  @Option(names = "--output", paramLabel = "human|json", description = "Output format (default: human).")
   String output;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode: no summary on stdout.")
   boolean quiet;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
+  List<String> files = new ArrayList<>();
 
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
+  private CheckCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
 
-  @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image.")
-  java.util.List<String> files = new java.util.ArrayList<>();
+  /** Parses the command's words as qemu-img's img_check does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    CheckCommand command = new CheckCommand(invocation);
+    String sourceCache = null;
+    Getopt getopt = invocation.getopt(":hf:r:T:qU", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("format", 'f'),
+        Getopt.LongOption.withArgument("repair", 'r'),
+        Getopt.LongOption.withArgument("output", Invocation.OUTPUT),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force-share", 'U')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'r' -> {
+          command.repair = getopt.optarg();
+          if (!command.repair.equals("leaks") && !command.repair.equals("all")) {
+            return invocation.usageError("Unknown option value for -r (expecting 'leaks' or 'all'): " + command.repair);
+          }
+        }
+        case Invocation.OUTPUT -> command.output = getopt.optarg();
+        case 'T' -> sourceCache = getopt.optarg();
+        case 'q' -> command.quiet = true;
+        case 'U' -> command.forceShare = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    command.files = getopt.operands();
+    if (command.files.size() == 1 && sourceCache != null && !CacheMode.valid(sourceCache)) {
+      return invocation.error("Invalid source cache option: " + sourceCache);
+    }
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::check);
+    return check();
   }
 
   private int check() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -91,20 +120,19 @@ final class CheckCommand implements Callable<Integer> {
         default -> throw new CommandFailure("--output must be used with human or json as argument.", 1);
       };
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     CheckResult result;
     try {
       OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()
           .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
       ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
       if (imageFormat == ImageFormat.VMDK && fix == CheckResult.Repair.NONE) {
-        try (DiskFile disk = ImageArguments.open(image, options, secrets, spec.commandLine().getErr())) {
+        try (DiskFile disk = ImageArguments.open(image, options, secrets, err)) {
           result = disk.check(fix);
         }
       } else if (imageFormat != ImageFormat.QCOW2) {
         // qemu-img opens the image (read-write with -r) before it finds that its format has no checks
-        ImageArguments.open(image, options, secrets, spec.commandLine().getErr()).close();
+        ImageArguments.open(image, options, secrets, err).close();
         throw new CommandFailure("This image format does not support checks", NOT_SUPPORTED);
       } else {
         FormatOptions formatOptions = image.formatOptions(imageFormat);
@@ -119,7 +147,6 @@ final class CheckCommand implements Callable<Integer> {
       }
       throw ImageArguments.couldNotOpen(image, e);
     }
-    PrintWriter err = spec.commandLine().getErr();
     for (String message : result.messages()) {
       err.println(message);
     }
@@ -133,7 +160,6 @@ final class CheckCommand implements Callable<Integer> {
       // The check could not finish (qemu-img prints no summary then).
       throw new CommandFailure("Check failed: Input/output error", 1);
     }
-    PrintWriter out = spec.commandLine().getOut();
     if (!quiet) {
       if (outputFormat == OutputFormat.HUMAN) {
         out.print(human(result));

@@ -6,51 +6,73 @@ import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img commit: merge an image's data into its backing file (or a base deeper in the chain). */
-@Command(
-    name = "commit",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Commit the changes recorded in FILE into its backing file (or the base named by -b), then empty FILE"
-        + " unless -d, like qemu-img commit.")
 final class CommitCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-f", paramLabel = "FMT", description = "Format of FILE (qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode (none, writeback, writethrough, directsync, unsafe): accepted; qcow4j uses the page cache.")
   String cache;
-
-  @Option(names = "-b", paramLabel = "BASE", description = "The backing chain member to commit into (as the chain names it, or its path); implies -d.")
   String base;
-
-  @Option(names = "-d", description = "Leave FILE as it is instead of emptying it.")
   boolean drop;
-
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode: print nothing but errors.")
   boolean quiet;
-
-  @Option(names = "-r", paramLabel = "RATE_LIMIT", description = "Refused: commit runs at full speed.")
   String rateLimit;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image to commit.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String file;
+
+  private CommitCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_commit does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    CommitCommand command = new CommitCommand(invocation);
+    Getopt getopt = invocation.getopt(":f:ht:b:dpqr:", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 't' -> command.cache = getopt.optarg();
+        case 'b' -> {
+          command.base = getopt.optarg();
+          // -b implies -d
+          command.drop = true;
+        }
+        case 'd' -> command.drop = true;
+        case 'p' -> command.progress = true;
+        case 'q' -> command.quiet = true;
+        case 'r' -> command.rateLimit = getopt.optarg();
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting one image file name");
+    }
+    command.file = operands.getFirst();
+    return invocation.execute(command);
+  }
 
   /**
    * The progress report as qemu-img commit makes it: started (0.00) once the images are open, then
@@ -85,7 +107,7 @@ final class CommitCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -93,11 +115,11 @@ final class CommitCommand implements Callable<Integer> {
     if (rateLimit != null) {
       throw new CommandFailure("-r " + rateLimit + ": rate limits are not supported", 1);
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-    Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
-    CommitReport report = new CommitReport(ProgressPrinter.start(spec.commandLine().getOut(),
-        spec.commandLine().getErr(), progress && !quiet, 1.0f));
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
+        err);
+    Images.warnIfProbingRaw(image.filename(), image.format(), err);
+    CommitReport report = new CommitReport(ProgressPrinter.start(out,
+        err, progress && !quiet, 1.0f));
     try {
       ImageCommit.commit(image, secrets, base, drop, report::update);
       report.begin();
@@ -118,7 +140,6 @@ final class CommitCommand implements Callable<Integer> {
       throw new CommandFailure(file + ": " + Failures.reason(e, file), 1, e);
     }
     if (!quiet) {
-      PrintWriter out = spec.commandLine().getOut();
       out.println("Image committed.");
       out.flush();
     }

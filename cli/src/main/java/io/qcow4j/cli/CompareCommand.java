@@ -9,71 +9,95 @@ import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img compare: exit 0 when the guest contents are identical, 1 when they differ, 2 when an
  * image cannot be opened (or the arguments are wrong), 3 when a block status query fails, 4 when a
  * read fails, as qemu-img documents.
  */
-@Command(
-    name = "compare",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Compare the guest content of two images, like qemu-img compare (exit 0 identical, 1 different, 2..4 errors).")
 final class CompareCommand implements Callable<Integer> {
   static final int IDENTICAL = 0;
   static final int DIFFERENT = 1;
   static final int ERROR = 2;
   static final int BLOCK_STATUS_ERROR = 3;
   static final int READ_ERROR = 4;
-
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = {"-f", "--a-format"}, paramLabel = "FMT", description = "Format of the first image; probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String firstFormat;
-
-  @Option(names = {"-F", "--b-format"}, paramLabel = "FMT", description = "Format of the second image; probed when absent.")
   String secondFormat;
-
-  @Option(names = {"-s", "--strict"}, description = "Strict mode: images of different sizes or allocation differ.")
   boolean strict;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode: only the exit status (and errors).")
   boolean quiet;
-
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE1", description = "The first image.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String first;
-
-  @Parameters(index = "1", paramLabel = "FILE2", description = "The second image.")
   String second;
+
+  private CompareCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_compare does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    CompareCommand command = new CompareCommand(invocation);
+    String sourceCache = null;
+    Getopt getopt = invocation.getopt(":hf:F:T:pqsU", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force-share", 'U')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.firstFormat = getopt.optarg();
+        case 'F' -> command.secondFormat = getopt.optarg();
+        case 'T' -> sourceCache = getopt.optarg();
+        case 'p' -> command.progress = true;
+        case 'q' -> command.quiet = true;
+        case 's' -> command.strict = true;
+        case 'U' -> command.forceShare = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(ERROR);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 2) {
+      return invocation.usageError("Expecting two image file names");
+    }
+    command.first = operands.get(0);
+    command.second = operands.get(1);
+    if (sourceCache != null && !CacheMode.valid(sourceCache)) {
+      invocation.error("Invalid source cache option: " + sourceCache);
+      return ERROR;
+    }
+    return invocation.execute(command);
+  }
 
   @Override
   public Integer call() {
-    PrintWriter out = spec.commandLine().getOut();
-    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return IDENTICAL;
     }
     // qemu-img starts its progress report before it opens the images (0.00 comes once both are
     // open) and ends it (the newline) after everything else it prints
-    ProgressPrinter printer = ProgressPrinter.start(out, spec.commandLine().getErr(), progress && !quiet, 2.0f);
+    ProgressPrinter printer = ProgressPrinter.start(out, err, progress && !quiet, 2.0f);
     try {
       return compare(out, secrets, printer);
     } finally {
@@ -154,9 +178,8 @@ final class CompareCommand implements Callable<Integer> {
   /** Opens one image read-only, sharing reads and unchanged writes with others; failures exit 2. */
   private DiskFile open(String name, String format, Secrets secrets) {
     try {
-      ImageSpec image = ImageArguments.spec(name, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-      return ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, spec.commandLine().getErr());
+      ImageSpec image = ImageArguments.spec(name, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
+      return ImageArguments.open(image, OpenOptions.readOnlyDefaults(), secrets, err);
     } catch (CommandFailure e) {
       throw new CommandFailure(e.getMessage(), ERROR, e);
     }

@@ -15,16 +15,11 @@ import io.qcow4j.options.OptionValues;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img convert: the guest content of one or more images (concatenated) into a new sparse raw
@@ -32,81 +27,158 @@ import picocli.CommandLine.Model.CommandSpec;
  * written), or into an existing image with -n; with qemu-img's checks in its order and its
  * messages.
  */
-@Command(
-    name = "convert",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Convert images to raw or qcow2, like qemu-img convert; several sources are concatenated.")
 final class ConvertCommand implements Callable<Integer> {
   /** qemu-img's bound on -m. */
   private static final int MAX_WORKERS = 16;
-
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = {"-f", "--source-format"}, paramLabel = "FMT", description = "Format of the sources (raw, qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String sourceFormat;
-
-  @Option(names = {"-O", "--target-format"}, paramLabel = "FMT", defaultValue = "raw", description = "Output format: raw or qcow2 (default: ${DEFAULT-VALUE}).")
-  String targetFormat;
-
-  @Option(names = "-o", paramLabel = "OPTIONS", description = "Creation options of the target, as for create (-o help lists them).")
+  String targetFormat = "raw";
+  /** Whether -O was given: an option string target (--target-image-opts) names its format itself. */
+  boolean targetFormatGiven;
   List<String> optionLists = new ArrayList<>();
-
-  @Option(names = "-S", paramLabel = "SIZE", description = "Zero runs at least this long become holes (default 4k; 0 allocates everything).")
   String sparseSize;
-
-  @Option(names = {"-c", "--compress"}, description = "Compress the clusters of a qcow2 target, on all cores, deterministically.")
   boolean compress;
-
-  @Option(names = {"-B", "--backing"}, paramLabel = "BACKING", description = "Backing file of the qcow2 target (needs -F); only what differs from it is written.")
   String backing;
-
-  @Option(names = "-F", paramLabel = "BACKING_FMT", description = "Format of the backing file (raw, qcow2).")
   String backingFormat;
-
-  @Option(names = "-m", paramLabel = "N", description = "Parallel workers, 1 to 16 (default 8).")
   String workers;
-
-  @Option(names = "-W", description = "Let the workers write out of order (ignored with -c).")
   boolean outOfOrder;
-
-  @Option(names = {"-n", "--no-create"}, description = "Write into an existing target instead of creating it.")
   boolean noCreate;
-
-  @Option(names = "--target-is-zero",
-      description = "The existing target (-n) reads as zeros already: zero ranges are not written.")
   boolean targetIsZero;
-
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open the sources with force-share.")
   boolean forceShare;
-
-  @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
-      description = "An internal snapshot to convert (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
-
-  @Option(names = "--target-image-opts", description = "The target is an option string (needs -n).")
   boolean targetImageOpts;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(arity = "0..*", paramLabel = "FILE", description = "Source image(s), then the target.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
+
+  private ConvertCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /**
+   * Parses the command's words as qemu-img's img_convert does, then runs it; the exit status. Of
+   * its options, -C (copy offloading: the same bytes) and the cache modes are read and checked;
+   * -r, --salvage and --bitmaps are refused, qcow4j has no rate limit, salvaging or bitmap copy.
+   */
+  static int main(Invocation invocation) {
+    ConvertCommand command = new ConvertCommand(invocation);
+    boolean copyOffloading = false;
+    boolean sparseSizeGiven = false;
+    boolean salvage = false;
+    boolean bitmaps = false;
+    boolean skipBrokenBitmaps = false;
+    String rateLimit = null;
+    String cache = null;
+    String sourceCache = null;
+    Getopt getopt = invocation.getopt(":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force-share", 'U'),
+        Getopt.LongOption.flag("target-image-opts", Invocation.TARGET_IMAGE_OPTS),
+        Getopt.LongOption.flag("salvage", Invocation.SALVAGE),
+        Getopt.LongOption.flag("target-is-zero", Invocation.TARGET_IS_ZERO),
+        Getopt.LongOption.flag("bitmaps", Invocation.BITMAPS),
+        Getopt.LongOption.flag("skip-broken-bitmaps", Invocation.SKIP_BROKEN)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.sourceFormat = getopt.optarg();
+        case 'O' -> {
+          command.targetFormat = getopt.optarg();
+          command.targetFormatGiven = true;
+        }
+        case 'B' -> command.backing = getopt.optarg();
+        case 'C' -> copyOffloading = true;
+        case 'c' -> command.compress = true;
+        case 'F' -> command.backingFormat = getopt.optarg();
+        case 'o' -> {
+          command.optionLists.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.optionLists))) {
+            return 1;
+          }
+        }
+        case 'l' -> command.snapshot = getopt.optarg();
+        case 'S' -> {
+          command.sparseSize = getopt.optarg();
+          sparseSizeGiven = true;
+          if (!invocation.valid(command::sparseBytes)) {
+            return 1;
+          }
+        }
+        case 'p' -> command.progress = true;
+        case 't' -> cache = getopt.optarg();
+        case 'T' -> sourceCache = getopt.optarg();
+        case 'q' -> command.quiet = true;
+        case 'n' -> command.noCreate = true;
+        case 'm' -> {
+          command.workers = getopt.optarg();
+          if (!invocation.valid(command::workerCount)) {
+            return 1;
+          }
+        }
+        case 'W' -> command.outOfOrder = true;
+        case 'U' -> command.forceShare = true;
+        case 'r' -> rateLimit = getopt.optarg();
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case Invocation.SALVAGE -> salvage = true;
+        case Invocation.TARGET_IMAGE_OPTS -> command.targetImageOpts = true;
+        case Invocation.TARGET_IS_ZERO -> command.targetIsZero = true;
+        case Invocation.BITMAPS -> bitmaps = true;
+        case Invocation.SKIP_BROKEN -> skipBrokenBitmaps = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    if (skipBrokenBitmaps && !bitmaps) {
+      return invocation.error("Use of --skip-broken-bitmaps requires --bitmaps");
+    }
+    if (command.compress && copyOffloading) {
+      return invocation.error("Cannot enable copy offloading when -c is used");
+    }
+    if (sparseSizeGiven && copyOffloading) {
+      return invocation.error("Cannot enable copy offloading when -S is used");
+    }
+    if (copyOffloading && salvage) {
+      return invocation.error("Cannot use copy offloading in salvaging mode");
+    }
+    if (rateLimit != null) {
+      return invocation.error("-r " + rateLimit + ": rate limits are not supported");
+    }
+    if (salvage || bitmaps) {
+      return invocation.error((salvage ? "--salvage" : "--bitmaps") + " is not supported");
+    }
+    if (cache != null && !CacheMode.valid(cache)) {
+      return invocation.error("Invalid cache option: " + cache);
+    }
+    if (sourceCache != null && !CacheMode.valid(sourceCache)) {
+      return invocation.error("Invalid source cache option: " + sourceCache);
+    }
+    command.files = getopt.operands();
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::convert);
+    return convert();
   }
 
   private int convert() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -125,7 +197,7 @@ final class ConvertCommand implements Callable<Integer> {
     }
     String targetName = files.size() >= 2 ? files.getLast() : null;
     if (OptionSyntax.wantsHelp(optionList)) {
-      spec.commandLine().getOut().print(OptionHelp.create(outputFormat(), targetName));
+      out.print(OptionHelp.create(outputFormat(), targetName));
       return 0;
     }
     if (files.size() < 2) {
@@ -133,7 +205,7 @@ final class ConvertCommand implements Callable<Integer> {
     }
     // qemu-img starts its progress report (0.00) here, before it opens anything, and ends it
     // (the newline) whatever happens after
-    ProgressPrinter printer = ProgressPrinter.start(spec.commandLine().getOut(), spec.commandLine().getErr(),
+    ProgressPrinter printer = ProgressPrinter.start(out, err,
         progress && !quiet, 1.0f);
     printer.print(0, 100);
     try {
@@ -160,30 +232,30 @@ final class ConvertCommand implements Callable<Integer> {
     try {
       long total = 0;
       for (String name : sourceNames) {
-        ImageSpec source = ImageArguments.spec(name, imageOpts.enabled, sourceFormat, forceShare,
-            ImageArguments.Tool.QEMU_IMG, spec.commandLine().getErr());
+        ImageSpec source = ImageArguments.spec(name, imageOpts, sourceFormat, forceShare,
+            ImageArguments.Tool.QEMU_IMG, err);
         DiskFile disk = ImageArguments.open(source, OpenOptions.readOnlyDefaults()
-            .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
+            .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
         sources.add(disk);
         total += disk.size();
       }
       if (targetIsZero && backing != null) {
         // qemu-img 7.2 says so and exits with status 0, writing nothing
-        spec.commandLine().getErr().println(QemuErrors.PREFIX
+        err.println(QemuErrors.PREFIX
             + "Cannot use --target-is-zero when the destination image has a backing file");
-        spec.commandLine().getErr().flush();
+        err.flush();
         // and, having failed with status 0, reports the copy it skipped as done
         printer.print(100, 0);
         return 0;
       }
       if (noCreate) {
         // -O names the target's format, which an option string names itself
-        boolean formatGiven = spec.commandLine().getParseResult().hasMatchedOption("-O");
+        boolean formatGiven = targetFormatGiven;
         ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
             targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
-            spec.commandLine().getErr());
+            err);
         DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
-            spec.commandLine().getErr());
+            err);
         run(() -> ConvertTarget.intoExisting(sources, target, copyOptions, report), targetName, null);
       } else {
         ImageFormat format = outputFormat();
@@ -266,8 +338,8 @@ final class ConvertCommand implements Callable<Integer> {
     }
     long bytes = SizeOption.parse("buffer size for sparse output", sparseSize);
     if (bytes % 512 != 0 || bytes > ImageConvert.MAX_SPARSE_BYTES) {
-      throw new CommandFailure("Invalid buffer size for sparse output specified (" + sparseSize
-          + "). Valid sizes are multiples of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates output).", 1);
+      throw new CommandFailure("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to"
+          + " 16777216. Select 0 to disable sparse detection (fully allocates output).", 1);
     }
     return bytes;
   }

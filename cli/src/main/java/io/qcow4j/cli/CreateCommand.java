@@ -7,66 +7,84 @@ import io.qcow4j.options.FormatNames;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img create: a new raw or qcow2 image, with qemu-img's checks in its order, its "Formatting"
  * line on stdout and its messages (prefixed by the file name) for what it refuses.
  */
-@Command(
-    name = "create",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Create a new disk image, like qemu-img create (-o help lists the options).")
 final class CreateCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-f", paramLabel = "FMT", defaultValue = "raw", description = "Image format: qcow2 or raw (default: ${DEFAULT-VALUE}).")
-  String format;
-
-  @Option(names = "-o", paramLabel = "OPTIONS", description = "Creation options, key=value,... (-o help lists them); may repeat.")
+  private final PrintWriter out;
+  private final PrintWriter err;
+  String format = "raw";
   List<String> optionLists = new ArrayList<>();
-
-  @Option(names = "-b", paramLabel = "BACKING", description = "Backing file (needs -F).")
   String backingFile;
-
-  @Option(names = "-F", paramLabel = "BACKING_FMT", description = "Format of the backing file (raw, qcow2).")
   String backingFormat;
-
-  @Option(names = "-u", description = "Do not open the backing file (a size must then be given).")
   boolean unsafe;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode: no \"Formatting\" line.")
   boolean quiet;
-
-  @Mixin ObjectOption objects;
-
-  @Parameters(paramLabel = "FILE [SIZE]", arity = "0..*", description = "The new image and its size (k, M, G, T suffixes).")
+  final List<String> objects = new ArrayList<>();
   List<String> arguments = new ArrayList<>();
+
+  private CreateCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_create does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    CreateCommand command = new CreateCommand(invocation);
+    Getopt getopt = invocation.getopt(":F:b:f:ho:qu", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'F' -> command.backingFormat = getopt.optarg();
+        case 'b' -> command.backingFile = getopt.optarg();
+        case 'f' -> command.format = getopt.optarg();
+        case 'o' -> {
+          command.optionLists.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.optionLists))) {
+            return 1;
+          }
+        }
+        case 'q' -> command.quiet = true;
+        case 'u' -> command.unsafe = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    command.arguments = getopt.operands();
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::createImage);
+    return createImage();
   }
 
   private int createImage() {
     // the secrets are checked as qemu-img defines them; no image qcow4j creates is encrypted
-    if (ImageArguments.secrets(objects.definitions, spec.commandLine().getOut()) == null) {
+    if (ImageArguments.secrets(objects, out) == null) {
       return 0;
     }
     String optionList = QemuOpts.accumulate(optionLists);
     String filename = arguments.isEmpty() ? null : arguments.getFirst();
     if (OptionSyntax.wantsHelp(optionList)) {
-      spec.commandLine().getOut().print(OptionHelp.create(imageFormat(null), filename));
+      out.print(OptionHelp.create(imageFormat(null), filename));
       return 0;
     }
     if (filename == null) {
@@ -84,8 +102,8 @@ final class CreateCommand implements Callable<Integer> {
       ImageCreate.Plan plan = ImageCreate.plan(filename, imageFormat, optionList, size, backingFile, backingFormat,
           !unsafe);
       if (!quiet) {
-        spec.commandLine().getOut().println(plan.formattingLine());
-        spec.commandLine().getOut().flush();
+        out.println(plan.formattingLine());
+        out.flush();
       }
       plan.create();
     } catch (InvalidOptionException e) {

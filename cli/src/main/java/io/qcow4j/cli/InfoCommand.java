@@ -20,53 +20,78 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /** qemu-img info: what an image (and with --backing-chain, every image below it) is. */
-@Command(
-    name = "info",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Show the format, sizes, backing file, snapshots and format-specific details of an image, like qemu-img info.")
 final class InfoCommand implements Callable<Integer> {
   private static final DateTimeFormatter SNAPSHOT_DATE = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss");
+  /** img_info's options. */
+  private static final String SHORT_OPTIONS = ":f:hU";
+  private static final List<Getopt.LongOption> LONG_OPTIONS = List.of(
+      Getopt.LongOption.flag("help", 'h'),
+      Getopt.LongOption.withArgument("format", 'f'),
+      Getopt.LongOption.withArgument("output", Invocation.OUTPUT),
+      Getopt.LongOption.flag("backing-chain", Invocation.BACKING_CHAIN),
+      Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+      Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+      Getopt.LongOption.flag("force-share", 'U'));
 
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "--output", paramLabel = "human|json", defaultValue = "human", description = "Output format (default: ${DEFAULT-VALUE}).")
-  String output;
-
-  @Option(names = "--backing-chain", description = "Also describe every backing file of the chain.")
+  String output = "human";
   boolean backingChain;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String file;
+
+  private InfoCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_info does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    InfoCommand command = new InfoCommand(invocation);
+    Getopt getopt = invocation.getopt(SHORT_OPTIONS, LONG_OPTIONS);
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'U' -> command.forceShare = true;
+        case Invocation.OUTPUT -> command.output = getopt.optarg();
+        case Invocation.BACKING_CHAIN -> command.backingChain = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting one image file name");
+    }
+    command.file = operands.getFirst();
+    return invocation.execute(command);
+  }
 
   @Override
   public Integer call() {
-    PrintWriter out = spec.commandLine().getOut();
-    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
     OutputFormat outputFormat = OutputFormat.parse(output);
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     List<LayerInfo> layers;
     try {
       layers = ImageInfos.describe(image, backingChain,

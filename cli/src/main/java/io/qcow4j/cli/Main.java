@@ -1,69 +1,23 @@
 package io.qcow4j.cli;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.charset.Charset;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.Properties;
-import java.util.concurrent.Callable;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.ParseResult;
+import java.util.List;
 
-/** The qcow4j command line: qemu-img, qemu-io and qemu-nbd's commands under one name. */
-@Command(
-    name = "qcow4j",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Create, inspect, convert and serve qcow2 and raw disk images.")
-public final class Main implements Callable<Integer> {
+/**
+ * The command line: qemu-img's (with qemu-io as "io" and qemu-nbd as "serve") under the name
+ * qcow4j, or one QEMU tool's when the program runs as qemu-img, qemu-io or qemu-nbd. Reads the
+ * options before the command as qemu-img's main does, then hands the rest to the command.
+ */
+public final class Main {
   /** Exit status of usage errors, like qemu-img's. */
   static final int USAGE_ERROR = 1;
 
-  /**
-   * The subcommands in the order help lists them. Picocli builds a command's model by reflection
-   * when it is added, which costs more than the rest of a short command's start: a command line
-   * that names one of these gets only that one (see {@link #addSubcommands}).
-   */
-  private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
+  /** qemu-img's options before the command name (qcow4j adds --debug). */
+  private static final String TOP_OPTIONS = "+:hVT:";
 
-  private static Map<String, Class<?>> subcommands() {
-    Map<String, Class<?>> subcommands = new LinkedHashMap<>();
-    subcommands.put("info", InfoCommand.class);
-    subcommands.put("map", MapCommand.class);
-    subcommands.put("convert", ConvertCommand.class);
-    subcommands.put("compare", CompareCommand.class);
-    subcommands.put("io", IoCommand.class);
-    subcommands.put("measure", MeasureCommand.class);
-    subcommands.put("commit", CommitCommand.class);
-    subcommands.put("rebase", RebaseCommand.class);
-    subcommands.put("bench", BenchCommand.class);
-    subcommands.put("amend", AmendCommand.class);
-    subcommands.put("serve", ServeCommand.class);
-    subcommands.put("create", CreateCommand.class);
-    subcommands.put("resize", ResizeCommand.class);
-    subcommands.put("check", CheckCommand.class);
-    subcommands.put("snapshot", SnapshotCommand.class);
-    subcommands.put("help", CommandLine.HelpCommand.class);
-    return subcommands;
-  }
-
-  @Option(names = "--debug", description = "Print stack traces of errors.")
-  boolean debug;
-
-  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-
-  @Override
-  public Integer call() {
-    spec.commandLine().getErr().println("qcow4j: Not enough arguments (try 'qcow4j --help')");
-    return USAGE_ERROR;
-  }
+  private Main() {}
 
   /** Runs the command line on the process's stdout and stderr and returns its exit status. */
   public static int run(String... args) {
@@ -75,14 +29,13 @@ public final class Main implements Callable<Integer> {
 
   /** Runs the command line printing to {@code out} and {@code err} and returns its exit status. */
   public static int run(PrintWriter out, PrintWriter err, String... args) {
-    CommandLine commandLine = new CommandLine(new Main());
-    addSubcommands(commandLine, args);
-    commandLine.setOut(out);
-    commandLine.setErr(err);
-    commandLine.setParameterExceptionHandler(Main::usageError);
-    commandLine.setExecutionExceptionHandler((failure, failed, parseResult) -> failed(failure, failed, parseResult));
+    Program program = Program.current();
     try {
-      return commandLine.execute(args);
+      return switch (program) {
+        case QEMU_IO -> IoCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
+        case QEMU_NBD -> ServeCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
+        default -> qemuImg(program, out, err, args);
+      };
     } finally {
       out.flush();
       err.flush();
@@ -93,91 +46,74 @@ public final class Main implements Callable<Integer> {
     System.exit(run(args));
   }
 
-  /**
-   * Adds the subcommand the arguments name; none for a bare --version; else every subcommand (for
-   * help, "Unmatched argument" and its suggestions). The top-level options (--debug, --help,
-   * --version) take no value, so the first argument that is not an option is the command's name.
-   */
-  private static void addSubcommands(CommandLine commandLine, String[] args) {
-    String name = null;
-    boolean versionOnly = args.length > 0;
-    for (String arg : args) {
-      if (!arg.startsWith("-")) {
-        name = arg;
-        break;
-      }
-      versionOnly &= arg.equals("--version") || arg.equals("-V") || arg.equals("--debug");
+  private static int qemuImg(Program program, PrintWriter out, PrintWriter err, String[] args) {
+    Invocation top = new Invocation(program, withName(program.toolName(), args), out, err, false);
+    if (args.length < 1) {
+      return top.usageError("Not enough arguments");
     }
-    Class<?> named = name == null || name.equals("help") ? null : SUBCOMMANDS.get(name);
-    if (named != null) {
-      commandLine.addSubcommand(name, named);
-    } else if (name != null || !versionOnly) {
-      for (Map.Entry<String, Class<?>> subcommand : SUBCOMMANDS.entrySet()) {
-        commandLine.addSubcommand(subcommand.getKey(), subcommand.getValue());
-      }
-    }
-  }
-
-  /** One line naming the command and what is wrong with its arguments. */
-  private static int usageError(ParameterException failure, String[] args) {
-    CommandLine failed = failure.getCommandLine();
-    PrintWriter err = failed.getErr();
-    String command = failed.getCommandSpec().qualifiedName();
-    err.println("qcow4j: " + Failures.oneLine(failure.getMessage()) + " (try '" + command + " --help')");
-    if (java.util.Arrays.asList(args).contains("--debug")) {
-      failure.printStackTrace(err);
-    }
-    err.flush();
-    failed.getOut().flush();
-    return failed.getCommandSpec().userObject() instanceof CompareCommand ? CompareCommand.ERROR : USAGE_ERROR;
-  }
-
-  private static int failed(Exception failure, CommandLine failed, ParseResult parseResult) {
-    PrintWriter err = failed.getErr();
-    failed.getOut().flush();
-    int exitCode;
-    if (failure instanceof CommandFailure commandFailure) {
-      err.println("qcow4j: " + Failures.oneLine(commandFailure.getMessage()));
-      exitCode = commandFailure.exitCode();
-    } else if (failure instanceof IOException || failure instanceof UncheckedIOException) {
-      err.println("qcow4j: " + Failures.reason(failure instanceof UncheckedIOException unchecked ? unchecked.getCause() : failure, null));
-      exitCode = 1;
-    } else {
-      err.println("qcow4j: internal error: " + Failures.reason(failure, null) + " (" + failure.getClass().getName()
-          + "; run with --debug for the stack trace)");
-      exitCode = 1;
-    }
-    Failures.hint(failure).ifPresent(err::println);
-    if (debugRequested(parseResult)) {
-      failure.printStackTrace(err);
-    }
-    err.flush();
-    return exitCode;
-  }
-
-  /** Whether --debug was given, before or after the command name. */
-  private static boolean debugRequested(ParseResult parseResult) {
-    for (ParseResult result = parseResult; result != null; result = result.subcommand()) {
-      if (result.hasMatchedOption("--debug")) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /** The version printed by --version, from the build. */
-  static final class Version implements CommandLine.IVersionProvider {
-    @Override
-    public String[] getVersion() {
-      Properties properties = new Properties();
-      try (InputStream in = Main.class.getResourceAsStream("/qcow4j-version.properties")) {
-        if (in != null) {
-          properties.load(in);
+    Getopt getopt = top.getopt(TOP_OPTIONS, List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.flag("version", 'V'),
+        Getopt.LongOption.withArgument("trace", 'T')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return top.help();
         }
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
+        case 'V' -> {
+          out.print(program.versionText());
+          return 0;
+        }
+        case 'T' -> {
+          // tracing: qcow4j has no trace events; the option is read and has no effect
+        }
+        default -> {
+          if (!top.commonOption(getopt, option)) {
+            return USAGE_ERROR;
+          }
+        }
       }
-      return new String[] {"qcow4j version " + properties.getProperty("version", "unknown")};
     }
+    List<String> rest = getopt.operands();
+    if (rest.isEmpty()) {
+      if (top.debug()) {
+        return top.usageError("Not enough arguments");
+      }
+      return 0;
+    }
+    String[] argv = rest.toArray(String[]::new);
+    Invocation invocation = new Invocation(program, argv, out, err, top.debug());
+    String name = argv[0];
+    boolean qcow4j = program == Program.QCOW4J;
+    return switch (name) {
+      case "help" -> qcow4j ? top.help() : notFound(top, name);
+      case "io" -> qcow4j ? IoCommand.main(invocation.named("qcow4j io")) : notFound(top, name);
+      case "serve" -> qcow4j ? ServeCommand.main(invocation.named("qcow4j serve")) : notFound(top, name);
+      case "info" -> InfoCommand.main(invocation);
+      case "map" -> MapCommand.main(invocation);
+      case "check" -> CheckCommand.main(invocation);
+      case "snapshot" -> SnapshotCommand.main(invocation);
+      case "resize" -> ResizeCommand.main(invocation);
+      case "measure" -> MeasureCommand.main(invocation);
+      case "amend" -> AmendCommand.main(invocation);
+      case "compare" -> CompareCommand.main(invocation);
+      case "create" -> CreateCommand.main(invocation);
+      case "commit" -> CommitCommand.main(invocation);
+      case "rebase" -> RebaseCommand.main(invocation);
+      case "bench" -> BenchCommand.main(invocation);
+      case "convert" -> ConvertCommand.main(invocation);
+      default -> notFound(top, name);
+    };
+  }
+
+  private static int notFound(Invocation top, String name) {
+    return top.usageError("Command not found: " + name);
+  }
+
+  private static String[] withName(String name, String[] args) {
+    String[] argv = new String[args.length + 1];
+    argv[0] = name;
+    System.arraycopy(args, 0, argv, 1, args.length);
+    return argv;
   }
 }

@@ -8,59 +8,93 @@ import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img map: the allocation extents of an image, merged and printed as qemu-img prints them. */
-@Command(
-    name = "map",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Print the allocation map of an image (depth, present, zero, data, host offset), like qemu-img map.")
 final class MapCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "--output", paramLabel = "human|json", defaultValue = "human", description = "Output format (default: ${DEFAULT-VALUE}).")
-  String output;
-
-  @Option(names = {"-s", "--start-offset"}, paramLabel = "OFFSET", description = "Guest offset to start at (k, M, G, T suffixes).")
+  String output = "human";
   String startOffset;
-
-  @Option(names = {"-l", "--max-length"}, paramLabel = "LENGTH", description = "At most this many bytes (k, M, G, T suffixes).")
   String maxLength;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
   boolean forceShare;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String file;
+
+  private MapCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_map does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    MapCommand command = new MapCommand(invocation);
+    Getopt getopt = invocation.getopt(":f:s:l:hU", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("format", 'f'),
+        Getopt.LongOption.withArgument("output", Invocation.OUTPUT),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force-share", 'U'),
+        Getopt.LongOption.withArgument("start-offset", 's'),
+        Getopt.LongOption.withArgument("max-length", 'l')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'U' -> command.forceShare = true;
+        case Invocation.OUTPUT -> command.output = getopt.optarg();
+        case 's' -> {
+          command.startOffset = getopt.optarg();
+          if (!invocation.valid(() -> SizeOption.parse("start offset", command.startOffset))) {
+            return 1;
+          }
+        }
+        case 'l' -> {
+          command.maxLength = getopt.optarg();
+          if (!invocation.valid(() -> SizeOption.parse("max length", command.maxLength))) {
+            return 1;
+          }
+        }
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting one image file name");
+    }
+    command.file = operands.getFirst();
+    return invocation.execute(command);
+  }
 
   @Override
   public Integer call() {
     OutputFormat outputFormat = OutputFormat.parse(output);
     long start = startOffset == null ? 0 : SizeOption.parse("start offset", startOffset);
     long length = maxLength == null ? -1 : SizeOption.parse("max length", maxLength);
-    PrintWriter out = spec.commandLine().getOut();
-    Secrets secrets = ImageArguments.secrets(objects.definitions, out);
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
     try (DiskFile disk = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
-        .withSharedPermissions(ImageArguments.SHARE_ALL), secrets, spec.commandLine().getErr())) {
+        .withSharedPermissions(ImageArguments.SHARE_ALL), secrets, err)) {
       if (outputFormat == OutputFormat.JSON) {
         printJson(disk, start, length, out);
       } else {

@@ -5,74 +5,104 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.ops.ImageMeasure;
 import io.qcow4j.options.FormatNames;
 import io.qcow4j.options.MeasureOptionsReader;
 import io.qcow4j.options.OptionLists;
 import io.qcow4j.options.OptionValues;
 import io.qcow4j.spec.ImageSpec;
-import io.qcow4j.internal.spec.QDict;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img measure: the file size a new raw or qcow2 image needs, for a size or for an image's content. */
-@Command(
-    name = "measure",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Calculate the file size required for a new image (required and fully allocated), like qemu-img measure.")
 final class MeasureCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "--output", paramLabel = "human|json", defaultValue = "human", description = "Output format (default: ${DEFAULT-VALUE}).")
-  String output;
-
-  @Option(names = "-O", paramLabel = "OUTPUT_FMT", defaultValue = "raw", description = "Format of the image to measure for (raw, qcow2; default: ${DEFAULT-VALUE}).")
-  String outputFormat;
-
-  @Option(names = "-o", paramLabel = "OPTIONS", description = "Creation options of the new image (cluster_size, compat, refcount_bits, extended_l2, preallocation, backing_file...).")
-  List<String> options;
-
-  @Option(names = "--size", paramLabel = "N", description = "Virtual size of an empty new image (k, M, G, T, P, E suffixes).")
+  private final PrintWriter out;
+  private final PrintWriter err;
+  String output = "human";
+  String outputFormat = "raw";
+  final List<String> options = new ArrayList<>();
   String size;
-
-  @Option(names = "-f", paramLabel = "FMT", description = "Format of FILE (raw, qcow2); probed when absent.")
   String format;
-
-  @Option(names = "-l", paramLabel = "SNAPSHOT_PARAM",
-      description = "An internal snapshot to measure (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
-
-  @Option(names = "--image-opts", description = "FILE is an option string: driver=qcow2,file.filename=PATH,...")
   boolean imageOpts;
-
-  @Option(names = "--object", paramLabel = "OBJECTDEF",
-      description = "Define a secret: secret,id=ID,data=TEXT|file=PATH[,format=raw|base64][,keyid=ID,iv=IV].")
-  List<String> objects;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share: read while others may write.")
+  final List<String> objects = new ArrayList<>();
   boolean forceShare;
-
-  @Parameters(arity = "0..1", paramLabel = "FILE", description = "The image whose content the new image would hold.")
   String file;
+
+  private MeasureCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /**
+   * Parses the command's words as qemu-img's img_measure does (getopt prints its own complaint,
+   * then the help), then runs it; the exit status.
+   */
+  static int main(Invocation invocation) {
+    MeasureCommand command = new MeasureCommand(invocation);
+    Getopt getopt = invocation.getopt("hf:O:o:l:U", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.withArgument("output", Invocation.OUTPUT),
+        Getopt.LongOption.withArgument("size", Invocation.SIZE),
+        Getopt.LongOption.flag("force-share", 'U')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h', Getopt.UNKNOWN -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'O' -> command.outputFormat = getopt.optarg();
+        case 'o' -> {
+          command.options.add(getopt.optarg());
+          if (!invocation.valid(() -> QemuOpts.accumulate(command.options))) {
+            return 1;
+          }
+        }
+        case 'l' -> command.snapshot = getopt.optarg();
+        case 'U' -> command.forceShare = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case Invocation.OUTPUT -> {
+          command.output = getopt.optarg();
+          if (!invocation.valid(() -> OutputFormat.parse(command.output))) {
+            return 1;
+          }
+        }
+        case Invocation.SIZE -> {
+          command.size = getopt.optarg();
+          if (!invocation.valid(() -> CreateCommand.imageSize(command.size))) {
+            return 1;
+          }
+        }
+        default -> invocation.commonOption(getopt, option);
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() > 1) {
+      return invocation.error("At most one filename argument is allowed.");
+    }
+    command.file = operands.isEmpty() ? null : operands.getFirst();
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::measure);
+    return measure();
   }
 
   private int measure() {
-    Secrets secrets = ImageArguments.secrets(objects, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -91,10 +121,9 @@ final class MeasureCommand implements Callable<Integer> {
     }
     DiskFile source = null;
     if (file != null) {
-      ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG,
-          spec.commandLine().getErr());
+      ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IMG, err);
       source = ImageArguments.open(image, OpenOptions.readOnlyDefaults()
-          .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
+          .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
     }
     try {
       ImageMeasure.Measurement measurement = measure(source, optionList, sizeBytes);
@@ -132,7 +161,6 @@ final class MeasureCommand implements Callable<Integer> {
   }
 
   private void print(ImageMeasure.Measurement measurement, OutputFormat printAs) {
-    PrintWriter out = spec.commandLine().getOut();
     if (printAs == OutputFormat.JSON) {
       QDict dict = new QDict();
       if (measurement.bitmaps().isPresent()) {

@@ -1,7 +1,5 @@
 package io.qcow4j.cli;
 
-import java.util.Locale;
-
 /** qemu-img's --output values. */
 enum OutputFormat {
   HUMAN,
@@ -12,8 +10,7 @@ enum OutputFormat {
     return switch (value) {
       case "human" -> HUMAN;
       case "json" -> JSON;
-      default -> throw new CommandFailure("--output must be used with human or json as argument (got '"
-          + value.toLowerCase(Locale.ROOT) + "')", 1);
+      default -> throw new CommandFailure("--output must be used with human or json as argument.", 1);
     };
   }
 }

@@ -107,7 +107,7 @@ final class QemuIoShell {
   }
 
   private int read(List<String> args) {
-    Getopt options = new Getopt("read", args, "bCl:pP:qs:vE");
+    Getopt options = Getopt.ofWords("read", args, "bCl:pP:qs:vE");
     boolean parsable = false;
     boolean quiet = false;
     boolean verbose = false;
@@ -117,7 +117,7 @@ final class QemuIoShell {
     int pattern = 0;
     long patternOffset = 0;
     long patternCount = 0;
-    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
         case 'b' -> {
           err.println("read: -b (the VM state area) is not supported by qcow4j");
@@ -233,7 +233,7 @@ final class QemuIoShell {
   }
 
   private int write(List<String> args) {
-    Getopt options = new Getopt("write", args, "bcCfnpP:qs:uz");
+    Getopt options = Getopt.ofWords("write", args, "bcCfnpP:qs:uz");
     boolean parsable = false;
     boolean quiet = false;
     boolean compressed = false;
@@ -244,7 +244,7 @@ final class QemuIoShell {
     boolean patternGiven = false;
     String sourceFile = null;
     int pattern = 0xcd;
-    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
         case 'b' -> {
           err.println("write: -b (the VM state area) is not supported by qcow4j");
@@ -362,12 +362,12 @@ final class QemuIoShell {
   }
 
   private int writev(List<String> args) {
-    Getopt options = new Getopt("writev", args, "CfP:q");
+    Getopt options = Getopt.ofWords("writev", args, "CfP:q");
     boolean parsable = false;
     boolean quiet = false;
     boolean fua = false;
     int pattern = 0xcd;
-    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
         case 'C' -> parsable = true;
         case 'f' -> fua = true;
@@ -413,13 +413,13 @@ final class QemuIoShell {
   }
 
   private int readv(List<String> args) {
-    Getopt options = new Getopt("readv", args, "CP:qv");
+    Getopt options = Getopt.ofWords("readv", args, "CP:qv");
     boolean parsable = false;
     boolean quiet = false;
     boolean verbose = false;
     boolean patternGiven = false;
     int pattern = 0;
-    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
         case 'C' -> parsable = true;
         case 'q' -> quiet = true;
@@ -504,10 +504,10 @@ final class QemuIoShell {
   }
 
   private int discard(List<String> args) {
-    Getopt options = new Getopt("discard", args, "Cq");
+    Getopt options = Getopt.ofWords("discard", args, "Cq");
     boolean parsable = false;
     boolean quiet = false;
-    for (Getopt.Option option = options.next(); option != null; option = options.next()) {
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
         case 'C' -> parsable = true;
         case 'q' -> quiet = true;
@@ -641,7 +641,7 @@ final class QemuIoShell {
       return 0;
     } catch (IOException e) {
       out.flush();
-      err.println("qcow4j: Failed to get allocation status: " + Failures.reason(e, null));
+      err.println(QemuErrors.PREFIX + "Failed to get allocation status: " + Failures.reason(e, null));
       return EIO;
     }
   }

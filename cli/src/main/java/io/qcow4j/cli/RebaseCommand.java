@@ -7,64 +7,84 @@ import io.qcow4j.ops.ImageRebase;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** qemu-img rebase: change an image's backing file, copying what differs (safe) or not (-u). */
-@Command(
-    name = "rebase",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Change the backing file of FILE to BACKING_FILE (-b \"\" removes it), copying into FILE what the old"
-        + " and new backing chains read differently unless -u, like qemu-img rebase.")
 final class RebaseCommand implements Callable<Integer> {
   /** qemu-img's IO_BUF_SIZE, by which rebase counts its progress steps. */
   private static final long IO_BUFFER_BYTES = 2 << 20;
-
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-f", paramLabel = "FMT", description = "Format of FILE (qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "-F", paramLabel = "BACKING_FMT", description = "Format of the new backing file (raw, qcow2); required with a backing file.")
   String backingFormat;
-
-  @Option(names = "-b", paramLabel = "BACKING_FILE", description = "The new backing file, relative to FILE's directory; \"\" for none.")
   String backing;
-
-  @Option(names = "-u", description = "Unsafe: only rewrite the header (the new backing file must read as the old one).")
   boolean unsafe;
-
-  @Option(names = {"-p", "--progress"}, description = "Show progress on stdout, as qemu-img does.")
   boolean progress;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode: print nothing but errors.")
   boolean quiet;
-
-  @Option(names = "-t", paramLabel = "CACHE", description = "Cache mode of FILE: accepted; qcow4j uses the page cache.")
   String cache;
-
-  @Option(names = "-T", paramLabel = "SRC_CACHE", description = "Cache mode of the backing files: accepted; qcow4j uses the page cache.")
   String sourceCache;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open the new backing file with force-share.")
   boolean forceShare;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image to rebase.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String file;
+
+  private RebaseCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_rebase does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    RebaseCommand command = new RebaseCommand(invocation);
+    Getopt getopt = invocation.getopt(":hf:F:b:upt:T:qU", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force-share", 'U')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'F' -> command.backingFormat = getopt.optarg();
+        case 'b' -> command.backing = getopt.optarg();
+        case 'u' -> command.unsafe = true;
+        case 'p' -> command.progress = true;
+        case 't' -> command.cache = getopt.optarg();
+        case 'T' -> command.sourceCache = getopt.optarg();
+        case 'q' -> command.quiet = true;
+        case 'U' -> command.forceShare = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting one image file name");
+    }
+    if (!command.unsafe && command.backing == null) {
+      return invocation.usageError("Must specify backing file (-b) or use unsafe mode (-u)");
+    }
+    command.file = operands.getFirst();
+    return invocation.execute(command);
+  }
 
   @Override
   public Integer call() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -73,7 +93,7 @@ final class RebaseCommand implements Callable<Integer> {
     }
     // qemu-img starts its progress report (0.00) before it checks the cache modes and opens the
     // image, and ends it (the newline) whatever happens after
-    ProgressPrinter printer = ProgressPrinter.start(spec.commandLine().getOut(), spec.commandLine().getErr(),
+    ProgressPrinter printer = ProgressPrinter.start(out, err,
         progress && !quiet, 2.0f);
     printer.print(0, 100);
     try {
@@ -94,9 +114,9 @@ final class RebaseCommand implements Callable<Integer> {
         throw new CommandFailure("Invalid format name: '" + backingFormat + "'", 1, e);
       }
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-    Images.warnIfProbingRaw(image.filename(), image.format(), spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
+        err);
+    Images.warnIfProbingRaw(image.filename(), image.format(), err);
     try {
       ImageRebase.rebase(image, secrets, backing, backingFormat, unsafe, forceShare, (done, size) ->
           // each range compared is one step of 100 / (size / MIN(size, IO_BUF_SIZE)), in float

@@ -11,80 +11,92 @@ import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Unmatched;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * qemu-img resize: the size is always the last argument (so "-1G" is a size, not an option), with
  * a leading + or - for a relative change; shrinking needs --shrink. The resize itself is
  * {@link ImageResize#resize}.
  */
-@Command(
-    name = "resize",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Change the virtual size of an image, like qemu-img resize (FILE [+|-]SIZE).")
 final class ResizeCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
+  private final PrintWriter out;
+  private final PrintWriter err;
   String format;
-
-  @Option(names = "--shrink", description = "Allow the image to become smaller.")
   boolean shrink;
-
-  @Option(names = "--preallocation", paramLabel = "MODE", description = "off, falloc or full: allocate the new part (grow only).")
   String preallocation;
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
+  String file;
+  /** The last word: the new size, or with + or - a change of it. */
+  String sizeText;
 
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
+  private ResizeCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
 
-  @Parameters(paramLabel = "FILE [+|-]SIZE", arity = "0..*", description = "The image, then its new size or a change of it.")
-  List<String> arguments = new ArrayList<>();
-
-  /** Words picocli took for unknown options: a negative size among them. */
-  @Unmatched List<String> unmatched = new ArrayList<>();
+  /**
+   * Parses the command's words as qemu-img's img_resize does (the size, always the last word, is
+   * taken off first, so "-1G" is no option), then runs it; the exit status.
+   */
+  static int main(Invocation whole) {
+    if (whole.argc() < 3) {
+      return whole.usageError("Not enough arguments");
+    }
+    ResizeCommand command = new ResizeCommand(whole);
+    command.sizeText = whole.lastWord();
+    Invocation invocation = whole.withoutLastWord();
+    Getopt getopt = invocation.getopt(":f:hq", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.withArgument("preallocation", Invocation.PREALLOCATION),
+        Getopt.LongOption.flag("shrink", Invocation.SHRINK)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'f' -> command.format = getopt.optarg();
+        case 'q' -> command.quiet = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case Invocation.PREALLOCATION -> {
+          command.preallocation = getopt.optarg();
+          if (Preallocation.fromName(command.preallocation) == null) {
+            return invocation.error("Invalid preallocation mode '" + command.preallocation + "'");
+          }
+        }
+        case Invocation.SHRINK -> command.shrink = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      return invocation.usageError("Expecting image file name and size");
+    }
+    command.file = operands.getFirst();
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::resize);
+    return resize();
   }
 
   private int resize() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
-    List<String> original = spec.commandLine().getParseResult().originalArgs();
-    int commandIndex = original.indexOf(spec.name());
-    List<String> words = original.subList(commandIndex + 1, original.size());
-    if (words.size() < 2) {
-      throw QemuErrors.usage("Not enough arguments");
-    }
-    String sizeText = words.getLast();
-    List<String> rest = new ArrayList<>(arguments);
-    List<String> unknown = new ArrayList<>(unmatched);
-    if (!rest.isEmpty() && rest.getLast().equals(sizeText)) {
-      rest.removeLast();
-    } else {
-      unknown.remove(sizeText);
-    }
-    if (!unknown.isEmpty()) {
-      throw QemuErrors.usage("unrecognized option '" + unknown.getFirst() + "'");
-    }
-    if (rest.size() != 1) {
-      throw QemuErrors.usage("Expecting image file name and size");
-    }
-    String file = rest.getFirst();
     int relative = 0;
     String magnitude = sizeText;
     if (sizeText.startsWith("+")) {
@@ -96,10 +108,8 @@ final class ResizeCommand implements Callable<Integer> {
     }
     ImageResize.SizeChange change = ImageResize.SizeChange.by(relative, parseSize(magnitude));
     Preallocation mode = preallocationMode();
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets,
-        spec.commandLine().getErr())) {
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG, err);
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults(), secrets, err)) {
       ImageResize.resize(disk, change, shrink, mode);
     } catch (ImageResize.ResizeException e) {
       String warning = e.refusal() == ImageResize.ResizeException.Refusal.SHRINK_NOT_ALLOWED ? "\n" + QemuErrors.PREFIX
@@ -112,7 +122,6 @@ final class ResizeCommand implements Callable<Integer> {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }
     if (!quiet) {
-      PrintWriter out = spec.commandLine().getOut();
       out.println("Image resized.");
       out.flush();
     }

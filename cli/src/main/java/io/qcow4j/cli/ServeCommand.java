@@ -6,69 +6,219 @@ import io.qcow4j.nbd.NbdServer;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /** qemu-nbd: export an image over NBD until the last client leaves (or, with -t, until stopped). */
-@Command(
-    name = "serve",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "Export an image over the NBD protocol, like qemu-nbd (but listening on 127.0.0.1 by default).")
 final class ServeCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
+  /** Values of qemu-nbd's long options without a letter. */
+  private static final int CACHE = 300;
+  private static final int AIO = 301;
+  private static final int DISCARD = 302;
+  private static final int DETECT_ZEROES = 303;
+  private static final int TLS_CREDS = 304;
+  private static final int TLS_HOSTNAME = 305;
+  private static final int TLS_AUTHZ = 306;
+  private static final int FORK = 307;
+  private static final int PID_FILE = 308;
+  private static final int SELINUX_LABEL = 309;
 
-  @Option(names = {"-r", "--read-only"}, description = "Export read-only.")
+  private final PrintWriter out;
+  private final PrintWriter err;
+  private boolean debug;
   boolean readOnly;
-
-  @Option(names = {"-b", "--bind"}, paramLabel = "ADDR", description = "Interface to listen on (default 127.0.0.1).")
   String bind;
-
-  @Option(names = {"-p", "--port"}, paramLabel = "PORT", description = "TCP port to listen on (default 10809).")
   Integer port;
-
-  @Option(names = {"-k", "--socket"}, paramLabel = "PATH", description = "Listen on a Unix socket instead of TCP.")
   String socket;
-
-  @Option(names = {"-x", "--export-name"}, paramLabel = "NAME", defaultValue = "", description = "The export name (default empty).")
-  String exportName;
-
-  @Option(names = {"-D", "--description"}, paramLabel = "TEXT", description = "A description of the export.")
+  String exportName = "";
   String description;
-
-  @Option(names = {"-e", "--shared"}, paramLabel = "NUM", defaultValue = "1",
-      description = "Clients allowed at once (default ${DEFAULT-VALUE}; 0 for no limit).")
-  int shared;
-
-  @Option(names = {"-t", "--persistent"}, description = "Keep serving after the last client disconnects.")
+  int shared = 1;
   boolean persistent;
-
-  @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Image format (raw, qcow2); probed when absent.")
   String format;
-
-  @Option(names = {"-v", "--verbose"}, description = "Say where the export is served.")
   boolean verbose;
-
-  @Option(names = {"-l", "--load-snapshot"}, paramLabel = "SNAPSHOT_PARAM",
-      description = "An internal snapshot to export read-only (snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME).")
   String snapshot;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(index = "0", paramLabel = "FILE", description = "The image to export.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   String file;
+
+  private ServeCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /**
+   * Parses the words as qemu-nbd's main does (argv[0] the program's name), then serves; the exit
+   * status. Of its options, the cache, AIO and discard modes are checked and change nothing
+   * (qcow4j goes through the page cache and passes discards on), -T is read; those for what
+   * qcow4j's server does not do (-c, -d, -L, -s, -o, -A, -B, TLS, --fork, --pid-file...) are
+   * refused by name.
+   */
+  static int main(Invocation invocation) {
+    ServeCommand command = new ServeCommand(invocation);
+    boolean seenCache = false;
+    boolean seenAio = false;
+    boolean seenDiscard = false;
+    Getopt getopt = invocation.getopt("hVb:o:p:rsnc:dvk:e:f:tl:x:T:D:AB:L", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.flag("version", 'V'),
+        Getopt.LongOption.withArgument("bind", 'b'),
+        Getopt.LongOption.withArgument("port", 'p'),
+        Getopt.LongOption.withArgument("socket", 'k'),
+        Getopt.LongOption.withArgument("offset", 'o'),
+        Getopt.LongOption.flag("read-only", 'r'),
+        Getopt.LongOption.flag("allocation-depth", 'A'),
+        Getopt.LongOption.withArgument("bitmap", 'B'),
+        Getopt.LongOption.withArgument("connect", 'c'),
+        Getopt.LongOption.flag("disconnect", 'd'),
+        Getopt.LongOption.flag("list", 'L'),
+        Getopt.LongOption.flag("snapshot", 's'),
+        Getopt.LongOption.withArgument("load-snapshot", 'l'),
+        Getopt.LongOption.flag("nocache", 'n'),
+        Getopt.LongOption.withArgument("cache", CACHE),
+        Getopt.LongOption.withArgument("aio", AIO),
+        Getopt.LongOption.withArgument("discard", DISCARD),
+        Getopt.LongOption.withArgument("detect-zeroes", DETECT_ZEROES),
+        Getopt.LongOption.withArgument("shared", 'e'),
+        Getopt.LongOption.withArgument("format", 'f'),
+        Getopt.LongOption.flag("persistent", 't'),
+        Getopt.LongOption.flag("verbose", 'v'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.withArgument("export-name", 'x'),
+        Getopt.LongOption.withArgument("description", 'D'),
+        Getopt.LongOption.withArgument("tls-creds", TLS_CREDS),
+        Getopt.LongOption.withArgument("tls-hostname", TLS_HOSTNAME),
+        Getopt.LongOption.withArgument("tls-authz", TLS_AUTHZ),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.withArgument("trace", 'T'),
+        Getopt.LongOption.flag("fork", FORK),
+        Getopt.LongOption.withArgument("pid-file", PID_FILE),
+        Getopt.LongOption.withArgument("selinux-label", SELINUX_LABEL)));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      String argument = getopt.optarg();
+      switch (option) {
+        case 'n', CACHE -> {
+          if (seenCache) {
+            return invocation.error("-n and --cache can only be specified once");
+          }
+          seenCache = true;
+          String mode = option == 'n' ? "none" : argument;
+          if (!CacheMode.valid(mode)) {
+            return invocation.error("Invalid cache mode `" + mode + "'");
+          }
+        }
+        case AIO -> {
+          if (seenAio) {
+            return invocation.error("--aio can only be specified once");
+          }
+          seenAio = true;
+          if (!Set.of("threads", "native", "io_uring").contains(argument)) {
+            return invocation.error("Invalid aio mode '" + argument + "'");
+          }
+        }
+        case DISCARD -> {
+          if (seenDiscard) {
+            return invocation.error("--discard can only be specified once");
+          }
+          seenDiscard = true;
+          if (!Set.of("ignore", "off", "unmap", "on").contains(argument)) {
+            return invocation.error("Invalid discard mode `" + argument + "'");
+          }
+          if (argument.equals("ignore") || argument.equals("off")) {
+            return invocation.error("--discard " + argument + " is not supported: qcow4j passes discards on");
+          }
+        }
+        case DETECT_ZEROES -> {
+          if (!argument.equals("off")) {
+            return invocation.error("--detect-zeroes " + argument + " is not supported");
+          }
+        }
+        case 'b' -> command.bind = argument;
+        case 'p' -> {
+          try {
+            command.port = Integer.parseInt(argument);
+          } catch (NumberFormatException e) {
+            return invocation.error("Invalid port '" + argument + "'");
+          }
+        }
+        case 'l' -> {
+          command.snapshot = argument;
+          // a loaded snapshot is exported read-only
+          command.readOnly = true;
+        }
+        case 'r' -> command.readOnly = true;
+        case 'k' -> {
+          if (!argument.startsWith("/")) {
+            return invocation.error("socket path must be absolute");
+          }
+          command.socket = argument;
+        }
+        case 'e' -> {
+          Long shared = QemuNumbers.parseCInteger(argument);
+          if (shared == null || shared < 0 || shared > Integer.MAX_VALUE) {
+            return invocation.error("Invalid shared device number '" + argument + "'");
+          }
+          command.shared = shared.intValue();
+        }
+        case 'f' -> command.format = argument;
+        case 't' -> command.persistent = true;
+        case 'x' -> command.exportName = argument;
+        case 'D' -> command.description = argument;
+        case 'v' -> command.verbose = true;
+        case 'T' -> { }
+        case 'V' -> {
+          invocation.out().print(invocation.program().versionText());
+          return 0;
+        }
+        case 'h' -> {
+          invocation.out().print(HelpText.qemuNbd(invocation.name()));
+          return 0;
+        }
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, argument)) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case Invocation.DEBUG -> invocation.commonOption(getopt, option);
+        case Getopt.UNKNOWN -> {
+          return invocation.error("Try `" + invocation.name() + " --help' for more information.");
+        }
+        default -> {
+          return invocation.error(optionName(option) + " is not supported by qcow4j");
+        }
+      }
+    }
+    List<String> operands = getopt.operands();
+    if (operands.size() != 1) {
+      invocation.error("Invalid number of arguments");
+      invocation.err().println("Try `" + invocation.name() + " --help' for more information.");
+      return 1;
+    }
+    command.file = operands.getFirst();
+    command.debug = invocation.debug();
+    return invocation.execute(command);
+  }
+
+  /** How the command line names an option qcow4j refuses. */
+  private static String optionName(int option) {
+    return switch (option) {
+      case TLS_CREDS -> "--tls-creds";
+      case TLS_HOSTNAME -> "--tls-hostname";
+      case TLS_AUTHZ -> "--tls-authz";
+      case FORK -> "--fork";
+      case PID_FILE -> "--pid-file";
+      case SELINUX_LABEL -> "--selinux-label";
+      default -> "-" + (char) option;
+    };
+  }
 
   @Override
   public Integer call() throws InterruptedException {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
@@ -79,25 +229,24 @@ final class ServeCommand implements Callable<Integer> {
     if (shared < 0) {
       throw new CommandFailure("serve: invalid --shared " + shared + ": it must be 0 (no limit) or more", 1);
     }
-    try (ServerLog log = ServerLog.install(spec.commandLine().getErr(), debug())) {
+    try (ServerLog log = ServerLog.install(err, debug())) {
       return serve(secrets);
     }
   }
 
   /** --debug given after the command name or before it. */
   private boolean debug() {
-    return common.debug || spec.parent() != null && spec.parent().userObject() instanceof Main main && main.debug;
+    return debug;
   }
 
   private int serve(Secrets secrets) throws InterruptedException {
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, format, false, ImageArguments.Tool.QEMU_NBD,
-        spec.commandLine().getErr());
+    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_NBD, err);
     // qemu-nbd lets others do anything with the image but resize it under its clients
     // a loaded snapshot is exported read-only, as qemu-nbd exports it
     boolean exportReadOnly = readOnly || snapshot != null;
     DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(exportReadOnly)
         .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE)
-        .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, spec.commandLine().getErr());
+        .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
     NbdServer server;
     try {
       NbdServer.Builder builder = NbdServer.builder()
@@ -120,8 +269,8 @@ final class ServeCommand implements Callable<Integer> {
       throw new CommandFailure("serve: " + Failures.reason(e, null), 1, e);
     }
     if (verbose) {
-      spec.commandLine().getErr().println("qcow4j: serving " + file + " at " + server.uri());
-      spec.commandLine().getErr().flush();
+      err.println(QemuErrors.PREFIX + "serving " + file + " at " + server.uri());
+      err.flush();
     }
     // Ends when the last client leaves (without -t), or when a signal runs the server's shutdown
     // hook, which flushes and closes the image.

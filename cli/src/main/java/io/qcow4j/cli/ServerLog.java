@@ -13,7 +13,8 @@ import java.util.logging.SimpleFormatter;
 
 /**
  * While a server runs, prints what the library logs (a request failing with EIO, a client lost) as
- * one line on stderr, "qcow4j: message: reason", as qemu-nbd does; the stack trace only with --debug.
+ * one line on stderr, "qcow4j: message: reason" (the program's name first), as qemu-nbd does; the
+ * stack trace only with --debug.
  */
 final class ServerLog extends Handler implements AutoCloseable {
   private static final Formatter MESSAGES = new SimpleFormatter();
@@ -45,7 +46,7 @@ final class ServerLog extends Handler implements AutoCloseable {
     if (!isLoggable(record)) {
       return;
     }
-    StringBuilder line = new StringBuilder("qcow4j: ").append(Failures.oneLine(MESSAGES.formatMessage(record)));
+    StringBuilder line = new StringBuilder(QemuErrors.PREFIX).append(Failures.oneLine(MESSAGES.formatMessage(record)));
     Throwable thrown = record.getThrown();
     if (thrown != null) {
       line.append(": ").append(Failures.reason(thrown, null));

@@ -13,62 +13,82 @@ import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /**
  * qemu-img snapshot: list, create, apply or delete internal snapshots ({@link ImageSnapshots}, which
  * finds them as qemu-img does); a raw image lists nothing and refuses the rest with qemu-img's
  * messages.
  */
-@Command(
-    name = "snapshot",
-    mixinStandardHelpOptions = true,
-    versionProvider = Main.Version.class,
-    description = "List (-l), create (-c), apply (-a) or delete (-d) internal snapshots, like qemu-img snapshot.")
 final class SnapshotCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-  @Mixin CommonOptions common;
-
-  @Option(names = "-l", description = "List the snapshots.")
-  boolean[] list = new boolean[0];
-
-  @Option(names = "-c", paramLabel = "NAME", description = "Create a snapshot of the current state.")
+  private final PrintWriter out;
+  private final PrintWriter err;
+  boolean list;
   List<String> create = new ArrayList<>();
-
-  @Option(names = "-a", paramLabel = "NAME", description = "Revert the disk to the snapshot (id or name).")
   List<String> apply = new ArrayList<>();
-
-  @Option(names = "-d", paramLabel = "NAME", description = "Delete the snapshot (by name).")
   List<String> delete = new ArrayList<>();
-
-  @Option(names = {"-q", "--quiet"}, description = "Quiet mode.")
   boolean quiet;
-
-  @Option(names = {"-U", "--force-share"}, description = "Open with force-share (listing only).")
   boolean forceShare;
-
-  @Mixin ImageOptsOption imageOpts;
-  @Mixin ObjectOption objects;
-
-  @Parameters(paramLabel = "FILE", arity = "0..*", description = "The image.")
+  boolean imageOpts;
+  final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
+
+  private SnapshotCommand(Invocation invocation) {
+    this.out = invocation.out();
+    this.err = invocation.err();
+  }
+
+  /** Parses the command's words as qemu-img's img_snapshot does, then runs it; the exit status. */
+  static int main(Invocation invocation) {
+    SnapshotCommand command = new SnapshotCommand(invocation);
+    boolean action = false;
+    Getopt getopt = invocation.getopt(":la:c:d:hqU", List.of(
+        Getopt.LongOption.flag("help", 'h'),
+        Getopt.LongOption.withArgument("object", Invocation.OBJECT),
+        Getopt.LongOption.flag("image-opts", Invocation.IMAGE_OPTS),
+        Getopt.LongOption.flag("force-share", 'U')));
+    for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
+      if ((option == 'l' || option == 'a' || option == 'c' || option == 'd') && action) {
+        return invocation.usageError("Cannot mix '-l', '-a', '-c', '-d'");
+      }
+      switch (option) {
+        case 'h' -> {
+          return invocation.help();
+        }
+        case 'l' -> command.list = true;
+        case 'a' -> command.apply.add(getopt.optarg());
+        case 'c' -> command.create.add(getopt.optarg());
+        case 'd' -> command.delete.add(getopt.optarg());
+        case 'q' -> command.quiet = true;
+        case 'U' -> command.forceShare = true;
+        case Invocation.OBJECT -> {
+          if (!invocation.defineObject(command.objects, getopt.optarg())) {
+            return invocation.objectStatus(1);
+          }
+        }
+        case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        default -> {
+          if (!invocation.commonOption(getopt, option)) {
+            return Main.USAGE_ERROR;
+          }
+        }
+      }
+      action |= option == 'l' || option == 'a' || option == 'c' || option == 'd';
+    }
+    command.files = getopt.operands();
+    return invocation.executeQemuStyle(command);
+  }
 
   @Override
   public Integer call() throws Exception {
-    return QemuErrors.run(spec, this::run);
+    return run();
   }
 
   private int run() {
-    Secrets secrets = ImageArguments.secrets(objects.definitions, spec.commandLine().getOut());
+    Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
-    int actions = list.length + create.size() + apply.size() + delete.size();
+    int actions = (list ? 1 : 0) + create.size() + apply.size() + delete.size();
     if (actions > 1) {
       throw QemuErrors.usage("Cannot mix '-l', '-a', '-c', '-d'");
     }
@@ -76,14 +96,13 @@ final class SnapshotCommand implements Callable<Integer> {
       throw QemuErrors.usage("Expecting one image file name");
     }
     String file = files.getFirst();
-    boolean readOnly = list.length > 0 || actions == 0;
+    boolean readOnly = list || actions == 0;
     // listing lets others do anything meanwhile, as qemu-img snapshot -l does
     OpenOptions options = readOnly ? OpenOptions.readOnlyDefaults().withSharedPermissions(ImageArguments.SHARE_ALL)
         : OpenOptions.readWriteDefaults();
-    ImageSpec image = ImageArguments.spec(file, imageOpts.enabled, null, forceShare, ImageArguments.Tool.QEMU_IMG,
-        spec.commandLine().getErr());
-    try (DiskFile disk = ImageArguments.open(image, options, secrets, spec.commandLine().getErr())) {
-      if (list.length > 0) {
+    ImageSpec image = ImageArguments.spec(file, imageOpts, null, forceShare, ImageArguments.Tool.QEMU_IMG, err);
+    try (DiskFile disk = ImageArguments.open(image, options, secrets, err)) {
+      if (list) {
         list(disk);
       } else if (!create.isEmpty()) {
         create(disk, create.getFirst());
@@ -104,7 +123,6 @@ final class SnapshotCommand implements Callable<Integer> {
     if (snapshots.isEmpty()) {
       return;
     }
-    PrintWriter out = spec.commandLine().getOut();
     StringBuilder text = new StringBuilder("Snapshot list:\n");
     text.append(String.format("%-10s%-17s%8s%20s%13s%11s", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT"))
         .append('\n');

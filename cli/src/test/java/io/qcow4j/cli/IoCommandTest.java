@@ -45,6 +45,33 @@ class IoCommandTest {
     assertThat(ourResult.err()).isEqualTo(theirResult.err());
   }
 
+  /** qemu-io's own options as its getopt_long reads them: glibc's complaint, then the usage and status 1. */
+  @Test
+  void optionsAreReadAsQemuIoReadsThem() {
+    String raw = TestImages.path("full.raw").toString();
+    for (String[] args : new String[][] {{"-x", raw}, {"-c"}, {"--bogus", raw}, {"--c", "read 0 512", raw, raw},
+        {"-t", "bogus", raw}, {"--aio=bogus", raw}, {"-d", "bogus", raw}, {"-f", "raw", "--image-opts", "-c", "read 0 512", raw}}) {
+      Cli.Result ours = Cli.run(prepend("io", args));
+      Cli.Result theirs = Qemu.run(prepend("qemu-io", args));
+      String what = String.join(" ", args);
+      assertThat(ours.exitCode()).as(what).isEqualTo(theirs.exitCode()).isEqualTo(1);
+      assertThat(ours.err()).as(what).isEqualTo(theirs.err().replace("qemu-io:", theirs.out().isEmpty() ? "qcow4j:" : "qcow4j io:"));
+      assertThat(ours.out()).as(what).isEqualTo(theirs.out().isEmpty() ? "" : Cli.run("io", "--help").out());
+    }
+    assertThat(Cli.run("io", "-h").out()).startsWith("Usage: qcow4j io [OPTIONS]... [-c STRING]... [file]\n");
+    Cli.Result repeated = Cli.run("io", "-f", "qcow2", "--cache", "writeback", "--aio", "threads", "-c", "read 0 512",
+        "-f", "raw", raw);
+    assertThat(repeated.exitCode()).as(repeated.err()).isZero();
+    assertThat(repeated.out()).startsWith("read 512/512 bytes at offset 0\n");
+  }
+
+  private static String[] prepend(String first, String[] rest) {
+    String[] all = new String[rest.length + 1];
+    all[0] = first;
+    System.arraycopy(rest, 0, all, 1, rest.length);
+    return all;
+  }
+
   @Test
   void successfulCommandsExitZeroLikeQemuIo() {
     String image = TestImages.path("top.qcow2").toString();

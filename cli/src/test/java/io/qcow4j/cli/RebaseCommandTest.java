@@ -82,10 +82,11 @@ class RebaseCommandTest {
     Cli.Result ours = Cli.run(args.toArray(String[]::new));
     assertThat(ours.exitCode()).as(ours.err()).isEqualTo(1);
     assertThat(ours.out()).isEmpty();
-    assertThat(ours.errLines()).hasSize(1);
     Qemu.check("qemu-img", "compare", dir.resolve("top.qcow2").toString(), copy.resolve("top.qcow2").toString());
     assertThat(backingOf(dir)).isEqualTo(backingOf(copy));
     Cli.Result theirs = Qemu.run(Stream.concat(Stream.of("qemu-img"), args.stream()).toArray(String[]::new));
+    // one line, or two for a usage error ("Try 'qemu-img --help' ...") as qemu-img prints them
+    assertThat(ours.errLines()).hasSameSizeAs(theirs.errLines());
     assertThat(theirs.exitCode()).isEqualTo(1);
     String theirLine = theirs.errLines().getFirst().replaceFirst("^qemu-img: ", "");
     assertThat(ours.err()).startsWith("qcow4j: " + theirLine.substring(0, Math.min(theirLine.length(), 50)));
