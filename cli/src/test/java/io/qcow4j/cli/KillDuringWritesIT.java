@@ -48,9 +48,12 @@ class KillDuringWritesIT {
         command.add(op);
       }
       command.add(image.toString());
-      Process process = new ProcessBuilder(command).redirectErrorStream(true)
-          .redirectOutput(dir.resolve("io-" + round + ".log").toFile()).start();
-      Thread.sleep(700 + random.nextInt(1500));
+      Path log = dir.resolve("io-" + round + ".log");
+      Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      // killed a random time after its first write: start-up (and a first run's cache training)
+      // takes longer than the writes on a busy machine
+      awaitFirstWrite(process, log);
+      Thread.sleep(random.nextInt(1500));
       process.destroyForcibly();
       assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
 
@@ -69,6 +72,19 @@ class KillDuringWritesIT {
     assertThat(Qemu.check("qemu-img", "map", "--output=json", image.toString())).contains("\"data\": true");
     Cli.Result repaired = Cli.run("check", "-r", "all", image.toString());
     assertThat(Qemu.run("qemu-img", "check", image.toString()).exitCode()).as(repaired.out() + repaired.err()).isZero();
+  }
+
+  private static void awaitFirstWrite(Process process, Path log) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (process.isAlive() && System.nanoTime() < deadline) {
+      if (Files.readString(log).contains("wrote ")) {
+        return;
+      }
+      Thread.sleep(20);
+    }
+    if (!Files.readString(log).contains("wrote ")) {
+      throw new AssertionError("the io process wrote nothing: " + Files.readString(log));
+    }
   }
 
   private void assertClustersWholeOrZero(Path image, long seed, int round) throws IOException {
