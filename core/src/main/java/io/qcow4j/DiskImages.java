@@ -6,6 +6,7 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
@@ -13,6 +14,7 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
+import io.qcow4j.vpc.FixedVhdTarget;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -26,16 +28,19 @@ public final class DiskImages {
   /** Opens the image at {@code path} with its backing chain as {@code options} say. */
   public static DiskFile open(Path path, OpenOptions options) throws IOException {
     if (options.format() == null) {
-      return switch (probe(path)) {
+      ImageFormat probed = probe(path);
+      return switch (probed) {
         case QCOW2 -> QcowFile.open(path, options);
         case RAW -> RawDiskFile.openProbed(path, options);
         case VMDK -> VmdkFile.open(path, options);
+        default -> ReadOnlyFormats.open(probed, path, options);
       };
     }
     return switch (options.format()) {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
+      default -> ReadOnlyFormats.open(options.format(), path, options);
     };
   }
 
@@ -58,6 +63,7 @@ public final class DiskImages {
       case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
       case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
+      default -> ReadOnlyFormats.open(format, path, options);
     };
   }
 
@@ -69,7 +75,8 @@ public final class DiskImages {
     return switch (format) {
       case QCOW2 -> QcowFile.create(path, options);
       case RAW -> createRaw(path, options);
-      case VMDK -> throw new UnsupportedFeatureException("qcow4j does not create vmdk images");
+      case VPC -> FixedVhdTarget.create(path, options);
+      default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };
   }
 

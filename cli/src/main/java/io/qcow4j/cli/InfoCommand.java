@@ -132,14 +132,11 @@ final class InfoCommand implements Callable<Integer> {
     QDict json = new QDict()
         .put("filename", layer.filename())
         .put("format", info.format().id())
-        .put("dirty-flag", info.qcow2() != null && info.qcow2().dirty())
+        .put("dirty-flag", info.dirty())
         .put("actual-size", info.actualSize() >= 0 ? info.actualSize() : null)
         .put("virtual-size", info.virtualSize());
-    if (info.qcow2() != null) {
-      json.put("cluster-size", (long) info.qcow2().clusterSize());
-    }
-    if (info.vmdk() != null && info.vmdk().clusterSize() > 0) {
-      json.put("cluster-size", info.vmdk().clusterSize());
+    if (info.clusterSize() > 0) {
+      json.put("cluster-size", info.clusterSize());
     }
     if (hasBacking(info)) {
       json.put("backing-filename", info.backingFile());
@@ -232,14 +229,11 @@ final class InfoCommand implements Callable<Integer> {
     text.append("disk size: ").append(info.actualSize() >= 0 ? QemuNumbers.humanSize(info.actualSize()) : "unavailable")
         .append('\n');
     Qcow2Info qcow2 = info.qcow2();
-    if (info.vmdk() != null && info.vmdk().clusterSize() > 0) {
-      text.append("cluster_size: ").append(info.vmdk().clusterSize()).append('\n');
+    if (info.clusterSize() > 0) {
+      text.append("cluster_size: ").append(info.clusterSize()).append('\n');
     }
-    if (qcow2 != null) {
-      text.append("cluster_size: ").append(qcow2.clusterSize()).append('\n');
-      if (qcow2.dirty()) {
-        text.append("cleanly shut down: no\n");
-      }
+    if (info.dirty()) {
+      text.append("cleanly shut down: no\n");
     }
     if (hasBacking(info)) {
       text.append("backing file: ").append(info.backingFile());

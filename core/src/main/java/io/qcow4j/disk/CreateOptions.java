@@ -22,6 +22,8 @@ public final class CreateOptions {
   private final boolean dataFileRaw;
   private final String backingFile;
   private final ImageFormat backingFormat;
+  private final boolean vpcFixed;
+  private final boolean vpcForceSize;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -36,6 +38,8 @@ public final class CreateOptions {
     this.dataFileRaw = builder.dataFileRaw;
     this.backingFile = builder.backingFile;
     this.backingFormat = builder.backingFormat;
+    this.vpcFixed = builder.vpcFixed;
+    this.vpcForceSize = builder.vpcForceSize;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -58,6 +62,8 @@ public final class CreateOptions {
     builder.extendedL2 = extendedL2;
     builder.compressionType = compressionType;
     builder.preallocation = preallocation;
+    builder.vpcFixed = vpcFixed;
+    builder.vpcForceSize = vpcForceSize;
     builder.dataFile = dataFile;
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
@@ -125,6 +131,16 @@ public final class CreateOptions {
     return backingFormat;
   }
 
+  /** For a VHD (vpc) image: whether it is fixed (qemu-img's subformat=fixed) rather than dynamic. */
+  public boolean vpcFixed() {
+    return vpcFixed;
+  }
+
+  /** For a VHD (vpc) image: whether its size is kept as given (force_size=on) rather than rounded to a CHS geometry. */
+  public boolean vpcForceSize() {
+    return vpcForceSize;
+  }
+
   /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
@@ -182,13 +198,13 @@ public final class CreateOptions {
         && extendedL2 == that.extendedL2 && compressionType == that.compressionType
         && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
         && dataFileRaw == that.dataFileRaw && Objects.equals(backingFile, that.backingFile)
-        && backingFormat == that.backingFormat;
+        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat);
+        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize);
   }
 
   @Override
@@ -197,7 +213,8 @@ public final class CreateOptions {
         + ", refcountBits=" + refcountBits + ", lazyRefcounts=" + lazyRefcounts + ", extendedL2=" + extendedL2
         + ", compressionType=" + compressionType.id() + ", preallocation=" + preallocation.id()
         + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", backingFile=" + backingFile
-        + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + "]";
+        + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
+        + ", vpcForceSize=" + vpcForceSize + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -214,6 +231,8 @@ public final class CreateOptions {
     private boolean dataFileRaw;
     private String backingFile;
     private ImageFormat backingFormat;
+    private boolean vpcFixed;
+    private boolean vpcForceSize;
 
     private Builder(long size) {
       this.size = size;
@@ -278,6 +297,13 @@ public final class CreateOptions {
     public Builder backing(String file, ImageFormat format) {
       backingFile = file;
       backingFormat = format;
+      return this;
+    }
+
+    /** For a VHD (vpc) image: fixed ({@code fixed}) or dynamic, its size kept as given ({@code forceSize}) or rounded to a geometry. */
+    public Builder vpc(boolean fixed, boolean forceSize) {
+      vpcFixed = fixed;
+      vpcForceSize = forceSize;
       return this;
     }
 

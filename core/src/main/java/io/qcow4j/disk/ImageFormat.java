@@ -12,7 +12,23 @@ public enum ImageFormat {
   /** A qcow2 image, version 2 or 3. */
   QCOW2,
   /** A VMware VMDK image (every subformat qemu-img creates, and ESX descriptors), read-only. */
-  VMDK;
+  VMDK,
+  /** A Virtual PC / Hyper-V VHD image (QEMU's "vpc"): fixed, dynamic or differencing; read-only. */
+  VPC,
+  /** A VirtualBox VDI image, static or dynamic; read-only. */
+  VDI,
+  /** A QED image; read-only. */
+  QED,
+  /** A qcow (version 1) image; read-only. */
+  QCOW;
+
+  /**
+   * Whether qcow4j opens images of this format for writing (raw, qcow2); the others open only
+   * read-only (of those, qcow4j creates fixed VHDs, written once as they are made).
+   */
+  public boolean writable() {
+    return this == RAW || this == QCOW2;
+  }
 
   /** The name qemu-img uses for this format ("raw", "qcow2"). */
   public String id() {
@@ -32,7 +48,7 @@ public enum ImageFormat {
     if (FormatProber.FORMATS.contains(name)) {
       throw new UnsupportedFeatureException(notSupported(name));
     }
-    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2)");
+    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vpc, vdi, qed, qcow)");
   }
 
   /**

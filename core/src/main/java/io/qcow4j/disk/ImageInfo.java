@@ -7,7 +7,8 @@ import java.util.List;
  * What qemu-img info reports about one layer of an image. {@code qcow2} is null for other formats,
  * {@code vmdk} likewise;
  * {@code backingFile} and {@code backingFormat} are null when there is no backing file (the format
- * also when the header does not record it).
+ * also when the header does not record it). {@code clusterSize} is qemu-img's "cluster_size" (0
+ * when the format reports none), {@code dirty} its "dirty-flag".
  */
 public record ImageInfo(
     Path file,
@@ -17,12 +18,15 @@ public record ImageInfo(
     String backingFile,
     String backingFormat,
     Qcow2Info qcow2,
-    VmdkInfo vmdk) {
+    VmdkInfo vmdk,
+    long clusterSize,
+    boolean dirty) {
 
-  /** The description of a layer without a VMDK part. */
+  /** The info of a raw or qcow2 layer: the cluster size and dirty flag are {@code qcow2}'s (none for raw). */
   public ImageInfo(Path file, ImageFormat format, long virtualSize, long actualSize, String backingFile,
       String backingFormat, Qcow2Info qcow2) {
-    this(file, format, virtualSize, actualSize, backingFile, backingFormat, qcow2, null);
+    this(file, format, virtualSize, actualSize, backingFile, backingFormat, qcow2, null,
+        qcow2 == null ? 0 : qcow2.clusterSize(), qcow2 != null && qcow2.dirty());
   }
 
   /** The qcow2-specific part of {@link ImageInfo}, with qemu-img's meaning for every field. */

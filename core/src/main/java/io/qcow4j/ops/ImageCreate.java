@@ -71,7 +71,7 @@ public final class ImageCreate {
       if (format == ImageFormat.QCOW2) {
         QcowFile.createUnsafe(path, options);
       } else {
-        DiskImages.create(path, ImageFormat.RAW, options).close();
+        DiskImages.create(path, format, options).close();
       }
     }
   }
@@ -132,6 +132,10 @@ public final class ImageCreate {
         case "raw" -> ImageFormat.RAW;
         case "qcow2" -> ImageFormat.QCOW2;
         case "vmdk" -> ImageFormat.VMDK;
+        case "vpc" -> ImageFormat.VPC;
+        case "vdi" -> ImageFormat.VDI;
+        case "qed" -> ImageFormat.QED;
+        case "qcow" -> ImageFormat.QCOW;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };

@@ -18,7 +18,27 @@ public final class CreateOptionsReader {
 
   /** The options of a new image of {@code format} and {@code size} bytes. */
   public static CreateOptions read(ImageFormat format, OptionValues values, long size) throws InvalidOptionException {
-    return format == ImageFormat.QCOW2 ? qcow2(values, size) : raw(values, size);
+    return switch (format) {
+      case QCOW2 -> qcow2(values, size);
+      case VPC -> vpc(values, size);
+      default -> raw(values, size);
+    };
+  }
+
+  /**
+   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size;
+   * qcow4j writes fixed images only so far.
+   */
+  public static CreateOptions vpc(OptionValues values, long size) throws InvalidOptionException {
+    String subformat = values.string("subformat");
+    boolean fixed = "fixed".equals(subformat);
+    if (subformat != null && !fixed && !subformat.equals("dynamic")) {
+      throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
+    }
+    if (!fixed) {
+      throw new InvalidOptionException("qcow4j writes only fixed VHD images: use -o subformat=fixed");
+    }
+    return CreateOptions.builder(size).vpc(true, values.bool("force_size", false)).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */

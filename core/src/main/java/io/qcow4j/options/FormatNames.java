@@ -32,6 +32,7 @@ public final class FormatNames {
     return switch (name) {
       case "qcow2" -> ImageFormat.QCOW2;
       case "raw" -> ImageFormat.RAW;
+      case "vpc" -> ImageFormat.VPC;
       default -> throw new InvalidOptionException(OTHER_IMAGE_FORMATS.contains(name)
           ? "Format '" + name + "' is not supported by qcow4j (raw, qcow2)"
           : "Unknown file format '" + name + "'");
@@ -51,12 +52,12 @@ public final class FormatNames {
 
   /** The backing format qcow4j opens with that name; null for a name QEMU knows but qcow4j does not open. */
   static ImageFormat backingFormat(String name) {
-    return switch (name) {
-      case "qcow2" -> ImageFormat.QCOW2;
-      case "raw" -> ImageFormat.RAW;
-      case "vmdk" -> ImageFormat.VMDK;
-      default -> null;
-    };
+    for (ImageFormat format : ImageFormat.values()) {
+      if (format.id().equals(name)) {
+        return format;
+      }
+    }
+    return null;
   }
 
   /** Whether QEMU 7.2 has a block driver of that name (what backing_fmt may name). */

@@ -54,6 +54,13 @@ public final class OptionLists {
   private static final OptionList RAW_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size")));
 
+  private static final OptionList VPC_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("subformat", STRING,
+          "Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed} "),
+      OptionDescriptor.of("force_size", BOOL, "Force disk size calculation to use the actual size specified, rather"
+          + " than using the nearest CHS-based calculation")));
+
   private static final OptionList FILE_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
       OptionDescriptor.of("nocow", BOOL, "Turn off copy-on-write (valid only on btrfs)"),
@@ -64,7 +71,11 @@ public final class OptionLists {
 
   /** The format's own creation options (qemu-img create -f FMT -o help, without a file name). */
   public static OptionList create(ImageFormat format) {
-    return format == ImageFormat.QCOW2 ? QCOW2_CREATE : RAW_CREATE;
+    return switch (format) {
+      case QCOW2 -> QCOW2_CREATE;
+      case VPC -> VPC_CREATE;
+      default -> RAW_CREATE;
+    };
   }
 
   /** The format's creation options and then the file protocol's, as qemu-img takes them for a file. */

@@ -9,6 +9,7 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
@@ -93,6 +94,7 @@ final class BackingChain {
       case RAW -> backingFormat == null ? RawDiskFile.openProbed(path, backingOptions)
           : RawDiskFile.open(path, backingOptions);
       case VMDK -> VmdkFile.open(path, backingOptions, depth, chain);
+      default -> ReadOnlyFormats.open(format, path, backingOptions, depth, chain);
     };
   }
 
@@ -133,6 +135,7 @@ final class BackingChain {
       case QCOW2 -> QcowFile.openLayer(path, backingOptions, depth, chain, new LayerOverrides(formatOptions, secrets));
       case RAW -> probed ? RawDiskFile.openProbed(path, backingOptions) : RawDiskFile.open(path, backingOptions);
       case VMDK -> VmdkFile.open(path, backingOptions, depth, chain);
+      default -> ReadOnlyFormats.open(format, path, backingOptions, depth, chain);
     };
   }
 

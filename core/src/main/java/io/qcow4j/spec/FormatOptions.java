@@ -67,8 +67,8 @@ public final class FormatOptions {
     return NONE;
   }
 
-  /** The options of a format that takes none qcow4j reads: any is refused by name. */
-  static FormatOptions readNone(BlockOptions options, String format) throws ImageSpecException {
+  /** The options of a read-only format (vmdk, vpc, vdi, qed, qcow): none that qcow4j takes, each refused by name. */
+  static FormatOptions readOther(BlockOptions options, String format) throws ImageSpecException {
     refuseLeftover(options, format);
     return NONE;
   }

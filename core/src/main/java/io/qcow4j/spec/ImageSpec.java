@@ -403,7 +403,8 @@ public final class ImageSpec {
     return switch (actual) {
       case QCOW2 -> FormatOptions.readQcow2(options, backingDisabled);
       case RAW -> FormatOptions.readRaw(options);
-      case VMDK -> FormatOptions.readNone(options, "vmdk");
+      case VMDK -> FormatOptions.readOther(options, "vmdk");
+      default -> FormatOptions.readOther(options, actual.id());
     };
   }
 

@@ -361,7 +361,7 @@ public final class VmdkFile implements DiskFile {
     }
     ImageInfo.VmdkInfo vmdk = new ImageInfo.VmdkInfo(cid, parentCid, createType, clusterSize(), extentInfos);
     return new ImageInfo(path, ImageFormat.VMDK, size, allocatedBytes(), parentHint,
-        parentHint == null ? null : "vmdk", null, vmdk);
+        parentHint == null ? null : "vmdk", null, vmdk, vmdk.clusterSize(), false);
   }
 
   /** QEMU's vmdk_co_get_info: the grain size when every extent is sparse alike, else none (0). */

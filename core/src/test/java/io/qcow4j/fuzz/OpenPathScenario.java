@@ -3,17 +3,25 @@ package io.qcow4j.fuzz;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.qcow1.Qcow1File;
 import io.qcow4j.qcow2.QcowFile;
+import io.qcow4j.qed.QedFile;
+import io.qcow4j.storage.Storage;
+import io.qcow4j.vdi.VdiFile;
 import io.qcow4j.vmdk.VmdkFile;
+import io.qcow4j.vpc.VpcFile;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * What the fuzzer does with one image: opens it read-only with the smallest metadata cache and
  * reads, maps and checks it; opens it read-write and writes (each write read back), zeroes,
- * discards, flushes, snapshots, resizes, checks and repairs it; then reopens what that left. Every step may fail with an IOException
+ * discards, flushes, snapshots, resizes, checks and repairs it; then reopens what that left; then
+ * opens it as each read-only format (vpc, vdi, qed, qcow) and reads and maps it. Every step may fail with an IOException
  * (ours, naming the problem); anything else escapes to the caller as a finding.
  */
 final class OpenPathScenario {
@@ -33,6 +41,44 @@ final class OpenPathScenario {
     vmdk(image);
     readOnly(image, READ_ONLY_SMALL_CACHE);
     readOnly(readWrite(image), READ_ONLY);
+    for (ReadOnlyOpener opener : READ_ONLY_FORMATS) {
+      readOnlyFormat(image, opener);
+    }
+  }
+
+  /** Opens one read-only format over a storage, without backing files. */
+  @FunctionalInterface
+  private interface ReadOnlyOpener {
+    DiskFile open(Storage storage) throws IOException;
+  }
+
+  private static final List<ReadOnlyOpener> READ_ONLY_FORMATS = List.of(
+      storage -> VpcFile.open(storage, null, null),
+      storage -> VdiFile.open(storage, null),
+      storage -> QedFile.open(storage, null, null),
+      storage -> Qcow1File.open(storage, null, null));
+
+  /** The image opened as one read-only format (each refuses what is not its own): read, mapped, described. */
+  private static void readOnlyFormat(byte[] image, ReadOnlyOpener opener) {
+    GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.img", image, true);
+    DiskFile file;
+    try {
+      file = opener.open(storage);
+    } catch (IOException expected) {
+      quietly(storage::close);
+      return;
+    }
+    try (file) {
+      long size = file.size();
+      for (long offset : probeOffsets(size, 4096)) {
+        quietly(() -> read(file, offset, ioLength(size, offset, 4096)));
+        quietly(() -> file.blockStatus(offset, size - offset));
+      }
+      quietly(() -> map(file, size));
+      quietly(file::info);
+    } catch (IOException expected) {
+      // Failed as a hostile image may.
+    }
   }
 
   private static void readOnly(byte[] image, OpenOptions options) {

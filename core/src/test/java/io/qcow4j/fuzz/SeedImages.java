@@ -101,6 +101,16 @@ final class SeedImages {
     Path stream = maker.directory.resolve("stream.vmdk");
     maker.tools.img("convert", "-q", "-O", "vmdk", "-o", "subformat=streamOptimized", streamSource, stream);
     seeds.add(maker.seed("vmdk-stream-optimized", stream));
+    for (List<String> recipe : List.of(List.of("vpc", "subformat=dynamic"), List.of("vpc", "subformat=fixed"),
+        List.of("vdi", "static=off"), List.of("qed", "cluster_size=4096"), List.of("qcow", "encryption=off"))) {
+      String format = recipe.get(0);
+      String name = format + "-" + recipe.get(1).replaceAll("[=,]", "-");
+      Path image = maker.directory.resolve(name + "." + format);
+      maker.tools.img("create", "-q", "-f", format, "-o", recipe.get(1), image, "1M");
+      String write = format.equals("qcow") ? "write -c -P 0x78 4k 4k" : "write -z 8k 4k";
+      maker.tools.io("-f", format, "-c", "write -P 0x77 1k 3k", "-c", write, image);
+      seeds.add(maker.seed(name, image));
+    }
     return seeds;
   }
 
