@@ -4,7 +4,7 @@ import java.util.Set;
 
 /**
  * qemu-img's -t cache modes. qcow4j always goes through the page cache and makes data durable with
- * explicit barriers, so every valid mode is accepted and none changes what is written.
+ * explicit barriers; every valid mode is accepted, and unsafe (cache.no-flush) skips the barriers.
  */
 final class CacheMode {
   private static final Set<String> MODES = Set.of("none", "off", "writeback", "writethrough", "directsync", "unsafe");
@@ -14,6 +14,11 @@ final class CacheMode {
   /** Whether {@code mode} is a cache mode bdrv_parse_cache_mode accepts. */
   static boolean valid(String mode) {
     return MODES.contains(mode);
+  }
+
+  /** Whether a valid {@code mode} makes flushes reach stable storage: all but unsafe do. */
+  static boolean flushes(String mode) {
+    return !"unsafe".equals(mode);
   }
 
   /** Checks a -t value as bdrv_parse_cache_mode does; null (absent) is fine. */

@@ -48,6 +48,8 @@ final class ConvertCommand implements Callable<Integer> {
   boolean progress;
   boolean quiet;
   boolean forceShare;
+  /** The target's cache mode (-t): qemu-img convert's default, unsafe, never flushes. */
+  String cache = "unsafe";
   String snapshot;
   boolean targetImageOpts;
   boolean imageOpts;
@@ -72,7 +74,6 @@ final class ConvertCommand implements Callable<Integer> {
     boolean bitmaps = false;
     boolean skipBrokenBitmaps = false;
     String rateLimit = null;
-    String cache = null;
     String sourceCache = null;
     Getopt getopt = invocation.getopt(":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", List.of(
         Getopt.LongOption.flag("help", 'h'),
@@ -113,7 +114,7 @@ final class ConvertCommand implements Callable<Integer> {
           }
         }
         case 'p' -> command.progress = true;
-        case 't' -> cache = getopt.optarg();
+        case 't' -> command.cache = getopt.optarg();
         case 'T' -> sourceCache = getopt.optarg();
         case 'q' -> command.quiet = true;
         case 'n' -> command.noCreate = true;
@@ -162,8 +163,8 @@ final class ConvertCommand implements Callable<Integer> {
     if (salvage || bitmaps) {
       return invocation.error((salvage ? "--salvage" : "--bitmaps") + " is not supported");
     }
-    if (cache != null && !CacheMode.valid(cache)) {
-      return invocation.error("Invalid cache option: " + cache);
+    if (!CacheMode.valid(command.cache)) {
+      return invocation.error("Invalid cache option: " + command.cache);
     }
     if (sourceCache != null && !CacheMode.valid(sourceCache)) {
       return invocation.error("Invalid source cache option: " + sourceCache);
@@ -254,14 +255,15 @@ final class ConvertCommand implements Callable<Integer> {
         ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
             targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
             err);
-        DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
+        DiskFile target = ImageArguments.open(targetSpec,
+            OpenOptions.readWriteDefaults().withFlushes(CacheMode.flushes(cache)), secrets,
             err);
         run(() -> ConvertTarget.intoExisting(sources, target, copyOptions, report), targetName, null);
       } else {
         ImageFormat format = outputFormat();
         CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName);
         run(() -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
-            copyOptions, report), targetName, format);
+            copyOptions, CacheMode.flushes(cache), report), targetName, format);
       }
       printer.print(100, 0);
     } catch (IOException e) {

@@ -27,10 +27,11 @@ public final class OpenOptions {
   private final boolean forceShare;
   private final Set<Permission> sharedPermissions;
   private final SnapshotSelector snapshot;
+  private final boolean flushes;
 
   private OpenOptions(boolean readOnly, ImageFormat format, int maxChainDepth, BackingPolicy backingPolicy,
       long cacheBytes, Locking locking, boolean forceShare, Set<Permission> sharedPermissions,
-      SnapshotSelector snapshot) {
+      SnapshotSelector snapshot, boolean flushes) {
     if (maxChainDepth < 0) {
       throw new IllegalArgumentException("maxChainDepth must be >= 0: " + maxChainDepth);
     }
@@ -46,6 +47,7 @@ public final class OpenOptions {
     this.forceShare = forceShare;
     this.sharedPermissions = Set.copyOf(Objects.requireNonNull(sharedPermissions, "sharedPermissions"));
     this.snapshot = snapshot;
+    this.flushes = flushes;
   }
 
   /**
@@ -54,7 +56,7 @@ public final class OpenOptions {
    */
   public static OpenOptions readOnlyDefaults() {
     return new OpenOptions(true, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES,
-        Locking.AUTO, false, DEFAULT_SHARED, null);
+        Locking.AUTO, false, DEFAULT_SHARED, null, true);
   }
 
   /** As {@link #readOnlyDefaults()}, read-write. */
@@ -117,58 +119,73 @@ public final class OpenOptions {
     return snapshot;
   }
 
+  /**
+   * Whether flushes reach stable storage (default); false is QEMU's {@code cache.no-flush} and
+   * cache mode {@code unsafe}, what qemu-img convert writes its target with: every barrier of the
+   * image files is skipped, so a crash can lose or corrupt what was written, closing included.
+   */
+  public boolean flushes() {
+    return flushes;
+  }
+
+  /** These options with flushes made (true) or skipped (false, cache mode unsafe). */
+  public OpenOptions withFlushes(boolean value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions, snapshot, value);
+  }
+
   /** These options reading the internal snapshot {@code value} (null: the current state). */
   public OpenOptions withSnapshot(SnapshotSelector value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, value);
+        sharedPermissions, value, flushes);
   }
 
   /** These options opening read-only or read-write. */
   public OpenOptions withReadOnly(boolean value) {
     return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options opening as {@code value} (null: the format is probed). */
   public OpenOptions withFormat(ImageFormat value) {
     return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options opening at most {@code value} backing files below the image. */
   public OpenOptions withMaxChainDepth(int value) {
     return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options treating a backing file as {@code value} says. */
   public OpenOptions withBackingPolicy(BackingPolicy value) {
     return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options with a metadata cache budget of {@code value} bytes per image. */
   public OpenOptions withCacheBytes(long value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options taking QEMU's image locks as {@code value} says. */
   public OpenOptions withLocking(Locking value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, value, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options letting others do anything to a read-only image, or not (qemu-img's -U). */
   public OpenOptions withForceShare(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, value,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   /** These options letting others do {@code value} to the image. */
   public OpenOptions withSharedPermissions(Set<Permission> value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        value, snapshot);
+        value, snapshot, flushes);
   }
 
   @Override
@@ -177,19 +194,20 @@ public final class OpenOptions {
         && readOnly == that.readOnly && format == that.format && maxChainDepth == that.maxChainDepth
         && backingPolicy == that.backingPolicy && cacheBytes == that.cacheBytes && locking == that.locking
         && forceShare == that.forceShare && sharedPermissions.equals(that.sharedPermissions)
-        && Objects.equals(snapshot, that.snapshot);
+        && Objects.equals(snapshot, that.snapshot) && flushes == that.flushes;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes);
   }
 
   @Override
   public String toString() {
     return "OpenOptions[readOnly=" + readOnly + ", format=" + format + ", maxChainDepth=" + maxChainDepth
         + ", backingPolicy=" + backingPolicy + ", cacheBytes=" + cacheBytes + ", locking=" + locking
-        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + ", snapshot=" + snapshot + "]";
+        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + ", snapshot=" + snapshot
+        + ", flushes=" + flushes + "]";
   }
 }

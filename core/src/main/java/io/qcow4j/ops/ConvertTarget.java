@@ -5,6 +5,7 @@ import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
@@ -46,13 +47,15 @@ public final class ConvertTarget {
   /**
    * Creates the target at {@code path} as {@code options} say and copies the sources into it. A raw
    * target without preallocation is written as it is made ({@link ImageConvert#toRaw}, holes for
-   * zeros); its failures count as the creation's.
+   * zeros); its failures count as the creation's. With {@code flushes} false (qemu-img convert's
+   * default cache mode, unsafe) nothing is flushed to stable storage: the kernel writes it back.
    */
   public static void intoNew(List<DiskFile> sources, Path path, ImageFormat format, CreateOptions options,
-      long sparseBytes, ImageConvert.Options copyOptions, ImageConvert.Progress progress) throws IOException {
+      long sparseBytes, ImageConvert.Options copyOptions, boolean flushes, ImageConvert.Progress progress)
+      throws IOException {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
-        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress);
+        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), flushes, progress);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
       }
@@ -60,7 +63,9 @@ public final class ConvertTarget {
     }
     DiskFile target;
     try {
-      target = format == ImageFormat.QCOW2 ? QcowFile.create(path, options) : DiskImages.create(path, format, options);
+      target = format == ImageFormat.QCOW2
+          ? QcowFile.create(path, options, OpenOptions.readWriteDefaults().withFlushes(flushes))
+          : DiskImages.create(path, format, options);
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.CREATE, e);
     }

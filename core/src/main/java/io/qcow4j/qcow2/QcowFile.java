@@ -159,6 +159,14 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
+   * As {@link #create(Path, CreateOptions)}, the image made and opened as {@code open} says (cache
+   * budget, flushes, locks; it is always opened read-write).
+   */
+  public static QcowFile create(Path path, CreateOptions options, OpenOptions open) throws IOException {
+    return ImageCreator.create(path, options, open);
+  }
+
+  /**
    * Creates a qcow2 image and closes it without opening its backing file, which need not exist
    * (qemu-img create -u).
    */
