@@ -42,8 +42,22 @@ public final class Main {
     }
   }
 
+  /**
+   * Runs the command line and ends the process with its status. The process halts rather than
+   * exits: System.exit first sets up the JDK's System.Logger to log the exit (a service lookup over
+   * the class path and java.logging, 10-20 ms of a short command). Halting skips the shutdown
+   * hooks, which the tool needs for nothing once its command returned (serve's hook closes a
+   * server that is closed by then); the launcher sets {@code qcow4j.exitHooks} when extra JVM
+   * options are given, since those may install hooks of their own (a flight recording's dump).
+   */
   public static void main(String[] args) {
-    System.exit(run(args));
+    int status = run(args);
+    if (Boolean.getBoolean("qcow4j.exitHooks")) {
+      System.exit(status);
+    }
+    System.out.flush();
+    System.err.flush();
+    Runtime.getRuntime().halt(status);
   }
 
   private static int qemuImg(Program program, PrintWriter out, PrintWriter err, String[] args) {
