@@ -107,6 +107,7 @@ public final class Main {
       case "map" -> MapCommand.main(invocation);
       case "check" -> CheckCommand.main(invocation);
       case "snapshot" -> SnapshotCommand.main(invocation);
+      case "bitmap" -> BitmapCommand.main(invocation);
       case "resize" -> ResizeCommand.main(invocation);
       case "measure" -> MeasureCommand.main(invocation);
       case "amend" -> AmendCommand.main(invocation);
