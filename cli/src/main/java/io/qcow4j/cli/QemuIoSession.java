@@ -42,10 +42,9 @@ final class QemuIoSession implements AutoCloseable {
   private DiskFile disk;
   private ImageSpec spec;
   private Flags flags;
-  /** What the image was opened from, for reopen: the name, the option string and the format (each may be null). */
+  /** What the image was opened from, for reopen: the name and the option string (each may be null). */
   private String openName;
   private String openOptions;
-  private ImageFormat openFormat;
   private Path snapshotOverlay;
   private boolean quit;
 
@@ -95,10 +94,7 @@ final class QemuIoSession implements AutoCloseable {
       if (options == null) {
         image = ImageSpec.parse(name, Images.format(format));
       } else {
-        image = ImageSpec.parseOptions(options, false);
-        if (name != null) {
-          image = image.withDefaultFilename(name);
-        }
+        image = ImageSpec.parseOptions(name == null ? options : withFilename(options, name), false);
       }
     } catch (ImageSpecException e) {
       warn(e.warnings());
@@ -117,7 +113,7 @@ final class QemuIoSession implements AutoCloseable {
       image = image.withForceShare();
     }
     try {
-      disk = openFlags.snapshot() ? openSnapshot(image) : openImage(image, openFlags.readOnly());
+      disk = openFlags.snapshot() ? openSnapshot(image, openFlags.readOnly()) : openImage(image, openFlags.readOnly());
     } catch (IOException | RuntimeException e) {
       cantOpen(name, e);
       return 1;
@@ -129,7 +125,6 @@ final class QemuIoSession implements AutoCloseable {
     flags = openFlags;
     openName = name;
     openOptions = options;
-    openFormat = image.format();
     return 0;
   }
 
@@ -145,7 +140,7 @@ final class QemuIoSession implements AutoCloseable {
    * $TMPDIR (else /var/tmp), as QEMU's bdrv_append_temp_snapshot makes it; the overlay is deleted
    * when the image is closed.
    */
-  private DiskFile openSnapshot(ImageSpec image) throws IOException {
+  private DiskFile openSnapshot(ImageSpec image, boolean readOnly) throws IOException {
     String backingName;
     ImageFormat backingFormat;
     long size;
@@ -154,16 +149,14 @@ final class QemuIoSession implements AutoCloseable {
       size = base.size();
       backingName = base.files().getFirst().toAbsolutePath().toString();
     }
-    if (!image.isPlainFilename()) {
-      throw new IOException("snapshot mode (-s) takes a plain file name in qcow4j");
-    }
     String tmp = System.getenv("TMPDIR");
     Path overlay = Files.createTempFile(Path.of(tmp != null && !tmp.isEmpty() ? tmp : "/var/tmp"), "vl.", "");
     try {
       DiskImages.create(overlay, ImageFormat.QCOW2, CreateOptions.of(size).withBacking(backingName, backingFormat))
           .close();
       DiskFile top = DiskImages.open(ImageSpec.ofFilename(overlay.toString(), ImageFormat.QCOW2),
-          OpenOptions.readWriteDefaults().withSharedPermissions(ImageArguments.SHARE_ALL), secrets);
+          OpenOptions.readWriteDefaults().withReadOnly(readOnly).withSharedPermissions(ImageArguments.SHARE_ALL),
+          secrets);
       snapshotOverlay = overlay;
       return top;
     } catch (IOException | RuntimeException e) {
@@ -212,11 +205,10 @@ final class QemuIoSession implements AutoCloseable {
     ImageSpec image = spec;
     if (options != null) {
       try {
-        String merged = openOptions == null ? options : openOptions + "," + options;
-        image = ImageSpec.parseOptions(merged, false);
-        if (openName != null) {
-          image = image.withDefaultFilename(openName).withDefaultFormat(openFormat);
-        }
+        // the options the image was opened with, the file and the format it was opened as, then the new ones
+        String base = openOptions != null ? openOptions : "driver=" + disk.format().id();
+        String merged = base + "," + options;
+        image = ImageSpec.parseOptions(openName == null ? merged : withFilename(merged, openName), false);
       } catch (ImageSpecException e) {
         error(Failures.reason(e, null));
         return -22;
@@ -245,6 +237,11 @@ final class QemuIoSession implements AutoCloseable {
       }
       return -22;
     }
+  }
+
+  /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */
+  private static String withFilename(String options, String name) {
+    return "file.filename=" + name.replace(",", ",,") + "," + options;
   }
 
   /** After a write command: writethrough mode makes what it wrote durable, as QEMU flushes then. */
