@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -38,14 +39,25 @@ final class Invocation {
   private final String[] argv;
   private final PrintWriter out;
   private final PrintWriter err;
+  private final InputStream in;
   private boolean debug;
 
   Invocation(Program program, String[] argv, PrintWriter out, PrintWriter err, boolean debug) {
+    this(program, argv, System.in, out, err, debug);
+  }
+
+  Invocation(Program program, String[] argv, InputStream in, PrintWriter out, PrintWriter err, boolean debug) {
     this.program = program;
     this.argv = argv;
+    this.in = in;
     this.out = out;
     this.err = err;
     this.debug = debug;
+  }
+
+  /** Where the command reads its standard input (qemu-io's commands without -c). */
+  InputStream in() {
+    return in;
   }
 
   Program program() {
@@ -83,14 +95,14 @@ final class Invocation {
   Invocation named(String name) {
     String[] renamed = argv.clone();
     renamed[0] = name;
-    return new Invocation(program, renamed, out, err, debug);
+    return new Invocation(program, renamed, in, out, err, debug);
   }
 
   /** The same run without its last word (qemu-img resize takes the size off before getopt). */
   Invocation withoutLastWord() {
     String[] shorter = new String[argv.length - 1];
     System.arraycopy(argv, 0, shorter, 0, shorter.length);
-    return new Invocation(program, shorter, out, err, debug);
+    return new Invocation(program, shorter, in, out, err, debug);
   }
 
   /** A getopt over the words; qcow4j adds --debug to the long options. */

@@ -1,25 +1,31 @@
 package io.qcow4j.cli;
 
-import io.qcow4j.disk.DiskFile;
-import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
 /**
- * qemu-io: runs each -c command on the image in order, every one even after a failure, and exits 1
- * when any failed. Opens the image read-write unless -r, like qemu-io.
+ * qemu-io: opens the image given (if any), then runs each -c command in order, every one even
+ * after a failure, until "quit"; without -c it reads the commands from standard input after its
+ * "qemu-io> " prompt. Exits 1 when a command failed, as qemu-io does.
  */
 final class IoCommand implements Callable<Integer> {
   private final PrintWriter out;
   private final PrintWriter err;
+  private final InputStream in;
+  private final String prompt;
   String format;
   boolean readOnly;
+  boolean snapshot;
+  CacheMode.Setting cache = CacheMode.Setting.WRITETHROUGH;
   final List<String> commands = new ArrayList<>();
   boolean forceShare;
   boolean imageOpts;
@@ -29,13 +35,15 @@ final class IoCommand implements Callable<Integer> {
   private IoCommand(Invocation invocation) {
     this.out = invocation.out();
     this.err = invocation.err();
+    this.in = invocation.in();
+    this.prompt = invocation.program().toolName() + "> ";
   }
 
   /**
    * Parses the words as qemu-io's main does (argv[0] the program's name), then runs the commands;
-   * the exit status. Of its options, the cache, AIO and discard modes are checked and, like -n,
-   * -k and -m, change nothing (qcow4j goes through the page cache and passes discards on);
-   * -s and -C are refused.
+   * the exit status. Of its options, the cache mode sets when writes are made durable (see
+   * {@link QemuIoSession}), the AIO and discard modes are checked and, like -k and -m, change
+   * nothing (qcow4j passes discards on); -C is refused.
    */
   static int main(Invocation invocation) {
     IoCommand command = new IoCommand(invocation);
@@ -60,13 +68,12 @@ final class IoCommand implements Callable<Integer> {
         Getopt.LongOption.flag("force-share", 'U')));
     for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
       switch (option) {
-        case 's' -> {
-          return invocation.error("-s (snapshot mode) is not supported");
-        }
+        case 's' -> command.snapshot = true;
         case 'C' -> {
           return invocation.error("-C (copy-on-read) is not supported");
         }
-        case 'n', 'm', 'k', 'T' -> { }
+        case 'n' -> command.cache = new CacheMode.Setting(true, command.cache.noFlush(), false);
+        case 'm', 'k', 'T' -> { }
         case 'd' -> {
           if (!Set.of("ignore", "off", "unmap", "on").contains(getopt.optarg())) {
             return invocation.error("Invalid discard option: " + getopt.optarg());
@@ -84,9 +91,11 @@ final class IoCommand implements Callable<Integer> {
           }
         }
         case 't' -> {
-          if (!CacheMode.valid(getopt.optarg())) {
+          CacheMode.Setting setting = CacheMode.setting(getopt.optarg());
+          if (setting == null) {
             return invocation.error("Invalid cache option: " + getopt.optarg());
           }
+          command.cache = setting;
         }
         case 'V' -> {
           invocation.out().print(invocation.program().versionText());
@@ -115,39 +124,74 @@ final class IoCommand implements Callable<Integer> {
       invocation.out().print(HelpText.qemuIo(usageName));
       return 1;
     }
+    if (command.format != null && command.imageOpts) {
+      return invocation.error("--image-opts and -f are mutually exclusive");
+    }
     command.file = operands.isEmpty() ? null : operands.getFirst();
     return invocation.execute(command);
   }
 
   @Override
-  public Integer call() {
+  public Integer call() throws IOException {
     Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;
     }
-    if (commands.isEmpty()) {
-      throw new CommandFailure("io: give the commands with -c (the interactive prompt is not supported)", 1);
-    }
-    if (file == null) {
-      // qemu-io without an image: every command but open finds no file (qcow4j has no open)
-      for (int i = 0; i < commands.size(); i++) {
-        out.println("no file open, try 'help open'");
+    // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
+    java.io.Console console = System.console();
+    StdioBuffer buffer = console != null && console.isTerminal() ? null : new StdioBuffer(out);
+    PrintWriter stdout = buffer != null ? new PrintWriter(buffer) : out;
+    try {
+      return run(secrets, stdout, buffer);
+    } finally {
+      stdout.flush();
+      if (buffer != null) {
+        buffer.drain();
       }
-      return 1;
     }
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, forceShare, ImageArguments.Tool.QEMU_IO, err);
-    // qemu-io lets others do anything with the image meanwhile
-    OpenOptions defaults = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
-        .withSharedPermissions(ImageArguments.SHARE_ALL);
-    try (DiskFile disk = ImageArguments.open(image, defaults, secrets, err)) {
-      QemuIoShell shell = new QemuIoShell(disk, out, err);
+  }
+
+  private int run(Secrets secrets, PrintWriter stdout, StdioBuffer buffer) throws IOException {
+    try (QemuIoSession session = new QemuIoSession(stdout, err, secrets, imageOpts)) {
+      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache);
+      if (file != null) {
+        int opened = imageOpts ? session.open(null, file, null, flags) : session.open(file, null, format, flags);
+        if (opened != 0) {
+          return 1;
+        }
+      }
+      QemuIoShell shell = new QemuIoShell(session, stdout, err, () -> {
+        stdout.flush();
+        if (buffer != null) {
+          try {
+            buffer.drain();
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        }
+      });
       boolean failed = false;
-      for (String command : commands) {
-        failed |= shell.execute(command) < 0;
+      if (!commands.isEmpty()) {
+        for (int i = 0; i < commands.size() && !session.quitting(); i++) {
+          failed |= shell.execute(commands.get(i)) < 0;
+        }
+        return failed ? 1 : 0;
+      }
+      BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+      while (!session.quitting()) {
+        // the prompt, then fflush(stdout): what came before it is out too
+        stdout.print(prompt);
+        stdout.flush();
+        if (buffer != null) {
+          buffer.drain();
+        }
+        String line = lines.readLine();
+        if (line == null) {
+          break;
+        }
+        failed |= shell.execute(line) < 0;
       }
       return failed ? 1 : 0;
-    } catch (IOException e) {
-      throw new CommandFailure(file + ": " + Failures.reason(e, file), 1, e);
     }
   }
 }

@@ -1,5 +1,6 @@
 package io.qcow4j.cli;
 
+import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.charset.Charset;
@@ -29,12 +30,17 @@ public final class Main {
 
   /** Runs the command line printing to {@code out} and {@code err} and returns its exit status. */
   public static int run(PrintWriter out, PrintWriter err, String... args) {
+    return run(System.in, out, err, args);
+  }
+
+  /** As {@link #run(PrintWriter, PrintWriter, String...)}, reading standard input from {@code in}. */
+  public static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
     Program program = Program.current();
     try {
       return switch (program) {
-        case QEMU_IO -> IoCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
+        case QEMU_IO -> IoCommand.main(new Invocation(program, withName(program.toolName(), args), in, out, err, false));
         case QEMU_NBD -> ServeCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
-        default -> qemuImg(program, out, err, args);
+        default -> qemuImg(program, in, out, err, args);
       };
     } finally {
       out.flush();
@@ -60,7 +66,7 @@ public final class Main {
     Runtime.getRuntime().halt(status);
   }
 
-  private static int qemuImg(Program program, PrintWriter out, PrintWriter err, String[] args) {
+  private static int qemuImg(Program program, InputStream in, PrintWriter out, PrintWriter err, String[] args) {
     Invocation top = new Invocation(program, withName(program.toolName(), args), out, err, false);
     if (args.length < 1) {
       return top.usageError("Not enough arguments");
@@ -96,7 +102,7 @@ public final class Main {
       return 0;
     }
     String[] argv = rest.toArray(String[]::new);
-    Invocation invocation = new Invocation(program, argv, out, err, top.debug());
+    Invocation invocation = new Invocation(program, argv, in, out, err, top.debug());
     String name = argv[0];
     boolean qcow4j = program == Program.QCOW4J;
     return switch (name) {

@@ -13,10 +13,13 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * The commands of qemu-io that qcow4j runs (read, readv, write, writev, discard, flush, aio_flush,
- * length, map), with qemu-io's argument parsing, messages (which stream each goes to included) and
- * return values: 0 on success, negative on failure. What a request does to the image is
- * {@link ImageWrites} and {@link RangeReader}.
+ * qemu-io's command interpreter: each line broken into words, the command found in
+ * {@link QemuIoTable} and checked as qemu-io checks it (an image open, the argument count, write
+ * permission), then run with qemu-io's argument parsing, messages (which stream each goes to
+ * included) and return values: 0 on success, negative on failure. The data commands (read,
+ * readv, write, writev, aio_read, aio_write, discard, flush, length, map) are here; what a request
+ * does to the image is {@link ImageWrites} and {@link RangeReader}; the others are
+ * {@link QemuIoControl}'s.
  */
 final class QemuIoShell {
   /** BDRV_REQUEST_MAX_BYTES: the longest single request qemu-io accepts. */
@@ -33,19 +36,26 @@ final class QemuIoShell {
   private static final String READV_USAGE =
       "readv [-Cqv] [-P pattern] off len [len..] -- reads a number of bytes at a specified offset";
   private static final String DISCARD_USAGE = "discard [-Cq] off len -- discards a number of bytes at a specified offset";
-  /** qemu-io commands (and their short names) that need the write path or are not implemented yet. */
-  private static final Set<String> NOT_YET = Set.of(
-      "multiwrite", "aio_read", "aio_write", "truncate", "t", "info", "i", "alloc", "a", "open", "o", "close", "c",
-      "reopen", "break", "remove_break", "resume", "wait_break", "abort", "sigraise", "sleep", "help", "?", "quit", "q");
+  private static final String AIO_READ_USAGE =
+      "aio_read [-Ciqv] [-P pattern] off len [len..] -- asynchronously reads a number of bytes";
+  private static final String AIO_WRITE_USAGE =
+      "aio_write [-Cfiquz] [-P pattern] off len [len..] -- asynchronously writes a number of bytes";
 
-  private final DiskFile disk;
+  private final QemuIoSession session;
+  private final QemuIoControl control;
   private final PrintWriter out;
   private final PrintWriter err;
 
-  QemuIoShell(DiskFile disk, PrintWriter out, PrintWriter err) {
-    this.disk = disk;
+  /** {@code flushStdout}: fflush(stdout), what sigraise and abort do before the signal. */
+  QemuIoShell(QemuIoSession session, PrintWriter out, PrintWriter err, Runnable flushStdout) {
+    this.session = session;
+    this.control = new QemuIoControl(session, out, err, flushStdout);
     this.out = out;
     this.err = err;
+  }
+
+  private DiskFile disk() {
+    return session.disk();
   }
 
   /** Runs one command line; 0 on success, a negative errno-like value on failure. */
@@ -55,29 +65,61 @@ final class QemuIoShell {
       return 0;
     }
     String name = words.getFirst();
-    List<String> args = words.subList(1, words.size());
-    int result = switch (name) {
-      case "read", "r" -> checkCount(name, args, 2, -1) ? read(args) : EINVAL;
-      case "length" -> checkCount(name, args, 0, 0) ? length() : EINVAL;
-      case "map" -> checkCount(name, args, 0, 0) ? map() : EINVAL;
-      case "write", "w" -> checkCount(name, args, 2, -1) ? (writable() ? write(args) : EPERM) : EINVAL;
-      case "writev" -> checkCount(name, args, 2, -1) ? (writable() ? writev(args) : EPERM) : EINVAL;
-      case "readv" -> checkCount(name, args, 2, -1) ? readv(args) : EINVAL;
-      case "discard", "d" -> checkCount(name, args, 2, -1) ? (writable() ? discard(args) : EPERM) : EINVAL;
-      case "flush", "f" -> checkCount(name, args, 0, 0) ? flush() : EINVAL;
-      case "aio_flush" -> checkCount(name, args, 0, 0) ? 0 : EINVAL;
-      default -> {
-        if (NOT_YET.contains(name)) {
-          err.println("command \"" + name + "\" is not supported by qcow4j yet");
-        } else {
-          err.println("command \"" + name + "\" not found");
-        }
-        yield EINVAL;
-      }
-    };
+    QemuIoTable.Command command = QemuIoTable.find(name);
+    int result;
+    if (command == null) {
+      out.flush();
+      err.println("command \"" + name + "\" not found");
+      result = EINVAL;
+    } else {
+      result = checked(command, name, words.subList(1, words.size()));
+    }
     out.flush();
     err.flush();
     return result;
+  }
+
+  /** qemu-io's command(): an image open unless the command runs without one, the argument count, permissions. */
+  private int checked(QemuIoTable.Command command, String name, List<String> args) {
+    if (!command.has(QemuIoTable.GLOBAL) && !command.has(QemuIoTable.NO_FILE_OK) && disk() == null) {
+      out.flush();
+      err.println("no file open, try 'help open'");
+      return EINVAL;
+    }
+    if (!checkCount(name, args, command.argMin(), command.argMax())) {
+      return EINVAL;
+    }
+    if (command.has(QemuIoTable.NEEDS_WRITE) && !writable()) {
+      return EPERM;
+    }
+    return switch (command.name()) {
+      case "read" -> read(args);
+      case "readv" -> readv("readv", args);
+      case "aio_read" -> aioRead(args);
+      case "write" -> afterWrite(write(args));
+      case "writev" -> afterWrite(writev("writev", args));
+      case "aio_write" -> afterWrite(aioWrite(args));
+      case "discard" -> afterWrite(discard(args));
+      case "length" -> length();
+      case "map" -> map();
+      case "flush" -> flush();
+      case "aio_flush" -> 0;
+      default -> control.run(command, name, args);
+    };
+  }
+
+  /** A write command's result, made durable first in writethrough mode. */
+  private int afterWrite(int result) {
+    if (result < 0) {
+      return result;
+    }
+    try {
+      session.afterWrite();
+      return result;
+    } catch (IOException e) {
+      out.println("flush failed: " + Failures.reason(e, null));
+      return EIO;
+    }
   }
 
   /** qemu-io's breakline: words separated by single spaces, empty words dropped. */
@@ -91,7 +133,7 @@ final class QemuIoShell {
     return words;
   }
 
-  private boolean checkCount(String name, List<String> args, int min, int max) {
+  boolean checkCount(String name, List<String> args, int min, int max) {
     int count = args.size();
     if (count >= min && (max == -1 || count <= max)) {
       return true;
@@ -194,7 +236,7 @@ final class QemuIoShell {
     boolean matched;
     long started = System.nanoTime();
     try {
-      matched = RangeReader.readAndCheck(disk, offset, count, check, (chunkOffset, buffer, length) -> {
+      matched = RangeReader.readAndCheck(disk(), offset, count, check, (chunkOffset, buffer, length) -> {
         if (dump != null) {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
@@ -224,7 +266,7 @@ final class QemuIoShell {
 
   /** qemu-io asks for write permission before a writing command; a read-only image refuses it. */
   private boolean writable() {
-    if (!disk.isReadOnly()) {
+    if (!disk().isReadOnly()) {
       return true;
     }
     out.flush();
@@ -325,11 +367,11 @@ final class QemuIoShell {
     long started = System.nanoTime();
     try {
       if (zeroes) {
-        ImageWrites.writeZeroes(disk, offset, count, unmap, noFallback, fua);
+        ImageWrites.writeZeroes(disk(), offset, count, unmap, noFallback, fua);
       } else if (compressed) {
-        ImageWrites.writeCompressed(disk, offset, count, content);
+        ImageWrites.writeCompressed(disk(), offset, count, content);
       } else {
-        ImageWrites.write(disk, offset, count, content, fua);
+        ImageWrites.write(disk(), offset, count, content, fua);
       }
     } catch (ImageWrites.RequestException e) {
       out.println("write failed: " + e.errno().text());
@@ -361,8 +403,8 @@ final class QemuIoShell {
     }
   }
 
-  private int writev(List<String> args) {
-    Getopt options = Getopt.ofWords("writev", args, "CfP:q");
+  private int writev(String name, List<String> args) {
+    Getopt options = Getopt.ofWords(name, args, "CfP:q");
     boolean parsable = false;
     boolean quiet = false;
     boolean fua = false;
@@ -398,7 +440,7 @@ final class QemuIoShell {
     }
     long started = System.nanoTime();
     try {
-      ImageWrites.write(disk, offset, total, ImageWrites.Content.pattern(pattern), fua);
+      ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
     } catch (ImageWrites.RequestException e) {
       out.println("writev failed: " + e.errno().text());
       return e.errno().code();
@@ -412,8 +454,8 @@ final class QemuIoShell {
     return 0;
   }
 
-  private int readv(List<String> args) {
-    Getopt options = Getopt.ofWords("readv", args, "CP:qv");
+  private int readv(String name, List<String> args) {
+    Getopt options = Getopt.ofWords(name, args, "CP:qv");
     boolean parsable = false;
     boolean quiet = false;
     boolean verbose = false;
@@ -454,7 +496,7 @@ final class QemuIoShell {
     boolean matched;
     long started = System.nanoTime();
     try {
-      matched = RangeReader.readAndCheck(disk, offset, total, check, (chunkOffset, buffer, length) -> {
+      matched = RangeReader.readAndCheck(disk(), offset, total, check, (chunkOffset, buffer, length) -> {
         if (dump != null) {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
@@ -480,6 +522,157 @@ final class QemuIoShell {
     }
     printReport("read", elapsedNanos, offset, total, total, 1, parsable);
     return result;
+  }
+
+  /**
+   * aio_read: a vectored read whose outcome (a failure, a pattern mismatch) is printed but, the
+   * request being submitted, never fails the command. qcow4j completes it before the next
+   * command, where qemu-io completes it by the next aio_flush or synchronous request.
+   */
+  private int aioRead(List<String> args) {
+    Getopt options = Getopt.ofWords("aio_read", args, "CP:iqv");
+    boolean parsable = false;
+    boolean quiet = false;
+    boolean verbose = false;
+    boolean patternGiven = false;
+    int pattern = 0;
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
+      switch (option.letter()) {
+        case 'C' -> parsable = true;
+        case 'q' -> quiet = true;
+        case 'v' -> verbose = true;
+        case 'i' -> {
+          out.println("injecting invalid read request");
+          return 0;
+        }
+        case 'P' -> {
+          patternGiven = true;
+          pattern = parsePattern(option.argument());
+          if (pattern < 0) {
+            return EINVAL;
+          }
+        }
+        default -> {
+          return badOption("aio_read", option, AIO_READ_USAGE);
+        }
+      }
+    }
+    List<String> operands = options.operands();
+    if (operands.size() < 2) {
+      out.println(AIO_READ_USAGE);
+      return EINVAL;
+    }
+    long offset = number(operands.get(0));
+    if (offset < 0) {
+      return (int) offset;
+    }
+    long total = vectorLength(operands.subList(1, operands.size()));
+    if (total < 0) {
+      return EINVAL;
+    }
+    RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, 0, total) : null;
+    StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
+    boolean matched;
+    long started = System.nanoTime();
+    try {
+      matched = RangeReader.readAndCheck(disk(), offset, total, check, (chunkOffset, buffer, length) -> {
+        if (dump != null) {
+          dumpBuffer(dump, buffer, length, chunkOffset, offset);
+        }
+      });
+    } catch (EOFException e) {
+      out.println("readv failed: Input/output error");
+      return 0;
+    } catch (IOException e) {
+      out.println("readv failed: " + Failures.reason(e, null));
+      return 0;
+    }
+    long elapsedNanos = Math.max(1, System.nanoTime() - started);
+    if (!matched) {
+      out.println("Pattern verification failed at offset " + offset + ", " + total + " bytes");
+    }
+    if (!quiet) {
+      if (dump != null) {
+        out.print(dump);
+      }
+      printReport("read", elapsedNanos, offset, total, total, 1, parsable);
+    }
+    return 0;
+  }
+
+  /**
+   * aio_write: a vectored write (or, with -z, a write of zeroes) whose failure is printed but,
+   * the request being submitted, never fails the command; completed before the next command.
+   */
+  private int aioWrite(List<String> args) {
+    Getopt options = Getopt.ofWords("aio_write", args, "CfiqP:uz");
+    boolean parsable = false;
+    boolean quiet = false;
+    boolean fua = false;
+    boolean unmap = false;
+    boolean zeroes = false;
+    int pattern = 0xcd;
+    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
+      switch (option.letter()) {
+        case 'C' -> parsable = true;
+        case 'f' -> fua = true;
+        case 'q' -> quiet = true;
+        case 'u' -> unmap = true;
+        case 'z' -> zeroes = true;
+        case 'i' -> {
+          out.println("injecting invalid write request");
+          return 0;
+        }
+        case 'P' -> {
+          pattern = parsePattern(option.argument());
+          if (pattern < 0) {
+            return EINVAL;
+          }
+        }
+        default -> {
+          return badOption("aio_write", option, AIO_WRITE_USAGE);
+        }
+      }
+    }
+    List<String> operands = options.operands();
+    if (operands.size() < 2) {
+      out.println(AIO_WRITE_USAGE);
+      return EINVAL;
+    }
+    if (zeroes && operands.size() != 2) {
+      out.println("-z supports only a single length parameter");
+      return EINVAL;
+    }
+    if (unmap && !zeroes) {
+      out.println("-u requires -z to be specified");
+      return EINVAL;
+    }
+    long offset = number(operands.get(0));
+    if (offset < 0) {
+      return (int) offset;
+    }
+    long total = zeroes ? number(operands.get(1)) : vectorLength(operands.subList(1, operands.size()));
+    if (total < 0) {
+      return zeroes ? (int) total : EINVAL;
+    }
+    long started = System.nanoTime();
+    try {
+      if (zeroes) {
+        ImageWrites.writeZeroes(disk(), offset, total, unmap, false, fua);
+      } else {
+        ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
+      }
+    } catch (ImageWrites.RequestException e) {
+      out.println("aio_write failed: " + e.errno().text());
+      return 0;
+    } catch (IOException | RuntimeException e) {
+      out.println("aio_write failed: " + Failures.reason(e, null));
+      return 0;
+    }
+    if (!quiet) {
+      printReport("wrote", Math.max(1, System.nanoTime() - started), offset, total, total, 1, parsable);
+    }
+    return 0;
   }
 
   /** create_iovec's lengths: each a size up to the request limit, and their sum too; -1 after its message. */
@@ -535,7 +728,7 @@ final class QemuIoShell {
     }
     long started = System.nanoTime();
     try {
-      ImageWrites.discard(disk, offset, count);
+      ImageWrites.discard(disk(), offset, count);
     } catch (ImageWrites.RequestException e) {
       out.println("discard failed: " + e.errno().text());
       return e.errno().code();
@@ -551,7 +744,7 @@ final class QemuIoShell {
 
   private int flush() {
     try {
-      disk.force(false);
+      session.flushImage();
       return 0;
     } catch (IOException e) {
       return EIO;
@@ -624,7 +817,7 @@ final class QemuIoShell {
 
   private int length() {
     try {
-      out.println(QemuNumbers.ioSize(disk.size()));
+      out.println(QemuNumbers.ioSize(disk().size()));
       return 0;
     } catch (IOException e) {
       out.println("getlength: " + Failures.reason(e, null));
@@ -634,7 +827,7 @@ final class QemuIoShell {
 
   private int map() {
     try {
-      ImageMap.topLayerRuns(disk, (start, length, allocated) ->
+      ImageMap.topLayerRuns(disk(), (start, length, allocated) ->
           out.println(QemuNumbers.ioSize(length) + " (0x" + Long.toHexString(length) + ") bytes "
               + (allocated ? "    allocated" : "not allocated") + " at offset " + QemuNumbers.ioSize(start)
               + " (0x" + Long.toHexString(start) + ")"));

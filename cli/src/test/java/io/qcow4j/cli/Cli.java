@@ -15,6 +15,15 @@ final class Cli {
     }
   }
 
+  /** Runs the command line with {@code input} as its standard input. */
+  static Result runWithInput(String input, String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int exitCode = Main.run(new java.io.ByteArrayInputStream(input.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+        new PrintWriter(out), new PrintWriter(err), args);
+    return new Result(exitCode, out.toString(), err.toString());
+  }
+
   static Result run(String... args) {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();

@@ -36,6 +36,31 @@ final class Qemu {
     }
   }
 
+  /**
+   * Runs {@code command} with {@code input} as its standard input; {@code merged}: stderr goes
+   * into stdout as one stream (as a shell's 2>&1 puts it), so the order of the two shows.
+   */
+  static Cli.Result runWithInput(String input, boolean merged, String... command) {
+    try {
+      Process process = new ProcessBuilder(command).redirectErrorStream(merged).start();
+      CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(process.getInputStream()));
+      CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(process.getErrorStream()));
+      try (java.io.OutputStream stdin = process.getOutputStream()) {
+        stdin.write(input.getBytes(StandardCharsets.UTF_8));
+      }
+      if (!process.waitFor(120, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+        fail(String.join(" ", command) + " did not finish in 120 s");
+      }
+      return new Cli.Result(process.exitValue(), out.join(), err.join());
+    } catch (IOException e) {
+      return fail(command[0] + " could not be run: " + e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return fail("interrupted");
+    }
+  }
+
   /** Runs the command and fails the test unless it exits 0; returns its stdout. */
   static String check(String... command) {
     Cli.Result result = run(command);

@@ -1,0 +1,301 @@
+package io.qcow4j.cli;
+
+import io.qcow4j.DiskImages;
+import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.SnapshotLoadException;
+import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.ImageSpecException;
+import io.qcow4j.spec.Secrets;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The image qemu-io has open, if any: opened by the command line or "open", ended by "close",
+ * reopened by "reopen", with qemu-io's messages ("can't open device NAME: reason"). Holds what the
+ * cache mode asks of writes (a flush after each in writethrough mode, none at all in unsafe mode)
+ * and, in snapshot mode (-s), the temporary overlay that takes the writes and is deleted at close.
+ */
+final class QemuIoSession implements AutoCloseable {
+  /** How an image is opened: qemu-io's flags that qcow4j honours. */
+  record Flags(boolean readOnly, boolean snapshot, boolean forceShare, CacheMode.Setting cache) {
+    Flags withReadOnly(boolean value) {
+      return new Flags(value, snapshot, forceShare, cache);
+    }
+
+    Flags withCache(CacheMode.Setting value) {
+      return new Flags(readOnly, snapshot, forceShare, value);
+    }
+  }
+
+  private final PrintWriter out;
+  private final PrintWriter err;
+  private final Secrets secrets;
+  private final boolean imageOpts;
+  private DiskFile disk;
+  private ImageSpec spec;
+  private Flags flags;
+  /** What the image was opened from, for reopen: the name and the option string (each may be null). */
+  private String openName;
+  private String openOptions;
+  private Path snapshotOverlay;
+  private boolean quit;
+
+  QemuIoSession(PrintWriter out, PrintWriter err, Secrets secrets, boolean imageOpts) {
+    this.out = out;
+    this.err = err;
+    this.secrets = secrets;
+    this.imageOpts = imageOpts;
+  }
+
+  /** The open image, or null. */
+  DiskFile disk() {
+    return disk;
+  }
+
+  /** Whether --image-opts was given (then "open -o" is refused and a path is an option string). */
+  boolean imageOpts() {
+    return imageOpts;
+  }
+
+  /** The flags the image was opened with. */
+  Flags flags() {
+    return flags;
+  }
+
+  /** Whether "quit" ran. */
+  boolean quitting() {
+    return quit;
+  }
+
+  void quit() {
+    quit = true;
+  }
+
+  /**
+   * qemu-io's openfile: opens {@code name} (null: only the options name the image) with the
+   * options string {@code options} (--image-opts or "open -o"; null for none) and the format
+   * {@code format} (-f; null: probed); 0, or 1 after the error line.
+   */
+  int open(String name, String options, String format, Flags openFlags) {
+    if (disk != null) {
+      error("file open already, try 'help close'");
+      return 1;
+    }
+    ImageSpec image;
+    try {
+      if (options == null) {
+        image = ImageSpec.parse(name, Images.format(format));
+      } else {
+        image = ImageSpec.parseOptions(name == null ? options : withFilename(options, name), false);
+      }
+    } catch (ImageSpecException e) {
+      warn(e.warnings());
+      cantOpen(name, e);
+      return 1;
+    } catch (CommandFailure e) {
+      error(e.getMessage());
+      return 1;
+    }
+    warn(image.warnings());
+    if (openFlags.forceShare()) {
+      if (image.forceShareText() != null && !image.forceShareText().equals("on")) {
+        error("-U conflicts with image options");
+        return 1;
+      }
+      image = image.withForceShare();
+    }
+    try {
+      disk = openFlags.snapshot() ? openSnapshot(image, openFlags.readOnly()) : openImage(image, openFlags.readOnly());
+    } catch (IOException | RuntimeException e) {
+      cantOpen(name, e);
+      return 1;
+    }
+    if (!openFlags.snapshot() && !disk.isReadOnly()) {
+      Images.warnIfProbedRaw(image.filename(), disk, err);
+    }
+    spec = image;
+    flags = openFlags;
+    openName = name;
+    openOptions = options;
+    return 0;
+  }
+
+  private DiskFile openImage(ImageSpec image, boolean readOnly) throws IOException {
+    // qemu-io lets others do anything with the image meanwhile
+    OpenOptions defaults = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
+        .withSharedPermissions(ImageArguments.SHARE_ALL);
+    return DiskImages.open(image, defaults, secrets);
+  }
+
+  /**
+   * Snapshot mode (BDRV_O_SNAPSHOT): the image read-only under a temporary qcow2 overlay in
+   * $TMPDIR (else /var/tmp), as QEMU's bdrv_append_temp_snapshot makes it; the overlay is deleted
+   * when the image is closed.
+   */
+  private DiskFile openSnapshot(ImageSpec image, boolean readOnly) throws IOException {
+    String backingName;
+    ImageFormat backingFormat;
+    long size;
+    try (DiskFile base = openImage(image, true)) {
+      backingFormat = base.format();
+      size = base.size();
+      backingName = base.files().getFirst().toAbsolutePath().toString();
+    }
+    String tmp = System.getenv("TMPDIR");
+    Path overlay = Files.createTempFile(Path.of(tmp != null && !tmp.isEmpty() ? tmp : "/var/tmp"), "vl.", "");
+    try {
+      DiskImages.create(overlay, ImageFormat.QCOW2, CreateOptions.of(size).withBacking(backingName, backingFormat))
+          .close();
+      DiskFile top = DiskImages.open(ImageSpec.ofFilename(overlay.toString(), ImageFormat.QCOW2),
+          OpenOptions.readWriteDefaults().withReadOnly(readOnly).withSharedPermissions(ImageArguments.SHARE_ALL),
+          secrets);
+      snapshotOverlay = overlay;
+      return top;
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(overlay);
+      throw e;
+    }
+  }
+
+  /** close: the image is closed (a failure to write its metadata printed); nothing is open after it. */
+  void closeImage() {
+    if (disk == null) {
+      return;
+    }
+    try {
+      disk.close();
+    } catch (IOException e) {
+      error(Failures.reason(e, null));
+    } finally {
+      disk = null;
+      spec = null;
+      if (snapshotOverlay != null) {
+        try {
+          Files.deleteIfExists(snapshotOverlay);
+        } catch (IOException e) {
+          // a temporary file left behind in the temporary directory harms nothing
+        }
+        snapshotOverlay = null;
+      }
+    }
+  }
+
+  /**
+   * reopen: the image closed and opened again with {@code newFlags} (read-only or read-write, the
+   * cache mode) and the driver options {@code options} (null: none) over those it was opened
+   * with; 0, or a negative errno after the error line, the image then open as before.
+   */
+  int reopen(Flags newFlags, String options) {
+    if (snapshotOverlay != null) {
+      if (newFlags.readOnly() != flags.readOnly() || options != null) {
+        error("reopen of a snapshot-mode (-s) image is not supported by qcow4j");
+        return -95;
+      }
+      flags = newFlags;
+      return 0;
+    }
+    ImageSpec image = spec;
+    if (options != null) {
+      try {
+        // the options the image was opened with, the file and the format it was opened as, then the new ones
+        String base = openOptions != null ? openOptions : "driver=" + disk.format().id();
+        String merged = base + "," + options;
+        image = ImageSpec.parseOptions(openName == null ? merged : withFilename(merged, openName), false);
+      } catch (ImageSpecException e) {
+        error(Failures.reason(e, null));
+        return -22;
+      }
+    } else if (newFlags.readOnly() == disk.isReadOnly()) {
+      flags = newFlags;
+      return 0;
+    }
+    try {
+      disk.close();
+    } catch (IOException e) {
+      error(Failures.reason(e, null));
+    }
+    try {
+      disk = openImage(image, newFlags.readOnly());
+      spec = image;
+      flags = newFlags;
+      return 0;
+    } catch (IOException | RuntimeException e) {
+      error(Failures.reason(e, image.filename()));
+      try {
+        disk = openImage(spec, flags.readOnly());
+      } catch (IOException | RuntimeException again) {
+        disk = null;
+        spec = null;
+      }
+      return -22;
+    }
+  }
+
+  /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */
+  private static String withFilename(String options, String name) {
+    return "file.filename=" + name.replace(",", ",,") + "," + options;
+  }
+
+  /** After a write command: writethrough mode makes what it wrote durable, as QEMU flushes then. */
+  void afterWrite() throws IOException {
+    if (disk != null && flags.cache().writethrough()) {
+      flushImage();
+    }
+  }
+
+  /** flush: the image's metadata written and, unless the cache mode is unsafe, synced to the disk. */
+  void flushImage() throws IOException {
+    if (flags.cache().noFlush()) {
+      disk.flush();
+    } else {
+      disk.force(false);
+    }
+  }
+
+  @Override
+  public void close() {
+    closeImage();
+  }
+
+  /** "can't open device NAME: reason", or "can't open: reason" when only options name the image. */
+  private void cantOpen(String name, Exception failure) {
+    String head = name != null ? "can't open device " + name + ": " : "can't open: ";
+    String reason;
+    if (failure instanceof SnapshotLoadException snapshot) {
+      reason = "Failed to load snapshot: " + snapshot.reason();
+    } else if (failure instanceof NoSuchFileException missing && missing.getReason() != null
+        && missing.getReason().startsWith("backing file of ")) {
+      reason = "Could not open backing file: Could not open '" + missing.getFile() + "': No such file or directory";
+    } else if (failure instanceof FileSystemException missing && missing.getFile() != null) {
+      // QEMU's file driver names the file it could not open
+      reason = "Could not open '" + missing.getFile() + "': " + Failures.reason(failure, missing.getFile());
+    } else {
+      reason = Failures.reason(failure, name);
+    }
+    out.flush();
+    err.println(QemuErrors.PREFIX + head + reason);
+    Failures.hint(failure).ifPresent(err::println);
+    err.flush();
+  }
+
+  private void warn(List<String> warnings) {
+    for (String warning : warnings) {
+      err.println(QemuErrors.PREFIX + "warning: " + warning);
+    }
+    err.flush();
+  }
+
+  private void error(String message) {
+    out.flush();
+    err.println(QemuErrors.PREFIX + message);
+    err.flush();
+  }
+}

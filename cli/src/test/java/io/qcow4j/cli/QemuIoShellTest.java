@@ -1,0 +1,190 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * qemu-io's interpreter side by side with the real qemu-io: the command table and its help, the
+ * commands that need no image, open/close/reopen, the aio commands, alloc, info, truncate, the
+ * cache modes and commands read from standard input after the prompt.
+ */
+class QemuIoShellTest {
+  private static final Pattern TIMING = Pattern.compile(
+      "^(\\S+ \\S+, \\d+ ops; ).*\\(.* and .* ops/sec\\)$", Pattern.MULTILINE);
+  private static final Pattern PARSABLE_TIMING = Pattern.compile("^(\\d+,\\d+,)\\d+:\\d\\d:\\d\\d\\.\\d\\d,.*$",
+      Pattern.MULTILINE);
+
+  @Test
+  void helpPrintsQemuIosTable() {
+    List<String> args = new ArrayList<>(List.of("-c", "help", "-c", "?", "-c", "help nosuch", "-c", "help x y"));
+    for (QemuIoTable.Command command : QemuIoTable.COMMANDS) {
+      args.addAll(List.of("-c", "help " + command.name()));
+      if (command.altName() != null) {
+        args.addAll(List.of("-c", "help " + command.altName()));
+      }
+    }
+    same(Qemu.run(prepend("qemu-io", args)), Cli.run(prepend("io", args)));
+  }
+
+  @Test
+  void commandsWithoutAnImageAreRefusedOrRunAsQemuIoRunsThem() {
+    String image = TestImages.path("default.qcow2").toString();
+    String[] args = {"-c", "read 0 512", "-c", "close", "-c", "map", "-c", "sleep 1", "-c", "sleep -1", "-c", "sleep 1x",
+        "-c", "sigraise x", "-c", "sigraise 99", "-c", "open -r " + image, "-c", "read -P 0 1M 512", "-c", "open " + image,
+        "-c", "close", "-c", "close", "-c", "open -r -o driver=qcow2 " + image, "-c", "info", "-c", "c", "-c", "open",
+        "-c", "open -r", "-c", "open -x " + image, "-c", "open -r a b", "-c", "open -t bogus " + image,
+        "-c", "open -i bogus " + image, "-c", "open -d bogus " + image, "-c", "open -r /nonexistent/image",
+        "-c", "open -r -o driver=raw,bogus=1 " + image, "-c", "o -r -U " + image, "-c", "length", "-c", "q",
+        "-c", "read 0 1"};
+    same(Qemu.run(prepend("qemu-io", List.of(args))), Cli.run(prepend("io", List.of(args))));
+  }
+
+  /** aio requests, each completed by aio_flush before the next command, as the iotests use them. */
+  private static final List<String> AIO = List.of(
+      "aio_write 0 64k", "aio_flush", "aio_write -P 5 64k 4k 4k", "aio_flush", "aio_read -P 5 64k 8k", "aio_flush",
+      "aio_read -P 6 64k 512", "aio_flush", "aio_read -v 64k 32", "aio_flush", "aio_read -q 0 1k", "aio_flush",
+      "aio_write -z 128k 64k", "aio_flush", "aio_write -z -u 192k 64k", "aio_flush", "aio_write -C -P 7 256k 512",
+      "aio_flush", "aio_write -f -q 300k 1k", "aio_flush", "aio_read -i 0 1", "aio_write -i 0 1", "aio_write -u 0 1",
+      "aio_write -z 0 1 2", "aio_write 0", "aio_read 0", "aio_write -x 0 1", "aio_read -P 300 0 1",
+      "aio_write 0 3G", "aio_read 2M 512", "aio_flush", "aio_write 2M 512", "aio_flush", "aio_flush 1");
+
+  /** The other commands of an open image. */
+  private static final List<String> CONTROL = List.of(
+      "alloc 0", "alloc 0 1M", "a 1k 100", "alloc 2M", "alloc 0 3M", "alloc 60k 8k", "alloc", "alloc x", "alloc 0 1 2",
+      "info", "i", "info 1", "length", "l", "map", "truncate 2M", "length", "map", "truncate -m falloc 3M", "length",
+      "truncate -m bogus 4M", "truncate x", "truncate -x 1M", "t 3M", "read -P 0 2M 1M",
+      "flush", "reopen -r", "write 0 512", "discard 0 64k", "truncate 4M", "reopen -w", "write -P 9 0 512",
+      "reopen -r -w", "reopen x", "reopen -c bogus", "reopen -c unsafe", "write -P 8 512 512", "flush",
+      "reopen -o lazy-refcounts=off", "read -P 9 0 512", "read -P 8 512 512", "break a b", "remove_break a",
+      "resume a", "abort 1", "sigraise", "bogus");
+
+  @ParameterizedTest
+  @ValueSource(strings = {"qcow2", "raw"})
+  void aioAndControlCommandsPrintWhatQemuIoPrints(String format) {
+    SideBySide both = sideBySide(format);
+    List<String> args = new ArrayList<>(List.of("-f", format, "--cache", "writeback", "--aio", "threads"));
+    for (String command : concat(AIO, CONTROL)) {
+      if (format.equals("raw") && command.startsWith("reopen -o")) {
+        continue; // lazy-refcounts is qcow2's
+      }
+      args.addAll(List.of("-c", command));
+    }
+    args.add("@/image");
+    both.run("qemu-io", args.toArray(String[]::new)).same();
+    assertThat(Qemu.run("qemu-img", "compare", "-f", format, "-F", format, both.theirs.resolve("image").toString(),
+        both.ours.resolve("image").toString()).out()).isEqualTo("Images are identical.\n");
+  }
+
+  @Test
+  void cacheAndAioOptionsAreQemuIos() {
+    for (String mode : List.of("writeback", "none", "off", "writethrough", "directsync", "unsafe")) {
+      SideBySide both = sideBySide("qcow2");
+      both.run("qemu-io", "-t", mode, "-i", "threads", "-c", "write -P 3 0 64k", "-c", "flush", "-c",
+          "read -P 3 0 64k", "@/image").same();
+      both.run("qemu-io", "--cache=" + mode, "--aio=native", "-n", "-c", "read -P 3 0 64k", "@/image").same();
+    }
+    SideBySide both = sideBySide("qcow2");
+    both.run("qemu-io", "-t", "bogus", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "--aio", "bogus", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "--aio", "io_uring", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "-f", "raw", "-f", "qcow2", "-c", "info", "@/image").same();
+    assertThat(CacheMode.setting("none")).isEqualTo(new CacheMode.Setting(true, false, false));
+    assertThat(CacheMode.setting("directsync")).isEqualTo(new CacheMode.Setting(true, false, true));
+    assertThat(CacheMode.setting("unsafe")).isEqualTo(new CacheMode.Setting(false, true, false));
+    assertThat(CacheMode.setting("writethrough")).isEqualTo(CacheMode.Setting.WRITETHROUGH);
+    assertThat(CacheMode.setting("writeback")).isEqualTo(new CacheMode.Setting(false, false, false));
+    assertThat(CacheMode.setting("bogus")).isNull();
+  }
+
+  @Test
+  void snapshotModeKeepsTheImageAsItWas() {
+    SideBySide both = sideBySide("qcow2");
+    both.run("qemu-io", "-c", "write -P 4 0 64k", "@/image").same();
+    both.run("qemu-io", "-s", "-c", "write -P 5 0 4k", "-c", "read -P 5 0 4k", "-c", "read -P 4 4k 60k", "-c", "map",
+        "@/image").same();
+    both.run("qemu-io", "-c", "read -P 4 0 64k", "-c", "open -s -o driver=qcow2 @/image", "@/image").same();
+    both.run("qemu-io", "-c", "open -s @/image", "-c", "write -P 6 0 512", "-c", "read -P 6 0 512", "-c", "close",
+        "-c", "open -r @/image", "-c", "read -P 4 0 512").same();
+    both.run("qemu-io", "-r", "-s", "-c", "write -P 6 0 512", "@/image").same();
+  }
+
+  @Test
+  void commandsComeFromStandardInputAfterThePrompt() {
+    SideBySide both = sideBySide("qcow2");
+    String script = "write -P 1 0 4k\nread -P 1 0 4k\nbogus\n\n   \nread -P 2 0 4k\nclose\nread 0 1\n"
+        + "open @/image\nlength\nquit\nread 0 1\n";
+    Cli.Result theirs = Qemu.runWithInput(script.replace("@/", both.theirs + "/"), false, "qemu-io",
+        both.theirs.resolve("image").toString());
+    Cli.Result ours = Cli.runWithInput(script.replace("@/", both.ours + "/"), "io", both.ours.resolve("image").toString());
+    same(theirs, ours);
+    assertThat(ours.out()).startsWith("qcow4j> wrote 4096/4096 bytes at offset 0\n").endsWith("qcow4j> ");
+    // at the end of the input: the last prompt, nothing after it, and the status of the last failure
+    Cli.Result empty = Cli.runWithInput("", "io", both.ours.resolve("image").toString());
+    assertThat(empty.out()).isEqualTo("qcow4j> ");
+    assertThat(empty.exitCode()).isZero();
+    same(Qemu.runWithInput("read 0 1\n", false, "qemu-io"), Cli.runWithInput("read 0 1\n", "io"));
+  }
+
+  @Test
+  void stdoutIsWrittenInWholeBlocksAsCsIs() throws IOException {
+    StringWriter target = new StringWriter();
+    StdioBuffer buffer = new StdioBuffer(target);
+    buffer.write("x".repeat(4096));
+    buffer.flush();
+    assertThat(target.toString()).as("a full buffer is written by the next write, not by flush").isEmpty();
+    buffer.write("y");
+    assertThat(target.toString()).isEqualTo("x".repeat(4096));
+    buffer.write("z".repeat(8191));
+    assertThat(target.toString()).as("the buffer filled and written, then the whole blocks of the rest").hasSize(12288);
+    buffer.write("w".repeat(4097));
+    assertThat(target.toString()).hasSize(16384);
+    buffer.drain();
+    assertThat(target.toString()).hasSize(16385).endsWith("w".repeat(4097));
+  }
+
+  private static SideBySide sideBySide(String format) {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      if (format.equals("raw")) {
+        Qemu.check("qemu-img", "create", "-q", "-f", "raw", dir.resolve("image").toString(), "1M");
+      } else {
+        Qemu.createQcow2(dir.resolve("image"), "1M");
+      }
+    }
+    return both;
+  }
+
+  /** The same status and output, the real tool's name and prompt read as qcow4j's, timings masked. */
+  private static void same(Cli.Result theirs, Cli.Result ours) {
+    assertThat(ours.exitCode()).as("exit status\nqemu: %s\nours: %s", theirs, ours).isEqualTo(theirs.exitCode());
+    assertThat(masked(ours.out())).isEqualTo(masked(theirs.out().replace("qemu-io> ", "qcow4j> ")));
+    assertThat(ours.err()).isEqualTo(theirs.err().replaceAll("(?m)^qemu-io: ", "qcow4j: "));
+  }
+
+  private static String masked(String output) {
+    String masked = TIMING.matcher(output).replaceAll("$1<time>");
+    return PARSABLE_TIMING.matcher(masked).replaceAll("$1<time>");
+  }
+
+  private static String[] prepend(String first, List<String> rest) {
+    List<String> all = new ArrayList<>();
+    all.add(first);
+    all.addAll(rest);
+    return all.toArray(String[]::new);
+  }
+
+  private static List<String> concat(List<String> first, List<String> second) {
+    List<String> all = new ArrayList<>(first);
+    all.addAll(second);
+    return all;
+  }
+}
