@@ -20,7 +20,9 @@ public enum ImageFormat {
   /** A QED image; read-only. */
   QED,
   /** A qcow (version 1) image; read-only. */
-  QCOW;
+  QCOW,
+  /** A Hyper-V VHDX image: fixed, dynamic or differencing; read-only. */
+  VHDX;
 
   /**
    * Whether qcow4j opens images of this format for writing (raw, qcow2); the others open only
@@ -48,7 +50,7 @@ public enum ImageFormat {
     if (FormatProber.FORMATS.contains(name)) {
       throw new UnsupportedFeatureException(notSupported(name));
     }
-    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vpc, vdi, qed, qcow)");
+    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vmdk, vpc, vdi, qed, qcow, vhdx)");
   }
 
   /**

@@ -136,6 +136,7 @@ public final class ImageCreate {
         case "vdi" -> ImageFormat.VDI;
         case "qed" -> ImageFormat.QED;
         case "qcow" -> ImageFormat.QCOW;
+        case "vhdx" -> ImageFormat.VHDX;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };
