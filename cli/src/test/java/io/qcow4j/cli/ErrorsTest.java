@@ -110,7 +110,8 @@ class ErrorsTest {
     }
     assertThat(Cli.run("serve", "--help").out()).startsWith("Usage: qcow4j serve [OPTIONS] FILE\n");
     assertThat(Cli.run("serve", "-V").out()).startsWith("qcow4j version ");
-    assertThat(Cli.run("serve", "--fork", image).err()).isEqualTo("qcow4j: --fork is not supported by qcow4j\n");
+    assertThat(Cli.run("serve", "--selinux-label", "x", image).err())
+        .isEqualTo("qcow4j: --selinux-label is not supported by qcow4j\n");
   }
 
   /** --object is read as the tools read it, while the options are: its help or its error comes first. */

@@ -397,6 +397,7 @@ public final class NbdServer implements AutoCloseable {
     private boolean closeDiskOnStop;
     private boolean stopOnShutdown;
     private Duration handshakeTimeout = Duration.ofSeconds(10);
+    private boolean unmap = true;
 
     private Builder() {}
 
@@ -469,6 +470,16 @@ public final class NbdServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Whether TRIM frees space and a write of zeroes without NO_HOLE may unmap it (default true,
+     * qemu-nbd's --discard=unmap); false: TRIM succeeds and changes nothing and zeroes keep their
+     * clusters, as qemu-nbd's default --discard=ignore.
+     */
+    public Builder unmap(boolean value) {
+      unmap = value;
+      return this;
+    }
+
     /** How long a client may take to finish the handshake (default 10 seconds). */
     public Builder handshakeTimeout(Duration value) {
       if (value.isNegative() || value.isZero()) {
@@ -484,7 +495,7 @@ public final class NbdServer implements AutoCloseable {
         throw new IllegalStateException("no disk to export");
       }
       Export export = new Export(disk, exportName, description, readOnly || disk.isReadOnly(), disk.size(),
-          maxClients != 1, disk.hasFastZeroes());
+          maxClients != 1, disk.hasFastZeroes(), unmap);
       ServerSocketChannel listener;
       if (unixSocket != null) {
         removeStaleSocket(unixSocket);

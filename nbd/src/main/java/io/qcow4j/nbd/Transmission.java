@@ -246,7 +246,7 @@ final class Transmission {
   }
 
   private void trim(Request request) throws IOException {
-    if (request.length() == 0) {
+    if (request.length() == 0 || !export.unmap()) {
       return;
     }
     try {
@@ -268,11 +268,12 @@ final class Transmission {
     if (request.length() == 0) {
       return true;
     }
-    if (!noHole) {
+    if (!noHole && export.unmap()) {
       // Without NO_HOLE the client lets us unmap: whole zeroed clusters give their host space back.
       disk.writeZeroesUnmap(request.offset(), request.length());
       return true;
     }
+    // zeros whose clusters stay: a v3 qcow2 zero flag keeps an allocated cluster's mapping
     disk.writeZeroes(request.offset(), request.length());
     if (noHole) {
       try {
