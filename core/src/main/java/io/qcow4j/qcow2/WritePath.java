@@ -172,6 +172,8 @@ final class WritePath {
       return;
     }
     long host = L2Entry.hostOffset(entry);
+    // a host cluster outside the file or on metadata is refused as such first
+    checkDataWrite(host, clusterSize);
     long refcount = refcounts.get(host >>> clusterBits);
     if (refcount != 1) {
       throw new CorruptImageException(String.format("%s: the L2 entry of guest offset 0x%x (0x%x) marks host cluster"
