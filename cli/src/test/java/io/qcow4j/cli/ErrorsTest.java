@@ -31,8 +31,10 @@ class ErrorsTest {
     }
 
     assertThat(result.exitCode()).isEqualTo(Qemu.run(theirs).exitCode()).isNotZero();
+    // qemu-io puts "can't open device NAME: " before the reason
+    String device = command.equals("io") ? "can't open device " + missing + ": " : "";
     assertThat(result.errLines()).singleElement().asString()
-        .isEqualTo("qcow4j: Could not open '" + missing + "': No such file or directory");
+        .isEqualTo("qcow4j: " + device + "Could not open '" + missing + "': No such file or directory");
     assertThat(result.out()).isEmpty();
   }
 
