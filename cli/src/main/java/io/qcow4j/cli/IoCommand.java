@@ -25,6 +25,7 @@ final class IoCommand implements Callable<Integer> {
   String format;
   boolean readOnly;
   boolean snapshot;
+  boolean unmap = true;
   CacheMode.Setting cache = CacheMode.Setting.WRITETHROUGH;
   final List<String> commands = new ArrayList<>();
   boolean forceShare;
@@ -42,8 +43,8 @@ final class IoCommand implements Callable<Integer> {
   /**
    * Parses the words as qemu-io's main does (argv[0] the program's name), then runs the commands;
    * the exit status. Of its options, the cache mode sets when writes are made durable (see
-   * {@link QemuIoSession}), the AIO and discard modes are checked and, like -k and -m, change
-   * nothing (qcow4j passes discards on); -C is refused.
+   * {@link QemuIoSession}), the discard mode whether discards do anything; the AIO mode is
+   * checked and, like -k and -m, changes nothing; -C is refused.
    */
   static int main(Invocation invocation) {
     IoCommand command = new IoCommand(invocation);
@@ -78,9 +79,7 @@ final class IoCommand implements Callable<Integer> {
           if (!Set.of("ignore", "off", "unmap", "on").contains(getopt.optarg())) {
             return invocation.error("Invalid discard option: " + getopt.optarg());
           }
-          if (Set.of("ignore", "off").contains(getopt.optarg())) {
-            return invocation.error("-d " + getopt.optarg() + " is not supported: qcow4j passes discards on");
-          }
+          command.unmap = Set.of("unmap", "on").contains(getopt.optarg());
         }
         case 'f' -> command.format = getopt.optarg();
         case 'c' -> command.commands.add(getopt.optarg());
@@ -153,7 +152,7 @@ final class IoCommand implements Callable<Integer> {
 
   private int run(Secrets secrets, PrintWriter stdout, StdioBuffer buffer) throws IOException {
     try (QemuIoSession session = new QemuIoSession(stdout, err, secrets, imageOpts)) {
-      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache);
+      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache, unmap);
       if (file != null) {
         int opened = imageOpts ? session.open(null, file, null, flags) : session.open(file, null, format, flags);
         if (opened != 0) {

@@ -93,6 +93,7 @@ final class QemuIoControl {
     boolean readOnly = false;
     boolean snapshot = false;
     boolean forceShare = false;
+    boolean unmap = true;
     CacheMode.Setting cache = CacheMode.Setting.WRITETHROUGH;
     StringBuilder driverOptions = null;
     for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
@@ -117,6 +118,7 @@ final class QemuIoControl {
             error("Invalid discard option: " + option.argument());
             return EINVAL;
           }
+          unmap = List.of("unmap", "on").contains(option.argument());
         }
         case 'i' -> {
           if (!List.of("threads", "native", "io_uring").contains(option.argument())) {
@@ -156,7 +158,7 @@ final class QemuIoControl {
       error("can't open: Must specify either driver or file");
       return EINVAL;
     }
-    QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache);
+    QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache, unmap);
     return session.open(path, optionString, null, flags) == 0 ? 0 : EINVAL;
   }
 

@@ -24,14 +24,18 @@ import java.util.List;
  * and, in snapshot mode (-s), the temporary overlay that takes the writes and is deleted at close.
  */
 final class QemuIoSession implements AutoCloseable {
-  /** How an image is opened: qemu-io's flags that qcow4j honours. */
-  record Flags(boolean readOnly, boolean snapshot, boolean forceShare, CacheMode.Setting cache) {
+  /**
+   * How an image is opened: qemu-io's flags that qcow4j honours; {@code unmap} false (-d ignore or
+   * off) makes discards succeed without doing anything and write -z -u not unmap, as QEMU does
+   * without BDRV_O_UNMAP.
+   */
+  record Flags(boolean readOnly, boolean snapshot, boolean forceShare, CacheMode.Setting cache, boolean unmap) {
     Flags withReadOnly(boolean value) {
-      return new Flags(value, snapshot, forceShare, cache);
+      return new Flags(value, snapshot, forceShare, cache, unmap);
     }
 
     Flags withCache(CacheMode.Setting value) {
-      return new Flags(readOnly, snapshot, forceShare, value);
+      return new Flags(readOnly, snapshot, forceShare, value, unmap);
     }
   }
 

@@ -367,7 +367,7 @@ final class QemuIoShell {
     long started = System.nanoTime();
     try {
       if (zeroes) {
-        ImageWrites.writeZeroes(disk(), offset, count, unmap, noFallback, fua);
+        ImageWrites.writeZeroes(disk(), offset, count, unmap && session.flags().unmap(), noFallback, fua);
       } else if (compressed) {
         ImageWrites.writeCompressed(disk(), offset, count, content);
       } else {
@@ -658,7 +658,7 @@ final class QemuIoShell {
     long started = System.nanoTime();
     try {
       if (zeroes) {
-        ImageWrites.writeZeroes(disk(), offset, total, unmap, false, fua);
+        ImageWrites.writeZeroes(disk(), offset, total, unmap && session.flags().unmap(), false, fua);
       } else {
         ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
       }
@@ -728,7 +728,13 @@ final class QemuIoShell {
     }
     long started = System.nanoTime();
     try {
-      ImageWrites.discard(disk(), offset, count);
+      if (session.flags().unmap()) {
+        ImageWrites.discard(disk(), offset, count);
+      } else if (offset > disk().size() || count > disk().size() - offset) {
+        // without unmap the request is still checked against the disk, then does nothing
+        out.println("discard failed: Input/output error");
+        return EIO;
+      }
     } catch (ImageWrites.RequestException e) {
       out.println("discard failed: " + e.errno().text());
       return e.errno().code();

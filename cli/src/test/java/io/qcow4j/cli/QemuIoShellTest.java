@@ -106,6 +106,17 @@ class QemuIoShellTest {
   }
 
   @Test
+  void discardModesIgnoreOrPassOnDiscards() {
+    for (String mode : List.of("ignore", "off", "unmap", "on")) {
+      SideBySide both = sideBySide("qcow2");
+      both.run("qemu-io", "-d", mode, "-c", "write -P 3 0 192k", "-c", "discard 0 64k", "-c", "write -z -u 64k 64k",
+          "-c", "discard 1M 64k", "-c", "map", "-c", "read -P 3 128k 64k", "-c", "open -d " + mode + " @/image",
+          "@/image").same();
+      both.run("qemu-io", "-c", "open -d " + mode + " @/image", "-c", "discard 128k 64k", "-c", "map").same();
+    }
+  }
+
+  @Test
   void snapshotModeKeepsTheImageAsItWas() {
     SideBySide both = sideBySide("qcow2");
     both.run("qemu-io", "-c", "write -P 4 0 64k", "@/image").same();
