@@ -26,6 +26,7 @@ final class IoCommand implements Callable<Integer> {
   boolean readOnly;
   boolean snapshot;
   boolean unmap = true;
+  boolean copyOnRead;
   CacheMode.Setting cache = CacheMode.Setting.WRITETHROUGH;
   final List<String> commands = new ArrayList<>();
   boolean forceShare;
@@ -44,7 +45,7 @@ final class IoCommand implements Callable<Integer> {
    * Parses the words as qemu-io's main does (argv[0] the program's name), then runs the commands;
    * the exit status. Of its options, the cache mode sets when writes are made durable (see
    * {@link QemuIoSession}), the discard mode whether discards do anything; the AIO mode is
-   * checked and, like -k and -m, changes nothing; -C is refused.
+   * checked and, like -k and -m, changes nothing.
    */
   static int main(Invocation invocation) {
     IoCommand command = new IoCommand(invocation);
@@ -70,9 +71,7 @@ final class IoCommand implements Callable<Integer> {
     for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
       switch (option) {
         case 's' -> command.snapshot = true;
-        case 'C' -> {
-          return invocation.error("-C (copy-on-read) is not supported");
-        }
+        case 'C' -> command.copyOnRead = true;
         case 'n' -> command.cache = new CacheMode.Setting(true, command.cache.noFlush(), false);
         case 'm', 'k', 'T' -> { }
         case 'd' -> {
@@ -152,7 +151,7 @@ final class IoCommand implements Callable<Integer> {
 
   private int run(Secrets secrets, PrintWriter stdout, StdioBuffer buffer) throws IOException {
     try (QemuIoSession session = new QemuIoSession(stdout, err, secrets, imageOpts)) {
-      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache, unmap);
+      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache, unmap, copyOnRead);
       if (file != null) {
         int opened = imageOpts ? session.open(null, file, null, flags) : session.open(file, null, format, flags);
         if (opened != 0) {

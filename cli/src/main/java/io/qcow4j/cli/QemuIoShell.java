@@ -241,6 +241,7 @@ final class QemuIoShell {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
+      session.afterRead(offset, count);
     } catch (EOFException e) {
       out.println("read failed: Input/output error");
       return EIO;
@@ -501,6 +502,7 @@ final class QemuIoShell {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
+      session.afterRead(offset, total);
     } catch (EOFException e) {
       out.println("readv failed: Input/output error");
       return EIO;
@@ -580,6 +582,7 @@ final class QemuIoShell {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
+      session.afterRead(offset, total);
     } catch (EOFException e) {
       out.println("readv failed: Input/output error");
       return 0;

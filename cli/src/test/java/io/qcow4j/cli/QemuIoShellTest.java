@@ -116,6 +116,27 @@ class QemuIoShellTest {
     }
   }
 
+  /** -C: what reads find below the image is copied into it, zeros as zero clusters (iotest 197 scaled down). */
+  @Test
+  void copyOnReadCopiesWhatReadsFindBelowTheImage() {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("base"), "4M");
+      Qemu.io(dir.resolve("base"), "qcow2", "write -P 55 3M 1k");
+      Qemu.createQcow2(dir.resolve("image"), null, "-b", "base", "-F", "qcow2");
+      Qemu.io(dir.resolve("image"), "qcow2", "write -z -u 1M 64k");
+    }
+    both.run("qemu-io", "-f", "qcow2", "-C", "-c", "read 0 0", "-c", "read -P 0 1k 2047k", "-c", "read -P 55 3M 512",
+        "-c", "readv -P 0 3200k 512 512", "@/image").same();
+    both.run("qemu-io", "-f", "qcow2", "-C", "-r", "@/image").same();
+    both.run("qemu-io", "-c", "open -C -r @/image", "-c", "open -C @/image", "-c", "aio_read 3500k 1k", "-c",
+        "aio_flush", "-c", "map").same();
+    assertThat(Qemu.check("qemu-img", "map", "--output=json", both.ours.resolve("image").toString()))
+        .isEqualTo(Qemu.check("qemu-img", "map", "--output=json", both.theirs.resolve("image").toString()));
+    Cli.Result check = Qemu.run("qemu-img", "check", both.ours.resolve("image").toString());
+    assertThat(check.exitCode()).as(check.out()).isZero();
+  }
+
   @Test
   void snapshotModeKeepsTheImageAsItWas() {
     SideBySide both = sideBySide("qcow2");
