@@ -136,8 +136,7 @@ final class IoCommand implements Callable<Integer> {
       return 0;
     }
     // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
-    java.io.Console console = System.console();
-    StdioBuffer buffer = console != null && console.isTerminal() ? null : new StdioBuffer(out);
+    StdioBuffer buffer = stdoutIsTerminal() ? null : new StdioBuffer(out);
     PrintWriter stdout = buffer != null ? new PrintWriter(buffer) : out;
     try {
       return run(secrets, stdout, buffer);
@@ -146,6 +145,19 @@ final class IoCommand implements Callable<Integer> {
       if (buffer != null) {
         buffer.drain();
       }
+    }
+  }
+
+  /**
+   * Whether file descriptor 1 is a terminal, read from /proc (System.console() would load a line
+   * editor at start-up); false where /proc does not tell.
+   */
+  private static boolean stdoutIsTerminal() {
+    try {
+      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/1")).toString();
+      return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+    } catch (IOException | UnsupportedOperationException | SecurityException e) {
+      return false;
     }
   }
 
