@@ -84,6 +84,15 @@ class QemuIoShellTest {
         both.ours.resolve("image").toString()).out()).isEqualTo("Images are identical.\n");
   }
 
+  /** read/write -b: checked as qemu-io checks them, then refused as QEMU refuses them without a VM state area. */
+  @Test
+  void vmStateRequestsFailAsForAFormatWithoutVmState() {
+    SideBySide both = sideBySide("raw");
+    both.run("qemu-io", "-f", "raw", "-c", "write -b 0 512", "-c", "read -b 0 512", "-c", "write -b -c 0 512", "-c",
+        "write -b -z 0 512", "-c", "write -b -f 0 512", "-c", "write -b 1 512", "-c", "read -b 0 100", "-c",
+        "read -b -P 1 -s 600 0 512", "-c", "write -b -P 3 0 1k", "@/image").same();
+  }
+
   @Test
   void cacheAndAioOptionsAreQemuIos() {
     for (String mode : List.of("writeback", "none", "off", "writethrough", "directsync", "unsafe")) {
