@@ -84,6 +84,21 @@ class QemuIoShellTest {
         both.ours.resolve("image").toString()).out()).isEqualTo("Images are identical.\n");
   }
 
+  @Test
+  void imageOptionsObjectsAndForceShareAreQemuIos() {
+    SideBySide both = sideBySide("qcow2");
+    both.run("qemu-io", "--image-opts", "-c", "read 0 1", "-c", "open -o driver=raw x",
+        "driver=qcow2,file.filename=@/image").same();
+    both.run("qemu-io", "--image-opts", "-U", "-c", "info", "driver=qcow2,file.filename=@/image,force-share=off").same();
+    both.run("qemu-io", "-U", "-c", "write 0 1", "@/image").same();
+    both.run("qemu-io", "-r", "-U", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "--object", "secret,id=s0,data=abc", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "--object", "bogus,id=x", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "-c", "open -U @/image", "-c", "close", "-c", "open -r -U -o force-share=off @/image").same();
+    both.run("qemu-io", "-f", "qcow2", "--image-opts", "x").same();
+    both.run("qemu-io", "--image-opts", "-c", "open -r driver=qcow2,file.filename=@/image", "-c", "read 0 1").same();
+  }
+
   /** read/write -b: checked as qemu-io checks them, then refused as QEMU refuses them without a VM state area. */
   @Test
   void vmStateRequestsFailAsForAFormatWithoutVmState() {
