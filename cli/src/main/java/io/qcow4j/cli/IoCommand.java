@@ -25,6 +25,8 @@ final class IoCommand implements Callable<Integer> {
   String format;
   boolean readOnly;
   boolean snapshot;
+  boolean unmap = true;
+  boolean copyOnRead;
   CacheMode.Setting cache = CacheMode.Setting.WRITETHROUGH;
   final List<String> commands = new ArrayList<>();
   boolean forceShare;
@@ -42,8 +44,8 @@ final class IoCommand implements Callable<Integer> {
   /**
    * Parses the words as qemu-io's main does (argv[0] the program's name), then runs the commands;
    * the exit status. Of its options, the cache mode sets when writes are made durable (see
-   * {@link QemuIoSession}), the AIO and discard modes are checked and, like -k and -m, change
-   * nothing (qcow4j passes discards on); -C is refused.
+   * {@link QemuIoSession}), the discard mode whether discards do anything; the AIO mode is
+   * checked and, like -k and -m, changes nothing.
    */
   static int main(Invocation invocation) {
     IoCommand command = new IoCommand(invocation);
@@ -69,18 +71,14 @@ final class IoCommand implements Callable<Integer> {
     for (int option = getopt.next(); option != Getopt.END; option = getopt.next()) {
       switch (option) {
         case 's' -> command.snapshot = true;
-        case 'C' -> {
-          return invocation.error("-C (copy-on-read) is not supported");
-        }
+        case 'C' -> command.copyOnRead = true;
         case 'n' -> command.cache = new CacheMode.Setting(true, command.cache.noFlush(), false);
         case 'm', 'k', 'T' -> { }
         case 'd' -> {
           if (!Set.of("ignore", "off", "unmap", "on").contains(getopt.optarg())) {
             return invocation.error("Invalid discard option: " + getopt.optarg());
           }
-          if (Set.of("ignore", "off").contains(getopt.optarg())) {
-            return invocation.error("-d " + getopt.optarg() + " is not supported: qcow4j passes discards on");
-          }
+          command.unmap = Set.of("unmap", "on").contains(getopt.optarg());
         }
         case 'f' -> command.format = getopt.optarg();
         case 'c' -> command.commands.add(getopt.optarg());
@@ -138,8 +136,7 @@ final class IoCommand implements Callable<Integer> {
       return 0;
     }
     // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
-    java.io.Console console = System.console();
-    StdioBuffer buffer = console != null && console.isTerminal() ? null : new StdioBuffer(out);
+    StdioBuffer buffer = stdoutIsTerminal() ? null : new StdioBuffer(out);
     PrintWriter stdout = buffer != null ? new PrintWriter(buffer) : out;
     try {
       return run(secrets, stdout, buffer);
@@ -151,9 +148,22 @@ final class IoCommand implements Callable<Integer> {
     }
   }
 
+  /**
+   * Whether file descriptor 1 is a terminal, read from /proc (System.console() would load a line
+   * editor at start-up); false where /proc does not tell.
+   */
+  private static boolean stdoutIsTerminal() {
+    try {
+      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/1")).toString();
+      return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+    } catch (IOException | UnsupportedOperationException | SecurityException e) {
+      return false;
+    }
+  }
+
   private int run(Secrets secrets, PrintWriter stdout, StdioBuffer buffer) throws IOException {
     try (QemuIoSession session = new QemuIoSession(stdout, err, secrets, imageOpts)) {
-      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache);
+      QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache, unmap, copyOnRead);
       if (file != null) {
         int opened = imageOpts ? session.open(null, file, null, flags) : session.open(file, null, format, flags);
         if (opened != 0) {

@@ -93,16 +93,15 @@ final class QemuIoControl {
     boolean readOnly = false;
     boolean snapshot = false;
     boolean forceShare = false;
+    boolean unmap = true;
+    boolean copyOnRead = false;
     CacheMode.Setting cache = CacheMode.Setting.WRITETHROUGH;
     StringBuilder driverOptions = null;
     for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
         case 's' -> snapshot = true;
         case 'n' -> cache = new CacheMode.Setting(true, cache.noFlush(), false);
-        case 'C' -> {
-          error("-C (copy-on-read) is not supported");
-          return ENOTSUP;
-        }
+        case 'C' -> copyOnRead = true;
         case 'r' -> readOnly = true;
         case 'k' -> { }
         case 't' -> {
@@ -117,6 +116,7 @@ final class QemuIoControl {
             error("Invalid discard option: " + option.argument());
             return EINVAL;
           }
+          unmap = List.of("unmap", "on").contains(option.argument());
         }
         case 'i' -> {
           if (!List.of("threads", "native", "io_uring").contains(option.argument())) {
@@ -156,7 +156,7 @@ final class QemuIoControl {
       error("can't open: Must specify either driver or file");
       return EINVAL;
     }
-    QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache);
+    QemuIoSession.Flags flags = new QemuIoSession.Flags(readOnly, snapshot, forceShare, cache, unmap, copyOnRead);
     return session.open(path, optionString, null, flags) == 0 ? 0 : EINVAL;
   }
 

@@ -24,14 +24,19 @@ import java.util.List;
  * and, in snapshot mode (-s), the temporary overlay that takes the writes and is deleted at close.
  */
 final class QemuIoSession implements AutoCloseable {
-  /** How an image is opened: qemu-io's flags that qcow4j honours. */
-  record Flags(boolean readOnly, boolean snapshot, boolean forceShare, CacheMode.Setting cache) {
+  /**
+   * How an image is opened: qemu-io's flags that qcow4j honours; {@code unmap} false (-d ignore or
+   * off) makes discards succeed without doing anything and write -z -u not unmap, as QEMU does
+   * without BDRV_O_UNMAP; {@code copyOnRead} (-C) copies what reads find outside the image into it.
+   */
+  record Flags(boolean readOnly, boolean snapshot, boolean forceShare, CacheMode.Setting cache, boolean unmap,
+      boolean copyOnRead) {
     Flags withReadOnly(boolean value) {
-      return new Flags(value, snapshot, forceShare, cache);
+      return new Flags(value, snapshot, forceShare, cache, unmap, copyOnRead);
     }
 
     Flags withCache(CacheMode.Setting value) {
-      return new Flags(readOnly, snapshot, forceShare, value);
+      return new Flags(readOnly, snapshot, forceShare, value, unmap, copyOnRead);
     }
   }
 
@@ -111,6 +116,10 @@ final class QemuIoSession implements AutoCloseable {
         return 1;
       }
       image = image.withForceShare();
+    }
+    if (openFlags.copyOnRead() && openFlags.readOnly()) {
+      cantOpen(name, new IOException("Can't use copy-on-read on read-only device"));
+      return 1;
     }
     try {
       disk = openFlags.snapshot() ? openSnapshot(image, openFlags.readOnly()) : openImage(image, openFlags.readOnly());
@@ -242,6 +251,13 @@ final class QemuIoSession implements AutoCloseable {
   /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */
   private static String withFilename(String options, String name) {
     return "file.filename=" + name.replace(",", ",,") + "," + options;
+  }
+
+  /** After a read of {@code [offset, offset + count)}: copy-on-read copies what it found outside the image. */
+  void afterRead(long offset, long count) throws IOException {
+    if (flags.copyOnRead()) {
+      CopyOnRead.copy(disk, offset, count);
+    }
   }
 
   /** After a write command: writethrough mode makes what it wrote durable, as QEMU flushes then. */

@@ -150,6 +150,7 @@ final class QemuIoShell {
 
   private int read(List<String> args) {
     Getopt options = Getopt.ofWords("read", args, "bCl:pP:qs:vE");
+    boolean vmState = false;
     boolean parsable = false;
     boolean quiet = false;
     boolean verbose = false;
@@ -161,10 +162,7 @@ final class QemuIoShell {
     long patternCount = 0;
     for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
-        case 'b' -> {
-          err.println("read: -b (the VM state area) is not supported by qcow4j");
-          return EINVAL;
-        }
+        case 'b' -> vmState = true;
         case 'C' -> parsable = true;
         case 'l' -> {
           lengthGiven = true;
@@ -231,6 +229,9 @@ final class QemuIoShell {
       out.println("pattern verification range exceeds end of read data");
       return EINVAL;
     }
+    if (vmState) {
+      return vmStateRefused("read", offset, count);
+    }
     RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, patternOffset, patternCount) : null;
     StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
     boolean matched;
@@ -241,6 +242,7 @@ final class QemuIoShell {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
+      session.afterRead(offset, count);
     } catch (EOFException e) {
       out.println("read failed: Input/output error");
       return EIO;
@@ -264,6 +266,23 @@ final class QemuIoShell {
     return result;
   }
 
+  /**
+   * read/write -b: qcow4j keeps no VM state area (QEMU's qcow2 keeps one past the disk's end), so
+   * the request fails as QEMU fails it for a format without one; the offsets are checked first.
+   */
+  private int vmStateRefused(String operation, long offset, long count) {
+    if (offset % 512 != 0) {
+      out.println(offset + " is not a sector-aligned value for 'offset'");
+      return EINVAL;
+    }
+    if (count % 512 != 0) {
+      out.println(count + " is not a sector-aligned value for 'count'");
+      return EINVAL;
+    }
+    out.println(operation + " failed: Operation not supported");
+    return -95;
+  }
+
   /** qemu-io asks for write permission before a writing command; a read-only image refuses it. */
   private boolean writable() {
     if (!disk().isReadOnly()) {
@@ -276,6 +295,7 @@ final class QemuIoShell {
 
   private int write(List<String> args) {
     Getopt options = Getopt.ofWords("write", args, "bcCfnpP:qs:uz");
+    boolean vmState = false;
     boolean parsable = false;
     boolean quiet = false;
     boolean compressed = false;
@@ -288,10 +308,7 @@ final class QemuIoShell {
     int pattern = 0xcd;
     for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
       switch (option.letter()) {
-        case 'b' -> {
-          err.println("write: -b (the VM state area) is not supported by qcow4j");
-          return EINVAL;
-        }
+        case 'b' -> vmState = true;
         case 'c' -> compressed = true;
         case 'C' -> parsable = true;
         case 'f' -> fua = true;
@@ -318,7 +335,11 @@ final class QemuIoShell {
       out.println(WRITE_USAGE);
       return EINVAL;
     }
-    if (fua && compressed) {
+    if (vmState && zeroes) {
+      out.println("-b and -z cannot be specified at the same time");
+      return EINVAL;
+    }
+    if (fua && (vmState || compressed)) {
       out.println("-f and -b or -c cannot be specified at the same time");
       return EINVAL;
     }
@@ -346,7 +367,7 @@ final class QemuIoShell {
       out.println("length cannot exceed " + MAX_REQUEST_BYTES + " without -n, given " + operands.get(1));
       return EINVAL;
     }
-    if (compressed) {
+    if (vmState || compressed) {
       if (offset % 512 != 0) {
         out.println(offset + " is not a sector-aligned value for 'offset'");
         return EINVAL;
@@ -364,10 +385,13 @@ final class QemuIoShell {
       }
       content = ImageWrites.Content.repeating(source);
     }
+    if (vmState) {
+      return vmStateRefused("write", offset, count);
+    }
     long started = System.nanoTime();
     try {
       if (zeroes) {
-        ImageWrites.writeZeroes(disk(), offset, count, unmap, noFallback, fua);
+        ImageWrites.writeZeroes(disk(), offset, count, unmap && session.flags().unmap(), noFallback, fua);
       } else if (compressed) {
         ImageWrites.writeCompressed(disk(), offset, count, content);
       } else {
@@ -501,6 +525,7 @@ final class QemuIoShell {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
+      session.afterRead(offset, total);
     } catch (EOFException e) {
       out.println("readv failed: Input/output error");
       return EIO;
@@ -580,6 +605,7 @@ final class QemuIoShell {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
+      session.afterRead(offset, total);
     } catch (EOFException e) {
       out.println("readv failed: Input/output error");
       return 0;
@@ -658,7 +684,7 @@ final class QemuIoShell {
     long started = System.nanoTime();
     try {
       if (zeroes) {
-        ImageWrites.writeZeroes(disk(), offset, total, unmap, false, fua);
+        ImageWrites.writeZeroes(disk(), offset, total, unmap && session.flags().unmap(), false, fua);
       } else {
         ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
       }
@@ -728,7 +754,13 @@ final class QemuIoShell {
     }
     long started = System.nanoTime();
     try {
-      ImageWrites.discard(disk(), offset, count);
+      if (session.flags().unmap()) {
+        ImageWrites.discard(disk(), offset, count);
+      } else if (offset > disk().size() || count > disk().size() - offset) {
+        // without unmap the request is still checked against the disk, then does nothing
+        out.println("discard failed: Input/output error");
+        return EIO;
+      }
     } catch (ImageWrites.RequestException e) {
       out.println("discard failed: " + e.errno().text());
       return e.errno().code();

@@ -85,6 +85,30 @@ class QemuIoShellTest {
   }
 
   @Test
+  void imageOptionsObjectsAndForceShareAreQemuIos() {
+    SideBySide both = sideBySide("qcow2");
+    both.run("qemu-io", "--image-opts", "-c", "read 0 1", "-c", "open -o driver=raw x",
+        "driver=qcow2,file.filename=@/image").same();
+    both.run("qemu-io", "--image-opts", "-U", "-c", "info", "driver=qcow2,file.filename=@/image,force-share=off").same();
+    both.run("qemu-io", "-U", "-c", "write 0 1", "@/image").same();
+    both.run("qemu-io", "-r", "-U", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "--object", "secret,id=s0,data=abc", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "--object", "bogus,id=x", "-c", "read 0 1", "@/image").same();
+    both.run("qemu-io", "-c", "open -U @/image", "-c", "close", "-c", "open -r -U -o force-share=off @/image").same();
+    both.run("qemu-io", "-f", "qcow2", "--image-opts", "x").same();
+    both.run("qemu-io", "--image-opts", "-c", "open -r driver=qcow2,file.filename=@/image", "-c", "read 0 1").same();
+  }
+
+  /** read/write -b: checked as qemu-io checks them, then refused as QEMU refuses them without a VM state area. */
+  @Test
+  void vmStateRequestsFailAsForAFormatWithoutVmState() {
+    SideBySide both = sideBySide("raw");
+    both.run("qemu-io", "-f", "raw", "-c", "write -b 0 512", "-c", "read -b 0 512", "-c", "write -b -c 0 512", "-c",
+        "write -b -z 0 512", "-c", "write -b -f 0 512", "-c", "write -b 1 512", "-c", "read -b 0 100", "-c",
+        "read -b -P 1 -s 600 0 512", "-c", "write -b -P 3 0 1k", "@/image").same();
+  }
+
+  @Test
   void cacheAndAioOptionsAreQemuIos() {
     for (String mode : List.of("writeback", "none", "off", "writethrough", "directsync", "unsafe")) {
       SideBySide both = sideBySide("qcow2");
@@ -103,6 +127,38 @@ class QemuIoShellTest {
     assertThat(CacheMode.setting("writethrough")).isEqualTo(CacheMode.Setting.WRITETHROUGH);
     assertThat(CacheMode.setting("writeback")).isEqualTo(new CacheMode.Setting(false, false, false));
     assertThat(CacheMode.setting("bogus")).isNull();
+  }
+
+  @Test
+  void discardModesIgnoreOrPassOnDiscards() {
+    for (String mode : List.of("ignore", "off", "unmap", "on")) {
+      SideBySide both = sideBySide("qcow2");
+      both.run("qemu-io", "-d", mode, "-c", "write -P 3 0 192k", "-c", "discard 0 64k", "-c", "write -z -u 64k 64k",
+          "-c", "discard 1M 64k", "-c", "map", "-c", "read -P 3 128k 64k", "-c", "open -d " + mode + " @/image",
+          "@/image").same();
+      both.run("qemu-io", "-c", "open -d " + mode + " @/image", "-c", "discard 128k 64k", "-c", "map").same();
+    }
+  }
+
+  /** -C: what reads find below the image is copied into it, zeros as zero clusters (iotest 197 scaled down). */
+  @Test
+  void copyOnReadCopiesWhatReadsFindBelowTheImage() {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("base"), "4M");
+      Qemu.io(dir.resolve("base"), "qcow2", "write -P 55 3M 1k");
+      Qemu.createQcow2(dir.resolve("image"), null, "-b", "base", "-F", "qcow2");
+      Qemu.io(dir.resolve("image"), "qcow2", "write -z -u 1M 64k");
+    }
+    both.run("qemu-io", "-f", "qcow2", "-C", "-c", "read 0 0", "-c", "read -P 0 1k 2047k", "-c", "read -P 55 3M 512",
+        "-c", "readv -P 0 3200k 512 512", "@/image").same();
+    both.run("qemu-io", "-f", "qcow2", "-C", "-r", "@/image").same();
+    both.run("qemu-io", "-c", "open -C -r @/image", "-c", "open -C @/image", "-c", "aio_read 3500k 1k", "-c",
+        "aio_flush", "-c", "map").same();
+    assertThat(Qemu.check("qemu-img", "map", "--output=json", both.ours.resolve("image").toString()))
+        .isEqualTo(Qemu.check("qemu-img", "map", "--output=json", both.theirs.resolve("image").toString()));
+    Cli.Result check = Qemu.run("qemu-img", "check", both.ours.resolve("image").toString());
+    assertThat(check.exitCode()).as(check.out()).isZero();
   }
 
   @Test
