@@ -26,8 +26,7 @@ public final class CreateOptionsReader {
   }
 
   /**
-   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size;
-   * qcow4j writes fixed images only so far.
+   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size.
    */
   public static CreateOptions vpc(OptionValues values, long size) throws InvalidOptionException {
     String subformat = values.string("subformat");
@@ -35,10 +34,7 @@ public final class CreateOptionsReader {
     if (subformat != null && !fixed && !subformat.equals("dynamic")) {
       throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
     }
-    if (!fixed) {
-      throw new InvalidOptionException("qcow4j writes only fixed VHD images: use -o subformat=fixed");
-    }
-    return CreateOptions.builder(size).vpc(true, values.bool("force_size", false)).build();
+    return CreateOptions.builder(size).vpc(fixed, values.bool("force_size", false)).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */
