@@ -14,6 +14,7 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
+import io.qcow4j.vdi.VdiTarget;
 import io.qcow4j.vpc.DynamicVhdTarget;
 import io.qcow4j.vpc.FixedVhdTarget;
 import java.io.IOException;
@@ -76,6 +77,7 @@ public final class DiskImages {
     return switch (format) {
       case QCOW2 -> QcowFile.create(path, options);
       case RAW -> createRaw(path, options);
+      case VDI -> VdiTarget.create(path, options);
       case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };

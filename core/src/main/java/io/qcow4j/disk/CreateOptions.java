@@ -24,6 +24,7 @@ public final class CreateOptions {
   private final ImageFormat backingFormat;
   private final boolean vpcFixed;
   private final boolean vpcForceSize;
+  private final boolean vdiStatic;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -40,6 +41,7 @@ public final class CreateOptions {
     this.backingFormat = builder.backingFormat;
     this.vpcFixed = builder.vpcFixed;
     this.vpcForceSize = builder.vpcForceSize;
+    this.vdiStatic = builder.vdiStatic;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -64,6 +66,7 @@ public final class CreateOptions {
     builder.preallocation = preallocation;
     builder.vpcFixed = vpcFixed;
     builder.vpcForceSize = vpcForceSize;
+    builder.vdiStatic = vdiStatic;
     builder.dataFile = dataFile;
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
@@ -141,6 +144,11 @@ public final class CreateOptions {
     return vpcForceSize;
   }
 
+  /** Whether a new VDI image is static (its blocks allocated when it is made) rather than dynamic. */
+  public boolean vdiStatic() {
+    return vdiStatic;
+  }
+
   /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
@@ -198,13 +206,14 @@ public final class CreateOptions {
         && extendedL2 == that.extendedL2 && compressionType == that.compressionType
         && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
         && dataFileRaw == that.dataFileRaw && Objects.equals(backingFile, that.backingFile)
-        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize;
+        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize
+        && vdiStatic == that.vdiStatic;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize);
+        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, vdiStatic);
   }
 
   @Override
@@ -214,7 +223,7 @@ public final class CreateOptions {
         + ", compressionType=" + compressionType.id() + ", preallocation=" + preallocation.id()
         + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", backingFile=" + backingFile
         + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
-        + ", vpcForceSize=" + vpcForceSize + "]";
+        + ", vpcForceSize=" + vpcForceSize + ", vdiStatic=" + vdiStatic + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -233,6 +242,7 @@ public final class CreateOptions {
     private ImageFormat backingFormat;
     private boolean vpcFixed;
     private boolean vpcForceSize;
+    private boolean vdiStatic;
 
     private Builder(long size) {
       this.size = size;
@@ -304,6 +314,12 @@ public final class CreateOptions {
     public Builder vpc(boolean fixed, boolean forceSize) {
       vpcFixed = fixed;
       vpcForceSize = forceSize;
+      return this;
+    }
+
+    /** For a VDI image: static (every block allocated when the image is made) or dynamic. */
+    public Builder vdi(boolean isStatic) {
+      vdiStatic = isStatic;
       return this;
     }
 

@@ -6,6 +6,7 @@ import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.vdi.VdiHeader;
 
 /**
  * A new image's options from the -o values of qemu-img create or convert: the values converted as
@@ -21,6 +22,7 @@ public final class CreateOptionsReader {
     return switch (format) {
       case QCOW2 -> qcow2(values, size);
       case VPC -> vpc(values, size);
+      case VDI -> vdi(values, size);
       default -> raw(values, size);
     };
   }
@@ -35,6 +37,16 @@ public final class CreateOptionsReader {
       throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
     }
     return CreateOptions.builder(size).vpc(fixed, values.bool("force_size", false)).build();
+  }
+
+  /** The options of a new VDI image: static or dynamic (the default), checked as vdi_co_do_create checks them. */
+  public static CreateOptions vdi(OptionValues values, long size) throws InvalidOptionException {
+    boolean isStatic = values.bool("static", false);
+    if (Long.compareUnsigned(size, VdiHeader.MAX_DISK_SIZE) > 0) {
+      throw new InvalidOptionException("Unsupported VDI image size (size is 0x" + Long.toHexString(size)
+          + ", max supported is 0x" + Long.toHexString(VdiHeader.MAX_DISK_SIZE) + ")");
+    }
+    return CreateOptions.builder(size).vdi(isStatic).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */

@@ -61,6 +61,10 @@ public final class OptionLists {
       OptionDescriptor.of("force_size", BOOL, "Force disk size calculation to use the actual size specified, rather"
           + " than using the nearest CHS-based calculation")));
 
+  private static final OptionList VDI_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      new OptionDescriptor("static", BOOL, "VDI static (pre-allocated) image", "off")));
+
   private static final OptionList FILE_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
       OptionDescriptor.of("nocow", BOOL, "Turn off copy-on-write (valid only on btrfs)"),
@@ -74,6 +78,7 @@ public final class OptionLists {
     return switch (format) {
       case QCOW2 -> QCOW2_CREATE;
       case VPC -> VPC_CREATE;
+      case VDI -> VDI_CREATE;
       default -> RAW_CREATE;
     };
   }

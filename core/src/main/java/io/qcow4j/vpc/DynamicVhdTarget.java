@@ -5,6 +5,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.formats.BlockImageWriter;
+import io.qcow4j.internal.formats.FormatReads;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
@@ -51,6 +52,7 @@ public final class DynamicVhdTarget extends BlockImageWriter {
     byte[] footer = VhdCreator.footer(virtualSize, options.vpcForceSize(), VhdFooter.DYNAMIC, Instant.now(),
         UUID.randomUUID());
     int entries = (int) ((virtualSize / SECTOR + BLOCK_SIZE / SECTOR - 1) / (BLOCK_SIZE / SECTOR));
+    FormatReads.tableBytes(path.toString(), entries * 4L, "block allocation table");
     FileStorage storage = FileStorage.create(path, true);
     try {
       DynamicVhdTarget target = new DynamicVhdTarget(storage, path, virtualSize, footer, entries);
@@ -76,6 +78,12 @@ public final class DynamicVhdTarget extends BlockImageWriter {
     header.putInt(32, BLOCK_SIZE);
     header.putInt(36, (int) VhdFooter.checksum(header.array(), 0, VhdDynamicHeader.SIZE, 36));
     return header.array();
+  }
+
+  @Override
+  protected long hostOffsetOf(int blockIndex) {
+    int entry = bat[blockIndex];
+    return entry == -1 ? -1 : Integer.toUnsignedLong(entry) * SECTOR + BITMAP_BYTES;
   }
 
   @Override

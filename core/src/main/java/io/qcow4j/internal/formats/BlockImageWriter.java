@@ -10,7 +10,6 @@ import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
@@ -28,8 +27,7 @@ public abstract class BlockImageWriter implements DiskFile {
   private final long size;
   /** The bytes one table entry maps. */
   protected final long blockSize;
-  /** Where each block's data starts in the file, or -1 while it is not allocated. */
-  private final long[] hostOffsets;
+  private final int blockCount;
   private boolean dirty = true;
   private volatile boolean closed;
 
@@ -39,9 +37,7 @@ public abstract class BlockImageWriter implements DiskFile {
     this.path = path;
     this.size = size;
     this.blockSize = blockSize;
-    long blocks = (size + blockSize - 1) / blockSize;
-    this.hostOffsets = new long[Math.toIntExact(blocks)];
-    Arrays.fill(hostOffsets, -1);
+    this.blockCount = Math.toIntExact((size + blockSize - 1) / blockSize);
   }
 
   /**
@@ -53,26 +49,23 @@ public abstract class BlockImageWriter implements DiskFile {
   /** Writes the format's tables, headers and footers for the blocks allocated so far. */
   protected abstract void writeMetadata() throws IOException;
 
-  /** Marks block {@code blockIndex} as placed at {@code hostOffset} from the start (a preallocated image). */
-  protected final void placed(int blockIndex, long hostOffset) {
-    hostOffsets[blockIndex] = hostOffset;
-  }
+  /** Where block {@code blockIndex}'s data starts in the file, or -1 while it is not allocated (from the format's table). */
+  protected abstract long hostOffsetOf(int blockIndex);
 
   /** Where block {@code blockIndex}'s data starts in the file, or -1. */
-  protected final synchronized long hostOffset(int blockIndex) {
-    return hostOffsets[blockIndex];
+  private synchronized long hostOffset(int blockIndex) {
+    return hostOffsetOf(blockIndex);
   }
 
   /** The number of blocks that cover the disk. */
   protected final int blockCount() {
-    return hostOffsets.length;
+    return blockCount;
   }
 
   private synchronized long allocated(int blockIndex) throws IOException {
-    long host = hostOffsets[blockIndex];
+    long host = hostOffsetOf(blockIndex);
     if (host < 0) {
       host = allocateBlock(blockIndex);
-      hostOffsets[blockIndex] = host;
       dirty = true;
     }
     return host;
