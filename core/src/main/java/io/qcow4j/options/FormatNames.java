@@ -34,6 +34,7 @@ public final class FormatNames {
       case "raw" -> ImageFormat.RAW;
       case "vpc" -> ImageFormat.VPC;
       case "vdi" -> ImageFormat.VDI;
+      case "vhdx" -> ImageFormat.VHDX;
       default -> throw new InvalidOptionException(OTHER_IMAGE_FORMATS.contains(name)
           ? "Format '" + name + "' is not supported by qcow4j (raw, qcow2)"
           : "Unknown file format '" + name + "'");
