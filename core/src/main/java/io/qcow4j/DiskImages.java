@@ -14,6 +14,9 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
+import io.qcow4j.vdi.VdiTarget;
+import io.qcow4j.vhdx.VhdxTarget;
+import io.qcow4j.vpc.DynamicVhdTarget;
 import io.qcow4j.vpc.FixedVhdTarget;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -75,7 +78,9 @@ public final class DiskImages {
     return switch (format) {
       case QCOW2 -> QcowFile.create(path, options);
       case RAW -> createRaw(path, options);
-      case VPC -> FixedVhdTarget.create(path, options);
+      case VDI -> VdiTarget.create(path, options);
+      case VHDX -> VhdxTarget.create(path, options);
+      case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };
   }

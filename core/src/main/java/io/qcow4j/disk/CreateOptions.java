@@ -24,6 +24,11 @@ public final class CreateOptions {
   private final ImageFormat backingFormat;
   private final boolean vpcFixed;
   private final boolean vpcForceSize;
+  private final boolean vdiStatic;
+  private final boolean vhdxFixed;
+  private final long vhdxBlockSize;
+  private final long vhdxLogSize;
+  private final boolean vhdxBlockStateZero;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -40,6 +45,11 @@ public final class CreateOptions {
     this.backingFormat = builder.backingFormat;
     this.vpcFixed = builder.vpcFixed;
     this.vpcForceSize = builder.vpcForceSize;
+    this.vdiStatic = builder.vdiStatic;
+    this.vhdxFixed = builder.vhdxFixed;
+    this.vhdxBlockSize = builder.vhdxBlockSize;
+    this.vhdxLogSize = builder.vhdxLogSize;
+    this.vhdxBlockStateZero = builder.vhdxBlockStateZero;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -64,6 +74,11 @@ public final class CreateOptions {
     builder.preallocation = preallocation;
     builder.vpcFixed = vpcFixed;
     builder.vpcForceSize = vpcForceSize;
+    builder.vdiStatic = vdiStatic;
+    builder.vhdxFixed = vhdxFixed;
+    builder.vhdxBlockSize = vhdxBlockSize;
+    builder.vhdxLogSize = vhdxLogSize;
+    builder.vhdxBlockStateZero = vhdxBlockStateZero;
     builder.dataFile = dataFile;
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
@@ -141,6 +156,31 @@ public final class CreateOptions {
     return vpcForceSize;
   }
 
+  /** Whether a new VDI image is static (its blocks allocated when it is made) rather than dynamic. */
+  public boolean vdiStatic() {
+    return vdiStatic;
+  }
+
+  /** Whether a new VHDX image is fixed (every block allocated when it is made) rather than dynamic. */
+  public boolean vhdxFixed() {
+    return vhdxFixed;
+  }
+
+  /** A new VHDX image's block size in bytes; 0 lets the size choose it, as qemu-img does. */
+  public long vhdxBlockSize() {
+    return vhdxBlockSize;
+  }
+
+  /** A new VHDX image's log size in bytes (1 MiB by default). */
+  public long vhdxLogSize() {
+    return vhdxLogSize;
+  }
+
+  /** Whether a new dynamic VHDX image marks its unwritten blocks as zero blocks (qemu-img's block_state_zero). */
+  public boolean vhdxBlockStateZero() {
+    return vhdxBlockStateZero;
+  }
+
   /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
@@ -198,13 +238,16 @@ public final class CreateOptions {
         && extendedL2 == that.extendedL2 && compressionType == that.compressionType
         && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
         && dataFileRaw == that.dataFileRaw && Objects.equals(backingFile, that.backingFile)
-        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize;
+        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize
+        && vdiStatic == that.vdiStatic && vhdxFixed == that.vhdxFixed && vhdxBlockSize == that.vhdxBlockSize
+        && vhdxLogSize == that.vhdxLogSize && vhdxBlockStateZero == that.vhdxBlockStateZero;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize);
+        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, vdiStatic, vhdxFixed, vhdxBlockSize, vhdxLogSize,
+        vhdxBlockStateZero);
   }
 
   @Override
@@ -214,7 +257,9 @@ public final class CreateOptions {
         + ", compressionType=" + compressionType.id() + ", preallocation=" + preallocation.id()
         + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", backingFile=" + backingFile
         + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
-        + ", vpcForceSize=" + vpcForceSize + "]";
+        + ", vpcForceSize=" + vpcForceSize + ", vdiStatic=" + vdiStatic + ", vhdxFixed=" + vhdxFixed
+        + ", vhdxBlockSize=" + vhdxBlockSize + ", vhdxLogSize=" + vhdxLogSize + ", vhdxBlockStateZero="
+        + vhdxBlockStateZero + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -233,6 +278,11 @@ public final class CreateOptions {
     private ImageFormat backingFormat;
     private boolean vpcFixed;
     private boolean vpcForceSize;
+    private boolean vdiStatic;
+    private boolean vhdxFixed;
+    private long vhdxBlockSize;
+    private long vhdxLogSize = 1 << 20;
+    private boolean vhdxBlockStateZero = true;
 
     private Builder(long size) {
       this.size = size;
@@ -304,6 +354,25 @@ public final class CreateOptions {
     public Builder vpc(boolean fixed, boolean forceSize) {
       vpcFixed = fixed;
       vpcForceSize = forceSize;
+      return this;
+    }
+
+    /** For a VDI image: static (every block allocated when the image is made) or dynamic. */
+    public Builder vdi(boolean isStatic) {
+      vdiStatic = isStatic;
+      return this;
+    }
+
+    /**
+     * For a VHDX image: fixed ({@code fixed}) or dynamic, its block size ({@code blockSize}, 0 for
+     * qemu-img's choice by disk size) and log size in bytes, and whether unwritten blocks are
+     * marked as zero blocks ({@code blockStateZero}, qemu-img's default).
+     */
+    public Builder vhdx(boolean fixed, long blockSize, long logSize, boolean blockStateZero) {
+      vhdxFixed = fixed;
+      vhdxBlockSize = blockSize;
+      vhdxLogSize = logSize;
+      vhdxBlockStateZero = blockStateZero;
       return this;
     }
 

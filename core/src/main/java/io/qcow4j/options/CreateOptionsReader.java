@@ -6,6 +6,7 @@ import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.vdi.VdiHeader;
 
 /**
  * A new image's options from the -o values of qemu-img create or convert: the values converted as
@@ -21,13 +22,14 @@ public final class CreateOptionsReader {
     return switch (format) {
       case QCOW2 -> qcow2(values, size);
       case VPC -> vpc(values, size);
+      case VDI -> vdi(values, size);
+      case VHDX -> vhdx(values, size);
       default -> raw(values, size);
     };
   }
 
   /**
-   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size;
-   * qcow4j writes fixed images only so far.
+   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size.
    */
   public static CreateOptions vpc(OptionValues values, long size) throws InvalidOptionException {
     String subformat = values.string("subformat");
@@ -35,10 +37,53 @@ public final class CreateOptionsReader {
     if (subformat != null && !fixed && !subformat.equals("dynamic")) {
       throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
     }
-    if (!fixed) {
-      throw new InvalidOptionException("qcow4j writes only fixed VHD images: use -o subformat=fixed");
+    return CreateOptions.builder(size).vpc(fixed, values.bool("force_size", false)).build();
+  }
+
+  /** The options of a new VDI image: static or dynamic (the default), checked as vdi_co_do_create checks them. */
+  public static CreateOptions vdi(OptionValues values, long size) throws InvalidOptionException {
+    boolean isStatic = values.bool("static", false);
+    if (Long.compareUnsigned(size, VdiHeader.MAX_DISK_SIZE) > 0) {
+      throw new InvalidOptionException("Unsupported VDI image size (size is 0x" + Long.toHexString(size)
+          + ", max supported is 0x" + Long.toHexString(VdiHeader.MAX_DISK_SIZE) + ")");
     }
-    return CreateOptions.builder(size).vpc(true, values.bool("force_size", false)).build();
+    return CreateOptions.builder(size).vdi(isStatic).build();
+  }
+
+  /**
+   * The options of a new VHDX image, rounded and checked as vhdx_co_create_opts and vhdx_co_create
+   * do: the size to a sector, the log and block sizes up to whole MiB (a block size over 256 MiB
+   * becomes 256 MiB), then their limits in QEMU's order and words.
+   */
+  public static CreateOptions vhdx(OptionValues values, long size) throws InvalidOptionException {
+    String subformat = values.string("subformat");
+    boolean fixed = "fixed".equals(subformat);
+    if (subformat != null && !fixed && !subformat.equals("dynamic")) {
+      throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
+    }
+    boolean blockStateZero = values.bool("block_state_zero", true);
+    long mib = 1 << 20;
+    long rounded = (size + 511) & -512L;
+    long logSize = values.number("log_size", mib);
+    logSize = Long.divideUnsigned(logSize + mib - 1, mib) * mib;
+    long blockSize = values.number("block_size", 0);
+    blockSize = Long.divideUnsigned(blockSize + mib - 1, mib) * mib;
+    if (Long.compareUnsigned(blockSize, 256 * mib) > 0) {
+      blockSize = 256 * mib;
+    }
+    if (Long.compareUnsigned(rounded, 64L << 40) > 0) {
+      throw new InvalidOptionException("Image size too large; max of 64TB");
+    }
+    if (Long.compareUnsigned(logSize, 0xffffffffL) > 0) {
+      throw new InvalidOptionException("Log size must be smaller than 4 GB");
+    }
+    if (logSize < mib) {
+      throw new InvalidOptionException("Log size must be a multiple of 1 MB");
+    }
+    if (blockSize != 0 && Long.bitCount(blockSize) != 1) {
+      throw new InvalidOptionException("Block size must be a power of two");
+    }
+    return CreateOptions.builder(rounded).vhdx(fixed, blockSize, logSize, blockStateZero).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */

@@ -61,6 +61,20 @@ public final class OptionLists {
       OptionDescriptor.of("force_size", BOOL, "Force disk size calculation to use the actual size specified, rather"
           + " than using the nearest CHS-based calculation")));
 
+  private static final OptionList VDI_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      new OptionDescriptor("static", BOOL, "VDI static (pre-allocated) image", "off")));
+
+  private static final OptionList VHDX_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size; max of 64TB."),
+      new OptionDescriptor("log_size", SIZE, "Log size; min 1MB.", "1048576"),
+      new OptionDescriptor("block_size", SIZE,
+          "Block Size; min 1MB, max 256MB. 0 means auto-calculate based on image size.", "0"),
+      OptionDescriptor.of("subformat", STRING, "VHDX format type, can be either 'dynamic' or 'fixed'. "
+          + "Default is 'dynamic'."),
+      OptionDescriptor.of("block_state_zero", BOOL, "Force use of payload blocks of type 'ZERO'. "
+          + "Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic.")));
+
   private static final OptionList FILE_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
       OptionDescriptor.of("nocow", BOOL, "Turn off copy-on-write (valid only on btrfs)"),
@@ -74,6 +88,8 @@ public final class OptionLists {
     return switch (format) {
       case QCOW2 -> QCOW2_CREATE;
       case VPC -> VPC_CREATE;
+      case VDI -> VDI_CREATE;
+      case VHDX -> VHDX_CREATE;
       default -> RAW_CREATE;
     };
   }
