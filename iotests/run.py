@@ -255,6 +255,9 @@ class Runner:
 
 
 def git_commit(root):
+    # a run from an exported copy of the tree names its commit itself
+    if os.environ.get("QCOW4J_IOTESTS_COMMIT"):
+        return os.environ["QCOW4J_IOTESTS_COMMIT"]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()

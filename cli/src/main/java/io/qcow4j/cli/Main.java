@@ -123,6 +123,7 @@ public final class Main {
       case "rebase" -> RebaseCommand.main(invocation);
       case "bench" -> BenchCommand.main(invocation);
       case "convert" -> ConvertCommand.main(invocation);
+      case "dd" -> DdCommand.main(invocation);
       default -> notFound(top, name);
     };
   }

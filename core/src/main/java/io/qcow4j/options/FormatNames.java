@@ -62,8 +62,8 @@ public final class FormatNames {
     return null;
   }
 
-  /** Whether QEMU 7.2 has a block driver of that name (what backing_fmt may name). */
-  static boolean isQemuDriver(String name) {
+  /** Whether QEMU 7.2 has a block driver of that name (what backing_fmt and rebase's -F may name). */
+  public static boolean isQemuDriver(String name) {
     return QEMU_DRIVERS.contains(name);
   }
 

@@ -120,8 +120,9 @@ final class ImageCreator {
       long bytesPerTable = (long) clusterSize * (clusterSize / (options.extendedL2() ? 16 : 8));
       long l1Entries = (size + bytesPerTable - 1) / bytesPerTable;
       if (l1Entries * 8 > HeaderCodec.MAX_L1_BYTES) {
-        throw new ImageLimitException(storage.name() + ": size " + size + " needs an L1 table of " + l1Entries * 8
-            + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
+        // qemu-img's words for a create that fails with EFBIG (block.c's bdrv_img_create)
+        throw new ImageLimitException(storage.name() + ": The image size is too large for file format 'qcow2'"
+            + " (try using a larger cluster size)");
       }
       // Like qemu-img: no L1 table for an empty disk, and the file ends right after the entries.
       long l1Offset = 0;
