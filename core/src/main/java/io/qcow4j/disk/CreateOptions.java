@@ -24,6 +24,7 @@ public final class CreateOptions {
   private final ImageFormat backingFormat;
   private final boolean vpcFixed;
   private final boolean vpcForceSize;
+  private final Encryption encryption;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -40,6 +41,7 @@ public final class CreateOptions {
     this.backingFormat = builder.backingFormat;
     this.vpcFixed = builder.vpcFixed;
     this.vpcForceSize = builder.vpcForceSize;
+    this.encryption = builder.encryption;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -68,6 +70,7 @@ public final class CreateOptions {
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
     builder.backingFormat = backingFormat;
+    builder.encryption = encryption;
     return builder;
   }
 
@@ -191,9 +194,19 @@ public final class CreateOptions {
     return toBuilder().backing(file, format).build();
   }
 
+  /** The encryption of the new image (a LUKS image, or qcow2's encrypt.*), or null for none. */
+  public Encryption encryption() {
+    return encryption;
+  }
+
+  /** These options with {@code value} as the encryption (null for none). */
+  public CreateOptions withEncryption(Encryption value) {
+    return toBuilder().encryption(value).build();
+  }
+
   @Override
   public boolean equals(Object other) {
-    return other instanceof CreateOptions that && size == that.size && clusterSize == that.clusterSize
+    return other instanceof CreateOptions that && Objects.equals(encryption, that.encryption) && size == that.size && clusterSize == that.clusterSize
         && compat == that.compat && refcountBits == that.refcountBits && lazyRefcounts == that.lazyRefcounts
         && extendedL2 == that.extendedL2 && compressionType == that.compressionType
         && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
@@ -204,7 +217,7 @@ public final class CreateOptions {
   @Override
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize);
+        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, encryption);
   }
 
   @Override
@@ -214,7 +227,7 @@ public final class CreateOptions {
         + ", compressionType=" + compressionType.id() + ", preallocation=" + preallocation.id()
         + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", backingFile=" + backingFile
         + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
-        + ", vpcForceSize=" + vpcForceSize + "]";
+        + ", vpcForceSize=" + vpcForceSize + (encryption == null ? "" : ", encryption=" + encryption) + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -233,6 +246,7 @@ public final class CreateOptions {
     private ImageFormat backingFormat;
     private boolean vpcFixed;
     private boolean vpcForceSize;
+    private Encryption encryption;
 
     private Builder(long size) {
       this.size = size;
@@ -304,6 +318,12 @@ public final class CreateOptions {
     public Builder vpc(boolean fixed, boolean forceSize) {
       vpcFixed = fixed;
       vpcForceSize = forceSize;
+      return this;
+    }
+
+    /** The encryption of the new image, or null for none. */
+    public Builder encryption(Encryption value) {
+      encryption = value;
       return this;
     }
 

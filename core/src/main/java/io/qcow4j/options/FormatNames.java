@@ -33,6 +33,7 @@ public final class FormatNames {
       case "qcow2" -> ImageFormat.QCOW2;
       case "raw" -> ImageFormat.RAW;
       case "vpc" -> ImageFormat.VPC;
+      case "luks" -> ImageFormat.LUKS;
       default -> throw new InvalidOptionException(OTHER_IMAGE_FORMATS.contains(name)
           ? "Format '" + name + "' is not supported by qcow4j (raw, qcow2)"
           : "Unknown file format '" + name + "'");
