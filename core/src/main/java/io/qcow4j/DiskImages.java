@@ -8,6 +8,7 @@ import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.luks.LuksFile;
 import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.FormatOptions;
@@ -36,6 +37,7 @@ public final class DiskImages {
         case QCOW2 -> QcowFile.open(path, options);
         case RAW -> RawDiskFile.openProbed(path, options);
         case VMDK -> VmdkFile.open(path, options);
+        case LUKS -> LuksFile.open(path, options);
         default -> ReadOnlyFormats.open(probed, path, options);
       };
     }
@@ -43,6 +45,7 @@ public final class DiskImages {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
+      case LUKS -> LuksFile.open(path, options);
       default -> ReadOnlyFormats.open(options.format(), path, options);
     };
   }
@@ -66,6 +69,7 @@ public final class DiskImages {
       case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
       case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
+      case LUKS -> LuksFile.open(path, options, secret(options, formatOptions.keySecret(), secrets));
       default -> ReadOnlyFormats.open(format, path, options);
     };
   }
@@ -81,8 +85,21 @@ public final class DiskImages {
       case VDI -> VdiTarget.create(path, options);
       case VHDX -> VhdxTarget.create(path, options);
       case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
+      case LUKS -> LuksFile.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };
+  }
+
+  /**
+   * The bytes of the secret {@code keySecretId} names (QEMU's "No secret with id" when undefined),
+   * or the options' own key secret when the spec names none; none for an image opened only to be
+   * described. The caller clears them.
+   */
+  private static byte[] secret(OpenOptions options, String keySecretId, Secrets secrets) throws IOException {
+    if (options.describeOnly()) {
+      return null;
+    }
+    return keySecretId == null ? options.keySecret() : secrets.bytes(keySecretId);
   }
 
   private static DiskFile createRaw(Path path, CreateOptions options) throws IOException {

@@ -6,6 +6,7 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.ConvertTarget;
+import io.qcow4j.ops.ImageCreate;
 import io.qcow4j.ops.ImageConvert;
 import io.qcow4j.options.CreateOptionsReader;
 import io.qcow4j.options.FormatNames;
@@ -261,7 +262,8 @@ final class ConvertCommand implements Callable<Integer> {
         run(() -> ConvertTarget.intoExisting(sources, target, copyOptions, report), targetName, null);
       } else {
         ImageFormat format = outputFormat();
-        CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName);
+        CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName,
+            secrets);
         run(() -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
             copyOptions, CacheMode.flushes(cache), report), targetName, format);
       }
@@ -276,7 +278,7 @@ final class ConvertCommand implements Callable<Integer> {
 
   /** The new target's options: -o, -B and -F as img_convert checks them, then as the format checks them. */
   private CreateOptions createOptions(ImageFormat format, String optionList, long total, int sourceCount,
-      String targetName) {
+      String targetName, Secrets secrets) {
     OptionValues values;
     try {
       values = CreateOptionsReader.convertTarget(format, optionList, total, backing, backingFormat, sourceCount,
@@ -285,8 +287,14 @@ final class ConvertCommand implements Callable<Integer> {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
     try {
-      return CreateOptionsReader.read(format, values, total);
-    } catch (InvalidOptionException e) {
+      CreateOptions options = CreateOptionsReader.read(format, values, total);
+      if (options.encryption() != null) {
+        boolean qcow2 = format == ImageFormat.QCOW2;
+        options = options.withEncryption(ImageCreate.withSecret(options.encryption(),
+            values.string(qcow2 ? "encrypt.key-secret" : "key-secret"), qcow2 ? "encrypt." : "", secrets));
+      }
+      return options;
+    } catch (IOException e) {
       throw new CommandFailure(targetName + ": error while converting " + format.id() + ": " + e.getMessage(), 1, e);
     }
   }

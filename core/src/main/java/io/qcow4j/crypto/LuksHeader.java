@@ -233,6 +233,12 @@ public final class LuksHeader {
     return hash;
   }
 
+  /** The payload offset in bytes of a new volume whose master key has {@code keyBytes} bytes (QEMU's layout). */
+  public static long payloadOffsetFor(int keyBytes) {
+    long headerSectors = KEY_SLOT_OFFSET / SECTOR_SIZE;
+    return (headerSectors + KEY_SLOTS * splitKeySectors(keyBytes, STRIPES)) * SECTOR_SIZE;
+  }
+
   /** The sectors a slot's key material takes: cryptsetup's rounding, to whole 4 KiB units. */
   static long splitKeySectors(long keyBytes, long stripes) {
     long sectors = (keyBytes * stripes + SECTOR_SIZE - 1) / SECTOR_SIZE;

@@ -29,6 +29,7 @@ public final class CreateOptions {
   private final long vhdxBlockSize;
   private final long vhdxLogSize;
   private final boolean vhdxBlockStateZero;
+  private final Encryption encryption;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -50,6 +51,7 @@ public final class CreateOptions {
     this.vhdxBlockSize = builder.vhdxBlockSize;
     this.vhdxLogSize = builder.vhdxLogSize;
     this.vhdxBlockStateZero = builder.vhdxBlockStateZero;
+    this.encryption = builder.encryption;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -83,6 +85,7 @@ public final class CreateOptions {
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
     builder.backingFormat = backingFormat;
+    builder.encryption = encryption;
     return builder;
   }
 
@@ -231,9 +234,19 @@ public final class CreateOptions {
     return toBuilder().backing(file, format).build();
   }
 
+  /** The encryption of the new image (a LUKS image, or qcow2's encrypt.*), or null for none. */
+  public Encryption encryption() {
+    return encryption;
+  }
+
+  /** These options with {@code value} as the encryption (null for none). */
+  public CreateOptions withEncryption(Encryption value) {
+    return toBuilder().encryption(value).build();
+  }
+
   @Override
   public boolean equals(Object other) {
-    return other instanceof CreateOptions that && size == that.size && clusterSize == that.clusterSize
+    return other instanceof CreateOptions that && Objects.equals(encryption, that.encryption) && size == that.size && clusterSize == that.clusterSize
         && compat == that.compat && refcountBits == that.refcountBits && lazyRefcounts == that.lazyRefcounts
         && extendedL2 == that.extendedL2 && compressionType == that.compressionType
         && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
@@ -247,7 +260,7 @@ public final class CreateOptions {
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
         preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, vdiStatic, vhdxFixed, vhdxBlockSize, vhdxLogSize,
-        vhdxBlockStateZero);
+        vhdxBlockStateZero, encryption);
   }
 
   @Override
@@ -259,7 +272,7 @@ public final class CreateOptions {
         + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
         + ", vpcForceSize=" + vpcForceSize + ", vdiStatic=" + vdiStatic + ", vhdxFixed=" + vhdxFixed
         + ", vhdxBlockSize=" + vhdxBlockSize + ", vhdxLogSize=" + vhdxLogSize + ", vhdxBlockStateZero="
-        + vhdxBlockStateZero + "]";
+        + vhdxBlockStateZero + (encryption == null ? "" : ", encryption=" + encryption) + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -283,6 +296,7 @@ public final class CreateOptions {
     private long vhdxBlockSize;
     private long vhdxLogSize = 1 << 20;
     private boolean vhdxBlockStateZero = true;
+    private Encryption encryption;
 
     private Builder(long size) {
       this.size = size;
@@ -373,6 +387,12 @@ public final class CreateOptions {
       vhdxBlockSize = blockSize;
       vhdxLogSize = logSize;
       vhdxBlockStateZero = blockStateZero;
+      return this;
+    }
+
+    /** The encryption of the new image, or null for none. */
+    public Builder encryption(Encryption value) {
+      encryption = value;
       return this;
     }
 

@@ -69,7 +69,9 @@ public final class ConvertTarget {
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.CREATE, e);
     }
-    copy(sources, target, copyOptions.withTargetIsNew(true), progress);
+    // a new LUKS payload reads as the decryption of zeros, not as zeros (QEMU's luks driver has no
+    // zero-init either): its zero ranges are written as zeros
+    copy(sources, target, copyOptions.withTargetIsNew(format != ImageFormat.LUKS), progress);
   }
 
   /**

@@ -4,6 +4,7 @@ import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CompressionType;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.Encryption;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.vdi.VdiHeader;
@@ -24,8 +25,22 @@ public final class CreateOptionsReader {
       case VPC -> vpc(values, size);
       case VDI -> vdi(values, size);
       case VHDX -> vhdx(values, size);
+      case LUKS -> luks(values, size);
       default -> raw(values, size);
     };
+  }
+
+  /**
+   * The options of a new raw LUKS image: the cipher settings as named (checked when the image is
+   * made, once the secret is known), the file's preallocation; the passphrase is added by the
+   * caller from the key-secret.
+   */
+  public static CreateOptions luks(OptionValues values, long size) throws InvalidOptionException {
+    Encryption encryption = new Encryption("luks", values.string("cipher-alg"), values.string("cipher-mode"),
+        values.string("ivgen-alg"), values.string("ivgen-hash-alg"), values.string("hash-alg"),
+        values.has("iter-time") ? values.number("iter-time", 0) : null, null);
+    return CreateOptions.builder(size).preallocation(preallocation(values.string("preallocation")))
+        .encryption(encryption).build();
   }
 
   /**

@@ -51,6 +51,17 @@ public final class OptionLists {
           "New secret to set in the matching keyslots. Empty string to erase"),
       OptionDescriptor.of("encrypt.iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")), QCOW2_COMMON));
 
+  /** block_crypto_create_opts_luks: the raw LUKS image's creation options. */
+  private static final OptionList LUKS_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("key-secret", STRING, "ID of the secret that provides the keyslot passphrase"),
+      OptionDescriptor.of("cipher-alg", STRING, "Name of encryption cipher algorithm"),
+      OptionDescriptor.of("cipher-mode", STRING, "Name of encryption cipher mode"),
+      OptionDescriptor.of("ivgen-alg", STRING, "Name of IV generator algorithm"),
+      OptionDescriptor.of("ivgen-hash-alg", STRING, "Name of IV generator hash algorithm"),
+      OptionDescriptor.of("hash-alg", STRING, "Name of encryption hash algorithm"),
+      OptionDescriptor.of("iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")));
+
   private static final OptionList RAW_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size")));
 
@@ -90,6 +101,7 @@ public final class OptionLists {
       case VPC -> VPC_CREATE;
       case VDI -> VDI_CREATE;
       case VHDX -> VHDX_CREATE;
+      case LUKS -> LUKS_CREATE;
       default -> RAW_CREATE;
     };
   }

@@ -403,6 +403,7 @@ public final class ImageSpec {
     return switch (actual) {
       case QCOW2 -> FormatOptions.readQcow2(options, backingDisabled);
       case RAW -> FormatOptions.readRaw(options);
+      case LUKS -> FormatOptions.readLuks(options);
       case VMDK -> FormatOptions.readOther(options, "vmdk");
       default -> FormatOptions.readOther(options, actual.id());
     };
@@ -414,11 +415,12 @@ public final class ImageSpec {
    * (encrypt.key-secret), with the image's format {@code actual}.
    */
   public String displayName(ImageFormat actual) {
-    if (!formatOptions.has("encrypt.key-secret") || actual != ImageFormat.QCOW2) {
+    String key = actual == ImageFormat.LUKS ? "key-secret" : "encrypt.key-secret";
+    if (!formatOptions.has(key) || (actual != ImageFormat.QCOW2 && actual != ImageFormat.LUKS)) {
       return filename;
     }
     QDict strong = new QDict()
-        .put("encrypt.key-secret", formatOptions.raw("encrypt.key-secret"))
+        .put(key, formatOptions.raw(key))
         .put("driver", actual.id())
         .put("file", new QDict().put("driver", "file").put("filename", filename));
     return "json:" + strong.toJson();
