@@ -54,6 +54,49 @@ class BitmapPathsTest {
     }
   }
 
+  /** convert --bitmaps on copies of top.qcow2 (bitmaps b0 and f, 4k), one copy with an inconsistent bitmap "broken". */
+  @ParameterizedTest
+  @ValueSource(strings = {
+      "convert|--bitmaps|-O|qcow2|@/top.qcow2|@/new.qcow2",
+      "convert|--bitmaps|-O|qcow2|-o|cluster_size=4k|@/top.qcow2|@/new.qcow2",
+      "convert|--bitmaps|-n|-O|qcow2|@/top.qcow2|@/other.qcow2",
+      "convert|--bitmaps|-O|qcow2|@/broken.qcow2|@/new.qcow2",
+      "convert|--bitmaps|--skip-broken-bitmaps|-O|qcow2|@/broken.qcow2|@/new.qcow2",
+      "convert|--bitmaps|-O|raw|@/top.qcow2|@/new.raw",
+      "convert|--bitmaps|-O|qcow2|-o|compat=0.10|@/top.qcow2|@/new.qcow2",
+      "convert|--bitmaps|-O|qcow2|@/top.qcow2|@/other.qcow2|@/new.qcow2",
+      "convert|--bitmaps|-f|raw|-O|qcow2|@/plain.raw|@/new.qcow2",
+      "convert|--skip-broken-bitmaps|-O|qcow2|@/top.qcow2|@/new.qcow2",
+  })
+  void convertCopiesBitmapsAsQemuImg(String line) throws Exception {
+    Path scratch = TestImages.scratch();
+    Path top = scratch.resolve("top.qcow2");
+    Path other = scratch.resolve("other.qcow2");
+    Path broken = scratch.resolve("broken.qcow2");
+    Qemu.createQcow2(top, "16M");
+    Qemu.createQcow2(other, "16M");
+    Qemu.check("qemu-img", "bitmap", "--add", top.toString(), "b0");
+    Qemu.check("qemu-img", "bitmap", "--add", "-g", "4k", "--disable", top.toString(), "f");
+    Qemu.io(top, "qcow2", "write -P 6 5M 8k", "write -P 7 2M 4k");
+    Qemu.check("qemu-img", "bitmap", "--enable", top.toString(), "f");
+    Qemu.io(top, "qcow2", "write -P 8 9M 4k");
+    Files.copy(top, broken);
+    Qemu.check("qemu-img", "bitmap", "--add", broken.toString(), "broken");
+    Qemu.run("qemu-io", "-c", "write 0 1", "-c", "abort", broken.toString());
+    Files.write(scratch.resolve("plain.raw"), new byte[1 << 20]);
+    SideBySide both = new SideBySide().copy(top, "top.qcow2").copy(other, "other.qcow2").copy(broken, "broken.qcow2")
+        .copy(scratch.resolve("plain.raw"), "plain.raw");
+    String[] words = line.split("\\|", -1);
+    SideBySide.Runs runs = both.run("qemu-img", words);
+    assertThat(runs.ours().exitCode()).as(runs.toString()).isEqualTo(runs.theirs().exitCode());
+    assertThat(runs.ours().err()).as(runs.toString()).isEqualTo(runs.theirs().err());
+    for (String image : new String[] {"new.qcow2", "other.qcow2"}) {
+      if (Files.exists(both.theirs.resolve(image)) && runs.theirs().exitCode() == 0) {
+        assertSameBitmaps(both.ours.resolve(image), both.theirs.resolve(image));
+      }
+    }
+  }
+
   @Test
   void writesThroughServeAndAKillLeavesThemInUse() throws Exception {
     Path scratch = TestImages.scratch();
