@@ -234,12 +234,20 @@ public final class QcowFile implements DiskFile {
   public void amend(AmendOptions options) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
+    long oldSize = header().size();
     writer.exclusive(() -> {
       new Amender(this).amend(options);
       writer.flush();
       rebuildGuard();
       return null;
     });
+    PersistentBitmaps held = bitmaps;
+    if (held != null && header().version() < 3) {
+      // a v2 image keeps no bitmaps: what is on disk stays as QEMU's downgrade leaves it
+      bitmaps = null;
+    } else if (held != null && header().size() != oldSize) {
+      held.resize(header().size());
+    }
   }
 
   /** Points the header at a new snapshot table (written and durable already). */
