@@ -15,7 +15,7 @@ final class HelpText {
   /** The commands only qcow4j's own name has, in qemu-img's "Command syntax" list. */
   private static final String QCOW4J_COMMANDS = """
         io [--object objectdef] [--image-opts] [-f fmt] [-r] [-U] [-c command]... filename
-        serve [--object objectdef] [--image-opts] [-f fmt] [-r] [-l snapshot_param] [-p port] [-b address] [-x name] filename
+        serve [--object objectdef] [--image-opts] [-f fmt] [-r] [-l snapshot_param] [-A] [-B bitmap]... [-p port] [-b address] [-x name] filename
         help [command]
       """;
 

@@ -31,6 +31,9 @@ final class ServeCommand implements Callable<Integer> {
   private final PrintWriter err;
   private boolean debug;
   boolean readOnly;
+  boolean allocationDepth;
+  /** The -B bitmaps, last first, as qemu-nbd's QAPI_LIST_PREPEND leaves them. */
+  final List<String> bitmaps = new java.util.ArrayList<>();
   String bind;
   Integer port;
   String socket;
@@ -152,6 +155,8 @@ final class ServeCommand implements Callable<Integer> {
           command.readOnly = true;
         }
         case 'r' -> command.readOnly = true;
+        case 'A' -> command.allocationDepth = true;
+        case 'B' -> command.bitmaps.addFirst(argument);
         case 'k' -> {
           if (!argument.startsWith("/")) {
             return invocation.error("socket path must be absolute");
@@ -271,13 +276,21 @@ final class ServeCommand implements Callable<Integer> {
           .persistent(persistent)
           .closeDiskOnStop(true)
           .stopOnShutdown(true)
-          .unmap(unmap);
+          .unmap(unmap)
+          .allocationDepth(allocationDepth);
+      for (String bitmap : bitmaps) {
+        builder.dirtyBitmap(exportedBitmap(disk, bitmap));
+      }
       if (socket != null) {
         builder.unixSocket(Path.of(socket));
       } else {
         builder.tcp(bind == null ? "127.0.0.1" : bind, port == null ? NbdServer.DEFAULT_PORT : port);
       }
       server = builder.start();
+    } catch (io.qcow4j.disk.BitmapException e) {
+      closeQuietly(disk);
+      // qemu-nbd prints the reason without QEMU's hint line
+      throw new CommandFailure(e.getMessage(), 1);
     } catch (IOException | RuntimeException e) {
       closeQuietly(disk);
       throw listenFailure(e);
@@ -348,6 +361,27 @@ final class ServeCommand implements Callable<Integer> {
     } catch (IOException e) {
       // Already failing; the first error is the one reported.
     }
+  }
+
+  /**
+   * The bitmap -B names, found as qemu-nbd finds it: in the image, else in its backing chain; an
+   * inconsistent one is refused with QEMU's message and hint.
+   */
+  private static NbdServer.ExportedBitmap exportedBitmap(DiskFile disk, String name) throws IOException {
+    for (DiskFile layer = disk; layer != null; layer = layer.backing().orElse(null)) {
+      if (layer instanceof io.qcow4j.qcow2.QcowFile image) {
+        for (io.qcow4j.disk.DirtyBitmap bitmap : image.dirtyBitmaps()) {
+          if (bitmap.name().equals(name)) {
+            if (!bitmap.consistent()) {
+              // the same refusal as the library's, with QEMU's hint
+              image.dirtyRanges(name, 0, 0);
+            }
+            return new NbdServer.ExportedBitmap(name, (offset, length) -> image.dirtyRanges(name, offset, length));
+          }
+        }
+      }
+    }
+    throw new io.qcow4j.disk.BitmapException("Bitmap '" + name + "' is not found");
   }
 
   private static void closeQuietly(DiskFile disk) {

@@ -142,6 +142,32 @@ final class DirtyBits {
   void deserialize(long from, ByteBuffer in) {
     int bytes = in.remaining();
     int start = in.position();
+    if ((from & 63) == 0) {
+      // whole words at once: bit i of the range is bit (i % 64) of the little-endian word i / 64
+      ByteBuffer little = in.slice().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      int whole = bytes & ~7;
+      for (int index = 0; index < whole; index += 8) {
+        long value = little.getLong(index);
+        long bit = from + 8L * index;
+        if (value == 0 || bit >= bitCount) {
+          continue;
+        }
+        long valid = bitCount - bit;
+        if (valid < 64) {
+          value &= (1L << valid) - 1;
+        }
+        WORDS.getAndBitwiseOr(words, (int) (bit >>> 6), value);
+      }
+      in.position(start + whole);
+      deserializeBytes(from + 8L * whole, in);
+      return;
+    }
+    deserializeBytes(from, in);
+  }
+
+  private void deserializeBytes(long from, ByteBuffer in) {
+    int bytes = in.remaining();
+    int start = in.position();
     for (int index = 0; index < bytes; index++) {
       int value = in.get(start + index) & 0xff;
       if (value == 0) {

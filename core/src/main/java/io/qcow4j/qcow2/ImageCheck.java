@@ -141,8 +141,9 @@ final class ImageCheck {
     countSnapshotTable();
     count(refcounts.tableOffset(), (long) refcounts.tableClusters() * clusterSize);
     refcountTable = readRefcountTable();
-    checkRefcountTable(refcountTable);
+    // as qemu-img: the bitmaps are counted before the refcount blocks' own references are judged
     countBitmaps();
+    checkRefcountTable(refcountTable);
     compareRefcounts();
     if (surveyForLeakRepair && rebuildNeeded) {
       return;

@@ -53,6 +53,8 @@ final class PersistentBitmaps {
     }
   }
 
+  /** The most bits one bitmap may hold in memory: 128 MiB (16 TiB at 16 KiB granularity, 64 TiB at 64 KiB). */
+  static final long MAX_BITS = 1L << 30;
   private final QcowFile image;
   private final Storage storage;
   private final String name;
@@ -99,8 +101,8 @@ final class PersistentBitmaps {
         loaded.add(new Bitmap(entry.name(), entry.granularityBits(), entry.auto(), null, entry, null));
         continue;
       }
+      DirtyBits bits = newBits(name, entry.name(), header.size(), entry.granularityBits());
       long[] table = readTable(storage, entry);
-      DirtyBits bits = new DirtyBits(header.size(), entry.granularityBits());
       long bitsPerCluster = 8L * clusterSize;
       long needed = BitmapDirectoryCodec.tableEntries(header.size(), entry.granularityBits(), clusterSize);
       long[] dataClusters = new long[table.length];
@@ -127,6 +129,17 @@ final class PersistentBitmaps {
       loaded.add(new Bitmap(entry.name(), entry.granularityBits(), entry.auto(), bits, entry, dataClusters));
     }
     return new PersistentBitmaps(image, loaded);
+  }
+
+  /** An empty bitmap over a disk of {@code diskSize} bytes, refused past {@link #MAX_BITS}. */
+  static DirtyBits newBits(String file, String bitmapName, long diskSize, int granularityBits)
+      throws io.qcow4j.disk.ImageLimitException {
+    long bits = BitmapDirectoryCodec.bitCount(diskSize, granularityBits);
+    if (bits > MAX_BITS) {
+      throw new io.qcow4j.disk.ImageLimitException(file + ": bitmap '" + bitmapName + "' needs " + bits
+          + " bits in memory, more than the limit of " + MAX_BITS);
+    }
+    return new DirtyBits(diskSize, granularityBits);
   }
 
   /** The directory entries as the header's extension points at them. */
@@ -231,7 +244,12 @@ final class PersistentBitmaps {
   }
 
   /** Resizes every bitmap to a disk of {@code newSize} bytes (caller made sure none is inconsistent). */
-  void resize(long newSize) {
+  void resize(long newSize) throws io.qcow4j.disk.ImageLimitException {
+    for (Bitmap bitmap : bitmaps) {
+      if (bitmap.bits != null) {
+        newBits(name, bitmap.name, newSize, bitmap.granularityBits);
+      }
+    }
     for (Bitmap bitmap : bitmaps) {
       if (bitmap.bits != null) {
         bitmap.bits = bitmap.bits.resized(newSize);
@@ -426,6 +444,18 @@ final class PersistentBitmaps {
 
   private int clustersFor(long bytes) {
     return (int) ((bytes + clusterSize - 1) / clusterSize);
+  }
+
+  /** Rewrites the header area without the bitmaps extension (its bitmaps were invalidated). */
+  static void dropExtension(QcowFile image) throws IOException {
+    Header header = image.header();
+    List<HeaderExtension> kept = new ArrayList<>();
+    for (HeaderExtension extension : header.extensions()) {
+      if (extension.type() != HeaderExtension.BITMAPS) {
+        kept.add(extension);
+      }
+    }
+    image.rewriteHeaderArea(withExtensions(header, kept, header.autoclearFeatures()));
   }
 
   private static Header withExtensions(Header header, List<HeaderExtension> extensions, long autoclear) {

@@ -87,7 +87,13 @@ public final class QcowFile implements DiskFile {
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
     MetadataMap.populate(guard, this,
         refcounts == null ? ImageOpener.readRefcountTable(storage, header) : refcounts.tableEntries());
-    if (!readOnly && header.version() >= 3 && !header.corrupt()) {
+    if (!readOnly && header.version() >= 3 && !header.corrupt() && !header.bitmapsValid()
+        && header.extension(io.qcow4j.qcow2.format.HeaderExtension.BITMAPS).isPresent()) {
+      // a writer without bitmap support invalidated them: QEMU drops the extension at a read-write open
+      // (their clusters leak until check -r reclaims them)
+      PersistentBitmaps.dropExtension(this);
+    }
+    if (!readOnly && header().version() >= 3 && !header().corrupt()) {
       try {
         bitmaps = PersistentBitmaps.load(this);
       } catch (IOException e) {
@@ -242,12 +248,20 @@ public final class QcowFile implements DiskFile {
   public void amend(AmendOptions options) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
+    long oldSize = header().size();
     writer.exclusive(() -> {
       new Amender(this).amend(options);
       writer.flush();
       rebuildGuard();
       return null;
     });
+    PersistentBitmaps held = bitmaps;
+    if (held != null && header().version() < 3) {
+      // a v2 image keeps no bitmaps: what is on disk stays as QEMU's downgrade leaves it
+      bitmaps = null;
+    } else if (held != null && header().size() != oldSize) {
+      held.resize(header().size());
+    }
   }
 
   /** Points the header at a new snapshot table (written and durable already). */
@@ -593,6 +607,7 @@ public final class QcowFile implements DiskFile {
     if (held != null) {
       for (PersistentBitmaps.Bitmap bitmap : held.bitmaps()) {
         BitmapOperations.consistent(bitmap);
+        PersistentBitmaps.newBits(name, bitmap.name, newSize, bitmap.granularityBits);
       }
     }
     Resizer.resize(this, newSize);
@@ -777,8 +792,8 @@ public final class QcowFile implements DiskFile {
       Header current = header();
       int bits = BitmapOperations.checkAdd(held, bitmapName, granularity, current.version(), current.size(),
           clusterSize, "#block152");
-      held.add(new PersistentBitmaps.Bitmap(bitmapName, bits, enabled, new DirtyBits(current.size(), bits), null,
-          null));
+      held.add(new PersistentBitmaps.Bitmap(bitmapName, bits, enabled,
+          PersistentBitmaps.newBits(name, bitmapName, current.size(), bits), null, null));
     }
   }
 

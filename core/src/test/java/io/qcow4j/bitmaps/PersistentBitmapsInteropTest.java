@@ -162,6 +162,28 @@ class PersistentBitmapsInteropTest {
   }
 
   @Test
+  void bitmapsAWriterWithoutSupportInvalidatedAreDroppedAsQemuDropsThem() throws IOException {
+    image();
+    // autoclear bit 0 cleared, as a program without bitmap support leaves it
+    try (java.nio.channels.FileChannel file = java.nio.channels.FileChannel.open(dir.resolve("img.qcow2"),
+        java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+      file.write(ByteBuffer.wrap(new byte[] {0}), 95);
+    }
+    java.nio.file.Files.copy(dir.resolve("img.qcow2"), dir.resolve("theirs.qcow2"));
+    assertThat(tools().img("info", "img.qcow2").stderr()).contains("a program lacking bitmap support");
+    try (QcowFile file = QcowFile.open(dir.resolve("img.qcow2"), OpenOptions.readWriteDefaults())) {
+      write(file, 0, 512);
+    }
+    tools().io("-c", "write 0 512", "theirs.qcow2");
+    QemuTools.Result ours = tools().img("info", "img.qcow2");
+    assertThat(ours.stderr()).isEmpty();
+    assertThat(ours.stdout()).doesNotContain("bitmaps");
+    String theirCheck = tools().run(java.time.Duration.ofSeconds(60), "qemu-img", "check", "theirs.qcow2").stdout();
+    String ourCheck = tools().run(java.time.Duration.ofSeconds(60), "qemu-img", "check", "img.qcow2").stdout();
+    assertThat(ourCheck).isEqualTo(theirCheck).contains("leaked clusters");
+  }
+
+  @Test
   void noBitmapsNoExtension() throws IOException {
     tools().img("create", "-q", "-f", "qcow2", "plain.qcow2", "1M");
     try (QcowFile file = QcowFile.open(dir.resolve("plain.qcow2"), OpenOptions.readWriteDefaults())) {
