@@ -136,7 +136,7 @@ final class IoCommand implements Callable<Integer> {
       return 0;
     }
     // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
-    StdioBuffer buffer = stdoutIsTerminal() ? null : new StdioBuffer(out);
+    StdioBuffer buffer = isTerminal(1) ? null : new StdioBuffer(out);
     PrintWriter stdout = buffer != null ? new PrintWriter(buffer) : out;
     try {
       return run(secrets, stdout, buffer);
@@ -149,12 +149,12 @@ final class IoCommand implements Callable<Integer> {
   }
 
   /**
-   * Whether file descriptor 1 is a terminal, read from /proc (System.console() would load a line
-   * editor at start-up); false where /proc does not tell.
+   * Whether file descriptor {@code fd} is a terminal, read from /proc (System.console() would load
+   * a line editor at start-up); false where /proc does not tell.
    */
-  private static boolean stdoutIsTerminal() {
+  private static boolean isTerminal(int fd) {
     try {
-      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/1")).toString();
+      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/" + fd)).toString();
       return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
     } catch (IOException | UnsupportedOperationException | SecurityException e) {
       return false;
@@ -188,6 +188,7 @@ final class IoCommand implements Callable<Integer> {
         return failed ? 1 : 0;
       }
       BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+      boolean inputIsTerminal = in == System.in && isTerminal(0);
       while (!session.quitting()) {
         // the prompt, then fflush(stdout): what came before it is out too
         stdout.print(prompt);
@@ -197,6 +198,10 @@ final class IoCommand implements Callable<Integer> {
         }
         String line = lines.readLine();
         if (line == null) {
+          if (inputIsTerminal) {
+            // readline answers the end-of-file key with a new line
+            stdout.println();
+          }
           break;
         }
         failed |= shell.execute(line) < 0;

@@ -388,9 +388,11 @@ final class QemuIoControl {
     return 0;
   }
 
-  /** abort: dies of SIGABRT without closing the image, as a crash would. */
+  /**
+   * abort: dies of SIGABRT without closing the image, as a crash would; like abort(3), without
+   * flushing stdout (what qemu-io printed into its buffer is lost).
+   */
   private int abort() {
-    flushStdout.run();
     err.flush();
     raise(6);
     return 0;
