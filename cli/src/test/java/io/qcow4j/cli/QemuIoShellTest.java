@@ -84,6 +84,18 @@ class QemuIoShellTest {
         both.ours.resolve("image").toString()).out()).isEqualTo("Images are identical.\n");
   }
 
+  /** info, alloc and map on every format qcow4j reads, each made by qemu-img. */
+  @ParameterizedTest
+  @ValueSource(strings = {"vmdk", "vpc", "vdi", "qed", "qcow", "qcow2", "raw"})
+  void infoOfEveryFormatIsQemuIos(String format) {
+    SideBySide both = new SideBySide();
+    // one image in both places: a VMDK's CID is random
+    Path made = TestImages.scratch().resolve("image");
+    Qemu.check("qemu-img", "create", "-q", "-f", format, made.toString(), "1M");
+    both.copy(made, "image");
+    both.run("qemu-io", "-r", "-c", "info", "-c", "alloc 0 1M", "-c", "map", "-c", "length", "@/image").same();
+  }
+
   @Test
   void imageOptionsObjectsAndForceShareAreQemuIos() {
     SideBySide both = sideBySide("qcow2");
