@@ -223,7 +223,11 @@ final class QemuIoControl {
           error("Parameter 'read-only' expects 'on' or 'off'");
           return EINVAL;
         }
-        flags = flags.withReadOnly(readOnlyValue.equals("on"));
+        if (readOnlyValue.equals("off")) {
+          flags = flags.withReadOnly(false);
+        }
+        // read-only=on: QEMU 7.2 makes the node read-only but its user keeps writing through it
+        // (a later "reopen -r" then fails); qcow4j leaves the image writable as the user sees it
       }
     }
     return session.reopen(flags, optionString);

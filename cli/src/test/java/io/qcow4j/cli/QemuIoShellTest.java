@@ -84,6 +84,33 @@ class QemuIoShellTest {
         both.ours.resolve("image").toString()).out()).isEqualTo("Images are identical.\n");
   }
 
+  /**
+   * reopen -o: what QEMU cannot change (node names, drivers) and the options that clash with
+   * -r/-w/-c (iotest 133). Not compared: "reopen -o read-only=on", after which QEMU 7.2 still
+   * writes and then fails at exit ("Read-only block node ... cannot support read-write users").
+   */
+  @Test
+  void reopenRefusesWhatQemuRefuses() {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("base"), "4M");
+      Qemu.createQcow2(dir.resolve("image"), null, "-b", "base", "-F", "qcow2");
+    }
+    for (String command : List.of("reopen -o node-name=foo", "reopen -o file.node-name=foo",
+        "reopen -o backing.node-name=foo", "reopen -o driver=raw", "reopen -o file.driver=qcow2",
+        "reopen -o backing.driver=file", "reopen -o driver=qcow2", "reopen -o file.driver=file",
+        "reopen -o backing.driver=qcow2", "reopen -r -o read-only=on", "reopen -w -o read-only=on",
+        "reopen -c none -o cache.direct=on", "reopen -c writeback -o cache.direct=on",
+        "reopen -c directsync -o cache.no-flush=on", "reopen -o read-only=foo", "reopen -o cache.no-flush=bar",
+        "reopen -o read-only=off")) {
+      both.run("qemu-io", "-c", command, "-c", "write 0 512", "@/image").same();
+    }
+    for (String option : List.of("node-name", "file.node-name", "backing.node-name")) {
+      both.run("qemu-io", "-c", "open -o " + option + "=foo @/image", "-c", "reopen -o " + option + "=foo").same();
+      both.run("qemu-io", "-c", "open -o " + option + "=foo @/image", "-c", "reopen").same();
+    }
+  }
+
   /** info, alloc and map on every format qcow4j reads, each made by qemu-img. */
   @ParameterizedTest
   @ValueSource(strings = {"vmdk", "vpc", "vdi", "qed", "qcow", "qcow2", "raw"})
