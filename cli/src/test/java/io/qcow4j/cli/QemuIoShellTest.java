@@ -111,6 +111,23 @@ class QemuIoShellTest {
     }
   }
 
+  /** A read of a damaged compressed cluster fails with QEMU's errno text, EIO (iotest 214). */
+  @Test
+  void aReadOfACorruptClusterFailsWithInputOutputError() throws IOException {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("image"), "8M", "-o", "cluster_size=2M,compression_type=zlib");
+      Qemu.io(dir.resolve("image"), "qcow2", "write -c -P 0x11 0 2M", "write -c -P 0x11 2M 2M");
+      // the first compressed cluster's descriptor loses a sector of its data
+      try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(dir.resolve("image"),
+          java.nio.file.StandardOpenOption.WRITE)) {
+        channel.write(java.nio.ByteBuffer.wrap(new byte[] {0x40, 0x06}), 0x800000);
+      }
+    }
+    both.run("qemu-io", "-c", "read -P 0x11 0 4M", "-c", "readv -P 0x11 0 2M", "-c", "aio_read -P 0x11 0 2M",
+        "-c", "aio_flush", "@/image").same();
+  }
+
   /** info, alloc and map on every format qcow4j reads, each made by qemu-img. */
   @ParameterizedTest
   @ValueSource(strings = {"vmdk", "vpc", "vdi", "qed", "qcow", "qcow2", "raw"})
