@@ -244,6 +244,10 @@ class QemuIoShellTest {
     assertThat(empty.out()).isEqualTo("qcow4j> ");
     assertThat(empty.exitCode()).isZero();
     same(Qemu.runWithInput("read 0 1\n", false, "qemu-io"), Cli.runWithInput("read 0 1\n", "io"));
+    // lines longer than qemu-io's fgets buffer come as several commands
+    String longLines = "read" + " ".repeat(1019) + "0 1\n" + "read 0 1" + " ".repeat(1015) + "\nlength\n";
+    same(Qemu.runWithInput(longLines, false, "qemu-io", both.theirs.resolve("image").toString()),
+        Cli.runWithInput(longLines, "io", both.ours.resolve("image").toString()));
   }
 
   @Test
