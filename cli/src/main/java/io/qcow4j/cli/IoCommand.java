@@ -18,6 +18,8 @@ import java.util.concurrent.Callable;
  * "qemu-io> " prompt. Exits 1 when a command failed, as qemu-io does.
  */
 final class IoCommand implements Callable<Integer> {
+  /** qemu-io reads standard input with fgets into 1024 bytes: a line of up to 1023 characters. */
+  private static final int FGETS_CHARS = 1023;
   private final PrintWriter out;
   private final PrintWriter err;
   private final InputStream in;
@@ -136,7 +138,7 @@ final class IoCommand implements Callable<Integer> {
       return 0;
     }
     // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
-    StdioBuffer buffer = stdoutIsTerminal() ? null : new StdioBuffer(out);
+    StdioBuffer buffer = isTerminal(1) ? null : new StdioBuffer(out);
     PrintWriter stdout = buffer != null ? new PrintWriter(buffer) : out;
     try {
       return run(secrets, stdout, buffer);
@@ -149,12 +151,28 @@ final class IoCommand implements Callable<Integer> {
   }
 
   /**
-   * Whether file descriptor 1 is a terminal, read from /proc (System.console() would load a line
-   * editor at start-up); false where /proc does not tell.
+   * What qemu-io's fgets of 1024 bytes makes of a line: pieces of at most 1023 characters, each a
+   * command, and an empty one for the new line when the pieces took the whole buffer.
    */
-  private static boolean stdoutIsTerminal() {
+  static List<String> fgetsPieces(String line) {
+    List<String> pieces = new ArrayList<>();
+    for (int start = 0; start < line.length(); start += FGETS_CHARS) {
+      pieces.add(line.substring(start, Math.min(line.length(), start + FGETS_CHARS)));
+    }
+    if (line.length() % FGETS_CHARS == 0) {
+      // an empty line, or a line that filled the buffer: the new line comes as a line of its own
+      pieces.add("");
+    }
+    return pieces;
+  }
+
+  /**
+   * Whether file descriptor {@code fd} is a terminal, read from /proc (System.console() would load
+   * a line editor at start-up); false where /proc does not tell.
+   */
+  private static boolean isTerminal(int fd) {
     try {
-      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/1")).toString();
+      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/" + fd)).toString();
       return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
     } catch (IOException | UnsupportedOperationException | SecurityException e) {
       return false;
@@ -188,6 +206,8 @@ final class IoCommand implements Callable<Integer> {
         return failed ? 1 : 0;
       }
       BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+      boolean inputIsTerminal = in == System.in && isTerminal(0);
+      java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
       while (!session.quitting()) {
         // the prompt, then fflush(stdout): what came before it is out too
         stdout.print(prompt);
@@ -195,11 +215,18 @@ final class IoCommand implements Callable<Integer> {
         if (buffer != null) {
           buffer.drain();
         }
-        String line = lines.readLine();
-        if (line == null) {
-          break;
+        if (pending.isEmpty()) {
+          String line = lines.readLine();
+          if (line == null) {
+            if (inputIsTerminal) {
+              // readline answers the end-of-file key with a new line
+              stdout.println();
+            }
+            break;
+          }
+          pending.addAll(inputIsTerminal ? List.of(line) : fgetsPieces(line));
         }
-        failed |= shell.execute(line) < 0;
+        failed |= shell.execute(pending.removeFirst()) < 0;
       }
       return failed ? 1 : 0;
     }

@@ -223,7 +223,11 @@ final class QemuIoControl {
           error("Parameter 'read-only' expects 'on' or 'off'");
           return EINVAL;
         }
-        flags = flags.withReadOnly(readOnlyValue.equals("on"));
+        if (readOnlyValue.equals("off")) {
+          flags = flags.withReadOnly(false);
+        }
+        // read-only=on: QEMU 7.2 makes the node read-only but its user keeps writing through it
+        // (a later "reopen -r" then fails); qcow4j leaves the image writable as the user sees it
       }
     }
     return session.reopen(flags, optionString);
@@ -236,11 +240,12 @@ final class QemuIoControl {
     try {
       info = disk.info();
     } catch (IOException e) {
+      // bdrv_get_info failed: qemu-io prints the name and returns the error without a message
       out.println("format name: " + disk.format().id());
       return EIO;
     }
     out.println("format name: " + disk.format().id());
-    long clusterSize = info.qcow2() != null ? info.qcow2().clusterSize() : 0;
+    long clusterSize = info.clusterSize();
     long vmStateOffset = 0;
     if (info.qcow2() != null) {
       // qcow2_vm_state_offset: the guest offset of the first L1 entry past the disk's size
@@ -248,16 +253,16 @@ final class QemuIoControl {
       int l2Bits = clusterBits - (info.qcow2().extendedL2() ? 4 : 3);
       long l1Span = 1L << (clusterBits + l2Bits);
       vmStateOffset = ((info.virtualSize() + l1Span - 1) / l1Span) * l1Span;
-    } else if (disk.format() != ImageFormat.RAW) {
-      return ENOTSUP;
     }
     out.println("cluster size: " + QemuNumbers.ioSize(clusterSize));
     out.println("vm state offset: " + QemuNumbers.ioSize(vmStateOffset));
+    StringBuilder text = new StringBuilder();
     if (info.qcow2() != null) {
-      StringBuilder text = new StringBuilder("Format specific information:\n");
-      InfoCommand.qcow2Specific(info.qcow2()).dumpHuman(text, 1);
-      out.print(text);
+      InfoCommand.qcow2Specific(info.qcow2()).dumpHuman(text.append("Format specific information:\n"), 1);
+    } else if (info.vmdk() != null) {
+      InfoCommand.vmdkSpecific(info.vmdk()).dumpHuman(text.append("Format specific information:\n"), 1);
     }
+    out.print(text);
     return 0;
   }
 
@@ -388,9 +393,11 @@ final class QemuIoControl {
     return 0;
   }
 
-  /** abort: dies of SIGABRT without closing the image, as a crash would. */
+  /**
+   * abort: dies of SIGABRT without closing the image, as a crash would; like abort(3), without
+   * flushing stdout (what qemu-io printed into its buffer is lost).
+   */
   private int abort() {
-    flushStdout.run();
     err.flush();
     raise(6);
     return 0;

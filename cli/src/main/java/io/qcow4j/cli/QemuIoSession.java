@@ -213,10 +213,16 @@ final class QemuIoSession implements AutoCloseable {
     }
     ImageSpec image = spec;
     if (options != null) {
+      String unchangeable = unchangeableOption(options);
+      if (unchangeable != null) {
+        error("Cannot change the option '" + unchangeable + "'");
+        return -22;
+      }
       try {
         // the options the image was opened with, the file and the format it was opened as, then the new ones
         String base = openOptions != null ? openOptions : "driver=" + disk.format().id();
-        String merged = base + "," + options;
+        // read-only is the flags' (reopen has read the option into them)
+        String merged = base + "," + options + ",read-only=" + (newFlags.readOnly() ? "on" : "off");
         image = ImageSpec.parseOptions(openName == null ? merged : withFilename(merged, openName), false);
       } catch (ImageSpecException e) {
         error(Failures.reason(e, null));
@@ -246,6 +252,42 @@ final class QemuIoSession implements AutoCloseable {
       }
       return -22;
     }
+  }
+
+  /**
+   * The first option of a reopen that QEMU's bdrv_reopen_prepare refuses to change ("node-name",
+   * "driver"), at the image, its file or its backing file: a node name other than the one it was
+   * opened with (none names an automatic one), a driver other than the node's; null when none.
+   */
+  private String unchangeableOption(String options) {
+    java.util.Map<String, String> opened = new java.util.HashMap<>();
+    if (openOptions != null) {
+      for (var element : io.qcow4j.options.OptionSyntax.elements(openOptions)) {
+        opened.put(element.name(), element.value());
+      }
+    }
+    for (var element : io.qcow4j.options.OptionSyntax.elements(options)) {
+      String key = element.name();
+      String node = key.contains(".") ? key.substring(0, key.lastIndexOf('.') + 1) : "";
+      String leaf = key.substring(node.length());
+      if (leaf.equals("node-name") && !element.value().equals(opened.get(key))) {
+        return "node-name";
+      }
+      if (leaf.equals("driver") && !element.value().equals(driverOf(node))) {
+        return "driver";
+      }
+    }
+    return null;
+  }
+
+  /** The driver of the node at {@code prefix} ("", "file.", "backing."); null when qcow4j cannot tell. */
+  private String driverOf(String prefix) {
+    return switch (prefix) {
+      case "" -> disk.format().id();
+      case "file." -> "file";
+      case "backing." -> disk.backing().map(backing -> backing.format().id()).orElse(null);
+      default -> null;
+    };
   }
 
   /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */

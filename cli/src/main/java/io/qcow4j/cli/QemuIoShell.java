@@ -247,7 +247,7 @@ final class QemuIoShell {
       out.println("read failed: Input/output error");
       return EIO;
     } catch (IOException e) {
-      out.println("read failed: " + Failures.reason(e, null));
+      out.println("read failed: " + requestFailure(e));
       return EIO;
     }
     long elapsedNanos = Math.max(1, System.nanoTime() - started);
@@ -530,7 +530,7 @@ final class QemuIoShell {
       out.println("readv failed: Input/output error");
       return EIO;
     } catch (IOException e) {
-      out.println("readv failed: " + Failures.reason(e, null));
+      out.println("readv failed: " + requestFailure(e));
       return EIO;
     }
     long elapsedNanos = Math.max(1, System.nanoTime() - started);
@@ -610,7 +610,7 @@ final class QemuIoShell {
       out.println("readv failed: Input/output error");
       return 0;
     } catch (IOException e) {
-      out.println("readv failed: " + Failures.reason(e, null));
+      out.println("readv failed: " + requestFailure(e));
       return 0;
     }
     long elapsedNanos = Math.max(1, System.nanoTime() - started);
@@ -781,6 +781,18 @@ final class QemuIoShell {
     } catch (IOException e) {
       return EIO;
     }
+  }
+
+  /**
+   * Why a read failed, as strerror names the errno QEMU's block layer returns: a corrupt image is
+   * EIO ("Input/output error") there, whatever qcow4j found; anything else as qcow4j says it.
+   * (A refused write keeps qcow4j's one line naming the structure, where QEMU prints two.)
+   */
+  private static String requestFailure(Exception failure) {
+    if (failure instanceof io.qcow4j.disk.CorruptImageException) {
+      return "Input/output error";
+    }
+    return Failures.reason(failure, null);
   }
 
   /** The message of a bad option (to stderr) and the command's usage (to stdout), as qemu-io prints them. */

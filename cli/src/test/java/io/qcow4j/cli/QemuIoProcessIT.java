@@ -79,6 +79,15 @@ class QemuIoProcessIT {
     Qemu.check("qemu-io", "-c", "read -P 6 0 4k", dir.resolve("ours").resolve("image.qcow2").toString());
   }
 
+  /** abort dies of SIGABRT, and like abort(3) leaves what stdout buffered unwritten. */
+  @Test
+  void abortEndsTheProcessWithoutFlushingStdout() {
+    sameMerged("", List.of("-c", "write -P 5 0 4k", "-c", "bogus", "-c", "abort", "-c", "read 0 1"));
+    Cli.Result aborted = run("ours", "", List.of("-c", "write -P 5 0 4k", "-c", "abort"));
+    assertThat(aborted.exitCode()).isEqualTo(134);
+    assertThat(aborted.out()).isEmpty();
+  }
+
   /** Both tools on their own copy of the image, stdout and stderr merged; the same exit status and text. */
   private void sameMerged(String input, List<String> commands) {
     Cli.Result theirs = run("theirs", input, commands);

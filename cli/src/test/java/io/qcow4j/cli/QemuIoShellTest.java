@@ -84,6 +84,62 @@ class QemuIoShellTest {
         both.ours.resolve("image").toString()).out()).isEqualTo("Images are identical.\n");
   }
 
+  /**
+   * reopen -o: what QEMU cannot change (node names, drivers) and the options that clash with
+   * -r/-w/-c (iotest 133). Not compared: "reopen -o read-only=on", after which QEMU 7.2 still
+   * writes and then fails at exit ("Read-only block node ... cannot support read-write users").
+   */
+  @Test
+  void reopenRefusesWhatQemuRefuses() {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("base"), "4M");
+      Qemu.createQcow2(dir.resolve("image"), null, "-b", "base", "-F", "qcow2");
+    }
+    for (String command : List.of("reopen -o node-name=foo", "reopen -o file.node-name=foo",
+        "reopen -o backing.node-name=foo", "reopen -o driver=raw", "reopen -o file.driver=qcow2",
+        "reopen -o backing.driver=file", "reopen -o driver=qcow2", "reopen -o file.driver=file",
+        "reopen -o backing.driver=qcow2", "reopen -r -o read-only=on", "reopen -w -o read-only=on",
+        "reopen -c none -o cache.direct=on", "reopen -c writeback -o cache.direct=on",
+        "reopen -c directsync -o cache.no-flush=on", "reopen -o read-only=foo", "reopen -o cache.no-flush=bar",
+        "reopen -o read-only=off")) {
+      both.run("qemu-io", "-c", command, "-c", "write 0 512", "@/image").same();
+    }
+    for (String option : List.of("node-name", "file.node-name", "backing.node-name")) {
+      both.run("qemu-io", "-c", "open -o " + option + "=foo @/image", "-c", "reopen -o " + option + "=foo").same();
+      both.run("qemu-io", "-c", "open -o " + option + "=foo @/image", "-c", "reopen").same();
+    }
+  }
+
+  /** A read of a damaged compressed cluster fails with QEMU's errno text, EIO (iotest 214). */
+  @Test
+  void aReadOfACorruptClusterFailsWithInputOutputError() throws IOException {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("image"), "8M", "-o", "cluster_size=2M,compression_type=zlib");
+      Qemu.io(dir.resolve("image"), "qcow2", "write -c -P 0x11 0 2M", "write -c -P 0x11 2M 2M");
+      // the first compressed cluster's descriptor loses a sector of its data
+      try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(dir.resolve("image"),
+          java.nio.file.StandardOpenOption.WRITE)) {
+        channel.write(java.nio.ByteBuffer.wrap(new byte[] {0x40, 0x06}), 0x800000);
+      }
+    }
+    both.run("qemu-io", "-c", "read -P 0x11 0 4M", "-c", "readv -P 0x11 0 2M", "-c", "aio_read -P 0x11 0 2M",
+        "-c", "aio_flush", "@/image").same();
+  }
+
+  /** info, alloc and map on every format qcow4j reads, each made by qemu-img. */
+  @ParameterizedTest
+  @ValueSource(strings = {"vmdk", "vpc", "vdi", "qed", "qcow", "qcow2", "raw"})
+  void infoOfEveryFormatIsQemuIos(String format) {
+    SideBySide both = new SideBySide();
+    // one image in both places: a VMDK's CID is random
+    Path made = TestImages.scratch().resolve("image");
+    Qemu.check("qemu-img", "create", "-q", "-f", format, made.toString(), "1M");
+    both.copy(made, "image");
+    both.run("qemu-io", "-r", "-c", "info", "-c", "alloc 0 1M", "-c", "map", "-c", "length", "@/image").same();
+  }
+
   @Test
   void imageOptionsObjectsAndForceShareAreQemuIos() {
     SideBySide both = sideBySide("qcow2");
@@ -188,6 +244,10 @@ class QemuIoShellTest {
     assertThat(empty.out()).isEqualTo("qcow4j> ");
     assertThat(empty.exitCode()).isZero();
     same(Qemu.runWithInput("read 0 1\n", false, "qemu-io"), Cli.runWithInput("read 0 1\n", "io"));
+    // lines longer than qemu-io's fgets buffer come as several commands
+    String longLines = "read" + " ".repeat(1019) + "0 1\n" + "read 0 1" + " ".repeat(1015) + "\nlength\n";
+    same(Qemu.runWithInput(longLines, false, "qemu-io", both.theirs.resolve("image").toString()),
+        Cli.runWithInput(longLines, "io", both.ours.resolve("image").toString()));
   }
 
   @Test
