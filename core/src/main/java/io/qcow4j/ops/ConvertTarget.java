@@ -6,6 +6,8 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.internal.storage.NoFlushStorage;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -46,13 +48,14 @@ public final class ConvertTarget {
   /**
    * Creates the target at {@code path} as {@code options} say and copies the sources into it. A raw
    * target without preallocation is written as it is made ({@link ImageConvert#toRaw}, holes for
-   * zeros); its failures count as the creation's.
+   * zeros); its failures count as the creation's. As qemu-img convert's default target cache
+   * (unsafe), nothing is synced to the disk: the target's writes are left to the host's writeback.
    */
   public static void intoNew(List<DiskFile> sources, Path path, ImageFormat format, CreateOptions options,
       long sparseBytes, ImageConvert.Options copyOptions, ImageConvert.Progress progress) throws IOException {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
-        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress);
+        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress, false);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
       }
@@ -60,11 +63,24 @@ public final class ConvertTarget {
     }
     DiskFile target;
     try {
-      target = format == ImageFormat.QCOW2 ? QcowFile.create(path, options) : DiskImages.create(path, format, options);
+      target = format == ImageFormat.QCOW2 ? newQcow2(path, options) : DiskImages.create(path, format, options);
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.CREATE, e);
     }
     copy(sources, target, copyOptions.withTargetIsNew(true), progress);
+  }
+
+  /**
+   * A new qcow2 target as qemu-img convert opens it, with cache=unsafe: its metadata barriers do
+   * nothing (the image means nothing until the copy ends), so the copy does not wait for the host
+   * to write back every byte at each of the engine's ordered flushes. Images with a data file or
+   * a backing file are made the ordinary way.
+   */
+  private static DiskFile newQcow2(Path path, CreateOptions options) throws IOException {
+    if (options.dataFile() != null || options.backingFile() != null) {
+      return QcowFile.create(path, options);
+    }
+    return QcowFile.create(new NoFlushStorage(FileStorage.create(path, true)), path, options);
   }
 
   /**

@@ -106,6 +106,15 @@ public final class ImageConvert {
   /** {@link #toRaw(List, Path, long, Progress)} with {@code workers} requests in flight (qemu-img's -m). */
   static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, Progress progress)
       throws IOException {
+    toRaw(sources, target, sparseBytes, workers, progress, true);
+  }
+
+  /**
+   * {@link #toRaw(List, Path, long, int, Progress)}, the file synced at the end only when
+   * {@code sync} (qemu-img convert's own target, cache=unsafe, is not).
+   */
+  static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, Progress progress,
+      boolean sync) throws IOException {
     if (sparseBytes < 0 || sparseBytes % Buffers.SECTOR != 0 || sparseBytes > MAX_SPARSE_BYTES) {
       throw new IllegalArgumentException("sparse size must be a multiple of 512 up to 16 MiB: " + sparseBytes);
     }
@@ -121,7 +130,9 @@ public final class ImageConvert {
     try (FileStorage out = FileStorage.create(target, true)) {
       out.truncate(total);
       new RawCopier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress, workers).copyAll(sources);
-      out.force(false);
+      if (sync) {
+        out.force(false);
+      }
     }
   }
 }
