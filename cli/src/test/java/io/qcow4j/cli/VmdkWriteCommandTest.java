@@ -49,6 +49,18 @@ class VmdkWriteCommandTest {
     assertSameBesidesCid(ours, theirs);
   }
 
+  @ParameterizedTest
+  @ValueSource(strings = {"subformat=streamOptimized", "subformat=monolithicSparse"})
+  void compressedConversionIsTakenAsQemuImgTakesIt(String options) throws IOException {
+    Path dir = TestImages.scratch();
+    Path source = source(dir);
+    Path ours = dir.resolve("ours.vmdk");
+    Cli.Result converted = Cli.run("convert", "-c", "-O", "vmdk", "-o", options, source.toString(), ours.toString());
+    assertThat(converted.exitCode()).as(converted.err()).isZero();
+    assertThat(Qemu.check("qemu-img", "compare", "-F", "vmdk", source.toString(), ours.toString()))
+        .isEqualTo("Images are identical.\n");
+  }
+
   @Test
   void convertToStreamOptimizedDeflatesEveryGrain() throws IOException {
     Path dir = TestImages.scratch();

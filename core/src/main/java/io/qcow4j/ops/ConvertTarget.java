@@ -67,7 +67,10 @@ public final class ConvertTarget {
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.CREATE, e);
     }
-    copy(sources, target, copyOptions.withTargetIsNew(true), progress);
+    // QEMU's vmdk driver writes compressed clusters as plain ones (its streamOptimized extents
+    // deflate every grain themselves)
+    ImageConvert.Options copying = format == ImageFormat.VMDK ? copyOptions.withCompress(false) : copyOptions;
+    copy(sources, target, copying.withTargetIsNew(true), progress);
   }
 
   /**

@@ -238,7 +238,8 @@ public final class CreateOptionsReader {
     if (values.has("backing_file") && !values.has("backing_fmt")) {
       throw new InvalidOptionException("Use of backing file requires explicit backing format");
     }
-    if (compress) {
+    if (compress && format != ImageFormat.VMDK) {
+      // vmdk takes compressed writes too (as plain writes; a streamOptimized extent deflates them)
       if (format != ImageFormat.QCOW2) {
         throw new InvalidOptionException("Compression not supported for this file format");
       }
