@@ -15,6 +15,7 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
+import io.qcow4j.vmdk.VmdkTarget;
 import io.qcow4j.vdi.VdiTarget;
 import io.qcow4j.vhdx.VhdxTarget;
 import io.qcow4j.vpc.DynamicVhdTarget;
@@ -84,6 +85,7 @@ public final class DiskImages {
       case RAW -> createRaw(path, options);
       case VDI -> VdiTarget.create(path, options);
       case VHDX -> VhdxTarget.create(path, options);
+      case VMDK -> VmdkTarget.create(path, options);
       case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
       case LUKS -> LuksFile.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");

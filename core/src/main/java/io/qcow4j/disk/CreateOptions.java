@@ -30,6 +30,11 @@ public final class CreateOptions {
   private final long vhdxLogSize;
   private final boolean vhdxBlockStateZero;
   private final Encryption encryption;
+  private final String vmdkSubformat;
+  private final String vmdkAdapterType;
+  private final String vmdkHwVersion;
+  private final String vmdkToolsVersion;
+  private final boolean vmdkZeroedGrain;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -52,6 +57,11 @@ public final class CreateOptions {
     this.vhdxLogSize = builder.vhdxLogSize;
     this.vhdxBlockStateZero = builder.vhdxBlockStateZero;
     this.encryption = builder.encryption;
+    this.vmdkSubformat = builder.vmdkSubformat;
+    this.vmdkAdapterType = builder.vmdkAdapterType;
+    this.vmdkHwVersion = builder.vmdkHwVersion;
+    this.vmdkToolsVersion = builder.vmdkToolsVersion;
+    this.vmdkZeroedGrain = builder.vmdkZeroedGrain;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -81,6 +91,11 @@ public final class CreateOptions {
     builder.vhdxBlockSize = vhdxBlockSize;
     builder.vhdxLogSize = vhdxLogSize;
     builder.vhdxBlockStateZero = vhdxBlockStateZero;
+    builder.vmdkSubformat = vmdkSubformat;
+    builder.vmdkAdapterType = vmdkAdapterType;
+    builder.vmdkHwVersion = vmdkHwVersion;
+    builder.vmdkToolsVersion = vmdkToolsVersion;
+    builder.vmdkZeroedGrain = vmdkZeroedGrain;
     builder.dataFile = dataFile;
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
@@ -184,6 +199,31 @@ public final class CreateOptions {
     return vhdxBlockStateZero;
   }
 
+  /** A new VMDK image's subformat (monolithicSparse by default, or streamOptimized). */
+  public String vmdkSubformat() {
+    return vmdkSubformat;
+  }
+
+  /** A new VMDK image's adapter type for its descriptor (ide by default). */
+  public String vmdkAdapterType() {
+    return vmdkAdapterType;
+  }
+
+  /** A new VMDK image's virtual hardware version for its descriptor ("4" by default, "6" with compat6). */
+  public String vmdkHwVersion() {
+    return vmdkHwVersion;
+  }
+
+  /** A new VMDK image's tools version for its descriptor ("2147483647" by default). */
+  public String vmdkToolsVersion() {
+    return vmdkToolsVersion;
+  }
+
+  /** Whether a new VMDK image uses zeroed-grain table entries. */
+  public boolean vmdkZeroedGrain() {
+    return vmdkZeroedGrain;
+  }
+
   /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
@@ -253,14 +293,18 @@ public final class CreateOptions {
         && dataFileRaw == that.dataFileRaw && Objects.equals(backingFile, that.backingFile)
         && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize
         && vdiStatic == that.vdiStatic && vhdxFixed == that.vhdxFixed && vhdxBlockSize == that.vhdxBlockSize
-        && vhdxLogSize == that.vhdxLogSize && vhdxBlockStateZero == that.vhdxBlockStateZero;
+        && vhdxLogSize == that.vhdxLogSize && vhdxBlockStateZero == that.vhdxBlockStateZero
+        && vmdkSubformat.equals(that.vmdkSubformat) && vmdkAdapterType.equals(that.vmdkAdapterType)
+        && vmdkHwVersion.equals(that.vmdkHwVersion) && vmdkToolsVersion.equals(that.vmdkToolsVersion)
+        && vmdkZeroedGrain == that.vmdkZeroedGrain;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
         preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, vdiStatic, vhdxFixed, vhdxBlockSize, vhdxLogSize,
-        vhdxBlockStateZero, encryption);
+        vhdxBlockStateZero, encryption, vmdkSubformat, vmdkAdapterType, vmdkHwVersion, vmdkToolsVersion,
+        vmdkZeroedGrain);
   }
 
   @Override
@@ -272,7 +316,9 @@ public final class CreateOptions {
         + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
         + ", vpcForceSize=" + vpcForceSize + ", vdiStatic=" + vdiStatic + ", vhdxFixed=" + vhdxFixed
         + ", vhdxBlockSize=" + vhdxBlockSize + ", vhdxLogSize=" + vhdxLogSize + ", vhdxBlockStateZero="
-        + vhdxBlockStateZero + (encryption == null ? "" : ", encryption=" + encryption) + "]";
+        + vhdxBlockStateZero + ", vmdkSubformat=" + vmdkSubformat + ", vmdkAdapterType=" + vmdkAdapterType
+        + ", vmdkHwVersion=" + vmdkHwVersion + ", vmdkToolsVersion=" + vmdkToolsVersion + ", vmdkZeroedGrain="
+        + vmdkZeroedGrain + (encryption == null ? "" : ", encryption=" + encryption) + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -297,6 +343,11 @@ public final class CreateOptions {
     private long vhdxLogSize = 1 << 20;
     private boolean vhdxBlockStateZero = true;
     private Encryption encryption;
+    private String vmdkSubformat = "monolithicSparse";
+    private String vmdkAdapterType = "ide";
+    private String vmdkHwVersion = "4";
+    private String vmdkToolsVersion = "2147483647";
+    private boolean vmdkZeroedGrain;
 
     private Builder(long size) {
       this.size = size;
@@ -393,6 +444,21 @@ public final class CreateOptions {
     /** The encryption of the new image, or null for none. */
     public Builder encryption(Encryption value) {
       encryption = value;
+      return this;
+    }
+
+    /**
+     * For a VMDK image: its subformat ("monolithicSparse", "streamOptimized"), the descriptor's
+     * adapter type, virtual hardware version and tools version, and whether it uses zeroed-grain
+     * entries; null keeps qemu-img's default (ide, "4", "2147483647").
+     */
+    public Builder vmdk(String subformat, String adapterType, String hwVersion, String toolsVersion,
+        boolean zeroedGrain) {
+      vmdkSubformat = subformat == null ? "monolithicSparse" : subformat;
+      vmdkAdapterType = adapterType == null ? "ide" : adapterType;
+      vmdkHwVersion = hwVersion == null ? "4" : hwVersion;
+      vmdkToolsVersion = toolsVersion == null ? "2147483647" : toolsVersion;
+      vmdkZeroedGrain = zeroedGrain;
       return this;
     }
 

@@ -7,6 +7,7 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -69,9 +70,12 @@ public final class ConvertTarget {
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.CREATE, e);
     }
+    // QEMU's vmdk driver writes compressed clusters as plain ones (its streamOptimized extents
+    // deflate every grain themselves)
+    ImageConvert.Options copying = format == ImageFormat.VMDK ? copyOptions.withCompress(false) : copyOptions;
     // a new LUKS payload reads as the decryption of zeros, not as zeros (QEMU's luks driver has no
     // zero-init either): its zero ranges are written as zeros
-    copy(sources, target, copyOptions.withTargetIsNew(format != ImageFormat.LUKS), progress);
+    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS), progress);
   }
 
   /**

@@ -8,6 +8,7 @@ import io.qcow4j.disk.Encryption;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
 import io.qcow4j.vdi.VdiHeader;
+import java.util.List;
 
 /**
  * A new image's options from the -o values of qemu-img create or convert: the values converted as
@@ -26,6 +27,7 @@ public final class CreateOptionsReader {
       case VDI -> vdi(values, size);
       case VHDX -> vhdx(values, size);
       case LUKS -> luks(values, size);
+      case VMDK -> vmdk(values, size);
       default -> raw(values, size);
     };
   }
@@ -99,6 +101,49 @@ public final class CreateOptionsReader {
       throw new InvalidOptionException("Block size must be a power of two");
     }
     return CreateOptions.builder(rounded).vhdx(fixed, blockSize, logSize, blockStateZero).build();
+  }
+
+  /**
+   * The options of a new VMDK image, read and checked as vmdk_co_create_opts and vmdk_co_do_create
+   * do; qcow4j writes the monolithicSparse and streamOptimized subformats.
+   */
+  public static CreateOptions vmdk(OptionValues values, long size) throws InvalidOptionException {
+    String backingFormat = values.string("backing_fmt");
+    if (backingFormat != null && !backingFormat.equals("vmdk")) {
+      throw new InvalidOptionException("backing_file must be a vmdk image");
+    }
+    String hwVersion = values.string("hwversion");
+    if ("undefined".equals(hwVersion)) {
+      hwVersion = null;
+    }
+    boolean compat6 = values.bool("compat6", false);
+    boolean zeroedGrain = values.bool("zeroed_grain", false);
+    String adapterType = values.string("adapter_type");
+    if (adapterType != null && !List.of("ide", "buslogic", "lsilogic", "legacyESX").contains(adapterType)) {
+      throw new InvalidOptionException("invalid parameter value: " + adapterType);
+    }
+    String subformat = values.string("subformat");
+    List<String> subformats = List.of("monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse",
+        "twoGbMaxExtentFlat", "streamOptimized");
+    if (subformat != null && !subformats.contains(subformat)) {
+      throw new InvalidOptionException("invalid parameter value: " + subformat);
+    }
+    if (compat6) {
+      if (hwVersion != null) {
+        throw new InvalidOptionException("compat6 cannot be enabled with hwversion set");
+      }
+      hwVersion = "6";
+    }
+    boolean flat = "monolithicFlat".equals(subformat) || "twoGbMaxExtentFlat".equals(subformat);
+    if (flat && zeroedGrain) {
+      throw new InvalidOptionException("Flat image can't enable zeroed grain");
+    }
+    if (subformat != null && !subformat.equals("monolithicSparse") && !subformat.equals("streamOptimized")) {
+      throw new InvalidOptionException("qcow4j writes VMDK images in the monolithicSparse and streamOptimized"
+          + " subformats only, not " + subformat);
+    }
+    return CreateOptions.builder((size + 511) & -512L)
+        .vmdk(subformat, adapterType, hwVersion, values.string("toolsversion"), zeroedGrain).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */
@@ -208,7 +253,8 @@ public final class CreateOptionsReader {
     if (values.has("backing_file") && !values.has("backing_fmt")) {
       throw new InvalidOptionException("Use of backing file requires explicit backing format");
     }
-    if (compress) {
+    if (compress && format != ImageFormat.VMDK) {
+      // vmdk takes compressed writes too (as plain writes; a streamOptimized extent deflates them)
       if (format != ImageFormat.QCOW2) {
         throw new InvalidOptionException("Compression not supported for this file format");
       }

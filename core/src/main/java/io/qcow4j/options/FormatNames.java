@@ -36,6 +36,7 @@ public final class FormatNames {
       case "vdi" -> ImageFormat.VDI;
       case "vhdx" -> ImageFormat.VHDX;
       case "luks" -> ImageFormat.LUKS;
+      case "vmdk" -> ImageFormat.VMDK;
       default -> throw new InvalidOptionException(OTHER_IMAGE_FORMATS.contains(name)
           ? "Format '" + name + "' is not supported by qcow4j (raw, qcow2)"
           : "Unknown file format '" + name + "'");

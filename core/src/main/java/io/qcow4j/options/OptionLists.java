@@ -86,6 +86,19 @@ public final class OptionLists {
       OptionDescriptor.of("block_state_zero", BOOL, "Force use of payload blocks of type 'ZERO'. "
           + "Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic.")));
 
+  private static final OptionList VMDK_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("adapter_type", STRING,
+          "Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX"),
+      OptionDescriptor.of("backing_file", STRING, "File name of a base image"),
+      OptionDescriptor.of("backing_fmt", STRING, "Must be 'vmdk' if present"),
+      new OptionDescriptor("compat6", BOOL, "VMDK version 6 image", "off"),
+      new OptionDescriptor("hwversion", STRING, "VMDK hardware version", "undefined"),
+      OptionDescriptor.of("toolsversion", STRING, "VMware guest tools version"),
+      OptionDescriptor.of("subformat", STRING, "VMDK flat extent format, can be one of {monolithicSparse (default)"
+          + " | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} "),
+      OptionDescriptor.of("zeroed_grain", BOOL, "Enable efficient zero writes using the zeroed-grain GTE feature")));
+
   private static final OptionList FILE_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
       OptionDescriptor.of("nocow", BOOL, "Turn off copy-on-write (valid only on btrfs)"),
@@ -102,6 +115,7 @@ public final class OptionLists {
       case VDI -> VDI_CREATE;
       case VHDX -> VHDX_CREATE;
       case LUKS -> LUKS_CREATE;
+      case VMDK -> VMDK_CREATE;
       default -> RAW_CREATE;
     };
   }

@@ -269,4 +269,24 @@ class VhdxFixtureTest {
         .isInstanceOf(NoSuchFileException.class)
         .hasMessageContaining("parent.vhdx");
   }
+
+  @Test
+  void fourKibLogicalSectorsAreRead() throws IOException {
+    // section 2.6.2.4: a logical sector size of 4096 (QEMU makes and reads only 512)
+    Path image = dir.resolve("4k.vhdx");
+    QemuTools.in(dir).img("create", "-q", "-f", "vhdx", "-o", "block_size=1M", image, "16M");
+    QemuTools.in(dir).io("-f", "vhdx", "-c", "write -P 0x44 4k 8k", "-c", "write -P 0x45 3M 1M", image);
+    Path raw = dir.resolve("4k.raw");
+    QemuTools.in(dir).img("convert", "-f", "vhdx", "-O", "raw", image, raw);
+    VhdxLayout before = layout(image);
+    MetadataTable table = MetadataTable.decode(read(image, before.metadataOffset(), MetadataTable.SIZE), "4k",
+        before.metadataOffset());
+    long item = table.entries().stream().filter(e -> e.itemId().equals(MetadataTable.LOGICAL_SECTOR_SIZE))
+        .findFirst().orElseThrow().offset();
+    write(image, before.metadataOffset() + item, new byte[] {0, 0x10, 0, 0});
+    VhdxLayout after = layout(image);
+    assertThat(after.logicalSectorSize()).isEqualTo(4096);
+    assertThat(after.chunkRatio()).isEqualTo(32768);
+    assertThat(Arrays.mismatch(contents(image), Files.readAllBytes(raw))).isEqualTo(-1);
+  }
 }
