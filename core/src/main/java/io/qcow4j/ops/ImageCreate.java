@@ -67,7 +67,8 @@ public final class ImageCreate {
     /** Creates the image (replacing any file there) without opening its backing file. */
     public void create() throws IOException {
       CreateOptions options = options();
-      Path path = Path.of(filename);
+      // the file protocol's prefix names no file (the file driver's create strips it)
+      Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
       if (format == ImageFormat.QCOW2) {
         QcowFile.createUnsafe(path, options);
       } else {
