@@ -557,6 +557,22 @@ public final class QcowFile implements DiskFile {
   public void resize(long newSize) throws IOException {
     ensureWritable();
     long oldSize = header().size();
+    if (newSize < oldSize && snapshotTable().isEmpty()) {
+      // QEMU's shrink discards whatever lies past the new end (qcow2_cluster_discard with
+      // full_discard): whole clusters only, a partial last cluster keeps its data
+      long firstGone = (newSize + clusterSize - 1) & ~(clusterSize - 1L);
+      for (long cursor = firstGone; cursor < oldSize; ) {
+        Run run = lookup.lookup(cursor, oldSize - cursor);
+        long runEnd = run.guestEnd();
+        if (run.kind() != L2Entry.Kind.UNALLOCATED || run.hostOffset() != Run.NO_HOST) {
+          for (long cluster = cursor & ~(clusterSize - 1L); cluster < runEnd; cluster += clusterSize) {
+            writer.unallocate(cluster);
+          }
+        }
+        cursor = runEnd;
+      }
+      writer.flush();
+    }
     Resizer.resize(this, newSize);
     if (newSize <= oldSize) {
       return;
