@@ -141,4 +141,16 @@ class CreateCommandTest {
     String json = Qemu.check("qemu-img", "info", "--output=json", image.toString());
     return json.replace(dir + "/", "@/").replaceAll("\"actual-size\": \\d+", "");
   }
+
+  /** A driver QEMU has that creates no images is refused in qemu-img's words (iotests 082, 113). */
+  @org.junit.jupiter.api.Test
+  void driversWithoutImageCreation() {
+    for (String format : new String[] {"bochs", "cloop", "dmg", "vvfat", "quorum", "blkdebug"}) {
+      String file = TestImages.scratch().resolve("no-create." + format).toString();
+      Cli.Result ours = Cli.run("create", "-f", format, file, "1M");
+      Cli.Result theirs = Qemu.run("qemu-img", "create", "-f", format, file, "1M");
+      org.assertj.core.api.Assertions.assertThat(ours.exitCode()).isEqualTo(theirs.exitCode()).isEqualTo(1);
+      org.assertj.core.api.Assertions.assertThat(ours.err()).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
+    }
+  }
 }
