@@ -153,4 +153,17 @@ class CreateCommandTest {
       org.assertj.core.api.Assertions.assertThat(ours.err()).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
     }
   }
+
+  /** A raw image maps as QEMU's: its first block written at create (file-posix's allocate_first_block; iotest 253). */
+  @org.junit.jupiter.api.Test
+  void rawImageMapsAsQemuImgs() {
+    for (String size : new String[] {"0", "512", "3k", "1M", "1048575"}) {
+      String ours = TestImages.scratch().resolve("first-block-ours-" + size + ".raw").toString();
+      String theirs = TestImages.scratch().resolve("first-block-theirs-" + size + ".raw").toString();
+      org.assertj.core.api.Assertions.assertThat(Cli.run("create", "-q", "-f", "raw", ours, size).exitCode()).isZero();
+      Qemu.check("qemu-img", "create", "-q", "-f", "raw", theirs, size);
+      org.assertj.core.api.Assertions.assertThat(Qemu.check("qemu-img", "map", "--output=json", "-f", "raw", ours))
+          .as(size).isEqualTo(Qemu.check("qemu-img", "map", "--output=json", "-f", "raw", theirs));
+    }
+  }
 }
