@@ -4,6 +4,7 @@ import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.Preallocation;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.formats.ReadOnlyFormats;
@@ -21,6 +22,7 @@ import io.qcow4j.vhdx.VhdxTarget;
 import io.qcow4j.vpc.DynamicVhdTarget;
 import io.qcow4j.vpc.FixedVhdTarget;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
 /**
@@ -117,6 +119,11 @@ public final class DiskImages {
         case FALLOC -> storage.allocate(0, size);
         case FULL -> storage.zeroRange(0, size);
         case OFF, METADATA -> { }
+      }
+      if (size > 0 && options.preallocation() != Preallocation.FULL) {
+        // As QEMU's file protocol does for a file it grows from empty (allocate_first_block): the
+        // first block written with zeros, so it maps as data (qemu-img map) as QEMU's does.
+        storage.write(ByteBuffer.allocate(size < 4096 ? 512 : 4096), 0);
       }
     }
     return RawDiskFile.open(path, false);

@@ -141,7 +141,9 @@ final class DdCommand implements Callable<Integer> {
     try {
       return FormatNames.outputFormat(outputFormat);
     } catch (InvalidOptionException e) {
-      throw new CommandFailure("Unknown file format", 1, e);
+      // img_dd's words: a name QEMU has no driver for, or one that cannot create
+      throw new CommandFailure(e.getMessage().startsWith("Unknown file format") ? "Unknown file format" : e.getMessage(),
+          1, e);
     }
   }
 

@@ -60,7 +60,7 @@ class DdCommandTest {
     for (List<String> operands : List.of(List.of("if=" + source), List.of("bogus=1", "if=" + source),
         List.of("if=" + source, "of=" + target, "bs=0"), List.of("if=" + source, "of=" + target, "bs=1x"),
         List.of("if=" + source, "of=" + target, "count=-1"), List.of("plain"),
-        List.of("if=" + source, "of=" + target, "-O", "bogus"))) {
+        List.of("if=" + source, "of=" + target, "-O", "bogus"), List.of("if=" + source, "of=" + target, "-O", "bochs"))) {
       List<String> ours = new ArrayList<>(List.of("dd"));
       ours.addAll(operands);
       List<String> theirs = new ArrayList<>(List.of("qemu-img"));

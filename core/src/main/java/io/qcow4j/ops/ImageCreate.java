@@ -76,7 +76,8 @@ public final class ImageCreate {
       if (options.encryption() != null) {
         options = options.withEncryption(withSecret(options.encryption(), values.string("key-secret"), "", secrets));
       }
-      Path path = Path.of(filename);
+      // the file protocol's prefix names no file (the file driver's create strips it)
+      Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
       if (format == ImageFormat.QCOW2) {
         QcowFile.createUnsafe(path, options);
       } else {

@@ -186,7 +186,7 @@ public final class CreateOptionsReader {
     CreateRules.checkQcow2(options, backingFormatName != null);
     if (backingFormatName != null && backingFormat == null) {
       throw new InvalidOptionException("Backing format '" + backingFormatName
-          + "' is not supported by qcow4j (raw, qcow2)");
+          + "' is not supported by qcow4j");
     }
     return options;
   }

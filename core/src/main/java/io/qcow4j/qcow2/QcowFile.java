@@ -584,10 +584,14 @@ public final class QcowFile implements DiskFile {
    */
   public void makeEmpty() throws IOException {
     ensureWritable();
-    long size = header().size();
-    long cursor = 0;
-    while (cursor < size) {
-      Run run = lookup.lookup(cursor, size - cursor);
+    unallocateFrom(0, header().size());
+  }
+
+  /** Deallocates every cluster of this layer from cluster-aligned {@code start} to {@code end}, then flushes. */
+  private void unallocateFrom(long start, long end) throws IOException {
+    long cursor = start;
+    while (cursor < end) {
+      Run run = lookup.lookup(cursor, end - cursor);
       long runEnd = run.guestEnd();
       if (run.kind() != L2Entry.Kind.UNALLOCATED || run.hostOffset() != Run.NO_HOST) {
         for (long cluster = cursor & ~(clusterSize - 1L); cluster < runEnd; cluster += clusterSize) {
@@ -609,6 +613,11 @@ public final class QcowFile implements DiskFile {
         BitmapOperations.consistent(bitmap);
         PersistentBitmaps.newBits(name, bitmap.name, newSize, bitmap.granularityBits);
       }
+    }
+    if (newSize < oldSize && snapshotTable().isEmpty()) {
+      // QEMU's shrink discards whatever lies past the new end (qcow2_cluster_discard with
+      // full_discard): whole clusters only, a partial last cluster keeps its data
+      unallocateFrom((newSize + clusterSize - 1) & ~(clusterSize - 1L), oldSize);
     }
     Resizer.resize(this, newSize);
     if (held != null && newSize != oldSize) {
