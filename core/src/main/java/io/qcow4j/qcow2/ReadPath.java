@@ -110,11 +110,23 @@ final class ReadPath {
             name, lastCluster));
       }
     }
-    if (slices.length == 1) {
+    QcowEncryption encryption = image.encryption();
+    ByteBuffer[] read = slices;
+    if (encryption != null) {
+      // the reads move their buffers: these views keep where the bytes to decrypt are
+      read = new ByteBuffer[slices.length];
+      for (int i = 0; i < slices.length; i++) {
+        read[i] = slices[i].duplicate();
+      }
+    }
+    if (read.length == 1) {
       // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
-      dataStorage.readOrZero(slices[0], hostOffset);
+      dataStorage.readOrZero(read[0], hostOffset);
     } else {
-      dataStorage.readOrZero(slices, hostOffset);
+      dataStorage.readOrZero(read, hostOffset);
+    }
+    if (encryption != null) {
+      encryption.decrypt(slices, hostOffset);
     }
   }
 

@@ -176,8 +176,9 @@ class HostileImageTest {
         limit("chain-17-deep", dir -> chain(dir, 17)),
         // crypt_method = 1 (legacy AES): not implemented.
         unsupported("crypt-method-aes", dir -> patched(dir, plainBase, bytes -> bytes.putU32(CRYPT_METHOD, 1))),
-        // crypt_method = 2 (LUKS): not implemented.
-        unsupported("crypt-method-luks", dir -> patched(dir, plainBase, bytes -> bytes.putU32(CRYPT_METHOD, 2))),
+        // crypt_method = 2 (LUKS) without the crypto header extension: QEMU's "Missing CRYPTO header".
+        corrupt("crypt-method-luks-without-header", dir -> patched(dir, plainBase,
+            bytes -> bytes.putU32(CRYPT_METHOD, 2))),
         // incompatible feature bit 20, unknown and absent from the feature name table.
         unsupported("unknown-incompatible-bit", dir -> patched(dir, plainBase,
             bytes -> bytes.putU64(INCOMPATIBLE_FEATURES, bytes.u64(INCOMPATIBLE_FEATURES) | 1L << 20))),
