@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Encryption;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidSecretException;
 import io.qcow4j.disk.OpenOptions;
@@ -73,6 +75,22 @@ class Qcow2LuksInteropTest {
     QemuTools.in(dir).img("check", "--object", OBJECT, "--image-opts", spec(top));
     byte[] file = Files.readAllBytes(top);
     assertThat(Collections.indexOf(file, filled(512, 0x61))).as("backing data in the clear").isEqualTo(-1);
+  }
+
+  @Test
+  void qemuReadsTheEncryptedImagesWeMake() throws IOException {
+    Path image = dir.resolve("ours.qcow2");
+    Encryption encryption = new Encryption("luks", "aes-128", "cbc", "essiv", null, "sha1", 10L,
+        "pass".getBytes(StandardCharsets.US_ASCII));
+    try (DiskFile disk = io.qcow4j.qcow2.QcowFile.create(image, CreateOptions.of(4 << 20).withEncryption(encryption))) {
+      disk.writeFully(ByteBuffer.wrap(filled(100000, 0x77)), 12345);
+    }
+    io(image, "read -P 0 0 12345", "read -P 0x77 12345 100000", "read -P 0 112345 100000");
+    QemuTools.in(dir).img("check", "--object", OBJECT, "--image-opts", spec(image));
+    String info = QemuTools.in(dir).img("info", "--output=json", image).stdout();
+    assertThat(info).contains("\"encrypted\": true").contains("\"cipher-alg\": \"aes-128\"")
+        .contains("\"ivgen-alg\": \"essiv\"").contains("\"hash-alg\": \"sha1\"");
+    assertThat(Collections.indexOf(Files.readAllBytes(image), filled(512, 0x77))).isEqualTo(-1);
   }
 
   @Test
