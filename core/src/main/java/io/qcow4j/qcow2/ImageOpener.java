@@ -203,11 +203,15 @@ final class ImageOpener {
       password = keySecret != null ? overrides.secrets().bytes(keySecret) : options.keySecret();
     }
     if (header.cryptMethod() == Header.CRYPT_AES) {
-      if (password != null) {
-        java.util.Arrays.fill(password, (byte) 0);
+      if (!options.readOnly()) {
+        if (password != null) {
+          java.util.Arrays.fill(password, (byte) 0);
+        }
+        // qcow4j reads the legacy method only, as qemu-img convert does; QEMU's words for a writer
+        throw new UnsupportedFeatureException(name + ": Use of AES-CBC encrypted qcow2 images is no longer "
+            + "supported in system emulators");
       }
-      throw new UnsupportedFeatureException(name + ": the legacy AES-CBC encryption (crypt_method 1) is not "
-          + "supported by qcow4j");
+      return QcowEncryption.legacyAes(password, options.describeOnly(), name);
     }
     CryptoHeader area = CryptoHeader.of(header);
     if (area == null) {

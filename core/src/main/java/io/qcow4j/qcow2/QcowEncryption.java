@@ -21,14 +21,57 @@ final class QcowEncryption implements AutoCloseable {
   static final int SECTOR = 512;
 
   private final CryptoHeader area;
+  /** The LUKS header; null for the legacy AES method. */
   private final LuksHeader header;
   /** Null when the image was opened only to be described. */
   private final SectorCiphers ciphers;
+  /** Whether the IV sector is the host offset's (LUKS) or the guest offset's (legacy AES). */
+  private final boolean physical;
 
   QcowEncryption(CryptoHeader area, LuksHeader header, SectorCiphers ciphers) {
+    this(area, header, ciphers, true);
+  }
+
+  private QcowEncryption(CryptoHeader area, LuksHeader header, SectorCiphers ciphers, boolean physical) {
     this.area = area;
     this.header = header;
     this.ciphers = ciphers;
+    this.physical = physical;
+  }
+
+  /**
+   * The legacy AES-CBC method (crypt_method 1, QEMU's crypto/block-qcow.c): AES-128 in CBC mode
+   * with plain64 IVs numbered by guest sector, keyed by the passphrase's first 16 bytes (up to its
+   * first NUL, zero-padded); {@code password} is cleared. Null ciphers when {@code describeOnly}.
+   */
+  static QcowEncryption legacyAes(byte[] password, boolean describeOnly, String name) throws IOException {
+    if (describeOnly) {
+      return new QcowEncryption(null, null, null, false);
+    }
+    if (password == null) {
+      throw new io.qcow4j.disk.InvalidSecretException(name + ": Parameter 'encrypt.key-secret' is required for cipher");
+    }
+    byte[] key = new byte[16];
+    try {
+      int length = 0;
+      while (length < password.length && password[length] != 0) {
+        length++;
+      }
+      System.arraycopy(password, 0, key, 0, Math.min(length, 16));
+      io.qcow4j.crypto.CipherSpec spec = io.qcow4j.crypto.CipherSpec.of(io.qcow4j.crypto.CipherAlgorithm.AES_128,
+          io.qcow4j.crypto.CipherMode.CBC, io.qcow4j.crypto.IvGenAlgorithm.PLAIN64, null);
+      return new QcowEncryption(null, null, new SectorCiphers(spec, key), false);
+    } catch (io.qcow4j.crypto.CryptoException e) {
+      throw new IOException(name + ": " + e.getMessage(), e);
+    } finally {
+      java.util.Arrays.fill(key, (byte) 0);
+      java.util.Arrays.fill(password, (byte) 0);
+    }
+  }
+
+  /** Whether the IV sector number is the host offset's (LUKS) rather than the guest offset's (AES). */
+  boolean physical() {
+    return physical;
   }
 
   /** Reads the LUKS header the extension names and unlocks it with {@code password} (cleared), unless {@code describeOnly}. */
@@ -48,15 +91,19 @@ final class QcowEncryption implements AutoCloseable {
     return ciphers != null;
   }
 
-  /** Decrypts, in place, what was just read into {@code slices} from host offset {@code hostOffset}. */
-  void decrypt(ByteBuffer[] slices, long hostOffset) {
+  /**
+   * Decrypts, in place, what was just read into {@code slices} from host offset {@code hostOffset},
+   * which holds guest offset {@code guestOffset}.
+   */
+  void decrypt(ByteBuffer[] slices, long hostOffset, long guestOffset) {
+    long ivOffset = physical ? hostOffset : guestOffset;
     long total = 0;
     for (ByteBuffer slice : slices) {
       total += slice.remaining();
     }
     if (slices.length == 1 && slices[0].hasArray()) {
       ByteBuffer slice = slices[0];
-      ciphers.decrypt(slice.array(), slice.arrayOffset() + slice.position(), slice.remaining(), hostOffset / SECTOR);
+      ciphers.decrypt(slice.array(), slice.arrayOffset() + slice.position(), slice.remaining(), ivOffset / SECTOR);
       return;
     }
     byte[] bytes = new byte[Math.toIntExact(total)];
@@ -65,7 +112,7 @@ final class QcowEncryption implements AutoCloseable {
       slice.get(slice.position(), bytes, at, slice.remaining());
       at += slice.remaining();
     }
-    ciphers.decrypt(bytes, 0, bytes.length, hostOffset / SECTOR);
+    ciphers.decrypt(bytes, 0, bytes.length, ivOffset / SECTOR);
     at = 0;
     for (ByteBuffer slice : slices) {
       slice.put(slice.position(), bytes, at, slice.remaining());
@@ -91,7 +138,8 @@ final class QcowEncryption implements AutoCloseable {
 
   /** qemu-img info's encrypt block. */
   ImageInfo.EncryptionInfo info() {
-    return new ImageInfo.EncryptionInfo("luks", LuksVolume.info(header));
+    return header == null ? new ImageInfo.EncryptionInfo("aes", null)
+        : new ImageInfo.EncryptionInfo("luks", LuksVolume.info(header));
   }
 
   @Override

@@ -78,7 +78,7 @@ final class ReadPath {
         pendingLength += length;
       } else {
         if (pendingHost >= 0) {
-          readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost);
+          readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost, position + pendingAt);
           pendingHost = -1;
         }
         switch (run.kind()) {
@@ -95,11 +95,11 @@ final class ReadPath {
       cursor += length;
     }
     if (pendingHost >= 0) {
-      readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost);
+      readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost, position + pendingAt);
     }
   }
 
-  private void readHost(ByteBuffer[] slices, long length, long hostOffset) throws IOException {
+  private void readHost(ByteBuffer[] slices, long length, long hostOffset, long guestOffset) throws IOException {
     // Every data cluster holds at least one written byte, so its start lies inside the file; the
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
@@ -126,7 +126,7 @@ final class ReadPath {
       dataStorage.readOrZero(read, hostOffset);
     }
     if (encryption != null) {
-      encryption.decrypt(slices, hostOffset);
+      encryption.decrypt(slices, hostOffset, guestOffset);
     }
   }
 

@@ -94,6 +94,28 @@ class Qcow2LuksInteropTest {
   }
 
   @Test
+  void readsTheLegacyAesMethodAndRefusesToWriteIt() throws IOException {
+    Path image = dir.resolve("aes.qcow2");
+    // more than 16 bytes: the key is the first 16
+    String object = "secret,id=sec0,data=abcdefghijklmnopqrst";
+    QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "--object", object, "-o", "encryption=on,encrypt.key-secret=sec0",
+        image, "2M");
+    String spec = spec(image);
+    QemuTools.in(dir).io("--object", object, "--image-opts", spec, "-c", "write -P 0x5a 512 65536",
+        "-c", "write -P 0x33 100000 3333", "-c", "write -P 0x44 1M 4096");
+    OpenOptions key = OpenOptions.readOnlyDefaults().withKeySecret("abcdefghijklmnopXYZ".getBytes(StandardCharsets.US_ASCII));
+    try (DiskFile disk = DiskImages.open(image, key)) {
+      assertThat(read(disk, 0, 512)).isEqualTo(new byte[512]);
+      assertThat(read(disk, 512, 65536)).isEqualTo(filled(65536, 0x5a));
+      assertThat(read(disk, 100000, 3333)).isEqualTo(filled(3333, 0x33));
+      assertThat(read(disk, 1 << 20, 4096)).isEqualTo(filled(4096, 0x44));
+      assertThat(disk.info().qcow2().encryption().format()).isEqualTo("aes");
+    }
+    assertThatThrownBy(() -> DiskImages.open(image, key.withReadOnly(false)))
+        .hasMessage(image + ": Use of AES-CBC encrypted qcow2 images is no longer supported in system emulators");
+  }
+
+  @Test
   void refusesWithoutTheSecretAndDescribesWithout() throws IOException {
     Path image = dir.resolve("enc.qcow2");
     create(image, "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", "1M");
