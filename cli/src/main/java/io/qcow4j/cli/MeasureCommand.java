@@ -6,6 +6,7 @@ import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.internal.spec.QDict;
+import io.qcow4j.ops.ImageCreate;
 import io.qcow4j.ops.ImageMeasure;
 import io.qcow4j.options.FormatNames;
 import io.qcow4j.options.MeasureOptionsReader;
@@ -126,7 +127,7 @@ final class MeasureCommand implements Callable<Integer> {
           .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
     }
     try {
-      ImageMeasure.Measurement measurement = measure(source, optionList, sizeBytes);
+      ImageMeasure.Measurement measurement = measure(source, optionList, sizeBytes, secrets);
       print(measurement, printAs);
       return 0;
     } catch (InvalidOptionException | ImageLimitException e) {
@@ -145,7 +146,8 @@ final class MeasureCommand implements Callable<Integer> {
   }
 
   /** img_measure: the -O format, the -o list read for it (and the file protocol), then the format's own reading. */
-  private ImageMeasure.Measurement measure(DiskFile source, String optionList, long sizeBytes) throws IOException {
+  private ImageMeasure.Measurement measure(DiskFile source, String optionList, long sizeBytes, Secrets secrets)
+      throws IOException {
     ImageFormat format = FormatNames.measuredFormat(outputFormat);
     OptionValues values;
     try {
@@ -157,7 +159,12 @@ final class MeasureCommand implements Callable<Integer> {
     if (format == ImageFormat.RAW) {
       return ImageMeasure.raw(MeasureOptionsReader.raw(values, sizeBytes), source);
     }
-    return ImageMeasure.qcow2(MeasureOptionsReader.qcow2(values, sizeBytes), source);
+    io.qcow4j.disk.CreateOptions options = MeasureOptionsReader.qcow2(values, sizeBytes);
+    if (options.encryption() != null) {
+      // QEMU makes a LUKS header to measure it: the options and the secret are checked as for create
+      ImageCreate.withSecret(options.encryption(), values.string("encrypt.key-secret"), "encrypt.", secrets).clear();
+    }
+    return ImageMeasure.qcow2(options, source);
   }
 
   private void print(ImageMeasure.Measurement measurement, OutputFormat printAs) {

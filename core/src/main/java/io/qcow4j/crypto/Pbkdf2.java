@@ -74,10 +74,21 @@ public final class Pbkdf2 {
     byte[] counter = {(byte) (index >>> 24), (byte) (index >>> 16), (byte) (index >>> 8), (byte) index};
     hmac.mac(salt, counter, value);
     System.arraycopy(value, 0, sum, 0, digestLength);
-    for (long i = 1; i < iterations; i++) {
-      hmac.macInPlace(value);
-      for (int j = 0; j < digestLength; j++) {
-        sum[j] ^= value[j];
+    IntrinsicHmac fast = iterations > 1 ? IntrinsicHmac.create(hash, password) : null;
+    if (fast != null) {
+      for (long i = 1; i < iterations; i++) {
+        fast.macInPlace(value);
+        for (int j = 0; j < digestLength; j++) {
+          sum[j] ^= value[j];
+        }
+      }
+      fast.destroy();
+    } else {
+      for (long i = 1; i < iterations; i++) {
+        hmac.macInPlace(value);
+        for (int j = 0; j < digestLength; j++) {
+          sum[j] ^= value[j];
+        }
       }
     }
     int offset = (index - 1) * digestLength;

@@ -74,7 +74,9 @@ public final class ImageCreate {
     public void create() throws IOException {
       CreateOptions options = options();
       if (options.encryption() != null) {
-        options = options.withEncryption(withSecret(options.encryption(), values.string("key-secret"), "", secrets));
+        boolean qcow2 = format == ImageFormat.QCOW2;
+        options = options.withEncryption(withSecret(options.encryption(),
+            values.string(qcow2 ? "encrypt.key-secret" : "key-secret"), qcow2 ? "encrypt." : "", secrets));
       }
       // the file protocol's prefix names no file (the file driver's create strips it)
       Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
@@ -93,11 +95,19 @@ public final class ImageCreate {
    */
   public static Encryption withSecret(Encryption encryption, String keySecretId, String prefix, Secrets secrets)
       throws IOException {
-    LuksVolume.parameters(encryption);
+    boolean aes = encryption.format().equals("aes");
+    if (!aes) {
+      LuksVolume.parameters(encryption);
+    }
     if (keySecretId == null) {
       throw new InvalidOptionException("Parameter '" + prefix + "key-secret' is required for cipher");
     }
     byte[] secret = secrets.bytes(keySecretId);
+    if (aes) {
+      Arrays.fill(secret, (byte) 0);
+      throw new InvalidOptionException("qcow4j does not write the legacy AES-CBC encryption (encrypt.format=aes);"
+          + " use encrypt.format=luks");
+    }
     try {
       return new Encryption(encryption.format(), encryption.cipherAlg(), encryption.cipherMode(),
           encryption.ivgenAlg(), encryption.ivgenHashAlg(), encryption.hashAlg(), encryption.iterTimeMillis(), secret);

@@ -69,6 +69,11 @@ public final class ImageMeasure {
     if (v3 && source != null && keepsPersistentBitmaps(source)) {
       bitmaps = OptionalLong.of(bitmapsSize(source, clusterSize));
     }
+    if (options.encryption() != null) {
+      // the LUKS header and its key slots, in whole clusters (qcow2_measure's luks_payload_size)
+      int keyLength = io.qcow4j.luks.LuksVolume.parameters(options.encryption()).cipherSpec().keyLength();
+      fullyAllocated += ceilDiv(io.qcow4j.crypto.LuksHeader.payloadOffsetFor(keyLength), clusterSize) * clusterSize;
+    }
     return new Measurement(fullyAllocated - virtualSize + required, fullyAllocated, bitmaps);
   }
 

@@ -148,7 +148,7 @@ public final class CreateOptionsReader {
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */
   public static CreateOptions qcow2(OptionValues values, long size) throws InvalidOptionException {
-    refuseEncryption(values);
+    Encryption encryption = qcow2Encryption(values);
     Compat compat = Compat.V3;
     String compatName = values.string("compat");
     if (compatName != null) {
@@ -182,6 +182,7 @@ public final class CreateOptionsReader {
         .preallocation(preallocation)
         .dataFile(values.string("data_file"), values.bool("data_file_raw", false))
         .backing(values.string("backing_file"), backingFormat)
+        .encryption(encryption)
         .build();
     CreateRules.checkQcow2(options, backingFormatName != null);
     if (backingFormatName != null && backingFormat == null) {
@@ -212,19 +213,33 @@ public final class CreateOptionsReader {
   }
 
   /**
-   * Refuses the encryption options, which qcow4j does not implement yet: encryption=on or any
-   * encrypt.* option, named in the list's order.
+   * A qcow2 image's encryption from encrypt.* (and the deprecated encryption=on), checked with
+   * qemu-img 7.2's messages; null when none is asked for. The passphrase is added by the caller
+   * from encrypt.key-secret. qcow4j writes LUKS only: the legacy AES format is refused once its
+   * secret is found (see ImageCreate.withSecret), where qemu-img would make it.
    */
-  static void refuseEncryption(OptionValues values) throws InvalidOptionException {
-    for (OptionDescriptor descriptor : values.list().descriptors()) {
-      String name = descriptor.name();
-      boolean asked = name.equals("encryption") ? values.bool(name, false)
-          : name.startsWith("encrypt.") && values.has(name);
-      if (asked) {
-        throw new InvalidOptionException("Parameter '" + name
-            + "' is not supported by qcow4j (encrypted images are not implemented)");
-      }
+  static Encryption qcow2Encryption(OptionValues values) throws InvalidOptionException {
+    String format = values.string("encrypt.format");
+    if (values.has("encryption") && format != null) {
+      throw new InvalidOptionException("'encrypt.format' and its alias 'encryption' can't be used at the same time");
     }
+    if (values.bool("encryption", false)) {
+      format = "aes";
+    }
+    if (format == null) {
+      for (OptionDescriptor descriptor : values.list().descriptors()) {
+        if (descriptor.name().startsWith("encrypt.") && values.has(descriptor.name())) {
+          throw new InvalidOptionException("Parameter 'encrypt.format' is missing");
+        }
+      }
+      return null;
+    }
+    if (!format.equals("luks") && !format.equals("aes")) {
+      throw new InvalidOptionException("Parameter 'format' does not accept value '" + format + "'");
+    }
+    return new Encryption(format, values.string("encrypt.cipher-alg"), values.string("encrypt.cipher-mode"),
+        values.string("encrypt.ivgen-alg"), values.string("encrypt.ivgen-hash-alg"), values.string("encrypt.hash-alg"),
+        values.has("encrypt.iter-time") ? values.number("encrypt.iter-time", 0) : null, null);
   }
 
   /**

@@ -2,6 +2,7 @@ package io.qcow4j.options;
 
 import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.Encryption;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
 
@@ -46,11 +47,15 @@ public final class MeasureOptionsReader {
         throw new InvalidOptionException("invalid parameter value: " + preallocationName);
       }
     }
+    // QEMU's measure counts a LUKS header only (qcow2_measure's has_luks); other encrypt.* are not read
+    Encryption encryption = null;
     if ("luks".equals(values.string("encrypt.format"))) {
-      throw new InvalidOptionException(
-          "Parameter 'encrypt.format' is not supported by qcow4j (encrypted images are not implemented)");
+      encryption = new Encryption("luks", values.string("encrypt.cipher-alg"), values.string("encrypt.cipher-mode"),
+          values.string("encrypt.ivgen-alg"), values.string("encrypt.ivgen-hash-alg"), values.string("encrypt.hash-alg"),
+          values.has("encrypt.iter-time") ? values.number("encrypt.iter-time", 0) : null, null);
     }
     return CreateOptions.builder(size >= 0 ? size : values.number("size", 0))
+        .encryption(encryption)
         .clusterSize((int) clusterSize)
         .compat(compat)
         .refcountBits((int) refcountBits)

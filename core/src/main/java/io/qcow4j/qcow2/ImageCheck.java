@@ -3,6 +3,7 @@ package io.qcow4j.qcow2;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
+import io.qcow4j.qcow2.format.CryptoHeader;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderExtension;
@@ -144,6 +145,11 @@ final class ImageCheck {
     // as qemu-img: the bitmaps are counted before the refcount blocks' own references are judged
     countBitmaps();
     checkRefcountTable(refcountTable);
+    // the LUKS header's clusters, which the crypto header extension names (QEMU's check_refcounts)
+    CryptoHeader crypto = CryptoHeader.of(header);
+    if (crypto != null && crypto.length() > 0) {
+      count(crypto.offset(), crypto.length());
+    }
     compareRefcounts();
     if (surveyForLeakRepair && rebuildNeeded) {
       return;

@@ -10,6 +10,10 @@ import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.format.FeatureName;
 import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.crypto.LuksHeader;
+import io.qcow4j.crypto.LuksKeys;
+import io.qcow4j.luks.LuksVolume;
+import io.qcow4j.qcow2.format.CryptoHeader;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.HeaderExtension;
@@ -105,7 +109,7 @@ final class ImageCreator {
     int version = version(options);
     int refcountOrder = Integer.numberOfTrailingZeros(options.refcountBits());
     try {
-      Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0);
+      Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0, null);
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(initial)), 0);
       ByteBuffer table = ByteBuffer.allocate(clusterSize);
       table.putLong(0, 2L * clusterSize);
@@ -130,12 +134,18 @@ final class ImageCreator {
         l1Offset = refcounts.allocate((int) ((l1Entries * 8 + clusterSize - 1) / clusterSize));
         storage.write(ByteBuffer.allocate((int) (l1Entries * 8)), l1Offset);
       }
+      CryptoHeader crypto = null;
+      byte[] secret = null;
+      if (options.encryption() != null) {
+        secret = options.encryption().secret();
+        crypto = createLuks(storage, refcounts, options, clusterSize, secret);
+      }
       Refcounts.DirtyRefcounts dirty = refcounts.takeDirty();
       refcounts.writeBlocks(dirty);
       storage.force(false);
       refcounts.writeTable(dirty);
       storage.force(false);
-      Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries)
+      Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries, crypto)
           .withRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(header)), 0);
       storage.force(false);
@@ -144,8 +154,13 @@ final class ImageCreator {
       throw e;
     }
     // Preallocation never reads the backing file; the caller attaches it or reopens the image.
-    QcowFile image = QcowFile.open(storage, path, open
-        .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE));
+    OpenOptions reopen = open.withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE);
+    if (options.encryption() != null) {
+      byte[] secret = options.encryption().secret();
+      reopen = reopen.withKeySecret(secret);
+      java.util.Arrays.fill(secret, (byte) 0);
+    }
+    QcowFile image = QcowFile.open(storage, path, reopen);
     try {
       if (options.preallocation() != Preallocation.OFF) {
         image.writer().preallocate(options.preallocation());
@@ -157,8 +172,35 @@ final class ImageCreator {
     }
   }
 
+  /**
+   * The LUKS header of a new encrypted image, as QEMU's qcow2_set_up_encryption makes it: clusters
+   * allocated after the L1 table for the whole LUKS area (header and eight key slots), zeroed,
+   * slot 0 holding a new master key under {@code secret} (cleared here).
+   */
+  private static CryptoHeader createLuks(Storage storage, Refcounts refcounts, CreateOptions options, int clusterSize,
+      byte[] secret) throws IOException {
+    try {
+      LuksKeys.Parameters parameters = LuksVolume.parameters(options.encryption());
+      if (secret == null) {
+        throw new io.qcow4j.disk.InvalidOptionException("Parameter 'encrypt.key-secret' is required for cipher");
+      }
+      long length = LuksHeader.payloadOffsetFor(parameters.cipherSpec().keyLength());
+      int clusters = (int) ((length + clusterSize - 1) / clusterSize);
+      long offset = refcounts.allocate(clusters);
+      storage.write(ByteBuffer.allocate(clusters * clusterSize), offset);
+      LuksKeys.NewVolume volume = LuksKeys.create(parameters, secret, LuksVolume.material(storage, offset));
+      java.util.Arrays.fill(volume.masterKey(), (byte) 0);
+      storage.write(ByteBuffer.wrap(volume.header().encode()), offset);
+      return new CryptoHeader(offset, length);
+    } finally {
+      if (secret != null) {
+        java.util.Arrays.fill(secret, (byte) 0);
+      }
+    }
+  }
+
   private static Header header(CreateOptions options, int version, int clusterBits, int refcountOrder, long size,
-      long l1Offset, int l1Entries) {
+      long l1Offset, int l1Entries, CryptoHeader crypto) {
     List<HeaderExtension> extensions = new ArrayList<>();
     if (options.backingFile() != null && options.backingFormat() != null) {
       extensions.add(new HeaderExtension(HeaderExtension.BACKING_FORMAT,
@@ -167,6 +209,9 @@ final class ImageCreator {
     if (options.dataFile() != null) {
       extensions.add(new HeaderExtension(HeaderExtension.EXTERNAL_DATA_FILE,
           options.dataFile().getBytes(StandardCharsets.UTF_8)));
+    }
+    if (crypto != null) {
+      extensions.add(crypto.extension());
     }
     long incompatible = 0;
     long compatible = 0;
@@ -192,7 +237,8 @@ final class ImageCreator {
       }
     }
     int clusterSize = 1 << clusterBits;
-    return new Header(version, 0, 0, clusterBits, size, 0, l1Entries, l1Offset, clusterSize, 1, 0, 0, incompatible,
+    return new Header(version, 0, 0, clusterBits, size, crypto != null ? Header.CRYPT_LUKS : 0, l1Entries, l1Offset,
+        clusterSize, 1, 0, 0, incompatible,
         compatible, autoclear, version >= 3 ? refcountOrder : 4, version >= 3 ? Header.V3_LENGTH : Header.V2_LENGTH,
         compressionType, extensions, options.backingFile());
   }

@@ -39,7 +39,9 @@ final class ImageDescription {
     Header header = image.header();
     ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header.version(), clusterSize, header.compat(),
         header.lazyRefcounts(), header.refcountBits(), header.corrupt(), header.dirty(), header.extendedL2(),
-        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), image.snapshots(), bitmaps());
+        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), image.snapshots(), bitmaps(),
+        image.encryption() != null ? image.encryption().info()
+            : header.cryptMethod() == Header.CRYPT_AES ? new ImageInfo.EncryptionInfo("aes", null) : null);
     return new ImageInfo(path, ImageFormat.QCOW2, header.size(), HostFiles.allocatedBytes(path),
         header.backingFile(), header.backingFormat().orElse(null), qcow2);
   }

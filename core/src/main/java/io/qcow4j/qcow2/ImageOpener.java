@@ -10,6 +10,7 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.qcow2.format.Features;
+import io.qcow4j.qcow2.format.CryptoHeader;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
 import io.qcow4j.qcow2.format.Snapshot;
@@ -121,7 +122,6 @@ final class ImageOpener {
     ByteBuffer fixed = ByteBuffer.allocate((int) Math.min(HeaderCodec.FIXED_PART_BYTES, size));
     storage.readFully(fixed, 0);
     int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
-    refuseEncryption(name, fixed, overrides);
     ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
     storage.readFully(firstCluster, 0);
     Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
@@ -179,7 +179,51 @@ final class ImageOpener {
           depth + 1, chain, overrides);
       opened.add(backing);
     }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options, loaded);
+    QcowEncryption encryption = openEncryption(name, storage, header, options, overrides);
+    if (encryption != null) {
+      opened.add(encryption);
+    }
+    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options, loaded,
+        encryption);
+  }
+
+  /**
+   * The LUKS encryption of an image with crypt_method 2, unlocked with the spec's
+   * encrypt.key-secret or the options' key secret (QEMU's messages when there is none or it opens
+   * no slot), or only read when the image is opened to be described; null without encryption.
+   */
+  private static QcowEncryption openEncryption(String name, Storage storage, Header header, OpenOptions options,
+      LayerOverrides overrides) throws IOException {
+    if (header.cryptMethod() == 0) {
+      return null;
+    }
+    String keySecret = overrides.options().keySecret();
+    byte[] password = null;
+    if (!options.describeOnly()) {
+      password = keySecret != null ? overrides.secrets().bytes(keySecret) : options.keySecret();
+    }
+    if (header.cryptMethod() == Header.CRYPT_AES) {
+      if (!options.readOnly()) {
+        if (password != null) {
+          java.util.Arrays.fill(password, (byte) 0);
+        }
+        // qcow4j reads the legacy method only, as qemu-img convert does; QEMU's words for a writer
+        throw new UnsupportedFeatureException(name + ": Use of AES-CBC encrypted qcow2 images is no longer "
+            + "supported in system emulators");
+      }
+      return QcowEncryption.legacyAes(password, options.describeOnly(), name);
+    }
+    CryptoHeader area = CryptoHeader.of(header);
+    if (area == null) {
+      if (password != null) {
+        java.util.Arrays.fill(password, (byte) 0);
+      }
+      if (options.describeOnly()) {
+        return null;
+      }
+      throw new CorruptImageException(name + ": Missing CRYPTO header for crypt method " + header.cryptMethod());
+    }
+    return QcowEncryption.open(storage, area, password, options.describeOnly(), name);
   }
 
   /** The snapshot {@code options} select, found as QEMU finds it; the image must be opened read-only. */
@@ -202,21 +246,6 @@ final class ImageOpener {
       }
     }
     throw new SnapshotLoadException(name, "Can't find snapshot");
-  }
-
-  /**
-   * An encrypted image whose spec names its key secret: the secret must exist (QEMU's first
-   * check), and then the image is refused all the same, since qcow4j cannot decrypt yet. Without
-   * a key secret the header decoder refuses encryption.
-   */
-  private static void refuseEncryption(String name, ByteBuffer fixed, LayerOverrides overrides) throws IOException {
-    String keySecret = overrides.options().keySecret();
-    if (keySecret == null || fixed.limit() < 36 || fixed.getInt(32) == 0) {
-      return;
-    }
-    overrides.secrets().bytes(keySecret);
-    throw new UnsupportedFeatureException(name + ": encryption (crypt_method " + fixed.getInt(32)
-        + ") is not supported yet; the key in secret '" + keySecret + "' cannot be used");
   }
 
   private static long[] readL1(Storage storage, Header header) throws IOException {

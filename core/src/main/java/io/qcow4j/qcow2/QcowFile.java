@@ -59,10 +59,20 @@ public final class QcowFile implements DiskFile {
   private volatile PersistentBitmaps bitmaps;
   /** Why the bitmaps could not be loaded; writes then invalidate them as before (autoclear bit cleared). */
   private volatile IOException bitmapsFailure;
+  /** The image's LUKS encryption, or null. */
+  private final QcowEncryption encryption;
+  /**
+   * Of an encrypted image: writes covering part of a sector (read, decrypted, patched and
+   * written whole) take it exclusively, the others shared.
+   */
+  private final java.util.concurrent.locks.ReadWriteLock partialSectors =
+      new java.util.concurrent.locks.ReentrantReadWriteLock();
 
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
-      List<Snapshot> snapshots, DiskFile backing, OpenOptions options, Snapshot loadedSnapshot) throws IOException {
+      List<Snapshot> snapshots, DiskFile backing, OpenOptions options, Snapshot loadedSnapshot,
+      QcowEncryption encryption) throws IOException {
     this.path = path;
+    this.encryption = encryption;
     this.loadedSnapshot = loadedSnapshot;
     this.name = storage.name();
     this.storage = storage;
@@ -294,6 +304,9 @@ public final class QcowFile implements DiskFile {
     if ((guestOffset & (clusterSize - 1)) != 0) {
       throw new IllegalArgumentException(name + ": compressed write at " + guestOffset + " is not cluster-aligned");
     }
+    if (encryption != null) {
+      throw new io.qcow4j.disk.UnsupportedFeatureException(name + ": Compression and encryption not supported at the same time");
+    }
     markDirty(guestOffset, Math.min(clusterSize, header().size() - guestOffset));
     writer.writeCompressed(guestOffset, compressed);
   }
@@ -406,6 +419,11 @@ public final class QcowFile implements DiskFile {
     return readOnly;
   }
 
+  /** The image's LUKS encryption, or null. */
+  QcowEncryption encryption() {
+    return encryption;
+  }
+
   @Override
   public int read(ByteBuffer dst, long position) throws IOException {
     ensureOpen();
@@ -416,6 +434,37 @@ public final class QcowFile implements DiskFile {
       return dst.hasRemaining() ? -1 : 0;
     }
     int count = (int) Math.min(dst.remaining(), size - position);
+    if (encryption != null && (!dst.hasArray() || !sectorAligned(position, count))) {
+      ensureUnlocked();
+      // whole sectors through a heap buffer: the engine decrypts what it reads in place
+      long start = position & -QcowEncryption.SECTOR;
+      long end = Math.min(size, (position + count + QcowEncryption.SECTOR - 1) & -QcowEncryption.SECTOR);
+      ByteBuffer bounce = ByteBuffer.allocate(Math.toIntExact(end - start));
+      readRange(bounce, start, bounce.remaining());
+      dst.put(dst.position(), bounce.array(), (int) (position - start), count);
+      dst.position(dst.position() + count);
+      return count;
+    }
+    if (encryption != null) {
+      ensureUnlocked();
+    }
+    readRange(dst, position, count);
+    return count;
+  }
+
+  private static boolean sectorAligned(long position, long length) {
+    return ((position | length) & (QcowEncryption.SECTOR - 1)) == 0;
+  }
+
+  private void ensureUnlocked() throws IOException {
+    if (!encryption.unlocked()) {
+      throw new io.qcow4j.disk.InvalidSecretException(name
+          + ": the image was opened only to be described; its data is locked");
+    }
+  }
+
+  /** Reads {@code count} bytes at {@code position} (inside the disk) into {@code dst}, moving it past them. */
+  private void readRange(ByteBuffer dst, long position, int count) throws IOException {
     if (writer == null) {
       reads.readRange(dst, position, count);
     } else {
@@ -427,7 +476,6 @@ public final class QcowFile implements DiskFile {
         writer.io.exit(epoch);
       }
     }
-    return count;
   }
 
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */
@@ -442,6 +490,18 @@ public final class QcowFile implements DiskFile {
       return all.length() > 0 ? -1 : 0;
     }
     long count = Math.min(all.length(), size - position);
+    if (encryption != null) {
+      ByteBuffer gathered = ByteBuffer.allocate(Math.toIntExact(count));
+      read(gathered, position);
+      int at = 0;
+      for (ByteBuffer slice : all.slices(0, count)) {
+        int length = slice.remaining();
+        slice.put(slice.position(), gathered.array(), at, length);
+        at += length;
+      }
+      all.consume(count);
+      return count;
+    }
     BufferList inside = new BufferList(all.slices(0, count));
     if (writer == null) {
       reads.readRange(inside, position);
@@ -465,6 +525,15 @@ public final class QcowFile implements DiskFile {
     BufferList all = new BufferList(srcs);
     checkWrite(position, all.length());
     markDirty(position, all.length());
+    if (encryption != null) {
+      ByteBuffer gathered = ByteBuffer.allocate(Math.toIntExact(all.length()));
+      for (ByteBuffer slice : all.slices(0, all.length())) {
+        gathered.put(slice.duplicate());
+      }
+      writeEncrypted(gathered.flip(), position);
+      all.consumeAll();
+      return all.length();
+    }
     writer.write(all, position);
     all.consumeAll();
     return all.length();
@@ -515,8 +584,67 @@ public final class QcowFile implements DiskFile {
     int count = src.remaining();
     checkWrite(position, count);
     markDirty(position, count);
+    if (encryption != null) {
+      writeEncrypted(src.duplicate(), position);
+      src.position(src.position() + count);
+      return count;
+    }
     writer.write(src, position);
     return count;
+  }
+
+  /**
+   * A write to an encrypted image in whole sectors: a sector written in part is read (decrypted)
+   * and patched first, as QEMU's block layer does under its request alignment of 512 bytes.
+   */
+  private void writeEncrypted(ByteBuffer src, long position) throws IOException {
+    ensureUnlocked();
+    int count = src.remaining();
+    if (count == 0) {
+      return;
+    }
+    boolean aligned = sectorAligned(position, count);
+    var lock = aligned ? partialSectors.readLock() : partialSectors.writeLock();
+    lock.lock();
+    try {
+      if (aligned) {
+        writer.write(src, position);
+        return;
+      }
+      long start = position & -QcowEncryption.SECTOR;
+      long end = (position + count + QcowEncryption.SECTOR - 1) & -QcowEncryption.SECTOR;
+      ByteBuffer whole = ByteBuffer.allocate(Math.toIntExact(end - start));
+      readRange(whole.slice(0, QcowEncryption.SECTOR), start, QcowEncryption.SECTOR);
+      if (end - QcowEncryption.SECTOR > start) {
+        readRange(whole.slice(whole.capacity() - QcowEncryption.SECTOR, QcowEncryption.SECTOR),
+            end - QcowEncryption.SECTOR, QcowEncryption.SECTOR);
+      }
+      whole.put((int) (position - start), src, src.position(), count);
+      writer.write(whole, start);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Zeroes by sectors on an encrypted image: the parts of sectors at either end as zero bytes written. */
+  private boolean zeroedPartialSectors(long offset, long length, boolean unmap) throws IOException {
+    if (encryption == null || sectorAligned(offset, length)) {
+      return false;
+    }
+    long alignedStart = (offset + QcowEncryption.SECTOR - 1) & -QcowEncryption.SECTOR;
+    long alignedEnd = (offset + length) & -QcowEncryption.SECTOR;
+    if (alignedStart >= alignedEnd) {
+      writeEncrypted(ByteBuffer.allocate((int) length), offset);
+      return true;
+    }
+    if (alignedStart > offset) {
+      writeEncrypted(ByteBuffer.allocate((int) (alignedStart - offset)), offset);
+    }
+    writer.writeZeroes(alignedStart, alignedEnd - alignedStart, unmap);
+    if (offset + length > alignedEnd) {
+      writeEncrypted(ByteBuffer.allocate((int) (offset + length - alignedEnd)), alignedEnd);
+    }
+    return true;
   }
 
   @Override
@@ -551,6 +679,9 @@ public final class QcowFile implements DiskFile {
   public void writeZeroes(long offset, long length) throws IOException {
     checkWrite(offset, length);
     markDirty(offset, length);
+    if (zeroedPartialSectors(offset, length, false)) {
+      return;
+    }
     writer.writeZeroes(offset, length, false);
   }
 
@@ -559,6 +690,9 @@ public final class QcowFile implements DiskFile {
   public void writeZeroesUnmap(long offset, long length) throws IOException {
     checkWrite(offset, length);
     markDirty(offset, length);
+    if (zeroedPartialSectors(offset, length, true)) {
+      return;
+    }
     writer.writeZeroes(offset, length, true);
   }
 
@@ -894,7 +1028,8 @@ public final class QcowFile implements DiskFile {
       }
     }
     closed = true;
-    for (AutoCloseable closeable : new AutoCloseable[] {backing, dataStorage == storage ? null : dataStorage, storage}) {
+    for (AutoCloseable closeable : new AutoCloseable[] {backing, dataStorage == storage ? null : dataStorage, storage,
+        encryption}) {
       if (closeable == null) {
         continue;
       }

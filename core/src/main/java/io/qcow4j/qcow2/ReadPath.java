@@ -78,7 +78,7 @@ final class ReadPath {
         pendingLength += length;
       } else {
         if (pendingHost >= 0) {
-          readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost);
+          readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost, position + pendingAt);
           pendingHost = -1;
         }
         switch (run.kind()) {
@@ -95,11 +95,11 @@ final class ReadPath {
       cursor += length;
     }
     if (pendingHost >= 0) {
-      readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost);
+      readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost, position + pendingAt);
     }
   }
 
-  private void readHost(ByteBuffer[] slices, long length, long hostOffset) throws IOException {
+  private void readHost(ByteBuffer[] slices, long length, long hostOffset, long guestOffset) throws IOException {
     // Every data cluster holds at least one written byte, so its start lies inside the file; the
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
@@ -110,11 +110,23 @@ final class ReadPath {
             name, lastCluster));
       }
     }
-    if (slices.length == 1) {
+    QcowEncryption encryption = image.encryption();
+    ByteBuffer[] read = slices;
+    if (encryption != null) {
+      // the reads move their buffers: these views keep where the bytes to decrypt are
+      read = new ByteBuffer[slices.length];
+      for (int i = 0; i < slices.length; i++) {
+        read[i] = slices[i].duplicate();
+      }
+    }
+    if (read.length == 1) {
       // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
-      dataStorage.readOrZero(slices[0], hostOffset);
+      dataStorage.readOrZero(read[0], hostOffset);
     } else {
-      dataStorage.readOrZero(slices, hostOffset);
+      dataStorage.readOrZero(read, hostOffset);
+    }
+    if (encryption != null) {
+      encryption.decrypt(slices, hostOffset, guestOffset);
     }
   }
 

@@ -73,6 +73,18 @@ final class WritePath {
 
   // ---------------------------------------------------------------- writes
 
+  /** Writes guest data at {@code hostOffset} of the data file, encrypted when the image is. */
+  private void writeData(long hostOffset, ByteBuffer... sources) throws IOException {
+    QcowEncryption encryption = image.encryption();
+    if (encryption != null) {
+      encryption.write(dataStorage, hostOffset, sources);
+    } else if (sources.length == 1) {
+      dataStorage.write(sources[0], hostOffset);
+    } else {
+      dataStorage.write(sources, hostOffset);
+    }
+  }
+
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
     metadata.releaseFreedBeforeGrowing();
@@ -88,7 +100,7 @@ final class WritePath {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
           metadata.beforeFirstChange();
-          dataStorage.write(src.slice(src.position(), length), run.hostOffset());
+          writeData(run.hostOffset(), src.slice(src.position(), length));
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
           length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
         } else {
@@ -126,7 +138,9 @@ final class WritePath {
         checkDataWrite(run.hostOffset(), run.length());
         metadata.beforeFirstChange();
         ByteBuffer[] slices = src.slices(done, run.length());
-        if (slices.length == 1) {
+        if (image.encryption() != null) {
+          writeData(run.hostOffset(), slices);
+        } else if (slices.length == 1) {
           // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
           dataStorage.write(slices[0], run.hostOffset());
         } else {
@@ -249,7 +263,7 @@ final class WritePath {
     }
     int length = count << clusterBits;
     try {
-      dataStorage.write(data.slice(0, length), target);
+      writeData(target, data.slice(0, length));
     } catch (IOException | RuntimeException e) {
       reservations.end(firstCluster, count);
       throw e;
@@ -402,8 +416,9 @@ final class WritePath {
           // race with writers that write into this unit in place, without any lock.
           from = (int) (dataStart - clusterStart);
           to = (int) (dataEnd - clusterStart);
-        } else if (fresh && touched && !hasDataFile && readsZero(kind, unitGuest)) {
-          // A fresh host cluster already reads as zeros (an external data file's need not).
+        } else if (fresh && touched && !hasDataFile && image.encryption() == null && readsZero(kind, unitGuest)) {
+          // A fresh host cluster already reads as zeros (an external data file's need not, nor an
+          // encrypted one's: zeros decrypt to noise).
           from = (int) (dataStart - clusterStart);
           to = (int) (dataEnd - clusterStart);
         } else {
@@ -425,7 +440,7 @@ final class WritePath {
     int dataFrom = (int) (guestOffset - clusterStart);
     if (out == null && rangeCount == 1 && ranges[0] == dataFrom && ranges[1] == dataFrom + data.remaining()) {
       // Only the new bytes go out: straight from the caller's buffer.
-      dataStorage.write(data.duplicate(), target + dataFrom);
+      writeData(target + dataFrom, data.duplicate());
       return newAllocated | (newZero << 32);
     }
     if (out == null) {
@@ -437,7 +452,7 @@ final class WritePath {
     for (int range = 0; range < rangeCount; range++) {
       int from = ranges[2 * range];
       int to = ranges[2 * range + 1];
-      dataStorage.write(out.slice(from, to - from), target + from);
+      writeData(target + from, out.slice(from, to - from));
     }
     return newAllocated | (newZero << 32);
   }

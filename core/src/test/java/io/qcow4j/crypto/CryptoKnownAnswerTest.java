@@ -80,6 +80,22 @@ class CryptoKnownAnswerTest {
         "0fb2ed2c0e6efb7d7d8edd5801b45972999216305ea4368d761480f3e37a22b9");
   }
 
+  @ParameterizedTest
+  @EnumSource(value = HashAlgorithm.class, names = {"SHA1", "SHA224", "SHA256", "SHA384", "SHA512"})
+  void theIntrinsicHmacIsReachedAndAgreesWithThePortableOne(HashAlgorithm hash) {
+    byte[] key = "key longer than nothing".getBytes(StandardCharsets.US_ASCII);
+    IntrinsicHmac fast = IntrinsicHmac.create(hash, key);
+    assertThat(fast).as("the tests run with java.base/sun.security.provider opened, as bin/qcow4j runs").isNotNull();
+    Hmac portable = new Hmac(hash, key);
+    byte[] a = new byte[hash.digestLength()];
+    byte[] b = new byte[hash.digestLength()];
+    for (int i = 0; i < 100; i++) {
+      fast.macInPlace(a);
+      portable.macInPlace(b);
+      assertThat(a).as("%s iteration %d", hash, i).isEqualTo(b);
+    }
+  }
+
   private static void assertPbkdf2(HashAlgorithm hash, String password, String salt, int iterations, String expected) {
     byte[] out = new byte[expected.length() / 2];
     Pbkdf2.derive(hash, password.getBytes(StandardCharsets.ISO_8859_1), salt.getBytes(StandardCharsets.ISO_8859_1),

@@ -174,10 +174,12 @@ class HostileImageTest {
         // A top image over 17 backing files: its base would be at depth 17, past the default limit
         // of 16 (depth counts backing files below the top, as in qemu-img map's "depth").
         limit("chain-17-deep", dir -> chain(dir, 17)),
-        // crypt_method = 1 (legacy AES): not implemented.
-        unsupported("crypt-method-aes", dir -> patched(dir, plainBase, bytes -> bytes.putU32(CRYPT_METHOD, 1))),
-        // crypt_method = 2 (LUKS): not implemented.
-        unsupported("crypt-method-luks", dir -> patched(dir, plainBase, bytes -> bytes.putU32(CRYPT_METHOD, 2))),
+        // crypt_method = 1 (legacy AES): read only with its secret, which none is given here.
+        new HostileCase("crypt-method-aes-without-secret", io.qcow4j.disk.InvalidSecretException.class,
+            dir -> patched(dir, plainBase, bytes -> bytes.putU32(CRYPT_METHOD, 1))),
+        // crypt_method = 2 (LUKS) without the crypto header extension: QEMU's "Missing CRYPTO header".
+        corrupt("crypt-method-luks-without-header", dir -> patched(dir, plainBase,
+            bytes -> bytes.putU32(CRYPT_METHOD, 2))),
         // incompatible feature bit 20, unknown and absent from the feature name table.
         unsupported("unknown-incompatible-bit", dir -> patched(dir, plainBase,
             bytes -> bytes.putU64(INCOMPATIBLE_FEATURES, bytes.u64(INCOMPATIBLE_FEATURES) | 1L << 20))),

@@ -131,6 +131,25 @@ class LuksInteropTest {
     QemuTools.in(dir).img(command.toArray());
   }
 
+  @Test
+  void refusesKeyMaterialOrAPayloadPastTheEndOfTheFile() throws IOException {
+    Path image = dir.resolve("short.luks");
+    qemuImgCreate(dir, "-o", "key-secret=sec0,iter-time=10", image, "1M");
+    byte[] whole = Files.readAllBytes(image);
+    // cut inside slot 0's key material (4096 + 256000 bytes)
+    Files.write(image, Arrays.copyOf(whole, 100_000));
+    assertThatThrownBy(() -> DiskImages.open(image, unlocked())).isInstanceOf(io.qcow4j.disk.CorruptImageException.class)
+        .hasMessage(image + ": LUKS key slot 0 key material at offset 4096 (256000 bytes) ends past the end of the LUKS"
+            + " area (100000 bytes)");
+    // a payload offset past the end of the file (the slots still end before it)
+    byte[] moved = whole.clone();
+    java.nio.ByteBuffer.wrap(moved).putInt(104, 1 << 30);
+    Files.write(image, moved);
+    assertThatThrownBy(() -> DiskImages.open(image, OpenOptions.readOnlyDefaults().withDescribeOnly(true)))
+        .isInstanceOf(io.qcow4j.disk.CorruptImageException.class)
+        .hasMessageContaining("the LUKS payload offset " + (512L << 30) + " lies past the end of the file");
+  }
+
   private static OpenOptions unlocked() {
     return OpenOptions.readOnlyDefaults().withFormat(ImageFormat.LUKS)
         .withKeySecret(SECRET.getBytes(StandardCharsets.UTF_8));

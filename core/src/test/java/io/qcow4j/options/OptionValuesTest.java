@@ -58,10 +58,13 @@ class OptionValuesTest {
   }
 
   @Test
-  void encryptionIsRefusedByName() throws Exception {
-    OptionValues values = OptionValues.parse(OptionLists.create(ImageFormat.QCOW2), "encrypt.format=luks");
-    assertThatThrownBy(() -> CreateOptionsReader.qcow2(values, 0)).hasMessageContaining("'encrypt.format'")
-        .hasMessageContaining("not supported by qcow4j");
+  void encryptionIsReadWithQemuMessages() throws Exception {
+    OptionValues values = OptionValues.parse(OptionLists.create(ImageFormat.QCOW2),
+        "encrypt.format=luks,encrypt.cipher-alg=aes-128,encrypt.iter-time=10");
+    assertThat(CreateOptionsReader.qcow2(values, 0).encryption().cipherAlg()).isEqualTo("aes-128");
+    assertThat(CreateOptionsReader.qcow2(values, 0).encryption().iterTimeMillis()).isEqualTo(10L);
+    OptionValues missing = OptionValues.parse(OptionLists.create(ImageFormat.QCOW2), "encrypt.key-secret=s");
+    assertThatThrownBy(() -> CreateOptionsReader.qcow2(missing, 0)).hasMessage("Parameter 'encrypt.format' is missing");
     assertThat(CreateOptionsReader.qcow2(OptionValues.parse(OptionLists.create(ImageFormat.QCOW2), "encryption=off"),
         0)).isEqualTo(CreateOptions.of(0));
   }

@@ -37,6 +37,10 @@ public record Header(
   public static final int V3_LENGTH = 112;
   public static final int COMPRESSION_ZLIB = 0;
   public static final int COMPRESSION_ZSTD = 1;
+  /** crypt_method of the legacy AES-CBC encryption. */
+  public static final int CRYPT_AES = 1;
+  /** crypt_method of LUKS encryption (the LUKS header in clusters the crypto extension names). */
+  public static final int CRYPT_LUKS = 2;
 
   public Header {
     extensions = List.copyOf(extensions);

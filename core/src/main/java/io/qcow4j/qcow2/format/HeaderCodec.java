@@ -98,9 +98,8 @@ public final class HeaderCodec {
       }
     }
 
-    if (cryptMethod != 0) {
-      throw new UnsupportedFeatureException(file + ": encryption (crypt_method " + cryptMethod
-          + (cryptMethod == 1 ? ", AES" : cryptMethod == 2 ? ", LUKS" : "") + ") is not supported");
+    if (cryptMethod < 0 || cryptMethod > Header.CRYPT_LUKS) {
+      throw new UnsupportedFeatureException(file + ": Unsupported encryption method " + cryptMethod);
     }
     if (refcountOrder > MAX_REFCOUNT_ORDER || refcountOrder < 0) {
       throw new CorruptImageException(file + ": Reference count entry width too large; may not exceed 64 bits");
@@ -118,6 +117,11 @@ public final class HeaderCodec {
         .filter(e -> e.type() == HeaderExtension.FEATURE_NAME_TABLE)
         .findFirst().map(e -> FeatureName.decodeTable(e.data())).orElse(List.of());
     checkIncompatible(file, incompatible, featureNames);
+    for (HeaderExtension extension : extensions) {
+      if (extension.type() == HeaderExtension.FULL_DISK_ENCRYPTION) {
+        CryptoHeader.decode(file, extension, cryptMethod, clusterSize, fileSize);
+      }
+    }
 
     boolean extendedL2 = (incompatible & Features.INCOMPAT_EXTENDED_L2) != 0;
     if (extendedL2 && clusterBits < 14) {
