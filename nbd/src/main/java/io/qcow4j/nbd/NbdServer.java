@@ -82,7 +82,8 @@ public final class NbdServer implements AutoCloseable {
       throws IOException {
     this.export = export;
     this.listener = listener;
-    this.address = listener.getLocalAddress();
+    // a Unix socket was bound under a temporary name and renamed (Builder.bindUnix)
+    this.address = socketPath != null ? UnixDomainSocketAddress.of(socketPath) : listener.getLocalAddress();
     this.socketPath = socketPath;
     this.maxClients = builder.maxClients;
     this.persistent = builder.persistent;
@@ -519,6 +520,28 @@ public final class NbdServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Binds and listens on a Unix socket that appears at {@code path} only once it listens: bind
+     * makes the file and listen comes after, so a client that waits for the file (as scripts do)
+     * could be refused in between. The socket is made under a short temporary name beside it and
+     * renamed; a name too long for that is bound in place.
+     */
+    private static void bindUnix(ServerSocketChannel listener, Path path) throws IOException {
+      Path parent = path.toAbsolutePath().getParent();
+      Path temporary = parent.resolve(".nbd-" + ProcessHandle.current().pid() + "-" + System.nanoTime() % 100000);
+      if (temporary.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 100) {
+        listener.bind(UnixDomainSocketAddress.of(path), LISTEN_BACKLOG);
+        return;
+      }
+      listener.bind(UnixDomainSocketAddress.of(temporary), LISTEN_BACKLOG);
+      try {
+        Files.move(temporary, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      } catch (IOException | RuntimeException e) {
+        Files.deleteIfExists(temporary);
+        throw e;
+      }
+    }
+
     /** Binds the socket and starts accepting clients. */
     public NbdServer start() throws IOException {
       if (disk == null) {
@@ -531,7 +554,7 @@ public final class NbdServer implements AutoCloseable {
         removeStaleSocket(unixSocket);
         listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
-          listener.bind(UnixDomainSocketAddress.of(unixSocket), LISTEN_BACKLOG);
+          bindUnix(listener, unixSocket);
         } catch (IOException e) {
           listener.close();
           throw new IOException("cannot listen on " + unixSocket + ": " + e.getMessage(), e);
