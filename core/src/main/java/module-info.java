@@ -8,6 +8,7 @@
 @SuppressWarnings("module") // the qualified exports name modules built after this one
 module io.qcow4j.core {
   requires com.github.luben.zstd_jni;
+  requires java.management; // thread CPU time, for the PBKDF2 iteration count of a new LUKS key slot
 
   exports io.qcow4j;
   exports io.qcow4j.disk;

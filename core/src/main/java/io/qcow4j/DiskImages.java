@@ -4,18 +4,25 @@ import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.disk.Preallocation;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.luks.LuksFile;
 import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
+import io.qcow4j.vmdk.VmdkTarget;
+import io.qcow4j.vdi.VdiTarget;
+import io.qcow4j.vhdx.VhdxTarget;
+import io.qcow4j.vpc.DynamicVhdTarget;
 import io.qcow4j.vpc.FixedVhdTarget;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
 /**
@@ -33,6 +40,7 @@ public final class DiskImages {
         case QCOW2 -> QcowFile.open(path, options);
         case RAW -> RawDiskFile.openProbed(path, options);
         case VMDK -> VmdkFile.open(path, options);
+        case LUKS -> LuksFile.open(path, options);
         default -> ReadOnlyFormats.open(probed, path, options);
       };
     }
@@ -40,6 +48,7 @@ public final class DiskImages {
       case QCOW2 -> QcowFile.open(path, options);
       case RAW -> RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
+      case LUKS -> LuksFile.open(path, options);
       default -> ReadOnlyFormats.open(options.format(), path, options);
     };
   }
@@ -63,6 +72,7 @@ public final class DiskImages {
       case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
       case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
+      case LUKS -> LuksFile.open(path, options, secret(options, formatOptions.keySecret(), secrets));
       default -> ReadOnlyFormats.open(format, path, options);
     };
   }
@@ -75,9 +85,25 @@ public final class DiskImages {
     return switch (format) {
       case QCOW2 -> QcowFile.create(path, options);
       case RAW -> createRaw(path, options);
-      case VPC -> FixedVhdTarget.create(path, options);
+      case VDI -> VdiTarget.create(path, options);
+      case VHDX -> VhdxTarget.create(path, options);
+      case VMDK -> VmdkTarget.create(path, options);
+      case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
+      case LUKS -> LuksFile.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };
+  }
+
+  /**
+   * The bytes of the secret {@code keySecretId} names (QEMU's "No secret with id" when undefined),
+   * or the options' own key secret when the spec names none; none for an image opened only to be
+   * described. The caller clears them.
+   */
+  private static byte[] secret(OpenOptions options, String keySecretId, Secrets secrets) throws IOException {
+    if (options.describeOnly()) {
+      return null;
+    }
+    return keySecretId == null ? options.keySecret() : secrets.bytes(keySecretId);
   }
 
   private static DiskFile createRaw(Path path, CreateOptions options) throws IOException {
@@ -93,6 +119,11 @@ public final class DiskImages {
         case FALLOC -> storage.allocate(0, size);
         case FULL -> storage.zeroRange(0, size);
         case OFF, METADATA -> { }
+      }
+      if (size > 0 && options.preallocation() != Preallocation.FULL) {
+        // As QEMU's file protocol does for a file it grows from empty (allocate_first_block): the
+        // first block written with zeros, so it maps as data (qemu-img map) as QEMU's does.
+        storage.write(ByteBuffer.allocate(size < 4096 ? 512 : 4096), 0);
       }
     }
     return RawDiskFile.open(path, false);

@@ -24,6 +24,11 @@ final class CacheMode {
     return MODES.contains(mode);
   }
 
+  /** Whether a valid {@code mode} makes flushes reach stable storage: all but unsafe do. */
+  static boolean flushes(String mode) {
+    return !setting(mode).noFlush();
+  }
+
   /** The setting of {@code mode}; null when bdrv_parse_cache_mode refuses it. */
   static Setting setting(String mode) {
     return switch (mode) {

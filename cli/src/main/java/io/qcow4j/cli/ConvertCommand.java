@@ -6,6 +6,7 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.ops.ConvertTarget;
+import io.qcow4j.ops.ImageCreate;
 import io.qcow4j.ops.ImageConvert;
 import io.qcow4j.options.CreateOptionsReader;
 import io.qcow4j.options.FormatNames;
@@ -48,9 +49,14 @@ final class ConvertCommand implements Callable<Integer> {
   boolean progress;
   boolean quiet;
   boolean forceShare;
+  /** The target's cache mode (-t): qemu-img convert's default, unsafe, never flushes. */
+  String cache = "unsafe";
   String snapshot;
   boolean targetImageOpts;
   boolean imageOpts;
+  /** --bitmaps: the source's persistent bitmaps copied to the target after the data. */
+  boolean bitmaps;
+  boolean skipBrokenBitmaps;
   final List<String> objects = new ArrayList<>();
   List<String> files = new ArrayList<>();
 
@@ -62,7 +68,7 @@ final class ConvertCommand implements Callable<Integer> {
   /**
    * Parses the command's words as qemu-img's img_convert does, then runs it; the exit status. Of
    * its options, -C (copy offloading: the same bytes) and the cache modes are read and checked;
-   * -r, --salvage and --bitmaps are refused, qcow4j has no rate limit, salvaging or bitmap copy.
+   * -r and --salvage are refused, qcow4j has no rate limit or salvaging.
    */
   static int main(Invocation invocation) {
     ConvertCommand command = new ConvertCommand(invocation);
@@ -72,7 +78,6 @@ final class ConvertCommand implements Callable<Integer> {
     boolean bitmaps = false;
     boolean skipBrokenBitmaps = false;
     String rateLimit = null;
-    String cache = null;
     String sourceCache = null;
     Getopt getopt = invocation.getopt(":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", List.of(
         Getopt.LongOption.flag("help", 'h'),
@@ -113,7 +118,7 @@ final class ConvertCommand implements Callable<Integer> {
           }
         }
         case 'p' -> command.progress = true;
-        case 't' -> cache = getopt.optarg();
+        case 't' -> command.cache = getopt.optarg();
         case 'T' -> sourceCache = getopt.optarg();
         case 'q' -> command.quiet = true;
         case 'n' -> command.noCreate = true;
@@ -159,11 +164,13 @@ final class ConvertCommand implements Callable<Integer> {
     if (rateLimit != null) {
       return invocation.error("-r " + rateLimit + ": rate limits are not supported");
     }
-    if (salvage || bitmaps) {
-      return invocation.error((salvage ? "--salvage" : "--bitmaps") + " is not supported");
+    if (salvage) {
+      return invocation.error("--salvage is not supported");
     }
-    if (cache != null && !CacheMode.valid(cache)) {
-      return invocation.error("Invalid cache option: " + cache);
+    command.bitmaps = bitmaps;
+    command.skipBrokenBitmaps = skipBrokenBitmaps;
+    if (!CacheMode.valid(command.cache)) {
+      return invocation.error("Invalid cache option: " + command.cache);
     }
     if (sourceCache != null && !CacheMode.valid(sourceCache)) {
       return invocation.error("Invalid source cache option: " + sourceCache);
@@ -239,6 +246,9 @@ final class ConvertCommand implements Callable<Integer> {
         sources.add(disk);
         total += disk.size();
       }
+      if (bitmaps) {
+        checkBitmaps(sources);
+      }
       if (targetIsZero && backing != null) {
         // qemu-img 7.2 says so and exits with status 0, writing nothing
         err.println(QemuErrors.PREFIX
@@ -254,14 +264,29 @@ final class ConvertCommand implements Callable<Integer> {
         ImageSpec targetSpec = ImageArguments.spec(targetName, targetImageOpts,
             targetImageOpts && !formatGiven ? null : targetFormat, false, ImageArguments.Tool.QEMU_IMG,
             err);
-        DiskFile target = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults(), secrets,
+        DiskFile target = ImageArguments.open(targetSpec,
+            OpenOptions.readWriteDefaults().withFlushes(CacheMode.flushes(cache)), secrets,
             err);
+        if (bitmaps) {
+          checkTargetBitmaps(target);
+        }
         run(() -> ConvertTarget.intoExisting(sources, target, copyOptions, report), targetName, null);
+        if (bitmaps) {
+          copyBitmaps(sources.getFirst(), targetSpec, secrets);
+        }
       } else {
         ImageFormat format = outputFormat();
-        CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName);
+        CreateOptions createOptions = createOptions(format, optionList, total, sourceNames.size(), targetName,
+            secrets);
+        if (bitmaps && (format != ImageFormat.QCOW2 || createOptions.compat() == io.qcow4j.disk.Compat.V2)) {
+          throw new CommandFailure("Format driver '" + format.id() + "' does not support bitmaps", 1);
+        }
         run(() -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
-            copyOptions, report), targetName, format);
+            copyOptions, CacheMode.flushes(cache), report), targetName, format);
+        if (bitmaps) {
+          copyBitmaps(sources.getFirst(), ImageArguments.spec(targetName, false, format.id(), false,
+              ImageArguments.Tool.QEMU_IMG, err), secrets);
+        }
       }
       printer.print(100, 0);
     } catch (IOException e) {
@@ -272,9 +297,67 @@ final class ConvertCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** qemu-img's convert_check_bitmaps: one source, qcow2 v3, no inconsistent bitmap unless skipped. */
+  private void checkBitmaps(List<DiskFile> sources) throws IOException {
+    if (sources.size() > 1) {
+      throw new CommandFailure("Copying bitmaps only possible with single source", 1);
+    }
+    if (!(sources.getFirst() instanceof io.qcow4j.qcow2.QcowFile source)
+        || source.info().qcow2() == null || source.info().qcow2().version() < 3) {
+      throw new CommandFailure("Source lacks bitmap support", 1);
+    }
+    // QEMU walks its bitmap list, which holds the directory last entry first
+    for (io.qcow4j.disk.DirtyBitmap bitmap : source.dirtyBitmaps().reversed()) {
+      if (!bitmap.consistent() && !skipBrokenBitmaps) {
+        throw new CommandFailure("Cannot copy inconsistent bitmap '" + bitmap.name() + "'\n"
+            + "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it", 1);
+      }
+    }
+  }
+
+  private static void checkTargetBitmaps(DiskFile target) throws IOException {
+    if (!(target instanceof io.qcow4j.qcow2.QcowFile image) || image.info().qcow2().version() < 3) {
+      throw new CommandFailure("Format driver '" + target.format().id() + "' does not support bitmaps", 1);
+    }
+  }
+
+  /** qemu-img's convert_copy_bitmaps, once the copy is done: each bitmap added to the target and merged in. */
+  private void copyBitmaps(DiskFile sourceDisk, ImageSpec targetSpec, Secrets secrets) throws IOException {
+    io.qcow4j.qcow2.QcowFile source = (io.qcow4j.qcow2.QcowFile) sourceDisk;
+    try (DiskFile opened = ImageArguments.open(targetSpec, OpenOptions.readWriteDefaults()
+        .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE), secrets, err)) {
+      io.qcow4j.qcow2.QcowFile target = (io.qcow4j.qcow2.QcowFile) opened;
+      // warned in QEMU's order (its list holds the directory last entry first); added in directory
+      // order, which is the order QEMU's store writes them in
+      for (io.qcow4j.disk.DirtyBitmap bitmap : source.dirtyBitmaps().reversed()) {
+        if (!bitmap.consistent()) {
+          err.println(QemuErrors.PREFIX + "warning: Skipping inconsistent bitmap '" + bitmap.name() + "'");
+        }
+      }
+      err.flush();
+      for (io.qcow4j.disk.DirtyBitmap bitmap : source.dirtyBitmaps()) {
+        if (!bitmap.consistent()) {
+          continue;
+        }
+        try {
+          target.addBitmap(bitmap.name(), bitmap.granularity(), bitmap.enabled());
+        } catch (IOException e) {
+          throw new CommandFailure("Failed to create bitmap " + bitmap.name() + ": " + Failures.reason(e, null), 1, e);
+        }
+        try {
+          target.mergeBitmap(bitmap.name(), source, bitmap.name());
+        } catch (IOException e) {
+          target.removeBitmap(bitmap.name());
+          throw new CommandFailure("Failed to populate bitmap " + bitmap.name() + ": " + Failures.reason(e, null), 1,
+              e);
+        }
+      }
+    }
+  }
+
   /** The new target's options: -o, -B and -F as img_convert checks them, then as the format checks them. */
   private CreateOptions createOptions(ImageFormat format, String optionList, long total, int sourceCount,
-      String targetName) {
+      String targetName, Secrets secrets) {
     OptionValues values;
     try {
       values = CreateOptionsReader.convertTarget(format, optionList, total, backing, backingFormat, sourceCount,
@@ -283,8 +366,14 @@ final class ConvertCommand implements Callable<Integer> {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
     try {
-      return CreateOptionsReader.read(format, values, total);
-    } catch (InvalidOptionException e) {
+      CreateOptions options = CreateOptionsReader.read(format, values, total);
+      if (options.encryption() != null) {
+        boolean qcow2 = format == ImageFormat.QCOW2;
+        options = options.withEncryption(ImageCreate.withSecret(options.encryption(),
+            values.string(qcow2 ? "encrypt.key-secret" : "key-secret"), qcow2 ? "encrypt." : "", secrets));
+      }
+      return options;
+    } catch (IOException e) {
       throw new CommandFailure(targetName + ": error while converting " + format.id() + ": " + e.getMessage(), 1, e);
     }
   }

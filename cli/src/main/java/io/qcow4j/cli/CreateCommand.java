@@ -3,6 +3,7 @@ package io.qcow4j.cli;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.ops.ImageCreate;
+import io.qcow4j.spec.Secrets;
 import io.qcow4j.options.FormatNames;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
@@ -77,8 +78,8 @@ final class CreateCommand implements Callable<Integer> {
   }
 
   private int createImage() {
-    // the secrets are checked as qemu-img defines them; no image qcow4j creates is encrypted
-    if (ImageArguments.secrets(objects, out) == null) {
+    Secrets secrets = ImageArguments.secrets(objects, out);
+    if (secrets == null) {
       return 0;
     }
     String optionList = QemuOpts.accumulate(optionLists);
@@ -100,7 +101,7 @@ final class CreateCommand implements Callable<Integer> {
     ImageFormat imageFormat = imageFormat(filename);
     try {
       ImageCreate.Plan plan = ImageCreate.plan(filename, imageFormat, optionList, size, backingFile, backingFormat,
-          !unsafe);
+          !unsafe, secrets);
       if (!quiet) {
         out.println(plan.formattingLine());
         out.flush();

@@ -15,7 +15,7 @@ final class HelpText {
   /** The commands only qcow4j's own name has, in qemu-img's "Command syntax" list. */
   private static final String QCOW4J_COMMANDS = """
         io [--object objectdef] [--image-opts] [-f fmt] [-r] [-U] [-c command]... filename
-        serve [--object objectdef] [--image-opts] [-f fmt] [-r] [-l snapshot_param] [-p port] [-b address] [-x name] filename
+        serve [--object objectdef] [--image-opts] [-f fmt] [-r] [-l snapshot_param] [-A] [-B bitmap]... [-p port] [-b address] [-x name] filename
         help [command]
       """;
 
@@ -27,7 +27,7 @@ final class HelpText {
     String body = resource("qemu-img-help.txt");
     if (program == Program.QCOW4J) {
       // qemu-img's commands that qcow4j has, then qemu-io and qemu-nbd as io and serve
-      body = body.replaceAll("(?m)^  (bitmap|dd) .*\\n", "")
+      body = body.replaceAll("(?m)^  dd .*\\n", "")
           .replaceFirst("(?m)^\\n(?=Command parameters:)", QCOW4J_COMMANDS + "\n")
           .replace("    '-T', '--trace'", "    '--debug'            print the stack trace of a failure\n    '-T', '--trace'")
           .replace("QEMU disk image utility", "Create, inspect, convert and serve qcow2 and raw disk images: qemu-img's\n"

@@ -139,7 +139,7 @@ final class ImageArguments {
       return Failures.couldNotOpen(name, plain);
     }
     String reason = Failures.reason(failure, file != null ? file : name);
-    if (file != null && failure instanceof FileSystemException missing) {
+    if (file != null && failure instanceof FileSystemException missing && !reason.startsWith("Could not open")) {
       // the file QEMU's file driver could not open: the image's, or its data file's
       String which = missing.getFile() != null ? missing.getFile() : file;
       reason = "Could not open '" + which + "': " + Failures.reason(failure, which);

@@ -4,6 +4,8 @@ import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageInfo.BitmapInfo;
 import io.qcow4j.disk.ImageInfo.Qcow2Info;
 import io.qcow4j.disk.ImageInfo.VmdkExtentInfo;
+import io.qcow4j.disk.ImageInfo.LuksInfo;
+import io.qcow4j.disk.ImageInfo.LuksSlotInfo;
 import io.qcow4j.disk.ImageInfo.VmdkInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
@@ -138,6 +140,9 @@ final class InfoCommand implements Callable<Integer> {
     if (info.clusterSize() > 0) {
       json.put("cluster-size", info.clusterSize());
     }
+    if (info.encrypted()) {
+      json.put("encrypted", true);
+    }
     if (hasBacking(info)) {
       json.put("backing-filename", info.backingFile());
       json.put("full-backing-filename", layer.fullBackingFilename());
@@ -163,6 +168,9 @@ final class InfoCommand implements Callable<Integer> {
     }
     if (info.vmdk() != null) {
       json.put("format-specific", new QDict().put("type", "vmdk").put("data", vmdkSpecific(info.vmdk())));
+    }
+    if (info.luks() != null) {
+      json.put("format-specific", new QDict().put("type", "luks").put("data", luksSpecific(info.luks(), new QDict())));
     }
     return json;
   }
@@ -193,7 +201,36 @@ final class InfoCommand implements Callable<Integer> {
       data.put("data-file-raw", qcow2.dataFileRaw());
     }
     data.put("compression-type", qcow2.compressionType() != null ? qcow2.compressionType() : "zlib");
+    if (qcow2.encryption() != null) {
+      QDict encrypt = new QDict().put("format", qcow2.encryption().format());
+      if (qcow2.encryption().luks() != null) {
+        luksSpecific(qcow2.encryption().luks(), encrypt);
+      }
+      data.put("encrypt", encrypt);
+    }
     return data;
+  }
+
+  /** QCryptoBlockInfoLUKS's members, into {@code data}. */
+  static QDict luksSpecific(LuksInfo luks, QDict data) {
+    List<Object> slots = new ArrayList<>();
+    for (LuksSlotInfo slot : luks.slots()) {
+      slots.add(new QDict()
+          .put("active", slot.active())
+          .put("iters", slot.iters())
+          .put("key-offset", slot.keyOffset())
+          .put("stripes", slot.stripes()));
+    }
+    return data
+        .put("cipher-alg", luks.cipherAlg())
+        .put("cipher-mode", luks.cipherMode())
+        .put("ivgen-alg", luks.ivgenAlg())
+        .put("ivgen-hash-alg", luks.ivgenHashAlg())
+        .put("hash-alg", luks.hashAlg())
+        .put("payload-offset", luks.payloadOffset())
+        .put("master-key-iters", luks.masterKeyIters())
+        .put("uuid", luks.uuid())
+        .put("slots", slots);
   }
 
   /** ImageInfoSpecificVmdk: CIDs, create type and one VmdkExtentInfo per extent. */
@@ -228,6 +265,9 @@ final class InfoCommand implements Callable<Integer> {
         .append(" (").append(info.virtualSize()).append(" bytes)\n");
     text.append("disk size: ").append(info.actualSize() >= 0 ? QemuNumbers.humanSize(info.actualSize()) : "unavailable")
         .append('\n');
+    if (info.encrypted()) {
+      text.append("encrypted: yes\n");
+    }
     Qcow2Info qcow2 = info.qcow2();
     if (info.clusterSize() > 0) {
       text.append("cluster_size: ").append(info.clusterSize()).append('\n');
@@ -262,6 +302,10 @@ final class InfoCommand implements Callable<Integer> {
     if (info.vmdk() != null) {
       text.append("Format specific information:\n");
       vmdkSpecific(info.vmdk()).dumpHuman(text, 1);
+    }
+    if (info.luks() != null) {
+      text.append("Format specific information:\n");
+      luksSpecific(info.luks(), new QDict()).dumpHuman(text, 1);
     }
   }
 

@@ -48,8 +48,22 @@ public final class Main {
     }
   }
 
+  /**
+   * Runs the command line and ends the process with its status. The process halts rather than
+   * exits: System.exit first sets up the JDK's System.Logger to log the exit (a service lookup over
+   * the class path and java.logging, 10-20 ms of a short command). Halting skips the shutdown
+   * hooks, which the tool needs for nothing once its command returned (serve's hook closes a
+   * server that is closed by then); the launcher sets {@code qcow4j.exitHooks} when extra JVM
+   * options are given, since those may install hooks of their own (a flight recording's dump).
+   */
   public static void main(String[] args) {
-    System.exit(run(args));
+    int status = run(args);
+    if (Boolean.getBoolean("qcow4j.exitHooks")) {
+      System.exit(status);
+    }
+    System.out.flush();
+    System.err.flush();
+    Runtime.getRuntime().halt(status);
   }
 
   private static int qemuImg(Program program, InputStream in, PrintWriter out, PrintWriter err, String[] args) {
@@ -99,6 +113,7 @@ public final class Main {
       case "map" -> MapCommand.main(invocation);
       case "check" -> CheckCommand.main(invocation);
       case "snapshot" -> SnapshotCommand.main(invocation);
+      case "bitmap" -> BitmapCommand.main(invocation);
       case "resize" -> ResizeCommand.main(invocation);
       case "measure" -> MeasureCommand.main(invocation);
       case "amend" -> AmendCommand.main(invocation);
@@ -108,6 +123,7 @@ public final class Main {
       case "rebase" -> RebaseCommand.main(invocation);
       case "bench" -> BenchCommand.main(invocation);
       case "convert" -> ConvertCommand.main(invocation);
+      case "dd" -> DdCommand.main(invocation);
       default -> notFound(top, name);
     };
   }

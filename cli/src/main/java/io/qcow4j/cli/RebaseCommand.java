@@ -1,9 +1,8 @@
 package io.qcow4j.cli;
 
-import io.qcow4j.disk.ImageFormat;
-import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.ops.ImageInfos;
 import io.qcow4j.ops.ImageRebase;
+import io.qcow4j.options.FormatNames;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
@@ -107,12 +106,9 @@ final class RebaseCommand implements Callable<Integer> {
   private void rebase(Secrets secrets, ProgressPrinter printer) {
     CacheMode.check(cache);
     CacheMode.check(sourceCache);
-    if (backingFormat != null) {
-      try {
-        ImageFormat.parse(backingFormat);
-      } catch (UnsupportedFeatureException e) {
-        throw new CommandFailure("Invalid format name: '" + backingFormat + "'", 1, e);
-      }
+    // any block driver QEMU has (bdrv_find_format), host_device included: -u records the name
+    if (backingFormat != null && !FormatNames.isQemuDriver(backingFormat)) {
+      throw new CommandFailure("Invalid format name: '" + backingFormat + "'", 1);
     }
     ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_IMG,
         err);

@@ -31,6 +31,9 @@ final class ServeCommand implements Callable<Integer> {
   private final PrintWriter err;
   private boolean debug;
   boolean readOnly;
+  boolean allocationDepth;
+  /** The -B bitmaps, last first, as qemu-nbd's QAPI_LIST_PREPEND leaves them. */
+  final List<String> bitmaps = new java.util.ArrayList<>();
   String bind;
   Integer port;
   String socket;
@@ -44,6 +47,10 @@ final class ServeCommand implements Callable<Integer> {
   boolean imageOpts;
   final List<String> objects = new ArrayList<>();
   String file;
+  boolean fork;
+  String pidFile;
+  /** --discard=unmap: trims free space; qemu-nbd's default ignores them. */
+  boolean unmap;
 
   private ServeCommand(Invocation invocation) {
     this.out = invocation.out();
@@ -52,10 +59,10 @@ final class ServeCommand implements Callable<Integer> {
 
   /**
    * Parses the words as qemu-nbd's main does (argv[0] the program's name), then serves; the exit
-   * status. Of its options, the cache, AIO and discard modes are checked and change nothing
-   * (qcow4j goes through the page cache and passes discards on), -T is read; those for what
-   * qcow4j's server does not do (-c, -d, -L, -s, -o, -A, -B, TLS, --fork, --pid-file...) are
-   * refused by name.
+   * status. Of its options, the cache and AIO modes are checked and change nothing (qcow4j goes
+   * through the page cache), -T is read; --discard ignores trims (the default) or passes them on
+   * (unmap); --fork and --pid-file are {@link ServeDaemon}'s; those for what qcow4j's server does
+   * not do (-c, -d, -L, -s, -o, -A, -B, TLS, --selinux-label) are refused by name.
    */
   static int main(Invocation invocation) {
     ServeCommand command = new ServeCommand(invocation);
@@ -127,9 +134,7 @@ final class ServeCommand implements Callable<Integer> {
           if (!Set.of("ignore", "off", "unmap", "on").contains(argument)) {
             return invocation.error("Invalid discard mode `" + argument + "'");
           }
-          if (argument.equals("ignore") || argument.equals("off")) {
-            return invocation.error("--discard " + argument + " is not supported: qcow4j passes discards on");
-          }
+          command.unmap = argument.equals("unmap") || argument.equals("on");
         }
         case DETECT_ZEROES -> {
           if (!argument.equals("off")) {
@@ -150,6 +155,8 @@ final class ServeCommand implements Callable<Integer> {
           command.readOnly = true;
         }
         case 'r' -> command.readOnly = true;
+        case 'A' -> command.allocationDepth = true;
+        case 'B' -> command.bitmaps.addFirst(argument);
         case 'k' -> {
           if (!argument.startsWith("/")) {
             return invocation.error("socket path must be absolute");
@@ -183,6 +190,8 @@ final class ServeCommand implements Callable<Integer> {
           }
         }
         case Invocation.IMAGE_OPTS -> command.imageOpts = true;
+        case FORK -> command.fork = true;
+        case PID_FILE -> command.pidFile = argument;
         case Invocation.DEBUG -> invocation.commonOption(getopt, option);
         case Getopt.UNKNOWN -> {
           return invocation.error("Try `" + invocation.name() + " --help' for more information.");
@@ -229,6 +238,10 @@ final class ServeCommand implements Callable<Integer> {
     if (shared < 0) {
       throw new CommandFailure("serve: invalid --shared " + shared + ": it must be 0 (no limit) or more", 1);
     }
+    if (fork && !ServeDaemon.isChild()) {
+      // qemu-nbd forks once its options are checked, before it listens or opens the image
+      return ServeDaemon.forkAndWait(err);
+    }
     try (ServerLog log = ServerLog.install(err, debug())) {
       return serve(secrets);
     }
@@ -240,13 +253,18 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   private int serve(Secrets secrets) throws InterruptedException {
-    ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_NBD, err);
     // qemu-nbd lets others do anything with the image but resize it under its clients
     // a loaded snapshot is exported read-only, as qemu-nbd exports it
     boolean exportReadOnly = readOnly || snapshot != null;
-    DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(exportReadOnly)
-        .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE)
-        .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
+    DiskFile disk;
+    try {
+      ImageSpec image = ImageArguments.spec(file, imageOpts, format, false, ImageArguments.Tool.QEMU_NBD, err);
+      disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withReadOnly(exportReadOnly)
+          .withSharedPermissions(ImageArguments.SHARE_ALL_BUT_RESIZE)
+          .withSnapshot(ImageArguments.snapshotSelector(snapshot)), secrets, err);
+    } catch (CommandFailure e) {
+      throw openFailure(e);
+    }
     NbdServer server;
     try {
       NbdServer.Builder builder = NbdServer.builder()
@@ -257,18 +275,38 @@ final class ServeCommand implements Callable<Integer> {
           .maxClients(shared)
           .persistent(persistent)
           .closeDiskOnStop(true)
-          .stopOnShutdown(true);
+          .stopOnShutdown(true)
+          .unmap(unmap)
+          .allocationDepth(allocationDepth);
+      for (String bitmap : bitmaps) {
+        builder.dirtyBitmap(exportedBitmap(disk, bitmap));
+      }
       if (socket != null) {
         builder.unixSocket(Path.of(socket));
       } else {
         builder.tcp(bind == null ? "127.0.0.1" : bind, port == null ? NbdServer.DEFAULT_PORT : port);
       }
       server = builder.start();
+    } catch (io.qcow4j.disk.BitmapException e) {
+      closeQuietly(disk);
+      // qemu-nbd prints the reason without QEMU's hint line
+      throw new CommandFailure(e.getMessage(), 1);
     } catch (IOException | RuntimeException e) {
       closeQuietly(disk);
-      throw new CommandFailure("serve: " + Failures.reason(e, null), 1, e);
+      throw listenFailure(e);
     }
-    if (verbose) {
+    if (pidFile != null) {
+      try {
+        ServeDaemon.writePidFile(pidFile);
+      } catch (CommandFailure e) {
+        closeQuietly(server);
+        throw e;
+      }
+    }
+    if (fork) {
+      // listening: the parent may go, and with it the pipe this process's stderr was
+      ServeDaemon.detach(err);
+    } else if (verbose && Program.current() == Program.QCOW4J) {
       err.println(QemuErrors.PREFIX + "serving " + file + " at " + server.uri());
       err.flush();
     }
@@ -281,6 +319,69 @@ final class ServeCommand implements Callable<Integer> {
       throw new CommandFailure("serve: closing '" + file + "' failed: " + Failures.reason(e, file), 1, e);
     }
     return 0;
+  }
+
+  /**
+   * qemu-nbd's words for an image it cannot open: "Failed to blk_new_open 'FILE': " and the
+   * reason QEMU's open gave (what qemu-img prints after "Could not open 'NAME': ").
+   */
+  private CommandFailure openFailure(CommandFailure failure) {
+    String message = failure.getMessage();
+    String couldNotOpen = "Could not open '";
+    if (message.startsWith(couldNotOpen)) {
+      int end = message.indexOf("': ");
+      if (end > 0) {
+        message = message.substring(end + 3);
+      }
+      if (failure.getCause() instanceof java.nio.file.FileSystemException missing && !message.startsWith(couldNotOpen)) {
+        // QEMU's file driver names the file it could not open
+        String which = missing.getFile() != null ? missing.getFile() : file;
+        message = couldNotOpen + which + "': " + message;
+      }
+      return new CommandFailure("Failed to blk_new_open '" + file + "': " + message, failure.exitCode(),
+          failure.getCause() != null ? failure.getCause() : failure);
+    }
+    return failure;
+  }
+
+  /** qemu-nbd's words for a socket it cannot listen on. */
+  private CommandFailure listenFailure(Exception failure) {
+    Throwable cause = failure.getCause() != null ? failure.getCause() : failure;
+    if (failure instanceof IOException) {
+      String reason = Failures.reason(cause, null);
+      return new CommandFailure(socket != null ? "Failed to bind socket to " + socket + ": " + reason
+          : "Failed to find an available port: " + reason, 1, failure);
+    }
+    return new CommandFailure("serve: " + Failures.reason(failure, null), 1, failure);
+  }
+
+  private static void closeQuietly(NbdServer server) {
+    try {
+      server.close();
+    } catch (IOException e) {
+      // Already failing; the first error is the one reported.
+    }
+  }
+
+  /**
+   * The bitmap -B names, found as qemu-nbd finds it: in the image, else in its backing chain; an
+   * inconsistent one is refused with QEMU's message and hint.
+   */
+  private static NbdServer.ExportedBitmap exportedBitmap(DiskFile disk, String name) throws IOException {
+    for (DiskFile layer = disk; layer != null; layer = layer.backing().orElse(null)) {
+      if (layer instanceof io.qcow4j.qcow2.QcowFile image) {
+        for (io.qcow4j.disk.DirtyBitmap bitmap : image.dirtyBitmaps()) {
+          if (bitmap.name().equals(name)) {
+            if (!bitmap.consistent()) {
+              // the same refusal as the library's, with QEMU's hint
+              image.dirtyRanges(name, 0, 0);
+            }
+            return new NbdServer.ExportedBitmap(name, (offset, length) -> image.dirtyRanges(name, offset, length));
+          }
+        }
+      }
+    }
+    throw new io.qcow4j.disk.BitmapException("Bitmap '" + name + "' is not found");
   }
 
   private static void closeQuietly(DiskFile disk) {

@@ -141,4 +141,29 @@ class CreateCommandTest {
     String json = Qemu.check("qemu-img", "info", "--output=json", image.toString());
     return json.replace(dir + "/", "@/").replaceAll("\"actual-size\": \\d+", "");
   }
+
+  /** A driver QEMU has that creates no images is refused in qemu-img's words (iotests 082, 113). */
+  @org.junit.jupiter.api.Test
+  void driversWithoutImageCreation() {
+    for (String format : new String[] {"bochs", "cloop", "dmg", "vvfat", "quorum", "blkdebug"}) {
+      String file = TestImages.scratch().resolve("no-create." + format).toString();
+      Cli.Result ours = Cli.run("create", "-f", format, file, "1M");
+      Cli.Result theirs = Qemu.run("qemu-img", "create", "-f", format, file, "1M");
+      org.assertj.core.api.Assertions.assertThat(ours.exitCode()).isEqualTo(theirs.exitCode()).isEqualTo(1);
+      org.assertj.core.api.Assertions.assertThat(ours.err()).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
+    }
+  }
+
+  /** A raw image maps as QEMU's: its first block written at create (file-posix's allocate_first_block; iotest 253). */
+  @org.junit.jupiter.api.Test
+  void rawImageMapsAsQemuImgs() {
+    for (String size : new String[] {"0", "512", "3k", "1M", "1048575"}) {
+      String ours = TestImages.scratch().resolve("first-block-ours-" + size + ".raw").toString();
+      String theirs = TestImages.scratch().resolve("first-block-theirs-" + size + ".raw").toString();
+      org.assertj.core.api.Assertions.assertThat(Cli.run("create", "-q", "-f", "raw", ours, size).exitCode()).isZero();
+      Qemu.check("qemu-img", "create", "-q", "-f", "raw", theirs, size);
+      org.assertj.core.api.Assertions.assertThat(Qemu.check("qemu-img", "map", "--output=json", "-f", "raw", ours))
+          .as(size).isEqualTo(Qemu.check("qemu-img", "map", "--output=json", "-f", "raw", theirs));
+    }
+  }
 }

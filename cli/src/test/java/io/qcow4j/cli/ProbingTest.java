@@ -54,9 +54,9 @@ class ProbingTest {
     String[] args = arguments.replace("@/", dir + "/").replace("@", image.toString()).split(" ");
     Cli.Result ours = Cli.run(args);
     assertThat(ours.exitCode()).as(ours.toString()).isNotZero();
-    // qemu-io names the image as "can't open device NAME: ", qemu-img as "Could not open 'NAME': "
-    String named = args[0].equals("io") ? "can't open device " + image + ": " : "'" + image + "': ";
-    assertThat(ours.err()).contains(named + "image format 'parallels' is not supported by qcow4j");
+    // qemu-io names the image as "can't open device NAME: reason", the others quote the file
+    String named = arguments.startsWith("io ") ? "can't open device " + image : "'" + image + "'";
+    assertThat(ours.err()).contains(named + ": image format 'parallels' is not supported by qcow4j");
     assertThat(Files.readAllBytes(image)).isEqualTo(before);
     assertThat(dir.resolve("out.raw")).doesNotExist();
   }

@@ -31,6 +31,25 @@ class RebaseCommandTest {
     return cases.stream();
   }
 
+  /** -F takes any block driver QEMU has, host_device too (iotest 031); -u records it in the header as qemu-img does. */
+  @org.junit.jupiter.api.Test
+  void unsafeRebaseRecordsAnyQemuDriverName() throws java.io.IOException {
+    Path ours = TestImages.scratch().resolve("rebase-host-device-ours.qcow2");
+    Path theirs = TestImages.scratch().resolve("rebase-host-device-theirs.qcow2");
+    for (Path image : List.of(ours, theirs)) {
+      java.nio.file.Files.deleteIfExists(image);
+      Qemu.createQcow2(image, "64M");
+    }
+    Cli.Result result = Cli.run("rebase", "-u", "-b", "/some/backing/file/path", "-F", "host_device", ours.toString());
+    Qemu.check("qemu-img", "rebase", "-u", "-b", "/some/backing/file/path", "-F", "host_device", theirs.toString());
+    assertThat(result.exitCode()).as(result.err()).isZero();
+    byte[] ourHeader = java.util.Arrays.copyOf(java.nio.file.Files.readAllBytes(ours), 4096);
+    byte[] theirHeader = java.util.Arrays.copyOf(java.nio.file.Files.readAllBytes(theirs), 4096);
+    assertThat(ourHeader).isEqualTo(theirHeader);
+    Cli.Result bogus = Cli.run("rebase", "-u", "-b", "x", "-F", "bogus", ours.toString());
+    assertThat(bogus.err()).isEqualTo("qcow4j: Invalid format name: 'bogus'\n");
+  }
+
   @ParameterizedTest(name = "{0} {1}")
   @MethodSource("cases")
   void theImageReadsAndMapsAsAfterQemuImgRebase(Chains.Recipe recipe, List<String> options) {

@@ -3,6 +3,8 @@ package io.qcow4j.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -37,16 +39,41 @@ class ResizeCommandTest {
     }
   }
 
+  /**
+   * --shrink deletes the data past the new end as qemu-img does, a partial last cluster keeping
+   * its own; growing over a longer backing file then reads zeros (iotest 292).
+   */
   @Test
-  void shrinkingOverDataIsRefusedWhereQemuImgDeletesIt() {
-    SideBySide both = prepared();
-    both.theirsOnly("qemu-io", "-c", "write -P 5 600k 4k", "@/q.qcow2");
-    Qemu.io(both.ours.resolve("q.qcow2"), "qcow2", "write -P 5 600k 4k");
-    Cli.Result ours = Cli.run("resize", "--shrink", both.ours.resolve("q.qcow2").toString(), "512k");
-    assertThat(ours.exitCode()).isEqualTo(1);
-    assertThat(ours.err()).startsWith("qcow4j: cannot shrink to 524288 bytes: data is allocated at guest offset 589824");
-    assertThat(Cli.run("io", "-c", "read -q -P 5 600k 4k", "-c", "length", both.ours.resolve("q.qcow2").toString()).out())
-        .isEqualTo("1 MiB\n");
+  void shrinkingOverDataDeletesItAsQemuImgDoes() throws java.io.IOException {
+    Path theirs = java.nio.file.Files.createTempDirectory(TestImages.scratch(), "shrink");
+    Path ours = java.nio.file.Files.createTempDirectory(TestImages.scratch(), "shrink");
+    for (Path dir : List.of(theirs, ours)) {
+      Qemu.createQcow2(dir.resolve("base.qcow2"), "1M");
+      Qemu.io(dir.resolve("base.qcow2"), "qcow2", "write -P 0x11 0 1M");
+      Qemu.createQcow2(dir.resolve("top.qcow2"), null, "-b", "base.qcow2", "-F", "qcow2");
+      Qemu.io(dir.resolve("top.qcow2"), "qcow2", "write -P 0x22 0 1M");
+    }
+    String top = ours.resolve("top.qcow2").toString();
+    String theirTop = theirs.resolve("top.qcow2").toString();
+    for (String[] args : new String[][] {{"--shrink", "520k"}, {"", "567k"}}) {
+      List<String> words = new java.util.ArrayList<>(List.of("resize"));
+      if (!args[0].isEmpty()) {
+        words.add(args[0]);
+      }
+      Cli.Result result = Cli.run(java.util.stream.Stream.concat(words.stream(), Stream.of(top, args[1])).toArray(String[]::new));
+      Qemu.check(java.util.stream.Stream.concat(Stream.concat(Stream.of("qemu-img"), words.stream()), Stream.of(theirTop,
+          args[1])).toArray(String[]::new));
+      assertThat(result.exitCode()).as(result.err()).isZero();
+      assertThat(result.out()).isEqualTo("Image resized.\n");
+    }
+    Cli.Result compare = Qemu.run("qemu-img", "compare", "-s", theirTop, top);
+    assertThat(compare.exitCode()).as(compare.out() + compare.err()).isZero();
+    assertThat(Qemu.check("qemu-img", "map", "--output=json", top).replace(ours.toString(), ""))
+        .isEqualTo(Qemu.check("qemu-img", "map", "--output=json", theirTop).replace(theirs.toString(), ""));
+    Cli.Result check = Qemu.run("qemu-img", "check", top);
+    assertThat(check.exitCode()).as(check.out() + check.err()).isZero();
+    assertThat(Cli.run("io", "-c", "read -q -P 0x22 0 520k", "-c", "read -q -P 0 520k 47k", "-c", "length", top).out())
+        .isEqualTo("567 KiB\n");
   }
 
   @Test

@@ -55,17 +55,6 @@ class VpcFixedWriteCommandTest {
         .isEqualTo(Qemu.check("qemu-img", "compare", "-f", "qed", "-F", "vpc", source.toString(), theirs.toString()));
   }
 
-  @ParameterizedTest
-  @ValueSource(strings = {"", "subformat=dynamic"})
-  void dynamicVhdsAreNotWrittenYet(String options) {
-    Path dir = TestImages.scratch();
-    String[] args = options.isEmpty() ? new String[] {"create", "-q", "-f", "vpc", dir.resolve("d.vhd").toString(), "1M"}
-        : new String[] {"create", "-q", "-f", "vpc", "-o", options, dir.resolve("d.vhd").toString(), "1M"};
-    Cli.Result created = Cli.run(args);
-    assertThat(created.exitCode()).isEqualTo(1);
-    assertThat(created.err()).contains("qcow4j writes only fixed VHD images: use -o subformat=fixed");
-  }
-
   /** The last sector without its timestamp, checksum and UUID. */
   private static byte[] maskedFooter(Path image) throws IOException {
     byte[] footer = new byte[512];

@@ -24,6 +24,17 @@ public final class CreateOptions {
   private final ImageFormat backingFormat;
   private final boolean vpcFixed;
   private final boolean vpcForceSize;
+  private final boolean vdiStatic;
+  private final boolean vhdxFixed;
+  private final long vhdxBlockSize;
+  private final long vhdxLogSize;
+  private final boolean vhdxBlockStateZero;
+  private final Encryption encryption;
+  private final String vmdkSubformat;
+  private final String vmdkAdapterType;
+  private final String vmdkHwVersion;
+  private final String vmdkToolsVersion;
+  private final boolean vmdkZeroedGrain;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -40,6 +51,17 @@ public final class CreateOptions {
     this.backingFormat = builder.backingFormat;
     this.vpcFixed = builder.vpcFixed;
     this.vpcForceSize = builder.vpcForceSize;
+    this.vdiStatic = builder.vdiStatic;
+    this.vhdxFixed = builder.vhdxFixed;
+    this.vhdxBlockSize = builder.vhdxBlockSize;
+    this.vhdxLogSize = builder.vhdxLogSize;
+    this.vhdxBlockStateZero = builder.vhdxBlockStateZero;
+    this.encryption = builder.encryption;
+    this.vmdkSubformat = builder.vmdkSubformat;
+    this.vmdkAdapterType = builder.vmdkAdapterType;
+    this.vmdkHwVersion = builder.vmdkHwVersion;
+    this.vmdkToolsVersion = builder.vmdkToolsVersion;
+    this.vmdkZeroedGrain = builder.vmdkZeroedGrain;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -64,10 +86,21 @@ public final class CreateOptions {
     builder.preallocation = preallocation;
     builder.vpcFixed = vpcFixed;
     builder.vpcForceSize = vpcForceSize;
+    builder.vdiStatic = vdiStatic;
+    builder.vhdxFixed = vhdxFixed;
+    builder.vhdxBlockSize = vhdxBlockSize;
+    builder.vhdxLogSize = vhdxLogSize;
+    builder.vhdxBlockStateZero = vhdxBlockStateZero;
+    builder.vmdkSubformat = vmdkSubformat;
+    builder.vmdkAdapterType = vmdkAdapterType;
+    builder.vmdkHwVersion = vmdkHwVersion;
+    builder.vmdkToolsVersion = vmdkToolsVersion;
+    builder.vmdkZeroedGrain = vmdkZeroedGrain;
     builder.dataFile = dataFile;
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
     builder.backingFormat = backingFormat;
+    builder.encryption = encryption;
     return builder;
   }
 
@@ -141,6 +174,56 @@ public final class CreateOptions {
     return vpcForceSize;
   }
 
+  /** Whether a new VDI image is static (its blocks allocated when it is made) rather than dynamic. */
+  public boolean vdiStatic() {
+    return vdiStatic;
+  }
+
+  /** Whether a new VHDX image is fixed (every block allocated when it is made) rather than dynamic. */
+  public boolean vhdxFixed() {
+    return vhdxFixed;
+  }
+
+  /** A new VHDX image's block size in bytes; 0 lets the size choose it, as qemu-img does. */
+  public long vhdxBlockSize() {
+    return vhdxBlockSize;
+  }
+
+  /** A new VHDX image's log size in bytes (1 MiB by default). */
+  public long vhdxLogSize() {
+    return vhdxLogSize;
+  }
+
+  /** Whether a new dynamic VHDX image marks its unwritten blocks as zero blocks (qemu-img's block_state_zero). */
+  public boolean vhdxBlockStateZero() {
+    return vhdxBlockStateZero;
+  }
+
+  /** A new VMDK image's subformat (monolithicSparse by default, or streamOptimized). */
+  public String vmdkSubformat() {
+    return vmdkSubformat;
+  }
+
+  /** A new VMDK image's adapter type for its descriptor (ide by default). */
+  public String vmdkAdapterType() {
+    return vmdkAdapterType;
+  }
+
+  /** A new VMDK image's virtual hardware version for its descriptor ("4" by default, "6" with compat6). */
+  public String vmdkHwVersion() {
+    return vmdkHwVersion;
+  }
+
+  /** A new VMDK image's tools version for its descriptor ("2147483647" by default). */
+  public String vmdkToolsVersion() {
+    return vmdkToolsVersion;
+  }
+
+  /** Whether a new VMDK image uses zeroed-grain table entries. */
+  public boolean vmdkZeroedGrain() {
+    return vmdkZeroedGrain;
+  }
+
   /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
@@ -191,20 +274,37 @@ public final class CreateOptions {
     return toBuilder().backing(file, format).build();
   }
 
+  /** The encryption of the new image (a LUKS image, or qcow2's encrypt.*), or null for none. */
+  public Encryption encryption() {
+    return encryption;
+  }
+
+  /** These options with {@code value} as the encryption (null for none). */
+  public CreateOptions withEncryption(Encryption value) {
+    return toBuilder().encryption(value).build();
+  }
+
   @Override
   public boolean equals(Object other) {
-    return other instanceof CreateOptions that && size == that.size && clusterSize == that.clusterSize
+    return other instanceof CreateOptions that && Objects.equals(encryption, that.encryption) && size == that.size && clusterSize == that.clusterSize
         && compat == that.compat && refcountBits == that.refcountBits && lazyRefcounts == that.lazyRefcounts
         && extendedL2 == that.extendedL2 && compressionType == that.compressionType
         && preallocation == that.preallocation && Objects.equals(dataFile, that.dataFile)
         && dataFileRaw == that.dataFileRaw && Objects.equals(backingFile, that.backingFile)
-        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize;
+        && backingFormat == that.backingFormat && vpcFixed == that.vpcFixed && vpcForceSize == that.vpcForceSize
+        && vdiStatic == that.vdiStatic && vhdxFixed == that.vhdxFixed && vhdxBlockSize == that.vhdxBlockSize
+        && vhdxLogSize == that.vhdxLogSize && vhdxBlockStateZero == that.vhdxBlockStateZero
+        && vmdkSubformat.equals(that.vmdkSubformat) && vmdkAdapterType.equals(that.vmdkAdapterType)
+        && vmdkHwVersion.equals(that.vmdkHwVersion) && vmdkToolsVersion.equals(that.vmdkToolsVersion)
+        && vmdkZeroedGrain == that.vmdkZeroedGrain;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
-        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize);
+        preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, vdiStatic, vhdxFixed, vhdxBlockSize, vhdxLogSize,
+        vhdxBlockStateZero, encryption, vmdkSubformat, vmdkAdapterType, vmdkHwVersion, vmdkToolsVersion,
+        vmdkZeroedGrain);
   }
 
   @Override
@@ -214,7 +314,11 @@ public final class CreateOptions {
         + ", compressionType=" + compressionType.id() + ", preallocation=" + preallocation.id()
         + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", backingFile=" + backingFile
         + ", backingFormat=" + (backingFormat == null ? null : backingFormat.id()) + ", vpcFixed=" + vpcFixed
-        + ", vpcForceSize=" + vpcForceSize + "]";
+        + ", vpcForceSize=" + vpcForceSize + ", vdiStatic=" + vdiStatic + ", vhdxFixed=" + vhdxFixed
+        + ", vhdxBlockSize=" + vhdxBlockSize + ", vhdxLogSize=" + vhdxLogSize + ", vhdxBlockStateZero="
+        + vhdxBlockStateZero + ", vmdkSubformat=" + vmdkSubformat + ", vmdkAdapterType=" + vmdkAdapterType
+        + ", vmdkHwVersion=" + vmdkHwVersion + ", vmdkToolsVersion=" + vmdkToolsVersion + ", vmdkZeroedGrain="
+        + vmdkZeroedGrain + (encryption == null ? "" : ", encryption=" + encryption) + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -233,6 +337,17 @@ public final class CreateOptions {
     private ImageFormat backingFormat;
     private boolean vpcFixed;
     private boolean vpcForceSize;
+    private boolean vdiStatic;
+    private boolean vhdxFixed;
+    private long vhdxBlockSize;
+    private long vhdxLogSize = 1 << 20;
+    private boolean vhdxBlockStateZero = true;
+    private Encryption encryption;
+    private String vmdkSubformat = "monolithicSparse";
+    private String vmdkAdapterType = "ide";
+    private String vmdkHwVersion = "4";
+    private String vmdkToolsVersion = "2147483647";
+    private boolean vmdkZeroedGrain;
 
     private Builder(long size) {
       this.size = size;
@@ -304,6 +419,46 @@ public final class CreateOptions {
     public Builder vpc(boolean fixed, boolean forceSize) {
       vpcFixed = fixed;
       vpcForceSize = forceSize;
+      return this;
+    }
+
+    /** For a VDI image: static (every block allocated when the image is made) or dynamic. */
+    public Builder vdi(boolean isStatic) {
+      vdiStatic = isStatic;
+      return this;
+    }
+
+    /**
+     * For a VHDX image: fixed ({@code fixed}) or dynamic, its block size ({@code blockSize}, 0 for
+     * qemu-img's choice by disk size) and log size in bytes, and whether unwritten blocks are
+     * marked as zero blocks ({@code blockStateZero}, qemu-img's default).
+     */
+    public Builder vhdx(boolean fixed, long blockSize, long logSize, boolean blockStateZero) {
+      vhdxFixed = fixed;
+      vhdxBlockSize = blockSize;
+      vhdxLogSize = logSize;
+      vhdxBlockStateZero = blockStateZero;
+      return this;
+    }
+
+    /** The encryption of the new image, or null for none. */
+    public Builder encryption(Encryption value) {
+      encryption = value;
+      return this;
+    }
+
+    /**
+     * For a VMDK image: its subformat ("monolithicSparse", "streamOptimized"), the descriptor's
+     * adapter type, virtual hardware version and tools version, and whether it uses zeroed-grain
+     * entries; null keeps qemu-img's default (ide, "4", "2147483647").
+     */
+    public Builder vmdk(String subformat, String adapterType, String hwVersion, String toolsVersion,
+        boolean zeroedGrain) {
+      vmdkSubformat = subformat == null ? "monolithicSparse" : subformat;
+      vmdkAdapterType = adapterType == null ? "ide" : adapterType;
+      vmdkHwVersion = hwVersion == null ? "4" : hwVersion;
+      vmdkToolsVersion = toolsVersion == null ? "2147483647" : toolsVersion;
+      vmdkZeroedGrain = zeroedGrain;
       return this;
     }
 

@@ -125,7 +125,7 @@ public interface DiskFile extends Closeable {
   /** Allocates host space for the range, keeping its content. */
   void allocate(long offset, long length) throws IOException;
 
-  /** Changes the virtual size; shrinking is refused where data is allocated past the new end. */
+  /** Changes the virtual size; shrinking deletes what lies past the new end (refused by a qcow2 image with snapshots). */
   void resize(long newSize) throws IOException;
 
   /**

@@ -20,14 +20,18 @@ public enum ImageFormat {
   /** A QED image; read-only. */
   QED,
   /** A qcow (version 1) image; read-only. */
-  QCOW;
+  QCOW,
+  /** A Hyper-V VHDX image: fixed, dynamic or differencing; read-only. */
+  VHDX,
+  /** A LUKS1 encrypted volume (QEMU's "luks"): the payload after the LUKS header, read and written. */
+  LUKS;
 
   /**
-   * Whether qcow4j opens images of this format for writing (raw, qcow2); the others open only
+   * Whether qcow4j opens images of this format for writing (raw, qcow2, luks); the others open only
    * read-only (of those, qcow4j creates fixed VHDs, written once as they are made).
    */
   public boolean writable() {
-    return this == RAW || this == QCOW2;
+    return this == RAW || this == QCOW2 || this == LUKS;
   }
 
   /** The name qemu-img uses for this format ("raw", "qcow2"). */
@@ -48,7 +52,7 @@ public enum ImageFormat {
     if (FormatProber.FORMATS.contains(name)) {
       throw new UnsupportedFeatureException(notSupported(name));
     }
-    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vpc, vdi, qed, qcow)");
+    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vmdk, vpc, vdi, qed, qcow, vhdx)");
   }
 
   /**

@@ -20,7 +20,19 @@ public record ImageInfo(
     Qcow2Info qcow2,
     VmdkInfo vmdk,
     long clusterSize,
-    boolean dirty) {
+    boolean dirty,
+    LuksInfo luks) {
+
+  /** The info of a layer without a LUKS header of its own. */
+  public ImageInfo(Path file, ImageFormat format, long virtualSize, long actualSize, String backingFile,
+      String backingFormat, Qcow2Info qcow2, VmdkInfo vmdk, long clusterSize, boolean dirty) {
+    this(file, format, virtualSize, actualSize, backingFile, backingFormat, qcow2, vmdk, clusterSize, dirty, null);
+  }
+
+  /** Whether the image's data is encrypted (qemu-img's "encrypted: yes"). */
+  public boolean encrypted() {
+    return luks != null || (qcow2 != null && qcow2.encryption() != null);
+  }
 
   /** The info of a raw or qcow2 layer: the cluster size and dirty flag are {@code qcow2}'s (none for raw). */
   public ImageInfo(Path file, ImageFormat format, long virtualSize, long actualSize, String backingFile,
@@ -43,7 +55,34 @@ public record ImageInfo(
       String dataFile,
       boolean dataFileRaw,
       List<SnapshotInfo> snapshots,
-      List<BitmapInfo> bitmaps) {}
+      List<BitmapInfo> bitmaps,
+      EncryptionInfo encryption) {
+
+    /** The qcow2 info of an image without encryption. */
+    public Qcow2Info(int version, int clusterSize, String compat, boolean lazyRefcounts, int refcountBits,
+        boolean corrupt, boolean dirty, boolean extendedL2, String compressionType, String dataFile,
+        boolean dataFileRaw, List<SnapshotInfo> snapshots, List<BitmapInfo> bitmaps) {
+      this(version, clusterSize, compat, lazyRefcounts, refcountBits, corrupt, dirty, extendedL2, compressionType,
+          dataFile, dataFileRaw, snapshots, bitmaps, null);
+    }
+  }
+
+  /**
+   * A qcow2 image's encryption (qemu-img's "encrypt" block): {@code format} "luks" with the LUKS
+   * header's {@code luks}, or "aes" (the legacy AES-CBC) with {@code luks} null.
+   */
+  public record EncryptionInfo(String format, LuksInfo luks) {}
+
+  /**
+   * A LUKS header as qemu-img info shows it (QEMU's QCryptoBlockInfoLUKS): the cipher, its mode,
+   * the IV generator and its hash (null unless essiv), the PBKDF2 hash, where the payload starts,
+   * the master key digest's iterations, the UUID and the eight key slots.
+   */
+  public record LuksInfo(String cipherAlg, String cipherMode, String ivgenAlg, String ivgenHashAlg, String hashAlg,
+      long payloadOffset, long masterKeyIters, String uuid, List<LuksSlotInfo> slots) {}
+
+  /** One LUKS key slot: whether it holds a key, its iterations and stripes (null when inactive), where its key material lies. */
+  public record LuksSlotInfo(boolean active, Long iters, Long stripes, long keyOffset) {}
 
   /** One persistent dirty bitmap: its name, granularity in bytes, and flags ("in-use", "auto"). */
   public record BitmapInfo(String name, long granularity, List<String> flags) {}

@@ -27,10 +27,13 @@ public final class OpenOptions {
   private final boolean forceShare;
   private final Set<Permission> sharedPermissions;
   private final SnapshotSelector snapshot;
+  private final boolean flushes;
+  private final byte[] keySecret;
+  private final boolean describeOnly;
 
   private OpenOptions(boolean readOnly, ImageFormat format, int maxChainDepth, BackingPolicy backingPolicy,
       long cacheBytes, Locking locking, boolean forceShare, Set<Permission> sharedPermissions,
-      SnapshotSelector snapshot) {
+      SnapshotSelector snapshot, boolean flushes, byte[] keySecret, boolean describeOnly) {
     if (maxChainDepth < 0) {
       throw new IllegalArgumentException("maxChainDepth must be >= 0: " + maxChainDepth);
     }
@@ -46,6 +49,9 @@ public final class OpenOptions {
     this.forceShare = forceShare;
     this.sharedPermissions = Set.copyOf(Objects.requireNonNull(sharedPermissions, "sharedPermissions"));
     this.snapshot = snapshot;
+    this.flushes = flushes;
+    this.keySecret = keySecret;
+    this.describeOnly = describeOnly;
   }
 
   /**
@@ -54,7 +60,7 @@ public final class OpenOptions {
    */
   public static OpenOptions readOnlyDefaults() {
     return new OpenOptions(true, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES,
-        Locking.AUTO, false, DEFAULT_SHARED, null);
+        Locking.AUTO, false, DEFAULT_SHARED, null, true, null, false);
   }
 
   /** As {@link #readOnlyDefaults()}, read-write. */
@@ -117,58 +123,104 @@ public final class OpenOptions {
     return snapshot;
   }
 
+  /**
+   * Whether flushes reach stable storage (default); false is QEMU's {@code cache.no-flush} and
+   * cache mode {@code unsafe}, what qemu-img convert writes its target with: every barrier of the
+   * image files is skipped, so a crash can lose or corrupt what was written, closing included.
+   */
+  public boolean flushes() {
+    return flushes;
+  }
+
+  /** These options with flushes made (true) or skipped (false, cache mode unsafe). */
+  public OpenOptions withFlushes(boolean value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions, snapshot, value, keySecret, describeOnly);
+  }
+
   /** These options reading the internal snapshot {@code value} (null: the current state). */
   public OpenOptions withSnapshot(SnapshotSelector value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, value);
+        sharedPermissions, value, flushes, keySecret, describeOnly);
   }
 
   /** These options opening read-only or read-write. */
   public OpenOptions withReadOnly(boolean value) {
     return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options opening as {@code value} (null: the format is probed). */
   public OpenOptions withFormat(ImageFormat value) {
     return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options opening at most {@code value} backing files below the image. */
   public OpenOptions withMaxChainDepth(int value) {
     return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options treating a backing file as {@code value} says. */
   public OpenOptions withBackingPolicy(BackingPolicy value) {
     return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options with a metadata cache budget of {@code value} bytes per image. */
   public OpenOptions withCacheBytes(long value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options taking QEMU's image locks as {@code value} says. */
   public OpenOptions withLocking(Locking value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, value, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options letting others do anything to a read-only image, or not (qemu-img's -U). */
   public OpenOptions withForceShare(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, value,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
   }
 
   /** These options letting others do {@code value} to the image. */
   public OpenOptions withSharedPermissions(Set<Permission> value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        value, snapshot);
+        value, snapshot, flushes, keySecret, describeOnly);
+  }
+
+  /**
+   * A copy of the secret (a LUKS passphrase) that unlocks an encrypted image, or null; an image
+   * spec's key-secret, when it names one, takes its place.
+   */
+  public byte[] keySecret() {
+    return keySecret == null ? null : keySecret.clone();
+  }
+
+  /**
+   * These options with the secret that unlocks an encrypted image (a copy is kept; the caller may
+   * clear its array), or none when null.
+   */
+  public OpenOptions withKeySecret(byte[] value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions, snapshot, flushes, value == null ? null : value.clone(), describeOnly);
+  }
+
+  /**
+   * Whether the image is opened only to be described (QEMU's BDRV_O_NO_IO, as qemu-img info opens):
+   * an encrypted image needs no secret then, and its data cannot be read.
+   */
+  public boolean describeOnly() {
+    return describeOnly;
+  }
+
+  /** These options opening the image only to describe it, or not. */
+  public OpenOptions withDescribeOnly(boolean value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions, snapshot, flushes, keySecret, value);
   }
 
   @Override
@@ -177,19 +229,22 @@ public final class OpenOptions {
         && readOnly == that.readOnly && format == that.format && maxChainDepth == that.maxChainDepth
         && backingPolicy == that.backingPolicy && cacheBytes == that.cacheBytes && locking == that.locking
         && forceShare == that.forceShare && sharedPermissions.equals(that.sharedPermissions)
-        && Objects.equals(snapshot, that.snapshot);
+        && Objects.equals(snapshot, that.snapshot) && java.util.Arrays.equals(keySecret, that.keySecret)
+        && describeOnly == that.describeOnly && flushes == that.flushes;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot);
+        sharedPermissions, snapshot, flushes, java.util.Arrays.hashCode(keySecret), describeOnly);
   }
 
   @Override
   public String toString() {
     return "OpenOptions[readOnly=" + readOnly + ", format=" + format + ", maxChainDepth=" + maxChainDepth
         + ", backingPolicy=" + backingPolicy + ", cacheBytes=" + cacheBytes + ", locking=" + locking
-        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + ", snapshot=" + snapshot + "]";
+        + ", forceShare=" + forceShare + ", sharedPermissions=" + sharedPermissions + ", snapshot=" + snapshot
+        + ", flushes=" + flushes + (keySecret != null ? ", keySecret=<hidden>" : "")
+        + (describeOnly ? ", describeOnly" : "") + "]";
   }
 }

@@ -55,7 +55,7 @@ public final class RawDiskFile implements DiskFile {
   /** Opens a raw image file with the access and image locks {@code options} ask for. */
   public static RawDiskFile open(Path path, OpenOptions options) throws IOException {
     refuseSnapshot(path, options);
-    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path);
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)).flushingAs(options), path);
   }
 
   /**
@@ -65,7 +65,7 @@ public final class RawDiskFile implements DiskFile {
    */
   public static RawDiskFile openProbed(Path path, OpenOptions options) throws IOException {
     refuseSnapshot(path, options);
-    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)), path, true);
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)).flushingAs(options), path, true);
   }
 
   /** As {@link #openProbed(Path, OpenOptions)} with the image locks of a default open. */

@@ -18,6 +18,7 @@ import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.qed.QedFile;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.vdi.VdiFile;
+import io.qcow4j.vhdx.VhdxFile;
 import io.qcow4j.vpc.VpcFile;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
@@ -26,9 +27,9 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * The opener of each format qcow4j reads but does not write (vpc, vdi, qed, qcow): the one place
+ * The opener of each format qcow4j reads but does not write (vpc, vdi, qed, qcow, vhdx): the one place
  * that names their packages, used by {@code DiskImages} for an image and by qcow2's backing chain
- * for a backing file. Their own backing files (qed, qcow, a differencing VHD's parent) are opened
+ * for a backing file. Their own backing files (qed, qcow, a differencing VHD's or VHDX's parent) are opened
  * here too, in any format, one layer deeper.
  */
 public final class ReadOnlyFormats {
@@ -67,6 +68,7 @@ public final class ReadOnlyFormats {
         case VDI -> VdiFile.open(storage, path);
         case QED -> QedFile.open(storage, path, backings);
         case QCOW -> Qcow1File.open(storage, path, backings);
+        case VHDX -> VhdxFile.open(storage, path, backings);
         default -> throw new IllegalArgumentException("format " + format.id());
       };
     } catch (IOException | RuntimeException e) {

@@ -5,7 +5,9 @@ import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -46,13 +48,15 @@ public final class ConvertTarget {
   /**
    * Creates the target at {@code path} as {@code options} say and copies the sources into it. A raw
    * target without preallocation is written as it is made ({@link ImageConvert#toRaw}, holes for
-   * zeros); its failures count as the creation's.
+   * zeros); its failures count as the creation's. With {@code flushes} false (qemu-img convert's
+   * default cache mode, unsafe) nothing is flushed to stable storage: the kernel writes it back.
    */
   public static void intoNew(List<DiskFile> sources, Path path, ImageFormat format, CreateOptions options,
-      long sparseBytes, ImageConvert.Options copyOptions, ImageConvert.Progress progress) throws IOException {
+      long sparseBytes, ImageConvert.Options copyOptions, boolean flushes, ImageConvert.Progress progress)
+      throws IOException {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
-        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), progress);
+        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), flushes, progress);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
       }
@@ -60,11 +64,18 @@ public final class ConvertTarget {
     }
     DiskFile target;
     try {
-      target = format == ImageFormat.QCOW2 ? QcowFile.create(path, options) : DiskImages.create(path, format, options);
+      target = format == ImageFormat.QCOW2
+          ? QcowFile.create(path, options, OpenOptions.readWriteDefaults().withFlushes(flushes))
+          : DiskImages.create(path, format, options);
     } catch (IOException | RuntimeException e) {
       throw new ConvertException(ConvertException.Stage.CREATE, e);
     }
-    copy(sources, target, copyOptions.withTargetIsNew(true), progress);
+    // QEMU's vmdk driver writes compressed clusters as plain ones (its streamOptimized extents
+    // deflate every grain themselves)
+    ImageConvert.Options copying = format == ImageFormat.VMDK ? copyOptions.withCompress(false) : copyOptions;
+    // a new LUKS payload reads as the decryption of zeros, not as zeros (QEMU's luks driver has no
+    // zero-init either): its zero ranges are written as zeros
+    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS), progress);
   }
 
   /**

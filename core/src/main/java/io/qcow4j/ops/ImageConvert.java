@@ -100,12 +100,15 @@ public final class ImageConvert {
   /** Writes the concatenated content of {@code sources} to a new raw file at {@code target}, replacing it. */
   public static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, Progress progress)
       throws IOException {
-    toRaw(sources, target, sparseBytes, Options.defaults().workers(), progress);
+    toRaw(sources, target, sparseBytes, Options.defaults().workers(), true, progress);
   }
 
-  /** {@link #toRaw(List, Path, long, Progress)} with {@code workers} requests in flight (qemu-img's -m). */
-  static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, Progress progress)
-      throws IOException {
+  /**
+   * {@link #toRaw(List, Path, long, Progress)} with {@code workers} requests in flight (qemu-img's -m),
+   * the file flushed to stable storage at the end or not ({@code flushes}).
+   */
+  static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, boolean flushes,
+      Progress progress) throws IOException {
     if (sparseBytes < 0 || sparseBytes % Buffers.SECTOR != 0 || sparseBytes > MAX_SPARSE_BYTES) {
       throw new IllegalArgumentException("sparse size must be a multiple of 512 up to 16 MiB: " + sparseBytes);
     }
@@ -121,7 +124,9 @@ public final class ImageConvert {
     try (FileStorage out = FileStorage.create(target, true)) {
       out.truncate(total);
       new RawCopier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress, workers).copyAll(sources);
-      out.force(false);
+      if (flushes) {
+        out.force(false);
+      }
     }
   }
 }

@@ -31,6 +31,12 @@ final class ImageCopier {
    * the in-order writes, one thread's work, are as few and as large as qemu-img's.
    */
   private static final int CHUNK_BYTES = Buffers.IO_BUFFER_BYTES;
+  /**
+   * The direct memory the chunks in flight may hold at once (each up to two pooled buffers, its
+   * data and its backing file's): with 2 MiB chunks, eight in flight, whatever the worker count,
+   * inside the tool's 64 MiB of direct memory for convert.
+   */
+  private static final long WINDOW_BYTES = 32L << 20;
 
   /**
    * What one chunk asks of the target, in guest order: {@code length} bytes of {@code data} from
@@ -125,9 +131,10 @@ final class ImageCopier {
     });
     try {
       Deque<CompletableFuture<Chunk>> window = new ArrayDeque<>();
+      int windowChunks = (int) Math.max(2, Math.min(2L * threads, WINDOW_BYTES / (2L * chunkBytes)));
       long position = 0;
       while (position < total || !window.isEmpty()) {
-        while (position < total && window.size() < 2 * threads) {
+        while (position < total && window.size() < windowChunks) {
           long[] range = nextRange(position);
           long start = range[0];
           long end = range[1];

@@ -1,5 +1,9 @@
 package io.qcow4j.ops;
 
+import io.qcow4j.disk.Encryption;
+import io.qcow4j.luks.LuksVolume;
+import io.qcow4j.spec.Secrets;
+import java.util.Arrays;
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.CreateOptions;
@@ -46,12 +50,14 @@ public final class ImageCreate {
     private final ImageFormat format;
     private final OptionValues values;
     private final long size;
+    private final Secrets secrets;
 
-    private Plan(String filename, ImageFormat format, OptionValues values, long size) {
+    private Plan(String filename, ImageFormat format, OptionValues values, long size, Secrets secrets) {
       this.filename = filename;
       this.format = format;
       this.values = values;
       this.size = size;
+      this.secrets = secrets;
     }
 
     /** The line qemu-img create prints before it creates: "Formatting 'x', fmt=qcow2 cluster_size=65536 ...". */
@@ -67,7 +73,11 @@ public final class ImageCreate {
     /** Creates the image (replacing any file there) without opening its backing file. */
     public void create() throws IOException {
       CreateOptions options = options();
-      Path path = Path.of(filename);
+      if (options.encryption() != null) {
+        options = options.withEncryption(withSecret(options.encryption(), values.string("key-secret"), "", secrets));
+      }
+      // the file protocol's prefix names no file (the file driver's create strips it)
+      Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
       if (format == ImageFormat.QCOW2) {
         QcowFile.createUnsafe(path, options);
       } else {
@@ -77,12 +87,39 @@ public final class ImageCreate {
   }
 
   /**
-   * Reads and checks what qemu-img create was given: {@code optionList} (the -o arguments joined,
-   * or null), {@code size} (-1 when not given), {@code backingFile} and {@code backingFormat} (-b
-   * and -F, or null), and whether the backing file is opened (not with -u).
+   * {@code encryption} checked as QEMU checks the option values (before the secret), then with the
+   * passphrase of the secret {@code keySecretId} names: "Parameter 'PREFIXkey-secret' is required
+   * for cipher" without one, "No secret with id" for an undefined one.
    */
+  public static Encryption withSecret(Encryption encryption, String keySecretId, String prefix, Secrets secrets)
+      throws IOException {
+    LuksVolume.parameters(encryption);
+    if (keySecretId == null) {
+      throw new InvalidOptionException("Parameter '" + prefix + "key-secret' is required for cipher");
+    }
+    byte[] secret = secrets.bytes(keySecretId);
+    try {
+      return new Encryption(encryption.format(), encryption.cipherAlg(), encryption.cipherMode(),
+          encryption.ivgenAlg(), encryption.ivgenHashAlg(), encryption.hashAlg(), encryption.iterTimeMillis(), secret);
+    } finally {
+      Arrays.fill(secret, (byte) 0);
+    }
+  }
+
+  /** As {@link #plan(String, ImageFormat, String, long, String, String, boolean, Secrets)} without secrets. */
   public static Plan plan(String filename, ImageFormat format, String optionList, long size, String backingFile,
       String backingFormat, boolean openBacking) throws IOException {
+    return plan(filename, format, optionList, size, backingFile, backingFormat, openBacking, Secrets.none());
+  }
+
+  /**
+   * Reads and checks what qemu-img create was given: {@code optionList} (the -o arguments joined,
+   * or null), {@code size} (-1 when not given), {@code backingFile} and {@code backingFormat} (-b
+   * and -F, or null), and whether the backing file is opened (not with -u); {@code secrets} holds
+   * the secrets a key-secret may name.
+   */
+  public static Plan plan(String filename, ImageFormat format, String optionList, long size, String backingFile,
+      String backingFormat, boolean openBacking, Secrets secrets) throws IOException {
     OptionValues values = OptionValues.parse(OptionLists.createOnFile(format), optionList);
     long imageSize = size;
     if (!values.has("size")) {
@@ -117,7 +154,7 @@ public final class ImageCreate {
     if (imageSize < 0) {
       throw new InvalidOptionException("Image creation needs a size parameter");
     }
-    return new Plan(filename, format, values, imageSize);
+    return new Plan(filename, format, values, imageSize, secrets);
   }
 
   /**
@@ -136,6 +173,7 @@ public final class ImageCreate {
         case "vdi" -> ImageFormat.VDI;
         case "qed" -> ImageFormat.QED;
         case "qcow" -> ImageFormat.QCOW;
+        case "vhdx" -> ImageFormat.VHDX;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };

@@ -99,7 +99,8 @@ public final class ImageInfos {
    */
   private static LayerInfo describeOne(ImageSpec spec, OpenOptions options, Secrets secrets, boolean top)
       throws IOException {
-    try (DiskFile disk = DiskImages.open(spec, options, secrets)) {
+    // qemu-img info opens with BDRV_O_NO_IO: an encrypted image's header is read, no secret needed
+    try (DiskFile disk = DiskImages.open(spec, options.withDescribeOnly(true), secrets)) {
       ImageInfo info = disk.info();
       if (top && spec.formatOptions(info.format()).backing() instanceof FormatOptions.Override override) {
         throw new ImageSpecException("Block format '" + info.format().id() + "' does not support the option '"

@@ -8,8 +8,8 @@ import java.io.IOException;
 /**
  * qemu-img resize: a new size, or a change of the size, checked as img_resize checks it (positive,
  * preallocation only to grow, shrinking only when allowed, qcow2 sizes in whole sectors), then the
- * resize, the new part allocated as the preallocation asks, and a flush. The engine shrinks only
- * over an unallocated tail, and not an image with internal snapshots (qemu-img deletes the data).
+ * resize, the new part allocated as the preallocation asks, and a flush. A shrink deletes what lies
+ * past the new end, as qemu-img's does; a qcow2 image with internal snapshots refuses it.
  */
 public final class ImageResize {
   private ImageResize() {}

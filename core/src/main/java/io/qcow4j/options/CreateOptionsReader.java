@@ -4,8 +4,11 @@ import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.CompressionType;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.Encryption;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.vdi.VdiHeader;
+import java.util.List;
 
 /**
  * A new image's options from the -o values of qemu-img create or convert: the values converted as
@@ -21,13 +24,29 @@ public final class CreateOptionsReader {
     return switch (format) {
       case QCOW2 -> qcow2(values, size);
       case VPC -> vpc(values, size);
+      case VDI -> vdi(values, size);
+      case VHDX -> vhdx(values, size);
+      case LUKS -> luks(values, size);
+      case VMDK -> vmdk(values, size);
       default -> raw(values, size);
     };
   }
 
   /**
-   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size;
-   * qcow4j writes fixed images only so far.
+   * The options of a new raw LUKS image: the cipher settings as named (checked when the image is
+   * made, once the secret is known), the file's preallocation; the passphrase is added by the
+   * caller from the key-secret.
+   */
+  public static CreateOptions luks(OptionValues values, long size) throws InvalidOptionException {
+    Encryption encryption = new Encryption("luks", values.string("cipher-alg"), values.string("cipher-mode"),
+        values.string("ivgen-alg"), values.string("ivgen-hash-alg"), values.string("hash-alg"),
+        values.has("iter-time") ? values.number("iter-time", 0) : null, null);
+    return CreateOptions.builder(size).preallocation(preallocation(values.string("preallocation")))
+        .encryption(encryption).build();
+  }
+
+  /**
+   * The options of a new VHD (vpc) image: subformat dynamic (the default) or fixed, force_size.
    */
   public static CreateOptions vpc(OptionValues values, long size) throws InvalidOptionException {
     String subformat = values.string("subformat");
@@ -35,10 +54,96 @@ public final class CreateOptionsReader {
     if (subformat != null && !fixed && !subformat.equals("dynamic")) {
       throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
     }
-    if (!fixed) {
-      throw new InvalidOptionException("qcow4j writes only fixed VHD images: use -o subformat=fixed");
+    return CreateOptions.builder(size).vpc(fixed, values.bool("force_size", false)).build();
+  }
+
+  /** The options of a new VDI image: static or dynamic (the default), checked as vdi_co_do_create checks them. */
+  public static CreateOptions vdi(OptionValues values, long size) throws InvalidOptionException {
+    boolean isStatic = values.bool("static", false);
+    if (Long.compareUnsigned(size, VdiHeader.MAX_DISK_SIZE) > 0) {
+      throw new InvalidOptionException("Unsupported VDI image size (size is 0x" + Long.toHexString(size)
+          + ", max supported is 0x" + Long.toHexString(VdiHeader.MAX_DISK_SIZE) + ")");
     }
-    return CreateOptions.builder(size).vpc(true, values.bool("force_size", false)).build();
+    return CreateOptions.builder(size).vdi(isStatic).build();
+  }
+
+  /**
+   * The options of a new VHDX image, rounded and checked as vhdx_co_create_opts and vhdx_co_create
+   * do: the size to a sector, the log and block sizes up to whole MiB (a block size over 256 MiB
+   * becomes 256 MiB), then their limits in QEMU's order and words.
+   */
+  public static CreateOptions vhdx(OptionValues values, long size) throws InvalidOptionException {
+    String subformat = values.string("subformat");
+    boolean fixed = "fixed".equals(subformat);
+    if (subformat != null && !fixed && !subformat.equals("dynamic")) {
+      throw new InvalidOptionException("Parameter 'subformat' does not accept value '" + subformat + "'");
+    }
+    boolean blockStateZero = values.bool("block_state_zero", true);
+    long mib = 1 << 20;
+    long rounded = (size + 511) & -512L;
+    long logSize = values.number("log_size", mib);
+    logSize = Long.divideUnsigned(logSize + mib - 1, mib) * mib;
+    long blockSize = values.number("block_size", 0);
+    blockSize = Long.divideUnsigned(blockSize + mib - 1, mib) * mib;
+    if (Long.compareUnsigned(blockSize, 256 * mib) > 0) {
+      blockSize = 256 * mib;
+    }
+    if (Long.compareUnsigned(rounded, 64L << 40) > 0) {
+      throw new InvalidOptionException("Image size too large; max of 64TB");
+    }
+    if (Long.compareUnsigned(logSize, 0xffffffffL) > 0) {
+      throw new InvalidOptionException("Log size must be smaller than 4 GB");
+    }
+    if (logSize < mib) {
+      throw new InvalidOptionException("Log size must be a multiple of 1 MB");
+    }
+    if (blockSize != 0 && Long.bitCount(blockSize) != 1) {
+      throw new InvalidOptionException("Block size must be a power of two");
+    }
+    return CreateOptions.builder(rounded).vhdx(fixed, blockSize, logSize, blockStateZero).build();
+  }
+
+  /**
+   * The options of a new VMDK image, read and checked as vmdk_co_create_opts and vmdk_co_do_create
+   * do; qcow4j writes the monolithicSparse and streamOptimized subformats.
+   */
+  public static CreateOptions vmdk(OptionValues values, long size) throws InvalidOptionException {
+    String backingFormat = values.string("backing_fmt");
+    if (backingFormat != null && !backingFormat.equals("vmdk")) {
+      throw new InvalidOptionException("backing_file must be a vmdk image");
+    }
+    String hwVersion = values.string("hwversion");
+    if ("undefined".equals(hwVersion)) {
+      hwVersion = null;
+    }
+    boolean compat6 = values.bool("compat6", false);
+    boolean zeroedGrain = values.bool("zeroed_grain", false);
+    String adapterType = values.string("adapter_type");
+    if (adapterType != null && !List.of("ide", "buslogic", "lsilogic", "legacyESX").contains(adapterType)) {
+      throw new InvalidOptionException("invalid parameter value: " + adapterType);
+    }
+    String subformat = values.string("subformat");
+    List<String> subformats = List.of("monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse",
+        "twoGbMaxExtentFlat", "streamOptimized");
+    if (subformat != null && !subformats.contains(subformat)) {
+      throw new InvalidOptionException("invalid parameter value: " + subformat);
+    }
+    if (compat6) {
+      if (hwVersion != null) {
+        throw new InvalidOptionException("compat6 cannot be enabled with hwversion set");
+      }
+      hwVersion = "6";
+    }
+    boolean flat = "monolithicFlat".equals(subformat) || "twoGbMaxExtentFlat".equals(subformat);
+    if (flat && zeroedGrain) {
+      throw new InvalidOptionException("Flat image can't enable zeroed grain");
+    }
+    if (subformat != null && !subformat.equals("monolithicSparse") && !subformat.equals("streamOptimized")) {
+      throw new InvalidOptionException("qcow4j writes VMDK images in the monolithicSparse and streamOptimized"
+          + " subformats only, not " + subformat);
+    }
+    return CreateOptions.builder((size + 511) & -512L)
+        .vmdk(subformat, adapterType, hwVersion, values.string("toolsversion"), zeroedGrain).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */
@@ -81,7 +186,7 @@ public final class CreateOptionsReader {
     CreateRules.checkQcow2(options, backingFormatName != null);
     if (backingFormatName != null && backingFormat == null) {
       throw new InvalidOptionException("Backing format '" + backingFormatName
-          + "' is not supported by qcow4j (raw, qcow2)");
+          + "' is not supported by qcow4j");
     }
     return options;
   }
@@ -148,7 +253,8 @@ public final class CreateOptionsReader {
     if (values.has("backing_file") && !values.has("backing_fmt")) {
       throw new InvalidOptionException("Use of backing file requires explicit backing format");
     }
-    if (compress) {
+    if (compress && format != ImageFormat.VMDK) {
+      // vmdk takes compressed writes too (as plain writes; a streamOptimized extent deflates them)
       if (format != ImageFormat.QCOW2) {
         throw new InvalidOptionException("Compression not supported for this file format");
       }

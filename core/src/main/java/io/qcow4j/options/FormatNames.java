@@ -12,9 +12,14 @@ public final class FormatNames {
       "copy-on-read", "dmg", "file", "snapshot-access", "ftp", "ftps", "gluster", "host_cdrom", "host_device", "http",
       "https", "iscsi", "luks", "nbd", "nfs", "null-aio", "null-co", "nvme", "parallels", "preallocate", "qcow",
       "qcow2", "qed", "quorum", "raw", "rbd", "replication", "ssh", "throttle", "vdi", "vhdx", "vmdk", "vpc", "vvfat");
-  /** Image formats QEMU creates that qcow4j does not. */
+  /** Image formats QEMU reads that qcow4j does not create. */
+  /** The formats qcow4j creates, as its refusals list them. */
+  static final String CREATED = "raw, qcow2, luks, vpc, vdi, vhdx, vmdk";
   private static final Set<String> OTHER_IMAGE_FORMATS = Set.of(
       "vmdk", "vdi", "vhdx", "vpc", "qed", "qcow", "luks", "parallels", "cloop", "dmg", "bochs", "vvfat");
+  /** Drivers QEMU 7.2 creates images with (a bdrv_co_create_opts); the other drivers cannot create one. */
+  private static final Set<String> QEMU_CREATES = Set.of("file", "host_device", "host_cdrom", "raw", "qcow2", "qcow",
+      "qed", "vdi", "vhdx", "vmdk", "vpc", "luks", "parallels", "ssh", "gluster", "nfs", "rbd", "iscsi", "iser");
   /** Drivers qemu-img measure knows besides raw and qcow2. */
   private static final Set<String> OTHER_MEASURE_DRIVERS = Set.of("blkdebug", "blklogwrites", "blkverify", "bochs",
       "cloop", "compress", "copy-before-write", "copy-on-read", "dmg", "file", "ftp", "ftps", "gluster",
@@ -33,8 +38,13 @@ public final class FormatNames {
       case "qcow2" -> ImageFormat.QCOW2;
       case "raw" -> ImageFormat.RAW;
       case "vpc" -> ImageFormat.VPC;
-      default -> throw new InvalidOptionException(OTHER_IMAGE_FORMATS.contains(name)
-          ? "Format '" + name + "' is not supported by qcow4j (raw, qcow2)"
+      case "vdi" -> ImageFormat.VDI;
+      case "vhdx" -> ImageFormat.VHDX;
+      case "luks" -> ImageFormat.LUKS;
+      case "vmdk" -> ImageFormat.VMDK;
+      default -> throw new InvalidOptionException(QEMU_DRIVERS.contains(name) && !QEMU_CREATES.contains(name)
+          ? "Format driver '" + name + "' does not support image creation"
+          : OTHER_IMAGE_FORMATS.contains(name) ? "Format '" + name + "' is not supported by qcow4j (it creates " + CREATED + ")"
           : "Unknown file format '" + name + "'");
     };
   }
@@ -60,8 +70,8 @@ public final class FormatNames {
     return null;
   }
 
-  /** Whether QEMU 7.2 has a block driver of that name (what backing_fmt may name). */
-  static boolean isQemuDriver(String name) {
+  /** Whether QEMU 7.2 has a block driver of that name (what backing_fmt and rebase's -F may name). */
+  public static boolean isQemuDriver(String name) {
     return QEMU_DRIVERS.contains(name);
   }
 
@@ -70,7 +80,7 @@ public final class FormatNames {
    * format QEMU has, that qcow4j does not read it.
    */
   public static String backingDriverMessage(String name) {
-    return OTHER_IMAGE_FORMATS.contains(name) ? "Format '" + name + "' is not supported by qcow4j (raw, qcow2)"
+    return OTHER_IMAGE_FORMATS.contains(name) ? "Format '" + name + "' is not supported by qcow4j"
         : "Unknown driver '" + name + "'";
   }
 }

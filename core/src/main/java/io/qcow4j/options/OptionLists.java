@@ -51,6 +51,17 @@ public final class OptionLists {
           "New secret to set in the matching keyslots. Empty string to erase"),
       OptionDescriptor.of("encrypt.iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")), QCOW2_COMMON));
 
+  /** block_crypto_create_opts_luks: the raw LUKS image's creation options. */
+  private static final OptionList LUKS_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("key-secret", STRING, "ID of the secret that provides the keyslot passphrase"),
+      OptionDescriptor.of("cipher-alg", STRING, "Name of encryption cipher algorithm"),
+      OptionDescriptor.of("cipher-mode", STRING, "Name of encryption cipher mode"),
+      OptionDescriptor.of("ivgen-alg", STRING, "Name of IV generator algorithm"),
+      OptionDescriptor.of("ivgen-hash-alg", STRING, "Name of IV generator hash algorithm"),
+      OptionDescriptor.of("hash-alg", STRING, "Name of encryption hash algorithm"),
+      OptionDescriptor.of("iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")));
+
   private static final OptionList RAW_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size")));
 
@@ -60,6 +71,33 @@ public final class OptionLists {
           "Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed} "),
       OptionDescriptor.of("force_size", BOOL, "Force disk size calculation to use the actual size specified, rather"
           + " than using the nearest CHS-based calculation")));
+
+  private static final OptionList VDI_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      new OptionDescriptor("static", BOOL, "VDI static (pre-allocated) image", "off")));
+
+  private static final OptionList VHDX_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size; max of 64TB."),
+      new OptionDescriptor("log_size", SIZE, "Log size; min 1MB.", "1048576"),
+      new OptionDescriptor("block_size", SIZE,
+          "Block Size; min 1MB, max 256MB. 0 means auto-calculate based on image size.", "0"),
+      OptionDescriptor.of("subformat", STRING, "VHDX format type, can be either 'dynamic' or 'fixed'. "
+          + "Default is 'dynamic'."),
+      OptionDescriptor.of("block_state_zero", BOOL, "Force use of payload blocks of type 'ZERO'. "
+          + "Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic.")));
+
+  private static final OptionList VMDK_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("adapter_type", STRING,
+          "Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX"),
+      OptionDescriptor.of("backing_file", STRING, "File name of a base image"),
+      OptionDescriptor.of("backing_fmt", STRING, "Must be 'vmdk' if present"),
+      new OptionDescriptor("compat6", BOOL, "VMDK version 6 image", "off"),
+      new OptionDescriptor("hwversion", STRING, "VMDK hardware version", "undefined"),
+      OptionDescriptor.of("toolsversion", STRING, "VMware guest tools version"),
+      OptionDescriptor.of("subformat", STRING, "VMDK flat extent format, can be one of {monolithicSparse (default)"
+          + " | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} "),
+      OptionDescriptor.of("zeroed_grain", BOOL, "Enable efficient zero writes using the zeroed-grain GTE feature")));
 
   private static final OptionList FILE_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
@@ -74,6 +112,10 @@ public final class OptionLists {
     return switch (format) {
       case QCOW2 -> QCOW2_CREATE;
       case VPC -> VPC_CREATE;
+      case VDI -> VDI_CREATE;
+      case VHDX -> VHDX_CREATE;
+      case LUKS -> LUKS_CREATE;
+      case VMDK -> VMDK_CREATE;
       default -> RAW_CREATE;
     };
   }

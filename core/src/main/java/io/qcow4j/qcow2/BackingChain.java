@@ -17,6 +17,7 @@ import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
 import java.io.IOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -79,8 +80,11 @@ final class BackingChain {
     try {
       real = path.toRealPath();
     } catch (NoSuchFileException e) {
-      throw new NoSuchFileException(path.toString(), null,
-          "backing file of '" + name(overlay) + "' does not exist");
+      // in QEMU's words, which name the backing file as joined to the overlay's directory
+      FileSystemException missing = new FileSystemException(path.toString(), null,
+          "Could not open backing file: Could not open '" + path + "': No such file or directory");
+      missing.initCause(e);
+      throw missing;
     }
     Set<Path> chain = new HashSet<>(seen);
     if (!chain.add(real)) {

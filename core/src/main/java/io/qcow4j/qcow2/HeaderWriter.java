@@ -76,13 +76,14 @@ final class HeaderWriter {
 
   /**
    * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
-   * bitmaps bit, since writes here do not update persistent bitmaps. Called before the first change
+   * bitmaps bit unless {@code keepBitmaps} (the bitmaps are loaded and tracked). Called before the first change
    * of a read-write open, once it passed its checks: an open that changes nothing, or whose first
    * change is refused as corruption, leaves the structures those bits describe valid.
    */
-  void clearAutoclearBits() throws IOException {
+  void clearAutoclearBits(boolean keepBitmaps) throws IOException {
     synchronized (headerLock) {
-      long kept = header.autoclearFeatures() & Features.AUTOCLEAR_DATA_FILE_RAW;
+      long known = Features.AUTOCLEAR_DATA_FILE_RAW | (keepBitmaps ? Features.AUTOCLEAR_BITMAPS : 0);
+      long kept = header.autoclearFeatures() & known;
       if (kept != header.autoclearFeatures()) {
         writeHeader(header.withAutoclearFeatures(kept));
         storage.force(false);

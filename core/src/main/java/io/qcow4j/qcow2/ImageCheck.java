@@ -141,8 +141,9 @@ final class ImageCheck {
     countSnapshotTable();
     count(refcounts.tableOffset(), (long) refcounts.tableClusters() * clusterSize);
     refcountTable = readRefcountTable();
-    checkRefcountTable(refcountTable);
+    // as qemu-img: the bitmaps are counted before the refcount blocks' own references are judged
     countBitmaps();
+    checkRefcountTable(refcountTable);
     compareRefcounts();
     if (surveyForLeakRepair && rebuildNeeded) {
       return;
@@ -343,7 +344,8 @@ final class ImageCheck {
     storage.readOrZero(directory, bitmaps.directoryOffset());
     List<BitmapDirectoryCodec.Entry> entries;
     try {
-      entries = BitmapDirectoryCodec.decode(storage.name(), directory.flip(), bitmaps.directoryOffset(), bitmaps.count());
+      entries = BitmapDirectoryCodec.decodeDirectory(storage.name(), directory.flip(), bitmaps.directoryOffset(),
+          bitmaps.count());
     } catch (CorruptImageException e) {
       // As qemu-img: a directory it cannot load is one corruption; its tables are not counted.
       corruption("ERROR " + e.getMessage());
@@ -361,8 +363,14 @@ final class ImageCheck {
       ByteBuffer table = ByteBuffer.allocate((int) tableBytes);
       storage.readOrZero(table, entry.tableOffset());
       table.flip();
-      while (table.hasRemaining()) {
-        long dataOffset = table.getLong() & L2Entry.OFFSET_MASK;
+      for (int index = 0; table.hasRemaining(); index++) {
+        long tableEntry = table.getLong();
+        if (!BitmapDirectoryCodec.validTableEntry(tableEntry, clusterSize)) {
+          // qemu-img counts an invalid entry as a corruption without a line; ours names it.
+          corruption(String.format("ERROR bitmap '%s' table entry %d is invalid: 0x%x", entry.name(), index, tableEntry));
+          continue;
+        }
+        long dataOffset = tableEntry & BitmapDirectoryCodec.TABLE_OFFSET_MASK;
         if (dataOffset != 0) {
           count(dataOffset, clusterSize);
         }

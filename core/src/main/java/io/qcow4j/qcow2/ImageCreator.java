@@ -51,16 +51,26 @@ final class ImageCreator {
 
   /** Creates the image (replacing any file at {@code path}) and returns it opened read-write. */
   static QcowFile create(Path path, CreateOptions options) throws IOException {
-    QcowFile image = createDetached(path, options);
+    return create(path, options, OpenOptions.readWriteDefaults());
+  }
+
+  /** As {@link #create(Path, CreateOptions)}, made and opened as {@code open} says (its access ignored). */
+  static QcowFile create(Path path, CreateOptions options, OpenOptions open) throws IOException {
+    OpenOptions readWrite = open.withReadOnly(false);
+    QcowFile image = createDetached(path, options, readWrite);
     if (options.backingFile() == null) {
       return image;
     }
     image.close();
-    return QcowFile.open(path, OpenOptions.readWriteDefaults());
+    return QcowFile.open(path, readWrite);
   }
 
   /** Creates the image and returns it opened read-write without its backing file. */
   static QcowFile createDetached(Path path, CreateOptions options) throws IOException {
+    return createDetached(path, options, OpenOptions.readWriteDefaults());
+  }
+
+  private static QcowFile createDetached(Path path, CreateOptions options, OpenOptions open) throws IOException {
     validate(options);
     if (options.dataFile() != null) {
       Path dataPath = BackingChain.resolve(path, options.dataFile());
@@ -68,8 +78,8 @@ final class ImageCreator {
         data.truncate((options.size() + 511) & ~511L);
       }
     }
-    Storage storage = FileStorage.create(path, true);
-    return layOut(storage, path, options);
+    Storage storage = FileStorage.create(path, true).flushingAs(open);
+    return layOut(storage, path, options, open);
   }
 
   /** Creates the image in empty {@code storage}; external data files need a path, so they are refused. */
@@ -79,7 +89,7 @@ final class ImageCreator {
       storage.close();
       throw new UnsupportedFeatureException(storage.name() + ": an external data file needs an image path");
     }
-    QcowFile image = layOut(storage, path, options);
+    QcowFile image = layOut(storage, path, options, OpenOptions.readWriteDefaults());
     if (options.backingFile() == null || options.preallocation() != Preallocation.OFF) {
       return image;
     }
@@ -87,7 +97,8 @@ final class ImageCreator {
     return image.attachBacking();
   }
 
-  private static QcowFile layOut(Storage storage, Path path, CreateOptions options) throws IOException {
+  private static QcowFile layOut(Storage storage, Path path, CreateOptions options, OpenOptions open)
+      throws IOException {
     long size = (options.size() + 511) & ~511L;
     int clusterBits = Integer.numberOfTrailingZeros(options.clusterSize());
     int clusterSize = options.clusterSize();
@@ -109,8 +120,9 @@ final class ImageCreator {
       long bytesPerTable = (long) clusterSize * (clusterSize / (options.extendedL2() ? 16 : 8));
       long l1Entries = (size + bytesPerTable - 1) / bytesPerTable;
       if (l1Entries * 8 > HeaderCodec.MAX_L1_BYTES) {
-        throw new ImageLimitException(storage.name() + ": size " + size + " needs an L1 table of " + l1Entries * 8
-            + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
+        // qemu-img's words for a create that fails with EFBIG (block.c's bdrv_img_create)
+        throw new ImageLimitException(storage.name() + ": The image size is too large for file format 'qcow2'"
+            + " (try using a larger cluster size)");
       }
       // Like qemu-img: no L1 table for an empty disk, and the file ends right after the entries.
       long l1Offset = 0;
@@ -132,7 +144,7 @@ final class ImageCreator {
       throw e;
     }
     // Preallocation never reads the backing file; the caller attaches it or reopens the image.
-    QcowFile image = QcowFile.open(storage, path, OpenOptions.readWriteDefaults()
+    QcowFile image = QcowFile.open(storage, path, open
         .withBackingPolicy(io.qcow4j.disk.BackingPolicy.IGNORE));
     try {
       if (options.preallocation() != Preallocation.OFF) {

@@ -86,7 +86,7 @@ final class ImageOpener {
   /** As {@link #openLayer(Path, OpenOptions, int, Set, boolean)}, with what an image spec changes. */
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove,
       boolean repairing, LayerOverrides overrides) throws IOException {
-    return openOwning(path, FileStorage.open(path, options.readOnly(), LockRequest.forImageFile(options)), options,
+    return openOwning(path, FileStorage.open(path, options.readOnly(), LockRequest.forImageFile(options)).flushingAs(options), options,
         depth, chainAbove, repairing, overrides);
   }
 
@@ -153,7 +153,7 @@ final class ImageOpener {
     if (header.hasDataFile() && overrides.options().dataFile() != null) {
       // a data file the spec names, relative to the working directory as QEMU's data-file.filename is
       dataPath = Path.of(overrides.options().dataFile());
-      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options));
+      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options)).flushingAs(options);
       opened.add(dataStorage);
     } else if (header.hasDataFile()) {
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
@@ -163,7 +163,7 @@ final class ImageOpener {
             + "') but was opened without a path to find it");
       }
       dataPath = BackingChain.resolve(path, dataName);
-      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options));
+      dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options)).flushingAs(options);
       opened.add(dataStorage);
     }
 

@@ -52,6 +52,13 @@ public final class QcowFile implements DiskFile {
   private volatile boolean closed;
   /** The internal snapshot read in place of the current state (read-only), or null. */
   private final Snapshot loadedSnapshot;
+  /**
+   * The persistent dirty bitmaps: loaded at a read-write open (and tracked), on first use when
+   * read-only; null when not loaded or when they could not be (see {@link #bitmapsFailure}).
+   */
+  private volatile PersistentBitmaps bitmaps;
+  /** Why the bitmaps could not be loaded; writes then invalidate them as before (autoclear bit cleared). */
+  private volatile IOException bitmapsFailure;
 
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
       List<Snapshot> snapshots, DiskFile backing, OpenOptions options, Snapshot loadedSnapshot) throws IOException {
@@ -80,6 +87,23 @@ public final class QcowFile implements DiskFile {
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
     MetadataMap.populate(guard, this,
         refcounts == null ? ImageOpener.readRefcountTable(storage, header) : refcounts.tableEntries());
+    if (!readOnly && header.version() >= 3 && !header.corrupt() && !header.bitmapsValid()
+        && header.extension(io.qcow4j.qcow2.format.HeaderExtension.BITMAPS).isPresent()) {
+      // a writer without bitmap support invalidated them: QEMU drops the extension at a read-write open
+      // (their clusters leak until check -r reclaims them)
+      PersistentBitmaps.dropExtension(this);
+    }
+    if (!readOnly && header().version() >= 3 && !header().corrupt()) {
+      try {
+        bitmaps = PersistentBitmaps.load(this);
+      } catch (IOException e) {
+        bitmapsFailure = e;
+      }
+      if (bitmaps != null) {
+        // Before anything else is written (invariant 10): a crash from here on leaves them in use.
+        bitmaps.markInUse();
+      }
+    }
   }
 
   /** Rebuilds the overlap guard from the structures as they are now (after a wholesale change). */
@@ -159,6 +183,14 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
+   * As {@link #create(Path, CreateOptions)}, the image made and opened as {@code open} says (cache
+   * budget, flushes, locks; it is always opened read-write).
+   */
+  public static QcowFile create(Path path, CreateOptions options, OpenOptions open) throws IOException {
+    return ImageCreator.create(path, options, open);
+  }
+
+  /**
    * Creates a qcow2 image and closes it without opening its backing file, which need not exist
    * (qemu-img create -u).
    */
@@ -216,12 +248,20 @@ public final class QcowFile implements DiskFile {
   public void amend(AmendOptions options) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
+    long oldSize = header().size();
     writer.exclusive(() -> {
       new Amender(this).amend(options);
       writer.flush();
       rebuildGuard();
       return null;
     });
+    PersistentBitmaps held = bitmaps;
+    if (held != null && header().version() < 3) {
+      // a v2 image keeps no bitmaps: what is on disk stays as QEMU's downgrade leaves it
+      bitmaps = null;
+    } else if (held != null && header().size() != oldSize) {
+      held.resize(header().size());
+    }
   }
 
   /** Points the header at a new snapshot table (written and durable already). */
@@ -254,6 +294,7 @@ public final class QcowFile implements DiskFile {
     if ((guestOffset & (clusterSize - 1)) != 0) {
       throw new IllegalArgumentException(name + ": compressed write at " + guestOffset + " is not cluster-aligned");
     }
+    markDirty(guestOffset, Math.min(clusterSize, header().size() - guestOffset));
     writer.writeCompressed(guestOffset, compressed);
   }
 
@@ -423,6 +464,7 @@ public final class QcowFile implements DiskFile {
     Arguments.buffers(name, srcs);
     BufferList all = new BufferList(srcs);
     checkWrite(position, all.length());
+    markDirty(position, all.length());
     writer.write(all, position);
     all.consumeAll();
     return all.length();
@@ -472,6 +514,7 @@ public final class QcowFile implements DiskFile {
     Arguments.notNull(name, src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
+    markDirty(position, count);
     writer.write(src, position);
     return count;
   }
@@ -500,12 +543,14 @@ public final class QcowFile implements DiskFile {
   @Override
   public void discard(long offset, long length) throws IOException {
     checkWrite(offset, length);
+    markDirty(offset, length);
     writer.discard(offset, length);
   }
 
   @Override
   public void writeZeroes(long offset, long length) throws IOException {
     checkWrite(offset, length);
+    markDirty(offset, length);
     writer.writeZeroes(offset, length, false);
   }
 
@@ -513,6 +558,7 @@ public final class QcowFile implements DiskFile {
   @Override
   public void writeZeroesUnmap(long offset, long length) throws IOException {
     checkWrite(offset, length);
+    markDirty(offset, length);
     writer.writeZeroes(offset, length, true);
   }
 
@@ -538,10 +584,14 @@ public final class QcowFile implements DiskFile {
    */
   public void makeEmpty() throws IOException {
     ensureWritable();
-    long size = header().size();
-    long cursor = 0;
-    while (cursor < size) {
-      Run run = lookup.lookup(cursor, size - cursor);
+    unallocateFrom(0, header().size());
+  }
+
+  /** Deallocates every cluster of this layer from cluster-aligned {@code start} to {@code end}, then flushes. */
+  private void unallocateFrom(long start, long end) throws IOException {
+    long cursor = start;
+    while (cursor < end) {
+      Run run = lookup.lookup(cursor, end - cursor);
       long runEnd = run.guestEnd();
       if (run.kind() != L2Entry.Kind.UNALLOCATED || run.hostOffset() != Run.NO_HOST) {
         for (long cluster = cursor & ~(clusterSize - 1L); cluster < runEnd; cluster += clusterSize) {
@@ -557,7 +607,22 @@ public final class QcowFile implements DiskFile {
   public void resize(long newSize) throws IOException {
     ensureWritable();
     long oldSize = header().size();
+    PersistentBitmaps held = bitmaps;
+    if (held != null) {
+      for (PersistentBitmaps.Bitmap bitmap : held.bitmaps()) {
+        BitmapOperations.consistent(bitmap);
+        PersistentBitmaps.newBits(name, bitmap.name, newSize, bitmap.granularityBits);
+      }
+    }
+    if (newSize < oldSize && snapshotTable().isEmpty()) {
+      // QEMU's shrink discards whatever lies past the new end (qcow2_cluster_discard with
+      // full_discard): whole clusters only, a partial last cluster keeps its data
+      unallocateFrom((newSize + clusterSize - 1) & ~(clusterSize - 1L), oldSize);
+    }
     Resizer.resize(this, newSize);
+    if (held != null && newSize != oldSize) {
+      held.resize(newSize);
+    }
     if (newSize <= oldSize) {
       return;
     }
@@ -572,7 +637,9 @@ public final class QcowFile implements DiskFile {
       zeroEnd = newSize;
     }
     if (zeroEnd > oldSize) {
-      writeZeroes(oldSize, zeroEnd - oldSize);
+      // as QEMU's truncate zeroes the new area: not a guest write, no bitmap marks it
+      checkWrite(oldSize, zeroEnd - oldSize);
+      writer.writeZeroes(oldSize, zeroEnd - oldSize, false);
     }
   }
 
@@ -662,12 +729,154 @@ public final class QcowFile implements DiskFile {
 
   /**
    * Clears the autoclear bits this engine does not maintain (invariant 7): unknown ones, and the
-   * bitmaps bit, since writes here do not update persistent bitmaps. Called before the first change
+   * bitmaps bit when the bitmaps could not be loaded (else they are tracked and stored). Called before the first change
    * of a read-write open, once it passed its checks: an open that changes nothing, or whose first
    * change is refused as corruption, leaves the structures those bits describe valid.
    */
   void clearAutoclearBits() throws IOException {
-    headers.clearAutoclearBits();
+    headers.clearAutoclearBits(bitmaps != null);
+  }
+
+  // ---------------------------------------------------------------- persistent dirty bitmaps
+
+  /** Marks a guest range dirty in the enabled bitmaps (before its write: a failed write leaves it marked). */
+  private void markDirty(long offset, long length) {
+    PersistentBitmaps held = bitmaps;
+    if (held != null) {
+      held.mark(offset, length);
+    }
+  }
+
+  /** The bitmaps, loaded now for a read-only image; refuses with why they could not be loaded. */
+  private PersistentBitmaps bitmapsOrFail() throws IOException {
+    ensureOpen();
+    PersistentBitmaps held = bitmaps;
+    if (held != null) {
+      return held;
+    }
+    if (bitmapsFailure != null) {
+      throw bitmapsFailure;
+    }
+    synchronized (this) {
+      if (bitmaps == null) {
+        bitmaps = PersistentBitmaps.load(this);
+      }
+      return bitmaps;
+    }
+  }
+
+  private PersistentBitmaps writableBitmaps() throws IOException {
+    ensureWritable();
+    if (header().corrupt()) {
+      throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
+    }
+    return bitmapsOrFail();
+  }
+
+  /** Stores the bitmaps at close (in-use flags cleared), after every write they cover is flushed. */
+  private void storeBitmaps() throws IOException {
+    PersistentBitmaps held = bitmaps;
+    if (held == null || !held.needsStore()) {
+      return;
+    }
+    writer.exclusive(() -> {
+      held.store(writer.refcounts(), false);
+      return null;
+    });
+  }
+
+  /** The persistent dirty bitmaps in the order of the bitmap directory (QEMU's query of them). */
+  public List<io.qcow4j.disk.DirtyBitmap> dirtyBitmaps() throws IOException {
+    return BitmapOperations.list(bitmapsOrFail());
+  }
+
+  /**
+   * Adds an empty persistent bitmap (qemu-img bitmap --add): {@code granularity} in bytes, 0 for
+   * QEMU's default (the cluster size within 4 KiB..64 KiB); it records writes when {@code enabled}.
+   * It reaches the file when the image is closed.
+   */
+  public void addBitmap(String bitmapName, long granularity, boolean enabled) throws IOException {
+    PersistentBitmaps held = writableBitmaps();
+    synchronized (held) {
+      Header current = header();
+      int bits = BitmapOperations.checkAdd(held, bitmapName, granularity, current.version(), current.size(),
+          clusterSize, "#block152");
+      held.add(new PersistentBitmaps.Bitmap(bitmapName, bits, enabled,
+          PersistentBitmaps.newBits(name, bitmapName, current.size(), bits), null, null));
+    }
+  }
+
+  /** Removes a bitmap from the image now, consistent or not (qemu-img bitmap --remove); its clusters are freed. */
+  public void removeBitmap(String bitmapName) throws IOException {
+    PersistentBitmaps held = writableBitmaps();
+    synchronized (held) {
+      PersistentBitmaps.Bitmap bitmap = BitmapOperations.lookup(held, bitmapName);
+      held.remove(bitmap);
+      writer.exclusive(() -> {
+        // the others stay in use: this session still tracks them
+        held.store(writer.refcounts(), true);
+        rebuildGuard();
+        return null;
+      });
+    }
+  }
+
+  /** Clears every bit of a bitmap (qemu-img bitmap --clear). */
+  public void clearBitmap(String bitmapName) throws IOException {
+    PersistentBitmaps held = writableBitmaps();
+    synchronized (held) {
+      BitmapOperations.consistent(BitmapOperations.lookup(held, bitmapName)).clear();
+      held.changed();
+    }
+  }
+
+  /** Makes a bitmap record writes (qemu-img bitmap --enable). */
+  public void enableBitmap(String bitmapName) throws IOException {
+    setEnabled(bitmapName, true);
+  }
+
+  /** Makes a bitmap stop recording writes (qemu-img bitmap --disable). */
+  public void disableBitmap(String bitmapName) throws IOException {
+    setEnabled(bitmapName, false);
+  }
+
+  private void setEnabled(String bitmapName, boolean enabled) throws IOException {
+    PersistentBitmaps held = writableBitmaps();
+    synchronized (held) {
+      PersistentBitmaps.Bitmap bitmap = BitmapOperations.lookup(held, bitmapName);
+      BitmapOperations.consistent(bitmap);
+      bitmap.enabled = enabled;
+      held.changed();
+    }
+  }
+
+  /**
+   * Sets in bitmap {@code target} every range that bitmap {@code sourceName} of {@code source} (this
+   * image or another, of the same size) marks (qemu-img bitmap --merge, with -b for another image).
+   */
+  public void mergeBitmap(String target, QcowFile source, String sourceName) throws IOException {
+    PersistentBitmaps held = writableBitmaps();
+    PersistentBitmaps from = source == this ? held : Arguments.notNull(name, source, "source image").bitmapsOrFail();
+    synchronized (held) {
+      PersistentBitmaps.Bitmap into = BitmapOperations.lookup(held, target);
+      PersistentBitmaps.Bitmap bitmap = BitmapOperations.lookup(from, sourceName);
+      BitmapOperations.merge(into, bitmap, header().size(), source.header().size());
+      held.changed();
+    }
+  }
+
+  /**
+   * The ranges of {@code [offset, offset + length)} that bitmap {@code bitmapName} marks dirty, in
+   * order, each made of whole granularity units (cut to the range asked for).
+   */
+  public List<io.qcow4j.disk.DirtyRange> dirtyRanges(String bitmapName, long offset, long length) throws IOException {
+    Arguments.position(name, offset);
+    if (length < 0) {
+      throw new IllegalArgumentException(name + ": negative length " + length);
+    }
+    PersistentBitmaps held = bitmapsOrFail();
+    DirtyBits bits = BitmapOperations.consistent(BitmapOperations.lookup(held, bitmapName));
+    return BitmapOperations.ranges(bits, offset, length, header().size());
   }
 
   @Override
@@ -678,6 +887,7 @@ public final class QcowFile implements DiskFile {
     IOException failure = null;
     if (writer != null && !header().corrupt()) {
       try {
+        storeBitmaps();
         writer.flushClean();
       } catch (IOException e) {
         failure = e;

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The refcount table and blocks of a writable image, and the cluster allocator built on them. Every
@@ -40,6 +41,8 @@ final class Refcounts {
   private final int cachedBlocks;
   /** Loaded blocks by index, least recently used first; dirty and flushing ones are never dropped. */
   private final LinkedHashMap<Long, byte[]> blocks = new LinkedHashMap<>(16, 0.75f, true);
+  /** The same blocks, for reads without the metadata lock ({@link #cachedRefcount}). */
+  private final ConcurrentHashMap<Long, byte[]> published = new ConcurrentHashMap<>();
   private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
   private final TreeSet<Long> flushingBlocks = new TreeSet<>();
   /** Clusters whose refcount dropped to zero and whose host range is being punched. */
@@ -141,6 +144,16 @@ final class Refcounts {
   }
 
   /**
+   * The refcount of the cluster at index {@code cluster} when its block is loaded, else -1: safe
+   * without the metadata lock. A change of another refcount in the same block, made meanwhile
+   * under the lock, never changes the bits of this one.
+   */
+  long cachedRefcount(long cluster) {
+    byte[] block = published.get(cluster / refcountsPerBlock);
+    return block == null ? -1 : RefcountBlock.get(block, (int) (cluster % refcountsPerBlock), refcountOrder);
+  }
+
+  /**
    * Adds one reference to every cluster that overlaps the host range, or to none of them: when one
    * refcount already holds the largest value of its width, the increase is refused before anything
    * changes (QEMU's update_refcount refuses it with EINVAL). Refcounts are unsigned: a 64-bit one
@@ -201,6 +214,7 @@ final class Refcounts {
     if (blockIndex < table.length && table[(int) blockIndex] != 0) {
       table[(int) blockIndex] = 0;
       blocks.remove(blockIndex);
+      published.remove(blockIndex);
       dirtyBlocks.remove(blockIndex);
       tableDirty = true;
     }
@@ -389,7 +403,9 @@ final class Refcounts {
 
   private void createBlock(long blockIndex) throws IOException {
     long blockCluster = frontier++;
-    blocks.put(blockIndex, new byte[clusterSize]);
+    byte[] block = new byte[clusterSize];
+    blocks.put(blockIndex, block);
+    published.put(blockIndex, block);
     table[(int) blockIndex] = blockCluster << clusterBits;
     guard.add(OverlapGuard.Structure.REFCOUNT_BLOCK, blockCluster << clusterBits, clusterSize);
     tableDirty = true;
@@ -445,6 +461,7 @@ final class Refcounts {
     storage.readFully(bytes, entry);
     block = bytes.array();
     blocks.put(blockIndex, block);
+    published.put(blockIndex, block);
     evictBlocks(blockIndex);
     return block;
   }
@@ -463,6 +480,7 @@ final class Refcounts {
       long blockIndex = eldest.next();
       if (blockIndex != keep && !dirtyBlocks.contains(blockIndex) && !flushingBlocks.contains(blockIndex)) {
         eldest.remove();
+        published.remove(blockIndex);
       }
     }
   }

@@ -8,7 +8,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 
-/** Changes the virtual size of an open image: the L1 table grows (and moves) as needed; shrinking needs an empty tail. */
+/**
+ * Changes the virtual size of an open image: the L1 table grows (and moves) as needed; shrinking
+ * needs an empty tail ({@link QcowFile#resize} deallocates it first, as QEMU's shrink discards it).
+ */
 final class Resizer {
   private Resizer() {}
 

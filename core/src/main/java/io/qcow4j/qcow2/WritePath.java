@@ -83,7 +83,8 @@ final class WritePath {
         long at = cursor;
         Run run = image.guarded(() -> lookup.lookup(at, src.remaining()));
         int length;
-        if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())) {
+        if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())
+            && knownOwnedAlone(run.hostOffset(), run.length())) {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
           metadata.beforeFirstChange();
@@ -118,7 +119,8 @@ final class WritePath {
         long at = position + done;
         long remaining = length - done;
         Run run = image.guarded(() -> lookup.lookup(at, remaining));
-        if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
+        if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())
+            || !knownOwnedAlone(run.hostOffset(), run.length())) {
           break;
         }
         checkDataWrite(run.hostOffset(), run.length());
@@ -139,6 +141,44 @@ final class WritePath {
       int piece = (int) Math.min(length - done, 1 << 30);
       write(src.gather(done, piece), position + done);
       done += piece;
+    }
+  }
+
+  /**
+   * Whether every host cluster of the range has refcount 1 in the loaded refcount blocks, read
+   * without the lock; false when a block is not loaded, and the write then takes the locked path,
+   * which loads it ({@link #checkOwnedAlone}).
+   */
+  private boolean knownOwnedAlone(long hostOffset, long length) {
+    if (hasDataFile) {
+      return true;
+    }
+    for (long cluster = hostOffset >>> clusterBits; cluster <= (hostOffset + length - 1) >>> clusterBits; cluster++) {
+      if (refcounts.cachedRefcount(cluster) != 1) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Refuses to write in place into a host cluster whose refcount is not 1, under the metadata lock.
+   * Its L2 entry says the cluster is this image's alone (COPIED); with any other refcount the entry
+   * or the refcounts are damaged, and the allocator may hand the cluster out again (refcount 0) or
+   * a snapshot still reads it: the write would change data elsewhere.
+   */
+  private void checkOwnedAlone(long guestOffset, long entry) throws IOException {
+    if (hasDataFile) {
+      return;
+    }
+    long host = L2Entry.hostOffset(entry);
+    // a host cluster outside the file or on metadata is refused as such first
+    checkDataWrite(host, clusterSize);
+    long refcount = refcounts.get(host >>> clusterBits);
+    if (refcount != 1) {
+      throw new CorruptImageException(String.format("%s: the L2 entry of guest offset 0x%x (0x%x) marks host cluster"
+          + " 0x%x as this image's alone (COPIED), but its refcount is %s", name, guestOffset, entry, host,
+          Long.toUnsignedString(refcount)));
     }
   }
 
@@ -183,6 +223,7 @@ final class WritePath {
         if (ownsHost) {
           // A cluster with a host cluster of its own is rewritten in place, alone.
           if (count == 0) {
+            checkOwnedAlone(guestOffset, entry);
             oldEntries[count++] = entry;
             inPlace = true;
           }
@@ -280,6 +321,9 @@ final class WritePath {
       metadata.markDirty();
       image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
       checkRelease(words[0], hasHost, ownHost ? L2Entry.hostOffset(words[0]) : -1);
+      if (ownHost) {
+        checkOwnedAlone(clusterStart, words[0]);
+      }
       target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
       checkDataWrite(target, clusterSize);
       reservations.reserve(clusterIndex, 1);

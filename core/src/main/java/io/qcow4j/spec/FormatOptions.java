@@ -67,6 +67,13 @@ public final class FormatOptions {
     return NONE;
   }
 
+  /** The options of a raw LUKS image: its key-secret. */
+  static FormatOptions readLuks(BlockOptions options) throws ImageSpecException {
+    String keySecret = options.take("key-secret");
+    refuseLeftover(options, "luks");
+    return keySecret == null ? NONE : new FormatOptions(NONE.backing, null, keySecret, null, null, null, null);
+  }
+
   /** The options of a read-only format (vmdk, vpc, vdi, qed, qcow): none that qcow4j takes, each refused by name. */
   static FormatOptions readOther(BlockOptions options, String format) throws ImageSpecException {
     refuseLeftover(options, format);

@@ -65,11 +65,31 @@ public final class ImageSpec {
     this.warnings = List.copyOf(warnings);
   }
 
-  /** A plain file name, opened as {@code format} (null: probed), with no other option. */
+  /**
+   * A plain file name, opened as {@code format} (null: probed), with no other option. A "file:"
+   * prefix names the file protocol, as QEMU reads it: the file is the rest of the name, written
+   * "./NAME" when NAME would itself look like a protocol prefix (a colon before any slash).
+   */
   public static ImageSpec ofFilename(String filename, ImageFormat format) {
     Objects.requireNonNull(filename, "filename");
-    return new ImageSpec(filename, format, filename, null, false, null, null, false,
+    return new ImageSpec(filename, format, withoutFileProtocol(filename), null, false, null, null, false,
         new BlockOptions(Map.of()), List.of());
+  }
+
+  /** QEMU's bdrv_parse_filename_strip_prefix for "file:": the file a "file:NAME" argument names. */
+  private static String withoutFileProtocol(String filename) {
+    if (!filename.startsWith("file:")) {
+      return filename;
+    }
+    String rest = filename.substring("file:".length());
+    return hasProtocol(rest) ? "./" + rest : rest;
+  }
+
+  /** QEMU's path_has_protocol: a colon before any slash. */
+  private static boolean hasProtocol(String name) {
+    int colon = name.indexOf(':');
+    int slash = name.indexOf('/');
+    return colon >= 0 && (slash < 0 || colon < slash);
   }
 
   /**
@@ -403,6 +423,7 @@ public final class ImageSpec {
     return switch (actual) {
       case QCOW2 -> FormatOptions.readQcow2(options, backingDisabled);
       case RAW -> FormatOptions.readRaw(options);
+      case LUKS -> FormatOptions.readLuks(options);
       case VMDK -> FormatOptions.readOther(options, "vmdk");
       default -> FormatOptions.readOther(options, actual.id());
     };
@@ -414,11 +435,12 @@ public final class ImageSpec {
    * (encrypt.key-secret), with the image's format {@code actual}.
    */
   public String displayName(ImageFormat actual) {
-    if (!formatOptions.has("encrypt.key-secret") || actual != ImageFormat.QCOW2) {
+    String key = actual == ImageFormat.LUKS ? "key-secret" : "encrypt.key-secret";
+    if (!formatOptions.has(key) || (actual != ImageFormat.QCOW2 && actual != ImageFormat.LUKS)) {
       return filename;
     }
     QDict strong = new QDict()
-        .put("encrypt.key-secret", formatOptions.raw("encrypt.key-secret"))
+        .put(key, formatOptions.raw(key))
         .put("driver", actual.id())
         .put("file", new QDict().put("driver", "file").put("filename", filename));
     return "json:" + strong.toJson();

@@ -10,6 +10,7 @@ import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.qed.QedFile;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.vdi.VdiFile;
+import io.qcow4j.vhdx.VhdxFile;
 import io.qcow4j.vmdk.VmdkFile;
 import io.qcow4j.vpc.VpcFile;
 import java.io.IOException;
@@ -21,7 +22,7 @@ import java.util.List;
  * What the fuzzer does with one image: opens it read-only with the smallest metadata cache and
  * reads, maps and checks it; opens it read-write and writes (each write read back), zeroes,
  * discards, flushes, snapshots, resizes, checks and repairs it; then reopens what that left; then
- * opens it as each read-only format (vpc, vdi, qed, qcow) and reads and maps it. Every step may fail with an IOException
+ * opens it as each read-only format (vpc, vdi, qed, qcow, vhdx) and reads and maps it. Every step may fail with an IOException
  * (ours, naming the problem); anything else escapes to the caller as a finding.
  */
 final class OpenPathScenario {
@@ -56,7 +57,8 @@ final class OpenPathScenario {
       storage -> VpcFile.open(storage, null, null),
       storage -> VdiFile.open(storage, null),
       storage -> QedFile.open(storage, null, null),
-      storage -> Qcow1File.open(storage, null, null));
+      storage -> Qcow1File.open(storage, null, null),
+      storage -> VhdxFile.open(storage, null, null));
 
   /** The image opened as one read-only format (each refuses what is not its own): read, mapped, described. */
   private static void readOnlyFormat(byte[] image, ReadOnlyOpener opener) {

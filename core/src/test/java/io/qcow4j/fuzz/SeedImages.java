@@ -102,7 +102,8 @@ final class SeedImages {
     maker.tools.img("convert", "-q", "-O", "vmdk", "-o", "subformat=streamOptimized", streamSource, stream);
     seeds.add(maker.seed("vmdk-stream-optimized", stream));
     for (List<String> recipe : List.of(List.of("vpc", "subformat=dynamic"), List.of("vpc", "subformat=fixed"),
-        List.of("vdi", "static=off"), List.of("qed", "cluster_size=4096"), List.of("qcow", "encryption=off"))) {
+        List.of("vdi", "static=off"), List.of("qed", "cluster_size=4096"), List.of("qcow", "encryption=off"),
+        List.of("vhdx", "block_size=1M"))) {
       String format = recipe.get(0);
       String name = format + "-" + recipe.get(1).replaceAll("[=,]", "-");
       Path image = maker.directory.resolve(name + "." + format);

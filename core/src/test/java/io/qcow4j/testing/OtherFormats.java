@@ -13,9 +13,12 @@ public final class OtherFormats {
 
   /** One qemu-img create recipe: {@code format} with {@code options}, probed by QEMU as {@code probesAs}. */
   public record Recipe(String name, String format, List<String> options, String probesAs) {
-    /** Whether qcow4j reads images of this recipe (qcow2, raw, and read-only vmdk, qcow, qed, vpc, vdi); the others must be refused. */
+    /**
+     * Whether qcow4j reads images of this recipe (qcow2, raw, luks with the secret "probe", and
+     * read-only vmdk, qcow, qed, vpc, vdi, vhdx); the others must be refused.
+     */
     public boolean readable() {
-      return List.of("qcow2", "raw", "vmdk", "qcow", "qed", "vpc", "vdi").contains(probesAs);
+      return List.of("qcow2", "raw", "luks", "vmdk", "qcow", "qed", "vpc", "vdi", "vhdx").contains(probesAs);
     }
 
     /** The image made by qemu-img in {@code directory} (with its extent files, for split VMDKs). */

@@ -73,10 +73,33 @@ public final class QemuTools {
   /** Runs {@code tool} and requires the exit status {@code expectedExit}. */
   public Result runChecked(int expectedExit, String tool, Object... args) {
     Result result = run(DEFAULT_TIMEOUT, tool, args);
+    for (int retry = 1; retry < 8 && result.exitCode() != expectedExit && pbkdf2TimingFailed(result); retry++) {
+      pause(retry);
+      result = run(DEFAULT_TIMEOUT, tool, args);
+    }
     if (result.exitCode() != expectedExit) {
       fail("expected exit status " + expectedExit + " from " + result.describe());
     }
     return result;
+  }
+
+  /**
+   * Whether QEMU refused to make a LUKS header because its PBKDF2 timing saw no CPU time used (it
+   * reads the thread's CPU clock in milliseconds, which a busy machine can leave unchanged over a
+   * whole round of hashing); another try, a moment later, measures again.
+   */
+  public static boolean pbkdf2TimingFailed(Result result) {
+    return result.exitCode() != 0 && result.stderr().contains("Unable to get accurate CPU usage");
+  }
+
+  /** Waits a little longer on each retry of a tool whose timing failed (see {@link #pbkdf2TimingFailed}). */
+  public static void pause(int retry) {
+    try {
+      Thread.sleep(200L * retry);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted while waiting to run a tool again", e);
+    }
   }
 
   /**

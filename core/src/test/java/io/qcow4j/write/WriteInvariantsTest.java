@@ -105,4 +105,28 @@ class WriteInvariantsTest {
     assertThatThrownBy(() -> QcowFile.open(image, OpenOptions.readWriteDefaults()).close())
         .isInstanceOf(CorruptImageException.class);
   }
+
+  /**
+   * An in-place write into a cluster whose L2 entry says it is this image's alone (COPIED) but whose
+   * refcount is 0 is refused as corruption: the allocator would hand that cluster to the next new
+   * cluster, and one of the two would lose its data (a fuzzing finding).
+   */
+  @Test
+  void inPlaceWriteIntoACopiedClusterWithRefcountZeroMarksTheImageCorrupt() throws IOException {
+    Path image = dir.resolve("refcount0.qcow2");
+    QemuTools.in(dir).img("create", "-q", "-f", "qcow2", image, 4 << 20);
+    QemuTools.in(dir).io("-c", "write -P 0x21 0 64k", image);
+    try (ImageBytes bytes = ImageBytes.open(image)) {
+      long host = bytes.u64(bytes.l2EntryOffset(0)) & 0x00ff_ffff_ffff_fe00L;
+      long block = bytes.u64(bytes.u64(48)) & ~511L;
+      int clusterBits = Integer.numberOfTrailingZeros(bytes.clusterSize());
+      bytes.putBytes(block + 2 * (host >>> clusterBits), new byte[2]);
+    }
+    try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults())) {
+      assertThatThrownBy(() -> disk.writeFully(ByteBuffer.wrap(new byte[] {1, 2}), 10))
+          .isInstanceOf(CorruptImageException.class)
+          .hasMessageContaining("the L2 entry of guest offset 0x0").hasMessageContaining("its refcount is 0");
+      assertThat(disk.info().qcow2().corrupt()).as("corrupt bit set by the write that found the bad entry").isTrue();
+    }
+  }
 }

@@ -1,6 +1,7 @@
 package io.qcow4j.nbd;
 
 import io.qcow4j.disk.DiskFile;
+import java.util.List;
 
 /**
  * What one server exports: the disk, its name and description, whether writes are refused, and
@@ -8,11 +9,18 @@ import io.qcow4j.disk.DiskFile;
  * takes more than one client at once: every connection shares the one thread-safe DiskFile, so a
  * FLUSH or FUA on one connection forces what all of them wrote (qemu-nbd also advertises it only
  * when --shared allows a second connection; a client that opened more connections than allowed
- * would hang).
+ * would hang). {@code unmap}: whether TRIM frees space and a write of zeroes may unmap (qemu-nbd's
+ * --discard=unmap); without it TRIM succeeds and changes nothing, as qemu-nbd's default ignores it.
+ * Its metadata contexts: base:allocation always, qemu:allocation-depth when {@code allocationDepth},
+ * and qemu:dirty-bitmap:NAME for each of {@code bitmaps}.
  */
 record Export(
     DiskFile disk, String name, String description, boolean readOnly, long size, boolean multiConn,
-    boolean fastZeroes) {
+    boolean fastZeroes, boolean unmap, boolean allocationDepth, List<NbdServer.ExportedBitmap> bitmaps) {
+
+  Export {
+    bitmaps = List.copyOf(bitmaps);
+  }
 
   /** Whether a client asking for {@code requested} gets this export; the empty name is the default export. */
   boolean answersTo(String requested) {

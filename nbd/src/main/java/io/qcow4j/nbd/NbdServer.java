@@ -384,6 +384,22 @@ public final class NbdServer implements AutoCloseable {
     }
   }
 
+  /** The dirty ranges of one bitmap over a guest range, as {@code QcowFile.dirtyRanges} gives them. */
+  @FunctionalInterface
+  public interface DirtyRanges {
+    /** The dirty ranges within {@code [offset, offset + length)}, in order. */
+    java.util.List<io.qcow4j.disk.DirtyRange> dirtyRanges(long offset, long length) throws IOException;
+  }
+
+  /** A dirty bitmap exported as the metadata context qemu:dirty-bitmap:NAME. */
+  public record ExportedBitmap(String name, DirtyRanges ranges) {
+    /** Checks the name against the protocol's string limit. */
+    public ExportedBitmap {
+      Objects.requireNonNull(ranges, "ranges");
+      Builder.checkString(Protocol.DIRTY_BITMAP_PREFIX + Objects.requireNonNull(name, "name"), "bitmap context name");
+    }
+  }
+
   /** Configures and starts an {@link NbdServer}. */
   public static final class Builder {
     private DiskFile disk;
@@ -397,8 +413,23 @@ public final class NbdServer implements AutoCloseable {
     private boolean closeDiskOnStop;
     private boolean stopOnShutdown;
     private Duration handshakeTimeout = Duration.ofSeconds(10);
+    private boolean unmap = true;
+    private boolean allocationDepth;
+    private final java.util.List<ExportedBitmap> bitmaps = new java.util.ArrayList<>();
 
     private Builder() {}
+
+    /** Exports the qemu:allocation-depth metadata context (qemu-nbd's -A; default false). */
+    public Builder allocationDepth(boolean value) {
+      allocationDepth = value;
+      return this;
+    }
+
+    /** Exports a dirty bitmap as qemu:dirty-bitmap:NAME (qemu-nbd's -B); contexts keep the order of these calls. */
+    public Builder dirtyBitmap(ExportedBitmap value) {
+      bitmaps.add(Objects.requireNonNull(value, "bitmap"));
+      return this;
+    }
 
     /** The disk to export (required); the server never closes it unless {@link #closeDiskOnStop} says so. */
     public Builder disk(DiskFile value) {
@@ -469,6 +500,16 @@ public final class NbdServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Whether TRIM frees space and a write of zeroes without NO_HOLE may unmap it (default true,
+     * qemu-nbd's --discard=unmap); false: TRIM succeeds and changes nothing and zeroes keep their
+     * clusters, as qemu-nbd's default --discard=ignore.
+     */
+    public Builder unmap(boolean value) {
+      unmap = value;
+      return this;
+    }
+
     /** How long a client may take to finish the handshake (default 10 seconds). */
     public Builder handshakeTimeout(Duration value) {
       if (value.isNegative() || value.isZero()) {
@@ -484,7 +525,7 @@ public final class NbdServer implements AutoCloseable {
         throw new IllegalStateException("no disk to export");
       }
       Export export = new Export(disk, exportName, description, readOnly || disk.isReadOnly(), disk.size(),
-          maxClients != 1, disk.hasFastZeroes());
+          maxClients != 1, disk.hasFastZeroes(), unmap, allocationDepth, bitmaps);
       ServerSocketChannel listener;
       if (unixSocket != null) {
         removeStaleSocket(unixSocket);
@@ -528,7 +569,7 @@ public final class NbdServer implements AutoCloseable {
       }
     }
 
-    private static String checkString(String value, String what) {
+    static String checkString(String value, String what) {
       if (value.getBytes(StandardCharsets.UTF_8).length > Protocol.MAX_STRING || value.indexOf('\0') >= 0) {
         throw new IllegalArgumentException(what + " must be at most " + Protocol.MAX_STRING
             + " UTF-8 bytes without NUL: " + value);

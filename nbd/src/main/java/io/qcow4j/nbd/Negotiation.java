@@ -17,13 +17,34 @@ import java.util.function.BooleanSupplier;
 final class Negotiation {
 
   /** What the client negotiated for the transmission phase. */
-  record Session(boolean structuredReplies, boolean blockStatus, int transmissionFlags) {}
+  record Session(boolean structuredReplies, Contexts contexts, int transmissionFlags) {
+    /** Whether block status has any context to answer with. */
+    boolean blockStatus() {
+      return contexts.count() > 0;
+    }
+  }
+
+  /**
+   * The metadata contexts a client selected: base:allocation, qemu:allocation-depth, and the export's
+   * dirty bitmaps by index; block status answers them in that order, as qemu-nbd does.
+   */
+  record Contexts(boolean baseAllocation, boolean allocationDepth, boolean[] bitmaps) {
+    static final Contexts NONE = new Contexts(false, false, new boolean[0]);
+
+    int count() {
+      int count = (baseAllocation ? 1 : 0) + (allocationDepth ? 1 : 0);
+      for (boolean bitmap : bitmaps) {
+        count += bitmap ? 1 : 0;
+      }
+      return count;
+    }
+  }
 
   private final Wire wire;
   private final Export export;
   private final BooleanSupplier shuttingDown;
   private boolean structuredReplies;
-  private boolean baseAllocationSelected;
+  private Contexts selected = Contexts.NONE;
   private Session chosen;
 
   Negotiation(Wire wire, Export export, BooleanSupplier shuttingDown) {
@@ -117,7 +138,7 @@ final class Negotiation {
     ByteBuffer reply = ByteBuffer.allocate(10 + (noZeroes ? 0 : 124));
     reply.putLong(export.size()).putShort((short) flags);
     wire.write(reply.clear());
-    return new Session(structuredReplies, baseAllocationSelected, flags);
+    return new Session(structuredReplies, selected, flags);
   }
 
   private void list(ByteBuffer data) throws IOException {
@@ -166,17 +187,23 @@ final class Negotiation {
         .putShort((short) INFO_BLOCK_SIZE).putInt(1).putInt(PREFERRED_BLOCK_SIZE).putInt(MAX_PAYLOAD).flip());
     acknowledge(option);
     if (option == OPT_GO) {
-      chosen = new Session(structuredReplies, baseAllocationSelected, flags);
+      chosen = new Session(structuredReplies, selected, flags);
       return true;
     }
     return false;
   }
 
+  /**
+   * NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT as qemu-nbd 7.2 answers them: queries in
+   * the base and qemu namespaces ("base:allocation", "qemu:allocation-depth",
+   * "qemu:dirty-bitmap:NAME"; in a list an empty query, "base:", "qemu:" or "qemu:dirty-bitmap:"
+   * matches what it prefixes), replies in the order base, depth, bitmaps, ids 0 in a list.
+   */
   private void metaContext(int option, ByteBuffer data) throws IOException {
     boolean set = option == OPT_SET_META_CONTEXT;
     if (set) {
       // A SET replaces the selection even when it fails.
-      baseAllocationSelected = false;
+      selected = Contexts.NONE;
     }
     if (!structuredReplies) {
       refuse(option, REP_ERR_INVALID, "negotiate NBD_OPT_STRUCTURED_REPLY first");
@@ -195,16 +222,59 @@ final class Negotiation {
       refuse(option, REP_ERR_UNKNOWN, "export '" + name + "' not found");
       return;
     }
-    boolean matches = set
-        ? queries.contains(BASE_ALLOCATION)
-        : queries.isEmpty() || queries.contains(BASE_ALLOCATION) || queries.contains("base:");
-    if (matches) {
-      byte[] context = bytes(BASE_ALLOCATION);
-      reply(option, REP_META_CONTEXT, ByteBuffer.allocate(4 + context.length)
-          .putInt(set ? BASE_ALLOCATION_ID : 0).put(context).flip());
+    List<NbdServer.ExportedBitmap> bitmaps = export.bitmaps();
+    boolean list = !set;
+    boolean base = false;
+    boolean depth = false;
+    boolean[] chosenBitmaps = new boolean[bitmaps.size()];
+    if (list && queries.isEmpty()) {
+      base = true;
+      depth = export.allocationDepth();
+      java.util.Arrays.fill(chosenBitmaps, true);
     }
-    baseAllocationSelected = set && matches;
+    for (String query : queries) {
+      if (query.startsWith("base:")) {
+        String rest = query.substring(5);
+        base |= rest.isEmpty() ? list : rest.equals("allocation");
+      } else if (query.startsWith("qemu:")) {
+        String rest = query.substring(5);
+        if (rest.isEmpty()) {
+          if (list) {
+            depth |= export.allocationDepth();
+            java.util.Arrays.fill(chosenBitmaps, true);
+          }
+        } else if (rest.equals("allocation-depth")) {
+          depth |= export.allocationDepth();
+        } else if (rest.startsWith("dirty-bitmap:")) {
+          String bitmapName = rest.substring("dirty-bitmap:".length());
+          for (int index = 0; index < bitmaps.size(); index++) {
+            if (bitmapName.isEmpty() ? list : bitmaps.get(index).name().equals(bitmapName)) {
+              chosenBitmaps[index] = true;
+            }
+          }
+        }
+      }
+    }
+    if (base) {
+      sendContext(option, BASE_ALLOCATION, set ? BASE_ALLOCATION_ID : 0);
+    }
+    if (depth) {
+      sendContext(option, ALLOCATION_DEPTH, set ? ALLOCATION_DEPTH_ID : 0);
+    }
+    for (int index = 0; index < bitmaps.size(); index++) {
+      if (chosenBitmaps[index]) {
+        sendContext(option, DIRTY_BITMAP_PREFIX + bitmaps.get(index).name(), set ? DIRTY_BITMAP_ID + index : 0);
+      }
+    }
+    if (set) {
+      selected = new Contexts(base, depth, chosenBitmaps);
+    }
     acknowledge(option);
+  }
+
+  private void sendContext(int option, String context, int id) throws IOException {
+    byte[] bytes = bytes(context);
+    reply(option, REP_META_CONTEXT, ByteBuffer.allocate(4 + bytes.length).putInt(id).put(bytes).flip());
   }
 
   private void acknowledge(int option) throws IOException {

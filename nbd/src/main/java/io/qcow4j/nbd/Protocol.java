@@ -103,8 +103,15 @@ final class Protocol {
   static final int ESHUTDOWN = 108;
 
   static final String BASE_ALLOCATION = "base:allocation";
-  /** The id our one metadata context gets in NBD_OPT_SET_META_CONTEXT replies. */
-  static final int BASE_ALLOCATION_ID = 1;
+  static final String ALLOCATION_DEPTH = "qemu:allocation-depth";
+  static final String DIRTY_BITMAP_PREFIX = "qemu:dirty-bitmap:";
+  /** The ids of the metadata contexts in NBD_OPT_SET_META_CONTEXT replies, as qemu-nbd numbers them. */
+  static final int BASE_ALLOCATION_ID = 0;
+  static final int ALLOCATION_DEPTH_ID = 1;
+  /** The first dirty bitmap's id; the others follow. */
+  static final int DIRTY_BITMAP_ID = 2;
+  /** qemu:dirty-bitmap status flag. */
+  static final int STATE_DIRTY = 1;
 
   /** Largest payload of a read or write (qemu's NBD_MAX_BUFFER_SIZE and the spec's DoS floor). */
   static final int MAX_PAYLOAD = 32 << 20;

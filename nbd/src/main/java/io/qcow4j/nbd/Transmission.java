@@ -35,6 +35,7 @@ final class Transmission {
   private final DiskFile disk;
   private final boolean structured;
   private final boolean blockStatus;
+  private final Negotiation.Contexts contexts;
   private final String client;
   private final BufferPool buffers;
   private final InFlight inFlight = new InFlight();
@@ -61,6 +62,7 @@ final class Transmission {
     this.disk = export.disk();
     this.structured = session.structuredReplies();
     this.blockStatus = session.blockStatus();
+    this.contexts = session.contexts();
     this.client = client;
   }
 
@@ -246,7 +248,7 @@ final class Transmission {
   }
 
   private void trim(Request request) throws IOException {
-    if (request.length() == 0) {
+    if (request.length() == 0 || !export.unmap()) {
       return;
     }
     try {
@@ -268,11 +270,12 @@ final class Transmission {
     if (request.length() == 0) {
       return true;
     }
-    if (!noHole) {
+    if (!noHole && export.unmap()) {
       // Without NO_HOLE the client lets us unmap: whole zeroed clusters give their host space back.
       disk.writeZeroesUnmap(request.offset(), request.length());
       return true;
     }
+    // zeros whose clusters stay: a v3 qcow2 zero flag keeps an allocated cluster's mapping
     disk.writeZeroes(request.offset(), request.length());
     if (noHole) {
       try {
@@ -400,34 +403,92 @@ final class Transmission {
   /** One base:allocation descriptor; its length is unsigned 32 bits on the wire. */
   private record Descriptor(long length, int state) {}
 
+  /**
+   * One chunk per selected context, in qemu-nbd's order (base:allocation, qemu:allocation-depth,
+   * the dirty bitmaps), the last one flagged done; each lists at most {@link #MAX_DESCRIPTORS}
+   * descriptors (one with NBD_CMD_FLAG_REQ_ONE), neighbours of one state merged.
+   */
   private void blockStatus(Request request) throws IOException {
-    long end = request.offset() + request.length();
+    int remaining = contexts.count();
     int limit = request.has(CMD_FLAG_REQ_ONE) ? 1 : MAX_DESCRIPTORS;
+    if (contexts.baseAllocation()) {
+      sendStatus(request, BASE_ALLOCATION_ID, statusDescriptors(request, limit, false), --remaining == 0);
+    }
+    if (contexts.allocationDepth()) {
+      sendStatus(request, ALLOCATION_DEPTH_ID, statusDescriptors(request, limit, true), --remaining == 0);
+    }
+    boolean[] bitmaps = contexts.bitmaps();
+    for (int index = 0; index < bitmaps.length; index++) {
+      if (bitmaps[index]) {
+        sendStatus(request, DIRTY_BITMAP_ID + index, bitmapDescriptors(request, limit,
+            export.bitmaps().get(index)), --remaining == 0);
+      }
+    }
+  }
+
+  /** base:allocation (hole, zero) or, with {@code depth}, qemu:allocation-depth (0 unallocated, 1 this layer, ...). */
+  private List<Descriptor> statusDescriptors(Request request, int limit, boolean depth) throws IOException {
+    long end = request.offset() + request.length();
     List<Descriptor> descriptors = new ArrayList<>();
     for (long position = request.offset(); position < end; ) {
       Extent extent = disk.blockStatus(position, end - position);
       long extentLength = Math.min(extent.length(), end - position);
-      int state = (extent.data() ? 0 : STATE_HOLE) | (extent.zero() ? STATE_ZERO : 0);
+      int state = depth ? (extent.present() ? extent.depth() + 1 : 0)
+          : (extent.data() ? 0 : STATE_HOLE) | (extent.zero() ? STATE_ZERO : 0);
       if (extentLength <= 0) {
         // A status that makes no progress: "allocated, content unknown" is always true.
         extentLength = end - position;
-        state = 0;
+        state = depth ? 1 : 0;
       }
-      Descriptor last = descriptors.isEmpty() ? null : descriptors.getLast();
-      if (last != null && last.state() == state) {
-        descriptors.set(descriptors.size() - 1, new Descriptor(last.length() + extentLength, state));
-      } else if (descriptors.size() < limit) {
-        descriptors.add(new Descriptor(extentLength, state));
-      } else {
+      if (!add(descriptors, extentLength, state, limit)) {
         break;
       }
       position += extentLength;
     }
-    ByteBuffer payload = ByteBuffer.allocate(4 + 8 * descriptors.size()).putInt(BASE_ALLOCATION_ID);
+    return descriptors;
+  }
+
+  /** qemu:dirty-bitmap:NAME: dirty (1) and clean (0) ranges as qemu-nbd's bitmap_to_extents lists them. */
+  private List<Descriptor> bitmapDescriptors(Request request, int limit, NbdServer.ExportedBitmap bitmap)
+      throws IOException {
+    long end = request.offset() + request.length();
+    List<Descriptor> descriptors = new ArrayList<>();
+    long cursor = request.offset();
+    for (io.qcow4j.disk.DirtyRange range : bitmap.ranges().dirtyRanges(request.offset(), request.length())) {
+      if (range.start() > cursor && !add(descriptors, range.start() - cursor, 0, limit)) {
+        return descriptors;
+      }
+      if (!add(descriptors, range.length(), STATE_DIRTY, limit)) {
+        return descriptors;
+      }
+      cursor = range.end();
+    }
+    if (end > cursor) {
+      add(descriptors, end - cursor, 0, limit);
+    }
+    return descriptors;
+  }
+
+  /** Adds a descriptor, merged into the last one of the same state while it fits 32 bits; false when full. */
+  private static boolean add(List<Descriptor> descriptors, long length, int state, int limit) {
+    Descriptor last = descriptors.isEmpty() ? null : descriptors.getLast();
+    if (last != null && last.state() == state && last.length() + length <= 0xffff_ffffL) {
+      descriptors.set(descriptors.size() - 1, new Descriptor(last.length() + length, state));
+      return true;
+    }
+    if (descriptors.size() >= limit) {
+      return false;
+    }
+    descriptors.add(new Descriptor(length, state));
+    return true;
+  }
+
+  private void sendStatus(Request request, int contextId, List<Descriptor> descriptors, boolean last) {
+    ByteBuffer payload = ByteBuffer.allocate(4 + 8 * descriptors.size()).putInt(contextId);
     for (Descriptor descriptor : descriptors) {
       payload.putInt((int) descriptor.length()).putInt(descriptor.state());
     }
-    send(chunkHeader(REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, request.cookie(), payload.capacity()),
+    send(chunkHeader(last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_BLOCK_STATUS, request.cookie(), payload.capacity()),
         payload.flip());
   }
 

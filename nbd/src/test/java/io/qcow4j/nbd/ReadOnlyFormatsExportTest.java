@@ -12,7 +12,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The formats qcow4j only reads, exported read-only: qemu-img reads through the server the bytes
+ * The formats qcow4j only reads (vpc, vdi, qed, qcow, vhdx), exported read-only: qemu-img reads through the server the bytes
  * it reads from the image itself, and a write is refused.
  */
 class ReadOnlyFormatsExportTest {
@@ -20,7 +20,7 @@ class ReadOnlyFormatsExportTest {
 
   @ParameterizedTest(name = "{0} {1}")
   @CsvSource({"vpc, subformat=dynamic", "vpc, subformat=fixed", "vdi, static=off", "vdi, static=on",
-      "qed, cluster_size=65536", "qcow, encryption=off"})
+      "qed, cluster_size=65536", "qcow, encryption=off", "vhdx, subformat=dynamic", "vhdx, 'subformat=fixed,block_size=1M'"})
   void qemuImgReadsTheImageThroughTheServer(String format, String options) throws IOException, InterruptedException {
     Path image = dir.resolve("disk." + format);
     Tool.run("qemu-img", "create", "-q", "-f", format, "-o", options, image.toString(), "16M").assertSuccess();

@@ -37,8 +37,13 @@ public final class FormatReads {
 
   /** Refuses a table of {@code bytes} over {@link #MAX_TABLE_BYTES}, naming the file and {@code what}. */
   public static int tableBytes(Storage storage, long bytes, String what) throws ImageLimitException {
+    return tableBytes(storage.name(), bytes, what);
+  }
+
+  /** Refuses a table of {@code bytes} over {@link #MAX_TABLE_BYTES}, naming the image {@code name} and {@code what}. */
+  public static int tableBytes(String name, long bytes, String what) throws ImageLimitException {
     if (bytes < 0 || bytes > MAX_TABLE_BYTES) {
-      throw new ImageLimitException(storage.name() + ": " + what + " of " + bytes + " bytes is larger than the limit of "
+      throw new ImageLimitException(name + ": " + what + " of " + bytes + " bytes is larger than the limit of "
           + MAX_TABLE_BYTES + " bytes");
     }
     return (int) bytes;

@@ -36,6 +36,8 @@ public final class FileStorage implements Storage {
   private final Optional<NativeFile> nativeFile;
   /** The image locks held: set once at open, widened by {@link #takePermission}. */
   private LockRequest lock = LockRequest.NONE;
+  /** False in cache mode unsafe ({@link #skipFlushes}): {@link #force} does nothing. */
+  private volatile boolean flushes = true;
 
   private FileStorage(Path path, FileChannel channel, boolean readOnly, Optional<NativeFile> nativeFile) {
     this.path = path;
@@ -221,8 +223,26 @@ public final class FileStorage implements Storage {
     });
   }
 
+  /**
+   * Makes {@link #force} do nothing from now on, QEMU's {@code cache.no-flush} (cache mode
+   * unsafe): what is written reaches the disk when the kernel writes it back. Returns this storage.
+   */
+  public FileStorage skipFlushes() {
+    flushes = false;
+    return this;
+  }
+
+  /** This storage with flushes skipped when {@code options} say so ({@link io.qcow4j.disk.OpenOptions#flushes()}). */
+  public FileStorage flushingAs(io.qcow4j.disk.OpenOptions options) {
+    return options.flushes() ? this : skipFlushes();
+  }
+
   @Override
   public void force(boolean metadata) throws IOException {
+    if (!flushes) {
+      ensureOpen();
+      return;
+    }
     io(current -> {
       current.force(metadata);
       return null;

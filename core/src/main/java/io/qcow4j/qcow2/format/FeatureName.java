@@ -10,17 +10,25 @@ public record FeatureName(Features.Kind kind, int bit, String name) {
   private static final int ENTRY_BYTES = 48;
   private static final int NAME_BYTES = 46;
 
-  /** Decodes the table's entries, skipping kinds this engine does not know. */
+  /**
+   * Decodes the table's entries as QEMU reads them: the extension zero-padded to whole entries (a
+   * last entry cut short keeps what it has), up to the first entry with an empty name; kinds this
+   * engine does not know are skipped.
+   */
   public static List<FeatureName> decodeTable(byte[] data) {
     List<FeatureName> names = new ArrayList<>();
-    for (int at = 0; at + ENTRY_BYTES <= data.length; at += ENTRY_BYTES) {
-      int kind = data[at] & 0xff;
-      int bit = data[at + 1] & 0xff;
+    byte[] padded = java.util.Arrays.copyOf(data, (data.length + ENTRY_BYTES - 1) / ENTRY_BYTES * ENTRY_BYTES);
+    for (int at = 0; at + ENTRY_BYTES <= padded.length; at += ENTRY_BYTES) {
+      int kind = padded[at] & 0xff;
+      int bit = padded[at + 1] & 0xff;
       int length = 0;
-      while (length < NAME_BYTES && data[at + 2 + length] != 0) {
+      while (length < NAME_BYTES && padded[at + 2 + length] != 0) {
         length++;
       }
-      String name = new String(data, at + 2, length, StandardCharsets.UTF_8);
+      if (length == 0) {
+        break;
+      }
+      String name = new String(padded, at + 2, length, StandardCharsets.UTF_8);
       if (kind < Features.Kind.values().length) {
         names.add(new FeatureName(Features.Kind.values()[kind], bit, name));
       }

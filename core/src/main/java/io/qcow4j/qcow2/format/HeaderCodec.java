@@ -34,9 +34,7 @@ public final class HeaderCodec {
    */
   public static int clusterSizeOf(String file, ByteBuffer fixedPart) throws IOException {
     ByteBuffer in = fixedPart.duplicate().order(java.nio.ByteOrder.BIG_ENDIAN);
-    if (in.remaining() < Header.V2_LENGTH) {
-      throw new CorruptImageException(file + ": file is too short for a qcow2 header (" + in.remaining() + " bytes)");
-    }
+    checkShort(file, in);
     checkMagicAndVersion(file, in);
     int clusterBits = in.getInt(in.position() + 20);
     checkClusterBits(file, clusterBits);
@@ -49,9 +47,7 @@ public final class HeaderCodec {
    */
   public static Header decode(String file, ByteBuffer firstCluster, long fileSize) throws IOException {
     ByteBuffer in = firstCluster.slice().order(java.nio.ByteOrder.BIG_ENDIAN);
-    if (in.remaining() < Header.V2_LENGTH) {
-      throw new CorruptImageException(file + ": file is too short for a qcow2 header (" + in.remaining() + " bytes)");
-    }
+    checkShort(file, in);
     int version = checkMagicAndVersion(file, in);
     long backingFileOffset = in.getLong(8);
     int backingFileSize = in.getInt(16);
@@ -83,7 +79,13 @@ public final class HeaderCodec {
       autoclear = in.getLong(88);
       refcountOrder = in.getInt(96);
       headerLength = in.getInt(100);
-      if (headerLength < Header.V3_MIN_LENGTH || (headerLength & 7) != 0) {
+      if (Integer.toUnsignedLong(headerLength) < Header.V3_MIN_LENGTH) {
+        throw new CorruptImageException(file + ": qcow2 header too short");
+      }
+      if (Integer.toUnsignedLong(headerLength) > clusterSize) {
+        throw new CorruptImageException(file + ": qcow2 header exceeds cluster size");
+      }
+      if ((headerLength & 7) != 0) {
         throw new CorruptImageException(file + ": header_length " + headerLength
             + " at offset 100 is invalid (at least 104 and a multiple of 8)");
       }
@@ -101,14 +103,16 @@ public final class HeaderCodec {
           + (cryptMethod == 1 ? ", AES" : cryptMethod == 2 ? ", LUKS" : "") + ") is not supported");
     }
     if (refcountOrder > MAX_REFCOUNT_ORDER || refcountOrder < 0) {
-      throw new CorruptImageException(file + ": refcount_order " + refcountOrder
-          + " at offset 96 is out of range (refcounts are at most 64 bits, order 6)");
+      throw new CorruptImageException(file + ": Reference count entry width too large; may not exceed 64 bits");
     }
     if (size < 0 || size > MAX_VIRTUAL_SIZE) {
       throw new ImageLimitException(file + ": virtual size " + Long.toUnsignedString(size)
           + " at offset 24 exceeds the limit of " + MAX_VIRTUAL_SIZE + " bytes");
     }
 
+    if (Long.compareUnsigned(backingFileOffset, clusterSize) > 0) {
+      throw new CorruptImageException(file + ": Invalid backing file offset");
+    }
     List<HeaderExtension> extensions = decodeExtensions(file, in, headerLength, clusterSize, backingFileOffset);
     List<FeatureName> featureNames = extensions.stream()
         .filter(e -> e.type() == HeaderExtension.FEATURE_NAME_TABLE)
@@ -139,8 +143,7 @@ public final class HeaderCodec {
     String backingFile = null;
     if (backingFileOffset != 0) {
       if (backingFileSize > MAX_BACKING_NAME_BYTES || backingFileSize < 0) {
-        throw new ImageLimitException(file + ": backing file name length " + Integer.toUnsignedString(backingFileSize)
-            + " at offset 16 exceeds the limit of " + MAX_BACKING_NAME_BYTES + " bytes");
+        throw new ImageLimitException(file + ": Backing file name too long");
       }
       // Subtract rather than add: an offset near 2^63 must not wrap around and pass.
       if (backingFileOffset < 0 || backingFileOffset > clusterSize - backingFileSize
@@ -200,27 +203,38 @@ public final class HeaderCodec {
     return length;
   }
 
+  /** A file shorter than a v2 header: QEMU reads zeros past its end, so without the magic it is not qcow2. */
+  private static void checkShort(String file, ByteBuffer in) throws IOException {
+    if (in.remaining() >= Header.V2_LENGTH) {
+      return;
+    }
+    byte[] magic = new byte[4];
+    in.duplicate().get(magic, 0, Math.min(4, in.remaining()));
+    if (ByteBuffer.wrap(magic).getInt() != Header.MAGIC) {
+      throw new CorruptImageException(file + ": Image is not in qcow2 format");
+    }
+    throw new CorruptImageException(file + ": file is too short for a qcow2 header (" + in.remaining() + " bytes)");
+  }
+
   private static int checkMagicAndVersion(String file, ByteBuffer in) throws IOException {
     int magic = in.getInt(in.position());
     if (magic != Header.MAGIC) {
-      throw new CorruptImageException(String.format("%s: Image is not in qcow2 format (magic 0x%08x at offset 0)", file, magic));
+      throw new CorruptImageException(file + ": Image is not in qcow2 format");
     }
     int version = in.getInt(in.position() + 4);
     if (version != 2 && version != 3) {
-      throw new UnsupportedFeatureException(file + ": qcow2 version " + version + " is not supported (2 and 3 are)");
+      throw new UnsupportedFeatureException(file + ": Unsupported qcow2 version " + Integer.toUnsignedString(version));
     }
     return version;
   }
 
   private static void checkClusterBits(String file, int clusterBits) throws IOException {
+    // QEMU's words; below 512 bytes the format forbids, above 2 MiB is the limit QEMU and we share
     if (clusterBits < MIN_CLUSTER_BITS) {
-      // The format itself forbids clusters below 512 bytes; larger ones are only over our limit.
-      throw new CorruptImageException(file + ": cluster_bits " + clusterBits + " at offset 20 is below the format's minimum of "
-          + MIN_CLUSTER_BITS);
+      throw new CorruptImageException(file + ": Unsupported cluster size: 2^" + Integer.toUnsignedString(clusterBits));
     }
     if (clusterBits > MAX_CLUSTER_BITS) {
-      throw new ImageLimitException(file + ": cluster_bits " + clusterBits + " at offset 20 is out of range ("
-          + MIN_CLUSTER_BITS + ".." + MAX_CLUSTER_BITS + ", 512 bytes to 2 MiB)");
+      throw new ImageLimitException(file + ": Unsupported cluster size: 2^" + Integer.toUnsignedString(clusterBits));
     }
   }
 
@@ -240,9 +254,7 @@ public final class HeaderCodec {
         return extensions;
       }
       if (at + 8 + length > end) {
-        throw new CorruptImageException(String.format(
-            "%s: header extension 0x%08x at offset %d has length %d, past the end of the header area (%d)",
-            file, type, at, length, end));
+        throw new CorruptImageException(file + ": Header extension too large");
       }
       byte[] data = new byte[(int) length];
       in.get(at + 8, data);
@@ -250,7 +262,7 @@ public final class HeaderCodec {
       at += 8 + (int) ((length + 7) & ~7L);
     }
     if (at < end) {
-      throw new CorruptImageException(file + ": header extension at offset " + at + " is cut by the end of the header area");
+      throw new CorruptImageException(file + ": Header extension too large");
     }
     // The area ended exactly without an end marker: QEMU accepts this as the end.
     return extensions;
@@ -262,50 +274,61 @@ public final class HeaderCodec {
     if (unknown == 0) {
       return;
     }
+    // QEMU's words: the table's names of unknown bits in table order, then the rest as a mask
     List<String> described = new ArrayList<>();
-    for (int bit = 0; bit < 64; bit++) {
-      if ((unknown & (1L << bit)) == 0) {
-        continue;
+    long unnamed = unknown;
+    for (FeatureName name : names) {
+      if (name.kind() == Features.Kind.INCOMPATIBLE && name.bit() < 64 && (unnamed & (1L << name.bit())) != 0) {
+        described.add(name.name());
+        unnamed &= ~(1L << name.bit());
       }
-      final int wanted = bit;
-      String name = names.stream()
-          .filter(n -> n.kind() == Features.Kind.INCOMPATIBLE && n.bit() == wanted)
-          .map(FeatureName::name).findFirst().orElse(null);
-      described.add(name == null ? "unknown incompatible feature bit " + bit : "'" + name + "' (incompatible bit " + bit + ")");
     }
-    throw new UnsupportedFeatureException(file + ": unsupported qcow2 feature(s): " + String.join(", ", described));
+    if (unnamed != 0) {
+      described.add("Unknown incompatible feature: " + Long.toHexString(unnamed));
+    }
+    throw new UnsupportedFeatureException(file + ": Unsupported qcow2 feature(s): " + String.join(", ", described));
   }
 
   private static void checkTables(
       String file, int clusterSize, long size, int l1Size, long l1TableOffset, long refcountTableOffset,
       int refcountTableClusters, int snapshotCount, long snapshotsOffset, long fileSize, boolean extendedL2)
       throws IOException {
-    long l1Entries = Integer.toUnsignedLong(l1Size);
-    if (l1Entries * 8 > MAX_L1_BYTES) {
-      throw new ImageLimitException(file + ": L1 table of " + l1Entries + " entries (l1_size at offset 36) exceeds the limit of "
-          + MAX_L1_BYTES + " bytes");
+    // QEMU's checks, in its order and words (qcow2_do_open, qcow2_validate_table)
+    if (refcountTableClusters == 0) {
+      throw new CorruptImageException(file + ": Image does not contain a reference count table");
     }
+    long refcountTableClustersUnsigned = Integer.toUnsignedLong(refcountTableClusters);
+    validateTable(file, "Reference count table", refcountTableOffset, refcountTableClustersUnsigned, clusterSize,
+        MAX_REFCOUNT_TABLE_BYTES, clusterSize);
+    checkSnapshotTable(file, clusterSize, snapshotCount, snapshotsOffset);
+    long l1Entries = Integer.toUnsignedLong(l1Size);
+    validateTable(file, "Active L1 table", l1TableOffset, l1Entries, 8, MAX_L1_BYTES, clusterSize);
     long l2Entries = clusterSize / (extendedL2 ? 16 : 8);
     long bytesPerL1Entry = l2Entries * clusterSize;
     long neededL1 = (size + bytesPerL1Entry - 1) / bytesPerL1Entry;
-    if (l1Entries < neededL1) {
-      throw new CorruptImageException(file + ": L1 table has " + l1Entries + " entries (l1_size at offset 36) but the virtual size "
-          + size + " needs " + neededL1);
+    if (neededL1 > Integer.MAX_VALUE) {
+      throw new ImageLimitException(file + ": Image is too big");
     }
+    if (l1Entries < neededL1) {
+      throw new CorruptImageException(file + ": L1 table is too small");
+    }
+    // ours: the tables lie in the file, after the header
     if (l1Entries > 0) {
       checkTableBounds(file, "L1 table", "l1_table_offset at offset 40", l1TableOffset, l1Entries * 8, clusterSize, fileSize);
     }
-    long refcountTableBytes = Integer.toUnsignedLong(refcountTableClusters) * clusterSize;
-    if (refcountTableBytes > MAX_REFCOUNT_TABLE_BYTES) {
-      throw new ImageLimitException(file + ": refcount table of " + Integer.toUnsignedString(refcountTableClusters)
-          + " clusters (refcount_table_clusters at offset 56) exceeds the limit of " + MAX_REFCOUNT_TABLE_BYTES + " bytes");
-    }
-    if (refcountTableClusters == 0) {
-      throw new CorruptImageException(file + ": refcount table is empty (refcount_table_clusters at offset 56 is 0)");
-    }
     checkTableBounds(file, "refcount table", "refcount_table_offset at offset 48", refcountTableOffset,
-        refcountTableBytes, clusterSize, fileSize);
-    checkSnapshotTable(file, clusterSize, snapshotCount, snapshotsOffset);
+        refcountTableClustersUnsigned * clusterSize, clusterSize, fileSize);
+  }
+
+  /** QEMU's qcow2_validate_table: "NAME too large" past the limit, "NAME offset invalid" unaligned or overflowing. */
+  private static void validateTable(String file, String name, long offset, long entries, long entryBytes, long maxBytes,
+      int clusterSize) throws IOException {
+    if (entries > maxBytes / entryBytes) {
+      throw new ImageLimitException(file + ": " + name + " too large");
+    }
+    if (Long.compareUnsigned(offset, Long.MAX_VALUE - entries * entryBytes) > 0 || (offset & (clusterSize - 1)) != 0) {
+      throw new CorruptImageException(file + ": " + name + " offset invalid");
+    }
   }
 
   /**

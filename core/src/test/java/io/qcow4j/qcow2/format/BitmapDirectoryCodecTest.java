@@ -88,7 +88,7 @@ class BitmapDirectoryCodecTest {
     List<BitmapDirectoryCodec.Entry> entries = BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(directory), 0x40000, 2);
 
     assertThat(entries).containsExactly(
-        new BitmapDirectoryCodec.Entry("in-use", 9, BitmapDirectoryCodec.FLAG_IN_USE | 4, 0x50000, 4),
+        new BitmapDirectoryCodec.Entry("in-use", 9, BitmapDirectoryCodec.FLAG_IN_USE | 4, 0x50000, 4, new byte[] {1, 2, 3}),
         new BitmapDirectoryCodec.Entry("ünïcode", 31, BitmapDirectoryCodec.FLAG_AUTO, 0x60000, 1));
     assertThat(first).hasSize(40);
   }
@@ -161,6 +161,85 @@ class BitmapDirectoryCodecTest {
     assertThatThrownBy(() -> BitmapDirectoryCodec.checkTable(FILE,
         new BitmapDirectoryCodec.Entry("past", 16, 0, 0x50000, 2), cluster, 0x50000 + 8))
         .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'past'").hasMessageContaining("past the end");
+  }
+
+  @Test
+  void encodesWhatItDecodes() throws IOException {
+    List<BitmapDirectoryCodec.Entry> entries = List.of(
+        new BitmapDirectoryCodec.Entry("a", 16, BitmapDirectoryCodec.FLAG_AUTO, 0x50000, 1),
+        new BitmapDirectoryCodec.Entry("with-extra", 9, BitmapDirectoryCodec.FLAG_EXTRA_DATA_COMPATIBLE, 0x60000, 3,
+            new byte[] {7, 7, 7, 7, 7}));
+    byte[] directory = BitmapDirectoryCodec.encode(entries);
+    assertThat(directory).hasSize(32 + 40);
+    assertThat(directory).startsWith(entry(0x50000, 1, BitmapDirectoryCodec.FLAG_AUTO, 16, "a", new byte[0]));
+    assertThat(BitmapDirectoryCodec.decodeDirectory(FILE, ByteBuffer.wrap(directory), 0x40000, 2)).isEqualTo(entries);
+    assertThat(entries.get(1).usable()).isTrue();
+    assertThat(entries.get(1).withFlags(0).usable()).isFalse();
+    BitmapDirectoryCodec.Extension extension = new BitmapDirectoryCodec.Extension(2, directory.length, 0x40000);
+    assertThat(BitmapDirectoryCodec.Extension.decodeChecked(FILE, extension.encode(), 65536, 0x80000))
+        .isEqualTo(extension);
+  }
+
+  @Test
+  void refusesWhatQemuRefusesInAnEntry() {
+    for (int bits : new int[] {8, 32, 0}) {
+      byte[] bad = entry(0x50000, 1, 0, bits, "g", new byte[0]);
+      assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(bad), 0x40000, 1))
+          .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("granularity bits " + bits);
+    }
+    byte[] flags = entry(0x50000, 1, 8, 16, "f", new byte[0]);
+    assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(flags), 0x40000, 1))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("reserved flags 0x8");
+    byte[] type = entry(0x50000, 1, 0, 16, "t", new byte[0]);
+    type[16] = 2;
+    assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(type), 0x40000, 1))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("type 2");
+    byte[] longName = entry(0x50000, 1, 0, 16, "n".repeat(1024), new byte[0]);
+    assertThatThrownBy(() -> BitmapDirectoryCodec.decode(FILE, ByteBuffer.wrap(longName), 0x40000, 1))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("1024 bytes");
+    byte[] one = entry(0x50000, 1, 0, 16, "x", new byte[0]);
+    byte[] padded = Arrays.copyOf(one, one.length + 8);
+    assertThatThrownBy(() -> BitmapDirectoryCodec.decodeDirectory(FILE, ByteBuffer.wrap(padded), 0x40000, 1))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("Broken bitmap directory");
+    byte[] twice = concat(one, one);
+    assertThatThrownBy(() -> BitmapDirectoryCodec.decodeDirectory(FILE, ByteBuffer.wrap(twice), 0x40000, 2))
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'x' twice");
+  }
+
+  @Test
+  void checksTheExtensionAsQemuDoes() {
+    int cluster = 65536;
+    assertThatThrownBy(() -> new BitmapDirectoryCodec.Extension(65536, 32, 0x40000).check(FILE, cluster, 1 << 20))
+        .hasMessageContaining("Image has 65536 bitmaps, exceeding the QEMU supported maximum of 65535");
+    assertThatThrownBy(() -> new BitmapDirectoryCodec.Extension(0, 32, 0x40000).check(FILE, cluster, 1 << 20))
+        .hasMessageContaining("zero bitmaps");
+    assertThatThrownBy(() -> new BitmapDirectoryCodec.Extension(1, 32, 0x40200).check(FILE, cluster, 1 << 20))
+        .hasMessageContaining("invalid bitmap directory offset");
+    assertThatThrownBy(() -> new BitmapDirectoryCodec.Extension(1, 1024L * 65535 + 1, 0x40000).check(FILE, cluster,
+        1L << 40)).hasMessageContaining("exceeds the maximum supported size (67107840)");
+    assertThatThrownBy(() -> new BitmapDirectoryCodec.Extension(1, 32, 0x100000).check(FILE, cluster, 0x100010))
+        .hasMessageContaining("past the end of the file");
+    byte[] reserved = new BitmapDirectoryCodec.Extension(1, 32, 0x40000).encode();
+    reserved[5] = 1;
+    assertThatThrownBy(() -> BitmapDirectoryCodec.Extension.decodeChecked(FILE, reserved, cluster, 1 << 20))
+        .hasMessageContaining("Reserved field is not zero");
+  }
+
+  @Test
+  void tableEntriesAsQemuChecksThem() throws IOException {
+    int cluster = 65536;
+    assertThat(BitmapDirectoryCodec.dataOffset(FILE, "b", 0, 0, cluster)).isZero();
+    assertThat(BitmapDirectoryCodec.dataOffset(FILE, "b", 0, BitmapDirectoryCodec.TABLE_ALL_ONES, cluster)).isZero();
+    assertThat(BitmapDirectoryCodec.dataOffset(FILE, "b", 0, 0x30000, cluster)).isEqualTo(0x30000);
+    for (long bad : new long[] {0x30001, 0x30200, 2, 1L << 56}) {
+      assertThat(BitmapDirectoryCodec.validTableEntry(bad, cluster)).isFalse();
+      assertThatThrownBy(() -> BitmapDirectoryCodec.dataOffset(FILE, "b", 3, bad, cluster))
+          .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'b' table entry 3");
+    }
+    // 1 GiB at 64 KiB granularity: 16384 bits, 2 KiB, one 64 KiB cluster; at 512 bytes 2^21 bits, 4 clusters.
+    assertThat(BitmapDirectoryCodec.tableEntries(1L << 30, 16, cluster)).isEqualTo(1);
+    assertThat(BitmapDirectoryCodec.tableEntries(1L << 30, 9, cluster)).isEqualTo(4);
+    assertThat(BitmapDirectoryCodec.bitCount(65537, 16)).isEqualTo(2);
   }
 
   /** One directory entry laid out by hand from the spec. */

@@ -55,18 +55,18 @@ class HeaderValidationTest {
             List.of("too short", "71 bytes")),
         new Case("v3 shorter than 104 bytes", b -> {}, 100, FILE_SIZE, CorruptImageException.class,
             List.of("too short", "104")),
-        corrupt("bad magic", b -> b.putInt(0, 0x514649fa), "magic 0x514649fa", "offset 0"),
-        corrupt("qcow v1 magic", b -> b.putInt(0, 0x514649fb - 0x100), "magic", "offset 0"),
-        unsupported("version 1", b -> b.putInt(4, 1), "version 1"),
-        unsupported("version 4", b -> b.putInt(4, 4), "version 4"),
+        corrupt("bad magic", b -> b.putInt(0, 0x514649fa), "Image is not in qcow2 format"),
+        corrupt("qcow v1 magic", b -> b.putInt(0, 0x514649fb - 0x100), "Image is not in qcow2 format"),
+        unsupported("version 1", b -> b.putInt(4, 1), "Unsupported qcow2 version 1"),
+        unsupported("version 4", b -> b.putInt(4, 4), "Unsupported qcow2 version 4"),
         // The spec forbids clusters below 512 bytes and refcounts over 64 bits: corruption, not a limit.
-        corrupt("cluster_bits 8", b -> b.putInt(20, 8), "cluster_bits 8", "offset 20"),
-        limit("cluster_bits 22", b -> b.putInt(20, 22), "cluster_bits 22", "offset 20"),
-        corrupt("cluster_bits negative", b -> b.putInt(20, -1), "cluster_bits -1", "offset 20"),
-        corrupt("header_length 96", b -> b.putInt(100, 96), "header_length 96", "offset 100"),
+        corrupt("cluster_bits 8", b -> b.putInt(20, 8), "Unsupported cluster size: 2^8"),
+        limit("cluster_bits 22", b -> b.putInt(20, 22), "Unsupported cluster size: 2^22"),
+        corrupt("cluster_bits negative", b -> b.putInt(20, -1), "Unsupported cluster size: 2^4294967295"),
+        corrupt("header_length 96", b -> b.putInt(100, 96), "qcow2 header too short"),
         corrupt("header_length not a multiple of 8", b -> b.putInt(100, 108), "header_length 108", "offset 100"),
-        corrupt("header_length negative", b -> b.putInt(100, -8), "header_length -8", "offset 100"),
-        corrupt("header_length past the cluster", b -> b.putInt(100, CLUSTER + 8), "header_length", "offset 100"),
+        corrupt("header_length negative", b -> b.putInt(100, -8), "qcow2 header exceeds cluster size"),
+        corrupt("header_length past the cluster", b -> b.putInt(100, CLUSTER + 8), "qcow2 header exceeds cluster size"),
         corrupt("header_length of the whole cluster", b -> b.putInt(100, CLUSTER), "header_length 65536", "offset 100",
             "no room"),
         // An extension that ends the cluster exactly (no end marker, which QEMU reads): no room to write one back.
@@ -78,27 +78,35 @@ class HeaderValidationTest {
         unsupported("AES encryption", b -> b.putInt(32, 1), "crypt_method 1", "AES"),
         unsupported("LUKS encryption", b -> b.putInt(32, 2), "crypt_method 2", "LUKS"),
         unsupported("unknown encryption", b -> b.putInt(32, 3), "crypt_method 3"),
-        corrupt("refcount_order 7", b -> b.putInt(96, 7), "refcount_order 7", "offset 96"),
-        corrupt("refcount_order negative", b -> b.putInt(96, -1), "refcount_order -1", "offset 96"),
+        corrupt("refcount_order 7", b -> b.putInt(96, 7), "Reference count entry width too large; may not exceed 64 bits"),
+        corrupt("refcount_order negative", b -> b.putInt(96, -1), "Reference count entry width too large"),
         limit("size negative", b -> b.putLong(24, -1), "size 18446744073709551615", "offset 24"),
         limit("size over 2^61", b -> b.putLong(24, (1L << 61) + 1), "size", "offset 24"),
         corrupt("extension longer than the cluster",
-            b -> b.putInt(112, 0x12345678).putInt(116, CLUSTER), "header extension 0x12345678", "offset 112"),
+            b -> b.putInt(112, 0x12345678).putInt(116, CLUSTER), "Header extension too large"),
         corrupt("extension length beyond 2^31", b -> b.putInt(112, 0x12345678).putInt(116, 0x80000000),
-            "header extension 0x12345678", "offset 112", "length 2147483648"),
+            "Header extension too large"),
         new Case("extension cut by a short file", b -> b.putInt(112, 0x12345678).putInt(116, 64), 160, FILE_SIZE,
-            CorruptImageException.class, List.of("header extension 0x12345678", "offset 112")),
+            CorruptImageException.class, List.of("Header extension too large")),
         corrupt("extension header cut by the backing file name", b -> {
           b.putLong(8, 116).putInt(16, 4).put(116, "base".getBytes(StandardCharsets.UTF_8));
           b.putInt(112, 0x12345678);
-        }, "header extension", "offset 112"),
-        unsupported("unknown incompatible bit", b -> b.putLong(72, 1L << 5), "incompatible feature bit 5"),
-        unsupported("unknown incompatible bit 63", b -> b.putLong(72, 1L << 63 | 1), "incompatible feature bit 63"),
+        }, "Header extension too large"),
+        unsupported("unknown incompatible bit", b -> b.putLong(72, 1L << 5), "Unsupported qcow2 feature(s): Unknown incompatible feature: 20"),
+        unsupported("unknown incompatible bit 63", b -> b.putLong(72, 1L << 63 | 1),
+            "Unsupported qcow2 feature(s): Unknown incompatible feature: 8000000000000000"),
         unsupported("unknown incompatible bit named by the table", b -> {
           b.putLong(72, 1L << 7);
           b.putInt(112, HeaderExtension.FEATURE_NAME_TABLE).putInt(116, 48);
           b.put(120, (byte) 0).put(121, (byte) 7).put(122, "frobnication".getBytes(StandardCharsets.UTF_8));
-        }, "'frobnication'", "incompatible bit 7"),
+        }, "Unsupported qcow2 feature(s): frobnication"),
+        // QEMU's reading: an entry cut short by the extension's end is zero-padded; names in table order
+        unsupported("a cut table entry names its bit, table order", b -> {
+          b.putLong(72, 1L << 7 | 1L << 9 | 1L << 40);
+          b.putInt(112, HeaderExtension.FEATURE_NAME_TABLE).putInt(116, 48 + 14);
+          b.put(120, (byte) 0).put(121, (byte) 9).put(122, "nine".getBytes(StandardCharsets.UTF_8));
+          b.put(168, (byte) 0).put(169, (byte) 7).put(170, "Test feature".getBytes(StandardCharsets.UTF_8));
+        }, "Unsupported qcow2 feature(s): nine, Test feature, Unknown incompatible feature: 10000000000"),
         corrupt("extended L2 with 8 KiB clusters", b -> {
           b.putInt(20, 13).putLong(72, Features.INCOMPAT_EXTENDED_L2).putInt(36, 1 << 11);
           b.putLong(40, 0x30000);
@@ -110,20 +118,20 @@ class HeaderValidationTest {
         corrupt("compression bit without the compression_type field",
             b -> b.putLong(72, Features.INCOMPAT_COMPRESSION_TYPE).putInt(100, 104), "compression_type 0", "offset 104"),
         corrupt("zstd without the compression bit", b -> b.put(104, (byte) 1), "compression_type 1", "offset 104"),
-        limit("L1 table over 32 MiB", b -> b.putInt(36, (32 << 20) / 8 + 1), "l1_size", "offset 36"),
-        limit("L1 size negative", b -> b.putInt(36, -1), "4294967295 entries", "l1_size", "offset 36"),
-        corrupt("L1 table too small for the size", b -> b.putInt(36, 1), "l1_size", "offset 36", "needs 2"),
+        limit("L1 table over 32 MiB", b -> b.putInt(36, (32 << 20) / 8 + 1), "Active L1 table too large"),
+        limit("L1 size negative", b -> b.putInt(36, -1), "Active L1 table too large"),
+        corrupt("L1 table too small for the size", b -> b.putInt(36, 1), "L1 table is too small"),
         corrupt("L1 table at offset 0", b -> b.putLong(40, 0), "l1_table_offset", "offset 40"),
-        corrupt("L1 table unaligned", b -> b.putLong(40, 0x30200), "l1_table_offset", "offset 40"),
+        corrupt("L1 table unaligned", b -> b.putLong(40, 0x30200), "Active L1 table offset invalid"),
         corrupt("L1 table past the end", b -> b.putLong(40, 0x40000), "l1_table_offset", "offset 40"),
         corrupt("L1 table offset near 2^63", b -> b.putLong(40, Long.MAX_VALUE & ~0xffffL), "l1_table_offset",
             "offset 40"),
-        corrupt("L1 table offset negative", b -> b.putLong(40, Long.MIN_VALUE), "l1_table_offset", "offset 40"),
-        limit("refcount table over 8 MiB", b -> b.putInt(56, 129), "refcount_table_clusters", "offset 56"),
-        limit("refcount table clusters negative", b -> b.putInt(56, -1), "refcount_table_clusters", "offset 56"),
-        corrupt("refcount table empty", b -> b.putInt(56, 0), "refcount_table_clusters", "offset 56"),
+        corrupt("L1 table offset negative", b -> b.putLong(40, Long.MIN_VALUE), "Active L1 table offset invalid"),
+        limit("refcount table over 8 MiB", b -> b.putInt(56, 129), "Reference count table too large"),
+        limit("refcount table clusters negative", b -> b.putInt(56, -1), "Reference count table too large"),
+        corrupt("refcount table empty", b -> b.putInt(56, 0), "Image does not contain a reference count table"),
         corrupt("refcount table at offset 0", b -> b.putLong(48, 0), "refcount_table_offset", "offset 48"),
-        corrupt("refcount table unaligned", b -> b.putLong(48, 0x10008), "refcount_table_offset", "offset 48"),
+        corrupt("refcount table unaligned", b -> b.putLong(48, 0x10008), "Reference count table offset invalid"),
         corrupt("refcount table past the end", b -> b.putInt(56, 4), "refcount_table_offset", "offset 48"),
         // The snapshot table fields are refused with QEMU's words (qcow2_validate_table); a table at
         // offset 0 or past the end of the file is read as QEMU reads it (SnapshotTableHeaderTest).
@@ -135,10 +143,10 @@ class HeaderValidationTest {
         corrupt("snapshot table offset negative", b -> b.putLong(64, Long.MIN_VALUE), "Snapshot table offset invalid"),
         corrupt("snapshot table without room below 2^63", b -> b.putInt(60, 0xffff).putLong(64, 0xffffffffffff0000L),
             "Snapshot table offset invalid"),
-        limit("backing file name over 1023 bytes", b -> b.putLong(8, 0x200).putInt(16, 1024), "1024",
-            "offset 16"),
-        limit("backing file name length negative", b -> b.putLong(8, 0x200).putInt(16, -1), "4294967295",
-            "offset 16"),
+        limit("backing file name over 1023 bytes", b -> b.putLong(8, 0x200).putInt(16, 1024),
+            "Backing file name too long"),
+        limit("backing file name length negative", b -> b.putLong(8, 0x200).putInt(16, -1),
+            "Backing file name too long"),
         corrupt("backing file name past the cluster", b -> b.putLong(8, CLUSTER - 10).putInt(16, 20),
             "backing file name", "offset " + (CLUSTER - 10)),
         new Case("backing file name past a short file", b -> b.putLong(8, 500).putInt(16, 20), 512, FILE_SIZE,
@@ -146,10 +154,10 @@ class HeaderValidationTest {
         unsupported("backing file name not UTF-8",
             b -> b.putLong(8, 0x200).putInt(16, 3).put(0x200, new byte[] {'b', (byte) 0xff, 'a'}),
             "backing file name", "offset 512", "UTF-8"),
-        corrupt("backing file offset negative", b -> b.putLong(8, -8).putInt(16, 4), "backing file name",
-            "offset -8"),
+        corrupt("backing file offset negative", b -> b.putLong(8, -8).putInt(16, 4),
+            "Invalid backing file offset"),
         corrupt("backing file offset near 2^63", b -> b.putLong(8, Long.MAX_VALUE - 5).putInt(16, 10),
-            "backing file name", "offset " + (Long.MAX_VALUE - 5)));
+            "Invalid backing file offset"));
   }
 
   @ParameterizedTest
@@ -177,13 +185,13 @@ class HeaderValidationTest {
     byte[] header = validHeader();
     ByteBuffer.wrap(header).putInt(20, 22);
     assertThatThrownBy(() -> HeaderCodec.clusterSizeOf(FILE, ByteBuffer.wrap(header, 0, 112)))
-        .isExactlyInstanceOf(ImageLimitException.class).hasMessageContaining(FILE).hasMessageContaining("offset 20");
+        .isExactlyInstanceOf(ImageLimitException.class).hasMessage(FILE + ": Unsupported cluster size: 2^22");
     ByteBuffer.wrap(header).putInt(4, 1);
     assertThatThrownBy(() -> HeaderCodec.clusterSizeOf(FILE, ByteBuffer.wrap(header, 0, 112)))
         .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining(FILE);
     ByteBuffer.wrap(header).putInt(0, 0);
     assertThatThrownBy(() -> HeaderCodec.clusterSizeOf(FILE, ByteBuffer.wrap(header, 0, 112)))
-        .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining(FILE).hasMessageContaining("magic");
+        .isExactlyInstanceOf(CorruptImageException.class).hasMessage(FILE + ": Image is not in qcow2 format");
     assertThatThrownBy(() -> HeaderCodec.clusterSizeOf(FILE, ByteBuffer.wrap(validHeader(), 0, 40)))
         .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining(FILE);
   }

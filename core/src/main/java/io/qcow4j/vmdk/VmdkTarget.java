@@ -1,0 +1,186 @@
+package io.qcow4j.vmdk;
+
+import io.qcow4j.disk.CreateOptions;
+import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.internal.formats.BlockImageWriter;
+import io.qcow4j.internal.formats.FormatReads;
+import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.storage.Storage;
+import io.qcow4j.vmdk.format.SparseHeader;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.BitSet;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * A new monolithicSparse VMDK, laid out as QEMU 7.2's vmdk_init_extent and vmdk_co_do_create lay
+ * one out (the sparse header, the descriptor at sector 1, the redundant and the primary grain
+ * directories each followed by all their grain tables, grains from the next 64 KiB boundary), its
+ * 64 KiB grains allocated at the end of the file in first-write order as vmdk_co_pwritev does,
+ * each grain table entry kept in both copies of its table. {@link StreamVmdkTarget} writes the
+ * streamOptimized subformat.
+ */
+public final class VmdkTarget extends BlockImageWriter {
+  static final int SECTOR = 512;
+  static final int GRAIN_SECTORS = 128;
+  static final int ENTRIES_PER_TABLE = 512;
+  static final int TABLE_SECTORS = ENTRIES_PER_TABLE * 4 / SECTOR;
+
+  private final Layout layout;
+  private final int[] entries;
+  private final BitSet dirtyTables = new BitSet();
+  private long nextSector;
+
+  /** Where the directories and tables of a sparse extent of {@code sectors} sectors lie (vmdk_init_extent). */
+  record Layout(long sectors, long grains, long tableCount, long directorySectors, long redundantDirectory,
+      long directory, long grainOffset) {
+    static Layout of(long sectors) {
+      long grains = (sectors + GRAIN_SECTORS - 1) / GRAIN_SECTORS;
+      long tableCount = (grains + ENTRIES_PER_TABLE - 1) / ENTRIES_PER_TABLE;
+      long directorySectors = (tableCount * 4 + SECTOR - 1) / SECTOR;
+      long redundant = 1 + 20;
+      long directory = redundant + directorySectors + TABLE_SECTORS * tableCount;
+      long grainOffset = (directory + directorySectors + TABLE_SECTORS * tableCount + GRAIN_SECTORS - 1)
+          / GRAIN_SECTORS * GRAIN_SECTORS;
+      return new Layout(sectors, grains, tableCount, directorySectors, redundant, directory, grainOffset);
+    }
+
+    /** Where the tables that follow the directory at {@code directorySector} start, in bytes. */
+    long tablesAt(long directorySector) {
+      return (directorySector + directorySectors) * SECTOR;
+    }
+  }
+
+  private VmdkTarget(Storage storage, Path path, long size, Layout layout) {
+    super(storage, path, size, GRAIN_SECTORS * SECTOR);
+    this.layout = layout;
+    this.entries = new int[(int) layout.grains()];
+    this.nextSector = layout.grainOffset();
+  }
+
+  /** Creates the VMDK {@code options} describe at {@code path} (replacing any file), ready to be written. */
+  public static DiskFile create(Path path, CreateOptions options) throws IOException {
+    if (options.backingFile() != null) {
+      throw new UnsupportedFeatureException(path + ": qcow4j makes no VMDK images with a parent");
+    }
+    long size = options.size();
+    Layout layout = Layout.of(size / SECTOR);
+    FormatReads.tableBytes(path.toString(), layout.tableCount() * ENTRIES_PER_TABLE * 4, "grain tables");
+    boolean stream = options.vmdkSubformat().equals("streamOptimized");
+    FileStorage storage = FileStorage.create(path, true);
+    try {
+      writeSkeleton(storage, path, options, layout, stream);
+      DiskFile target = stream ? new StreamVmdkTarget(storage, path, size, layout)
+          : new VmdkTarget(storage, path, size, layout);
+      target.flush();
+      return target;
+    } catch (IOException | RuntimeException e) {
+      storage.close();
+      throw e;
+    }
+  }
+
+  /** The header, the descriptor and both grain directories, the file cut at the first grain (vmdk_init_extent). */
+  static void writeSkeleton(Storage storage, Path path, CreateOptions options, Layout layout, boolean stream)
+      throws IOException {
+    ByteBuffer header = ByteBuffer.allocate(SECTOR).order(ByteOrder.LITTLE_ENDIAN);
+    header.putInt(0, SparseHeader.MAGIC);
+    header.putInt(4, stream ? 3 : options.vmdkZeroedGrain() ? 2 : 1);
+    long flags = SparseHeader.FLAG_REDUNDANT_GD | SparseHeader.FLAG_NEWLINE_DETECT
+        | (stream ? SparseHeader.FLAG_COMPRESSED | SparseHeader.FLAG_MARKERS : 0)
+        | (options.vmdkZeroedGrain() ? SparseHeader.FLAG_ZEROED_GRAIN : 0);
+    header.putInt(8, (int) flags);
+    header.putLong(12, layout.sectors());
+    header.putLong(20, GRAIN_SECTORS);
+    header.putLong(28, 1);
+    header.putLong(36, 20);
+    header.putInt(44, ENTRIES_PER_TABLE);
+    header.putLong(48, layout.redundantDirectory());
+    header.putLong(56, layout.directory());
+    header.putLong(64, layout.grainOffset());
+    header.put(73, new byte[] {0xa, 0x20, 0xd, 0xa});
+    header.putShort(77, (short) (stream ? SparseHeader.COMPRESSION_DEFLATE : 0));
+    storage.write(header, 0);
+    storage.truncate(layout.grainOffset() * SECTOR);
+    for (long directory : new long[] {layout.redundantDirectory(), layout.directory()}) {
+      ByteBuffer entries = ByteBuffer.allocate((int) (layout.directorySectors() * SECTOR))
+          .order(ByteOrder.LITTLE_ENDIAN);
+      long table = directory + layout.directorySectors();
+      for (int i = 0; i < layout.tableCount(); i++, table += TABLE_SECTORS) {
+        entries.putInt(i * 4, (int) table);
+      }
+      storage.write(entries, directory * SECTOR);
+    }
+    storage.write(ByteBuffer.wrap(descriptor(path, options, layout.sectors() * SECTOR, stream)), SECTOR);
+  }
+
+  /** The descriptor text vmdk_co_do_create writes, for a disk of {@code size} bytes. */
+  static byte[] descriptor(Path path, CreateOptions options, long size, boolean stream) {
+    int heads = options.vmdkAdapterType().equals("ide") ? 16 : 255;
+    String text = "# Disk DescriptorFile\n"
+        + "version=1\n"
+        + "CID=" + Integer.toHexString(ThreadLocalRandom.current().nextInt()) + "\n"
+        + "parentCID=ffffffff\n"
+        + "createType=\"" + (stream ? "streamOptimized" : "monolithicSparse") + "\"\n"
+        + "\n"
+        + "# Extent description\n"
+        + "RW " + (size + SECTOR - 1) / SECTOR + " SPARSE \"" + path.getFileName() + "\"\n"
+        + "\n"
+        + "# The Disk Data Base\n"
+        + "#DDB\n"
+        + "\n"
+        + "ddb.virtualHWVersion = \"" + options.vmdkHwVersion() + "\"\n"
+        + "ddb.geometry.cylinders = \"" + size / (63L * heads * SECTOR) + "\"\n"
+        + "ddb.geometry.heads = \"" + heads + "\"\n"
+        + "ddb.geometry.sectors = \"63\"\n"
+        + "ddb.adapterType = \"" + options.vmdkAdapterType() + "\"\n"
+        + "ddb.toolsVersion = \"" + options.vmdkToolsVersion() + "\"\n";
+    return text.getBytes(StandardCharsets.UTF_8);
+  }
+
+  @Override
+  protected long hostOffsetOf(int blockIndex) {
+    int sector = entries[blockIndex];
+    return sector == 0 ? -1 : Integer.toUnsignedLong(sector) * SECTOR;
+  }
+
+  @Override
+  protected long allocateBlock(int blockIndex) throws IOException {
+    long sector = nextSector;
+    nextSector += GRAIN_SECTORS;
+    storage.truncate(Math.max(storage.size(), nextSector * SECTOR));
+    entries[blockIndex] = (int) sector;
+    dirtyTables.set(blockIndex / ENTRIES_PER_TABLE);
+    return sector * SECTOR;
+  }
+
+  @Override
+  protected void writeMetadata() throws IOException {
+    writeTables(storage, layout, entries, dirtyTables);
+  }
+
+  /** Writes the grain tables {@code dirty} names, in both copies, from {@code entries}; clears {@code dirty}. */
+  static void writeTables(Storage storage, Layout layout, int[] entries, BitSet dirty) throws IOException {
+    for (int table = dirty.nextSetBit(0); table >= 0; table = dirty.nextSetBit(table + 1)) {
+      ByteBuffer bytes = ByteBuffer.allocate(ENTRIES_PER_TABLE * 4).order(ByteOrder.LITTLE_ENDIAN);
+      int first = table * ENTRIES_PER_TABLE;
+      for (int i = 0; i < ENTRIES_PER_TABLE && first + i < entries.length; i++) {
+        bytes.putInt(i * 4, entries[first + i]);
+      }
+      long offset = (long) table * TABLE_SECTORS * SECTOR;
+      storage.write(bytes.duplicate(), layout.tablesAt(layout.redundantDirectory()) + offset);
+      storage.write(bytes, layout.tablesAt(layout.directory()) + offset);
+    }
+    dirty.clear();
+  }
+
+  @Override
+  public ImageFormat format() {
+    return ImageFormat.VMDK;
+  }
+}
