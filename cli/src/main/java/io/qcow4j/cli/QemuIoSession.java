@@ -332,6 +332,10 @@ final class QemuIoSession implements AutoCloseable {
     } else if (failure instanceof NoSuchFileException missing && missing.getReason() != null
         && missing.getReason().startsWith("backing file of ")) {
       reason = "Could not open backing file: Could not open '" + missing.getFile() + "': No such file or directory";
+    } else if (failure instanceof FileSystemException missing && missing.getReason() != null
+        && missing.getReason().startsWith("Could not open ")) {
+      // the engine's reason is already in QEMU's words (a missing backing file)
+      reason = missing.getReason();
     } else if (failure instanceof FileSystemException missing && missing.getFile() != null) {
       // QEMU's file driver names the file it could not open
       reason = "Could not open '" + missing.getFile() + "': " + Failures.reason(failure, missing.getFile());

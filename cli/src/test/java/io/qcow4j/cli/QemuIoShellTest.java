@@ -111,6 +111,19 @@ class QemuIoShellTest {
     }
   }
 
+  /** An image whose backing file is missing: qemu-io's "can't open device" before QEMU's words (iotest 069). */
+  @Test
+  void aMissingBackingFileIsNamedAsQemuIoNamesIt() throws IOException {
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.createQcow2(dir.resolve("base"), "1M");
+      Qemu.createQcow2(dir.resolve("image"), null, "-b", "base", "-F", "qcow2");
+      java.nio.file.Files.delete(dir.resolve("base"));
+    }
+    both.run("qemu-io", "-c", "read 0 512", "@/image").same();
+    both.run("qemu-io", "-c", "open -r @/image", "-c", "open @/missing", "-c", "read 0 1").same();
+  }
+
   /** A read of a damaged compressed cluster fails with QEMU's errno text, EIO (iotest 214). */
   @Test
   void aReadOfACorruptClusterFailsWithInputOutputError() throws IOException {
