@@ -64,6 +64,18 @@ final class Qemu {
   /** Runs the command and fails the test unless it exits 0; returns its stdout. */
   static String check(String... command) {
     Cli.Result result = run(command);
+    // QEMU times PBKDF2 by the thread's CPU clock in milliseconds, which a busy machine can leave
+    // unchanged over a round; it then refuses to make a LUKS header. A later try measures again.
+    for (int retry = 1; retry < 8 && result.exitCode() != 0
+        && result.err().contains("Unable to get accurate CPU usage"); retry++) {
+      try {
+        Thread.sleep(200L * retry);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return fail("interrupted");
+      }
+      result = run(command);
+    }
     if (result.exitCode() != 0) {
       fail(String.join(" ", command) + " failed with status " + result.exitCode() + ": " + result.err());
     }
