@@ -479,74 +479,7 @@ final class QemuIoShell {
   }
 
   private int readv(String name, List<String> args) {
-    Getopt options = Getopt.ofWords(name, args, "CP:qv");
-    boolean parsable = false;
-    boolean quiet = false;
-    boolean verbose = false;
-    boolean patternGiven = false;
-    int pattern = 0;
-    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
-      switch (option.letter()) {
-        case 'C' -> parsable = true;
-        case 'q' -> quiet = true;
-        case 'v' -> verbose = true;
-        case 'P' -> {
-          patternGiven = true;
-          pattern = parsePattern(option.argument());
-          if (pattern < 0) {
-            return EINVAL;
-          }
-        }
-        default -> {
-          return badOption("readv", option, READV_USAGE);
-        }
-      }
-    }
-    List<String> operands = options.operands();
-    if (operands.size() < 2) {
-      out.println(READV_USAGE);
-      return EINVAL;
-    }
-    long offset = number(operands.get(0));
-    if (offset < 0) {
-      return (int) offset;
-    }
-    long total = vectorLength(operands.subList(1, operands.size()));
-    if (total < 0) {
-      return EINVAL;
-    }
-    RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, 0, total) : null;
-    StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
-    boolean matched;
-    long started = System.nanoTime();
-    try {
-      matched = RangeReader.readAndCheck(disk(), offset, total, check, (chunkOffset, buffer, length) -> {
-        if (dump != null) {
-          dumpBuffer(dump, buffer, length, chunkOffset, offset);
-        }
-      });
-      session.afterRead(offset, total);
-    } catch (EOFException e) {
-      out.println("readv failed: Input/output error");
-      return EIO;
-    } catch (IOException e) {
-      out.println("readv failed: " + requestFailure(e));
-      return EIO;
-    }
-    long elapsedNanos = Math.max(1, System.nanoTime() - started);
-    int result = 0;
-    if (!matched) {
-      out.println("Pattern verification failed at offset " + offset + ", " + total + " bytes");
-      result = EINVAL;
-    }
-    if (quiet) {
-      return result;
-    }
-    if (dump != null) {
-      out.print(dump);
-    }
-    printReport("read", elapsedNanos, offset, total, total, 1, parsable);
-    return result;
+    return vectoredRead(name, args, false);
   }
 
   /**
@@ -555,7 +488,13 @@ final class QemuIoShell {
    * command, where qemu-io completes it by the next aio_flush or synchronous request.
    */
   private int aioRead(List<String> args) {
-    Getopt options = Getopt.ofWords("aio_read", args, "CP:iqv");
+    return vectoredRead("aio_read", args, true);
+  }
+
+  /** readv, or aio_read when {@code aio}: the same options (aio_read adds -i) and output. */
+  private int vectoredRead(String name, List<String> args, boolean aio) {
+    String usage = aio ? AIO_READ_USAGE : READV_USAGE;
+    Getopt options = Getopt.ofWords(name, args, aio ? "CP:iqv" : "CP:qv");
     boolean parsable = false;
     boolean quiet = false;
     boolean verbose = false;
@@ -567,6 +506,7 @@ final class QemuIoShell {
         case 'q' -> quiet = true;
         case 'v' -> verbose = true;
         case 'i' -> {
+          // only aio_read's option string has it
           out.println("injecting invalid read request");
           return 0;
         }
@@ -578,13 +518,13 @@ final class QemuIoShell {
           }
         }
         default -> {
-          return badOption("aio_read", option, AIO_READ_USAGE);
+          return badOption(aio ? "aio_read" : "readv", option, usage);
         }
       }
     }
     List<String> operands = options.operands();
     if (operands.size() < 2) {
-      out.println(AIO_READ_USAGE);
+      out.println(usage);
       return EINVAL;
     }
     long offset = number(operands.get(0));
@@ -608,23 +548,27 @@ final class QemuIoShell {
       session.afterRead(offset, total);
     } catch (EOFException e) {
       out.println("readv failed: Input/output error");
-      return 0;
+      return aio ? 0 : EIO;
     } catch (IOException e) {
       out.println("readv failed: " + requestFailure(e));
-      return 0;
+      return aio ? 0 : EIO;
     }
     long elapsedNanos = Math.max(1, System.nanoTime() - started);
+    int result = 0;
     if (!matched) {
       out.println("Pattern verification failed at offset " + offset + ", " + total + " bytes");
+      result = aio ? 0 : EINVAL;
     }
-    if (!quiet) {
-      if (dump != null) {
-        out.print(dump);
-      }
-      printReport("read", elapsedNanos, offset, total, total, 1, parsable);
+    if (quiet) {
+      return result;
     }
-    return 0;
+    if (dump != null) {
+      out.print(dump);
+    }
+    printReport("read", elapsedNanos, offset, total, total, 1, parsable);
+    return result;
   }
+
 
   /**
    * aio_write: a vectored write (or, with -z, a write of zeroes) whose failure is printed but,
