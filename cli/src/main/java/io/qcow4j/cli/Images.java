@@ -28,6 +28,26 @@ final class Images {
     }
   }
 
+  /**
+   * QEMU's warning for each layer of {@code disk} whose bitmaps a program without bitmap support
+   * invalidated (qcow2_read_extensions): its second line ends without a newline, as QEMU prints it.
+   */
+  static void warnIfBitmapsInvalidated(DiskFile disk, PrintWriter err) {
+    for (DiskFile layer = disk; layer != null; layer = layer.backing().orElse(null)) {
+      if (layer instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated()) {
+        warnBitmapsInvalidated(err);
+      }
+    }
+  }
+
+  /** The warning of {@link #warnIfBitmapsInvalidated} for one image. */
+  static void warnBitmapsInvalidated(PrintWriter err) {
+    err.print(QemuErrors.PREFIX + "warning: a program lacking bitmap support modified this file, so all bitmaps"
+        + " are now considered inconsistent\nSome clusters may be leaked, run 'qemu-img check -r' on the image"
+        + " file to fix.");
+    err.flush();
+  }
+
   /** QEMU's warning when {@code disk} was opened read-write as raw by probing (raw-format.c's raw_open). */
   static void warnIfProbedRaw(String name, DiskFile disk, PrintWriter err) {
     if (disk instanceof RawDiskFile raw && raw.probed() && !raw.isReadOnly()) {

@@ -108,6 +108,11 @@ final class InfoCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw ImageArguments.couldNotOpen(image, e);
     }
+    for (LayerInfo layer : layers) {
+      if (layer.bitmapsInvalidated()) {
+        Images.warnBitmapsInvalidated(err);
+      }
+    }
     if (outputFormat == OutputFormat.JSON) {
       if (backingChain) {
         out.println(QDict.toPrettyJson(layers.stream().map(InfoCommand::toJson).toList()));

@@ -127,6 +127,7 @@ final class QemuIoSession implements AutoCloseable {
       cantOpen(name, e);
       return 1;
     }
+    Images.warnIfBitmapsInvalidated(disk, err);
     if (!openFlags.snapshot() && !disk.isReadOnly()) {
       Images.warnIfProbedRaw(image.filename(), disk, err);
     }

@@ -45,6 +45,8 @@ public final class QcowFile implements DiskFile {
   private volatile List<Snapshot> snapshots;
   private volatile long snapshotTableBytes;
   private final boolean readOnly;
+  /** The image had a bitmaps extension a program without bitmap support invalidated ({@link #bitmapsInvalidated}). */
+  private final boolean bitmapsInvalidated;
   private final WritePath writer;
   private final ReadPath reads;
   private final BlockStatus blockStatus;
@@ -92,6 +94,8 @@ public final class QcowFile implements DiskFile {
     this.snapshotTableBytes = ImageOpener.snapshotTableLength(storage, header);
     this.backing = backing;
     this.readOnly = options.readOnly();
+    this.bitmapsInvalidated = !header.bitmapsValid()
+        && header.extension(io.qcow4j.qcow2.format.HeaderExtension.BITMAPS).isPresent();
     Refcounts refcounts = readOnly ? null : new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
         header.refcountTableOffset(), header.refcountTableClusters(), guard, options.cacheBytes() / 8);
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
@@ -1011,6 +1015,15 @@ public final class QcowFile implements DiskFile {
     PersistentBitmaps held = bitmapsOrFail();
     DirtyBits bits = BitmapOperations.consistent(BitmapOperations.lookup(held, bitmapName));
     return BitmapOperations.ranges(bits, offset, length, header().size());
+  }
+
+  /**
+   * Whether the image, when opened, had a bitmaps extension whose autoclear bit a program without
+   * bitmap support had cleared: every bitmap in it is inconsistent, QEMU warns as it opens such an
+   * image, and a read-write open drops the extension (its clusters leak until a repair).
+   */
+  public boolean bitmapsInvalidated() {
+    return bitmapsInvalidated;
   }
 
   @Override
