@@ -107,9 +107,15 @@ public final class QcowFile implements DiskFile {
       // (their clusters leak until check -r reclaims them)
       PersistentBitmaps.dropExtension(this);
     }
+    if (readOnly && header.version() >= 3) {
+      // QEMU loads the bitmaps at every open and refuses the image when it cannot
+      PersistentBitmaps.validate(this);
+    }
     if (!readOnly && header().version() >= 3 && !header().corrupt()) {
       try {
         bitmaps = PersistentBitmaps.load(this);
+      } catch (CorruptImageException e) {
+        throw e;
       } catch (IOException e) {
         bitmapsFailure = e;
       }
