@@ -241,10 +241,10 @@ final class QemuIoControl {
       info = disk.info();
     } catch (IOException e) {
       // bdrv_get_info failed: qemu-io prints the name and returns the error without a message
-      out.println("format name: " + disk.format().id());
+      out.println("format name: " + disk.driverName());
       return EIO;
     }
-    out.println("format name: " + disk.format().id());
+    out.println("format name: " + disk.driverName());
     long clusterSize = info.clusterSize();
     long vmStateOffset = 0;
     if (info.qcow2() != null) {

@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.ops.CopyOnRead;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -97,7 +98,7 @@ final class QemuIoSession implements AutoCloseable {
     ImageSpec image;
     try {
       if (options == null) {
-        image = ImageSpec.parse(name, Images.format(format));
+        image = ImageSpec.parse(name, Images.driver(format));
       } else {
         image = ImageSpec.parseOptions(name == null ? options : withFilename(options, name), false);
       }

@@ -112,6 +112,7 @@ public final class RawDiskFile implements DiskFile {
     }
     int count = (int) Math.min(dst.remaining(), size - position);
     ByteBuffer window = dst.slice(dst.position(), count);
+    storage.debugEvent("read_aio");
     storage.readOrZero(window, position);
     dst.position(dst.position() + count);
     return count;
@@ -122,6 +123,7 @@ public final class RawDiskFile implements DiskFile {
     Arguments.notNull(name(), src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
+    storage.debugEvent("write_aio");
     if (guardsFirstSector(position, count)) {
       int headCount = (int) Math.min(count, FormatProber.PROBE_BYTES - position);
       synchronized (firstSectorLock) {

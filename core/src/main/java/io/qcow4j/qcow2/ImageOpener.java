@@ -75,6 +75,11 @@ final class ImageOpener {
     return openOwning(path, storage, options, 0, Set.of(), false, LayerOverrides.NONE);
   }
 
+  /** As {@link #open(Storage, Path, OpenOptions)}, with what an image spec changes about the image. */
+  static QcowFile open(Storage storage, Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
+    return openOwning(path, storage, options, 0, Set.of(), false, overrides);
+  }
+
   /**
    * Opens the image at {@code path} as layer {@code depth} of a chain below {@code chainAbove};
    * {@code repairing}: for check, which opens corrupt and dirty images read-write too.

@@ -76,6 +76,7 @@ final class WritePath {
   /** Writes guest data at {@code hostOffset} of the data file, encrypted when the image is. */
   private void writeData(long hostOffset, ByteBuffer... sources) throws IOException {
     QcowEncryption encryption = image.encryption();
+    dataStorage.debugEvent("write_aio");
     if (encryption != null) {
       encryption.write(dataStorage, hostOffset, sources);
     } else if (sources.length == 1) {
@@ -142,8 +143,10 @@ final class WritePath {
           writeData(run.hostOffset(), slices);
         } else if (slices.length == 1) {
           // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
+          dataStorage.debugEvent("write_aio");
           dataStorage.write(slices[0], run.hostOffset());
         } else {
+          dataStorage.debugEvent("write_aio");
           dataStorage.write(slices, run.hostOffset());
         }
         done += run.length();
@@ -573,6 +576,7 @@ final class WritePath {
         metaLock.unlock();
       }
       try {
+        storage.debugEvent("write_compressed");
         storage.write(ByteBuffer.wrap(compressed), start);
       } catch (IOException | RuntimeException e) {
         reservations.end(clusterIndex, 1);

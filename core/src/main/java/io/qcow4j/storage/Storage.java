@@ -49,6 +49,14 @@ public interface Storage extends Closeable {
   default void takePermission(io.qcow4j.disk.Permission permission) throws IOException {}
 
   /**
+   * Tells the storage that the layer above reached one of QEMU's blkdebug events ("read_aio",
+   * "write_aio", "l2_load", "cluster_alloc"..., the names of BlkdebugEvent), just before the I/O
+   * that follows it: blkdebug arms its rules on them. Storage that is no debug node ignores it;
+   * one that wraps another passes it on.
+   */
+  default void debugEvent(String event) {}
+
+  /**
    * The first offset at or after {@code position} that may hold data (SEEK_DATA); Long.MAX_VALUE
    * when none does, as past the end of the file.
    */
