@@ -117,7 +117,7 @@ final class QemuIoShell {
       session.afterWrite();
       return result;
     } catch (IOException e) {
-      out.println("flush failed: " + Failures.reason(e, null));
+      out.println("flush failed: " + requestFailure(e));
       return EIO;
     }
   }
@@ -401,7 +401,7 @@ final class QemuIoShell {
       out.println("write failed: " + e.errno().text());
       return e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("write failed: " + Failures.reason(e, null));
+      out.println("write failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -469,7 +469,7 @@ final class QemuIoShell {
       out.println("writev failed: " + e.errno().text());
       return e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("writev failed: " + Failures.reason(e, null));
+      out.println("writev failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -636,7 +636,7 @@ final class QemuIoShell {
       out.println("aio_write failed: " + e.errno().text());
       return 0;
     } catch (IOException | RuntimeException e) {
-      out.println("aio_write failed: " + Failures.reason(e, null));
+      out.println("aio_write failed: " + requestFailure(e));
       return 0;
     }
     if (!quiet) {
@@ -709,7 +709,7 @@ final class QemuIoShell {
       out.println("discard failed: " + e.errno().text());
       return e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("discard failed: " + Failures.reason(e, null));
+      out.println("discard failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -732,8 +732,13 @@ final class QemuIoShell {
    * EIO ("Input/output error") there, whatever qcow4j found; anything else as qcow4j says it.
    * (A refused write keeps qcow4j's one line naming the structure, where QEMU prints two.)
    */
-  private static String requestFailure(Exception failure) {
-    if (failure instanceof io.qcow4j.disk.CorruptImageException) {
+  /**
+   * Why a request failed, as qemu-io prints it: a corruption is EIO, and the one that marked the
+   * image corrupt is announced first on stderr, as QEMU's qcow2_signal_corruption does.
+   */
+  private String requestFailure(Exception failure) {
+    if (failure instanceof io.qcow4j.disk.CorruptImageException corrupt) {
+      Failures.announceCorruption(corrupt, err);
       return "Input/output error";
     }
     return Failures.reason(failure, null);

@@ -61,6 +61,9 @@ public final class QcowFile implements DiskFile {
   private volatile PersistentBitmaps bitmaps;
   /** Why the bitmaps could not be loaded; writes then invalidate them as before (autoclear bit cleared). */
   private volatile IOException bitmapsFailure;
+  /** Whether a corruption was announced (the first one marks the image; later ones are not announced). */
+  private final java.util.concurrent.atomic.AtomicBoolean corruptionSignalled =
+      new java.util.concurrent.atomic.AtomicBoolean();
   /** The image's LUKS encryption, or null. */
   private final QcowEncryption encryption;
   /**
@@ -86,7 +89,7 @@ public final class QcowFile implements DiskFile {
     FileSize dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
     this.guard = new OverlapGuard(name, header.clusterBits());
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
-        header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
+        header.version() >= 3, l1, cacheBudget(options), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
     this.blockStatus = new BlockStatus(this, path, storage, dataStorage, dataPath, lookup);
     this.description = new ImageDescription(this, path, storage, fileSize);
@@ -97,7 +100,7 @@ public final class QcowFile implements DiskFile {
     this.bitmapsInvalidated = !header.bitmapsValid()
         && header.extension(io.qcow4j.qcow2.format.HeaderExtension.BITMAPS).isPresent();
     Refcounts refcounts = readOnly ? null : new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
-        header.refcountTableOffset(), header.refcountTableClusters(), guard, options.cacheBytes() / 8);
+        header.refcountTableOffset(), header.refcountTableClusters(), guard, cacheBudget(options) / 8);
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
     MetadataMap.populate(guard, this,
         refcounts == null ? ImageOpener.readRefcountTable(storage, header) : refcounts.tableEntries());
@@ -118,6 +121,14 @@ public final class QcowFile implements DiskFile {
         bitmaps.markInUse();
       }
     }
+  }
+
+  /**
+   * The metadata cache budget: the options' (QEMU's cache sizes, which may be anything up to 2^64),
+   * but at most half the heap, so that no option can make the caches exhaust memory.
+   */
+  static long cacheBudget(OpenOptions options) {
+    return Math.max(4096, Math.min(options.cacheBytes(), Runtime.getRuntime().maxMemory() / 2));
   }
 
   /** Rebuilds the overlap guard from the structures as they are now (after a wholesale change). */
@@ -860,9 +871,21 @@ public final class QcowFile implements DiskFile {
     try {
       return step.run();
     } catch (CorruptImageException e) {
-      markCorrupt();
-      throw e;
+      throw signalCorruption(e);
     }
+  }
+
+  /**
+   * Marks the image corrupt for {@code failure}, found while changing it, and returns what to
+   * throw: the first such failure of this open image as the one that marked it (QEMU's
+   * qcow2_signal_corruption announces only that one), the others as they are.
+   */
+  CorruptImageException signalCorruption(CorruptImageException failure) {
+    if (failure.markedCorrupt()) {
+      return failure;
+    }
+    markCorrupt();
+    return corruptionSignalled.compareAndSet(false, true) ? failure.asMarking() : failure;
   }
 
   /**

@@ -256,8 +256,7 @@ final class WritePath {
       checkDataWrite(target, length);
       reservations.reserve(firstCluster, count);
     } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
+      throw image.signalCorruption(e);
     } finally {
       metaLock.unlock();
     }
@@ -342,8 +341,7 @@ final class WritePath {
       checkDataWrite(target, clusterSize);
       reservations.reserve(clusterIndex, 1);
     } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
+      throw image.signalCorruption(e);
     } finally {
       metaLock.unlock();
     }
@@ -567,8 +565,7 @@ final class WritePath {
         start = placeCompressed(compressed.length);
         reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
+        throw image.signalCorruption(e);
       } finally {
         metaLock.unlock();
       }
