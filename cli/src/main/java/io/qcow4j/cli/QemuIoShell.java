@@ -229,20 +229,26 @@ final class QemuIoShell {
       out.println("pattern verification range exceeds end of read data");
       return EINVAL;
     }
-    if (vmState) {
-      return vmStateRefused("read", offset, count);
+    if (vmState && (offset % 512 != 0 || count % 512 != 0)) {
+      return vmStateRefused(offset, count);
     }
+    DiskFile source = vmState ? new VmStateDisk(disk()) : disk();
     RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, patternOffset, patternCount) : null;
     StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
     boolean matched;
     long started = System.nanoTime();
     try {
-      matched = RangeReader.readAndCheck(disk(), offset, count, check, (chunkOffset, buffer, length) -> {
+      matched = RangeReader.readAndCheck(source, offset, count, check, (chunkOffset, buffer, length) -> {
         if (dump != null) {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
-      session.afterRead(offset, count);
+      if (!vmState) {
+        session.afterRead(offset, count);
+      }
+    } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
+      out.println("read failed: Operation not supported");
+      return -95;
     } catch (EOFException e) {
       out.println("read failed: Input/output error");
       return EIO;
@@ -266,21 +272,14 @@ final class QemuIoShell {
     return result;
   }
 
-  /**
-   * read/write -b: qcow4j keeps no VM state area (QEMU's qcow2 keeps one past the disk's end), so
-   * the request fails as QEMU fails it for a format without one; the offsets are checked first.
-   */
-  private int vmStateRefused(String operation, long offset, long count) {
+  /** read/write -b: the VM state area is read and written in whole sectors (qemu-io's check). */
+  private int vmStateRefused(long offset, long count) {
     if (offset % 512 != 0) {
       out.println(offset + " is not a sector-aligned value for 'offset'");
       return EINVAL;
     }
-    if (count % 512 != 0) {
-      out.println(count + " is not a sector-aligned value for 'count'");
-      return EINVAL;
-    }
-    out.println(operation + " failed: Operation not supported");
-    return -95;
+    out.println(count + " is not a sector-aligned value for 'count'");
+    return EINVAL;
   }
 
   /** qemu-io asks for write permission before a writing command; a read-only image refuses it. */
@@ -385,12 +384,11 @@ final class QemuIoShell {
       }
       content = ImageWrites.Content.repeating(source);
     }
-    if (vmState) {
-      return vmStateRefused("write", offset, count);
-    }
     long started = System.nanoTime();
     try {
-      if (zeroes) {
+      if (vmState) {
+        ImageWrites.write(new VmStateDisk(disk()), offset, count, content, false);
+      } else if (zeroes) {
         ImageWrites.writeZeroes(disk(), offset, count, unmap && session.flags().unmap(), noFallback, fua);
       } else if (compressed) {
         ImageWrites.writeCompressed(disk(), offset, count, content);
@@ -400,6 +398,9 @@ final class QemuIoShell {
     } catch (ImageWrites.RequestException e) {
       out.println("write failed: " + e.errno().text());
       return e.errno().code();
+    } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
+      out.println("write failed: " + (vmState ? "Operation not supported" : requestFailure(e)));
+      return vmState ? -95 : EIO;
     } catch (IOException | RuntimeException e) {
       out.println("write failed: " + requestFailure(e));
       return EIO;

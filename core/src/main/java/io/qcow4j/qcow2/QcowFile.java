@@ -5,6 +5,8 @@ import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -372,6 +374,70 @@ public final class QcowFile implements DiskFile {
       rebuildGuard();
       return result;
     });
+  }
+
+  // ---------------------------------------------------------------- VM state area
+
+  /**
+   * Where the VM state area starts in the guest address space: the first L2 table's range past
+   * the disk (QEMU's qcow2_vm_state_offset). Its clusters are mapped through the L1 table like the
+   * disk's, so internal snapshots keep them with the disk.
+   */
+  long vmStateOffset() {
+    long bytesPerTable = lookup.bytesPerL2Table();
+    return Math.ceilDiv(header().size(), bytesPerTable) * bytesPerTable;
+  }
+
+  /** The guest offset of {@code length} bytes at {@code position} of the VM state area; EIO-like past 2^63. */
+  private long vmStateGuestOffset(long position, long length) throws IOException {
+    Arguments.position(name, position);
+    long start = vmStateOffset();
+    if (Long.MAX_VALUE - position < start || Long.MAX_VALUE - start - position < length) {
+      throw new ImageLimitException(name + ": VM state request at " + position + " (" + length
+          + " bytes) ends past 2^63");
+    }
+    return start + position;
+  }
+
+  @Override
+  public void readVmState(ByteBuffer dst, long position) throws IOException {
+    ensureOpen();
+    Arguments.notNull(name, dst, "buffer");
+    refuseVmStateWithEncryption();
+    long guestOffset = vmStateGuestOffset(position, dst.remaining());
+    readRange(dst, guestOffset, dst.remaining());
+  }
+
+  @Override
+  public void writeVmState(ByteBuffer src, long position) throws IOException {
+    ensureOpen();
+    Arguments.notNull(name, src, "buffer");
+    refuseVmStateWithEncryption();
+    int count = src.remaining();
+    long guestOffset = vmStateGuestOffset(position, count);
+    ensureWritable();
+    if (header().corrupt()) {
+      throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
+    }
+    if (count == 0) {
+      return;
+    }
+    long neededEntries = (guestOffset + count - 1) / lookup.bytesPerL2Table() + 1;
+    if (neededEntries > lookup.l1().length) {
+      writer.exclusive(() -> {
+        Resizer.growL1(this, neededEntries, false);
+        writer.flush();
+        rebuildGuard();
+        return null;
+      });
+    }
+    writer.write(src, guestOffset);
+  }
+
+  private void refuseVmStateWithEncryption() throws UnsupportedFeatureException {
+    if (encryption != null) {
+      throw new UnsupportedFeatureException(name + ": the VM state area of an encrypted image is not supported by qcow4j");
+    }
   }
 
   /** Opens the backing file the header names and reads through it from now on; returns this image. */
