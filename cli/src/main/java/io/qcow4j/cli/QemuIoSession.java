@@ -98,7 +98,7 @@ final class QemuIoSession implements AutoCloseable {
     ImageSpec image;
     try {
       if (options == null) {
-        image = ImageSpec.parse(name, Images.driver(format));
+        image = ImageSpec.parseWithDriver(name, Images.driver(format));
       } else {
         image = name == null ? ImageSpec.parseOptions(options, false) : ImageSpec.parseMerged(name, options);
       }

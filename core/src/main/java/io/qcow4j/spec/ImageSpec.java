@@ -100,7 +100,7 @@ public final class ImageSpec {
    * {@code format} (-f, null when absent) overrides the JSON's driver.
    */
   public static ImageSpec parse(String argument, ImageFormat format) throws ImageSpecException {
-    return parse(argument, format == null ? null : format.id());
+    return parseWithDriver(argument, format == null ? null : format.id());
   }
 
   /**
@@ -109,7 +109,7 @@ public final class ImageSpec {
    * A plain name with a protocol prefix ("blkdebug:CONF:IMAGE", "null-co://") names that node as
    * the format's file.
    */
-  public static ImageSpec parse(String argument, String driver) throws ImageSpecException {
+  public static ImageSpec parseWithDriver(String argument, String driver) throws ImageSpecException {
     if (!argument.startsWith("json:")) {
       if (driver != null && NodeReader.isNonFormat(driver) && !NodeReader.isFormat(driver)) {
         Map<String, Object> flat = new LinkedHashMap<>();
