@@ -239,6 +239,8 @@ final class QemuIoSession implements AutoCloseable {
     } catch (IOException e) {
       error(Failures.reason(e, null));
     }
+    // the closed image's tables (an L1 table may take 32 MiB) must not stay reachable while the next one opens
+    disk = null;
     try {
       disk = openImage(image, newFlags.readOnly());
       spec = image;

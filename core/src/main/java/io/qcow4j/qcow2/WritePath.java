@@ -259,8 +259,7 @@ final class WritePath {
       checkDataWrite(target, length);
       reservations.reserve(firstCluster, count);
     } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
+      throw image.signalCorruption(e);
     } finally {
       metaLock.unlock();
     }
@@ -345,8 +344,7 @@ final class WritePath {
       checkDataWrite(target, clusterSize);
       reservations.reserve(clusterIndex, 1);
     } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
+      throw image.signalCorruption(e);
     } finally {
       metaLock.unlock();
     }
@@ -570,8 +568,7 @@ final class WritePath {
         start = placeCompressed(compressed.length);
         reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
+        throw image.signalCorruption(e);
       } finally {
         metaLock.unlock();
       }
