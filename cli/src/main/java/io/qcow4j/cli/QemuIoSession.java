@@ -98,9 +98,9 @@ final class QemuIoSession implements AutoCloseable {
     ImageSpec image;
     try {
       if (options == null) {
-        image = ImageSpec.parse(name, Images.driver(format));
+        image = ImageSpec.parseWithDriver(name, Images.driver(format));
       } else {
-        image = ImageSpec.parseOptions(name == null ? options : withFilename(options, name), false);
+        image = name == null ? ImageSpec.parseOptions(options, false) : ImageSpec.parseMerged(name, options);
       }
     } catch (ImageSpecException e) {
       warn(e.warnings());
@@ -225,7 +225,7 @@ final class QemuIoSession implements AutoCloseable {
         String base = openOptions != null ? openOptions : "driver=" + disk.format().id();
         // read-only is the flags' (reopen has read the option into them)
         String merged = base + "," + options + ",read-only=" + (newFlags.readOnly() ? "on" : "off");
-        image = ImageSpec.parseOptions(openName == null ? merged : withFilename(merged, openName), false);
+        image = openName == null ? ImageSpec.parseOptions(merged, false) : ImageSpec.parseMerged(openName, merged);
       } catch (ImageSpecException e) {
         error(Failures.reason(e, null));
         return -22;
@@ -292,11 +292,6 @@ final class QemuIoSession implements AutoCloseable {
       case "backing." -> disk.backing().map(backing -> backing.format().id()).orElse(null);
       default -> null;
     };
-  }
-
-  /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */
-  private static String withFilename(String options, String name) {
-    return "file.filename=" + name.replace(",", ",,") + "," + options;
   }
 
   /** After a read of {@code [offset, offset + count)}: copy-on-read copies what it found outside the image. */
