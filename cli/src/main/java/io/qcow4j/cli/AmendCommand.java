@@ -154,7 +154,7 @@ final class AmendCommand implements Callable<Integer> {
       }
       AmendOptions amend;
       try {
-        amend = withSecrets(AmendOptionsReader.read(imageFormat, optionList), secrets);
+        amend = withSecrets(AmendOptionsReader.read(imageFormat, optionList, encryption(disk)), secrets);
       } catch (InvalidOptionException e) {
         throw new CommandFailure(e.getMessage(), 1, e);
       }
@@ -173,6 +173,15 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }
     return 0;
+  }
+
+  /** The image's encryption format ("luks", "aes"), or null for none. */
+  private static String encryption(DiskFile disk) throws IOException {
+    ImageInfo info = disk.info();
+    if (info.qcow2() == null) {
+      return info.luks() != null ? "luks" : null;
+    }
+    return info.qcow2().encryption() == null ? null : info.qcow2().encryption().format();
   }
 
   /** The key slot change given the --object secrets it names and --force. */

@@ -16,13 +16,18 @@ import io.qcow4j.disk.KeySlotAmendment;
 public final class AmendOptionsReader {
   private AmendOptionsReader() {}
 
-  /** The changes a -o list asks for of a qcow2 image. */
+  /** The changes a -o list asks for of a qcow2 image (its encryption checked when it is amended). */
   public static AmendOptions read(String optionList) throws InvalidOptionException {
-    return read(ImageFormat.QCOW2, optionList);
+    return read(ImageFormat.QCOW2, optionList, "luks");
   }
 
-  /** The changes a -o list asks for of an image of {@code format} (qcow2 or LUKS). */
-  public static AmendOptions read(ImageFormat format, String optionList) throws InvalidOptionException {
+  /**
+   * The changes a -o list asks for of an image of {@code format} (qcow2 or LUKS) whose encryption
+   * is {@code encryption} ("luks", "aes", or null for none): qcow2_amend_options looks at the
+   * encrypt.* options before the others, so an image without LUKS encryption refuses them first.
+   */
+  public static AmendOptions read(ImageFormat format, String optionList, String encryption)
+      throws InvalidOptionException {
     OptionList list = OptionLists.amend(format);
     if (list == null) {
       throw new InvalidOptionException("Format driver '" + format.id() + "' does not support option amendment");
@@ -39,6 +44,12 @@ public final class AmendOptionsReader {
     AmendOptions options = AmendOptions.none();
     for (OptionDescriptor descriptor : values.list().descriptors()) {
       if (descriptor.name().startsWith("encrypt.") && values.has(descriptor.name())) {
+        if (encryption == null) {
+          throw new InvalidOptionException("Can't amend encryption options - encryption not present");
+        }
+        if (!encryption.equals("luks")) {
+          throw new InvalidOptionException("Only LUKS encryption options can be amended");
+        }
         options = options.withKeySlots(keySlots(values, "encrypt."));
         break;
       }

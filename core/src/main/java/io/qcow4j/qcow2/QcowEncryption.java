@@ -123,8 +123,12 @@ final class QcowEncryption implements AutoCloseable {
     }
   }
 
-  /** Writes {@code sources} encrypted at {@code hostOffset} of {@code storage}; the buffers are not changed or moved. */
-  void write(Storage storage, long hostOffset, ByteBuffer... sources) throws IOException {
+  /**
+   * Writes {@code sources}, the data of guest offset {@code guestOffset}, encrypted at
+   * {@code hostOffset} of {@code storage}; the buffers are not changed or moved.
+   */
+  void write(Storage storage, long hostOffset, long guestOffset, ByteBuffer... sources) throws IOException {
+    long ivOffset = physical ? hostOffset : guestOffset;
     long total = 0;
     for (ByteBuffer source : sources) {
       total += source.remaining();
@@ -135,7 +139,7 @@ final class QcowEncryption implements AutoCloseable {
       source.get(source.position(), bytes, at, source.remaining());
       at += source.remaining();
     }
-    ciphers.encrypt(bytes, 0, bytes.length, hostOffset / SECTOR);
+    ciphers.encrypt(bytes, 0, bytes.length, ivOffset / SECTOR);
     storage.write(ByteBuffer.wrap(bytes), hostOffset);
   }
 
