@@ -60,6 +60,18 @@ final class Failures {
     return Optional.empty();
   }
 
+  /**
+   * Prints QEMU's line for a corruption that marked the image corrupt ("qcow2: Marking image as
+   * corrupt: ...; further corruption events will be suppressed"); nothing for the others.
+   */
+  static void announceCorruption(io.qcow4j.disk.CorruptImageException failure, java.io.PrintWriter err) {
+    if (failure.markedCorrupt()) {
+      err.println("qcow2: Marking image as corrupt: " + oneLine(failure.event())
+          + "; further corruption events will be suppressed");
+      err.flush();
+    }
+  }
+
   static String oneLine(String text) {
     return text.replaceAll("\\s*[\\r\\n]+\\s*", " ").strip();
   }

@@ -117,7 +117,7 @@ final class QemuIoShell {
       session.afterWrite();
       return result;
     } catch (IOException e) {
-      out.println("flush failed: " + Failures.reason(e, null));
+      out.println("flush failed: " + requestFailure(e));
       return EIO;
     }
   }
@@ -229,20 +229,26 @@ final class QemuIoShell {
       out.println("pattern verification range exceeds end of read data");
       return EINVAL;
     }
-    if (vmState) {
-      return vmStateRefused("read", offset, count);
+    if (vmState && (offset % 512 != 0 || count % 512 != 0)) {
+      return vmStateRefused(offset, count);
     }
+    DiskFile source = vmState ? new VmStateDisk(disk()) : disk();
     RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, patternOffset, patternCount) : null;
     StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
     boolean matched;
     long started = System.nanoTime();
     try {
-      matched = RangeReader.readAndCheck(disk(), offset, count, check, (chunkOffset, buffer, length) -> {
+      matched = RangeReader.readAndCheck(source, offset, count, check, (chunkOffset, buffer, length) -> {
         if (dump != null) {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
-      session.afterRead(offset, count);
+      if (!vmState) {
+        session.afterRead(offset, count);
+      }
+    } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
+      out.println("read failed: Operation not supported");
+      return -95;
     } catch (EOFException e) {
       out.println("read failed: Input/output error");
       return EIO;
@@ -266,21 +272,14 @@ final class QemuIoShell {
     return result;
   }
 
-  /**
-   * read/write -b: qcow4j keeps no VM state area (QEMU's qcow2 keeps one past the disk's end), so
-   * the request fails as QEMU fails it for a format without one; the offsets are checked first.
-   */
-  private int vmStateRefused(String operation, long offset, long count) {
+  /** read/write -b: the VM state area is read and written in whole sectors (qemu-io's check). */
+  private int vmStateRefused(long offset, long count) {
     if (offset % 512 != 0) {
       out.println(offset + " is not a sector-aligned value for 'offset'");
       return EINVAL;
     }
-    if (count % 512 != 0) {
-      out.println(count + " is not a sector-aligned value for 'count'");
-      return EINVAL;
-    }
-    out.println(operation + " failed: Operation not supported");
-    return -95;
+    out.println(count + " is not a sector-aligned value for 'count'");
+    return EINVAL;
   }
 
   /** qemu-io asks for write permission before a writing command; a read-only image refuses it. */
@@ -385,12 +384,11 @@ final class QemuIoShell {
       }
       content = ImageWrites.Content.repeating(source);
     }
-    if (vmState) {
-      return vmStateRefused("write", offset, count);
-    }
     long started = System.nanoTime();
     try {
-      if (zeroes) {
+      if (vmState) {
+        ImageWrites.write(new VmStateDisk(disk()), offset, count, content, false);
+      } else if (zeroes) {
         ImageWrites.writeZeroes(disk(), offset, count, unmap && session.flags().unmap(), noFallback, fua);
       } else if (compressed) {
         ImageWrites.writeCompressed(disk(), offset, count, content);
@@ -400,8 +398,11 @@ final class QemuIoShell {
     } catch (ImageWrites.RequestException e) {
       out.println("write failed: " + e.errno().text());
       return e.errno().code();
+    } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
+      out.println("write failed: " + (vmState ? "Operation not supported" : requestFailure(e)));
+      return vmState ? -95 : EIO;
     } catch (IOException | RuntimeException e) {
-      out.println("write failed: " + Failures.reason(e, null));
+      out.println("write failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -469,7 +470,7 @@ final class QemuIoShell {
       out.println("writev failed: " + e.errno().text());
       return e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("writev failed: " + Failures.reason(e, null));
+      out.println("writev failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -636,7 +637,7 @@ final class QemuIoShell {
       out.println("aio_write failed: " + e.errno().text());
       return 0;
     } catch (IOException | RuntimeException e) {
-      out.println("aio_write failed: " + Failures.reason(e, null));
+      out.println("aio_write failed: " + requestFailure(e));
       return 0;
     }
     if (!quiet) {
@@ -709,7 +710,7 @@ final class QemuIoShell {
       out.println("discard failed: " + e.errno().text());
       return e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("discard failed: " + Failures.reason(e, null));
+      out.println("discard failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -732,8 +733,13 @@ final class QemuIoShell {
    * EIO ("Input/output error") there, whatever qcow4j found; anything else as qcow4j says it.
    * (A refused write keeps qcow4j's one line naming the structure, where QEMU prints two.)
    */
-  private static String requestFailure(Exception failure) {
-    if (failure instanceof io.qcow4j.disk.CorruptImageException) {
+  /**
+   * Why a request failed, as qemu-io prints it: a corruption is EIO, and the one that marked the
+   * image corrupt is announced first on stderr, as QEMU's qcow2_signal_corruption does.
+   */
+  private String requestFailure(Exception failure) {
+    if (failure instanceof io.qcow4j.disk.CorruptImageException corrupt) {
+      Failures.announceCorruption(corrupt, err);
       return "Input/output error";
     }
     return Failures.reason(failure, null);

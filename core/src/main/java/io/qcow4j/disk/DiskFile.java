@@ -170,6 +170,23 @@ public interface DiskFile extends Closeable {
     return false;
   }
 
+  /**
+   * Reads from the VM state area at {@code position} (qemu-io read -b: the state a snapshot of a
+   * running machine saves, which qcow2 keeps past the guest disk); a format without one refuses with
+   * {@link UnsupportedFeatureException}. Fills {@code dst} whole.
+   */
+  default void readVmState(ByteBuffer dst, long position) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": Operation not supported");
+  }
+
+  /**
+   * Writes {@code src} whole into the VM state area at {@code position} (qemu-io write -b); a
+   * format without one refuses with {@link UnsupportedFeatureException}.
+   */
+  default void writeVmState(ByteBuffer src, long position) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": Operation not supported");
+  }
+
   /** The internal snapshots of this layer in table order, as qemu-img snapshot -l lists them; none for raw. */
   default List<SnapshotInfo> snapshots() throws IOException {
     return List.of();

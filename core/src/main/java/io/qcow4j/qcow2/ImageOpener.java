@@ -130,8 +130,8 @@ final class ImageOpener {
     ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
     storage.readFully(firstCluster, 0);
     Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
-    overrides.options().checkQcow2(header.version(), header.clusterSize(), header.hasDataFile(),
-        header.cryptMethod() != 0);
+    overrides.options().checkQcow2(header.version(), header.clusterSize(), header.size(), header.extendedL2(),
+        header.hasDataFile(), header.cryptMethod() != 0);
 
     if (header.corrupt() && !options.readOnly() && !repairing) {
       throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
@@ -208,14 +208,7 @@ final class ImageOpener {
       password = keySecret != null ? overrides.secrets().bytes(keySecret) : options.keySecret();
     }
     if (header.cryptMethod() == Header.CRYPT_AES) {
-      if (!options.readOnly()) {
-        if (password != null) {
-          java.util.Arrays.fill(password, (byte) 0);
-        }
-        // qcow4j reads the legacy method only, as qemu-img convert does; QEMU's words for a writer
-        throw new UnsupportedFeatureException(name + ": Use of AES-CBC encrypted qcow2 images is no longer "
-            + "supported in system emulators");
-      }
+      // read and written as QEMU's tools do (only its system emulators refuse the method)
       return QcowEncryption.legacyAes(password, options.describeOnly(), name);
     }
     CryptoHeader area = CryptoHeader.of(header);
@@ -253,12 +246,18 @@ final class ImageOpener {
     throw new SnapshotLoadException(name, "Can't find snapshot");
   }
 
+  /** The active L1 table, read in pieces of at most 1 MiB so that a large one (up to 32 MiB) is held once only. */
   private static long[] readL1(Storage storage, Header header) throws IOException {
     int entries = header.l1Size();
-    ByteBuffer bytes = ByteBuffer.allocate(entries * 8);
-    storage.readFully(bytes, header.l1TableOffset());
     long[] l1 = new long[entries];
-    bytes.flip().asLongBuffer().get(l1);
+    int pieceEntries = 1 << 17;
+    ByteBuffer bytes = ByteBuffer.allocate(Math.min(entries, pieceEntries) * 8);
+    for (int first = 0; first < entries; first += pieceEntries) {
+      int count = Math.min(pieceEntries, entries - first);
+      bytes.clear().limit(count * 8);
+      storage.readFully(bytes, header.l1TableOffset() + first * 8L);
+      bytes.flip().asLongBuffer().get(l1, first, count);
+    }
     return l1;
   }
 

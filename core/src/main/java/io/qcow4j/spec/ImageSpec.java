@@ -100,7 +100,7 @@ public final class ImageSpec {
    * {@code format} (-f, null when absent) overrides the JSON's driver.
    */
   public static ImageSpec parse(String argument, ImageFormat format) throws ImageSpecException {
-    return parse(argument, format == null ? null : format.id());
+    return parseWithDriver(argument, format == null ? null : format.id());
   }
 
   /**
@@ -109,7 +109,7 @@ public final class ImageSpec {
    * A plain name with a protocol prefix ("blkdebug:CONF:IMAGE", "null-co://") names that node as
    * the format's file.
    */
-  public static ImageSpec parse(String argument, String driver) throws ImageSpecException {
+  public static ImageSpec parseWithDriver(String argument, String driver) throws ImageSpecException {
     if (!argument.startsWith("json:")) {
       if (driver != null && NodeReader.isNonFormat(driver) && !NodeReader.isFormat(driver)) {
         Map<String, Object> flat = new LinkedHashMap<>();
@@ -164,6 +164,31 @@ public final class ImageSpec {
     } catch (ImageSpecException e) {
       throw e.withWarnings(warnings);
     }
+  }
+
+  /**
+   * The spec of an image opened as {@code argument} ("json:{...}" or a file name) with the option
+   * string {@code options} laid over it, as qemu-io's reopen -o merges new options into the
+   * image's: the option string's values win.
+   */
+  public static ImageSpec parseMerged(String argument, String options) throws ImageSpecException {
+    if (!argument.startsWith("json:")) {
+      return parseOptions("filename=" + argument.replace(",", ",,") + "," + options, false);
+    }
+    Map<String, Object> flat = new LinkedHashMap<>();
+    try {
+      if (!(QemuJson.parse(argument.substring("json:".length())) instanceof Map<?, ?> object)) {
+        throw new ImageSpecException("Invalid JSON object given");
+      }
+      flatten("", object, flat);
+    } catch (QemuJson.JsonException e) {
+      throw new ImageSpecException("Could not parse the JSON options: " + e.getMessage());
+    }
+    List<String> warnings = new ArrayList<>();
+    for (OptionSyntax.Element option : OptionSyntax.imageOptions(options, null, warnings)) {
+      flat.put(option.name(), option.value());
+    }
+    return read(argument, new BlockOptions(flat), false, warnings);
   }
 
   /** QEMU's qdict_flatten: nested objects become dotted keys (winning over a dotted key given too), arrays ".0", ".1". */
@@ -298,6 +323,11 @@ public final class ImageSpec {
    */
   public static boolean isNodeDriver(String driver) {
     return !NodeReader.isFormat(driver) && NodeReader.isNonFormat(driver);
+  }
+
+  /** Whether {@code driver} names a protocol driver (one with QEMU's protocol_name): a node driver but no filter. */
+  public static boolean isProtocolDriver(String driver) {
+    return isNodeDriver(driver) && !driver.equals("copy-on-read") && !driver.equals("compress");
   }
 
   /** QEMU's id_wellformed: a letter, then letters, digits, '-', '.' or '_'. */

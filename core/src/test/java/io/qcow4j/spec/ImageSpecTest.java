@@ -155,12 +155,33 @@ class ImageSpecTest {
         .formatOptions(ImageFormat.QCOW2)).hasMessage("l2-cache-size may not exceed cache-size");
     FormatOptions entrySize = ImageSpec.parseOptions("driver=qcow2,file.filename=x,l2-cache-entry-size=3000", true)
         .formatOptions(ImageFormat.QCOW2);
-    assertThatThrownBy(() -> entrySize.checkQcow2(3, 65536, false, false))
+    assertThatThrownBy(() -> entrySize.checkQcow2(3, 65536, 1L << 30, false, false, false))
         .hasMessage("L2 cache entry size must be a power of two between 512 and the cluster size (65536)");
     FormatOptions lazy = ImageSpec.parseOptions("driver=qcow2,file.filename=x,lazy-refcounts=on", true)
         .formatOptions(ImageFormat.QCOW2);
-    assertThatThrownBy(() -> lazy.checkQcow2(2, 65536, false, false))
+    assertThatThrownBy(() -> lazy.checkQcow2(2, 65536, 1L << 30, false, false, false))
         .hasMessage("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
+  }
+
+  @Test
+  void cacheSizesQemuCannotHoldAreRefused() throws Exception {
+    // QEMU counts the caches in entries of an int: 256T of refcount cache is 2^32 clusters of 64k
+    FormatOptions refcount = ImageSpec.parseOptions("driver=qcow2,file.filename=x,refcount-cache-size=256T", true)
+        .formatOptions(ImageFormat.QCOW2);
+    assertThatThrownBy(() -> refcount.checkQcow2(3, 65536, 64L << 20, false, false, false))
+        .hasMessage("Refcount cache size too big");
+    // the L2 cache is bounded by what the disk needs: 1T of 512-byte entries only for a disk that large
+    FormatOptions l2 = ImageSpec.parseOptions("driver=qcow2,file.filename=x,l2-cache-entry-size=512,l2-cache-size=1T",
+        true).formatOptions(ImageFormat.QCOW2);
+    assertThatThrownBy(() -> l2.checkQcow2(3, 256 << 10, 32L << 50, false, false, false))
+        .hasMessage("L2 cache size too big");
+    l2.checkQcow2(3, 256 << 10, 64L << 20, false, false, false);
+    FormatOptions huge = ImageSpec.parseOptions("driver=qcow2,file.filename=x,refcount-cache-size=15E", true)
+        .formatOptions(ImageFormat.QCOW2);
+    assertThatThrownBy(() -> huge.checkQcow2(3, 512, 1L << 20, false, false, false))
+        .hasMessage("Refcount cache size too big");
+    ImageSpec.parseOptions("driver=qcow2,file.filename=x,refcount-cache-size=128k", true)
+        .formatOptions(ImageFormat.QCOW2).checkQcow2(3, 65536, 64L << 20, false, false, false);
   }
 
   @Test

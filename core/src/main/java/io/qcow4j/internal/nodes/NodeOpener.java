@@ -57,6 +57,16 @@ public final class NodeOpener {
     return switch (node) {
       case BlockNode.Format format -> openFormat(format.spec(), format.spec().openOptions(options), secrets);
       case BlockNode.Filter filter -> openFilter(filter, options, secrets);
+      case BlockNode.Blkdebug debug when debug.image() instanceof BlockNode.Format
+          || debug.image() instanceof BlockNode.Filter -> {
+        DiskFile below = openTop(debug.image(), options, secrets);
+        try {
+          yield new BlkdebugDisk(below, new BlkdebugStorage(new DiskStorage(below), blkdebugRules(debug)));
+        } catch (IOException | RuntimeException e) {
+          closeQuietly(below, e);
+          throw e;
+        }
+      }
       default -> {
         Storage storage = storage(node, options, secrets);
         try {
@@ -197,6 +207,13 @@ public final class NodeOpener {
   }
 
   private static Storage blkdebug(BlockNode.Blkdebug debug, OpenOptions options, Secrets secrets) throws IOException {
+    List<BlkdebugRule> rules = blkdebugRules(debug);
+    Storage image = storage(debug.image(), options, secrets);
+    return new BlkdebugStorage(image, rules);
+  }
+
+  /** The rules of a blkdebug node: its config file's, then its options'. */
+  private static List<BlkdebugRule> blkdebugRules(BlockNode.Blkdebug debug) throws IOException {
     List<BlkdebugRule> rules = new ArrayList<>();
     if (debug.config() != null) {
       String text;
@@ -208,8 +225,7 @@ public final class NodeOpener {
       rules.addAll(BlkdebugRules.parseConfig(text));
     }
     rules.addAll(debug.rules());
-    Storage image = storage(debug.image(), options, secrets);
-    return new BlkdebugStorage(image, rules);
+    return rules;
   }
 
   private static Storage pluginStorage(BlockNode.Plugin plugin, OpenOptions options) throws IOException {
