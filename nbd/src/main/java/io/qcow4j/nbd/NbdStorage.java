@@ -191,7 +191,8 @@ public final class NbdStorage implements Storage {
 
   private void checkInside(long position, long length) throws IOException {
     if (position < 0 || length < 0 || position + length > client.size()) {
-      throw new NbdErrorException(Protocol.EIO, new IOException(name() + ": " + length + " bytes at offset "
+      // QEMU's block layer refuses a request past the end of a node that cannot grow with EINVAL
+      throw new NbdErrorException(Protocol.EINVAL, new IOException(name() + ": " + length + " bytes at offset "
           + position + " lie past the end of the export (" + client.size() + " bytes)"));
     }
   }
