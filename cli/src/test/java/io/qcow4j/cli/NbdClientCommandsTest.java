@@ -126,4 +126,25 @@ class NbdClientCommandsTest {
       assertThat(ours.out()).startsWith("image: nbd://127.0.0.1:" + tcp.port() + "\n");
     }
   }
+
+  @Test
+  void aServerThatRequiresTlsIsRefusedWithQemusHint() throws Exception {
+    Path scratch = TestImages.scratch();
+    Path image = scratch.resolve("tls.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", image.toString(), "1M");
+    Path tlsSocket = scratch.resolve("tls.sock");
+    Process tls = new ProcessBuilder("qemu-nbd", "-t", "-e", "16", "--object",
+        "tls-creds-anon,id=tls0,endpoint=server", "--tls-creds", "tls0", "-f", "raw", "-k", tlsSocket.toString(),
+        image.toString()).redirectErrorStream(true).redirectOutput(scratch.resolve("tls.log").toFile()).start();
+    try {
+      for (int wait = 0; wait < 400 && !Files.exists(tlsSocket); wait++) {
+        Thread.sleep(50);
+      }
+      sameAsQemu("qemu-img", "info", "nbd:unix:" + tlsSocket);
+      sameAsQemu("qemu-nbd", "-L", "-k", tlsSocket.toString());
+    } finally {
+      tls.destroy();
+      tls.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
 }
