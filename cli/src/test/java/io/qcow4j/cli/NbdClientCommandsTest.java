@@ -147,4 +147,39 @@ class NbdClientCommandsTest {
       tls.waitFor(10, TimeUnit.SECONDS);
     }
   }
+
+  @Test
+  void createsConvertsAndResizesOnAnExportAsQemuImgDoes() throws Exception {
+    Path scratch = TestImages.scratch();
+    Path image = scratch.resolve("target.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", image.toString(), "4M");
+    Path source = scratch.resolve("source.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", source.toString(), "4M");
+    Qemu.io(source, "raw", "write -P 5 1M 1M");
+    Path targetSocket = scratch.resolve("target.sock");
+    Process target = new ProcessBuilder("qemu-nbd", "-t", "-e", "16", "-f", "raw", "-k", targetSocket.toString(),
+        image.toString()).redirectErrorStream(true).redirectOutput(scratch.resolve("target.log").toFile()).start();
+    try {
+      for (int wait = 0; wait < 400 && !Files.exists(targetSocket); wait++) {
+        Thread.sleep(50);
+      }
+      String name = "nbd:unix:" + targetSocket;
+      sameAsQemu("qemu-img", "create", "-f", "raw", name, "8M");
+      sameAsQemu("qemu-img", "create", "-f", "raw", "-o", "preallocation=full", name, "1M");
+      sameAsQemu("qemu-img", "create", "-f", "raw", name + ".missing", "1M");
+      sameAsQemu("qemu-img", "resize", "-f", "raw", name, "8M");
+      sameAsQemu("qemu-img", "resize", "-f", "raw", name, "4M");
+      for (String format : new String[] {"raw", "qcow2"}) {
+        Cli.Result converted = Cli.run("convert", "-f", "raw", "-O", format, source.toString(), name);
+        assertThat(converted.exitCode()).as(converted.err()).isZero();
+        assertThat(Qemu.run("qemu-img", "compare", "-f", "raw", source.toString(), name).exitCode()).isZero();
+        assertThat(Qemu.check("qemu-img", "info", name)).contains("file format: " + format);
+      }
+      sameAsQemu("qemu-img", "create", "-q", "-f", "qcow2", name, "1M");
+      assertThat(Qemu.check("qemu-img", "check", name)).contains("No errors were found on the image.");
+    } finally {
+      target.destroy();
+      target.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
 }

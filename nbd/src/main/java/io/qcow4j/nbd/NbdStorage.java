@@ -101,13 +101,19 @@ public final class NbdStorage implements Storage {
     }
   }
 
+  /** An export's size is the server's: an exact resize to another size is refused as QEMU refuses it. */
   @Override
   public void truncate(long newSize) throws IOException {
-    if (newSize > client.size()) {
-      throw new IOException("Cannot grow NBD nodes");
-    }
     if (newSize != client.size()) {
       throw new IOException("Cannot resize NBD nodes");
+    }
+  }
+
+  /** QEMU's non-exact truncate of an NBD node: nothing to do up to its size, refused past it. */
+  @Override
+  public void ensureSize(long minimum) throws IOException {
+    if (minimum > client.size()) {
+      throw new IOException("Cannot grow NBD nodes");
     }
   }
 

@@ -237,7 +237,9 @@ class NbdClientTest {
     assertThat(storage.nextData(0)).isZero();
     assertThat(storage.nextHole(0)).isEqualTo(64 << 10);
     assertThat(storage.nextData(64 << 10)).isEqualTo(1 << 20);
-    assertThatThrownBy(() -> storage.truncate(SIZE * 2L)).hasMessage("Cannot grow NBD nodes");
+    assertThatThrownBy(() -> storage.ensureSize(SIZE * 2L)).hasMessage("Cannot grow NBD nodes");
+    assertThatThrownBy(() -> storage.truncate(SIZE / 2)).hasMessage("Cannot resize NBD nodes");
+    storage.truncate(SIZE);
   }
 
   @Test
