@@ -109,7 +109,7 @@ public final class ImageInfos {
       String full = info.backingFile() == null || info.backingFile().isEmpty()
           ? null : BackingNames.fullName(spec.filename(), info.backingFile());
       return new LayerInfo(spec.displayName(info.format()), info, full,
-          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated());
+          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName());
     } catch (IOException e) {
       throw new OpenFailure(spec.name(), e);
     }
