@@ -100,4 +100,20 @@ class BlockNodesCommandTest {
         .same();
     runs.run("qemu-img", "map", "--output=json", "@/top.qcow2").same();
   }
+
+  @Test
+  void aDataFileCanBeAnyStorageNode() throws Exception {
+    SideBySide runs = withImage("-f", "qcow2", "-o", "data_file=@/t.data", "@/t.qcow2", "1M");
+    runs.run("qemu-io", "-c", "write -P 3 0 64k", "-c", "read -P 0 0 64k",
+        "json:{'driver':'qcow2','file':{'driver':'file','filename':'@/t.qcow2'},"
+            + "'data-file':{'driver':'null-co','size':1048576,'read-zeroes':true}}").same();
+    String config = "[inject-error]\nevent = \"write_aio\"\niotype = \"write\"\n";
+    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
+    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    runs.run("qemu-io", "-c", "write 64k 4k",
+        "json:{'driver':'qcow2','file':{'driver':'file','filename':'@/t.qcow2'},'data-file':{'driver':'raw',"
+            + "'file':{'driver':'blkdebug','config':'@/blkdebug.conf','image':{'driver':'file',"
+            + "'filename':'@/t.data'}}}}").same();
+    runs.run("qemu-img", "check", "@/t.qcow2").same();
+  }
 }

@@ -8,6 +8,8 @@ import io.qcow4j.disk.SnapshotLoadException;
 import io.qcow4j.disk.SnapshotSelector;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.internal.storagenodes.StorageNodes;
+import io.qcow4j.spec.BlockNode;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.CryptoHeader;
@@ -150,12 +152,22 @@ final class ImageOpener {
 
     Storage dataStorage = storage;
     Path dataPath = path;
-    if (!header.hasDataFile() && overrides.options().dataFile() != null) {
+    BlockNode dataNode = overrides.options().dataFileNode();
+    if (!header.hasDataFile() && (overrides.options().dataFile() != null || dataNode != null)) {
       // QEMU opens the data file it is given before it finds that the image has none
-      FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
+      if (dataNode != null) {
+        StorageNodes.storage(dataNode, options.withReadOnly(true), StorageNodes.DiskNodes.NONE).close();
+      } else {
+        FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
+      }
       throw new ImageSpecException("'data-file' can only be set for images with an external data file");
     }
-    if (header.hasDataFile() && overrides.options().dataFile() != null) {
+    if (header.hasDataFile() && dataNode != null) {
+      // a node the spec stacks for the data file (null-co, raw over blkdebug...)
+      dataPath = StorageNodes.bottomPath(dataNode);
+      dataStorage = StorageNodes.storage(dataNode, options, StorageNodes.DiskNodes.NONE);
+      opened.add(dataStorage);
+    } else if (header.hasDataFile() && overrides.options().dataFile() != null) {
       // a data file the spec names, relative to the working directory as QEMU's data-file.filename is
       dataPath = Path.of(overrides.options().dataFile());
       dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options)).flushingAs(options);
