@@ -94,6 +94,7 @@ class NbdClientCommandsTest {
 
   @Test
   void describesAndRefusesAsQemuImgDoes() {
+    sameAsQemu("qemu-img", "map", "-f", "raw", "nbd:unix:" + socket);
     sameAsQemu("qemu-img", "info", "nbd+unix:///?socket=" + socket);
     sameAsQemu("qemu-img", "info", "nbd:unix:" + socket + ":exportname=nope");
     sameAsQemu("qemu-img", "info", "json:{\"driver\": \"nbd\", \"host\": -1}");
@@ -106,6 +107,7 @@ class NbdClientCommandsTest {
   void readsAQcow2ImageOverAnExport() {
     sameAsQemu("qemu-img", "info", "nbd:unix:" + qcow2Socket);
     sameAsQemu("qemu-img", "map", "--output=json", "nbd+unix:///?socket=" + qcow2Socket);
+    sameAsQemu("qemu-img", "map", "nbd+unix:///?socket=" + qcow2Socket);
     // a cluster allocated past the end of the export: QEMU's block layer says EINVAL
     Cli.Result theirs = Qemu.run("qemu-io", "-c", "write 0 4k", "nbd:unix:" + qcow2Socket);
     Cli.Result ours = Cli.run("io", "-c", "write 0 4k", "nbd:unix:" + qcow2Socket);
