@@ -5,6 +5,7 @@ import io.qcow4j.luks.LuksVolume;
 import io.qcow4j.spec.Secrets;
 import java.util.Arrays;
 import io.qcow4j.DiskImages;
+import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
@@ -189,7 +190,9 @@ public final class ImageCreate {
       };
     }
     OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true);
-    try (DiskFile opened = DiskImages.open(Path.of(fullName), options)) {
+    try (DiskFile opened = backing.startsWith("json:")
+        ? DiskImages.open(ImageSpec.parseWithDriver(backing, null).withDefaultFormat(format), options, Secrets.none())
+        : DiskImages.open(Path.of(fullName), options)) {
       if (backingFmt == null) {
         throw new InvalidOptionException("Backing file specified without backing format\nDetected format of "
             + opened.format().id() + ".");
