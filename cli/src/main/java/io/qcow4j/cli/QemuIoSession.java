@@ -125,7 +125,7 @@ final class QemuIoSession implements AutoCloseable {
     try {
       disk = openFlags.snapshot() ? openSnapshot(image, openFlags.readOnly()) : openImage(image, openFlags.readOnly());
     } catch (IOException | RuntimeException e) {
-      cantOpen(name, e);
+      cantOpen(name, e, image.filename());
       return 1;
     }
     Images.warnIfBitmapsInvalidated(disk, err);
@@ -324,6 +324,14 @@ final class QemuIoSession implements AutoCloseable {
 
   /** "can't open device NAME: reason", or "can't open: reason" when only options name the image. */
   private void cantOpen(String name, Exception failure) {
+    cantOpen(name, failure, null);
+  }
+
+  /**
+   * As {@link #cantOpen(String, Exception)}, the engine's name of the image file {@code file} (when
+   * known) taken off the front of the reason as well: QEMU's drivers do not name it.
+   */
+  private void cantOpen(String name, Exception failure, String file) {
     String head = name != null ? "can't open device " + name + ": " : "can't open: ";
     String reason;
     if (failure instanceof SnapshotLoadException snapshot) {
@@ -340,6 +348,9 @@ final class QemuIoSession implements AutoCloseable {
       reason = "Could not open '" + missing.getFile() + "': " + Failures.reason(failure, missing.getFile());
     } else {
       reason = Failures.reason(failure, name);
+      if (file != null && reason.startsWith(file + ": ")) {
+        reason = reason.substring(file.length() + 2);
+      }
     }
     out.flush();
     err.println(QemuErrors.PREFIX + head + reason);

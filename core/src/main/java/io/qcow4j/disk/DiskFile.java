@@ -42,6 +42,14 @@ public interface DiskFile extends Closeable {
     return format().id();
   }
 
+  /**
+   * The name QEMU gives the image when it is no host file's path (a raw image over an NBD export:
+   * "nbd://HOST:PORT/EXPORT"); null for images in host files.
+   */
+  default String nodeFilename() {
+    return null;
+  }
+
   /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
   int read(ByteBuffer dst, long position) throws IOException;
 

@@ -214,17 +214,19 @@ public final class CreateOptionsReader {
   }
 
   /**
-   * A qcow2 image's encryption from encrypt.* (and the deprecated encryption=on), checked with
-   * qemu-img 7.2's messages; null when none is asked for. The passphrase is added by the caller
-   * from encrypt.key-secret. qcow4j writes LUKS only: the legacy AES format is refused once its
-   * secret is found (see ImageCreate.withSecret), where qemu-img would make it.
+   * A qcow2 image's encryption from encrypt.* (and the deprecated encryption=on, which is
+   * encrypt.format=aes), checked with qemu-img 7.2's messages; null when none is asked for. The
+   * passphrase is added by the caller from encrypt.key-secret. The legacy AES format takes no
+   * option but the key secret.
    */
   static Encryption qcow2Encryption(OptionValues values) throws InvalidOptionException {
     String format = values.string("encrypt.format");
-    if (values.has("encryption") && format != null) {
+    // qcow2_co_create_opts drops encryption=off, then renames encryption=on to encrypt.format
+    boolean legacyOn = values.bool("encryption", false);
+    if (legacyOn && format != null) {
       throw new InvalidOptionException("'encrypt.format' and its alias 'encryption' can't be used at the same time");
     }
-    if (values.bool("encryption", false)) {
+    if (legacyOn) {
       format = "aes";
     }
     if (format == null) {
@@ -237,6 +239,17 @@ public final class CreateOptionsReader {
     }
     if (!format.equals("luks") && !format.equals("aes")) {
       throw new InvalidOptionException("Parameter 'format' does not accept value '" + format + "'");
+    }
+    if (format.equals("aes")) {
+      // QCryptoBlockCreateOptionsQCow has the key secret only
+      for (OptionDescriptor descriptor : values.list().descriptors()) {
+        String name = descriptor.name();
+        if (name.startsWith("encrypt.") && !name.equals("encrypt.format") && !name.equals("encrypt.key-secret")
+            && values.has(name)) {
+          throw new InvalidOptionException("Parameter '" + name + "' is unexpected");
+        }
+      }
+      return new Encryption("aes", null, null, null, null, null, null, null);
     }
     return new Encryption(format, values.string("encrypt.cipher-alg"), values.string("encrypt.cipher-mode"),
         values.string("encrypt.ivgen-alg"), values.string("encrypt.ivgen-hash-alg"), values.string("encrypt.hash-alg"),

@@ -103,6 +103,12 @@ final class ImageCheck {
     }
     ImageCheck first = new ImageCheck(image, refcounts, repair);
     first.check();
+    if (repair == CheckResult.Repair.ALL && first.incompleteSnapshots > 0) {
+      // qcow2_check_fix_snapshot_table, after the refcounts are sound: the table rewritten whole
+      new Snapshots(image, refcounts).rewriteTable();
+      first.corruptions -= first.incompleteSnapshots;
+      first.corruptionsFixed += first.incompleteSnapshots;
+    }
     if (repair == CheckResult.Repair.NONE || first.corruptionsFixed + first.leaksFixed == 0) {
       return first.result(0, 0, first.messages);
     }
@@ -127,7 +133,31 @@ final class ImageCheck {
     return (Math.max(highestUsed, 0) + 1) << clusterBits;
   }
 
+  /** Snapshot table entries of a version 3 image without the disk size in their extra data. */
+  private int incompleteSnapshots;
+
+  /**
+   * QEMU's qcow2_check_read_snapshot_table: every entry of a version 3 image needs the 64-bit VM
+   * state size and the disk size in its extra data (16 bytes); one without is a corruption, which
+   * -r all repairs by rewriting the table.
+   */
+  private void checkSnapshotEntries() {
+    if (header.version() < 3) {
+      return;
+    }
+    List<Snapshot> table = image.snapshotTable();
+    for (int index = 0; index < table.size(); index++) {
+      if (table.get(index).diskSize() == -1) {
+        incompleteSnapshots++;
+        corruptions++;
+        messages.add((repair == CheckResult.Repair.ALL ? "Repairing" : "ERROR") + " snapshot table entry " + index
+            + " is incomplete");
+      }
+    }
+  }
+
   private void check() throws IOException {
+    checkSnapshotEntries();
     count(0, clusterSize);
     long[] l1 = image.lookup().l1();
     count(header.l1TableOffset(), (long) header.l1Size() * 8);

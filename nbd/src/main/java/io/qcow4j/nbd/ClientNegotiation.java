@@ -352,22 +352,25 @@ final class ClientNegotiation {
       return false;
     }
     String option = reply.option() + " (" + optionName(reply.option()) + ")";
+    String hint = null;
     String error = switch (reply.type()) {
       case REP_ERR_POLICY -> "Denied by server for option " + option;
       case REP_ERR_INVALID -> "Invalid parameters for option " + option;
       case REP_ERR_PLATFORM -> "Server lacks support for option " + option;
-      case REP_ERR_TLS_REQD -> "TLS negotiation required before option " + option
-          + "\nDid you forget a valid tls-creds?";
+      case REP_ERR_TLS_REQD -> {
+        hint = "Did you forget a valid tls-creds?";
+        yield "TLS negotiation required before option " + option;
+      }
       case REP_ERR_UNKNOWN -> "Requested export not available";
       case REP_ERR_SHUTDOWN -> "Server shutting down before option " + option;
       case REP_ERR_BLOCK_SIZE_REQD -> "Server requires INFO_BLOCK_SIZE for option " + option;
       default -> "Unknown error code when asking for option " + option;
     };
     if (message != null) {
-      error += "\nserver reported: " + message;
+      hint = (hint == null ? "" : hint + "\n") + "server reported: " + message;
     }
     abort();
-    throw new IOException(error);
+    throw new NbdOptionException(error, hint);
   }
 
   private short readShort() throws IOException {

@@ -2,6 +2,7 @@ package io.qcow4j.nbd;
 
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.storage.Storage;
+import io.qcow4j.storage.StorageStatus;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -49,6 +50,17 @@ public final class NbdStorage implements Storage {
   @Override
   public String name() {
     return target.uri();
+  }
+
+  @Override
+  public String nodeFilename() {
+    return target.uri();
+  }
+
+  /** NBD cannot tell how much the export takes on the server's disk. */
+  @Override
+  public long allocatedBytes() {
+    return -1;
   }
 
   @Override
@@ -162,9 +174,13 @@ public final class NbdStorage implements Storage {
    * driver reports it: data unless the context's bit 0 (a hole) is set, zero when bit 1 is; all
    * data when no context was negotiated.
    */
-  public NbdClient.Status status(long position, long maxLength) throws IOException {
+  @Override
+  public StorageStatus status(long position, long maxLength) throws IOException {
     NbdClient.Status status = client.blockStatus(position, maxLength);
-    return status != null ? status : new NbdClient.Status(Math.min(maxLength, client.size() - position), 0);
+    if (status == null) {
+      return new StorageStatus(Math.min(maxLength, client.size() - position), true, false);
+    }
+    return new StorageStatus(status.length(), !status.hole(), status.zero());
   }
 
   private void ensureWritable() throws IOException {

@@ -116,6 +116,11 @@ abstract class ForwardingDiskFile implements DiskFile {
   }
 
   @Override
+  public String nodeFilename() {
+    return below.nodeFilename();
+  }
+
+  @Override
   public List<SnapshotInfo> snapshots() throws IOException {
     return below.snapshots();
   }
