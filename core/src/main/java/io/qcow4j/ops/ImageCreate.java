@@ -79,6 +79,10 @@ public final class ImageCreate {
         options = options.withEncryption(withSecret(options.encryption(),
             values.string(qcow2 ? "encrypt.key-secret" : "key-secret"), qcow2 ? "encrypt." : "", secrets));
       }
+      if (ProtocolTarget.names(filename)) {
+        ProtocolTarget.create(filename, format, options);
+        return;
+      }
       // the file protocol's prefix names no file (the file driver's create strips it)
       Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
       if (format == ImageFormat.QCOW2) {
