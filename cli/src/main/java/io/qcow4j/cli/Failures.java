@@ -50,11 +50,26 @@ final class Failures {
       if (cause instanceof ImageLockedException locked) {
         return Optional.of(locked.hint());
       }
+      if (cause instanceof io.qcow4j.nbd.NbdOptionException option && option.hint() != null) {
+        return Optional.of(option.hint());
+      }
       if (cause instanceof io.qcow4j.disk.BitmapException bitmap && bitmap.hint() != null) {
         return Optional.of(bitmap.hint());
       }
     }
     return Optional.empty();
+  }
+
+  /**
+   * Prints QEMU's line for a corruption that marked the image corrupt ("qcow2: Marking image as
+   * corrupt: ...; further corruption events will be suppressed"); nothing for the others.
+   */
+  static void announceCorruption(io.qcow4j.disk.CorruptImageException failure, java.io.PrintWriter err) {
+    if (failure.markedCorrupt()) {
+      err.println("qcow2: Marking image as corrupt: " + oneLine(failure.event())
+          + "; further corruption events will be suppressed");
+      err.flush();
+    }
   }
 
   static String oneLine(String text) {

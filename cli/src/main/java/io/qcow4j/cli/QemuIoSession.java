@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.ops.CopyOnRead;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -97,9 +98,9 @@ final class QemuIoSession implements AutoCloseable {
     ImageSpec image;
     try {
       if (options == null) {
-        image = ImageSpec.parse(name, Images.format(format));
+        image = ImageSpec.parseWithDriver(name, Images.driver(format));
       } else {
-        image = ImageSpec.parseOptions(name == null ? options : withFilename(options, name), false);
+        image = name == null ? ImageSpec.parseOptions(options, false) : ImageSpec.parseMerged(name, options);
       }
     } catch (ImageSpecException e) {
       warn(e.warnings());
@@ -224,7 +225,7 @@ final class QemuIoSession implements AutoCloseable {
         String base = openOptions != null ? openOptions : "driver=" + disk.format().id();
         // read-only is the flags' (reopen has read the option into them)
         String merged = base + "," + options + ",read-only=" + (newFlags.readOnly() ? "on" : "off");
-        image = ImageSpec.parseOptions(openName == null ? merged : withFilename(merged, openName), false);
+        image = openName == null ? ImageSpec.parseOptions(merged, false) : ImageSpec.parseMerged(openName, merged);
       } catch (ImageSpecException e) {
         error(Failures.reason(e, null));
         return -22;
@@ -238,6 +239,8 @@ final class QemuIoSession implements AutoCloseable {
     } catch (IOException e) {
       error(Failures.reason(e, null));
     }
+    // the closed image's tables (an L1 table may take 32 MiB) must not stay reachable while the next one opens
+    disk = null;
     try {
       disk = openImage(image, newFlags.readOnly());
       spec = image;
@@ -289,11 +292,6 @@ final class QemuIoSession implements AutoCloseable {
       case "backing." -> disk.backing().map(backing -> backing.format().id()).orElse(null);
       default -> null;
     };
-  }
-
-  /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */
-  private static String withFilename(String options, String name) {
-    return "file.filename=" + name.replace(",", ",,") + "," + options;
   }
 
   /** After a read of {@code [offset, offset + count)}: copy-on-read copies what it found outside the image. */

@@ -97,7 +97,7 @@ final class QemuIoShell {
       case "readv" -> readv("readv", args);
       case "aio_read" -> aioRead(args);
       case "write" -> afterWrite(write(args));
-      case "writev" -> afterWrite(writev("writev", args));
+      case "writev" -> afterWrite(writev(args));
       case "aio_write" -> afterWrite(aioWrite(args));
       case "discard" -> afterWrite(discard(args));
       case "length" -> length();
@@ -117,7 +117,7 @@ final class QemuIoShell {
       session.afterWrite();
       return result;
     } catch (IOException e) {
-      out.println("flush failed: " + Failures.reason(e, null));
+      out.println("flush failed: " + requestFailure(e));
       return EIO;
     }
   }
@@ -229,20 +229,26 @@ final class QemuIoShell {
       out.println("pattern verification range exceeds end of read data");
       return EINVAL;
     }
-    if (vmState) {
-      return vmStateRefused("read", offset, count);
+    if (vmState && (offset % 512 != 0 || count % 512 != 0)) {
+      return vmStateRefused(offset, count);
     }
+    DiskFile source = vmState ? new VmStateDisk(disk()) : disk();
     RangeReader.Pattern check = patternGiven ? new RangeReader.Pattern((byte) pattern, patternOffset, patternCount) : null;
     StringBuilder dump = verbose && !quiet ? new StringBuilder() : null;
     boolean matched;
     long started = System.nanoTime();
     try {
-      matched = RangeReader.readAndCheck(disk(), offset, count, check, (chunkOffset, buffer, length) -> {
+      matched = RangeReader.readAndCheck(source, offset, count, check, (chunkOffset, buffer, length) -> {
         if (dump != null) {
           dumpBuffer(dump, buffer, length, chunkOffset, offset);
         }
       });
-      session.afterRead(offset, count);
+      if (!vmState) {
+        session.afterRead(offset, count);
+      }
+    } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
+      out.println("read failed: Operation not supported");
+      return -95;
     } catch (EOFException e) {
       out.println("read failed: Input/output error");
       return EIO;
@@ -266,21 +272,14 @@ final class QemuIoShell {
     return result;
   }
 
-  /**
-   * read/write -b: qcow4j keeps no VM state area (QEMU's qcow2 keeps one past the disk's end), so
-   * the request fails as QEMU fails it for a format without one; the offsets are checked first.
-   */
-  private int vmStateRefused(String operation, long offset, long count) {
+  /** read/write -b: the VM state area is read and written in whole sectors (qemu-io's check). */
+  private int vmStateRefused(long offset, long count) {
     if (offset % 512 != 0) {
       out.println(offset + " is not a sector-aligned value for 'offset'");
       return EINVAL;
     }
-    if (count % 512 != 0) {
-      out.println(count + " is not a sector-aligned value for 'count'");
-      return EINVAL;
-    }
-    out.println(operation + " failed: Operation not supported");
-    return -95;
+    out.println(count + " is not a sector-aligned value for 'count'");
+    return EINVAL;
   }
 
   /** qemu-io asks for write permission before a writing command; a read-only image refuses it. */
@@ -385,12 +384,11 @@ final class QemuIoShell {
       }
       content = ImageWrites.Content.repeating(source);
     }
-    if (vmState) {
-      return vmStateRefused("write", offset, count);
-    }
     long started = System.nanoTime();
     try {
-      if (zeroes) {
+      if (vmState) {
+        ImageWrites.write(new VmStateDisk(disk()), offset, count, content, false);
+      } else if (zeroes) {
         ImageWrites.writeZeroes(disk(), offset, count, unmap && session.flags().unmap(), noFallback, fua);
       } else if (compressed) {
         ImageWrites.writeCompressed(disk(), offset, count, content);
@@ -400,8 +398,11 @@ final class QemuIoShell {
     } catch (ImageWrites.RequestException e) {
       out.println("write failed: " + e.errno().text());
       return e.errno().code();
+    } catch (io.qcow4j.disk.UnsupportedFeatureException e) {
+      out.println("write failed: " + (vmState ? "Operation not supported" : requestFailure(e)));
+      return vmState ? -95 : EIO;
     } catch (IOException | RuntimeException e) {
-      out.println("write failed: " + Failures.reason(e, null));
+      out.println("write failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -425,57 +426,6 @@ final class QemuIoShell {
       err.println(name + ": " + Failures.reason(e, name));
       return null;
     }
-  }
-
-  private int writev(String name, List<String> args) {
-    Getopt options = Getopt.ofWords(name, args, "CfP:q");
-    boolean parsable = false;
-    boolean quiet = false;
-    boolean fua = false;
-    int pattern = 0xcd;
-    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
-      switch (option.letter()) {
-        case 'C' -> parsable = true;
-        case 'f' -> fua = true;
-        case 'q' -> quiet = true;
-        case 'P' -> {
-          pattern = parsePattern(option.argument());
-          if (pattern < 0) {
-            return EINVAL;
-          }
-        }
-        default -> {
-          return badOption("writev", option, WRITEV_USAGE);
-        }
-      }
-    }
-    List<String> operands = options.operands();
-    if (operands.size() < 2) {
-      out.println(WRITEV_USAGE);
-      return EINVAL;
-    }
-    long offset = number(operands.get(0));
-    if (offset < 0) {
-      return (int) offset;
-    }
-    long total = vectorLength(operands.subList(1, operands.size()));
-    if (total < 0) {
-      return EINVAL;
-    }
-    long started = System.nanoTime();
-    try {
-      ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
-    } catch (ImageWrites.RequestException e) {
-      out.println("writev failed: " + e.errno().text());
-      return e.errno().code();
-    } catch (IOException | RuntimeException e) {
-      out.println("writev failed: " + Failures.reason(e, null));
-      return EIO;
-    }
-    if (!quiet) {
-      printReport("wrote", Math.max(1, System.nanoTime() - started), offset, total, total, 1, parsable);
-    }
-    return 0;
   }
 
   private int readv(String name, List<String> args) {
@@ -569,13 +519,23 @@ final class QemuIoShell {
     return result;
   }
 
+  private int writev(List<String> args) {
+    return vectoredWrite(args, false);
+  }
 
   /**
    * aio_write: a vectored write (or, with -z, a write of zeroes) whose failure is printed but,
    * the request being submitted, never fails the command; completed before the next command.
    */
   private int aioWrite(List<String> args) {
-    Getopt options = Getopt.ofWords("aio_write", args, "CfiqP:uz");
+    return vectoredWrite(args, true);
+  }
+
+  /** writev, or aio_write when {@code aio}: the same options (aio_write adds -i, -u and -z) and output. */
+  private int vectoredWrite(List<String> args, boolean aio) {
+    String name = aio ? "aio_write" : "writev";
+    String usage = aio ? AIO_WRITE_USAGE : WRITEV_USAGE;
+    Getopt options = Getopt.ofWords(name, args, aio ? "CfiqP:uz" : "CfP:q");
     boolean parsable = false;
     boolean quiet = false;
     boolean fua = false;
@@ -587,6 +547,7 @@ final class QemuIoShell {
         case 'C' -> parsable = true;
         case 'f' -> fua = true;
         case 'q' -> quiet = true;
+        // -u, -z and -i: only aio_write's option string has them
         case 'u' -> unmap = true;
         case 'z' -> zeroes = true;
         case 'i' -> {
@@ -600,13 +561,13 @@ final class QemuIoShell {
           }
         }
         default -> {
-          return badOption("aio_write", option, AIO_WRITE_USAGE);
+          return badOption(name, option, usage);
         }
       }
     }
     List<String> operands = options.operands();
     if (operands.size() < 2) {
-      out.println(AIO_WRITE_USAGE);
+      out.println(usage);
       return EINVAL;
     }
     if (zeroes && operands.size() != 2) {
@@ -633,11 +594,11 @@ final class QemuIoShell {
         ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
       }
     } catch (ImageWrites.RequestException e) {
-      out.println("aio_write failed: " + e.errno().text());
-      return 0;
+      out.println(name + " failed: " + e.errno().text());
+      return aio ? 0 : e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("aio_write failed: " + Failures.reason(e, null));
-      return 0;
+      out.println(name + " failed: " + requestFailure(e));
+      return aio ? 0 : EIO;
     }
     if (!quiet) {
       printReport("wrote", Math.max(1, System.nanoTime() - started), offset, total, total, 1, parsable);
@@ -709,7 +670,7 @@ final class QemuIoShell {
       out.println("discard failed: " + e.errno().text());
       return e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("discard failed: " + Failures.reason(e, null));
+      out.println("discard failed: " + requestFailure(e));
       return EIO;
     }
     if (!quiet) {
@@ -732,8 +693,13 @@ final class QemuIoShell {
    * EIO ("Input/output error") there, whatever qcow4j found; anything else as qcow4j says it.
    * (A refused write keeps qcow4j's one line naming the structure, where QEMU prints two.)
    */
-  private static String requestFailure(Exception failure) {
-    if (failure instanceof io.qcow4j.disk.CorruptImageException) {
+  /**
+   * Why a request failed, as qemu-io prints it: a corruption is EIO, and the one that marked the
+   * image corrupt is announced first on stderr, as QEMU's qcow2_signal_corruption does.
+   */
+  private String requestFailure(Exception failure) {
+    if (failure instanceof io.qcow4j.disk.CorruptImageException corrupt) {
+      Failures.announceCorruption(corrupt, err);
       return "Input/output error";
     }
     return Failures.reason(failure, null);

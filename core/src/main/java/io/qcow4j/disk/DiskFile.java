@@ -33,6 +33,23 @@ public interface DiskFile extends Closeable {
   /** Whether writes are refused. */
   boolean isReadOnly();
 
+  /**
+   * The name of the driver at the top of this disk as QEMU's tools print it ("format name",
+   * "file format"): the format's, or a protocol's or filter's opened without a format ("null-co",
+   * "blkdebug", "copy-on-read").
+   */
+  default String driverName() {
+    return format().id();
+  }
+
+  /**
+   * The name QEMU gives the image when it is no host file's path (a raw image over an NBD export:
+   * "nbd://HOST:PORT/EXPORT"); null for images in host files.
+   */
+  default String nodeFilename() {
+    return null;
+  }
+
   /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
   int read(ByteBuffer dst, long position) throws IOException;
 
@@ -151,6 +168,23 @@ public interface DiskFile extends Closeable {
    */
   default boolean hasFastZeroes() {
     return false;
+  }
+
+  /**
+   * Reads from the VM state area at {@code position} (qemu-io read -b: the state a snapshot of a
+   * running machine saves, which qcow2 keeps past the guest disk); a format without one refuses with
+   * {@link UnsupportedFeatureException}. Fills {@code dst} whole.
+   */
+  default void readVmState(ByteBuffer dst, long position) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": Operation not supported");
+  }
+
+  /**
+   * Writes {@code src} whole into the VM state area at {@code position} (qemu-io write -b); a
+   * format without one refuses with {@link UnsupportedFeatureException}.
+   */
+  default void writeVmState(ByteBuffer src, long position) throws IOException {
+    throw new UnsupportedFeatureException(describe() + ": Operation not supported");
   }
 
   /** The internal snapshots of this layer in table order, as qemu-img snapshot -l lists them; none for raw. */

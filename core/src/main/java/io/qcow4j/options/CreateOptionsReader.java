@@ -105,7 +105,7 @@ public final class CreateOptionsReader {
 
   /**
    * The options of a new VMDK image, read and checked as vmdk_co_create_opts and vmdk_co_do_create
-   * do; qcow4j writes the monolithicSparse and streamOptimized subformats.
+   * do, every subformat and a parent (the backing file) among them.
    */
   public static CreateOptions vmdk(OptionValues values, long size) throws InvalidOptionException {
     String backingFormat = values.string("backing_fmt");
@@ -135,15 +135,16 @@ public final class CreateOptionsReader {
       hwVersion = "6";
     }
     boolean flat = "monolithicFlat".equals(subformat) || "twoGbMaxExtentFlat".equals(subformat);
+    String backingFile = values.string("backing_file");
+    if (flat && backingFile != null) {
+      throw new InvalidOptionException("Flat image can't have backing file");
+    }
     if (flat && zeroedGrain) {
       throw new InvalidOptionException("Flat image can't enable zeroed grain");
     }
-    if (subformat != null && !subformat.equals("monolithicSparse") && !subformat.equals("streamOptimized")) {
-      throw new InvalidOptionException("qcow4j writes VMDK images in the monolithicSparse and streamOptimized"
-          + " subformats only, not " + subformat);
-    }
     return CreateOptions.builder((size + 511) & -512L)
-        .vmdk(subformat, adapterType, hwVersion, values.string("toolsversion"), zeroedGrain).build();
+        .vmdk(subformat, adapterType, hwVersion, values.string("toolsversion"), zeroedGrain)
+        .backing(backingFile, backingFile == null ? null : ImageFormat.VMDK).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */

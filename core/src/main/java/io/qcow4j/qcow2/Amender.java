@@ -94,6 +94,10 @@ final class Amender {
     if (version < image.header().version()) {
       expandZeroClusters();
     }
+    if (version >= 3 && image.header().version() < 3 && Snapshots.anyIncomplete(image.snapshotTable())) {
+      // qcow2_upgrade: version 3 needs the VM state and disk sizes in every entry's extra data
+      new Snapshots(image, image.writer().refcounts()).rewriteTable();
+    }
     Header current = image.header();
     long compatible = lazy ? current.compatibleFeatures() | Features.COMPAT_LAZY_REFCOUNTS
         : current.compatibleFeatures() & ~Features.COMPAT_LAZY_REFCOUNTS;

@@ -145,6 +145,10 @@ final class BackingChain {
 
   /** The backing format the overlay records; one that qcow4j does not read is refused naming the backing file. */
   private static ImageFormat recordedFormat(Path path, String backingFormat) throws UnsupportedFeatureException {
+    if (!io.qcow4j.options.FormatNames.isQemuDriver(backingFormat)) {
+      // no driver of that name at all: QEMU's words, as bdrv_open_backing_file reports them
+      throw new UnsupportedFeatureException("Could not open backing file: Unknown driver '" + backingFormat + "'");
+    }
     try {
       return ImageFormat.parse(backingFormat);
     } catch (UnsupportedFeatureException e) {

@@ -364,7 +364,7 @@ final class ClusterLookup {
       guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit(), refcounts.ownedEnd(),
           "copy of an L2 table (L1 entry " + l1Index + ")");
     }
-    long newOffset = refcounts.allocate(1);
+    long newOffset = refcounts.allocate(1, "L2 table");
     int sliceBytes = sliceEntries * 8 * entryWords;
     for (int sliceStart = 0; sliceStart < clusterSize; sliceStart += sliceBytes) {
       long[] words = l2Offset == 0 ? new long[sliceEntries * entryWords] : slice(l2Offset + sliceStart).copy();

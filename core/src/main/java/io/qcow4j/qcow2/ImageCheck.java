@@ -1,5 +1,6 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.CheckFailedException;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
@@ -102,6 +103,12 @@ final class ImageCheck {
     }
     ImageCheck first = new ImageCheck(image, refcounts, repair);
     first.check();
+    if (repair == CheckResult.Repair.ALL && first.incompleteSnapshots > 0) {
+      // qcow2_check_fix_snapshot_table, after the refcounts are sound: the table rewritten whole
+      new Snapshots(image, refcounts).rewriteTable();
+      first.corruptions -= first.incompleteSnapshots;
+      first.corruptionsFixed += first.incompleteSnapshots;
+    }
     if (repair == CheckResult.Repair.NONE || first.corruptionsFixed + first.leaksFixed == 0) {
       return first.result(0, 0, first.messages);
     }
@@ -126,7 +133,31 @@ final class ImageCheck {
     return (Math.max(highestUsed, 0) + 1) << clusterBits;
   }
 
+  /** Snapshot table entries of a version 3 image without the disk size in their extra data. */
+  private int incompleteSnapshots;
+
+  /**
+   * QEMU's qcow2_check_read_snapshot_table: every entry of a version 3 image needs the 64-bit VM
+   * state size and the disk size in its extra data (16 bytes); one without is a corruption, which
+   * -r all repairs by rewriting the table.
+   */
+  private void checkSnapshotEntries() {
+    if (header.version() < 3) {
+      return;
+    }
+    List<Snapshot> table = image.snapshotTable();
+    for (int index = 0; index < table.size(); index++) {
+      if (table.get(index).diskSize() == -1) {
+        incompleteSnapshots++;
+        corruptions++;
+        messages.add((repair == CheckResult.Repair.ALL ? "Repairing" : "ERROR") + " snapshot table entry " + index
+            + " is incomplete");
+      }
+    }
+  }
+
   private void check() throws IOException {
+    checkSnapshotEntries();
     count(0, clusterSize);
     long[] l1 = image.lookup().l1();
     count(header.l1TableOffset(), (long) header.l1Size() * 8);
@@ -353,16 +384,14 @@ final class ImageCheck {
       entries = BitmapDirectoryCodec.decodeDirectory(storage.name(), directory.flip(), bitmaps.directoryOffset(),
           bitmaps.count());
     } catch (CorruptImageException e) {
-      // As qemu-img: a directory it cannot load is one corruption; its tables are not counted.
-      corruption("ERROR " + e.getMessage());
-      return;
+      // As qemu-img: a directory it cannot load stops the check (qcow2_check_bitmaps_refcounts' -EINVAL)
+      throw checkFailed(e.getMessage());
     }
     for (BitmapDirectoryCodec.Entry entry : entries) {
       try {
         BitmapDirectoryCodec.checkTable(storage.name(), entry, clusterSize, fileLength);
       } catch (CorruptImageException e) {
-        corruption("ERROR " + e.getMessage());
-        continue;
+        throw checkFailed(e.getMessage());
       }
       long tableBytes = Integer.toUnsignedLong(entry.tableSize()) * 8;
       count(entry.tableOffset(), tableBytes);
@@ -372,9 +401,9 @@ final class ImageCheck {
       for (int index = 0; table.hasRemaining(); index++) {
         long tableEntry = table.getLong();
         if (!BitmapDirectoryCodec.validTableEntry(tableEntry, clusterSize)) {
-          // qemu-img counts an invalid entry as a corruption without a line; ours names it.
-          corruption(String.format("ERROR bitmap '%s' table entry %d is invalid: 0x%x", entry.name(), index, tableEntry));
-          continue;
+          // qemu-img's check stops at a table it cannot load, in use or not; ours names the entry
+          throw checkFailed(String.format("%s: bitmap '%s' table entry %d (at offset %d) is invalid: 0x%x",
+              storage.name(), entry.name(), index, entry.tableOffset() + 8L * index, tableEntry));
         }
         long dataOffset = tableEntry & BitmapDirectoryCodec.TABLE_OFFSET_MASK;
         if (dataOffset != 0) {
@@ -565,6 +594,12 @@ final class ImageCheck {
       storage.write(bytes.clear(), l2Offset);
       image.lookup().forgetTable(l2Offset);
     }
+  }
+
+  /** The check stopped as qemu-img's does on an invalid argument: "Check failed: Invalid argument". */
+  private CheckFailedException checkFailed(String message) {
+    messages.add("ERROR " + message);
+    return new CheckFailedException(message, "Invalid argument", messages);
   }
 
   private void corruption(String message) {

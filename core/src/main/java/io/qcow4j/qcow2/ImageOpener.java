@@ -75,6 +75,11 @@ final class ImageOpener {
     return openOwning(path, storage, options, 0, Set.of(), false, LayerOverrides.NONE);
   }
 
+  /** As {@link #open(Storage, Path, OpenOptions)}, with what an image spec changes about the image. */
+  static QcowFile open(Storage storage, Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
+    return openOwning(path, storage, options, 0, Set.of(), false, overrides);
+  }
+
   /**
    * Opens the image at {@code path} as layer {@code depth} of a chain below {@code chainAbove};
    * {@code repairing}: for check, which opens corrupt and dirty images read-write too.
@@ -125,8 +130,8 @@ final class ImageOpener {
     ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
     storage.readFully(firstCluster, 0);
     Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
-    overrides.options().checkQcow2(header.version(), header.clusterSize(), header.hasDataFile(),
-        header.cryptMethod() != 0);
+    overrides.options().checkQcow2(header.version(), header.clusterSize(), header.size(), header.extendedL2(),
+        header.hasDataFile(), header.cryptMethod() != 0);
 
     if (header.corrupt() && !options.readOnly() && !repairing) {
       throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
@@ -241,12 +246,18 @@ final class ImageOpener {
     throw new SnapshotLoadException(name, "Can't find snapshot");
   }
 
+  /** The active L1 table, read in pieces of at most 1 MiB so that a large one (up to 32 MiB) is held once only. */
   private static long[] readL1(Storage storage, Header header) throws IOException {
     int entries = header.l1Size();
-    ByteBuffer bytes = ByteBuffer.allocate(entries * 8);
-    storage.readFully(bytes, header.l1TableOffset());
     long[] l1 = new long[entries];
-    bytes.flip().asLongBuffer().get(l1);
+    int pieceEntries = 1 << 17;
+    ByteBuffer bytes = ByteBuffer.allocate(Math.min(entries, pieceEntries) * 8);
+    for (int first = 0; first < entries; first += pieceEntries) {
+      int count = Math.min(pieceEntries, entries - first);
+      bytes.clear().limit(count * 8);
+      storage.readFully(bytes, header.l1TableOffset() + first * 8L);
+      bytes.flip().asLongBuffer().get(l1, first, count);
+    }
     return l1;
   }
 

@@ -252,8 +252,7 @@ final class MetadataFlush {
         }
         reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
+        throw image.signalCorruption(e);
       } finally {
         metaLock.unlock();
       }

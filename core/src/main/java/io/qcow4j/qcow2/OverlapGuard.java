@@ -129,9 +129,13 @@ final class OverlapGuard {
     for (long cluster = first; cluster <= last; cluster++) {
       Integer bits = clusters.get(cluster);
       if (bits != null && (bits & ~exempt) != 0) {
-        throw new CorruptImageException(String.format(
+        String label = labelOf(bits & ~exempt);
+        throw CorruptImageException.withEvent(String.format(
             "%s: preventing invalid %s at host offset 0x%x (%d bytes): overlaps with %s at host cluster 0x%x",
-            name, what, hostOffset, length, labelOf(bits & ~exempt), cluster << clusterBits));
+            name, what, hostOffset, length, label, cluster << clusterBits),
+            // QEMU's metadata_ol_names call the header "qcow2_header"
+            "Preventing invalid write on metadata (overlaps with " + (label.equals("header") ? "qcow2_header" : label)
+                + ")");
       }
     }
   }

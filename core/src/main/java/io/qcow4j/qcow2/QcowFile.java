@@ -5,6 +5,8 @@ import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -61,6 +63,9 @@ public final class QcowFile implements DiskFile {
   private volatile PersistentBitmaps bitmaps;
   /** Why the bitmaps could not be loaded; writes then invalidate them as before (autoclear bit cleared). */
   private volatile IOException bitmapsFailure;
+  /** Whether a corruption was announced (the first one marks the image; later ones are not announced). */
+  private final java.util.concurrent.atomic.AtomicBoolean corruptionSignalled =
+      new java.util.concurrent.atomic.AtomicBoolean();
   /** The image's LUKS encryption, or null. */
   private final QcowEncryption encryption;
   /**
@@ -86,7 +91,7 @@ public final class QcowFile implements DiskFile {
     FileSize dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
     this.guard = new OverlapGuard(name, header.clusterBits());
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
-        header.version() >= 3, l1, options.cacheBytes(), fileSize, guard);
+        header.version() >= 3, l1, cacheBudget(options), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
     this.blockStatus = new BlockStatus(this, path, storage, dataStorage, dataPath, lookup);
     this.description = new ImageDescription(this, path, storage, fileSize);
@@ -97,7 +102,7 @@ public final class QcowFile implements DiskFile {
     this.bitmapsInvalidated = !header.bitmapsValid()
         && header.extension(io.qcow4j.qcow2.format.HeaderExtension.BITMAPS).isPresent();
     Refcounts refcounts = readOnly ? null : new Refcounts(name, storage, header.clusterBits(), header.refcountOrder(),
-        header.refcountTableOffset(), header.refcountTableClusters(), guard, options.cacheBytes() / 8);
+        header.refcountTableOffset(), header.refcountTableClusters(), guard, cacheBudget(options) / 8);
     this.writer = readOnly ? null : new WritePath(this, storage, dataStorage, lookup, refcounts, guard, header);
     MetadataMap.populate(guard, this,
         refcounts == null ? ImageOpener.readRefcountTable(storage, header) : refcounts.tableEntries());
@@ -107,9 +112,15 @@ public final class QcowFile implements DiskFile {
       // (their clusters leak until check -r reclaims them)
       PersistentBitmaps.dropExtension(this);
     }
+    if (readOnly && header.version() >= 3) {
+      // QEMU loads the bitmaps at every open and refuses the image when it cannot
+      PersistentBitmaps.validate(this);
+    }
     if (!readOnly && header().version() >= 3 && !header().corrupt()) {
       try {
         bitmaps = PersistentBitmaps.load(this);
+      } catch (CorruptImageException e) {
+        throw e;
       } catch (IOException e) {
         bitmapsFailure = e;
       }
@@ -118,6 +129,14 @@ public final class QcowFile implements DiskFile {
         bitmaps.markInUse();
       }
     }
+  }
+
+  /**
+   * The metadata cache budget: the options' (QEMU's cache sizes, which may be anything up to 2^64),
+   * but at most half the heap, so that no option can make the caches exhaust memory.
+   */
+  static long cacheBudget(OpenOptions options) {
+    return Math.max(4096, Math.min(options.cacheBytes(), Runtime.getRuntime().maxMemory() / 2));
   }
 
   /** Rebuilds the overlap guard from the structures as they are now (after a wholesale change). */
@@ -234,6 +253,17 @@ public final class QcowFile implements DiskFile {
    */
   public static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
     return ImageOpener.open(storage, path, options);
+  }
+
+  /**
+   * Opens a qcow2 image held by {@code storage} (a node of an image spec: blkdebug, a raw window,
+   * another protocol) with what its spec's {@code formatOptions} change; {@code path} (nullable)
+   * names the file at the bottom and anchors relative backing and data file names. A failed open
+   * closes the storage.
+   */
+  public static QcowFile open(Storage storage, Path path, OpenOptions options, FormatOptions formatOptions,
+      Secrets secrets) throws IOException {
+    return ImageOpener.open(storage, path, options, new LayerOverrides(formatOptions, secrets));
   }
 
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {
@@ -361,6 +391,70 @@ public final class QcowFile implements DiskFile {
       rebuildGuard();
       return result;
     });
+  }
+
+  // ---------------------------------------------------------------- VM state area
+
+  /**
+   * Where the VM state area starts in the guest address space: the first L2 table's range past
+   * the disk (QEMU's qcow2_vm_state_offset). Its clusters are mapped through the L1 table like the
+   * disk's, so internal snapshots keep them with the disk.
+   */
+  long vmStateOffset() {
+    long bytesPerTable = lookup.bytesPerL2Table();
+    return Math.ceilDiv(header().size(), bytesPerTable) * bytesPerTable;
+  }
+
+  /** The guest offset of {@code length} bytes at {@code position} of the VM state area; EIO-like past 2^63. */
+  private long vmStateGuestOffset(long position, long length) throws IOException {
+    Arguments.position(name, position);
+    long start = vmStateOffset();
+    if (Long.MAX_VALUE - position < start || Long.MAX_VALUE - start - position < length) {
+      throw new ImageLimitException(name + ": VM state request at " + position + " (" + length
+          + " bytes) ends past 2^63");
+    }
+    return start + position;
+  }
+
+  @Override
+  public void readVmState(ByteBuffer dst, long position) throws IOException {
+    ensureOpen();
+    Arguments.notNull(name, dst, "buffer");
+    refuseVmStateWithEncryption();
+    long guestOffset = vmStateGuestOffset(position, dst.remaining());
+    readRange(dst, guestOffset, dst.remaining());
+  }
+
+  @Override
+  public void writeVmState(ByteBuffer src, long position) throws IOException {
+    ensureOpen();
+    Arguments.notNull(name, src, "buffer");
+    refuseVmStateWithEncryption();
+    int count = src.remaining();
+    long guestOffset = vmStateGuestOffset(position, count);
+    ensureWritable();
+    if (header().corrupt()) {
+      throw new CorruptImageException(name + ": image was marked corrupt by an earlier failure; writes are refused");
+    }
+    if (count == 0) {
+      return;
+    }
+    long neededEntries = (guestOffset + count - 1) / lookup.bytesPerL2Table() + 1;
+    if (neededEntries > lookup.l1().length) {
+      writer.exclusive(() -> {
+        Resizer.growL1(this, neededEntries, false);
+        writer.flush();
+        rebuildGuard();
+        return null;
+      });
+    }
+    writer.write(src, guestOffset);
+  }
+
+  private void refuseVmStateWithEncryption() throws UnsupportedFeatureException {
+    if (encryption != null) {
+      throw new UnsupportedFeatureException(name + ": the VM state area of an encrypted image is not supported by qcow4j");
+    }
   }
 
   /** Opens the backing file the header names and reads through it from now on; returns this image. */
@@ -860,9 +954,21 @@ public final class QcowFile implements DiskFile {
     try {
       return step.run();
     } catch (CorruptImageException e) {
-      markCorrupt();
-      throw e;
+      throw signalCorruption(e);
     }
+  }
+
+  /**
+   * Marks the image corrupt for {@code failure}, found while changing it, and returns what to
+   * throw: the first such failure of this open image as the one that marked it (QEMU's
+   * qcow2_signal_corruption announces only that one), the others as they are.
+   */
+  CorruptImageException signalCorruption(CorruptImageException failure) {
+    if (failure.markedCorrupt()) {
+      return failure;
+    }
+    markCorrupt();
+    return corruptionSignalled.compareAndSet(false, true) ? failure.asMarking() : failure;
   }
 
   /**

@@ -240,7 +240,16 @@ final class Refcounts {
    * cluster must read as zeros.
    */
   long allocate(int count) throws IOException {
-    long first = firstFreeRun(count);
+    return allocate(count, "cluster");
+  }
+
+  /**
+   * As {@link #allocate(int)}, for {@code purpose} ("L2 table"), which names it in the corruption
+   * found when the refcounts call the header's cluster free (QEMU: "Preventing invalid allocation
+   * of L2 table at offset 0").
+   */
+  long allocate(int count, String purpose) throws IOException {
+    long first = firstFreeRun(count, purpose);
     long reusedEnd = Math.min(first + count, frontier);
     if (first < reusedEnd) {
       storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
@@ -254,7 +263,7 @@ final class Refcounts {
   }
 
   /** The first cluster of a run of {@code count} free clusters at or after the cursor. */
-  private long firstFreeRun(int count) throws IOException {
+  private long firstFreeRun(int count, String purpose) throws IOException {
     long runStart = freeCursor;
     long run = 0;
     while (run < count) {
@@ -262,7 +271,7 @@ final class Refcounts {
       if (cluster >= frontier) {
         return runStart;
       }
-      long skipTo = unusableUntil(cluster);
+      long skipTo = unusableUntil(cluster, purpose);
       if (skipTo > cluster) {
         runStart = skipTo;
         run = 0;
@@ -278,7 +287,7 @@ final class Refcounts {
    * itself when it is free. In use, being punched, holding metadata, or counted by a damaged block
    * or by no block while the file held it at open (nothing tells which of those are free).
    */
-  private long unusableUntil(long cluster) throws IOException {
+  private long unusableUntil(long cluster, String purpose) throws IOException {
     long blockIndex = cluster / refcountsPerBlock;
     boolean missing = blockIndex >= table.length || table[(int) blockIndex] == 0;
     boolean damaged = !missing && blockOffsetOrZero(blockIndex) == 0;
@@ -292,7 +301,15 @@ final class Refcounts {
     if (damaged || missing && cluster < clustersAtOpen) {
       return Math.min(frontier, (blockIndex + 1) * refcountsPerBlock);
     }
-    if (get(cluster) != 0 || punching.contains(cluster) || guard.holdsMetadata(cluster << clusterBits, clusterSize)) {
+    long refcount = get(cluster);
+    if (cluster == 0 && refcount == 0) {
+      // The header's cluster counted free: the refcounts are damaged, and QEMU's allocator, which
+      // would hand it out, refuses it as corruption.
+      throw CorruptImageException.withEvent(name + ": preventing invalid allocation of " + purpose
+          + " at offset 0: the refcount of the header cluster is 0",
+          "Preventing invalid allocation of " + purpose + " at offset 0");
+    }
+    if (refcount != 0 || punching.contains(cluster) || guard.holdsMetadata(cluster << clusterBits, clusterSize)) {
       return cluster + 1;
     }
     return cluster;
@@ -454,8 +471,14 @@ final class Refcounts {
       problem = entry < 0 || entry > storage.size() - clusterSize ? "lies past the end of the image" : null;
     }
     if (problem != null) {
-      throw new CorruptImageException(String.format("%s: refcount table entry %d (refcount block offset 0x%x) %s",
-          name, blockIndex, entry, problem));
+      String message = String.format("%s: refcount table entry %d (refcount block offset 0x%x) %s",
+          name, blockIndex, entry, problem);
+      // QEMU masks the reserved bits off and checks the rest against the cluster size
+      long masked = entry & ~TABLE_RESERVED_MASK;
+      throw (masked & (clusterSize - 1)) != 0
+          ? CorruptImageException.withEvent(message, "Refblock offset " + CFormat.hex(masked)
+              + " unaligned (reftable index: " + CFormat.hex(blockIndex) + ")")
+          : new CorruptImageException(message);
     }
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
     storage.readFully(bytes, entry);

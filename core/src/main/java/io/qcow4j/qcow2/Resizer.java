@@ -81,6 +81,38 @@ final class Resizer {
       throw new ImageLimitException(image.storage().name() + ": size " + newSize + " needs an L1 table of "
           + neededEntries * 8 + " bytes, over the limit of " + HeaderCodec.MAX_L1_BYTES);
     }
+    replaceL1(image, header, newSize, (int) neededEntries);
+  }
+
+  /**
+   * Grows the L1 table to at least {@code minEntries} for writes past the disk (the VM state
+   * area), keeping the size: exactly, or as QEMU's qcow2_grow_l1_table bumps it (by half again
+   * until it is enough). Call with the image's I/O drained and its metadata lock held.
+   */
+  static void growL1(QcowFile image, long minEntries, boolean exact) throws IOException {
+    Header header = image.header();
+    long current = image.lookup().l1().length;
+    if (minEntries <= current) {
+      return;
+    }
+    long entries = minEntries;
+    if (!exact && minEntries <= Integer.MAX_VALUE / 8) {
+      entries = Math.max(current, 1);
+      while (minEntries > entries) {
+        entries = (entries * 3 + 1) / 2;
+      }
+    }
+    if (minEntries > Integer.MAX_VALUE / 8 || entries * 8 > HeaderCodec.MAX_L1_BYTES) {
+      throw new ImageLimitException(image.storage().name() + ": an L1 table of " + entries * 8
+          + " bytes is over the limit of " + HeaderCodec.MAX_L1_BYTES + " (File too large)");
+    }
+    replaceL1(image, header, header.size(), (int) entries);
+  }
+
+  /** Writes a copy of the L1 table with {@code entries} entries elsewhere and points the header at it with {@code newSize}. */
+  private static void replaceL1(QcowFile image, Header header, long newSize, int neededEntries) throws IOException {
+    ClusterLookup lookup = image.lookup();
+    long[] l1 = lookup.l1();
     int clusterSize = header.clusterSize();
     int clusters = (int) ((neededEntries * 8 + clusterSize - 1) / clusterSize);
     Refcounts refcounts = image.writer().refcounts();

@@ -257,8 +257,24 @@ final class Snapshots {
     storage.force(false);
   }
 
-  private void writeTable(List<Snapshot> table) throws IOException {
+  /** Writes the table again as it is (each entry with the extra data a version 3 image needs). */
+  void rewriteTable() throws IOException {
+    writeTable(image.snapshotTable());
+    image.writer().flush();
+  }
+
+  /** Whether an entry lacks the disk size in its extra data (a version 2 writer's entry). */
+  static boolean anyIncomplete(List<Snapshot> table) {
+    return table.stream().anyMatch(snapshot -> snapshot.diskSize() == -1);
+  }
+
+  private void writeTable(List<Snapshot> given) throws IOException {
     Header header = image.header();
+    // As QEMU, which reads an absent disk size as the current one and always writes the three fields.
+    List<Snapshot> table = given.stream().map(snapshot -> snapshot.diskSize() != -1 ? snapshot
+        : new Snapshot(snapshot.l1TableOffset(), snapshot.l1Size(), snapshot.id(), snapshot.name(),
+            snapshot.dateSeconds(), snapshot.dateNanoseconds(), snapshot.vmClockNanoseconds(),
+            snapshot.vmStateSize(), header.size(), snapshot.icount(), snapshot.unknownExtraData())).toList();
     byte[] encoded = SnapshotTableCodec.encode(table);
     long offset = encoded.length == 0 ? 0 : refcounts.allocate(clustersFor(encoded.length));
     if (encoded.length > 0) {

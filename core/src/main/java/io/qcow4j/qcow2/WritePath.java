@@ -79,6 +79,7 @@ final class WritePath {
    */
   private void writeData(long hostOffset, long guestOffset, ByteBuffer... sources) throws IOException {
     QcowEncryption encryption = image.encryption();
+    dataStorage.debugEvent("write_aio");
     if (encryption != null) {
       encryption.write(dataStorage, hostOffset, guestOffset, sources);
     } else if (sources.length == 1) {
@@ -145,8 +146,10 @@ final class WritePath {
           writeData(run.hostOffset(), at, slices);
         } else if (slices.length == 1) {
           // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
+          dataStorage.debugEvent("write_aio");
           dataStorage.write(slices[0], run.hostOffset());
         } else {
+          dataStorage.debugEvent("write_aio");
           dataStorage.write(slices, run.hostOffset());
         }
         done += run.length();
@@ -259,8 +262,7 @@ final class WritePath {
       checkDataWrite(target, length);
       reservations.reserve(firstCluster, count);
     } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
+      throw image.signalCorruption(e);
     } finally {
       metaLock.unlock();
     }
@@ -345,8 +347,7 @@ final class WritePath {
       checkDataWrite(target, clusterSize);
       reservations.reserve(clusterIndex, 1);
     } catch (CorruptImageException e) {
-      image.markCorrupt();
-      throw e;
+      throw image.signalCorruption(e);
     } finally {
       metaLock.unlock();
     }
@@ -570,12 +571,12 @@ final class WritePath {
         start = placeCompressed(compressed.length);
         reservations.reserve(clusterIndex, 1);
       } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
+        throw image.signalCorruption(e);
       } finally {
         metaLock.unlock();
       }
       try {
+        storage.debugEvent("write_compressed");
         storage.write(ByteBuffer.wrap(compressed), start);
       } catch (IOException | RuntimeException e) {
         reservations.end(clusterIndex, 1);

@@ -311,8 +311,7 @@ final class Zeroing {
           reservations.reserve(clusterIndex, 1);
         }
       } catch (CorruptImageException e) {
-        image.markCorrupt();
-        throw e;
+        throw image.signalCorruption(e);
       } finally {
         metaLock.unlock();
       }

@@ -6,7 +6,7 @@ import java.util.List;
  * The options of an image's format driver, read from its spec once the format is known: for
  * qcow2 the backing file (the header's, none, or a spec of its own), the external data file, the
  * encryption secret and the runtime options (cache sizes and the checks QEMU makes of them);
- * for raw none. {@link #checkQcow2(int, int, boolean, boolean)} makes the checks that need the
+ * for raw none. {@link #checkQcow2(int, int, long, boolean, boolean, boolean)} makes the checks that need the
  * image's header.
  */
 public final class FormatOptions {
@@ -31,7 +31,13 @@ public final class FormatOptions {
    */
   public record Override(ImageSpec spec, String optionName) implements Backing {}
 
-  private static final FormatOptions NONE = new FormatOptions(new FromHeader(), null, null, null, null, null, null);
+  /** QEMU's cache bounds (block/qcow2.h): L2 cache entries, refcount cache clusters, the default L2 cache. */
+  private static final long MIN_L2_CACHE_ENTRIES = 2;
+  private static final long MIN_REFCOUNT_CACHE_CLUSTERS = 4;
+  private static final long DEFAULT_L2_CACHE_MAX_BYTES = 32L << 20;
+
+  private static final FormatOptions NONE = new FormatOptions(new FromHeader(), null, null, null, null, null, null,
+      null, null, null);
 
   private final Backing backing;
   private final String dataFile;
@@ -40,9 +46,15 @@ public final class FormatOptions {
   private final Long cacheBytes;
   private final Boolean lazyRefcounts;
   private final Long l2CacheEntrySize;
+  private Long rawOffset;
+  private Long rawSize;
+  /** The three cache sizes as given (cache-size, l2-cache-size, refcount-cache-size), null when not. */
+  private final Long combinedCacheSize;
+  private final Long l2CacheSize;
+  private final Long refcountCacheSize;
 
   private FormatOptions(Backing backing, String dataFile, String keySecret, String encryptFormat, Long cacheBytes,
-      Boolean lazyRefcounts, Long l2CacheEntrySize) {
+      Boolean lazyRefcounts, Long l2CacheEntrySize, Long combinedCacheSize, Long l2CacheSize, Long refcountCacheSize) {
     this.backing = backing;
     this.dataFile = dataFile;
     this.keySecret = keySecret;
@@ -50,6 +62,9 @@ public final class FormatOptions {
     this.cacheBytes = cacheBytes;
     this.lazyRefcounts = lazyRefcounts;
     this.l2CacheEntrySize = l2CacheEntrySize;
+    this.combinedCacheSize = combinedCacheSize;
+    this.l2CacheSize = l2CacheSize;
+    this.refcountCacheSize = refcountCacheSize;
   }
 
   /** No options: the header's backing file and data file, the default caches. */
@@ -58,20 +73,34 @@ public final class FormatOptions {
   }
 
   static FormatOptions readRaw(BlockOptions options) throws ImageSpecException {
-    for (String key : List.of("offset", "size")) {
-      if (options.takeSize(key) != null) {
-        throw new ImageSpecException("The raw format's option '" + key + "' is not supported by qcow4j");
-      }
-    }
+    Long offset = options.takeSize("offset");
+    Long size = options.takeSize("size");
     refuseLeftover(options, "raw");
-    return NONE;
+    if (offset == null && size == null) {
+      return NONE;
+    }
+    FormatOptions raw = new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null);
+    raw.rawOffset = offset;
+    raw.rawSize = size;
+    return raw;
+  }
+
+  /** The raw format's offset option: where its window into the file starts; null when not set. */
+  public Long rawOffset() {
+    return rawOffset;
+  }
+
+  /** The raw format's size option: the window's length; null when not set (to the end of the file). */
+  public Long rawSize() {
+    return rawSize;
   }
 
   /** The options of a raw LUKS image: its key-secret. */
   static FormatOptions readLuks(BlockOptions options) throws ImageSpecException {
     String keySecret = options.take("key-secret");
     refuseLeftover(options, "luks");
-    return keySecret == null ? NONE : new FormatOptions(NONE.backing, null, keySecret, null, null, null, null);
+    return keySecret == null ? NONE : new FormatOptions(NONE.backing, null, keySecret, null, null, null, null,
+        null, null, null);
   }
 
   /** The options of a read-only format (vmdk, vpc, vdi, qed, qcow): none that qcow4j takes, each refused by name. */
@@ -125,7 +154,8 @@ public final class FormatOptions {
     }
     refuseLeftover(options, "qcow2");
     return new FormatOptions(backing, dataFile, keySecret, encryptFormat,
-        l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize);
+        l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize,
+        cacheSize, l2CacheSize, refcountCacheSize);
   }
 
   /** A size option's unsigned value as a long; 2^63 bytes or more, which no cache reaches, as Long.MAX_VALUE. */
@@ -247,24 +277,56 @@ public final class FormatOptions {
   }
 
   /**
-   * The checks QEMU makes once it has read a qcow2 header: an encryption format for an image
-   * without encryption, lazy refcounts on a version 2 image, an L2 cache entry size that is no
-   * power of two between 512 and the cluster size. (A data file named for an image without one
-   * is refused by the opener, after it tried to open that file as QEMU does.)
+   * The checks QEMU makes once it has read a qcow2 header (qcow2_update_options_prepare, in its
+   * order): the cache sizes as read_cache_sizes works them out for this image (an L2 cache entry
+   * size that is no power of two between 512 and the cluster size; more than INT_MAX L2 cache
+   * entries or refcount cache clusters, "L2 cache size too big"), lazy refcounts on a version 2
+   * image, an encryption format for an image without encryption. (A data file named for an image
+   * without one is refused by the opener, after it tried to open that file as QEMU does.)
    */
-  public void checkQcow2(int version, int clusterSize, boolean hasDataFile, boolean encrypted)
-      throws ImageSpecException {
+  public void checkQcow2(int version, int clusterSize, long virtualSize, boolean extendedL2, boolean hasDataFile,
+      boolean encrypted) throws ImageSpecException {
+    checkCacheSizes(clusterSize, virtualSize, extendedL2 ? 16 : 8);
+    if (Boolean.TRUE.equals(lazyRefcounts) && version < 3) {
+      throw new ImageSpecException("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
+    }
     if (encryptFormat != null && !encrypted) {
       throw new ImageSpecException("No encryption in image header, but options specified format '"
           + encryptFormat + "'");
     }
-    if (l2CacheEntrySize != null && (l2CacheEntrySize < 512 || l2CacheEntrySize > clusterSize
-        || Long.bitCount(l2CacheEntrySize) != 1)) {
+  }
+
+  /** QEMU's read_cache_sizes and the bounds of its caches, over sizes given in bytes (2^63 or more as Long.MAX_VALUE). */
+  private void checkCacheSizes(int clusterSize, long virtualSize, int l2EntryBytes) throws ImageSpecException {
+    long maxL2Entries = Math.ceilDiv(virtualSize, clusterSize);
+    long maxL2Cache = Math.ceilDiv(maxL2Entries * l2EntryBytes, clusterSize) * clusterSize;
+    long l2Bytes = Math.min(maxL2Cache, l2CacheSize != null ? l2CacheSize : DEFAULT_L2_CACHE_MAX_BYTES);
+    long refcountBytes = refcountCacheSize != null ? refcountCacheSize : 0;
+    long minRefcountCache = MIN_REFCOUNT_CACHE_CLUSTERS * clusterSize;
+    if (combinedCacheSize != null) {
+      if (l2CacheSize != null) {
+        refcountBytes = combinedCacheSize - l2Bytes;
+      } else if (refcountCacheSize != null) {
+        l2Bytes = combinedCacheSize - refcountBytes;
+      } else if (combinedCacheSize >= maxL2Cache + minRefcountCache) {
+        l2Bytes = maxL2Cache;
+        refcountBytes = combinedCacheSize - l2Bytes;
+      } else {
+        refcountBytes = Math.min(combinedCacheSize, minRefcountCache);
+        l2Bytes = combinedCacheSize - refcountBytes;
+      }
+    }
+    long entrySize = l2CacheEntrySize != null ? l2CacheEntrySize
+        : l2Bytes < maxL2Cache ? Math.min(clusterSize, 4096) : clusterSize;
+    if (entrySize < 512 || entrySize > clusterSize || Long.bitCount(entrySize) != 1) {
       throw new ImageSpecException("L2 cache entry size must be a power of two between 512 and the cluster size ("
           + clusterSize + ")");
     }
-    if (Boolean.TRUE.equals(lazyRefcounts) && version < 3) {
-      throw new ImageSpecException("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
+    if (Math.max(l2Bytes / entrySize, MIN_L2_CACHE_ENTRIES) > Integer.MAX_VALUE) {
+      throw new ImageSpecException("L2 cache size too big");
+    }
+    if (Math.max(refcountBytes / clusterSize, MIN_REFCOUNT_CACHE_CLUSTERS) > Integer.MAX_VALUE) {
+      throw new ImageSpecException("Refcount cache size too big");
     }
   }
 }

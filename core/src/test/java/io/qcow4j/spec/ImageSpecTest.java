@@ -14,8 +14,8 @@ class ImageSpecTest {
   @Test
   void theThreeFormsReadAlike() throws Exception {
     ImageSpec plain = ImageSpec.parse("dir/x.qcow2", ImageFormat.QCOW2);
-    ImageSpec nested = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"dir/x.qcow2\"}}", null);
-    ImageSpec dotted = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file.filename\":\"dir/x.qcow2\"}", null);
+    ImageSpec nested = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"dir/x.qcow2\"}}", (ImageFormat) null);
+    ImageSpec dotted = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file.filename\":\"dir/x.qcow2\"}", (ImageFormat) null);
     ImageSpec options = ImageSpec.parseOptions("driver=qcow2,file.filename=dir/x.qcow2", true);
     for (ImageSpec spec : new ImageSpec[] {plain, nested, dotted, options}) {
       assertThat(spec.format()).isEqualTo(ImageFormat.QCOW2);
@@ -33,7 +33,7 @@ class ImageSpecTest {
   void formatOverridesTheJsonDriverAndMayBeProbed() throws Exception {
     assertThat(ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file.filename\":\"x\"}", ImageFormat.RAW).format())
         .isEqualTo(ImageFormat.RAW);
-    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\"}}", null).format()).isNull();
+    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\"}}", (ImageFormat) null).format()).isNull();
     assertThat(ImageSpec.parseOptions("file.filename=x", true).format()).isNull();
   }
 
@@ -50,7 +50,7 @@ class ImageSpecTest {
     assertThat(options.locking()).isEqualTo(Locking.OFF);
     assertThat(options.readOnly()).isTrue();
     assertThat(options.forceShare()).isTrue();
-    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\",\"locking\":false}}", null).locking())
+    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\",\"locking\":false}}", (ImageFormat) null).locking())
         .isEqualTo(Locking.OFF);
   }
 
@@ -65,7 +65,7 @@ class ImageSpecTest {
 
   @Test
   void backingNullOrEmptyTurnsTheBackingFileOff() throws Exception {
-    ImageSpec json = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":null}", null);
+    ImageSpec json = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":null}", (ImageFormat) null);
     assertThat(json.backingDisabled()).isTrue();
     assertThat(json.warnings()).isEmpty();
     assertThat(json.openOptions(OpenOptions.readOnlyDefaults()).backingPolicy()).isEqualTo(BackingPolicy.IGNORE);
@@ -81,7 +81,7 @@ class ImageSpecTest {
     FormatOptions.Override backing = (FormatOptions.Override) spec.formatOptions(ImageFormat.QCOW2).backing();
     assertThat(backing.spec().format()).isEqualTo(ImageFormat.RAW);
     assertThat(backing.spec().filename()).isEqualTo("b");
-    ImageSpec partial = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":{\"file\":{\"locking\":\"off\"}}}", null);
+    ImageSpec partial = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":{\"file\":{\"locking\":\"off\"}}}", (ImageFormat) null);
     // the backing file's name is left to the header, its locking is set
     FormatOptions.Override locked = (FormatOptions.Override) partial.formatOptions(ImageFormat.QCOW2).backing();
     assertThat(locked.spec().filename()).isNull();
@@ -118,7 +118,7 @@ class ImageSpecTest {
         .hasMessage("Block protocol 'file' doesn't support the option 'bogus'");
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=raw,file.filename=x,lazy-refcounts=on", true)
         .formatOptions(ImageFormat.RAW)).hasMessage("Block format 'raw' does not support the option 'lazy-refcounts'");
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"x\":[1]}", null)
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"x\":[1]}", (ImageFormat) null)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Block format 'qcow2' does not support the option 'x.0'");
   }
 
@@ -126,7 +126,7 @@ class ImageSpecTest {
   void valuesAreTypedAsQemuTypesThem() throws Exception {
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=qcow2,file.filename=x,lazy-refcounts=maybe", true)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Parameter 'lazy-refcounts' expects 'on' or 'off'");
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"lazy-refcounts\":1}", null)
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"lazy-refcounts\":1}", (ImageFormat) null)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Parameter 'lazy-refcounts' expects 'on' or 'off'");
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=qcow2,file.filename=x,l2-cache-size=abc", true)
         .formatOptions(ImageFormat.QCOW2)).hasMessageStartingWith("Parameter 'l2-cache-size' expects a non-negative number below 2^64\n");
@@ -155,12 +155,33 @@ class ImageSpecTest {
         .formatOptions(ImageFormat.QCOW2)).hasMessage("l2-cache-size may not exceed cache-size");
     FormatOptions entrySize = ImageSpec.parseOptions("driver=qcow2,file.filename=x,l2-cache-entry-size=3000", true)
         .formatOptions(ImageFormat.QCOW2);
-    assertThatThrownBy(() -> entrySize.checkQcow2(3, 65536, false, false))
+    assertThatThrownBy(() -> entrySize.checkQcow2(3, 65536, 1L << 30, false, false, false))
         .hasMessage("L2 cache entry size must be a power of two between 512 and the cluster size (65536)");
     FormatOptions lazy = ImageSpec.parseOptions("driver=qcow2,file.filename=x,lazy-refcounts=on", true)
         .formatOptions(ImageFormat.QCOW2);
-    assertThatThrownBy(() -> lazy.checkQcow2(2, 65536, false, false))
+    assertThatThrownBy(() -> lazy.checkQcow2(2, 65536, 1L << 30, false, false, false))
         .hasMessage("Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
+  }
+
+  @Test
+  void cacheSizesQemuCannotHoldAreRefused() throws Exception {
+    // QEMU counts the caches in entries of an int: 256T of refcount cache is 2^32 clusters of 64k
+    FormatOptions refcount = ImageSpec.parseOptions("driver=qcow2,file.filename=x,refcount-cache-size=256T", true)
+        .formatOptions(ImageFormat.QCOW2);
+    assertThatThrownBy(() -> refcount.checkQcow2(3, 65536, 64L << 20, false, false, false))
+        .hasMessage("Refcount cache size too big");
+    // the L2 cache is bounded by what the disk needs: 1T of 512-byte entries only for a disk that large
+    FormatOptions l2 = ImageSpec.parseOptions("driver=qcow2,file.filename=x,l2-cache-entry-size=512,l2-cache-size=1T",
+        true).formatOptions(ImageFormat.QCOW2);
+    assertThatThrownBy(() -> l2.checkQcow2(3, 256 << 10, 32L << 50, false, false, false))
+        .hasMessage("L2 cache size too big");
+    l2.checkQcow2(3, 256 << 10, 64L << 20, false, false, false);
+    FormatOptions huge = ImageSpec.parseOptions("driver=qcow2,file.filename=x,refcount-cache-size=15E", true)
+        .formatOptions(ImageFormat.QCOW2);
+    assertThatThrownBy(() -> huge.checkQcow2(3, 512, 1L << 20, false, false, false))
+        .hasMessage("Refcount cache size too big");
+    ImageSpec.parseOptions("driver=qcow2,file.filename=x,refcount-cache-size=128k", true)
+        .formatOptions(ImageFormat.QCOW2).checkQcow2(3, 65536, 64L << 20, false, false, false);
   }
 
   @Test
@@ -178,10 +199,10 @@ class ImageSpecTest {
 
   @Test
   void malformedJson() {
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"driver\":\"qcow2\"", null))
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"driver\":\"qcow2\"", (ImageFormat) null))
         .hasMessage("Could not parse the JSON options: JSON parse error, premature EOI");
-    assertThatThrownBy(() -> ImageSpec.parse("json:[1]", null)).hasMessage("Invalid JSON object given");
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"a\":1,\"a\":2}", null))
+    assertThatThrownBy(() -> ImageSpec.parse("json:[1]", (ImageFormat) null)).hasMessage("Invalid JSON object given");
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"a\":1,\"a\":2}", (ImageFormat) null))
         .hasMessage("Could not parse the JSON options: JSON parse error, duplicate key");
   }
 

@@ -87,9 +87,10 @@ public record Header(
     return (autoclearFeatures & Features.AUTOCLEAR_BITMAPS) != 0;
   }
 
-  /** The first extension of {@code type}, if any. */
+  /** The last extension of {@code type}, if any: the one QEMU uses when there are several. */
   public Optional<HeaderExtension> extension(int type) {
-    return extensions.stream().filter(extension -> extension.type() == type).findFirst();
+    // QEMU reads every extension in turn, each replacing what an earlier one of its type said
+    return extensions.stream().filter(extension -> extension.type() == type).reduce((first, second) -> second);
   }
 
   /** The backing file format recorded in the header extension, if any. */

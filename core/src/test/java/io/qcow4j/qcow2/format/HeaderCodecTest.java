@@ -247,6 +247,17 @@ class HeaderCodecTest {
     assertThat(be(encoded, 116, 4)).isEqualTo(3);
   }
 
+  /** QEMU reads every extension in turn: of two backing format extensions, the second one counts (iotest 114). */
+  @Test
+  void theLastExtensionOfATypeIsTheOneUsed() throws IOException {
+    HeaderExtension first = new HeaderExtension(HeaderExtension.BACKING_FORMAT, "qcow2".getBytes(StandardCharsets.UTF_8));
+    HeaderExtension second = new HeaderExtension(HeaderExtension.BACKING_FORMAT, "foo".getBytes(StandardCharsets.UTF_8));
+    Header header = new Header(3, 0, 0, 16, GIB, 0, 2, 0x30000, 0x10000, 1, 0, 0, 0, 0, 0, 4, 112, 0,
+        List.of(first, second), null);
+    Header decoded = decode(HeaderCodec.encode(header), 16, 0x40000);
+    assertThat(decoded.backingFormat()).contains("foo");
+  }
+
   @Test
   void roundTripsVersion2WithBackingFile() throws IOException {
     Header header = new Header(2, 0, 0, 12, 1L << 20, 0, 1, 3 << 12, 1 << 12, 1, 0, 0, 0, 0, 0, 4, 72, 0,
