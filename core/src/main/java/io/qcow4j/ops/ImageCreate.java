@@ -169,7 +169,8 @@ public final class ImageCreate {
 
   /**
    * Opens the backing file as qemu-img create does to check it and learn its size: its name taken
-   * from the new image's directory, its format as given, shared with other users.
+   * from the new image's directory, its format as given, shared with other users, only to be
+   * described.
    */
   private static long backingSize(String filename, String backing, String backingFmt) throws IOException {
     String fullName = BackingNames.fullName(filename, backing);
@@ -184,11 +185,14 @@ public final class ImageCreate {
         case "qed" -> ImageFormat.QED;
         case "qcow" -> ImageFormat.QCOW;
         case "vhdx" -> ImageFormat.VHDX;
+        case "luks" -> ImageFormat.LUKS;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };
     }
-    OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true);
+    // bdrv_img_create opens it with BDRV_O_NO_IO: an encrypted backing file needs no secret
+    OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true)
+        .withDescribeOnly(true);
     try (DiskFile opened = backing.startsWith("json:")
         ? DiskImages.open(ImageSpec.parseWithDriver(backing, null).withDefaultFormat(format), options, Secrets.none())
         : DiskImages.open(Path.of(fullName), options)) {
