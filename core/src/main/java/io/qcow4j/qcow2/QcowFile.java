@@ -992,7 +992,7 @@ public final class QcowFile implements DiskFile {
   // ---------------------------------------------------------------- persistent dirty bitmaps
 
   /** Marks a guest range dirty in the enabled bitmaps (before its write: a failed write leaves it marked). */
-  private void markDirty(long offset, long length) {
+  private void markDirty(long offset, long length) throws ImageLimitException {
     PersistentBitmaps held = bitmaps;
     if (held != null) {
       held.mark(offset, length);
