@@ -18,6 +18,9 @@ module io.qcow4j.core {
   exports io.qcow4j.spec;
   exports io.qcow4j.storage;
 
+  // protocol drivers of other modules (nbd): image spec nodes whose driver core does not have
+  uses io.qcow4j.storage.ProtocolDriver;
+
   // The -o option lists of qemu-img, read into CreateOptions and AmendOptions: the cli's for now.
   exports io.qcow4j.options to io.qcow4j.cli;
   // QEMU's dictionaries and JSON, which the cli prints its JSON with

@@ -8,6 +8,7 @@ import io.qcow4j.disk.Preallocation;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.formats.ReadOnlyFormats;
+import io.qcow4j.internal.nodes.NodeOpener;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.luks.LuksFile;
 import io.qcow4j.options.CreateRules;
@@ -61,6 +62,9 @@ public final class DiskImages {
    */
   public static DiskFile open(ImageSpec spec, OpenOptions defaults, Secrets secrets) throws IOException {
     OpenOptions options = spec.openOptions(defaults);
+    if (!spec.overPlainFile()) {
+      return NodeOpener.open(spec, options, secrets);
+    }
     Path path = spec.path();
     boolean probed = options.format() == null;
     ImageFormat format = probed ? probe(path) : options.format();
@@ -70,7 +74,9 @@ public final class DiskImages {
     }
     return switch (format) {
       case QCOW2 -> QcowFile.open(path, options, formatOptions, secrets);
-      case RAW -> probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
+      case RAW -> formatOptions.rawOffset() != null || formatOptions.rawSize() != null
+          ? NodeOpener.open(spec, options.withFormat(ImageFormat.RAW), secrets)
+          : probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
       case LUKS -> LuksFile.open(path, options, secret(options, formatOptions.keySecret(), secrets));
       default -> ReadOnlyFormats.open(format, path, options);

@@ -6,21 +6,27 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.KeySlotAmendment;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.options.AmendOptionsReader;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
 import io.qcow4j.spec.ImageSpec;
+import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.spec.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /**
  * qemu-img amend: change the compat level, lazy refcounts, refcount width or size of a qcow2 image,
+ * or the LUKS key slots of a raw LUKS image or an encrypted qcow2 image,
  * with img_amend's order of checks (-o help before or after the image is opened) and its messages.
  */
 final class AmendCommand implements Callable<Integer> {
@@ -127,25 +133,31 @@ final class AmendCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw ImageArguments.couldNotOpen(image, e);
     }
-    if (help) {
-      out.print(amendHelp(() -> OptionHelp.amend(imageFormat)));
-      out.flush();
-      return 0;
-    }
-    if (image.format() == null && imageFormat == ImageFormat.RAW) {
-      Images.warnProbedRaw(image.filename(), err);
-    }
-    if (imageFormat != ImageFormat.QCOW2) {
+    if (imageFormat != ImageFormat.QCOW2 && imageFormat != ImageFormat.LUKS) {
+      // qemu-img opens the image first; a format without amendment fails the same either way
+      if (help) {
+        out.print(amendHelp(() -> OptionHelp.amend(imageFormat)));
+        out.flush();
+        return 0;
+      }
+      if (image.format() == null && imageFormat == ImageFormat.RAW) {
+        Images.warnProbedRaw(image.filename(), err);
+      }
       throw new CommandFailure("Format driver '" + imageFormat.id() + "' does not support option amendment", 1);
     }
-    AmendOptions amend;
-    try {
-      amend = AmendOptionsReader.read(optionList);
-    } catch (InvalidOptionException e) {
-      throw new CommandFailure(e.getMessage(), 1, e);
-    }
-    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(ImageFormat.QCOW2),
+    try (DiskFile disk = ImageArguments.open(image, OpenOptions.readWriteDefaults().withFormat(imageFormat),
         secrets, err)) {
+      if (help) {
+        out.print(amendHelp(() -> OptionHelp.amend(imageFormat)));
+        out.flush();
+        return 0;
+      }
+      AmendOptions amend;
+      try {
+        amend = withSecrets(AmendOptionsReader.read(imageFormat, optionList, encryption(disk)), secrets);
+      } catch (InvalidOptionException e) {
+        throw new CommandFailure(e.getMessage(), 1, e);
+      }
       // qemu-img reports 0 before the amendment and 100 after it, even when it failed
       printer.print(0, 0);
       try {
@@ -161,6 +173,34 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }
     return 0;
+  }
+
+  /** The image's encryption format ("luks", "aes"), or null for none. */
+  private static String encryption(DiskFile disk) throws IOException {
+    ImageInfo info = disk.info();
+    if (info.qcow2() == null) {
+      return info.luks() != null ? "luks" : null;
+    }
+    return info.qcow2().encryption() == null ? null : info.qcow2().encryption().format();
+  }
+
+  /** The key slot change given the --object secrets it names and --force. */
+  private AmendOptions withSecrets(AmendOptions amend, Secrets secrets) {
+    if (amend.keySlots().isEmpty()) {
+      return amend;
+    }
+    KeySlotAmendment change = amend.keySlots().get();
+    Map<String, byte[]> named = new HashMap<>();
+    for (Optional<String> id : List.of(change.newSecret(), change.oldSecret())) {
+      if (id.isPresent() && secrets.contains(id.get())) {
+        try {
+          named.put(id.get(), secrets.bytes(id.get()));
+        } catch (ImageSpecException e) {
+          throw new IllegalStateException("a secret that is defined has bytes", e);
+        }
+      }
+    }
+    return amend.withKeySlots(change.withSecrets(named).withForce(force));
   }
 
   /**

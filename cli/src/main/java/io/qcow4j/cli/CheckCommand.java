@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.CheckFailedException;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -141,6 +142,9 @@ final class CheckCommand implements Callable<Integer> {
         }
         result = QcowFile.check(image.path(), fix, options, formatOptions, secrets);
       }
+    } catch (CheckFailedException e) {
+      e.messages().forEach(err::println);
+      throw new CommandFailure("Check failed: " + e.reason(), 1);
     } catch (IOException | RuntimeException e) {
       if (e instanceof CommandFailure failure) {
         throw failure;

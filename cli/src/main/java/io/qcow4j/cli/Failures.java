@@ -50,6 +50,9 @@ final class Failures {
       if (cause instanceof ImageLockedException locked) {
         return Optional.of(locked.hint());
       }
+      if (cause instanceof io.qcow4j.nbd.NbdOptionException option && option.hint() != null) {
+        return Optional.of(option.hint());
+      }
       if (cause instanceof io.qcow4j.disk.BitmapException bitmap && bitmap.hint() != null) {
         return Optional.of(bitmap.hint());
       }

@@ -78,7 +78,7 @@ final class ImageArguments {
     ImageSpec spec;
     try {
       spec = imageOpts ? ImageSpec.parseOptions(argument, tool != Tool.QEMU_IO)
-          : ImageSpec.parse(argument, Images.format(format));
+          : ImageSpec.parseWithDriver(argument, Images.driver(format));
     } catch (ImageSpecException e) {
       warn(e.warnings(), err);
       throw couldNotOpen(argument, null, e);

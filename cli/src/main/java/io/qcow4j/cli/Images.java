@@ -17,6 +17,17 @@ final class Images {
   private Images() {}
 
   /** The format named by -f (null when absent: probe), or a failure naming the bad name. */
+  /**
+   * -f as QEMU's tools take it: a format ({@link #format}, refused by name when unknown) or a
+   * protocol or filter opened without a format ("null-co", "blkdebug"); its name, null when absent.
+   */
+  static String driver(String name) {
+    if (name == null || io.qcow4j.spec.ImageSpec.isNodeDriver(name)) {
+      return name;
+    }
+    return format(name).id();
+  }
+
   static ImageFormat format(String name) {
     if (name == null) {
       return null;

@@ -233,18 +233,30 @@ final class QemuIoControl {
     return session.reopen(flags, optionString);
   }
 
+  /** The drivers QEMU gives no bdrv_get_info (null-co, null-aio, blkdebug), when at the top. */
+  private static final java.util.Set<String> NO_DRIVER_INFO = java.util.Set.of("null-co", "null-aio", "blkdebug");
+
   /** info: the format, cluster size, VM state offset and the format-specific block, as qemu-io prints them. */
   private int info() {
     DiskFile disk = session.disk();
+    if (io.qcow4j.spec.ImageSpec.isProtocolDriver(disk.driverName())) {
+      // qemu-io prints the driver's format_name, then its protocol_name: a protocol's name twice
+      out.println("format name: " + disk.driverName());
+    }
+    if (NO_DRIVER_INFO.contains(disk.driverName())) {
+      // drivers without bdrv_get_info: qemu-io prints the name and returns ENOTSUP without a message
+      out.println("format name: " + disk.driverName());
+      return ENOTSUP;
+    }
     ImageInfo info;
     try {
       info = disk.info();
     } catch (IOException e) {
       // bdrv_get_info failed: qemu-io prints the name and returns the error without a message
-      out.println("format name: " + disk.format().id());
+      out.println("format name: " + disk.driverName());
       return EIO;
     }
-    out.println("format name: " + disk.format().id());
+    out.println("format name: " + disk.driverName());
     long clusterSize = info.clusterSize();
     long vmStateOffset = 0;
     if (info.qcow2() != null) {

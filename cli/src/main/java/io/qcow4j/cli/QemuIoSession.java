@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.ops.CopyOnRead;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -97,9 +98,9 @@ final class QemuIoSession implements AutoCloseable {
     ImageSpec image;
     try {
       if (options == null) {
-        image = ImageSpec.parse(name, Images.format(format));
+        image = ImageSpec.parseWithDriver(name, Images.driver(format));
       } else {
-        image = ImageSpec.parseOptions(name == null ? options : withFilename(options, name), false);
+        image = name == null ? ImageSpec.parseOptions(options, false) : ImageSpec.parseMerged(name, options);
       }
     } catch (ImageSpecException e) {
       warn(e.warnings());
@@ -124,7 +125,7 @@ final class QemuIoSession implements AutoCloseable {
     try {
       disk = openFlags.snapshot() ? openSnapshot(image, openFlags.readOnly()) : openImage(image, openFlags.readOnly());
     } catch (IOException | RuntimeException e) {
-      cantOpen(name, e);
+      cantOpen(name, e, image.filename());
       return 1;
     }
     Images.warnIfBitmapsInvalidated(disk, err);
@@ -224,7 +225,7 @@ final class QemuIoSession implements AutoCloseable {
         String base = openOptions != null ? openOptions : "driver=" + disk.format().id();
         // read-only is the flags' (reopen has read the option into them)
         String merged = base + "," + options + ",read-only=" + (newFlags.readOnly() ? "on" : "off");
-        image = ImageSpec.parseOptions(openName == null ? merged : withFilename(merged, openName), false);
+        image = openName == null ? ImageSpec.parseOptions(merged, false) : ImageSpec.parseMerged(openName, merged);
       } catch (ImageSpecException e) {
         error(Failures.reason(e, null));
         return -22;
@@ -293,11 +294,6 @@ final class QemuIoSession implements AutoCloseable {
     };
   }
 
-  /** An option string naming the image file {@code name} too (QEMU's filename argument beside the options). */
-  private static String withFilename(String options, String name) {
-    return "file.filename=" + name.replace(",", ",,") + "," + options;
-  }
-
   /** After a read of {@code [offset, offset + count)}: copy-on-read copies what it found outside the image. */
   void afterRead(long offset, long count) throws IOException {
     if (flags.copyOnRead()) {
@@ -328,6 +324,14 @@ final class QemuIoSession implements AutoCloseable {
 
   /** "can't open device NAME: reason", or "can't open: reason" when only options name the image. */
   private void cantOpen(String name, Exception failure) {
+    cantOpen(name, failure, null);
+  }
+
+  /**
+   * As {@link #cantOpen(String, Exception)}, the engine's name of the image file {@code file} (when
+   * known) taken off the front of the reason as well: QEMU's drivers do not name it.
+   */
+  private void cantOpen(String name, Exception failure, String file) {
     String head = name != null ? "can't open device " + name + ": " : "can't open: ";
     String reason;
     if (failure instanceof SnapshotLoadException snapshot) {
@@ -344,6 +348,9 @@ final class QemuIoSession implements AutoCloseable {
       reason = "Could not open '" + missing.getFile() + "': " + Failures.reason(failure, missing.getFile());
     } else {
       reason = Failures.reason(failure, name);
+      if (file != null && reason.startsWith(file + ": ")) {
+        reason = reason.substring(file.length() + 2);
+      }
     }
     out.flush();
     err.println(QemuErrors.PREFIX + head + reason);

@@ -97,7 +97,7 @@ final class QemuIoShell {
       case "readv" -> readv("readv", args);
       case "aio_read" -> aioRead(args);
       case "write" -> afterWrite(write(args));
-      case "writev" -> afterWrite(writev("writev", args));
+      case "writev" -> afterWrite(writev(args));
       case "aio_write" -> afterWrite(aioWrite(args));
       case "discard" -> afterWrite(discard(args));
       case "length" -> length();
@@ -428,57 +428,6 @@ final class QemuIoShell {
     }
   }
 
-  private int writev(String name, List<String> args) {
-    Getopt options = Getopt.ofWords(name, args, "CfP:q");
-    boolean parsable = false;
-    boolean quiet = false;
-    boolean fua = false;
-    int pattern = 0xcd;
-    for (Getopt.Option option = options.nextOption(); option != null; option = options.nextOption()) {
-      switch (option.letter()) {
-        case 'C' -> parsable = true;
-        case 'f' -> fua = true;
-        case 'q' -> quiet = true;
-        case 'P' -> {
-          pattern = parsePattern(option.argument());
-          if (pattern < 0) {
-            return EINVAL;
-          }
-        }
-        default -> {
-          return badOption("writev", option, WRITEV_USAGE);
-        }
-      }
-    }
-    List<String> operands = options.operands();
-    if (operands.size() < 2) {
-      out.println(WRITEV_USAGE);
-      return EINVAL;
-    }
-    long offset = number(operands.get(0));
-    if (offset < 0) {
-      return (int) offset;
-    }
-    long total = vectorLength(operands.subList(1, operands.size()));
-    if (total < 0) {
-      return EINVAL;
-    }
-    long started = System.nanoTime();
-    try {
-      ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
-    } catch (ImageWrites.RequestException e) {
-      out.println("writev failed: " + e.errno().text());
-      return e.errno().code();
-    } catch (IOException | RuntimeException e) {
-      out.println("writev failed: " + requestFailure(e));
-      return EIO;
-    }
-    if (!quiet) {
-      printReport("wrote", Math.max(1, System.nanoTime() - started), offset, total, total, 1, parsable);
-    }
-    return 0;
-  }
-
   private int readv(String name, List<String> args) {
     return vectoredRead(name, args, false);
   }
@@ -570,13 +519,23 @@ final class QemuIoShell {
     return result;
   }
 
+  private int writev(List<String> args) {
+    return vectoredWrite(args, false);
+  }
 
   /**
    * aio_write: a vectored write (or, with -z, a write of zeroes) whose failure is printed but,
    * the request being submitted, never fails the command; completed before the next command.
    */
   private int aioWrite(List<String> args) {
-    Getopt options = Getopt.ofWords("aio_write", args, "CfiqP:uz");
+    return vectoredWrite(args, true);
+  }
+
+  /** writev, or aio_write when {@code aio}: the same options (aio_write adds -i, -u and -z) and output. */
+  private int vectoredWrite(List<String> args, boolean aio) {
+    String name = aio ? "aio_write" : "writev";
+    String usage = aio ? AIO_WRITE_USAGE : WRITEV_USAGE;
+    Getopt options = Getopt.ofWords(name, args, aio ? "CfiqP:uz" : "CfP:q");
     boolean parsable = false;
     boolean quiet = false;
     boolean fua = false;
@@ -588,6 +547,7 @@ final class QemuIoShell {
         case 'C' -> parsable = true;
         case 'f' -> fua = true;
         case 'q' -> quiet = true;
+        // -u, -z and -i: only aio_write's option string has them
         case 'u' -> unmap = true;
         case 'z' -> zeroes = true;
         case 'i' -> {
@@ -601,13 +561,13 @@ final class QemuIoShell {
           }
         }
         default -> {
-          return badOption("aio_write", option, AIO_WRITE_USAGE);
+          return badOption(name, option, usage);
         }
       }
     }
     List<String> operands = options.operands();
     if (operands.size() < 2) {
-      out.println(AIO_WRITE_USAGE);
+      out.println(usage);
       return EINVAL;
     }
     if (zeroes && operands.size() != 2) {
@@ -634,11 +594,11 @@ final class QemuIoShell {
         ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
       }
     } catch (ImageWrites.RequestException e) {
-      out.println("aio_write failed: " + e.errno().text());
-      return 0;
+      out.println(name + " failed: " + e.errno().text());
+      return aio ? 0 : e.errno().code();
     } catch (IOException | RuntimeException e) {
-      out.println("aio_write failed: " + requestFailure(e));
-      return 0;
+      out.println(name + " failed: " + requestFailure(e));
+      return aio ? 0 : EIO;
     }
     if (!quiet) {
       printReport("wrote", Math.max(1, System.nanoTime() - started), offset, total, total, 1, parsable);

@@ -51,6 +51,9 @@ final class ServeCommand implements Callable<Integer> {
   String pidFile;
   /** --discard=unmap: trims free space; qemu-nbd's default ignores them. */
   boolean unmap;
+  /** -L: list the exports of another server instead of serving. */
+  boolean list;
+  boolean exportNameGiven;
 
   private ServeCommand(Invocation invocation) {
     this.out = invocation.out();
@@ -62,7 +65,8 @@ final class ServeCommand implements Callable<Integer> {
    * status. Of its options, the cache and AIO modes are checked and change nothing (qcow4j goes
    * through the page cache), -T is read; --discard ignores trims (the default) or passes them on
    * (unmap); --fork and --pid-file are {@link ServeDaemon}'s; those for what qcow4j's server does
-   * not do (-c, -d, -L, -s, -o, -A, -B, TLS, --selinux-label) are refused by name.
+   * not do (-c, -d, -s, -o, TLS, --selinux-label) are refused by name. -L lists another server's
+   * exports ({@link ExportListing}).
    */
   static int main(Invocation invocation) {
     ServeCommand command = new ServeCommand(invocation);
@@ -172,7 +176,11 @@ final class ServeCommand implements Callable<Integer> {
         }
         case 'f' -> command.format = argument;
         case 't' -> command.persistent = true;
-        case 'x' -> command.exportName = argument;
+        case 'x' -> {
+          command.exportName = argument;
+          command.exportNameGiven = true;
+        }
+        case 'L' -> command.list = true;
         case 'D' -> command.description = argument;
         case 'v' -> command.verbose = true;
         case 'T' -> { }
@@ -202,6 +210,20 @@ final class ServeCommand implements Callable<Integer> {
       }
     }
     List<String> operands = getopt.operands();
+    if (command.list) {
+      if (!operands.isEmpty()) {
+        return invocation.error("List mode is incompatible with a file name");
+      }
+      if (command.exportNameGiven || command.description != null || command.format != null
+          || command.snapshot != null || !command.bitmaps.isEmpty() || command.allocationDepth || seenAio
+          || seenDiscard || seenCache) {
+        return invocation.error("List mode is incompatible with per-device settings");
+      }
+      if (command.fork) {
+        return invocation.error("List mode is incompatible with forking");
+      }
+      return ExportListing.list(command.socket, command.bind, command.port, invocation);
+    }
     if (operands.size() != 1) {
       invocation.error("Invalid number of arguments");
       invocation.err().println("Try `" + invocation.name() + " --help' for more information.");

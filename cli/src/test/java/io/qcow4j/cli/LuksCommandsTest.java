@@ -53,9 +53,25 @@ class LuksCommandsTest {
     SideBySide both = new SideBySide();
     for (String options : new String[] {"encrypt.format=luks", "encrypt.key-secret=sec0",
         "encrypt.format=foo,encrypt.key-secret=sec0", "encrypt.format=luks,encryption=on",
-        "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=bad"}) {
+        "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=bad",
+        // the legacy AES method: made as qemu-img makes it, with the key secret only
+        "encryption=on,encrypt.key-secret=sec0", "encrypt.format=aes,encrypt.key-secret=sec0,compat=0.10",
+        "encryption=off,encrypt.format=aes,encrypt.key-secret=sec0", "encryption=on",
+        "encrypt.format=aes,encrypt.key-secret=sec0,encrypt.cipher-alg=aes-128",
+        "encrypt.format=aes,encrypt.key-secret=sec1"}) {
       both.run("qemu-img", "create", "-f", "qcow2", "--object", OBJECT, "-o", options, "@/e.qcow2", "1M").same();
     }
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "--object", OBJECT, "-o", "encryption=on,encrypt.key-secret=sec0",
+        "@/aes.qcow2", "1M").same();
+    // the same bytes (the disk size, its host allocation, may differ): info on the same file
+    assertThat(Files.readAllBytes(both.ours.resolve("aes.qcow2"))).isEqualTo(
+        Files.readAllBytes(both.theirs.resolve("aes.qcow2")));
+    both.copy(both.theirs.resolve("aes.qcow2"), "aes.qcow2");
+    both.run("qemu-img", "info", "@/aes.qcow2").same();
+    // qemu-img check opens the image for I/O: the legacy method wants its key too
+    both.run("qemu-img", "check", "@/aes.qcow2").same();
+    both.run("qemu-img", "check", "--object", OBJECT, "--image-opts",
+        "driver=qcow2,file.filename=@/aes.qcow2,encrypt.key-secret=sec0").same();
     for (String options : new String[] {"encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10",
         "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=aes-128,"
             + "encrypt.cipher-mode=cbc", "encrypt.format=luks"}) {

@@ -13,8 +13,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * VMDK images (-f vmdk / -O vmdk, monolithicSparse and streamOptimized, with qemu-img's -o
- * options): create prints what qemu-img prints and makes its file but for the descriptor's random
+ * VMDK images (-f vmdk / -O vmdk, every subformat, a parent, with qemu-img's -o options): create prints what qemu-img prints and makes its file but for the descriptor's random
  * CID; convert to monolithicSparse writes qemu-img's file (grains in the same places), to
  * streamOptimized deflated grains behind their markers; each image passes qemu-img check and
  * compares identical to its source, with qemu-img and with ours.
@@ -69,6 +68,57 @@ class VmdkWriteCommandTest {
     convert("subformat=streamOptimized", source, ours);
     assertThat(Qemu.check("qemu-img", "info", ours.toString())).contains("create type: streamOptimized\n");
     assertThat(Files.size(ours)).isLessThan(1 << 20);
+  }
+
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {"monolithicFlat|disk-flat.vmdk", "twoGbMaxExtentFlat|disk-f001.vmdk,disk-f002.vmdk",
+      "twoGbMaxExtentSparse|disk-s001.vmdk,disk-s002.vmdk"})
+  void extentFilesAreTheOnesQemuImgMakes(String subformat, String extentNames) throws IOException {
+    SideBySide runs = new SideBySide();
+    runs.run("qemu-img", "create", "-f", "vmdk", "-o", "subformat=" + subformat, "@/disk.vmdk", "3G").same();
+    assertThat(descriptorFile(runs.ours.resolve("disk.vmdk"))).isEqualTo(descriptorFile(runs.theirs.resolve("disk.vmdk")));
+    for (String name : extentNames.split(",")) {
+      Path ours = runs.ours.resolve(name);
+      Path theirs = runs.theirs.resolve(name);
+      assertThat(Files.size(ours)).as(name).isEqualTo(Files.size(theirs));
+      assertThat(Files.mismatch(ours, theirs)).as(name).isEqualTo(-1);
+    }
+    assertThat(Qemu.check("qemu-img", "check", runs.ours.resolve("disk.vmdk").toString()))
+        .isEqualTo("No errors were found on the image.\n");
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"subformat=monolithicFlat", "subformat=twoGbMaxExtentSparse", "subformat=twoGbMaxExtentFlat"})
+  void convertToExtentFilesKeepsTheData(String options) throws IOException {
+    Path dir = TestImages.scratch();
+    convert(options, source(dir), dir.resolve("ours.vmdk"));
+  }
+
+  @Test
+  void aChildRecordsItsParentAndReadsThroughIt() throws IOException {
+    Path dir = TestImages.scratch();
+    Path parent = dir.resolve("parent.vmdk");
+    Qemu.check("qemu-img", "convert", "-O", "vmdk", source(dir).toString(), parent.toString());
+    Path child = dir.resolve("child.vmdk");
+    Cli.Result created = Cli.run("create", "-q", "-f", "vmdk", "-b", "parent.vmdk", "-F", "vmdk", child.toString());
+    assertThat(created.exitCode()).as(created.err()).isZero();
+    String info = Qemu.check("qemu-img", "info", child.toString());
+    String parentCid = Qemu.check("qemu-img", "info", parent.toString()).replaceAll("(?s).*\n    cid: (\\d+)\n.*", "$1");
+    assertThat(info).contains("backing file: parent.vmdk (actual path: " + dir.resolve("parent.vmdk") + ")\n")
+        .contains("    parent cid: " + parentCid + "\n");
+    Qemu.io(child, "vmdk", "write -P 0x77 2M 64k");
+    assertThat(Qemu.check("qemu-io", "-f", "vmdk", "-c", "read -P 0x5a 1M 64k", "-c", "read -P 0x77 2M 64k",
+        child.toString())).doesNotContain("Pattern verification failed");
+    assertThat(Qemu.check("qemu-img", "check", child.toString())).isEqualTo("No errors were found on the image.\n");
+
+    SideBySide runs = new SideBySide();
+    runs.run("qemu-img", "create", "-f", "vmdk", "-o", "subformat=monolithicFlat", "-b", "p.vmdk", "-F", "vmdk",
+        "@/flat.vmdk", "1M").same();
+  }
+
+  /** A descriptor file's text with its random CID replaced. */
+  private static String descriptorFile(Path path) throws IOException {
+    return Files.readString(path, StandardCharsets.ISO_8859_1).replaceFirst("\nCID=[0-9a-f]+\n", "\nCID=x\n");
   }
 
   private static Path source(Path dir) {

@@ -22,6 +22,9 @@ public final class LuksKeys {
   /** QEMU's default iter-time, in milliseconds. */
   public static final long DEFAULT_ITER_TIME_MS = 2000;
 
+  /** strerror(ERANGE), which QEMU appends to its iteration count failures. */
+  private static final String RANGE_ERROR = "Numerical result out of range";
+
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private LuksKeys() {}
@@ -181,28 +184,36 @@ public final class LuksKeys {
     return header.withSlot(index, slot.with(LuksKeySlot.ENABLED, iterations, salt));
   }
 
+  /** The header with slot {@code index} cleared (inactive, no iterations, zero salt); nothing is written. */
+  public static LuksHeader clearSlot(LuksHeader header, int index) {
+    LuksKeySlot slot = header.slots().get(index);
+    return header.withSlot(index, slot.with(LuksKeySlot.DISABLED, 0, new byte[LuksHeader.SALT_LENGTH]));
+  }
+
   /**
-   * Erases slot {@code index}: the header's slot cleared (returned for the caller to write) and
-   * its key material overwritten with random bytes, as QEMU's qcrypto_block_luks_erase_key.
+   * Overwrites the key material of slot {@code index} with random bytes, as QEMU's
+   * qcrypto_block_luks_erase_key does once the header no longer names the slot.
    */
-  public static LuksHeader eraseKey(LuksHeader header, int index, KeyMaterial material) throws IOException {
+  public static void wipeKeyMaterial(LuksHeader header, int index, KeyMaterial material) throws IOException {
     LuksKeySlot slot = header.slots().get(index);
     byte[] garbage = new byte[Math.toIntExact(header.keyMaterialLength(slot))];
     RANDOM.nextBytes(garbage);
     material.write(slot.keyOffset(), garbage, garbage.length);
-    return header.withSlot(index, slot.with(LuksKeySlot.DISABLED, 0, new byte[LuksHeader.SALT_LENGTH]));
   }
 
+  /** {@code perSecond} scaled to {@code iterTimeMillis}, both unsigned as QEMU's uint64_t. */
   private static long scale(long perSecond, long iterTimeMillis) throws IOException {
-    if (iterTimeMillis > 0 && perSecond > Long.MAX_VALUE / iterTimeMillis) {
-      throw new IOException("PBKDF iterations " + perSecond + " too large to scale");
+    if (iterTimeMillis != 0 && Long.compareUnsigned(perSecond, Long.divideUnsigned(-1L, iterTimeMillis)) > 0) {
+      throw new IOException("PBKDF iterations " + Long.toUnsignedString(perSecond) + " too large to scale: "
+          + RANGE_ERROR);
     }
-    return perSecond * iterTimeMillis / 1000;
+    return Long.divideUnsigned(perSecond * iterTimeMillis, 1000);
   }
 
   private static void checkIterations(long iterations) throws IOException {
-    if (iterations > 0xffffffffL) {
-      throw new IOException("PBKDF iterations " + iterations + " larger than " + 0xffffffffL);
+    if (Long.compareUnsigned(iterations, 0xffffffffL) > 0) {
+      throw new IOException("PBKDF iterations " + Long.toUnsignedString(iterations) + " larger than " + 0xffffffffL
+          + ": " + RANGE_ERROR);
     }
   }
 

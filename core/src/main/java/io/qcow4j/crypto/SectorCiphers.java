@@ -39,6 +39,11 @@ public final class SectorCiphers implements AutoCloseable {
     }
   }
 
+  /** A copy of the master key, which the caller must clear (to store it in another key slot). */
+  public byte[] masterKey() {
+    return key.clone();
+  }
+
   private SectorCipher take() {
     SectorCipher cipher = idle.poll();
     if (cipher != null) {

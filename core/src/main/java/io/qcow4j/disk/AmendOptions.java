@@ -7,7 +7,8 @@ import java.util.OptionalLong;
 import java.util.function.Consumer;
 
 /**
- * What qemu-img amend may change on an existing qcow2 image; a setting left empty stays as it is.
+ * What qemu-img amend may change on an existing qcow2 image (or the key slots of a raw LUKS image);
+ * a setting left empty stays as it is.
  * The backing file, backing format, data file and data-file-raw settings only restate what the image
  * has: a different value is refused, as qemu-img refuses it. Immutable; each {@code with} method
  * returns a copy with one setting given. Values are checked against the image when it is amended.
@@ -23,6 +24,7 @@ public final class AmendOptions {
   private final String backingFormat;
   private final String dataFile;
   private final Boolean dataFileRaw;
+  private final KeySlotAmendment keySlots;
 
   private AmendOptions(Builder builder) {
     this.compat = builder.compat;
@@ -33,6 +35,7 @@ public final class AmendOptions {
     this.backingFormat = builder.backingFormat;
     this.dataFile = builder.dataFile;
     this.dataFileRaw = builder.dataFileRaw;
+    this.keySlots = builder.keySlots;
   }
 
   /** Nothing changes. */
@@ -78,6 +81,16 @@ public final class AmendOptions {
   /** The data-file-raw flag the image must already have. */
   public Optional<Boolean> dataFileRaw() {
     return Optional.ofNullable(dataFileRaw);
+  }
+
+  /** The change of the LUKS key slots (qemu-img amend's encrypt.* options, or a raw LUKS image's). */
+  public Optional<KeySlotAmendment> keySlots() {
+    return Optional.ofNullable(keySlots);
+  }
+
+  /** These options changing the LUKS key slots as {@code value} says. */
+  public AmendOptions withKeySlots(KeySlotAmendment value) {
+    return with(builder -> builder.keySlots = Objects.requireNonNull(value, "keySlots"));
   }
 
   /** These options converting to the compatibility level {@code value}. */
@@ -132,19 +145,20 @@ public final class AmendOptions {
         && Objects.equals(lazyRefcounts, that.lazyRefcounts) && Objects.equals(refcountBits, that.refcountBits)
         && Objects.equals(size, that.size) && Objects.equals(backingFile, that.backingFile)
         && Objects.equals(backingFormat, that.backingFormat) && Objects.equals(dataFile, that.dataFile)
-        && Objects.equals(dataFileRaw, that.dataFileRaw);
+        && Objects.equals(dataFileRaw, that.dataFileRaw) && Objects.equals(keySlots, that.keySlots);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(compat, lazyRefcounts, refcountBits, size, backingFile, backingFormat, dataFile, dataFileRaw);
+    return Objects.hash(compat, lazyRefcounts, refcountBits, size, backingFile, backingFormat, dataFile, dataFileRaw,
+        keySlots);
   }
 
   @Override
   public String toString() {
     return "AmendOptions[compat=" + (compat == null ? null : compat.id()) + ", lazyRefcounts=" + lazyRefcounts
         + ", refcountBits=" + refcountBits + ", size=" + size + ", backingFile=" + backingFile + ", backingFormat="
-        + backingFormat + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + "]";
+        + backingFormat + ", dataFile=" + dataFile + ", dataFileRaw=" + dataFileRaw + ", keySlots=" + keySlots + "]";
   }
 
   /** The settings of one copy, null where not given. */
@@ -157,6 +171,7 @@ public final class AmendOptions {
     private String backingFormat;
     private String dataFile;
     private Boolean dataFileRaw;
+    private KeySlotAmendment keySlots;
 
     private Builder() {}
 
@@ -169,6 +184,7 @@ public final class AmendOptions {
       backingFormat = options.backingFormat;
       dataFile = options.dataFile;
       dataFileRaw = options.dataFileRaw;
+      keySlots = options.keySlots;
     }
   }
 }

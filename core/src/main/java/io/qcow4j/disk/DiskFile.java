@@ -33,6 +33,23 @@ public interface DiskFile extends Closeable {
   /** Whether writes are refused. */
   boolean isReadOnly();
 
+  /**
+   * The name of the driver at the top of this disk as QEMU's tools print it ("format name",
+   * "file format"): the format's, or a protocol's or filter's opened without a format ("null-co",
+   * "blkdebug", "copy-on-read").
+   */
+  default String driverName() {
+    return format().id();
+  }
+
+  /**
+   * The name QEMU gives the image when it is no host file's path (a raw image over an NBD export:
+   * "nbd://HOST:PORT/EXPORT"); null for images in host files.
+   */
+  default String nodeFilename() {
+    return null;
+  }
+
   /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
   int read(ByteBuffer dst, long position) throws IOException;
 

@@ -6,6 +6,7 @@ import io.qcow4j.internal.storage.HostFiles;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.probe.FormatProber;
 import io.qcow4j.storage.Storage;
+import io.qcow4j.storage.StorageStatus;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -112,6 +113,7 @@ public final class RawDiskFile implements DiskFile {
     }
     int count = (int) Math.min(dst.remaining(), size - position);
     ByteBuffer window = dst.slice(dst.position(), count);
+    storage.debugEvent("read_aio");
     storage.readOrZero(window, position);
     dst.position(dst.position() + count);
     return count;
@@ -122,6 +124,7 @@ public final class RawDiskFile implements DiskFile {
     Arguments.notNull(name(), src, "buffer");
     int count = src.remaining();
     checkWrite(position, count);
+    storage.debugEvent("write_aio");
     if (guardsFirstSector(position, count)) {
       int headCount = (int) Math.min(count, FormatProber.PROBE_BYTES - position);
       synchronized (firstSectorLock) {
@@ -201,18 +204,23 @@ public final class RawDiskFile implements DiskFile {
       return new Extent(offset, end - offset, 0, true, true, false, false, offset, path);
     }
     end = Math.min(end, fileSize);
-    long nextData = storage.nextData(offset);
-    if (nextData > offset) {
-      return new Extent(offset, Math.min(end, nextData) - offset, 0, true, true, false, false, offset, path);
-    }
-    long nextHole = Math.max(storage.nextHole(offset), offset + 1);
-    return new Extent(offset, Math.min(end, nextHole) - offset, 0, true, false, true, false, offset, path);
+    StorageStatus status = storage.status(offset, end - offset);
+    long length = Math.min(status.length(), end - offset);
+    // a run neither data nor zero is unallocated at the protocol level: QEMU's map gives no offset
+    boolean present = status.data() || status.zero();
+    return new Extent(offset, length, 0, present, status.zero(), status.data(), false, present ? offset : -1, path);
   }
 
   @Override
   public ImageInfo info() throws IOException {
     ensureOpen();
-    return new ImageInfo(path, ImageFormat.RAW, size, HostFiles.allocatedBytes(path), null, null, null);
+    long allocated = path != null ? HostFiles.allocatedBytes(path) : storage.allocatedBytes();
+    return new ImageInfo(path, ImageFormat.RAW, size, allocated, null, null, null);
+  }
+
+  @Override
+  public String nodeFilename() {
+    return path == null ? storage.nodeFilename() : null;
   }
 
   @Override

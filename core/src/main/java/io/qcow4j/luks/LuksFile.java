@@ -3,6 +3,7 @@ package io.qcow4j.luks;
 import io.qcow4j.crypto.LuksHeader;
 import io.qcow4j.crypto.LuksKeys;
 import io.qcow4j.crypto.SectorCiphers;
+import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.CreateOptions;
@@ -11,7 +12,9 @@ import io.qcow4j.disk.Encryption;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.InvalidSecretException;
+import io.qcow4j.disk.KeySlotAmendment;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.Permission;
 import io.qcow4j.disk.ReadOnlyImageException;
@@ -46,7 +49,7 @@ public final class LuksFile implements DiskFile {
 
   private final Storage storage;
   private final Path path;
-  private final LuksHeader header;
+  private volatile LuksHeader header;
   private final SectorCiphers ciphers;
   private final long payloadOffset;
   private final ReadWriteLock partialSectors = new ReentrantReadWriteLock();
@@ -312,9 +315,30 @@ public final class LuksFile implements DiskFile {
         null, null, 0, false, LuksVolume.info(header));
   }
 
-  /** The LUKS header as read at open. */
+  /** The LUKS header as read at open, or as the last key slot amendment wrote it. */
   public LuksHeader header() {
     return header;
+  }
+
+  /**
+   * qemu-img amend of a raw LUKS image: its key slots, as QEMU's block/crypto.c amends them (the
+   * master key this image was unlocked with is stored under the new secret).
+   */
+  @Override
+  public synchronized void amend(AmendOptions options) throws IOException {
+    ensureWritable();
+    KeySlotAmendment change = options.keySlots().orElseThrow(
+        () -> new InvalidOptionException("Parameter 'state' is missing"));
+    if (ciphers == null) {
+      throw new InvalidSecretException(name() + ": Parameter 'key-secret' is required for cipher");
+    }
+    byte[] masterKey = ciphers.masterKey();
+    try {
+      header = LuksSlotAmender.amend(storage, 0, header, masterKey, change);
+      storage.force(false);
+    } finally {
+      Arrays.fill(masterKey, (byte) 0);
+    }
   }
 
   @Override

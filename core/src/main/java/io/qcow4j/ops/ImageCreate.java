@@ -103,11 +103,6 @@ public final class ImageCreate {
       throw new InvalidOptionException("Parameter '" + prefix + "key-secret' is required for cipher");
     }
     byte[] secret = secrets.bytes(keySecretId);
-    if (aes) {
-      Arrays.fill(secret, (byte) 0);
-      throw new InvalidOptionException("qcow4j does not write the legacy AES-CBC encryption (encrypt.format=aes);"
-          + " use encrypt.format=luks");
-    }
     try {
       return new Encryption(encryption.format(), encryption.cipherAlg(), encryption.cipherMode(),
           encryption.ivgenAlg(), encryption.ivgenHashAlg(), encryption.hashAlg(), encryption.iterTimeMillis(), secret);

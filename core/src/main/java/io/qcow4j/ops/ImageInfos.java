@@ -108,7 +108,8 @@ public final class ImageInfos {
       }
       String full = info.backingFile() == null || info.backingFile().isEmpty()
           ? null : BackingNames.fullName(spec.filename(), info.backingFile());
-      return new LayerInfo(spec.displayName(info.format()), info, full,
+      String name = disk.nodeFilename() != null ? disk.nodeFilename() : spec.displayName(info.format());
+      return new LayerInfo(name, info, full,
           disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated());
     } catch (IOException e) {
       throw new OpenFailure(spec.name(), e);

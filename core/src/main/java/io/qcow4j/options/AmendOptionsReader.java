@@ -4,30 +4,56 @@ import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.KeySlotAmendment;
 
 /**
- * qemu-img amend's -o list for qcow2, read as img_amend and qcow2_amend_options read it: a name
- * only creation takes is refused with qemu-img's hint, encryption options are refused (an image
- * qcow4j opens has no encryption), and the compat level is named. What depends on the image (the
- * refcount width, the data file, the backing file) is checked when it is amended.
+ * qemu-img amend's -o list for qcow2 or raw LUKS, read as img_amend and qcow2_amend_options (or
+ * block/crypto.c's amend) read it: a name only creation takes is refused with qemu-img's hint, the
+ * compat level is named, and the LUKS key slot options (encrypt.* for qcow2) become a
+ * {@link KeySlotAmendment}. What depends on the image (the refcount width, the data file, the
+ * backing file, whether it is encrypted, the key slot options' rules) is checked when it is amended.
  */
 public final class AmendOptionsReader {
   private AmendOptionsReader() {}
 
-  /** The changes a -o list asks for. */
+  /** The changes a -o list asks for of a qcow2 image (its encryption checked when it is amended). */
   public static AmendOptions read(String optionList) throws InvalidOptionException {
+    return read(ImageFormat.QCOW2, optionList, "luks");
+  }
+
+  /**
+   * The changes a -o list asks for of an image of {@code format} (qcow2 or LUKS) whose encryption
+   * is {@code encryption} ("luks", "aes", or null for none): qcow2_amend_options looks at the
+   * encrypt.* options before the others, so an image without LUKS encryption refuses them first.
+   */
+  public static AmendOptions read(ImageFormat format, String optionList, String encryption)
+      throws InvalidOptionException {
+    OptionList list = OptionLists.amend(format);
+    if (list == null) {
+      throw new InvalidOptionException("Format driver '" + format.id() + "' does not support option amendment");
+    }
     OptionValues values;
     try {
-      values = OptionValues.parse(OptionLists.qcow2Amend(), optionList);
+      values = OptionValues.parse(list, optionList);
     } catch (InvalidOptionException e) {
-      throw onlyForCreation(optionList, e);
+      throw onlyForCreation(format, optionList, e);
     }
-    for (OptionDescriptor descriptor : values.list().descriptors()) {
-      if (descriptor.name().startsWith("encrypt.") && values.has(descriptor.name())) {
-        throw new InvalidOptionException("Can't amend encryption options - encryption not present");
-      }
+    if (format == ImageFormat.LUKS) {
+      return AmendOptions.none().withKeySlots(keySlots(values, ""));
     }
     AmendOptions options = AmendOptions.none();
+    for (OptionDescriptor descriptor : values.list().descriptors()) {
+      if (descriptor.name().startsWith("encrypt.") && values.has(descriptor.name())) {
+        if (encryption == null) {
+          throw new InvalidOptionException("Can't amend encryption options - encryption not present");
+        }
+        if (!encryption.equals("luks")) {
+          throw new InvalidOptionException("Only LUKS encryption options can be amended");
+        }
+        options = options.withKeySlots(keySlots(values, "encrypt."));
+        break;
+      }
+    }
     if (values.has("size")) {
       options = options.withSize(values.number("size", 0));
     }
@@ -61,10 +87,20 @@ public final class AmendOptionsReader {
     return options;
   }
 
+  /** The key slot options under {@code prefix}, as given. */
+  private static KeySlotAmendment keySlots(OptionValues values, String prefix) {
+    String keyslot = prefix + "keyslot";
+    String iterTime = prefix + "iter-time";
+    return KeySlotAmendment.of(values.string(prefix + "state"), values.string(prefix + "new-secret"),
+        values.string(prefix + "old-secret"), values.has(keyslot) ? values.number(keyslot, 0) : null,
+        values.has(iterTime) ? values.number(iterTime, 0) : null);
+  }
+
   /** img_amend's second try: when the list reads as creation options, a hint says so. */
-  private static InvalidOptionException onlyForCreation(String optionList, InvalidOptionException failure) {
+  private static InvalidOptionException onlyForCreation(ImageFormat format, String optionList,
+      InvalidOptionException failure) {
     try {
-      OptionValues.parse(OptionLists.qcow2Amend().append(OptionLists.create(ImageFormat.QCOW2)), optionList);
+      OptionValues.parse(OptionLists.amend(format).append(OptionLists.create(format)), optionList);
     } catch (InvalidOptionException e) {
       return failure;
     }

@@ -105,7 +105,7 @@ public final class CreateOptionsReader {
 
   /**
    * The options of a new VMDK image, read and checked as vmdk_co_create_opts and vmdk_co_do_create
-   * do; qcow4j writes the monolithicSparse and streamOptimized subformats.
+   * do, every subformat and a parent (the backing file) among them.
    */
   public static CreateOptions vmdk(OptionValues values, long size) throws InvalidOptionException {
     String backingFormat = values.string("backing_fmt");
@@ -135,15 +135,16 @@ public final class CreateOptionsReader {
       hwVersion = "6";
     }
     boolean flat = "monolithicFlat".equals(subformat) || "twoGbMaxExtentFlat".equals(subformat);
+    String backingFile = values.string("backing_file");
+    if (flat && backingFile != null) {
+      throw new InvalidOptionException("Flat image can't have backing file");
+    }
     if (flat && zeroedGrain) {
       throw new InvalidOptionException("Flat image can't enable zeroed grain");
     }
-    if (subformat != null && !subformat.equals("monolithicSparse") && !subformat.equals("streamOptimized")) {
-      throw new InvalidOptionException("qcow4j writes VMDK images in the monolithicSparse and streamOptimized"
-          + " subformats only, not " + subformat);
-    }
     return CreateOptions.builder((size + 511) & -512L)
-        .vmdk(subformat, adapterType, hwVersion, values.string("toolsversion"), zeroedGrain).build();
+        .vmdk(subformat, adapterType, hwVersion, values.string("toolsversion"), zeroedGrain)
+        .backing(backingFile, backingFile == null ? null : ImageFormat.VMDK).build();
   }
 
   /** The options of a new qcow2 image, checked in the order and with the messages of qemu-img 7.2. */
@@ -213,17 +214,19 @@ public final class CreateOptionsReader {
   }
 
   /**
-   * A qcow2 image's encryption from encrypt.* (and the deprecated encryption=on), checked with
-   * qemu-img 7.2's messages; null when none is asked for. The passphrase is added by the caller
-   * from encrypt.key-secret. qcow4j writes LUKS only: the legacy AES format is refused once its
-   * secret is found (see ImageCreate.withSecret), where qemu-img would make it.
+   * A qcow2 image's encryption from encrypt.* (and the deprecated encryption=on, which is
+   * encrypt.format=aes), checked with qemu-img 7.2's messages; null when none is asked for. The
+   * passphrase is added by the caller from encrypt.key-secret. The legacy AES format takes no
+   * option but the key secret.
    */
   static Encryption qcow2Encryption(OptionValues values) throws InvalidOptionException {
     String format = values.string("encrypt.format");
-    if (values.has("encryption") && format != null) {
+    // qcow2_co_create_opts drops encryption=off, then renames encryption=on to encrypt.format
+    boolean legacyOn = values.bool("encryption", false);
+    if (legacyOn && format != null) {
       throw new InvalidOptionException("'encrypt.format' and its alias 'encryption' can't be used at the same time");
     }
-    if (values.bool("encryption", false)) {
+    if (legacyOn) {
       format = "aes";
     }
     if (format == null) {
@@ -236,6 +239,17 @@ public final class CreateOptionsReader {
     }
     if (!format.equals("luks") && !format.equals("aes")) {
       throw new InvalidOptionException("Parameter 'format' does not accept value '" + format + "'");
+    }
+    if (format.equals("aes")) {
+      // QCryptoBlockCreateOptionsQCow has the key secret only
+      for (OptionDescriptor descriptor : values.list().descriptors()) {
+        String name = descriptor.name();
+        if (name.startsWith("encrypt.") && !name.equals("encrypt.format") && !name.equals("encrypt.key-secret")
+            && values.has(name)) {
+          throw new InvalidOptionException("Parameter '" + name + "' is unexpected");
+        }
+      }
+      return new Encryption("aes", null, null, null, null, null, null, null);
     }
     return new Encryption(format, values.string("encrypt.cipher-alg"), values.string("encrypt.cipher-mode"),
         values.string("encrypt.ivgen-alg"), values.string("encrypt.ivgen-hash-alg"), values.string("encrypt.hash-alg"),

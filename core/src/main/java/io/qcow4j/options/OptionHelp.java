@@ -19,21 +19,33 @@ public final class OptionHelp {
         + "\nThe protocol level may support further options.\nSpecify the target filename to include those options.\n";
   }
 
-  /** print_amend_option_help: qcow2's amend options; raw images cannot be amended. */
+  /** print_amend_option_help: qcow2's or raw LUKS's amend options; other formats cannot be amended. */
   public static String amend(ImageFormat format) throws InvalidOptionException {
-    if (format != ImageFormat.QCOW2) {
+    OptionList list = OptionLists.amend(format);
+    if (list == null) {
       throw new InvalidOptionException("Format driver '" + format.id() + "' does not support option amendment");
     }
-    return "Amend options for 'qcow2':\n" + OptionLists.qcow2Amend().helpText();
+    return "Amend options for '" + format.id() + "':\n" + list.helpText();
   }
 
   /**
-   * print_amend_option_help for a format named by -f before any image is opened: qcow2's options,
+   * print_amend_option_help for a format named by -f before any image is opened: qcow2's or LUKS's options,
    * or why the name has none.
    */
   public static String amend(String formatName) throws InvalidOptionException {
-    if (formatName.equals("qcow2") || formatName.equals("raw")) {
-      return amend(formatName.equals("qcow2") ? ImageFormat.QCOW2 : ImageFormat.RAW);
+    switch (formatName) {
+      case "qcow2" -> {
+        return amend(ImageFormat.QCOW2);
+      }
+      case "luks" -> {
+        return amend(ImageFormat.LUKS);
+      }
+      case "raw" -> {
+        return amend(ImageFormat.RAW);
+      }
+      default -> {
+        // below
+      }
     }
     throw new InvalidOptionException(FormatNames.isQemuDriver(formatName)
         ? "Format driver '" + formatName + "' does not support option amendment"

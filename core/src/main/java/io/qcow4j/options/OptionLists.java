@@ -51,6 +51,14 @@ public final class OptionLists {
           "New secret to set in the matching keyslots. Empty string to erase"),
       OptionDescriptor.of("encrypt.iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")), QCOW2_COMMON));
 
+  /** block_crypto_amend_opts_luks: the raw LUKS image's amend options. */
+  private static final OptionList LUKS_AMEND = new OptionList(List.of(
+      OptionDescriptor.of("state", STRING, "Select new state of affected keyslots (active/inactive)"),
+      OptionDescriptor.of("keyslot", NUMBER, "Select a single keyslot to modify explicitly"),
+      OptionDescriptor.of("old-secret", STRING, "Select all keyslots that match this password"),
+      OptionDescriptor.of("new-secret", STRING, "New secret to set in the matching keyslots. Empty string to erase"),
+      OptionDescriptor.of("iter-time", NUMBER, "Time to spend in PBKDF in milliseconds")));
+
   /** block_crypto_create_opts_luks: the raw LUKS image's creation options. */
   private static final OptionList LUKS_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
@@ -128,6 +136,15 @@ public final class OptionLists {
   /** The options qemu-img amend takes for qcow2. */
   public static OptionList qcow2Amend() {
     return QCOW2_AMEND;
+  }
+
+  /** The options qemu-img amend takes for a format: qcow2's, raw LUKS's, or null for a format without. */
+  public static OptionList amend(ImageFormat format) {
+    return switch (format) {
+      case QCOW2 -> QCOW2_AMEND;
+      case LUKS -> LUKS_AMEND;
+      default -> null;
+    };
   }
 
   private static List<OptionDescriptor> concat(List<OptionDescriptor> first, List<OptionDescriptor> second) {

@@ -4,6 +4,7 @@ import io.qcow4j.disk.AmendOptions;
 import io.qcow4j.disk.Compat;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.KeySlotAmendment;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.qcow2.format.FeatureName;
 import io.qcow4j.qcow2.format.Features;
@@ -40,6 +41,16 @@ final class Amender {
   void amend(AmendOptions options) throws IOException {
     Header header = image.header();
     int version = options.compat().map(Compat::version).orElse(header.version());
+    KeySlotAmendment keySlots = options.keySlots().orElse(null);
+    if (keySlots != null) {
+      // the first options qcow2_amend_options looks at
+      if (image.encryption() == null) {
+        throw new InvalidOptionException("Can't amend encryption options - encryption not present");
+      }
+      if (image.encryption().legacy()) {
+        throw new InvalidOptionException("Only LUKS encryption options can be amended");
+      }
+    }
     if (options.dataFile().isPresent() && !header.hasDataFile()) {
       throw new InvalidOptionException("data-file can only be set for images that use an external data file");
     }
@@ -67,6 +78,10 @@ final class Amender {
       checkDowngrade(header, refcountBits);
     }
     boolean lazy = lazyAsked && version >= 3;
+    // after qcow2_amend_options' checks and its upgrade, before the refcount and size changes
+    if (keySlots != null) {
+      image.encryption().amendKeySlots(image.storage(), keySlots, name);
+    }
 
     long newSize = options.size().orElse(0);
     if (newSize != 0 && newSize != header.size()) {

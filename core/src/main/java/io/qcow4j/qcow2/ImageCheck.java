@@ -1,5 +1,6 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.CheckFailedException;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
@@ -383,16 +384,14 @@ final class ImageCheck {
       entries = BitmapDirectoryCodec.decodeDirectory(storage.name(), directory.flip(), bitmaps.directoryOffset(),
           bitmaps.count());
     } catch (CorruptImageException e) {
-      // As qemu-img: a directory it cannot load is one corruption; its tables are not counted.
-      corruption("ERROR " + e.getMessage());
-      return;
+      // As qemu-img: a directory it cannot load stops the check (qcow2_check_bitmaps_refcounts' -EINVAL)
+      throw checkFailed(e.getMessage());
     }
     for (BitmapDirectoryCodec.Entry entry : entries) {
       try {
         BitmapDirectoryCodec.checkTable(storage.name(), entry, clusterSize, fileLength);
       } catch (CorruptImageException e) {
-        corruption("ERROR " + e.getMessage());
-        continue;
+        throw checkFailed(e.getMessage());
       }
       long tableBytes = Integer.toUnsignedLong(entry.tableSize()) * 8;
       count(entry.tableOffset(), tableBytes);
@@ -402,9 +401,9 @@ final class ImageCheck {
       for (int index = 0; table.hasRemaining(); index++) {
         long tableEntry = table.getLong();
         if (!BitmapDirectoryCodec.validTableEntry(tableEntry, clusterSize)) {
-          // qemu-img counts an invalid entry as a corruption without a line; ours names it.
-          corruption(String.format("ERROR bitmap '%s' table entry %d is invalid: 0x%x", entry.name(), index, tableEntry));
-          continue;
+          // qemu-img's check stops at a table it cannot load, in use or not; ours names the entry
+          throw checkFailed(String.format("%s: bitmap '%s' table entry %d (at offset %d) is invalid: 0x%x",
+              storage.name(), entry.name(), index, entry.tableOffset() + 8L * index, tableEntry));
         }
         long dataOffset = tableEntry & BitmapDirectoryCodec.TABLE_OFFSET_MASK;
         if (dataOffset != 0) {
@@ -595,6 +594,12 @@ final class ImageCheck {
       storage.write(bytes.clear(), l2Offset);
       image.lookup().forgetTable(l2Offset);
     }
+  }
+
+  /** The check stopped as qemu-img's does on an invalid argument: "Check failed: Invalid argument". */
+  private CheckFailedException checkFailed(String message) {
+    messages.add("ERROR " + message);
+    return new CheckFailedException(message, "Invalid argument", messages);
   }
 
   private void corruption(String message) {

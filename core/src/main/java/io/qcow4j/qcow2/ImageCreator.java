@@ -109,7 +109,7 @@ final class ImageCreator {
     int version = version(options);
     int refcountOrder = Integer.numberOfTrailingZeros(options.refcountBits());
     try {
-      Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0, null);
+      Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0, null, 0);
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(initial)), 0);
       ByteBuffer table = ByteBuffer.allocate(clusterSize);
       table.putLong(0, 2L * clusterSize);
@@ -135,17 +135,24 @@ final class ImageCreator {
         storage.write(ByteBuffer.allocate((int) (l1Entries * 8)), l1Offset);
       }
       CryptoHeader crypto = null;
-      byte[] secret = null;
-      if (options.encryption() != null) {
-        secret = options.encryption().secret();
-        crypto = createLuks(storage, refcounts, options, clusterSize, secret);
+      int cryptMethod = 0;
+      if (options.encryption() != null && options.encryption().format().equals("aes")) {
+        // crypto/block-qcow.c: nothing is stored but the method; the key is the passphrase
+        if (options.encryption().secret() == null) {
+          throw new io.qcow4j.disk.InvalidOptionException("Parameter 'encrypt.key-secret' is required for cipher");
+        }
+        cryptMethod = Header.CRYPT_AES;
+      } else if (options.encryption() != null) {
+        crypto = createLuks(storage, refcounts, options, clusterSize, options.encryption().secret());
+        cryptMethod = Header.CRYPT_LUKS;
       }
       Refcounts.DirtyRefcounts dirty = refcounts.takeDirty();
       refcounts.writeBlocks(dirty);
       storage.force(false);
       refcounts.writeTable(dirty);
       storage.force(false);
-      Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries, crypto)
+      Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries, crypto,
+          cryptMethod)
           .withRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(header)), 0);
       storage.force(false);
@@ -200,7 +207,7 @@ final class ImageCreator {
   }
 
   private static Header header(CreateOptions options, int version, int clusterBits, int refcountOrder, long size,
-      long l1Offset, int l1Entries, CryptoHeader crypto) {
+      long l1Offset, int l1Entries, CryptoHeader crypto, int cryptMethod) {
     List<HeaderExtension> extensions = new ArrayList<>();
     if (options.backingFile() != null && options.backingFormat() != null) {
       extensions.add(new HeaderExtension(HeaderExtension.BACKING_FORMAT,
@@ -237,7 +244,7 @@ final class ImageCreator {
       }
     }
     int clusterSize = 1 << clusterBits;
-    return new Header(version, 0, 0, clusterBits, size, crypto != null ? Header.CRYPT_LUKS : 0, l1Entries, l1Offset,
+    return new Header(version, 0, 0, clusterBits, size, cryptMethod, l1Entries, l1Offset,
         clusterSize, 1, 0, 0, incompatible,
         compatible, autoclear, version >= 3 ? refcountOrder : 4, version >= 3 ? Header.V3_LENGTH : Header.V2_LENGTH,
         compressionType, extensions, options.backingFile());

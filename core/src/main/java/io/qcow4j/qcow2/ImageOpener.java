@@ -75,6 +75,11 @@ final class ImageOpener {
     return openOwning(path, storage, options, 0, Set.of(), false, LayerOverrides.NONE);
   }
 
+  /** As {@link #open(Storage, Path, OpenOptions)}, with what an image spec changes about the image. */
+  static QcowFile open(Storage storage, Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
+    return openOwning(path, storage, options, 0, Set.of(), false, overrides);
+  }
+
   /**
    * Opens the image at {@code path} as layer {@code depth} of a chain below {@code chainAbove};
    * {@code repairing}: for check, which opens corrupt and dirty images read-write too.
@@ -203,14 +208,7 @@ final class ImageOpener {
       password = keySecret != null ? overrides.secrets().bytes(keySecret) : options.keySecret();
     }
     if (header.cryptMethod() == Header.CRYPT_AES) {
-      if (!options.readOnly()) {
-        if (password != null) {
-          java.util.Arrays.fill(password, (byte) 0);
-        }
-        // qcow4j reads the legacy method only, as qemu-img convert does; QEMU's words for a writer
-        throw new UnsupportedFeatureException(name + ": Use of AES-CBC encrypted qcow2 images is no longer "
-            + "supported in system emulators");
-      }
+      // read and written as QEMU's tools do (only its system emulators refuse the method)
       return QcowEncryption.legacyAes(password, options.describeOnly(), name);
     }
     CryptoHeader area = CryptoHeader.of(header);

@@ -95,33 +95,26 @@ final class PersistentBitmaps {
       return new PersistentBitmaps(image, loaded);
     }
     for (Entry entry : readDirectory(image)) {
-      BitmapDirectoryCodec.checkTable(name, entry, clusterSize, storage.size());
-      BitmapDirectoryCodec.checkCoversDisk(name, entry, clusterSize, header.size());
-      if (entry.inUse() || !entry.usable()) {
+      long[] table = checkedTable(image, entry);
+      if (table == null) {
         loaded.add(new Bitmap(entry.name(), entry.granularityBits(), entry.auto(), null, entry, null));
         continue;
       }
       DirtyBits bits = newBits(name, entry.name(), header.size(), entry.granularityBits());
-      long[] table = readTable(storage, entry);
+      long[] dataClusters = new long[table.length];
+      for (int index = 0; index < table.length; index++) {
+        dataClusters[index] = table[index] & BitmapDirectoryCodec.TABLE_OFFSET_MASK;
+      }
       long bitsPerCluster = 8L * clusterSize;
       long needed = BitmapDirectoryCodec.tableEntries(header.size(), entry.granularityBits(), clusterSize);
-      long[] dataClusters = new long[table.length];
       ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
-      for (int index = 0; index < table.length; index++) {
-        long dataOffset = BitmapDirectoryCodec.dataOffset(name, entry.name(), index, table[index], clusterSize);
-        dataClusters[index] = dataOffset;
-        if (index >= needed) {
-          continue;
-        }
+      for (int index = 0; index < needed; index++) {
+        long dataOffset = dataClusters[index];
         if (dataOffset == 0) {
           if ((table[index] & BitmapDirectoryCodec.TABLE_ALL_ONES) != 0) {
             bits.setBits(index * bitsPerCluster, Math.min(bits.bitCount(), (index + 1) * bitsPerCluster));
           }
           continue;
-        }
-        if (dataOffset > storage.size() - clusterSize) {
-          throw new CorruptImageException(name + ": bitmap '" + entry.name() + "' table entry " + index
-              + " points at offset " + dataOffset + ", past the end of the file");
         }
         storage.readFully(cluster.clear(), dataOffset);
         bits.deserialize(index * bitsPerCluster, cluster.flip());
@@ -129,6 +122,44 @@ final class PersistentBitmaps {
       loaded.add(new Bitmap(entry.name(), entry.granularityBits(), entry.auto(), bits, entry, dataClusters));
     }
     return new PersistentBitmaps(image, loaded);
+  }
+
+  /**
+   * Refuses, as QEMU's open does (qcow2_load_dirty_bitmaps), an image whose bitmap directory or
+   * the table of a consistent bitmap is corrupt: a read-only open checks what a read-write open
+   * loads, without reading the bits.
+   */
+  static void validate(QcowFile image) throws IOException {
+    if (present(image.header())) {
+      for (Entry entry : readDirectory(image)) {
+        checkedTable(image, entry);
+      }
+    }
+  }
+
+  /**
+   * A bitmap's table, each entry checked (reserved bits, alignment, a data cluster inside the
+   * file); null, with only the table's place checked, for a bitmap whose bits are not to be
+   * trusted (in use, or extra data not marked compatible), as QEMU never reads those.
+   */
+  private static long[] checkedTable(QcowFile image, Entry entry) throws IOException {
+    Storage storage = image.storage();
+    String name = storage.name();
+    int clusterSize = image.clusterSize();
+    BitmapDirectoryCodec.checkTable(name, entry, clusterSize, storage.size());
+    BitmapDirectoryCodec.checkCoversDisk(name, entry, clusterSize, image.header().size());
+    if (entry.inUse() || !entry.usable()) {
+      return null;
+    }
+    long[] table = readTable(storage, entry);
+    for (int index = 0; index < table.length; index++) {
+      long dataOffset = BitmapDirectoryCodec.dataOffset(name, entry.name(), index, table[index], clusterSize);
+      if (dataOffset > storage.size() - clusterSize) {
+        throw new CorruptImageException(name + ": bitmap '" + entry.name() + "' table entry " + index
+            + " points at offset " + dataOffset + ", past the end of the file");
+      }
+    }
+    return table;
   }
 
   /** An empty bitmap over a disk of {@code diskSize} bytes, refused past {@link #MAX_BITS}. */

@@ -3,6 +3,9 @@ package io.qcow4j.qcow2;
 import io.qcow4j.crypto.LuksHeader;
 import io.qcow4j.crypto.SectorCiphers;
 import io.qcow4j.disk.ImageInfo;
+import io.qcow4j.disk.InvalidSecretException;
+import io.qcow4j.disk.KeySlotAmendment;
+import io.qcow4j.luks.LuksSlotAmender;
 import io.qcow4j.luks.LuksVolume;
 import io.qcow4j.qcow2.format.CryptoHeader;
 import io.qcow4j.storage.Storage;
@@ -21,8 +24,8 @@ final class QcowEncryption implements AutoCloseable {
   static final int SECTOR = 512;
 
   private final CryptoHeader area;
-  /** The LUKS header; null for the legacy AES method. */
-  private final LuksHeader header;
+  /** The LUKS header (as the last key slot amendment wrote it); null for the legacy AES method. */
+  private volatile LuksHeader header;
   /** Null when the image was opened only to be described. */
   private final SectorCiphers ciphers;
   /** Whether the IV sector is the host offset's (LUKS) or the guest offset's (legacy AES). */
@@ -120,8 +123,12 @@ final class QcowEncryption implements AutoCloseable {
     }
   }
 
-  /** Writes {@code sources} encrypted at {@code hostOffset} of {@code storage}; the buffers are not changed or moved. */
-  void write(Storage storage, long hostOffset, ByteBuffer... sources) throws IOException {
+  /**
+   * Writes {@code sources}, the data of guest offset {@code guestOffset}, encrypted at
+   * {@code hostOffset} of {@code storage}; the buffers are not changed or moved.
+   */
+  void write(Storage storage, long hostOffset, long guestOffset, ByteBuffer... sources) throws IOException {
+    long ivOffset = physical ? hostOffset : guestOffset;
     long total = 0;
     for (ByteBuffer source : sources) {
       total += source.remaining();
@@ -132,8 +139,29 @@ final class QcowEncryption implements AutoCloseable {
       source.get(source.position(), bytes, at, source.remaining());
       at += source.remaining();
     }
-    ciphers.encrypt(bytes, 0, bytes.length, hostOffset / SECTOR);
+    ciphers.encrypt(bytes, 0, bytes.length, ivOffset / SECTOR);
     storage.write(ByteBuffer.wrap(bytes), hostOffset);
+  }
+
+  /** Whether this is the legacy AES method (crypt_method 1) rather than LUKS. */
+  boolean legacy() {
+    return header == null;
+  }
+
+  /**
+   * Changes the LUKS key slots in the encryption area of {@code storage} as {@code change} says
+   * (the master key this image was unlocked with is what a new slot stores).
+   */
+  void amendKeySlots(Storage storage, KeySlotAmendment change, String name) throws IOException {
+    if (ciphers == null) {
+      throw new InvalidSecretException(name + ": Parameter 'encrypt.key-secret' is required for cipher");
+    }
+    byte[] masterKey = ciphers.masterKey();
+    try {
+      header = LuksSlotAmender.amend(storage, area.offset(), header, masterKey, change);
+    } finally {
+      java.util.Arrays.fill(masterKey, (byte) 0);
+    }
   }
 
   /** qemu-img info's encrypt block. */

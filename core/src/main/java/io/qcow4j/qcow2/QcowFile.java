@@ -112,9 +112,15 @@ public final class QcowFile implements DiskFile {
       // (their clusters leak until check -r reclaims them)
       PersistentBitmaps.dropExtension(this);
     }
+    if (readOnly && header.version() >= 3) {
+      // QEMU loads the bitmaps at every open and refuses the image when it cannot
+      PersistentBitmaps.validate(this);
+    }
     if (!readOnly && header().version() >= 3 && !header().corrupt()) {
       try {
         bitmaps = PersistentBitmaps.load(this);
+      } catch (CorruptImageException e) {
+        throw e;
       } catch (IOException e) {
         bitmapsFailure = e;
       }
@@ -247,6 +253,17 @@ public final class QcowFile implements DiskFile {
    */
   public static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
     return ImageOpener.open(storage, path, options);
+  }
+
+  /**
+   * Opens a qcow2 image held by {@code storage} (a node of an image spec: blkdebug, a raw window,
+   * another protocol) with what its spec's {@code formatOptions} change; {@code path} (nullable)
+   * names the file at the bottom and anchors relative backing and data file names. A failed open
+   * closes the storage.
+   */
+  public static QcowFile open(Storage storage, Path path, OpenOptions options, FormatOptions formatOptions,
+      Secrets secrets) throws IOException {
+    return ImageOpener.open(storage, path, options, new LayerOverrides(formatOptions, secrets));
   }
 
   static QcowFile openLayer(Path path, OpenOptions options, int depth, Set<Path> chainAbove) throws IOException {

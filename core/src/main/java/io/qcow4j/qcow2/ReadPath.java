@@ -119,6 +119,7 @@ final class ReadPath {
         read[i] = slices[i].duplicate();
       }
     }
+    dataStorage.debugEvent("read_aio");
     if (read.length == 1) {
       // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
       dataStorage.readOrZero(read[0], hostOffset);
@@ -198,6 +199,7 @@ final class ReadPath {
     int compressedLength = (int) Math.min(descriptor.maxLength(), end - descriptor.hostOffset());
     ByteBuffer compressed = Compression.takeInput(compressedLength);
     try {
+      storage.debugEvent("read_compressed");
       storage.readFully(compressed, descriptor.hostOffset());
       Compression.decompress(header.compressionType(), compressed.flip(), cluster.limit(cluster.position() + clusterSize),
           name, descriptor.hostOffset());

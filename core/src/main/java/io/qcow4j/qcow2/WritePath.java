@@ -73,11 +73,15 @@ final class WritePath {
 
   // ---------------------------------------------------------------- writes
 
-  /** Writes guest data at {@code hostOffset} of the data file, encrypted when the image is. */
-  private void writeData(long hostOffset, ByteBuffer... sources) throws IOException {
+  /**
+   * Writes guest data for {@code guestOffset} at {@code hostOffset} of the data file, encrypted
+   * when the image is (the legacy AES method numbers its IVs by guest sector).
+   */
+  private void writeData(long hostOffset, long guestOffset, ByteBuffer... sources) throws IOException {
     QcowEncryption encryption = image.encryption();
+    dataStorage.debugEvent("write_aio");
     if (encryption != null) {
-      encryption.write(dataStorage, hostOffset, sources);
+      encryption.write(dataStorage, hostOffset, guestOffset, sources);
     } else if (sources.length == 1) {
       dataStorage.write(sources[0], hostOffset);
     } else {
@@ -100,7 +104,7 @@ final class WritePath {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
           metadata.beforeFirstChange();
-          writeData(run.hostOffset(), src.slice(src.position(), length));
+          writeData(run.hostOffset(), at, src.slice(src.position(), length));
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
           length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
         } else {
@@ -139,11 +143,13 @@ final class WritePath {
         metadata.beforeFirstChange();
         ByteBuffer[] slices = src.slices(done, run.length());
         if (image.encryption() != null) {
-          writeData(run.hostOffset(), slices);
+          writeData(run.hostOffset(), at, slices);
         } else if (slices.length == 1) {
           // One buffer goes through the channel, which lets a virtual thread's carrier go meanwhile.
+          dataStorage.debugEvent("write_aio");
           dataStorage.write(slices[0], run.hostOffset());
         } else {
+          dataStorage.debugEvent("write_aio");
           dataStorage.write(slices, run.hostOffset());
         }
         done += run.length();
@@ -262,7 +268,7 @@ final class WritePath {
     }
     int length = count << clusterBits;
     try {
-      writeData(target, data.slice(0, length));
+      writeData(target, guestOffset, data.slice(0, length));
     } catch (IOException | RuntimeException e) {
       reservations.end(firstCluster, count);
       throw e;
@@ -438,7 +444,7 @@ final class WritePath {
     int dataFrom = (int) (guestOffset - clusterStart);
     if (out == null && rangeCount == 1 && ranges[0] == dataFrom && ranges[1] == dataFrom + data.remaining()) {
       // Only the new bytes go out: straight from the caller's buffer.
-      writeData(target + dataFrom, data.duplicate());
+      writeData(target + dataFrom, clusterStart + dataFrom, data.duplicate());
       return newAllocated | (newZero << 32);
     }
     if (out == null) {
@@ -450,7 +456,7 @@ final class WritePath {
     for (int range = 0; range < rangeCount; range++) {
       int from = ranges[2 * range];
       int to = ranges[2 * range + 1];
-      writeData(target + from, out.slice(from, to - from));
+      writeData(target + from, clusterStart + from, out.slice(from, to - from));
     }
     return newAllocated | (newZero << 32);
   }
@@ -570,6 +576,7 @@ final class WritePath {
         metaLock.unlock();
       }
       try {
+        storage.debugEvent("write_compressed");
         storage.write(ByteBuffer.wrap(compressed), start);
       } catch (IOException | RuntimeException e) {
         reservations.end(clusterIndex, 1);

@@ -38,6 +38,11 @@ final class BlockOptions {
     return values.get(key);
   }
 
+  /** Sets {@code key} to {@code value}. */
+  void put(String key, Object value) {
+    values.put(key, value);
+  }
+
   /** Removes the key whatever its value. */
   Object remove(String key) {
     return values.remove(key);

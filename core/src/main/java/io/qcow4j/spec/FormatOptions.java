@@ -46,6 +46,8 @@ public final class FormatOptions {
   private final Long cacheBytes;
   private final Boolean lazyRefcounts;
   private final Long l2CacheEntrySize;
+  private Long rawOffset;
+  private Long rawSize;
   /** The three cache sizes as given (cache-size, l2-cache-size, refcount-cache-size), null when not. */
   private final Long combinedCacheSize;
   private final Long l2CacheSize;
@@ -71,13 +73,26 @@ public final class FormatOptions {
   }
 
   static FormatOptions readRaw(BlockOptions options) throws ImageSpecException {
-    for (String key : List.of("offset", "size")) {
-      if (options.takeSize(key) != null) {
-        throw new ImageSpecException("The raw format's option '" + key + "' is not supported by qcow4j");
-      }
-    }
+    Long offset = options.takeSize("offset");
+    Long size = options.takeSize("size");
     refuseLeftover(options, "raw");
-    return NONE;
+    if (offset == null && size == null) {
+      return NONE;
+    }
+    FormatOptions raw = new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null);
+    raw.rawOffset = offset;
+    raw.rawSize = size;
+    return raw;
+  }
+
+  /** The raw format's offset option: where its window into the file starts; null when not set. */
+  public Long rawOffset() {
+    return rawOffset;
+  }
+
+  /** The raw format's size option: the window's length; null when not set (to the end of the file). */
+  public Long rawSize() {
+    return rawSize;
   }
 
   /** The options of a raw LUKS image: its key-secret. */

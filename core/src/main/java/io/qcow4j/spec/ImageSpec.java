@@ -30,14 +30,8 @@ import java.util.Set;
  * cache-clean-interval, lazy-refcounts) are checked as QEMU checks them and then have no effect.
  */
 public final class ImageSpec {
-  /** QEMU's protocol drivers other than "file": known, but not supported here. */
-  private static final Set<String> OTHER_PROTOCOLS = Set.of("host_device", "host_cdrom", "nbd", "nfs", "iscsi",
-      "iser", "rbd", "ssh", "http", "https", "ftp", "ftps", "gluster", "null-co", "null-aio", "nvme", "blkdebug",
-      "blkverify", "throttle", "copy-on-read", "compress", "preallocate", "snapshot-access", "vvfat");
   private static final List<String> DISCARD = List.of("ignore", "off", "unmap", "on");
   private static final List<String> DETECT_ZEROES = List.of("off", "on", "unmap");
-  private static final List<String> AIO = List.of("threads", "native", "io_uring");
-  private static final List<String> LOCKING = List.of("on", "off", "auto");
 
   private final String name;
   private final ImageFormat format;
@@ -49,13 +43,21 @@ public final class ImageSpec {
   private final boolean backingDisabled;
   private final BlockOptions formatOptions;
   private final List<String> warnings;
+  /** The format's file child; null only for a backing file that names none. */
+  private final BlockNode file;
+  /** The top node when the spec's driver is no format (a protocol or filter opened directly); else null. */
+  private final BlockNode node;
 
-  private ImageSpec(String name, ImageFormat format, String filename, Boolean readOnly, boolean forceShare,
-      String forceShareText, Locking locking, boolean backingDisabled, BlockOptions formatOptions,
+  private ImageSpec(String name, ImageFormat format, BlockNode file, BlockNode node, Boolean readOnly,
+      boolean forceShare, String forceShareText, boolean backingDisabled, BlockOptions formatOptions,
       List<String> warnings) {
     this.name = name;
     this.format = format;
-    this.filename = filename;
+    this.file = file;
+    this.node = node;
+    this.filename = file instanceof BlockNode.File plain ? plain.filename()
+        : node != null ? node.bottomFilename() : file != null ? file.bottomFilename() : null;
+    Locking locking = file instanceof BlockNode.File plain ? plain.locking() : null;
     this.readOnly = readOnly;
     this.forceShare = forceShare;
     this.forceShareText = forceShareText;
@@ -72,8 +74,8 @@ public final class ImageSpec {
    */
   public static ImageSpec ofFilename(String filename, ImageFormat format) {
     Objects.requireNonNull(filename, "filename");
-    return new ImageSpec(filename, format, withoutFileProtocol(filename), null, false, null, null, false,
-        new BlockOptions(Map.of()), List.of());
+    return new ImageSpec(filename, format, new BlockNode.File("file", withoutFileProtocol(filename), null, false),
+        null, null, false, null, false, new BlockOptions(Map.of()), List.of());
   }
 
   /** QEMU's bdrv_parse_filename_strip_prefix for "file:": the file a "file:NAME" argument names. */
@@ -98,9 +100,32 @@ public final class ImageSpec {
    * {@code format} (-f, null when absent) overrides the JSON's driver.
    */
   public static ImageSpec parse(String argument, ImageFormat format) throws ImageSpecException {
+    return parseWithDriver(argument, format == null ? null : format.id());
+  }
+
+  /**
+   * As {@link #parse(String, ImageFormat)}, with {@code driver} (-f) any driver QEMU's tools take
+   * there: a format, or a protocol or filter opened without a format ("null-co", "blkdebug").
+   * A plain name with a protocol prefix ("blkdebug:CONF:IMAGE", "null-co://") names that node as
+   * the format's file.
+   */
+  public static ImageSpec parseWithDriver(String argument, String driver) throws ImageSpecException {
     if (!argument.startsWith("json:")) {
+      if (driver != null && NodeReader.isNonFormat(driver) && !NodeReader.isFormat(driver)) {
+        Map<String, Object> flat = new LinkedHashMap<>();
+        flat.put("driver", driver);
+        flat.put("filename", argument);
+        return read(argument, new BlockOptions(flat), false, new ArrayList<>());
+      }
+      ImageFormat format = driver == null ? null : formatNamed(driver);
+      if (NodeReader.hasNodeProtocol(argument)) {
+        Map<String, Object> flat = new LinkedHashMap<>();
+        flat.put("file.filename", argument);
+        return read(argument, new BlockOptions(flat), false, new ArrayList<>()).withDefaultFormat(format);
+      }
       return ofFilename(argument, format);
     }
+    ImageFormat format = driver == null || NodeReader.isNonFormat(driver) ? null : formatNamed(driver);
     Object parsed;
     try {
       parsed = QemuJson.parse(argument.substring("json:".length()));
@@ -112,8 +137,8 @@ public final class ImageSpec {
     }
     Map<String, Object> flat = new LinkedHashMap<>();
     flatten("", object, flat);
-    if (format != null) {
-      flat.put("driver", format.id());
+    if (driver != null) {
+      flat.put("driver", driver);
     }
     return read(argument, new BlockOptions(flat), false, new ArrayList<>());
   }
@@ -141,6 +166,31 @@ public final class ImageSpec {
     }
   }
 
+  /**
+   * The spec of an image opened as {@code argument} ("json:{...}" or a file name) with the option
+   * string {@code options} laid over it, as qemu-io's reopen -o merges new options into the
+   * image's: the option string's values win.
+   */
+  public static ImageSpec parseMerged(String argument, String options) throws ImageSpecException {
+    if (!argument.startsWith("json:")) {
+      return parseOptions("filename=" + argument.replace(",", ",,") + "," + options, false);
+    }
+    Map<String, Object> flat = new LinkedHashMap<>();
+    try {
+      if (!(QemuJson.parse(argument.substring("json:".length())) instanceof Map<?, ?> object)) {
+        throw new ImageSpecException("Invalid JSON object given");
+      }
+      flatten("", object, flat);
+    } catch (QemuJson.JsonException e) {
+      throw new ImageSpecException("Could not parse the JSON options: " + e.getMessage());
+    }
+    List<String> warnings = new ArrayList<>();
+    for (OptionSyntax.Element option : OptionSyntax.imageOptions(options, null, warnings)) {
+      flat.put(option.name(), option.value());
+    }
+    return read(argument, new BlockOptions(flat), false, warnings);
+  }
+
   /** QEMU's qdict_flatten: nested objects become dotted keys (winning over a dotted key given too), arrays ".0", ".1". */
   private static void flatten(String prefix, Map<?, ?> object, Map<String, Object> flat) {
     List<Map.Entry<?, ?>> nested = new ArrayList<>();
@@ -166,9 +216,6 @@ public final class ImageSpec {
     }
   }
 
-  /** The "file" child: the image file's name (null: the overlay header's) and its locking. */
-  private record FileChild(String filename, Locking locking) {}
-
   /**
    * Reads the options every format shares; {@code partial}: a backing file's options, where the
    * file name and the driver may be left to the overlay's header.
@@ -176,9 +223,10 @@ public final class ImageSpec {
   private static ImageSpec read(String name, BlockOptions options, boolean partial, List<String> warnings)
       throws ImageSpecException {
     String driver = options.take("driver");
-    ImageFormat format = driver == null ? null : formatNamed(driver);
+    boolean nonFormat = driver != null && !NodeReader.isFormat(driver) && NodeReader.isNonFormat(driver);
+    ImageFormat format = driver == null || nonFormat ? null : formatNamed(driver);
     Boolean cacheDirect = options.takeBool("cache.direct");
-    FileChild file = readFile(options, driver != null, partial, Boolean.TRUE.equals(cacheDirect));
+    BlockNode file = nonFormat ? null : readFile(options, driver != null, partial, Boolean.TRUE.equals(cacheDirect));
 
     Boolean readOnly = options.takeBool("read-only");
     options.takeBool("auto-read-only");
@@ -194,8 +242,13 @@ public final class ImageSpec {
     if (nodeName != null && !isIdentifier(nodeName)) {
       throw new ImageSpecException("Invalid node-name: '" + nodeName + "'");
     }
+    BlockNode node = null;
+    if (nonFormat) {
+      options.put("driver", driver);
+      node = NodeReader.node(options, true, Boolean.TRUE.equals(cacheDirect));
+    }
     boolean backingDisabled = false;
-    if (options.has("backing")) {
+    if (!nonFormat && options.has("backing")) {
       Object backing = options.raw("backing");
       if (backing == null || "".equals(backing)) {
         if (backing != null) {
@@ -205,66 +258,47 @@ public final class ImageSpec {
         backingDisabled = true;
       }
     }
-    return new ImageSpec(name, format, file.filename(), readOnly, Boolean.TRUE.equals(forceShare), forceShareText,
-        file.locking(), backingDisabled, options, warnings);
+    return new ImageSpec(name, format, file, node, readOnly, Boolean.TRUE.equals(forceShare), forceShareText,
+        backingDisabled, options, warnings);
   }
 
-  /** Reads "file" (a node reference, refused) and "file.*", the protocol layer under the format. */
-  private static FileChild readFile(BlockOptions options, boolean hasDriver, boolean partial, boolean cacheDirect)
-      throws ImageSpecException {
-    String reference = options.has("file") ? options.take("file") : null;
-    BlockOptions file = options.extract("file");
-    if (reference != null) {
-      throw new ImageSpecException(file.isEmpty() ? cannotFind(reference)
-          : "Cannot reference an existing block device with additional options or a new filename");
+  /** A format node used as a child (of blkdebug, a filter): {@code filename} the name its parent passes down. */
+  static ImageSpec nested(BlockOptions options, String filename) throws ImageSpecException {
+    if (filename != null) {
+      options.put("filename", filename);
     }
-    if (file.isEmpty()) {
+    return read(filename == null ? "" : filename, options, false, new ArrayList<>());
+  }
+
+  /**
+   * Reads the format's file child: "file" (a node reference, refused), "file.*" or a top-level
+   * "filename"; null for a backing file that names none ({@code partial}).
+   */
+  private static BlockNode readFile(BlockOptions options, boolean hasDriver, boolean partial, boolean cacheDirect)
+      throws ImageSpecException {
+    String topFilename = options.take("filename");
+    boolean named = options.has("file") || topFilename != null;
+    BlockOptions peek = options.copy().extract("file");
+    if (!named && peek.isEmpty()) {
       if (partial) {
-        return new FileChild(null, null);
+        return null;
       }
       throw new ImageSpecException(hasDriver ? "A block device must be specified for \"file\""
           : "Must specify either driver or file");
     }
-    String driver = file.take("driver");
-    String filename = file.take("filename");
-    if (driver == null && filename == null && !partial) {
-      throw new ImageSpecException("Must specify either driver or file");
+    if (partial && topFilename == null && !options.has("file") && !peek.has("filename")
+        && (!peek.has("driver") || "file".equals(BlockOptions.scalar(peek.raw("driver"))))) {
+      // a backing file's file options without its name, which the overlay's header gives
+      BlockOptions file = options.extract("file");
+      file.take("driver");
+      file.put("filename", "\0");
+      BlockNode.File read = (BlockNode.File) NodeReader.node(file, true, cacheDirect);
+      return new BlockNode.File("file", null, read.locking(), read.named());
     }
-    if (driver != null && !driver.equals("file")) {
-      throw new ImageSpecException(OTHER_PROTOCOLS.contains(driver) || driver.equals("raw") || driver.equals("qcow2")
-          ? "Driver '" + driver + "' is not supported under a format (only the 'file' protocol is)"
-          : "Unknown driver '" + driver + "'");
-    }
-    if (filename == null ? !partial : filename.isEmpty()) {
-      throw new ImageSpecException("The 'file' block driver requires a file name");
-    }
-    String lockingText = file.takeChoice("locking", LOCKING);
-    Locking locking = lockingText == null ? null : Locking.parse(lockingText);
-    String aio = file.takeChoice("aio", AIO);
-    file.takeNumber("aio-max-batch");
-    file.takeBool("drop-cache");
-    file.takeBool("x-check-cache-dropped");
-    String prManager = file.take("pr-manager");
-    if (prManager != null) {
-      throw new ImageSpecException("No persistent reservation manager with id '" + prManager + "'");
-    }
-    // the generic options a file node takes as well; the image's decide
-    file.takeBool("read-only");
-    file.takeBool("auto-read-only");
-    file.takeBool("force-share");
-    Boolean fileCacheDirect = file.takeBool("cache.direct");
-    file.takeBool("cache.no-flush");
-    file.takeChoice("detect-zeroes", DETECT_ZEROES);
-    file.take("discard");
-    file.take("node-name");
-    if ("native".equals(aio) && !(fileCacheDirect != null ? fileCacheDirect : cacheDirect)) {
-      throw new ImageSpecException("aio=native was specified, but it requires cache.direct=on, which was not specified.");
-    }
-    refuseLeftover(file, "Block protocol 'file' doesn't support the option '");
-    return new FileChild(filename, locking);
+    return NodeReader.child(options, "file", topFilename, true, cacheDirect);
   }
 
-  private static ImageFormat formatNamed(String driver) throws ImageSpecException {
+  static ImageFormat formatNamed(String driver) throws ImageSpecException {
     try {
       return ImageFormat.parse(driver);
     } catch (UnsupportedFeatureException e) {
@@ -281,6 +315,19 @@ public final class ImageSpec {
 
   static String cannotFind(String reference) {
     return "Cannot find device='" + reference + "' nor node-name='" + reference + "'";
+  }
+
+  /**
+   * Whether {@code driver} (as -f gives it) names a node qcow4j opens without a format above it: a
+   * protocol ("file", "null-co", "blkdebug", a plugin's) or a filter ("copy-on-read", "compress").
+   */
+  public static boolean isNodeDriver(String driver) {
+    return !NodeReader.isFormat(driver) && NodeReader.isNonFormat(driver);
+  }
+
+  /** Whether {@code driver} names a protocol driver (one with QEMU's protocol_name): a node driver but no filter. */
+  public static boolean isProtocolDriver(String driver) {
+    return isNodeDriver(driver) && !driver.equals("copy-on-read") && !driver.equals("compress");
   }
 
   /** QEMU's id_wellformed: a letter, then letters, digits, '-', '.' or '_'. */
@@ -328,6 +375,24 @@ public final class ImageSpec {
     }
   }
 
+  /** The format's file child (a file, blkdebug, a null device...); null only for a backing file that names none. */
+  public BlockNode file() {
+    return file;
+  }
+
+  /**
+   * The top node when the spec's driver is no format ("file", "null-co", "blkdebug",
+   * "copy-on-read"...): QEMU opens it without a format above it. Null for a format (named or probed).
+   */
+  public BlockNode node() {
+    return node;
+  }
+
+  /** Whether the image is a format over a plain host file (the common case: no other node in between). */
+  public boolean overPlainFile() {
+    return node == null && (file == null || file instanceof BlockNode.File);
+  }
+
   /** read-only as the spec sets it; null when the command decides. */
   public Boolean readOnly() {
     return readOnly;
@@ -369,20 +434,24 @@ public final class ImageSpec {
 
   /** This spec with force-share on (qemu-img's -U). */
   public ImageSpec withForceShare() {
-    return new ImageSpec(name, format, filename, readOnly, true, forceShareText, locking, backingDisabled,
+    return new ImageSpec(name, format, file, node, readOnly, true, forceShareText, backingDisabled,
         formatOptions, warnings);
   }
 
   /** This spec read as {@code value} when it names no format itself (a backing file's recorded format). */
   public ImageSpec withDefaultFormat(ImageFormat value) {
-    return format != null ? this : new ImageSpec(name, value, filename, readOnly, forceShare, forceShareText,
-        locking, backingDisabled, formatOptions, warnings);
+    return format != null || node != null ? this : new ImageSpec(name, value, file, node, readOnly, forceShare,
+        forceShareText, backingDisabled, formatOptions, warnings);
   }
 
   /** This spec of a file named {@code value} when it names none itself (a backing file's recorded name). */
   public ImageSpec withDefaultFilename(String value) {
-    return filename != null ? this : new ImageSpec(name, format, value, readOnly, forceShare, forceShareText,
-        locking, backingDisabled, formatOptions, warnings);
+    if (filename != null) {
+      return this;
+    }
+    Locking fileLocking = file instanceof BlockNode.File plain ? plain.locking() : null;
+    return new ImageSpec(name, format, new BlockNode.File("file", value, fileLocking, false), node, readOnly,
+        forceShare, forceShareText, backingDisabled, formatOptions, warnings);
   }
 
   /**

@@ -49,6 +49,30 @@ public interface Storage extends Closeable {
   default void takePermission(io.qcow4j.disk.Permission permission) throws IOException {}
 
   /**
+   * The name QEMU gives this node (its bs->filename) when the storage is no host file, as an NBD
+   * export's "nbd+unix:///EXPORT?socket=PATH"; null for a host file, named by its path.
+   */
+  default String nodeFilename() {
+    return null;
+  }
+
+  /**
+   * The bytes the storage takes on its host, qemu-img info's "disk size", for storage that is no
+   * host file: -1 when the protocol cannot tell (NBD; "unavailable"); 0 by default.
+   */
+  default long allocatedBytes() throws IOException {
+    return 0;
+  }
+
+  /**
+   * Tells the storage that the layer above reached one of QEMU's blkdebug events ("read_aio",
+   * "write_aio", "l2_load", "cluster_alloc"..., the names of BlkdebugEvent), just before the I/O
+   * that follows it: blkdebug arms its rules on them. Storage that is no debug node ignores it;
+   * one that wraps another passes it on.
+   */
+  default void debugEvent(String event) {}
+
+  /**
    * The first offset at or after {@code position} that may hold data (SEEK_DATA); Long.MAX_VALUE
    * when none does, as past the end of the file.
    */
@@ -62,6 +86,21 @@ public interface Storage extends Closeable {
    */
   default long nextHole(long position) throws IOException {
     return Math.max(position, size());
+  }
+
+  /**
+   * The status of the bytes from {@code position} (inside the file), at most {@code maxLength} of
+   * them: by default holes ({@link #nextData}) read as zeros without data, the rest is data up to
+   * the next hole. Protocols that know more (NBD's block status) say so here.
+   */
+  default StorageStatus status(long position, long maxLength) throws IOException {
+    long end = position + maxLength;
+    long nextData = nextData(position);
+    if (nextData > position) {
+      return new StorageStatus(Math.min(end, nextData) - position, false, true);
+    }
+    long nextHole = Math.max(nextHole(position), position + 1);
+    return new StorageStatus(Math.min(end, nextHole) - position, true, false);
   }
 
   /** Fills {@code dst} from {@code position}, or throws {@link EOFException} naming the file. */

@@ -3,7 +3,11 @@ package io.qcow4j.vmdk;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
-import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.DiskImages;
+import io.qcow4j.disk.BackingNames;
+import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.InvalidOptionException;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.internal.formats.BlockImageWriter;
 import io.qcow4j.internal.formats.FormatReads;
 import io.qcow4j.internal.storage.FileStorage;
@@ -63,18 +67,31 @@ public final class VmdkTarget extends BlockImageWriter {
     this.nextSector = layout.grainOffset();
   }
 
-  /** Creates the VMDK {@code options} describe at {@code path} (replacing any file), ready to be written. */
+  /**
+   * Creates the VMDK {@code options} describe at {@code path} (replacing any file there, and the
+   * extent files of a split or flat subformat next to it), ready to be written: as QEMU 7.2's
+   * vmdk_co_do_create, monolithicSparse and streamOptimized in one file, monolithicFlat as a
+   * descriptor and NAME-flat.vmdk, the twoGbMaxExtent subformats as a descriptor and extents of
+   * 2 GiB (NAME-s001.vmdk sparse, NAME-f001.vmdk flat). A parent (the backing file, a VMDK, named
+   * relative to the new image) is recorded as parentFileNameHint with its CID as parentCID.
+   */
   public static DiskFile create(Path path, CreateOptions options) throws IOException {
-    if (options.backingFile() != null) {
-      throw new UnsupportedFeatureException(path + ": qcow4j makes no VMDK images with a parent");
-    }
+    String subformat = options.vmdkSubformat();
+    boolean stream = subformat.equals("streamOptimized");
+    boolean flat = subformat.equals("monolithicFlat") || subformat.equals("twoGbMaxExtentFlat");
+    boolean split = subformat.startsWith("twoGbMaxExtent");
     long size = options.size();
+    Parent parent = Parent.of(path, options.backingFile());
+    if (flat || split) {
+      return ExtentsVmdkTarget.create(path, options, flat, split, parent);
+    }
     Layout layout = Layout.of(size / SECTOR);
     FormatReads.tableBytes(path.toString(), layout.tableCount() * ENTRIES_PER_TABLE * 4, "grain tables");
-    boolean stream = options.vmdkSubformat().equals("streamOptimized");
     FileStorage storage = FileStorage.create(path, true);
     try {
-      writeSkeleton(storage, path, options, layout, stream);
+      writeSkeleton(storage, options, layout, stream);
+      String extent = "RW " + layout.sectors() + " SPARSE \"" + path.getFileName() + "\"\n";
+      storage.write(ByteBuffer.wrap(descriptor(options, size, extent, parent)), SECTOR);
       DiskFile target = stream ? new StreamVmdkTarget(storage, path, size, layout)
           : new VmdkTarget(storage, path, size, layout);
       target.flush();
@@ -85,8 +102,43 @@ public final class VmdkTarget extends BlockImageWriter {
     }
   }
 
-  /** The header, the descriptor and both grain directories, the file cut at the first grain (vmdk_init_extent). */
-  static void writeSkeleton(Storage storage, Path path, CreateOptions options, Layout layout, boolean stream)
+  /** A sparse extent of a split image at {@code path}: its header and directories, no descriptor. */
+  static VmdkTarget createExtent(Path path, CreateOptions options, long size) throws IOException {
+    Layout layout = Layout.of(size / SECTOR);
+    FileStorage storage = FileStorage.create(path, true);
+    try {
+      writeSkeleton(storage, options, layout, false);
+      VmdkTarget target = new VmdkTarget(storage, path, size, layout);
+      target.flush();
+      return target;
+    } catch (IOException | RuntimeException e) {
+      storage.close();
+      throw e;
+    }
+  }
+
+  /** The parent a new image names: the backing file as given and its descriptor's CID. */
+  record Parent(String hint, long cid) {
+    static final Parent NONE = new Parent(null, 0xffffffffL);
+
+    /** QEMU opens the parent (relative to the new image) without its own parents and reads its CID. */
+    static Parent of(Path path, String backingFile) throws IOException {
+      if (backingFile == null) {
+        return NONE;
+      }
+      Path resolved = Path.of(BackingNames.fullName(path.toString(), backingFile));
+      OpenOptions readOnly = OpenOptions.readOnlyDefaults().withBackingPolicy(BackingPolicy.IGNORE);
+      try (DiskFile opened = DiskImages.open(resolved, readOnly)) {
+        if (!(opened instanceof VmdkFile vmdk)) {
+          throw new InvalidOptionException("Invalid backing file format: " + opened.format().id() + ". Must be vmdk");
+        }
+        return new Parent(backingFile, vmdk.cid());
+      }
+    }
+  }
+
+  /** The header and both grain directories, the file cut at the first grain (vmdk_init_extent). */
+  static void writeSkeleton(Storage storage, CreateOptions options, Layout layout, boolean stream)
       throws IOException {
     ByteBuffer header = ByteBuffer.allocate(SECTOR).order(ByteOrder.LITTLE_ENDIAN);
     header.putInt(0, SparseHeader.MAGIC);
@@ -116,20 +168,23 @@ public final class VmdkTarget extends BlockImageWriter {
       }
       storage.write(entries, directory * SECTOR);
     }
-    storage.write(ByteBuffer.wrap(descriptor(path, options, layout.sectors() * SECTOR, stream)), SECTOR);
   }
 
-  /** The descriptor text vmdk_co_do_create writes, for a disk of {@code size} bytes. */
-  static byte[] descriptor(Path path, CreateOptions options, long size, boolean stream) {
+  /**
+   * The descriptor text vmdk_co_do_create writes for a disk of {@code size} bytes whose extent
+   * lines are {@code extents}.
+   */
+  static byte[] descriptor(CreateOptions options, long size, String extents, Parent parent) {
     int heads = options.vmdkAdapterType().equals("ide") ? 16 : 255;
     String text = "# Disk DescriptorFile\n"
         + "version=1\n"
         + "CID=" + Integer.toHexString(ThreadLocalRandom.current().nextInt()) + "\n"
-        + "parentCID=ffffffff\n"
-        + "createType=\"" + (stream ? "streamOptimized" : "monolithicSparse") + "\"\n"
+        + "parentCID=" + Long.toHexString(parent.cid()) + "\n"
+        + "createType=\"" + options.vmdkSubformat() + "\"\n"
+        + (parent.hint() == null ? "" : "parentFileNameHint=\"" + parent.hint() + "\"\n")
         + "\n"
         + "# Extent description\n"
-        + "RW " + (size + SECTOR - 1) / SECTOR + " SPARSE \"" + path.getFileName() + "\"\n"
+        + extents
         + "\n"
         + "# The Disk Data Base\n"
         + "#DDB\n"

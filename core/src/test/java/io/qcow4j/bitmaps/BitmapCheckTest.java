@@ -1,8 +1,12 @@
 package io.qcow4j.bitmaps;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.qcow4j.disk.CheckFailedException;
 import io.qcow4j.disk.CheckResult;
+import io.qcow4j.disk.CorruptImageException;
+import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.qcow2.format.BitmapDirectoryCodec;
 import io.qcow4j.testing.QemuTools;
@@ -72,7 +76,7 @@ class BitmapCheckTest {
 
   @ParameterizedTest
   @ValueSource(strings = {"clean", "leaked-data-cluster", "data-cluster-twice", "invalid-table-entry",
-      "table-into-l1"})
+      "invalid-table-entry-in-use", "table-into-l1"})
   void checksAndRepairsAsQemuImg(String damage) throws IOException {
     QemuTools tools = QemuTools.in(dir);
     tools.img("create", "-q", "-f", "qcow2", "img.qcow2", "64M");
@@ -89,20 +93,43 @@ class BitmapCheckTest {
       case "leaked-data-cluster" -> putU64(image, a.tableOffset(), 0);
       case "data-cluster-twice" -> putU64(image, b.tableOffset() + 8, aData);
       case "invalid-table-entry" -> putU64(image, b.tableOffset(), u64(image, b.tableOffset()) | 2);
+      case "invalid-table-entry-in-use" -> {
+        // an in-use bitmap is never loaded: QEMU opens the image, and check counts the entry
+        putU64(image, b.tableOffset(), u64(image, b.tableOffset()) | 2);
+        long bFlags = layout.directoryOffset() + 32 + 8;
+        putU64(image, bFlags, u64(image, bFlags) | 1);
+      }
       case "table-into-l1" -> putU64(image, layout.directoryOffset(), u64(image, 48));
       default -> { }
     }
     Files.copy(image, dir.resolve("theirs.qcow2"));
     QemuTools.Result theirs = tools.run(QemuTools.DEFAULT_TIMEOUT, "qemu-img", "check", "--output=json", "img.qcow2");
-    CheckResult ours = QcowFile.check(image, CheckResult.Repair.NONE);
     if (damage.equals("invalid-table-entry")) {
-      // qemu-img cannot open the image (its bitmap load refuses the table); our check names the entry
+      // neither opens the image, read-only or read-write: QEMU's open loads every consistent bitmap
       assertThat(theirs.exitCode()).isEqualTo(1);
       assertThat(theirs.stderr()).contains("Could not read bitmap_table table from image for bitmap 'b'");
-      assertThat(ours.corruptions()).isEqualTo(1);
-      assertThat(ours.messages()).anyMatch(line -> line.contains("bitmap 'b' table entry 0 is invalid"));
+      String expected = "Could not read bitmap_table table from image for bitmap 'b': entry 0 is invalid";
+      assertThatThrownBy(() -> QcowFile.check(image, CheckResult.Repair.NONE))
+          .isInstanceOf(CorruptImageException.class).hasMessageContaining(expected);
+      assertThatThrownBy(() -> QcowFile.open(image, OpenOptions.readOnlyDefaults()).close())
+          .isInstanceOf(CorruptImageException.class).hasMessageContaining(expected);
+      assertThatThrownBy(() -> QcowFile.open(image, OpenOptions.readWriteDefaults()).close())
+          .isInstanceOf(CorruptImageException.class).hasMessageContaining(expected);
+      assertThat(tools.run(QemuTools.DEFAULT_TIMEOUT, "qemu-img", "info", "img.qcow2").exitCode()).isEqualTo(1);
       return;
     }
+    if (damage.equals("invalid-table-entry-in-use")) {
+      // both open it (an in-use bitmap is not loaded), and both checks stop at the table
+      assertThat(theirs.exitCode()).isEqualTo(1);
+      assertThat(theirs.stderr()).contains("Check failed: Invalid argument");
+      assertThatThrownBy(() -> QcowFile.check(image, CheckResult.Repair.ALL))
+          .isInstanceOfSatisfying(CheckFailedException.class, e -> assertThat(e.reason()).isEqualTo("Invalid argument"))
+          .hasMessageContaining("bitmap 'b' table entry 0 (at offset " + b.tableOffset() + ") is invalid");
+      QcowFile.open(image, OpenOptions.readWriteDefaults()).close();
+      assertThat(tools.run(QemuTools.DEFAULT_TIMEOUT, "qemu-img", "info", "img.qcow2").exitCode()).isZero();
+      return;
+    }
+    CheckResult ours = QcowFile.check(image, CheckResult.Repair.NONE);
     assertThat(Map.of("corruptions", ours.corruptions(), "leaks", ours.leaks())).as(theirs.stdout() + ours.messages())
         .isEqualTo(Map.of("corruptions", count(theirs.stdout(), "corruptions"), "leaks", count(theirs.stdout(), "leaks")));
     assertThat(ours.exitStatus()).isEqualTo(theirs.exitCode());

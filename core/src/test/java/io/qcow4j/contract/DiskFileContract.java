@@ -34,6 +34,14 @@ abstract class DiskFileContract {
   /** A new, writable disk of {@code size} bytes that reads as zeros. */
   abstract DiskFile create(Path directory, long size) throws IOException;
 
+  /**
+   * Whether space the disk gains (a resize) reads as zeros: not on an encrypted format whose
+   * unwritten payload decrypts to noise, as QEMU's raw LUKS.
+   */
+  boolean growsWithZeros() {
+    return true;
+  }
+
   @BeforeEach
   void open() throws IOException {
     disk = create(dir, SIZE);
@@ -230,7 +238,9 @@ abstract class DiskFileContract {
     byte[] back = new byte[2 * SIZE];
     disk.readFully(ByteBuffer.wrap(back), 0);
     assertThat(Arrays.copyOf(back, SIZE)).isEqualTo(model);
-    assertThat(Arrays.copyOfRange(back, SIZE, 2 * SIZE)).containsOnly(0);
+    if (growsWithZeros()) {
+      assertThat(Arrays.copyOfRange(back, SIZE, 2 * SIZE)).containsOnly(0);
+    }
   }
 
   @Test

@@ -94,7 +94,7 @@ class Qcow2LuksInteropTest {
   }
 
   @Test
-  void readsTheLegacyAesMethodAndRefusesToWriteIt() throws IOException {
+  void readsAndWritesTheLegacyAesMethod() throws IOException {
     Path image = dir.resolve("aes.qcow2");
     // more than 16 bytes: the key is the first 16
     String object = "secret,id=sec0,data=abcdefghijklmnopqrst";
@@ -111,8 +111,37 @@ class Qcow2LuksInteropTest {
       assertThat(read(disk, 1 << 20, 4096)).isEqualTo(filled(4096, 0x44));
       assertThat(disk.info().qcow2().encryption().format()).isEqualTo("aes");
     }
-    assertThatThrownBy(() -> DiskImages.open(image, key.withReadOnly(false)))
-        .hasMessage(image + ": Use of AES-CBC encrypted qcow2 images is no longer supported in system emulators");
+    // qemu-img and qemu-io write it too (only QEMU's system emulators refuse the method)
+    try (DiskFile disk = DiskImages.open(image, key.withReadOnly(false))) {
+      disk.writeFully(ByteBuffer.wrap(filled(1000, 0x66)), 700);
+      disk.writeFully(ByteBuffer.wrap(filled(70000, 0x77)), (1 << 20) + 2048);
+      disk.force(true);
+    }
+    QemuTools.in(dir).io("--object", object, "--image-opts", spec, "-c", "read -P 0 0 512", "-c", "read -P 0x5a 512 188",
+        "-c", "read -P 0x66 700 1000", "-c", "read -P 0x5a 1700 64348", "-c", "read -P 0x33 100000 3333",
+        "-c", "read -P 0x44 1M 2048", "-c", "read -P 0x77 " + ((1 << 20) + 2048) + " 70000");
+    QemuTools.in(dir).img("check", "--object", object, "--image-opts", spec);
+  }
+
+  @Test
+  void createsTheLegacyAesMethodAsQemuImgDoes() throws IOException {
+    Path ours = dir.resolve("ours.qcow2");
+    Path theirs = dir.resolve("theirs.qcow2");
+    QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "--object", OBJECT, "-o", "encrypt.format=aes,encrypt.key-secret=sec0",
+        theirs, "3M");
+    Encryption aes = new Encryption("aes", null, null, null, null, null, null, "pass".getBytes(StandardCharsets.US_ASCII));
+    try (DiskFile disk = DiskImages.create(ours, ImageFormat.QCOW2, CreateOptions.builder(3 << 20).encryption(aes)
+        .build())) {
+      disk.writeFully(ByteBuffer.wrap(filled(5000, 0x21)), 300);
+      disk.force(true);
+    }
+    QemuTools.in(dir).io("--object", OBJECT, "--image-opts", spec(theirs), "-c", "write -P 0x21 300 5000");
+    // the same file: the method is all that is stored, and the data is AES-128-CBC keyed by the
+    // passphrase with IVs numbered by guest sector, whatever the host offset
+    assertThat(Files.readAllBytes(ours)).isEqualTo(Files.readAllBytes(theirs));
+    QemuTools.in(dir).io("--object", OBJECT, "--image-opts", spec(ours), "-c", "read -P 0 0 300",
+        "-c", "read -P 0x21 300 5000", "-c", "read -P 0 5300 60236");
+    QemuTools.in(dir).img("check", "--object", OBJECT, "--image-opts", spec(ours));
   }
 
   @Test

@@ -14,8 +14,8 @@ class ImageSpecTest {
   @Test
   void theThreeFormsReadAlike() throws Exception {
     ImageSpec plain = ImageSpec.parse("dir/x.qcow2", ImageFormat.QCOW2);
-    ImageSpec nested = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"dir/x.qcow2\"}}", null);
-    ImageSpec dotted = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file.filename\":\"dir/x.qcow2\"}", null);
+    ImageSpec nested = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"dir/x.qcow2\"}}", (ImageFormat) null);
+    ImageSpec dotted = ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file.filename\":\"dir/x.qcow2\"}", (ImageFormat) null);
     ImageSpec options = ImageSpec.parseOptions("driver=qcow2,file.filename=dir/x.qcow2", true);
     for (ImageSpec spec : new ImageSpec[] {plain, nested, dotted, options}) {
       assertThat(spec.format()).isEqualTo(ImageFormat.QCOW2);
@@ -33,7 +33,7 @@ class ImageSpecTest {
   void formatOverridesTheJsonDriverAndMayBeProbed() throws Exception {
     assertThat(ImageSpec.parse("json:{\"driver\":\"qcow2\",\"file.filename\":\"x\"}", ImageFormat.RAW).format())
         .isEqualTo(ImageFormat.RAW);
-    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\"}}", null).format()).isNull();
+    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\"}}", (ImageFormat) null).format()).isNull();
     assertThat(ImageSpec.parseOptions("file.filename=x", true).format()).isNull();
   }
 
@@ -50,7 +50,7 @@ class ImageSpecTest {
     assertThat(options.locking()).isEqualTo(Locking.OFF);
     assertThat(options.readOnly()).isTrue();
     assertThat(options.forceShare()).isTrue();
-    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\",\"locking\":false}}", null).locking())
+    assertThat(ImageSpec.parse("json:{\"file\":{\"filename\":\"x\",\"locking\":false}}", (ImageFormat) null).locking())
         .isEqualTo(Locking.OFF);
   }
 
@@ -65,7 +65,7 @@ class ImageSpecTest {
 
   @Test
   void backingNullOrEmptyTurnsTheBackingFileOff() throws Exception {
-    ImageSpec json = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":null}", null);
+    ImageSpec json = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":null}", (ImageFormat) null);
     assertThat(json.backingDisabled()).isTrue();
     assertThat(json.warnings()).isEmpty();
     assertThat(json.openOptions(OpenOptions.readOnlyDefaults()).backingPolicy()).isEqualTo(BackingPolicy.IGNORE);
@@ -81,7 +81,7 @@ class ImageSpecTest {
     FormatOptions.Override backing = (FormatOptions.Override) spec.formatOptions(ImageFormat.QCOW2).backing();
     assertThat(backing.spec().format()).isEqualTo(ImageFormat.RAW);
     assertThat(backing.spec().filename()).isEqualTo("b");
-    ImageSpec partial = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":{\"file\":{\"locking\":\"off\"}}}", null);
+    ImageSpec partial = ImageSpec.parse("json:{\"file.filename\":\"x\",\"backing\":{\"file\":{\"locking\":\"off\"}}}", (ImageFormat) null);
     // the backing file's name is left to the header, its locking is set
     FormatOptions.Override locked = (FormatOptions.Override) partial.formatOptions(ImageFormat.QCOW2).backing();
     assertThat(locked.spec().filename()).isNull();
@@ -118,7 +118,7 @@ class ImageSpecTest {
         .hasMessage("Block protocol 'file' doesn't support the option 'bogus'");
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=raw,file.filename=x,lazy-refcounts=on", true)
         .formatOptions(ImageFormat.RAW)).hasMessage("Block format 'raw' does not support the option 'lazy-refcounts'");
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"x\":[1]}", null)
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"x\":[1]}", (ImageFormat) null)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Block format 'qcow2' does not support the option 'x.0'");
   }
 
@@ -126,7 +126,7 @@ class ImageSpecTest {
   void valuesAreTypedAsQemuTypesThem() throws Exception {
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=qcow2,file.filename=x,lazy-refcounts=maybe", true)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Parameter 'lazy-refcounts' expects 'on' or 'off'");
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"lazy-refcounts\":1}", null)
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"file.filename\":\"x\",\"lazy-refcounts\":1}", (ImageFormat) null)
         .formatOptions(ImageFormat.QCOW2)).hasMessage("Parameter 'lazy-refcounts' expects 'on' or 'off'");
     assertThatThrownBy(() -> ImageSpec.parseOptions("driver=qcow2,file.filename=x,l2-cache-size=abc", true)
         .formatOptions(ImageFormat.QCOW2)).hasMessageStartingWith("Parameter 'l2-cache-size' expects a non-negative number below 2^64\n");
@@ -199,10 +199,10 @@ class ImageSpecTest {
 
   @Test
   void malformedJson() {
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"driver\":\"qcow2\"", null))
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"driver\":\"qcow2\"", (ImageFormat) null))
         .hasMessage("Could not parse the JSON options: JSON parse error, premature EOI");
-    assertThatThrownBy(() -> ImageSpec.parse("json:[1]", null)).hasMessage("Invalid JSON object given");
-    assertThatThrownBy(() -> ImageSpec.parse("json:{\"a\":1,\"a\":2}", null))
+    assertThatThrownBy(() -> ImageSpec.parse("json:[1]", (ImageFormat) null)).hasMessage("Invalid JSON object given");
+    assertThatThrownBy(() -> ImageSpec.parse("json:{\"a\":1,\"a\":2}", (ImageFormat) null))
         .hasMessage("Could not parse the JSON options: JSON parse error, duplicate key");
   }
 

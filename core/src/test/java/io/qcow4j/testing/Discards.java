@@ -11,12 +11,16 @@ public final class Discards {
   /**
    * The range {start, end} that {@code disk.discard(offset, length)} makes read as zeros: all of it
    * on a raw disk; on qcow2 the whole clusters (and a partial last cluster of the disk from its
-   * start), nothing on a version 2 image with a backing file. Empty (start == end) when nothing.
+   * start), nothing on a version 2 image with a backing file or on raw LUKS. Empty (start == end) when nothing.
    */
   public static long[] zeroedRange(DiskFile disk, long offset, long length) throws IOException {
     ImageInfo info = disk.info();
     ImageInfo.Qcow2Info qcow2 = info.qcow2();
     long end = offset + length;
+    if (info.format() == io.qcow4j.disk.ImageFormat.LUKS) {
+      // QEMU's crypto driver has no discard: the bytes stay
+      return new long[] {offset, offset};
+    }
     if (qcow2 == null) {
       return new long[] {offset, end};
     }

@@ -287,9 +287,7 @@ final class Negotiation {
   }
 
   private void reply(int option, int type, ByteBuffer payload) throws IOException {
-    ByteBuffer header = ByteBuffer.allocate(20)
-        .putLong(REPLY_MAGIC).putInt(option).putInt(type).putInt(payload.remaining()).flip();
-    wire.write(header, payload);
+    wire.write(Frames.optionReply(option, type, payload.remaining()), payload);
   }
 
   /** A string of {@code length} bytes that must leave at least {@code after} bytes of the option. */

@@ -2,6 +2,8 @@ package io.qcow4j.nbd;
 
 import static io.qcow4j.nbd.Protocol.*;
 
+import io.qcow4j.nbd.Frames.Request;
+
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ProbedRawWriteException;
@@ -23,7 +25,6 @@ import java.util.concurrent.Semaphore;
  */
 final class Transmission {
   private static final System.Logger LOG = System.getLogger(Transmission.class.getName());
-  private static final int HEADER_BYTES = 28;
   /** Most descriptors in one block status reply; the client asks again for the rest. */
   private static final int MAX_DESCRIPTORS = 1024;
   private static final int CACHE_CHUNK = 1 << 20;
@@ -41,17 +42,6 @@ final class Transmission {
   private final InFlight inFlight = new InFlight();
   private final Semaphore budget = new Semaphore(BUDGET_KIB);
 
-  /** One request as it came off the wire; offset and length are unsigned on the wire. */
-  private record Request(int type, int flags, long cookie, long offset, long length) {
-    boolean fua() {
-      return (flags & CMD_FLAG_FUA) != 0;
-    }
-
-    boolean has(int flag) {
-      return (flags & flag) != 0;
-    }
-  }
-
   /** Why a request is refused before it runs. */
   private record Refusal(int error, String message) {}
 
@@ -68,7 +58,7 @@ final class Transmission {
 
   /** Reads and dispatches requests until NBD_CMD_DISC or the end of the stream. */
   void run() throws IOException {
-    ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+    ByteBuffer header = ByteBuffer.allocate(Frames.REQUEST_BYTES);
     while (true) {
       header.clear();
       try {
@@ -85,10 +75,8 @@ final class Transmission {
       if (magic != REQUEST_MAGIC) {
         throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
       }
-      int flags = Short.toUnsignedInt(header.getShort());
-      int type = Short.toUnsignedInt(header.getShort());
-      Request request = new Request(type, flags, header.getLong(), header.getLong(),
-          Integer.toUnsignedLong(header.getInt()));
+      Request request = Request.decodeAfterMagic(header);
+      int type = request.type();
       if (type == CMD_DISC) {
         LOG.log(Level.DEBUG, "{0}: NBD_CMD_DISC", client);
         return;
@@ -548,7 +536,7 @@ final class Transmission {
   }
 
   private static ByteBuffer simpleReply(long cookie, int error) {
-    return ByteBuffer.allocate(16).putInt(SIMPLE_REPLY_MAGIC).putInt(error).putLong(cookie).flip();
+    return Frames.simpleReply(cookie, error);
   }
 
   private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length) {
@@ -557,8 +545,7 @@ final class Transmission {
 
   /** A chunk header with room for {@code room} payload bytes after it, positioned to write them. */
   private static ByteBuffer chunkHeader(int flags, int type, long cookie, int length, int room) {
-    return ByteBuffer.allocate(20 + room).putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags)
-        .putShort((short) type).putLong(cookie).putInt(length);
+    return Frames.chunkHeader(flags, type, cookie, length, room);
   }
 
   /** The header of an OFFSET_DATA chunk with its offset field; the data follows in its own buffer. */

@@ -7,7 +7,7 @@ import java.nio.channels.SocketChannel;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * One client socket: buffered big-endian reads for the single reader thread, and whole-message
+ * One NBD socket (a server's client, or the client's server): buffered big-endian reads for the single reader thread, and whole-message
  * writes serialized under a lock so that replies from concurrent requests never interleave.
  *
  * <p>Threads blocked here are released by {@link #shutdownInput()} or {@link #close()}, never by
@@ -20,9 +20,16 @@ final class Wire implements AutoCloseable {
   private final ByteBuffer input = ByteBuffer.allocateDirect(INPUT_BUFFER_BYTES).flip();
   private final ByteBuffer scratch = ByteBuffer.allocate(8);
   private final ReentrantLock writeLock = new ReentrantLock();
+  /** Who is at the other end, for the end-of-stream message: "client" or "server". */
+  private final String peer;
 
   Wire(SocketChannel channel) {
+    this(channel, "client");
+  }
+
+  Wire(SocketChannel channel, String peer) {
     this.channel = channel;
+    this.peer = peer;
   }
 
   /** Fills {@code dst} from the socket; {@link EOFException} if the peer closes first. */
@@ -36,14 +43,14 @@ final class Wire implements AutoCloseable {
       } else if (dst.remaining() >= INPUT_BUFFER_BYTES) {
         // Large payloads go straight into their buffer: one copy fewer.
         if (channel.read(dst) < 0) {
-          throw new EOFException("client closed the connection");
+          throw new EOFException(peer + " closed the connection");
         }
       } else {
         input.clear();
         int count = channel.read(input);
         input.flip();
         if (count < 0) {
-          throw new EOFException("client closed the connection");
+          throw new EOFException(peer + " closed the connection");
         }
       }
     }

@@ -336,8 +336,9 @@ public final class BitmapDirectoryCodec {
     boolean bad = (tableEntry & TABLE_RESERVED_MASK) != 0
         || offset != 0 && ((tableEntry & TABLE_ALL_ONES) != 0 || (offset & (clusterSize - 1)) != 0);
     if (bad) {
-      throw new CorruptImageException(String.format("%s: bitmap '%s' table entry %d is invalid: 0x%x", file, bitmapName,
-          index, tableEntry));
+      throw new CorruptImageException(String.format(
+          "%s: Could not read bitmap_table table from image for bitmap '%s': entry %d is invalid: 0x%x", file,
+          bitmapName, index, tableEntry));
     }
     return offset;
   }

@@ -234,7 +234,7 @@ class BitmapDirectoryCodecTest {
     for (long bad : new long[] {0x30001, 0x30200, 2, 1L << 56}) {
       assertThat(BitmapDirectoryCodec.validTableEntry(bad, cluster)).isFalse();
       assertThatThrownBy(() -> BitmapDirectoryCodec.dataOffset(FILE, "b", 3, bad, cluster))
-          .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("'b' table entry 3");
+          .isExactlyInstanceOf(CorruptImageException.class).hasMessageContaining("bitmap 'b': entry 3 is invalid");
     }
     // 1 GiB at 64 KiB granularity: 16384 bits, 2 KiB, one 64 KiB cluster; at 512 bytes 2^21 bits, 4 clusters.
     assertThat(BitmapDirectoryCodec.tableEntries(1L << 30, 16, cluster)).isEqualTo(1);

@@ -1,4 +1,4 @@
-package io.qcow4j.cli;
+package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
@@ -11,7 +11,7 @@ import java.nio.ByteBuffer;
  * cluster the read touched that the image itself does not allocate is written into the image with
  * what it reads as (from the backing file, or zeros), zeros as a write of zeroes.
  */
-final class CopyOnRead {
+public final class CopyOnRead {
   /** How much is copied at a time. */
   private static final int CHUNK = 1 << 20;
   /** The unit of a format without clusters (raw): QEMU's default request alignment for the copy. */
@@ -20,7 +20,7 @@ final class CopyOnRead {
   private CopyOnRead() {}
 
   /** Copies the clusters of {@code [offset, offset + count)} that the image does not allocate itself. */
-  static void copy(DiskFile disk, long offset, long count) throws IOException {
+  public static void copy(DiskFile disk, long offset, long count) throws IOException {
     if (count <= 0) {
       return;
     }

@@ -1,0 +1,103 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Image specs that stack block nodes (blkdebug, null-co, raw's window, the file driver named,
+ * copy-on-read, compress), side by side with qemu-io and qemu-img.
+ */
+class BlockNodesCommandTest {
+
+  private static SideBySide withImage(String... createArgs) {
+    SideBySide runs = new SideBySide();
+    String[] args = new String[createArgs.length + 2];
+    args[0] = "create";
+    args[1] = "-q";
+    System.arraycopy(createArgs, 0, args, 2, createArgs.length);
+    assertThat(runs.run("qemu-img", args).same().ours().exitCode()).isZero();
+    return runs;
+  }
+
+  @Test
+  void blkdebugFilenameProbesTheFormatBelowIt() {
+    SideBySide runs = withImage("-f", "qcow2", "@/t.qcow2", "1M");
+    runs.run("qemu-io", "-c", "write -P 1 0 64k", "-c", "read -P 1 0 64k", "blkdebug::@/t.qcow2").same();
+    runs.run("qemu-io", "-c", "info", "blkdebug::@/t.qcow2").same();
+  }
+
+  @Test
+  void blkdebugConfigInjectsAnErrorAtItsEvent() throws Exception {
+    SideBySide runs = withImage("-f", "raw", "@/t.raw", "1M");
+    String config = "[inject-error]\nevent = \"write_aio\"\nerrno = \"28\"\n";
+    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
+    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    SideBySide.Runs write = runs.run("qemu-io", "-f", "raw", "-c", "write 0 4k",
+        "blkdebug:@/blkdebug.conf:@/t.raw").same();
+    assertThat(write.ours().out()).contains("write failed: No space left on device");
+    runs.run("qemu-io", "-f", "raw", "-c", "read 0 4k", "blkdebug:@/blkdebug.conf:@/t.raw").same();
+  }
+
+  @Test
+  void blkdebugOptionsAreChecked() {
+    SideBySide runs = withImage("-f", "raw", "@/t.raw", "1M");
+    runs.run("qemu-io", "-c", "open -o driver=raw,file.driver=blkdebug,file.align=3 @/t.raw").same();
+    runs.run("qemu-io", "-c", "open -o driver=raw,file.driver=blkdebug,file.align=4k,file.max-transfer=6k @/t.raw")
+        .same();
+    runs.run("qemu-io", "-c", "write -P 7 512 1k", "-c", "read -P 7 512 1k",
+        "json:{'driver':'raw','file':{'driver':'blkdebug','align':4096,'image':{'driver':'file','filename':'@/t.raw'},"
+            + "'inject-error':[{'event':'read_aio','sector':2,'once':true}]}}").same();
+  }
+
+  @Test
+  void nullDevicesOpenWithoutAFormat() {
+    SideBySide runs = new SideBySide();
+    runs.run("qemu-io", "-f", "null-co", "-c", "reopen", "-c", "info", "json:{'driver': 'null-co', 'size': 65536}")
+        .same();
+    runs.run("qemu-io", "-c", "read -P 0 0 4k", "-c", "length", "json:{'driver':'null-co','read-zeroes':true}").same();
+  }
+
+  @Test
+  void rawOffsetAndSizeMakeAWindow() {
+    SideBySide runs = withImage("-f", "raw", "@/t.raw", "4k");
+    String window = "json:{\"driver\":\"raw\",\"offset\":\"512\",\"size\":\"1024\",\"file\":{\"driver\":\"file\","
+        + "\"filename\":\"@/t.raw\"}}";
+    runs.run("qemu-io", "-c", "write -P 10 0 1k", "-c", "write 1023 2", "-c", "length", window).same();
+    runs.run("qemu-io", "-f", "raw", "-c", "read -P 0 0 512", "-c", "read -P 10 512 1k", "-c", "read -P 0 1536 512",
+        "@/t.raw").same();
+    runs.run("qemu-io", window, "-c", "reopen -o driver=raw,offset=2048,size=512", "-c", "write -P 3 0 512").same();
+  }
+
+  @Test
+  void theFileDriverWantsARegularFile() throws Exception {
+    SideBySide runs = new SideBySide();
+    Files.createDirectory(runs.theirs.resolve("d"));
+    Files.createDirectory(runs.ours.resolve("d"));
+    runs.run("qemu-io", "-c", "open -r -o driver=file,filename=@/d").same();
+    runs.run("qemu-io", "-c", "open -o driver=file,filename=@/d").same();
+    runs.run("qemu-io", "-c", "open -r -o driver=file,filename=/dev/null,locking=off").same();
+    runs.run("qemu-io", "-c", "open -r -o driver=host_device,filename=@/d").same();
+  }
+
+  @Test
+  void compressFilterWritesCompressedClusters() {
+    SideBySide runs = withImage("-f", "qcow2", "-o", "cluster_size=65536", "@/t.qcow2", "2M");
+    runs.run("qemu-io", "-c", "write -P 0xbb 0 229376", "--image-opts",
+        "driver=compress,file.driver=qcow2,file.file.driver=file,file.file.filename=@/t.qcow2").same();
+    SideBySide.Runs check = runs.run("qemu-img", "check", "--output=json", "@/t.qcow2").same();
+    assertThat(check.ours().out()).contains("\"compressed-clusters\": 4");
+    runs.run("qemu-io", "-f", "qcow2", "-c", "read -P 0xbb 0 229376", "@/t.qcow2").same();
+  }
+
+  @Test
+  void copyOnReadFilterCopiesIntoTheImage() {
+    SideBySide runs = withImage("-f", "qcow2", "@/base.qcow2", "1M");
+    runs.run("qemu-io", "-f", "qcow2", "-c", "write -P 5 0 128k", "@/base.qcow2").same();
+    runs.run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "@/base.qcow2", "@/top.qcow2").same();
+    runs.run("qemu-io", "-c", "open -o driver=copy-on-read,file.driver=qcow2 @/top.qcow2", "-c", "read -P 5 0 64k")
+        .same();
+    runs.run("qemu-img", "map", "--output=json", "@/top.qcow2").same();
+  }
+}

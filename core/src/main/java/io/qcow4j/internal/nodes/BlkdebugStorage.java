@@ -1,0 +1,198 @@
+package io.qcow4j.internal.nodes;
+
+import io.qcow4j.spec.BlkdebugRule;
+import io.qcow4j.storage.Storage;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.FileSystemException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+
+/**
+ * QEMU's blkdebug over another storage: its rules are armed by the events the layer above reports
+ * ({@link #debugEvent}) in the state they name, an armed inject-error rule fails the next request
+ * of its kinds that touches its offset with its errno (once, or until other rules are armed), and
+ * set-state rules move the state. Requests pass through otherwise.
+ */
+final class BlkdebugStorage implements Storage {
+  private final Storage image;
+  private final List<BlkdebugRule> rules;
+  /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
+  private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
+  private long state = 1;
+
+  /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
+  BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
+    this.image = image;
+    // QEMU inserts each rule at the head of its event's list
+    this.rules = new ArrayList<>(rules).reversed();
+  }
+
+  @Override
+  public synchronized void debugEvent(String event) {
+    long newState = state;
+    boolean injected = false;
+    for (BlkdebugRule rule : rules) {
+      if (!rule.event().equals(event) || (rule.state() != 0 && rule.state() != state)) {
+        continue;
+      }
+      if (rule.action() == BlkdebugRule.Action.SET_STATE) {
+        newState = rule.newState();
+      } else {
+        if (!injected) {
+          armed.clear();
+          injected = true;
+        }
+        armed.addFirst(rule);
+      }
+    }
+    state = newState;
+    image.debugEvent(event);
+  }
+
+  /** QEMU's rule_check: fails the request when an armed rule of its kind covers it. */
+  private void check(long offset, long bytes, int ioType) throws IOException {
+    BlkdebugRule hit = null;
+    synchronized (this) {
+      for (BlkdebugRule rule : armed) {
+        boolean covers = rule.offset() == -1 || (bytes > 0 && rule.offset() >= offset && rule.offset() < offset + bytes);
+        if (covers && (rule.ioTypes() & ioType) != 0) {
+          hit = rule;
+          break;
+        }
+      }
+      if (hit == null || hit.errno() == 0) {
+        return;
+      }
+      if (hit.once()) {
+        armed.remove(hit);
+        rules.remove(hit);
+      }
+    }
+    throw new FileSystemException(image.name(), null, Errno.text(hit.errno()));
+  }
+
+  @Override
+  public String name() {
+    return image.name();
+  }
+
+  @Override
+  public boolean isReadOnly() {
+    return image.isReadOnly();
+  }
+
+  @Override
+  public long size() throws IOException {
+    return image.size();
+  }
+
+  @Override
+  public int read(ByteBuffer dst, long position) throws IOException {
+    check(position, dst.remaining(), BlkdebugRule.READ);
+    return image.read(dst, position);
+  }
+
+  @Override
+  public long read(ByteBuffer[] dsts, long position) throws IOException {
+    long wanted = 0;
+    for (ByteBuffer dst : dsts) {
+      wanted += dst.remaining();
+    }
+    check(position, wanted, BlkdebugRule.READ);
+    return image.read(dsts, position);
+  }
+
+  @Override
+  public void write(ByteBuffer src, long position) throws IOException {
+    check(position, src.remaining(), BlkdebugRule.WRITE);
+    image.write(src, position);
+  }
+
+  @Override
+  public void write(ByteBuffer[] srcs, long position) throws IOException {
+    long wanted = 0;
+    for (ByteBuffer src : srcs) {
+      wanted += src.remaining();
+    }
+    check(position, wanted, BlkdebugRule.WRITE);
+    image.write(srcs, position);
+  }
+
+  @Override
+  public void truncate(long newSize) throws IOException {
+    image.truncate(newSize);
+  }
+
+  @Override
+  public void force(boolean metadata) throws IOException {
+    debugEvent("flush_to_disk");
+    check(0, 0, BlkdebugRule.FLUSH);
+    image.force(metadata);
+  }
+
+  @Override
+  public void punchHole(long position, long length) throws IOException {
+    check(position, length, BlkdebugRule.DISCARD);
+    image.punchHole(position, length);
+  }
+
+  @Override
+  public void zeroRange(long position, long length) throws IOException {
+    check(position, length, BlkdebugRule.WRITE_ZEROES);
+    image.zeroRange(position, length);
+  }
+
+  @Override
+  public void allocate(long position, long length) throws IOException {
+    image.allocate(position, length);
+  }
+
+  @Override
+  public long nextData(long position) throws IOException {
+    return image.nextData(position);
+  }
+
+  @Override
+  public long nextHole(long position) throws IOException {
+    return image.nextHole(position);
+  }
+
+  @Override
+  public void takePermission(io.qcow4j.disk.Permission permission) throws IOException {
+    image.takePermission(permission);
+  }
+
+  @Override
+  public void close() throws IOException {
+    image.close();
+  }
+
+  /** strerror's text for the errno values a rule names (Linux's numbers). */
+  static final class Errno {
+    private Errno() {}
+
+    static String text(int errno) {
+      return switch (errno) {
+        case 1 -> "Operation not permitted";
+        case 2 -> "No such file or directory";
+        case 5 -> "Input/output error";
+        case 9 -> "Bad file descriptor";
+        case 12 -> "Cannot allocate memory";
+        case 13 -> "Permission denied";
+        case 16 -> "Device or resource busy";
+        case 17 -> "File exists";
+        case 22 -> "Invalid argument";
+        case 27 -> "File too large";
+        case 28 -> "No space left on device";
+        case 30 -> "Read-only file system";
+        case 95 -> "Operation not supported";
+        case 110 -> "Connection timed out";
+        case 122 -> "Disk quota exceeded";
+        default -> "Unknown error " + errno;
+      };
+    }
+  }
+}
