@@ -123,7 +123,8 @@ final class Amender {
     }
     if (!Objects.equals(options.backingFile().orElse(null), header.backingFile())
         || !options.backingFormat().equals(header.backingFormat())) {
-      throw new InvalidOptionException("Cannot amend the backing file\nYou can use 'qcow4j rebase' instead.");
+      // QEMU's words; the command line names itself in the hint
+      throw new InvalidOptionException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
     }
   }
 
