@@ -390,6 +390,10 @@ final class ConvertCommand implements Callable<Integer> {
     } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (ConvertTarget.ConvertException e) {
+      if (e.stage() == ConvertTarget.ConvertException.Stage.OPEN) {
+        throw new CommandFailure("Could not open '" + targetName + "': " + Failures.reason(e.getCause(), targetName),
+            1, e);
+      }
       String reason = Failures.reason(e.getCause(), targetName);
       throw new CommandFailure(e.stage() == ConvertTarget.ConvertException.Stage.CREATE
           ? targetName + ": error while converting " + format.id() + ": " + reason

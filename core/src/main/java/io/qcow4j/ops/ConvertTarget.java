@@ -28,6 +28,8 @@ public final class ConvertTarget {
     public enum Stage {
       /** Making the new target failed. */
       CREATE,
+      /** Opening the new target failed once it was made (its backing file, say). */
+      OPEN,
       /** Writing into the target failed. */
       WRITE
     }
@@ -85,12 +87,26 @@ public final class ConvertTarget {
       return;
     }
     DiskFile target;
-    try {
-      target = format == ImageFormat.QCOW2
-          ? QcowFile.create(path, options, OpenOptions.readWriteDefaults().withFlushes(flushes))
-          : DiskImages.create(path, format, options);
-    } catch (IOException | RuntimeException e) {
-      throw new ConvertException(ConvertException.Stage.CREATE, e);
+    if (format == ImageFormat.QCOW2 && options.backingFile() != null) {
+      // as img_convert: made first (the backing file need not exist), then opened with it
+      try {
+        QcowFile.createUnsafe(path, options);
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.CREATE, e);
+      }
+      try {
+        target = QcowFile.open(path, OpenOptions.readWriteDefaults().withFlushes(flushes));
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.OPEN, e);
+      }
+    } else {
+      try {
+        target = format == ImageFormat.QCOW2
+            ? QcowFile.create(path, options, OpenOptions.readWriteDefaults().withFlushes(flushes))
+            : DiskImages.create(path, format, options);
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.CREATE, e);
+      }
     }
     // QEMU's vmdk driver writes compressed clusters as plain ones (its streamOptimized extents
     // deflate every grain themselves)

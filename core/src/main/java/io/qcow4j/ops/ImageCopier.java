@@ -144,7 +144,9 @@ final class ImageCopier {
           }
           window.add(CompletableFuture.supplyAsync(() -> {
             try {
-              Chunk chunk = zero ? zeroChunk(start, end) : dataChunk(start, end);
+              // -S 0 into a new image without a backing file: zeros are written as data, as
+              // qemu-img's convert writes a zero run when min_sparse is 0
+              Chunk chunk = zero && !zerosAsData() ? zeroChunk(start, end) : dataChunk(start, end);
               if (direct) {
                 apply(chunk);
               }
@@ -229,6 +231,10 @@ final class ImageCopier {
   private long[] nextRange(long position) throws IOException {
     long zeroEnd = zeroRunEnd(position);
     long alignedZeroEnd = zeroEnd >= total ? total : zeroEnd / unitBytes * unitBytes;
+    if (alignedZeroEnd > position && zerosAsData()) {
+      // written as data: a chunk at a time, through the data buffers
+      alignedZeroEnd = Math.min(alignedZeroEnd, position + chunkBytes);
+    }
     if (alignedZeroEnd > position) {
       return new long[] {position, alignedZeroEnd, 1};
     }
@@ -294,6 +300,11 @@ final class ImageCopier {
       index++;
     }
     return index;
+  }
+
+  /** Whether zero runs are written as data: -S 0 into a new target with no backing file (qemu-img's BLK_ZERO then). */
+  private boolean zerosAsData() {
+    return !options.detectZeroes() && options.targetIsNew() && backing == null;
   }
 
   /** A run the sources read as zeros: nothing to do on a new image unless its backing file has data there. */

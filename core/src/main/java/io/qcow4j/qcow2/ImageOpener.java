@@ -98,6 +98,12 @@ final class ImageOpener {
         depth, chainAbove, repairing, overrides);
   }
 
+  /** A layer of a chain held by {@code storage} (a backing file whose JSON name stacks nodes); closed on failure. */
+  static QcowFile openLayerOn(Storage storage, Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      LayerOverrides overrides) throws IOException {
+    return openOwning(path, storage, options, depth, chainAbove, false, overrides);
+  }
+
   /** Opens the image in {@code storage}; a failed open closes the storage and all that it opened. */
   private static QcowFile openOwning(Path path, Storage storage, OpenOptions options, int depth,
       Set<Path> chainAbove, boolean repairing, LayerOverrides overrides) throws IOException {

@@ -815,6 +815,31 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
+   * Maps the clusters of {@code [offset, offset + length)} that have no host cluster to fresh
+   * ones without writing them (they read as zeros), as QEMU's metadata preallocation does for a
+   * grown image; a partly covered first cluster is allocated with its content.
+   */
+  public void preallocateMetadata(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    if (length == 0) {
+      return;
+    }
+    if (encryption != null) {
+      // an encrypted cluster of zeros is no run of zero bytes: allocate with the content
+      allocate(offset, length);
+      return;
+    }
+    long end = offset + length;
+    long firstWhole = (offset + clusterSize - 1) & -(long) clusterSize;
+    if (firstWhole != offset) {
+      writer.allocateCluster(offset & -(long) clusterSize);
+    }
+    if (firstWhole < end) {
+      writer.preallocateMetadata(firstWhole, end);
+    }
+  }
+
+  /**
    * Deallocates every cluster of this layer (data, zero flags, compressed clusters), so that the
    * whole disk reads through to the backing file again: qemu-img commit's "make empty". Host space
    * is released as {@link #discard} releases it; clusters still shared with snapshots stay theirs.
@@ -989,7 +1014,7 @@ public final class QcowFile implements DiskFile {
   // ---------------------------------------------------------------- persistent dirty bitmaps
 
   /** Marks a guest range dirty in the enabled bitmaps (before its write: a failed write leaves it marked). */
-  private void markDirty(long offset, long length) {
+  private void markDirty(long offset, long length) throws ImageLimitException {
     PersistentBitmaps held = bitmaps;
     if (held != null) {
       held.mark(offset, length);
