@@ -115,7 +115,8 @@ final class ImageArguments {
       throw couldNotOpen(spec, e);
     }
     Images.warnIfBitmapsInvalidated(disk, err);
-    Images.warnIfProbedRaw(spec.filename(), disk, err);
+    // QEMU names the node as it refreshed its name (an NBD export's URI)
+    Images.warnIfProbedRaw(disk.nodeFilename() != null ? disk.nodeFilename() : spec.filename(), disk, err);
     return disk;
   }
 

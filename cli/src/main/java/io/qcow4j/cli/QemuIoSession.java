@@ -130,7 +130,7 @@ final class QemuIoSession implements AutoCloseable {
     }
     Images.warnIfBitmapsInvalidated(disk, err);
     if (!openFlags.snapshot() && !disk.isReadOnly()) {
-      Images.warnIfProbedRaw(image.filename(), disk, err);
+      Images.warnIfProbedRaw(disk.nodeFilename() != null ? disk.nodeFilename() : image.filename(), disk, err);
     }
     spec = image;
     flags = openFlags;

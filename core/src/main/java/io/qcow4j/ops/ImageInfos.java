@@ -111,7 +111,8 @@ public final class ImageInfos {
       // a protocol node from another module names itself (an NBD export's URI)
       String name = disk.nodeFilename() != null ? disk.nodeFilename() : spec.displayName(info.format());
       return new LayerInfo(name, info, full,
-          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName());
+          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName(),
+          disk.hasDriverInfo());
     } catch (IOException e) {
       throw new OpenFailure(spec.name(), e);
     }
