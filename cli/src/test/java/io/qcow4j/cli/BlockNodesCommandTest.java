@@ -153,4 +153,15 @@ class BlockNodesCommandTest {
     runs.run("qemu-img", "commit", "-b", "t.mid", "@/sub/t.top").same();
     runs.run("qemu-img", "commit", "-b", "@/sub/t.mid", "@/sub/t.top").same();
   }
+
+  @Test
+  void qcow2MetadataLoadsAreBlkdebugEvents() {
+    SideBySide runs = withImage("-f", "qcow2", "@/t.qcow2", "64M");
+    runs.run("qemu-io", "-c", "write -P 42 0x38000 512", "@/t.qcow2").same();
+    SideBySide.Runs read = runs.run("qemu-io", "-c", "read -P 42 0x38000 512",
+        "json:{'driver': 'qcow2', 'file': {'driver': 'blkdebug', 'inject-error': [{'event': 'l2_load'}],"
+            + " 'image.filename': '@/t.qcow2'}}").same();
+    assertThat(read.ours().out()).contains("read failed: Input/output error");
+    runs.run("qemu-img", "check", "@/t.qcow2").same();
+  }
 }

@@ -271,8 +271,15 @@ final class MetadataFlush {
     try {
       metaLock.lock();
       try {
-        refcounts().writeAll();
-        barrier();
+        boolean wrote = refcounts().writeAll();
+        try {
+          barrier();
+        } catch (IOException e) {
+          // with nothing left to write this is bdrv_close's own flush, whose failure QEMU ignores
+          if (wrote || dirtyBitSet) {
+            throw e;
+          }
+        }
         if (dirtyBitSet) {
           image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);
           storage.force(false);

@@ -83,6 +83,7 @@ final class Refcounts {
     this.tableOffset = tableOffset;
     this.tableClusters = tableClusters;
     ByteBuffer bytes = ByteBuffer.allocate(tableClusters * clusterSize);
+    storage.debugEvent("reftable_load");
     storage.readFully(bytes, tableOffset);
     this.table = new long[tableClusters * clusterSize / 8];
     bytes.flip().asLongBuffer().get(table);
@@ -481,6 +482,7 @@ final class Refcounts {
           : new CorruptImageException(message);
     }
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
+    storage.debugEvent("refblock_load");
     storage.readFully(bytes, entry);
     block = bytes.array();
     blocks.put(blockIndex, block);
@@ -536,6 +538,7 @@ final class Refcounts {
   /** Writes a flush's block images (the caller adds the barrier after). */
   void writeBlocks(DirtyRefcounts dirty) throws IOException {
     for (Map.Entry<Long, byte[]> block : dirty.blocks().entrySet()) {
+      storage.debugEvent("refblock_update_part");
       storage.write(ByteBuffer.wrap(block.getValue()), dirty.blockOffsets().get(block.getKey()));
     }
   }
@@ -547,6 +550,7 @@ final class Refcounts {
     }
     ByteBuffer bytes = ByteBuffer.allocate(dirty.tableClusters() * clusterSize);
     bytes.asLongBuffer().put(dirty.table());
+    storage.debugEvent("reftable_update");
     storage.write(bytes, dirty.tableOffset());
   }
 
@@ -567,10 +571,11 @@ final class Refcounts {
   }
 
   /** Writes everything dirty now (closing: no flush can run meanwhile). */
-  void writeAll() throws IOException {
+  boolean writeAll() throws IOException {
     DirtyRefcounts dirty = takeDirty();
     writeBlocks(dirty);
     writeTable(dirty);
     written(dirty);
+    return !dirty.isEmpty();
   }
 }
