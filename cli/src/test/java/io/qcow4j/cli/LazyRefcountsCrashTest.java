@@ -1,0 +1,37 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.qcow4j.testing.ImageBytes;
+import java.io.IOException;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Lazy refcounts with the dirty bit, as QEMU keeps them: a process killed after a write leaves
+ * the refcount of the data cluster unwritten (only what an L2 table's allocation needed reached
+ * the file), the dirty bit set, and check finds what qemu-img's check finds (side by side, iotest 039).
+ */
+class LazyRefcountsCrashTest {
+
+  @Test
+  void aKilledWriterLeavesTheRefcountsQemuLeaves() throws IOException {
+    SideBySide both = new SideBySide();
+    for (Path dir : new Path[] {both.theirs, both.ours}) {
+      Qemu.createQcow2(dir.resolve("image"), "128M", "-o", "compat=1.1,lazy_refcounts=on");
+    }
+    // sigraise kills the process: ours runs as a process of its own through the launcher
+    Cli.Result theirs = Qemu.run("qemu-io", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
+        both.theirs.resolve("image").toString());
+    Cli.Result ours = Qemu.run(Path.of("..", "bin", "qcow4j").toAbsolutePath().normalize().toString(), "io", "-c",
+        "write -P 0x5a 0 512", "-c", "sigraise 9", both.ours.resolve("image").toString());
+    assertThat(ours.exitCode()).as(ours.err()).isEqualTo(theirs.exitCode());
+    for (Path dir : new Path[] {both.theirs, both.ours}) {
+      try (ImageBytes bytes = ImageBytes.open(dir.resolve("image"))) {
+        assertThat(bytes.u64(ImageBytes.INCOMPATIBLE_FEATURES) & 1).as("dirty bit of " + dir).isEqualTo(1);
+      }
+    }
+    both.run("qemu-img", "check", "@/image").same();
+    both.run("qemu-io", "-r", "-c", "read -P 0x5a 0 512", "@/image").same();
+  }
+}
