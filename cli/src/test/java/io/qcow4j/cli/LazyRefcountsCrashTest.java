@@ -14,6 +14,35 @@ import org.junit.jupiter.api.Test;
  */
 class LazyRefcountsCrashTest {
 
+  /** A dirty image as QEMU's killed writer leaves it, in both directories. */
+  private static SideBySide killedWriter() throws IOException {
+    SideBySide both = new SideBySide();
+    Path image = TestImages.scratch().resolve("image");
+    Qemu.createQcow2(image, "128M", "-o", "compat=1.1,lazy_refcounts=on");
+    Qemu.run("qemu-io", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9", image.toString());
+    return both.copy(image, "image");
+  }
+
+  /**
+   * check -r all rebuilds the refcount structures as QEMU's rebuild_refcount_structure does (a
+   * referenced cluster with refcount 0), and a read-write open repairs the image printing the
+   * same lines.
+   */
+  @Test
+  void theRepairRebuildsTheRefcountStructureAsQemuDoes() throws IOException {
+    SideBySide both = killedWriter();
+    both.run("qemu-img", "check", "-r", "all", "@/image").same();
+    try (ImageBytes theirs = ImageBytes.open(both.theirs.resolve("image"));
+        ImageBytes ours = ImageBytes.open(both.ours.resolve("image"))) {
+      assertThat(ours.u64(48)).as("refcount table offset").isEqualTo(theirs.u64(48));
+    }
+    both.run("qemu-img", "check", "@/image").same();
+
+    SideBySide opened = killedWriter();
+    opened.run("qemu-io", "-c", "write 0 512", "@/image").same();
+    opened.run("qemu-img", "check", "@/image").same();
+  }
+
   @Test
   void aKilledWriterLeavesTheRefcountsQemuLeaves() throws IOException {
     SideBySide both = new SideBySide();

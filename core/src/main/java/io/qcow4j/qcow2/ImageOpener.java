@@ -41,11 +41,14 @@ final class ImageOpener {
 
   /** As {@link #open(Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
+    List<String> repairLines = List.of();
     if (!options.readOnly() && needsRepair(path)) {
       // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
-      QcowFile.check(path, CheckResult.Repair.ALL);
+      repairLines = QcowFile.check(path, CheckResult.Repair.ALL).messages();
     }
-    return openLayer(path, options, 0, Set.of(), false, overrides);
+    QcowFile image = openLayer(path, options, 0, Set.of(), false, overrides);
+    image.setRepairedAtOpen(repairLines);
+    return image;
   }
 
   /** Whether the header at {@code path} has the dirty bit set. */
