@@ -63,4 +63,19 @@ class LazyRefcountsCrashTest {
     both.run("qemu-img", "check", "@/image").same();
     both.run("qemu-io", "-r", "-c", "read -P 0x5a 0 512", "@/image").same();
   }
+
+  /** lazy-refcounts=on given at run time defers refcounts on an image without the compat bit, as QEMU's option does. */
+  @Test
+  void theRuntimeOptionTurnsLazyRefcountsOn() throws IOException {
+    SideBySide both = new SideBySide();
+    for (Path dir : new Path[] {both.theirs, both.ours}) {
+      Qemu.createQcow2(dir.resolve("image"), "128M", "-o", "compat=1.1,lazy_refcounts=off");
+    }
+    Qemu.run("qemu-io", "-c", "reopen -o lazy-refcounts=on", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
+        both.theirs.resolve("image").toString());
+    Qemu.run(Path.of("..", "bin", "qcow4j").toAbsolutePath().normalize().toString(), "io", "-c",
+        "reopen -o lazy-refcounts=on", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
+        both.ours.resolve("image").toString());
+    both.run("qemu-img", "check", "@/image").same();
+  }
 }

@@ -191,8 +191,10 @@ final class ImageOpener {
     if (encryption != null) {
       opened.add(encryption);
     }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options, loaded,
-        encryption);
+    QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options,
+        loaded, encryption);
+    image.overrideLazyRefcounts(overrides.options().lazyRefcounts());
+    return image;
   }
 
   /**

@@ -66,7 +66,7 @@ final class MetadataFlush {
 
   /** Sets the dirty bit before the first deferred refcount update of a lazy-refcounts image. */
   void markDirty() throws IOException {
-    if (dirtyBitSet || !image.header().lazyRefcounts()) {
+    if (dirtyBitSet || !image.usesLazyRefcounts()) {
       return;
     }
     image.changeIncompatibleFeatures(Features.INCOMPAT_DIRTY, 0);

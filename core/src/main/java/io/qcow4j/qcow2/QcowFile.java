@@ -946,6 +946,19 @@ public final class QcowFile implements DiskFile {
     return repairedAtOpen;
   }
 
+  /** The lazy-refcounts runtime option, which overrides the header's compat bit; null: the header's. */
+  private volatile Boolean lazyRefcountsOption;
+
+  void overrideLazyRefcounts(Boolean value) {
+    lazyRefcountsOption = value;
+  }
+
+  /** Whether refcount updates may be deferred (QEMU's use_lazy_refcounts): the runtime option, else the header's bit. */
+  boolean usesLazyRefcounts() {
+    Boolean option = lazyRefcountsOption;
+    return option != null ? option && header().version() >= 3 : header().lazyRefcounts();
+  }
+
   void setRepairedAtOpen(List<String> lines) {
     repairedAtOpen = List.copyOf(lines);
   }
