@@ -222,6 +222,24 @@ row_convert_raw_to_zlib() { convert_pair "convert -c raw -> qcow2 (zlib)" -c -f 
 row_convert_raw_to_zstd() {
   convert_pair "convert -c raw -> qcow2 (zstd)" -c -o compression_type=zstd -f raw -O qcow2 "$work/mixed.raw"
 }
+# Issue 13's rows: each other format qemu-img writes, converted to raw and to qcow2 (the sources made
+# by qemu-img from the mixed image, once, when a row first needs them).
+other_format_source() { # format: the mixed image in that format
+  local source="$work/mixed.$1"
+  [ -f "$source" ] || qemu-img convert -q -f raw -O "$1" "$work/mixed.raw" "$source"
+  echo "$source"
+}
+format_rows() { # format: its two rows
+  local source
+  source=$(other_format_source "$1")
+  convert_pair "convert $1 -> raw" -f "$1" -O raw "$source"
+  convert_pair "convert $1 -> qcow2" -f "$1" -O qcow2 "$source"
+}
+row_convert_vmdk() { format_rows vmdk; }
+row_convert_vhdx() { format_rows vhdx; }
+row_convert_vpc() { format_rows vpc; }
+row_convert_vdi() { format_rows vdi; }
+
 row_compare() {
   convert_row "compare raw qcow2" "compare -f raw -F qcow2 $work/mixed.raw $work/mixed.qcow2" \
     "qemu-img compare -f raw -F qcow2 $work/mixed.raw $work/mixed.qcow2"
@@ -259,7 +277,7 @@ img_rows=(row_read_4k_random_depth1 row_read_4k_random_depth16 row_write_4k_rand
   row_write_4k_random_depth16 row_write_4k_allocating_depth1 row_write_4k_allocating_depth16
   row_read_1m_sequential row_write_1m_sequential row_convert_raw_to_qcow2 row_convert_qcow2_to_raw
   row_convert_qcow2_to_qcow2 row_convert_zlib_to_raw row_convert_raw_to_zlib row_convert_raw_to_zstd row_compare
-  row_cp_sparse)
+  row_convert_vmdk row_convert_vhdx row_convert_vpc row_convert_vdi row_cp_sparse)
 
 section_img() {
   echo "compare-qemu: img: preparing a $img_size qcow2 image full of data in $work" >&2

@@ -37,9 +37,18 @@ final class AotTraining {
           new String[] {"convert", "-O", "qcow2", raw, copy},
           new String[] {"compare", top, copy},
           new String[] {"snapshot", "-l", copy},
-          new String[] {"measure", "-O", "qcow2", raw});
+          new String[] {"measure", "-O", "qcow2", raw},
+          new String[] {"convert", "-c", "-O", "qcow2", raw, directory.resolve("zlib.qcow2").toString()},
+          new String[] {"convert", "-O", "raw", directory.resolve("zlib.qcow2").toString(), raw});
       for (String[] command : commands) {
         Main.run(quiet, quiet, command);
+      }
+      // the other formats, written and read back as an import or export converts them
+      for (String format : List.of("vmdk", "vhdx", "vpc", "vdi")) {
+        String image = directory.resolve("copy." + format).toString();
+        Main.run(quiet, quiet, "convert", "-O", format, copy, image);
+        Main.run(quiet, quiet, "convert", "-O", "qcow2", image, directory.resolve(format + ".qcow2").toString());
+        Main.run(quiet, quiet, "info", image);
       }
     } finally {
       try (Stream<Path> paths = Files.walk(directory)) {

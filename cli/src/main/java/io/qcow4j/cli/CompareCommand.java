@@ -111,7 +111,24 @@ final class CompareCommand implements Callable<Integer> {
       long common = Math.min(firstDisk.size(), secondDisk.size());
       printer.print(0, 100);
       CompareReport report = new CompareReport(printer, common, out);
-      CompareResult result = ImageCompare.compare(firstDisk, secondDisk, strict, report::update);
+      CompareResult result;
+      try {
+        result = ImageCompare.compare(firstDisk, secondDisk, strict, report::update);
+      } catch (CompareException e) {
+        if (e.offset() >= common && firstDisk.size() != secondDisk.size() && !strict && !quiet
+            && e.stage() == CompareException.Stage.READ) {
+          // qemu-img warns once past the common part, before it reads the larger image's tail;
+          // its buffered stdout reaches the pipe at exit, after the error line
+          String name = e.image() == 1 ? first : second;
+          err.println(QemuErrors.PREFIX + "Error while reading offset " + e.offset() + " of " + name + ": "
+              + Failures.reason(e.getCause(), name));
+          err.flush();
+          out.println("Warning: Image size mismatch!");
+          out.flush();
+          return READ_ERROR;
+        }
+        throw e;
+      }
       if (!quiet) {
         if (result.sizeMismatch()) {
           report.warnSizeMismatch();

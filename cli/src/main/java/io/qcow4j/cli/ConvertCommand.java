@@ -281,7 +281,7 @@ final class ConvertCommand implements Callable<Integer> {
         if (bitmaps && (format != ImageFormat.QCOW2 || createOptions.compat() == io.qcow4j.disk.Compat.V2)) {
           throw new CommandFailure("Format driver '" + format.id() + "' does not support bitmaps", 1);
         }
-        run(() -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
+        run(() -> ConvertTarget.intoNew(sources, targetName, format, createOptions, sparseBytes,
             copyOptions, CacheMode.flushes(cache), report), targetName, format);
         if (bitmaps) {
           copyBitmaps(sources.getFirst(), ImageArguments.spec(targetName, false, format.id(), false,

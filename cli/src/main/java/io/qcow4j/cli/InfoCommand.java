@@ -138,7 +138,7 @@ final class InfoCommand implements Callable<Integer> {
     ImageInfo info = layer.info();
     QDict json = new QDict()
         .put("filename", layer.filename())
-        .put("format", info.format().id())
+        .put("format", layer.driver())
         .put("dirty-flag", info.dirty())
         .put("actual-size", info.actualSize() >= 0 ? info.actualSize() : null)
         .put("virtual-size", info.virtualSize());
@@ -265,7 +265,7 @@ final class InfoCommand implements Callable<Integer> {
   static void appendHuman(StringBuilder text, LayerInfo layer) {
     ImageInfo info = layer.info();
     text.append("image: ").append(layer.filename()).append('\n');
-    text.append("file format: ").append(info.format().id()).append('\n');
+    text.append("file format: ").append(layer.driver()).append('\n');
     text.append("virtual size: ").append(QemuNumbers.humanSize(info.virtualSize()))
         .append(" (").append(info.virtualSize()).append(" bytes)\n");
     text.append("disk size: ").append(info.actualSize() >= 0 ? QemuNumbers.humanSize(info.actualSize()) : "unavailable")

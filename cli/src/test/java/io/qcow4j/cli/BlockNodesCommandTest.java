@@ -100,4 +100,57 @@ class BlockNodesCommandTest {
         .same();
     runs.run("qemu-img", "map", "--output=json", "@/top.qcow2").same();
   }
+
+  @Test
+  void aDataFileCanBeAnyStorageNode() throws Exception {
+    SideBySide runs = withImage("-f", "qcow2", "-o", "data_file=@/t.data", "@/t.qcow2", "1M");
+    runs.run("qemu-io", "-c", "write -P 3 0 64k", "-c", "read -P 0 0 64k",
+        "json:{'driver':'qcow2','file':{'driver':'file','filename':'@/t.qcow2'},"
+            + "'data-file':{'driver':'null-co','size':1048576,'read-zeroes':true}}").same();
+    String config = "[inject-error]\nevent = \"write_aio\"\niotype = \"write\"\n";
+    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
+    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    runs.run("qemu-io", "-c", "write 64k 4k",
+        "json:{'driver':'qcow2','file':{'driver':'file','filename':'@/t.qcow2'},'data-file':{'driver':'raw',"
+            + "'file':{'driver':'blkdebug','config':'@/blkdebug.conf','image':{'driver':'file',"
+            + "'filename':'@/t.data'}}}}").same();
+    runs.run("qemu-img", "check", "@/t.qcow2").same();
+  }
+
+  @Test
+  void aJsonBackingFileStacksItsNodesAndCommitReportsTheJobsError() {
+    SideBySide runs = withImage("-f", "qcow2", "@/base.qcow2", "1M");
+    String backing = "json:{'driver': 'qcow2', 'file': { 'driver': 'blkdebug', 'inject-error': [{ 'event': "
+        + "'write_aio', 'errno': 28, 'once': true }], 'image': { 'driver': 'file', 'filename': '@/base.qcow2' }}}";
+    runs.run("qemu-img", "create", "-f", "qcow2", "-b", backing, "-F", "qcow2", "@/top.qcow2").same();
+    runs.run("qemu-io", "-c", "write 0 64k", "@/top.qcow2").same();
+    runs.run("qemu-img", "commit", "@/top.qcow2").same();
+    runs.run("qemu-img", "check", "@/base.qcow2").same();
+  }
+
+  @Test
+  void compareWarnsOfTheSizeMismatchAfterTheTailsReadError() throws Exception {
+    SideBySide runs = withImage("-f", "qcow2", "@/big.qcow2", "1M");
+    runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/empty.qcow2", "0").same();
+    runs.run("qemu-io", "-c", "write 512 512", "@/big.qcow2").same();
+    String config = "[inject-error]\nevent = \"read_aio\"\n";
+    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
+    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    SideBySide.Runs compare = runs.run("qemu-img", "compare", "blkdebug:@/blkdebug.conf:@/big.qcow2",
+        "@/empty.qcow2").same();
+    assertThat(compare.ours().out()).isEqualTo("Warning: Image size mismatch!\n");
+  }
+
+  @Test
+  void commitFindsARelativeBaseNameFromTheImagesDirectory() throws Exception {
+    SideBySide runs = new SideBySide();
+    Files.createDirectory(runs.theirs.resolve("sub"));
+    Files.createDirectory(runs.ours.resolve("sub"));
+    runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/sub/t.base", "1M").same();
+    runs.run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "t.base", "-F", "qcow2", "@/sub/t.mid").same();
+    runs.run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "t.mid", "-F", "qcow2", "@/sub/t.top").same();
+    runs.run("qemu-img", "commit", "-b", "sub/t.mid", "@/sub/t.top").same();
+    runs.run("qemu-img", "commit", "-b", "t.mid", "@/sub/t.top").same();
+    runs.run("qemu-img", "commit", "-b", "@/sub/t.mid", "@/sub/t.top").same();
+  }
 }

@@ -36,6 +36,10 @@ public final class ImageCommit {
     CommitException(String message) {
       super(message);
     }
+
+    CommitException(String message, Throwable cause) {
+      super(message, cause);
+    }
   }
 
   /**
@@ -63,27 +67,39 @@ public final class ImageCommit {
     boolean done = false;
     try {
       DiskFile image;
+      ImageSpec backingSpec = null;
       try {
         image = DiskImages.open(spec, layerOptions.withReadOnly(!emptyImage), secrets);
         if (spec.formatOptions(image.format()).backing() instanceof FormatOptions.Override override) {
-          image.close();
-          throw new UnsupportedFeatureException("commit into a backing file set by the image options ('"
-              + override.optionName() + "') is not supported");
+          if (baseName != null || override.spec().filename() == null) {
+            image.close();
+            throw new UnsupportedFeatureException("commit into a backing file set by the image options ('"
+                + override.optionName() + "') is not supported");
+          }
+          // the backing file the options name (its driver, file and secret): the base
+          backingSpec = override.spec();
         }
       } catch (IOException e) {
         throw new ImageInfos.OpenFailure(spec.name(), e);
       }
       above.add(image);
+      if (backingSpec != null) {
+        try {
+          base = DiskImages.open(backingSpec, OpenOptions.readWriteDefaults(), secrets);
+        } catch (IOException e) {
+          throw new ImageInfos.OpenFailure(backingSpec.name(), e);
+        }
+      }
       ImageInfo info = image.info();
-      if (info.backingFile() == null || info.backingFile().isEmpty()) {
+      if (base == null && (info.backingFile() == null || info.backingFile().isEmpty())) {
         throw new CommitException("Image does not have a backing file");
       }
       String layerName = filename;
-      while (true) {
+      while (base == null) {
         String recorded = info.backingFile();
         String fullName = BackingNames.fullName(layerName, recorded);
         ImageFormat layerFormat = formatOf(info.backingFormat());
-        if (baseName == null || names(baseName, recorded, fullName)) {
+        if (baseName == null || names(baseName, recorded, fullName, layerName)) {
           base = open(fullName, OpenOptions.readWriteDefaults().withFormat(layerFormat));
           break;
         }
@@ -98,14 +114,23 @@ public final class ImageCommit {
           throw new CommitException("Did not find '" + baseName + "' in the backing chain of '" + filename + "'");
         }
       }
-      CommitMirror.copy(new LayersAbove(above), image.size(), base, progress);
-      base.force(true);
+      try {
+        CommitMirror.copy(new LayersAbove(above), image.size(), base, progress);
+        base.force(true);
+      } catch (java.nio.file.FileSystemException e) {
+        // an I/O error of the copy: QEMU's commit job fails with it
+        throw new CommitException("Block job failed: " + reason(e), e);
+      }
       if (emptyImage) {
         if (!(image instanceof QcowFile qcow)) {
           throw new UnsupportedFeatureException(filename + ": only qcow2 images can be emptied");
         }
-        qcow.makeEmpty();
-        qcow.force(true);
+        try {
+          qcow.makeEmpty();
+          qcow.force(true);
+        } catch (java.nio.file.FileSystemException e) {
+          throw new CommitException("Failed to empty " + filename + ": " + reason(e), e);
+        }
       }
       done = true;
     } finally {
@@ -113,23 +138,46 @@ public final class ImageCommit {
     }
   }
 
+  /** The errno text of a host I/O error, as QEMU's strerror gives it. */
+  private static String reason(java.nio.file.FileSystemException e) {
+    return e.getReason() != null ? e.getReason() : e.getMessage();
+  }
+
   private static DiskFile open(String name, OpenOptions options) throws ImageInfos.OpenFailure {
     try {
+      if (name.startsWith("json:")) {
+        ImageSpec spec = ImageSpec.parseWithDriver(name, null);
+        return DiskImages.open(options.format() == null ? spec : spec.withDefaultFormat(options.format()),
+            options.withFormat(null), Secrets.none());
+      }
       return DiskImages.open(Path.of(name), options);
     } catch (IOException e) {
       throw new ImageInfos.OpenFailure(name, e);
     }
   }
 
-  /** Whether the chain member recorded as {@code recorded} (full name {@code fullName}) is the one named {@code wanted}. */
-  private static boolean names(String wanted, String recorded, String fullName) throws IOException {
-    if (wanted.equals(recorded) || wanted.equals(fullName)) {
-      return true;
+  /**
+   * Whether the chain member recorded as {@code recorded} (full name {@code fullName}) in the layer
+   * named {@code layerName} is the one named {@code wanted}, as QEMU's bdrv_find_backing_image
+   * decides: names with a protocol compare as written; others are taken relative to the layer's
+   * directory (an absolute one as it is) and compared as real paths.
+   */
+  private static boolean names(String wanted, String recorded, String fullName, String layerName) throws IOException {
+    if (hasProtocol(wanted) || hasProtocol(recorded)) {
+      return wanted.equals(recorded) || wanted.equals(fullName);
     }
-    Path wantedPath = Path.of(wanted);
+    Path wantedPath = Path.of(BackingNames.fullName(layerName, wanted));
     Path layerPath = Path.of(fullName);
     return Files.exists(wantedPath) && Files.exists(layerPath) && Files.isSameFile(wantedPath, layerPath);
   }
+
+  /** QEMU's path_has_protocol: a colon before any slash. */
+  private static boolean hasProtocol(String name) {
+    int colon = name.indexOf(':');
+    int slash = name.indexOf('/');
+    return colon >= 0 && (slash < 0 || colon < slash);
+  }
+
 
   private static ImageFormat formatOf(String backingFormat) throws UnsupportedFeatureException {
     return backingFormat == null || backingFormat.isEmpty() ? null : ImageFormat.parse(backingFormat);

@@ -5,6 +5,7 @@ import io.qcow4j.luks.LuksVolume;
 import io.qcow4j.spec.Secrets;
 import java.util.Arrays;
 import io.qcow4j.DiskImages;
+import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
@@ -77,6 +78,10 @@ public final class ImageCreate {
         boolean qcow2 = format == ImageFormat.QCOW2;
         options = options.withEncryption(withSecret(options.encryption(),
             values.string(qcow2 ? "encrypt.key-secret" : "key-secret"), qcow2 ? "encrypt." : "", secrets));
+      }
+      if (ProtocolTarget.names(filename)) {
+        ProtocolTarget.create(filename, format, options);
+        return;
       }
       // the file protocol's prefix names no file (the file driver's create strips it)
       Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
@@ -164,7 +169,8 @@ public final class ImageCreate {
 
   /**
    * Opens the backing file as qemu-img create does to check it and learn its size: its name taken
-   * from the new image's directory, its format as given, shared with other users.
+   * from the new image's directory, its format as given, shared with other users, only to be
+   * described.
    */
   private static long backingSize(String filename, String backing, String backingFmt) throws IOException {
     String fullName = BackingNames.fullName(filename, backing);
@@ -179,12 +185,17 @@ public final class ImageCreate {
         case "qed" -> ImageFormat.QED;
         case "qcow" -> ImageFormat.QCOW;
         case "vhdx" -> ImageFormat.VHDX;
+        case "luks" -> ImageFormat.LUKS;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };
     }
-    OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true);
-    try (DiskFile opened = DiskImages.open(Path.of(fullName), options)) {
+    // bdrv_img_create opens it with BDRV_O_NO_IO: an encrypted backing file needs no secret
+    OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true)
+        .withDescribeOnly(true);
+    try (DiskFile opened = backing.startsWith("json:")
+        ? DiskImages.open(ImageSpec.parseWithDriver(backing, null).withDefaultFormat(format), options, Secrets.none())
+        : DiskImages.open(Path.of(fullName), options)) {
       if (backingFmt == null) {
         throw new InvalidOptionException("Backing file specified without backing format\nDetected format of "
             + opened.format().id() + ".");

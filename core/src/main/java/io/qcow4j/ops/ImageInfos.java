@@ -108,9 +108,10 @@ public final class ImageInfos {
       }
       String full = info.backingFile() == null || info.backingFile().isEmpty()
           ? null : BackingNames.fullName(spec.filename(), info.backingFile());
+      // a protocol node from another module names itself (an NBD export's URI)
       String name = disk.nodeFilename() != null ? disk.nodeFilename() : spec.displayName(info.format());
       return new LayerInfo(name, info, full,
-          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated());
+          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName());
     } catch (IOException e) {
       throw new OpenFailure(spec.name(), e);
     }

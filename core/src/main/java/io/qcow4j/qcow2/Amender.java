@@ -221,7 +221,8 @@ final class Amender {
         extensions.add(extension);
       }
     }
-    if (version >= 3 && header.extension(HeaderExtension.FEATURE_NAME_TABLE).isEmpty()) {
+    if (version >= 3 && header.extension(HeaderExtension.FEATURE_NAME_TABLE).isEmpty()
+        && FeatureName.tableWritten(header.clusterSize())) {
       extensions.add(new HeaderExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureName.encodeKnownTable()));
     }
     boolean v3 = version >= 3;

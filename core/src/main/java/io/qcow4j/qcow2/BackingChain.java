@@ -11,13 +11,17 @@ import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.internal.storage.LockRequest;
+import io.qcow4j.internal.storagenodes.StorageNodes;
+import io.qcow4j.probe.FormatProber;
 import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.spec.ImageSpecException;
 import io.qcow4j.spec.Secrets;
+import io.qcow4j.storage.Storage;
 import io.qcow4j.vmdk.VmdkFile;
 import java.io.IOException;
 import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -70,6 +74,9 @@ final class BackingChain {
     if (options.backingPolicy() == BackingPolicy.REFUSE) {
       throw new UnsupportedFeatureException(name(overlay) + ": image has a backing file ('" + backingName
           + "') and the backing policy refuses backing files");
+    }
+    if (backingName.startsWith("json:")) {
+      return openJson(overlay, backingName, backingFormat, options, depth, seen, overrides.secrets());
     }
     if (depth > options.maxChainDepth()) {
       throw new ImageLimitException(name(overlay) + ": backing chain is deeper than the limit of "
@@ -141,6 +148,67 @@ final class BackingChain {
       case VMDK -> VmdkFile.open(path, backingOptions, depth, chain);
       default -> ReadOnlyFormats.open(format, path, backingOptions, depth, chain);
     };
+  }
+
+  /**
+   * A backing file named "json:{...}" (QEMU's JSON pseudo-protocol): its nodes as the JSON describes
+   * them, the recorded format where the JSON names none; not joined to the overlay's directory.
+   */
+  private static DiskFile openJson(Path overlay, String backingName, String backingFormat, OpenOptions options,
+      int depth, Set<Path> seen, Secrets secrets) throws IOException {
+    if (depth > options.maxChainDepth()) {
+      throw new ImageLimitException(name(overlay) + ": backing chain is deeper than the limit of "
+          + options.maxChainDepth() + " backing files");
+    }
+    ImageSpec spec = ImageSpec.parseWithDriver(backingName, null);
+    if (backingFormat != null && spec.node() == null) {
+      spec = spec.withDefaultFormat(ImageFormat.parse(backingFormat));
+    }
+    if (spec.overPlainFile() && spec.filename() != null) {
+      return openSpec(overlay, null, null, options, depth, seen, spec, secrets);
+    }
+    OpenOptions backingOptions = spec.openOptions(LockRequest.forBacking(options)).withReadOnly(true);
+    if (spec.node() != null) {
+      Storage storage = StorageNodes.storage(spec.node(), backingOptions, StorageNodes.DiskNodes.NONE);
+      return new RawDiskFile(storage, StorageNodes.bottomPath(spec.node()));
+    }
+    Path path = StorageNodes.bottomPath(spec.file());
+    Set<Path> chain = new HashSet<>(seen);
+    if (path != null && Files.exists(path) && !chain.add(path.toRealPath())) {
+      throw new CorruptImageException(name(overlay) + ": backing chain loops: '" + path
+          + "' is already in the chain above it");
+    }
+    Storage storage = StorageNodes.storage(spec.file(), backingOptions, StorageNodes.DiskNodes.NONE);
+    try {
+      ImageFormat format = spec.format() != null ? spec.format() : probe(storage, path);
+      FormatOptions formatOptions = spec.formatOptions(format);
+      return switch (format) {
+        case QCOW2 -> ImageOpener.openLayerOn(storage, path, backingOptions, depth, chain,
+            new LayerOverrides(formatOptions, secrets));
+        case RAW -> new RawDiskFile(StorageNodes.window(storage, formatOptions), path);
+        default -> throw new UnsupportedFeatureException("qcow4j opens " + format.id()
+            + " backing files only over a plain file");
+      };
+    } catch (IOException | RuntimeException e) {
+      try {
+        storage.close();
+      } catch (IOException closing) {
+        e.addSuppressed(closing);
+      }
+      throw e;
+    }
+  }
+
+  private static ImageFormat probe(Storage storage, Path path) throws IOException {
+    byte[] start = new byte[FormatProber.PROBE_BYTES];
+    storage.readOrZero(java.nio.ByteBuffer.wrap(start), 0);
+    String probed = FormatProber.probe(start, path == null ? "" : path.toString());
+    for (ImageFormat format : ImageFormat.values()) {
+      if (format.id().equals(probed)) {
+        return format;
+      }
+    }
+    throw new UnsupportedFeatureException("image format '" + probed + "' is not supported by qcow4j");
   }
 
   /** The backing format the overlay records; one that qcow4j does not read is refused naming the backing file. */

@@ -8,6 +8,8 @@ import io.qcow4j.disk.SnapshotLoadException;
 import io.qcow4j.disk.SnapshotSelector;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.internal.storagenodes.StorageNodes;
+import io.qcow4j.spec.BlockNode;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.CryptoHeader;
@@ -99,6 +101,12 @@ final class ImageOpener {
         depth, chainAbove, repairing, overrides);
   }
 
+  /** A layer of a chain held by {@code storage} (a backing file whose JSON name stacks nodes); closed on failure. */
+  static QcowFile openLayerOn(Storage storage, Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      LayerOverrides overrides) throws IOException {
+    return openOwning(path, storage, options, depth, chainAbove, false, overrides);
+  }
+
   /** Opens the image in {@code storage}; a failed open closes the storage and all that it opened. */
   private static QcowFile openOwning(Path path, Storage storage, OpenOptions options, int depth,
       Set<Path> chainAbove, boolean repairing, LayerOverrides overrides) throws IOException {
@@ -153,12 +161,22 @@ final class ImageOpener {
 
     Storage dataStorage = storage;
     Path dataPath = path;
-    if (!header.hasDataFile() && overrides.options().dataFile() != null) {
+    BlockNode dataNode = overrides.options().dataFileNode();
+    if (!header.hasDataFile() && (overrides.options().dataFile() != null || dataNode != null)) {
       // QEMU opens the data file it is given before it finds that the image has none
-      FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
+      if (dataNode != null) {
+        StorageNodes.storage(dataNode, options.withReadOnly(true), StorageNodes.DiskNodes.NONE).close();
+      } else {
+        FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
+      }
       throw new ImageSpecException("'data-file' can only be set for images with an external data file");
     }
-    if (header.hasDataFile() && overrides.options().dataFile() != null) {
+    if (header.hasDataFile() && dataNode != null) {
+      // a node the spec stacks for the data file (null-co, raw over blkdebug...)
+      dataPath = StorageNodes.bottomPath(dataNode);
+      dataStorage = StorageNodes.storage(dataNode, options, StorageNodes.DiskNodes.NONE);
+      opened.add(dataStorage);
+    } else if (header.hasDataFile() && overrides.options().dataFile() != null) {
       // a data file the spec names, relative to the working directory as QEMU's data-file.filename is
       dataPath = Path.of(overrides.options().dataFile());
       dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options)).flushingAs(options);

@@ -660,6 +660,11 @@ public final class QcowFile implements DiskFile {
   }
 
   @Override
+  public String nodeFilename() {
+    return path == null ? storage.nodeFilename() : null;
+  }
+
+  @Override
   public Optional<DiskFile> backing() {
     return Optional.ofNullable(backing);
   }

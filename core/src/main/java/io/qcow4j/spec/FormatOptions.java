@@ -48,6 +48,7 @@ public final class FormatOptions {
   private final Long l2CacheEntrySize;
   private Long rawOffset;
   private Long rawSize;
+  private BlockNode dataFileNode;
   /** The three cache sizes as given (cache-size, l2-cache-size, refcount-cache-size), null when not. */
   private final Long combinedCacheSize;
   private final Long l2CacheSize;
@@ -111,7 +112,8 @@ public final class FormatOptions {
 
   static FormatOptions readQcow2(BlockOptions options, boolean backingDisabled) throws ImageSpecException {
     Backing backing = readBacking(options, backingDisabled);
-    String dataFile = readDataFile(options);
+    BlockNode[] dataFileNode = new BlockNode[1];
+    String dataFile = readDataFile(options, dataFileNode);
     BlockOptions encrypt = options.extract("encrypt");
     String keySecret = encrypt.take("key-secret");
     String encryptFormat = encrypt.take("format");
@@ -153,9 +155,11 @@ public final class FormatOptions {
           + "Allowed are any of the following: none, constant, cached, all");
     }
     refuseLeftover(options, "qcow2");
-    return new FormatOptions(backing, dataFile, keySecret, encryptFormat,
+    FormatOptions read = new FormatOptions(backing, dataFile, keySecret, encryptFormat,
         l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize,
         cacheSize, l2CacheSize, refcountCacheSize);
+    read.dataFileNode = dataFileNode[0];
+    return read;
   }
 
   /** A size option's unsigned value as a long; 2^63 bytes or more, which no cache reaches, as Long.MAX_VALUE. */
@@ -202,51 +206,29 @@ public final class FormatOptions {
     }
   }
 
-  /** "data-file": a node reference (refused), or a file ("data-file.filename") or raw node over one. */
-  private static String readDataFile(BlockOptions options) throws ImageSpecException {
-    String reference = options.has("data-file") ? options.take("data-file") : null;
-    BlockOptions nested = options.extract("data-file");
-    if (reference != null) {
-      throw new ImageSpecException(nested.isEmpty() ? ImageSpec.cannotFind(reference)
-          : "Cannot reference an existing block device with additional options or a new filename");
-    }
-    if (nested.isEmpty()) {
+  /**
+   * "data-file": a node reference (refused), or a node: a file (kept as its name), raw over a file
+   * (the same), or any other storage node (null-co, raw with offset and size, raw over blkdebug),
+   * kept as {@link #dataFileNode()}.
+   */
+  private static String readDataFile(BlockOptions options, BlockNode[] nodeOut) throws ImageSpecException {
+    if (!options.has("data-file") && options.copy().extract("data-file").isEmpty()) {
       return null;
     }
-    String driver = nested.take("driver");
-    if ("raw".equals(driver)) {
-      BlockOptions file = nested.extract("file");
-      if (nested.has("file") || file.isEmpty()) {
-        throw new ImageSpecException("A block device must be specified for \"file\"");
+    BlockNode node = NodeReader.child(options, "data-file", null, true, false);
+    if (node instanceof BlockNode.File file && file.driver().equals("file")) {
+      return file.filename();
+    }
+    if (node instanceof BlockNode.Format format && format.spec().format() == io.qcow4j.disk.ImageFormat.RAW
+        && format.spec().node() == null && format.spec().file() instanceof BlockNode.File file
+        && file.driver().equals("file")) {
+      FormatOptions raw = format.spec().formatOptions(io.qcow4j.disk.ImageFormat.RAW);
+      if (raw.rawOffset() == null && raw.rawSize() == null) {
+        return file.filename();
       }
-      String filename = protocolFile(file, file.take("driver"));
-      refuseLeftover(nested, "raw");
-      return filename;
     }
-    return protocolFile(nested, driver);
-  }
-
-  /** The file name of a "file" protocol node's options ({@code driver} taken from them already). */
-  private static String protocolFile(BlockOptions file, String driver) throws ImageSpecException {
-    if (driver != null && !driver.equals("file")) {
-      throw new ImageSpecException("Driver '" + driver + "' is not supported for the data file (only 'file' and 'raw' are)");
-    }
-    String filename = file.take("filename");
-    if (driver == null && filename == null) {
-      throw new ImageSpecException("Must specify either driver or file");
-    }
-    if (filename == null || filename.isEmpty()) {
-      throw new ImageSpecException("The 'file' block driver requires a file name");
-    }
-    file.takeChoice("locking", List.of("on", "off", "auto"));
-    file.take("aio");
-    file.takeBool("cache.direct");
-    file.takeBool("cache.no-flush");
-    String key = file.firstKey();
-    if (key != null) {
-      throw new ImageSpecException("Block protocol 'file' doesn't support the option '" + key + "'");
-    }
-    return filename;
+    nodeOut[0] = node;
+    return node.bottomFilename();
   }
 
   private static void refuseLeftover(BlockOptions options, String format) throws ImageSpecException {
@@ -264,6 +246,15 @@ public final class FormatOptions {
   /** The external data file to use instead of the one the header names (as written); null: the header's. */
   public String dataFile() {
     return dataFile;
+  }
+
+  /**
+   * The data file as a node other than a plain file (null-co, raw with offset and size, raw over
+   * blkdebug), opened through the storage nodes; null when {@link #dataFile()} is a plain file or
+   * none is named.
+   */
+  public BlockNode dataFileNode() {
+    return dataFileNode;
   }
 
   /** The id of the secret that holds the encryption key (encrypt.key-secret); null when none is named. */

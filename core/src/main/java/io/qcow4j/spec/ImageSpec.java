@@ -499,20 +499,63 @@ public final class ImageSpec {
   }
 
   /**
-   * The name QEMU gives the open image (its bs->filename): the file name as written, or
-   * "json:{...}" when the spec holds an option that decides how the image is read
-   * (encrypt.key-secret), with the image's format {@code actual}.
+   * The name QEMU gives the open image (its bs->filename, as bdrv_refresh_filename makes it): the
+   * file name as written, one rebuilt from the nodes ("blkdebug:CONF:IMAGE"), or "json:{...}" when
+   * the spec holds an option that decides how the image is read (encrypt.key-secret, raw's
+   * offset and size, blkdebug's rules), with the image's format {@code actual}.
    */
   public String displayName(ImageFormat actual) {
-    String key = actual == ImageFormat.LUKS ? "key-secret" : "encrypt.key-secret";
-    if (!formatOptions.has(key) || (actual != ImageFormat.QCOW2 && actual != ImageFormat.LUKS)) {
-      return filename;
+    if (node != null) {
+      return NodeNames.name(node);
     }
-    QDict strong = new QDict()
-        .put(key, formatOptions.raw(key))
-        .put("driver", actual.id())
-        .put("file", new QDict().put("driver", "file").put("filename", filename));
-    return "json:" + strong.toJson();
+    String exact = exactName(actual);
+    return exact != null ? exact : "json:" + fullOptions(actual).toJson();
+  }
+
+  /** The exact file name of this format node (null: it needs its options); {@code actual} null when unknown. */
+  String exactName(ImageFormat actual) {
+    if (node != null) {
+      return NodeNames.exact(node);
+    }
+    if (!strongOptions(actual).keys().isEmpty() || file == null) {
+      return null;
+    }
+    return file instanceof BlockNode.File plain ? plain.filename() : NodeNames.exact(file);
+  }
+
+  /** This format node's full open options: its driver, strong options and file child's. */
+  QDict fullOptions(ImageFormat actual) {
+    if (node != null) {
+      return NodeNames.options(node);
+    }
+    QDict options = strongOptions(actual);
+    if (actual != null) {
+      options.put("driver", actual.id());
+    }
+    if (file != null) {
+      options.put("file", NodeNames.options(file));
+    }
+    return options;
+  }
+
+  /** The format's strong runtime options the spec sets (qcow2's encrypt.key-secret, luks's key-secret, raw's offset and size). */
+  private QDict strongOptions(ImageFormat actual) {
+    QDict strong = new QDict();
+    if (actual == null) {
+      return strong;
+    }
+    List<String> keys = switch (actual) {
+      case QCOW2 -> List.of("encrypt.key-secret");
+      case LUKS -> List.of("key-secret");
+      case RAW -> List.of("offset", "size");
+      default -> List.of();
+    };
+    for (String key : keys) {
+      if (formatOptions.has(key)) {
+        strong.put(key, formatOptions.raw(key));
+      }
+    }
+    return strong;
   }
 
   /** A backing file's spec, read from the "backing.*" options of its overlay. */

@@ -1,6 +1,7 @@
 package io.qcow4j.internal.nodes;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.internal.storagenodes.BlkdebugStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 

@@ -1,5 +1,9 @@
 package io.qcow4j.internal.nodes;
 
+import io.qcow4j.internal.storagenodes.BlkdebugStorage;
+import io.qcow4j.internal.storagenodes.NullStorage;
+import io.qcow4j.internal.storagenodes.WindowStorage;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

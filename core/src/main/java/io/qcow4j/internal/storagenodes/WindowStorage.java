@@ -1,4 +1,4 @@
-package io.qcow4j.internal.nodes;
+package io.qcow4j.internal.storagenodes;
 
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
@@ -9,14 +9,14 @@ import java.nio.ByteBuffer;
  * here is byte offset + N there; without a size the window runs to the end of the file and
  * follows it. Nothing outside the window is read or written.
  */
-final class WindowStorage implements Storage {
+public final class WindowStorage implements Storage {
   private final Storage whole;
   private final long offset;
   /** The window's length; -1 when it runs to the end of the file. */
   private final long length;
 
   /** The window of {@code whole} at {@code offset} of {@code length} bytes (-1: to the end), closing it with itself. */
-  WindowStorage(Storage whole, long offset, long length) {
+  public WindowStorage(Storage whole, long offset, long length) {
     this.whole = whole;
     this.offset = offset;
     this.length = length;

@@ -1,4 +1,4 @@
-package io.qcow4j.internal.nodes;
+package io.qcow4j.internal.storagenodes;
 
 import io.qcow4j.spec.BlkdebugRule;
 import io.qcow4j.storage.Storage;
@@ -16,7 +16,7 @@ import java.util.List;
  * of its kinds that touches its offset with its errno (once, or until other rules are armed), and
  * set-state rules move the state. Requests pass through otherwise.
  */
-final class BlkdebugStorage implements Storage {
+public final class BlkdebugStorage implements Storage {
   private final Storage image;
   private final List<BlkdebugRule> rules;
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
@@ -24,7 +24,7 @@ final class BlkdebugStorage implements Storage {
   private long state = 1;
 
   /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
-  BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
+  public BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
     this.image = image;
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();

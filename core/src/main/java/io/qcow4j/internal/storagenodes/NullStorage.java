@@ -1,4 +1,4 @@
-package io.qcow4j.internal.nodes;
+package io.qcow4j.internal.storagenodes;
 
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
@@ -10,13 +10,13 @@ import java.util.concurrent.locks.LockSupport;
  * (with read-zeroes; without, QEMU leaves the reader's buffer as it was, which here is zeros too),
  * each request taking latency-ns.
  */
-final class NullStorage implements Storage {
+public final class NullStorage implements Storage {
   private final String driver;
   private final long size;
   private final boolean readZeroes;
   private final long latencyNs;
 
-  NullStorage(String driver, long size, boolean readZeroes, long latencyNs) {
+  public NullStorage(String driver, long size, boolean readZeroes, long latencyNs) {
     this.driver = driver;
     this.size = size;
     this.readZeroes = readZeroes;
