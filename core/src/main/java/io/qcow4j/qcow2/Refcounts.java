@@ -55,6 +55,13 @@ final class Refcounts {
   private long tableOffset;
   private int tableClusters;
   private boolean tableDirty;
+  /**
+   * Whether refcount updates are deferred (lazy refcounts with the dirty bit set): flushes leave
+   * the blocks dirty, except what an L2 table's allocation needs (see {@link #allocate(int, String)}).
+   */
+  private boolean deferring;
+  /** Block images taken when an L2 table was allocated while deferring, for the next flush to write in order. */
+  private final List<DirtyRefcounts> pendingSnapshots = new ArrayList<>();
   private boolean tableMoved;
   /** The first cluster index past every cluster in use: where fresh allocations go. */
   private volatile long frontier;
@@ -250,6 +257,16 @@ final class Refcounts {
    * of L2 table at offset 0").
    */
   long allocate(int count, String purpose) throws IOException {
+    long first = allocateRun(count, purpose);
+    if (deferring && purpose.equals("L2 table")) {
+      // As QEMU's l2_allocate, which writes its refcount cache before the new table is used: the
+      // refcounts as they are now (the table's own included, the data's allocated after not)
+      pendingSnapshots.add(takeDirty());
+    }
+    return first;
+  }
+
+  private long allocateRun(int count, String purpose) throws IOException {
     long first = firstFreeRun(count, purpose);
     long reusedEnd = Math.min(first + count, frontier);
     if (first < reusedEnd) {
@@ -570,8 +587,34 @@ final class Refcounts {
     }
   }
 
+  /** Defers refcount updates (lazy refcounts, dirty bit set) or stops deferring them. */
+  void deferUpdates(boolean value) {
+    deferring = value;
+  }
+
+  /** Whether refcount updates are deferred now. */
+  boolean deferring() {
+    return deferring;
+  }
+
+  /** Whether the refcount table changed since it was last handed to a flush. */
+  boolean tableChanged() {
+    return tableDirty;
+  }
+
+  /** The block images taken at L2 table allocations, in order, for a flush to write. */
+  List<DirtyRefcounts> takePendingSnapshots() {
+    List<DirtyRefcounts> taken = new ArrayList<>(pendingSnapshots);
+    pendingSnapshots.clear();
+    return taken;
+  }
+
   /** Writes everything dirty now (closing: no flush can run meanwhile). */
   boolean writeAll() throws IOException {
+    // images taken earlier are superseded by the blocks as they are now
+    for (DirtyRefcounts snapshot : takePendingSnapshots()) {
+      restoreDirty(snapshot);
+    }
     DirtyRefcounts dirty = takeDirty();
     writeBlocks(dirty);
     writeTable(dirty);
