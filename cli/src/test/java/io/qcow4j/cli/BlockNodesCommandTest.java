@@ -164,4 +164,17 @@ class BlockNodesCommandTest {
     assertThat(read.ours().out()).contains("read failed: Input/output error");
     runs.run("qemu-img", "check", "@/t.qcow2").same();
   }
+
+  @Test
+  void convertFromANullDeviceAllocatesAsQemuImgDoes() {
+    SideBySide runs = new SideBySide();
+    String zeros = "json:{ 'driver': 'null-co', 'size': 1048576, 'read-zeroes': true }";
+    for (String format : new String[] {"raw", "qcow2"}) {
+      for (String sparse : new String[] {"512", "0"}) {
+        String target = "@/t" + sparse + "." + format;
+        runs.run("qemu-img", "convert", "-O", format, "-S", sparse, zeros, target).same();
+        runs.run("qemu-img", "map", "-f", format, target).same();
+      }
+    }
+  }
 }

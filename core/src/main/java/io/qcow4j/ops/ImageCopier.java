@@ -144,7 +144,8 @@ final class ImageCopier {
           }
           window.add(CompletableFuture.supplyAsync(() -> {
             try {
-              Chunk chunk = zero ? zeroChunk(start, end) : dataChunk(start, end);
+              Chunk chunk = zero && zerosAsData() ? dataChunk(start, end) : zero ? zeroChunk(start, end)
+              : dataChunk(start, end);
               if (direct) {
                 apply(chunk);
               }
@@ -230,9 +231,18 @@ final class ImageCopier {
     long zeroEnd = zeroRunEnd(position);
     long alignedZeroEnd = zeroEnd >= total ? total : zeroEnd / unitBytes * unitBytes;
     if (alignedZeroEnd > position) {
-      return new long[] {position, alignedZeroEnd, 1};
+      // zeros written as data (-S 0) go chunk by chunk like data
+      return new long[] {position, zerosAsData() ? Math.min(alignedZeroEnd, position + chunkBytes) : alignedZeroEnd, 1};
     }
     return new long[] {position, dataEnd(position, Math.min(total, position + chunkBytes)), 0};
+  }
+
+  /**
+   * Whether zeros are written as data: with -S 0 qemu-img's convert turns a zero range into a data
+   * buffer of zeros for a new target without a backing file, so the target allocates it.
+   */
+  private boolean zerosAsData() {
+    return !options.detectZeroes() && options.targetIsNew() && backing == null;
   }
 
   /** The end of the run of ranges from {@code position} that the sources' block status calls zeros. */
