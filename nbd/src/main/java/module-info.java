@@ -7,5 +7,5 @@ module io.qcow4j.nbd {
 
   exports io.qcow4j.nbd;
 
-  provides io.qcow4j.storage.ProtocolDriver with io.qcow4j.nbd.NbdProtocolDriver;
+  provides io.qcow4j.storage.ProtocolDriver with io.qcow4j.nbd.NbdProtocolDriver, io.qcow4j.nbd.SshProtocolDriver;
 }

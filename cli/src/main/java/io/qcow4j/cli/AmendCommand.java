@@ -168,7 +168,9 @@ final class AmendCommand implements Callable<Integer> {
         printer.print(100, 0);
       }
     } catch (InvalidOptionException e) {
-      throw new CommandFailure(e.getMessage(), 1, e);
+      // the hint names the tool as this process is called
+      throw new CommandFailure(e.getMessage().replace("'qemu-img rebase'",
+          "'" + Program.current().toolName() + " rebase'"), 1, e);
     } catch (IOException e) {
       throw new CommandFailure(Failures.reason(e, file), 1, e);
     }

@@ -281,7 +281,7 @@ final class ConvertCommand implements Callable<Integer> {
         if (bitmaps && (format != ImageFormat.QCOW2 || createOptions.compat() == io.qcow4j.disk.Compat.V2)) {
           throw new CommandFailure("Format driver '" + format.id() + "' does not support bitmaps", 1);
         }
-        run(() -> ConvertTarget.intoNew(sources, Path.of(targetName), format, createOptions, sparseBytes,
+        run(() -> ConvertTarget.intoNew(sources, targetName, format, createOptions, sparseBytes,
             copyOptions, CacheMode.flushes(cache), report), targetName, format);
         if (bitmaps) {
           copyBitmaps(sources.getFirst(), ImageArguments.spec(targetName, false, format.id(), false,
@@ -390,6 +390,10 @@ final class ConvertCommand implements Callable<Integer> {
     } catch (InvalidOptionException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     } catch (ConvertTarget.ConvertException e) {
+      if (e.stage() == ConvertTarget.ConvertException.Stage.OPEN) {
+        throw new CommandFailure("Could not open '" + targetName + "': " + Failures.reason(e.getCause(), targetName),
+            1, e);
+      }
       String reason = Failures.reason(e.getCause(), targetName);
       throw new CommandFailure(e.stage() == ConvertTarget.ConvertException.Stage.CREATE
           ? targetName + ": error while converting " + format.id() + ": " + reason

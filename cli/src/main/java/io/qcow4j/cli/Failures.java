@@ -38,7 +38,13 @@ final class Failures {
 
   /** "Could not open 'name': reason", qemu-img's message for a failed open. */
   static CommandFailure couldNotOpen(String name, IOException failure) {
-    return new CommandFailure("Could not open '" + name + "': " + reason(failure, name), 1, failure);
+    String reason = reason(failure, name);
+    if ((failure instanceof NoSuchFileException || failure instanceof AccessDeniedException)
+        && name.equals(((FileSystemException) failure).getFile())) {
+      // QEMU's file driver names the file it could not open, then qemu-img names the image
+      reason = "Could not open '" + name + "': " + reason;
+    }
+    return new CommandFailure("Could not open '" + name + "': " + reason, 1, failure);
   }
 
   /**

@@ -357,8 +357,8 @@ final class QemuIoControl {
         return ENOTSUP;
       }
       disk.resize(size);
-      if (preallocation != Preallocation.OFF && size > current) {
-        disk.allocate(current, size - current);
+      if (size > current) {
+        io.qcow4j.ops.ImageResize.preallocate(disk, current, size - current, preallocation);
       }
       session.afterWrite();
       return 0;

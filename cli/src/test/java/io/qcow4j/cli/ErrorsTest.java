@@ -31,10 +31,12 @@ class ErrorsTest {
     }
 
     assertThat(result.exitCode()).isEqualTo(Qemu.run(theirs).exitCode()).isNotZero();
-    // qemu-io puts "can't open device NAME: " before the reason
-    String device = command.equals("io") ? "can't open device " + missing + ": " : "";
+    // QEMU's file driver names the file, then qemu-img names the image, qemu-io the device
+    String device = command.equals("io") ? "can't open device " + missing + ": "
+        : "Could not open '" + missing + "': ";
     assertThat(result.errLines()).singleElement().asString()
         .isEqualTo("qcow4j: " + device + "Could not open '" + missing + "': No such file or directory");
+    assertThat(result.err().replace("qcow4j:", theirs[0] + ":")).isEqualTo(Qemu.run(theirs).err());
     assertThat(result.out()).isEmpty();
   }
 
@@ -43,7 +45,8 @@ class ErrorsTest {
     String missing = TestImages.scratch().resolve("missing.qcow2").toString();
     Cli.Result result = Cli.run("info", "--debug", missing);
     assertThat(result.exitCode()).isEqualTo(1);
-    assertThat(result.errLines().getFirst()).isEqualTo("qcow4j: Could not open '" + missing + "': No such file or directory");
+    assertThat(result.errLines().getFirst())
+        .isEqualTo("qcow4j: Could not open '" + missing + "': Could not open '" + missing + "': No such file or directory");
     assertThat(result.err()).contains("\tat ").contains("NoSuchFileException");
   }
 

@@ -130,4 +130,48 @@ class LuksCommandsTest {
     assertThat(ours.exitCode()).as(ours.toString()).isZero();
     assertThat(Files.readAllBytes(both.ours.resolve("o.raw"))).isEqualTo(data);
   }
+
+  @Test
+  void encryptedBackingFilesAreCreatedOverAndCommittedInto() throws IOException {
+    SideBySide both = new SideBySide();
+    String secret1 = "secret,id=sec1,data=furby";
+    Cli.Result made = null;
+    for (int attempt = 1; attempt <= 5; attempt++) {
+      made = both.theirsOnly("qemu-img", "create", "-q", "-f", "qcow2", "--object", OBJECT, "-o",
+          "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", "@/base.qcow2", "1M");
+      if (!made.err().contains("accurate CPU usage")) {
+        break;
+      }
+    }
+    assertThat(made.exitCode()).as(made.toString()).isZero();
+    both.copy(both.theirs.resolve("base.qcow2"), "base.qcow2");
+    Qemu.run("qemu-io", "--object", OBJECT, "--image-opts", "driver=qcow2,file.filename=" + both.theirs
+        .resolve("base.qcow2") + ",encrypt.key-secret=sec0", "-c", "write -P 0xa 0 1M");
+    both.copy(both.theirs.resolve("base.qcow2"), "base.qcow2");
+    // qemu-img create opens the backing file only to learn its size: no secret needed
+    both.run("qemu-img", "create", "-f", "qcow2", "-b", "@/base.qcow2", "-F", "qcow2", "@/plain.qcow2").same();
+    for (int attempt = 1; attempt <= 5; attempt++) {
+      made = both.theirsOnly("qemu-img", "create", "-q", "-f", "qcow2", "--object", secret1, "-o",
+          "encrypt.format=luks,encrypt.key-secret=sec1,encrypt.iter-time=10", "-b", "@/base.qcow2", "-F", "qcow2",
+          "@/top.qcow2");
+      if (!made.err().contains("accurate CPU usage")) {
+        break;
+      }
+    }
+    assertThat(made.exitCode()).as(made.toString()).isZero();
+    both.copy(both.theirs.resolve("top.qcow2"), "top.qcow2");
+    String spec = "driver=qcow2,file.filename=@/top.qcow2,encrypt.key-secret=sec1,backing.driver=qcow2,"
+        + "backing.file.filename=@/base.qcow2,backing.encrypt.key-secret=sec0";
+    both.run("qemu-io", "--object", OBJECT, "--object", secret1, "-c", "write -P 0xe 0 1024", "--image-opts", spec)
+        .same();
+    // commit into the backing file the options name, with its own secret
+    both.run("qemu-img", "commit", "--object", OBJECT, "--object", secret1, "--image-opts", spec).same();
+    both.run("qemu-io", "--object", OBJECT, "-c", "read -P 0xe 0 1024", "-c", "read -P 0xa 1024 1047552",
+        "--image-opts", "driver=qcow2,file.filename=@/base.qcow2,encrypt.key-secret=sec0").same();
+    // what each tool committed, the other reads
+    Cli.Result theirs = Qemu.run("qemu-io", "--object", OBJECT, "-c", "read -P 0xe 0 1024", "--image-opts",
+        "driver=qcow2,file.filename=" + both.ours.resolve("base.qcow2") + ",encrypt.key-secret=sec0");
+    assertThat(theirs.exitCode()).as(theirs.toString()).isZero();
+    assertThat(theirs.out()).doesNotContain("Pattern verification failed");
+  }
 }

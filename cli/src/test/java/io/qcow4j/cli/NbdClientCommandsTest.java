@@ -20,7 +20,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class NbdClientCommandsTest {
   private static Process server;
+  private static Process qcow2Server;
   private static Path socket;
+  /** A qcow2 image exported as raw bytes: the client probes qcow2 over the export. */
+  private static Path qcow2Socket;
 
   @BeforeAll
   static void serve() throws Exception {
@@ -40,13 +43,25 @@ class NbdClientCommandsTest {
       Thread.sleep(50);
     }
     assertThat(socket).exists();
+    Path image = scratch.resolve("exported.qcow2");
+    Qemu.createQcow2(image, "2M");
+    Qemu.io(image, "qcow2", "write -P 7 64k 64k");
+    qcow2Socket = scratch.resolve("qcow2.sock");
+    qcow2Server = new ProcessBuilder("qemu-nbd", "-t", "-e", "16", "-f", "raw", "-k", qcow2Socket.toString(),
+        image.toString()).redirectErrorStream(true).redirectOutput(scratch.resolve("nbd2.log").toFile()).start();
+    for (int wait = 0; wait < 400 && !Files.exists(qcow2Socket); wait++) {
+      Thread.sleep(50);
+    }
+    assertThat(qcow2Socket).exists();
   }
 
   @AfterAll
   static void stop() throws Exception {
-    if (server != null) {
-      server.destroy();
-      server.waitFor(10, TimeUnit.SECONDS);
+    for (Process process : new Process[] {server, qcow2Server}) {
+      if (process != null) {
+        process.destroy();
+        process.waitFor(10, TimeUnit.SECONDS);
+      }
     }
   }
 
@@ -85,5 +100,86 @@ class NbdClientCommandsTest {
     sameAsQemu("qemu-img", "info", "nbd://localhost:99999/x");
     sameAsQemu("qemu-img", "map", "--output=json", "--image-opts",
         "driver=nbd,server.type=unix,server.path=" + socket + ",x-dirty-bitmap=qemu:dirty-bitmap:nope");
+  }
+
+  @Test
+  void readsAQcow2ImageOverAnExport() {
+    sameAsQemu("qemu-img", "info", "nbd:unix:" + qcow2Socket);
+    sameAsQemu("qemu-img", "map", "--output=json", "nbd+unix:///?socket=" + qcow2Socket);
+    // a cluster allocated past the end of the export: QEMU's block layer says EINVAL
+    Cli.Result theirs = Qemu.run("qemu-io", "-c", "write 0 4k", "nbd:unix:" + qcow2Socket);
+    Cli.Result ours = Cli.run("io", "-c", "write 0 4k", "nbd:unix:" + qcow2Socket);
+    assertThat(theirs.out() + theirs.err()).contains("write failed: Invalid argument");
+    assertThat(ours.out() + ours.err()).contains("write failed: Invalid argument");
+  }
+
+  @Test
+  void legacyHostAndPortReachATcpServer() throws Exception {
+    Path image = TestImages.scratch().resolve("tcp.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", image.toString(), "1M");
+    try (io.qcow4j.nbd.NbdServer tcp = io.qcow4j.nbd.NbdServer.builder()
+        .disk(io.qcow4j.DiskImages.open(image, io.qcow4j.disk.OpenOptions.readOnlyDefaults()))
+        .readOnly(true).closeDiskOnStop(true).tcp("127.0.0.1", 0).start()) {
+      String spec = "json:{'driver': 'nbd', 'host': '127.0.0.1', 'port': " + tcp.port() + "}";
+      sameAsQemu("qemu-img", "map", "--output=json", spec);
+      Cli.Result ours = Cli.run("info", spec);
+      assertThat(ours.out()).startsWith("image: nbd://127.0.0.1:" + tcp.port() + "\n");
+    }
+  }
+
+  @Test
+  void aServerThatRequiresTlsIsRefusedWithQemusHint() throws Exception {
+    Path scratch = TestImages.scratch();
+    Path image = scratch.resolve("tls.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", image.toString(), "1M");
+    Path tlsSocket = scratch.resolve("tls.sock");
+    Process tls = new ProcessBuilder("qemu-nbd", "-t", "-e", "16", "--object",
+        "tls-creds-anon,id=tls0,endpoint=server", "--tls-creds", "tls0", "-f", "raw", "-k", tlsSocket.toString(),
+        image.toString()).redirectErrorStream(true).redirectOutput(scratch.resolve("tls.log").toFile()).start();
+    try {
+      for (int wait = 0; wait < 400 && !Files.exists(tlsSocket); wait++) {
+        Thread.sleep(50);
+      }
+      sameAsQemu("qemu-img", "info", "nbd:unix:" + tlsSocket);
+      sameAsQemu("qemu-nbd", "-L", "-k", tlsSocket.toString());
+    } finally {
+      tls.destroy();
+      tls.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void createsConvertsAndResizesOnAnExportAsQemuImgDoes() throws Exception {
+    Path scratch = TestImages.scratch();
+    Path image = scratch.resolve("target.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", image.toString(), "4M");
+    Path source = scratch.resolve("source.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", source.toString(), "4M");
+    Qemu.io(source, "raw", "write -P 5 1M 1M");
+    Path targetSocket = scratch.resolve("target.sock");
+    Process target = new ProcessBuilder("qemu-nbd", "-t", "-e", "16", "-f", "raw", "-k", targetSocket.toString(),
+        image.toString()).redirectErrorStream(true).redirectOutput(scratch.resolve("target.log").toFile()).start();
+    try {
+      for (int wait = 0; wait < 400 && !Files.exists(targetSocket); wait++) {
+        Thread.sleep(50);
+      }
+      String name = "nbd:unix:" + targetSocket;
+      sameAsQemu("qemu-img", "create", "-f", "raw", name, "8M");
+      sameAsQemu("qemu-img", "create", "-f", "raw", "-o", "preallocation=full", name, "1M");
+      sameAsQemu("qemu-img", "create", "-f", "raw", name + ".missing", "1M");
+      sameAsQemu("qemu-img", "resize", "-f", "raw", name, "8M");
+      sameAsQemu("qemu-img", "resize", "-f", "raw", name, "4M");
+      for (String format : new String[] {"raw", "qcow2"}) {
+        Cli.Result converted = Cli.run("convert", "-f", "raw", "-O", format, source.toString(), name);
+        assertThat(converted.exitCode()).as(converted.err()).isZero();
+        assertThat(Qemu.run("qemu-img", "compare", "-f", "raw", source.toString(), name).exitCode()).isZero();
+        assertThat(Qemu.check("qemu-img", "info", name)).contains("file format: " + format);
+      }
+      sameAsQemu("qemu-img", "create", "-q", "-f", "qcow2", name, "1M");
+      assertThat(Qemu.check("qemu-img", "check", name)).contains("No errors were found on the image.");
+    } finally {
+      target.destroy();
+      target.waitFor(10, TimeUnit.SECONDS);
+    }
   }
 }

@@ -23,6 +23,8 @@ class ResizeCommandTest {
       "--preallocation=full @/q.qcow2 1M", "@/q.qcow2", "@/q.qcow2 1M 2M", "-x @/q.qcow2 2M",
       "-f raw @/r.raw 3M", "-f raw @/r.raw 1000", "--shrink -f raw @/r.raw 1000", "--shrink -f raw @/r.raw 100k",
       "--preallocation=falloc -f raw @/r.raw 3M", "--preallocation=metadata -f raw @/r.raw 3M",
+      "--preallocation=metadata @/q.qcow2 5M", "--preallocation=metadata @/q.qcow2 1500k",
+      "--preallocation=falloc @/q.qcow2 1500k",
   })
   void resizesLikeQemuImg(String arguments) {
     SideBySide both = prepared();
@@ -74,6 +76,28 @@ class ResizeCommandTest {
     assertThat(check.exitCode()).as(check.out() + check.err()).isZero();
     assertThat(Cli.run("io", "-c", "read -q -P 0x22 0 520k", "-c", "read -q -P 0 520k 47k", "-c", "length", top).out())
         .isEqualTo("567 KiB\n");
+  }
+
+  /**
+   * Growing over a longer backing file with preallocation: the new part reads zeros, not the
+   * backing file, and the image holds what QEMU's does (iotest 125's last part).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"metadata 31k 96k", "metadata 33k 128k", "full 31k 96k", "full 33k 128k"})
+  void growingWithPreallocationOverABackingFileReadsZeros(String arguments) throws java.io.IOException {
+    String[] words = arguments.split(" ");
+    SideBySide both = new SideBySide();
+    for (Path dir : List.of(both.theirs, both.ours)) {
+      Qemu.run("qemu-img", "create", "-q", "-f", "raw", dir.resolve("base").toString(), "128k");
+      Qemu.io(dir.resolve("base"), "raw", "write -q -P 1 0 128k");
+      Qemu.run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "base", "-o", "cluster_size=64k",
+          dir.resolve("image").toString(), words[1]);
+    }
+    both.run("qemu-img", "resize", "-f", "qcow2", "--preallocation=" + words[0], "@/image", words[2]).same();
+    both.run("qemu-io", "-c", "read -P 1 0 " + words[1], "-c", "read -P 0 " + words[1] + " 63k", "@/image").same();
+    assertThat(java.nio.file.Files.size(both.ours.resolve("image")))
+        .isEqualTo(java.nio.file.Files.size(both.theirs.resolve("image")));
+    both.run("qemu-img", "check", "@/image").same();
   }
 
   @Test

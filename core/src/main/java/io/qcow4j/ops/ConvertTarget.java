@@ -28,6 +28,8 @@ public final class ConvertTarget {
     public enum Stage {
       /** Making the new target failed. */
       CREATE,
+      /** Opening the new target failed once it was made (its backing file, say). */
+      OPEN,
       /** Writing into the target failed. */
       WRITE
     }
@@ -51,6 +53,28 @@ public final class ConvertTarget {
    * zeros); its failures count as the creation's. With {@code flushes} false (qemu-img convert's
    * default cache mode, unsafe) nothing is flushed to stable storage: the kernel writes it back.
    */
+  public static void intoNew(List<DiskFile> sources, String name, ImageFormat format, CreateOptions options,
+      long sparseBytes, ImageConvert.Options copyOptions, boolean flushes, ImageConvert.Progress progress)
+      throws IOException {
+    if (!ProtocolTarget.names(name)) {
+      intoNew(sources, Path.of(name), format, options, sparseBytes, copyOptions, flushes, progress);
+      return;
+    }
+    DiskFile target;
+    try {
+      target = ProtocolTarget.createAndOpen(name, format, options);
+    } catch (IOException | RuntimeException e) {
+      throw new ConvertException(ConvertException.Stage.CREATE, e);
+    }
+    // a protocol node does not read as zeros once created: every zero range is written
+    copy(sources, target, copyOptions.withTargetIsNew(false), progress);
+  }
+
+  /**
+   * Creates the target at {@code path} as {@code options} say and copies the sources into it, as
+   * {@link #intoNew(List, String, ImageFormat, CreateOptions, long, ImageConvert.Options, boolean,
+   * ImageConvert.Progress)} does for a host file.
+   */
   public static void intoNew(List<DiskFile> sources, Path path, ImageFormat format, CreateOptions options,
       long sparseBytes, ImageConvert.Options copyOptions, boolean flushes, ImageConvert.Progress progress)
       throws IOException {
@@ -63,12 +87,26 @@ public final class ConvertTarget {
       return;
     }
     DiskFile target;
-    try {
-      target = format == ImageFormat.QCOW2
-          ? QcowFile.create(path, options, OpenOptions.readWriteDefaults().withFlushes(flushes))
-          : DiskImages.create(path, format, options);
-    } catch (IOException | RuntimeException e) {
-      throw new ConvertException(ConvertException.Stage.CREATE, e);
+    if (format == ImageFormat.QCOW2 && options.backingFile() != null) {
+      // as img_convert: made first (the backing file need not exist), then opened with it
+      try {
+        QcowFile.createUnsafe(path, options);
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.CREATE, e);
+      }
+      try {
+        target = QcowFile.open(path, OpenOptions.readWriteDefaults().withFlushes(flushes));
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.OPEN, e);
+      }
+    } else {
+      try {
+        target = format == ImageFormat.QCOW2
+            ? QcowFile.create(path, options, OpenOptions.readWriteDefaults().withFlushes(flushes))
+            : DiskImages.create(path, format, options);
+      } catch (IOException | RuntimeException e) {
+        throw new ConvertException(ConvertException.Stage.CREATE, e);
+      }
     }
     // QEMU's vmdk driver writes compressed clusters as plain ones (its streamOptimized extents
     // deflate every grain themselves)

@@ -67,23 +67,35 @@ public final class ImageCommit {
     boolean done = false;
     try {
       DiskFile image;
+      ImageSpec backingSpec = null;
       try {
         image = DiskImages.open(spec, layerOptions.withReadOnly(!emptyImage), secrets);
         if (spec.formatOptions(image.format()).backing() instanceof FormatOptions.Override override) {
-          image.close();
-          throw new UnsupportedFeatureException("commit into a backing file set by the image options ('"
-              + override.optionName() + "') is not supported");
+          if (baseName != null || override.spec().filename() == null) {
+            image.close();
+            throw new UnsupportedFeatureException("commit into a backing file set by the image options ('"
+                + override.optionName() + "') is not supported");
+          }
+          // the backing file the options name (its driver, file and secret): the base
+          backingSpec = override.spec();
         }
       } catch (IOException e) {
         throw new ImageInfos.OpenFailure(spec.name(), e);
       }
       above.add(image);
+      if (backingSpec != null) {
+        try {
+          base = DiskImages.open(backingSpec, OpenOptions.readWriteDefaults(), secrets);
+        } catch (IOException e) {
+          throw new ImageInfos.OpenFailure(backingSpec.name(), e);
+        }
+      }
       ImageInfo info = image.info();
-      if (info.backingFile() == null || info.backingFile().isEmpty()) {
+      if (base == null && (info.backingFile() == null || info.backingFile().isEmpty())) {
         throw new CommitException("Image does not have a backing file");
       }
       String layerName = filename;
-      while (true) {
+      while (base == null) {
         String recorded = info.backingFile();
         String fullName = BackingNames.fullName(layerName, recorded);
         ImageFormat layerFormat = formatOf(info.backingFormat());

@@ -144,8 +144,9 @@ final class ImageCopier {
           }
           window.add(CompletableFuture.supplyAsync(() -> {
             try {
-              Chunk chunk = zero && zerosAsData() ? dataChunk(start, end) : zero ? zeroChunk(start, end)
-              : dataChunk(start, end);
+              // -S 0 into a new image without a backing file: zeros are written as data, as
+              // qemu-img's convert writes a zero run when min_sparse is 0
+              Chunk chunk = zero && !zerosAsData() ? zeroChunk(start, end) : dataChunk(start, end);
               if (direct) {
                 apply(chunk);
               }
@@ -230,19 +231,14 @@ final class ImageCopier {
   private long[] nextRange(long position) throws IOException {
     long zeroEnd = zeroRunEnd(position);
     long alignedZeroEnd = zeroEnd >= total ? total : zeroEnd / unitBytes * unitBytes;
+    if (alignedZeroEnd > position && zerosAsData()) {
+      // written as data: a chunk at a time, through the data buffers
+      alignedZeroEnd = Math.min(alignedZeroEnd, position + chunkBytes);
+    }
     if (alignedZeroEnd > position) {
-      // zeros written as data (-S 0) go chunk by chunk like data
-      return new long[] {position, zerosAsData() ? Math.min(alignedZeroEnd, position + chunkBytes) : alignedZeroEnd, 1};
+      return new long[] {position, alignedZeroEnd, 1};
     }
     return new long[] {position, dataEnd(position, Math.min(total, position + chunkBytes)), 0};
-  }
-
-  /**
-   * Whether zeros are written as data: with -S 0 qemu-img's convert turns a zero range into a data
-   * buffer of zeros for a new target without a backing file, so the target allocates it.
-   */
-  private boolean zerosAsData() {
-    return !options.detectZeroes() && options.targetIsNew() && backing == null;
   }
 
   /** The end of the run of ranges from {@code position} that the sources' block status calls zeros. */
@@ -304,6 +300,11 @@ final class ImageCopier {
       index++;
     }
     return index;
+  }
+
+  /** Whether zero runs are written as data: -S 0 into a new target with no backing file (qemu-img's BLK_ZERO then). */
+  private boolean zerosAsData() {
+    return !options.detectZeroes() && options.targetIsNew() && backing == null;
   }
 
   /** A run the sources read as zeros: nothing to do on a new image unless its backing file has data there. */

@@ -79,6 +79,10 @@ public final class ImageCreate {
         options = options.withEncryption(withSecret(options.encryption(),
             values.string(qcow2 ? "encrypt.key-secret" : "key-secret"), qcow2 ? "encrypt." : "", secrets));
       }
+      if (ProtocolTarget.names(filename)) {
+        ProtocolTarget.create(filename, format, options);
+        return;
+      }
       // the file protocol's prefix names no file (the file driver's create strips it)
       Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
       if (format == ImageFormat.QCOW2) {
@@ -165,7 +169,8 @@ public final class ImageCreate {
 
   /**
    * Opens the backing file as qemu-img create does to check it and learn its size: its name taken
-   * from the new image's directory, its format as given, shared with other users.
+   * from the new image's directory, its format as given, shared with other users, only to be
+   * described.
    */
   private static long backingSize(String filename, String backing, String backingFmt) throws IOException {
     String fullName = BackingNames.fullName(filename, backing);
@@ -180,11 +185,14 @@ public final class ImageCreate {
         case "qed" -> ImageFormat.QED;
         case "qcow" -> ImageFormat.QCOW;
         case "vhdx" -> ImageFormat.VHDX;
+        case "luks" -> ImageFormat.LUKS;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };
     }
-    OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true);
+    // bdrv_img_create opens it with BDRV_O_NO_IO: an encrypted backing file needs no secret
+    OpenOptions options = OpenOptions.readOnlyDefaults().withFormat(format).withForceShare(true)
+        .withDescribeOnly(true);
     try (DiskFile opened = backing.startsWith("json:")
         ? DiskImages.open(ImageSpec.parseWithDriver(backing, null).withDefaultFormat(format), options, Secrets.none())
         : DiskImages.open(Path.of(fullName), options)) {

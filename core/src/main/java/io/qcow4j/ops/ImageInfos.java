@@ -109,6 +109,7 @@ public final class ImageInfos {
       // no base directory (a quorum): the backing file's actual path cannot be determined
       String full = info.backingFile() == null || info.backingFile().isEmpty() || spec.filename() == null
           ? null : BackingNames.fullName(spec.filename(), info.backingFile());
+      // a protocol node from another module names itself (an NBD export's URI)
       String name = disk.nodeFilename() != null ? disk.nodeFilename() : spec.displayName(info.format());
       return new LayerInfo(name, info, full,
           disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName());

@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.Preallocation;
 import java.io.IOException;
@@ -74,9 +75,12 @@ public final class ImageResize {
     }
   }
 
-  /** Refuses a preallocation that a resize cannot do: metadata, as QEMU's file driver refuses it. */
-  public static void checkPreallocation(Preallocation preallocation) throws ResizeException {
-    if (preallocation == Preallocation.METADATA) {
+  /**
+   * Refuses a preallocation that a resize of a {@code format} image cannot do: metadata, except on
+   * qcow2 (QEMU's file driver refuses it; qcow2 allocates its metadata for the new part).
+   */
+  public static void checkPreallocation(Preallocation preallocation, ImageFormat format) throws ResizeException {
+    if (preallocation == Preallocation.METADATA && format != ImageFormat.QCOW2) {
       throw new ResizeException(ResizeException.Refusal.UNSUPPORTED_PREALLOCATION,
           "Unsupported preallocation mode: metadata");
     }
@@ -88,7 +92,7 @@ public final class ImageResize {
    */
   public static long resize(DiskFile disk, SizeChange change, boolean allowShrink, Preallocation preallocation)
       throws IOException {
-    checkPreallocation(preallocation);
+    checkPreallocation(preallocation, disk.format());
     long current = disk.size();
     long total = change.from(current);
     if (total <= 0) {
@@ -106,10 +110,30 @@ public final class ImageResize {
       throw new ResizeException(ResizeException.Refusal.UNALIGNED, "The new size must be a multiple of 512");
     }
     disk.resize(total);
-    if (preallocation != Preallocation.OFF && total > current) {
-      disk.allocate(current, total - current);
+    if (total > current) {
+      preallocate(disk, current, total - current, preallocation);
     }
     disk.flush();
     return total;
+  }
+
+  /**
+   * Preallocates the grown part of a disk: falloc and full allocate it with its content (zeros),
+   * metadata (qcow2 only) maps it to host clusters without writing them, as QEMU's
+   * preallocate_co does.
+   */
+  public static void preallocate(DiskFile disk, long offset, long length, Preallocation preallocation)
+      throws IOException {
+    switch (preallocation) {
+      case OFF -> { }
+      case METADATA -> {
+        if (!(disk instanceof QcowFile image)) {
+          throw new ResizeException(ResizeException.Refusal.UNSUPPORTED_PREALLOCATION,
+              "Unsupported preallocation mode: metadata");
+        }
+        image.preallocateMetadata(offset, length);
+      }
+      case FALLOC, FULL -> disk.allocate(offset, length);
+    }
   }
 }

@@ -123,7 +123,8 @@ final class Amender {
     }
     if (!Objects.equals(options.backingFile().orElse(null), header.backingFile())
         || !options.backingFormat().equals(header.backingFormat())) {
-      throw new InvalidOptionException("Cannot amend the backing file\nYou can use 'qcow4j rebase' instead.");
+      // QEMU's words; the command line names itself in the hint
+      throw new InvalidOptionException("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
     }
   }
 
@@ -220,7 +221,8 @@ final class Amender {
         extensions.add(extension);
       }
     }
-    if (version >= 3 && header.extension(HeaderExtension.FEATURE_NAME_TABLE).isEmpty()) {
+    if (version >= 3 && header.extension(HeaderExtension.FEATURE_NAME_TABLE).isEmpty()
+        && FeatureName.tableWritten(header.clusterSize())) {
       extensions.add(new HeaderExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureName.encodeKnownTable()));
     }
     boolean v3 = version >= 3;

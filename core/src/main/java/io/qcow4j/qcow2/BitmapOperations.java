@@ -96,7 +96,8 @@ final class BitmapOperations {
   }
 
   /** Merges {@code source} into {@code target} as bdrv_merge_dirty_bitmap does. */
-  static void merge(Bitmap target, Bitmap source, long targetSize, long sourceSize) throws BitmapException {
+  static void merge(Bitmap target, Bitmap source, long targetSize, long sourceSize)
+      throws BitmapException, io.qcow4j.disk.ImageLimitException {
     DirtyBits into = consistent(target);
     DirtyBits from = consistent(source);
     if (targetSize != sourceSize) {

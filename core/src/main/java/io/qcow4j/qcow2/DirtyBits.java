@@ -1,27 +1,43 @@
 package io.qcow4j.qcow2;
 
+import io.qcow4j.disk.ImageLimitException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One dirty bitmap in memory: one bit per granularity unit of the disk, set lock-free (an atomic OR
- * per word), so marking a write costs a few word operations and never waits for I/O.
+ * per word), so marking a write costs a few word operations and never waits for I/O. The words
+ * live in pages of 64 KiB made at their first set bit, so a bitmap costs memory for what is dirty
+ * only (a clean bitmap of 2^32 bits, QEMU's largest, costs its page table); all bitmaps of the
+ * process together may hold at most a quarter of the heap in pages, past which a mark fails with
+ * {@link ImageLimitException} rather than exhausting memory.
  */
 final class DirtyBits {
   private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+  private static final VarHandle PAGES = MethodHandles.arrayElementVarHandle(long[][].class);
+  private static final int PAGE_WORD_BITS = 13;
+  private static final int PAGE_WORDS = 1 << PAGE_WORD_BITS;
+  private static final long PAGE_BYTES = PAGE_WORDS * 8L;
+  /** The bytes of pages every bitmap of the process holds. */
+  private static final AtomicLong PAGE_BYTES_HELD = new AtomicLong();
+  private static final long PAGE_BYTES_LIMIT = Runtime.getRuntime().maxMemory() / 4;
+
   private final int granularityBits;
   private final long bitCount;
-  private final long[] words;
+  private final long wordCount;
+  private final long[][] pages;
 
   DirtyBits(long diskSize, int granularityBits) {
     this.granularityBits = granularityBits;
     this.bitCount = (diskSize + (1L << granularityBits) - 1) >>> granularityBits;
-    long wordCount = (bitCount + 63) >>> 6;
-    if (wordCount > Integer.MAX_VALUE - 8) {
+    this.wordCount = (bitCount + 63) >>> 6;
+    long pageCount = (wordCount + PAGE_WORDS - 1) >>> PAGE_WORD_BITS;
+    if (pageCount > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException("a bitmap of " + bitCount + " bits does not fit in memory");
     }
-    this.words = new long[(int) wordCount];
+    this.pages = new long[(int) pageCount][];
   }
 
   int granularityBits() {
@@ -32,8 +48,47 @@ final class DirtyBits {
     return bitCount;
   }
 
+  /** The word at {@code word}: 0 in a page not made yet. */
+  private long word(long word) {
+    long[] page = (long[]) PAGES.getAcquire(pages, (int) (word >>> PAGE_WORD_BITS));
+    return page == null ? 0 : (long) WORDS.getOpaque(page, (int) (word & (PAGE_WORDS - 1)));
+  }
+
+  /** The page holding {@code word}, made (within the process's budget) when it is not there yet. */
+  private long[] pageFor(long word) throws ImageLimitException {
+    int index = (int) (word >>> PAGE_WORD_BITS);
+    long[] page = (long[]) PAGES.getAcquire(pages, index);
+    if (page != null) {
+      return page;
+    }
+    if (PAGE_BYTES_HELD.addAndGet(PAGE_BYTES) > PAGE_BYTES_LIMIT) {
+      PAGE_BYTES_HELD.addAndGet(-PAGE_BYTES);
+      throw new ImageLimitException("the dirty bitmaps in memory would take more than " + PAGE_BYTES_LIMIT
+          + " bytes (a quarter of the heap)");
+    }
+    long[] made = new long[PAGE_WORDS];
+    long[] raced = (long[]) PAGES.compareAndExchangeRelease(pages, index, null, made);
+    if (raced != null) {
+      PAGE_BYTES_HELD.addAndGet(-PAGE_BYTES);
+      return raced;
+    }
+    // pages are given back to the budget when the bitmap is collected
+    java.lang.ref.Cleaner cleaner = CLEANER;
+    cleaner.register(this, () -> PAGE_BYTES_HELD.addAndGet(-PAGE_BYTES));
+    return made;
+  }
+
+  private static final java.lang.ref.Cleaner CLEANER = java.lang.ref.Cleaner.create();
+
+  private void orWord(long word, long mask) throws ImageLimitException {
+    if ((word(word) & mask) == mask) {
+      return;
+    }
+    WORDS.getAndBitwiseOr(pageFor(word), (int) (word & (PAGE_WORDS - 1)), mask);
+  }
+
   /** Sets the bits of every unit that {@code [offset, offset + length)} touches. */
-  void mark(long offset, long length) {
+  void mark(long offset, long length) throws ImageLimitException {
     if (length <= 0) {
       return;
     }
@@ -43,15 +98,11 @@ final class DirtyBits {
   }
 
   /** Sets bits {@code [from, to)}. */
-  void setBits(long from, long to) {
+  void setBits(long from, long to) throws ImageLimitException {
     while (from < to) {
-      int word = (int) (from >>> 6);
-      long wordEnd = Math.min(to, ((long) word + 1) << 6);
-      long mask = maskOf(from, wordEnd);
-      long current = (long) WORDS.getOpaque(words, word);
-      if ((current & mask) != mask) {
-        WORDS.getAndBitwiseOr(words, word, mask);
-      }
+      long word = from >>> 6;
+      long wordEnd = Math.min(to, (word + 1) << 6);
+      orWord(word, maskOf(from, wordEnd));
       from = wordEnd;
     }
   }
@@ -64,26 +115,34 @@ final class DirtyBits {
   }
 
   boolean get(long bit) {
-    return ((long) WORDS.getOpaque(words, (int) (bit >>> 6)) & (1L << (bit & 63))) != 0;
+    return (word(bit >>> 6) & (1L << (bit & 63))) != 0;
   }
 
   /** Clears every bit. */
   void clear() {
-    for (int index = 0; index < words.length; index++) {
-      WORDS.setOpaque(words, index, 0L);
+    for (long[] page : pages) {
+      if (page != null) {
+        for (int index = 0; index < page.length; index++) {
+          WORDS.setOpaque(page, index, 0L);
+        }
+      }
     }
   }
 
   /** The first set bit at or after {@code bit}, or -1. */
   long nextSet(long bit) {
     while (bit < bitCount) {
-      int word = (int) (bit >>> 6);
-      long value = (long) WORDS.getOpaque(words, word) & (-1L << (bit & 63));
+      long word = bit >>> 6;
+      if (PAGES.getAcquire(pages, (int) (word >>> PAGE_WORD_BITS)) == null) {
+        bit = ((word >>> PAGE_WORD_BITS) + 1) << (PAGE_WORD_BITS + 6);
+        continue;
+      }
+      long value = word(word) & (-1L << (bit & 63));
       if (value != 0) {
-        long found = ((long) word << 6) + Long.numberOfTrailingZeros(value);
+        long found = (word << 6) + Long.numberOfTrailingZeros(value);
         return found < bitCount ? found : -1;
       }
-      bit = ((long) word + 1) << 6;
+      bit = (word + 1) << 6;
     }
     return -1;
   }
@@ -91,12 +150,12 @@ final class DirtyBits {
   /** The first clear bit at or after {@code bit}, or {@link #bitCount()}. */
   long nextClear(long bit) {
     while (bit < bitCount) {
-      int word = (int) (bit >>> 6);
-      long value = ~(long) WORDS.getOpaque(words, word) & (-1L << (bit & 63));
+      long word = bit >>> 6;
+      long value = ~word(word) & (-1L << (bit & 63));
       if (value != 0) {
-        return Math.min(bitCount, ((long) word << 6) + Long.numberOfTrailingZeros(value));
+        return Math.min(bitCount, (word << 6) + Long.numberOfTrailingZeros(value));
       }
-      bit = ((long) word + 1) << 6;
+      bit = (word + 1) << 6;
     }
     return bitCount;
   }
@@ -108,7 +167,7 @@ final class DirtyBits {
   }
 
   /** Sets the bits of every byte range that {@code source} marks (any granularity, same disk size). */
-  void merge(DirtyBits source) {
+  void merge(DirtyBits source) throws ImageLimitException {
     long bit = source.nextSet(0);
     while (bit >= 0) {
       long end = source.nextClear(bit);
@@ -130,8 +189,7 @@ final class DirtyBits {
       int value = 0;
       if (bit < bitCount) {
         // from is a multiple of 8: one byte never straddles two words
-        long word = (long) WORDS.getOpaque(words, (int) (bit >>> 6));
-        value = (int) (word >>> (bit & 63)) & 0xff;
+        value = (int) (word(bit >>> 6) >>> (bit & 63)) & 0xff;
       }
       out.put(start + index, (byte) value);
     }
@@ -139,7 +197,7 @@ final class DirtyBits {
   }
 
   /** Sets the bits that {@code in} holds for the range starting at bit {@code from} (see {@link #serialize}). */
-  void deserialize(long from, ByteBuffer in) {
+  void deserialize(long from, ByteBuffer in) throws ImageLimitException {
     int bytes = in.remaining();
     int start = in.position();
     if ((from & 63) == 0) {
@@ -156,7 +214,7 @@ final class DirtyBits {
         if (valid < 64) {
           value &= (1L << valid) - 1;
         }
-        WORDS.getAndBitwiseOr(words, (int) (bit >>> 6), value);
+        orWord(bit >>> 6, value);
       }
       in.position(start + whole);
       deserializeBytes(from + 8L * whole, in);
@@ -165,7 +223,7 @@ final class DirtyBits {
     deserializeBytes(from, in);
   }
 
-  private void deserializeBytes(long from, ByteBuffer in) {
+  private void deserializeBytes(long from, ByteBuffer in) throws ImageLimitException {
     int bytes = in.remaining();
     int start = in.position();
     for (int index = 0; index < bytes; index++) {
@@ -184,7 +242,7 @@ final class DirtyBits {
   }
 
   /** A copy of these bits over a disk of {@code newDiskSize} bytes (cut or grown clean). */
-  DirtyBits resized(long newDiskSize) {
+  DirtyBits resized(long newDiskSize) throws ImageLimitException {
     DirtyBits resized = new DirtyBits(newDiskSize, granularityBits);
     long bit = nextSet(0);
     while (bit >= 0 && bit < resized.bitCount) {

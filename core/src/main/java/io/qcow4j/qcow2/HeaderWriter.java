@@ -2,6 +2,7 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.UnsupportedFeatureException;
+import io.qcow4j.qcow2.format.FeatureName;
 import io.qcow4j.qcow2.format.Features;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.HeaderCodec;
@@ -96,18 +97,39 @@ final class HeaderWriter {
    * first cluster, with barriers around it.
    */
   void rewriteHeaderArea(Header updated) throws IOException {
-    byte[] encoded;
-    try {
-      encoded = HeaderCodec.encode(updated);
-    } catch (java.nio.BufferOverflowException e) {
-      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in the first cluster ("
-          + clusterSize + " bytes)");
+    updated = withoutSmallClusterFeatureTable(updated);
+    if (HeaderCodec.encodedLength(updated) > clusterSize) {
+      throw new ImageLimitException(name + ": the header with its extensions and backing file name does not fit in"
+          + " the first cluster (" + clusterSize + " bytes)");
     }
+    byte[] encoded = HeaderCodec.encode(updated);
     storage.force(false);
     storage.write(ByteBuffer.wrap(encoded), 0);
     storage.force(false);
     header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
         storage.size());
+  }
+
+  /**
+   * {@code header} without its feature name table where QEMU's qcow2_update_header would write none
+   * (clusters of 4 KiB and less): an image made by an older qcow4j has one filling a 512-byte
+   * cluster, which would leave no room for a backing file name.
+   */
+  private Header withoutSmallClusterFeatureTable(Header header) {
+    if (FeatureName.tableWritten(clusterSize) || header.extension(HeaderExtension.FEATURE_NAME_TABLE).isEmpty()) {
+      return header;
+    }
+    List<HeaderExtension> kept = new ArrayList<>();
+    for (HeaderExtension extension : header.extensions()) {
+      if (extension.type() != HeaderExtension.FEATURE_NAME_TABLE) {
+        kept.add(extension);
+      }
+    }
+    return new Header(header.version(), header.backingFileOffset(), header.backingFileSize(), header.clusterBits(),
+        header.size(), header.cryptMethod(), header.l1Size(), header.l1TableOffset(), header.refcountTableOffset(),
+        header.refcountTableClusters(), header.snapshotCount(), header.snapshotsOffset(),
+        header.incompatibleFeatures(), header.compatibleFeatures(), header.autoclearFeatures(),
+        header.refcountOrder(), header.headerLength(), header.compressionType(), kept, header.backingFile());
   }
 
   /**
@@ -145,7 +167,9 @@ final class HeaderWriter {
           backingFormat.getBytes(StandardCharsets.UTF_8)));
     }
     for (HeaderExtension extension : current.extensions()) {
-      if (extension.type() != HeaderExtension.BACKING_FORMAT) {
+      // qcow2_update_header writes no feature name table into small clusters (see FeatureName)
+      if (extension.type() != HeaderExtension.BACKING_FORMAT && !(extension.type()
+          == HeaderExtension.FEATURE_NAME_TABLE && !FeatureName.tableWritten(clusterSize))) {
         extensions.add(extension);
       }
     }

@@ -22,6 +22,7 @@ import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -83,7 +84,16 @@ final class ImageCreator {
       }
     }
     Storage storage = FileStorage.create(path, true).flushingAs(open);
-    return layOut(storage, path, options, open);
+    try {
+      return layOut(storage, path, options, open);
+    } catch (IOException | RuntimeException e) {
+      // qcow2_co_create_opts deletes what it made when the creation fails
+      Files.deleteIfExists(path);
+      if (options.dataFile() != null) {
+        Files.deleteIfExists(BackingChain.resolve(path, options.dataFile()));
+      }
+      throw e;
+    }
   }
 
   /** Creates the image in empty {@code storage}; external data files need a path, so they are refused. */
@@ -109,7 +119,9 @@ final class ImageCreator {
     int version = version(options);
     int refcountOrder = Integer.numberOfTrailingZeros(options.refcountBits());
     try {
-      Header initial = header(options, version, clusterBits, refcountOrder, 0, 0, 0, null, 0);
+      // as qcow2_co_create: a bare header first, the backing file assigned at the end
+      Header initial = header(options.toBuilder().backing(null, null).build(), version, clusterBits,
+          refcountOrder, 0, 0, 0, null, 0);
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(initial)), 0);
       ByteBuffer table = ByteBuffer.allocate(clusterSize);
       table.putLong(0, 2L * clusterSize);
@@ -154,6 +166,12 @@ final class ImageCreator {
       Header header = header(options, version, clusterBits, refcountOrder, size, l1Offset, (int) l1Entries, crypto,
           cryptMethod)
           .withRefcountTable(refcounts.tableOffset(), refcounts.tableClusters());
+      if (HeaderCodec.encodedLength(header) > clusterSize) {
+        // qcow2_co_create's bdrv_change_backing_file, whose qcow2_update_header finds no room
+        throw new ImageLimitException("Could not assign backing file '" + options.backingFile() + "' with format '"
+            + (options.backingFormat() == null ? "(null)" : options.backingFormat().id())
+            + "': No space left on device");
+      }
       storage.write(ByteBuffer.wrap(HeaderCodec.encode(header)), 0);
       storage.force(false);
     } catch (IOException | RuntimeException e) {
@@ -225,8 +243,10 @@ final class ImageCreator {
     long autoclear = 0;
     int compressionType = options.compressionType() == CompressionType.ZSTD ? Header.COMPRESSION_ZSTD
         : Header.COMPRESSION_ZLIB;
-    if (version >= 3) {
+    if (version >= 3 && FeatureName.tableWritten(1 << clusterBits)) {
       extensions.add(new HeaderExtension(HeaderExtension.FEATURE_NAME_TABLE, FeatureName.encodeKnownTable()));
+    }
+    if (version >= 3) {
       if (options.dataFile() != null) {
         incompatible |= Features.INCOMPAT_DATA_FILE;
       }

@@ -42,7 +42,8 @@ final class ImageDescription {
         header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), image.snapshots(), bitmaps(),
         image.encryption() != null ? image.encryption().info()
             : header.cryptMethod() == Header.CRYPT_AES ? new ImageInfo.EncryptionInfo("aes", null) : null);
-    return new ImageInfo(path, ImageFormat.QCOW2, header.size(), HostFiles.allocatedBytes(path),
+    long allocated = path != null ? HostFiles.allocatedBytes(path) : storage.allocatedBytes();
+    return new ImageInfo(path, ImageFormat.QCOW2, header.size(), allocated,
         header.backingFile(), header.backingFormat().orElse(null), qcow2);
   }
 

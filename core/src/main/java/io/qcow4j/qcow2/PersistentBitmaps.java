@@ -54,7 +54,7 @@ final class PersistentBitmaps {
   }
 
   /** The most bits one bitmap may hold in memory: 128 MiB (16 TiB at 16 KiB granularity, 64 TiB at 64 KiB). */
-  static final long MAX_BITS = 1L << 30;
+  static final long MAX_BITS = 1L << 32;
   private final QcowFile image;
   private final Storage storage;
   private final String name;
@@ -222,7 +222,7 @@ final class PersistentBitmaps {
   }
 
   /** Marks {@code [offset, offset + length)} dirty in every enabled consistent bitmap; no lock, no I/O. */
-  void mark(long offset, long length) {
+  void mark(long offset, long length) throws io.qcow4j.disk.ImageLimitException {
     for (Bitmap bitmap : tracked) {
       DirtyBits bits = bitmap.bits;
       if (bits != null) {

@@ -658,6 +658,11 @@ public final class QcowFile implements DiskFile {
   }
 
   @Override
+  public String nodeFilename() {
+    return path == null ? storage.nodeFilename() : null;
+  }
+
+  @Override
   public Optional<DiskFile> backing() {
     return Optional.ofNullable(backing);
   }
@@ -806,6 +811,31 @@ public final class QcowFile implements DiskFile {
     long end = offset + length;
     for (long cursor = offset & ~(clusterSize - 1L); cursor < end; cursor += clusterSize) {
       writer.allocateCluster(cursor);
+    }
+  }
+
+  /**
+   * Maps the clusters of {@code [offset, offset + length)} that have no host cluster to fresh
+   * ones without writing them (they read as zeros), as QEMU's metadata preallocation does for a
+   * grown image; a partly covered first cluster is allocated with its content.
+   */
+  public void preallocateMetadata(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    if (length == 0) {
+      return;
+    }
+    if (encryption != null) {
+      // an encrypted cluster of zeros is no run of zero bytes: allocate with the content
+      allocate(offset, length);
+      return;
+    }
+    long end = offset + length;
+    long firstWhole = (offset + clusterSize - 1) & -(long) clusterSize;
+    if (firstWhole != offset) {
+      writer.allocateCluster(offset & -(long) clusterSize);
+    }
+    if (firstWhole < end) {
+      writer.preallocateMetadata(firstWhole, end);
     }
   }
 
@@ -984,7 +1014,7 @@ public final class QcowFile implements DiskFile {
   // ---------------------------------------------------------------- persistent dirty bitmaps
 
   /** Marks a guest range dirty in the enabled bitmaps (before its write: a failed write leaves it marked). */
-  private void markDirty(long offset, long length) {
+  private void markDirty(long offset, long length) throws ImageLimitException {
     PersistentBitmaps held = bitmaps;
     if (held != null) {
       held.mark(offset, length);

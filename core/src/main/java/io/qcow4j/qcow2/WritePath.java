@@ -671,6 +671,46 @@ final class WritePath {
     metadata.barrier();
   }
 
+  /**
+   * Maps every cluster from cluster-aligned {@code start} to {@code end} that has no host cluster
+   * to a fresh one, unwritten (a fresh cluster reads as zeros: past the file's end, or punched when
+   * reused), and extends the file over them: metadata preallocation of a grown part.
+   */
+  void preallocateMetadata(long start, long end) throws IOException {
+    long hostEnd = 0;
+    long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+    long epoch = io.enter();
+    try {
+      metaLock.lock();
+      try {
+        for (long guest = start; guest < end; guest += clusterSize) {
+          long clusterStart = guest;
+          reservations.await(clusterStart >>> clusterBits);
+          long[] words = image.guarded(() -> lookup.entryWords(clusterStart));
+          if (L2Entry.hasHostCluster(words[0], hasDataFile)) {
+            continue;
+          }
+          metadata.markDirty();
+          image.guarded(() -> lookup.writableSlot(clusterStart, refcounts));
+          long host = hasDataFile ? clusterStart : refcounts.allocate(1);
+          long entry = hasDataFile && host == 0 ? L2Entry.COPIED : L2Entry.data(host, true);
+          lookup.store(image.guarded(() -> lookup.writableSlot(clusterStart, refcounts)), entry, allAllocated);
+          hostEnd = Math.max(hostEnd, host + clusterSize);
+        }
+      } catch (CorruptImageException e) {
+        throw image.signalCorruption(e);
+      } finally {
+        metaLock.unlock();
+      }
+    } finally {
+      io.exit(epoch);
+    }
+    if (dataStorage.size() < hostEnd) {
+      dataStorage.truncate(hostEnd);
+    }
+    flush();
+  }
+
   Refcounts refcounts() {
     return refcounts;
   }

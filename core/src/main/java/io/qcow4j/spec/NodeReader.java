@@ -262,6 +262,10 @@ final class NodeReader {
         }
         values.put(entry.getKey(), text);
       }
+      // the plugin takes them all: none is left for a format above it
+      for (String key : values.keySet()) {
+        options.remove(key);
+      }
       return new BlockNode.Plugin(driver, values);
     }
     if (OTHER_DRIVERS.contains(driver)) {

@@ -29,6 +29,17 @@ public interface Storage extends Closeable {
   /** Sets the file's size, cutting or extending it with zeros. */
   void truncate(long newSize) throws IOException;
 
+  /**
+   * Makes the storage at least {@code minimum} bytes long (QEMU's truncate that need not be exact,
+   * as creating an image on an existing node does): by default it grows the file when shorter;
+   * storage that cannot grow refuses in its own words.
+   */
+  default void ensureSize(long minimum) throws IOException {
+    if (size() < minimum) {
+      truncate(minimum);
+    }
+  }
+
   /** Makes every completed write durable (fdatasync, or fsync when {@code metadata}). */
   void force(boolean metadata) throws IOException;
 

@@ -101,13 +101,19 @@ public final class NbdStorage implements Storage {
     }
   }
 
+  /** An export's size is the server's: an exact resize to another size is refused as QEMU refuses it. */
   @Override
   public void truncate(long newSize) throws IOException {
-    if (newSize > client.size()) {
-      throw new IOException("Cannot grow NBD nodes");
-    }
     if (newSize != client.size()) {
       throw new IOException("Cannot resize NBD nodes");
+    }
+  }
+
+  /** QEMU's non-exact truncate of an NBD node: nothing to do up to its size, refused past it. */
+  @Override
+  public void ensureSize(long minimum) throws IOException {
+    if (minimum > client.size()) {
+      throw new IOException("Cannot grow NBD nodes");
     }
   }
 
@@ -191,7 +197,8 @@ public final class NbdStorage implements Storage {
 
   private void checkInside(long position, long length) throws IOException {
     if (position < 0 || length < 0 || position + length > client.size()) {
-      throw new NbdErrorException(Protocol.EIO, new IOException(name() + ": " + length + " bytes at offset "
+      // QEMU's block layer refuses a request past the end of a node that cannot grow with EINVAL
+      throw new NbdErrorException(Protocol.EINVAL, new IOException(name() + ": " + length + " bytes at offset "
           + position + " lie past the end of the export (" + client.size() + " bytes)"));
     }
   }

@@ -237,7 +237,9 @@ class NbdClientTest {
     assertThat(storage.nextData(0)).isZero();
     assertThat(storage.nextHole(0)).isEqualTo(64 << 10);
     assertThat(storage.nextData(64 << 10)).isEqualTo(1 << 20);
-    assertThatThrownBy(() -> storage.truncate(SIZE * 2L)).hasMessage("Cannot grow NBD nodes");
+    assertThatThrownBy(() -> storage.ensureSize(SIZE * 2L)).hasMessage("Cannot grow NBD nodes");
+    assertThatThrownBy(() -> storage.truncate(SIZE / 2)).hasMessage("Cannot resize NBD nodes");
+    storage.truncate(SIZE);
   }
 
   @Test
@@ -260,5 +262,87 @@ class NbdClientTest {
     List<ExportInfo> exports = NbdClient.list(NbdAddress.unix(dir.resolve("depth.sock").toString()));
     assertThat(exports.getFirst().contexts()).containsExactly("base:allocation", "qemu:allocation-depth");
     assertThat(exports.getFirst().flagNames()).containsExactly("readonly", "flush", "fua", "df", "multi", "cache");
+  }
+
+  /**
+   * A scripted server: the handshake a structured-reply client expects, then {@code afterRequest}
+   * answers the first request header; returns the server's thread.
+   */
+  private Thread scriptedServer(Path socketPath, java.util.function.BiConsumer<Wire, Frames.Request> afterRequest)
+      throws IOException {
+    java.nio.channels.ServerSocketChannel listener =
+        java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX);
+    listener.bind(java.net.UnixDomainSocketAddress.of(socketPath));
+    resources.add(listener);
+    Thread thread = Thread.ofPlatform().daemon().start(() -> {
+      try (java.nio.channels.SocketChannel channel = listener.accept(); Wire wire = new Wire(channel)) {
+        wire.write(ByteBuffer.allocate(18).putLong(Protocol.NBDMAGIC).putLong(Protocol.IHAVEOPT)
+            .putShort((short) (Protocol.FLAG_FIXED_NEWSTYLE | Protocol.FLAG_NO_ZEROES)).flip());
+        wire.readInt();
+        while (true) {
+          wire.readLong();
+          int option = wire.readInt();
+          wire.skip(Integer.toUnsignedLong(wire.readInt()));
+          if (option == Protocol.OPT_SET_META_CONTEXT) {
+            byte[] name = Frames.bytes(Protocol.BASE_ALLOCATION);
+            wire.write(Frames.optionReply(option, Protocol.REP_META_CONTEXT, 4 + name.length),
+                ByteBuffer.allocate(4 + name.length).putInt(5).put(name).flip());
+          } else if (option == Protocol.OPT_GO) {
+            wire.write(Frames.optionReply(option, Protocol.REP_INFO, 12), ByteBuffer.allocate(12)
+                .putShort((short) Protocol.INFO_EXPORT).putLong(1 << 20)
+                .putShort((short) (Protocol.FLAG_HAS_FLAGS | Protocol.FLAG_SEND_FLUSH)).flip());
+          }
+          wire.write(Frames.optionReply(option, Protocol.REP_ACK, 0));
+          if (option == Protocol.OPT_GO) {
+            break;
+          }
+        }
+        ByteBuffer header = ByteBuffer.allocate(Frames.REQUEST_BYTES);
+        wire.readFully(header);
+        header.flip().getInt();
+        afterRequest.accept(wire, Frames.Request.decodeAfterMagic(header));
+        // keep the connection open until the client hangs up
+        wire.skip(Long.MAX_VALUE);
+      } catch (IOException e) {
+        // the client hung up
+      }
+    });
+    return thread;
+  }
+
+  @Test
+  void aBrokenReplyFailsTheRequestAndEveryLaterOne() throws Exception {
+    Path socketPath = dir.resolve("broken.sock");
+    scriptedServer(socketPath, (wire, request) -> {
+      try {
+        wire.write(ByteBuffer.allocate(16).putInt(0x12345678).putInt(0).putLong(request.cookie()).flip());
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    NbdClient client = connect("broken.sock", "", null);
+    assertThat(client.size()).isEqualTo(1 << 20);
+    assertThat(client.metaContext()).isEqualTo("base:allocation");
+    assertThatThrownBy(() -> client.read(ByteBuffer.allocate(512), 0))
+        .isInstanceOf(NbdErrorException.class).hasMessage("Input/output error")
+        .cause().hasMessage("invalid magic (got 0x12345678)");
+    assertThatThrownBy(() -> client.flush()).isInstanceOf(NbdErrorException.class).hasMessage("Input/output error");
+  }
+
+  @Test
+  void aReadChunkOutsideTheRequestIsAProtocolError() throws Exception {
+    Path socketPath = dir.resolve("outside.sock");
+    scriptedServer(socketPath, (wire, request) -> {
+      try {
+        wire.write(Frames.chunkHeader(Protocol.REPLY_FLAG_DONE, Protocol.REPLY_TYPE_OFFSET_DATA, request.cookie(),
+            8 + 512, 8).putLong(request.offset() + 4096).flip(), ByteBuffer.allocate(512));
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    NbdClient client = connect("outside.sock", "", null);
+    assertThatThrownBy(() -> client.read(ByteBuffer.allocate(512), 0))
+        .isInstanceOf(NbdErrorException.class)
+        .cause().hasMessage("Protocol error: server sent chunk exceeding requested region");
   }
 }

@@ -36,6 +36,14 @@ public record FeatureName(Features.Kind kind, int bit, String name) {
     return names;
   }
 
+  /**
+   * Whether QEMU writes the feature name table into an image of {@code clusterSize}: not for 4 KiB
+   * clusters and smaller (qcow2_update_header leaves room for a backing file name there).
+   */
+  public static boolean tableWritten(int clusterSize) {
+    return clusterSize > 4096;
+  }
+
   /** Encodes a table with QEMU's entries for the features this engine knows. */
   public static byte[] encodeKnownTable() {
     List<FeatureName> names = new ArrayList<>();

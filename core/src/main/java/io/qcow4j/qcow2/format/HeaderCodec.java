@@ -366,9 +366,17 @@ public final class HeaderCodec {
     }
   }
 
-  /** Encodes the header into the start of a cluster: fields, extensions, end marker, backing name. */
+  /**
+   * Encodes the header into the start of a cluster: fields, extensions, end marker, backing name;
+   * a header that does not fit in the first cluster is refused (check with {@link #encodedLength}).
+   */
   public static byte[] encode(Header header) {
     int clusterSize = header.clusterSize();
+    long length = encodedLength(header);
+    if (length > clusterSize) {
+      throw new IllegalArgumentException("the header with its extensions and backing file name needs " + length
+          + " bytes, more than the first cluster holds (" + clusterSize + ")");
+    }
     ByteBuffer out = ByteBuffer.allocate(clusterSize);
     out.putInt(Header.MAGIC).putInt(header.version()).putLong(0).putInt(0).putInt(header.clusterBits())
         .putLong(header.size()).putInt(header.cryptMethod()).putInt(header.l1Size()).putLong(header.l1TableOffset())
