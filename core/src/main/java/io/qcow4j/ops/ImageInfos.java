@@ -106,7 +106,8 @@ public final class ImageInfos {
         throw new ImageSpecException("Block format '" + info.format().id() + "' does not support the option '"
             + override.optionName() + "'");
       }
-      String full = info.backingFile() == null || info.backingFile().isEmpty()
+      // no base directory (a quorum): the backing file's actual path cannot be determined
+      String full = info.backingFile() == null || info.backingFile().isEmpty() || spec.filename() == null
           ? null : BackingNames.fullName(spec.filename(), info.backingFile());
       // a protocol node from another module names itself (an NBD export's URI)
       String name = disk.nodeFilename() != null ? disk.nodeFilename() : spec.displayName(info.format());
