@@ -17,6 +17,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Every command that opens an image, run while a QEMU process holds it (qemu-io or qemu-nbd,
@@ -31,7 +32,9 @@ class LockingCommandTest {
     QEMU_IO_WRITE("qemu-io", "-f", "qcow2"),
     QEMU_IO_READ("qemu-io", "-f", "qcow2", "-r"),
     QEMU_NBD_WRITE("qemu-nbd", "-f", "qcow2", "-t", "-k", "SOCKET"),
-    QEMU_NBD_READ("qemu-nbd", "-f", "qcow2", "-r", "-t", "-k", "SOCKET");
+    QEMU_NBD_READ("qemu-nbd", "-f", "qcow2", "-r", "-t", "-k", "SOCKET"),
+    /** A raw image's server (see {@link #aRawImageTakesOnlyWhatItsUserAsks}). */
+    QEMU_NBD_RAW("qemu-nbd", "-f", "raw", "-t", "-k", "SOCKET");
 
     final List<String> command;
 
@@ -65,7 +68,7 @@ class LockingCommandTest {
         List.of("qemu-io", "-r", "-U", "-c", "read 0 512", "IMAGE"));
     List<Arguments> cases = new ArrayList<>();
     for (Holder holder : Holder.values()) {
-      for (List<String> command : commands) {
+      for (List<String> command : holder == Holder.QEMU_NBD_RAW ? List.<List<String>>of() : commands) {
         cases.add(Arguments.of(holder, command));
       }
     }
@@ -102,6 +105,29 @@ class LockingCommandTest {
     if (refusal(theirs.err()) != null) {
       assertThat(ours.err()).contains("\nIs another process using the image [" + image + "]?");
     }
+  }
+
+  /**
+   * A raw format takes of its file only what its user asks for (QEMU's raw_child_perm): no resize
+   * permission for a write, so a raw image, plain or a window (offset, size) over its file, is
+   * written beside a qemu-nbd that forbids resizing it, as QEMU's is.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"driver=raw,file.filename=IMAGE", "driver=raw,offset=512,size=1024,file.filename=IMAGE",
+      "driver=qcow2,file.filename=IMAGE"})
+  void aRawImageTakesOnlyWhatItsUserAsks(String imageOptions) throws Exception {
+    Path directory = TestImages.scratch();
+    Path image = directory.resolve("held.raw");
+    Files.write(image, new byte[1 << 20]);
+    String options = imageOptions.replace("IMAGE", image.toString());
+    Cli.Result theirs;
+    Cli.Result ours;
+    try (HeldBy held = HeldBy.start(Holder.QEMU_NBD_RAW, image, directory.resolve("nbd.sock"))) {
+      theirs = Qemu.run("qemu-io", "--image-opts", "-c", "write 0 512", options);
+      ours = Cli.run("io", "--image-opts", "-c", "write 0 512", options);
+    }
+    assertThat(ours.exitCode()).as("ours: %s; theirs: %s", ours.err(), theirs.err()).isEqualTo(theirs.exitCode());
+    assertThat(refusal(ours.err())).as(ours.err()).isEqualTo(refusal(theirs.err()));
   }
 
   private static String[] substitute(List<String> command, Path image, Path other, Path out, boolean ours) {

@@ -90,9 +90,10 @@ public final class NodeOpener {
 
   /** A format (named or probed) over its file child's storage. */
   private static DiskFile openFormat(ImageSpec spec, OpenOptions options, Secrets secrets) throws IOException {
-    Storage storage = StorageNodes.storage(spec.file(), options, disks(secrets));
+    ImageFormat named = options.format() != null ? options.format() : spec.format();
+    Storage storage = StorageNodes.storage(spec.file(), options, disks(secrets), named != ImageFormat.RAW);
     try {
-      ImageFormat format = options.format() != null ? options.format() : spec.format();
+      ImageFormat format = named;
       boolean probed = format == null;
       if (probed) {
         format = probe(storage, spec.filename());

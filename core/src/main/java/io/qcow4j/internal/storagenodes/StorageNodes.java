@@ -49,19 +49,30 @@ public final class StorageNodes {
     };
   }
 
-  /** The storage a node gives the node above it. */
+  /** The storage a node gives the node above it, a qcow2 image's (whose writer may resize its file). */
   public static Storage storage(BlockNode node, OpenOptions options, DiskNodes disks) throws IOException {
+    return storage(node, options, disks, true);
+  }
+
+  /**
+   * The storage a node gives the node above it; {@code resizes}: whether a writer above takes the
+   * file's resize permission as a qcow2 image does, where the raw format takes only what its user
+   * asks for (QEMU's raw_child_perm), so a raw image shares its file with a server that forbids
+   * resizing.
+   */
+  public static Storage storage(BlockNode node, OpenOptions options, DiskNodes disks, boolean resizes)
+      throws IOException {
     return switch (node) {
-      case BlockNode.File file -> fileStorage(file, options);
+      case BlockNode.File file -> fileStorage(file, options, resizes);
       case BlockNode.Null device -> new NullStorage(device.driver(), device.size(), device.readZeroes(),
           device.latencyNs());
-      case BlockNode.Blkdebug debug -> blkdebug(debug, options, disks);
+      case BlockNode.Blkdebug debug -> blkdebug(debug, options, disks, resizes);
       case BlockNode.Plugin plugin -> pluginStorage(plugin, options);
       case BlockNode.Quorum quorum -> {
         List<Storage> children = new ArrayList<>();
         try {
           for (BlockNode child : quorum.children()) {
-            children.add(storage(child, options, disks));
+            children.add(storage(child, options, disks, resizes));
           }
         } catch (IOException | RuntimeException e) {
           for (Storage child : children) {
@@ -72,7 +83,7 @@ public final class StorageNodes {
         yield new QuorumStorage(children, quorum.threshold(), quorum.fifo());
       }
       case BlockNode.Format format when format.spec().format() == ImageFormat.RAW && format.spec().node() == null -> {
-        Storage file = storage(format.spec().file(), format.spec().openOptions(options), disks);
+        Storage file = storage(format.spec().file(), format.spec().openOptions(options), disks, false);
         try {
           yield window(file, format.spec().formatOptions(ImageFormat.RAW));
         } catch (IOException | RuntimeException e) {
@@ -110,13 +121,14 @@ public final class StorageNodes {
     return new WindowStorage(storage, offset, -1);
   }
 
-  private static Storage fileStorage(BlockNode.File file, OpenOptions options) throws IOException {
+  private static Storage fileStorage(BlockNode.File file, OpenOptions options, boolean resizes) throws IOException {
     Path path = Path.of(file.filename());
     if (file.named()) {
       checkFileType(file, path, options.readOnly());
     }
     OpenOptions fileOptions = file.locking() != null ? options.withLocking(file.locking()) : options;
-    return FileStorage.open(path, options.readOnly(), LockRequest.forImageFile(fileOptions)).flushingAs(options);
+    LockRequest locks = resizes ? LockRequest.forImageFile(fileOptions) : LockRequest.forRawImage(fileOptions);
+    return FileStorage.open(path, options.readOnly(), locks).flushingAs(options);
   }
 
   /** file-posix's checks of the file type a named driver requires. */
@@ -138,9 +150,10 @@ public final class StorageNodes {
     }
   }
 
-  private static Storage blkdebug(BlockNode.Blkdebug debug, OpenOptions options, DiskNodes disks) throws IOException {
+  private static Storage blkdebug(BlockNode.Blkdebug debug, OpenOptions options, DiskNodes disks, boolean resizes)
+      throws IOException {
     List<BlkdebugRule> rules = blkdebugRules(debug);
-    Storage image = storage(debug.image(), options, disks);
+    Storage image = storage(debug.image(), options, disks, resizes);
     return new BlkdebugStorage(image, rules);
   }
 
