@@ -128,6 +128,7 @@ final class QemuIoSession implements AutoCloseable {
       cantOpen(name, e, image.filename());
       return 1;
     }
+    Images.printOpenMessages(disk, err);
     Images.warnIfBitmapsInvalidated(disk, err);
     if (!openFlags.snapshot() && !disk.isReadOnly()) {
       Images.warnIfProbedRaw(image.filename(), disk, err);
