@@ -365,7 +365,6 @@ final class ClusterLookup {
           "copy of an L2 table (L1 entry " + l1Index + ")");
     }
     long newOffset = refcounts.allocate(1, "L2 table");
-    refcounts.l2TableAllocated();
     int sliceBytes = sliceEntries * 8 * entryWords;
     for (int sliceStart = 0; sliceStart < clusterSize; sliceStart += sliceBytes) {
       long[] words = l2Offset == 0 ? new long[sliceEntries * entryWords] : slice(l2Offset + sliceStart).copy();

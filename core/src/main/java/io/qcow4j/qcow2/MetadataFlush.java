@@ -132,7 +132,7 @@ final class MetadataFlush {
         // Lazy refcounts: under the dirty bit the refcount blocks stay in the cache until close (or
         // until they fill half of it); a crash leaves them stale, and the next read-write open
         // rebuilds them from the L1 and L2 tables (invariant 5).
-        dirtyRefcounts = lazy && refcounts().mayDefer() ? refcounts().takeSettled() : refcounts().takeDirty();
+        dirtyRefcounts = lazy && refcounts().mayDefer() ? Refcounts.nothingDirty() : refcounts().takeDirty();
         dirtyTables = lookup.takeDirty();
         frees = refcounts().takePendingFrees();
         punches = new ArrayList<>(dataFilePunches);

@@ -45,11 +45,6 @@ final class Refcounts {
   private final ConcurrentHashMap<Long, byte[]> published = new ConcurrentHashMap<>();
   private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
   private final TreeSet<Long> flushingBlocks = new TreeSet<>();
-  /**
-   * Images of dirty blocks as they were when an L2 table was last allocated: QEMU's l2_allocate
-   * writes the refcount cache then, so under lazy refcounts the next flush writes these images.
-   */
-  private final TreeMap<Long, byte[]> settledImages = new TreeMap<>();
   /** Clusters whose refcount dropped to zero and whose host range is being punched. */
   private final TreeSet<Long> punching = new TreeSet<>();
   /** Host ranges (offset, length) whose references were dropped by entries not yet durable. */
@@ -531,25 +526,9 @@ final class Refcounts {
     return !tableDirty && dirtyBlocks.size() <= cachedBlocks / 2;
   }
 
-  /** Records the images of the dirty blocks when an L2 table is allocated (see {@link #settledImages}). */
-  void l2TableAllocated() {
-    for (long blockIndex : dirtyBlocks) {
-      settledImages.put(blockIndex, blocks.get(blockIndex).clone());
-    }
-  }
-
-  /**
-   * What a flush writes of the refcount side when lazy refcounts defer the dirty blocks: the images
-   * recorded at the last L2 table allocation since the previous flush, if any. The blocks stay dirty.
-   */
-  DirtyRefcounts takeSettled() {
-    Map<Long, byte[]> images = new TreeMap<>(settledImages);
-    Map<Long, Long> offsets = new TreeMap<>();
-    for (long blockIndex : images.keySet()) {
-      offsets.put(blockIndex, table[(int) blockIndex]);
-    }
-    settledImages.clear();
-    return new DirtyRefcounts(images, offsets, null, tableOffset, tableClusters, false);
+  /** Nothing to write: what a flush takes of the refcount side when lazy refcounts defer it. */
+  static DirtyRefcounts nothingDirty() {
+    return new DirtyRefcounts(Map.of(), Map.of(), null, 0, 0, false);
   }
 
   /** Hands the dirty blocks and table to a flush as copies; they stay cached until {@link #written}. */
@@ -562,7 +541,6 @@ final class Refcounts {
       flushingBlocks.add(blockIndex);
     }
     dirtyBlocks.clear();
-    settledImages.clear();
     long[] tableImage = tableDirty ? table.clone() : null;
     boolean moved = tableMoved;
     tableDirty = false;
