@@ -114,7 +114,6 @@ final class ImageArguments {
     } catch (IOException | RuntimeException e) {
       throw couldNotOpen(spec, e);
     }
-    Images.printOpenMessages(disk, err);
     Images.warnIfBitmapsInvalidated(disk, err);
     Images.warnIfProbedRaw(spec.filename(), disk, err);
     return disk;

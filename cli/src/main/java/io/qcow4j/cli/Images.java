@@ -8,7 +8,6 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
  * The -f format names and QEMU's "probing guessed raw" warning of the commands; images are opened
@@ -38,18 +37,6 @@ final class Images {
     } catch (UnsupportedFeatureException e) {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
-  }
-
-  /**
-   * Prints what opening {@code disk} printed in QEMU: the lines of the repair of a dirty image
-   * opened read-write (qcow2_do_open's check prints them on stderr, without qemu-img's summary).
-   */
-  static void printOpenMessages(DiskFile disk, PrintWriter err) {
-    List<String> lines = disk.openMessages();
-    for (String line : lines) {
-      err.println(line);
-    }
-    err.flush();
   }
 
   /**

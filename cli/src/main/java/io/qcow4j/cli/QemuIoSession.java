@@ -128,7 +128,6 @@ final class QemuIoSession implements AutoCloseable {
       cantOpen(name, e, image.filename());
       return 1;
     }
-    Images.printOpenMessages(disk, err);
     Images.warnIfBitmapsInvalidated(disk, err);
     if (!openFlags.snapshot() && !disk.isReadOnly()) {
       Images.warnIfProbedRaw(image.filename(), disk, err);

@@ -225,15 +225,6 @@ public interface DiskFile extends Closeable {
   }
 
   /**
-   * The lines the open of this layer printed on stderr in QEMU: the repair of a dirty
-   * lazy-refcounts image opened read-write ("ERROR cluster 5 refcount=0 reference=1", "Rebuilding
-   * refcount structure", ...); empty when the open repaired nothing.
-   */
-  default List<String> openMessages() {
-    return List.of();
-  }
-
-  /**
    * Changes what qemu-img amend changes (compat level, lazy refcounts, refcount width, size); a
    * format without amendable options refuses with {@link UnsupportedFeatureException}.
    */

@@ -43,20 +43,11 @@ final class ImageOpener {
 
   /** As {@link #open(Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
-    List<String> repairLines = List.of();
     if (!options.readOnly() && needsRepair(path)) {
-      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5),
-      // as QEMU's qcow2_do_open repairs it (qcow2_co_check_locked with BDRV_FIX_ERRORS | BDRV_FIX_LEAKS).
-      CheckResult repair = QcowFile.check(path, CheckResult.Repair.ALL, options, overrides.options(),
-          overrides.secrets());
-      if (repair.checkErrors() > 0) {
-        throw new CorruptImageException(path + ": Could not repair dirty image: Input/output error");
-      }
-      repairLines = repair.messages();
+      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
+      QcowFile.check(path, CheckResult.Repair.ALL);
     }
-    QcowFile file = openLayer(path, options, 0, Set.of(), false, overrides);
-    file.openMessages(repairLines);
-    return file;
+    return openLayer(path, options, 0, Set.of(), false, overrides);
   }
 
   /** Whether the header at {@code path} has the dirty bit set. */

@@ -129,10 +129,7 @@ final class MetadataFlush {
       metaLock.lock();
       try {
         lazy = dirtyBitSet;
-        // Lazy refcounts: under the dirty bit the refcount blocks stay in the cache until close (or
-        // until they fill half of it); a crash leaves them stale, and the next read-write open
-        // rebuilds them from the L1 and L2 tables (invariant 5).
-        dirtyRefcounts = lazy && refcounts().mayDefer() ? Refcounts.nothingDirty() : refcounts().takeDirty();
+        dirtyRefcounts = refcounts().takeDirty();
         dirtyTables = lookup.takeDirty();
         frees = refcounts().takePendingFrees();
         punches = new ArrayList<>(dataFilePunches);
@@ -265,31 +262,6 @@ final class MetadataFlush {
         reservations.end(clusterIndex, 1);
       }
     }
-  }
-
-  /** Flushes everything, the refcount blocks lazy refcounts defer too, with every barrier. */
-  void flushAll() throws IOException {
-    flush();
-    flushLock.lock();
-    try {
-      metaLock.lock();
-      try {
-        refcounts().writeAll();
-        barrier();
-      } finally {
-        metaLock.unlock();
-      }
-    } finally {
-      flushLock.unlock();
-    }
-  }
-
-  /**
-   * After a repair cleared the dirty bit in an exclusive operation ({@link #flushAll} first): the
-   * next deferred refcount update sets it again.
-   */
-  void dirtyBitCleared() {
-    dirtyBitSet = false;
   }
 
   /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */

@@ -68,8 +68,6 @@ public final class QcowFile implements DiskFile {
       new java.util.concurrent.atomic.AtomicBoolean();
   /** The image's LUKS encryption, or null. */
   private final QcowEncryption encryption;
-  /** What the repair of a dirty image at this open printed (QEMU's qcow2_do_open repairs it); empty if none. */
-  private volatile List<String> openMessages = List.of();
   /**
    * Of an encrypted image: writes covering part of a sector (read, decrypted, patched and
    * written whole) take it exclusively, the others shared.
@@ -185,16 +183,6 @@ public final class QcowFile implements DiskFile {
     }
   }
 
-  @Override
-  public List<String> openMessages() {
-    return openMessages;
-  }
-
-  /** Records what the repair before this open printed. */
-  void openMessages(List<String> lines) {
-    openMessages = List.copyOf(lines);
-  }
-
   /** Checks this image like qemu-img check, repairing what {@code repair} allows (read-write images only). */
   @Override
   public CheckResult check(CheckResult.Repair repair) throws IOException {
@@ -211,12 +199,11 @@ public final class QcowFile implements DiskFile {
     return writer.exclusive(repair != CheckResult.Repair.NONE, () -> {
       CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
       if (repair != CheckResult.Repair.NONE) {
-        writer.flushAll();
+        writer.flush();
         rebuildGuard();
         if (result.corruptions() == 0 && result.leaks() == 0 && (header().dirty() || header().corrupt())) {
           changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT);
           storage.force(false);
-          writer.dirtyBitCleared();
         }
       }
       return result;

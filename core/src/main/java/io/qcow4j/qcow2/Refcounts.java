@@ -516,21 +516,6 @@ final class Refcounts {
     }
   }
 
-  /**
-   * Whether a flush under the dirty bit of lazy refcounts may leave the dirty blocks in the cache
-   * (QEMU's qcow2_write_caches skips the refcount cache then): only when the table did not change
-   * (new blocks and a moved table are written at once, as QEMU's alloc_refcount_block writes them)
-   * and the dirty blocks fill at most half the cache, which never evicts them.
-   */
-  boolean mayDefer() {
-    return !tableDirty && dirtyBlocks.size() <= cachedBlocks / 2;
-  }
-
-  /** Nothing to write: what a flush takes of the refcount side when lazy refcounts defer it. */
-  static DirtyRefcounts nothingDirty() {
-    return new DirtyRefcounts(Map.of(), Map.of(), null, 0, 0, false);
-  }
-
   /** Hands the dirty blocks and table to a flush as copies; they stay cached until {@link #written}. */
   DirtyRefcounts takeDirty() {
     Map<Long, byte[]> images = new TreeMap<>();
