@@ -114,8 +114,10 @@ final class ImageArguments {
     } catch (IOException | RuntimeException e) {
       throw couldNotOpen(spec, e);
     }
+    Images.printRepairedAtOpen(disk, err);
     Images.warnIfBitmapsInvalidated(disk, err);
-    Images.warnIfProbedRaw(spec.filename(), disk, err);
+    // QEMU names the node as it refreshed its name (an NBD export's URI)
+    Images.warnIfProbedRaw(disk.nodeFilename() != null ? disk.nodeFilename() : spec.filename(), disk, err);
     return disk;
   }
 

@@ -88,4 +88,14 @@ final class Images {
     err.println("         Specify the 'raw' format explicitly to remove the restrictions.");
     err.flush();
   }
+
+  /** The lines of the repair a read-write open made of a dirty lazy-refcounts image, as QEMU prints them while it opens it. */
+  static void printRepairedAtOpen(DiskFile disk, java.io.PrintWriter err) {
+    if (disk instanceof io.qcow4j.qcow2.QcowFile image && !image.repairedAtOpen().isEmpty()) {
+      for (String line : image.repairedAtOpen()) {
+        err.println(line);
+      }
+      err.flush();
+    }
+  }
 }

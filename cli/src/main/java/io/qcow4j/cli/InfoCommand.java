@@ -139,7 +139,7 @@ final class InfoCommand implements Callable<Integer> {
     QDict json = new QDict()
         .put("filename", layer.filename())
         .put("format", layer.driver())
-        .put("dirty-flag", info.dirty())
+        .put("dirty-flag", layer.driverInfo() ? info.dirty() : null)
         .put("actual-size", info.actualSize() >= 0 ? info.actualSize() : null)
         .put("virtual-size", info.virtualSize());
     if (info.clusterSize() > 0) {

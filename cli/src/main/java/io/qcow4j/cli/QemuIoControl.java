@@ -243,9 +243,11 @@ final class QemuIoControl {
       // qemu-io prints the driver's format_name, then its protocol_name: a protocol's name twice
       out.println("format name: " + disk.driverName());
     }
-    if (NO_DRIVER_INFO.contains(disk.driverName())) {
-      // drivers without bdrv_get_info: qemu-io prints the name and returns ENOTSUP without a message
-      out.println("format name: " + disk.driverName());
+    if (NO_DRIVER_INFO.contains(disk.driverName()) || !disk.hasDriverInfo()) {
+      // drivers without bdrv_get_info: qemu-io prints the name and returns ENOTSUP without a message;
+      // QEMU's nbd drivers share the format name "nbd", and looked up by it the last registered
+      // (protocol name nbd+unix) answers, whatever the server's address
+      out.println("format name: " + (disk.driverName().equals("nbd") ? "nbd+unix" : disk.driverName()));
       return ENOTSUP;
     }
     ImageInfo info;

@@ -130,7 +130,7 @@ final class QemuIoSession implements AutoCloseable {
     }
     Images.warnIfBitmapsInvalidated(disk, err);
     if (!openFlags.snapshot() && !disk.isReadOnly()) {
-      Images.warnIfProbedRaw(image.filename(), disk, err);
+      Images.warnIfProbedRaw(disk.nodeFilename() != null ? disk.nodeFilename() : image.filename(), disk, err);
     }
     spec = image;
     flags = openFlags;
@@ -143,7 +143,9 @@ final class QemuIoSession implements AutoCloseable {
     // qemu-io lets others do anything with the image meanwhile
     OpenOptions defaults = OpenOptions.readWriteDefaults().withReadOnly(readOnly)
         .withSharedPermissions(ImageArguments.SHARE_ALL);
-    return DiskImages.open(image, defaults, secrets);
+    DiskFile disk = DiskImages.open(image, defaults, secrets);
+    Images.printRepairedAtOpen(disk, err);
+    return disk;
   }
 
   /**

@@ -153,4 +153,44 @@ class BlockNodesCommandTest {
     runs.run("qemu-img", "commit", "-b", "t.mid", "@/sub/t.top").same();
     runs.run("qemu-img", "commit", "-b", "@/sub/t.mid", "@/sub/t.top").same();
   }
+
+  @Test
+  void qcow2MetadataLoadsAreBlkdebugEvents() {
+    SideBySide runs = withImage("-f", "qcow2", "@/t.qcow2", "64M");
+    runs.run("qemu-io", "-c", "write -P 42 0x38000 512", "@/t.qcow2").same();
+    SideBySide.Runs read = runs.run("qemu-io", "-c", "read -P 42 0x38000 512",
+        "json:{'driver': 'qcow2', 'file': {'driver': 'blkdebug', 'inject-error': [{'event': 'l2_load'}],"
+            + " 'image.filename': '@/t.qcow2'}}").same();
+    assertThat(read.ours().out()).contains("read failed: Input/output error");
+    runs.run("qemu-img", "check", "@/t.qcow2").same();
+  }
+
+  @Test
+  void convertFromANullDeviceAllocatesAsQemuImgDoes() {
+    SideBySide runs = new SideBySide();
+    String zeros = "json:{ 'driver': 'null-co', 'size': 1048576, 'read-zeroes': true }";
+    for (String format : new String[] {"raw", "qcow2"}) {
+      for (String sparse : new String[] {"512", "0"}) {
+        String target = "@/t" + sparse + "." + format;
+        runs.run("qemu-img", "convert", "-O", format, "-S", sparse, zeros, target).same();
+        runs.run("qemu-img", "map", "-f", format, target).same();
+      }
+    }
+  }
+
+  @Test
+  void quorumReadsWhatItsChildrenAgreeOn() {
+    SideBySide runs = withImage("-f", "qcow2", "@/a.qcow2", "1M");
+    runs.run("qemu-io", "-c", "write -P 9 0 64k", "@/a.qcow2").same();
+    runs.run("qemu-img", "convert", "-O", "qcow2", "@/a.qcow2", "@/b.qcow2").same();
+    String quorum = "json:{'driver': 'qcow2', 'file': {'driver': 'quorum', 'vote-threshold': %d, 'children': ["
+        + "{'driver': 'file', 'filename': '@/a.qcow2'}, {'driver': 'file', 'filename': '@/b.qcow2'}]}}";
+    // the name, format and header as qemu-img's; the disk size QEMU sums over the children is not (qcow4j: 0)
+    SideBySide.Runs info = runs.run("qemu-img", "info", "-U", quorum.formatted(2));
+    assertThat(info.ours().out().replaceAll("(?m)^disk size: .*\n", ""))
+        .isEqualTo(info.theirs().out().replaceAll("(?m)^disk size: .*\n", ""));
+    assertThat(info.ours().exitCode()).isZero();
+    runs.run("qemu-io", "-r", "-c", "read -P 9 0 64k", quorum.formatted(2)).same();
+    runs.run("qemu-io", "-r", "-c", "read 0 512", quorum.formatted(3)).same();
+  }
 }

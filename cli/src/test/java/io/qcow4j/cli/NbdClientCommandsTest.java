@@ -94,6 +94,7 @@ class NbdClientCommandsTest {
 
   @Test
   void describesAndRefusesAsQemuImgDoes() {
+    sameAsQemu("qemu-img", "map", "-f", "raw", "nbd:unix:" + socket);
     sameAsQemu("qemu-img", "info", "nbd+unix:///?socket=" + socket);
     sameAsQemu("qemu-img", "info", "nbd:unix:" + socket + ":exportname=nope");
     sameAsQemu("qemu-img", "info", "json:{\"driver\": \"nbd\", \"host\": -1}");
@@ -106,6 +107,7 @@ class NbdClientCommandsTest {
   void readsAQcow2ImageOverAnExport() {
     sameAsQemu("qemu-img", "info", "nbd:unix:" + qcow2Socket);
     sameAsQemu("qemu-img", "map", "--output=json", "nbd+unix:///?socket=" + qcow2Socket);
+    sameAsQemu("qemu-img", "map", "nbd+unix:///?socket=" + qcow2Socket);
     // a cluster allocated past the end of the export: QEMU's block layer says EINVAL
     Cli.Result theirs = Qemu.run("qemu-io", "-c", "write 0 4k", "nbd:unix:" + qcow2Socket);
     Cli.Result ours = Cli.run("io", "-c", "write 0 4k", "nbd:unix:" + qcow2Socket);
@@ -180,6 +182,46 @@ class NbdClientCommandsTest {
     } finally {
       target.destroy();
       target.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void describesAnExportAsQemuIoAndQemuImgJsonDo() {
+    sameAsQemu("qemu-img", "info", "--output=json", "nbd+unix:///?socket=" + socket);
+    sameAsQemu("qemu-img", "info", "--output=json", "json:{\"driver\": \"nbd\", \"path\": \"" + socket + "\"}");
+    for (String[] arguments : new String[][] {
+        {"-r", "-c", "info", "nbd:unix:" + socket},
+        {"-r", "-c", "info", "--image-opts", "driver=nbd,server.type=unix,server.path=" + socket}}) {
+      List<String> theirs = new ArrayList<>(List.of("qemu-io"));
+      theirs.addAll(List.of(arguments));
+      Cli.Result expected = Qemu.run(theirs.toArray(String[]::new));
+      List<String> ours = new ArrayList<>(List.of("io"));
+      ours.addAll(List.of(arguments));
+      Cli.Result actual = Cli.run(ours.toArray(String[]::new));
+      assertThat(actual.out()).isEqualTo(expected.out());
+      assertThat(actual.exitCode()).isEqualTo(expected.exitCode());
+    }
+  }
+
+  @Test
+  void warnsOfAProbedRawExportByItsNodeName() throws Exception {
+    Path scratch = TestImages.scratch();
+    Path image = scratch.resolve("probed.raw");
+    Qemu.check("qemu-img", "create", "-q", "-f", "raw", image.toString(), "1M");
+    Path probedSocket = scratch.resolve("probed.sock");
+    Process probed = new ProcessBuilder("qemu-nbd", "-t", "-e", "16", "-f", "raw", "-k", probedSocket.toString(),
+        image.toString()).redirectErrorStream(true).redirectOutput(scratch.resolve("probed.log").toFile()).start();
+    try {
+      for (int wait = 0; wait < 400 && !Files.exists(probedSocket); wait++) {
+        Thread.sleep(50);
+      }
+      Cli.Result theirs = Qemu.run("qemu-io", "-c", "write -P 1 512 512", "nbd:unix:" + probedSocket);
+      Cli.Result ours = Cli.run("io", "-c", "write -P 1 512 512", "nbd:unix:" + probedSocket);
+      assertThat(theirs.err()).contains("WARNING: Image format was not specified for 'nbd+unix://?socket=");
+      assertThat(ours.err().replace("qcow4j:", "qemu-io:")).isEqualTo(theirs.err());
+    } finally {
+      probed.destroy();
+      probed.waitFor(10, TimeUnit.SECONDS);
     }
   }
 }

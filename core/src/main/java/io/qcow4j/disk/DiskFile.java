@@ -43,6 +43,14 @@ public interface DiskFile extends Closeable {
   }
 
   /**
+   * Whether QEMU's drivers of this image answer bdrv_get_info (false for a raw image over an NBD
+   * export, whose protocol does not): qemu-img info then prints no dirty flag.
+   */
+  default boolean hasDriverInfo() {
+    return true;
+  }
+
+  /**
    * The name QEMU gives the image when it is no host file's path (a raw image over an NBD export:
    * "nbd://HOST:PORT/EXPORT"); null for images in host files.
    */

@@ -43,6 +43,14 @@ public final class RawDiskFile implements DiskFile {
     this.size = sectorAligned(storage.size());
   }
 
+  /**
+   * Wraps storage whose format was found by probing (an NBD export named without a format): its
+   * first sector is guarded as {@link #openProbed(Path, OpenOptions)} guards a file's.
+   */
+  public static RawDiskFile probed(Storage storage, Path path) throws IOException {
+    return new RawDiskFile(storage, path, true);
+  }
+
   /** {@code bytes} rounded up to whole 512-byte sectors: the size QEMU gives a raw file of that length. */
   private static long sectorAligned(long bytes) {
     return (bytes + SECTOR_BYTES - 1) & -SECTOR_BYTES;
@@ -216,6 +224,11 @@ public final class RawDiskFile implements DiskFile {
     ensureOpen();
     long allocated = path != null ? HostFiles.allocatedBytes(path) : storage.allocatedBytes();
     return new ImageInfo(path, ImageFormat.RAW, size, allocated, null, null, null);
+  }
+
+  @Override
+  public boolean hasDriverInfo() {
+    return storage.hasDriverInfo();
   }
 
   @Override

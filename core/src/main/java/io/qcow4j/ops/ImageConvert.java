@@ -3,6 +3,7 @@ package io.qcow4j.ops;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -120,9 +121,13 @@ public final class ImageConvert {
       total += source.size();
     }
     // emptied under the locks of a creation (a file another process uses is refused, not
-    // truncated), then grown with ftruncate: all a hole
+    // truncated), then grown with ftruncate: a hole but for the first block, which QEMU's file
+    // protocol writes when it grows an empty file (allocate_first_block), so it maps as data
     try (FileStorage out = FileStorage.create(target, true)) {
       out.truncate(total);
+      if (total > 0) {
+        out.write(ByteBuffer.allocate((int) Math.min(total, total < 4096 ? 512 : 4096)), 0);
+      }
       new RawCopier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress, workers).copyAll(sources);
       if (flushes) {
         out.force(false);

@@ -106,12 +106,14 @@ public final class ImageInfos {
         throw new ImageSpecException("Block format '" + info.format().id() + "' does not support the option '"
             + override.optionName() + "'");
       }
-      String full = info.backingFile() == null || info.backingFile().isEmpty()
+      // no base directory (a quorum): the backing file's actual path cannot be determined
+      String full = info.backingFile() == null || info.backingFile().isEmpty() || spec.filename() == null
           ? null : BackingNames.fullName(spec.filename(), info.backingFile());
       // a protocol node from another module names itself (an NBD export's URI)
       String name = disk.nodeFilename() != null ? disk.nodeFilename() : spec.displayName(info.format());
       return new LayerInfo(name, info, full,
-          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName());
+          disk instanceof io.qcow4j.qcow2.QcowFile image && image.bitmapsInvalidated(), disk.driverName(),
+          disk.hasDriverInfo());
     } catch (IOException e) {
       throw new OpenFailure(spec.name(), e);
     }

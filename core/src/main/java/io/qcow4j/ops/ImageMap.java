@@ -39,7 +39,7 @@ public final class ImageMap {
     MapEntry current = null;
     long position = startOffset;
     while (position < end) {
-      MapEntry next = entryOf(disk.blockStatus(position, end - position));
+      MapEntry next = entryOf(disk.blockStatus(position, end - position), disk);
       if (next.length() <= 0) {
         throw new IOException(disk.files() + ": block status at offset " + position + " returned an empty range");
       }
@@ -85,11 +85,24 @@ public final class ImageMap {
     }
   }
 
-  /** The map entry of one block-status extent; compressed clusters have no usable host offset. */
-  static MapEntry entryOf(Extent extent) {
+  /**
+   * The map entry of one extent of {@code disk}; compressed clusters have no usable host offset,
+   * and a layer in no host file (an NBD export) is named as QEMU names the node.
+   */
+  static MapEntry entryOf(Extent extent, DiskFile disk) {
     boolean hasOffset = extent.hostOffset() >= 0 && !extent.compressed();
-    String filename = hasOffset && extent.file() != null ? extent.file().toString() : null;
+    String filename = !hasOffset ? null : extent.file() != null ? extent.file().toString()
+        : nodeFilename(disk, extent.depth());
     return new MapEntry(extent.start(), extent.length(), extent.depth(), extent.present(), extent.zero(),
         extent.data(), hasOffset ? extent.hostOffset() : -1, filename);
+  }
+
+  /** The node name of the layer {@code depth} below {@code disk}, when it is in no host file; else null. */
+  private static String nodeFilename(DiskFile disk, int depth) {
+    DiskFile layer = disk;
+    for (int level = 0; layer != null && level < depth; level++) {
+      layer = layer.backing().orElse(null);
+    }
+    return layer == null ? null : layer.nodeFilename();
   }
 }

@@ -80,10 +80,13 @@ final class RawCopier {
       if (extent.zero()) {
         if (minSparseSectors == 0) {
           // qemu-img takes zeros, with -S 0, a buffer at a time
+          // and writes each as data: the target allocates it (convert_co_do_copy makes it BLK_DATA)
+          ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(Buffers.IO_BUFFER_BYTES, extent.length()));
           for (long piece = 0; piece < extent.length(); piece += Buffers.IO_BUFFER_BYTES) {
-            started(Math.min(Buffers.IO_BUFFER_BYTES, extent.length() - piece));
+            int length = (int) Math.min(Buffers.IO_BUFFER_BYTES, extent.length() - piece);
+            started(length);
+            out.write(zeros.clear().limit(length), targetBase + position + piece);
           }
-          out.zeroRange(targetBase + position, extent.length());
         }
       } else {
         for (long chunkStart = position; chunkStart < end; chunkStart += Buffers.IO_BUFFER_BYTES) {

@@ -240,6 +240,7 @@ final class ClusterLookup {
       throw new CorruptImageException(String.format(
           "%s: L2 table at host offset 0x%x (from the L1 table) lies past the end of the image", name, tableOffset));
     }
+    storage.debugEvent("l2_load");
     storage.readFully(bytes, sliceOffset);
     long[] words = new long[sliceEntries * entryWords];
     LongBuffer view = bytes.flip().asLongBuffer();
@@ -436,6 +437,7 @@ final class ClusterLookup {
     for (SliceImage image : tables.slices()) {
       ByteBuffer bytes = ByteBuffer.allocate(image.words().length * 8);
       bytes.asLongBuffer().put(image.words());
+      storage.debugEvent("l2_update");
       storage.write(bytes, image.slice().hostOffset);
       // Readers that read the table before this write must not cache what they read.
       cache.advanceGeneration();
@@ -449,6 +451,7 @@ final class ClusterLookup {
     }
     ByteBuffer bytes = ByteBuffer.allocate(tables.l1().length * 8);
     bytes.asLongBuffer().put(tables.l1());
+    storage.debugEvent("l1_update");
     storage.write(bytes, l1Offset);
   }
 

@@ -30,7 +30,8 @@ final class ImageCheck {
   private final QcowFile image;
   private final Storage storage;
   private final Header header;
-  private final Refcounts refcounts;
+  /** The refcounts checked: the image's, or after a rebuild the new ones. */
+  private Refcounts refcounts;
   private final CheckResult.Repair repair;
   private final int clusterBits;
   private final int clusterSize;
@@ -113,7 +114,8 @@ final class ImageCheck {
       return first.result(0, 0, first.messages);
     }
     image.writer().flush();
-    ImageCheck second = new ImageCheck(image, refcounts, CheckResult.Repair.NONE);
+    // a rebuild replaced the refcounts: the writer's are the current ones
+    ImageCheck second = new ImageCheck(image, image.writer().refcounts(), CheckResult.Repair.NONE);
     second.check();
     List<String> all = new ArrayList<>(first.messages);
     all.addAll(second.messages);
@@ -158,6 +160,16 @@ final class ImageCheck {
 
   private void check() throws IOException {
     checkSnapshotEntries();
+    countReferences();
+    compareRefcounts();
+    if (surveyForLeakRepair && rebuildNeeded) {
+      return;
+    }
+    checkCopiedFlags(image.lookup().l1());
+  }
+
+  /** Counts every reference the metadata makes (QEMU's calculate_refcounts). */
+  private void countReferences() throws IOException {
     count(0, clusterSize);
     long[] l1 = image.lookup().l1();
     count(header.l1TableOffset(), (long) header.l1Size() * 8);
@@ -181,11 +193,6 @@ final class ImageCheck {
     if (crypto != null && crypto.length() > 0) {
       count(crypto.offset(), crypto.length());
     }
-    compareRefcounts();
-    if (surveyForLeakRepair && rebuildNeeded) {
-      return;
-    }
-    checkCopiedFlags(l1);
   }
 
   private void count(long offset, long length) {
@@ -425,11 +432,44 @@ final class ImageCheck {
     long corruptionsBefore = corruptions;
     long leaksBefore = leaks;
     compareAll(false);
+    if (rebuildNeeded && repair == CheckResult.Repair.ALL) {
+      rebuildStructure();
+      return;
+    }
     if (corruptions != corruptionsBefore || leaks != leaksBefore) {
       corruptions = corruptionsBefore;
       leaks = leaksBefore;
       compareAll(true);
     }
+  }
+
+  /**
+   * QEMU's rebuild in check -r all: new refcount structures from the counted references, then
+   * the references counted again and the leaks that leaves (the old structures) repaired; what was
+   * found before counts as fixed.
+   */
+  private void rebuildStructure() throws IOException {
+    messages.add("Rebuilding refcount structure");
+    long oldCorruptions = corruptions;
+    long oldLeaks = leaks;
+    Refcounts rebuilt = new RefcountStructureRebuild(image, references).run();
+    image.writer().replaceRefcounts(rebuilt);
+    refcounts = rebuilt;
+    badBlocks.clear();
+    maskedBlocks.clear();
+    blocksPastEnd.clear();
+    unreadableBlocks.clear();
+    ImageCheck recount = new ImageCheck(image, rebuilt, CheckResult.Repair.LEAKS);
+    recount.countReferences();
+    recount.compareAll(true);
+    messages.addAll(recount.messages);
+    refcountTable = recount.refcountTable;
+    rebuildNeeded = false;
+    corruptions = 0;
+    leaks = recount.leaks;
+    corruptionsFixed += oldCorruptions;
+    leaksFixed += oldLeaks;
+    highestUsed = Math.max(highestUsed, recount.highestUsed);
   }
 
   private void compareAll(boolean fixing) throws IOException {
@@ -458,7 +498,9 @@ final class ImageCheck {
     }
     // Refcounts are unsigned: a 64-bit one may have its top bit set.
     boolean leaked = Long.compareUnsigned(stored, counted) > 0;
-    boolean fixable = fixing && (leaked ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL);
+    // as QEMU's compare_refcounts: a referenced cluster whose refcount is 0 needs the structure rebuilt
+    boolean fixable = fixing && stored != 0
+        && (leaked ? repair != CheckResult.Repair.NONE : repair == CheckResult.Repair.ALL);
     if (fixable && !maskedBlocks.containsKey(cluster / refcountsPerBlock)) {
       refcounts.setRefcount(cluster, counted);
       messages.add(String.format("Repairing cluster %d refcount=%s reference=%d", cluster, Long.toUnsignedString(stored),

@@ -43,11 +43,14 @@ final class ImageOpener {
 
   /** As {@link #open(Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
+    List<String> repairLines = List.of();
     if (!options.readOnly() && needsRepair(path)) {
       // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
-      QcowFile.check(path, CheckResult.Repair.ALL);
+      repairLines = QcowFile.check(path, CheckResult.Repair.ALL).messages();
     }
-    return openLayer(path, options, 0, Set.of(), false, overrides);
+    QcowFile image = openLayer(path, options, 0, Set.of(), false, overrides);
+    image.setRepairedAtOpen(repairLines);
+    return image;
   }
 
   /** Whether the header at {@code path} has the dirty bit set. */
@@ -206,8 +209,10 @@ final class ImageOpener {
     if (encryption != null) {
       opened.add(encryption);
     }
-    return new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options, loaded,
-        encryption);
+    QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options,
+        loaded, encryption);
+    image.overrideLazyRefcounts(overrides.options().lazyRefcounts());
+    return image;
   }
 
   /**

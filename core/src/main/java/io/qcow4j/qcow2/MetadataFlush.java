@@ -66,12 +66,13 @@ final class MetadataFlush {
 
   /** Sets the dirty bit before the first deferred refcount update of a lazy-refcounts image. */
   void markDirty() throws IOException {
-    if (dirtyBitSet || !image.header().lazyRefcounts()) {
+    if (dirtyBitSet || !image.usesLazyRefcounts()) {
       return;
     }
     image.changeIncompatibleFeatures(Features.INCOMPAT_DIRTY, 0);
     storage.force(false);
     dirtyBitSet = true;
+    refcounts().deferUpdates(true);
   }
 
   /**
@@ -122,14 +123,19 @@ final class MetadataFlush {
     flushLock.lock();
     try {
       boolean lazy;
-      Refcounts.DirtyRefcounts dirtyRefcounts;
+      List<Refcounts.DirtyRefcounts> dirtyRefcounts;
       ClusterLookup.DirtyTables dirtyTables;
       List<long[]> frees;
       List<Long> punches;
       metaLock.lock();
       try {
         lazy = dirtyBitSet;
-        dirtyRefcounts = refcounts().takeDirty();
+        // Lazy refcounts (QEMU's qcow2_write_caches): the refcount blocks stay dirty, except the
+        // images an L2 table allocation took and any change of the refcount table
+        dirtyRefcounts = new ArrayList<>(refcounts().takePendingSnapshots());
+        if (!lazy || !refcounts().deferring() || refcounts().tableChanged()) {
+          dirtyRefcounts.add(refcounts().takeDirty());
+        }
         dirtyTables = lookup.takeDirty();
         frees = refcounts().takePendingFrees();
         punches = new ArrayList<>(dataFilePunches);
@@ -142,7 +148,9 @@ final class MetadataFlush {
       } catch (IOException | RuntimeException e) {
         metaLock.lock();
         try {
-          refcounts().restoreDirty(dirtyRefcounts);
+          for (Refcounts.DirtyRefcounts dirty : dirtyRefcounts) {
+            refcounts().restoreDirty(dirty);
+          }
           lookup.restoreDirty(dirtyTables);
           refcounts().restorePendingFrees(frees);
           dataFilePunches.addAll(0, punches);
@@ -153,7 +161,9 @@ final class MetadataFlush {
       }
       metaLock.lock();
       try {
-        refcounts().written(dirtyRefcounts);
+        for (Refcounts.DirtyRefcounts dirty : dirtyRefcounts) {
+          refcounts().written(dirty);
+        }
         lookup.written(dirtyTables);
       } finally {
         metaLock.unlock();
@@ -169,11 +179,14 @@ final class MetadataFlush {
     }
   }
 
-  private void writeInOrder(Refcounts.DirtyRefcounts dirtyRefcounts, ClusterLookup.DirtyTables dirtyTables,
+  private void writeInOrder(List<Refcounts.DirtyRefcounts> refcountImages, ClusterLookup.DirtyTables dirtyTables,
       boolean lazy) throws IOException {
     // Whether everything written so far (guest data included) has passed a barrier.
     boolean settled = false;
-    if (!dirtyRefcounts.isEmpty()) {
+    for (Refcounts.DirtyRefcounts dirtyRefcounts : refcountImages) {
+      if (dirtyRefcounts.isEmpty()) {
+        continue;
+      }
       refcounts().writeBlocks(dirtyRefcounts);
       barrierUnless(lazy);
       refcounts().writeTable(dirtyRefcounts);
@@ -271,13 +284,21 @@ final class MetadataFlush {
     try {
       metaLock.lock();
       try {
-        refcounts().writeAll();
-        barrier();
+        boolean wrote = refcounts().writeAll();
+        try {
+          barrier();
+        } catch (IOException e) {
+          // with nothing left to write this is bdrv_close's own flush, whose failure QEMU ignores
+          if (wrote || dirtyBitSet) {
+            throw e;
+          }
+        }
         if (dirtyBitSet) {
           image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);
           storage.force(false);
           dirtyBitSet = false;
         }
+        refcounts().deferUpdates(false);
       } finally {
         metaLock.unlock();
       }

@@ -63,6 +63,8 @@ public final class QcowFile implements DiskFile {
   private volatile PersistentBitmaps bitmaps;
   /** Why the bitmaps could not be loaded; writes then invalidate them as before (autoclear bit cleared). */
   private volatile IOException bitmapsFailure;
+  /** What the repair of a dirty image at open found and did, as QEMU's check prints it; empty when none ran. */
+  private volatile List<String> repairedAtOpen = List.of();
   /** Whether a corruption was announced (the first one marks the image; later ones are not announced). */
   private final java.util.concurrent.atomic.AtomicBoolean corruptionSignalled =
       new java.util.concurrent.atomic.AtomicBoolean();
@@ -934,6 +936,36 @@ public final class QcowFile implements DiskFile {
 
   ClusterLookup lookup() {
     return lookup;
+  }
+
+  OverlapGuard guard() {
+    return guard;
+  }
+
+  /**
+   * The lines of the repair this open made of a dirty lazy-refcounts image ("Repairing cluster 5
+   * refcount=0 reference=1", ...), which QEMU prints while it opens such an image; empty when the
+   * image was clean.
+   */
+  public List<String> repairedAtOpen() {
+    return repairedAtOpen;
+  }
+
+  /** The lazy-refcounts runtime option, which overrides the header's compat bit; null: the header's. */
+  private volatile Boolean lazyRefcountsOption;
+
+  void overrideLazyRefcounts(Boolean value) {
+    lazyRefcountsOption = value;
+  }
+
+  /** Whether refcount updates may be deferred (QEMU's use_lazy_refcounts): the runtime option, else the header's bit. */
+  boolean usesLazyRefcounts() {
+    Boolean option = lazyRefcountsOption;
+    return option != null ? option && header().version() >= 3 : header().lazyRefcounts();
+  }
+
+  void setRepairedAtOpen(List<String> lines) {
+    repairedAtOpen = List.copyOf(lines);
   }
 
   WritePath writer() {

@@ -55,6 +55,13 @@ final class Refcounts {
   private long tableOffset;
   private int tableClusters;
   private boolean tableDirty;
+  /**
+   * Whether refcount updates are deferred (lazy refcounts with the dirty bit set): flushes leave
+   * the blocks dirty, except what an L2 table's allocation needs (see {@link #allocate(int, String)}).
+   */
+  private boolean deferring;
+  /** Block images taken when an L2 table was allocated while deferring, for the next flush to write in order. */
+  private final List<DirtyRefcounts> pendingSnapshots = new ArrayList<>();
   private boolean tableMoved;
   /** The first cluster index past every cluster in use: where fresh allocations go. */
   private volatile long frontier;
@@ -83,6 +90,7 @@ final class Refcounts {
     this.tableOffset = tableOffset;
     this.tableClusters = tableClusters;
     ByteBuffer bytes = ByteBuffer.allocate(tableClusters * clusterSize);
+    storage.debugEvent("reftable_load");
     storage.readFully(bytes, tableOffset);
     this.table = new long[tableClusters * clusterSize / 8];
     bytes.flip().asLongBuffer().get(table);
@@ -249,6 +257,16 @@ final class Refcounts {
    * of L2 table at offset 0").
    */
   long allocate(int count, String purpose) throws IOException {
+    long first = allocateRun(count, purpose);
+    if (deferring && purpose.equals("L2 table")) {
+      // As QEMU's l2_allocate, which writes its refcount cache before the new table is used: the
+      // refcounts as they are now (the table's own included, the data's allocated after not)
+      pendingSnapshots.add(takeDirty());
+    }
+    return first;
+  }
+
+  private long allocateRun(int count, String purpose) throws IOException {
     long first = firstFreeRun(count, purpose);
     long reusedEnd = Math.min(first + count, frontier);
     if (first < reusedEnd) {
@@ -481,6 +499,7 @@ final class Refcounts {
           : new CorruptImageException(message);
     }
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
+    storage.debugEvent("refblock_load");
     storage.readFully(bytes, entry);
     block = bytes.array();
     blocks.put(blockIndex, block);
@@ -536,6 +555,7 @@ final class Refcounts {
   /** Writes a flush's block images (the caller adds the barrier after). */
   void writeBlocks(DirtyRefcounts dirty) throws IOException {
     for (Map.Entry<Long, byte[]> block : dirty.blocks().entrySet()) {
+      storage.debugEvent("refblock_update_part");
       storage.write(ByteBuffer.wrap(block.getValue()), dirty.blockOffsets().get(block.getKey()));
     }
   }
@@ -547,6 +567,7 @@ final class Refcounts {
     }
     ByteBuffer bytes = ByteBuffer.allocate(dirty.tableClusters() * clusterSize);
     bytes.asLongBuffer().put(dirty.table());
+    storage.debugEvent("reftable_update");
     storage.write(bytes, dirty.tableOffset());
   }
 
@@ -566,11 +587,38 @@ final class Refcounts {
     }
   }
 
+  /** Defers refcount updates (lazy refcounts, dirty bit set) or stops deferring them. */
+  void deferUpdates(boolean value) {
+    deferring = value;
+  }
+
+  /** Whether refcount updates are deferred now. */
+  boolean deferring() {
+    return deferring;
+  }
+
+  /** Whether the refcount table changed since it was last handed to a flush. */
+  boolean tableChanged() {
+    return tableDirty;
+  }
+
+  /** The block images taken at L2 table allocations, in order, for a flush to write. */
+  List<DirtyRefcounts> takePendingSnapshots() {
+    List<DirtyRefcounts> taken = new ArrayList<>(pendingSnapshots);
+    pendingSnapshots.clear();
+    return taken;
+  }
+
   /** Writes everything dirty now (closing: no flush can run meanwhile). */
-  void writeAll() throws IOException {
+  boolean writeAll() throws IOException {
+    // images taken earlier are superseded by the blocks as they are now
+    for (DirtyRefcounts snapshot : takePendingSnapshots()) {
+      restoreDirty(snapshot);
+    }
     DirtyRefcounts dirty = takeDirty();
     writeBlocks(dirty);
     writeTable(dirty);
     written(dirty);
+    return !dirty.isEmpty();
   }
 }

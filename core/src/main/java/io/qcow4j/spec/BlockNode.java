@@ -62,6 +62,29 @@ public sealed interface BlockNode {
     }
   }
 
+  /**
+   * QEMU's quorum over {@code children}: a read is answered by the content at least
+   * {@code threshold} children agree on ("quorum"), or by the first child that reads ("fifo"); a
+   * write goes to every child and succeeds where {@code threshold} of them do.
+   */
+  record Quorum(List<BlockNode> children, long threshold, boolean fifo) implements BlockNode {
+    /** Keeps an unmodifiable copy of the children. */
+    public Quorum {
+      children = List.copyOf(children);
+    }
+
+    @Override
+    public String driver() {
+      return "quorum";
+    }
+
+    /** None: QEMU cannot generate a base directory for quorum nodes. */
+    @Override
+    public String bottomFilename() {
+      return null;
+    }
+  }
+
   /** A filter driver ("copy-on-read", "compress") over the node {@code file}. */
   record Filter(String driver, BlockNode file) implements BlockNode {
     @Override

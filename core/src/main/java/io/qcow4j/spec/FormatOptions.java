@@ -262,6 +262,11 @@ public final class FormatOptions {
     return keySecret;
   }
 
+  /** The lazy-refcounts runtime option (on, off), which overrides the image's compat bit; null when not given. */
+  public Boolean lazyRefcounts() {
+    return lazyRefcounts;
+  }
+
   /** The engine's metadata cache budget the spec asks for; null for the default. */
   public Long cacheBytes() {
     return cacheBytes;

@@ -24,6 +24,7 @@ final class NodeNames {
         yield image == null || !plain ? null : "blkdebug:" + (debug.config() == null ? "" : debug.config()) + ":" + image;
       }
       case BlockNode.Filter filter -> exact(filter.file());
+      case BlockNode.Quorum quorum -> null;
       case BlockNode.Format format -> format.spec().exactName(format.spec().format());
       case BlockNode.Plugin plugin -> plugin.options().get("filename");
     };
@@ -58,6 +59,13 @@ final class NodeNames {
         yield options;
       }
       case BlockNode.Filter filter -> new QDict().put("driver", filter.driver()).put("file", options(filter.file()));
+      case BlockNode.Quorum quorum -> {
+        java.util.List<Object> children = new java.util.ArrayList<>();
+        for (BlockNode child : quorum.children()) {
+          children.add(options(child));
+        }
+        yield new QDict().put("driver", "quorum").put("vote-threshold", quorum.threshold()).put("children", children);
+      }
       case BlockNode.Format format -> format.spec().fullOptions(format.spec().format());
       case BlockNode.Plugin plugin -> {
         QDict options = new QDict().put("driver", plugin.driver());

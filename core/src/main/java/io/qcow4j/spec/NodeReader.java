@@ -18,11 +18,11 @@ import java.util.Set;
 final class NodeReader {
   /** Protocol and filter drivers qcow4j opens itself. */
   static final Set<String> BUILT_IN = Set.of("file", "host_device", "host_cdrom", "null-co", "null-aio", "blkdebug",
-      "copy-on-read", "compress");
+      "copy-on-read", "compress", "quorum");
   /** QEMU's other drivers: known, not supported here. */
   private static final Set<String> OTHER_DRIVERS = Set.of("nbd", "nfs", "iscsi", "iser", "rbd", "ssh", "http",
       "https", "ftp", "ftps", "gluster", "nvme", "blkverify", "blkreplay", "blklogwrites", "throttle", "preallocate",
-      "snapshot-access", "vvfat", "quorum", "replication");
+      "snapshot-access", "vvfat", "replication");
   private static final List<String> DISCARD = List.of("ignore", "off", "unmap", "on");
   private static final List<String> DETECT_ZEROES = List.of("off", "on", "unmap");
   private static final List<String> AIO = List.of("threads", "native", "io_uring");
@@ -80,6 +80,7 @@ final class NodeReader {
       case "null-co", "null-aio" -> nullNode(options, driver);
       case "blkdebug" -> blkdebug(options, cacheDirect);
       case "copy-on-read", "compress" -> filter(options, driver, cacheDirect);
+      case "quorum" -> quorum(options, cacheDirect);
       default -> other(options, driver);
     };
   }
@@ -205,6 +206,42 @@ final class NodeReader {
     BlockNode file = child(options, "file", filename, false, cacheDirect);
     refuseLeftover(options, "Block format '" + driver + "' does not support the option '");
     return new BlockNode.Filter(driver, file);
+  }
+
+  /** quorum_open: children.0, children.1... (each probed for a format), vote-threshold, read-pattern. */
+  private static BlockNode quorum(BlockOptions options, boolean cacheDirect) throws ImageSpecException {
+    options.take("filename");
+    Long threshold = options.takeNumber("vote-threshold");
+    String pattern = options.take("read-pattern");
+    Boolean blkverify = options.takeBool("blkverify");
+    Boolean rewrite = options.takeBool("rewrite-corrupted");
+    takeGeneric(options);
+    int count = 0;
+    while (options.has("children." + count) || !options.copy().extract("children." + count).isEmpty()) {
+      count++;
+    }
+    if (count < 1) {
+      throw new ImageSpecException("Number of provided children must be 1 or more");
+    }
+    long votes = threshold == null ? 0 : threshold;
+    if (votes < 1) {
+      throw new ImageSpecException("Parameter 'vote-threshold' expects a value >= 1");
+    }
+    if (votes > count) {
+      throw new ImageSpecException("threshold may not exceed children count");
+    }
+    if (pattern != null && !pattern.equals("quorum") && !pattern.equals("fifo")) {
+      throw new ImageSpecException("Please set read-pattern as fifo or quorum");
+    }
+    if (Boolean.TRUE.equals(blkverify) || Boolean.TRUE.equals(rewrite)) {
+      throw new ImageSpecException("quorum's blkverify and rewrite-corrupted are not supported by qcow4j");
+    }
+    java.util.List<BlockNode> children = new java.util.ArrayList<>();
+    for (int index = 0; index < count; index++) {
+      children.add(child(options, "children." + index, null, false, cacheDirect));
+    }
+    refuseLeftover(options, "Block protocol 'quorum' doesn't support the option '");
+    return new BlockNode.Quorum(children, votes, "fifo".equals(pattern));
   }
 
   private static BlockNode other(BlockOptions options, String driver) throws ImageSpecException {

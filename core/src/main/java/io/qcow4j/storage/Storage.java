@@ -68,6 +68,15 @@ public interface Storage extends Closeable {
   }
 
   /**
+   * Whether QEMU's driver of this node answers bdrv_get_info (a host file's does, an NBD export's
+   * and null-co's do not): without it, qemu-img info prints no dirty flag for a raw image over the
+   * node and qemu-io's info stops after the format name.
+   */
+  default boolean hasDriverInfo() {
+    return true;
+  }
+
+  /**
    * The bytes the storage takes on its host, qemu-img info's "disk size", for storage that is no
    * host file: -1 when the protocol cannot tell (NBD; "unavailable"); 0 by default.
    */

@@ -57,6 +57,12 @@ public final class NbdStorage implements Storage {
     return target.uri();
   }
 
+  /** QEMU's nbd driver has no bdrv_get_info. */
+  @Override
+  public boolean hasDriverInfo() {
+    return false;
+  }
+
   /** NBD cannot tell how much the export takes on the server's disk. */
   @Override
   public long allocatedBytes() {

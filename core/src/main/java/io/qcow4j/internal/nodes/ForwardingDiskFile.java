@@ -116,6 +116,11 @@ abstract class ForwardingDiskFile implements DiskFile {
   }
 
   @Override
+  public boolean hasDriverInfo() {
+    return below.hasDriverInfo();
+  }
+
+  @Override
   public String nodeFilename() {
     return below.nodeFilename();
   }

@@ -93,7 +93,8 @@ public final class NodeOpener {
     Storage storage = StorageNodes.storage(spec.file(), options, disks(secrets));
     try {
       ImageFormat format = options.format() != null ? options.format() : spec.format();
-      if (format == null) {
+      boolean probed = format == null;
+      if (probed) {
         format = probe(storage, spec.filename());
       }
       FormatOptions formatOptions = spec.formatOptions(format);
@@ -102,7 +103,8 @@ public final class NodeOpener {
       Path path = StorageNodes.bottomPath(spec.file());
       return switch (format) {
         case QCOW2 -> QcowFile.open(storage, path, formatOpen, formatOptions, secrets);
-        case RAW -> new RawDiskFile(StorageNodes.window(storage, formatOptions), path);
+        case RAW -> probed ? RawDiskFile.probed(StorageNodes.window(storage, formatOptions), path)
+            : new RawDiskFile(StorageNodes.window(storage, formatOptions), path);
         default -> throw new UnsupportedFeatureException("qcow4j opens " + format.id()
             + " images only over a plain file, not over a '" + spec.file().driver() + "' node");
       };

@@ -29,6 +29,12 @@ public final class NullStorage implements Storage {
     }
   }
 
+  /** QEMU's null driver has no bdrv_get_info. */
+  @Override
+  public boolean hasDriverInfo() {
+    return false;
+  }
+
   @Override
   public String name() {
     return driver + "://";

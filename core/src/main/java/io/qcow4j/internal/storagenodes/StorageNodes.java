@@ -56,6 +56,20 @@ public final class StorageNodes {
           device.latencyNs());
       case BlockNode.Blkdebug debug -> blkdebug(debug, options, disks);
       case BlockNode.Plugin plugin -> pluginStorage(plugin, options);
+      case BlockNode.Quorum quorum -> {
+        List<Storage> children = new ArrayList<>();
+        try {
+          for (BlockNode child : quorum.children()) {
+            children.add(storage(child, options, disks));
+          }
+        } catch (IOException | RuntimeException e) {
+          for (Storage child : children) {
+            closeQuietly(child, e);
+          }
+          throw e;
+        }
+        yield new QuorumStorage(children, quorum.threshold(), quorum.fifo());
+      }
       case BlockNode.Format format when format.spec().format() == ImageFormat.RAW && format.spec().node() == null -> {
         Storage file = storage(format.spec().file(), format.spec().openOptions(options), disks);
         try {
