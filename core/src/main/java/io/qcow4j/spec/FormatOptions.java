@@ -37,7 +37,7 @@ public final class FormatOptions {
   private static final long DEFAULT_L2_CACHE_MAX_BYTES = 32L << 20;
 
   private static final FormatOptions NONE = new FormatOptions(new FromHeader(), null, null, null, null, null, null,
-      null, null, null);
+      null, null, null, null, null, null);
 
   private final Backing backing;
   private final String dataFile;
@@ -46,18 +46,20 @@ public final class FormatOptions {
   private final Long cacheBytes;
   private final Boolean lazyRefcounts;
   private final Long l2CacheEntrySize;
-  private Long rawOffset;
-  private Long rawSize;
-  private BlockNode dataFileNode;
+  private final Long rawOffset;
+  private final Long rawSize;
+  private final BlockNode dataFileNode;
   /** The three cache sizes as given (cache-size, l2-cache-size, refcount-cache-size), null when not. */
   private final Long combinedCacheSize;
   private final Long l2CacheSize;
   private final Long refcountCacheSize;
 
-  private FormatOptions(Backing backing, String dataFile, String keySecret, String encryptFormat, Long cacheBytes,
-      Boolean lazyRefcounts, Long l2CacheEntrySize, Long combinedCacheSize, Long l2CacheSize, Long refcountCacheSize) {
+  private FormatOptions(Backing backing, String dataFile, BlockNode dataFileNode, String keySecret,
+      String encryptFormat, Long cacheBytes, Boolean lazyRefcounts, Long l2CacheEntrySize, Long combinedCacheSize,
+      Long l2CacheSize, Long refcountCacheSize, Long rawOffset, Long rawSize) {
     this.backing = backing;
     this.dataFile = dataFile;
+    this.dataFileNode = dataFileNode;
     this.keySecret = keySecret;
     this.encryptFormat = encryptFormat;
     this.cacheBytes = cacheBytes;
@@ -66,6 +68,8 @@ public final class FormatOptions {
     this.combinedCacheSize = combinedCacheSize;
     this.l2CacheSize = l2CacheSize;
     this.refcountCacheSize = refcountCacheSize;
+    this.rawOffset = rawOffset;
+    this.rawSize = rawSize;
   }
 
   /** No options: the header's backing file and data file, the default caches. */
@@ -80,10 +84,7 @@ public final class FormatOptions {
     if (offset == null && size == null) {
       return NONE;
     }
-    FormatOptions raw = new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null);
-    raw.rawOffset = offset;
-    raw.rawSize = size;
-    return raw;
+    return new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null, null, offset, size);
   }
 
   /** The raw format's offset option: where its window into the file starts; null when not set. */
@@ -100,8 +101,8 @@ public final class FormatOptions {
   static FormatOptions readLuks(BlockOptions options) throws ImageSpecException {
     String keySecret = options.take("key-secret");
     refuseLeftover(options, "luks");
-    return keySecret == null ? NONE : new FormatOptions(NONE.backing, null, keySecret, null, null, null, null,
-        null, null, null);
+    return keySecret == null ? NONE : new FormatOptions(NONE.backing, null, null, keySecret, null, null, null, null,
+        null, null, null, null, null);
   }
 
   /** The options of a read-only format (vmdk, vpc, vdi, qed, qcow): none that qcow4j takes, each refused by name. */
@@ -155,11 +156,9 @@ public final class FormatOptions {
           + "Allowed are any of the following: none, constant, cached, all");
     }
     refuseLeftover(options, "qcow2");
-    FormatOptions read = new FormatOptions(backing, dataFile, keySecret, encryptFormat,
+    return new FormatOptions(backing, dataFile, dataFileNode[0], keySecret, encryptFormat,
         l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize,
-        cacheSize, l2CacheSize, refcountCacheSize);
-    read.dataFileNode = dataFileNode[0];
-    return read;
+        cacheSize, l2CacheSize, refcountCacheSize, null, null);
   }
 
   /** A size option's unsigned value as a long; 2^63 bytes or more, which no cache reaches, as Long.MAX_VALUE. */

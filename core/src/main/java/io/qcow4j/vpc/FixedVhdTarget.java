@@ -5,7 +5,7 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.storage.FileStorage;
-import io.qcow4j.internal.storage.PrefixStorage;
+import io.qcow4j.internal.storage.WindowStorage;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -27,7 +27,7 @@ public final class FixedVhdTarget {
     FileStorage storage = FileStorage.create(path, true);
     try {
       long virtualSize = VhdCreator.createFixed(storage, options.size(), options.vpcForceSize());
-      return new RawDiskFile(new PrefixStorage(storage, virtualSize), path);
+      return new RawDiskFile(new WindowStorage(storage, 0, virtualSize), path);
     } catch (IOException | RuntimeException e) {
       storage.close();
       throw e;

@@ -5,6 +5,7 @@ import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.internal.storage.ProtocolDrivers;
+import io.qcow4j.internal.storage.WindowStorage;
 import io.qcow4j.spec.BlkdebugRule;
 import io.qcow4j.spec.BlkdebugRules;
 import io.qcow4j.spec.BlockNode;

@@ -2,7 +2,7 @@ package io.qcow4j.internal.nodes;
 
 import io.qcow4j.internal.storagenodes.BlkdebugStorage;
 import io.qcow4j.internal.storagenodes.NullStorage;
-import io.qcow4j.internal.storagenodes.WindowStorage;
+import io.qcow4j.internal.storage.WindowStorage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -130,5 +130,10 @@ class BlockNodesTest {
     assertThat(back.get(0)).isEqualTo((byte) 4);
     assertThatThrownBy(() -> window.write(ByteBuffer.allocate(2), 511)).hasMessageContaining("outside the raw window");
     assertThat(window.read(ByteBuffer.allocate(1), 512)).isEqualTo(-1);
+    // a window of fixed size keeps it: the same size changes nothing around it, another is refused
+    window.truncate(512);
+    assertThat(whole.size()).isEqualTo(4096);
+    assertThatThrownBy(() -> window.truncate(1024)).hasMessageContaining("cannot be resized to 1024");
+    assertThat(whole.size()).isEqualTo(4096);
   }
 }

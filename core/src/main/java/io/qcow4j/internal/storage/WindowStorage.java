@@ -1,13 +1,14 @@
-package io.qcow4j.internal.storagenodes;
+package io.qcow4j.internal.storage;
 
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
 /**
- * A window of another storage, as QEMU's raw format with offset and size sees its file: byte N
- * here is byte offset + N there; without a size the window runs to the end of the file and
- * follows it. Nothing outside the window is read or written.
+ * A window of another storage, as QEMU's raw format with offset and size sees its file (or a
+ * fixed VHD's data area before its footer): byte N here is byte offset + N there; without a size
+ * the window runs to the end of the file and follows it. Nothing outside the window is read or
+ * written; a window of fixed size keeps it.
  */
 public final class WindowStorage implements Storage {
   private final Storage whole;
@@ -58,10 +59,12 @@ public final class WindowStorage implements Storage {
 
   @Override
   public void truncate(long newSize) throws IOException {
-    if (length >= 0) {
-      throw new IOException(name() + ": cannot resize a raw image with a fixed size (offset/size options)");
+    if (length < 0) {
+      whole.truncate(offset + newSize);
+    } else if (newSize != length) {
+      throw new IOException(name() + ": the window of " + length + " bytes (a raw image's offset/size, a fixed "
+          + "VHD's data area) cannot be resized to " + newSize);
     }
-    whole.truncate(offset + newSize);
   }
 
   @Override
@@ -109,6 +112,11 @@ public final class WindowStorage implements Storage {
   @Override
   public void debugEvent(String event) {
     whole.debugEvent(event);
+  }
+
+  @Override
+  public void takePermission(io.qcow4j.disk.Permission permission) throws IOException {
+    whole.takePermission(permission);
   }
 
   private void checkInside(long position, long count) throws IOException {
