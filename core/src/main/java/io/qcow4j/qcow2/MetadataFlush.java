@@ -277,6 +277,40 @@ final class MetadataFlush {
     }
   }
 
+  /**
+   * Flushes everything, the refcount blocks lazy refcounts defer too, with a barrier after: what a
+   * repair writes before it may clear the dirty bit (QEMU's qcow2_mark_clean flushes every cache).
+   */
+  void flushAll() throws IOException {
+    flush();
+    flushLock.lock();
+    try {
+      metaLock.lock();
+      try {
+        refcounts().writeAll();
+        barrier();
+      } finally {
+        metaLock.unlock();
+      }
+    } finally {
+      flushLock.unlock();
+    }
+  }
+
+  /**
+   * A repair cleared the dirty bit after {@link #flushAll}: refcount updates stop being deferred,
+   * and the next one that would be sets the bit again first.
+   */
+  void dirtyBitCleared() {
+    metaLock.lock();
+    try {
+      dirtyBitSet = false;
+      refcounts().deferUpdates(false);
+    } finally {
+      metaLock.unlock();
+    }
+  }
+
   /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
   void flushClean() throws IOException {
     flush();

@@ -201,11 +201,13 @@ public final class QcowFile implements DiskFile {
     return writer.exclusive(repair != CheckResult.Repair.NONE, () -> {
       CheckResult result = ImageCheck.run(this, writer.refcounts(), repair);
       if (repair != CheckResult.Repair.NONE) {
-        writer.flush();
+        // the refcounts lazy refcounts defer are written before the dirty bit may be cleared
+        writer.flushAll();
         rebuildGuard();
         if (result.corruptions() == 0 && result.leaks() == 0 && (header().dirty() || header().corrupt())) {
           changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY | Features.INCOMPAT_CORRUPT);
           storage.force(false);
+          writer.dirtyBitCleared();
         }
       }
       return result;

@@ -60,13 +60,15 @@ final class Snapshots {
     refuseWithDataFile("create");
     Header header = image.header();
     long[] l1 = lookup.l1();
-    // References first: the copy may leak, never under-count.
-    addReferences(l1);
+    // As QEMU's qcow2_snapshot_create: the copy of the L1 table is allocated and written first, then
+    // the tree gets its references; when one fails (a refcount at the limit of its width) the copy
+    // stays allocated, a leak as QEMU leaves it (iotest 112), never an under-count.
     long copyOffset = l1.length == 0 ? 0 : refcounts.allocate(clustersFor(l1.length * 8L));
     ByteBuffer copy = encodeL1(l1);
     if (l1.length > 0) {
       storage.write(copy, copyOffset);
     }
+    addReferences(l1);
     image.writer().flush();
     setCopiedFlags(l1, header.l1TableOffset());
 

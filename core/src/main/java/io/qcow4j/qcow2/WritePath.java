@@ -727,6 +727,16 @@ final class WritePath {
     metadata.flush();
   }
 
+  /** Flushes everything, deferred refcount blocks too ({@link MetadataFlush#flushAll}). */
+  void flushAll() throws IOException {
+    metadata.flushAll();
+  }
+
+  /** A repair cleared the dirty bit ({@link MetadataFlush#dirtyBitCleared}). */
+  void dirtyBitCleared() {
+    metadata.dirtyBitCleared();
+  }
+
   /** Flushes with every barrier and clears a lazy-refcounts image's dirty bit ({@link MetadataFlush#flushClean}). */
   void flushClean() throws IOException {
     metadata.flushClean();
