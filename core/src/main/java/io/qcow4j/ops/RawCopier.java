@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -208,10 +209,11 @@ final class RawCopier {
     }
     int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
     int sector = 0;
-    // one segment over the chunk: the sector tests below then make no object each
+    // one segment (or for a mapping, one view) over the chunk: the sector tests below then make no object each
     MemorySegment data = MemorySegment.ofBuffer(buffer.slice(0, length));
+    ByteBuffer view = mapped ? buffer.slice(0, length).order(ByteOrder.nativeOrder()) : null;
     while (sector < sectors) {
-      long run = allocatedRunMin(data, mapped, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      long run = allocatedRunMin(data, view, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
       int runSectors = (int) (run >>> 1);
       if ((run & 1) != 0) {
         int from = sector * Buffers.SECTOR;
@@ -234,7 +236,7 @@ final class RawCopier {
    * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
    * {@code count << 1 | written}.
    */
-  private long allocatedRunMin(MemorySegment data, boolean mapped, int filled, int first, int count,
+  private long allocatedRunMin(MemorySegment data, ByteBuffer mapped, int filled, int first, int count,
       long sectorNumber) {
     int min = Math.min(minSparseSectors, count);
     long run = allocatedRun(data, mapped, filled, first, count, sectorNumber);
@@ -257,7 +259,7 @@ final class RawCopier {
   }
 
   /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-  private static long allocatedRun(MemorySegment data, boolean mapped, int filled, int first, int count,
+  private static long allocatedRun(MemorySegment data, ByteBuffer mapped, int filled, int first, int count,
       long sectorNumber) {
     boolean zero = sectorIsZero(data, mapped, filled, first);
     int run = 1;
@@ -280,10 +282,10 @@ final class RawCopier {
     return (long) run << 1 | (zero ? 0 : 1);
   }
 
-  private static boolean sectorIsZero(MemorySegment data, boolean mapped, int filled, int sector) {
+  private static boolean sectorIsZero(MemorySegment data, ByteBuffer mapped, int filled, int sector) {
     int from = sector * Buffers.SECTOR;
     int length = Math.min(Buffers.SECTOR, filled - from);
     // a mapping of the source's file: tested with loads whose fault the JVM can take (Buffers.Mapped)
-    return mapped ? Buffers.Mapped.firstNonZero(data, from, length) < 0 : Buffers.isZero(data, from, length);
+    return mapped != null ? Buffers.Mapped.firstNonZero(mapped, from, length) < 0 : Buffers.isZero(data, from, length);
   }
 }
