@@ -966,6 +966,11 @@ public final class QcowFile implements DiskFile {
     return option != null ? option && header().version() >= 3 : header().lazyRefcounts();
   }
 
+  /** The name of the image's storage, as errors about the image give it. */
+  String storageName() {
+    return name;
+  }
+
   void setRepairedAtOpen(List<String> lines) {
     repairedAtOpen = List.copyOf(lines);
   }
