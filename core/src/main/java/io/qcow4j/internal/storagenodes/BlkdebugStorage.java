@@ -19,13 +19,23 @@ import java.util.List;
 public final class BlkdebugStorage implements Storage {
   private final Storage image;
   private final List<BlkdebugRule> rules;
+  private final BlkdebugLimits limits;
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
   private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
   private long state = 1;
 
   /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
+    this(image, rules, BlkdebugLimits.NONE);
+  }
+
+  /**
+   * blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them,
+   * writes of zeroes and discards cut by {@code limits} as QEMU's block layer cuts them.
+   */
+  public BlkdebugStorage(Storage image, List<BlkdebugRule> rules, BlkdebugLimits limits) {
     this.image = image;
+    this.limits = limits;
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();
   }
@@ -135,14 +145,35 @@ public final class BlkdebugStorage implements Storage {
 
   @Override
   public void punchHole(long position, long length) throws IOException {
-    check(position, length, BlkdebugRule.DISCARD);
-    image.punchHole(position, length);
+    if (!limits.any()) {
+      check(position, length, BlkdebugRule.DISCARD);
+      image.punchHole(position, length);
+      return;
+    }
+    for (BlkdebugLimits.Piece piece : limits.discard(position, length)) {
+      if (piece.fate() == BlkdebugLimits.Fate.PASS) {
+        check(piece.offset(), piece.length(), BlkdebugRule.DISCARD);
+        image.punchHole(piece.offset(), piece.length());
+      }
+    }
   }
 
   @Override
   public void zeroRange(long position, long length) throws IOException {
-    check(position, length, BlkdebugRule.WRITE_ZEROES);
-    image.zeroRange(position, length);
+    if (!limits.any()) {
+      check(position, length, BlkdebugRule.WRITE_ZEROES);
+      image.zeroRange(position, length);
+      return;
+    }
+    for (BlkdebugLimits.Piece piece : limits.writeZeroes(position, length)) {
+      if (piece.fate() == BlkdebugLimits.Fate.PASS) {
+        check(piece.offset(), piece.length(), BlkdebugRule.WRITE_ZEROES);
+        image.zeroRange(piece.offset(), piece.length());
+      } else {
+        // the block layer's fallback: zeros written as data
+        write(ByteBuffer.allocate((int) piece.length()), piece.offset());
+      }
+    }
   }
 
   @Override
