@@ -38,10 +38,18 @@ public final class BlkdebugStorage implements Storage {
     this.limits = limits;
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();
+    // blkdebug_open raises the "none" event on its own node once its rules are in
+    processEvent("none");
   }
 
   @Override
   public synchronized void debugEvent(String event) {
+    processEvent(event);
+    image.debugEvent(event);
+  }
+
+  /** QEMU's blkdebug_debug_event: arms the inject-error rules of {@code event} and applies its set-state rules. */
+  private synchronized void processEvent(String event) {
     long newState = state;
     boolean injected = false;
     for (BlkdebugRule rule : rules) {
@@ -59,7 +67,20 @@ public final class BlkdebugStorage implements Storage {
       }
     }
     state = newState;
-    image.debugEvent(event);
+  }
+
+  /**
+   * QEMU's blkdebug_co_block_status: fails with an armed rule of iotype block-status that covers
+   * {@code length} bytes at {@code offset}; the answer itself is the image's.
+   */
+  public void checkBlockStatus(long offset, long length) throws IOException {
+    check(offset, length, BlkdebugRule.BLOCK_STATUS);
+  }
+
+  @Override
+  public io.qcow4j.storage.StorageStatus status(long position, long maxLength) throws IOException {
+    check(position, maxLength, BlkdebugRule.BLOCK_STATUS);
+    return image.status(position, maxLength);
   }
 
   /** QEMU's rule_check: fails the request when an armed rule of its kind covers it. */
