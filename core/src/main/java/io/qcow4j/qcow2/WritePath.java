@@ -91,7 +91,8 @@ final class WritePath {
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
-    metadata.releaseFreedBeforeGrowing();
+    long total = src.remaining();
+    metadata.releaseFreesBeforeAllocating(() -> !allInPlace(position, total));
     long epoch = io.enter();
     try {
       long cursor = position;
@@ -169,6 +170,20 @@ final class WritePath {
       write(src.gather(done, piece), position + done);
       done += piece;
     }
+  }
+
+  /** Whether the whole range maps to data clusters this image owns (COPIED), which a write changes in place. */
+  private boolean allInPlace(long position, long length) throws IOException {
+    long cursor = position;
+    while (cursor < position + length) {
+      long at = cursor;
+      Run run = image.guarded(() -> lookup.lookup(at, position + length - at));
+      if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
+        return false;
+      }
+      cursor = run.guestEnd();
+    }
+    return true;
   }
 
   /**
@@ -407,6 +422,7 @@ final class WritePath {
    * as: its units without data of their own get their current content written to a host cluster.
    */
   void allocateCluster(long clusterStart) throws IOException {
+    metadata.releaseFreesBeforeAllocating(() -> !allInPlace(clusterStart, clusterSize));
     long epoch = io.enter();
     try {
       rewriteCluster(clusterStart, null, clusterStart);
@@ -780,6 +796,7 @@ final class WritePath {
   void preallocateMetadata(long start, long end) throws IOException {
     long hostEnd = 0;
     long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+    metadata.releaseFreesBeforeAllocating(() -> true);
     long epoch = io.enter();
     try {
       metaLock.lock();
