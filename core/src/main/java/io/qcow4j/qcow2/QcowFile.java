@@ -24,6 +24,8 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -578,6 +580,19 @@ public final class QcowFile implements DiskFile {
         writer.io.exit(epoch);
       }
     }
+  }
+
+  /**
+   * Maps a range of data clusters contiguous in a local data file, of an image opened read-only
+   * (one opened for writing may move or free a cluster while the mapping is read).
+   */
+  @Override
+  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (writer != null || offset < 0 || length <= 0 || length > header().size() - offset) {
+      return Optional.empty();
+    }
+    return reads.mapped(offset, length, arena);
   }
 
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */
