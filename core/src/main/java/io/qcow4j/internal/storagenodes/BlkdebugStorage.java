@@ -22,6 +22,8 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
   private final Storage image;
   private final List<BlkdebugRule> rules;
   private final BlkdebugLimits limits;
+  /** Writes widened to blkdebug's align, with their read-modify-write events; null without align. */
+  private final AlignedWrites aligned;
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
   private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
   private long state = 1;
@@ -48,6 +50,24 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules, BlkdebugLimits limits) {
     this.image = image;
     this.limits = limits;
+    this.aligned = limits.align() <= 1 ? null : new AlignedWrites(limits.align(), new AlignedWrites.Node() {
+      @Override
+      public void event(String name) {
+        debugEvent(name);
+      }
+
+      @Override
+      public void readBlocks(ByteBuffer dst, long position) throws IOException {
+        check(position, dst.remaining(), BlkdebugRule.READ);
+        image.readOrZero(dst, position);
+      }
+
+      @Override
+      public void writeBlocks(ByteBuffer src, long position) throws IOException {
+        check(position, src.remaining(), BlkdebugRule.WRITE);
+        image.write(src, position);
+      }
+    });
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();
     // blkdebug_open raises the "none" event on its own node once its rules are in
@@ -244,6 +264,10 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
 
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
+    if (aligned != null) {
+      aligned.write(src, position);
+      return;
+    }
     check(position, src.remaining(), BlkdebugRule.WRITE);
     image.write(src, position);
   }
@@ -253,6 +277,14 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
     long wanted = 0;
     for (ByteBuffer src : srcs) {
       wanted += src.remaining();
+    }
+    if (aligned != null) {
+      ByteBuffer gathered = ByteBuffer.allocate(Math.toIntExact(wanted));
+      for (ByteBuffer src : srcs) {
+        gathered.put(src);
+      }
+      aligned.write(gathered.flip(), position);
+      return;
     }
     check(position, wanted, BlkdebugRule.WRITE);
     image.write(srcs, position);
