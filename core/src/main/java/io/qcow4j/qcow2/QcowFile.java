@@ -682,6 +682,11 @@ public final class QcowFile implements DiskFile {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return storage.debugBreakpoints();
+  }
+
+  @Override
   public Optional<DiskFile> backing() {
     return Optional.ofNullable(backing);
   }
