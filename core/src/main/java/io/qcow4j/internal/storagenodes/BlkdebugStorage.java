@@ -22,6 +22,13 @@ public final class BlkdebugStorage implements Storage {
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
   private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
   private long state = 1;
+  /**
+   * Writes started and the count a flush last made durable (QEMU's write_gen and flushed_gen): a
+   * flush with nothing written since the last one that succeeded neither raises flush_to_disk nor
+   * reaches the rules or the file.
+   */
+  private final java.util.concurrent.atomic.AtomicLong writeGeneration = new java.util.concurrent.atomic.AtomicLong();
+  private volatile long flushedGeneration;
 
   /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
@@ -107,6 +114,7 @@ public final class BlkdebugStorage implements Storage {
 
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
+    writeGeneration.incrementAndGet();
     check(position, src.remaining(), BlkdebugRule.WRITE);
     image.write(src, position);
   }
@@ -117,36 +125,46 @@ public final class BlkdebugStorage implements Storage {
     for (ByteBuffer src : srcs) {
       wanted += src.remaining();
     }
+    writeGeneration.incrementAndGet();
     check(position, wanted, BlkdebugRule.WRITE);
     image.write(srcs, position);
   }
 
   @Override
   public void truncate(long newSize) throws IOException {
+    writeGeneration.incrementAndGet();
     image.truncate(newSize);
   }
 
   @Override
   public void force(boolean metadata) throws IOException {
+    long generation = writeGeneration.get();
+    if (generation == flushedGeneration) {
+      return;
+    }
     debugEvent("flush_to_disk");
     check(0, 0, BlkdebugRule.FLUSH);
     image.force(metadata);
+    flushedGeneration = generation;
   }
 
   @Override
   public void punchHole(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     check(position, length, BlkdebugRule.DISCARD);
     image.punchHole(position, length);
   }
 
   @Override
   public void zeroRange(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     check(position, length, BlkdebugRule.WRITE_ZEROES);
     image.zeroRange(position, length);
   }
 
   @Override
   public void allocate(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     image.allocate(position, length);
   }
 
