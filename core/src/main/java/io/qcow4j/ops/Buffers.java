@@ -96,6 +96,29 @@ final class Buffers {
     return index < 0 ? -1 : alignDown(index);
   }
 
+  /**
+   * The start of the first sector (relative to the segments' starts) where the first {@code length}
+   * bytes of the two differ; -1 if none.
+   */
+  static int firstDifferentSector(MemorySegment first, MemorySegment second, int length) {
+    long index = MemorySegment.mismatch(first, 0, length, second, 0, length);
+    return index < 0 ? -1 : alignDown((int) index);
+  }
+
+  /** The start of the first sector of the segment's first {@code length} bytes holding a non-zero byte; -1 if none. */
+  static int firstNonZeroSector(MemorySegment data, int length) {
+    int checked = 0;
+    while (checked < length) {
+      int step = Math.min(length - checked, IO_BUFFER_BYTES);
+      long index = MemorySegment.mismatch(data, checked, checked + step, ZERO_SEGMENT, 0, step);
+      if (index >= 0) {
+        return alignDown(checked + (int) index);
+      }
+      checked += step;
+    }
+    return -1;
+  }
+
   /** Whether {@code length} bytes of the two buffers from index {@code from} are equal. */
   static boolean equal(ByteBuffer first, ByteBuffer second, int from, int length) {
     return first.slice(from, length).mismatch(second.slice(from, length)) < 0;

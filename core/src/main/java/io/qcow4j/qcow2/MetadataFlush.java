@@ -86,23 +86,42 @@ final class MetadataFlush {
   // ---------------------------------------------------------------- flush
 
   /**
-   * Clusters freed by discards are reusable only once a flush made the dropping entries durable:
-   * when nothing else is free, flush now rather than grow the file past them.
+   * Called before a change that allocates clusters (outside any epoch; {@code allocates} says,
+   * inside one, whether the change would allocate). QEMU's allocator hands a cluster out again the
+   * moment its refcount reaches zero; ours holds a dropped reference back until the entry that
+   * dropped it is durable (invariant 3). So when the queued frees would empty a cluster, flush now:
+   * the dropping entries reach the file, the frees are released and the cursor goes back to them,
+   * and the allocation lands where QEMU's does, into clusters nothing on disk points at any more.
    */
-  void releaseFreedBeforeGrowing() throws IOException {
+  void releaseFreesBeforeAllocating(AllocationProbe allocates) throws IOException {
     if (!refcounts().hasPendingFrees()) {
       return;
     }
-    boolean flushNow;
+    boolean wouldEmpty;
     metaLock.lock();
     try {
-      flushNow = refcounts().hasPendingFrees() && !refcounts().hasFreeClusters();
+      wouldEmpty = image.guarded(() -> refcounts().freesWouldEmpty());
     } finally {
       metaLock.unlock();
+    }
+    if (!wouldEmpty) {
+      return;
+    }
+    boolean flushNow;
+    long epoch = io.enter();
+    try {
+      flushNow = allocates.allocates();
+    } finally {
+      io.exit(epoch);
     }
     if (flushNow) {
       flush();
     }
+  }
+
+  /** Whether a change about to be made would allocate clusters (asked inside an epoch). */
+  interface AllocationProbe {
+    boolean allocates() throws IOException;
   }
 
   void flushIfCacheFull() throws IOException {

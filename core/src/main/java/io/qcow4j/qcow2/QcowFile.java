@@ -24,6 +24,8 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -582,6 +584,19 @@ public final class QcowFile implements DiskFile {
     }
   }
 
+  /**
+   * Maps a range of data clusters contiguous in a local data file, of an image opened read-only
+   * (one opened for writing may move or free a cluster while the mapping is read).
+   */
+  @Override
+  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (writer != null || offset < 0 || length <= 0 || length > header().size() - offset) {
+      return Optional.empty();
+    }
+    return reads.mapped(offset, length, arena);
+  }
+
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */
   @Override
   public long read(ByteBuffer[] dsts, long position) throws IOException {
@@ -984,6 +999,11 @@ public final class QcowFile implements DiskFile {
   boolean usesLazyRefcounts() {
     Boolean option = lazyRefcountsOption;
     return option != null ? option && header().version() >= 3 : header().lazyRefcounts();
+  }
+
+  /** The name of the image's storage, as errors about the image give it. */
+  String storageName() {
+    return name;
   }
 
   void setRepairedAtOpen(List<String> lines) {

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,7 +25,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@link #takeDirty}) and writes them before the L2 and L1 entries that need them. A dropped
  * reference is queued ({@link #freeLater}) and applied only by {@link #release}, once the entry that
  * dropped it is durable and no I/O that could still target the cluster is in flight; a cluster whose
- * refcount reaches zero is punched before it can be handed out again.
+ * refcount reaches zero is punched before it can be handed out again. The write path flushes
+ * before it allocates when {@link #freesWouldEmpty} (so allocation follows QEMU's, which reuses a
+ * cluster at once).
  */
 final class Refcounts {
   /** Bits 0-8 of a refcount-table entry are reserved. */
@@ -52,6 +55,12 @@ final class Refcounts {
   /** Host ranges (offset, length) whose references were dropped by entries not yet durable. */
   private final List<long[]> pendingFrees = new ArrayList<>();
   private volatile boolean hasPendingFrees;
+  /** How many of {@link #pendingFrees} {@link #freesWouldEmpty} has counted into {@link #pendingDrops}. */
+  private int examinedFrees;
+  /** The references the examined queued frees take from each cluster. */
+  private final Map<Long, Long> pendingDrops = new HashMap<>();
+  /** Whether releasing the examined queued frees brings a cluster to refcount zero. */
+  private boolean freesEmptyCluster;
 
   private long[] table;
   private long tableOffset;
@@ -382,9 +391,24 @@ final class Refcounts {
     return hasPendingFrees;
   }
 
-  /** Whether the allocator may find free clusters below the end of the clusters in use. */
-  boolean hasFreeClusters() {
-    return freeCursor < frontier;
+  /**
+   * Whether releasing the queued frees would bring a cluster to refcount zero: one QEMU's
+   * allocator, which frees at once, would hand out again. Counts each queued free once, so asking
+   * again after more frees costs only the new ones.
+   */
+  boolean freesWouldEmpty() throws IOException {
+    while (examinedFrees < pendingFrees.size()) {
+      long[] range = pendingFrees.get(examinedFrees++);
+      long first = range[0] >>> clusterBits;
+      long last = (range[0] + range[1] - 1) >>> clusterBits;
+      for (long cluster = first; cluster <= last; cluster++) {
+        long drops = pendingDrops.merge(cluster, 1L, Long::sum);
+        if (cluster < frontier && get(cluster) == drops) {
+          freesEmptyCluster = true;
+        }
+      }
+    }
+    return freesEmptyCluster;
   }
 
   /** Takes the queued frees; a flush releases them once the entries that dropped them are durable. */
@@ -392,6 +416,7 @@ final class Refcounts {
     List<long[]> taken = new ArrayList<>(pendingFrees);
     pendingFrees.clear();
     hasPendingFrees = false;
+    forgetExamined();
     return taken;
   }
 
@@ -399,6 +424,13 @@ final class Refcounts {
   void restorePendingFrees(List<long[]> frees) {
     pendingFrees.addAll(0, frees);
     hasPendingFrees = !pendingFrees.isEmpty();
+    forgetExamined();
+  }
+
+  private void forgetExamined() {
+    examinedFrees = 0;
+    pendingDrops.clear();
+    freesEmptyCluster = false;
   }
 
   /**

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A disk image that qcow4j only reads (vpc, vdi, qed, qcow): reads, block status and the refusal of
+ * A disk image that qcow4j only reads (vpc, vdi, qed, qcow, vhdx, bochs): reads, block status and the refusal of
  * every change, over a format's guest-to-host {@link Mapping}; a subclass only decodes its tables.
  */
 public abstract class ReadOnlyImage implements DiskFile {
@@ -108,6 +108,14 @@ public abstract class ReadOnlyImage implements DiskFile {
     }
   }
 
+  /**
+   * Whether the format reports where its data lies; a format that does not (QEMU's drivers without
+   * block status: bochs) reports every range as data at no known offset.
+   */
+  protected boolean reportsBlockStatus() {
+    return true;
+  }
+
   @Override
   public final Extent blockStatus(long offset, long maxLength) throws IOException {
     ensureOpen();
@@ -116,6 +124,9 @@ public abstract class ReadOnlyImage implements DiskFile {
           + " bytes)");
     }
     long length = Math.min(maxLength, size - offset);
+    if (!reportsBlockStatus()) {
+      return new Extent(offset, length, 0, true, false, true, false, -1, null);
+    }
     Mapping mapping = map(offset, length);
     length = Math.min(length, mapping.length());
     long host = mapping.hostOffset();

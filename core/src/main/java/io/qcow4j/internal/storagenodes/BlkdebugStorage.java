@@ -19,6 +19,7 @@ import java.util.List;
 public final class BlkdebugStorage implements Storage {
   private final Storage image;
   private final List<BlkdebugRule> rules;
+  private final BlkdebugLimits limits;
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
   private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
   private long state = 1;
@@ -32,13 +33,30 @@ public final class BlkdebugStorage implements Storage {
 
   /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
+    this(image, rules, BlkdebugLimits.NONE);
+  }
+
+  /**
+   * blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them,
+   * writes of zeroes and discards cut by {@code limits} as QEMU's block layer cuts them.
+   */
+  public BlkdebugStorage(Storage image, List<BlkdebugRule> rules, BlkdebugLimits limits) {
     this.image = image;
+    this.limits = limits;
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();
+    // blkdebug_open raises the "none" event on its own node once its rules are in
+    processEvent("none");
   }
 
   @Override
   public synchronized void debugEvent(String event) {
+    processEvent(event);
+    image.debugEvent(event);
+  }
+
+  /** QEMU's blkdebug_debug_event: arms the inject-error rules of {@code event} and applies its set-state rules. */
+  private synchronized void processEvent(String event) {
     long newState = state;
     boolean injected = false;
     for (BlkdebugRule rule : rules) {
@@ -56,7 +74,20 @@ public final class BlkdebugStorage implements Storage {
       }
     }
     state = newState;
-    image.debugEvent(event);
+  }
+
+  /**
+   * QEMU's blkdebug_co_block_status: fails with an armed rule of iotype block-status that covers
+   * {@code length} bytes at {@code offset}; the answer itself is the image's.
+   */
+  public void checkBlockStatus(long offset, long length) throws IOException {
+    check(offset, length, BlkdebugRule.BLOCK_STATUS);
+  }
+
+  @Override
+  public io.qcow4j.storage.StorageStatus status(long position, long maxLength) throws IOException {
+    check(position, maxLength, BlkdebugRule.BLOCK_STATUS);
+    return image.status(position, maxLength);
   }
 
   /** QEMU's rule_check: fails the request when an armed rule of its kind covers it. */
@@ -151,15 +182,36 @@ public final class BlkdebugStorage implements Storage {
   @Override
   public void punchHole(long position, long length) throws IOException {
     writeGeneration.incrementAndGet();
-    check(position, length, BlkdebugRule.DISCARD);
-    image.punchHole(position, length);
+    if (!limits.any()) {
+      check(position, length, BlkdebugRule.DISCARD);
+      image.punchHole(position, length);
+      return;
+    }
+    for (BlkdebugLimits.Piece piece : limits.discard(position, length)) {
+      if (piece.fate() == BlkdebugLimits.Fate.PASS) {
+        check(piece.offset(), piece.length(), BlkdebugRule.DISCARD);
+        image.punchHole(piece.offset(), piece.length());
+      }
+    }
   }
 
   @Override
   public void zeroRange(long position, long length) throws IOException {
     writeGeneration.incrementAndGet();
-    check(position, length, BlkdebugRule.WRITE_ZEROES);
-    image.zeroRange(position, length);
+    if (!limits.any()) {
+      check(position, length, BlkdebugRule.WRITE_ZEROES);
+      image.zeroRange(position, length);
+      return;
+    }
+    for (BlkdebugLimits.Piece piece : limits.writeZeroes(position, length)) {
+      if (piece.fate() == BlkdebugLimits.Fate.PASS) {
+        check(piece.offset(), piece.length(), BlkdebugRule.WRITE_ZEROES);
+        image.zeroRange(piece.offset(), piece.length());
+      } else {
+        // the block layer's fallback: zeros written as data
+        write(ByteBuffer.allocate((int) piece.length()), piece.offset());
+      }
+    }
   }
 
   @Override
