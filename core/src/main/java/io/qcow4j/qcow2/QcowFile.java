@@ -56,6 +56,8 @@ public final class QcowFile implements DiskFile {
   private final BlockStatus blockStatus;
   private final ImageDescription description;
   private volatile boolean closed;
+  /** Set when a failure left the metadata undescribed ({@link #eject}). */
+  private volatile boolean ejected;
   /** The internal snapshot read in place of the current state (read-only), or null. */
   private final Snapshot loadedSnapshot;
   /**
@@ -870,7 +872,22 @@ public final class QcowFile implements DiskFile {
    */
   public void makeEmpty() throws IOException {
     ensureWritable();
+    if (ImageEmptier.applies(this, header())) {
+      writer.exclusive(() -> {
+        ImageEmptier.run(this);
+        return null;
+      });
+      return;
+    }
     unallocateFrom(0, header().size());
+  }
+
+  /**
+   * Stops using the image after a failure that left its metadata undescribed (QEMU ejects the
+   * driver): nothing more is written, a close included, and every operation fails.
+   */
+  void eject() {
+    ejected = true;
   }
 
   /** Deallocates every cluster of this layer from cluster-aligned {@code start} to {@code end}, then flushes. */
@@ -929,9 +946,12 @@ public final class QcowFile implements DiskFile {
     }
   }
 
-  private void ensureOpen() throws ClosedImageException {
+  private void ensureOpen() throws IOException {
     if (closed) {
       throw new ClosedImageException(name);
+    }
+    if (ejected) {
+      throw new java.nio.file.FileSystemException(name, null, "No medium found");
     }
   }
 
@@ -1227,7 +1247,7 @@ public final class QcowFile implements DiskFile {
       return;
     }
     IOException failure = null;
-    if (writer != null && !header().corrupt()) {
+    if (writer != null && !header().corrupt() && !ejected) {
       try {
         storeBitmaps();
         writer.flushClean();

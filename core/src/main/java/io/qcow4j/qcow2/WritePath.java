@@ -386,6 +386,9 @@ final class WritePath {
     try {
       writeData(target, guestOffset, data.slice(0, length));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(oldEntries[0], target)) {
+        abortAllocation(target, length);
+      }
       reservations.end(firstCluster, count);
       throw e;
     }
@@ -479,6 +482,9 @@ final class WritePath {
       newBitmap = image.guarded(
           () -> fillCluster(written, guestOffset, clusterStart, words[0], words[1], hasHost, target, allocateOnly));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(words[0], target)) {
+        abortAllocation(target, clusterSize);
+      }
       reservations.end(clusterIndex, 1);
       throw e;
     }
@@ -606,6 +612,27 @@ final class WritePath {
       throw new CorruptImageException(name + ": L2 entry has subcluster " + unit + " marked both allocated and zero");
     }
     return kind;
+  }
+
+  /** Whether a write to {@code target} goes to the host cluster the old entry already maps (nothing was allocated). */
+  private boolean inPlaceWrite(long oldEntry, long target) {
+    return hasDataFile || L2Entry.hasHostCluster(oldEntry, hasDataFile) && L2Entry.hostOffset(oldEntry) == target;
+  }
+
+  /**
+   * Gives back the clusters a write allocated when its data could not be written (QEMU's
+   * qcow2_alloc_cluster_abort): no entry maps them yet, so the next allocation may take them again
+   * rather than leak them. A preallocated cluster the write targeted in place is kept.
+   */
+  private void abortAllocation(long hostOffset, long length) {
+    metaLock.lock();
+    try {
+      refcounts.abortAllocation(hostOffset, length);
+    } catch (IOException | RuntimeException e) {
+      // the clusters stay allocated: a leak, which check reports and -r leaks repairs
+    } finally {
+      metaLock.unlock();
+    }
   }
 
   /** A host cluster for guest data: a fresh refcounted one, or the guest offset in an external data file. */
