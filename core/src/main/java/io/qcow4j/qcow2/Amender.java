@@ -150,6 +150,7 @@ final class Amender {
   }
 
   private boolean hasZeroClusters(Snapshot snapshot) throws IOException {
+    io.qcow4j.qcow2.format.SnapshotTableCodec.validateL1(name, snapshot, image.header().clusterSize());
     ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
     image.storage().readFully(l1Bytes, snapshot.l1TableOffset());
     l1Bytes.flip();
