@@ -892,7 +892,8 @@ public final class QcowFile implements DiskFile {
         PersistentBitmaps.newBits(name, bitmap.name, newSize, bitmap.granularityBits);
       }
     }
-    if (newSize < oldSize && snapshotTable().isEmpty()) {
+    Resizer.refuseV2WithSnapshots(this);
+    if (newSize < oldSize) {
       // QEMU's shrink discards whatever lies past the new end (qcow2_cluster_discard with
       // full_discard): whole clusters only, a partial last cluster keeps its data
       unallocateFrom((newSize + clusterSize - 1) & ~(clusterSize - 1L), oldSize);
