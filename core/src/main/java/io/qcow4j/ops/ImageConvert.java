@@ -40,15 +40,29 @@ public final class ImageConvert {
   }
 
   /**
+   * Where qemu-img convert --salvage reports the failures it goes past: {@code offset} is the byte
+   * offset in the source that failed (one sector each).
+   */
+  public interface Salvage {
+    /** A block status query of the sector at {@code offset} failed: the sector is read as data. */
+    void blockStatusFailed(long offset, IOException cause);
+
+    /** A read of the sector at {@code offset} failed: the sector is copied as zeros. */
+    void readFailed(long offset, IOException cause);
+  }
+
+  /**
    * How {@link #toImage} writes: {@code compress} each cluster (qcow2 targets; zlib or zstd as the
    * image says), with {@code workers} threads reading and compressing in parallel,
    * {@code outOfOrderWrites} letting them write as they finish (ignored with compression, whose
    * output stays in cluster order), {@code detectZeroes} leaving all-zero clusters out (qemu-img's
    * -S other than 0), and {@code targetIsNew} when the target reads as zeros or as its backing file,
-   * so that only what differs is written (else every zero range is written as zeros, qemu-img's -n).
+   * so that only what differs is written (else every zero range is written as zeros, qemu-img's -n),
+   * and {@code salvage} (null: none) taking read and block status failures of the sources as
+   * qemu-img's --salvage does: reported to it, the ranges copied as zeros or as data.
    */
   public record Options(boolean compress, int workers, boolean outOfOrderWrites, boolean detectZeroes,
-      boolean targetIsNew) {
+      boolean targetIsNew, Salvage salvage) {
     /** Checks that there is at least one worker. */
     public Options {
       if (workers < 1) {
@@ -58,32 +72,37 @@ public final class ImageConvert {
 
     /** qemu-img convert's defaults for a new image: 8 workers, in-order writes, zeros left out, no compression. */
     public static Options defaults() {
-      return new Options(false, 8, false, true, true);
+      return new Options(false, 8, false, true, true, null);
     }
 
     /** These options with compression on or off. */
     public Options withCompress(boolean value) {
-      return new Options(value, workers, outOfOrderWrites, detectZeroes, targetIsNew);
+      return new Options(value, workers, outOfOrderWrites, detectZeroes, targetIsNew, salvage);
     }
 
     /** These options with {@code value} worker threads. */
     public Options withWorkers(int value) {
-      return new Options(compress, value, outOfOrderWrites, detectZeroes, targetIsNew);
+      return new Options(compress, value, outOfOrderWrites, detectZeroes, targetIsNew, salvage);
     }
 
     /** These options with out-of-order writes allowed or not (qemu-img's -W). */
     public Options withOutOfOrderWrites(boolean value) {
-      return new Options(compress, workers, value, detectZeroes, targetIsNew);
+      return new Options(compress, workers, value, detectZeroes, targetIsNew, salvage);
     }
 
     /** These options with all-zero clusters left out or written. */
     public Options withDetectZeroes(boolean value) {
-      return new Options(compress, workers, outOfOrderWrites, value, targetIsNew);
+      return new Options(compress, workers, outOfOrderWrites, value, targetIsNew, salvage);
+    }
+
+    /** These options with the sources' failures salvaged ({@code value} non-null) or not. */
+    public Options withSalvage(Salvage value) {
+      return new Options(compress, workers, outOfOrderWrites, detectZeroes, targetIsNew, value);
     }
 
     /** These options with the target taken as new (reading as zeros or its backing file) or not. */
     public Options withTargetIsNew(boolean value) {
-      return new Options(compress, workers, outOfOrderWrites, detectZeroes, value);
+      return new Options(compress, workers, outOfOrderWrites, detectZeroes, value, salvage);
     }
   }
 
@@ -95,6 +114,11 @@ public final class ImageConvert {
    */
   public static void toImage(List<DiskFile> sources, DiskFile target, Options options, Progress progress)
       throws IOException {
+    if (options.salvage() != null) {
+      int clusterBytes = target instanceof io.qcow4j.qcow2.QcowFile qcow2 ? qcow2.clusterSize() : 0;
+      new SalvageCopier(sources, target, options, clusterBytes).copy(progress);
+      return;
+    }
     new ImageCopier(sources, target, options).copy(progress);
   }
 
@@ -110,6 +134,12 @@ public final class ImageConvert {
    */
   static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, boolean flushes,
       Progress progress) throws IOException {
+    toRaw(sources, target, sparseBytes, workers, flushes, null, progress);
+  }
+
+  /** {@link #toRaw(List, Path, long, int, boolean, Progress)}, the sources' failures salvaged when {@code salvage} is not null. */
+  static void toRaw(List<DiskFile> sources, Path target, long sparseBytes, int workers, boolean flushes,
+      Salvage salvage, Progress progress) throws IOException {
     if (sparseBytes < 0 || sparseBytes % Buffers.SECTOR != 0 || sparseBytes > MAX_SPARSE_BYTES) {
       throw new IllegalArgumentException("sparse size must be a multiple of 512 up to 16 MiB: " + sparseBytes);
     }
@@ -128,7 +158,13 @@ public final class ImageConvert {
       if (total > 0) {
         out.write(ByteBuffer.allocate((int) Math.min(total, total < 4096 ? 512 : 4096)), 0);
       }
-      new RawCopier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress, workers).copyAll(sources);
+      if (salvage != null) {
+        Options options = Options.defaults().withDetectZeroes(sparseBytes != 0).withSalvage(salvage);
+        DiskFile disk = new io.qcow4j.disk.RawDiskFile(out, target); // not closed: out is, below
+        new SalvageCopier(sources, disk, options, 0).copy(progress);
+      } else {
+        new RawCopier(out, (int) (sparseBytes / Buffers.SECTOR), total, progress, workers).copyAll(sources);
+      }
       if (flushes) {
         out.force(false);
       }

@@ -17,7 +17,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A disk image that qcow4j only reads (vpc, vdi, qed, qcow): reads, block status and the refusal of
+ * A disk image that qcow4j only reads (vpc, vdi, qed, qcow, vhdx, bochs): reads, block status and the refusal of
  * every change, over a format's guest-to-host {@link Mapping}; a subclass only decodes its tables.
  */
 public abstract class ReadOnlyImage implements DiskFile {
@@ -114,6 +114,14 @@ public abstract class ReadOnlyImage implements DiskFile {
   }
 
   /**
+   * Whether the format reports where its data lies; a format that does not (QEMU's drivers without
+   * block status: bochs) reports every range as data at no known offset.
+   */
+  protected boolean reportsBlockStatus() {
+    return true;
+  }
+
+  /**
    * The range mapped from the image file when the format keeps all of it as data contiguous on the
    * host (blocks in guest order, as the formats allocate them); empty otherwise, and over storage
    * that is not a local file (a VHDX log replayed in memory).
@@ -130,7 +138,8 @@ public abstract class ReadOnlyImage implements DiskFile {
     while (cursor < end) {
       Mapping mapping = map(cursor, end - cursor);
       boolean data = mapping.state() == Mapping.State.DATA || mapping.state() == Mapping.State.DATA_RECURSE;
-      if (!data || mapping.length() <= 0 || (hostStart >= 0 && mapping.hostOffset() != hostStart + (cursor - offset))) {
+      boolean contiguous = hostStart < 0 || mapping.hostOffset() == hostStart + (cursor - offset);
+      if (!data || mapping.length() <= 0 || mapping.hostOffset() < 0 || !contiguous) {
         return Optional.empty();
       }
       if (hostStart < 0) {
@@ -149,6 +158,9 @@ public abstract class ReadOnlyImage implements DiskFile {
           + " bytes)");
     }
     long length = Math.min(maxLength, size - offset);
+    if (!reportsBlockStatus()) {
+      return new Extent(offset, length, 0, true, false, true, false, -1, null);
+    }
     Mapping mapping = map(offset, length);
     length = Math.min(length, mapping.length());
     long host = mapping.hostOffset();
