@@ -66,38 +66,6 @@ final class Buffers {
     return -1;
   }
 
-  /** The start of the first sector (counted from {@code from}) holding a non-zero byte, relative to {@code from}; -1 if none. */
-  static int firstNonZeroSector(byte[] buffer, int from, int length) {
-    int checked = 0;
-    while (checked < length) {
-      int step = Math.min(length - checked, ZEROS.length);
-      int index = Arrays.mismatch(buffer, from + checked, from + checked + step, ZEROS, 0, step);
-      if (index >= 0) {
-        return alignDown(checked + index);
-      }
-      checked += step;
-    }
-    return -1;
-  }
-
-  /** Like {@link #firstNonZeroSector(byte[], int, int)} over a buffer's indices. */
-  static int firstNonZeroSector(ByteBuffer buffer, int from, int length) {
-    int index = firstNonZero(buffer, from, length);
-    return index < 0 ? -1 : alignDown(index);
-  }
-
-  /** The start of the first sector (relative to the buffers' starts) where the two differ; -1 if none. */
-  static int firstDifferentSector(byte[] first, byte[] second, int length) {
-    int index = Arrays.mismatch(first, 0, length, second, 0, length);
-    return index < 0 ? -1 : alignDown(index);
-  }
-
-  /** Like {@link #firstDifferentSector(byte[], byte[], int)} over the buffers' first {@code length} bytes. */
-  static int firstDifferentSector(ByteBuffer first, ByteBuffer second, int length) {
-    int index = first.slice(0, length).mismatch(second.slice(0, length));
-    return index < 0 ? -1 : alignDown(index);
-  }
-
   /**
    * The start of the first sector (relative to the segments' starts) where the first {@code length}
    * bytes of the two differ; -1 if none. With {@code mapped}, either may be a mapping of a file
