@@ -200,6 +200,10 @@ final class QemuIoSession implements AutoCloseable {
       disk.close();
     } catch (IOException e) {
       error(Failures.reason(e, null));
+      // a close reports each failed cache flush on a line of its own, as QEMU's qcow2_inactivate
+      for (Throwable more : e.getSuppressed()) {
+        error(Failures.reason(more, null));
+      }
     } finally {
       disk = null;
       spec = null;

@@ -96,9 +96,10 @@ final class QemuIoShell {
       case "read" -> read(args);
       case "readv" -> readv("readv", args);
       case "aio_read" -> aio(() -> aioRead(args));
-      case "write" -> afterWrite(write(args));
-      case "writev" -> afterWrite(writev(args));
-      case "aio_write" -> aio(() -> afterWrite(aioWrite(args)));
+      // a write's writethrough flush is part of its request (QEMU's FUA emulation), a discard's is not
+      case "write" -> write(args);
+      case "writev" -> writev(args);
+      case "aio_write" -> aio(() -> aioWrite(args));
       case "discard" -> afterWrite(discard(args));
       case "length" -> length();
       case "map" -> map();
@@ -127,7 +128,7 @@ final class QemuIoShell {
     return 0;
   }
 
-  /** A write command's result, made durable first in writethrough mode. */
+  /** A discard's result, made durable first in writethrough mode. */
   private int afterWrite(int result) {
     if (result < 0) {
       return result;
@@ -414,6 +415,7 @@ final class QemuIoShell {
       } else {
         ImageWrites.write(disk(), offset, count, content, fua);
       }
+      session.afterWrite();
     } catch (ImageWrites.RequestException e) {
       out.println("write failed: " + e.errno().text());
       return e.errno().code();
@@ -612,6 +614,7 @@ final class QemuIoShell {
       } else {
         ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
       }
+      session.afterWrite();
     } catch (ImageWrites.RequestException e) {
       out.println(name + " failed: " + e.errno().text());
       return aio ? 0 : e.errno().code();

@@ -8,6 +8,8 @@ import io.qcow4j.probe.FormatProber;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.storage.StorageStatus;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -125,6 +127,16 @@ public final class RawDiskFile implements DiskFile {
     storage.readOrZero(window, position);
     dst.position(dst.position() + count);
     return count;
+  }
+
+  /** A range of the host file, when the storage is a local file and the range lies inside it. */
+  @Override
+  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (!(storage instanceof FileStorage file) || offset < 0 || length <= 0 || length > size - offset) {
+      return Optional.empty();
+    }
+    return file.mapReadOnly(offset, length, arena);
   }
 
   @Override

@@ -91,7 +91,8 @@ final class WritePath {
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
-    metadata.releaseFreedBeforeGrowing();
+    long total = src.remaining();
+    metadata.releaseFreesBeforeAllocating(() -> !allInPlace(position, total));
     long epoch = io.enter();
     try {
       long cursor = position;
@@ -169,6 +170,20 @@ final class WritePath {
       write(src.gather(done, piece), position + done);
       done += piece;
     }
+  }
+
+  /** Whether the whole range maps to data clusters this image owns (COPIED), which a write changes in place. */
+  private boolean allInPlace(long position, long length) throws IOException {
+    long cursor = position;
+    while (cursor < position + length) {
+      long at = cursor;
+      Run run = image.guarded(() -> lookup.lookup(at, position + length - at));
+      if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
+        return false;
+      }
+      cursor = run.guestEnd();
+    }
+    return true;
   }
 
   /**
@@ -371,6 +386,9 @@ final class WritePath {
     try {
       writeData(target, guestOffset, data.slice(0, length));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(oldEntries[0], target)) {
+        abortAllocation(target, length);
+      }
       reservations.end(firstCluster, count);
       throw e;
     }
@@ -407,6 +425,7 @@ final class WritePath {
    * as: its units without data of their own get their current content written to a host cluster.
    */
   void allocateCluster(long clusterStart) throws IOException {
+    metadata.releaseFreesBeforeAllocating(() -> !allInPlace(clusterStart, clusterSize));
     long epoch = io.enter();
     try {
       rewriteCluster(clusterStart, null, clusterStart);
@@ -463,6 +482,9 @@ final class WritePath {
       newBitmap = image.guarded(
           () -> fillCluster(written, guestOffset, clusterStart, words[0], words[1], hasHost, target, allocateOnly));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(words[0], target)) {
+        abortAllocation(target, clusterSize);
+      }
       reservations.end(clusterIndex, 1);
       throw e;
     }
@@ -590,6 +612,27 @@ final class WritePath {
       throw new CorruptImageException(name + ": L2 entry has subcluster " + unit + " marked both allocated and zero");
     }
     return kind;
+  }
+
+  /** Whether a write to {@code target} goes to the host cluster the old entry already maps (nothing was allocated). */
+  private boolean inPlaceWrite(long oldEntry, long target) {
+    return hasDataFile || L2Entry.hasHostCluster(oldEntry, hasDataFile) && L2Entry.hostOffset(oldEntry) == target;
+  }
+
+  /**
+   * Gives back the clusters a write allocated when its data could not be written (QEMU's
+   * qcow2_alloc_cluster_abort): no entry maps them yet, so the next allocation may take them again
+   * rather than leak them. A preallocated cluster the write targeted in place is kept.
+   */
+  private void abortAllocation(long hostOffset, long length) {
+    metaLock.lock();
+    try {
+      refcounts.abortAllocation(hostOffset, length);
+    } catch (IOException | RuntimeException e) {
+      // the clusters stay allocated: a leak, which check reports and -r leaks repairs
+    } finally {
+      metaLock.unlock();
+    }
   }
 
   /** A host cluster for guest data: a fresh refcounted one, or the guest offset in an external data file. */
@@ -780,6 +823,7 @@ final class WritePath {
   void preallocateMetadata(long start, long end) throws IOException {
     long hostEnd = 0;
     long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+    metadata.releaseFreesBeforeAllocating(() -> true);
     long epoch = io.enter();
     try {
       metaLock.lock();

@@ -38,6 +38,14 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
   /** A request held at a breakpoint until its latch opens. */
   private record Suspended(String tag, java.util.concurrent.CountDownLatch latch) {}
 
+  /**
+   * Writes started and the count a flush last made durable (QEMU's write_gen and flushed_gen): a
+   * flush with nothing written since the last one that succeeded neither raises flush_to_disk nor
+   * reaches the rules or the file.
+   */
+  private final java.util.concurrent.atomic.AtomicLong writeGeneration = new java.util.concurrent.atomic.AtomicLong();
+  private volatile long flushedGeneration;
+
   /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
     this(image, rules, BlkdebugLimits.NONE);
@@ -266,6 +274,7 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
 
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
+    writeGeneration.incrementAndGet();
     if (aligned != null) {
       aligned.write(src, position);
       return;
@@ -280,6 +289,7 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
     for (ByteBuffer src : srcs) {
       wanted += src.remaining();
     }
+    writeGeneration.incrementAndGet();
     if (aligned != null) {
       ByteBuffer gathered = ByteBuffer.allocate(Math.toIntExact(wanted));
       for (ByteBuffer src : srcs) {
@@ -294,18 +304,25 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
 
   @Override
   public void truncate(long newSize) throws IOException {
+    writeGeneration.incrementAndGet();
     image.truncate(newSize);
   }
 
   @Override
   public void force(boolean metadata) throws IOException {
+    long generation = writeGeneration.get();
+    if (generation == flushedGeneration) {
+      return;
+    }
     debugEvent("flush_to_disk");
     check(0, 0, BlkdebugRule.FLUSH);
     image.force(metadata);
+    flushedGeneration = generation;
   }
 
   @Override
   public void punchHole(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     if (!limits.any()) {
       check(position, length, BlkdebugRule.DISCARD);
       image.punchHole(position, length);
@@ -321,6 +338,7 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
 
   @Override
   public void zeroRange(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     if (!limits.any()) {
       check(position, length, BlkdebugRule.WRITE_ZEROES);
       image.zeroRange(position, length);
@@ -339,6 +357,7 @@ public final class BlkdebugStorage implements Storage, DebugBreakpoints {
 
   @Override
   public void allocate(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     image.allocate(position, length);
   }
 
