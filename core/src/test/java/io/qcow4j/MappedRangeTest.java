@@ -26,6 +26,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -109,6 +111,39 @@ class MappedRangeTest {
     }
   }
 
+  /**
+   * qemu-img writes the other formats from a raw image of data, zeros and a hole; each 256 KiB
+   * range that comes back mapped holds what a read gives, and the data ranges do come back mapped
+   * (a vpc block's sector bitmap sits between blocks: ranges across blocks do not).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"vmdk", "vhdx", "vpc", "vdi", "qcow2"})
+  void otherFormatsMapTheirDataAsTheyReadIt(String format) throws IOException {
+    Path raw = dir.resolve("source.raw");
+    byte[] data = new byte[16 << 20];
+    new Random(9).nextBytes(data);
+    java.util.Arrays.fill(data, 4 << 20, 8 << 20, (byte) 0);
+    Files.write(raw, data);
+    try (RandomAccessFile file = new RandomAccessFile(raw.toFile(), "rw")) {
+      file.setLength(24 << 20); // a hole at the end
+    }
+    Path image = dir.resolve("image." + format);
+    var result = io.qcow4j.testing.QemuTools.qemuImg("convert", "-f", "raw", "-O", format, raw, image);
+    assertThat(result.exitCode()).as(result.describe()).isZero();
+    int chunk = 256 << 10;
+    int mappedChunks = 0;
+    try (DiskFile disk = DiskImages.open(image, OpenOptions.readOnlyDefaults()); Arena arena = Arena.ofConfined()) {
+      for (long offset = 0; offset + chunk <= (24 << 20); offset += chunk) {
+        Optional<MemorySegment> mapped = disk.mapped(offset, chunk, arena);
+        if (mapped.isPresent()) {
+          mappedChunks++;
+          assertThat(bytes(mapped.get())).as("%s at %d", format, offset).isEqualTo(read(disk, offset, chunk));
+        }
+      }
+    }
+    assertThat(mappedChunks).as(format).isGreaterThanOrEqualTo(8);
+  }
+
   @Test
   void compareThroughMappingsFindsTheFirstDifferentSector() throws IOException {
     Path raw = dir.resolve("a.raw");
@@ -130,6 +165,47 @@ class MappedRangeTest {
       CompareResult result = ImageCompare.compare(b, a, false, ImageCompare.Progress.NONE);
       assertThat(result.outcome()).isEqualTo(CompareResult.Outcome.CONTENT_MISMATCH);
       assertThat(result.offset()).isEqualTo(6L * CLUSTER + 1024);
+    }
+  }
+
+  @Test
+  void convertToRawWritesFromMappingsTheSameBytesAndHoles() throws IOException {
+    Path qcow2 = dir.resolve("source.qcow2");
+    byte[] data = random(4 << 20, 7);
+    // a zero run inside mapped data: the raw target keeps it a hole, as when the chunk is read
+    java.util.Arrays.fill(data, 1 << 20, 2 << 20, (byte) 0);
+    try (QcowFile image = QcowFile.create(qcow2, CreateOptions.of(8L << 20))) {
+      image.writeFully(ByteBuffer.wrap(data), 0);
+    }
+    Path viaMapping = dir.resolve("mapped.raw");
+    Path viaReads = dir.resolve("read.raw");
+    try (DiskFile source = QcowFile.open(qcow2, OpenOptions.readOnlyDefaults())) {
+      try (Arena arena = Arena.ofConfined()) {
+        assertThat(source.mapped(0, 2 << 20, arena)).isPresent();
+      }
+      io.qcow4j.ops.ImageConvert.toRaw(List.of(source), viaMapping, 4096, io.qcow4j.ops.ImageConvert.Progress.NONE);
+    }
+    try (DiskFile source = QcowFile.open(qcow2, OpenOptions.readWriteDefaults())) { // maps nothing
+      io.qcow4j.ops.ImageConvert.toRaw(List.of(source), viaReads, 4096, io.qcow4j.ops.ImageConvert.Progress.NONE);
+    }
+    byte[] expected = new byte[8 << 20];
+    System.arraycopy(data, 0, expected, 0, data.length);
+    assertThat(Files.readAllBytes(viaMapping)).isEqualTo(expected);
+    assertThat(Files.readAllBytes(viaReads)).isEqualTo(expected);
+    assertThat(io.qcow4j.internal.storage.HostFiles.allocatedBytes(viaMapping))
+        .isEqualTo(io.qcow4j.internal.storage.HostFiles.allocatedBytes(viaReads))
+        .isLessThan(4L << 20);
+  }
+
+  @Test
+  void convertFromAMappedFileThatShrinksFails() throws IOException {
+    Path path = dir.resolve("shrinks.raw");
+    Files.write(path, random(4 * CLUSTER, 8));
+    try (DiskFile shrinking = new ShrinksWhenMapped(RawDiskFile.open(path, true), path)) {
+      assertThatThrownBy(() -> io.qcow4j.ops.ImageConvert.toRaw(List.of(shrinking), dir.resolve("out.raw"), 4096,
+          io.qcow4j.ops.ImageConvert.Progress.NONE))
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("read at offset 0 failed: the mapped file shrank");
     }
   }
 

@@ -46,6 +46,7 @@ final class QemuIoSession implements AutoCloseable {
   private final Secrets secrets;
   private final boolean imageOpts;
   private DiskFile disk;
+  private final QemuIoRequests requests = new QemuIoRequests();
   private ImageSpec spec;
   private Flags flags;
   /** What the image was opened from, for reopen: the name and the option string (each may be null). */
@@ -83,6 +84,11 @@ final class QemuIoSession implements AutoCloseable {
 
   void quit() {
     quit = true;
+  }
+
+  /** The aio requests running on threads of their own (once a breakpoint is set). */
+  QemuIoRequests requests() {
+    return requests;
   }
 
   /**
@@ -183,6 +189,12 @@ final class QemuIoSession implements AutoCloseable {
     if (disk == null) {
       return;
     }
+    // requests held at breakpoints go on, so that the image closes after them
+    io.qcow4j.storage.DebugBreakpoints breakpoints = disk.debugBreakpoints();
+    if (breakpoints != null) {
+      breakpoints.releaseAll();
+    }
+    requests.drain();
     try {
       disk.close();
     } catch (IOException e) {

@@ -60,6 +60,14 @@ public interface DiskFile extends Closeable {
     return null;
   }
 
+  /**
+   * The breakpoints of the first blkdebug node under this image (QEMU's bdrv_debug_breakpoint
+   * looks down the primary children); null when there is none.
+   */
+  default io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return null;
+  }
+
   /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
   int read(ByteBuffer dst, long position) throws IOException;
 

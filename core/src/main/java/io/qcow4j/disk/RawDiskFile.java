@@ -249,6 +249,11 @@ public final class RawDiskFile implements DiskFile {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return storage.debugBreakpoints();
+  }
+
+  @Override
   public Optional<DiskFile> backing() {
     return Optional.empty();
   }

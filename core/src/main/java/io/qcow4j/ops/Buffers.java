@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -98,25 +99,111 @@ final class Buffers {
 
   /**
    * The start of the first sector (relative to the segments' starts) where the first {@code length}
-   * bytes of the two differ; -1 if none.
+   * bytes of the two differ; -1 if none. With {@code mapped}, either may be a mapping of a file
+   * (see {@link Mapped}).
    */
-  static int firstDifferentSector(MemorySegment first, MemorySegment second, int length) {
-    long index = MemorySegment.mismatch(first, 0, length, second, 0, length);
+  static int firstDifferentSector(MemorySegment first, MemorySegment second, int length, boolean mapped) {
+    long index = mapped ? Mapped.mismatch(first, second, length) : MemorySegment.mismatch(first, 0, length, second, 0, length);
     return index < 0 ? -1 : alignDown((int) index);
   }
 
-  /** The start of the first sector of the segment's first {@code length} bytes holding a non-zero byte; -1 if none. */
-  static int firstNonZeroSector(MemorySegment data, int length) {
-    int checked = 0;
-    while (checked < length) {
-      int step = Math.min(length - checked, IO_BUFFER_BYTES);
-      long index = MemorySegment.mismatch(data, checked, checked + step, ZERO_SEGMENT, 0, step);
-      if (index >= 0) {
-        return alignDown(checked + (int) index);
+  /**
+   * The start of the first sector of the segment's first {@code length} bytes holding a non-zero
+   * byte; -1 if none. With {@code mapped}, the segment may be a mapping of a file (see {@link Mapped}).
+   */
+  static int firstNonZeroSector(MemorySegment data, int length, boolean mapped) {
+    long index;
+    if (mapped) {
+      index = Mapped.firstNonZero(data, 0, length);
+    } else {
+      index = -1;
+      for (int checked = 0; checked < length && index < 0; checked += IO_BUFFER_BYTES) {
+        int step = Math.min(length - checked, IO_BUFFER_BYTES);
+        long found = MemorySegment.mismatch(data, checked, checked + step, ZERO_SEGMENT, 0, step);
+        index = found < 0 ? -1 : checked + found;
       }
-      checked += step;
     }
-    return -1;
+    return index < 0 ? -1 : alignDown((int) index);
+  }
+
+  /**
+   * Tests over memory mapped from a file, read eight bytes at a time with plain loads: when the
+   * file shrinks meanwhile, a load past its new end faults, and the JVM turns a fault of such a
+   * load into an {@link InternalError}. The JDK's vectorized mismatch ({@link MemorySegment#mismatch},
+   * {@link ByteBuffer#mismatch}) is a stub the JVM does not cover so: the same fault there kills
+   * the process.
+   */
+  static final class Mapped {
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    private Mapped() {}
+
+    /**
+     * Block by block: a call per block gets the loop compiled after a few dozen blocks, where one
+     * call over megabytes would run interpreted until the JIT replaced it mid-loop, and interpreted,
+     * each segment access is a chain of method handle calls.
+     */
+    private static final int BLOCK = 4096;
+
+    /** The index of the first byte where the first {@code length} bytes of the two differ; -1 if none. */
+    static long mismatch(MemorySegment first, MemorySegment second, long length) {
+      for (long block = 0; block < length; block += BLOCK) {
+        long found = blockMismatch(first, second, block, Math.min(BLOCK, length - block));
+        if (found >= 0) {
+          return found;
+        }
+      }
+      return -1;
+    }
+
+    /** The index (relative to {@code from}) of the first non-zero byte of the range; -1 if none. */
+    static long firstNonZero(MemorySegment data, long from, long length) {
+      for (long block = 0; block < length; block += BLOCK) {
+        long found = blockNonZero(data, from + block, Math.min(BLOCK, length - block));
+        if (found >= 0) {
+          return block + found;
+        }
+      }
+      return -1;
+    }
+
+    private static long blockMismatch(MemorySegment first, MemorySegment second, long from, long length) {
+      long end = from + length;
+      long index = from;
+      for (; index + 32 <= end; index += 32) {
+        long differences = (first.get(LONG, index) ^ second.get(LONG, index))
+            | (first.get(LONG, index + 8) ^ second.get(LONG, index + 8))
+            | (first.get(LONG, index + 16) ^ second.get(LONG, index + 16))
+            | (first.get(LONG, index + 24) ^ second.get(LONG, index + 24));
+        if (differences != 0) {
+          break;
+        }
+      }
+      for (; index < end; index++) {
+        if (first.get(ValueLayout.JAVA_BYTE, index) != second.get(ValueLayout.JAVA_BYTE, index)) {
+          return index;
+        }
+      }
+      return -1;
+    }
+
+    private static long blockNonZero(MemorySegment data, long from, long length) {
+      long end = from + length;
+      long index = from;
+      for (; index + 32 <= end; index += 32) {
+        long bits = data.get(LONG, index) | data.get(LONG, index + 8) | data.get(LONG, index + 16)
+            | data.get(LONG, index + 24);
+        if (bits != 0) {
+          break;
+        }
+      }
+      for (; index < end; index++) {
+        if (data.get(ValueLayout.JAVA_BYTE, index) != 0) {
+          return index - from;
+        }
+      }
+      return -1;
+    }
   }
 
   /** Whether {@code length} bytes of the two buffers from index {@code from} are equal. */

@@ -262,7 +262,8 @@ public final class ImageCompare {
           buffer2 = buffers.take();
           data2 = read(second, 2, buffer2, offset, length);
         }
-        int difference = firstDifferentSector(data1, buffer1 == null ? 1 : 2, data2, offset, length);
+        boolean mapped = buffer1 == null || buffer2 == null;
+        int difference = firstDifferentSector(data1, buffer1 == null ? 1 : 2, data2, mapped, offset, length);
         return new Verdict(offset + length,
             difference >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + difference, false) : null);
       } finally {
@@ -280,7 +281,7 @@ public final class ImageCompare {
           buffer = buffers.take();
           data = read(disk, image, buffer, offset, length);
         }
-        int index = firstNonZeroSector(data, image, offset, length);
+        int index = firstNonZeroSector(data, buffer == null, image, offset, length);
         return new Verdict(offset + length,
             index >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + index, sizeMismatch) : null);
       } finally {
@@ -303,22 +304,22 @@ public final class ImageCompare {
   }
 
   /**
-   * {@link Buffers#firstDifferentSector(MemorySegment, MemorySegment, int)}; a mapped file that
+   * {@link Buffers#firstDifferentSector(MemorySegment, MemorySegment, int, boolean)}; a mapped file that
    * shrank meanwhile faults, which is a failed read of image {@code mappedImage}.
    */
-  private static int firstDifferentSector(MemorySegment data1, int mappedImage, MemorySegment data2, long offset,
-      int length) throws CompareException {
+  private static int firstDifferentSector(MemorySegment data1, int mappedImage, MemorySegment data2, boolean mapped,
+      long offset, int length) throws CompareException {
     try {
-      return Buffers.firstDifferentSector(data1, data2, length);
+      return Buffers.firstDifferentSector(data1, data2, length, mapped);
     } catch (InternalError e) {
       throw new CompareException(Stage.READ, mappedImage, offset, new IOException("the mapped file shrank", e));
     }
   }
 
-  private static int firstNonZeroSector(MemorySegment data, int image, long offset, int length)
+  private static int firstNonZeroSector(MemorySegment data, boolean mapped, int image, long offset, int length)
       throws CompareException {
     try {
-      return Buffers.firstNonZeroSector(data, length);
+      return Buffers.firstNonZeroSector(data, length, mapped);
     } catch (InternalError e) {
       throw new CompareException(Stage.READ, image, offset, new IOException("the mapped file shrank", e));
     }

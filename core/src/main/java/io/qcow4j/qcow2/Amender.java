@@ -83,8 +83,17 @@ final class Amender {
       image.encryption().amendKeySlots(image.storage(), keySlots, name);
     }
 
+    if (version >= 3 && image.header().version() < 3 && Snapshots.anyIncomplete(image.snapshotTable())) {
+      // qcow2_upgrade, before the resize: version 3 needs the VM state and disk sizes in every
+      // entry's extra data, the disk size being the one it has now
+      new Snapshots(image, image.writer().refcounts()).rewriteTable();
+    }
     long newSize = options.size().orElse(0);
     if (newSize != 0 && newSize != header.size()) {
+      if (version < 3 && !image.snapshotTable().isEmpty()) {
+        // the resize of qcow2_amend_options comes after its upgrade: a v2 result keeps its size
+        Resizer.refuseV2WithSnapshots(image);
+      }
       Resizer.resizeLocked(image, newSize);
     }
     int refcountOrder = Integer.numberOfTrailingZeros(refcountBits);
@@ -92,11 +101,8 @@ final class Amender {
       new RefcountRebuild(image, refcountOrder).run();
     }
     if (version < image.header().version()) {
+      checkSnapshotsAllowDowngrade(header.size());
       expandZeroClusters();
-    }
-    if (version >= 3 && image.header().version() < 3 && Snapshots.anyIncomplete(image.snapshotTable())) {
-      // qcow2_upgrade: version 3 needs the VM state and disk sizes in every entry's extra data
-      new Snapshots(image, image.writer().refcounts()).rewriteTable();
     }
     Header current = image.header();
     long compatible = lazy ? current.compatibleFeatures() | Features.COMPAT_LAZY_REFCOUNTS
@@ -149,7 +155,23 @@ final class Amender {
     }
   }
 
+  /**
+   * qcow2_downgrade, after the resize: a snapshot of another disk size than the image's now, or
+   * with a VM state past 4 GiB, needs version 3's extra data; {@code sizeAtOpen} is the size an
+   * entry without one has (QEMU reads it so).
+   */
+  private void checkSnapshotsAllowDowngrade(long sizeAtOpen) throws UnsupportedFeatureException {
+    long size = image.header().size();
+    for (Snapshot snapshot : image.snapshotTable()) {
+      long diskSize = snapshot.diskSize() == -1 ? sizeAtOpen : snapshot.diskSize();
+      if (Long.compareUnsigned(snapshot.vmStateSize(), 0xffffffffL) > 0 || diskSize != size) {
+        throw new UnsupportedFeatureException("Internal snapshots prevent downgrade of image");
+      }
+    }
+  }
+
   private boolean hasZeroClusters(Snapshot snapshot) throws IOException {
+    io.qcow4j.qcow2.format.SnapshotTableCodec.validateL1(name, snapshot, image.header().clusterSize());
     ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
     image.storage().readFully(l1Bytes, snapshot.l1TableOffset());
     l1Bytes.flip();

@@ -176,7 +176,7 @@ final class ImageOpener {
     int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
     ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
     storage.readFully(firstCluster, 0);
-    Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
+    Header header = HeaderCodec.decode(name, firstCluster.flip(), size, repairing);
     overrides.options().checkQcow2(header.version(), header.clusterSize(), header.size(), header.extendedL2(),
         header.hasDataFile(), header.cryptMethod() != 0);
 
@@ -187,8 +187,13 @@ final class ImageOpener {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
           + "it needs a refcount repair (check -r all) before it can be opened read-write");
     }
-    List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
-    Snapshot loaded = depth == 0 && options.snapshot() != null ? loadedSnapshot(name, options, snapshots) : null;
+    // as QEMU in check mode (BDRV_O_CHECK), a check reads the table itself, repairing it with -r all
+    SnapshotTableReader.Result table = repairing ? SnapshotTableReader.Result.EMPTY
+        : SnapshotTableReader.read(name, storage, header.snapshotsOffset(),
+            Integer.toUnsignedLong(header.snapshotCount()), false);
+    List<Snapshot> snapshots = table.snapshots();
+    Snapshot loaded = depth == 0 && options.snapshot() != null ? loadedSnapshot(name, options, snapshots,
+        header.clusterSize()) : null;
     if (loaded != null) {
       // QEMU's qcow2_snapshot_load_tmp: the snapshot's L1 table read in place of the active one
       header = header.withSizeAndL1(header.size(), loaded.l1TableOffset(), loaded.l1Size());
@@ -245,7 +250,8 @@ final class ImageOpener {
     if (encryption != null) {
       opened.add(encryption);
     }
-    QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options,
+    QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, table.tableBytes(),
+        backing, options,
         loaded, encryption);
     image.overrideLazyRefcounts(overrides.options().lazyRefcounts());
     return image;
@@ -284,7 +290,18 @@ final class ImageOpener {
   }
 
   /** The snapshot {@code options} select, found as QEMU finds it; the image must be opened read-only. */
-  private static Snapshot loadedSnapshot(String name, OpenOptions options, List<Snapshot> snapshots)
+  private static Snapshot loadedSnapshot(String name, OpenOptions options, List<Snapshot> snapshots,
+      int clusterSize) throws IOException {
+    Snapshot found = findLoaded(name, options, snapshots);
+    // qcow2_snapshot_load_tmp checks the snapshot's L1 table only now
+    String problem = SnapshotTableCodec.l1Problem(found, clusterSize);
+    if (problem != null) {
+      throw new SnapshotLoadException(name, problem);
+    }
+    return found;
+  }
+
+  private static Snapshot findLoaded(String name, OpenOptions options, List<Snapshot> snapshots)
       throws IOException {
     SnapshotSelector selector = options.snapshot();
     if (!options.readOnly()) {
@@ -318,44 +335,6 @@ final class ImageOpener {
       bytes.flip().asLongBuffer().get(l1, first, count);
     }
     return l1;
-  }
-
-  private static List<Snapshot> readSnapshots(String name, Storage storage, Header header, long fileSize)
-      throws IOException {
-    if (header.snapshotCount() == 0) {
-      return List.of();
-    }
-    // Read the table entry by entry, so that a short table costs little and a huge one stops at the
-    // limit. What lies past the end of the file reads as zeros, as QEMU reads it (bdrv_pread).
-    List<Snapshot> all = new ArrayList<>();
-    long cursor = header.snapshotsOffset();
-    long l1Limit = HeaderCodec.MAX_L1_BYTES / 8;
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
-        throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
-      }
-      // QEMU does not write the padding after the last entry, so the file may end inside it.
-      ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readOrZero(entry, cursor);
-      all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
-      cursor += length;
-    }
-    return all;
-  }
-
-  /** The bytes the snapshot table takes: its entries, each padded to 8 bytes, as their headers give them. */
-  static long snapshotTableLength(Storage storage, Header header) throws IOException {
-    long cursor = header.snapshotsOffset();
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      cursor += Math.max(0, SnapshotTableCodec.entryLength(fixed.flip()));
-    }
-    return cursor - header.snapshotsOffset();
   }
 
   /** The refcount table of an image opened read-only, for the overlap guard. */

@@ -82,7 +82,8 @@ public final class QcowFile implements DiskFile {
       new java.util.concurrent.locks.ReentrantReadWriteLock();
 
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
-      List<Snapshot> snapshots, DiskFile backing, OpenOptions options, Snapshot loadedSnapshot,
+      List<Snapshot> snapshots, long snapshotTableBytes, DiskFile backing, OpenOptions options,
+      Snapshot loadedSnapshot,
       QcowEncryption encryption) throws IOException {
     this.path = path;
     this.encryption = encryption;
@@ -102,7 +103,7 @@ public final class QcowFile implements DiskFile {
     this.blockStatus = new BlockStatus(this, path, storage, dataStorage, dataPath, lookup);
     this.description = new ImageDescription(this, path, storage, fileSize);
     this.snapshots = List.copyOf(snapshots);
-    this.snapshotTableBytes = ImageOpener.snapshotTableLength(storage, header);
+    this.snapshotTableBytes = snapshotTableBytes;
     this.backing = backing;
     this.readOnly = options.readOnly();
     this.bitmapsInvalidated = !header.bitmapsValid()
@@ -148,7 +149,8 @@ public final class QcowFile implements DiskFile {
   /** Rebuilds the overlap guard from the structures as they are now (after a wholesale change). */
   void rebuildGuard() throws IOException {
     guard.clear();
-    MetadataMap.populate(guard, this, writer.refcounts().tableEntries());
+    MetadataMap.populate(guard, this, writer != null ? writer.refcounts().tableEntries()
+        : ImageOpener.readRefcountTable(storage, header()));
   }
 
   /** Opens the qcow2 image at {@code path} and, as the options say, its backing chain. */
@@ -314,6 +316,16 @@ public final class QcowFile implements DiskFile {
     } else if (held != null && header().size() != oldSize) {
       held.resize(header().size());
     }
+  }
+
+  /**
+   * The snapshot table a check read (an image opened for a check reads none at open, as QEMU's):
+   * its entries and the bytes they take; the overlap guard is rebuilt over them.
+   */
+  void installCheckedSnapshots(List<Snapshot> table, long tableBytes) throws IOException {
+    snapshots = List.copyOf(table);
+    snapshotTableBytes = tableBytes;
+    rebuildGuard();
   }
 
   /** Points the header at a new snapshot table (written and durable already). */
@@ -684,6 +696,11 @@ public final class QcowFile implements DiskFile {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return storage.debugBreakpoints();
+  }
+
+  @Override
   public Optional<DiskFile> backing() {
     return Optional.ofNullable(backing);
   }
@@ -912,7 +929,8 @@ public final class QcowFile implements DiskFile {
         PersistentBitmaps.newBits(name, bitmap.name, newSize, bitmap.granularityBits);
       }
     }
-    if (newSize < oldSize && snapshotTable().isEmpty()) {
+    Resizer.refuseV2WithSnapshots(this);
+    if (newSize < oldSize) {
       // QEMU's shrink discards whatever lies past the new end (qcow2_cluster_discard with
       // full_discard): whole clusters only, a partial last cluster keeps its data
       unallocateFrom((newSize + clusterSize - 1) & ~(clusterSize - 1L), oldSize);

@@ -24,6 +24,7 @@ final class Resizer {
       throw new ImageLimitException(name + ": new size " + newSize + " exceeds the limit of " + HeaderCodec.MAX_VIRTUAL_SIZE);
     }
     image.writer().exclusive(() -> {
+      refuseV2WithSnapshots(image);
       resizeLocked(image, newSize);
       image.writer().flush();
       image.rebuildGuard();
@@ -45,11 +46,19 @@ final class Resizer {
     }
   }
 
+  /**
+   * QEMU's qcow2_co_truncate: a version 2 image need not record its snapshots' disk sizes, so one
+   * with snapshots keeps its size.
+   */
+  static void refuseV2WithSnapshots(QcowFile image) throws UnsupportedFeatureException {
+    if (image.header().version() < 3 && !image.snapshotTable().isEmpty()) {
+      throw new UnsupportedFeatureException(image.storage().name() + ": Can't resize a v2 image which has snapshots");
+    }
+  }
+
+  /** Shrinks over an empty tail; the snapshots keep their own L1 tables and disk sizes. */
   private static void shrink(QcowFile image, Header header, long newSize) throws IOException {
     String name = image.storage().name();
-    if (!image.snapshotTable().isEmpty()) {
-      throw new UnsupportedFeatureException(name + ": cannot shrink an image that has internal snapshots");
-    }
     long clusterSize = header.clusterSize();
     long firstGone = (newSize + clusterSize - 1) & ~(clusterSize - 1);
     for (long cursor = firstGone; cursor < header.size(); ) {

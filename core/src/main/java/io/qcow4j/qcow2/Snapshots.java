@@ -92,6 +92,8 @@ final class Snapshots {
   void apply(Snapshot snapshot) throws IOException {
     refuseWithDataFile("apply");
     Header header = image.header();
+    // qcow2_snapshot_goto checks the snapshot's L1 table only now
+    SnapshotTableCodec.validateL1(storage.name(), snapshot, header.clusterSize());
     long[] snapshotL1 = readL1(snapshot.l1TableOffset(), snapshot.l1Size());
     addReferences(snapshotL1);
     long[] oldL1 = lookup.l1().clone();
@@ -120,6 +122,8 @@ final class Snapshots {
 
   /** Removes the snapshot and drops the references its tree held. */
   void delete(Snapshot snapshot, List<Snapshot> existing) throws IOException {
+    // qcow2_snapshot_delete checks the snapshot's L1 table before it changes anything
+    SnapshotTableCodec.validateL1(storage.name(), snapshot, image.header().clusterSize());
     List<Snapshot> table = new ArrayList<>(existing);
     table.remove(snapshot);
     writeTable(table);

@@ -63,6 +63,11 @@ final class BlkdebugDisk extends ForwardingDiskFile {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return rules;
+  }
+
+  @Override
   public Extent blockStatus(long offset, long maxLength) throws IOException {
     rules.checkBlockStatus(offset, Math.max(0, Math.min(maxLength, below.size() - offset)));
     return below.blockStatus(offset, maxLength);

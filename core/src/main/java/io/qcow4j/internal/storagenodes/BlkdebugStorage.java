@@ -1,6 +1,8 @@
 package io.qcow4j.internal.storagenodes;
 
 import io.qcow4j.spec.BlkdebugRule;
+import io.qcow4j.spec.BlkdebugRules;
+import io.qcow4j.storage.DebugBreakpoints;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -16,13 +18,26 @@ import java.util.List;
  * of its kinds that touches its offset with its errno (once, or until other rules are armed), and
  * set-state rules move the state. Requests pass through otherwise.
  */
-public final class BlkdebugStorage implements Storage {
+public final class BlkdebugStorage implements Storage, DebugBreakpoints {
   private final Storage image;
   private final List<BlkdebugRule> rules;
   private final BlkdebugLimits limits;
+  /** Writes widened to blkdebug's align, with their read-modify-write events; null without align. */
+  private final AlignedWrites aligned;
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
   private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
   private long state = 1;
+  /** Breakpoints, the latest first (QEMU inserts them at the head of their event's rules). */
+  private final List<Breakpoint> breakpoints = new ArrayList<>();
+  /** Suspended requests, the latest first (QEMU's suspended_reqs). */
+  private final Deque<Suspended> suspended = new ArrayDeque<>();
+  private volatile DebugBreakpoints.Listener listener;
+
+  private record Breakpoint(String event, String tag) {}
+
+  /** A request held at a breakpoint until its latch opens. */
+  private record Suspended(String tag, java.util.concurrent.CountDownLatch latch) {}
+
   /**
    * Writes started and the count a flush last made durable (QEMU's write_gen and flushed_gen): a
    * flush with nothing written since the last one that succeeded neither raises flush_to_disk nor
@@ -43,6 +58,24 @@ public final class BlkdebugStorage implements Storage {
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules, BlkdebugLimits limits) {
     this.image = image;
     this.limits = limits;
+    this.aligned = limits.align() <= 1 ? null : new AlignedWrites(limits.align(), new AlignedWrites.Node() {
+      @Override
+      public void event(String name) {
+        debugEvent(name);
+      }
+
+      @Override
+      public void readBlocks(ByteBuffer dst, long position) throws IOException {
+        check(position, dst.remaining(), BlkdebugRule.READ);
+        image.readOrZero(dst, position);
+      }
+
+      @Override
+      public void writeBlocks(ByteBuffer src, long position) throws IOException {
+        check(position, src.remaining(), BlkdebugRule.WRITE);
+        image.write(src, position);
+      }
+    });
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();
     // blkdebug_open raises the "none" event on its own node once its rules are in
@@ -50,13 +83,48 @@ public final class BlkdebugStorage implements Storage {
   }
 
   @Override
-  public synchronized void debugEvent(String event) {
-    processEvent(event);
+  public void debugEvent(String event) {
+    List<Suspended> held = processEvent(event);
+    // the request waits here, outside the lock, until resumed (QEMU's coroutine yields)
+    for (Suspended request : held) {
+      boolean interrupted = false;
+      while (true) {
+        try {
+          request.latch().await();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
     image.debugEvent(event);
   }
 
-  /** QEMU's blkdebug_debug_event: arms the inject-error rules of {@code event} and applies its set-state rules. */
-  private synchronized void processEvent(String event) {
+  /**
+   * QEMU's blkdebug_debug_event: arms the inject-error rules of {@code event}, applies its
+   * set-state rules and suspends the request at its breakpoints; returns the suspensions to wait on.
+   */
+  private synchronized List<Suspended> processEvent(String event) {
+    List<Suspended> held = List.of();
+    for (java.util.Iterator<Breakpoint> it = breakpoints.iterator(); it.hasNext(); ) {
+      Breakpoint breakpoint = it.next();
+      if (breakpoint.event().equals(event)) {
+        it.remove();
+        Suspended request = new Suspended(breakpoint.tag(), new java.util.concurrent.CountDownLatch(1));
+        suspended.addFirst(request);
+        if (held.isEmpty()) {
+          held = new ArrayList<>();
+        }
+        held.add(request);
+        DebugBreakpoints.Listener heard = listener;
+        if (heard != null) {
+          heard.suspended(breakpoint.tag());
+        }
+      }
+    }
     long newState = state;
     boolean injected = false;
     for (BlkdebugRule rule : rules) {
@@ -74,6 +142,65 @@ public final class BlkdebugStorage implements Storage {
       }
     }
     state = newState;
+    return held;
+  }
+
+  @Override
+  public synchronized boolean setBreakpoint(String event, String tag) {
+    if (!BlkdebugRules.EVENTS.contains(event)) {
+      return false;
+    }
+    breakpoints.addFirst(new Breakpoint(event, tag));
+    return true;
+  }
+
+  @Override
+  public synchronized boolean removeBreakpoint(String tag) {
+    boolean found = breakpoints.removeIf(breakpoint -> breakpoint.tag().equals(tag));
+    while (resume(tag)) {
+      found = true;
+    }
+    return found;
+  }
+
+  @Override
+  public synchronized boolean resume(String tag) {
+    for (Suspended request : suspended) {
+      if (request.tag().equals(tag)) {
+        suspended.remove(request);
+        DebugBreakpoints.Listener heard = listener;
+        if (heard != null) {
+          heard.resuming(tag);
+        }
+        request.latch().countDown();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  @Override
+  public synchronized boolean isSuspended(String tag) {
+    return suspended.stream().anyMatch(request -> request.tag().equals(tag));
+  }
+
+  @Override
+  public synchronized void releaseAll() {
+    breakpoints.clear();
+    for (Suspended request : suspended) {
+      request.latch().countDown();
+    }
+    suspended.clear();
+  }
+
+  @Override
+  public void setListener(DebugBreakpoints.Listener listener) {
+    this.listener = listener;
+  }
+
+  @Override
+  public DebugBreakpoints debugBreakpoints() {
+    return this;
   }
 
   /**
@@ -146,6 +273,10 @@ public final class BlkdebugStorage implements Storage {
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
     writeGeneration.incrementAndGet();
+    if (aligned != null) {
+      aligned.write(src, position);
+      return;
+    }
     check(position, src.remaining(), BlkdebugRule.WRITE);
     image.write(src, position);
   }
@@ -157,6 +288,14 @@ public final class BlkdebugStorage implements Storage {
       wanted += src.remaining();
     }
     writeGeneration.incrementAndGet();
+    if (aligned != null) {
+      ByteBuffer gathered = ByteBuffer.allocate(Math.toIntExact(wanted));
+      for (ByteBuffer src : srcs) {
+        gathered.put(src);
+      }
+      aligned.write(gathered.flip(), position);
+      return;
+    }
     check(position, wanted, BlkdebugRule.WRITE);
     image.write(srcs, position);
   }
@@ -237,6 +376,7 @@ public final class BlkdebugStorage implements Storage {
 
   @Override
   public void close() throws IOException {
+    releaseAll();
     image.close();
   }
 
