@@ -352,16 +352,6 @@ final class Refcounts {
     return frontier << clusterBits;
   }
 
-  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
-  long allocateAtFrontier(int count) throws IOException {
-    long first = frontier;
-    frontier += count;
-    for (long cluster = first; cluster < first + count; cluster++) {
-      set(cluster, 1);
-    }
-    return first << clusterBits;
-  }
-
   /** Queues a host range whose reference was dropped; it is released once the drop is durable. */
   void freeLater(long hostOffset, long length) {
     pendingFrees.add(new long[] {hostOffset, length});
