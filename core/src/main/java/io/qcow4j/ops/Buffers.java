@@ -103,6 +103,8 @@ final class Buffers {
    * the process.
    */
   static final class Mapped {
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+
     private Mapped() {}
 
     /**
@@ -125,9 +127,35 @@ final class Buffers {
       return -1;
     }
 
-    /** The index (relative to {@code from}) of the first non-zero byte of the range; -1 if none. */
+    /**
+     * The index (relative to {@code from}) of the first non-zero byte of the range; -1 if none. A
+     * range of a block or less (a sector of convert's sparse test, called thousands of times a
+     * chunk, so compiled at once) is read through the segment, which makes no object; a longer
+     * one through a buffer view, block by block.
+     */
     static long firstNonZero(MemorySegment data, long from, long length) {
+      if (length <= BLOCK) {
+        return segmentNonZero(data, from, length);
+      }
       return firstNonZero(view(data), (int) from, (int) length);
+    }
+
+    private static long segmentNonZero(MemorySegment data, long from, long length) {
+      long end = from + length;
+      long index = from;
+      for (; index + 32 <= end; index += 32) {
+        long bits = data.get(LONG, index) | data.get(LONG, index + 8) | data.get(LONG, index + 16)
+            | data.get(LONG, index + 24);
+        if (bits != 0) {
+          break;
+        }
+      }
+      for (; index < end; index++) {
+        if (data.get(ValueLayout.JAVA_BYTE, index) != 0) {
+          return index - from;
+        }
+      }
+      return -1;
     }
 
     /**

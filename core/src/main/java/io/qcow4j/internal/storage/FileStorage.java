@@ -300,6 +300,11 @@ public final class FileStorage implements Storage {
   }
 
   @Override
+  public boolean zeroRangeWithoutFallback(long position, long length) throws IOException {
+    return length > 0 && nativeFile.isPresent() && nativeFile.get().fallocate(NativeFile.ZERO_RANGE, position, length);
+  }
+
+  @Override
   public void allocate(long position, long length) throws IOException {
     if (length <= 0) {
       return;
