@@ -129,9 +129,8 @@ final class Buffers {
 
     /**
      * The index (relative to {@code from}) of the first non-zero byte of the range; -1 if none. A
-     * range of a block or less (a sector of convert's sparse test, called thousands of times a
-     * chunk, so compiled at once) is read through the segment, which makes no object; a longer
-     * one through a buffer view, block by block.
+     * range of a block or less is read through the segment, which makes no object; a longer one
+     * through a buffer view, block by block.
      */
     static long firstNonZero(MemorySegment data, long from, long length) {
       if (length <= BLOCK) {

@@ -6,11 +6,9 @@ import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -20,9 +18,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * The copy of qemu-img convert to a raw file: block status walks the sources (zero extents cost
  * nothing, or one fallocate with -S 0), their data extents are cut into chunks of qemu-img's
  * IO_BUF_SIZE, and up to {@code workers} chunks are read and written at once, each through a
- * direct buffer of a bounded pool (no copy through the JDK's temporary buffers), or written
- * straight from a read-only mapping of the source's file where the source keeps the chunk byte for
- * byte in one ({@link DiskFile#mapped}: no copy into a buffer at all); inside a chunk,
+ * direct buffer of a bounded pool (no copy through the JDK's temporary buffers); inside a chunk,
  * zero runs at least {@code minSparseSectors} long stay holes, as qemu-img's
  * is_allocated_sectors_min decides. Raw writes go to disjoint ranges, so their order does not matter.
  */
@@ -104,18 +100,11 @@ final class RawCopier {
           }
           started(chunk);
           threads.execute(() -> {
-            ByteBuffer buffer = null;
-            try (Arena arena = Arena.ofConfined()) {
-              Optional<MemorySegment> mapped = source.mapped(sourceOffset, chunk, arena);
-              if (mapped.isPresent()) {
-                // written from the source file's pages: no copy into a buffer first
-                writeMapped(source, mapped.get().asByteBuffer(), sourceOffset, targetBase + sourceOffset, chunk);
-              } else {
-                buffer = pool.take();
-                buffer.limit(chunk);
-                source.readFully(buffer, sourceOffset);
-                writeData(buffer, false, targetBase + sourceOffset, chunk);
-              }
+            ByteBuffer buffer = pool.take();
+            try {
+              buffer.limit(chunk);
+              source.readFully(buffer, sourceOffset);
+              writeData(buffer, targetBase + sourceOffset, chunk);
             } catch (Throwable e) {
               failure.compareAndSet(null, e);
             } finally {
@@ -185,24 +174,8 @@ final class RawCopier {
     throw new InterruptedIOException(String.valueOf(failure));
   }
 
-  /**
-   * {@link #writeData} from a mapping of the source's file; a fault of a source file that shrank
-   * meanwhile is a read error at {@code sourceOffset}.
-   */
-  private void writeMapped(DiskFile source, ByteBuffer mapped, long sourceOffset, long targetOffset, int length)
-      throws IOException {
-    try {
-      writeData(mapped, true, targetOffset, length);
-    } catch (InternalError e) {
-      throw new IOException(source.files() + ": read at offset " + sourceOffset + " failed: the mapped file shrank", e);
-    }
-  }
-
-  /**
-   * Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as
-   * holes; {@code mapped}: the buffer is a mapping of a file, tested as {@link Buffers.Mapped} tests.
-   */
-  private void writeData(ByteBuffer buffer, boolean mapped, long targetOffset, int length) throws IOException {
+  /** Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as holes. */
+  private void writeData(ByteBuffer buffer, long targetOffset, int length) throws IOException {
     if (minSparseSectors == 0) {
       writeFully(buffer, 0, length, targetOffset);
       return;
@@ -212,7 +185,7 @@ final class RawCopier {
     // one segment over the chunk: the sector tests below then make no object each
     MemorySegment data = MemorySegment.ofBuffer(buffer.slice(0, length));
     while (sector < sectors) {
-      long run = sparseRuns.runMin(data, mapped, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      long run = sparseRuns.runMin(data, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
       int runSectors = (int) (run >>> 1);
       if ((run & 1) != 0) {
         int from = sector * Buffers.SECTOR;

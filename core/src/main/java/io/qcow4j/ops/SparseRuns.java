@@ -37,23 +37,15 @@ final class SparseRuns {
    * {@code sectorNumber} is the target sector of {@code first}.
    */
   long runMin(MemorySegment data, int filled, int first, int count, long sectorNumber) {
-    return runMin(data, false, filled, first, count, sectorNumber);
-  }
-
-  /**
-   * As {@link #runMin(MemorySegment, int, int, int, long)}; {@code mapped}: the data is a mapping of
-   * a file, tested only with the loads whose fault the JVM can take ({@link Buffers.Mapped}).
-   */
-  long runMin(MemorySegment data, boolean mapped, int filled, int first, int count, long sectorNumber) {
     int min = Math.min(minSparseSectors, count);
-    long run = run(data, mapped, filled, first, count, sectorNumber);
+    long run = run(data, filled, first, count, sectorNumber);
     if ((run & 1) == 0) {
       return run;
     }
     int used = (int) (run >>> 1);
     int checked = used;
     while (checked < count) {
-      long next = run(data, mapped, filled, first + checked, count - checked, sectorNumber + checked);
+      long next = run(data, filled, first + checked, count - checked, sectorNumber + checked);
       int nextSectors = (int) (next >>> 1);
       checked += nextSectors;
       if ((next & 1) != 0) {
@@ -66,10 +58,10 @@ final class SparseRuns {
   }
 
   /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-  long run(MemorySegment data, boolean mapped, int filled, int first, int count, long sectorNumber) {
-    boolean zero = sectorIsZero(data, mapped, filled, first);
+  long run(MemorySegment data, int filled, int first, int count, long sectorNumber) {
+    boolean zero = sectorIsZero(data, filled, first);
     int run = 1;
-    while (run < count && sectorIsZero(data, mapped, filled, first + run) == zero) {
+    while (run < count && sectorIsZero(data, filled, first + run) == zero) {
       run++;
     }
     if (run < count) {
@@ -89,9 +81,8 @@ final class SparseRuns {
     return (long) run << 1 | (zero ? 0 : 1);
   }
 
-  private static boolean sectorIsZero(MemorySegment data, boolean mapped, int filled, int sector) {
+  private static boolean sectorIsZero(MemorySegment data, int filled, int sector) {
     int from = sector * Buffers.SECTOR;
-    int length = Math.min(Buffers.SECTOR, filled - from);
-    return mapped ? Buffers.Mapped.firstNonZero(data, from, length) < 0 : Buffers.isZero(data, from, length);
+    return Buffers.isZero(data, from, Math.min(Buffers.SECTOR, filled - from));
   }
 }

@@ -68,7 +68,7 @@ class MappedBytesTest {
         channel.truncate(4096);
         assertThatThrownBy(() -> Buffers.Mapped.mismatch(mapped, other, size)).isInstanceOf(InternalError.class);
         assertThatThrownBy(() -> Buffers.Mapped.firstNonZero(mapped, 0, size)).isInstanceOf(InternalError.class);
-        // one sector, as convert's sparse test reads it (through the segment, not a view)
+        // a range of one sector (read through the segment, not a view)
         assertThatThrownBy(() -> Buffers.Mapped.firstNonZero(mapped, 8192, 512)).isInstanceOf(InternalError.class);
       }
     }
