@@ -143,7 +143,10 @@ final class CheckCommand implements Callable<Integer> {
         result = QcowFile.check(image.path(), fix, options, formatOptions, secrets);
       }
     } catch (CheckFailedException e) {
-      e.messages().forEach(err::println);
+      // the snapshot table's refusals are QEMU's error_report lines, after the program's name
+      e.messages().forEach(line -> err.println(
+          line.startsWith("ERROR snapshot table ") || line.startsWith("ERROR failed to read the snapshot table")
+              ? QemuErrors.PREFIX + line : line));
       throw new CommandFailure("Check failed: " + e.reason(), 1);
     } catch (IOException | RuntimeException e) {
       if (e instanceof CommandFailure failure) {

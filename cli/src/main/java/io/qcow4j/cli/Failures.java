@@ -28,6 +28,9 @@ final class Failures {
       case ProbedRawWriteException e -> "Operation not permitted";
       // QEMU's update_refcount refuses an increase past the refcount width with EINVAL
       case RefcountOverflowException e -> "Invalid argument";
+      // a limit's hint goes on a line of its own (hint)
+      case io.qcow4j.disk.ImageLimitException e when e.getMessage() != null && e.getMessage().contains("\n") ->
+          e.getMessage().substring(0, e.getMessage().indexOf('\n'));
       default -> failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
     };
     if (name != null && reason.startsWith(name + ": ")) {
@@ -61,6 +64,11 @@ final class Failures {
       }
       if (cause instanceof io.qcow4j.disk.BitmapException bitmap && bitmap.hint() != null) {
         return Optional.of(bitmap.hint());
+      }
+      if (cause instanceof io.qcow4j.disk.ImageLimitException limit && limit.getMessage() != null
+          && limit.getMessage().contains("\n")) {
+        // the snapshot table's limits: QEMU's hint (check -r all) on the line under the message
+        return Optional.of(limit.getMessage().substring(limit.getMessage().indexOf('\n') + 1));
       }
     }
     return Optional.empty();

@@ -146,8 +146,8 @@ final class MapCommand implements Callable<Integer> {
     ImageMap.walk(disk, start, length, entry -> {
       if (entry.data() && !entry.hasOffset()) {
         out.flush();
-        throw new CommandFailure(file + ": File contains external, encrypted or compressed clusters"
-            + " (their host offsets cannot be shown; use --output=json)", 1);
+        // qemu-img's words: data at no host offset cannot be shown in this format (--output=json can)
+        throw new CommandFailure("File contains external, encrypted or compressed clusters.", 1);
       }
       if (entry.data() && !entry.zero()) {
         out.print(hexColumn(entry.start()) + hexColumn(entry.length()) + hexColumn(entry.hasOffset() ? entry.offset() : 0)

@@ -1,6 +1,7 @@
 package io.qcow4j.cli;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.ImageException;
 import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.disk.RefcountOverflowException;
 import io.qcow4j.disk.OpenOptions;
@@ -109,7 +110,7 @@ final class SnapshotCommand implements Callable<Integer> {
       } else if (!apply.isEmpty()) {
         apply(disk, apply.getFirst());
       } else if (!delete.isEmpty()) {
-        delete(disk, delete.getFirst());
+        delete(disk, delete.getFirst(), err);
       }
     } catch (IOException e) {
       throw new CommandFailure(file + ": " + Failures.reason(e, file), 1, e);
@@ -148,7 +149,7 @@ final class SnapshotCommand implements Callable<Integer> {
     }
   }
 
-  private static void apply(DiskFile disk, String name) {
+  private void apply(DiskFile disk, String name) {
     String failed = "Could not apply snapshot '" + name + "': ";
     try {
       ImageSnapshots.apply(disk, name);
@@ -157,19 +158,38 @@ final class SnapshotCommand implements Callable<Integer> {
           ? "Block driver does not support snapshots" : "Failed to load snapshot: No such file or directory"), 1, e);
     } catch (RefcountOverflowException e) {
       throw new CommandFailure(failed + "Failed to load snapshot: Invalid argument", 1, e);
+    } catch (ImageException e) {
+      // qcow2_snapshot_goto reports a bad snapshot L1 table itself, then fails with its errno
+      String message = e.getMessage();
+      if (message.endsWith(": Snapshot L1 table too large") || message.endsWith(": Snapshot L1 table offset invalid")) {
+        err.println(QemuErrors.PREFIX + message.substring(message.lastIndexOf(": ") + 2));
+        err.flush();
+        throw new CommandFailure(failed + "Failed to load snapshot: " + (e instanceof ImageLimitException
+            ? "File too large" : "Invalid argument"), 1, e);
+      }
+      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     } catch (IOException | RuntimeException e) {
       throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
 
-  private static void delete(DiskFile disk, String name) {
+  private static void delete(DiskFile disk, String name, PrintWriter err) {
+    String file = disk.files().isEmpty() ? null : disk.files().getFirst().toString();
     String failed = "Could not delete snapshot '" + name + "': ";
     try {
-      ImageSnapshots.delete(disk, name);
+      try {
+        ImageSnapshots.delete(disk, name);
+      } finally {
+        // what QEMU's driver prints itself on the way (a free that failed), before qemu-img's error
+        if (disk instanceof io.qcow4j.qcow2.QcowFile qcow) {
+          qcow.takeDiagnostics().forEach(err::println);
+          err.flush();
+        }
+      }
     } catch (ImageSnapshots.SnapshotException e) {
       throw new CommandFailure(failed + "snapshot not found", 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
+      throw new CommandFailure(failed + Failures.reason(e, file), 1, e);
     }
   }
 }

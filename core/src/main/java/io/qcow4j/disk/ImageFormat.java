@@ -24,7 +24,9 @@ public enum ImageFormat {
   /** A Hyper-V VHDX image: fixed, dynamic or differencing; read-only. */
   VHDX,
   /** A LUKS1 encrypted volume (QEMU's "luks"): the payload after the LUKS header, read and written. */
-  LUKS;
+  LUKS,
+  /** A Bochs growing redolog (QEMU's "bochs"); read-only. */
+  BOCHS;
 
   /**
    * Whether qcow4j opens images of this format for writing (raw, qcow2, luks); the others open only
@@ -52,7 +54,7 @@ public enum ImageFormat {
     if (FormatProber.FORMATS.contains(name)) {
       throw new UnsupportedFeatureException(notSupported(name));
     }
-    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vmdk, vpc, vdi, qed, qcow, vhdx)");
+    throw new UnsupportedFeatureException("Unknown or unsupported image format '" + name + "' (supported: raw, qcow2, and read-only vmdk, vpc, vdi, qed, qcow, vhdx, bochs)");
   }
 
   /**

@@ -8,6 +8,8 @@ import io.qcow4j.probe.FormatProber;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.storage.StorageStatus;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -136,6 +138,16 @@ public final class RawDiskFile implements DiskFile {
     return count;
   }
 
+  /** A range of the host file, when the storage is a local file and the range lies inside it. */
+  @Override
+  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (!(storage instanceof FileStorage file) || offset < 0 || length <= 0 || length > size - offset) {
+      return Optional.empty();
+    }
+    return file.mapReadOnly(offset, length, arena);
+  }
+
   @Override
   public int write(ByteBuffer src, long position) throws IOException {
     Arguments.notNull(name(), src, "buffer");
@@ -249,6 +261,11 @@ public final class RawDiskFile implements DiskFile {
   @Override
   public String nodeFilename() {
     return path == null ? storage.nodeFilename() : null;
+  }
+
+  @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return storage.debugBreakpoints();
   }
 
   @Override

@@ -1,5 +1,6 @@
 package io.qcow4j.formats;
 
+import io.qcow4j.bochs.BochsFile;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CorruptImageException;
@@ -27,7 +28,7 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * The opener of each format qcow4j reads but does not write (vpc, vdi, qed, qcow, vhdx): the one place
+ * The opener of each format qcow4j reads but does not write (vpc, vdi, qed, qcow, vhdx, bochs): the one place
  * that names their packages, used by {@code DiskImages} for an image and by qcow2's backing chain
  * for a backing file. Their own backing files (qed, qcow, a differencing VHD's or VHDX's parent) are opened
  * here too, in any format, one layer deeper.
@@ -69,6 +70,7 @@ public final class ReadOnlyFormats {
         case QED -> QedFile.open(storage, path, backings);
         case QCOW -> Qcow1File.open(storage, path, backings);
         case VHDX -> VhdxFile.open(storage, path, backings);
+        case BOCHS -> BochsFile.open(storage, path);
         default -> throw new IllegalArgumentException("format " + format.id());
       };
     } catch (IOException | RuntimeException e) {

@@ -186,6 +186,7 @@ public final class ImageCreate {
         case "qcow" -> ImageFormat.QCOW;
         case "vhdx" -> ImageFormat.VHDX;
         case "luks" -> ImageFormat.LUKS;
+        case "bochs" -> ImageFormat.BOCHS;
         default -> throw new InvalidOptionException(FormatNames.backingDriverMessage(backingFmt)
             + "\nCould not open backing image.");
       };

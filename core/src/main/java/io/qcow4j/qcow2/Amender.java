@@ -13,6 +13,7 @@ import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L1Entry;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -83,8 +84,17 @@ final class Amender {
       image.encryption().amendKeySlots(image.storage(), keySlots, name);
     }
 
+    if (version >= 3 && image.header().version() < 3 && Snapshots.anyIncomplete(image.snapshotTable())) {
+      // qcow2_upgrade, before the resize: version 3 needs the VM state and disk sizes in every
+      // entry's extra data, the disk size being the one it has now
+      new Snapshots(image, image.writer().refcounts()).rewriteTable();
+    }
     long newSize = options.size().orElse(0);
     if (newSize != 0 && newSize != header.size()) {
+      if (version < 3 && !image.snapshotTable().isEmpty()) {
+        // the resize of qcow2_amend_options comes after its upgrade: a v2 result keeps its size
+        Resizer.refuseV2WithSnapshots(image);
+      }
       Resizer.resizeLocked(image, newSize);
     }
     int refcountOrder = Integer.numberOfTrailingZeros(refcountBits);
@@ -92,11 +102,8 @@ final class Amender {
       new RefcountRebuild(image, refcountOrder).run();
     }
     if (version < image.header().version()) {
+      checkSnapshotsAllowDowngrade(header.size());
       expandZeroClusters();
-    }
-    if (version >= 3 && image.header().version() < 3 && Snapshots.anyIncomplete(image.snapshotTable())) {
-      // qcow2_upgrade: version 3 needs the VM state and disk sizes in every entry's extra data
-      new Snapshots(image, image.writer().refcounts()).rewriteTable();
     }
     Header current = image.header();
     long compatible = lazy ? current.compatibleFeatures() | Features.COMPAT_LAZY_REFCOUNTS
@@ -141,36 +148,21 @@ final class Amender {
       throw new UnsupportedFeatureException(
           "Cannot downgrade an image with incompatible features 0x" + Long.toHexString(blocking) + " set");
     }
-    for (Snapshot snapshot : image.snapshotTable()) {
-      if (hasZeroClusters(snapshot)) {
-        throw new UnsupportedFeatureException(name + ": cannot downgrade: snapshot '" + snapshot.name()
-            + "' holds zero clusters, which compat=0.10 cannot express");
-      }
-    }
   }
 
-  private boolean hasZeroClusters(Snapshot snapshot) throws IOException {
-    ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
-    image.storage().readFully(l1Bytes, snapshot.l1TableOffset());
-    l1Bytes.flip();
-    int clusterSize = image.header().clusterSize();
-    ByteBuffer table = ByteBuffer.allocate(clusterSize);
-    while (l1Bytes.hasRemaining()) {
-      long l2Offset = L1Entry.l2Offset(l1Bytes.getLong());
-      if (l2Offset == 0) {
-        continue;
-      }
-      table.clear();
-      image.storage().readFully(table, l2Offset);
-      table.flip();
-      while (table.hasRemaining()) {
-        long entry = table.getLong();
-        if (!L2Entry.compressed(entry) && (entry & L2Entry.ZERO) != 0) {
-          return true;
-        }
+  /**
+   * qcow2_downgrade, after the resize: a snapshot of another disk size than the image's now, or
+   * with a VM state past 4 GiB, needs version 3's extra data; {@code sizeAtOpen} is the size an
+   * entry without one has (QEMU reads it so).
+   */
+  private void checkSnapshotsAllowDowngrade(long sizeAtOpen) throws UnsupportedFeatureException {
+    long size = image.header().size();
+    for (Snapshot snapshot : image.snapshotTable()) {
+      long diskSize = snapshot.diskSize() == -1 ? sizeAtOpen : snapshot.diskSize();
+      if (Long.compareUnsigned(snapshot.vmStateSize(), 0xffffffffL) > 0 || diskSize != size) {
+        throw new UnsupportedFeatureException("Internal snapshots prevent downgrade of image");
       }
     }
-    return false;
   }
 
   /**
@@ -212,6 +204,75 @@ final class Amender {
       }
     }
     writer.flush();
+    // then the snapshots' trees, read from the file (qcow2_expand_zero_clusters), their L2 tables
+    // rewritten in place; an L2 table the active tree still shares holds no zero cluster by now
+    for (Snapshot snapshot : image.snapshotTable()) {
+      SnapshotTableCodec.validateL1(name, snapshot, clusterSize);
+      ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
+      image.storage().readOrZero(l1Bytes, snapshot.l1TableOffset());
+      l1Bytes.flip();
+      for (int index = 0; index < snapshot.l1Size(); index++) {
+        long l2Offset = L1Entry.l2Offset(l1Bytes.getLong(index * 8));
+        if (l2Offset != 0) {
+          expandInactiveL2(l2Offset, index, hasBacking);
+        }
+      }
+    }
+    writer.flush();
+    lookup.clearCache();
+  }
+
+  /**
+   * expand_zero_clusters_in_l1 for an L2 table of a snapshot: a zero cluster without a host cluster
+   * becomes unallocated without a backing file, else a zeroed host cluster of its own (counted once
+   * per owner of the L2 table); one with a host cluster keeps it, zeroed.
+   */
+  private void expandInactiveL2(long l2Offset, int l1Index, boolean hasBacking) throws IOException {
+    int clusterSize = image.header().clusterSize();
+    Refcounts refcounts = image.writer().refcounts();
+    OverlapGuard guard = image.guard();
+    if ((l2Offset & (clusterSize - 1)) != 0) {
+      throw new io.qcow4j.disk.CorruptImageException(String.format("%s: L2 table offset %#x unaligned (L1 index: %#x)",
+          name, l2Offset, l1Index));
+    }
+    long l2Refcount = refcounts.get(l2Offset / clusterSize);
+    ByteBuffer table = ByteBuffer.allocate(clusterSize);
+    image.storage().readOrZero(table, l2Offset);
+    boolean dirty = false;
+    for (int index = 0; index < clusterSize / 8; index++) {
+      long entry = table.getLong(index * 8);
+      if (L2Entry.compressed(entry) || (entry & L2Entry.ZERO) == 0) {
+        continue;
+      }
+      long host = L2Entry.hostOffset(entry);
+      if (host == 0) {
+        if (!hasBacking) {
+          table.putLong(index * 8, 0);
+          dirty = true;
+          continue;
+        }
+        host = refcounts.allocate(1);
+        if (l2Refcount > 1) {
+          refcounts.setRefcount(host / clusterSize, l2Refcount);
+        }
+      }
+      if ((host & (clusterSize - 1)) != 0) {
+        throw new io.qcow4j.disk.CorruptImageException(String.format(
+            "%s: Cluster allocation offset %#x unaligned (L2 offset: %#x, L2 index: %#x)", name, host, l2Offset, index));
+      }
+      guard.check(host, clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(), "zeroing of a snapshot's zero cluster");
+      image.storage().zeroRange(host, clusterSize);
+      table.putLong(index * 8, L2Entry.data(host, l2Refcount == 1));
+      dirty = true;
+    }
+    if (dirty) {
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.SHARED_L2.bit(),
+          refcounts.ownedEnd(),
+          "write of a snapshot's L2 table");
+      image.writer().flush();
+      image.storage().write(table.clear(), l2Offset);
+      image.lookup().forgetTable(l2Offset);
+    }
   }
 
   private static Header withVersion(Header header, int version, long compatible) {

@@ -106,8 +106,9 @@ final class HeaderWriter {
     storage.force(false);
     storage.write(ByteBuffer.wrap(encoded), 0);
     storage.force(false);
+    // what was just written: a check may write it before the snapshot table it points at is repaired
     header = HeaderCodec.decode(name, ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(encoded.length, 512))),
-        storage.size());
+        storage.size(), true);
   }
 
   /**

@@ -90,6 +90,21 @@ final class ImageCheck {
    * result describes it as it is then, with the counts of what was fixed.
    */
   static CheckResult run(QcowFile image, Refcounts refcounts, CheckResult.Repair repair) throws IOException {
+    SnapshotTableCheck snapshots = SnapshotTableCheck.run(image, repair);
+    CheckResult result = runOnTable(image, refcounts, repair, snapshots);
+    if (snapshots.messages().isEmpty()) {
+      return result;
+    }
+    List<String> lines = new ArrayList<>(snapshots.messages());
+    lines.addAll(result.messages());
+    return new CheckResult(result.filename(), result.format(), result.checkErrors(), result.corruptions(),
+        result.leaks(), result.corruptionsFixed(), result.leaksFixed(), result.imageEndOffset(),
+        result.totalClusters(), result.allocatedClusters(), result.fragmentedClusters(),
+        result.compressedClusters(), List.copyOf(lines));
+  }
+
+  private static CheckResult runOnTable(QcowFile image, Refcounts refcounts, CheckResult.Repair repair,
+      SnapshotTableCheck snapshots) throws IOException {
     if (repair == CheckResult.Repair.LEAKS) {
       // As qemu-img: a referenced cluster without a refcount needs the refcounts rebuilt, which
       // only -r all does; -r leaks then repairs nothing and the check fails.
@@ -103,12 +118,15 @@ final class ImageCheck {
       }
     }
     ImageCheck first = new ImageCheck(image, refcounts, repair);
+    // the snapshot table's own problems: the overhanging entries, already fixed
+    first.corruptionsFixed += snapshots.overhanging();
     first.check();
-    if (repair == CheckResult.Repair.ALL && first.incompleteSnapshots > 0) {
-      // qcow2_check_fix_snapshot_table, after the refcounts are sound: the table rewritten whole
-      new Snapshots(image, refcounts).rewriteTable();
+    if (repair == CheckResult.Repair.ALL && first.incompleteSnapshots + snapshots.extraDataDropped() > 0) {
+      // qcow2_check_fix_snapshot_table, after the refcounts are sound: the table rewritten whole,
+      // its corruptions (entries without the disk size, extra data cut) fixed
+      new Snapshots(image, image.writer().refcounts()).rewriteTable();
       first.corruptions -= first.incompleteSnapshots;
-      first.corruptionsFixed += first.incompleteSnapshots;
+      first.corruptionsFixed += first.incompleteSnapshots + snapshots.extraDataDropped();
     }
     if (repair == CheckResult.Repair.NONE || first.corruptionsFixed + first.leaksFixed == 0) {
       return first.result(0, 0, first.messages);
@@ -175,6 +193,17 @@ final class ImageCheck {
     count(header.l1TableOffset(), (long) header.l1Size() * 8);
     walkL1(l1, true);
     for (Snapshot snapshot : image.snapshotTable()) {
+      // QEMU's check_refcounts: an unaligned or oversized snapshot L1 table is a corruption, not walked
+      if ((snapshot.l1TableOffset() & (clusterSize - 1)) != 0) {
+        corruption(String.format("ERROR snapshot %s (%s) l1_offset=%#x: L1 table is not cluster aligned; snapshot"
+            + " table entry corrupted", snapshot.id(), snapshot.name(), snapshot.l1TableOffset()));
+        continue;
+      }
+      if (Integer.toUnsignedLong(snapshot.l1Size()) > io.qcow4j.qcow2.format.HeaderCodec.MAX_L1_BYTES / 8) {
+        corruption(String.format("ERROR snapshot %s (%s) l1_size=%#x: L1 table is too large; snapshot table entry"
+            + " corrupted", snapshot.id(), snapshot.name(), snapshot.l1Size()));
+        continue;
+      }
       count(snapshot.l1TableOffset(), (long) snapshot.l1Size() * 8);
       ByteBuffer bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
       storage.readOrZero(bytes, snapshot.l1TableOffset());
@@ -356,21 +385,12 @@ final class ImageCheck {
     }
   }
 
-  private void countSnapshotTable() throws IOException {
-    if (header.snapshotCount() == 0) {
+  /** The snapshot table's clusters, as far as the check read it (QEMU's snapshots_size). */
+  private void countSnapshotTable() {
+    if (image.snapshotTable().isEmpty()) {
       return;
     }
-    long cursor = header.snapshotsOffset();
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0) {
-        break;
-      }
-      cursor += length;
-    }
-    count(header.snapshotsOffset(), cursor - header.snapshotsOffset());
+    count(image.header().snapshotsOffset(), image.snapshotTableBytes());
   }
 
   private void countBitmaps() throws IOException {

@@ -43,32 +43,60 @@ final class ImageOpener {
 
   /** As {@link #open(Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
-    List<String> repairLines = List.of();
-    if (!options.readOnly() && needsRepair(path)) {
-      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
-      repairLines = QcowFile.check(path, CheckResult.Repair.ALL).messages();
-    }
-    QcowFile image = openLayer(path, options, 0, Set.of(), false, overrides);
-    image.setRepairedAtOpen(repairLines);
-    return image;
+    boolean repair = !options.readOnly() && needsRepair(readStart(path));
+    QcowFile image = openLayer(path, options, 0, Set.of(), repair, overrides);
+    return repair ? repairedAtOpen(image) : image;
   }
 
-  /** Whether the header at {@code path} has the dirty bit set. */
-  private static boolean needsRepair(Path path) throws IOException {
+  /**
+   * Whether the start of an image is a v3 qcow2 header with the dirty bit and without the corrupt
+   * bit: a read-write open repairs such an image (a corrupt one is refused).
+   */
+  private static boolean needsRepair(ByteBuffer fixed) {
     // the fixed fields up to the incompatible features
-    ByteBuffer fixed = readStart(path, 80);
-    return fixed.position() == 80 && fixed.getInt(0) == Header.MAGIC && fixed.getInt(4) >= 3
-        && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
+    if (fixed.position() < 80 || fixed.getInt(0) != Header.MAGIC || fixed.getInt(4) < 3) {
+      return false;
+    }
+    long incompatible = fixed.getLong(72);
+    return (incompatible & Features.INCOMPAT_DIRTY) != 0 && (incompatible & Features.INCOMPAT_CORRUPT) == 0;
   }
 
-  /** The first {@code length} bytes of the file, or all of a shorter one: the buffer's position says how many. */
-  private static ByteBuffer readStart(Path path, int length) throws IOException {
+  /** The first 80 bytes of the file, or all of a shorter one: the buffer's position says how many. */
+  private static ByteBuffer readStart(Path path) throws IOException {
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      ByteBuffer start = ByteBuffer.allocate(length);
+      ByteBuffer start = ByteBuffer.allocate(80);
       while (start.hasRemaining() && channel.read(start, start.position()) > 0) {
         // keep reading until the buffer is full or the file ends
       }
       return start;
+    }
+  }
+
+  /** The first 80 bytes held by {@code storage}, or all of a shorter one: the buffer's position says how many. */
+  private static ByteBuffer readStart(Storage storage) throws IOException {
+    ByteBuffer start = ByteBuffer.allocate((int) Math.min(80, storage.size()));
+    storage.readFully(start, 0);
+    return start;
+  }
+
+  /**
+   * Repairs a dirty lazy-refcounts image just opened read-write, before anything is written to it
+   * (invariant 5), as QEMU's open does (qcow2_do_open: a check with BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+   * an image the check leaves dirty is closed and refused.
+   */
+  private static QcowFile repairedAtOpen(QcowFile image) throws IOException {
+    try {
+      CheckResult result = image.check(CheckResult.Repair.ALL);
+      if (image.header().dirty()) {
+        throw new UnsupportedFeatureException(image.storageName() + ": image is dirty (lazy refcounts were not written back) "
+            + "and its repair left " + result.corruptions() + " errors and " + result.leaks() + " leaks; "
+            + "it cannot be opened read-write");
+      }
+      image.setRepairedAtOpen(result.messages());
+      return image;
+    } catch (IOException | RuntimeException e) {
+      closeAll(List.of(image));
+      throw e;
     }
   }
 
@@ -77,12 +105,20 @@ final class ImageOpener {
    * {@code path} (nullable) names it and anchors relative backing and data file names.
    */
   static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
-    return openOwning(path, storage, options, 0, Set.of(), false, LayerOverrides.NONE);
+    return open(storage, path, options, LayerOverrides.NONE);
   }
 
   /** As {@link #open(Storage, Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Storage storage, Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
-    return openOwning(path, storage, options, 0, Set.of(), false, overrides);
+    boolean repair;
+    try {
+      repair = !options.readOnly() && needsRepair(readStart(storage));
+    } catch (IOException | RuntimeException e) {
+      closeAll(List.of(storage));
+      throw e;
+    }
+    QcowFile image = openOwning(path, storage, options, 0, Set.of(), repair, overrides);
+    return repair ? repairedAtOpen(image) : image;
   }
 
   /**
@@ -140,7 +176,7 @@ final class ImageOpener {
     int clusterSize = HeaderCodec.clusterSizeOf(name, fixed.flip());
     ByteBuffer firstCluster = ByteBuffer.allocate((int) Math.min(clusterSize, size));
     storage.readFully(firstCluster, 0);
-    Header header = HeaderCodec.decode(name, firstCluster.flip(), size);
+    Header header = HeaderCodec.decode(name, firstCluster.flip(), size, repairing);
     overrides.options().checkQcow2(header.version(), header.clusterSize(), header.size(), header.extendedL2(),
         header.hasDataFile(), header.cryptMethod() != 0);
 
@@ -151,8 +187,13 @@ final class ImageOpener {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "
           + "it needs a refcount repair (check -r all) before it can be opened read-write");
     }
-    List<Snapshot> snapshots = readSnapshots(name, storage, header, size);
-    Snapshot loaded = depth == 0 && options.snapshot() != null ? loadedSnapshot(name, options, snapshots) : null;
+    // as QEMU in check mode (BDRV_O_CHECK), a check reads the table itself, repairing it with -r all
+    SnapshotTableReader.Result table = repairing ? SnapshotTableReader.Result.EMPTY
+        : SnapshotTableReader.read(name, storage, header.snapshotsOffset(),
+            Integer.toUnsignedLong(header.snapshotCount()), false);
+    List<Snapshot> snapshots = table.snapshots();
+    Snapshot loaded = depth == 0 && options.snapshot() != null ? loadedSnapshot(name, options, snapshots,
+        header.clusterSize()) : null;
     if (loaded != null) {
       // QEMU's qcow2_snapshot_load_tmp: the snapshot's L1 table read in place of the active one
       header = header.withSizeAndL1(header.size(), loaded.l1TableOffset(), loaded.l1Size());
@@ -209,7 +250,8 @@ final class ImageOpener {
     if (encryption != null) {
       opened.add(encryption);
     }
-    QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, backing, options,
+    QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, table.tableBytes(),
+        backing, options,
         loaded, encryption);
     image.overrideLazyRefcounts(overrides.options().lazyRefcounts());
     return image;
@@ -248,7 +290,18 @@ final class ImageOpener {
   }
 
   /** The snapshot {@code options} select, found as QEMU finds it; the image must be opened read-only. */
-  private static Snapshot loadedSnapshot(String name, OpenOptions options, List<Snapshot> snapshots)
+  private static Snapshot loadedSnapshot(String name, OpenOptions options, List<Snapshot> snapshots,
+      int clusterSize) throws IOException {
+    Snapshot found = findLoaded(name, options, snapshots);
+    // qcow2_snapshot_load_tmp checks the snapshot's L1 table only now
+    String problem = SnapshotTableCodec.l1Problem(found, clusterSize);
+    if (problem != null) {
+      throw new SnapshotLoadException(name, problem);
+    }
+    return found;
+  }
+
+  private static Snapshot findLoaded(String name, OpenOptions options, List<Snapshot> snapshots)
       throws IOException {
     SnapshotSelector selector = options.snapshot();
     if (!options.readOnly()) {
@@ -282,44 +335,6 @@ final class ImageOpener {
       bytes.flip().asLongBuffer().get(l1, first, count);
     }
     return l1;
-  }
-
-  private static List<Snapshot> readSnapshots(String name, Storage storage, Header header, long fileSize)
-      throws IOException {
-    if (header.snapshotCount() == 0) {
-      return List.of();
-    }
-    // Read the table entry by entry, so that a short table costs little and a huge one stops at the
-    // limit. What lies past the end of the file reads as zeros, as QEMU reads it (bdrv_pread).
-    List<Snapshot> all = new ArrayList<>();
-    long cursor = header.snapshotsOffset();
-    long l1Limit = HeaderCodec.MAX_L1_BYTES / 8;
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      long length = SnapshotTableCodec.entryLength(fixed.flip());
-      if (length < 0 || cursor - header.snapshotsOffset() + length > SnapshotTableCodec.MAX_TABLE_BYTES) {
-        throw new CorruptImageException(name + ": snapshot table entry " + index + " at offset " + cursor
-            + " runs past the limit of " + SnapshotTableCodec.MAX_TABLE_BYTES + " bytes");
-      }
-      // QEMU does not write the padding after the last entry, so the file may end inside it.
-      ByteBuffer entry = ByteBuffer.allocate((int) length);
-      storage.readOrZero(entry, cursor);
-      all.addAll(SnapshotTableCodec.decode(name, entry.flip(), cursor, 1, header.clusterSize(), fileSize, l1Limit));
-      cursor += length;
-    }
-    return all;
-  }
-
-  /** The bytes the snapshot table takes: its entries, each padded to 8 bytes, as their headers give them. */
-  static long snapshotTableLength(Storage storage, Header header) throws IOException {
-    long cursor = header.snapshotsOffset();
-    for (int index = 0; index < header.snapshotCount(); index++) {
-      ByteBuffer fixed = ByteBuffer.allocate(40);
-      storage.readOrZero(fixed, cursor);
-      cursor += Math.max(0, SnapshotTableCodec.entryLength(fixed.flip()));
-    }
-    return cursor - header.snapshotsOffset();
   }
 
   /** The refcount table of an image opened read-only, for the overlap guard. */

@@ -211,6 +211,7 @@ final class MetadataFlush {
       refcounts().writeTable(dirtyRefcounts);
       if (dirtyRefcounts.tableMoved()) {
         barrier();
+        storage.debugEvent("refblock_alloc_switch_table");
         image.updateRefcountTable(dirtyRefcounts.tableOffset(), dirtyRefcounts.tableClusters());
       }
       barrierUnless(lazy);
@@ -330,21 +331,44 @@ final class MetadataFlush {
     }
   }
 
-  /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
+  /**
+   * Closing (QEMU's bdrv_close, then qcow2_inactivate): a flush whose failure is ignored, then the
+   * L2 side and the refcount side are each flushed with a barrier after, every failure reported as
+   * QEMU reports it ({@link CloseFlushException}); the dirty bit of a lazy-refcounts image is
+   * cleared when both succeeded. A barrier with nothing written since the last one that succeeded
+   * costs nothing below (QEMU's flushed_gen), so a clean image closes without one failing.
+   */
   void flushClean() throws IOException {
-    flush();
+    try {
+      flush();
+    } catch (CorruptImageException e) {
+      throw e;
+    } catch (IOException e) {
+      // bdrv_close's own flush: QEMU ignores its failure, the cache flushes below report theirs
+    }
+    CloseFlushException failure = null;
+    try {
+      flush();
+      barrier();
+    } catch (CorruptImageException e) {
+      throw e;
+    } catch (IOException e) {
+      failure = CloseFlushException.add(failure, "Failed to flush the L2 table cache", e);
+    }
     flushLock.lock();
     try {
       metaLock.lock();
       try {
-        boolean wrote = refcounts().writeAll();
         try {
+          refcounts().writeAll();
           barrier();
+        } catch (CorruptImageException e) {
+          throw e;
         } catch (IOException e) {
-          // with nothing left to write this is bdrv_close's own flush, whose failure QEMU ignores
-          if (wrote || dirtyBitSet) {
-            throw e;
-          }
+          failure = CloseFlushException.add(failure, "Failed to flush the refcount block cache", e);
+        }
+        if (failure != null) {
+          throw failure;
         }
         if (dirtyBitSet) {
           image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);

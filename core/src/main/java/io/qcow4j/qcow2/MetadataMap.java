@@ -43,6 +43,9 @@ final class MetadataMap {
       if (snapshot == image.loadedSnapshot()) {
         continue; // its L1 table is the active one, recorded above
       }
+      if (io.qcow4j.qcow2.format.SnapshotTableCodec.l1Problem(snapshot, clusterSize) != null) {
+        continue; // refused where it is used
+      }
       guard.add(Structure.INACTIVE_L1, snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
     }
     addBitmaps(guard, image, header);

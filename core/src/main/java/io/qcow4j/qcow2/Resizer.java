@@ -24,6 +24,7 @@ final class Resizer {
       throw new ImageLimitException(name + ": new size " + newSize + " exceeds the limit of " + HeaderCodec.MAX_VIRTUAL_SIZE);
     }
     image.writer().exclusive(() -> {
+      refuseV2WithSnapshots(image);
       resizeLocked(image, newSize);
       image.writer().flush();
       image.rebuildGuard();
@@ -45,11 +46,19 @@ final class Resizer {
     }
   }
 
+  /**
+   * QEMU's qcow2_co_truncate: a version 2 image need not record its snapshots' disk sizes, so one
+   * with snapshots keeps its size.
+   */
+  static void refuseV2WithSnapshots(QcowFile image) throws UnsupportedFeatureException {
+    if (image.header().version() < 3 && !image.snapshotTable().isEmpty()) {
+      throw new UnsupportedFeatureException(image.storage().name() + ": Can't resize a v2 image which has snapshots");
+    }
+  }
+
+  /** Shrinks over an empty tail; the snapshots keep their own L1 tables and disk sizes. */
   private static void shrink(QcowFile image, Header header, long newSize) throws IOException {
     String name = image.storage().name();
-    if (!image.snapshotTable().isEmpty()) {
-      throw new UnsupportedFeatureException(name + ": cannot shrink an image that has internal snapshots");
-    }
     long clusterSize = header.clusterSize();
     long firstGone = (newSize + clusterSize - 1) & ~(clusterSize - 1);
     for (long cursor = firstGone; cursor < header.size(); ) {
@@ -116,15 +125,18 @@ final class Resizer {
     int clusterSize = header.clusterSize();
     int clusters = (int) ((neededEntries * 8 + clusterSize - 1) / clusterSize);
     Refcounts refcounts = image.writer().refcounts();
+    image.storage().debugEvent("l1_grow_alloc_table");
     long newOffset = refcounts.allocate(clusters);
     long[] grown = Arrays.copyOf(l1, (int) neededEntries);
     ByteBuffer bytes = ByteBuffer.allocate(clusters * clusterSize);
     bytes.asLongBuffer().put(grown);
+    image.storage().debugEvent("l1_grow_write_table");
     image.storage().write(bytes, newOffset);
     // The new table and the refcounts that own it are durable before the header points at it; the
     // flush alone has no barrier when lazy refcounts defer the refcounts and nothing else is dirty.
     image.writer().flush();
     image.storage().force(false);
+    image.storage().debugEvent("l1_grow_activate_table");
     image.writeHeader(header.withSizeAndL1(newSize, newOffset, (int) neededEntries));
     image.storage().force(false);
     lookup.replaceL1(grown);

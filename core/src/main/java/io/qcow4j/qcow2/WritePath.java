@@ -105,7 +105,13 @@ final class WritePath {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
           metadata.beforeFirstChange();
-          writeData(run.hostOffset(), at, src.slice(src.position(), length));
+          int merged = writeInPlaceWithZeroClusters(src.slice(src.position(), src.remaining()), at, length,
+              run.hostOffset());
+          if (merged > 0) {
+            length = merged;
+          } else {
+            writeData(run.hostOffset(), at, src.slice(src.position(), length));
+          }
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
           length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
         } else {
@@ -137,7 +143,8 @@ final class WritePath {
         long remaining = length - done;
         Run run = image.guarded(() -> lookup.lookup(at, remaining));
         if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())
-            || !knownOwnedAlone(run.hostOffset(), run.length())) {
+            || !knownOwnedAlone(run.hostOffset(), run.length())
+            || (run.length() < remaining && zeroClusterFollows(run))) {
           break;
         }
         checkDataWrite(run.hostOffset(), run.length());
@@ -177,6 +184,92 @@ final class WritePath {
       cursor = run.guestEnd();
     }
     return true;
+  }
+
+  /**
+   * Whether the cluster right after an in-place run is a zero cluster whose own host cluster follows
+   * the run's (read without the lock): the single-buffer path then writes both at once.
+   */
+  private boolean zeroClusterFollows(Run run) throws IOException {
+    long next = run.guestEnd();
+    if (extendedL2 || hasDataFile || (next & (clusterSize - 1)) != 0 || next >= image.size()) {
+      return false;
+    }
+    long entry = entryAt(next);
+    return L2Entry.kind(entry, false) == L2Entry.Kind.ZERO && L2Entry.copied(entry)
+        && L2Entry.hostOffset(entry) == run.hostOffset() + run.length();
+  }
+
+  /**
+   * Writes an in-place run ({@code prefixLength} bytes at host {@code prefixHost}) together with the
+   * whole clusters after it that keep their own host cluster right behind it (zero clusters with a
+   * preallocated host cluster, or more in-place data): one data write, as QEMU's
+   * qcow2_alloc_host_offset merges copied and reused clusters into one host range, so that one
+   * guest write raises one write_aio event. The zero clusters become data once the write is done.
+   * Returns the bytes written, 0 when no cluster follows that could join (nothing written then).
+   */
+  private int writeInPlaceWithZeroClusters(ByteBuffer data, long guestOffset, int prefixLength, long prefixHost)
+      throws IOException {
+    long joinStart = guestOffset + prefixLength;
+    if (extendedL2 || hasDataFile || (joinStart & (clusterSize - 1)) != 0
+        || data.remaining() - prefixLength < clusterSize) {
+      return 0;
+    }
+    long firstCluster = joinStart >>> clusterBits;
+    int count;
+    boolean[] wasZero;
+    metaLock.lock();
+    try {
+      long bytesPerTable = lookup.bytesPerL2Table();
+      long tableEnd = (joinStart / bytesPerTable + 1) * bytesPerTable;
+      int maxClusters = (int) Math.min((data.remaining() - prefixLength) >>> clusterBits,
+          (tableEnd - joinStart) >>> clusterBits);
+      wasZero = new boolean[maxClusters];
+      count = 0;
+      boolean anyZero = false;
+      while (count < maxClusters && !reservations.isReserved(firstCluster + count)) {
+        long guest = joinStart + ((long) count << clusterBits);
+        long entry = entryAt(guest);
+        boolean ownsHost = L2Entry.hasHostCluster(entry, false) && L2Entry.copied(entry) && !L2Entry.compressed(entry);
+        if (!ownsHost || L2Entry.hostOffset(entry) != prefixHost + prefixLength + ((long) count << clusterBits)) {
+          break;
+        }
+        checkOwnedAlone(guest, entry);
+        wasZero[count] = L2Entry.kind(entry, false) == L2Entry.Kind.ZERO;
+        anyZero |= wasZero[count];
+        count++;
+      }
+      if (!anyZero) {
+        // Data clusters alone gain nothing from joining: the plain in-place path writes them.
+        return 0;
+      }
+      metadata.markDirty();
+      image.guarded(() -> lookup.writableSlot(joinStart, refcounts));
+      reservations.reserve(firstCluster, count);
+    } catch (CorruptImageException e) {
+      throw image.signalCorruption(e);
+    } finally {
+      metaLock.unlock();
+    }
+    int length = prefixLength + (count << clusterBits);
+    try {
+      checkDataWrite(prefixHost, length);
+      writeData(prefixHost, guestOffset, data.slice(0, length));
+    } catch (IOException | RuntimeException e) {
+      reservations.end(firstCluster, count);
+      throw e;
+    }
+    int joined = count;
+    finishMapping(firstCluster, count, () -> {
+      for (int index = 0; index < joined; index++) {
+        if (wasZero[index]) {
+          long guest = joinStart + ((long) index << clusterBits);
+          long host = prefixHost + prefixLength + ((long) index << clusterBits);
+          lookup.store(lookup.writableSlot(guest, refcounts), L2Entry.data(host, true), 0);
+        }
+      }
+    });
+    return length;
   }
 
   /**
@@ -230,8 +323,8 @@ final class WritePath {
   /**
    * Writes whole clusters from {@code data} at cluster-aligned {@code guestOffset}: the leading run
    * of clusters that cannot be written in place gets fresh contiguous host clusters and one write
-   * (a cluster with a host cluster of its own is rewritten in place, alone). Returns the bytes
-   * written (at least one cluster).
+   * (a cluster with a host cluster of its own is rewritten in place, with the clusters after it
+   * whose own host clusters follow contiguously). Returns the bytes written (at least one cluster).
    */
   private int writeWholeClusters(ByteBuffer data, long guestOffset) throws IOException {
     long firstCluster = guestOffset >>> clusterBits;
@@ -256,12 +349,20 @@ final class WritePath {
         long entry = entryAt(guestOffset + ((long) count << clusterBits));
         boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry) && !L2Entry.compressed(entry);
         if (ownsHost) {
-          // A cluster with a host cluster of its own is rewritten in place, alone.
-          if (count == 0) {
-            checkOwnedAlone(guestOffset, entry);
+          // A cluster with a host cluster of its own is rewritten in place, together with the
+          // clusters after it whose own host clusters follow its (QEMU writes such a host range at
+          // once: one write_aio event).
+          boolean follows = inPlace
+              && L2Entry.hostOffset(entry) == L2Entry.hostOffset(oldEntries[0]) + ((long) count << clusterBits);
+          if (count == 0 || follows) {
+            checkOwnedAlone(guestOffset + ((long) count << clusterBits), entry);
             oldEntries[count++] = entry;
             inPlace = true;
+            continue;
           }
+          break;
+        }
+        if (inPlace) {
           break;
         }
         oldEntries[count++] = entry;
@@ -285,6 +386,9 @@ final class WritePath {
     try {
       writeData(target, guestOffset, data.slice(0, length));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(oldEntries[0], target)) {
+        abortAllocation(target, length);
+      }
       reservations.end(firstCluster, count);
       throw e;
     }
@@ -378,6 +482,9 @@ final class WritePath {
       newBitmap = image.guarded(
           () -> fillCluster(written, guestOffset, clusterStart, words[0], words[1], hasHost, target, allocateOnly));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(words[0], target)) {
+        abortAllocation(target, clusterSize);
+      }
       reservations.end(clusterIndex, 1);
       throw e;
     }
@@ -518,6 +625,27 @@ final class WritePath {
       throw new CorruptImageException(name + ": L2 entry has subcluster " + unit + " marked both allocated and zero");
     }
     return kind;
+  }
+
+  /** Whether a write to {@code target} goes to the host cluster the old entry already maps (nothing was allocated). */
+  private boolean inPlaceWrite(long oldEntry, long target) {
+    return hasDataFile || L2Entry.hasHostCluster(oldEntry, hasDataFile) && L2Entry.hostOffset(oldEntry) == target;
+  }
+
+  /**
+   * Gives back the clusters a write allocated when its data could not be written (QEMU's
+   * qcow2_alloc_cluster_abort): no entry maps them yet, so the next allocation may take them again
+   * rather than leak them. A preallocated cluster the write targeted in place is kept.
+   */
+  private void abortAllocation(long hostOffset, long length) {
+    metaLock.lock();
+    try {
+      refcounts.abortAllocation(hostOffset, length);
+    } catch (IOException | RuntimeException e) {
+      // the clusters stay allocated: a leak, which check reports and -r leaks repairs
+    } finally {
+      metaLock.unlock();
+    }
   }
 
   /** A host cluster for guest data: a fresh refcounted one, or the guest offset in an external data file. */

@@ -102,6 +102,14 @@ public interface Storage extends Closeable {
   default void debugEvent(String event) {}
 
   /**
+   * The breakpoints of the first blkdebug node at or below this storage (QEMU looks down the
+   * primary children); null when there is none.
+   */
+  default DebugBreakpoints debugBreakpoints() {
+    return null;
+  }
+
+  /**
    * The first offset at or after {@code position} that may hold data (SEEK_DATA); Long.MAX_VALUE
    * when none does, as past the end of the file.
    */

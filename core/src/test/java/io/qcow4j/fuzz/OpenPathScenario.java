@@ -1,5 +1,6 @@
 package io.qcow4j.fuzz;
 
+import io.qcow4j.bochs.BochsFile;
 import io.qcow4j.disk.BackingPolicy;
 import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.DiskFile;
@@ -22,7 +23,7 @@ import java.util.List;
  * What the fuzzer does with one image: opens it read-only with the smallest metadata cache and
  * reads, maps and checks it; opens it read-write and writes (each write read back), zeroes,
  * discards, flushes, snapshots, resizes, checks and repairs it; then reopens what that left; then
- * opens it as each read-only format (vpc, vdi, qed, qcow, vhdx) and reads and maps it. Every step may fail with an IOException
+ * opens it as each read-only format (vpc, vdi, qed, qcow, vhdx, bochs) and reads and maps it. Every step may fail with an IOException
  * (ours, naming the problem); anything else escapes to the caller as a finding.
  */
 final class OpenPathScenario {
@@ -58,7 +59,8 @@ final class OpenPathScenario {
       storage -> VdiFile.open(storage, null),
       storage -> QedFile.open(storage, null, null),
       storage -> Qcow1File.open(storage, null, null),
-      storage -> VhdxFile.open(storage, null, null));
+      storage -> VhdxFile.open(storage, null, null),
+      storage -> BochsFile.open(storage, null));
 
   /** The image opened as one read-only format (each refuses what is not its own): read, mapped, described. */
   private static void readOnlyFormat(byte[] image, ReadOnlyOpener opener) {

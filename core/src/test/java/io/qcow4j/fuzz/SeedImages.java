@@ -1,5 +1,6 @@
 package io.qcow4j.fuzz;
 
+import io.qcow4j.testing.BochsImages;
 import io.qcow4j.testing.ImageBytes;
 import io.qcow4j.testing.QemuTools;
 import java.io.IOException;
@@ -112,6 +113,9 @@ final class SeedImages {
       maker.tools.io("-f", format, "-c", "write -P 0x77 1k 3k", "-c", write, image);
       seeds.add(maker.seed(name, image));
     }
+    // qemu-img cannot create bochs images: one built from the format's description
+    seeds.add(Named.of("seed bochs-growing", new BochsImages(64 * 1024 + 1536, 4096).write(0, 3, 1).write(9, 4, 2)
+        .write(8 * 16 + 1, 1, 3).bytes()));
     return seeds;
   }
 

@@ -5,8 +5,11 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.internal.Arguments;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,7 +17,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A disk image that qcow4j only reads (vpc, vdi, qed, qcow): reads, block status and the refusal of
+ * A disk image that qcow4j only reads (vpc, vdi, qed, qcow, vhdx, bochs): reads, block status and the refusal of
  * every change, over a format's guest-to-host {@link Mapping}; a subclass only decodes its tables.
  */
 public abstract class ReadOnlyImage implements DiskFile {
@@ -102,10 +105,49 @@ public abstract class ReadOnlyImage implements DiskFile {
     zero(window);
   }
 
+  private static final byte[] ZEROS = new byte[64 << 10];
+
   private static void zero(ByteBuffer window) {
     while (window.hasRemaining()) {
-      window.put((byte) 0);
+      window.put(ZEROS, 0, Math.min(ZEROS.length, window.remaining()));
     }
+  }
+
+  /**
+   * Whether the format reports where its data lies; a format that does not (QEMU's drivers without
+   * block status: bochs) reports every range as data at no known offset.
+   */
+  protected boolean reportsBlockStatus() {
+    return true;
+  }
+
+  /**
+   * The range mapped from the image file when the format keeps all of it as data contiguous on the
+   * host (blocks in guest order, as the formats allocate them); empty otherwise, and over storage
+   * that is not a local file (a VHDX log replayed in memory).
+   */
+  @Override
+  public final Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (!(storage instanceof FileStorage file) || offset < 0 || length <= 0 || length > size - offset) {
+      return Optional.empty();
+    }
+    long hostStart = -1;
+    long cursor = offset;
+    long end = offset + length;
+    while (cursor < end) {
+      Mapping mapping = map(cursor, end - cursor);
+      boolean data = mapping.state() == Mapping.State.DATA || mapping.state() == Mapping.State.DATA_RECURSE;
+      boolean contiguous = hostStart < 0 || mapping.hostOffset() == hostStart + (cursor - offset);
+      if (!data || mapping.length() <= 0 || mapping.hostOffset() < 0 || !contiguous) {
+        return Optional.empty();
+      }
+      if (hostStart < 0) {
+        hostStart = mapping.hostOffset();
+      }
+      cursor += mapping.length();
+    }
+    return file.mapReadOnly(hostStart, length, arena);
   }
 
   @Override
@@ -116,6 +158,9 @@ public abstract class ReadOnlyImage implements DiskFile {
           + " bytes)");
     }
     long length = Math.min(maxLength, size - offset);
+    if (!reportsBlockStatus()) {
+      return new Extent(offset, length, 0, true, false, true, false, -1, null);
+    }
     Mapping mapping = map(offset, length);
     length = Math.min(length, mapping.length());
     long host = mapping.hostOffset();

@@ -46,6 +46,16 @@ public final class HeaderCodec {
    * the whole file when shorter); {@code fileSize} is the file's length, for bounds checks.
    */
   public static Header decode(String file, ByteBuffer firstCluster, long fileSize) throws IOException {
+    return decode(file, firstCluster, fileSize, false);
+  }
+
+  /**
+   * As {@link #decode(String, ByteBuffer, long)}; {@code checkMode} leaves the snapshot table's
+   * count and offset unchecked, as QEMU's open for a check (BDRV_O_CHECK) does: the check reads
+   * the table itself and can repair it.
+   */
+  public static Header decode(String file, ByteBuffer firstCluster, long fileSize, boolean checkMode)
+      throws IOException {
     ByteBuffer in = firstCluster.slice().order(java.nio.ByteOrder.BIG_ENDIAN);
     checkShort(file, in);
     int version = checkMagicAndVersion(file, in);
@@ -142,7 +152,7 @@ public final class HeaderCodec {
     }
 
     checkTables(file, clusterSize, size, l1Size, l1TableOffset, refcountTableOffset, refcountTableClusters,
-        snapshotCount, snapshotsOffset, fileSize, extendedL2);
+        snapshotCount, snapshotsOffset, fileSize, extendedL2, checkMode);
 
     String backingFile = null;
     if (backingFileOffset != 0) {
@@ -295,8 +305,8 @@ public final class HeaderCodec {
 
   private static void checkTables(
       String file, int clusterSize, long size, int l1Size, long l1TableOffset, long refcountTableOffset,
-      int refcountTableClusters, int snapshotCount, long snapshotsOffset, long fileSize, boolean extendedL2)
-      throws IOException {
+      int refcountTableClusters, int snapshotCount, long snapshotsOffset, long fileSize, boolean extendedL2,
+      boolean checkMode) throws IOException {
     // QEMU's checks, in its order and words (qcow2_do_open, qcow2_validate_table)
     if (refcountTableClusters == 0) {
       throw new CorruptImageException(file + ": Image does not contain a reference count table");
@@ -304,7 +314,9 @@ public final class HeaderCodec {
     long refcountTableClustersUnsigned = Integer.toUnsignedLong(refcountTableClusters);
     validateTable(file, "Reference count table", refcountTableOffset, refcountTableClustersUnsigned, clusterSize,
         MAX_REFCOUNT_TABLE_BYTES, clusterSize);
-    checkSnapshotTable(file, clusterSize, snapshotCount, snapshotsOffset);
+    if (!checkMode) {
+      checkSnapshotTable(file, clusterSize, snapshotCount, snapshotsOffset);
+    }
     long l1Entries = Integer.toUnsignedLong(l1Size);
     validateTable(file, "Active L1 table", l1TableOffset, l1Entries, 8, MAX_L1_BYTES, clusterSize);
     long l2Entries = clusterSize / (extendedL2 ? 16 : 8);

@@ -36,11 +36,11 @@ public final class SnapshotTableCodec {
   }
 
   /**
-   * Decodes {@code count} entries from {@code table}, which holds the bytes at {@code tableOffset};
-   * {@code l1Limit} is the largest L1 table size in entries allowed for a snapshot.
+   * Decodes {@code count} entries from {@code table}, which holds the bytes at {@code tableOffset}.
+   * As QEMU's qcow2_read_snapshots, the L1 table of a snapshot is not checked here but where it is
+   * used ({@link #validateL1}).
    */
-  public static List<Snapshot> decode(String file, ByteBuffer table, long tableOffset, int count, int clusterSize,
-      long fileSize, long l1LimitEntries) throws IOException {
+  public static List<Snapshot> decode(String file, ByteBuffer table, long tableOffset, int count) throws IOException {
     ByteBuffer in = table.slice().order(java.nio.ByteOrder.BIG_ENDIAN);
     List<Snapshot> snapshots = new ArrayList<>(Math.min(count, 1024));
     for (int index = 0; index < count; index++) {
@@ -63,8 +63,7 @@ public final class SnapshotTableCodec {
       long vmStateSize = Integer.toUnsignedLong(in.getInt(at + 32));
       int extraSize = in.getInt(at + 36);
       if (extraSize < 0 || extraSize > MAX_EXTRA_DATA) {
-        throw new ImageLimitException(file + ": snapshot entry " + index + " at offset " + entryOffset
-            + " has " + Integer.toUnsignedString(extraSize) + " bytes of extra data (limit " + MAX_EXTRA_DATA + ")");
+        throw tooMuchExtraData(file, index);
       }
       long diskSize = -1;
       long icount = -1;
@@ -85,21 +84,55 @@ public final class SnapshotTableCodec {
       String id = string(in, extra + extraSize, idSize);
       String name = string(in, extra + extraSize + idSize, nameSize);
 
-      long l1Entries = Integer.toUnsignedLong(l1Size);
-      if (l1Entries > l1LimitEntries) {
-        throw new ImageLimitException(file + ": snapshot '" + name + "' (entry " + index + " at offset " + entryOffset
-            + ") has an L1 table of " + l1Entries + " entries, over the limit of " + l1LimitEntries);
-      }
-      // Subtract rather than add: an offset near 2^63 must not wrap around and pass.
-      if (l1Entries > 0 && ((l1Offset & (clusterSize - 1)) != 0 || l1Offset <= 0 || l1Offset > fileSize - l1Entries * 8)) {
-        throw new CorruptImageException(file + ": snapshot '" + name + "' (entry " + index + " at offset " + entryOffset
-            + ") has its L1 table at invalid offset " + l1Offset);
-      }
       snapshots.add(new Snapshot(l1Offset, l1Size, id, name, dateSeconds, dateNanoseconds, vmClock, vmStateSize,
           diskSize, icount, unknownExtra));
       in.position((int) Math.min(at + length, in.limit()));
     }
     return snapshots;
+  }
+
+  /**
+   * QEMU's refusal of an entry with more than 1024 bytes of extra data, with its hint; check -r all
+   * drops the excess.
+   */
+  public static ImageLimitException tooMuchExtraData(String file, int index) {
+    return new ImageLimitException(file + ": Too much extra metadata in snapshot table entry " + index
+        + "\nYou can force-remove this extra metadata with qemu-img check -r all");
+  }
+
+  /** QEMU's words for a snapshot L1 table over {@link HeaderCodec#MAX_L1_BYTES}. */
+  public static final String L1_TOO_LARGE = "Snapshot L1 table too large";
+  /** QEMU's words for a snapshot L1 table at an offset it refuses. */
+  public static final String L1_OFFSET_INVALID = "Snapshot L1 table offset invalid";
+
+  /**
+   * What QEMU's qcow2_validate_table finds wrong with a snapshot's L1 table, in its words, or null:
+   * over {@link HeaderCodec#MAX_L1_BYTES} ({@link #L1_TOO_LARGE}), or not cluster-aligned with room
+   * below 2^63 ({@link #L1_OFFSET_INVALID}; qcow4j also refuses a non-empty table at offset 0, where
+   * the header lies). Past the end of the file the table reads as zeros, as in QEMU. QEMU checks it
+   * where the table is used (load, apply, delete, downgrade), not when it reads the snapshot table.
+   */
+  public static String l1Problem(Snapshot snapshot, int clusterSize) {
+    long entries = Integer.toUnsignedLong(snapshot.l1Size());
+    if (entries > HeaderCodec.MAX_L1_BYTES / 8) {
+      return L1_TOO_LARGE;
+    }
+    long offset = snapshot.l1TableOffset();
+    if (offset < 0 || Long.MAX_VALUE - entries * 8 < offset || (offset & (clusterSize - 1)) != 0
+        || (offset == 0 && entries > 0)) {
+      return L1_OFFSET_INVALID;
+    }
+    return null;
+  }
+
+  /** Refuses a snapshot L1 table {@link #l1Problem} finds wrong, naming the file, with QEMU's words. */
+  public static void validateL1(String file, Snapshot snapshot, int clusterSize) throws IOException {
+    String problem = l1Problem(snapshot, clusterSize);
+    if (problem == L1_TOO_LARGE) {
+      throw new ImageLimitException(file + ": " + problem);
+    } else if (problem != null) {
+      throw new CorruptImageException(file + ": " + problem);
+    }
   }
 
   /** Encodes the table; every entry carries the three known extra fields. */

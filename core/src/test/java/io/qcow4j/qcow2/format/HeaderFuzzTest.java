@@ -104,8 +104,7 @@ class HeaderFuzzTest {
         String context = "seed " + SEED + ", iteration " + iteration + ", length " + length + ", count " + count
             + ", mutations " + mutations;
         decodeOnlyFailingOurWay(context, mutated, () -> SnapshotTableCodec.decode("fuzz.qcow2",
-            ByteBuffer.wrap(mutated, 0, length), header.snapshotsOffset(), count, header.clusterSize(), fileSize,
-            HeaderCodec.MAX_L1_BYTES / 8));
+            ByteBuffer.wrap(mutated, 0, length), header.snapshotsOffset(), count));
         SnapshotTableCodec.entryLength(ByteBuffer.wrap(mutated, 0, length));
       }
     }, () -> "snapshot table fuzzing took too long; seed " + SEED);
