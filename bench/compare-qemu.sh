@@ -2,7 +2,7 @@
 # Runs the same workloads against qcow4j and against QEMU's own tools on the same image, and prints
 # ours, qemu's and the ratio (ours / qemu: above 1 is faster for rates, so higher is better).
 #
-# Usage: bench/compare-qemu.sh [SECTION...]        sections: img, nbd, startup, rss (default: all)
+# Usage: bench/compare-qemu.sh [SECTION...]        sections: img, nbd, startup, rss, luks (default: all)
 # Environment: QCOW4J_BENCH_SIZE (image size, default 512M), QCOW4J_BENCH_SECONDS (per fio run,
 #   default 10), QCOW4J_BENCH_FORMAT (raw or qcow2, default raw), QCOW4J_BENCH_DIR (scratch
 #   directory, default a new temporary one, removed at the end), QCOW4J_BENCH_IMG_SIZE (the img
@@ -173,10 +173,11 @@ timed() { # command...: prints "SECONDS RSS_KIB" of one run, or "n/a n/a" when i
 
 convert_row() { # name ours-command qemu-command: MiB/s of the median wall time over the mixed image
   # The commands are strings with OUT standing for the output file, which is removed before each run.
+  # The rate counts the bytes of $convert_input (default: the mixed image).
   local name=$1 ours=() qemu=() ours_rss=() qemu_rss=() result
   echo "compare-qemu: img: $name" >&2
   local mib
-  mib=$(awk -v bytes="$(stat -c %s "$work/mixed.raw")" 'BEGIN { print bytes / 1048576 }')
+  mib=$(awk -v bytes="$(stat -c %s "${convert_input:-$work/mixed.raw}")" 'BEGIN { print bytes / 1048576 }')
   for _ in $(seq "$runs"); do
     for tool in ours qemu; do
       [ "$tool" = ours ] && [ "${ours[0]:-}" = n/a ] && continue
@@ -208,10 +209,12 @@ convert_row() { # name ours-command qemu-command: MiB/s of the median wall time 
   rm -f "$work/out.ours" "$work/out.qemu"
 }
 
-convert_pair() { # name qemu-img-arguments...: the same convert by both tools (qemu-img with -t writeback)
+# Both tools convert in their default cache mode, `unsafe` (no flush; qcow4j's default is
+# qemu-img's), as users run them.
+convert_pair() { # name qemu-img-arguments...: the same convert by both tools
   local name=$1
   shift
-  convert_row "$name" "convert $* OUT" "qemu-img convert -t writeback $* OUT"
+  convert_row "$name" "convert $* OUT" "qemu-img convert $* OUT"
 }
 
 row_convert_raw_to_qcow2() { convert_pair "convert raw -> qcow2" -f raw -O qcow2 "$work/mixed.raw"; }
@@ -319,23 +322,35 @@ make_image() { # path: an image full of data, so that reads hit the disk rather 
 }
 
 start_ours() { # socket image [format]
-  # exec: server_pid is the JVM itself (its VmHWM is read in the rss section)
-  exec_ours() { exec "$root/bin/qcow4j" "$@"; }
-  exec_ours serve -t -e 4 -f "${3:-$format}" -k "$1" "$2" &
-  server_pid=$!
-  wait_for_socket "$1"
+  serve_ours "$1" -f "${3:-$format}" "$2"
 }
 
 start_qemu() { # socket image [format]
-  qemu-nbd -t -e 4 -f "${3:-$format}" -k "$1" "$2" &
-  server_pid=$!
-  wait_for_socket "$1"
+  serve_qemu "$1" -f "${3:-$format}" "$2"
 }
 
-fio_iops() { # uri rw: prints the IOPS of a 4 KiB random run at queue depth 16
+serve_ours() { # socket arguments...: our server on that socket, four connections
+  local socket=$1
+  shift
+  # exec: server_pid is the JVM itself (its VmHWM is read in the rss section)
+  exec_ours() { exec "$root/bin/qcow4j" "$@"; }
+  exec_ours serve -t -e 4 -k "$socket" "$@" &
+  server_pid=$!
+  wait_for_socket "$socket"
+}
+
+serve_qemu() { # socket arguments...: qemu-nbd on that socket, four connections
+  local socket=$1
+  shift
+  qemu-nbd -t -e 4 -k "$socket" "$@" &
+  server_pid=$!
+  wait_for_socket "$socket"
+}
+
+fio_iops() { # uri rw [depth]: prints the IOPS of a 4 KiB random run at queue depth 16 (or depth)
   local field=8
   [ "$2" = randwrite ] && field=49
-  fio --name=nbd --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth=16 --size="$size" \
+  fio --name=nbd --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="${3:-16}" --size="$size" \
       --runtime="$seconds" --time_based --output-format=terse 2>/dev/null |
     awk -F';' -v field="$field" 'NF > 50 { print $field; exit }'
 }
@@ -425,6 +440,71 @@ section_nbd() {
   row "nbdcopy file -> export" "MiB/s" "${result[ours.copyin]}" "${result[qemu.copyin]}" "${result[limit.copyin]:-}"
 }
 
+# ---- luks: encrypted images (issue 11) -----------------------------------------------------------
+#
+# A qcow2 image with LUKS encryption (qemu-img's defaults: aes-256-xts-plain64, sha256, iter-time
+# 2000 ms) made by qemu-img from $size of random data. Unlocking is timed as a whole `read 0 512`
+# by each tool's qemu-io (the PBKDF2 of the key slot is most of it); the data path through each NBD
+# server (fio) and through convert both ways (iter-time 10 ms for the new image, so that the rows
+# time the data and not the key derivation).
+
+luks_secret="secret,id=sec0,data=qcow4j-bench"
+
+section_luks() {
+  if ! fio --enghelp=nbd >/dev/null 2>&1; then
+    echo "compare-qemu: luks: this fio has no nbd ioengine (it needs fio built with libnbd)" >&2
+    exit 1
+  fi
+  local image=$work/luks.qcow2 plain=$work/luks.raw socket opts
+  echo "compare-qemu: luks: preparing a $size encrypted qcow2 image in $work" >&2
+  qemu-img create -q -f raw "$plain" "$size"
+  dd if=/dev/urandom of="$plain" bs=4M count=$(($(stat -c %s "$plain") / (4 << 20))) conv=notrunc status=none
+  qemu-img convert -q --object "$luks_secret" -f raw -O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0 \
+    "$plain" "$image"
+  opts="driver=qcow2,file.filename=$image,encrypt.key-secret=sec0"
+  "$root/bin/qcow4j" --version >/dev/null
+
+  echo "compare-qemu: luks: unlock, $runs runs of each" >&2
+  local ours_unlock=() qemu_unlock=()
+  for _ in $(seq "$runs"); do
+    ours_unlock+=("$(millis "$root/bin/qcow4j" io --object "$luks_secret" --image-opts "$opts" -c 'read 0 512')")
+    qemu_unlock+=("$(millis qemu-io --object "$luks_secret" --image-opts "$opts" -c 'read 0 512')")
+  done
+
+  declare -A result
+  for server in ours qemu; do
+    socket=$work/luks.$server.sock
+    rm -f "$socket"
+    "serve_$server" "$socket" --object "$luks_secret" --image-opts "$opts"
+    local uri="nbd+unix:///?socket=$socket"
+    echo "compare-qemu: luks: $server: warm-up, then fio" >&2
+    seconds=2 fio_iops "$uri" randread >/dev/null
+    result[$server.read1]=$(fio_iops "$uri" randread 1)
+    result[$server.read16]=$(fio_iops "$uri" randread)
+    result[$server.write1]=$(fio_iops "$uri" randwrite 1)
+    result[$server.write16]=$(fio_iops "$uri" randwrite)
+    result[$server.seqread]=$(fio_seq_mibs "$uri" read)
+    result[$server.seqwrite]=$(fio_seq_mibs "$uri" write)
+    stop_server
+  done
+
+  header "Encrypted qcow2 (LUKS, aes-256-xts-plain64, $size): qcow4j vs qemu-io, qemu-nbd, qemu-img"
+  awk -v ours="$(median "${ours_unlock[@]}")" -v qemu="$(median "${qemu_unlock[@]}")" 'BEGIN {
+    printf "%-34s %14d %14d %8.2f  ms, median (ratio qcow4j / qemu; goal at most 1.5)\n", "unlock (io read 0 512)", ours, qemu, ours / qemu }'
+  row "fio 4k randread, depth 1" "IOPS" "${result[ours.read1]}" "${result[qemu.read1]}"
+  row "fio 4k randread, depth 16" "IOPS" "${result[ours.read16]}" "${result[qemu.read16]}"
+  row "fio 4k randwrite, depth 1" "IOPS" "${result[ours.write1]}" "${result[qemu.write1]}"
+  row "fio 4k randwrite, depth 16" "IOPS" "${result[ours.write16]}" "${result[qemu.write16]}"
+  row "fio 1M sequential read, depth 4" "MiB/s" "${result[ours.seqread]}" "${result[qemu.seqread]}"
+  row "fio 1M sequential write, depth 4" "MiB/s" "${result[ours.seqwrite]}" "${result[qemu.seqwrite]}"
+  local convert_input=$plain
+  convert_row "convert encrypted -> raw" "convert --object $luks_secret --image-opts $opts -O raw OUT" \
+    "qemu-img convert --object $luks_secret --image-opts $opts -O raw OUT"
+  local target="-O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
+  convert_row "convert raw -> encrypted" "convert --object $luks_secret -f raw $target $plain OUT" \
+    "qemu-img convert --object $luks_secret -f raw $target $plain OUT"
+}
+
 # ---- startup: wall time of short commands against qemu-img and a bare `java -version` ------------
 #
 # Each figure is the median of QCOW4J_BENCH_STARTS runs (default 11), the tools taking turns. The
@@ -506,13 +586,14 @@ section_rss() {
 }
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(img nbd startup rss)
+[ ${#sections[@]} -eq 0 ] && sections=(img nbd startup rss luks)
 for section in "${sections[@]}"; do
   case $section in
     img) section_img ;;
     nbd) section_nbd ;;
     startup) section_startup ;;
     rss) section_rss ;;
-    *) echo "compare-qemu: unknown section '$section' (known: img, nbd, startup, rss)" >&2; exit 2 ;;
+    luks) section_luks ;;
+    *) echo "compare-qemu: unknown section '$section' (known: img, nbd, startup, rss, luks)" >&2; exit 2 ;;
   esac
 done

@@ -48,6 +48,8 @@ final class ConvertCommand implements Callable<Integer> {
   boolean targetIsZero;
   boolean progress;
   boolean quiet;
+  /** --salvage: read and block status failures of the sources are warned about and gone past. */
+  boolean salvage;
   boolean forceShare;
   /** The target's cache mode (-t): qemu-img convert's default, unsafe, never flushes. */
   String cache = "unsafe";
@@ -68,7 +70,7 @@ final class ConvertCommand implements Callable<Integer> {
   /**
    * Parses the command's words as qemu-img's img_convert does, then runs it; the exit status. Of
    * its options, -C (copy offloading: the same bytes) and the cache modes are read and checked;
-   * -r and --salvage are refused, qcow4j has no rate limit or salvaging.
+   * -r is refused, qcow4j has no rate limit.
    */
   static int main(Invocation invocation) {
     ConvertCommand command = new ConvertCommand(invocation);
@@ -164,9 +166,7 @@ final class ConvertCommand implements Callable<Integer> {
     if (rateLimit != null) {
       return invocation.error("-r " + rateLimit + ": rate limits are not supported");
     }
-    if (salvage) {
-      return invocation.error("--salvage is not supported");
-    }
+    command.salvage = salvage;
     command.bitmaps = bitmaps;
     command.skipBrokenBitmaps = skipBrokenBitmaps;
     if (!CacheMode.valid(command.cache)) {
@@ -234,8 +234,9 @@ final class ConvertCommand implements Callable<Integer> {
         .withCompress(compress)
         .withWorkers(workerCount)
         .withOutOfOrderWrites(outOfOrder)
-        .withDetectZeroes(sparseBytes != 0)
-        .withTargetIsNew(targetIsZero);
+        .withSparseBytes(sparseBytes)
+        .withTargetIsNew(targetIsZero)
+        .withSalvage(salvage ? salvageWarnings() : null);
     try {
       long total = 0;
       for (String name : sourceNames) {
@@ -295,6 +296,27 @@ final class ConvertCommand implements Callable<Integer> {
       closeAll(sources);
     }
     return 0;
+  }
+
+  /** qemu-img's warnings of --salvage (none with -q), as convert_iteration_sectors and convert_co_read print them. */
+  private ImageConvert.Salvage salvageWarnings() {
+    return new ImageConvert.Salvage() {
+      @Override
+      public void blockStatusFailed(long offset, IOException cause) {
+        warn("error while reading block status at offset " + offset + ": " + Failures.reason(cause, null));
+      }
+
+      @Override
+      public void readFailed(long offset, IOException cause) {
+        warn("error while reading offset " + offset + ": " + Failures.reason(cause, null));
+      }
+
+      private void warn(String message) {
+        if (!quiet) {
+          err.println(QemuErrors.PREFIX + "warning: " + message);
+        }
+      }
+    };
   }
 
   /** qemu-img's convert_check_bitmaps: one source, qcow2 v3, no inconsistent bitmap unless skipped. */

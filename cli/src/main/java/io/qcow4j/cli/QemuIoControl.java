@@ -5,6 +5,7 @@ import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.Preallocation;
+import io.qcow4j.storage.DebugBreakpoints;
 import java.io.IOException;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -22,6 +23,7 @@ final class QemuIoControl {
   private static final int EIO = -5;
   private static final int EINVAL = -22;
   private static final int ENOTSUP = -95;
+  private static final int ENOENT = -2;
 
   private final QemuIoSession session;
   private final PrintWriter out;
@@ -55,22 +57,92 @@ final class QemuIoControl {
       case "sleep" -> sleep(args.getFirst());
       case "sigraise" -> sigraise(args.getFirst());
       case "abort" -> abort();
-      case "break" -> {
-        out.println("Could not set breakpoint: Operation not supported");
-        yield ENOTSUP;
-      }
-      case "remove_break" -> {
-        out.println("Could not remove breakpoint " + args.getFirst() + ": Operation not supported");
-        yield ENOTSUP;
-      }
-      case "resume" -> {
-        out.println("Could not resume request: Operation not supported");
-        yield ENOTSUP;
-      }
-      // no request of qcow4j is ever suspended at a breakpoint: qemu-io would wait forever
-      case "wait_break" -> ENOTSUP;
+      case "break" -> setBreakpoint(args.get(0), args.get(1));
+      case "remove_break" -> removeBreakpoint(args.getFirst());
+      case "resume" -> resume(args.getFirst());
+      case "wait_break" -> waitBreak(args.getFirst());
       default -> throw new IllegalStateException("qemu-io command without a handler: " + command.name());
     };
+  }
+
+  /**
+   * The breakpoints of the image's blkdebug node, telling suspensions and resumptions on stdout as
+   * blkdebug prints them; null when the image has no blkdebug node.
+   */
+  private DebugBreakpoints breakpoints() {
+    DebugBreakpoints breakpoints = session.disk().debugBreakpoints();
+    if (breakpoints != null) {
+      breakpoints.setListener(new DebugBreakpoints.Listener() {
+        @Override
+        public void suspended(String tag) {
+          out.println("blkdebug: Suspended request '" + tag + "'");
+        }
+
+        @Override
+        public void resuming(String tag) {
+          out.println("blkdebug: Resuming request '" + tag + "'");
+        }
+      });
+    }
+    return breakpoints;
+  }
+
+  /** break EVENT TAG. */
+  private int setBreakpoint(String event, String tag) {
+    DebugBreakpoints breakpoints = breakpoints();
+    if (breakpoints == null) {
+      out.println("Could not set breakpoint: Operation not supported");
+      return ENOTSUP;
+    }
+    if (!breakpoints.setBreakpoint(event, tag)) {
+      out.println("Could not set breakpoint: No such file or directory");
+      return ENOENT;
+    }
+    session.requests().activate();
+    return 0;
+  }
+
+  /** remove_break TAG: its breakpoints gone, its suspended requests resumed. */
+  private int removeBreakpoint(String tag) {
+    DebugBreakpoints breakpoints = breakpoints();
+    if (breakpoints == null) {
+      out.println("Could not remove breakpoint " + tag + ": Operation not supported");
+      return ENOTSUP;
+    }
+    boolean found = breakpoints.removeBreakpoint(tag);
+    if (!found) {
+      out.println("Could not remove breakpoint " + tag + ": No such file or directory");
+    }
+    // the resumed requests' completions come after the command's own message, as qemu-io's
+    // come at its next poll
+    session.requests().settle();
+    return found ? 0 : ENOENT;
+  }
+
+  /** resume TAG: the request goes on until it is done or held again. */
+  private int resume(String tag) {
+    DebugBreakpoints breakpoints = breakpoints();
+    if (breakpoints == null) {
+      out.println("Could not resume request: Operation not supported");
+      return ENOTSUP;
+    }
+    if (!breakpoints.resume(tag)) {
+      out.println("Could not resume request: No such file or directory");
+      return ENOENT;
+    }
+    session.requests().settle();
+    return 0;
+  }
+
+  /** wait_break TAG: until a request is suspended under the tag. */
+  private int waitBreak(String tag) {
+    DebugBreakpoints breakpoints = breakpoints();
+    if (breakpoints == null) {
+      // no request is ever suspended without blkdebug: qemu-io would wait forever
+      return ENOTSUP;
+    }
+    session.requests().awaitCondition(() -> breakpoints.isSuspended(tag));
+    return 0;
   }
 
   private int help(List<String> args) {

@@ -46,6 +46,7 @@ final class QemuIoSession implements AutoCloseable {
   private final Secrets secrets;
   private final boolean imageOpts;
   private DiskFile disk;
+  private final QemuIoRequests requests;
   private ImageSpec spec;
   private Flags flags;
   /** What the image was opened from, for reopen: the name and the option string (each may be null). */
@@ -57,6 +58,7 @@ final class QemuIoSession implements AutoCloseable {
   QemuIoSession(PrintWriter out, PrintWriter err, Secrets secrets, boolean imageOpts) {
     this.out = out;
     this.err = err;
+    this.requests = new QemuIoRequests(out);
     this.secrets = secrets;
     this.imageOpts = imageOpts;
   }
@@ -83,6 +85,11 @@ final class QemuIoSession implements AutoCloseable {
 
   void quit() {
     quit = true;
+  }
+
+  /** The aio requests running on threads of their own (once a breakpoint is set). */
+  QemuIoRequests requests() {
+    return requests;
   }
 
   /**
@@ -183,10 +190,20 @@ final class QemuIoSession implements AutoCloseable {
     if (disk == null) {
       return;
     }
+    // requests held at breakpoints go on, so that the image closes after them
+    io.qcow4j.storage.DebugBreakpoints breakpoints = disk.debugBreakpoints();
+    if (breakpoints != null) {
+      breakpoints.releaseAll();
+    }
+    requests.drain();
     try {
       disk.close();
     } catch (IOException e) {
       error(Failures.reason(e, null));
+      // a close reports each failed cache flush on a line of its own, as QEMU's qcow2_inactivate
+      for (Throwable more : e.getSuppressed()) {
+        error(Failures.reason(more, null));
+      }
     } finally {
       disk = null;
       spec = null;

@@ -95,20 +95,40 @@ final class QemuIoShell {
     return switch (command.name()) {
       case "read" -> read(args);
       case "readv" -> readv("readv", args);
-      case "aio_read" -> aioRead(args);
-      case "write" -> afterWrite(write(args));
-      case "writev" -> afterWrite(writev(args));
-      case "aio_write" -> afterWrite(aioWrite(args));
+      case "aio_read" -> aio(() -> aioRead(args));
+      // a write's writethrough flush is part of its request (QEMU's FUA emulation), a discard's is not
+      case "write" -> write(args);
+      case "writev" -> writev(args);
+      case "aio_write" -> aio(() -> aioWrite(args));
       case "discard" -> afterWrite(discard(args));
       case "length" -> length();
       case "map" -> map();
       case "flush" -> flush();
-      case "aio_flush" -> 0;
+      case "aio_flush" -> {
+        session.requests().drain();
+        yield 0;
+      }
       default -> control.run(command, name, args);
     };
   }
 
-  /** A write command's result, made durable first in writethrough mode. */
+  /**
+   * An aio request: run here, or, once a breakpoint is set, on a thread of its own that this
+   * command waits for only until it is done or held (at a breakpoint, or behind another request).
+   */
+  private int aio(java.util.function.IntSupplier request) {
+    QemuIoRequests requests = session.requests();
+    if (!requests.active()) {
+      return request.getAsInt();
+    }
+    requests.submit(() -> {
+      request.getAsInt();
+      out.flush();
+    });
+    return 0;
+  }
+
+  /** A discard's result, made durable first in writethrough mode. */
   private int afterWrite(int result) {
     if (result < 0) {
       return result;
@@ -395,6 +415,7 @@ final class QemuIoShell {
       } else {
         ImageWrites.write(disk(), offset, count, content, fua);
       }
+      session.afterWrite();
     } catch (ImageWrites.RequestException e) {
       out.println("write failed: " + e.errno().text());
       return e.errno().code();
@@ -593,6 +614,7 @@ final class QemuIoShell {
       } else {
         ImageWrites.write(disk(), offset, total, ImageWrites.Content.pattern(pattern), fua);
       }
+      session.afterWrite();
     } catch (ImageWrites.RequestException e) {
       out.println(name + " failed: " + e.errno().text());
       return aio ? 0 : e.errno().code();
@@ -749,9 +771,10 @@ final class QemuIoShell {
       boolean parsable) {
     double seconds = elapsedNanos / 1e9;
     if (!parsable) {
-      out.println(operation + " " + total + "/" + count + " bytes at offset " + offset);
-      out.println(QemuNumbers.ioSize(total) + ", " + ops + " ops; " + time(elapsedNanos, false) + " ("
-          + QemuNumbers.ioSize(total / seconds) + "/sec and " + QemuNumbers.fixed(ops / seconds, 4) + " ops/sec)");
+      // one print: requests on threads of their own report whole
+      out.print(operation + " " + total + "/" + count + " bytes at offset " + offset + "\n"
+          + QemuNumbers.ioSize(total) + ", " + ops + " ops; " + time(elapsedNanos, false) + " ("
+          + QemuNumbers.ioSize(total / seconds) + "/sec and " + QemuNumbers.fixed(ops / seconds, 4) + " ops/sec)\n");
     } else {
       out.println(total + "," + ops + "," + time(elapsedNanos, true) + "," + QemuNumbers.fixed(total / seconds, 3) + ","
           + QemuNumbers.fixed(ops / seconds, 3));

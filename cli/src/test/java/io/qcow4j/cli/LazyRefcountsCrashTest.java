@@ -43,6 +43,17 @@ class LazyRefcountsCrashTest {
     opened.run("qemu-img", "check", "@/image").same();
   }
 
+  /** An image opened through a node graph (the file under blkdebug) is repaired at a read-write open too. */
+  @Test
+  void aDirtyImageOpenedThroughNodesIsRepairedAsQemuDoes() throws IOException {
+    SideBySide opened = killedWriter();
+    String spec = "json:{\"driver\": \"qcow2\", \"file\": {\"driver\": \"blkdebug\", "
+        + "\"image\": {\"driver\": \"file\", \"filename\": \"@/image\"}}}";
+    opened.run("qemu-io", "-c", "write -P 0x33 512 512", spec).same();
+    opened.run("qemu-img", "check", "@/image").same();
+    opened.run("qemu-io", "-c", "read -P 0x5a 0 512", "-c", "read -P 0x33 512 512", "@/image").same();
+  }
+
   @Test
   void aKilledWriterLeavesTheRefcountsQemuLeaves() throws IOException {
     SideBySide both = new SideBySide();

@@ -6,6 +6,8 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.file.NoSuchFileException;
@@ -58,6 +60,14 @@ public interface DiskFile extends Closeable {
     return null;
   }
 
+  /**
+   * The breakpoints of the first blkdebug node under this image (QEMU's bdrv_debug_breakpoint
+   * looks down the primary children); null when there is none.
+   */
+  default io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return null;
+  }
+
   /** Reads up to {@code dst.remaining()} bytes at {@code position}; -1 at or past the end. */
   int read(ByteBuffer dst, long position) throws IOException;
 
@@ -99,6 +109,20 @@ public interface DiskFile extends Closeable {
       }
       cursor += count;
     }
+  }
+
+  /**
+   * The guest bytes from {@code offset} to {@code offset + length} as read-only memory mapped from
+   * the local host file that holds them byte for byte, valid until {@code arena} closes; empty when
+   * the disk does not keep the range so (a format's own layout, encryption, the zero tail past the
+   * end of a raw file, storage that is not a local file). A reader that maps rather than reads
+   * saves the kernel's copy of the bytes into its buffer. The mapping shows the host file as it is
+   * while it is read: after the range is written, or the file shrinks, it no longer shows the
+   * guest's bytes; a read of a mapping past the end of a shrunk file fails with
+   * {@link InternalError}, which callers turn into an I/O error.
+   */
+  default Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    return Optional.empty();
   }
 
   /** Writes all of {@code src} at {@code position} and returns the count written. */

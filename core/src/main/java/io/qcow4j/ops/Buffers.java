@@ -1,7 +1,9 @@
 package io.qcow4j.ops;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
@@ -64,36 +66,128 @@ final class Buffers {
     return -1;
   }
 
-  /** The start of the first sector (counted from {@code from}) holding a non-zero byte, relative to {@code from}; -1 if none. */
-  static int firstNonZeroSector(byte[] buffer, int from, int length) {
-    int checked = 0;
-    while (checked < length) {
-      int step = Math.min(length - checked, ZEROS.length);
-      int index = Arrays.mismatch(buffer, from + checked, from + checked + step, ZEROS, 0, step);
-      if (index >= 0) {
-        return alignDown(checked + index);
+  /**
+   * The start of the first sector (relative to the segments' starts) where the first {@code length}
+   * bytes of the two differ; -1 if none. With {@code mapped}, either may be a mapping of a file
+   * (see {@link Mapped}).
+   */
+  static int firstDifferentSector(MemorySegment first, MemorySegment second, int length, boolean mapped) {
+    long index = mapped ? Mapped.mismatch(first, second, length) : MemorySegment.mismatch(first, 0, length, second, 0, length);
+    return index < 0 ? -1 : alignDown((int) index);
+  }
+
+  /**
+   * The start of the first sector of the segment's first {@code length} bytes holding a non-zero
+   * byte; -1 if none. With {@code mapped}, the segment may be a mapping of a file (see {@link Mapped}).
+   */
+  static int firstNonZeroSector(MemorySegment data, int length, boolean mapped) {
+    long index;
+    if (mapped) {
+      index = Mapped.firstNonZero(data, 0, length);
+    } else {
+      index = -1;
+      for (int checked = 0; checked < length && index < 0; checked += IO_BUFFER_BYTES) {
+        int step = Math.min(length - checked, IO_BUFFER_BYTES);
+        long found = MemorySegment.mismatch(data, checked, checked + step, ZERO_SEGMENT, 0, step);
+        index = found < 0 ? -1 : checked + found;
       }
-      checked += step;
     }
-    return -1;
+    return index < 0 ? -1 : alignDown((int) index);
   }
 
-  /** Like {@link #firstNonZeroSector(byte[], int, int)} over a buffer's indices. */
-  static int firstNonZeroSector(ByteBuffer buffer, int from, int length) {
-    int index = firstNonZero(buffer, from, length);
-    return index < 0 ? -1 : alignDown(index);
-  }
+  /**
+   * Tests over memory mapped from a file, read eight bytes at a time with plain loads: when the
+   * file shrinks meanwhile, a load past its new end faults, and the JVM turns a fault of such a
+   * load into an {@link InternalError}. The JDK's vectorized mismatch ({@link MemorySegment#mismatch},
+   * {@link ByteBuffer#mismatch}) is a stub the JVM does not cover so: the same fault there kills
+   * the process.
+   */
+  static final class Mapped {
+    private Mapped() {}
 
-  /** The start of the first sector (relative to the buffers' starts) where the two differ; -1 if none. */
-  static int firstDifferentSector(byte[] first, byte[] second, int length) {
-    int index = Arrays.mismatch(first, 0, length, second, 0, length);
-    return index < 0 ? -1 : alignDown(index);
-  }
+    /**
+     * Block by block: a call per block gets the loop compiled after a few dozen blocks, where one
+     * call over megabytes would run interpreted until the JIT replaced it mid-loop, and interpreted,
+     * each segment access is a chain of method handle calls.
+     */
+    private static final int BLOCK = 4096;
 
-  /** Like {@link #firstDifferentSector(byte[], byte[], int)} over the buffers' first {@code length} bytes. */
-  static int firstDifferentSector(ByteBuffer first, ByteBuffer second, int length) {
-    int index = first.slice(0, length).mismatch(second.slice(0, length));
-    return index < 0 ? -1 : alignDown(index);
+    /** The index of the first byte where the first {@code length} bytes of the two differ; -1 if none. */
+    static long mismatch(MemorySegment first, MemorySegment second, long length) {
+      ByteBuffer a = view(first);
+      ByteBuffer b = view(second);
+      for (int block = 0; block < length; block += BLOCK) {
+        int found = blockMismatch(a, b, block, (int) Math.min(BLOCK, length - block));
+        if (found >= 0) {
+          return found;
+        }
+      }
+      return -1;
+    }
+
+    /** The index (relative to {@code from}) of the first non-zero byte of the range; -1 if none. */
+    static long firstNonZero(MemorySegment data, long from, long length) {
+      return firstNonZero(view(data), (int) from, (int) length);
+    }
+
+    /**
+     * The index (relative to {@code from}) of the first non-zero byte of the buffer's range (by
+     * index, in {@link ByteOrder#nativeOrder()}); -1 if none.
+     */
+    static int firstNonZero(ByteBuffer data, int from, int length) {
+      for (int block = 0; block < length; block += BLOCK) {
+        int found = blockNonZero(data, from + block, Math.min(BLOCK, length - block));
+        if (found >= 0) {
+          return block + found;
+        }
+      }
+      return -1;
+    }
+
+    /**
+     * A buffer over the segment (at most 2 GiB): interpreted, a buffer's getLong is a few calls
+     * where a segment's goes through a chain of method handles.
+     */
+    static ByteBuffer view(MemorySegment segment) {
+      return segment.asByteBuffer().order(ByteOrder.nativeOrder());
+    }
+
+    private static int blockMismatch(ByteBuffer first, ByteBuffer second, int from, int length) {
+      int end = from + length;
+      int index = from;
+      for (; index + 32 <= end; index += 32) {
+        long differences = (first.getLong(index) ^ second.getLong(index))
+            | (first.getLong(index + 8) ^ second.getLong(index + 8))
+            | (first.getLong(index + 16) ^ second.getLong(index + 16))
+            | (first.getLong(index + 24) ^ second.getLong(index + 24));
+        if (differences != 0) {
+          break;
+        }
+      }
+      for (; index < end; index++) {
+        if (first.get(index) != second.get(index)) {
+          return index;
+        }
+      }
+      return -1;
+    }
+
+    private static int blockNonZero(ByteBuffer data, int from, int length) {
+      int end = from + length;
+      int index = from;
+      for (; index + 32 <= end; index += 32) {
+        long bits = data.getLong(index) | data.getLong(index + 8) | data.getLong(index + 16) | data.getLong(index + 24);
+        if (bits != 0) {
+          break;
+        }
+      }
+      for (; index < end; index++) {
+        if (data.get(index) != 0) {
+          return index - from;
+        }
+      }
+      return -1;
+    }
   }
 
   /** Whether {@code length} bytes of the two buffers from index {@code from} are equal. */

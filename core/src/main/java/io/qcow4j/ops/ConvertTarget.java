@@ -80,7 +80,7 @@ public final class ConvertTarget {
       throws IOException {
     if (format == ImageFormat.RAW && options.preallocation() == Preallocation.OFF) {
       try {
-        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), flushes, progress);
+        ImageConvert.toRaw(sources, path, sparseBytes, copyOptions.workers(), flushes, copyOptions.salvage(), progress);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
       }

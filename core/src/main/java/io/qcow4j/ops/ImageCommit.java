@@ -129,7 +129,8 @@ public final class ImageCommit {
           qcow.makeEmpty();
           qcow.force(true);
         } catch (java.nio.file.FileSystemException e) {
-          throw new CommitException("Failed to empty " + filename + ": " + reason(e), e);
+          // QEMU names the image as it opened it (bs->filename: "blkdebug:CONF:IMAGE", "json:{...}")
+          throw new CommitException("Failed to empty " + spec.displayName(image.format()) + ": " + reason(e), e);
         }
       }
       done = true;

@@ -6,6 +6,8 @@ import io.qcow4j.ops.CompareException.Stage;
 import io.qcow4j.ops.CompareResult.Outcome;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -22,8 +24,10 @@ import java.util.concurrent.Future;
  * is a difference). Mismatch offsets are sector-granular like qemu-img's.
  *
  * <p>Block status is walked on the calling thread; the ranges to read are read and checked by
- * {@link #IN_FLIGHT} tasks at once, each into pooled direct buffers, and their verdicts taken in
- * offset order, so the first difference (or failure) reported is the one a walk in order finds.
+ * {@link #IN_FLIGHT} tasks at once, each into pooled direct buffers (or, for an image that keeps the
+ * range byte for byte in a local file, a raw one, from a read-only mapping of the file: no copy by
+ * the kernel), and their verdicts taken in offset order, so the first difference (or failure)
+ * reported is the one a walk in order finds.
  */
 public final class ImageCompare {
   /** Ranges read and checked at once: the reads of one overlap the checks of another. */
@@ -245,12 +249,21 @@ public final class ImageCompare {
     }
 
     private Verdict sameContent(long offset, int length) throws CompareException {
-      ByteBuffer buffer1 = buffers.take();
-      ByteBuffer buffer2 = buffers.take();
-      try {
-        read(first, 1, buffer1, offset, length);
-        read(second, 2, buffer2, offset, length);
-        int difference = Buffers.firstDifferentSector(buffer1, buffer2, length);
+      ByteBuffer buffer1 = null;
+      ByteBuffer buffer2 = null;
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment data1 = mapped(first, 1, offset, length, arena);
+        if (data1 == null) {
+          buffer1 = buffers.take();
+          data1 = read(first, 1, buffer1, offset, length);
+        }
+        MemorySegment data2 = mapped(second, 2, offset, length, arena);
+        if (data2 == null) {
+          buffer2 = buffers.take();
+          data2 = read(second, 2, buffer2, offset, length);
+        }
+        boolean mapped = buffer1 == null || buffer2 == null;
+        int difference = firstDifferentSector(data1, buffer1 == null ? 1 : 2, data2, mapped, offset, length);
         return new Verdict(offset + length,
             difference >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + difference, false) : null);
       } finally {
@@ -261,15 +274,54 @@ public final class ImageCompare {
 
     private Verdict zeros(DiskFile disk, int image, long offset, int length, boolean sizeMismatch)
         throws CompareException {
-      ByteBuffer buffer = buffers.take();
-      try {
-        read(disk, image, buffer, offset, length);
-        int index = Buffers.firstNonZeroSector(buffer, 0, length);
+      ByteBuffer buffer = null;
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment data = mapped(disk, image, offset, length, arena);
+        if (data == null) {
+          buffer = buffers.take();
+          data = read(disk, image, buffer, offset, length);
+        }
+        int index = firstNonZeroSector(data, buffer == null, image, offset, length);
         return new Verdict(offset + length,
             index >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + index, sizeMismatch) : null);
       } finally {
         buffers.give(buffer);
       }
+    }
+  }
+
+  /**
+   * The range mapped from the image's host file when it keeps it byte for byte (a raw file): no
+   * copy into a buffer. Null when it does not.
+   */
+  private static MemorySegment mapped(DiskFile disk, int image, long offset, int length, Arena arena)
+      throws CompareException {
+    try {
+      return disk.mapped(offset, length, arena).orElse(null);
+    } catch (IOException e) {
+      throw new CompareException(Stage.READ, image, offset, e);
+    }
+  }
+
+  /**
+   * {@link Buffers#firstDifferentSector(MemorySegment, MemorySegment, int, boolean)}; a mapped file that
+   * shrank meanwhile faults, which is a failed read of image {@code mappedImage}.
+   */
+  private static int firstDifferentSector(MemorySegment data1, int mappedImage, MemorySegment data2, boolean mapped,
+      long offset, int length) throws CompareException {
+    try {
+      return Buffers.firstDifferentSector(data1, data2, length, mapped);
+    } catch (InternalError e) {
+      throw new CompareException(Stage.READ, mappedImage, offset, new IOException("the mapped file shrank", e));
+    }
+  }
+
+  private static int firstNonZeroSector(MemorySegment data, boolean mapped, int image, long offset, int length)
+      throws CompareException {
+    try {
+      return Buffers.firstNonZeroSector(data, length, mapped);
+    } catch (InternalError e) {
+      throw new CompareException(Stage.READ, image, offset, new IOException("the mapped file shrank", e));
     }
   }
 
@@ -295,9 +347,13 @@ public final class ImageCompare {
     }
   }
 
-  private static void read(DiskFile disk, int image, ByteBuffer buffer, long offset, int length) throws CompareException {
+  /** Reads the range into {@code buffer}: the segment of its first {@code length} bytes. */
+  private static MemorySegment read(DiskFile disk, int image, ByteBuffer buffer, long offset, int length)
+      throws CompareException {
     try {
-      disk.readFully(buffer.slice(0, length), offset);
+      ByteBuffer window = buffer.slice(0, length);
+      disk.readFully(window, offset);
+      return MemorySegment.ofBuffer(window.clear());
     } catch (IOException e) {
       throw new CompareException(Stage.READ, image, offset, e);
     }

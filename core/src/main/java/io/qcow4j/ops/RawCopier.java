@@ -23,11 +23,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * is_allocated_sectors_min decides. Raw writes go to disjoint ranges, so their order does not matter.
  */
 final class RawCopier {
-  /** Alignment (in sectors) that zero runs are cut to, as qemu-img does for a raw target: 4 KiB. */
-  private static final int ALIGNMENT_SECTORS = 8;
-
   private final FileStorage out;
   private final int minSparseSectors;
+  /** The runs written and left out inside a chunk (none with -S 0). */
+  private final SparseRuns sparseRuns;
   private final long total;
   private final ImageConvert.Progress progress;
   private final int workers;
@@ -39,6 +38,8 @@ final class RawCopier {
   RawCopier(FileStorage out, int minSparseSectors, long total, ImageConvert.Progress progress, int workers) {
     this.out = out;
     this.minSparseSectors = minSparseSectors;
+    // a raw target opened without O_DIRECT has a request alignment of one byte
+    this.sparseRuns = minSparseSectors == 0 ? null : new SparseRuns(minSparseSectors, 1);
     this.total = total;
     this.progress = progress;
     this.workers = workers;
@@ -184,7 +185,7 @@ final class RawCopier {
     // one segment over the chunk: the sector tests below then make no object each
     MemorySegment data = MemorySegment.ofBuffer(buffer.slice(0, length));
     while (sector < sectors) {
-      long run = allocatedRunMin(data, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      long run = sparseRuns.runMin(data, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
       int runSectors = (int) (run >>> 1);
       if ((run & 1) != 0) {
         int from = sector * Buffers.SECTOR;
@@ -200,59 +201,5 @@ final class RawCopier {
     while (piece.hasRemaining()) {
       out.write(piece, targetOffset + piece.position());
     }
-  }
-
-  /**
-   * qemu-img's is_allocated_sectors_min: the run of sectors from {@code first} that is written
-   * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
-   * {@code count << 1 | written}.
-   */
-  private long allocatedRunMin(MemorySegment data, int filled, int first, int count, long sectorNumber) {
-    int min = Math.min(minSparseSectors, count);
-    long run = allocatedRun(data, filled, first, count, sectorNumber);
-    if ((run & 1) == 0) {
-      return run;
-    }
-    int used = (int) (run >>> 1);
-    int checked = used;
-    while (checked < count) {
-      long next = allocatedRun(data, filled, first + checked, count - checked, sectorNumber + checked);
-      int nextSectors = (int) (next >>> 1);
-      checked += nextSectors;
-      if ((next & 1) != 0) {
-        used = checked;
-      } else if (nextSectors >= min) {
-        break;
-      }
-    }
-    return (long) used << 1 | 1;
-  }
-
-  /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-  private static long allocatedRun(MemorySegment data, int filled, int first, int count, long sectorNumber) {
-    boolean zero = sectorIsZero(data, filled, first);
-    int run = 1;
-    while (run < count && sectorIsZero(data, filled, first + run) == zero) {
-      run++;
-    }
-    if (run < count) {
-      int tail = (int) ((sectorNumber + run) & (ALIGNMENT_SECTORS - 1));
-      if (tail != 0) {
-        if (zero && run <= tail) {
-          zero = false;
-        }
-        if (!zero) {
-          run = Math.min(run + ALIGNMENT_SECTORS - tail, count);
-        } else {
-          run -= tail;
-        }
-      }
-    }
-    return (long) run << 1 | (zero ? 0 : 1);
-  }
-
-  private static boolean sectorIsZero(MemorySegment data, int filled, int sector) {
-    int from = sector * Buffers.SECTOR;
-    return Buffers.isZero(data, from, Math.min(Buffers.SECTOR, filled - from));
   }
 }

@@ -38,6 +38,8 @@ final class ClusterLookup {
   private volatile long[] l1;
   /** Dirty slices by host offset; guarded by the image's metadata lock. */
   private final TreeMap<Long, L2Cache.Slice> dirtySlices = new TreeMap<>();
+  /** Tables allocated since the last flush took the dirty set: their first write is QEMU's l2_alloc_write. */
+  private final java.util.Set<Long> newTables = new java.util.HashSet<>();
   private volatile int dirtySliceCount;
   private boolean l1Dirty;
   /** The L1 table's host offset, and the first index whose entry lies in another structure. */
@@ -256,7 +258,7 @@ final class ClusterLookup {
   record SliceImage(L2Cache.Slice slice, long[] words) {}
 
   /** What one flush writes of the L2 side: slice images, then the L1 table when it changed. */
-  record DirtyTables(List<SliceImage> slices, long[] l1) {
+  record DirtyTables(List<SliceImage> slices, long[] l1, java.util.Set<Long> newTables) {
     boolean isEmpty() {
       return slices.isEmpty() && l1 == null;
     }
@@ -375,6 +377,7 @@ final class ClusterLookup {
       dirtySlices.put(fresh.hostOffset, fresh);
     }
     dirtySliceCount = dirtySlices.size();
+    newTables.add(newOffset);
     if (l2Offset != 0) {
       // The old table stays a snapshot's: only this image's reference to it goes.
       refcounts.freeLater(l2Offset, clusterSize);
@@ -429,7 +432,9 @@ final class ClusterLookup {
       l1Image = l1.clone();
       l1Dirty = false;
     }
-    return new DirtyTables(images, l1Image);
+    java.util.Set<Long> made = new java.util.HashSet<>(newTables);
+    newTables.clear();
+    return new DirtyTables(images, l1Image, made);
   }
 
   /** Writes the slice images of a flush (the caller adds the barriers around). */
@@ -437,6 +442,10 @@ final class ClusterLookup {
     for (SliceImage image : tables.slices()) {
       ByteBuffer bytes = ByteBuffer.allocate(image.words().length * 8);
       bytes.asLongBuffer().put(image.words());
+      long hostOffset = image.slice().hostOffset;
+      if (hostOffset % clusterSize == 0 && tables.newTables().contains(hostOffset)) {
+        storage.debugEvent("l2_alloc_write");
+      }
       storage.debugEvent("l2_update");
       storage.write(bytes, image.slice().hostOffset);
       // Readers that read the table before this write must not cache what they read.
@@ -474,6 +483,7 @@ final class ClusterLookup {
     if (tables.l1() != null) {
       l1Dirty = true;
     }
+    newTables.addAll(tables.newTables());
   }
 
   /** Forgets every cached slice (the active tree changed wholesale); nothing may be dirty. */

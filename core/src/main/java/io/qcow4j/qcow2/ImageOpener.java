@@ -43,32 +43,60 @@ final class ImageOpener {
 
   /** As {@link #open(Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
-    List<String> repairLines = List.of();
-    if (!options.readOnly() && needsRepair(path)) {
-      // A dirty lazy-refcounts image gets its refcounts rebuilt before anything is written (invariant 5).
-      repairLines = QcowFile.check(path, CheckResult.Repair.ALL).messages();
-    }
-    QcowFile image = openLayer(path, options, 0, Set.of(), false, overrides);
-    image.setRepairedAtOpen(repairLines);
-    return image;
+    boolean repair = !options.readOnly() && needsRepair(readStart(path));
+    QcowFile image = openLayer(path, options, 0, Set.of(), repair, overrides);
+    return repair ? repairedAtOpen(image) : image;
   }
 
-  /** Whether the header at {@code path} has the dirty bit set. */
-  private static boolean needsRepair(Path path) throws IOException {
+  /**
+   * Whether the start of an image is a v3 qcow2 header with the dirty bit and without the corrupt
+   * bit: a read-write open repairs such an image (a corrupt one is refused).
+   */
+  private static boolean needsRepair(ByteBuffer fixed) {
     // the fixed fields up to the incompatible features
-    ByteBuffer fixed = readStart(path, 80);
-    return fixed.position() == 80 && fixed.getInt(0) == Header.MAGIC && fixed.getInt(4) >= 3
-        && (fixed.getLong(72) & Features.INCOMPAT_DIRTY) != 0;
+    if (fixed.position() < 80 || fixed.getInt(0) != Header.MAGIC || fixed.getInt(4) < 3) {
+      return false;
+    }
+    long incompatible = fixed.getLong(72);
+    return (incompatible & Features.INCOMPAT_DIRTY) != 0 && (incompatible & Features.INCOMPAT_CORRUPT) == 0;
   }
 
-  /** The first {@code length} bytes of the file, or all of a shorter one: the buffer's position says how many. */
-  private static ByteBuffer readStart(Path path, int length) throws IOException {
+  /** The first 80 bytes of the file, or all of a shorter one: the buffer's position says how many. */
+  private static ByteBuffer readStart(Path path) throws IOException {
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      ByteBuffer start = ByteBuffer.allocate(length);
+      ByteBuffer start = ByteBuffer.allocate(80);
       while (start.hasRemaining() && channel.read(start, start.position()) > 0) {
         // keep reading until the buffer is full or the file ends
       }
       return start;
+    }
+  }
+
+  /** The first 80 bytes held by {@code storage}, or all of a shorter one: the buffer's position says how many. */
+  private static ByteBuffer readStart(Storage storage) throws IOException {
+    ByteBuffer start = ByteBuffer.allocate((int) Math.min(80, storage.size()));
+    storage.readFully(start, 0);
+    return start;
+  }
+
+  /**
+   * Repairs a dirty lazy-refcounts image just opened read-write, before anything is written to it
+   * (invariant 5), as QEMU's open does (qcow2_do_open: a check with BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+   * an image the check leaves dirty is closed and refused.
+   */
+  private static QcowFile repairedAtOpen(QcowFile image) throws IOException {
+    try {
+      CheckResult result = image.check(CheckResult.Repair.ALL);
+      if (image.header().dirty()) {
+        throw new UnsupportedFeatureException(image.storageName() + ": image is dirty (lazy refcounts were not written back) "
+            + "and its repair left " + result.corruptions() + " errors and " + result.leaks() + " leaks; "
+            + "it cannot be opened read-write");
+      }
+      image.setRepairedAtOpen(result.messages());
+      return image;
+    } catch (IOException | RuntimeException e) {
+      closeAll(List.of(image));
+      throw e;
     }
   }
 
@@ -77,12 +105,20 @@ final class ImageOpener {
    * {@code path} (nullable) names it and anchors relative backing and data file names.
    */
   static QcowFile open(Storage storage, Path path, OpenOptions options) throws IOException {
-    return openOwning(path, storage, options, 0, Set.of(), false, LayerOverrides.NONE);
+    return open(storage, path, options, LayerOverrides.NONE);
   }
 
   /** As {@link #open(Storage, Path, OpenOptions)}, with what an image spec changes about the image. */
   static QcowFile open(Storage storage, Path path, OpenOptions options, LayerOverrides overrides) throws IOException {
-    return openOwning(path, storage, options, 0, Set.of(), false, overrides);
+    boolean repair;
+    try {
+      repair = !options.readOnly() && needsRepair(readStart(storage));
+    } catch (IOException | RuntimeException e) {
+      closeAll(List.of(storage));
+      throw e;
+    }
+    QcowFile image = openOwning(path, storage, options, 0, Set.of(), repair, overrides);
+    return repair ? repairedAtOpen(image) : image;
   }
 
   /**

@@ -86,23 +86,42 @@ final class MetadataFlush {
   // ---------------------------------------------------------------- flush
 
   /**
-   * Clusters freed by discards are reusable only once a flush made the dropping entries durable:
-   * when nothing else is free, flush now rather than grow the file past them.
+   * Called before a change that allocates clusters (outside any epoch; {@code allocates} says,
+   * inside one, whether the change would allocate). QEMU's allocator hands a cluster out again the
+   * moment its refcount reaches zero; ours holds a dropped reference back until the entry that
+   * dropped it is durable (invariant 3). So when the queued frees would empty a cluster, flush now:
+   * the dropping entries reach the file, the frees are released and the cursor goes back to them,
+   * and the allocation lands where QEMU's does, into clusters nothing on disk points at any more.
    */
-  void releaseFreedBeforeGrowing() throws IOException {
+  void releaseFreesBeforeAllocating(AllocationProbe allocates) throws IOException {
     if (!refcounts().hasPendingFrees()) {
       return;
     }
-    boolean flushNow;
+    boolean wouldEmpty;
     metaLock.lock();
     try {
-      flushNow = refcounts().hasPendingFrees() && !refcounts().hasFreeClusters();
+      wouldEmpty = image.guarded(() -> refcounts().freesWouldEmpty());
     } finally {
       metaLock.unlock();
+    }
+    if (!wouldEmpty) {
+      return;
+    }
+    boolean flushNow;
+    long epoch = io.enter();
+    try {
+      flushNow = allocates.allocates();
+    } finally {
+      io.exit(epoch);
     }
     if (flushNow) {
       flush();
     }
+  }
+
+  /** Whether a change about to be made would allocate clusters (asked inside an epoch). */
+  interface AllocationProbe {
+    boolean allocates() throws IOException;
   }
 
   void flushIfCacheFull() throws IOException {
@@ -192,6 +211,7 @@ final class MetadataFlush {
       refcounts().writeTable(dirtyRefcounts);
       if (dirtyRefcounts.tableMoved()) {
         barrier();
+        storage.debugEvent("refblock_alloc_switch_table");
         image.updateRefcountTable(dirtyRefcounts.tableOffset(), dirtyRefcounts.tableClusters());
       }
       barrierUnless(lazy);
@@ -311,21 +331,44 @@ final class MetadataFlush {
     }
   }
 
-  /** Flushes everything with every barrier and clears the dirty bit of a lazy-refcounts image. */
+  /**
+   * Closing (QEMU's bdrv_close, then qcow2_inactivate): a flush whose failure is ignored, then the
+   * L2 side and the refcount side are each flushed with a barrier after, every failure reported as
+   * QEMU reports it ({@link CloseFlushException}); the dirty bit of a lazy-refcounts image is
+   * cleared when both succeeded. A barrier with nothing written since the last one that succeeded
+   * costs nothing below (QEMU's flushed_gen), so a clean image closes without one failing.
+   */
   void flushClean() throws IOException {
-    flush();
+    try {
+      flush();
+    } catch (CorruptImageException e) {
+      throw e;
+    } catch (IOException e) {
+      // bdrv_close's own flush: QEMU ignores its failure, the cache flushes below report theirs
+    }
+    CloseFlushException failure = null;
+    try {
+      flush();
+      barrier();
+    } catch (CorruptImageException e) {
+      throw e;
+    } catch (IOException e) {
+      failure = CloseFlushException.add(failure, "Failed to flush the L2 table cache", e);
+    }
     flushLock.lock();
     try {
       metaLock.lock();
       try {
-        boolean wrote = refcounts().writeAll();
         try {
+          refcounts().writeAll();
           barrier();
+        } catch (CorruptImageException e) {
+          throw e;
         } catch (IOException e) {
-          // with nothing left to write this is bdrv_close's own flush, whose failure QEMU ignores
-          if (wrote || dirtyBitSet) {
-            throw e;
-          }
+          failure = CloseFlushException.add(failure, "Failed to flush the refcount block cache", e);
+        }
+        if (failure != null) {
+          throw failure;
         }
         if (dirtyBitSet) {
           image.changeIncompatibleFeatures(0, Features.INCOMPAT_DIRTY);

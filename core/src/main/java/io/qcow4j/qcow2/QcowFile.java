@@ -24,6 +24,8 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -54,6 +56,8 @@ public final class QcowFile implements DiskFile {
   private final BlockStatus blockStatus;
   private final ImageDescription description;
   private volatile boolean closed;
+  /** Set when a failure left the metadata undescribed ({@link #eject}). */
+  private volatile boolean ejected;
   /** The internal snapshot read in place of the current state (read-only), or null. */
   private final Snapshot loadedSnapshot;
   /**
@@ -592,6 +596,19 @@ public final class QcowFile implements DiskFile {
     }
   }
 
+  /**
+   * Maps a range of data clusters contiguous in a local data file, of an image opened read-only
+   * (one opened for writing may move or free a cluster while the mapping is read).
+   */
+  @Override
+  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (writer != null || offset < 0 || length <= 0 || length > header().size() - offset) {
+      return Optional.empty();
+    }
+    return reads.mapped(offset, length, arena);
+  }
+
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */
   @Override
   public long read(ByteBuffer[] dsts, long position) throws IOException {
@@ -676,6 +693,11 @@ public final class QcowFile implements DiskFile {
   @Override
   public String nodeFilename() {
     return path == null ? storage.nodeFilename() : null;
+  }
+
+  @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return storage.debugBreakpoints();
   }
 
   @Override
@@ -862,7 +884,22 @@ public final class QcowFile implements DiskFile {
    */
   public void makeEmpty() throws IOException {
     ensureWritable();
+    if (ImageEmptier.applies(this, header())) {
+      writer.exclusive(() -> {
+        ImageEmptier.run(this);
+        return null;
+      });
+      return;
+    }
     unallocateFrom(0, header().size());
+  }
+
+  /**
+   * Stops using the image after a failure that left its metadata undescribed (QEMU ejects the
+   * driver): nothing more is written, a close included, and every operation fails.
+   */
+  void eject() {
+    ejected = true;
   }
 
   /** Deallocates every cluster of this layer from cluster-aligned {@code start} to {@code end}, then flushes. */
@@ -922,9 +959,12 @@ public final class QcowFile implements DiskFile {
     }
   }
 
-  private void ensureOpen() throws ClosedImageException {
+  private void ensureOpen() throws IOException {
     if (closed) {
       throw new ClosedImageException(name);
+    }
+    if (ejected) {
+      throw new java.nio.file.FileSystemException(name, null, "No medium found");
     }
   }
 
@@ -977,6 +1017,28 @@ public final class QcowFile implements DiskFile {
   boolean usesLazyRefcounts() {
     Boolean option = lazyRefcountsOption;
     return option != null ? option && header().version() >= 3 : header().lazyRefcounts();
+  }
+
+  /** The name of the image's storage, as errors about the image give it. */
+  String storageName() {
+    return name;
+  }
+
+  /** Lines QEMU's qcow2 driver prints itself (stderr, no program name) while an operation goes on. */
+  private final List<String> diagnostics = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+  void diagnostic(String line) {
+    diagnostics.add(line);
+  }
+
+  /**
+   * Takes the lines QEMU's qcow2 driver would have printed on stderr during the operations so far,
+   * a failure it reports and goes past ("qcow2_free_clusters failed: Input/output error").
+   */
+  public List<String> takeDiagnostics() {
+    List<String> taken = List.copyOf(diagnostics);
+    diagnostics.removeAll(taken);
+    return taken;
   }
 
   void setRepairedAtOpen(List<String> lines) {
@@ -1215,7 +1277,7 @@ public final class QcowFile implements DiskFile {
       return;
     }
     IOException failure = null;
-    if (writer != null && !header().corrupt()) {
+    if (writer != null && !header().corrupt() && !ejected) {
       try {
         storeBitmaps();
         writer.flushClean();

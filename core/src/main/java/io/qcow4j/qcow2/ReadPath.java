@@ -5,9 +5,13 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.Optional;
 
 /**
  * The read side of a qcow2 image: guest ranges become host reads (contiguous data gathered into one
@@ -97,6 +101,34 @@ final class ReadPath {
     if (pendingHost >= 0) {
       readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost, position + pendingAt);
     }
+  }
+
+  /**
+   * The range (inside the disk) mapped from the data file when this layer keeps it as data
+   * contiguous on the host, unencrypted, in a local file; empty otherwise (zeros, holes, compressed
+   * clusters, a backing file's ranges, the unwritten tail of a cluster past the end of the file).
+   */
+  Optional<MemorySegment> mapped(long position, long length, Arena arena) throws IOException {
+    if (image.encryption() != null || !(dataStorage instanceof FileStorage file)) {
+      return Optional.empty();
+    }
+    long hostStart = -1;
+    long cursor = position;
+    long end = position + length;
+    while (cursor < end) {
+      Run run = lookup.lookup(cursor, end - cursor);
+      if (run.kind() != L2Entry.Kind.DATA || (hostStart >= 0 && run.hostOffset() != hostStart + (cursor - position))) {
+        return Optional.empty();
+      }
+      if (hostStart < 0) {
+        hostStart = run.hostOffset();
+      }
+      cursor += run.length();
+    }
+    if (dataStorage == storage) {
+      guard.check(hostStart, length, OverlapGuard.NONE, 0, "data read");
+    }
+    return file.mapReadOnly(hostStart, length, arena);
   }
 
   private void readHost(ByteBuffer[] slices, long length, long hostOffset, long guestOffset) throws IOException {

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,7 +25,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@link #takeDirty}) and writes them before the L2 and L1 entries that need them. A dropped
  * reference is queued ({@link #freeLater}) and applied only by {@link #release}, once the entry that
  * dropped it is durable and no I/O that could still target the cluster is in flight; a cluster whose
- * refcount reaches zero is punched before it can be handed out again.
+ * refcount reaches zero is punched before it can be handed out again. The write path flushes
+ * before it allocates when {@link #freesWouldEmpty} (so allocation follows QEMU's, which reuses a
+ * cluster at once).
  */
 final class Refcounts {
   /** Bits 0-8 of a refcount-table entry are reserved. */
@@ -44,12 +47,20 @@ final class Refcounts {
   /** The same blocks, for reads without the metadata lock ({@link #cachedRefcount}). */
   private final ConcurrentHashMap<Long, byte[]> published = new ConcurrentHashMap<>();
   private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
+  /** Blocks made since the last flush took the dirty set: their first write is QEMU's refblock_alloc_write. */
+  private final TreeSet<Long> newBlocks = new TreeSet<>();
   private final TreeSet<Long> flushingBlocks = new TreeSet<>();
   /** Clusters whose refcount dropped to zero and whose host range is being punched. */
   private final TreeSet<Long> punching = new TreeSet<>();
   /** Host ranges (offset, length) whose references were dropped by entries not yet durable. */
   private final List<long[]> pendingFrees = new ArrayList<>();
   private volatile boolean hasPendingFrees;
+  /** How many of {@link #pendingFrees} {@link #freesWouldEmpty} has counted into {@link #pendingDrops}. */
+  private int examinedFrees;
+  /** The references the examined queued frees take from each cluster. */
+  private final Map<Long, Long> pendingDrops = new HashMap<>();
+  /** Whether releasing the examined queued frees brings a cluster to refcount zero. */
+  private boolean freesEmptyCluster;
 
   private long[] table;
   private long tableOffset;
@@ -177,6 +188,7 @@ final class Refcounts {
             name, cluster << clusterBits, Long.toUnsignedString(maxRefcount), 1 << refcountOrder));
       }
     }
+    refcountUpdate(first, last);
     for (long cluster = first; cluster <= last; cluster++) {
       set(cluster, get(cluster) + 1);
     }
@@ -189,6 +201,7 @@ final class Refcounts {
   void decrement(long hostOffset, long length) throws IOException {
     long first = hostOffset >>> clusterBits;
     long last = (hostOffset + length - 1) >>> clusterBits;
+    refcountUpdate(first, last);
     for (long cluster = first; cluster <= last; cluster++) {
       if (get(cluster) == 0) {
         throw new CorruptImageException(String.format("%s: refcount of cluster at offset 0x%x would drop below zero",
@@ -257,6 +270,7 @@ final class Refcounts {
    * of L2 table at offset 0").
    */
   long allocate(int count, String purpose) throws IOException {
+    storage.debugEvent("cluster_alloc");
     long first = allocateRun(count, purpose);
     if (deferring && purpose.equals("L2 table")) {
       // As QEMU's l2_allocate, which writes its refcount cache before the new table is used: the
@@ -273,6 +287,7 @@ final class Refcounts {
       storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
     }
     frontier = Math.max(frontier, first + count);
+    refcountUpdate(first, first + count - 1);
     for (long cluster = first; cluster < first + count; cluster++) {
       set(cluster, 1);
     }
@@ -343,18 +358,37 @@ final class Refcounts {
     return frontier << clusterBits;
   }
 
-  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
-  long allocateAtFrontier(int count) throws IOException {
-    long first = frontier;
-    frontier += count;
-    for (long cluster = first; cluster < first + count; cluster++) {
-      set(cluster, 1);
-    }
-    return first << clusterBits;
+  /**
+   * Takes back clusters just allocated that nothing maps (a write that failed before its entry was
+   * stored): their refcounts drop to zero, and the allocator may hand them out again at once.
+   */
+  void abortAllocation(long hostOffset, long length) throws IOException {
+    storage.debugEvent("cluster_free");
+    decrement(hostOffset, length);
+    freeCursor = Math.min(freeCursor, hostOffset >>> clusterBits);
   }
 
   /** Queues a host range whose reference was dropped; it is released once the drop is durable. */
   void freeLater(long hostOffset, long length) {
+    // QEMU's qcow2_free_clusters raises it where the reference goes, not where the refcount drops
+    storage.debugEvent("cluster_free");
+    pendingFrees.add(new long[] {hostOffset, length});
+    hasPendingFrees = true;
+  }
+
+  /**
+   * As {@link #freeLater}, with the refcount blocks of the range looked up first, as QEMU's
+   * qcow2_free_clusters updates them at once: when one cannot be read the free is not queued (the
+   * clusters leak, as QEMU leaks them) and the failure is thrown.
+   */
+  void freeLaterLoaded(long hostOffset, long length) throws IOException {
+    storage.debugEvent("cluster_free");
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    refcountUpdate(first, last);
+    for (long blockIndex = first / refcountsPerBlock; blockIndex <= last / refcountsPerBlock; blockIndex++) {
+      get(Math.max(first, blockIndex * refcountsPerBlock));
+    }
     pendingFrees.add(new long[] {hostOffset, length});
     hasPendingFrees = true;
   }
@@ -364,9 +398,24 @@ final class Refcounts {
     return hasPendingFrees;
   }
 
-  /** Whether the allocator may find free clusters below the end of the clusters in use. */
-  boolean hasFreeClusters() {
-    return freeCursor < frontier;
+  /**
+   * Whether releasing the queued frees would bring a cluster to refcount zero: one QEMU's
+   * allocator, which frees at once, would hand out again. Counts each queued free once, so asking
+   * again after more frees costs only the new ones.
+   */
+  boolean freesWouldEmpty() throws IOException {
+    while (examinedFrees < pendingFrees.size()) {
+      long[] range = pendingFrees.get(examinedFrees++);
+      long first = range[0] >>> clusterBits;
+      long last = (range[0] + range[1] - 1) >>> clusterBits;
+      for (long cluster = first; cluster <= last; cluster++) {
+        long drops = pendingDrops.merge(cluster, 1L, Long::sum);
+        if (cluster < frontier && get(cluster) == drops) {
+          freesEmptyCluster = true;
+        }
+      }
+    }
+    return freesEmptyCluster;
   }
 
   /** Takes the queued frees; a flush releases them once the entries that dropped them are durable. */
@@ -374,6 +423,7 @@ final class Refcounts {
     List<long[]> taken = new ArrayList<>(pendingFrees);
     pendingFrees.clear();
     hasPendingFrees = false;
+    forgetExamined();
     return taken;
   }
 
@@ -381,6 +431,13 @@ final class Refcounts {
   void restorePendingFrees(List<long[]> frees) {
     pendingFrees.addAll(0, frees);
     hasPendingFrees = !pendingFrees.isEmpty();
+    forgetExamined();
+  }
+
+  private void forgetExamined() {
+    examinedFrees = 0;
+    pendingDrops.clear();
+    freesEmptyCluster = false;
   }
 
   /**
@@ -393,6 +450,7 @@ final class Refcounts {
     for (long[] range : frees) {
       long first = range[0] >>> clusterBits;
       long last = (range[0] + range[1] - 1) >>> clusterBits;
+      refcountUpdate(first, last);
       for (long cluster = first; cluster <= last; cluster++) {
         long current = get(cluster);
         if (current == 0) {
@@ -415,6 +473,18 @@ final class Refcounts {
       if (punching.remove(cluster)) {
         freeCursor = Math.min(freeCursor, cluster);
       }
+    }
+  }
+
+  /**
+   * Reports the refcount update of clusters {@code first} to {@code last} to the storage, as QEMU's
+   * update_refcount looks up each block it touches (alloc_refcount_block: refblock_alloc, then
+   * load_refcount_block: refblock_load, raised whether or not the block is read then).
+   */
+  private void refcountUpdate(long first, long last) {
+    for (long blockIndex = first / refcountsPerBlock; blockIndex <= last / refcountsPerBlock; blockIndex++) {
+      storage.debugEvent("refblock_alloc");
+      storage.debugEvent("refblock_load");
     }
   }
 
@@ -463,6 +533,7 @@ final class Refcounts {
     guard.add(OverlapGuard.Structure.REFCOUNT_BLOCK, blockCluster << clusterBits, clusterSize);
     tableDirty = true;
     dirtyBlocks.add(blockIndex);
+    newBlocks.add(blockIndex);
     set(blockCluster, 1);
   }
 
@@ -516,8 +587,8 @@ final class Refcounts {
               + " unaligned (reftable index: " + CFormat.hex(blockIndex) + ")")
           : new CorruptImageException(message);
     }
+    // no event: QEMU raises refblock_load where a refcount update looks the block up (refcountUpdate)
     ByteBuffer bytes = ByteBuffer.allocate(clusterSize);
-    storage.debugEvent("refblock_load");
     storage.readFully(bytes, entry);
     block = bytes.array();
     blocks.put(blockIndex, block);
@@ -547,7 +618,7 @@ final class Refcounts {
 
   /** What one flush writes of the refcount side: block images, then the table when it changed. */
   record DirtyRefcounts(Map<Long, byte[]> blocks, Map<Long, Long> blockOffsets, long[] table, long tableOffset,
-      int tableClusters, boolean tableMoved) {
+      int tableClusters, boolean tableMoved, java.util.Set<Long> newBlocks) {
     boolean isEmpty() {
       return blocks.isEmpty() && table == null;
     }
@@ -567,12 +638,21 @@ final class Refcounts {
     boolean moved = tableMoved;
     tableDirty = false;
     tableMoved = false;
-    return new DirtyRefcounts(images, offsets, tableImage, tableOffset, tableClusters, moved);
+    java.util.Set<Long> made = new TreeSet<>(newBlocks);
+    newBlocks.clear();
+    return new DirtyRefcounts(images, offsets, tableImage, tableOffset, tableClusters, moved, made);
   }
 
   /** Writes a flush's block images (the caller adds the barrier after). */
   void writeBlocks(DirtyRefcounts dirty) throws IOException {
+    if (dirty.tableMoved()) {
+      // QEMU's qcow2_refcount_area: the new blocks, then the new table, then the header's switch
+      storage.debugEvent("refblock_alloc_write_blocks");
+    }
     for (Map.Entry<Long, byte[]> block : dirty.blocks().entrySet()) {
+      if (!dirty.tableMoved() && dirty.newBlocks().contains(block.getKey())) {
+        storage.debugEvent("refblock_alloc_write");
+      }
       storage.debugEvent("refblock_update_part");
       storage.write(ByteBuffer.wrap(block.getValue()), dirty.blockOffsets().get(block.getKey()));
     }
@@ -585,7 +665,9 @@ final class Refcounts {
     }
     ByteBuffer bytes = ByteBuffer.allocate(dirty.tableClusters() * clusterSize);
     bytes.asLongBuffer().put(dirty.table());
-    storage.debugEvent("reftable_update");
+    // a new block's table entry (QEMU writes it alone), or a whole new table
+    storage.debugEvent(dirty.tableMoved() ? "refblock_alloc_write_table"
+        : dirty.newBlocks().isEmpty() ? "reftable_update" : "refblock_alloc_hookup");
     storage.write(bytes, dirty.tableOffset());
   }
 
@@ -599,6 +681,7 @@ final class Refcounts {
   void restoreDirty(DirtyRefcounts dirty) {
     flushingBlocks.removeAll(dirty.blocks().keySet());
     dirtyBlocks.addAll(dirty.blocks().keySet());
+    newBlocks.addAll(dirty.newBlocks());
     if (dirty.table() != null) {
       tableDirty = true;
       tableMoved |= dirty.tableMoved();
@@ -634,8 +717,13 @@ final class Refcounts {
       restoreDirty(snapshot);
     }
     DirtyRefcounts dirty = takeDirty();
-    writeBlocks(dirty);
-    writeTable(dirty);
+    try {
+      writeBlocks(dirty);
+      writeTable(dirty);
+    } catch (IOException | RuntimeException e) {
+      restoreDirty(dirty);
+      throw e;
+    }
     written(dirty);
     return !dirty.isEmpty();
   }

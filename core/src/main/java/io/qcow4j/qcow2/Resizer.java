@@ -125,15 +125,18 @@ final class Resizer {
     int clusterSize = header.clusterSize();
     int clusters = (int) ((neededEntries * 8 + clusterSize - 1) / clusterSize);
     Refcounts refcounts = image.writer().refcounts();
+    image.storage().debugEvent("l1_grow_alloc_table");
     long newOffset = refcounts.allocate(clusters);
     long[] grown = Arrays.copyOf(l1, (int) neededEntries);
     ByteBuffer bytes = ByteBuffer.allocate(clusters * clusterSize);
     bytes.asLongBuffer().put(grown);
+    image.storage().debugEvent("l1_grow_write_table");
     image.storage().write(bytes, newOffset);
     // The new table and the refcounts that own it are durable before the header points at it; the
     // flush alone has no barrier when lazy refcounts defer the refcounts and nothing else is dirty.
     image.writer().flush();
     image.storage().force(false);
+    image.storage().debugEvent("l1_grow_activate_table");
     image.writeHeader(header.withSizeAndL1(newSize, newOffset, (int) neededEntries));
     image.storage().force(false);
     lookup.replaceL1(grown);

@@ -91,7 +91,8 @@ final class WritePath {
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
-    metadata.releaseFreedBeforeGrowing();
+    long total = src.remaining();
+    metadata.releaseFreesBeforeAllocating(() -> !allInPlace(position, total));
     long epoch = io.enter();
     try {
       long cursor = position;
@@ -104,7 +105,13 @@ final class WritePath {
           length = (int) run.length();
           checkDataWrite(run.hostOffset(), length);
           metadata.beforeFirstChange();
-          writeData(run.hostOffset(), at, src.slice(src.position(), length));
+          int merged = writeInPlaceWithZeroClusters(src.slice(src.position(), src.remaining()), at, length,
+              run.hostOffset());
+          if (merged > 0) {
+            length = merged;
+          } else {
+            writeData(run.hostOffset(), at, src.slice(src.position(), length));
+          }
         } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
           length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
         } else {
@@ -136,7 +143,8 @@ final class WritePath {
         long remaining = length - done;
         Run run = image.guarded(() -> lookup.lookup(at, remaining));
         if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())
-            || !knownOwnedAlone(run.hostOffset(), run.length())) {
+            || !knownOwnedAlone(run.hostOffset(), run.length())
+            || (run.length() < remaining && zeroClusterFollows(run))) {
           break;
         }
         checkDataWrite(run.hostOffset(), run.length());
@@ -162,6 +170,106 @@ final class WritePath {
       write(src.gather(done, piece), position + done);
       done += piece;
     }
+  }
+
+  /** Whether the whole range maps to data clusters this image owns (COPIED), which a write changes in place. */
+  private boolean allInPlace(long position, long length) throws IOException {
+    long cursor = position;
+    while (cursor < position + length) {
+      long at = cursor;
+      Run run = image.guarded(() -> lookup.lookup(at, position + length - at));
+      if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
+        return false;
+      }
+      cursor = run.guestEnd();
+    }
+    return true;
+  }
+
+  /**
+   * Whether the cluster right after an in-place run is a zero cluster whose own host cluster follows
+   * the run's (read without the lock): the single-buffer path then writes both at once.
+   */
+  private boolean zeroClusterFollows(Run run) throws IOException {
+    long next = run.guestEnd();
+    if (extendedL2 || hasDataFile || (next & (clusterSize - 1)) != 0 || next >= image.size()) {
+      return false;
+    }
+    long entry = entryAt(next);
+    return L2Entry.kind(entry, false) == L2Entry.Kind.ZERO && L2Entry.copied(entry)
+        && L2Entry.hostOffset(entry) == run.hostOffset() + run.length();
+  }
+
+  /**
+   * Writes an in-place run ({@code prefixLength} bytes at host {@code prefixHost}) together with the
+   * whole clusters after it that keep their own host cluster right behind it (zero clusters with a
+   * preallocated host cluster, or more in-place data): one data write, as QEMU's
+   * qcow2_alloc_host_offset merges copied and reused clusters into one host range, so that one
+   * guest write raises one write_aio event. The zero clusters become data once the write is done.
+   * Returns the bytes written, 0 when no cluster follows that could join (nothing written then).
+   */
+  private int writeInPlaceWithZeroClusters(ByteBuffer data, long guestOffset, int prefixLength, long prefixHost)
+      throws IOException {
+    long joinStart = guestOffset + prefixLength;
+    if (extendedL2 || hasDataFile || (joinStart & (clusterSize - 1)) != 0
+        || data.remaining() - prefixLength < clusterSize) {
+      return 0;
+    }
+    long firstCluster = joinStart >>> clusterBits;
+    int count;
+    boolean[] wasZero;
+    metaLock.lock();
+    try {
+      long bytesPerTable = lookup.bytesPerL2Table();
+      long tableEnd = (joinStart / bytesPerTable + 1) * bytesPerTable;
+      int maxClusters = (int) Math.min((data.remaining() - prefixLength) >>> clusterBits,
+          (tableEnd - joinStart) >>> clusterBits);
+      wasZero = new boolean[maxClusters];
+      count = 0;
+      boolean anyZero = false;
+      while (count < maxClusters && !reservations.isReserved(firstCluster + count)) {
+        long guest = joinStart + ((long) count << clusterBits);
+        long entry = entryAt(guest);
+        boolean ownsHost = L2Entry.hasHostCluster(entry, false) && L2Entry.copied(entry) && !L2Entry.compressed(entry);
+        if (!ownsHost || L2Entry.hostOffset(entry) != prefixHost + prefixLength + ((long) count << clusterBits)) {
+          break;
+        }
+        checkOwnedAlone(guest, entry);
+        wasZero[count] = L2Entry.kind(entry, false) == L2Entry.Kind.ZERO;
+        anyZero |= wasZero[count];
+        count++;
+      }
+      if (!anyZero) {
+        // Data clusters alone gain nothing from joining: the plain in-place path writes them.
+        return 0;
+      }
+      metadata.markDirty();
+      image.guarded(() -> lookup.writableSlot(joinStart, refcounts));
+      reservations.reserve(firstCluster, count);
+    } catch (CorruptImageException e) {
+      throw image.signalCorruption(e);
+    } finally {
+      metaLock.unlock();
+    }
+    int length = prefixLength + (count << clusterBits);
+    try {
+      checkDataWrite(prefixHost, length);
+      writeData(prefixHost, guestOffset, data.slice(0, length));
+    } catch (IOException | RuntimeException e) {
+      reservations.end(firstCluster, count);
+      throw e;
+    }
+    int joined = count;
+    finishMapping(firstCluster, count, () -> {
+      for (int index = 0; index < joined; index++) {
+        if (wasZero[index]) {
+          long guest = joinStart + ((long) index << clusterBits);
+          long host = prefixHost + prefixLength + ((long) index << clusterBits);
+          lookup.store(lookup.writableSlot(guest, refcounts), L2Entry.data(host, true), 0);
+        }
+      }
+    });
+    return length;
   }
 
   /**
@@ -215,8 +323,8 @@ final class WritePath {
   /**
    * Writes whole clusters from {@code data} at cluster-aligned {@code guestOffset}: the leading run
    * of clusters that cannot be written in place gets fresh contiguous host clusters and one write
-   * (a cluster with a host cluster of its own is rewritten in place, alone). Returns the bytes
-   * written (at least one cluster).
+   * (a cluster with a host cluster of its own is rewritten in place, with the clusters after it
+   * whose own host clusters follow contiguously). Returns the bytes written (at least one cluster).
    */
   private int writeWholeClusters(ByteBuffer data, long guestOffset) throws IOException {
     long firstCluster = guestOffset >>> clusterBits;
@@ -241,12 +349,20 @@ final class WritePath {
         long entry = entryAt(guestOffset + ((long) count << clusterBits));
         boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry) && !L2Entry.compressed(entry);
         if (ownsHost) {
-          // A cluster with a host cluster of its own is rewritten in place, alone.
-          if (count == 0) {
-            checkOwnedAlone(guestOffset, entry);
+          // A cluster with a host cluster of its own is rewritten in place, together with the
+          // clusters after it whose own host clusters follow its (QEMU writes such a host range at
+          // once: one write_aio event).
+          boolean follows = inPlace
+              && L2Entry.hostOffset(entry) == L2Entry.hostOffset(oldEntries[0]) + ((long) count << clusterBits);
+          if (count == 0 || follows) {
+            checkOwnedAlone(guestOffset + ((long) count << clusterBits), entry);
             oldEntries[count++] = entry;
             inPlace = true;
+            continue;
           }
+          break;
+        }
+        if (inPlace) {
           break;
         }
         oldEntries[count++] = entry;
@@ -270,6 +386,9 @@ final class WritePath {
     try {
       writeData(target, guestOffset, data.slice(0, length));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(oldEntries[0], target)) {
+        abortAllocation(target, length);
+      }
       reservations.end(firstCluster, count);
       throw e;
     }
@@ -306,6 +425,7 @@ final class WritePath {
    * as: its units without data of their own get their current content written to a host cluster.
    */
   void allocateCluster(long clusterStart) throws IOException {
+    metadata.releaseFreesBeforeAllocating(() -> !allInPlace(clusterStart, clusterSize));
     long epoch = io.enter();
     try {
       rewriteCluster(clusterStart, null, clusterStart);
@@ -362,6 +482,9 @@ final class WritePath {
       newBitmap = image.guarded(
           () -> fillCluster(written, guestOffset, clusterStart, words[0], words[1], hasHost, target, allocateOnly));
     } catch (IOException | RuntimeException e) {
+      if (!inPlaceWrite(words[0], target)) {
+        abortAllocation(target, clusterSize);
+      }
       reservations.end(clusterIndex, 1);
       throw e;
     }
@@ -394,6 +517,10 @@ final class WritePath {
     // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
     int[] ranges = new int[2 * units];
     int rangeCount = 0;
+    // Whether a partly written unit of a fresh cluster left its rest as the zeros the cluster reads
+    // as (QEMU's zero copy-on-write), and whether one had to copy its rest instead.
+    boolean zeroCow = false;
+    boolean copiedCow = false;
     for (int unit = 0; unit < units; unit++) {
       L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
       long unitGuest = clusterStart + ((long) unit << unitBits);
@@ -425,7 +552,9 @@ final class WritePath {
           // encrypted one's: zeros decrypt to noise).
           from = (int) (dataStart - clusterStart);
           to = (int) (dataEnd - clusterStart);
+          zeroCow = true;
         } else {
+          copiedCow |= touched;
           if (out == null) {
             out = ByteBuffer.allocate(clusterSize);
           }
@@ -440,6 +569,13 @@ final class WritePath {
         ranges[2 * rangeCount + 1] = to;
         rangeCount++;
       }
+    }
+    if (zeroCow && !copiedCow) {
+      // As QEMU's handle_alloc_space: the touched units of the fresh cluster are zeroed on the host
+      // where that is cheap (fallocate), rather than left as holes: the file's size and allocation,
+      // which block status goes by, are then QEMU's.
+      dataStorage.zeroRangeWithoutFallback(target + ((long) firstTouched << unitBits),
+          (long) (lastTouched - firstTouched + 1) << unitBits);
     }
     int dataFrom = (int) (guestOffset - clusterStart);
     if (out == null && rangeCount == 1 && ranges[0] == dataFrom && ranges[1] == dataFrom + data.remaining()) {
@@ -489,6 +625,27 @@ final class WritePath {
       throw new CorruptImageException(name + ": L2 entry has subcluster " + unit + " marked both allocated and zero");
     }
     return kind;
+  }
+
+  /** Whether a write to {@code target} goes to the host cluster the old entry already maps (nothing was allocated). */
+  private boolean inPlaceWrite(long oldEntry, long target) {
+    return hasDataFile || L2Entry.hasHostCluster(oldEntry, hasDataFile) && L2Entry.hostOffset(oldEntry) == target;
+  }
+
+  /**
+   * Gives back the clusters a write allocated when its data could not be written (QEMU's
+   * qcow2_alloc_cluster_abort): no entry maps them yet, so the next allocation may take them again
+   * rather than leak them. A preallocated cluster the write targeted in place is kept.
+   */
+  private void abortAllocation(long hostOffset, long length) {
+    metaLock.lock();
+    try {
+      refcounts.abortAllocation(hostOffset, length);
+    } catch (IOException | RuntimeException e) {
+      // the clusters stay allocated: a leak, which check reports and -r leaks repairs
+    } finally {
+      metaLock.unlock();
+    }
   }
 
   /** A host cluster for guest data: a fresh refcounted one, or the guest offset in an external data file. */
@@ -557,6 +714,7 @@ final class WritePath {
     }
     long clusterStart = guestOffset & ~(clusterSize - 1L);
     long clusterIndex = clusterStart >>> clusterBits;
+    metadata.releaseFreesBeforeAllocating(() -> true);
     long epoch = io.enter();
     try {
       long[] words;
@@ -596,27 +754,30 @@ final class WritePath {
   /**
    * Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the
    * lock. As QEMU's qcow2_alloc_bytes: when the cluster the packing is in cannot take one more
-   * reference (always so with 1-bit refcounts), the bytes start a new cluster instead.
+   * reference (always so with 1-bit refcounts), the bytes start afresh; when they do not fit, one
+   * more cluster is allocated where the allocator finds one (a freed one first), and the bytes
+   * run on into it when it follows the packing's cluster, else start in it.
    */
   private long placeCompressed(long length) throws IOException {
     long start = compressedCursor;
-    if ((start & (clusterSize - 1)) != 0 && refcounts.canIncrement(start >>> clusterBits)) {
+    if (start != 0 && !refcounts.canIncrement(start >>> clusterBits)) {
+      start = 0;
+    }
+    if (length > clusterSize) {
+      // more than a cluster (a library caller's bytes; QEMU never compresses to more): contiguous clusters
+      start = refcounts.allocate((int) ((length + clusterSize - 1) >>> clusterBits), "compressed cluster");
+    } else if (start != 0 && length <= clusterSize - (start & (clusterSize - 1))) {
+      refcounts.increment(start, length);
+    } else {
+      long newCluster = refcounts.allocate(1, "compressed cluster");
       long clusterEnd = (start | (clusterSize - 1)) + 1;
-      long room = clusterEnd - start;
-      if (length <= room) {
-        refcounts.increment(start, length);
-        compressedCursor = start + length;
-        return start;
-      }
-      if (refcounts.frontierOffset() == clusterEnd) {
-        refcounts.increment(start, room);
-        refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
-        compressedCursor = start + length;
-        return start;
+      if (start != 0 && clusterEnd == newCluster) {
+        refcounts.increment(start, clusterEnd - start);
+      } else {
+        start = newCluster;
       }
     }
-    start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
-    compressedCursor = start + length;
+    compressedCursor = ((start + length) & (clusterSize - 1)) == 0 ? 0 : start + length;
     return start;
   }
 
@@ -679,6 +840,7 @@ final class WritePath {
   void preallocateMetadata(long start, long end) throws IOException {
     long hostEnd = 0;
     long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+    metadata.releaseFreesBeforeAllocating(() -> true);
     long epoch = io.enter();
     try {
       metaLock.lock();

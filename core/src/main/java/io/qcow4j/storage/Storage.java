@@ -49,6 +49,15 @@ public interface Storage extends Closeable {
   /** Makes the range read as zeros, keeping or allocating its space; may grow the file. */
   void zeroRange(long position, long length) throws IOException;
 
+  /**
+   * Makes the range read as zeros only where that is cheap (a host file's fallocate zero range),
+   * as QEMU's write-zeroes with BDRV_REQ_NO_FALLBACK; may grow the file. Returns false, having
+   * changed nothing, where it is not; by default it never is.
+   */
+  default boolean zeroRangeWithoutFallback(long position, long length) throws IOException {
+    return false;
+  }
+
   /** Reserves host space for the range without changing what it reads; may grow the file. */
   void allocate(long position, long length) throws IOException;
 
@@ -91,6 +100,14 @@ public interface Storage extends Closeable {
    * one that wraps another passes it on.
    */
   default void debugEvent(String event) {}
+
+  /**
+   * The breakpoints of the first blkdebug node at or below this storage (QEMU looks down the
+   * primary children); null when there is none.
+   */
+  default DebugBreakpoints debugBreakpoints() {
+    return null;
+  }
 
   /**
    * The first offset at or after {@code position} that may hold data (SEEK_DATA); Long.MAX_VALUE

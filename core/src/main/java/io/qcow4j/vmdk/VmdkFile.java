@@ -15,10 +15,13 @@ import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.disk.SnapshotLoadException;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.Arguments;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.internal.storage.HostFiles;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
@@ -216,6 +219,39 @@ public final class VmdkFile implements DiskFile {
     }
     dst.position(start + count);
     return count;
+  }
+
+  /**
+   * The range mapped from one extent's file when it keeps all of it as grains (or flat data)
+   * contiguous on the host; empty otherwise (compressed or zeroed grains, holes, a range across
+   * extents, storage that is not a local file).
+   */
+  @Override
+  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (offset < 0 || length <= 0 || length > size - offset) {
+      return Optional.empty();
+    }
+    VmdkExtent extent = extentAt(offset);
+    if (!(extent.storage() instanceof FileStorage file) || offset + length > extent.startByte() + extent.byteSize()) {
+      return Optional.empty();
+    }
+    long hostStart = -1;
+    long cursor = offset - extent.startByte();
+    long end = cursor + length;
+    long first = cursor;
+    while (cursor < end) {
+      VmdkExtent.Mapping mapping = extent.map(cursor);
+      if (mapping.kind() != VmdkExtent.Kind.DATA || mapping.length() <= 0
+          || (hostStart >= 0 && mapping.hostOffset() != hostStart + (cursor - first))) {
+        return Optional.empty();
+      }
+      if (hostStart < 0) {
+        hostStart = mapping.hostOffset();
+      }
+      cursor += mapping.length();
+    }
+    return file.mapReadOnly(hostStart, length, arena);
   }
 
   private void readBacking(ByteBuffer window, long guestOffset) throws IOException {

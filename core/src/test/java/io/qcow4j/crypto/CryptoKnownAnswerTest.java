@@ -214,6 +214,55 @@ class CryptoKnownAnswerTest {
   }
 
   @Test
+  void ctrMatchesTheJdkPerSector() throws Exception {
+    Random random = new Random(5);
+    CipherSpec spec = CipherSpec.of(CipherAlgorithm.AES_128, CipherMode.CTR, IvGenAlgorithm.PLAIN64, null);
+    byte[] key = new byte[16];
+    random.nextBytes(key);
+    byte[] data = new byte[3 * 512];
+    random.nextBytes(data);
+    byte[] plain = data.clone();
+    long first = 0xffff_ffff_ffff_fffeL; // IVs with every bit of their low 64 set, and their wrap
+    new SectorCipher(spec, key).encrypt(data, 0, data.length, first);
+    for (int s = 0; s < 3; s++) {
+      Cipher jdk = Cipher.getInstance("AES/CTR/NoPadding");
+      jdk.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, "AES"), new IvParameterSpec(expectedIv(spec, key, first + s)));
+      assertThat(Arrays.copyOfRange(data, s * 512, s * 512 + 512)).as("sector %d", s)
+          .isEqualTo(jdk.doFinal(plain, s * 512, 512));
+    }
+  }
+
+  /** A long run of sectors at an odd place in its array gives what the sectors give one by one. */
+  @Test
+  void longRunsAgreeWithSectorsOneByOne() throws Exception {
+    Random random = new Random(11);
+    for (CipherMode mode : CipherMode.values()) {
+      for (IvGenAlgorithm ivgen : IvGenAlgorithm.values()) {
+        HashAlgorithm ivHash = ivgen == IvGenAlgorithm.ESSIV ? HashAlgorithm.SHA256 : null;
+        CipherSpec spec = CipherSpec.of(CipherAlgorithm.AES_256, mode, ivgen, ivHash);
+        byte[] key = new byte[spec.keyLength()];
+        random.nextBytes(key);
+        int sectors = 77; // more than two of the cipher's runs of 16 KiB
+        int offset = 24;
+        byte[] whole = new byte[offset + sectors * 512 + 8];
+        random.nextBytes(whole);
+        byte[] plain = whole.clone();
+        byte[] bySector = whole.clone();
+        long first = 0xffff_fff0L;
+        SectorCipher cipher = new SectorCipher(spec, key);
+        cipher.encrypt(whole, offset, sectors * 512, first);
+        for (int s = 0; s < sectors; s++) {
+          cipher.encrypt(bySector, offset + s * 512, 512, first + s);
+        }
+        assertThat(whole).as("%s %s encrypt", mode, ivgen).isEqualTo(bySector);
+        assertThat(Arrays.copyOfRange(whole, offset, offset + 512)).isNotEqualTo(Arrays.copyOfRange(plain, offset, offset + 512));
+        cipher.decrypt(whole, offset, sectors * 512, first);
+        assertThat(whole).as("%s %s decrypt", mode, ivgen).isEqualTo(plain);
+      }
+    }
+  }
+
+  @Test
   void essivRefusesAHashWithoutAnAesKeySize() {
     org.assertj.core.api.Assertions.assertThatThrownBy(
         () -> CipherSpec.of(CipherAlgorithm.AES_256, CipherMode.CBC, IvGenAlgorithm.ESSIV, HashAlgorithm.SHA1))

@@ -70,6 +70,15 @@ class CrashScenarioTest {
         new byte[length]));
   }
 
+  /** Fails the scenario when the guest cluster at {@code guestOffset} is not at {@code hostOffset}: no reuse took place. */
+  private static void expectHost(QcowFile disk, long guestOffset, long hostOffset) throws IOException {
+    long actual = disk.blockStatus(guestOffset, 4096).hostOffset();
+    if (actual != hostOffset) {
+      fail("guest offset 0x" + Long.toHexString(guestOffset) + " went to host offset 0x" + Long.toHexString(actual)
+          + ", not to the freed cluster at 0x" + Long.toHexString(hostOffset));
+    }
+  }
+
   static Stream<Arguments> scenarios() {
     CreateOptions small = CreateOptions.of(SIZE).withClusterSize(4096);
     return Stream.of(
@@ -102,6 +111,39 @@ class CrashScenarioTest {
               zero(disk, model, changes, storage, "discard", 0, 4096);
               disk.flush();
               write(disk, model, changes, storage, 1 << 20, 100, 0xbb);
+              disk.flush();
+            }),
+        // QEMU's allocator hands a discarded cluster out at once; ours does too, after the flush
+        // the allocating write makes first (nothing on disk may point at the cluster when it is reused).
+        new Scenario("reuse of a discarded cluster without a flush between", small,
+            (disk, model, changes, storage) -> write(disk, model, changes, storage, 0, 8192, 0xaa),
+            (disk, model, changes, storage) -> {
+              zero(disk, model, changes, storage, "discard", 0, 4096);
+              write(disk, model, changes, storage, 1 << 20, 4096, 0xbb);
+              expectHost(disk, 1 << 20, disk.blockStatus(4096, 4096).hostOffset() - 4096);
+              write(disk, model, changes, storage, 4096, 100, 0xcc);
+              disk.flush();
+            }),
+        new Scenario("reuse of a discarded cluster without a flush between, lazy refcounts", small.withLazyRefcounts(true),
+            (disk, model, changes, storage) -> write(disk, model, changes, storage, 0, 8192, 0xaa),
+            (disk, model, changes, storage) -> {
+              zero(disk, model, changes, storage, "discard", 0, 4096);
+              write(disk, model, changes, storage, 1 << 20, 4096, 0xbb);
+              expectHost(disk, 1 << 20, disk.blockStatus(4096, 4096).hostOffset() - 4096);
+              disk.flush();
+            }),
+        new Scenario("reuse of discarded preallocated clusters, as iotest 250",
+            small.withPreallocation(io.qcow4j.disk.Preallocation.METADATA),
+            (disk, model, changes, storage) -> { },
+            (disk, model, changes, storage) -> {
+              long firstHost = disk.blockStatus(0, 4096).hostOffset();
+              long lastHost = disk.blockStatus(SIZE - 8192, 4096).hostOffset();
+              zero(disk, model, changes, storage, "discard", 0, 8192);
+              zero(disk, model, changes, storage, "discard", SIZE - 8192, 8192);
+              write(disk, model, changes, storage, SIZE - 8192, 8192, 0xbb);
+              expectHost(disk, SIZE - 8192, firstHost);
+              write(disk, model, changes, storage, 0, 8192, 0xcc);
+              expectHost(disk, 0, lastHost);
               disk.flush();
             }),
         new Scenario("reuse of a discarded cluster, lazy refcounts", small.withLazyRefcounts(true),

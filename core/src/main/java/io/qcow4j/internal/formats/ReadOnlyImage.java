@@ -5,8 +5,11 @@ import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.internal.Arguments;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -102,9 +105,11 @@ public abstract class ReadOnlyImage implements DiskFile {
     zero(window);
   }
 
+  private static final byte[] ZEROS = new byte[64 << 10];
+
   private static void zero(ByteBuffer window) {
     while (window.hasRemaining()) {
-      window.put((byte) 0);
+      window.put(ZEROS, 0, Math.min(ZEROS.length, window.remaining()));
     }
   }
 
@@ -114,6 +119,35 @@ public abstract class ReadOnlyImage implements DiskFile {
    */
   protected boolean reportsBlockStatus() {
     return true;
+  }
+
+  /**
+   * The range mapped from the image file when the format keeps all of it as data contiguous on the
+   * host (blocks in guest order, as the formats allocate them); empty otherwise, and over storage
+   * that is not a local file (a VHDX log replayed in memory).
+   */
+  @Override
+  public final Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    ensureOpen();
+    if (!(storage instanceof FileStorage file) || offset < 0 || length <= 0 || length > size - offset) {
+      return Optional.empty();
+    }
+    long hostStart = -1;
+    long cursor = offset;
+    long end = offset + length;
+    while (cursor < end) {
+      Mapping mapping = map(cursor, end - cursor);
+      boolean data = mapping.state() == Mapping.State.DATA || mapping.state() == Mapping.State.DATA_RECURSE;
+      boolean contiguous = hostStart < 0 || mapping.hostOffset() == hostStart + (cursor - offset);
+      if (!data || mapping.length() <= 0 || mapping.hostOffset() < 0 || !contiguous) {
+        return Optional.empty();
+      }
+      if (hostStart < 0) {
+        hostStart = mapping.hostOffset();
+      }
+      cursor += mapping.length();
+    }
+    return file.mapReadOnly(hostStart, length, arena);
   }
 
   @Override

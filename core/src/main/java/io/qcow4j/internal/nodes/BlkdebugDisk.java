@@ -1,6 +1,7 @@
 package io.qcow4j.internal.nodes;
 
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.Extent;
 import io.qcow4j.internal.storagenodes.BlkdebugStorage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -59,6 +60,17 @@ final class BlkdebugDisk extends ForwardingDiskFile {
       total += write(src, position + total);
     }
     return total;
+  }
+
+  @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return rules;
+  }
+
+  @Override
+  public Extent blockStatus(long offset, long maxLength) throws IOException {
+    rules.checkBlockStatus(offset, Math.max(0, Math.min(maxLength, below.size() - offset)));
+    return below.blockStatus(offset, maxLength);
   }
 
   @Override

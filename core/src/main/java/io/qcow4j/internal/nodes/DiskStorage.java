@@ -20,6 +20,11 @@ final class DiskStorage implements Storage {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return disk.debugBreakpoints();
+  }
+
+  @Override
   public String name() {
     return disk.files().isEmpty() ? disk.driverName() : disk.files().getFirst().toString();
   }

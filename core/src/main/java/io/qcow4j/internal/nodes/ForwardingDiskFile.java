@@ -126,6 +126,11 @@ abstract class ForwardingDiskFile implements DiskFile {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return below.debugBreakpoints();
+  }
+
+  @Override
   public List<SnapshotInfo> snapshots() throws IOException {
     return below.snapshots();
   }

@@ -46,7 +46,8 @@ public final class NodeOpener {
           || debug.image() instanceof BlockNode.Filter -> {
         DiskFile below = openTop(debug.image(), options, secrets);
         try {
-          yield new BlkdebugDisk(below, new BlkdebugStorage(new DiskStorage(below), StorageNodes.blkdebugRules(debug)));
+          yield new BlkdebugDisk(below, new BlkdebugStorage(new DiskStorage(below), StorageNodes.blkdebugRules(debug),
+              StorageNodes.blkdebugLimits(debug)));
         } catch (IOException | RuntimeException e) {
           closeQuietly(below, e);
           throw e;

@@ -4,6 +4,8 @@ import io.qcow4j.storage.ClosedStorageException;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
@@ -171,6 +173,30 @@ public final class FileStorage implements Storage {
     return io(current -> current.read(dst, position));
   }
 
+  /**
+   * {@code length} bytes of the file from {@code position}, mapped read-only until {@code arena}
+   * closes; empty when the range does not lie inside the file or the file cannot be mapped (a
+   * pipe, a character device, a file system without mmap).
+   */
+  public Optional<MemorySegment> mapReadOnly(long position, long length, Arena arena) throws IOException {
+    if (position < 0 || length <= 0) {
+      return Optional.empty();
+    }
+    return io(current -> {
+      if (length > current.size() - position) {
+        return Optional.empty();
+      }
+      try {
+        return Optional.of(current.map(FileChannel.MapMode.READ_ONLY, position, length, arena));
+      } catch (ClosedChannelException e) {
+        throw e;
+      } catch (IOException | UnsupportedOperationException e) {
+        // a file system that cannot map (ENODEV), or no address space left: the caller reads
+        return Optional.empty();
+      }
+    });
+  }
+
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
     int start = src.position();
@@ -271,6 +297,11 @@ public final class FileStorage implements Storage {
       return;
     }
     writeZeros(position, length);
+  }
+
+  @Override
+  public boolean zeroRangeWithoutFallback(long position, long length) throws IOException {
+    return length > 0 && nativeFile.isPresent() && nativeFile.get().fallocate(NativeFile.ZERO_RANGE, position, length);
   }
 
   @Override

@@ -115,6 +115,11 @@ public final class WindowStorage implements Storage {
   }
 
   @Override
+  public io.qcow4j.storage.DebugBreakpoints debugBreakpoints() {
+    return whole.debugBreakpoints();
+  }
+
+  @Override
   public void takePermission(io.qcow4j.disk.Permission permission) throws IOException {
     whole.takePermission(permission);
   }

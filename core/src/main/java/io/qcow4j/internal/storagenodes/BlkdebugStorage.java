@@ -1,6 +1,8 @@
 package io.qcow4j.internal.storagenodes;
 
 import io.qcow4j.spec.BlkdebugRule;
+import io.qcow4j.spec.BlkdebugRules;
+import io.qcow4j.storage.DebugBreakpoints;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -16,22 +18,113 @@ import java.util.List;
  * of its kinds that touches its offset with its errno (once, or until other rules are armed), and
  * set-state rules move the state. Requests pass through otherwise.
  */
-public final class BlkdebugStorage implements Storage {
+public final class BlkdebugStorage implements Storage, DebugBreakpoints {
   private final Storage image;
   private final List<BlkdebugRule> rules;
+  private final BlkdebugLimits limits;
+  /** Writes widened to blkdebug's align, with their read-modify-write events; null without align. */
+  private final AlignedWrites aligned;
   /** Rules armed by the last event that armed any, the first one checked first (QEMU's active_rules). */
   private final Deque<BlkdebugRule> armed = new ArrayDeque<>();
   private long state = 1;
+  /** Breakpoints, the latest first (QEMU inserts them at the head of their event's rules). */
+  private final List<Breakpoint> breakpoints = new ArrayList<>();
+  /** Suspended requests, the latest first (QEMU's suspended_reqs). */
+  private final Deque<Suspended> suspended = new ArrayDeque<>();
+  private volatile DebugBreakpoints.Listener listener;
+
+  private record Breakpoint(String event, String tag) {}
+
+  /** A request held at a breakpoint until its latch opens. */
+  private record Suspended(String tag, java.util.concurrent.CountDownLatch latch) {}
+
+  /**
+   * Writes started and the count a flush last made durable (QEMU's write_gen and flushed_gen): a
+   * flush with nothing written since the last one that succeeded neither raises flush_to_disk nor
+   * reaches the rules or the file.
+   */
+  private final java.util.concurrent.atomic.AtomicLong writeGeneration = new java.util.concurrent.atomic.AtomicLong();
+  private volatile long flushedGeneration;
 
   /** blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them. */
   public BlkdebugStorage(Storage image, List<BlkdebugRule> rules) {
+    this(image, rules, BlkdebugLimits.NONE);
+  }
+
+  /**
+   * blkdebug over {@code image} (closed with it) with {@code rules} in the order QEMU adds them,
+   * writes of zeroes and discards cut by {@code limits} as QEMU's block layer cuts them.
+   */
+  public BlkdebugStorage(Storage image, List<BlkdebugRule> rules, BlkdebugLimits limits) {
     this.image = image;
+    this.limits = limits;
+    this.aligned = limits.align() <= 1 ? null : new AlignedWrites(limits.align(), new AlignedWrites.Node() {
+      @Override
+      public void event(String name) {
+        debugEvent(name);
+      }
+
+      @Override
+      public void readBlocks(ByteBuffer dst, long position) throws IOException {
+        check(position, dst.remaining(), BlkdebugRule.READ);
+        image.readOrZero(dst, position);
+      }
+
+      @Override
+      public void writeBlocks(ByteBuffer src, long position) throws IOException {
+        check(position, src.remaining(), BlkdebugRule.WRITE);
+        image.write(src, position);
+      }
+    });
     // QEMU inserts each rule at the head of its event's list
     this.rules = new ArrayList<>(rules).reversed();
+    // blkdebug_open raises the "none" event on its own node once its rules are in
+    processEvent("none");
   }
 
   @Override
-  public synchronized void debugEvent(String event) {
+  public void debugEvent(String event) {
+    List<Suspended> held = processEvent(event);
+    // the request waits here, outside the lock, until resumed (QEMU's coroutine yields)
+    for (Suspended request : held) {
+      boolean interrupted = false;
+      while (true) {
+        try {
+          request.latch().await();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    image.debugEvent(event);
+  }
+
+  /**
+   * QEMU's blkdebug_debug_event: arms the inject-error rules of {@code event}, applies its
+   * set-state rules and suspends the request at its breakpoints; returns the suspensions to wait on.
+   */
+  private synchronized List<Suspended> processEvent(String event) {
+    List<Suspended> held = List.of();
+    for (java.util.Iterator<Breakpoint> it = breakpoints.iterator(); it.hasNext(); ) {
+      Breakpoint breakpoint = it.next();
+      if (breakpoint.event().equals(event)) {
+        it.remove();
+        Suspended request = new Suspended(breakpoint.tag(), new java.util.concurrent.CountDownLatch(1));
+        suspended.addFirst(request);
+        if (held.isEmpty()) {
+          held = new ArrayList<>();
+        }
+        held.add(request);
+        DebugBreakpoints.Listener heard = listener;
+        if (heard != null) {
+          heard.suspended(breakpoint.tag());
+        }
+      }
+    }
     long newState = state;
     boolean injected = false;
     for (BlkdebugRule rule : rules) {
@@ -49,7 +142,81 @@ public final class BlkdebugStorage implements Storage {
       }
     }
     state = newState;
-    image.debugEvent(event);
+    return held;
+  }
+
+  @Override
+  public synchronized boolean setBreakpoint(String event, String tag) {
+    if (!BlkdebugRules.EVENTS.contains(event)) {
+      return false;
+    }
+    breakpoints.addFirst(new Breakpoint(event, tag));
+    return true;
+  }
+
+  @Override
+  public synchronized boolean removeBreakpoint(String tag) {
+    boolean found = breakpoints.removeIf(breakpoint -> breakpoint.tag().equals(tag));
+    // as blkdebug_debug_remove_breakpoint: resuming the suspended requests alone does not count
+    // (its resume_req_by_tag, resuming them all, ends with -ENOENT)
+    while (resume(tag)) {
+      // every one of them
+    }
+    return found;
+  }
+
+  @Override
+  public synchronized boolean resume(String tag) {
+    for (Suspended request : suspended) {
+      if (request.tag().equals(tag)) {
+        suspended.remove(request);
+        DebugBreakpoints.Listener heard = listener;
+        if (heard != null) {
+          heard.resuming(tag);
+        }
+        request.latch().countDown();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  @Override
+  public synchronized boolean isSuspended(String tag) {
+    return suspended.stream().anyMatch(request -> request.tag().equals(tag));
+  }
+
+  @Override
+  public synchronized void releaseAll() {
+    breakpoints.clear();
+    for (Suspended request : suspended) {
+      request.latch().countDown();
+    }
+    suspended.clear();
+  }
+
+  @Override
+  public void setListener(DebugBreakpoints.Listener listener) {
+    this.listener = listener;
+  }
+
+  @Override
+  public DebugBreakpoints debugBreakpoints() {
+    return this;
+  }
+
+  /**
+   * QEMU's blkdebug_co_block_status: fails with an armed rule of iotype block-status that covers
+   * {@code length} bytes at {@code offset}; the answer itself is the image's.
+   */
+  public void checkBlockStatus(long offset, long length) throws IOException {
+    check(offset, length, BlkdebugRule.BLOCK_STATUS);
+  }
+
+  @Override
+  public io.qcow4j.storage.StorageStatus status(long position, long maxLength) throws IOException {
+    check(position, maxLength, BlkdebugRule.BLOCK_STATUS);
+    return image.status(position, maxLength);
   }
 
   /** QEMU's rule_check: fails the request when an armed rule of its kind covers it. */
@@ -107,6 +274,11 @@ public final class BlkdebugStorage implements Storage {
 
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
+    writeGeneration.incrementAndGet();
+    if (aligned != null) {
+      aligned.write(src, position);
+      return;
+    }
     check(position, src.remaining(), BlkdebugRule.WRITE);
     image.write(src, position);
   }
@@ -117,36 +289,75 @@ public final class BlkdebugStorage implements Storage {
     for (ByteBuffer src : srcs) {
       wanted += src.remaining();
     }
+    writeGeneration.incrementAndGet();
+    if (aligned != null) {
+      ByteBuffer gathered = ByteBuffer.allocate(Math.toIntExact(wanted));
+      for (ByteBuffer src : srcs) {
+        gathered.put(src);
+      }
+      aligned.write(gathered.flip(), position);
+      return;
+    }
     check(position, wanted, BlkdebugRule.WRITE);
     image.write(srcs, position);
   }
 
   @Override
   public void truncate(long newSize) throws IOException {
+    writeGeneration.incrementAndGet();
     image.truncate(newSize);
   }
 
   @Override
   public void force(boolean metadata) throws IOException {
+    long generation = writeGeneration.get();
+    if (generation == flushedGeneration) {
+      return;
+    }
     debugEvent("flush_to_disk");
     check(0, 0, BlkdebugRule.FLUSH);
     image.force(metadata);
+    flushedGeneration = generation;
   }
 
   @Override
   public void punchHole(long position, long length) throws IOException {
-    check(position, length, BlkdebugRule.DISCARD);
-    image.punchHole(position, length);
+    writeGeneration.incrementAndGet();
+    if (!limits.any()) {
+      check(position, length, BlkdebugRule.DISCARD);
+      image.punchHole(position, length);
+      return;
+    }
+    for (BlkdebugLimits.Piece piece : limits.discard(position, length)) {
+      if (piece.fate() == BlkdebugLimits.Fate.PASS) {
+        check(piece.offset(), piece.length(), BlkdebugRule.DISCARD);
+        image.punchHole(piece.offset(), piece.length());
+      }
+    }
   }
 
   @Override
   public void zeroRange(long position, long length) throws IOException {
-    check(position, length, BlkdebugRule.WRITE_ZEROES);
-    image.zeroRange(position, length);
+    writeGeneration.incrementAndGet();
+    if (!limits.any()) {
+      check(position, length, BlkdebugRule.WRITE_ZEROES);
+      image.zeroRange(position, length);
+      return;
+    }
+    for (BlkdebugLimits.Piece piece : limits.writeZeroes(position, length)) {
+      if (piece.fate() == BlkdebugLimits.Fate.PASS) {
+        check(piece.offset(), piece.length(), BlkdebugRule.WRITE_ZEROES);
+        image.zeroRange(piece.offset(), piece.length());
+      } else {
+        // the block layer's fallback: zeros written as data
+        write(ByteBuffer.allocate((int) piece.length()), piece.offset());
+      }
+    }
   }
 
   @Override
   public void allocate(long position, long length) throws IOException {
+    writeGeneration.incrementAndGet();
     image.allocate(position, length);
   }
 
@@ -167,6 +378,7 @@ public final class BlkdebugStorage implements Storage {
 
   @Override
   public void close() throws IOException {
+    releaseAll();
     image.close();
   }
 

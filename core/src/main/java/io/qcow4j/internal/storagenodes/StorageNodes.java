@@ -154,10 +154,16 @@ public final class StorageNodes {
       throws IOException {
     List<BlkdebugRule> rules = blkdebugRules(debug);
     Storage image = storage(debug.image(), options, disks, resizes);
-    return new BlkdebugStorage(image, rules);
+    return new BlkdebugStorage(image, rules, blkdebugLimits(debug));
   }
 
-  /** The rules of a blkdebug node: its config file's, then its options'. */
+  /** The request limits of a blkdebug node's options. */
+  public static BlkdebugLimits blkdebugLimits(BlockNode.Blkdebug debug) {
+    return new BlkdebugLimits(debug.align(), debug.maxTransfer(), debug.optWriteZero(), debug.maxWriteZero(),
+        debug.optDiscard(), debug.maxDiscard());
+  }
+
+  /** blkdebug's rules: those of its config file, then those of its options. */
   public static List<BlkdebugRule> blkdebugRules(BlockNode.Blkdebug debug) throws IOException {
     List<BlkdebugRule> rules = new ArrayList<>();
     if (debug.config() != null) {

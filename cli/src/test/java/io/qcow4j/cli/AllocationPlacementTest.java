@@ -1,0 +1,120 @@
+package io.qcow4j.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Where new clusters land, side by side with qemu-img and qemu-io: the same commands on images made
+ * the same way must map every guest range to the same host offset, and leave images that qemu-img
+ * check finds equally clean.
+ */
+class AllocationPlacementTest {
+
+  /**
+   * Clusters freed by a discard are handed out again by the next allocating write, as QEMU's
+   * allocator does (its free cluster index goes back to a cluster the moment its refcount reaches
+   * zero), not only after a flush; iotest 250 is the first case. Each line: create options, size,
+   * the setup (qemu-img arguments, or none) and the qemu-io commands, run once one per process and
+   * once all in one process, with cache=writeback as the iotests run qemu-io (writethrough would
+   * flush after each command).
+   */
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+      // iotest 250, smaller: the first discarded range takes the write at the end, and so on
+      "cluster_size=64k,preallocation=metadata | 20M | | discard 0 1M; discard 19M 1M; write 19M 1M; write 0 1M",
+      // reused in the same open, below data written after the discard
+      "cluster_size=64k | 4M | | write 0 2M; discard 512k 512k; write 3M 256k; write 2M 1M",
+      // a discard that empties no cluster (a snapshot still holds them) allocates at the end
+      "cluster_size=64k | 4M | snapshot -c s1 | write 0 1M; discard 0 512k; write 2M 64k; write 1088k 64k",
+      // in-place writes between the discard and the reuse
+      "cluster_size=4k | 1M | | write 0 256k; discard 64k 64k; write 0 4k; write 512k 128k",
+      // a new L2 table goes into a freed cluster
+      "cluster_size=4k | 64M | | write 0 64k; discard 0 64k; write 32M 4k",
+      // a partial rewrite of a compressed cluster frees its bytes
+      "cluster_size=64k | 4M | | write -c 0 64k; write -c 64k 64k; write 0 4k; write 64k 4k; write 1M 64k",
+  })
+  void freedClustersAreReusedAtOnceLikeQemu(String options, String size, String setup, String commands) {
+    String[] lines = commands.split("; ");
+    for (boolean oneProcess : new boolean[] {false, true}) {
+      SideBySide both = new SideBySide();
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "@/image.qcow2", size).same();
+      if (setup != null) {
+        both.run("qemu-img", (setup + " @/image.qcow2").split(" ")).same();
+      }
+      if (oneProcess) {
+        String[] args = new String[lines.length * 2 + 5];
+        int index = 0;
+        args[index++] = "-t";
+        args[index++] = "writeback";
+        args[index++] = "-f";
+        args[index++] = "qcow2";
+        for (String line : lines) {
+          args[index++] = "-c";
+          args[index++] = line;
+        }
+        args[index] = "@/image.qcow2";
+        both.run("qemu-io", args).same();
+      } else {
+        for (String line : lines) {
+          both.run("qemu-io", "-t", "writeback", "-f", "qcow2", "-c", line, "@/image.qcow2").same();
+        }
+      }
+      both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+      assertThat(both.run("qemu-img", "check", "@/image.qcow2").same().ours().out()).contains("No errors were found");
+    }
+  }
+
+  /**
+   * qemu-img convert -S: inside data, zero runs of at least that many bytes are left out, and the
+   * runs written and left out end at multiples of -S rounded down to a power of two, as qemu-img's
+   * is_allocated_sectors_min cuts them (iotest 122: 1 KiB clusters and -S 4k give 4 KiB runs).
+   */
+  @ParameterizedTest
+  @CsvSource({
+      "qcow2, cluster_size=1k, 4k", "qcow2, cluster_size=1k, 8k", "qcow2, cluster_size=1k, 3k",
+      "qcow2, cluster_size=1k, 512", "qcow2, cluster_size=64k, 4k", "qcow2, cluster_size=4k, 16k",
+      "qcow2, 'cluster_size=64k,extended_l2=on', 4k", "raw, '', 4k", "raw, '', 8k", "raw, '', 1536",
+  })
+  void convertSparseRunsLikeQemuImg(String format, String options, String sparse) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=1k", "@/source.qcow2", "1M").same();
+    for (String write : new String[] {"write -P 0 0 64k", "write 0 1k", "write 8k 1k", "write 17k 1k",
+        "write -P 0 65k 1k", "write 100k 512", "write 109k 512", "write 200k 3k", "write -P 0 300k 64k",
+        "write 330k 512"}) {
+      both.run("qemu-io", "-f", "qcow2", "-c", write, "@/source.qcow2").same();
+    }
+    String[] convert = options.isEmpty()
+        ? new String[] {"convert", "-O", format, "-S", sparse, "@/source.qcow2", "@/target"}
+        : new String[] {"convert", "-O", format, "-o", options, "-S", sparse, "@/source.qcow2", "@/target"};
+    both.run("qemu-img", convert).same();
+    both.run("qemu-img", "map", "--output=json", "-f", format, "@/target").same();
+    both.run("qemu-img", "compare", "-f", "qcow2", "-F", format, "@/source.qcow2", "@/target").same();
+    if (format.equals("qcow2")) {
+      // into an existing image (-n): the runs left out are zeroed
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "@/existing.qcow2", "1M").same();
+      both.run("qemu-io", "-f", "qcow2", "-c", "write -P 7 0 1M", "@/existing.qcow2").same();
+      both.run("qemu-img", "convert", "-n", "-O", "qcow2", "-S", sparse, "@/source.qcow2", "@/existing.qcow2").same();
+      both.run("qemu-img", "map", "--output=json", "@/existing.qcow2").same();
+    }
+  }
+
+  /**
+   * A partial write into a fresh cluster zeroes the rest of the touched (sub)clusters on the host,
+   * as QEMU's handle_alloc_space does with fallocate, and create writes the whole header cluster:
+   * the file's size and allocation are QEMU's, so block status (which looks into the host file of
+   * an image that seems metadata-preallocated) reports the same extents.
+   */
+  @ParameterizedTest
+  @CsvSource({"cluster_size=64k", "'cluster_size=64k,extended_l2=on'", "cluster_size=4k"})
+  void partialWritesOfFreshClustersLikeQemu(String options) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "@/image.qcow2", "1M").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "write 0 4k", "-c", "write 200k 4k", "-c", "write 300k 1k",
+        "@/image.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    assertThat(both.ours.resolve("image.qcow2").toFile().length()).as("file size")
+        .isEqualTo(both.theirs.resolve("image.qcow2").toFile().length());
+  }
+}
