@@ -41,7 +41,10 @@ class ReadOnlyFormatsCommandTest {
         new Recipe("vdi-static", "vdi", "static=on"),
         new Recipe("qed", "qed", "cluster_size=65536"),
         new Recipe("qed-small-clusters", "qed", "cluster_size=4096,table_size=2"),
-        new Recipe("qcow", "qcow", "encryption=off"));
+        new Recipe("qcow", "qcow", "encryption=off"),
+        // QEMU 7.2's vhdx driver has no block status: map shows one data extent, and refuses in human form
+        new Recipe("vhdx-dynamic", "vhdx", "subformat=dynamic"),
+        new Recipe("vhdx-fixed", "vhdx", "subformat=fixed"));
   }
 
   private static Path image(Path dir, Recipe recipe) {
@@ -184,7 +187,8 @@ class ReadOnlyFormatsCommandTest {
     qemu.addAll(command);
     Cli.Result theirs = Qemu.run(qemu.toArray(String[]::new));
     Cli.Result ours = Cli.run(command.toArray(String[]::new));
-    assertThat(ours.err()).as("stderr of " + command).isEqualTo(theirs.err());
+    // in-process, the tool speaks under its own name
+    assertThat(ours.err()).as("stderr of " + command).isEqualTo(theirs.err().replace("qemu-img: ", "qcow4j: "));
     assertThat(ours.out()).as("stdout of " + command).isEqualTo(theirs.out());
     assertThat(ours.exitCode()).as("exit status of " + command).isEqualTo(theirs.exitCode());
   }

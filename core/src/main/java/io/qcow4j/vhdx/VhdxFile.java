@@ -42,6 +42,15 @@ public final class VhdxFile extends ReadOnlyImage {
     return new VhdxFile(opened.storage(), path, opened.layout(), opened.bat(), opened.parent());
   }
 
+  /**
+   * QEMU 7.2's vhdx driver answers no block status: map, NBD's base:allocation and convert see the
+   * whole disk as data at no known offset, and read it all (holes read as zeros).
+   */
+  @Override
+  protected boolean reportsBlockStatus() {
+    return false;
+  }
+
   @Override
   protected Mapping map(long guestOffset, long maxLength) throws IOException {
     long blockSize = layout.blockSize();
