@@ -110,7 +110,7 @@ final class SnapshotCommand implements Callable<Integer> {
       } else if (!apply.isEmpty()) {
         apply(disk, apply.getFirst());
       } else if (!delete.isEmpty()) {
-        delete(disk, delete.getFirst());
+        delete(disk, delete.getFirst(), err);
       }
     } catch (IOException e) {
       throw new CommandFailure(file + ": " + Failures.reason(e, file), 1, e);
@@ -145,6 +145,11 @@ final class SnapshotCommand implements Callable<Integer> {
     } catch (RefcountOverflowException e) {
       throw new CommandFailure(failed + "-22 (Invalid argument)", 1, e);
     } catch (IOException | RuntimeException e) {
+      if (e instanceof IOException && e.getMessage() != null
+          && e.getMessage().endsWith("(Resource temporarily unavailable)")) {
+        // a reference to a cluster without a refcount block (QEMU's EAGAIN)
+        throw new CommandFailure(failed + "-11 (Resource temporarily unavailable)", 1, e);
+      }
       throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }
@@ -173,11 +178,19 @@ final class SnapshotCommand implements Callable<Integer> {
     }
   }
 
-  private static void delete(DiskFile disk, String name) {
+  private static void delete(DiskFile disk, String name, PrintWriter err) {
     String file = disk.files().isEmpty() ? null : disk.files().getFirst().toString();
     String failed = "Could not delete snapshot '" + name + "': ";
     try {
-      ImageSnapshots.delete(disk, name);
+      try {
+        ImageSnapshots.delete(disk, name);
+      } finally {
+        // what QEMU's driver prints itself on the way (a free that failed), before qemu-img's error
+        if (disk instanceof io.qcow4j.qcow2.QcowFile qcow) {
+          qcow.takeDiagnostics().forEach(err::println);
+          err.flush();
+        }
+      }
     } catch (ImageSnapshots.SnapshotException e) {
       throw new CommandFailure(failed + "snapshot not found", 1, e);
     } catch (IOException | RuntimeException e) {

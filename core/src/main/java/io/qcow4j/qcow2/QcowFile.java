@@ -1024,6 +1024,23 @@ public final class QcowFile implements DiskFile {
     return name;
   }
 
+  /** Lines QEMU's qcow2 driver prints itself (stderr, no program name) while an operation goes on. */
+  private final List<String> diagnostics = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+  void diagnostic(String line) {
+    diagnostics.add(line);
+  }
+
+  /**
+   * Takes the lines QEMU's qcow2 driver would have printed on stderr during the operations so far,
+   * a failure it reports and goes past ("qcow2_free_clusters failed: Input/output error").
+   */
+  public List<String> takeDiagnostics() {
+    List<String> taken = List.copyOf(diagnostics);
+    diagnostics.removeAll(taken);
+    return taken;
+  }
+
   void setRepairedAtOpen(List<String> lines) {
     repairedAtOpen = List.copyOf(lines);
   }

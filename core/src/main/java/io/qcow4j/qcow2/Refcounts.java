@@ -358,18 +358,6 @@ final class Refcounts {
     return frontier << clusterBits;
   }
 
-  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
-  long allocateAtFrontier(int count) throws IOException {
-    storage.debugEvent("cluster_alloc_bytes");
-    long first = frontier;
-    frontier += count;
-    refcountUpdate(first, first + count - 1);
-    for (long cluster = first; cluster < first + count; cluster++) {
-      set(cluster, 1);
-    }
-    return first << clusterBits;
-  }
-
   /**
    * Takes back clusters just allocated that nothing maps (a write that failed before its entry was
    * stored): their refcounts drop to zero, and the allocator may hand them out again at once.
@@ -382,6 +370,25 @@ final class Refcounts {
 
   /** Queues a host range whose reference was dropped; it is released once the drop is durable. */
   void freeLater(long hostOffset, long length) {
+    // QEMU's qcow2_free_clusters raises it where the reference goes, not where the refcount drops
+    storage.debugEvent("cluster_free");
+    pendingFrees.add(new long[] {hostOffset, length});
+    hasPendingFrees = true;
+  }
+
+  /**
+   * As {@link #freeLater}, with the refcount blocks of the range looked up first, as QEMU's
+   * qcow2_free_clusters updates them at once: when one cannot be read the free is not queued (the
+   * clusters leak, as QEMU leaks them) and the failure is thrown.
+   */
+  void freeLaterLoaded(long hostOffset, long length) throws IOException {
+    storage.debugEvent("cluster_free");
+    long first = hostOffset >>> clusterBits;
+    long last = (hostOffset + length - 1) >>> clusterBits;
+    refcountUpdate(first, last);
+    for (long blockIndex = first / refcountsPerBlock; blockIndex <= last / refcountsPerBlock; blockIndex++) {
+      get(Math.max(first, blockIndex * refcountsPerBlock));
+    }
     pendingFrees.add(new long[] {hostOffset, length});
     hasPendingFrees = true;
   }
@@ -443,7 +450,6 @@ final class Refcounts {
     for (long[] range : frees) {
       long first = range[0] >>> clusterBits;
       long last = (range[0] + range[1] - 1) >>> clusterBits;
-      storage.debugEvent("cluster_free");
       refcountUpdate(first, last);
       for (long cluster = first; cluster <= last; cluster++) {
         long current = get(cluster);
@@ -498,6 +504,24 @@ final class Refcounts {
     byte[] block = block(blockIndex);
     dirtyBlocks.add(blockIndex);
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
+  }
+
+  /**
+   * Makes the refcount block covering {@code cluster} when there is none (growing the table if
+   * needed), as QEMU's alloc_refcount_block does; returns whether it had to.
+   */
+  boolean ensureBlock(long cluster) throws IOException {
+    long blockIndex = cluster / refcountsPerBlock;
+    if (blockIndex < table.length && table[(int) blockIndex] != 0) {
+      return false;
+    }
+    if (blockIndex >= table.length) {
+      growTable(blockIndex + 1);
+    }
+    if (table[(int) blockIndex] == 0) {
+      createBlock(blockIndex);
+    }
+    return true;
   }
 
   private void createBlock(long blockIndex) throws IOException {

@@ -127,10 +127,17 @@ final class Snapshots {
     List<Snapshot> table = new ArrayList<>(existing);
     table.remove(snapshot);
     writeTable(table);
-    long[] snapshotL1 = readL1(snapshot.l1TableOffset(), snapshot.l1Size());
-    walkTree(snapshotL1, -1);
-    if (snapshot.l1Size() > 0) {
-      refcounts.freeLater(snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
+    // The snapshot is gone from the table: a failure from here on leaks its clusters (as QEMU's)
+    try {
+      long[] snapshotL1 = readL1(snapshot.l1TableOffset(), snapshot.l1Size());
+      walkTree(snapshotL1, -1);
+      if (snapshot.l1Size() > 0) {
+        refcounts.freeLater(snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
+      }
+    } catch (CorruptImageException e) {
+      throw e;
+    } catch (IOException e) {
+      throw new IOException("Failed to free the cluster and L1 table: " + reason(e), e);
     }
     image.writer().flush();
     setCopiedFlags(lookup.l1(), image.header().l1TableOffset());
@@ -216,6 +223,12 @@ final class Snapshots {
       }
     } else if (delta > 0) {
       for (long cluster = offset & -clusterSize; cluster < offset + length; cluster += clusterSize) {
+        if (refcounts.ensureBlock(cluster >>> clusterBits)) {
+          // QEMU's update_refcount: a cluster without a refcount block gets one, then the update
+          // fails with EAGAIN (its callers that allocate retry; a snapshot's do not)
+          throw new CorruptImageException(String.format("%s: cluster at host offset 0x%x has no refcount block; one"
+              + " was made, the reference was not added (Resource temporarily unavailable)", storage.name(), cluster));
+        }
         refcounts.increment(cluster, 1);
         addedReferences++;
       }
@@ -292,8 +305,23 @@ final class Snapshots {
     image.writeSnapshotTable(offset, table, encoded.length);
     storage.force(false);
     if (header.snapshotCount() > 0 && oldLength > 0) {
-      refcounts.freeLater(header.snapshotsOffset(), oldLength);
+      try {
+        refcounts.freeLaterLoaded(header.snapshotsOffset(), oldLength);
+      } catch (CorruptImageException e) {
+        throw e;
+      } catch (IOException e) {
+        // QEMU reports it and goes on: the old table leaks
+        image.diagnostic("qcow2_free_clusters failed: " + reason(e));
+      }
     }
+  }
+
+  /** strerror's text for a host I/O failure, the message otherwise. */
+  private static String reason(IOException failure) {
+    if (failure instanceof java.nio.file.FileSystemException fileFailure && fileFailure.getReason() != null) {
+      return fileFailure.getReason();
+    }
+    return failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
   }
 
   private long[] readL1(long offset, int entries) throws IOException {
