@@ -75,8 +75,8 @@ final class QemuIoRequests {
     active = true;
   }
 
-  /** Starts {@code request} on its own thread and returns once it is done or held. */
-  void submit(Runnable request) {
+  /** Starts {@code request} on its own thread and returns once it is done or held; the thread. */
+  Thread submit(Runnable request) {
     StringBuilder output = new StringBuilder();
     Thread thread = new Thread(() -> {
       CAPTURE.set(output);
@@ -87,6 +87,7 @@ final class QemuIoRequests {
     reporting.add(new Request(thread, output));
     thread.start();
     settle();
+    return thread;
   }
 
   /** Prints what the requests printed so far, request by request in the order they were made. */

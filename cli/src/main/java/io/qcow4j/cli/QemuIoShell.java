@@ -121,11 +121,13 @@ final class QemuIoShell {
     if (!requests.active()) {
       return request.getAsInt();
     }
-    requests.submit(() -> {
-      request.getAsInt();
+    int[] result = new int[1];
+    Thread thread = requests.submit(() -> {
+      result[0] = request.getAsInt();
       out.flush();
     });
-    return 0;
+    // a request refused before it started (its arguments) fails the command, as in qemu-io
+    return thread.isAlive() ? 0 : result[0];
   }
 
   /** A discard's result, made durable first in writethrough mode. */

@@ -26,6 +26,9 @@ class BlkdebugBreakpointsTest {
         "-c", "remove_break B", "-c", "break nosuch C", "-c", "break write_aio D", "-c", "remove_break D",
         "-c", "read -P 10 0x18000 0x2000", "blkdebug::@/t.qcow2").same();
     assertThat(session.ours().out()).startsWith("blkdebug: Suspended request 'A'\nread 4096/4096 bytes at offset 0\n");
+    // an aio request refused for its arguments fails the command (and qemu-io's exit status) at once
+    assertThat(runs.run("qemu-io", "-c", "break write_aio A", "-c", "aio_write -P 10 0x18000", "-c", "remove_break A",
+        "blkdebug::@/t.qcow2").same().ours().exitCode()).isEqualTo(1);
     // without blkdebug there is no breakpoint to set
     runs.run("qemu-io", "-c", "break write_aio A", "-c", "resume A", "-c", "remove_break A", "@/t.qcow2").same();
   }
