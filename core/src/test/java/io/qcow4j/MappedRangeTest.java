@@ -169,47 +169,6 @@ class MappedRangeTest {
   }
 
   @Test
-  void convertToRawWritesFromMappingsTheSameBytesAndHoles() throws IOException {
-    Path qcow2 = dir.resolve("source.qcow2");
-    byte[] data = random(4 << 20, 7);
-    // a zero run inside mapped data: the raw target keeps it a hole, as when the chunk is read
-    java.util.Arrays.fill(data, 1 << 20, 2 << 20, (byte) 0);
-    try (QcowFile image = QcowFile.create(qcow2, CreateOptions.of(8L << 20))) {
-      image.writeFully(ByteBuffer.wrap(data), 0);
-    }
-    Path viaMapping = dir.resolve("mapped.raw");
-    Path viaReads = dir.resolve("read.raw");
-    try (DiskFile source = QcowFile.open(qcow2, OpenOptions.readOnlyDefaults())) {
-      try (Arena arena = Arena.ofConfined()) {
-        assertThat(source.mapped(0, 2 << 20, arena)).isPresent();
-      }
-      io.qcow4j.ops.ImageConvert.toRaw(List.of(source), viaMapping, 4096, io.qcow4j.ops.ImageConvert.Progress.NONE);
-    }
-    try (DiskFile source = QcowFile.open(qcow2, OpenOptions.readWriteDefaults())) { // maps nothing
-      io.qcow4j.ops.ImageConvert.toRaw(List.of(source), viaReads, 4096, io.qcow4j.ops.ImageConvert.Progress.NONE);
-    }
-    byte[] expected = new byte[8 << 20];
-    System.arraycopy(data, 0, expected, 0, data.length);
-    assertThat(Files.readAllBytes(viaMapping)).isEqualTo(expected);
-    assertThat(Files.readAllBytes(viaReads)).isEqualTo(expected);
-    assertThat(io.qcow4j.internal.storage.HostFiles.allocatedBytes(viaMapping))
-        .isEqualTo(io.qcow4j.internal.storage.HostFiles.allocatedBytes(viaReads))
-        .isLessThan(4L << 20);
-  }
-
-  @Test
-  void convertFromAMappedFileThatShrinksFails() throws IOException {
-    Path path = dir.resolve("shrinks.raw");
-    Files.write(path, random(4 * CLUSTER, 8));
-    try (DiskFile shrinking = new ShrinksWhenMapped(RawDiskFile.open(path, true), path)) {
-      assertThatThrownBy(() -> io.qcow4j.ops.ImageConvert.toRaw(List.of(shrinking), dir.resolve("out.raw"), 4096,
-          io.qcow4j.ops.ImageConvert.Progress.NONE))
-          .isInstanceOf(IOException.class)
-          .hasMessageContaining("read at offset 0 failed: the mapped file shrank");
-    }
-  }
-
-  @Test
   void aMappedFileThatShrinksIsAReadError() throws IOException {
     Path path = dir.resolve("shrinks.raw");
     Path other = dir.resolve("other.raw");

@@ -234,7 +234,7 @@ final class ConvertCommand implements Callable<Integer> {
         .withCompress(compress)
         .withWorkers(workerCount)
         .withOutOfOrderWrites(outOfOrder)
-        .withDetectZeroes(sparseBytes != 0)
+        .withSparseBytes(sparseBytes)
         .withTargetIsNew(targetIsZero)
         .withSalvage(salvage ? salvageWarnings() : null);
     try {

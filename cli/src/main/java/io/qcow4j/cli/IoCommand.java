@@ -139,7 +139,8 @@ final class IoCommand implements Callable<Integer> {
     }
     // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
     StdioBuffer buffer = isTerminal(1) ? null : new StdioBuffer(out);
-    PrintWriter stdout = buffer != null ? new PrintWriter(buffer) : out;
+    // what aio requests on threads of their own print is held until qemu-io would print it
+    PrintWriter stdout = new PrintWriter(QemuIoRequests.routing(buffer != null ? buffer : out));
     try {
       return run(secrets, stdout, buffer);
     } finally {

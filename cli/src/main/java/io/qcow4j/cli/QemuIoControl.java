@@ -110,12 +110,13 @@ final class QemuIoControl {
       return ENOTSUP;
     }
     boolean found = breakpoints.removeBreakpoint(tag);
-    session.requests().settle();
     if (!found) {
       out.println("Could not remove breakpoint " + tag + ": No such file or directory");
-      return ENOENT;
     }
-    return 0;
+    // the resumed requests' completions come after the command's own message, as qemu-io's
+    // come at its next poll
+    session.requests().settle();
+    return found ? 0 : ENOENT;
   }
 
   /** resume TAG: the request goes on until it is done or held again. */

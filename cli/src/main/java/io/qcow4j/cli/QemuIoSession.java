@@ -46,7 +46,7 @@ final class QemuIoSession implements AutoCloseable {
   private final Secrets secrets;
   private final boolean imageOpts;
   private DiskFile disk;
-  private final QemuIoRequests requests = new QemuIoRequests();
+  private final QemuIoRequests requests;
   private ImageSpec spec;
   private Flags flags;
   /** What the image was opened from, for reopen: the name and the option string (each may be null). */
@@ -58,6 +58,7 @@ final class QemuIoSession implements AutoCloseable {
   QemuIoSession(PrintWriter out, PrintWriter err, Secrets secrets, boolean imageOpts) {
     this.out = out;
     this.err = err;
+    this.requests = new QemuIoRequests(out);
     this.secrets = secrets;
     this.imageOpts = imageOpts;
   }

@@ -65,4 +65,56 @@ class AllocationPlacementTest {
       assertThat(both.run("qemu-img", "check", "@/image.qcow2").same().ours().out()).contains("No errors were found");
     }
   }
+
+  /**
+   * qemu-img convert -S: inside data, zero runs of at least that many bytes are left out, and the
+   * runs written and left out end at multiples of -S rounded down to a power of two, as qemu-img's
+   * is_allocated_sectors_min cuts them (iotest 122: 1 KiB clusters and -S 4k give 4 KiB runs).
+   */
+  @ParameterizedTest
+  @CsvSource({
+      "qcow2, cluster_size=1k, 4k", "qcow2, cluster_size=1k, 8k", "qcow2, cluster_size=1k, 3k",
+      "qcow2, cluster_size=1k, 512", "qcow2, cluster_size=64k, 4k", "qcow2, cluster_size=4k, 16k",
+      "qcow2, 'cluster_size=64k,extended_l2=on', 4k", "raw, '', 4k", "raw, '', 8k", "raw, '', 1536",
+  })
+  void convertSparseRunsLikeQemuImg(String format, String options, String sparse) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=1k", "@/source.qcow2", "1M").same();
+    for (String write : new String[] {"write -P 0 0 64k", "write 0 1k", "write 8k 1k", "write 17k 1k",
+        "write -P 0 65k 1k", "write 100k 512", "write 109k 512", "write 200k 3k", "write -P 0 300k 64k",
+        "write 330k 512"}) {
+      both.run("qemu-io", "-f", "qcow2", "-c", write, "@/source.qcow2").same();
+    }
+    String[] convert = options.isEmpty()
+        ? new String[] {"convert", "-O", format, "-S", sparse, "@/source.qcow2", "@/target"}
+        : new String[] {"convert", "-O", format, "-o", options, "-S", sparse, "@/source.qcow2", "@/target"};
+    both.run("qemu-img", convert).same();
+    both.run("qemu-img", "map", "--output=json", "-f", format, "@/target").same();
+    both.run("qemu-img", "compare", "-f", "qcow2", "-F", format, "@/source.qcow2", "@/target").same();
+    if (format.equals("qcow2")) {
+      // into an existing image (-n): the runs left out are zeroed
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "@/existing.qcow2", "1M").same();
+      both.run("qemu-io", "-f", "qcow2", "-c", "write -P 7 0 1M", "@/existing.qcow2").same();
+      both.run("qemu-img", "convert", "-n", "-O", "qcow2", "-S", sparse, "@/source.qcow2", "@/existing.qcow2").same();
+      both.run("qemu-img", "map", "--output=json", "@/existing.qcow2").same();
+    }
+  }
+
+  /**
+   * A partial write into a fresh cluster zeroes the rest of the touched (sub)clusters on the host,
+   * as QEMU's handle_alloc_space does with fallocate, and create writes the whole header cluster:
+   * the file's size and allocation are QEMU's, so block status (which looks into the host file of
+   * an image that seems metadata-preallocated) reports the same extents.
+   */
+  @ParameterizedTest
+  @CsvSource({"cluster_size=64k", "'cluster_size=64k,extended_l2=on'", "cluster_size=4k"})
+  void partialWritesOfFreshClustersLikeQemu(String options) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "@/image.qcow2", "1M").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "write 0 4k", "-c", "write 200k 4k", "-c", "write 300k 1k",
+        "@/image.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    assertThat(both.ours.resolve("image.qcow2").toFile().length()).as("file size")
+        .isEqualTo(both.theirs.resolve("image.qcow2").toFile().length());
+  }
 }

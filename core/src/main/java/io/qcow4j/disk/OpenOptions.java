@@ -30,10 +30,11 @@ public final class OpenOptions {
   private final boolean flushes;
   private final byte[] keySecret;
   private final boolean describeOnly;
+  private final boolean directIo;
 
   private OpenOptions(boolean readOnly, ImageFormat format, int maxChainDepth, BackingPolicy backingPolicy,
       long cacheBytes, Locking locking, boolean forceShare, Set<Permission> sharedPermissions,
-      SnapshotSelector snapshot, boolean flushes, byte[] keySecret, boolean describeOnly) {
+      SnapshotSelector snapshot, boolean flushes, byte[] keySecret, boolean describeOnly, boolean directIo) {
     if (maxChainDepth < 0) {
       throw new IllegalArgumentException("maxChainDepth must be >= 0: " + maxChainDepth);
     }
@@ -52,6 +53,7 @@ public final class OpenOptions {
     this.flushes = flushes;
     this.keySecret = keySecret;
     this.describeOnly = describeOnly;
+    this.directIo = directIo;
   }
 
   /**
@@ -60,7 +62,7 @@ public final class OpenOptions {
    */
   public static OpenOptions readOnlyDefaults() {
     return new OpenOptions(true, null, DEFAULT_MAX_CHAIN_DEPTH, BackingPolicy.FOLLOW, DEFAULT_CACHE_BYTES,
-        Locking.AUTO, false, DEFAULT_SHARED, null, true, null, false);
+        Locking.AUTO, false, DEFAULT_SHARED, null, true, null, false, false);
   }
 
   /** As {@link #readOnlyDefaults()}, read-write. */
@@ -135,61 +137,61 @@ public final class OpenOptions {
   /** These options with flushes made (true) or skipped (false, cache mode unsafe). */
   public OpenOptions withFlushes(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, value, keySecret, describeOnly);
+        sharedPermissions, snapshot, value, keySecret, describeOnly, directIo);
   }
 
   /** These options reading the internal snapshot {@code value} (null: the current state). */
   public OpenOptions withSnapshot(SnapshotSelector value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, value, flushes, keySecret, describeOnly);
+        sharedPermissions, value, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options opening read-only or read-write. */
   public OpenOptions withReadOnly(boolean value) {
     return new OpenOptions(value, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options opening as {@code value} (null: the format is probed). */
   public OpenOptions withFormat(ImageFormat value) {
     return new OpenOptions(readOnly, value, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options opening at most {@code value} backing files below the image. */
   public OpenOptions withMaxChainDepth(int value) {
     return new OpenOptions(readOnly, format, value, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options treating a backing file as {@code value} says. */
   public OpenOptions withBackingPolicy(BackingPolicy value) {
     return new OpenOptions(readOnly, format, maxChainDepth, value, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options with a metadata cache budget of {@code value} bytes per image. */
   public OpenOptions withCacheBytes(long value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, value, locking, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options taking QEMU's image locks as {@code value} says. */
   public OpenOptions withLocking(Locking value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, value, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options letting others do anything to a read-only image, or not (qemu-img's -U). */
   public OpenOptions withForceShare(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, value,
-        sharedPermissions, snapshot, flushes, keySecret, describeOnly);
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /** These options letting others do {@code value} to the image. */
   public OpenOptions withSharedPermissions(Set<Permission> value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        value, snapshot, flushes, keySecret, describeOnly);
+        value, snapshot, flushes, keySecret, describeOnly, directIo);
   }
 
   /**
@@ -206,7 +208,7 @@ public final class OpenOptions {
    */
   public OpenOptions withKeySecret(byte[] value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, value == null ? null : value.clone(), describeOnly);
+        sharedPermissions, snapshot, flushes, value == null ? null : value.clone(), describeOnly, directIo);
   }
 
   /**
@@ -220,7 +222,22 @@ public final class OpenOptions {
   /** These options opening the image only to describe it, or not. */
   public OpenOptions withDescribeOnly(boolean value) {
     return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, keySecret, value);
+        sharedPermissions, snapshot, flushes, keySecret, value, directIo);
+  }
+
+  /**
+   * Whether the image file is read as opened with O_DIRECT (QEMU's cache.direct=on): block status
+   * of a raw file then covers whole sectors, its last partial sector reported with the data before
+   * it, as QEMU's file driver rounds to its request alignment.
+   */
+  public boolean directIo() {
+    return directIo;
+  }
+
+  /** These options with cache.direct on or off. */
+  public OpenOptions withDirectIo(boolean value) {
+    return new OpenOptions(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
+        sharedPermissions, snapshot, flushes, keySecret, describeOnly, value);
   }
 
   @Override
@@ -230,13 +247,13 @@ public final class OpenOptions {
         && backingPolicy == that.backingPolicy && cacheBytes == that.cacheBytes && locking == that.locking
         && forceShare == that.forceShare && sharedPermissions.equals(that.sharedPermissions)
         && Objects.equals(snapshot, that.snapshot) && java.util.Arrays.equals(keySecret, that.keySecret)
-        && describeOnly == that.describeOnly && flushes == that.flushes;
+        && describeOnly == that.describeOnly && flushes == that.flushes && directIo == that.directIo;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(readOnly, format, maxChainDepth, backingPolicy, cacheBytes, locking, forceShare,
-        sharedPermissions, snapshot, flushes, java.util.Arrays.hashCode(keySecret), describeOnly);
+        sharedPermissions, snapshot, flushes, java.util.Arrays.hashCode(keySecret), describeOnly, directIo);
   }
 
   @Override

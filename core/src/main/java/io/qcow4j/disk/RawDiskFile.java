@@ -27,6 +27,8 @@ public final class RawDiskFile implements DiskFile {
   private final Path path;
   /** Whether the format was found by probing (QEMU's bs->probed): then the first sector is guarded. */
   private final boolean probed;
+  /** Opened as with O_DIRECT (cache.direct=on): block status covers whole sectors. */
+  private final boolean wholeSectors;
   /** Serializes changes of a probed image's first sector, so each is checked against the sector it changes. */
   private final Object firstSectorLock = new Object();
   /** The disk's size (the file's, in whole sectors), read once: a raw disk changes size only through {@link #resize}. */
@@ -39,9 +41,14 @@ public final class RawDiskFile implements DiskFile {
   }
 
   private RawDiskFile(Storage storage, Path path, boolean probed) throws IOException {
+    this(storage, path, probed, false);
+  }
+
+  private RawDiskFile(Storage storage, Path path, boolean probed, boolean wholeSectors) throws IOException {
     this.storage = storage;
     this.path = path;
     this.probed = probed;
+    this.wholeSectors = wholeSectors;
     this.size = sectorAligned(storage.size());
   }
 
@@ -66,7 +73,8 @@ public final class RawDiskFile implements DiskFile {
   /** Opens a raw image file with the access and image locks {@code options} ask for. */
   public static RawDiskFile open(Path path, OpenOptions options) throws IOException {
     refuseSnapshot(path, options);
-    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)).flushingAs(options), path);
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)).flushingAs(options), path,
+        false, options.directIo());
   }
 
   /**
@@ -76,7 +84,8 @@ public final class RawDiskFile implements DiskFile {
    */
   public static RawDiskFile openProbed(Path path, OpenOptions options) throws IOException {
     refuseSnapshot(path, options);
-    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)).flushingAs(options), path, true);
+    return new RawDiskFile(FileStorage.open(path, options.readOnly(), LockRequest.forRawImage(options)).flushingAs(options), path,
+        true, options.directIo());
   }
 
   /** As {@link #openProbed(Path, OpenOptions)} with the image locks of a default open. */
@@ -226,6 +235,12 @@ public final class RawDiskFile implements DiskFile {
     end = Math.min(end, fileSize);
     StorageStatus status = storage.status(offset, end - offset);
     long length = Math.min(status.length(), end - offset);
+    if (wholeSectors && status.data() && offset + length < size && offset + length >= size - SECTOR_BYTES
+        && offset + length == storage.size()) {
+      // QEMU's file driver rounds a data extent that ends in the file's last partial sector up to
+      // its request alignment (a sector or more with O_DIRECT); the disk ends at that sector's end
+      length = Math.min(size, offset + maxLength) - offset;
+    }
     // a run neither data nor zero is unallocated at the protocol level: QEMU's map gives no offset
     boolean present = status.data() || status.zero();
     return new Extent(offset, length, 0, present, status.zero(), status.data(), false, present ? offset : -1, path);

@@ -3,6 +3,7 @@ package io.qcow4j.ops;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
@@ -65,38 +66,6 @@ final class Buffers {
     return -1;
   }
 
-  /** The start of the first sector (counted from {@code from}) holding a non-zero byte, relative to {@code from}; -1 if none. */
-  static int firstNonZeroSector(byte[] buffer, int from, int length) {
-    int checked = 0;
-    while (checked < length) {
-      int step = Math.min(length - checked, ZEROS.length);
-      int index = Arrays.mismatch(buffer, from + checked, from + checked + step, ZEROS, 0, step);
-      if (index >= 0) {
-        return alignDown(checked + index);
-      }
-      checked += step;
-    }
-    return -1;
-  }
-
-  /** Like {@link #firstNonZeroSector(byte[], int, int)} over a buffer's indices. */
-  static int firstNonZeroSector(ByteBuffer buffer, int from, int length) {
-    int index = firstNonZero(buffer, from, length);
-    return index < 0 ? -1 : alignDown(index);
-  }
-
-  /** The start of the first sector (relative to the buffers' starts) where the two differ; -1 if none. */
-  static int firstDifferentSector(byte[] first, byte[] second, int length) {
-    int index = Arrays.mismatch(first, 0, length, second, 0, length);
-    return index < 0 ? -1 : alignDown(index);
-  }
-
-  /** Like {@link #firstDifferentSector(byte[], byte[], int)} over the buffers' first {@code length} bytes. */
-  static int firstDifferentSector(ByteBuffer first, ByteBuffer second, int length) {
-    int index = first.slice(0, length).mismatch(second.slice(0, length));
-    return index < 0 ? -1 : alignDown(index);
-  }
-
   /**
    * The start of the first sector (relative to the segments' starts) where the first {@code length}
    * bytes of the two differ; -1 if none. With {@code mapped}, either may be a mapping of a file
@@ -134,8 +103,6 @@ final class Buffers {
    * the process.
    */
   static final class Mapped {
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
-
     private Mapped() {}
 
     /**
@@ -147,8 +114,10 @@ final class Buffers {
 
     /** The index of the first byte where the first {@code length} bytes of the two differ; -1 if none. */
     static long mismatch(MemorySegment first, MemorySegment second, long length) {
-      for (long block = 0; block < length; block += BLOCK) {
-        long found = blockMismatch(first, second, block, Math.min(BLOCK, length - block));
+      ByteBuffer a = view(first);
+      ByteBuffer b = view(second);
+      for (int block = 0; block < length; block += BLOCK) {
+        int found = blockMismatch(a, b, block, (int) Math.min(BLOCK, length - block));
         if (found >= 0) {
           return found;
         }
@@ -158,8 +127,16 @@ final class Buffers {
 
     /** The index (relative to {@code from}) of the first non-zero byte of the range; -1 if none. */
     static long firstNonZero(MemorySegment data, long from, long length) {
-      for (long block = 0; block < length; block += BLOCK) {
-        long found = blockNonZero(data, from + block, Math.min(BLOCK, length - block));
+      return firstNonZero(view(data), (int) from, (int) length);
+    }
+
+    /**
+     * The index (relative to {@code from}) of the first non-zero byte of the buffer's range (by
+     * index, in {@link ByteOrder#nativeOrder()}); -1 if none.
+     */
+    static int firstNonZero(ByteBuffer data, int from, int length) {
+      for (int block = 0; block < length; block += BLOCK) {
+        int found = blockNonZero(data, from + block, Math.min(BLOCK, length - block));
         if (found >= 0) {
           return block + found;
         }
@@ -167,38 +144,45 @@ final class Buffers {
       return -1;
     }
 
-    private static long blockMismatch(MemorySegment first, MemorySegment second, long from, long length) {
-      long end = from + length;
-      long index = from;
+    /**
+     * A buffer over the segment (at most 2 GiB): interpreted, a buffer's getLong is a few calls
+     * where a segment's goes through a chain of method handles.
+     */
+    static ByteBuffer view(MemorySegment segment) {
+      return segment.asByteBuffer().order(ByteOrder.nativeOrder());
+    }
+
+    private static int blockMismatch(ByteBuffer first, ByteBuffer second, int from, int length) {
+      int end = from + length;
+      int index = from;
       for (; index + 32 <= end; index += 32) {
-        long differences = (first.get(LONG, index) ^ second.get(LONG, index))
-            | (first.get(LONG, index + 8) ^ second.get(LONG, index + 8))
-            | (first.get(LONG, index + 16) ^ second.get(LONG, index + 16))
-            | (first.get(LONG, index + 24) ^ second.get(LONG, index + 24));
+        long differences = (first.getLong(index) ^ second.getLong(index))
+            | (first.getLong(index + 8) ^ second.getLong(index + 8))
+            | (first.getLong(index + 16) ^ second.getLong(index + 16))
+            | (first.getLong(index + 24) ^ second.getLong(index + 24));
         if (differences != 0) {
           break;
         }
       }
       for (; index < end; index++) {
-        if (first.get(ValueLayout.JAVA_BYTE, index) != second.get(ValueLayout.JAVA_BYTE, index)) {
+        if (first.get(index) != second.get(index)) {
           return index;
         }
       }
       return -1;
     }
 
-    private static long blockNonZero(MemorySegment data, long from, long length) {
-      long end = from + length;
-      long index = from;
+    private static int blockNonZero(ByteBuffer data, int from, int length) {
+      int end = from + length;
+      int index = from;
       for (; index + 32 <= end; index += 32) {
-        long bits = data.get(LONG, index) | data.get(LONG, index + 8) | data.get(LONG, index + 16)
-            | data.get(LONG, index + 24);
+        long bits = data.getLong(index) | data.getLong(index + 8) | data.getLong(index + 16) | data.getLong(index + 24);
         if (bits != 0) {
           break;
         }
       }
       for (; index < end; index++) {
-        if (data.get(ValueLayout.JAVA_BYTE, index) != 0) {
+        if (data.get(index) != 0) {
           return index - from;
         }
       }

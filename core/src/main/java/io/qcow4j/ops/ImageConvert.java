@@ -55,54 +55,68 @@ public final class ImageConvert {
    * How {@link #toImage} writes: {@code compress} each cluster (qcow2 targets; zlib or zstd as the
    * image says), with {@code workers} threads reading and compressing in parallel,
    * {@code outOfOrderWrites} letting them write as they finish (ignored with compression, whose
-   * output stays in cluster order), {@code detectZeroes} leaving all-zero clusters out (qemu-img's
-   * -S other than 0), and {@code targetIsNew} when the target reads as zeros or as its backing file,
-   * so that only what differs is written (else every zero range is written as zeros, qemu-img's -n),
-   * and {@code salvage} (null: none) taking read and block status failures of the sources as
-   * qemu-img's --salvage does: reported to it, the ranges copied as zeros or as data.
+   * output stays in cluster order), {@code sparseBytes} the zero runs inside data that are left out
+   * (qemu-img's -S: runs of zero sectors at least that long, their ends aligned as qemu-img aligns
+   * them; 0 writes every byte), {@code targetIsNew} when the target reads as zeros or as its
+   * backing file, so that only what differs is written (else every zero range is written as zeros,
+   * qemu-img's -n), and {@code salvage} (null: none) taking read and block status failures of the
+   * sources as qemu-img's --salvage does: reported to it, the ranges copied as zeros or as data.
    */
-  public record Options(boolean compress, int workers, boolean outOfOrderWrites, boolean detectZeroes,
+  public record Options(boolean compress, int workers, boolean outOfOrderWrites, long sparseBytes,
       boolean targetIsNew, Salvage salvage) {
-    /** Checks that there is at least one worker. */
+    /** Checks that there is at least one worker and that the sparse size is whole sectors up to 16 MiB. */
     public Options {
       if (workers < 1) {
         throw new IllegalArgumentException("workers must be at least 1: " + workers);
       }
+      if (sparseBytes < 0 || sparseBytes % Buffers.SECTOR != 0 || sparseBytes > MAX_SPARSE_BYTES) {
+        throw new IllegalArgumentException("sparse size must be a multiple of 512 up to 16 MiB: " + sparseBytes);
+      }
     }
 
-    /** qemu-img convert's defaults for a new image: 8 workers, in-order writes, zeros left out, no compression. */
+    /** qemu-img convert's defaults for a new image: 8 workers, in-order writes, -S 4k, no compression. */
     public static Options defaults() {
-      return new Options(false, 8, false, true, true, null);
+      return new Options(false, 8, false, DEFAULT_SPARSE_BYTES, true, null);
+    }
+
+    /** Whether zeros are left out at all (a sparse size other than 0). */
+    public boolean detectZeroes() {
+      return sparseBytes != 0;
     }
 
     /** These options with compression on or off. */
     public Options withCompress(boolean value) {
-      return new Options(value, workers, outOfOrderWrites, detectZeroes, targetIsNew, salvage);
+      return new Options(value, workers, outOfOrderWrites, sparseBytes, targetIsNew, salvage);
     }
 
     /** These options with {@code value} worker threads. */
     public Options withWorkers(int value) {
-      return new Options(compress, value, outOfOrderWrites, detectZeroes, targetIsNew, salvage);
+      return new Options(compress, value, outOfOrderWrites, sparseBytes, targetIsNew, salvage);
     }
 
     /** These options with out-of-order writes allowed or not (qemu-img's -W). */
     public Options withOutOfOrderWrites(boolean value) {
-      return new Options(compress, workers, value, detectZeroes, targetIsNew, salvage);
+      return new Options(compress, workers, value, sparseBytes, targetIsNew, salvage);
     }
 
-    /** These options with all-zero clusters left out or written. */
+    /** These options with zeros left out (qemu-img's default -S 4k) or every byte written (-S 0). */
     public Options withDetectZeroes(boolean value) {
+      return withSparseBytes(value ? DEFAULT_SPARSE_BYTES : 0);
+    }
+
+    /** These options with qemu-img's -S {@code value} (bytes, whole sectors; 0 writes every byte). */
+    public Options withSparseBytes(long value) {
       return new Options(compress, workers, outOfOrderWrites, value, targetIsNew, salvage);
     }
 
     /** These options with the sources' failures salvaged ({@code value} non-null) or not. */
     public Options withSalvage(Salvage value) {
-      return new Options(compress, workers, outOfOrderWrites, detectZeroes, targetIsNew, value);
+      return new Options(compress, workers, outOfOrderWrites, sparseBytes, targetIsNew, value);
     }
 
     /** These options with the target taken as new (reading as zeros or its backing file) or not. */
     public Options withTargetIsNew(boolean value) {
-      return new Options(compress, workers, outOfOrderWrites, detectZeroes, value, salvage);
+      return new Options(compress, workers, outOfOrderWrites, sparseBytes, value, salvage);
     }
   }
 

@@ -6,6 +6,7 @@ import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -62,6 +63,14 @@ final class ImageCopier {
   private final ImageConvert.Options options;
   private final int unitBytes;
   private final int chunkBytes;
+  /** qemu-img's judgement of data runs by sector for -S (null with -S 0). */
+  private final SparseRuns sparseRuns;
+  /**
+   * Whether the copy goes as qemu-img's: extent by extent of the sources' block status, data
+   * extents in chunks judged by sector ({@link #sparseRuns}); without compression, a backing file
+   * or -S 0, which go by units.
+   */
+  private final boolean bySector;
   /**
    * Direct buffers of one chunk for the sources' data and for the backing file's: at most a
    * window's worth of each is out at once, so the copy's memory does not grow with the image.
@@ -96,6 +105,10 @@ final class ImageCopier {
     this.chunkBytes = options.compress() ? unitBytes : Math.max(qcow2 != null ? qcow2.clusterSize() : unitBytes, CHUNK_BYTES);
     this.dataBuffers = new Buffers.Pool(chunkBytes);
     this.baseBuffers = new Buffers.Pool(chunkBytes);
+    // the target's request alignment: a sector for an encrypted qcow2 image, else a byte
+    this.sparseRuns = options.detectZeroes()
+        ? new SparseRuns((int) (options.sparseBytes() / Buffers.SECTOR), 1) : null;
+    this.bySector = sparseRuns != null && backing == null && compressTarget == null;
   }
 
   /**
@@ -229,6 +242,13 @@ final class ImageCopier {
    * block status calls zeros, or up to a chunk of units holding some data. Returns {start, end, zero?1:0}.
    */
   private long[] nextRange(long position) throws IOException {
+    if (bySector) {
+      // as qemu-img's convert_iteration_sectors: one extent, data at most a buffer at a time
+      Extent extent = status(position, total - position);
+      long end = position + extent.length();
+      return extent.zero() ? new long[] {position, end, 1}
+          : new long[] {position, Math.min(end, position + chunkBytes), 0};
+    }
     long zeroEnd = zeroRunEnd(position);
     long alignedZeroEnd = zeroEnd >= total ? total : zeroEnd / unitBytes * unitBytes;
     if (alignedZeroEnd > position && zerosAsData()) {
@@ -354,6 +374,9 @@ final class ImageCopier {
   }
 
   private List<Action> judge(ByteBuffer data, ByteBuffer base, long start, int length) {
+    if (bySector) {
+      return judgeSectors(data, start, length);
+    }
     List<Action> actions = new ArrayList<>();
     for (int from = 0; from < length; from += unitBytes) {
       int unit = Math.min(unitBytes, length - from);
@@ -384,6 +407,33 @@ final class ImageCopier {
       } else {
         addWrite(actions, data, from, unit, offset);
       }
+    }
+    return actions;
+  }
+
+  /**
+   * Without a backing file or compression, as qemu-img's convert judges a data run: runs of
+   * sectors written (data, with zero runs shorter than -S inside) or left out (zeros; zeroed on a
+   * target that is not new), their ends aligned to -S rounded down to a power of two.
+   */
+  private List<Action> judgeSectors(ByteBuffer data, long start, int length) {
+    List<Action> actions = new ArrayList<>();
+    MemorySegment segment = MemorySegment.ofBuffer(data.slice(0, length));
+    int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
+    long firstSector = start / Buffers.SECTOR;
+    int sector = 0;
+    while (sector < sectors) {
+      long run = sparseRuns.runMin(segment, length, sector, sectors - sector, firstSector + sector);
+      int runSectors = (int) (run >>> 1);
+      int from = sector * Buffers.SECTOR;
+      int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);
+      if ((run & 1) != 0) {
+        addWrite(actions, data, from, to - from, start + from);
+      } else if (!options.targetIsNew()) {
+        // a request of its own, as qemu-img's: zeroing whole clusters unmaps them, parts do not
+        actions.add(new Action(Action.Kind.ZERO, start + from, null, null, 0, to - from));
+      }
+      sector += runSectors;
     }
     return actions;
   }
@@ -439,7 +489,14 @@ final class ImageCopier {
       switch (action.kind()) {
         case WRITE -> target.writeFully(action.data().slice(action.from(), action.length()), action.offset());
         case COMPRESSED -> compressTarget.writeCompressed(action.offset(), action.compressed());
-        case ZERO -> target.writeZeroes(action.offset(), action.length());
+        case ZERO -> {
+          // qemu-img opens the target with discard=unmap unless -S 0, and zeroes with MAY_UNMAP
+          if (options.detectZeroes()) {
+            target.writeZeroesUnmap(action.offset(), action.length());
+          } else {
+            target.writeZeroes(action.offset(), action.length());
+          }
+        }
       }
     }
   }

@@ -6,11 +6,9 @@ import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -20,18 +18,15 @@ import java.util.concurrent.atomic.AtomicReference;
  * The copy of qemu-img convert to a raw file: block status walks the sources (zero extents cost
  * nothing, or one fallocate with -S 0), their data extents are cut into chunks of qemu-img's
  * IO_BUF_SIZE, and up to {@code workers} chunks are read and written at once, each through a
- * direct buffer of a bounded pool (no copy through the JDK's temporary buffers), or written
- * straight from a read-only mapping of the source's file where the source keeps the chunk byte for
- * byte in one ({@link DiskFile#mapped}: no copy into a buffer at all); inside a chunk,
+ * direct buffer of a bounded pool (no copy through the JDK's temporary buffers); inside a chunk,
  * zero runs at least {@code minSparseSectors} long stay holes, as qemu-img's
  * is_allocated_sectors_min decides. Raw writes go to disjoint ranges, so their order does not matter.
  */
 final class RawCopier {
-  /** Alignment (in sectors) that zero runs are cut to, as qemu-img does for a raw target: 4 KiB. */
-  private static final int ALIGNMENT_SECTORS = 8;
-
   private final FileStorage out;
   private final int minSparseSectors;
+  /** The runs written and left out inside a chunk (none with -S 0). */
+  private final SparseRuns sparseRuns;
   private final long total;
   private final ImageConvert.Progress progress;
   private final int workers;
@@ -43,6 +38,8 @@ final class RawCopier {
   RawCopier(FileStorage out, int minSparseSectors, long total, ImageConvert.Progress progress, int workers) {
     this.out = out;
     this.minSparseSectors = minSparseSectors;
+    // a raw target opened without O_DIRECT has a request alignment of one byte
+    this.sparseRuns = minSparseSectors == 0 ? null : new SparseRuns(minSparseSectors, 1);
     this.total = total;
     this.progress = progress;
     this.workers = workers;
@@ -103,18 +100,11 @@ final class RawCopier {
           }
           started(chunk);
           threads.execute(() -> {
-            ByteBuffer buffer = null;
-            try (Arena arena = Arena.ofConfined()) {
-              Optional<MemorySegment> mapped = source.mapped(sourceOffset, chunk, arena);
-              if (mapped.isPresent()) {
-                // written from the source file's pages: no copy into a buffer first
-                writeMapped(source, mapped.get().asByteBuffer(), sourceOffset, targetBase + sourceOffset, chunk);
-              } else {
-                buffer = pool.take();
-                buffer.limit(chunk);
-                source.readFully(buffer, sourceOffset);
-                writeData(buffer, false, targetBase + sourceOffset, chunk);
-              }
+            ByteBuffer buffer = pool.take();
+            try {
+              buffer.limit(chunk);
+              source.readFully(buffer, sourceOffset);
+              writeData(buffer, targetBase + sourceOffset, chunk);
             } catch (Throwable e) {
               failure.compareAndSet(null, e);
             } finally {
@@ -184,24 +174,8 @@ final class RawCopier {
     throw new InterruptedIOException(String.valueOf(failure));
   }
 
-  /**
-   * {@link #writeData} from a mapping of the source's file; a fault of a source file that shrank
-   * meanwhile is a read error at {@code sourceOffset}.
-   */
-  private void writeMapped(DiskFile source, ByteBuffer mapped, long sourceOffset, long targetOffset, int length)
-      throws IOException {
-    try {
-      writeData(mapped, true, targetOffset, length);
-    } catch (InternalError e) {
-      throw new IOException(source.files() + ": read at offset " + sourceOffset + " failed: the mapped file shrank", e);
-    }
-  }
-
-  /**
-   * Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as
-   * holes; {@code mapped}: the buffer is a mapping of a file, tested as {@link Buffers.Mapped} tests.
-   */
-  private void writeData(ByteBuffer buffer, boolean mapped, long targetOffset, int length) throws IOException {
+  /** Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as holes. */
+  private void writeData(ByteBuffer buffer, long targetOffset, int length) throws IOException {
     if (minSparseSectors == 0) {
       writeFully(buffer, 0, length, targetOffset);
       return;
@@ -211,7 +185,7 @@ final class RawCopier {
     // one segment over the chunk: the sector tests below then make no object each
     MemorySegment data = MemorySegment.ofBuffer(buffer.slice(0, length));
     while (sector < sectors) {
-      long run = allocatedRunMin(data, mapped, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+      long run = sparseRuns.runMin(data, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
       int runSectors = (int) (run >>> 1);
       if ((run & 1) != 0) {
         int from = sector * Buffers.SECTOR;
@@ -227,63 +201,5 @@ final class RawCopier {
     while (piece.hasRemaining()) {
       out.write(piece, targetOffset + piece.position());
     }
-  }
-
-  /**
-   * qemu-img's is_allocated_sectors_min: the run of sectors from {@code first} that is written
-   * (data, bridging zero runs shorter than the sparse threshold) or skipped (zeros), packed as
-   * {@code count << 1 | written}.
-   */
-  private long allocatedRunMin(MemorySegment data, boolean mapped, int filled, int first, int count,
-      long sectorNumber) {
-    int min = Math.min(minSparseSectors, count);
-    long run = allocatedRun(data, mapped, filled, first, count, sectorNumber);
-    if ((run & 1) == 0) {
-      return run;
-    }
-    int used = (int) (run >>> 1);
-    int checked = used;
-    while (checked < count) {
-      long next = allocatedRun(data, mapped, filled, first + checked, count - checked, sectorNumber + checked);
-      int nextSectors = (int) (next >>> 1);
-      checked += nextSectors;
-      if ((next & 1) != 0) {
-        used = checked;
-      } else if (nextSectors >= min) {
-        break;
-      }
-    }
-    return (long) used << 1 | 1;
-  }
-
-  /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
-  private static long allocatedRun(MemorySegment data, boolean mapped, int filled, int first, int count,
-      long sectorNumber) {
-    boolean zero = sectorIsZero(data, mapped, filled, first);
-    int run = 1;
-    while (run < count && sectorIsZero(data, mapped, filled, first + run) == zero) {
-      run++;
-    }
-    if (run < count) {
-      int tail = (int) ((sectorNumber + run) & (ALIGNMENT_SECTORS - 1));
-      if (tail != 0) {
-        if (zero && run <= tail) {
-          zero = false;
-        }
-        if (!zero) {
-          run = Math.min(run + ALIGNMENT_SECTORS - tail, count);
-        } else {
-          run -= tail;
-        }
-      }
-    }
-    return (long) run << 1 | (zero ? 0 : 1);
-  }
-
-  private static boolean sectorIsZero(MemorySegment data, boolean mapped, int filled, int sector) {
-    int from = sector * Buffers.SECTOR;
-    int length = Math.min(Buffers.SECTOR, filled - from);
-    // a mapping of the source's file: tested with loads whose fault the JVM can take (Buffers.Mapped)
-    return mapped ? Buffers.Mapped.firstNonZero(data, from, length) < 0 : Buffers.isZero(data, from, length);
   }
 }

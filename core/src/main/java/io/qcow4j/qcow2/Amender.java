@@ -13,6 +13,7 @@ import io.qcow4j.qcow2.format.HeaderExtension;
 import io.qcow4j.qcow2.format.L1Entry;
 import io.qcow4j.qcow2.format.L2Entry;
 import io.qcow4j.qcow2.format.Snapshot;
+import io.qcow4j.qcow2.format.SnapshotTableCodec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -147,12 +148,6 @@ final class Amender {
       throw new UnsupportedFeatureException(
           "Cannot downgrade an image with incompatible features 0x" + Long.toHexString(blocking) + " set");
     }
-    for (Snapshot snapshot : image.snapshotTable()) {
-      if (hasZeroClusters(snapshot)) {
-        throw new UnsupportedFeatureException(name + ": cannot downgrade: snapshot '" + snapshot.name()
-            + "' holds zero clusters, which compat=0.10 cannot express");
-      }
-    }
   }
 
   /**
@@ -168,31 +163,6 @@ final class Amender {
         throw new UnsupportedFeatureException("Internal snapshots prevent downgrade of image");
       }
     }
-  }
-
-  private boolean hasZeroClusters(Snapshot snapshot) throws IOException {
-    io.qcow4j.qcow2.format.SnapshotTableCodec.validateL1(name, snapshot, image.header().clusterSize());
-    ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
-    image.storage().readFully(l1Bytes, snapshot.l1TableOffset());
-    l1Bytes.flip();
-    int clusterSize = image.header().clusterSize();
-    ByteBuffer table = ByteBuffer.allocate(clusterSize);
-    while (l1Bytes.hasRemaining()) {
-      long l2Offset = L1Entry.l2Offset(l1Bytes.getLong());
-      if (l2Offset == 0) {
-        continue;
-      }
-      table.clear();
-      image.storage().readFully(table, l2Offset);
-      table.flip();
-      while (table.hasRemaining()) {
-        long entry = table.getLong();
-        if (!L2Entry.compressed(entry) && (entry & L2Entry.ZERO) != 0) {
-          return true;
-        }
-      }
-    }
-    return false;
   }
 
   /**
@@ -234,6 +204,75 @@ final class Amender {
       }
     }
     writer.flush();
+    // then the snapshots' trees, read from the file (qcow2_expand_zero_clusters), their L2 tables
+    // rewritten in place; an L2 table the active tree still shares holds no zero cluster by now
+    for (Snapshot snapshot : image.snapshotTable()) {
+      SnapshotTableCodec.validateL1(name, snapshot, clusterSize);
+      ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
+      image.storage().readOrZero(l1Bytes, snapshot.l1TableOffset());
+      l1Bytes.flip();
+      for (int index = 0; index < snapshot.l1Size(); index++) {
+        long l2Offset = L1Entry.l2Offset(l1Bytes.getLong(index * 8));
+        if (l2Offset != 0) {
+          expandInactiveL2(l2Offset, index, hasBacking);
+        }
+      }
+    }
+    writer.flush();
+    lookup.clearCache();
+  }
+
+  /**
+   * expand_zero_clusters_in_l1 for an L2 table of a snapshot: a zero cluster without a host cluster
+   * becomes unallocated without a backing file, else a zeroed host cluster of its own (counted once
+   * per owner of the L2 table); one with a host cluster keeps it, zeroed.
+   */
+  private void expandInactiveL2(long l2Offset, int l1Index, boolean hasBacking) throws IOException {
+    int clusterSize = image.header().clusterSize();
+    Refcounts refcounts = image.writer().refcounts();
+    OverlapGuard guard = image.guard();
+    if ((l2Offset & (clusterSize - 1)) != 0) {
+      throw new io.qcow4j.disk.CorruptImageException(String.format("%s: L2 table offset %#x unaligned (L1 index: %#x)",
+          name, l2Offset, l1Index));
+    }
+    long l2Refcount = refcounts.get(l2Offset / clusterSize);
+    ByteBuffer table = ByteBuffer.allocate(clusterSize);
+    image.storage().readOrZero(table, l2Offset);
+    boolean dirty = false;
+    for (int index = 0; index < clusterSize / 8; index++) {
+      long entry = table.getLong(index * 8);
+      if (L2Entry.compressed(entry) || (entry & L2Entry.ZERO) == 0) {
+        continue;
+      }
+      long host = L2Entry.hostOffset(entry);
+      if (host == 0) {
+        if (!hasBacking) {
+          table.putLong(index * 8, 0);
+          dirty = true;
+          continue;
+        }
+        host = refcounts.allocate(1);
+        if (l2Refcount > 1) {
+          refcounts.setRefcount(host / clusterSize, l2Refcount);
+        }
+      }
+      if ((host & (clusterSize - 1)) != 0) {
+        throw new io.qcow4j.disk.CorruptImageException(String.format(
+            "%s: Cluster allocation offset %#x unaligned (L2 offset: %#x, L2 index: %#x)", name, host, l2Offset, index));
+      }
+      guard.check(host, clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(), "zeroing of a snapshot's zero cluster");
+      image.storage().zeroRange(host, clusterSize);
+      table.putLong(index * 8, L2Entry.data(host, l2Refcount == 1));
+      dirty = true;
+    }
+    if (dirty) {
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.SHARED_L2.bit(),
+          refcounts.ownedEnd(),
+          "write of a snapshot's L2 table");
+      image.writer().flush();
+      image.storage().write(table.clear(), l2Offset);
+      image.lookup().forgetTable(l2Offset);
+    }
   }
 
   private static Header withVersion(Header header, int version, long compatible) {

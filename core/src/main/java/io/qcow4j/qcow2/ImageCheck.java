@@ -118,16 +118,15 @@ final class ImageCheck {
       }
     }
     ImageCheck first = new ImageCheck(image, refcounts, repair);
-    // the snapshot table's own problems (dropped extra data; the overhanging entries, already fixed)
-    first.corruptions += snapshots.extraDataDropped();
+    // the snapshot table's own problems: the overhanging entries, already fixed
     first.corruptionsFixed += snapshots.overhanging();
     first.check();
-    long tableCorruptions = first.incompleteSnapshots + snapshots.extraDataDropped();
-    if (repair == CheckResult.Repair.ALL && tableCorruptions > 0) {
-      // qcow2_check_fix_snapshot_table, after the refcounts are sound: the table rewritten whole
+    if (repair == CheckResult.Repair.ALL && first.incompleteSnapshots + snapshots.extraDataDropped() > 0) {
+      // qcow2_check_fix_snapshot_table, after the refcounts are sound: the table rewritten whole,
+      // its corruptions (entries without the disk size, extra data cut) fixed
       new Snapshots(image, image.writer().refcounts()).rewriteTable();
-      first.corruptions -= tableCorruptions;
-      first.corruptionsFixed += tableCorruptions;
+      first.corruptions -= first.incompleteSnapshots;
+      first.corruptionsFixed += first.incompleteSnapshots + snapshots.extraDataDropped();
     }
     if (repair == CheckResult.Repair.NONE || first.corruptionsFixed + first.leaksFixed == 0) {
       return first.result(0, 0, first.messages);

@@ -111,6 +111,12 @@ final class ImageCreator {
     return image.attachBacking();
   }
 
+  /** The header, zero-padded to a whole cluster. */
+  private static ByteBuffer headerCluster(Header header, int clusterSize) {
+    byte[] encoded = HeaderCodec.encode(header);
+    return ByteBuffer.wrap(java.util.Arrays.copyOf(encoded, Math.max(clusterSize, encoded.length)));
+  }
+
   private static QcowFile layOut(Storage storage, Path path, CreateOptions options, OpenOptions open)
       throws IOException {
     long size = (options.size() + 511) & ~511L;
@@ -122,7 +128,9 @@ final class ImageCreator {
       // as qcow2_co_create: a bare header first, the backing file assigned at the end
       Header initial = header(options.toBuilder().backing(null, null).build(), version, clusterBits,
           refcountOrder, 0, 0, 0, null, 0);
-      storage.write(ByteBuffer.wrap(HeaderCodec.encode(initial)), 0);
+      // the whole first cluster, as qcow2_co_create writes it: the file's allocation is QEMU's (which
+      // its metadata preallocation detection, and so block status, goes by)
+      storage.write(headerCluster(initial, clusterSize), 0);
       ByteBuffer table = ByteBuffer.allocate(clusterSize);
       table.putLong(0, 2L * clusterSize);
       storage.write(table, clusterSize);
@@ -172,7 +180,7 @@ final class ImageCreator {
             + (options.backingFormat() == null ? "(null)" : options.backingFormat().id())
             + "': No space left on device");
       }
-      storage.write(ByteBuffer.wrap(HeaderCodec.encode(header)), 0);
+      storage.write(headerCluster(header, clusterSize), 0);
       storage.force(false);
     } catch (IOException | RuntimeException e) {
       storage.close();

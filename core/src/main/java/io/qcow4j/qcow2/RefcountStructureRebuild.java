@@ -43,7 +43,10 @@ final class RefcountStructureRebuild {
     this.refcountOrder = image.header().refcountOrder();
     this.perBlock = RefcountBlock.entries(clusterSize, refcountOrder);
     this.maxRefcount = RefcountBlock.maxValue(refcountOrder);
-    this.clusterCount = counted.clusters();
+    // as QEMU's calculate_refcounts, whose table grows for references past the end of the file (a
+    // snapshot table that runs past it): the new structures cover them, and nothing goes there
+    this.clusterCount = counted.beyondEnd().isEmpty() ? counted.clusters()
+        : Math.max(counted.clusters(), counted.beyondEnd().lastKey() + 1);
   }
 
   /** Writes the new structures, points the header at them and returns the refcounts over them. */
@@ -74,7 +77,7 @@ final class RefcountStructureRebuild {
     if (mine != null) {
       return mine;
     }
-    return cluster < counted.clusters() ? Math.min(counted.get(cluster), maxRefcount) : 0;
+    return Math.min(counted.get(cluster), maxRefcount);
   }
 
   /**

@@ -61,7 +61,7 @@ final class ReferenceCounts {
   }
 
   /** The referenced clusters that lie past the end of the file, with their counts. */
-  Map<Long, Long> beyondEnd() {
+  java.util.NavigableMap<Long, Long> beyondEnd() {
     return beyond;
   }
 }

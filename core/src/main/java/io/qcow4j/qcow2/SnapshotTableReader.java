@@ -114,8 +114,14 @@ final class SnapshotTableReader {
     return bytes.flip();
   }
 
+  /** The id or name: QEMU keeps it as a C string, so it ends at its first NUL (and is written so). */
   private static String string(Storage storage, long offset, int length) throws IOException {
-    return new String(read(storage, offset, length).array(), java.nio.charset.StandardCharsets.UTF_8);
+    byte[] bytes = read(storage, offset, length).array();
+    int end = 0;
+    while (end < bytes.length && bytes[end] != 0) {
+      end++;
+    }
+    return new String(bytes, 0, end, java.nio.charset.StandardCharsets.UTF_8);
   }
 
   private static long align8(long value) {

@@ -517,6 +517,10 @@ final class WritePath {
     // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
     int[] ranges = new int[2 * units];
     int rangeCount = 0;
+    // Whether a partly written unit of a fresh cluster left its rest as the zeros the cluster reads
+    // as (QEMU's zero copy-on-write), and whether one had to copy its rest instead.
+    boolean zeroCow = false;
+    boolean copiedCow = false;
     for (int unit = 0; unit < units; unit++) {
       L2Entry.Kind kind = compressed ? L2Entry.Kind.COMPRESSED : unitKind(entry, bitmap, unit);
       long unitGuest = clusterStart + ((long) unit << unitBits);
@@ -548,7 +552,9 @@ final class WritePath {
           // encrypted one's: zeros decrypt to noise).
           from = (int) (dataStart - clusterStart);
           to = (int) (dataEnd - clusterStart);
+          zeroCow = true;
         } else {
+          copiedCow |= touched;
           if (out == null) {
             out = ByteBuffer.allocate(clusterSize);
           }
@@ -563,6 +569,13 @@ final class WritePath {
         ranges[2 * rangeCount + 1] = to;
         rangeCount++;
       }
+    }
+    if (zeroCow && !copiedCow) {
+      // As QEMU's handle_alloc_space: the touched units of the fresh cluster are zeroed on the host
+      // where that is cheap (fallocate), rather than left as holes: the file's size and allocation,
+      // which block status goes by, are then QEMU's.
+      dataStorage.zeroRangeWithoutFallback(target + ((long) firstTouched << unitBits),
+          (long) (lastTouched - firstTouched + 1) << unitBits);
     }
     int dataFrom = (int) (guestOffset - clusterStart);
     if (out == null && rangeCount == 1 && ranges[0] == dataFrom && ranges[1] == dataFrom + data.remaining()) {
@@ -701,6 +714,7 @@ final class WritePath {
     }
     long clusterStart = guestOffset & ~(clusterSize - 1L);
     long clusterIndex = clusterStart >>> clusterBits;
+    metadata.releaseFreesBeforeAllocating(() -> true);
     long epoch = io.enter();
     try {
       long[] words;
@@ -740,27 +754,30 @@ final class WritePath {
   /**
    * Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the
    * lock. As QEMU's qcow2_alloc_bytes: when the cluster the packing is in cannot take one more
-   * reference (always so with 1-bit refcounts), the bytes start a new cluster instead.
+   * reference (always so with 1-bit refcounts), the bytes start afresh; when they do not fit, one
+   * more cluster is allocated where the allocator finds one (a freed one first), and the bytes
+   * run on into it when it follows the packing's cluster, else start in it.
    */
   private long placeCompressed(long length) throws IOException {
     long start = compressedCursor;
-    if ((start & (clusterSize - 1)) != 0 && refcounts.canIncrement(start >>> clusterBits)) {
+    if (start != 0 && !refcounts.canIncrement(start >>> clusterBits)) {
+      start = 0;
+    }
+    if (length > clusterSize) {
+      // more than a cluster (a library caller's bytes; QEMU never compresses to more): contiguous clusters
+      start = refcounts.allocate((int) ((length + clusterSize - 1) >>> clusterBits), "compressed cluster");
+    } else if (start != 0 && length <= clusterSize - (start & (clusterSize - 1))) {
+      refcounts.increment(start, length);
+    } else {
+      long newCluster = refcounts.allocate(1, "compressed cluster");
       long clusterEnd = (start | (clusterSize - 1)) + 1;
-      long room = clusterEnd - start;
-      if (length <= room) {
-        refcounts.increment(start, length);
-        compressedCursor = start + length;
-        return start;
-      }
-      if (refcounts.frontierOffset() == clusterEnd) {
-        refcounts.increment(start, room);
-        refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
-        compressedCursor = start + length;
-        return start;
+      if (start != 0 && clusterEnd == newCluster) {
+        refcounts.increment(start, clusterEnd - start);
+      } else {
+        start = newCluster;
       }
     }
-    start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
-    compressedCursor = start + length;
+    compressedCursor = ((start + length) & (clusterSize - 1)) == 0 ? 0 : start + length;
     return start;
   }
 

@@ -43,6 +43,8 @@ public final class ImageSpec {
   private final boolean backingDisabled;
   private final BlockOptions formatOptions;
   private final List<String> warnings;
+  /** cache.direct=on: the file is read as with O_DIRECT. */
+  private final boolean directIo;
   /** The format's file child; null only for a backing file that names none. */
   private final BlockNode file;
   /** The top node when the spec's driver is no format (a protocol or filter opened directly); else null. */
@@ -51,6 +53,14 @@ public final class ImageSpec {
   private ImageSpec(String name, ImageFormat format, BlockNode file, BlockNode node, Boolean readOnly,
       boolean forceShare, String forceShareText, boolean backingDisabled, BlockOptions formatOptions,
       List<String> warnings) {
+    this(name, format, file, node, readOnly, forceShare, forceShareText, backingDisabled, formatOptions, warnings,
+        false);
+  }
+
+  private ImageSpec(String name, ImageFormat format, BlockNode file, BlockNode node, Boolean readOnly,
+      boolean forceShare, String forceShareText, boolean backingDisabled, BlockOptions formatOptions,
+      List<String> warnings, boolean directIo) {
+    this.directIo = directIo;
     this.name = name;
     this.format = format;
     this.file = file;
@@ -259,7 +269,7 @@ public final class ImageSpec {
       }
     }
     return new ImageSpec(name, format, file, node, readOnly, Boolean.TRUE.equals(forceShare), forceShareText,
-        backingDisabled, options, warnings);
+        backingDisabled, options, warnings, Boolean.TRUE.equals(cacheDirect));
   }
 
   /** A format node used as a child (of blkdebug, a filter): {@code filename} the name its parent passes down. */
@@ -478,6 +488,9 @@ public final class ImageSpec {
     }
     if (backingDisabled) {
       options = options.withBackingPolicy(BackingPolicy.IGNORE);
+    }
+    if (directIo) {
+      options = options.withDirectIo(true);
     }
     return options;
   }

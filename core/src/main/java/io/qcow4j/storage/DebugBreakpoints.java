@@ -18,7 +18,10 @@ public interface DebugBreakpoints {
   /** Sets a breakpoint on {@code event} (a BlkdebugEvent name); false when there is no such event. */
   boolean setBreakpoint(String event, String tag);
 
-  /** Removes the breakpoints tagged {@code tag} and resumes its suspended requests; false when there were none. */
+  /**
+   * Removes the breakpoints tagged {@code tag} and resumes its suspended requests; false when no
+   * breakpoint was removed (requests resumed or not, as QEMU answers).
+   */
   boolean removeBreakpoint(String tag);
 
   /** Resumes the latest request suspended under {@code tag}; false when there is none. */

@@ -49,6 +49,15 @@ public interface Storage extends Closeable {
   /** Makes the range read as zeros, keeping or allocating its space; may grow the file. */
   void zeroRange(long position, long length) throws IOException;
 
+  /**
+   * Makes the range read as zeros only where that is cheap (a host file's fallocate zero range),
+   * as QEMU's write-zeroes with BDRV_REQ_NO_FALLBACK; may grow the file. Returns false, having
+   * changed nothing, where it is not; by default it never is.
+   */
+  default boolean zeroRangeWithoutFallback(long position, long length) throws IOException {
+    return false;
+  }
+
   /** Reserves host space for the range without changing what it reads; may grow the file. */
   void allocate(long position, long length) throws IOException;
 

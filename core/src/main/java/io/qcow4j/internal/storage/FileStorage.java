@@ -176,7 +176,7 @@ public final class FileStorage implements Storage {
   /**
    * {@code length} bytes of the file from {@code position}, mapped read-only until {@code arena}
    * closes; empty when the range does not lie inside the file or the file cannot be mapped (a
-   * pipe, a character device).
+   * pipe, a character device, a file system without mmap).
    */
   public Optional<MemorySegment> mapReadOnly(long position, long length, Arena arena) throws IOException {
     if (position < 0 || length <= 0) {
@@ -188,7 +188,10 @@ public final class FileStorage implements Storage {
       }
       try {
         return Optional.of(current.map(FileChannel.MapMode.READ_ONLY, position, length, arena));
-      } catch (UnsupportedOperationException e) {
+      } catch (ClosedChannelException e) {
+        throw e;
+      } catch (IOException | UnsupportedOperationException e) {
+        // a file system that cannot map (ENODEV), or no address space left: the caller reads
         return Optional.empty();
       }
     });
@@ -294,6 +297,11 @@ public final class FileStorage implements Storage {
       return;
     }
     writeZeros(position, length);
+  }
+
+  @Override
+  public boolean zeroRangeWithoutFallback(long position, long length) throws IOException {
+    return length > 0 && nativeFile.isPresent() && nativeFile.get().fallocate(NativeFile.ZERO_RANGE, position, length);
   }
 
   @Override

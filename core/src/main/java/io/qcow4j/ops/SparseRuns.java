@@ -1,0 +1,88 @@
+package io.qcow4j.ops;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * What qemu-img convert writes of a buffer of data and what it leaves out (its
+ * is_allocated_sectors_min): runs of whole 512-byte sectors, the ends of runs moved to
+ * multiples of the alignment where that saves a read-modify-write, and zero runs shorter than the
+ * sparse threshold written with the data around them. Pure: no I/O.
+ */
+final class SparseRuns {
+  private final int minSparseSectors;
+  private final int alignmentSectors;
+
+  /**
+   * Runs for a sparse threshold of {@code minSparseSectors} (at least 1) and the target's request
+   * alignment in sectors: the alignment is the larger of the two, the threshold rounded down to a
+   * power of two (qemu-img's s->alignment).
+   */
+  SparseRuns(int minSparseSectors, int requestAlignmentSectors) {
+    if (minSparseSectors < 1) {
+      throw new IllegalArgumentException("sparse threshold must be at least one sector: " + minSparseSectors);
+    }
+    this.minSparseSectors = minSparseSectors;
+    this.alignmentSectors = Math.max(Integer.highestOneBit(minSparseSectors), Math.max(1, requestAlignmentSectors));
+  }
+
+  /** The alignment (in sectors) that run ends are moved to. */
+  int alignmentSectors() {
+    return alignmentSectors;
+  }
+
+  /**
+   * The run of sectors from {@code first} (of {@code count}) that is written (data, bridging zero
+   * runs shorter than the threshold) or left out (zeros), packed as {@code sectors << 1 | written};
+   * {@code filled} bytes of {@code data} are valid (a last partial sector counts by those), and
+   * {@code sectorNumber} is the target sector of {@code first}.
+   */
+  long runMin(MemorySegment data, int filled, int first, int count, long sectorNumber) {
+    int min = Math.min(minSparseSectors, count);
+    long run = run(data, filled, first, count, sectorNumber);
+    if ((run & 1) == 0) {
+      return run;
+    }
+    int used = (int) (run >>> 1);
+    int checked = used;
+    while (checked < count) {
+      long next = run(data, filled, first + checked, count - checked, sectorNumber + checked);
+      int nextSectors = (int) (next >>> 1);
+      checked += nextSectors;
+      if ((next & 1) != 0) {
+        used = checked;
+      } else if (nextSectors >= min) {
+        break;
+      }
+    }
+    return (long) used << 1 | 1;
+  }
+
+  /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
+  long run(MemorySegment data, int filled, int first, int count, long sectorNumber) {
+    boolean zero = sectorIsZero(data, filled, first);
+    int run = 1;
+    while (run < count && sectorIsZero(data, filled, first + run) == zero) {
+      run++;
+    }
+    if (run < count) {
+      int tail = (int) ((sectorNumber + run) & (alignmentSectors - 1));
+      if (tail != 0) {
+        if (zero && run <= tail) {
+          // the next sector is data, whose write would rewrite this tail anyway
+          zero = false;
+        }
+        if (!zero) {
+          run = Math.min(run + alignmentSectors - tail, count);
+        } else {
+          run -= tail;
+        }
+      }
+    }
+    return (long) run << 1 | (zero ? 0 : 1);
+  }
+
+  private static boolean sectorIsZero(MemorySegment data, int filled, int sector) {
+    int from = sector * Buffers.SECTOR;
+    return Buffers.isZero(data, from, Math.min(Buffers.SECTOR, filled - from));
+  }
+}
