@@ -172,7 +172,15 @@ final class AmendCommand implements Callable<Integer> {
       throw new CommandFailure(e.getMessage().replace("'qemu-img rebase'",
           "'" + Program.current().toolName() + " rebase'"), 1, e);
     } catch (IOException e) {
-      throw new CommandFailure(Failures.reason(e, file), 1, e);
+      String reason = Failures.reason(e, file);
+      if (reason.equals("Snapshot L1 table offset invalid") || reason.equals("Snapshot L1 table too large")) {
+        // qcow2_expand_zero_clusters reports a bad snapshot L1 table itself; the downgrade fails with its errno
+        err.println(QemuErrors.PREFIX + reason);
+        err.flush();
+        throw new CommandFailure("Failed to turn zero into data clusters: "
+            + (e instanceof io.qcow4j.disk.ImageLimitException ? "File too large" : "Invalid argument"), 1, e);
+      }
+      throw new CommandFailure(reason, 1, e);
     }
     return 0;
   }

@@ -202,7 +202,10 @@ final class InfoCommand implements Callable<Integer> {
       data.put("bitmaps", bitmaps);
     }
     if (!v2 && qcow2.dataFile() != null) {
-      data.put("data-file", qcow2.dataFile());
+      // an image with a data file whose name it does not record (amend -o data_file=) has no name to print
+      if (!qcow2.dataFile().isEmpty()) {
+        data.put("data-file", qcow2.dataFile());
+      }
       data.put("data-file-raw", qcow2.dataFileRaw());
     }
     data.put("compression-type", qcow2.compressionType() != null ? qcow2.compressionType() : "zlib");

@@ -145,6 +145,11 @@ final class SnapshotCommand implements Callable<Integer> {
     } catch (RefcountOverflowException e) {
       throw new CommandFailure(failed + "-22 (Invalid argument)", 1, e);
     } catch (IOException | RuntimeException e) {
+      if (e instanceof IOException && e.getMessage() != null
+          && e.getMessage().endsWith("(Resource temporarily unavailable)")) {
+        // a reference to a cluster without a refcount block (QEMU's EAGAIN)
+        throw new CommandFailure(failed + "-11 (Resource temporarily unavailable)", 1, e);
+      }
       throw new CommandFailure(failed + Failures.reason(e, null), 1, e);
     }
   }

@@ -41,7 +41,11 @@ public record ImageInfo(
         qcow2 == null ? 0 : qcow2.clusterSize(), qcow2 != null && qcow2.dirty());
   }
 
-  /** The qcow2-specific part of {@link ImageInfo}, with qemu-img's meaning for every field. */
+  /**
+   * The qcow2-specific part of {@link ImageInfo}, with qemu-img's meaning for every field;
+   * {@code dataFile} is null without an external data file and empty for one whose name the image
+   * does not record.
+   */
   public record Qcow2Info(
       int version,
       int clusterSize,

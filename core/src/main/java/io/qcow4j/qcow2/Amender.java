@@ -68,7 +68,6 @@ final class Amender {
       throw new InvalidOptionException("Refcount widths other than 16 bits require compatibility level 1.1 or above"
           + " (use compat=1.1 or greater)");
     }
-    checkDataFileKept(options, header);
     checkBackingKept(options, header);
     boolean lazyAsked = options.lazyRefcounts().orElse(header.lazyRefcounts());
     if (lazyAsked && !header.lazyRefcounts() && version < 3) {
@@ -106,6 +105,13 @@ final class Amender {
       expandZeroClusters();
     }
     Header current = image.header();
+    if (options.dataFile().isPresent() || options.dataFileRaw().isPresent()) {
+      Header changed = withDataFile(current, options);
+      if (!changed.equals(current)) {
+        image.rewriteHeaderArea(changed);
+        current = image.header();
+      }
+    }
     long compatible = lazy ? current.compatibleFeatures() | Features.COMPAT_LAZY_REFCOUNTS
         : current.compatibleFeatures() & ~Features.COMPAT_LAZY_REFCOUNTS;
     if (version != current.version() || compatible != current.compatibleFeatures()) {
@@ -113,14 +119,30 @@ final class Amender {
     }
   }
 
-  /** qcow4j changes neither the external data file's name nor its raw flag: the same values only. */
-  private void checkDataFileKept(AmendOptions options, Header header) throws IOException {
-    if (options.dataFile().isPresent() && !options.dataFile().equals(header.dataFile())) {
-      throw new UnsupportedFeatureException(name + ": changing the external data file name is not supported");
+  /**
+   * qcow2_amend_options: data_file_raw=off clears the raw flag (on is refused unless set), and
+   * data_file records another name for the external data file, or none when empty (the image then
+   * opens only with a data-file option); the data file open now stays as it is.
+   */
+  private static Header withDataFile(Header header, AmendOptions options) {
+    long autoclear = header.autoclearFeatures();
+    if (options.dataFileRaw().isPresent() && !options.dataFileRaw().get()) {
+      autoclear &= ~Features.AUTOCLEAR_DATA_FILE_RAW;
     }
-    if (options.dataFileRaw().isPresent() && !options.dataFileRaw().get() && header.dataFileRaw()) {
-      throw new UnsupportedFeatureException(name + ": clearing data_file_raw is not supported");
+    List<HeaderExtension> extensions = new ArrayList<>(header.extensions());
+    if (options.dataFile().isPresent()) {
+      extensions.removeIf(extension -> extension.type() == HeaderExtension.EXTERNAL_DATA_FILE);
+      String dataFile = options.dataFile().get();
+      if (!dataFile.isEmpty()) {
+        extensions.add(new HeaderExtension(HeaderExtension.EXTERNAL_DATA_FILE,
+            dataFile.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+      }
     }
+    return new Header(header.version(), header.backingFileOffset(), header.backingFileSize(), header.clusterBits(),
+        header.size(), header.cryptMethod(), header.l1Size(), header.l1TableOffset(), header.refcountTableOffset(),
+        header.refcountTableClusters(), header.snapshotCount(), header.snapshotsOffset(),
+        header.incompatibleFeatures(), header.compatibleFeatures(), autoclear, header.refcountOrder(),
+        header.headerLength(), header.compressionType(), extensions, header.backingFile());
   }
 
   /** qcow2_amend_options: a backing file or format other than the image's is refused. */

@@ -39,7 +39,8 @@ final class ImageDescription {
     Header header = image.header();
     ImageInfo.Qcow2Info qcow2 = new ImageInfo.Qcow2Info(header.version(), clusterSize, header.compat(),
         header.lazyRefcounts(), header.refcountBits(), header.corrupt(), header.dirty(), header.extendedL2(),
-        header.compressionTypeName(), header.dataFile().orElse(null), header.dataFileRaw(), image.snapshots(), bitmaps(),
+        header.compressionTypeName(), header.hasDataFile() ? header.dataFile().orElse("") : null,
+        header.dataFileRaw(), image.snapshots(), bitmaps(),
         image.encryption() != null ? image.encryption().info()
             : header.cryptMethod() == Header.CRYPT_AES ? new ImageInfo.EncryptionInfo("aes", null) : null);
     long allocated = path != null ? HostFiles.allocatedBytes(path) : storage.allocatedBytes();

@@ -223,8 +223,9 @@ final class ImageOpener {
       dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options)).flushingAs(options);
       opened.add(dataStorage);
     } else if (header.hasDataFile()) {
+      // QEMU's words: without a recorded name, only a data-file option can name it
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
-          + ": image uses an external data file but does not record its name"));
+          + ": 'data-file' is required for this image"));
       if (path == null) {
         throw new UnsupportedFeatureException(name + ": image uses an external data file ('" + dataName
             + "') but was opened without a path to find it");

@@ -506,6 +506,24 @@ final class Refcounts {
     RefcountBlock.set(block, (int) (cluster % refcountsPerBlock), refcountOrder, value);
   }
 
+  /**
+   * Makes the refcount block covering {@code cluster} when there is none (growing the table if
+   * needed), as QEMU's alloc_refcount_block does; returns whether it had to.
+   */
+  boolean ensureBlock(long cluster) throws IOException {
+    long blockIndex = cluster / refcountsPerBlock;
+    if (blockIndex < table.length && table[(int) blockIndex] != 0) {
+      return false;
+    }
+    if (blockIndex >= table.length) {
+      growTable(blockIndex + 1);
+    }
+    if (table[(int) blockIndex] == 0) {
+      createBlock(blockIndex);
+    }
+    return true;
+  }
+
   private void createBlock(long blockIndex) throws IOException {
     long blockCluster = frontier++;
     byte[] block = new byte[clusterSize];

@@ -223,6 +223,12 @@ final class Snapshots {
       }
     } else if (delta > 0) {
       for (long cluster = offset & -clusterSize; cluster < offset + length; cluster += clusterSize) {
+        if (refcounts.ensureBlock(cluster >>> clusterBits)) {
+          // QEMU's update_refcount: a cluster without a refcount block gets one, then the update
+          // fails with EAGAIN (its callers that allocate retry; a snapshot's do not)
+          throw new CorruptImageException(String.format("%s: cluster at host offset 0x%x has no refcount block; one"
+              + " was made, the reference was not added (Resource temporarily unavailable)", storage.name(), cluster));
+        }
         refcounts.increment(cluster, 1);
         addedReferences++;
       }

@@ -140,7 +140,9 @@ final class Zeroing {
         return;
       }
       for (long cluster = from; cluster < to; cluster += clusterSize) {
-        deallocate(cluster, false, noData, fallback);
+        if (deallocate(cluster, false, noData, fallback)) {
+          return;
+        }
       }
       return;
     }
@@ -150,10 +152,12 @@ final class Zeroing {
       long pieceEnd = Math.min(to, clusterStart + clusterSize);
       boolean wholeCluster = cursor == clusterStart
           && (pieceEnd == clusterStart + clusterSize || pieceEnd == image.size());
-      if (wholeCluster) {
-        zeroCluster(clusterStart, unmap, noData, fallback);
-      } else {
-        zeroSubclusters(cursor, pieceEnd, noData, fallback);
+      // a cluster qcow2 cannot zero fails the whole request, which the fallback then writes as
+      // zero bytes (QEMU's ENOTSUP from qcow2_subcluster_zeroize): nothing after it is zeroed
+      boolean fellBack = wholeCluster ? zeroCluster(clusterStart, unmap, noData, fallback)
+          : zeroSubclusters(cursor, pieceEnd, noData, fallback);
+      if (fellBack) {
+        return;
       }
       cursor = pieceEnd;
     }
@@ -163,8 +167,9 @@ final class Zeroing {
    * Sets the zero flag (or every subcluster zero bit) of one whole cluster (zero_in_l2_slice); with
    * {@code unmap} an allocated host cluster is released, and a compressed one always is.
    */
-  private void zeroCluster(long clusterStart, boolean unmap, boolean noData, Fallback fallback) throws IOException {
-    remap(clusterStart, (entry, bitmap) -> {
+  private boolean zeroCluster(long clusterStart, boolean unmap, boolean noData, Fallback fallback)
+      throws IOException {
+    return remap(clusterStart, (entry, bitmap) -> {
       boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
       boolean compressed = L2Entry.compressed(entry);
       if (noData && (compressed || (extendedL2 ? (bitmap & ALLOCATED_BITS) != 0
@@ -186,7 +191,7 @@ final class Zeroing {
    * Sets the zero bits of the subclusters [from, to) of one cluster with extended L2
    * (zero_l2_subclusters); a compressed cluster cannot be zeroed in part.
    */
-  private void zeroSubclusters(long from, long to, boolean noData, Fallback fallback) throws IOException {
+  private boolean zeroSubclusters(long from, long to, boolean noData, Fallback fallback) throws IOException {
     long clusterStart = from & ~(clusterSize - 1L);
     int firstUnit = (int) ((from - clusterStart) >>> unitBits);
     int endUnit = (int) ((to - clusterStart + (1L << unitBits) - 1) >>> unitBits);
@@ -195,7 +200,7 @@ final class Zeroing {
       mask |= 1L << unit;
     }
     long unitMask = mask;
-    remap(clusterStart, (entry, bitmap) -> {
+    return remap(clusterStart, (entry, bitmap) -> {
       if (L2Entry.compressed(entry) || noData && (bitmap & unitMask) != 0) {
         return null;
       }
@@ -232,11 +237,11 @@ final class Zeroing {
    * it becomes unallocated, and with extended L2 the zero bits stand in for the zero flag. With
    * {@code noData}, an allocated cluster runs {@code fallback} instead.
    */
-  private void deallocate(long clusterStart, boolean hasBacking, boolean noData, Fallback fallback)
+  private boolean deallocate(long clusterStart, boolean hasBacking, boolean noData, Fallback fallback)
       throws IOException {
     long newEntry = extendedL2 || image.header().version() < 3 ? 0 : L2Entry.ZERO;
     long newBitmap = extendedL2 ? ZERO_BITS : 0;
-    remap(clusterStart, (entry, bitmap) -> {
+    return remap(clusterStart, (entry, bitmap) -> {
       boolean hasHost = L2Entry.hasHostCluster(entry, hasDataFile);
       boolean allocated = hasHost || L2Entry.compressed(entry) || extendedL2 && (bitmap & ALLOCATED_BITS) != 0;
       if (noData && allocated) {
@@ -281,7 +286,7 @@ final class Zeroing {
    * lock once the cluster is not reserved; a raw external data file is zeroed, with the cluster
    * reserved, before the new mapping is stored.
    */
-  private void remap(long clusterStart, RemapRule rule, Fallback fallback) throws IOException {
+  private boolean remap(long clusterStart, RemapRule rule, Fallback fallback) throws IOException {
     long clusterIndex = clusterStart >>> clusterBits;
     long epoch = io.enter();
     boolean fallBack = false;
@@ -298,7 +303,7 @@ final class Zeroing {
           // (get_cluster_table): an absent or shared table is allocated even when nothing changes.
           metadata.markDirty();
           image.guarded(() -> lookup.writableSlot(clusterStart, writer.refcounts()));
-          return;
+          return false;
         }
         if (remap == null) {
           fallBack = true;
@@ -341,6 +346,7 @@ final class Zeroing {
     if (fallBack) {
       fallback.run();
     }
+    return fallBack;
   }
 
   /**
