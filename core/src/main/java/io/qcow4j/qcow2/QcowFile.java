@@ -442,6 +442,7 @@ public final class QcowFile implements DiskFile {
     Arguments.notNull(name, dst, "buffer");
     refuseVmStateWithEncryption();
     long guestOffset = vmStateGuestOffset(position, dst.remaining());
+    storage.debugEvent("vmstate_load");
     readRange(dst, guestOffset, dst.remaining());
   }
 
@@ -459,6 +460,7 @@ public final class QcowFile implements DiskFile {
     if (count == 0) {
       return;
     }
+    storage.debugEvent("vmstate_save");
     long neededEntries = (guestOffset + count - 1) / lookup.bytesPerL2Table() + 1;
     if (neededEntries > lookup.l1().length) {
       writer.exclusive(() -> {

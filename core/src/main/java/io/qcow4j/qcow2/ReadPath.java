@@ -165,6 +165,10 @@ final class ReadPath {
 
   private void readBacking(ByteBuffer[] slices, long guestOffset) throws IOException {
     DiskFile backing = image.backingDisk();
+    if (backing != null) {
+      // raised on this image's file, as QEMU's: a rule it arms fails this file's next request
+      storage.debugEvent("read_backing_aio");
+    }
     long cursor = guestOffset;
     for (ByteBuffer slice : slices) {
       int length = slice.remaining();
