@@ -32,8 +32,7 @@ class BlockNodesCommandTest {
   void blkdebugConfigInjectsAnErrorAtItsEvent() throws Exception {
     SideBySide runs = withImage("-f", "raw", "@/t.raw", "1M");
     String config = "[inject-error]\nevent = \"write_aio\"\nerrno = \"28\"\n";
-    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
-    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    runs.write("blkdebug.conf", config);
     SideBySide.Runs write = runs.run("qemu-io", "-f", "raw", "-c", "write 0 4k",
         "blkdebug:@/blkdebug.conf:@/t.raw").same();
     assertThat(write.ours().out()).contains("write failed: No space left on device");
@@ -108,8 +107,7 @@ class BlockNodesCommandTest {
         "json:{'driver':'qcow2','file':{'driver':'file','filename':'@/t.qcow2'},"
             + "'data-file':{'driver':'null-co','size':1048576,'read-zeroes':true}}").same();
     String config = "[inject-error]\nevent = \"write_aio\"\niotype = \"write\"\n";
-    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
-    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    runs.write("blkdebug.conf", config);
     runs.run("qemu-io", "-c", "write 64k 4k",
         "json:{'driver':'qcow2','file':{'driver':'file','filename':'@/t.qcow2'},'data-file':{'driver':'raw',"
             + "'file':{'driver':'blkdebug','config':'@/blkdebug.conf','image':{'driver':'file',"
@@ -134,8 +132,7 @@ class BlockNodesCommandTest {
     runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/empty.qcow2", "0").same();
     runs.run("qemu-io", "-c", "write 512 512", "@/big.qcow2").same();
     String config = "[inject-error]\nevent = \"read_aio\"\n";
-    Files.writeString(runs.theirs.resolve("blkdebug.conf"), config);
-    Files.writeString(runs.ours.resolve("blkdebug.conf"), config);
+    runs.write("blkdebug.conf", config);
     SideBySide.Runs compare = runs.run("qemu-img", "compare", "blkdebug:@/blkdebug.conf:@/big.qcow2",
         "@/empty.qcow2").same();
     assertThat(compare.ours().out()).isEqualTo("Warning: Image size mismatch!\n");

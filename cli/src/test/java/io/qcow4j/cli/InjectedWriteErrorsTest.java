@@ -2,9 +2,6 @@ package io.qcow4j.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -22,12 +19,7 @@ class InjectedWriteErrorsTest {
     SideBySide runs = new SideBySide();
     String rule = "[inject-error]\nevent = \"" + event + "\"\nerrno = \"" + errno + "\"\nimmediately = \"off\"\nonce = \""
         + (once ? "on" : "off") + "\"\n";
-    try {
-      Files.writeString(runs.theirs.resolve("blkdebug.conf"), rule);
-      Files.writeString(runs.ours.resolve("blkdebug.conf"), rule);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    runs.write("blkdebug.conf", rule);
     assertThat(runs.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, "@/t.qcow2", "1G")
         .same().ours().exitCode()).isZero();
     return runs;
@@ -127,12 +119,7 @@ class InjectedWriteErrorsTest {
   private static SideBySide overlayWithData(String event) {
     SideBySide runs = new SideBySide();
     String rule = "[inject-error]\nevent = \"" + event + "\"\n";
-    try {
-      Files.writeString(runs.theirs.resolve("blkdebug.conf"), rule);
-      Files.writeString(runs.ours.resolve("blkdebug.conf"), rule);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    runs.write("blkdebug.conf", rule);
     runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/t.qcow2.base", "64M").same();
     runs.run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "@/t.qcow2.base", "-F", "qcow2", "@/t.qcow2", "64M").same();
     runs.run("qemu-io", "-c", "write 0 64k", "-c", "write -P 7 1M 64k", "@/t.qcow2").same();
@@ -170,12 +157,7 @@ class InjectedWriteErrorsTest {
   void snapshotDeletionWhoseFreesFailLeaksAsQemu(String event) {
     SideBySide runs = new SideBySide();
     String rule = "[inject-error]\nevent = \"" + event + "\"\nerrno = \"5\"\n";
-    try {
-      Files.writeString(runs.theirs.resolve("blkdebug.conf"), rule);
-      Files.writeString(runs.ours.resolve("blkdebug.conf"), rule);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    runs.write("blkdebug.conf", rule);
     runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/t.qcow2", "64M").same();
     runs.run("qemu-io", "-c", "write 0 64k", "@/t.qcow2").same();
     runs.run("qemu-img", "snapshot", "-c", "foo", "@/t.qcow2").same();
@@ -191,12 +173,11 @@ class InjectedWriteErrorsTest {
 
   @ParameterizedTest(name = "once {0}")
   @CsvSource({"true", "false"})
-  void backingAndVmStateReadsAreEventsOfTheImageFile(boolean once) throws IOException {
+  void backingAndVmStateReadsAreEventsOfTheImageFile(boolean once) {
     SideBySide runs = new SideBySide();
     for (String event : new String[] {"read_backing_aio", "vmstate_load", "vmstate_save"}) {
       String rule = "[inject-error]\nevent = \"" + event + "\"\nerrno = \"5\"\nonce = \"" + (once ? "on" : "off") + "\"\n";
-      Files.writeString(runs.theirs.resolve(event + ".conf"), rule);
-      Files.writeString(runs.ours.resolve(event + ".conf"), rule);
+      runs.write(event + ".conf", rule);
     }
     runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/t.qcow2.base", "64M").same();
     runs.run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "@/t.qcow2.base", "-F", "qcow2", "@/t.qcow2", "64M").same();

@@ -53,6 +53,17 @@ final class SideBySide {
     }
   }
 
+  /** Writes {@code text} into both directories as file {@code name} (a blkdebug config...). */
+  SideBySide write(String name, String text) {
+    try {
+      Files.writeString(theirs.resolve(name), text);
+      Files.writeString(ours.resolve(name), text);
+      return this;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** Runs {@code tool} ("qemu-img" or "qemu-io") with {@code args} and the matching qcow4j command. */
   Runs run(String tool, String... args) {
     List<String> qemu = new ArrayList<>(List.of(tool));
