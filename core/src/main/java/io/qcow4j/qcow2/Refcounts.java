@@ -358,6 +358,18 @@ final class Refcounts {
     return frontier << clusterBits;
   }
 
+  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
+  long allocateAtFrontier(int count) throws IOException {
+    storage.debugEvent("cluster_alloc_bytes");
+    long first = frontier;
+    frontier += count;
+    refcountUpdate(first, first + count - 1);
+    for (long cluster = first; cluster < first + count; cluster++) {
+      set(cluster, 1);
+    }
+    return first << clusterBits;
+  }
+
   /**
    * Takes back clusters just allocated that nothing maps (a write that failed before its entry was
    * stored): their refcounts drop to zero, and the allocator may hand them out again at once.

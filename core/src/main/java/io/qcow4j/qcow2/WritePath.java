@@ -754,30 +754,29 @@ final class WritePath {
   /**
    * Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the
    * lock. As QEMU's qcow2_alloc_bytes: when the cluster the packing is in cannot take one more
-   * reference (always so with 1-bit refcounts), the bytes start afresh; when they do not fit, one
-   * more cluster is allocated where the allocator finds one (a freed one first), and the bytes
-   * run on into it when it follows the packing's cluster, else start in it.
+   * reference (always so with 1-bit refcounts), the bytes start a new cluster instead. New clusters
+   * come from the frontier, never from freed ones (concurrent writers sharing clusters lost
+   * compressed data when they did: ConcurrentStripeTest).
    */
   private long placeCompressed(long length) throws IOException {
     long start = compressedCursor;
-    if (start != 0 && !refcounts.canIncrement(start >>> clusterBits)) {
-      start = 0;
-    }
-    if (length > clusterSize) {
-      // more than a cluster (a library caller's bytes; QEMU never compresses to more): contiguous clusters
-      start = refcounts.allocate((int) ((length + clusterSize - 1) >>> clusterBits), "compressed cluster");
-    } else if (start != 0 && length <= clusterSize - (start & (clusterSize - 1))) {
-      refcounts.increment(start, length);
-    } else {
-      long newCluster = refcounts.allocate(1, "compressed cluster");
+    if ((start & (clusterSize - 1)) != 0 && refcounts.canIncrement(start >>> clusterBits)) {
       long clusterEnd = (start | (clusterSize - 1)) + 1;
-      if (start != 0 && clusterEnd == newCluster) {
-        refcounts.increment(start, clusterEnd - start);
-      } else {
-        start = newCluster;
+      long room = clusterEnd - start;
+      if (length <= room) {
+        refcounts.increment(start, length);
+        compressedCursor = start + length;
+        return start;
+      }
+      if (refcounts.frontierOffset() == clusterEnd) {
+        refcounts.increment(start, room);
+        refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
+        compressedCursor = start + length;
+        return start;
       }
     }
-    compressedCursor = ((start + length) & (clusterSize - 1)) == 0 ? 0 : start + length;
+    start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
+    compressedCursor = start + length;
     return start;
   }
 
