@@ -1051,6 +1051,10 @@ public final class QcowFile implements DiskFile {
     return writer;
   }
 
+  ReadPath reads() {
+    return reads;
+  }
+
   Storage storage() {
     return storage;
   }
