@@ -295,6 +295,32 @@ final class Refcounts {
     return first << clusterBits;
   }
 
+  /**
+   * Allocates clusters at exactly cluster index {@code first} and after it, as QEMU's
+   * qcow2_alloc_clusters_at: as many of the {@code count} as are free there in a row (none when the
+   * first is not), each with refcount 1; returns how many. The free-cluster cursor stays (QEMU's
+   * does too). Reused clusters are punched first, as {@link #allocate(int)} punches them.
+   */
+  int allocateAt(long first, int count) throws IOException {
+    int free = 0;
+    while (free < count && unusableUntil(first + free, "cluster") == first + free) {
+      free++;
+    }
+    if (free == 0) {
+      return 0;
+    }
+    long reusedEnd = Math.min(first + free, frontier);
+    if (first < reusedEnd) {
+      storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
+    }
+    frontier = Math.max(frontier, first + free);
+    refcountUpdate(first, first + free - 1);
+    for (long cluster = first; cluster < first + free; cluster++) {
+      set(cluster, 1);
+    }
+    return free;
+  }
+
   /** The first cluster of a run of {@code count} free clusters at or after the cursor. */
   private long firstFreeRun(int count, String purpose) throws IOException {
     long runStart = freeCursor;
