@@ -711,7 +711,7 @@ public final class QcowFile implements DiskFile {
   public List<Path> files() {
     List<Path> files = new ArrayList<>();
     files.add(path);
-    if (dataStorage != storage) {
+    if (dataStorage != storage && dataPath != null) {
       files.add(dataPath);
     }
     if (backing != null) {
