@@ -104,6 +104,49 @@ class AllocationPlacementTest {
   }
 
   /**
+   * Copy-on-write of a cluster with subclusters that moves to a new host cluster (here: shared with
+   * a snapshot) takes along every subcluster from the first allocated (or written) one to the last,
+   * as QEMU's calculate_l2_meta: they are copied as they read and all become allocated (iotest 271).
+   */
+  @ParameterizedTest
+  @CsvSource({"30k 1k", "20k 1k", "40k 1k", "26k 1k", "14k 1k", "1k 1k", "60k 8k", "0 64k"})
+  void copyOnWriteTakesAlongSubclustersLikeQemu(String write) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "@/image.qcow2", "1M").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "write -q -z 14k 2k", "-c", "write -q -P 0xd0 26k 2k",
+        "-c", "write -q -P 0xe0 36k 2k", "-c", "write -q -P 0xd1 64k 64k", "@/image.qcow2").same();
+    both.run("qemu-img", "snapshot", "-c", "snap1", "@/image.qcow2").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "write -q -P 0xf0 " + write, "@/image.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    both.run("qemu-img", "compare", "@/image.qcow2", "@/image.qcow2").same();
+    assertThat(both.run("qemu-img", "check", "@/image.qcow2").same().ours().out()).contains("No errors were found");
+  }
+
+  /**
+   * Preallocation at create leaves the subclusters of an extended-L2 image unallocated, as QEMU's
+   * preallocate_co does: the clusters have host offsets, but read from the backing file until
+   * written (iotest 271).
+   */
+  @ParameterizedTest
+  @CsvSource({"metadata, true", "falloc, true", "full, true", "metadata, false", "falloc, false", "full, false"})
+  void preallocatedSubclustersStayUnallocatedLikeQemu(String preallocation, boolean backing) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "raw", "@/base.raw", "1M").same();
+    both.run("qemu-io", "-f", "raw", "-c", "write -q -P 0xff 0 1M", "@/base.raw").same();
+    if (backing) {
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,preallocation=" + preallocation,
+          "-F", "raw", "-b", "@/base.raw", "@/image.qcow2", "512k").same();
+    } else {
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,preallocation=" + preallocation,
+          "@/image.qcow2", "512k").same();
+    }
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "read -q -P " + (backing ? "0xff" : "0") + " 0 512k",
+        "-c", "write -q -P 1 4k 2k", "-c", "read -q -P 1 4k 2k", "@/image.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+  }
+
+  /**
    * qemu-img convert -S: inside data, zero runs of at least that many bytes are left out, and the
    * runs written and left out end at multiples of -S rounded down to a power of two, as qemu-img's
    * is_allocated_sectors_min cuts them (iotest 122: 1 KiB clusters and -S 4k give 4 KiB runs).

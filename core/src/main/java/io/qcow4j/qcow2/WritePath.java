@@ -622,6 +622,16 @@ final class WritePath {
     long newAllocated = 0;
     long newZero = 0;
     boolean fresh = target != hostOrMinusOne(entry, hasHost);
+    // As QEMU's calculate_l2_meta: a cluster with a host cluster that moves to a fresh one takes
+    // along every subcluster from the first allocated one (or the first written, if before) to the
+    // last allocated (or last written): they are copied as they read, and all become allocated.
+    int cowFirst = firstTouched;
+    int cowLast = lastTouched;
+    long allocatedBefore = bitmap & 0xffff_ffffL;
+    if (extendedL2 && fresh && hasHost && !compressed && allocatedBefore != 0) {
+      cowFirst = Math.min(firstTouched, Long.numberOfTrailingZeros(allocatedBefore));
+      cowLast = Math.max(lastTouched, 63 - Long.numberOfLeadingZeros(allocatedBefore));
+    }
     // The cluster as written, made only when some unit needs what it read as before.
     ByteBuffer out = null;
     // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
@@ -636,7 +646,8 @@ final class WritePath {
       long unitGuest = clusterStart + ((long) unit << unitBits);
       boolean touched = unit >= firstTouched && unit <= lastTouched
           && !(keepInPlaceData && !fresh && kind == L2Entry.Kind.DATA);
-      boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
+      boolean copyOld = !touched && fresh
+          && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED || unit >= cowFirst && unit <= cowLast);
       if (!touched && !copyOld) {
         if (kind == L2Entry.Kind.DATA) {
           newAllocated |= 1L << unit;
@@ -907,7 +918,12 @@ final class WritePath {
 
   // ---------------------------------------------------------------- preallocation
 
-  /** Allocates every cluster of a new, empty image (L2 table first, then its data clusters, as qemu-img). */
+  /**
+   * Allocates every cluster of a new, empty image (L2 table first, then its data clusters, as
+   * qemu-img). With extended L2 the subclusters stay unallocated, as QEMU's preallocate_co links
+   * preallocated clusters without touching their bitmap: they read from the backing file, if any,
+   * until written.
+   */
   void preallocate(Preallocation mode) throws IOException {
     long size = image.size();
     // Host ranges of the data clusters, one per L2 table (the tables lie between them).
@@ -915,7 +931,7 @@ final class WritePath {
     metaLock.lock();
     try {
       long bytesPerTable = lookup.bytesPerL2Table();
-      long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+      long allAllocated = 0;
       for (long tableStart = 0; tableStart < size; tableStart += bytesPerTable) {
         long tableEnd = Math.min(size, tableStart + bytesPerTable);
         lookup.writableSlot(tableStart, refcounts);
