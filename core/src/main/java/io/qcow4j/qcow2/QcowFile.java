@@ -300,11 +300,18 @@ public final class QcowFile implements DiskFile {
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
   @Override
   public void amend(AmendOptions options) throws IOException {
+    amend(options, io.qcow4j.disk.AmendProgress.NONE);
+  }
+
+  /** As {@link #amend(AmendOptions)}, reporting progress as QEMU's qcow2_amend_options does. */
+  @Override
+  public void amend(AmendOptions options, io.qcow4j.disk.AmendProgress progress) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
+    Arguments.notNull(name, progress, "amend progress");
     long oldSize = header().size();
     writer.exclusive(() -> {
-      new Amender(this).amend(options);
+      new Amender(this).amend(options, progress);
       writer.flush();
       rebuildGuard();
       return null;
