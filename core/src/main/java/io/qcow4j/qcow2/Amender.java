@@ -315,8 +315,8 @@ final class Amender {
       dirty = true;
     }
     if (dirty) {
-      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.SHARED_L2.bit(),
-          refcounts.ownedEnd(),
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.SHARED_L2.bit()
+          | OverlapGuard.Structure.INACTIVE_L2.bit(), refcounts.ownedEnd(),
           "write of a snapshot's L2 table");
       image.writer().flush();
       image.storage().write(table.clear(), l2Offset);

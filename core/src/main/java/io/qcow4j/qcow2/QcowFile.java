@@ -84,7 +84,7 @@ public final class QcowFile implements DiskFile {
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
       List<Snapshot> snapshots, long snapshotTableBytes, DiskFile backing, OpenOptions options,
       Snapshot loadedSnapshot,
-      QcowEncryption encryption) throws IOException {
+      QcowEncryption encryption, int overlapChecks) throws IOException {
     this.path = path;
     this.encryption = encryption;
     this.loadedSnapshot = loadedSnapshot;
@@ -96,7 +96,7 @@ public final class QcowFile implements DiskFile {
     this.clusterSize = header.clusterSize();
     FileSize fileSize = new FileSize(storage);
     FileSize dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
-    this.guard = new OverlapGuard(name, header.clusterBits());
+    this.guard = new OverlapGuard(name, header.clusterBits(), overlapChecks);
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
         header.version() >= 3, l1, cacheBudget(options), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
