@@ -1058,6 +1058,10 @@ public final class QcowFile implements DiskFile {
     return writer;
   }
 
+  ReadPath reads() {
+    return reads;
+  }
+
   Storage storage() {
     return storage;
   }
