@@ -2,6 +2,7 @@ package io.qcow4j.internal.storage;
 
 import io.qcow4j.storage.ClosedStorageException;
 import io.qcow4j.storage.Storage;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
@@ -231,6 +232,37 @@ public final class FileStorage implements Storage {
       return;
     }
     VectoredTransfer.write(nativeFile.get(), srcs, position);
+  }
+
+  /**
+   * Copies {@code length} bytes of {@code source} from {@code sourcePosition} to this file at
+   * {@code position} inside the kernel (copy_file_range: one copy from page cache to page cache,
+   * none through the process). False, with nothing copied, when the kernel cannot copy between the
+   * two files (another file system, on older kernels); the caller then copies itself. A source
+   * that ends before the range does is a failed read.
+   */
+  public boolean copyFrom(FileStorage source, long sourcePosition, long position, long length) throws IOException {
+    ensureOpen();
+    if (readOnly) {
+      throw new IOException(path + ": storage is read-only");
+    }
+    if (nativeFile.isEmpty() || source.nativeFile.isEmpty()) {
+      return false;
+    }
+    long done = 0;
+    while (done < length) {
+      long copied = nativeFile.get().copyFileRange(source.nativeFile.get(), sourcePosition + done, position + done,
+          length - done);
+      if (copied < 0 && done == 0) {
+        return false;
+      }
+      if (copied <= 0) {
+        throw new EOFException(source.path + ": copy of " + length + " bytes at offset " + sourcePosition
+            + " ended after " + done + " bytes");
+      }
+      done += copied;
+    }
+    return true;
   }
 
   @Override
