@@ -56,9 +56,10 @@ final class ImageCopier {
    * none), given back once the writes are done; or the mapping of the source file they read from
    * (null when none), unmapped then.
    */
-  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base, Arena mapping) {
+  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base, Arena arena,
+      MemorySegment mapping) {
     Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {
-      this(length, actions, data, base, null);
+      this(length, actions, data, base, null, null);
     }
   }
 
@@ -407,19 +408,21 @@ final class ImageCopier {
     }
     // shared: the writes that read the mapping are made by the thread that applies the chunk
     Arena arena = Arena.ofShared();
+    Optional<MemorySegment> mapping = Optional.empty();
     try {
-      Optional<MemorySegment> mapping = file.mapReadOnly(range.get().offset(), length, arena);
+      // a copy source: a target in a local file on the same file system copies from the source file
+      mapping = file.mapForCopy(range.get().offset(), length, arena);
       if (mapping.isEmpty()) {
         arena.close();
         return null;
       }
       ByteBuffer view = Buffers.Mapped.view(mapping.get());
-      return new Chunk(length, judgeSectors(view, true, start, length), null, null, arena);
+      return new Chunk(length, judgeSectors(view, true, start, length), null, null, arena, mapping.get());
     } catch (InternalError e) {
-      arena.close();
+      unmap(arena, mapping.orElse(null));
       throw new IOException(source.files() + ": the file shrank while read at offset " + local, e);
-    } catch (RuntimeException | Error e) {
-      arena.close();
+    } catch (IOException | RuntimeException | Error e) {
+      unmap(arena, mapping.orElse(null));
       throw e;
     }
   }
@@ -557,8 +560,15 @@ final class ImageCopier {
   private void release(Chunk chunk) {
     dataBuffers.give(chunk.data());
     baseBuffers.give(chunk.base());
-    if (chunk.mapping() != null) {
-      chunk.mapping().close();
+    if (chunk.arena() != null) {
+      unmap(chunk.arena(), chunk.mapping());
     }
+  }
+
+  private static void unmap(Arena arena, MemorySegment mapping) {
+    if (mapping != null) {
+      FileStorage.forgetCopySource(mapping);
+    }
+    arena.close();
   }
 }
