@@ -33,7 +33,10 @@ final class MetadataFlush {
   private final ClusterLookup lookup;
   /** The refcounts the write path uses now (a rebuild replaces them). */
   private final Supplier<Refcounts> refcounts;
-  /** Run under the metadata lock when released references emptied clusters. */
+  /**
+   * Run under the metadata lock when released references emptied clusters (with no I/O that began
+   * before the frees in flight), and after every exclusive operation that changes the image.
+   */
   private final Runnable clustersEmptied;
   private final int clusterBits;
   private final int clusterSize;
@@ -429,7 +432,15 @@ final class MetadataFlush {
       try {
         metaLock.lock();
         try {
-          T result = action.run();
+          T result;
+          try {
+            result = action.run();
+          } finally {
+            if (changes) {
+              // the operation may have freed clusters (a snapshot's, a repair's) outside releaseFrees
+              clustersEmptied.run();
+            }
+          }
           flush();
           return result;
         } finally {

@@ -710,7 +710,7 @@ public final class QcowFile implements DiskFile {
   public List<Path> files() {
     List<Path> files = new ArrayList<>();
     files.add(path);
-    if (dataStorage != storage) {
+    if (dataStorage != storage && dataPath != null) {
       files.add(dataPath);
     }
     if (backing != null) {
@@ -1048,6 +1048,10 @@ public final class QcowFile implements DiskFile {
 
   WritePath writer() {
     return writer;
+  }
+
+  ReadPath reads() {
+    return reads;
   }
 
   Storage storage() {

@@ -25,6 +25,11 @@ final class ReadPath {
   private final OverlapGuard guard;
   private final FileSize fileSize;
   private final FileSize dataFileSize;
+  /**
+   * The last cluster decompressed, by its L2 entry (host offset and length). Forgotten whenever
+   * host clusters are freed ({@link #forgetDecompressed}): a new compressed cluster may get the
+   * same offset and length, so the same entry, with other bytes.
+   */
   private volatile DecompressedCluster lastDecompressed;
 
   private record DecompressedCluster(long entry, ByteBuffer data) {}
@@ -203,6 +208,15 @@ final class ReadPath {
       slice.put(0, cluster, inCluster, slice.remaining());
       inCluster += slice.remaining();
     }
+  }
+
+  /**
+   * Forgets the last cluster decompressed: host clusters were freed, and compressed bytes placed
+   * there later may have the same L2 entry. Called once no read that could still hold an entry of
+   * a freed cluster is in flight (the frees wait for such reads), so none can put it back.
+   */
+  void forgetDecompressed() {
+    lastDecompressed = null;
   }
 
   /** The cluster {@code entry} points at, decompressed, from the last one kept or decompressed and kept. */

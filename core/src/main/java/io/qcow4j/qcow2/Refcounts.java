@@ -358,16 +358,13 @@ final class Refcounts {
     return frontier << clusterBits;
   }
 
-  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
-  long allocateAtFrontier(int count) throws IOException {
-    storage.debugEvent("cluster_alloc_bytes");
-    long first = frontier;
-    frontier += count;
-    refcountUpdate(first, first + count - 1);
-    for (long cluster = first; cluster < first + count; cluster++) {
-      set(cluster, 1);
-    }
-    return first << clusterBits;
+  /**
+   * Allocates {@code count} contiguous clusters for compressed bytes, as {@link #allocate(int)}
+   * finds them (QEMU's qcow2_alloc_bytes takes them from the same allocator, a freed one first);
+   * the caller raised cluster_alloc_bytes.
+   */
+  long allocateForBytes(int count) throws IOException {
+    return allocateRun(count, "compressed cluster");
   }
 
   /**

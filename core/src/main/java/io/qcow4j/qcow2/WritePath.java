@@ -64,7 +64,7 @@ final class WritePath {
     this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
     this.hasDataFile = header.hasDataFile();
     this.metadata = new MetadataFlush(image, storage, dataStorage, lookup, this::refcounts,
-        () -> compressedCursor = 0, clusterBits);
+        this::clustersEmptied, clusterBits);
     this.io = metadata.io;
     this.metaLock = metadata.metaLock;
     this.reservations = metadata.reservations;
@@ -754,30 +754,45 @@ final class WritePath {
   /**
    * Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the
    * lock. As QEMU's qcow2_alloc_bytes: when the cluster the packing is in cannot take one more
-   * reference (always so with 1-bit refcounts), the bytes start a new cluster instead. New clusters
-   * come from the frontier, never from freed ones (concurrent writers sharing clusters lost
-   * compressed data when they did: ConcurrentStripeTest).
+   * reference (always so with 1-bit refcounts), the bytes start afresh; when they do not fit, one
+   * more cluster is allocated where the allocator finds one (a freed one first), and the bytes
+   * run on into it when it follows the packing's cluster, else start in it. The packing starts
+   * afresh too whenever clusters are freed ({@link #clustersEmptied}): its cluster may be one of them.
    */
   private long placeCompressed(long length) throws IOException {
+    storage.debugEvent("cluster_alloc_bytes");
     long start = compressedCursor;
-    if ((start & (clusterSize - 1)) != 0 && refcounts.canIncrement(start >>> clusterBits)) {
+    // a full cluster takes no more; nor one nothing holds (the cursor is reset when clusters are freed)
+    if (start != 0 && (!refcounts.canIncrement(start >>> clusterBits) || refcounts.get(start >>> clusterBits) == 0)) {
+      start = 0;
+    }
+    if (length > clusterSize) {
+      // more than a cluster (a library caller's bytes; QEMU never compresses to more): contiguous clusters
+      start = refcounts.allocateForBytes((int) ((length + clusterSize - 1) >>> clusterBits));
+    } else if (start != 0 && length <= clusterSize - (start & (clusterSize - 1))) {
+      refcounts.increment(start, length);
+    } else {
+      long newCluster = refcounts.allocateForBytes(1);
       long clusterEnd = (start | (clusterSize - 1)) + 1;
-      long room = clusterEnd - start;
-      if (length <= room) {
-        refcounts.increment(start, length);
-        compressedCursor = start + length;
-        return start;
-      }
-      if (refcounts.frontierOffset() == clusterEnd) {
-        refcounts.increment(start, room);
-        refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
-        compressedCursor = start + length;
-        return start;
+      if (start != 0 && clusterEnd == newCluster) {
+        refcounts.increment(start, clusterEnd - start);
+      } else {
+        start = newCluster;
       }
     }
-    start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
-    compressedCursor = start + length;
+    compressedCursor = ((start + length) & (clusterSize - 1)) == 0 ? 0 : start + length;
     return start;
+  }
+
+  /**
+   * Host clusters were freed (caller holds the lock, and no I/O that began before the frees is in
+   * flight): compressed bytes start afresh rather than pack into a cluster that may be handed out
+   * again, and reads forget the last cluster decompressed, whose L2 entry (host offset and length)
+   * compressed bytes placed in a freed cluster may have again with other bytes.
+   */
+  private void clustersEmptied() {
+    compressedCursor = 0;
+    image.reads().forgetDecompressed();
   }
 
   // ---------------------------------------------------------------- preallocation

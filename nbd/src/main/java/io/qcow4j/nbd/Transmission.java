@@ -30,6 +30,13 @@ final class Transmission {
   private static final int CACHE_CHUNK = 1 << 20;
   /** Bytes of payload one connection may hold in flight, in KiB permits: room for two of the largest. */
   private static final int BUDGET_KIB = 2 * (MAX_PAYLOAD >> 10) + 1024;
+  /**
+   * Requests of one connection served at once, qemu-nbd's MAX_NBD_REQUESTS: the reader takes the
+   * next request off the socket only when one of these is free. nbdcopy keeps 64 requests of 256
+   * KiB in flight on each of its 4 connections; served all at once, their buffers (64 MiB) no
+   * longer fit the CPU's caches and every copy of the kernel's went to memory (bench/RESULTS.md).
+   */
+  static final int MAX_REQUESTS = 16;
 
   private final Wire wire;
   private final Export export;
@@ -41,6 +48,7 @@ final class Transmission {
   private final BufferPool buffers;
   private final InFlight inFlight = new InFlight();
   private final Semaphore budget = new Semaphore(BUDGET_KIB);
+  private final Semaphore requests = new Semaphore(MAX_REQUESTS);
 
   /** Why a request is refused before it runs. */
   private record Refusal(int error, String message) {}
@@ -56,65 +64,83 @@ final class Transmission {
     this.client = client;
   }
 
+  /** What became of one request read off the socket. */
+  private enum Step { DISPATCHED, ANSWERED, END }
+
   /** Reads and dispatches requests until NBD_CMD_DISC or the end of the stream. */
   void run() throws IOException {
     ByteBuffer header = ByteBuffer.allocate(Frames.REQUEST_BYTES);
-    while (true) {
-      header.clear();
+    Step step = Step.ANSWERED;
+    while (step != Step.END) {
+      requests.acquireUninterruptibly();
+      step = Step.END;
       try {
-        wire.readFully(header);
-      } catch (EOFException e) {
-        if (header.position() == 0) {
-          LOG.log(Level.DEBUG, "{0}: disconnected without NBD_CMD_DISC", client);
-          return;
+        step = next(header);
+      } finally {
+        if (step != Step.DISPATCHED) {
+          requests.release();
         }
-        throw new ProtocolException("connection ended inside a request header");
       }
-      header.flip();
-      int magic = header.getInt();
-      if (magic != REQUEST_MAGIC) {
-        throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
+    }
+  }
+
+  /** Reads one request and serves it on a worker, or answers it here when it is refused. */
+  private Step next(ByteBuffer header) throws IOException {
+    header.clear();
+    try {
+      wire.readFully(header);
+    } catch (EOFException e) {
+      if (header.position() == 0) {
+        LOG.log(Level.DEBUG, "{0}: disconnected without NBD_CMD_DISC", client);
+        return Step.END;
       }
-      Request request = Request.decodeAfterMagic(header);
-      int type = request.type();
-      if (type == CMD_DISC) {
-        LOG.log(Level.DEBUG, "{0}: NBD_CMD_DISC", client);
-        return;
+      throw new ProtocolException("connection ended inside a request header");
+    }
+    header.flip();
+    int magic = header.getInt();
+    if (magic != REQUEST_MAGIC) {
+      throw new ProtocolException("bad request magic 0x" + Integer.toHexString(magic));
+    }
+    Request request = Request.decodeAfterMagic(header);
+    int type = request.type();
+    if (type == CMD_DISC) {
+      LOG.log(Level.DEBUG, "{0}: NBD_CMD_DISC", client);
+      return Step.END;
+    }
+    ByteBuffer payload = null;
+    int permits = 1;
+    if (type == CMD_WRITE) {
+      if (request.length() > MAX_PAYLOAD) {
+        // Draining up to 4 GiB of payload would hand the client a denial of service: answer, then hang up.
+        replyError(request, EINVAL, "write of " + request.length() + " bytes exceeds the "
+            + MAX_PAYLOAD + "-byte limit");
+        throw new ProtocolException("write payload of " + request.length() + " bytes");
       }
-      ByteBuffer payload = null;
-      int permits = 1;
-      if (type == CMD_WRITE) {
-        if (request.length() > MAX_PAYLOAD) {
-          // Draining up to 4 GiB of payload would hand the client a denial of service: answer, then hang up.
-          replyError(request, EINVAL, "write of " + request.length() + " bytes exceeds the "
-              + MAX_PAYLOAD + "-byte limit");
-          throw new ProtocolException("write payload of " + request.length() + " bytes");
-        }
-        permits = permits(request.length());
-        budget.acquireUninterruptibly(permits);
-        try {
-          payload = buffers.acquire((int) request.length());
-          wire.readFully(payload);
-        } catch (IOException e) {
-          buffers.release(payload);
-          budget.release(permits);
-          throw e;
-        }
-        payload.flip();
-      }
-      Refusal refusal = check(request);
-      if (refusal != null) {
+      permits = permits(request.length());
+      budget.acquireUninterruptibly(permits);
+      try {
+        payload = buffers.acquire((int) request.length());
+        wire.readFully(payload);
+      } catch (IOException e) {
         buffers.release(payload);
         budget.release(permits);
-        replyError(request, refusal.error(), refusal.message());
-        continue;
+        throw e;
       }
-      if (type == CMD_READ) {
-        permits = permits(request.length());
-        budget.acquireUninterruptibly(permits);
-      }
-      dispatch(request, payload, permits);
+      payload.flip();
     }
+    Refusal refusal = check(request);
+    if (refusal != null) {
+      buffers.release(payload);
+      budget.release(permits);
+      replyError(request, refusal.error(), refusal.message());
+      return Step.ANSWERED;
+    }
+    if (type == CMD_READ) {
+      permits = permits(request.length());
+      budget.acquireUninterruptibly(permits);
+    }
+    dispatch(request, payload, permits);
+    return Step.DISPATCHED;
   }
 
   /** Waits for the requests in flight to be answered; false if some still run after the timeout. */
@@ -135,6 +161,7 @@ final class Transmission {
         } finally {
           buffers.release(payload);
           budget.release(permits);
+          requests.release();
           inFlight.end();
         }
       });

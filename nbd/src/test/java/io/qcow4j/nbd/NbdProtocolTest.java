@@ -546,6 +546,53 @@ class NbdProtocolTest {
     }
   }
 
+  /**
+   * Like qemu-nbd (MAX_NBD_REQUESTS), a connection serves at most 16 requests at once and reads
+   * the next one off the socket only when one of them ends; the others wait, and all are answered.
+   */
+  @Test
+  void aConnectionServesAtMostSixteenRequestsAtOnce() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger most = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    DiskFile slow = new ForwardingDisk(new ZeroAwareDisk(content, false)) {
+      @Override
+      public int read(ByteBuffer dst, long position) throws IOException {
+        most.accumulateAndGet(running.incrementAndGet(), Math::max);
+        try {
+          release.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        running.decrementAndGet();
+        return super.read(dst, position);
+      }
+    };
+    NbdServer limited = serve(NbdServer.builder().disk(slow));
+    try (NbdTestClient client = NbdTestClient.open(limited.address(), false, false)) {
+      int count = 40;
+      for (int i = 0; i < count; i++) {
+        client.send(0, CMD_READ, 3000 + i, (long) i * 512, 512, null);
+      }
+      while (running.get() < Transmission.MAX_REQUESTS) {
+        Thread.sleep(10);
+      }
+      // room for a server without the limit to start more than 16
+      Thread.sleep(200);
+      assertThat(most.get()).isEqualTo(Transmission.MAX_REQUESTS);
+      release.countDown();
+      for (int i = 0; i < count; i++) {
+        Reply reply = client.readAnyReply();
+        int index = (int) (reply.cookie() - 3000);
+        assertThat(reply.readData((long) index * 512, 512))
+            .isEqualTo(Arrays.copyOfRange(content, index * 512, index * 512 + 512));
+      }
+    } finally {
+      release.countDown();
+      limited.close();
+    }
+  }
+
   @Test
   void disconnectFinishesRequestsInFlightFirst() throws IOException {
     NbdTestClient client = open(false, false);
