@@ -10,6 +10,7 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
@@ -24,8 +25,6 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -606,16 +605,16 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
-   * Maps a range of data clusters contiguous in a local data file, of an image opened read-only
-   * (one opened for writing may move or free a cluster while the mapping is read).
+   * A range of data clusters contiguous in the data file, of an image opened read-only (one opened
+   * for writing may move or free a cluster while the range is read).
    */
   @Override
-  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+  public Optional<HostRange> hostRange(long offset, long length) throws IOException {
     ensureOpen();
     if (writer != null || offset < 0 || length <= 0 || length > header().size() - offset) {
       return Optional.empty();
     }
-    return reads.mapped(offset, length, arena);
+    return reads.hostRange(offset, length);
   }
 
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */

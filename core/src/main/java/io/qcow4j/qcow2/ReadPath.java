@@ -2,14 +2,12 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
-import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Optional;
 
@@ -109,12 +107,12 @@ final class ReadPath {
   }
 
   /**
-   * The range (inside the disk) mapped from the data file when this layer keeps it as data
-   * contiguous on the host, unencrypted, in a local file; empty otherwise (zeros, holes, compressed
-   * clusters, a backing file's ranges, the unwritten tail of a cluster past the end of the file).
+   * Where the range (inside the disk) lies in the data file when this layer keeps it as data
+   * contiguous on the host, unencrypted; empty otherwise (zeros, holes, compressed clusters, a
+   * backing file's ranges, the unwritten tail of a cluster past the end of the file).
    */
-  Optional<MemorySegment> mapped(long position, long length, Arena arena) throws IOException {
-    if (image.encryption() != null || !(dataStorage instanceof FileStorage file)) {
+  Optional<HostRange> hostRange(long position, long length) throws IOException {
+    if (image.encryption() != null) {
       return Optional.empty();
     }
     long hostStart = -1;
@@ -133,7 +131,11 @@ final class ReadPath {
     if (dataStorage == storage) {
       guard.check(hostStart, length, OverlapGuard.WRITES_ONLY, 0, "data read");
     }
-    return file.mapReadOnly(hostStart, length, arena);
+    // the unwritten tail of the last cluster may lie past the end of the file
+    if (hostStart + length > dataStorage.size()) {
+      return Optional.empty();
+    }
+    return Optional.of(new HostRange(dataStorage, hostStart));
   }
 
   private void readHost(ByteBuffer[] slices, long length, long hostOffset, long guestOffset) throws IOException {
