@@ -109,7 +109,8 @@ final class ProgressPrinter {
       value = 100;
     }
     current = value;
-    if (value > lastPrint + minSkip || value == 100 || value == 0) {
+    // qemu_progress_print prints a step back too (amend's projected total can grow)
+    if (value > lastPrint + minSkip || value < lastPrint - minSkip || value == 100 || value == 0) {
       lastPrint = value;
       emit(value);
     }

@@ -280,6 +280,14 @@ public interface DiskFile extends Closeable {
         describe() + ": Format driver '" + format().id() + "' does not support option amendment");
   }
 
+  /**
+   * As {@link #amend(AmendOptions)}, reporting its progress to {@code progress} as qemu-img's amend
+   * sees it (a format that reports none only amends).
+   */
+  default void amend(AmendOptions options, AmendProgress progress) throws IOException {
+    amend(options);
+  }
+
   /** The backing disk this one reads through, if any. */
   Optional<DiskFile> backing();
 

@@ -83,7 +83,7 @@ public final class QcowFile implements DiskFile {
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
       List<Snapshot> snapshots, long snapshotTableBytes, DiskFile backing, OpenOptions options,
       Snapshot loadedSnapshot,
-      QcowEncryption encryption) throws IOException {
+      QcowEncryption encryption, int overlapChecks) throws IOException {
     this.path = path;
     this.encryption = encryption;
     this.loadedSnapshot = loadedSnapshot;
@@ -95,7 +95,7 @@ public final class QcowFile implements DiskFile {
     this.clusterSize = header.clusterSize();
     FileSize fileSize = new FileSize(storage);
     FileSize dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
-    this.guard = new OverlapGuard(name, header.clusterBits());
+    this.guard = new OverlapGuard(name, header.clusterBits(), overlapChecks);
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
         header.version() >= 3, l1, cacheBudget(options), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
@@ -299,11 +299,18 @@ public final class QcowFile implements DiskFile {
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
   @Override
   public void amend(AmendOptions options) throws IOException {
+    amend(options, io.qcow4j.disk.AmendProgress.NONE);
+  }
+
+  /** As {@link #amend(AmendOptions)}, reporting progress as QEMU's qcow2_amend_options does. */
+  @Override
+  public void amend(AmendOptions options, io.qcow4j.disk.AmendProgress progress) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
+    Arguments.notNull(name, progress, "amend progress");
     long oldSize = header().size();
     writer.exclusive(() -> {
-      new Amender(this).amend(options);
+      new Amender(this).amend(options, progress);
       writer.flush();
       rebuildGuard();
       return null;

@@ -129,7 +129,7 @@ final class ReadPath {
       cursor += run.length();
     }
     if (dataStorage == storage) {
-      guard.check(hostStart, length, OverlapGuard.NONE, 0, "data read");
+      guard.check(hostStart, length, OverlapGuard.WRITES_ONLY, 0, "data read");
     }
     // the unwritten tail of the last cluster may lie past the end of the file
     if (hostStart + length > dataStorage.size()) {
@@ -143,7 +143,7 @@ final class ReadPath {
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
     if (dataStorage == storage) {
-      guard.check(hostOffset, length, OverlapGuard.NONE, 0, "data read");
+      guard.check(hostOffset, length, OverlapGuard.WRITES_ONLY, 0, "data read");
       if (lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
         throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the image",
             name, lastCluster));
@@ -242,7 +242,7 @@ final class ReadPath {
     CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header.clusterBits());
     long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
     guard.check(descriptor.hostOffset(), Math.min(descriptor.maxLength(), Math.max(1, end - descriptor.hostOffset())),
-        OverlapGuard.NONE, 0, "compressed cluster read");
+        OverlapGuard.WRITES_ONLY, 0, "compressed cluster read");
     if (descriptor.hostOffset() >= end) {
       throw new CorruptImageException(String.format(
           "%s: compressed cluster at host offset 0x%x (%d bytes) lies past the end of the image (%d bytes)",
