@@ -43,9 +43,11 @@ final class Failures {
   static CommandFailure couldNotOpen(String name, IOException failure) {
     String reason = reason(failure, name);
     if ((failure instanceof NoSuchFileException || failure instanceof AccessDeniedException)
-        && name.equals(((FileSystemException) failure).getFile())) {
-      // QEMU's file driver names the file it could not open, then qemu-img names the image
-      reason = "Could not open '" + name + "': " + reason;
+        && (name.equals(((FileSystemException) failure).getFile())
+            || ((FileSystemException) failure).getFile() != null && ((FileSystemException) failure).getReason() == null)) {
+      // QEMU's file driver names the file it could not open (the image, or its data file), then
+      // qemu-img names the image
+      reason = "Could not open '" + ((FileSystemException) failure).getFile() + "': " + reason;
     }
     return new CommandFailure("Could not open '" + name + "': " + reason, 1, failure);
   }

@@ -67,6 +67,86 @@ class AllocationPlacementTest {
   }
 
   /**
+   * A write's clusters that need new host clusters get one contiguous host run, as QEMU 7.2's
+   * qcow2_alloc_host_offset gives it (handle_alloc): the partial head and tail clusters together
+   * with the whole ones between, so a freed hole shorter than the run is passed over; after an
+   * in-place cluster the run goes right behind its host cluster when that one is free
+   * (qcow2_alloc_clusters_at), else where the allocator finds it (iotest 271's host offsets).
+   * Each line: create options, size, and the qemu-io commands, each in its own process.
+   */
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+      // a partial head, two whole clusters and a partial tail skip a one-cluster hole
+      "cluster_size=64k | 4M | write 0 1M; discard 64k 64k; write 1056k 192k; write 2M 64k",
+      // the same with subclusters, and a head that starts inside a subcluster
+      "cluster_size=64k,extended_l2=on | 4M | write 0 1M; discard 64k 64k; write 1057k 190k; write 2M 3k",
+      // a write inside one cluster takes the hole; one over two partial clusters does not
+      "cluster_size=64k | 4M | write 0 512k; discard 128k 64k; write 1M 4k; write 2M 4k; discard 1M 64k; write 1060k 100k",
+      // an in-place cluster followed by one to allocate: right behind its host cluster when free
+      "cluster_size=64k | 4M | write 0 64k; write 1M 64k; write 2M 64k; write 3M 64k; discard 1M 64k; discard 3M 64k; write 2M 128k",
+      // ... and elsewhere when the cluster behind it is taken
+      "cluster_size=64k | 4M | write 0 64k; write 1M 64k; write 2M 64k; discard 1M 64k; write 2M 200k",
+      // small clusters: runs across an L2 table boundary
+      "cluster_size=4k | 16M | write 0 64k; discard 8k 8k; discard 32k 4k; write 2046k 12k; write 1M 6k",
+      "cluster_size=16k,extended_l2=on | 32M | write 0 256k; discard 32k 32k; write 16381k 6k; write 20k 40k",
+      // compressed clusters, freed and packed again
+      "cluster_size=64k | 4M | write -c 0 64k; write -c 64k 64k; discard 0 128k; write -c 256k 64k; write 300k 100k",
+  })
+  void writesAllocateOneHostRunLikeQemu(String options, String size, String commands) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "@/image.qcow2", size).same();
+    for (String line : commands.split("; ")) {
+      both.run("qemu-io", "-f", "qcow2", "-c", line, "@/image.qcow2").same();
+    }
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "map", "@/image.qcow2").same();
+    assertThat(both.run("qemu-img", "check", "@/image.qcow2").same().ours().out()).contains("No errors were found");
+  }
+
+  /**
+   * Copy-on-write of a cluster with subclusters that moves to a new host cluster (here: shared with
+   * a snapshot) takes along every subcluster from the first allocated (or written) one to the last,
+   * as QEMU's calculate_l2_meta: they are copied as they read and all become allocated (iotest 271).
+   */
+  @ParameterizedTest
+  @CsvSource({"30k 1k", "20k 1k", "40k 1k", "26k 1k", "14k 1k", "1k 1k", "60k 8k", "0 64k"})
+  void copyOnWriteTakesAlongSubclustersLikeQemu(String write) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "@/image.qcow2", "1M").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "write -q -z 14k 2k", "-c", "write -q -P 0xd0 26k 2k",
+        "-c", "write -q -P 0xe0 36k 2k", "-c", "write -q -P 0xd1 64k 64k", "@/image.qcow2").same();
+    both.run("qemu-img", "snapshot", "-c", "snap1", "@/image.qcow2").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "write -q -P 0xf0 " + write, "@/image.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    both.run("qemu-img", "compare", "@/image.qcow2", "@/image.qcow2").same();
+    assertThat(both.run("qemu-img", "check", "@/image.qcow2").same().ours().out()).contains("No errors were found");
+  }
+
+  /**
+   * Preallocation at create leaves the subclusters of an extended-L2 image unallocated, as QEMU's
+   * preallocate_co does: the clusters have host offsets, but read from the backing file until
+   * written (iotest 271).
+   */
+  @ParameterizedTest
+  @CsvSource({"metadata, true", "falloc, true", "full, true", "metadata, false", "falloc, false", "full, false"})
+  void preallocatedSubclustersStayUnallocatedLikeQemu(String preallocation, boolean backing) {
+    SideBySide both = new SideBySide();
+    both.run("qemu-img", "create", "-q", "-f", "raw", "@/base.raw", "1M").same();
+    both.run("qemu-io", "-f", "raw", "-c", "write -q -P 0xff 0 1M", "@/base.raw").same();
+    if (backing) {
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,preallocation=" + preallocation,
+          "-F", "raw", "-b", "@/base.raw", "@/image.qcow2", "512k").same();
+    } else {
+      both.run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,preallocation=" + preallocation,
+          "@/image.qcow2", "512k").same();
+    }
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+    both.run("qemu-io", "-f", "qcow2", "-c", "read -q -P " + (backing ? "0xff" : "0") + " 0 512k",
+        "-c", "write -q -P 1 4k 2k", "-c", "read -q -P 1 4k 2k", "@/image.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/image.qcow2").same();
+  }
+
+  /**
    * qemu-img convert -S: inside data, zero runs of at least that many bytes are left out, and the
    * runs written and left out end at multiples of -S rounded down to a power of two, as qemu-img's
    * is_allocated_sectors_min cuts them (iotest 122: 1 KiB clusters and -S 4k give 4 KiB runs).

@@ -78,7 +78,7 @@ final class ImageCreator {
   private static QcowFile createDetached(Path path, CreateOptions options, OpenOptions open) throws IOException {
     validate(options);
     if (options.dataFile() != null) {
-      Path dataPath = BackingChain.resolve(path, options.dataFile());
+      Path dataPath = DataFilePaths.of(path.toString(), options.dataFile());
       try (Storage data = FileStorage.create(dataPath, true)) {
         data.truncate((options.size() + 511) & ~511L);
       }
@@ -90,7 +90,7 @@ final class ImageCreator {
       // qcow2_co_create_opts deletes what it made when the creation fails
       Files.deleteIfExists(path);
       if (options.dataFile() != null) {
-        Files.deleteIfExists(BackingChain.resolve(path, options.dataFile()));
+        Files.deleteIfExists(DataFilePaths.of(path.toString(), options.dataFile()));
       }
       throw e;
     }

@@ -203,7 +203,14 @@ final class ImageOpener {
     Storage dataStorage = storage;
     Path dataPath = path;
     BlockNode dataNode = overrides.options().dataFileNode();
-    if (!header.hasDataFile() && (overrides.options().dataFile() != null || dataNode != null)) {
+    if (options.describeOnly()) {
+      // qemu-img info (BDRV_O_NO_IO) opens no data file, neither the recorded one nor one it is given
+      if (header.hasDataFile()) {
+        String recorded = header.dataFile().orElse(null);
+        dataPath = recorded == null || recorded.isEmpty() ? null : DataFilePaths.of(name, recorded);
+        dataStorage = new UnopenedDataFile(recorded == null ? name : recorded);
+      }
+    } else if (!header.hasDataFile() && (overrides.options().dataFile() != null || dataNode != null)) {
       // QEMU opens the data file it is given before it finds that the image has none
       if (dataNode != null) {
         StorageNodes.storage(dataNode, options.withReadOnly(true), StorageNodes.DiskNodes.NONE).close();
@@ -211,8 +218,7 @@ final class ImageOpener {
         FileStorage.open(Path.of(overrides.options().dataFile()), true, LockRequest.NONE).close();
       }
       throw new ImageSpecException("'data-file' can only be set for images with an external data file");
-    }
-    if (header.hasDataFile() && dataNode != null) {
+    } else if (header.hasDataFile() && dataNode != null) {
       // a node the spec stacks for the data file (null-co, raw over blkdebug...)
       dataPath = StorageNodes.bottomPath(dataNode);
       dataStorage = StorageNodes.storage(dataNode, options, StorageNodes.DiskNodes.NONE);
@@ -226,11 +232,8 @@ final class ImageOpener {
       // QEMU's words: without a recorded name, only a data-file option can name it
       String dataName = header.dataFile().orElseThrow(() -> new UnsupportedFeatureException(name
           + ": 'data-file' is required for this image"));
-      if (path == null) {
-        throw new UnsupportedFeatureException(name + ": image uses an external data file ('" + dataName
-            + "') but was opened without a path to find it");
-      }
-      dataPath = BackingChain.resolve(path, dataName);
+      // relative to the working directory, as QEMU opens the recorded name
+      dataPath = DataFilePaths.of(name, dataName);
       dataStorage = FileStorage.open(dataPath, options.readOnly(), LockRequest.forDataFile(options)).flushingAs(options);
       opened.add(dataStorage);
     }
@@ -253,7 +256,7 @@ final class ImageOpener {
     }
     QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, table.tableBytes(),
         backing, options,
-        loaded, encryption);
+        loaded, encryption, overrides.options().overlapChecks());
     image.overrideLazyRefcounts(overrides.options().lazyRefcounts());
     return image;
   }

@@ -295,6 +295,32 @@ final class Refcounts {
     return first << clusterBits;
   }
 
+  /**
+   * Allocates clusters at exactly cluster index {@code first} and after it, as QEMU's
+   * qcow2_alloc_clusters_at: as many of the {@code count} as are free there in a row (none when the
+   * first is not), each with refcount 1; returns how many. The free-cluster cursor stays (QEMU's
+   * does too). Reused clusters are punched first, as {@link #allocate(int)} punches them.
+   */
+  int allocateAt(long first, int count) throws IOException {
+    int free = 0;
+    while (free < count && unusableUntil(first + free, "cluster") == first + free) {
+      free++;
+    }
+    if (free == 0) {
+      return 0;
+    }
+    long reusedEnd = Math.min(first + free, frontier);
+    if (first < reusedEnd) {
+      storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
+    }
+    frontier = Math.max(frontier, first + free);
+    refcountUpdate(first, first + free - 1);
+    for (long cluster = first; cluster < first + free; cluster++) {
+      set(cluster, 1);
+    }
+    return free;
+  }
+
   /** The first cluster of a run of {@code count} free clusters at or after the cursor. */
   private long firstFreeRun(int count, String purpose) throws IOException {
     long runStart = freeCursor;
@@ -358,16 +384,13 @@ final class Refcounts {
     return frontier << clusterBits;
   }
 
-  /** Allocates {@code count} contiguous clusters at the frontier (never from freed ones). */
-  long allocateAtFrontier(int count) throws IOException {
-    storage.debugEvent("cluster_alloc_bytes");
-    long first = frontier;
-    frontier += count;
-    refcountUpdate(first, first + count - 1);
-    for (long cluster = first; cluster < first + count; cluster++) {
-      set(cluster, 1);
-    }
-    return first << clusterBits;
+  /**
+   * Allocates {@code count} contiguous clusters for compressed bytes, as {@link #allocate(int)}
+   * finds them (QEMU's qcow2_alloc_bytes takes them from the same allocator, a freed one first);
+   * the caller raised cluster_alloc_bytes.
+   */
+  long allocateForBytes(int count) throws IOException {
+    return allocateRun(count, "compressed cluster");
   }
 
   /**
@@ -661,6 +684,9 @@ final class Refcounts {
       // QEMU's qcow2_refcount_area: the new blocks, then the new table, then the header's switch
       storage.debugEvent("refblock_alloc_write_blocks");
     }
+    if (!dirty.blocks().isEmpty()) {
+      guard.refuseWhileUncheckable();
+    }
     for (Map.Entry<Long, byte[]> block : dirty.blocks().entrySet()) {
       if (!dirty.tableMoved() && dirty.newBlocks().contains(block.getKey())) {
         storage.debugEvent("refblock_alloc_write");
@@ -675,6 +701,7 @@ final class Refcounts {
     if (dirty.table() == null) {
       return;
     }
+    guard.refuseWhileUncheckable();
     ByteBuffer bytes = ByteBuffer.allocate(dirty.tableClusters() * clusterSize);
     bytes.asLongBuffer().put(dirty.table());
     // a new block's table entry (QEMU writes it alone), or a whole new table

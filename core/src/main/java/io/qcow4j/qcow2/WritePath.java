@@ -64,7 +64,7 @@ final class WritePath {
     this.unitBits = extendedL2 ? clusterBits - 5 : clusterBits;
     this.hasDataFile = header.hasDataFile();
     this.metadata = new MetadataFlush(image, storage, dataStorage, lookup, this::refcounts,
-        () -> compressedCursor = 0, clusterBits);
+        this::clustersEmptied, clusterBits);
     this.io = metadata.io;
     this.metaLock = metadata.metaLock;
     this.reservations = metadata.reservations;
@@ -91,6 +91,15 @@ final class WritePath {
 
   /** Writes all of {@code src} at {@code position} (inside the disk). */
   void write(ByteBuffer src, long position) throws IOException {
+    write(src, position, placementFor(position, src.remaining()));
+  }
+
+  /** How a write of {@code length} bytes at {@code position} places new clusters (none with an external data file). */
+  private AllocationRun placementFor(long position, long length) {
+    return hasDataFile ? null : new AllocationRun(clusterBits, position, position + length, image.encryption() != null);
+  }
+
+  private void write(ByteBuffer src, long position, AllocationRun placement) throws IOException {
     long total = src.remaining();
     metadata.releaseFreesBeforeAllocating(() -> !allInPlace(position, total));
     long epoch = io.enter();
@@ -98,6 +107,9 @@ final class WritePath {
       long cursor = position;
       while (src.hasRemaining()) {
         long at = cursor;
+        if (placement != null) {
+          placement.at(at);
+        }
         Run run = image.guarded(() -> lookup.lookup(at, src.remaining()));
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())
@@ -112,20 +124,105 @@ final class WritePath {
           } else {
             writeData(run.hostOffset(), at, src.slice(src.position(), length));
           }
-        } else if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
-          length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor);
+          if (placement != null) {
+            placement.wrote(at, run.hostOffset(), run.hostOffset() + length);
+          }
         } else {
-          long clusterEnd = (cursor | (clusterSize - 1)) + 1;
-          length = (int) Math.min(src.remaining(), clusterEnd - cursor);
-          writeCluster(src.slice(src.position(), length), cursor);
+          if (placement != null && !placement.covers(at >>> clusterBits)) {
+            giveBack(placement);
+            planAllocation(placement, at);
+          }
+          if ((cursor & (clusterSize - 1)) == 0 && src.remaining() >= clusterSize) {
+            length = writeWholeClusters(src.slice(src.position(), src.remaining()), cursor, placement);
+          } else {
+            long clusterEnd = (cursor | (clusterSize - 1)) + 1;
+            length = (int) Math.min(src.remaining(), clusterEnd - cursor);
+            rewriteCluster(cursor & ~(clusterSize - 1L), src.slice(src.position(), length), cursor, placement);
+          }
         }
         src.position(src.position() + length);
         cursor += length;
       }
     } finally {
+      if (placement != null) {
+        giveBack(placement);
+      }
       io.exit(epoch);
     }
     metadata.flushIfCacheFull();
+  }
+
+  /**
+   * As QEMU's handle_alloc: the clusters from {@code guestOffset}'s on that need a new host cluster,
+   * in a row up to the end of the write's pass and of the L2 table (the partial head and tail
+   * clusters included), get one contiguous host run now: right after the host range the pass
+   * wrote last when they are free there (qcow2_alloc_clusters_at; else a new pass starts), or
+   * the allocator's first run of that length. The L2 table is made first, as get_cluster_table
+   * makes it before the data clusters are allocated. Nothing is planned when the first cluster
+   * needs no new host cluster.
+   */
+  private void planAllocation(AllocationRun placement, long guestOffset) throws IOException {
+    long firstCluster = guestOffset >>> clusterBits;
+    metaLock.lock();
+    try {
+      reservations.await(firstCluster);
+      int count = clustersNeedingHosts(firstCluster, placement.passEnd());
+      if (count == 0) {
+        return;
+      }
+      metadata.markDirty();
+      image.guarded(() -> lookup.writableSlot(guestOffset, refcounts));
+      long nextHost = placement.nextHost();
+      if (nextHost != -1 && (nextHost & (clusterSize - 1)) == 0) {
+        int got = image.guarded(() -> refcounts.allocateAt(nextHost >>> clusterBits, count));
+        if (got > 0) {
+          placement.allocated(firstCluster, got, nextHost);
+          return;
+        }
+      }
+      if (nextHost != -1) {
+        placement.newPass(guestOffset);
+      }
+      int fresh = clustersNeedingHosts(firstCluster, placement.passEnd());
+      long host = image.guarded(() -> refcounts.allocate(fresh));
+      placement.allocated(firstCluster, fresh, host);
+    } catch (CorruptImageException e) {
+      throw image.signalCorruption(e);
+    } finally {
+      metaLock.unlock();
+    }
+  }
+
+  /**
+   * QEMU's count_single_write_clusters for new allocations: how many clusters in a row from
+   * {@code firstCluster} need a new host cluster (unallocated, compressed, zero without a host
+   * cluster, or shared), up to the cluster holding {@code end - 1} and the end of the L2 table;
+   * a cluster another writer has reserved ends the row. Caller holds the lock.
+   */
+  private int clustersNeedingHosts(long firstCluster, long end) throws IOException {
+    long guestOffset = firstCluster << clusterBits;
+    long bytesPerTable = lookup.bytesPerL2Table();
+    long tableEnd = (guestOffset / bytesPerTable + 1) * bytesPerTable;
+    long lastCluster = (Math.min(end, tableEnd) - 1) >>> clusterBits;
+    int count = 0;
+    while (firstCluster + count <= lastCluster) {
+      if (count > 0 && reservations.isReserved(firstCluster + count)) {
+        break;
+      }
+      long entry = entryAt((firstCluster + count) << clusterBits);
+      if (L2Entry.hasHostCluster(entry, false) && L2Entry.copied(entry) && !L2Entry.compressed(entry)) {
+        break;
+      }
+      count++;
+    }
+    return count;
+  }
+
+  /** Gives back the host clusters of the planned run that no cluster took (another writer mapped it meanwhile). */
+  private void giveBack(AllocationRun placement) {
+    for (long host : placement.untaken()) {
+      abortAllocation(host, clusterSize);
+    }
   }
 
   /**
@@ -136,6 +233,7 @@ final class WritePath {
   void write(BufferList src, long position) throws IOException {
     long length = src.length();
     long done = 0;
+    AllocationRun placement = placementFor(position, length);
     long epoch = io.enter();
     try {
       while (done < length) {
@@ -160,6 +258,10 @@ final class WritePath {
           dataStorage.debugEvent("write_aio");
           dataStorage.write(slices, run.hostOffset());
         }
+        if (placement != null) {
+          placement.at(at);
+          placement.wrote(at, run.hostOffset(), run.hostOffset() + run.length());
+        }
         done += run.length();
       }
     } finally {
@@ -167,7 +269,7 @@ final class WritePath {
     }
     while (done < length) {
       int piece = (int) Math.min(length - done, 1 << 30);
-      write(src.gather(done, piece), position + done);
+      write(src.gather(done, piece), position + done, placement);
       done += piece;
     }
   }
@@ -313,6 +415,7 @@ final class WritePath {
   /** Refuses a guest data write to a host range of the image file that is not a data cluster's. */
   private void checkDataWrite(long hostOffset, long length) throws IOException {
     if (!hasDataFile) {
+      guard.refuseWhileUncheckable();
       image.guarded(() -> {
         guard.check(hostOffset, length, OverlapGuard.NONE, refcounts.ownedEnd(), "data write");
         return null;
@@ -326,7 +429,7 @@ final class WritePath {
    * (a cluster with a host cluster of its own is rewritten in place, with the clusters after it
    * whose own host clusters follow contiguously). Returns the bytes written (at least one cluster).
    */
-  private int writeWholeClusters(ByteBuffer data, long guestOffset) throws IOException {
+  private int writeWholeClusters(ByteBuffer data, long guestOffset, AllocationRun placement) throws IOException {
     long firstCluster = guestOffset >>> clusterBits;
     long[] oldEntries;
     int count;
@@ -367,13 +470,18 @@ final class WritePath {
         }
         oldEntries[count++] = entry;
       }
+      boolean planned = !inPlace && placement != null && placement.has(firstCluster);
+      if (planned) {
+        count = Math.min(count, placement.available(firstCluster));
+      }
       for (int index = 0; index < count; index++) {
         boolean hadHost = L2Entry.hasHostCluster(oldEntries[index], hasDataFile);
         checkRelease(oldEntries[index], hadHost, inPlace ? L2Entry.hostOffset(oldEntries[index]) : -1);
       }
       metadata.markDirty();
       image.guarded(() -> lookup.writableSlot(guestOffset, refcounts));
-      target = inPlace ? L2Entry.hostOffset(oldEntries[0]) : hasDataFile ? guestOffset : refcounts.allocate(count);
+      target = inPlace ? L2Entry.hostOffset(oldEntries[0]) : hasDataFile ? guestOffset
+          : planned ? placement.take(firstCluster, count) : refcounts.allocate(count);
       long length = (long) count << clusterBits;
       checkDataWrite(target, length);
       reservations.reserve(firstCluster, count);
@@ -391,6 +499,9 @@ final class WritePath {
       }
       reservations.end(firstCluster, count);
       throw e;
+    }
+    if (placement != null) {
+      placement.wrote(guestOffset, target, target + length);
     }
     int stored = count;
     long first = target;
@@ -412,15 +523,6 @@ final class WritePath {
   }
 
   /**
-   * Writes {@code data} (inside one cluster) at {@code guestOffset} where the cluster cannot be
-   * written in place: the cluster (or, with extended L2, the subclusters written) gets a host
-   * cluster of its own, filled with what it read as before around the new bytes.
-   */
-  private void writeCluster(ByteBuffer data, long guestOffset) throws IOException {
-    rewriteCluster(guestOffset & ~(clusterSize - 1L), data, guestOffset);
-  }
-
-  /**
    * Makes the cluster at {@code clusterStart} fully allocated in this layer, keeping what it reads
    * as: its units without data of their own get their current content written to a host cluster.
    */
@@ -428,7 +530,7 @@ final class WritePath {
     metadata.releaseFreesBeforeAllocating(() -> !allInPlace(clusterStart, clusterSize));
     long epoch = io.enter();
     try {
-      rewriteCluster(clusterStart, null, clusterStart);
+      rewriteCluster(clusterStart, null, clusterStart, null);
     } finally {
       io.exit(epoch);
     }
@@ -436,11 +538,14 @@ final class WritePath {
 
   /**
    * Gives the cluster a host cluster of its own holding {@code data} at {@code guestOffset} and,
-   * around it, what the cluster read as before. With {@code data} null the cluster is rewritten
+   * around it, what the cluster read as before (a write inside one cluster that cannot go in place;
+   * with extended L2, the subclusters written). With {@code data} null the cluster is rewritten
    * with its current content (nothing happens when it holds data in place already), except units
-   * holding data in place: concurrent in-place writers there lose nothing.
+   * holding data in place: concurrent in-place writers there lose nothing. A new host cluster
+   * comes from {@code placement} when it planned one for the cluster.
    */
-  private void rewriteCluster(long clusterStart, ByteBuffer data, long guestOffset) throws IOException {
+  private void rewriteCluster(long clusterStart, ByteBuffer data, long guestOffset, AllocationRun placement)
+      throws IOException {
     boolean allocateOnly = data == null;
     long clusterIndex = clusterStart >>> clusterBits;
     long[] words;
@@ -463,7 +568,9 @@ final class WritePath {
       if (ownHost) {
         checkOwnedAlone(clusterStart, words[0]);
       }
-      target = ownHost ? L2Entry.hostOffset(words[0]) : allocateDataCluster(clusterStart);
+      target = ownHost ? L2Entry.hostOffset(words[0])
+          : placement != null && placement.has(clusterIndex) ? placement.take(clusterIndex, 1)
+          : allocateDataCluster(clusterStart);
       checkDataWrite(target, clusterSize);
       reservations.reserve(clusterIndex, 1);
     } catch (CorruptImageException e) {
@@ -487,6 +594,10 @@ final class WritePath {
       }
       reservations.end(clusterIndex, 1);
       throw e;
+    }
+    if (placement != null) {
+      long inCluster = guestOffset - clusterStart;
+      placement.wrote(guestOffset, target + inCluster, target + clusterSize);
     }
     finishMapping(clusterIndex, 1, () -> {
       ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
@@ -512,6 +623,16 @@ final class WritePath {
     long newAllocated = 0;
     long newZero = 0;
     boolean fresh = target != hostOrMinusOne(entry, hasHost);
+    // As QEMU's calculate_l2_meta: a cluster with a host cluster that moves to a fresh one takes
+    // along every subcluster from the first allocated one (or the first written, if before) to the
+    // last allocated (or last written): they are copied as they read, and all become allocated.
+    int cowFirst = firstTouched;
+    int cowLast = lastTouched;
+    long allocatedBefore = bitmap & 0xffff_ffffL;
+    if (extendedL2 && fresh && hasHost && !compressed && allocatedBefore != 0) {
+      cowFirst = Math.min(firstTouched, Long.numberOfTrailingZeros(allocatedBefore));
+      cowLast = Math.max(lastTouched, 63 - Long.numberOfLeadingZeros(allocatedBefore));
+    }
     // The cluster as written, made only when some unit needs what it read as before.
     ByteBuffer out = null;
     // Byte ranges of the cluster to write, in order; adjacent ones are merged into one write.
@@ -526,7 +647,8 @@ final class WritePath {
       long unitGuest = clusterStart + ((long) unit << unitBits);
       boolean touched = unit >= firstTouched && unit <= lastTouched
           && !(keepInPlaceData && !fresh && kind == L2Entry.Kind.DATA);
-      boolean copyOld = !touched && fresh && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED);
+      boolean copyOld = !touched && fresh
+          && (kind == L2Entry.Kind.DATA || kind == L2Entry.Kind.COMPRESSED || unit >= cowFirst && unit <= cowLast);
       if (!touched && !copyOld) {
         if (kind == L2Entry.Kind.DATA) {
           newAllocated |= 1L << unit;
@@ -664,10 +786,10 @@ final class WritePath {
     if (L2Entry.compressed(oldEntry)) {
       CompressedDescriptor descriptor = CompressedDescriptor.decode(oldEntry, clusterBits);
       long start = descriptor.hostOffset() & ~511L;
-      guard.check(start, (descriptor.additionalSectors() + 1L) * 512, OverlapGuard.NONE, refcounts.ownedEnd(),
+      guard.check(start, (descriptor.additionalSectors() + 1L) * 512, OverlapGuard.WRITES_ONLY, refcounts.ownedEnd(),
           "free of a compressed cluster");
     } else if (hadHost && L2Entry.hostOffset(oldEntry) != newTarget && !hasDataFile) {
-      guard.check(L2Entry.hostOffset(oldEntry), clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(),
+      guard.check(L2Entry.hostOffset(oldEntry), clusterSize, OverlapGuard.WRITES_ONLY, refcounts.ownedEnd(),
           "free of a data cluster");
     }
   }
@@ -734,6 +856,7 @@ final class WritePath {
         metaLock.unlock();
       }
       try {
+        guard.refuseWhileUncheckable();
         storage.debugEvent("write_compressed");
         storage.write(ByteBuffer.wrap(compressed), start);
       } catch (IOException | RuntimeException e) {
@@ -754,35 +877,55 @@ final class WritePath {
   /**
    * Finds room for compressed bytes, packed after the previous ones where they fit; caller holds the
    * lock. As QEMU's qcow2_alloc_bytes: when the cluster the packing is in cannot take one more
-   * reference (always so with 1-bit refcounts), the bytes start a new cluster instead. New clusters
-   * come from the frontier, never from freed ones (concurrent writers sharing clusters lost
-   * compressed data when they did: ConcurrentStripeTest).
+   * reference (always so with 1-bit refcounts), the bytes start afresh; when they do not fit, one
+   * more cluster is allocated where the allocator finds one (a freed one first), and the bytes
+   * run on into it when it follows the packing's cluster, else start in it. The packing starts
+   * afresh too whenever clusters are freed ({@link #clustersEmptied}): its cluster may be one of them.
    */
   private long placeCompressed(long length) throws IOException {
+    storage.debugEvent("cluster_alloc_bytes");
     long start = compressedCursor;
-    if ((start & (clusterSize - 1)) != 0 && refcounts.canIncrement(start >>> clusterBits)) {
+    // a full cluster takes no more; nor one nothing holds (the cursor is reset when clusters are freed)
+    if (start != 0 && (!refcounts.canIncrement(start >>> clusterBits) || refcounts.get(start >>> clusterBits) == 0)) {
+      start = 0;
+    }
+    if (length > clusterSize) {
+      // more than a cluster (a library caller's bytes; QEMU never compresses to more): contiguous clusters
+      start = refcounts.allocateForBytes((int) ((length + clusterSize - 1) >>> clusterBits));
+    } else if (start != 0 && length <= clusterSize - (start & (clusterSize - 1))) {
+      refcounts.increment(start, length);
+    } else {
+      long newCluster = refcounts.allocateForBytes(1);
       long clusterEnd = (start | (clusterSize - 1)) + 1;
-      long room = clusterEnd - start;
-      if (length <= room) {
-        refcounts.increment(start, length);
-        compressedCursor = start + length;
-        return start;
-      }
-      if (refcounts.frontierOffset() == clusterEnd) {
-        refcounts.increment(start, room);
-        refcounts.allocateAtFrontier((int) ((length - room + clusterSize - 1) >>> clusterBits));
-        compressedCursor = start + length;
-        return start;
+      if (start != 0 && clusterEnd == newCluster) {
+        refcounts.increment(start, clusterEnd - start);
+      } else {
+        start = newCluster;
       }
     }
-    start = refcounts.allocateAtFrontier((int) ((length + clusterSize - 1) >>> clusterBits));
-    compressedCursor = start + length;
+    compressedCursor = ((start + length) & (clusterSize - 1)) == 0 ? 0 : start + length;
     return start;
+  }
+
+  /**
+   * Host clusters were freed (caller holds the lock, and no I/O that began before the frees is in
+   * flight): compressed bytes start afresh rather than pack into a cluster that may be handed out
+   * again, and reads forget the last cluster decompressed, whose L2 entry (host offset and length)
+   * compressed bytes placed in a freed cluster may have again with other bytes.
+   */
+  private void clustersEmptied() {
+    compressedCursor = 0;
+    image.reads().forgetDecompressed();
   }
 
   // ---------------------------------------------------------------- preallocation
 
-  /** Allocates every cluster of a new, empty image (L2 table first, then its data clusters, as qemu-img). */
+  /**
+   * Allocates every cluster of a new, empty image (L2 table first, then its data clusters, as
+   * qemu-img). With extended L2 the subclusters stay unallocated, as QEMU's preallocate_co links
+   * preallocated clusters without touching their bitmap: they read from the backing file, if any,
+   * until written.
+   */
   void preallocate(Preallocation mode) throws IOException {
     long size = image.size();
     // Host ranges of the data clusters, one per L2 table (the tables lie between them).
@@ -790,7 +933,7 @@ final class WritePath {
     metaLock.lock();
     try {
       long bytesPerTable = lookup.bytesPerL2Table();
-      long allAllocated = extendedL2 ? 0xffff_ffffL : 0;
+      long allAllocated = 0;
       for (long tableStart = 0; tableStart < size; tableStart += bytesPerTable) {
         long tableEnd = Math.min(size, tableStart + bytesPerTable);
         lookup.writableSlot(tableStart, refcounts);

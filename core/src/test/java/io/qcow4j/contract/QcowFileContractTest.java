@@ -52,7 +52,7 @@ class QcowFileContractTest {
   class ExternalDataFile extends DiskFileContract {
     @Override
     DiskFile create(Path directory, long size) throws IOException {
-      return QcowFile.create(directory.resolve("disk.qcow2"), CreateOptions.of(size).withDataFile("disk.data", false));
+      return QcowFile.create(directory.resolve("disk.qcow2"), CreateOptions.of(size).withDataFile(directory.resolve("disk.data").toString(), false));
     }
   }
 

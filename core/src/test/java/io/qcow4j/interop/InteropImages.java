@@ -360,7 +360,9 @@ final class InteropImages {
       if (options.isEmpty()) {
         tools.img("create", "-q", "-f", "qcow2", name, size);
       } else {
-        tools.img("create", "-q", "-f", "qcow2", "-o", options, name, size);
+        // a data file named absolutely: QEMU opens a relative name from the working directory
+        tools.img("create", "-q", "-f", "qcow2", "-o", options.replace("data_file=", "data_file=" + directory + "/"),
+            name, size);
       }
       return directory.resolve(name);
     }

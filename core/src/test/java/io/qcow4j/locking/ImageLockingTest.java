@@ -99,7 +99,8 @@ class ImageLockingTest {
     QemuTools tools = QemuTools.in(directory);
     tools.img("create", "-q", "-f", "qcow2", "base.qcow2", "1M");
     tools.img("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top.qcow2");
-    tools.img("create", "-q", "-f", "qcow2", "-o", "data_file=data.raw", "data-image.qcow2", "1M");
+    // named absolutely: a relative data file name is opened from the working directory (QEMU's way)
+    tools.img("create", "-q", "-f", "qcow2", "-o", "data_file=" + directory.resolve("data.raw"), "data-image.qcow2", "1M");
     tools.img("create", "-q", "-f", "raw", "disk.raw", "1M");
   }
 

@@ -175,7 +175,7 @@ class EngineCoreTest {
   void anExternalDataFileEntryMustMapTheGuestOffsetItself() throws IOException {
     Path file = dir.resolve("data.qcow2");
     QemuTools tools = QemuTools.in(dir);
-    tools.img("create", "-q", "-f", "qcow2", "-o", "data_file=data.raw", file, "4M");
+    tools.img("create", "-q", "-f", "qcow2", "-o", "data_file=" + dir.resolve("data.raw"), file, "4M");
     tools.io("-c", "write -P 0x55 0 128k", file);
     try (ImageBytes bytes = ImageBytes.open(file)) {
       bytes.putU64(bytes.l2EntryOffset(0), ImageBytes.OFLAG_COPIED | CLUSTER);
@@ -257,7 +257,7 @@ class EngineCoreTest {
   @Test
   void snapshotsOfAnImageWithAnExternalDataFileAreRefusedAsQemuRefusesThem() throws IOException {
     Path file = dir.resolve("withdata.qcow2");
-    QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "-o", "data_file=withdata.raw", file, "1M");
+    QemuTools.in(dir).img("create", "-q", "-f", "qcow2", "-o", "data_file=" + dir.resolve("withdata.raw"), file, "1M");
     try (QcowFile image = QcowFile.open(file, OpenOptions.readWriteDefaults())) {
       assertThatThrownBy(() -> image.createSnapshot("s"))
           .isInstanceOf(io.qcow4j.disk.UnsupportedFeatureException.class)

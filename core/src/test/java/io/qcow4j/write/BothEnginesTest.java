@@ -58,6 +58,10 @@ class BothEnginesTest {
     String context = shape.name() + " seed=" + seed + " (replay with -DQCOW4J_SEED=" + seed + " -Dtest=BothEnginesTest)";
     Path image = dir.resolve("image.qcow2");
     CreateOptions options = shape.options().apply(CreateOptions.of(SIZE));
+    if (options.dataFile() != null) {
+      // named absolutely: a relative data file name is opened from the working directory (QEMU's way)
+      options = options.withDataFile(dir.resolve(options.dataFile()).toString(), options.dataFileRaw());
+    }
     DiskModel model = new DiskModel(SIZE);
     QemuTools tools = QemuTools.in(dir);
     if (shape.backing()) {

@@ -224,7 +224,7 @@ class ModelBasedWriteTest {
     Path image = dir.resolve("raw-data.qcow2");
     byte[] ones = new byte[3 * 65536];
     Arrays.fill(ones, (byte) 0x11);
-    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(4 * MIB).withDataFile("raw-data.bin", true))) {
+    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(4 * MIB).withDataFile(dir.resolve("raw-data.bin").toString(), true))) {
       disk.writeFully(ByteBuffer.wrap(ones), 0);
       disk.writeZeroes(0, 65536);
       disk.writeZeroesUnmap(65536, 65536);
@@ -239,7 +239,7 @@ class ModelBasedWriteTest {
   @Test
   void rawDataFileGrowsWithTheDisk() throws IOException {
     Path image = dir.resolve("raw-grow.qcow2");
-    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(4 * MIB).withDataFile("raw-grow.bin", true))) {
+    try (QcowFile disk = QcowFile.create(image, CreateOptions.of(4 * MIB).withDataFile(dir.resolve("raw-grow.bin").toString(), true))) {
       disk.resize(6 * MIB);
     }
     assertEquals(6 * MIB, Files.size(dir.resolve("raw-grow.bin")), "size of the raw data file after growing the disk");
@@ -275,6 +275,10 @@ class ModelBasedWriteTest {
       this.random = new Random(seed);
       this.image = dir.resolve("image.qcow2");
       CreateOptions base = shape.options().apply(CreateOptions.of(shape.size()));
+      if (base.dataFile() != null) {
+        // named absolutely: a relative data file name is opened from the working directory (QEMU's way)
+        base = base.withDataFile(dir.resolve(base.dataFile()).toString(), base.dataFileRaw());
+      }
       this.options = switch (shape.base()) {
         case NONE -> base;
         case RAW -> base.withBacking("base.raw", ImageFormat.RAW);

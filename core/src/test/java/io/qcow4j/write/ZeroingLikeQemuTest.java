@@ -87,7 +87,7 @@ class ZeroingLikeQemuTest {
     Path qemuDir = Files.createDirectories(dir.resolve("qemu"));
     Path ourDir = Files.createDirectories(dir.resolve("ours"));
     for (Path where : List.of(qemuDir, ourDir)) {
-      make(QemuTools.in(where), testCase);
+      make(QemuTools.in(where), where, testCase);
     }
     // write -z -n fails where qcow2 would have to write zero bytes; the other commands succeed.
     QemuTools.Result io = QemuTools.in(qemuDir).run(QemuTools.DEFAULT_TIMEOUT, "qemu-io",
@@ -112,15 +112,18 @@ class ZeroingLikeQemuTest {
     assertThat(ourCheck).as("qemu-img check after " + testCase).isEqualTo(qemuCheck);
   }
 
-  private static void make(QemuTools tools, Case testCase) {
+  private static void make(QemuTools tools, Path where, Case testCase) {
+    // a data file named absolutely: QEMU opens a relative name from the working directory, which
+    // is this JVM's for our runs
+    String options = testCase.options().replace("data_file=", "data_file=" + where + "/");
     if (testCase.backing() == Backing.NONE) {
-      tools.img("create", "-q", "-f", "qcow2", "-o", testCase.options(), "image.qcow2", SIZE);
+      tools.img("create", "-q", "-f", "qcow2", "-o", options, "image.qcow2", SIZE);
       return;
     }
     String baseOptions = testCase.options().contains("extended_l2") ? "compat=1.1,extended_l2=on" : "compat=1.1";
     tools.img("create", "-q", "-f", "qcow2", "-o", baseOptions, "base.qcow2", SIZE);
     tools.io("-c", testCase.backing() == Backing.FULL ? "write -P 0x11 0 1M" : "write -P 0x11 64k 64k", "base.qcow2");
-    tools.img("create", "-q", "-f", "qcow2", "-o", testCase.options(), "-b", "base.qcow2", "-F", "qcow2",
+    tools.img("create", "-q", "-f", "qcow2", "-o", options, "-b", "base.qcow2", "-F", "qcow2",
         "image.qcow2");
   }
 
