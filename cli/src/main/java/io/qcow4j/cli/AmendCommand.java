@@ -161,9 +161,8 @@ final class AmendCommand implements Callable<Integer> {
       // qemu-img reports 0 before the amendment and 100 after it, even when it failed
       printer.print(0, 0);
       try {
-        ImageInfo before = disk.info();
-        disk.amend(amend);
-        reportDowngrade(before, disk.info(), printer);
+        // amend_status_cb: each report printed as its percentage
+        disk.amend(amend, (offset, totalWork) -> printer.print(100f * offset / totalWork, 0));
       } finally {
         printer.print(100, 0);
       }
@@ -211,31 +210,6 @@ final class AmendCommand implements Callable<Integer> {
       }
     }
     return amend.withKeySlots(change.withSecrets(named).withForce(force));
-  }
-
-  /**
-   * The reports qemu-img's qcow2 downgrade (compat=0.10) makes as it expands zero clusters: one
-   * per L1 entry, those of the active table and then of each snapshot's, each table as long as
-   * its disk size needs.
-   */
-  private static void reportDowngrade(ImageInfo before, ImageInfo after, ProgressPrinter printer) {
-    if (before.qcow2() == null || after.qcow2() == null || before.qcow2().version() < 3
-        || after.qcow2().version() >= 3) {
-      return;
-    }
-    ImageInfo.Qcow2Info qcow2 = before.qcow2();
-    long entries = l1Entries(before.virtualSize(), qcow2);
-    for (SnapshotInfo snapshot : qcow2.snapshots()) {
-      entries += l1Entries(snapshot.diskSize() >= 0 ? snapshot.diskSize() : before.virtualSize(), qcow2);
-    }
-    for (long visited = 1; visited <= entries; visited++) {
-      printer.print(100f * visited / entries, 0);
-    }
-  }
-
-  private static long l1Entries(long size, ImageInfo.Qcow2Info qcow2) {
-    long l2Span = (long) qcow2.clusterSize() / (qcow2.extendedL2() ? 16 : 8) * qcow2.clusterSize();
-    return (size + l2Span - 1) / l2Span;
   }
 
   /** A help text that may be refused. */

@@ -1,6 +1,7 @@
 package io.qcow4j.disk;
 
 import io.qcow4j.internal.Arguments;
+import io.qcow4j.internal.storage.FileStorage;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
@@ -122,6 +123,20 @@ public interface DiskFile extends Closeable {
    * {@link InternalError}, which callers turn into an I/O error.
    */
   default Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+    Optional<HostRange> range = hostRange(offset, length);
+    if (range.isEmpty() || !(range.get().storage() instanceof FileStorage file)) {
+      return Optional.empty();
+    }
+    return file.mapReadOnly(range.get().offset(), length, arena);
+  }
+
+  /**
+   * Where the guest bytes from {@code offset} to {@code offset + length} lie byte for byte and
+   * contiguous in one host file (the same ranges {@link #mapped} maps, whatever the storage): a
+   * copy of the range can then go from that file to another inside the kernel. Empty when the
+   * disk does not keep the range so. The answer holds until the disk is written.
+   */
+  default Optional<HostRange> hostRange(long offset, long length) throws IOException {
     return Optional.empty();
   }
 
@@ -263,6 +278,14 @@ public interface DiskFile extends Closeable {
   default void amend(AmendOptions options) throws IOException {
     throw new UnsupportedFeatureException(
         describe() + ": Format driver '" + format().id() + "' does not support option amendment");
+  }
+
+  /**
+   * As {@link #amend(AmendOptions)}, reporting its progress to {@code progress} as qemu-img's amend
+   * sees it (a format that reports none only amends).
+   */
+  default void amend(AmendOptions options, AmendProgress progress) throws IOException {
+    amend(options);
   }
 
   /** The backing disk this one reads through, if any. */

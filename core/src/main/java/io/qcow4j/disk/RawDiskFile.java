@@ -8,8 +8,6 @@ import io.qcow4j.probe.FormatProber;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.storage.StorageStatus;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -138,14 +136,15 @@ public final class RawDiskFile implements DiskFile {
     return count;
   }
 
-  /** A range of the host file, when the storage is a local file and the range lies inside it. */
+  /** A range of the host file, when the range lies inside it. */
   @Override
-  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+  public Optional<HostRange> hostRange(long offset, long length) throws IOException {
     ensureOpen();
-    if (!(storage instanceof FileStorage file) || offset < 0 || length <= 0 || length > size - offset) {
+    if (offset < 0 || length <= 0 || length > size - offset) {
       return Optional.empty();
     }
-    return file.mapReadOnly(offset, length, arena);
+    // past the end of the host file the disk reads as zeros the file does not hold
+    return offset + length > storage.size() ? Optional.empty() : Optional.of(new HostRange(storage, offset));
   }
 
   @Override

@@ -2,10 +2,13 @@ package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.HostRange;
+import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
@@ -13,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
@@ -49,9 +53,15 @@ final class ImageCopier {
 
   /**
    * One chunk's verdict: its length, its writes, and the pooled buffers they read from (null when
-   * none), given back once the writes are done.
+   * none), given back once the writes are done; or the mapping of the source file they read from
+   * (null when none), unmapped then.
    */
-  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {}
+  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base, Arena arena,
+      MemorySegment mapping) {
+    Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {
+      this(length, actions, data, base, null, null);
+    }
+  }
 
   private final List<DiskFile> sources;
   private final long[] sourceStarts;
@@ -351,9 +361,15 @@ final class ImageCopier {
     return new Chunk(end - start, actions, null, null);
   }
 
-  /** A chunk with data: read, then judged unit by unit. */
+  /** A chunk with data: read (or mapped), then judged unit by unit. */
   private Chunk dataChunk(long start, long end) throws IOException {
     int length = (int) (end - start);
+    if (bySector) {
+      Chunk mapped = mappedChunk(start, length);
+      if (mapped != null) {
+        return mapped;
+      }
+    }
     ByteBuffer data = dataBuffers.take();
     ByteBuffer base = null;
     try {
@@ -373,9 +389,47 @@ final class ImageCopier {
     }
   }
 
+  /**
+   * A data chunk that one source keeps byte for byte in a local file, judged on a read-only
+   * mapping of the file, its writes made from that mapping: the kernel copies the bytes once, from
+   * the source's page cache to the target's, where a read into a buffer of ours and a write from it
+   * copy them twice. Null when the source does not keep the chunk so (then it is read).
+   */
+  private Chunk mappedChunk(long start, int length) throws IOException {
+    int index = sourceIndex(start);
+    DiskFile source = sources.get(index);
+    long local = start - sourceStarts[index];
+    if (local + length > source.size()) {
+      return null;
+    }
+    Optional<HostRange> range = source.hostRange(local, length);
+    if (range.isEmpty() || !(range.get().storage() instanceof FileStorage file)) {
+      return null;
+    }
+    // shared: the writes that read the mapping are made by the thread that applies the chunk
+    Arena arena = Arena.ofShared();
+    Optional<MemorySegment> mapping = Optional.empty();
+    try {
+      // a copy source: a target in a local file on the same file system copies from the source file
+      mapping = file.mapForCopy(range.get().offset(), length, arena);
+      if (mapping.isEmpty()) {
+        arena.close();
+        return null;
+      }
+      ByteBuffer view = Buffers.Mapped.view(mapping.get());
+      return new Chunk(length, judgeSectors(view, true, start, length), null, null, arena, mapping.get());
+    } catch (InternalError e) {
+      unmap(arena, mapping.orElse(null));
+      throw new IOException(source.files() + ": the file shrank while read at offset " + local, e);
+    } catch (IOException | RuntimeException | Error e) {
+      unmap(arena, mapping.orElse(null));
+      throw e;
+    }
+  }
+
   private List<Action> judge(ByteBuffer data, ByteBuffer base, long start, int length) {
     if (bySector) {
-      return judgeSectors(data, start, length);
+      return judgeSectors(data, false, start, length);
     }
     List<Action> actions = new ArrayList<>();
     for (int from = 0; from < length; from += unitBytes) {
@@ -414,16 +468,18 @@ final class ImageCopier {
   /**
    * Without a backing file or compression, as qemu-img's convert judges a data run: runs of
    * sectors written (data, with zero runs shorter than -S inside) or left out (zeros; zeroed on a
-   * target that is not new), their ends aligned to -S rounded down to a power of two.
+   * target that is not new), their ends aligned to -S rounded down to a power of two. With
+   * {@code mapped}, {@code data} is a view of a file's mapping (see {@link Buffers.Mapped}).
    */
-  private List<Action> judgeSectors(ByteBuffer data, long start, int length) {
+  private List<Action> judgeSectors(ByteBuffer data, boolean mapped, long start, int length) {
     List<Action> actions = new ArrayList<>();
     MemorySegment segment = MemorySegment.ofBuffer(data.slice(0, length));
+    ByteBuffer view = mapped ? data : null;
     int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
     long firstSector = start / Buffers.SECTOR;
     int sector = 0;
     while (sector < sectors) {
-      long run = sparseRuns.runMin(segment, length, sector, sectors - sector, firstSector + sector);
+      long run = sparseRuns.runMin(segment, view, length, sector, sectors - sector, firstSector + sector);
       int runSectors = (int) (run >>> 1);
       int from = sector * Buffers.SECTOR;
       int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);
@@ -504,5 +560,15 @@ final class ImageCopier {
   private void release(Chunk chunk) {
     dataBuffers.give(chunk.data());
     baseBuffers.give(chunk.base());
+    if (chunk.arena() != null) {
+      unmap(chunk.arena(), chunk.mapping());
+    }
+  }
+
+  private static void unmap(Arena arena, MemorySegment mapping) {
+    if (mapping != null) {
+      FileStorage.forgetCopySource(mapping);
+    }
+    arena.close();
   }
 }

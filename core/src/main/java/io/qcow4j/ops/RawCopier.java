@@ -2,13 +2,16 @@ package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -31,6 +34,8 @@ final class RawCopier {
   private final ImageConvert.Progress progress;
   private final int workers;
   private final Buffers.Pool pool = new Buffers.Pool(Buffers.IO_BUFFER_BYTES);
+  /** Whether the kernel copies between the source files and the target (until a copy says it cannot). */
+  private volatile boolean kernelCopies = true;
   /** The bytes qemu-img's convert counts for progress (data; zeros too with -S 0), and those started so far. */
   private long counted;
   private long started;
@@ -100,11 +105,14 @@ final class RawCopier {
           }
           started(chunk);
           threads.execute(() -> {
-            ByteBuffer buffer = pool.take();
+            ByteBuffer buffer = null;
             try {
-              buffer.limit(chunk);
-              source.readFully(buffer, sourceOffset);
-              writeData(buffer, targetBase + sourceOffset, chunk);
+              if (!copyMapped(source, sourceOffset, targetBase + sourceOffset, chunk)) {
+                buffer = pool.take();
+                buffer.limit(chunk);
+                source.readFully(buffer, sourceOffset);
+                writeData(buffer, targetBase + sourceOffset, chunk);
+              }
             } catch (Throwable e) {
               failure.compareAndSet(null, e);
             } finally {
@@ -172,6 +180,61 @@ final class RawCopier {
       throw error;
     }
     throw new InterruptedIOException(String.valueOf(failure));
+  }
+
+  /**
+   * Copies a chunk that the source keeps byte for byte in a local file without a buffer of ours:
+   * its zero runs judged on a read-only mapping of the file, its data runs copied by the kernel
+   * from file to file (copy_file_range), or, where the kernel cannot copy between the two files,
+   * written from the mapping: one copy of the bytes, where a read into a buffer and a write from it
+   * make two. False when the source does not keep the chunk so (then it is read).
+   */
+  private boolean copyMapped(DiskFile source, long sourceOffset, long targetOffset, int length) throws IOException {
+    Optional<HostRange> range = source.hostRange(sourceOffset, length);
+    if (range.isEmpty() || !(range.get().storage() instanceof FileStorage file)) {
+      return false;
+    }
+    long host = range.get().offset();
+    try (Arena arena = Arena.ofConfined()) {
+      Optional<MemorySegment> mapping = file.mapReadOnly(host, length, arena);
+      if (mapping.isEmpty()) {
+        return false;
+      }
+      MemorySegment data = mapping.get();
+      ByteBuffer view = Buffers.Mapped.view(data);
+      if (minSparseSectors == 0) {
+        copyRun(file, host, view, 0, length, targetOffset);
+        return true;
+      }
+      int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
+      int sector = 0;
+      while (sector < sectors) {
+        long run = sparseRuns.runMin(data, view, length, sector, sectors - sector, targetOffset / Buffers.SECTOR + sector);
+        int runSectors = (int) (run >>> 1);
+        if ((run & 1) != 0) {
+          int from = sector * Buffers.SECTOR;
+          int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);
+          copyRun(file, host + from, view, from, to - from, targetOffset + from);
+        }
+        sector += runSectors;
+      }
+      return true;
+    } catch (InternalError e) {
+      throw new IOException(source.files() + ": the file shrank while read at offset " + sourceOffset, e);
+    }
+  }
+
+  /** One data run of a mapped chunk: copied by the kernel, or written from the mapping. */
+  private void copyRun(FileStorage file, long hostOffset, ByteBuffer mapped, int from, int length, long targetOffset)
+      throws IOException {
+    if (kernelCopies) {
+      if (out.copyFrom(file, hostOffset, targetOffset, length)) {
+        return;
+      }
+      // another file system (or no copy_file_range): the kernel will not copy the next ones either
+      kernelCopies = false;
+    }
+    writeFully(mapped, from, length, targetOffset);
   }
 
   /** Writes the buffer's first {@code length} bytes at {@code targetOffset}, leaving zero runs as holes. */

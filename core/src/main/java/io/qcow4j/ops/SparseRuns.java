@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 
 /**
  * What qemu-img convert writes of a buffer of data and what it leaves out (its
@@ -37,15 +38,24 @@ final class SparseRuns {
    * {@code sectorNumber} is the target sector of {@code first}.
    */
   long runMin(MemorySegment data, int filled, int first, int count, long sectorNumber) {
+    return runMin(data, null, filled, first, count, sectorNumber);
+  }
+
+  /**
+   * {@link #runMin(MemorySegment, int, int, int, long)} over {@code data} or, when not null, over
+   * {@code mapped}: memory mapped from a file (in native order), tested with plain loads, which
+   * fail with {@link InternalError} rather than crash when the file shrank (see {@link Buffers.Mapped}).
+   */
+  long runMin(MemorySegment data, ByteBuffer mapped, int filled, int first, int count, long sectorNumber) {
     int min = Math.min(minSparseSectors, count);
-    long run = run(data, filled, first, count, sectorNumber);
+    long run = run(data, mapped, filled, first, count, sectorNumber);
     if ((run & 1) == 0) {
       return run;
     }
     int used = (int) (run >>> 1);
     int checked = used;
     while (checked < count) {
-      long next = run(data, filled, first + checked, count - checked, sectorNumber + checked);
+      long next = run(data, mapped, filled, first + checked, count - checked, sectorNumber + checked);
       int nextSectors = (int) (next >>> 1);
       checked += nextSectors;
       if ((next & 1) != 0) {
@@ -59,9 +69,13 @@ final class SparseRuns {
 
   /** qemu-img's is_allocated_sectors: a run of sectors of one kind, its end aligned where possible. */
   long run(MemorySegment data, int filled, int first, int count, long sectorNumber) {
-    boolean zero = sectorIsZero(data, filled, first);
+    return run(data, null, filled, first, count, sectorNumber);
+  }
+
+  private long run(MemorySegment data, ByteBuffer mapped, int filled, int first, int count, long sectorNumber) {
+    boolean zero = sectorIsZero(data, mapped, filled, first);
     int run = 1;
-    while (run < count && sectorIsZero(data, filled, first + run) == zero) {
+    while (run < count && sectorIsZero(data, mapped, filled, first + run) == zero) {
       run++;
     }
     if (run < count) {
@@ -81,8 +95,9 @@ final class SparseRuns {
     return (long) run << 1 | (zero ? 0 : 1);
   }
 
-  private static boolean sectorIsZero(MemorySegment data, int filled, int sector) {
+  private static boolean sectorIsZero(MemorySegment data, ByteBuffer mapped, int filled, int sector) {
     int from = sector * Buffers.SECTOR;
-    return Buffers.isZero(data, from, Math.min(Buffers.SECTOR, filled - from));
+    int length = Math.min(Buffers.SECTOR, filled - from);
+    return mapped != null ? Buffers.Mapped.firstNonZero(mapped, from, length) < 0 : Buffers.isZero(data, from, length);
   }
 }

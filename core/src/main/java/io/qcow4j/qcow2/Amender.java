@@ -39,7 +39,7 @@ final class Amender {
    * (all of them before anything changes), then upgrades, changes the refcount width, the lazy
    * refcounts bit and the size, and downgrades last.
    */
-  void amend(AmendOptions options) throws IOException {
+  void amend(AmendOptions options, io.qcow4j.disk.AmendProgress progress) throws IOException {
     Header header = image.header();
     int version = options.compat().map(Compat::version).orElse(header.version());
     KeySlotAmendment keySlots = options.keySlots().orElse(null);
@@ -78,15 +78,24 @@ final class Amender {
       checkDowngrade(header, refcountBits);
     }
     boolean lazy = lazyAsked && version >= 3;
-    // after qcow2_amend_options' checks and its upgrade, before the refcount and size changes
-    if (keySlots != null) {
-      image.encryption().amendKeySlots(image.storage(), keySlots, name);
-    }
+    AmendReports reports = new AmendReports(progress, (version != header.version() ? 1 : 0)
+        + (refcountBits != header.refcountBits() ? 1 : 0) + (keySlots != null ? 1 : 0));
 
-    if (version >= 3 && image.header().version() < 3 && Snapshots.anyIncomplete(image.snapshotTable())) {
+    if (version >= 3 && image.header().version() < 3) {
       // qcow2_upgrade, before the resize: version 3 needs the VM state and disk sizes in every
       // entry's extra data, the disk size being the one it has now
-      new Snapshots(image, image.writer().refcounts()).rewriteTable();
+      reports.begin(AmendReports.Operation.UPGRADING);
+      reports.report(0, 2);
+      if (Snapshots.anyIncomplete(image.snapshotTable())) {
+        new Snapshots(image, image.writer().refcounts()).rewriteTable();
+      }
+      reports.report(1, 2);
+      reports.report(2, 2);
+    }
+    // after qcow2_amend_options' checks and its upgrade, before the refcount and size changes
+    if (keySlots != null) {
+      reports.begin(AmendReports.Operation.UPDATING_ENCRYPTION);
+      image.encryption().amendKeySlots(image.storage(), keySlots, name);
     }
     long newSize = options.size().orElse(0);
     if (newSize != 0 && newSize != header.size()) {
@@ -98,11 +107,15 @@ final class Amender {
     }
     int refcountOrder = Integer.numberOfTrailingZeros(refcountBits);
     if (refcountOrder != image.header().refcountOrder()) {
-      new RefcountRebuild(image, refcountOrder).run();
+      reports.begin(AmendReports.Operation.CHANGING_REFCOUNT_ORDER);
+      new RefcountRebuild(image, refcountOrder).run(reports);
+      // the old table and blocks are free now (a downgrade may take them): the guard follows
+      image.rebuildGuard();
     }
     if (version < image.header().version()) {
       checkSnapshotsAllowDowngrade(header.size());
-      expandZeroClusters();
+      reports.begin(AmendReports.Operation.DOWNGRADING);
+      expandZeroClusters(reports);
     }
     Header current = image.header();
     if (options.dataFile().isPresent() || options.dataFileRaw().isPresent()) {
@@ -191,7 +204,7 @@ final class Amender {
    * Rewrites every zero cluster of the active tree so that it reads as zeros without the zero flag:
    * unallocated where nothing shows through, else a zeroed host cluster of its own.
    */
-  private void expandZeroClusters() throws IOException {
+  private void expandZeroClusters(AmendReports reports) throws IOException {
     WritePath writer = image.writer();
     ClusterLookup lookup = image.lookup();
     Refcounts refcounts = writer.refcounts();
@@ -199,8 +212,18 @@ final class Amender {
     boolean hasBacking = image.backingDisk() != null;
     long size = image.size();
     long bytesPerTable = lookup.bytesPerL2Table();
+    // qcow2_expand_zero_clusters reports one step per L1 entry, the active table's and then each
+    // snapshot's, of all of them
+    long l1Entries = lookup.l1().length;
+    for (Snapshot snapshot : image.snapshotTable()) {
+      l1Entries += snapshot.l1Size();
+    }
+    long visited = 0;
     for (long guest = 0; guest < size; guest += clusterSize) {
       long l1Index = guest / bytesPerTable;
+      while (visited < l1Index) {
+        reports.report(++visited, l1Entries);
+      }
       if (L1Entry.l2Offset(lookup.l1()[(int) l1Index]) == 0) {
         guest = (l1Index + 1) * bytesPerTable - clusterSize;
         continue;
@@ -225,6 +248,9 @@ final class Amender {
         refcounts.freeLater(host, clusterSize);
       }
     }
+    while (visited < lookup.l1().length) {
+      reports.report(++visited, l1Entries);
+    }
     writer.flush();
     // then the snapshots' trees, read from the file (qcow2_expand_zero_clusters), their L2 tables
     // rewritten in place; an L2 table the active tree still shares holds no zero cluster by now
@@ -238,6 +264,7 @@ final class Amender {
         if (l2Offset != 0) {
           expandInactiveL2(l2Offset, index, hasBacking);
         }
+        reports.report(++visited, l1Entries);
       }
     }
     writer.flush();
@@ -288,8 +315,8 @@ final class Amender {
       dirty = true;
     }
     if (dirty) {
-      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.SHARED_L2.bit(),
-          refcounts.ownedEnd(),
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.SHARED_L2.bit()
+          | OverlapGuard.Structure.INACTIVE_L2.bit(), refcounts.ownedEnd(),
           "write of a snapshot's L2 table");
       image.writer().flush();
       image.storage().write(table.clear(), l2Offset);

@@ -421,10 +421,18 @@ final class ClusterLookup {
     }
     if (l2Offset != 0) {
       // The shared table is copied and this image's reference to it dropped: it must be an L2 table.
-      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit(), refcounts.ownedEnd(),
-          "copy of an L2 table (L1 entry " + l1Index + ")");
+      guard.check(l2Offset, clusterSize, OverlapGuard.Structure.ACTIVE_L2.bit() | OverlapGuard.Structure.INACTIVE_L2.bit(),
+          refcounts.ownedEnd(), "copy of an L2 table (L1 entry " + l1Index + ")");
     }
     long newOffset = refcounts.allocate(1, "L2 table");
+    try {
+      guard.refuseWhileUncheckable();
+    } catch (IOException e) {
+      // QEMU's l2_allocate: the refcount flush after the allocation fails its overlap check, and
+      // the cluster is freed again, the refcount block left dirty
+      refcounts.freeLater(newOffset, clusterSize);
+      throw e;
+    }
     int sliceBytes = sliceEntries * 8 * entryWords;
     for (int sliceStart = 0; sliceStart < clusterSize; sliceStart += sliceBytes) {
       long[] words = l2Offset == 0 ? new long[sliceEntries * entryWords] : slice(l2Offset + sliceStart).copy();
@@ -458,6 +466,11 @@ final class ClusterLookup {
     // The slice may have been evicted since it was looked up: a dirty slice must be the cached one,
     // or the next lookup reads the stale table from the file.
     cache.reinstate(slice);
+  }
+
+  /** Whether an L2 slice or the L1 table waits to be written (caller holds the metadata lock). */
+  boolean hasDirtyTables() {
+    return !dirtySlices.isEmpty() || l1Dirty;
   }
 
   /** How many slices wait to be written (read without the lock: a hint for when to flush). */
@@ -496,6 +509,9 @@ final class ClusterLookup {
 
   /** Writes the slice images of a flush (the caller adds the barriers around). */
   void writeSlices(DirtyTables tables) throws IOException {
+    if (!tables.slices().isEmpty()) {
+      guard.refuseWhileUncheckable();
+    }
     for (SliceImage image : tables.slices()) {
       ByteBuffer bytes = ByteBuffer.allocate(image.words().length * 8);
       bytes.asLongBuffer().put(image.words());
@@ -515,6 +531,7 @@ final class ClusterLookup {
     if (tables.l1() == null) {
       return;
     }
+    guard.refuseWhileUncheckable();
     ByteBuffer bytes = ByteBuffer.allocate(tables.l1().length * 8);
     bytes.asLongBuffer().put(tables.l1());
     storage.debugEvent("l1_update");

@@ -256,7 +256,7 @@ final class ImageOpener {
     }
     QcowFile image = new QcowFile(path, storage, dataStorage, dataPath, header, l1, snapshots, table.tableBytes(),
         backing, options,
-        loaded, encryption);
+        loaded, encryption, overrides.options().overlapChecks());
     image.overrideLazyRefcounts(overrides.options().lazyRefcounts());
     return image;
   }

@@ -350,13 +350,24 @@ final class MetadataFlush {
       // bdrv_close's own flush: QEMU ignores its failure, the cache flushes below report theirs
     }
     CloseFlushException failure = null;
+    boolean tablesDirty;
+    metaLock.lock();
+    try {
+      tablesDirty = lookup.hasDirtyTables();
+    } finally {
+      metaLock.unlock();
+    }
     try {
       flush();
       barrier();
     } catch (CorruptImageException e) {
       throw e;
     } catch (IOException e) {
-      failure = CloseFlushException.add(failure, "Failed to flush the L2 table cache", e);
+      // QEMU's L2 cache flush checks only its dirty tables: with none, an overlap check that
+      // cannot be made failed the refcount side here, which fails again (and is reported) below
+      if (tablesDirty || !(e instanceof OverlapCheckFailedException)) {
+        failure = CloseFlushException.add(failure, "Failed to flush the L2 table cache", e);
+      }
     }
     flushLock.lock();
     try {

@@ -48,8 +48,46 @@ final class MetadataMap {
       }
       guard.add(Structure.INACTIVE_L1, snapshot.l1TableOffset(), snapshot.l1Size() * 8L);
     }
+    if (guard.checksInactiveL2()) {
+      addInactiveL2(guard, image, header);
+    }
     addBitmaps(guard, image, header);
     image.lookup().placeL1(header.l1TableOffset());
+  }
+
+  /**
+   * The L2 tables the snapshots' L1 tables point at, for the inactive L2 check (off by default):
+   * QEMU reads each snapshot's L1 table for every write it checks, validated first, and fails the
+   * write when one is not valid; the tables are read here, once, and a table QEMU would refuse
+   * makes every checked write fail the same way.
+   */
+  private static void addInactiveL2(OverlapGuard guard, QcowFile image, Header header) throws IOException {
+    String name = image.storage().name();
+    IOException uncheckable = null;
+    for (Snapshot snapshot : image.snapshotTable()) {
+      long entries = Integer.toUnsignedLong(snapshot.l1Size());
+      long offset = snapshot.l1TableOffset();
+      // qcow2_validate_table with QCOW_MAX_L1_SIZE, as qcow2_check_metadata_overlap calls it
+      if (entries > io.qcow4j.qcow2.format.HeaderCodec.MAX_L1_BYTES / 8) {
+        uncheckable = new io.qcow4j.disk.ImageLimitException(name + ": snapshot '" + snapshot.name()
+            + "' L1 table too large for the inactive L2 overlap check");
+        break;
+      }
+      if (offset < 0 || Long.MAX_VALUE - entries * 8 < offset || (offset & (header.clusterSize() - 1)) != 0) {
+        uncheckable = new CorruptImageException(name + ": snapshot '" + snapshot.name()
+            + "' L1 table offset invalid for the inactive L2 overlap check");
+        break;
+      }
+      ByteBuffer l1 = ByteBuffer.allocate((int) (entries * 8));
+      image.storage().readOrZero(l1, offset);
+      for (int index = 0; index < entries; index++) {
+        long l2Offset = L1Entry.l2Offset(l1.getLong(index * 8));
+        if (l2Offset != 0) {
+          guard.add(Structure.INACTIVE_L2, l2Offset, header.clusterSize());
+        }
+      }
+    }
+    guard.uncheckable(uncheckable);
   }
 
   private static void addBitmaps(OverlapGuard guard, QcowFile image, Header header) throws IOException {

@@ -1,34 +1,42 @@
 package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
+import java.io.IOException;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Which host clusters of the image file hold metadata, so that no data write, metadata write, free
- * or punch lands on a structure it does not own (invariant 8, QEMU's default overlap check). Reads
- * are lock-free; changes are made under the metadata lock.
+ * or punch lands on a structure it does not own (invariant 8, QEMU's overlap check). The
+ * overlap-check options choose the structures checked, QEMU's "cached" template by default (all
+ * but the inactive L2 tables); the allocator never hands out a recorded cluster, checked or not.
+ * Reads are lock-free; changes are made under the metadata lock.
  */
 final class OverlapGuard {
   /** The structures guarded, one bit each, named as QEMU's "overlaps with" messages name them. */
   enum Structure {
-    HEADER("header"),
-    ACTIVE_L1("active L1 table"),
-    ACTIVE_L2("active L2 table"),
-    REFCOUNT_TABLE("refcount table"),
-    REFCOUNT_BLOCK("refcount block"),
-    SNAPSHOT_TABLE("snapshot table"),
-    INACTIVE_L1("inactive L1 table"),
-    BITMAP_DIRECTORY("bitmap directory"),
-    BITMAP_TABLE("bitmap table"),
+    HEADER("header", 0),
+    ACTIVE_L1("active L1 table", 1),
+    ACTIVE_L2("active L2 table", 2),
+    REFCOUNT_TABLE("refcount table", 3),
+    REFCOUNT_BLOCK("refcount block", 4),
+    SNAPSHOT_TABLE("snapshot table", 5),
+    INACTIVE_L1("inactive L1 table", 6),
+    /** Recorded only while its check is on (QEMU reads the snapshots' L1 tables for it). */
+    INACTIVE_L2("inactive L2 table", 7),
+    BITMAP_DIRECTORY("bitmap directory", 8),
+    BITMAP_TABLE("bitmap table", 8),
     /** A second L1 entry pointing at an active L2 table: a write through either would change both. */
-    SHARED_L2("active L2 table"),
+    SHARED_L2("active L2 table", 2),
     /** A second refcount-table entry pointing at a refcount block. */
-    SHARED_REFCOUNT_BLOCK("refcount block");
+    SHARED_REFCOUNT_BLOCK("refcount block", 4);
 
     final String label;
+    /** The bit of QEMU's overlap check (QCOW2_OL_*) that turns this structure's check on. */
+    final int qemuBit;
 
-    Structure(String label) {
+    Structure(String label, int qemuBit) {
       this.label = label;
+      this.qemuBit = qemuBit;
     }
 
     int bit() {
@@ -39,21 +47,70 @@ final class OverlapGuard {
   /** No structure is exempt: the check for guest data. */
   static final int NONE = 0;
   /**
+   * Exempt from the checks of reads and frees: the inactive L2 tables, which QEMU checks only
+   * writes against (a snapshot's L2 table may be read as data through a damaged entry, and a
+   * reference to it dropped, without harm).
+   */
+  static final int WRITES_ONLY = Structure.INACTIVE_L2.bit();
+  /**
    * The structures found through pointers in other tables (L1 entries, refcount-table entries)
    * rather than through the header: a damaged pointer puts them anywhere, so they do not decide
    * whether a structure the header places is valid.
    */
   static final int FOUND_THROUGH_POINTERS = Structure.ACTIVE_L2.bit() | Structure.SHARED_L2.bit()
-      | Structure.REFCOUNT_BLOCK.bit() | Structure.SHARED_REFCOUNT_BLOCK.bit();
+      | Structure.REFCOUNT_BLOCK.bit() | Structure.SHARED_REFCOUNT_BLOCK.bit() | Structure.INACTIVE_L2.bit();
 
   private final String name;
   private final int clusterBits;
   /** Host cluster index to the bits of the structures that lie (partly) in it. */
   private final ConcurrentHashMap<Long, Integer> clusters = new ConcurrentHashMap<>();
+  /** The structures checked (our bits), as the overlap-check options choose them. */
+  private final int checked;
+  private final boolean inactiveL2Checked;
+  /**
+   * Why no write can be checked, or null: a snapshot's L1 table that QEMU's inactive L2 check
+   * cannot read (qcow2_validate_table fails), which fails every checked write as QEMU's does.
+   */
+  private volatile IOException uncheckable;
 
   OverlapGuard(String name, int clusterBits) {
+    this(name, clusterBits, 0x17F);
+  }
+
+  /** A guard making the checks of {@code qemuChecks}, QEMU's QCOW2_OL_* bits (overlap-check options). */
+  OverlapGuard(String name, int clusterBits, int qemuChecks) {
     this.name = name;
     this.clusterBits = clusterBits;
+    int bits = 0;
+    for (Structure structure : Structure.values()) {
+      if ((qemuChecks & (1 << structure.qemuBit)) != 0) {
+        bits |= structure.bit();
+      }
+    }
+    this.checked = bits;
+    this.inactiveL2Checked = (qemuChecks & (1 << Structure.INACTIVE_L2.qemuBit)) != 0;
+  }
+
+  /** Whether the inactive L2 tables are checked (and so must be recorded). */
+  boolean checksInactiveL2() {
+    return inactiveL2Checked;
+  }
+
+  /** Records why no write can be checked now (null: they can again). */
+  void uncheckable(IOException reason) {
+    uncheckable = reason;
+  }
+
+  /**
+   * Fails a write when the checks cannot be made (a snapshot L1 table the inactive L2 check cannot
+   * read), as QEMU's qcow2_pre_write_overlap_check returns qcow2_validate_table's error; one
+   * volatile read otherwise.
+   */
+  void refuseWhileUncheckable() throws IOException {
+    IOException reason = uncheckable;
+    if (reason != null) {
+      throw new OverlapCheckFailedException(reason.getMessage(), reason instanceof io.qcow4j.disk.ImageLimitException);
+    }
   }
 
   /** Records that {@code structure} occupies the host range. */
@@ -124,12 +181,13 @@ final class OverlapGuard {
     if (length == 0 || clusters.isEmpty()) {
       return;
     }
+    int considered = checked & ~exempt;
     long first = hostOffset >>> clusterBits;
     long last = (hostOffset + length - 1) >>> clusterBits;
     for (long cluster = first; cluster <= last; cluster++) {
       Integer bits = clusters.get(cluster);
-      if (bits != null && (bits & ~exempt) != 0) {
-        String label = labelOf(bits & ~exempt);
+      if (bits != null && (bits & considered) != 0) {
+        String label = labelOf(bits & considered);
         throw CorruptImageException.withEvent(String.format(
             "%s: preventing invalid %s at host offset 0x%x (%d bytes): overlaps with %s at host cluster 0x%x",
             name, what, hostOffset, length, label, cluster << clusterBits),

@@ -10,6 +10,7 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
@@ -24,8 +25,6 @@ import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.spec.Secrets;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -84,7 +83,7 @@ public final class QcowFile implements DiskFile {
   QcowFile(Path path, Storage storage, Storage dataStorage, Path dataPath, Header header, long[] l1,
       List<Snapshot> snapshots, long snapshotTableBytes, DiskFile backing, OpenOptions options,
       Snapshot loadedSnapshot,
-      QcowEncryption encryption) throws IOException {
+      QcowEncryption encryption, int overlapChecks) throws IOException {
     this.path = path;
     this.encryption = encryption;
     this.loadedSnapshot = loadedSnapshot;
@@ -96,7 +95,7 @@ public final class QcowFile implements DiskFile {
     this.clusterSize = header.clusterSize();
     FileSize fileSize = new FileSize(storage);
     FileSize dataFileSize = dataStorage == storage ? fileSize : new FileSize(dataStorage);
-    this.guard = new OverlapGuard(name, header.clusterBits());
+    this.guard = new OverlapGuard(name, header.clusterBits(), overlapChecks);
     this.lookup = new ClusterLookup(name, storage, header.clusterBits(), header.extendedL2(), header.hasDataFile(),
         header.version() >= 3, l1, cacheBudget(options), fileSize, guard);
     this.reads = new ReadPath(this, storage, dataStorage, lookup, guard, fileSize, dataFileSize);
@@ -300,11 +299,18 @@ public final class QcowFile implements DiskFile {
   /** Changes what qemu-img amend changes: compat level, lazy refcounts, refcount width, size. */
   @Override
   public void amend(AmendOptions options) throws IOException {
+    amend(options, io.qcow4j.disk.AmendProgress.NONE);
+  }
+
+  /** As {@link #amend(AmendOptions)}, reporting progress as QEMU's qcow2_amend_options does. */
+  @Override
+  public void amend(AmendOptions options, io.qcow4j.disk.AmendProgress progress) throws IOException {
     ensureWritable();
     Arguments.notNull(name, options, "amend options");
+    Arguments.notNull(name, progress, "amend progress");
     long oldSize = header().size();
     writer.exclusive(() -> {
-      new Amender(this).amend(options);
+      new Amender(this).amend(options, progress);
       writer.flush();
       rebuildGuard();
       return null;
@@ -599,16 +605,16 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
-   * Maps a range of data clusters contiguous in a local data file, of an image opened read-only
-   * (one opened for writing may move or free a cluster while the mapping is read).
+   * A range of data clusters contiguous in the data file, of an image opened read-only (one opened
+   * for writing may move or free a cluster while the range is read).
    */
   @Override
-  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+  public Optional<HostRange> hostRange(long offset, long length) throws IOException {
     ensureOpen();
     if (writer != null || offset < 0 || length <= 0 || length > header().size() - offset) {
       return Optional.empty();
     }
-    return reads.mapped(offset, length, arena);
+    return reads.hostRange(offset, length);
   }
 
   /** Reads into the buffers in order as one range: one host I/O per contiguous host extent. */

@@ -2,14 +2,12 @@ package io.qcow4j.qcow2;
 
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.qcow2.format.CompressedDescriptor;
 import io.qcow4j.qcow2.format.Header;
 import io.qcow4j.qcow2.format.L2Entry;
-import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Optional;
 
@@ -125,12 +123,12 @@ final class ReadPath {
   }
 
   /**
-   * The range (inside the disk) mapped from the data file when this layer keeps it as data
-   * contiguous on the host, unencrypted, in a local file; empty otherwise (zeros, holes, compressed
-   * clusters, a backing file's ranges, the unwritten tail of a cluster past the end of the file).
+   * Where the range (inside the disk) lies in the data file when this layer keeps it as data
+   * contiguous on the host, unencrypted; empty otherwise (zeros, holes, compressed clusters, a
+   * backing file's ranges, the unwritten tail of a cluster past the end of the file).
    */
-  Optional<MemorySegment> mapped(long position, long length, Arena arena) throws IOException {
-    if (image.encryption() != null || !(dataStorage instanceof FileStorage file)) {
+  Optional<HostRange> hostRange(long position, long length) throws IOException {
+    if (image.encryption() != null) {
       return Optional.empty();
     }
     long hostStart = -1;
@@ -147,9 +145,13 @@ final class ReadPath {
       cursor += run.length();
     }
     if (dataStorage == storage) {
-      guard.check(hostStart, length, OverlapGuard.NONE, 0, "data read");
+      guard.check(hostStart, length, OverlapGuard.WRITES_ONLY, 0, "data read");
     }
-    return file.mapReadOnly(hostStart, length, arena);
+    // the unwritten tail of the last cluster may lie past the end of the file
+    if (hostStart + length > dataStorage.size()) {
+      return Optional.empty();
+    }
+    return Optional.of(new HostRange(dataStorage, hostStart));
   }
 
   private void readHost(ByteBuffer[] slices, long length, long hostOffset, long guestOffset) throws IOException {
@@ -157,7 +159,7 @@ final class ReadPath {
     // unwritten tail of a fresh cluster may lie past the end and reads as zeros.
     long lastCluster = (hostOffset + length - 1) & ~(clusterSize - 1L);
     if (dataStorage == storage) {
-      guard.check(hostOffset, length, OverlapGuard.NONE, 0, "data read");
+      guard.check(hostOffset, length, OverlapGuard.WRITES_ONLY, 0, "data read");
       if (lastCluster >= dataFileSize.atLeast(lastCluster + 1)) {
         throw new CorruptImageException(String.format("%s: data cluster at host offset 0x%x lies past the end of the image",
             name, lastCluster));
@@ -256,7 +258,7 @@ final class ReadPath {
     CompressedDescriptor descriptor = CompressedDescriptor.decode(entry, header.clusterBits());
     long end = fileSize.atLeast(descriptor.hostOffset() + descriptor.maxLength());
     guard.check(descriptor.hostOffset(), Math.min(descriptor.maxLength(), Math.max(1, end - descriptor.hostOffset())),
-        OverlapGuard.NONE, 0, "compressed cluster read");
+        OverlapGuard.WRITES_ONLY, 0, "compressed cluster read");
     if (descriptor.hostOffset() >= end) {
       throw new CorruptImageException(String.format(
           "%s: compressed cluster at host offset 0x%x (%d bytes) lies past the end of the image (%d bytes)",

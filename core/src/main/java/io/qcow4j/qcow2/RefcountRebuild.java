@@ -7,6 +7,7 @@ import io.qcow4j.qcow2.format.RefcountBlock;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.BitSet;
 
 /**
  * Rewrites the refcount structures with another refcount width: a new table and blocks after the
@@ -22,7 +23,7 @@ final class RefcountRebuild {
     this.newOrder = newOrder;
   }
 
-  void run() throws IOException {
+  void run(AmendReports reports) throws IOException {
     WritePath writer = image.writer();
     writer.flush();
     Refcounts old = writer.refcounts();
@@ -33,10 +34,14 @@ final class RefcountRebuild {
     long perBlock = RefcountBlock.entries(clusterSize, newOrder);
     long maxValue = RefcountBlock.maxValue(newOrder);
     long used = old.frontierOffset() >>> clusterBits;
+    BitSet inUse = new BitSet();
 
     // Every refcount must fit the new width before anything is written (refcounts are unsigned).
     for (long cluster = 0; cluster < used; cluster++) {
       long value = old.get(cluster);
+      if (value != 0 && cluster < Integer.MAX_VALUE) {
+        inUse.set((int) cluster);
+      }
       if (Long.compareUnsigned(value, maxValue) > 0) {
         // qemu-img's words (qcow2_change_refcount_order)
         throw new ImageLimitException(String.format(
@@ -44,6 +49,8 @@ final class RefcountRebuild {
             1 << newOrder, cluster << clusterBits, Long.toUnsignedString(value)));
       }
     }
+
+    reportWalks(reports, header, inUse, perBlock);
 
     // The new table and blocks go at the end and must count themselves: grow until it settles.
     long blocks = 0;
@@ -91,5 +98,23 @@ final class RefcountRebuild {
       rebuilt.freeLater(blockOffset, clusterSize);
     }
     writer.flush();
+  }
+
+  /**
+   * The reports of qcow2_change_refcount_order's walks over the old refcount table: one per
+   * table entry and one at the end of each walk, each walk's total the walks known by then (at
+   * least three: two allocation walks and the writing one).
+   */
+  private static void reportWalks(AmendReports reports, Header header, BitSet inUse, long newBlockEntries) {
+    long tableEntries = (long) header.refcountTableClusters() * header.clusterSize() / 8;
+    long covered = tableEntries * RefcountBlock.entries(header.clusterSize(), header.refcountOrder());
+    int allocationWalks = RefcountWalks.allocationWalks(inUse, covered, newBlockEntries, header.clusterSize());
+    for (int walk = 0; walk <= allocationWalks; walk++) {
+      long totalWalks = walk < allocationWalks ? Math.max(walk + 2, 3) : allocationWalks + 1;
+      for (long entry = 0; entry < tableEntries; entry++) {
+        reports.report(walk * tableEntries + entry, totalWalks * tableEntries);
+      }
+      reports.report((walk + 1) * tableEntries, totalWalks * tableEntries);
+    }
   }
 }

@@ -684,6 +684,9 @@ final class Refcounts {
       // QEMU's qcow2_refcount_area: the new blocks, then the new table, then the header's switch
       storage.debugEvent("refblock_alloc_write_blocks");
     }
+    if (!dirty.blocks().isEmpty()) {
+      guard.refuseWhileUncheckable();
+    }
     for (Map.Entry<Long, byte[]> block : dirty.blocks().entrySet()) {
       if (!dirty.tableMoved() && dirty.newBlocks().contains(block.getKey())) {
         storage.debugEvent("refblock_alloc_write");
@@ -698,6 +701,7 @@ final class Refcounts {
     if (dirty.table() == null) {
       return;
     }
+    guard.refuseWhileUncheckable();
     ByteBuffer bytes = ByteBuffer.allocate(dirty.tableClusters() * clusterSize);
     bytes.asLongBuffer().put(dirty.table());
     // a new block's table entry (QEMU writes it alone), or a whole new table

@@ -418,6 +418,7 @@ final class WritePath {
   /** Refuses a guest data write to a host range of the image file that is not a data cluster's. */
   private void checkDataWrite(long hostOffset, long length) throws IOException {
     if (!hasDataFile) {
+      guard.refuseWhileUncheckable();
       image.guarded(() -> {
         guard.check(hostOffset, length, OverlapGuard.NONE, refcounts.ownedEnd(), "data write");
         return null;
@@ -804,10 +805,10 @@ final class WritePath {
     if (L2Entry.compressed(oldEntry)) {
       CompressedDescriptor descriptor = CompressedDescriptor.decode(oldEntry, clusterBits);
       long start = descriptor.hostOffset() & ~511L;
-      guard.check(start, (descriptor.additionalSectors() + 1L) * 512, OverlapGuard.NONE, refcounts.ownedEnd(),
+      guard.check(start, (descriptor.additionalSectors() + 1L) * 512, OverlapGuard.WRITES_ONLY, refcounts.ownedEnd(),
           "free of a compressed cluster");
     } else if (hadHost && L2Entry.hostOffset(oldEntry) != newTarget && !hasDataFile) {
-      guard.check(L2Entry.hostOffset(oldEntry), clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(),
+      guard.check(L2Entry.hostOffset(oldEntry), clusterSize, OverlapGuard.WRITES_ONLY, refcounts.ownedEnd(),
           "free of a data cluster");
     }
   }
@@ -874,6 +875,7 @@ final class WritePath {
         metaLock.unlock();
       }
       try {
+        guard.refuseWhileUncheckable();
         storage.debugEvent("write_compressed");
         storage.write(ByteBuffer.wrap(compressed), start);
       } catch (IOException | RuntimeException e) {

@@ -37,7 +37,12 @@ public final class FormatOptions {
   private static final long DEFAULT_L2_CACHE_MAX_BYTES = 32L << 20;
 
   private static final FormatOptions NONE = new FormatOptions(new FromHeader(), null, null, null, null, null, null,
-      null, null, null, null, null, null);
+      null, null, null, null, null, null, null);
+
+  /** QEMU's overlap check templates as masks of its QCOW2_OL_* bits (block/qcow2.h). */
+  private static final int OVERLAP_CONSTANT = 0x12B;
+  private static final int OVERLAP_CACHED = 0x17F;
+  private static final int OVERLAP_ALL = 0x1FF;
 
   private final Backing backing;
   private final String dataFile;
@@ -53,10 +58,13 @@ public final class FormatOptions {
   private final Long combinedCacheSize;
   private final Long l2CacheSize;
   private final Long refcountCacheSize;
+  /** The overlap checks the options ask for (QCOW2_OL_* bits), null when they ask for none in particular. */
+  private final Integer overlapChecks;
 
   private FormatOptions(Backing backing, String dataFile, BlockNode dataFileNode, String keySecret,
       String encryptFormat, Long cacheBytes, Boolean lazyRefcounts, Long l2CacheEntrySize, Long combinedCacheSize,
-      Long l2CacheSize, Long refcountCacheSize, Long rawOffset, Long rawSize) {
+      Long l2CacheSize, Long refcountCacheSize, Long rawOffset, Long rawSize, Integer overlapChecks) {
+    this.overlapChecks = overlapChecks;
     this.backing = backing;
     this.dataFile = dataFile;
     this.dataFileNode = dataFileNode;
@@ -84,7 +92,18 @@ public final class FormatOptions {
     if (offset == null && size == null) {
       return NONE;
     }
-    return new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null, null, offset, size);
+    return new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null, null, offset, size,
+        null);
+  }
+
+  /**
+   * The metadata overlap checks a qcow2 image makes before each write, as QEMU's overlap-check
+   * options set them: bit N is QEMU's QCOW2_OL_* bit N (main-header, active-l1, active-l2,
+   * refcount-table, refcount-block, snapshot-table, inactive-l1, inactive-l2, bitmap-directory);
+   * QEMU's default template "cached" (all but inactive-l2) when no option sets them.
+   */
+  public int overlapChecks() {
+    return overlapChecks == null ? OVERLAP_CACHED : overlapChecks;
   }
 
   /** The raw format's offset option: where its window into the file starts; null when not set. */
@@ -102,7 +121,7 @@ public final class FormatOptions {
     String keySecret = options.take("key-secret");
     refuseLeftover(options, "luks");
     return keySecret == null ? NONE : new FormatOptions(NONE.backing, null, null, keySecret, null, null, null, null,
-        null, null, null, null, null);
+        null, null, null, null, null, null);
   }
 
   /** The options of a read-only format (vmdk, vpc, vdi, qed, qcow): none that qcow4j takes, each refused by name. */
@@ -125,8 +144,9 @@ public final class FormatOptions {
     options.takeBool("pass-discard-other");
     String overlapCheck = options.take("overlap-check");
     String overlapTemplate = options.take("overlap-check.template");
-    for (String structure : OVERLAP_STRUCTURES) {
-      options.takeBool("overlap-check." + structure);
+    Boolean[] overlapFlags = new Boolean[OVERLAP_STRUCTURES.size()];
+    for (int bit = 0; bit < overlapFlags.length; bit++) {
+      overlapFlags[bit] = options.takeBool("overlap-check." + OVERLAP_STRUCTURES.get(bit));
     }
     Long cacheSize = bytes(options.takeSize("cache-size"));
     Long l2CacheSize = bytes(options.takeSize("l2-cache-size"));
@@ -156,9 +176,21 @@ public final class FormatOptions {
           + "Allowed are any of the following: none, constant, cached, all");
     }
     refuseLeftover(options, "qcow2");
+    // qcow2_update_options_prepare: the template's bits, each of which its own option overrides
+    int templateBits = template == null ? OVERLAP_CACHED : switch (template) {
+      case "none" -> 0;
+      case "constant" -> OVERLAP_CONSTANT;
+      case "all" -> OVERLAP_ALL;
+      default -> OVERLAP_CACHED;
+    };
+    int overlapBits = 0;
+    for (int bit = 0; bit < overlapFlags.length; bit++) {
+      boolean on = overlapFlags[bit] != null ? overlapFlags[bit] : (templateBits & (1 << bit)) != 0;
+      overlapBits |= on ? 1 << bit : 0;
+    }
     return new FormatOptions(backing, dataFile, dataFileNode[0], keySecret, encryptFormat,
         l2Budget(cacheSize, l2CacheSize, refcountCacheSize), lazyRefcounts, l2CacheEntrySize,
-        cacheSize, l2CacheSize, refcountCacheSize, null, null);
+        cacheSize, l2CacheSize, refcountCacheSize, null, null, overlapBits);
   }
 
   /** A size option's unsigned value as a long; 2^63 bytes or more, which no cache reaches, as Long.MAX_VALUE. */

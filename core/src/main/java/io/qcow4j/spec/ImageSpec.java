@@ -26,8 +26,9 @@ import java.util.Set;
  * format decides which options exist. Parsing only: nothing is opened here.
  *
  * <p>Options QEMU takes that change nothing qcow4j does (cache.direct, cache.no-flush, aio,
- * detect-zeroes, discard, node-name, auto-read-only, overlap-check.*, pass-discard-*,
- * cache-clean-interval, lazy-refcounts) are checked as QEMU checks them and then have no effect.
+ * detect-zeroes, discard, node-name, auto-read-only, pass-discard-*, cache-clean-interval,
+ * lazy-refcounts) are checked as QEMU checks them and then have no effect; overlap-check.* choose
+ * the metadata a qcow2 write may not overlap ({@link FormatOptions#overlapChecks()}).
  */
 public final class ImageSpec {
   private static final List<String> DISCARD = List.of("ignore", "off", "unmap", "on");

@@ -7,6 +7,7 @@ import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.ImageLimitException;
@@ -20,8 +21,6 @@ import io.qcow4j.internal.storage.HostFiles;
 import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
@@ -222,18 +221,18 @@ public final class VmdkFile implements DiskFile {
   }
 
   /**
-   * The range mapped from one extent's file when it keeps all of it as grains (or flat data)
+   * Where the range lies in one extent's file when it keeps all of it as grains (or flat data)
    * contiguous on the host; empty otherwise (compressed or zeroed grains, holes, a range across
    * extents, storage that is not a local file).
    */
   @Override
-  public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+  public Optional<HostRange> hostRange(long offset, long length) throws IOException {
     ensureOpen();
     if (offset < 0 || length <= 0 || length > size - offset) {
       return Optional.empty();
     }
     VmdkExtent extent = extentAt(offset);
-    if (!(extent.storage() instanceof FileStorage file) || offset + length > extent.startByte() + extent.byteSize()) {
+    if (!(extent.storage() instanceof FileStorage) || offset + length > extent.startByte() + extent.byteSize()) {
       return Optional.empty();
     }
     long hostStart = -1;
@@ -251,7 +250,8 @@ public final class VmdkFile implements DiskFile {
       }
       cursor += mapping.length();
     }
-    return file.mapReadOnly(hostStart, length, arena);
+    return hostStart + length > extent.storage().size() ? Optional.empty()
+        : Optional.of(new HostRange(extent.storage(), hostStart));
   }
 
   private void readBacking(ByteBuffer window, long guestOffset) throws IOException {

@@ -38,6 +38,59 @@ class MappedBytesTest {
     }
   }
 
+  /** Past one 4 KiB block and at lengths that are not whole words: each block's word-wise test first. */
+  @Test
+  void mismatchAndNonZeroFindEveryFirstDifferenceAcrossBlocks() {
+    int length = 3 * 4096 + 13;
+    MemorySegment zeros = MemorySegment.ofArray(new byte[length]);
+    java.nio.ByteBuffer zeroView = java.nio.ByteBuffer.allocateDirect(length);
+    for (int at = 0; at < length; at += at < 4200 && at > 4000 ? 1 : 37) {
+      MemorySegment second = MemorySegment.ofArray(new byte[length]);
+      second.set(java.lang.foreign.ValueLayout.JAVA_BYTE, at, (byte) 0x40);
+      java.nio.ByteBuffer view = java.nio.ByteBuffer.allocateDirect(length).order(java.nio.ByteOrder.nativeOrder());
+      view.put(at, (byte) 0x40);
+      for (int prefix : new int[] {at, at + 1, at + 9, length}) {
+        int compared = Math.min(prefix, length);
+        long expected = MemorySegment.mismatch(zeros, 0, compared, second, 0, compared);
+        assertThat(Buffers.Mapped.mismatch(zeros, second, compared)).as("difference at %d of %d", at, compared)
+            .isEqualTo(expected);
+        assertThat(Buffers.Mapped.firstNonZero(view, 0, compared)).as("non-zero at %d of %d", at, compared)
+            .isEqualTo((int) expected);
+      }
+      assertThat(Buffers.Mapped.firstNonZero(zeroView, 0, length)).isEqualTo(-1);
+    }
+  }
+
+  /** Convert's runs of sectors written and left out: the same over a mapping's view as over the JDK's mismatch. */
+  @Test
+  void sparseRunsAreTheSameOverAMappingView() {
+    java.util.Random random = new java.util.Random(5);
+    int length = 64 * 512 + 100;
+    for (int round = 0; round < 200; round++) {
+      byte[] bytes = new byte[length];
+      for (int at = 0; at < length; at++) {
+        // runs of zeros and data of random lengths, data sometimes only in a sector's last byte
+        if (random.nextInt(600) == 0) {
+          at += random.nextInt(4000);
+        } else if (random.nextInt(3) != 0) {
+          bytes[at] = (byte) (random.nextInt(255) + 1);
+        }
+      }
+      MemorySegment data = MemorySegment.ofArray(bytes);
+      java.nio.ByteBuffer view = java.nio.ByteBuffer.allocateDirect(length).order(java.nio.ByteOrder.nativeOrder());
+      view.put(0, bytes);
+      for (int sparse : new int[] {1, 8, 16}) {
+        SparseRuns runs = new SparseRuns(sparse, 1);
+        int sectors = (length + 511) / 512;
+        for (int first = 0; first < sectors; first++) {
+          assertThat(runs.runMin(MemorySegment.ofBuffer(view), view, length, first, sectors - first, first + 3))
+              .as("round %d, -S %d sectors, from sector %d", round, sparse, first)
+              .isEqualTo(runs.runMin(data, length, first, sectors - first, first + 3));
+        }
+      }
+    }
+  }
+
   @Test
   void sectorsAreTheSameWhetherMappedOrNot() {
     byte[] bytes = new byte[8192];

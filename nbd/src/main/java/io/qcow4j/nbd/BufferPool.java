@@ -1,47 +1,121 @@
 package io.qcow4j.nbd;
 
+import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.Map;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Direct buffers for request payloads, reused across requests: file and socket channels then move
  * bytes without the copy through a temporary direct buffer that heap buffers cost, and a busy
  * server does not allocate (and zero) a fresh buffer per request.
  *
- * <p>Buffers come in power-of-two classes from 4 KiB to the payload limit; at most
- * {@code maxPooledBytes} wait in the pool, the rest is left to the garbage collector.
+ * <p>Buffers come in power-of-two classes from 4 KiB to the payload limit. The pool is a budget:
+ * at most {@code capacity} bytes of buffers exist at once, lent or kept. When a new buffer would
+ * pass it, kept buffers of other classes are freed (at once: each buffer has its own arena, not
+ * left to the garbage collector as {@code allocateDirect}'s are), and when every byte is lent the
+ * caller waits for a release. A server's memory is then bounded whatever its clients send: four
+ * clients writing 32 MiB requests had the JVM refuse direct memory and every connection dropped.
  */
 final class BufferPool {
   private static final int MIN_CLASS_BITS = 12;
   private static final int MAX_CLASS_BITS = Integer.numberOfTrailingZeros(Protocol.MAX_PAYLOAD);
 
-  private final List<ConcurrentLinkedQueue<ByteBuffer>> classes = new ArrayList<>();
-  private final AtomicLong pooledBytes = new AtomicLong();
-  private final long maxPooledBytes;
+  private final long capacity;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition released = lock.newCondition();
+  private final List<ArrayDeque<ByteBuffer>> kept = new ArrayList<>();
+  /** The arena of every buffer that exists, lent or kept. */
+  private final Map<ByteBuffer, Arena> arenas = new IdentityHashMap<>();
+  private long allocated;
 
-  BufferPool(long maxPooledBytes) {
-    this.maxPooledBytes = maxPooledBytes;
+  /** A pool of at most {@code capacity} bytes, which must hold a buffer of the payload limit. */
+  BufferPool(long capacity) {
+    if (capacity < Protocol.MAX_PAYLOAD) {
+      throw new IllegalArgumentException("a pool of " + capacity + " bytes cannot hold a payload of "
+          + Protocol.MAX_PAYLOAD + " bytes");
+    }
+    this.capacity = capacity;
     for (int bits = MIN_CLASS_BITS; bits <= MAX_CLASS_BITS; bits++) {
-      classes.add(new ConcurrentLinkedQueue<>());
+      kept.add(new ArrayDeque<>());
     }
   }
 
-  /** A buffer with position 0 and limit {@code length}; its content is undefined. */
+  /**
+   * A buffer with position 0 and limit {@code length}; its content is undefined. Waits while the
+   * pool's bytes are all lent.
+   */
   ByteBuffer acquire(int length) {
     if (length > Protocol.MAX_PAYLOAD) {
       throw new IllegalArgumentException("buffer of " + length + " bytes exceeds the payload limit");
     }
     int classIndex = classIndex(length);
-    ByteBuffer buffer = classes.get(classIndex).poll();
-    if (buffer == null) {
-      buffer = ByteBuffer.allocateDirect(1 << (classIndex + MIN_CLASS_BITS));
-    } else {
-      pooledBytes.addAndGet(-buffer.capacity());
+    int size = 1 << (classIndex + MIN_CLASS_BITS);
+    List<Arena> freed = new ArrayList<>();
+    lock.lock();
+    try {
+      while (true) {
+        // the most recently released buffer of the class: its bytes are the likeliest in the CPU's caches
+        ByteBuffer buffer = kept.get(classIndex).pollLast();
+        if (buffer != null) {
+          return buffer.clear().limit(length);
+        }
+        if (allocated + size <= capacity) {
+          allocated += size;
+          break;
+        }
+        if (!freeOne(freed)) {
+          released.awaitUninterruptibly();
+        }
+      }
+    } finally {
+      lock.unlock();
+      freed.forEach(Arena::close);
     }
-    return buffer.clear().limit(length);
+    return allocate(size).limit(length);
+  }
+
+  private ByteBuffer allocate(int size) {
+    Arena arena = Arena.ofShared();
+    ByteBuffer buffer;
+    try {
+      buffer = arena.allocate(size, 4096).asByteBuffer();
+    } catch (RuntimeException | Error e) {
+      arena.close();
+      lock.lock();
+      try {
+        allocated -= size;
+        released.signalAll();
+      } finally {
+        lock.unlock();
+      }
+      throw e;
+    }
+    lock.lock();
+    try {
+      arenas.put(buffer, arena);
+    } finally {
+      lock.unlock();
+    }
+    return buffer;
+  }
+
+  /** Frees one kept buffer, the largest first; false when none is kept. Under the lock. */
+  private boolean freeOne(List<Arena> freed) {
+    for (int index = kept.size() - 1; index >= 0; index--) {
+      ByteBuffer buffer = kept.get(index).pollFirst();
+      if (buffer != null) {
+        allocated -= buffer.capacity();
+        freed.add(arenas.remove(buffer));
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Gives a buffer from {@link #acquire} back; nothing may use it afterwards. */
@@ -49,11 +123,23 @@ final class BufferPool {
     if (buffer == null) {
       return;
     }
-    if (pooledBytes.addAndGet(buffer.capacity()) > maxPooledBytes) {
-      pooledBytes.addAndGet(-buffer.capacity());
-      return;
+    lock.lock();
+    try {
+      kept.get(classIndex(buffer.capacity())).addLast(buffer);
+      released.signalAll();
+    } finally {
+      lock.unlock();
     }
-    classes.get(classIndex(buffer.capacity())).offer(buffer);
+  }
+
+  /** Bytes of the buffers that exist now, lent or kept. */
+  long allocatedBytes() {
+    lock.lock();
+    try {
+      return allocated;
+    } finally {
+      lock.unlock();
+    }
   }
 
   private static int classIndex(int length) {

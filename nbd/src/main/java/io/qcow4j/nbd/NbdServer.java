@@ -71,8 +71,12 @@ public final class NbdServer implements AutoCloseable {
   private final Duration handshakeTimeout;
   private final Semaphore slots;
   private final ScheduledExecutorService timer;
-  /** Payload buffers shared by every connection; a few dozen MiB of them stay pooled between requests. */
-  private final BufferPool buffers = new BufferPool(64L << 20);
+  /**
+   * The payload buffers of every connection, lent and kept: their bytes are a budget the
+   * connections share, within the launcher's direct memory (bin/qcow4j: 128 MiB for serve).
+   */
+  static final long BUFFER_BYTES = 96L << 20;
+  private final BufferPool buffers = new BufferPool(BUFFER_BYTES);
   private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
   private final InFlight clients = new InFlight();
   private final AtomicInteger active = new AtomicInteger();

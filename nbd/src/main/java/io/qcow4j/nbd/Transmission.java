@@ -28,8 +28,11 @@ final class Transmission {
   /** Most descriptors in one block status reply; the client asks again for the rest. */
   private static final int MAX_DESCRIPTORS = 1024;
   private static final int CACHE_CHUNK = 1 << 20;
-  /** Bytes of payload one connection may hold in flight, in KiB permits: room for two of the largest. */
-  private static final int BUDGET_KIB = 2 * (MAX_PAYLOAD >> 10) + 1024;
+  /**
+   * Bytes of payload one connection may hold in flight, in KiB permits: room for one of the
+   * largest, or 16 requests of 2 MiB; the server's buffer pool bounds all connections together.
+   */
+  private static final int BUDGET_KIB = (MAX_PAYLOAD >> 10) + 1024;
   /**
    * Requests of one connection served at once, qemu-nbd's MAX_NBD_REQUESTS: the reader takes the
    * next request off the socket only when one of these is free. nbdcopy keeps 64 requests of 256

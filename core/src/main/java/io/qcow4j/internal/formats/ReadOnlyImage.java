@@ -3,13 +3,12 @@ package io.qcow4j.internal.formats;
 import io.qcow4j.disk.ClosedImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.disk.HostRange;
 import io.qcow4j.disk.ReadOnlyImageException;
 import io.qcow4j.internal.Arguments;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -122,14 +121,14 @@ public abstract class ReadOnlyImage implements DiskFile {
   }
 
   /**
-   * The range mapped from the image file when the format keeps all of it as data contiguous on the
-   * host (blocks in guest order, as the formats allocate them); empty otherwise, and over storage
-   * that is not a local file (a VHDX log replayed in memory).
+   * Where the range lies in the image file when the format keeps all of it as data contiguous on
+   * the host (blocks in guest order, as the formats allocate them); empty otherwise, and over
+   * storage that is not the image file (a VHDX log replayed in memory).
    */
   @Override
-  public final Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
+  public final Optional<HostRange> hostRange(long offset, long length) throws IOException {
     ensureOpen();
-    if (!(storage instanceof FileStorage file) || offset < 0 || length <= 0 || length > size - offset) {
+    if (!(storage instanceof FileStorage) || offset < 0 || length <= 0 || length > size - offset) {
       return Optional.empty();
     }
     long hostStart = -1;
@@ -147,7 +146,7 @@ public abstract class ReadOnlyImage implements DiskFile {
       }
       cursor += mapping.length();
     }
-    return file.mapReadOnly(hostStart, length, arena);
+    return hostStart + length > storage.size() ? Optional.empty() : Optional.of(new HostRange(storage, hostStart));
   }
 
   @Override

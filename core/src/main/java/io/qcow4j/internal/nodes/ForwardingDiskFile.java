@@ -146,6 +146,11 @@ abstract class ForwardingDiskFile implements DiskFile {
   }
 
   @Override
+  public void amend(AmendOptions options, io.qcow4j.disk.AmendProgress progress) throws IOException {
+    below.amend(options, progress);
+  }
+
+  @Override
   public Optional<DiskFile> backing() {
     return below.backing();
   }

@@ -2,6 +2,7 @@ package io.qcow4j.internal.storage;
 
 import io.qcow4j.storage.ClosedStorageException;
 import io.qcow4j.storage.Storage;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
@@ -12,7 +13,9 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentSkipListMap;
 
 /**
  * Storage over a host file through {@link FileChannel}; hole punching and zeroing use fallocate
@@ -197,8 +200,64 @@ public final class FileStorage implements Storage {
     });
   }
 
+  /**
+   * {@link #mapReadOnly}, the mapping also remembered as a copy source until {@link #forgetCopySource}
+   * or until {@code arena} closes: a {@link #write} of any file storage from a buffer over it is
+   * then a copy_file_range from this file, where the kernel can copy between the two files (one
+   * copy from page cache to page cache, cheaper in the kernel than a write from mapped memory).
+   */
+  public Optional<MemorySegment> mapForCopy(long position, long length, Arena arena) throws IOException {
+    Optional<MemorySegment> mapping = mapReadOnly(position, length, arena);
+    mapping.ifPresent(segment -> COPY_SOURCES.put(segment.address(), new CopySource(segment, this, position)));
+    return mapping;
+  }
+
+  /** Forgets a mapping made by {@link #mapForCopy} (before its arena closes). */
+  public static void forgetCopySource(MemorySegment mapping) {
+    COPY_SOURCES.remove(mapping.address());
+  }
+
+  /**
+   * The mappings of {@link #mapForCopy} by address. An entry is used only while its mapping is
+   * alive: a mapping whose arena closed without {@link #forgetCopySource} (a failed copy) is
+   * dropped when met, so an address mapped again for something else never reads as that file.
+   */
+  private static final ConcurrentSkipListMap<Long, CopySource> COPY_SOURCES = new ConcurrentSkipListMap<>();
+
+  private record CopySource(MemorySegment mapping, FileStorage file, long position) {}
+
+  /**
+   * Writes {@code src} by copy_file_range when it lies inside a mapping of {@link #mapForCopy} and
+   * the kernel copies between the two files; false, with nothing written, otherwise.
+   */
+  private boolean copiedFromMapping(ByteBuffer src, long position) throws IOException {
+    if (COPY_SOURCES.isEmpty() || !src.isDirect() || !src.hasRemaining()) {
+      return false;
+    }
+    long address = MemorySegment.ofBuffer(src).address();
+    Map.Entry<Long, CopySource> entry = COPY_SOURCES.floorEntry(address);
+    if (entry == null) {
+      return false;
+    }
+    CopySource source = entry.getValue();
+    if (!source.mapping().scope().isAlive()) {
+      COPY_SOURCES.remove(entry.getKey(), source);
+      return false;
+    }
+    long offset = address - entry.getKey();
+    if (offset + src.remaining() > source.mapping().byteSize()
+        || !copyFrom(source.file(), source.position() + offset, position, src.remaining())) {
+      return false;
+    }
+    src.position(src.limit());
+    return true;
+  }
+
   @Override
   public void write(ByteBuffer src, long position) throws IOException {
+    if (copiedFromMapping(src, position)) {
+      return;
+    }
     int start = src.position();
     io(current -> {
       // A retried call starts over from the first byte: positional writes are idempotent.
@@ -231,6 +290,37 @@ public final class FileStorage implements Storage {
       return;
     }
     VectoredTransfer.write(nativeFile.get(), srcs, position);
+  }
+
+  /**
+   * Copies {@code length} bytes of {@code source} from {@code sourcePosition} to this file at
+   * {@code position} inside the kernel (copy_file_range: one copy from page cache to page cache,
+   * none through the process). False, with nothing copied, when the kernel cannot copy between the
+   * two files (another file system, on older kernels); the caller then copies itself. A source
+   * that ends before the range does is a failed read.
+   */
+  public boolean copyFrom(FileStorage source, long sourcePosition, long position, long length) throws IOException {
+    ensureOpen();
+    if (readOnly) {
+      throw new IOException(path + ": storage is read-only");
+    }
+    if (nativeFile.isEmpty() || source.nativeFile.isEmpty()) {
+      return false;
+    }
+    long done = 0;
+    while (done < length) {
+      long copied = nativeFile.get().copyFileRange(source.nativeFile.get(), sourcePosition + done, position + done,
+          length - done);
+      if (copied < 0 && done == 0) {
+        return false;
+      }
+      if (copied <= 0) {
+        throw new EOFException(source.path + ": copy of " + length + " bytes at offset " + sourcePosition
+            + " ended after " + done + " bytes");
+      }
+      done += copied;
+    }
+    return true;
   }
 
   @Override

@@ -40,6 +40,11 @@ final class NativeFile implements AutoCloseable {
   private static final int EINTR = 4;
   private static final int EAGAIN = 11;
   private static final int EACCES = 13;
+  private static final int EBADF = 9;
+  private static final int EXDEV = 18;
+  private static final int EINVAL = 22;
+  private static final int ENOSYS = 38;
+  private static final int EOPNOTSUPP = 95;
   private static final int F_OFD_GETLK = 36;
   private static final int F_OFD_SETLK = 37;
   private static final short F_RDLCK = 0;
@@ -72,7 +77,7 @@ final class NativeFile implements AutoCloseable {
     try (Arena arena = Arena.ofConfined()) {
       int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
       long fd = Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.openat(), AT_FDCWD,
-          arena.allocateFrom(path.toString()).address(), flags, 0, 0);
+          arena.allocateFrom(path.toString()).address(), flags, 0, 0, 0);
       return fd < 0 ? Optional.empty() : Optional.of(new NativeFile((int) fd, path.toString()));
     } catch (Throwable e) {
       return Optional.empty();
@@ -91,7 +96,7 @@ final class NativeFile implements AutoCloseable {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
       while (true) {
-        long result = Syscall.call(errno, Syscall.NUMBERS.fallocate(), fd, mode, offset, length, 0);
+        long result = Syscall.call(errno, Syscall.NUMBERS.fallocate(), fd, mode, offset, length, 0, 0);
         if (result == 0) {
           return true;
         }
@@ -141,7 +146,7 @@ final class NativeFile implements AutoCloseable {
     try {
       while (true) {
         // The system call takes the offset as two halves; on a 64-bit kernel the low one holds it all.
-        long result = Syscall.call(errno, number, fd, iovecs.address(), count, offset, 0);
+        long result = Syscall.call(errno, number, fd, iovecs.address(), count, offset, 0, 0);
         if (result >= 0) {
           return result;
         }
@@ -157,6 +162,51 @@ final class NativeFile implements AutoCloseable {
       throw new IOException(name + ": " + callName + " at offset " + offset + " failed", e);
     } finally {
       guard.leave();
+    }
+  }
+
+  /**
+   * One copy_file_range from {@code source} at {@code sourceOffset} to this file at {@code offset},
+   * again after EINTR: the bytes copied (0 at the end of the source), possibly fewer than asked;
+   * -1 when the kernel cannot copy between these two files (another file system before Linux
+   * 5.19, a file system or kernel without the call): nothing was copied, the caller copies itself.
+   */
+  long copyFileRange(NativeFile source, long sourceOffset, long offset, long length) throws IOException {
+    if (Syscall.CALL == null) {
+      return -1;
+    }
+    source.enter();
+    try {
+      enter();
+      try (Arena arena = Arena.ofConfined()) {
+        MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
+        MemorySegment offsets = arena.allocate(ValueLayout.JAVA_LONG, 2);
+        while (true) {
+          offsets.setAtIndex(ValueLayout.JAVA_LONG, 0, sourceOffset);
+          offsets.setAtIndex(ValueLayout.JAVA_LONG, 1, offset);
+          long result = Syscall.call(errno, Syscall.NUMBERS.copyFileRange(), source.fd, offsets.address(), fd,
+              offsets.address() + 8, length, 0);
+          if (result >= 0) {
+            return result;
+          }
+          int code = Libc.errno(errno);
+          if (code == EXDEV || code == EINVAL || code == ENOSYS || code == EOPNOTSUPP || code == EBADF) {
+            return -1;
+          }
+          if (code != EINTR) {
+            throw new IOException(name + ": copy_file_range of " + length + " bytes from " + source.name + " at offset "
+                + sourceOffset + " to offset " + offset + " failed: " + Libc.describe(code));
+          }
+        }
+      } catch (IOException | RuntimeException | Error e) {
+        throw e;
+      } catch (Throwable e) {
+        throw new IOException(name + ": copy_file_range to offset " + offset + " failed", e);
+      } finally {
+        guard.leave();
+      }
+    } finally {
+      source.guard.leave();
     }
   }
 
@@ -201,7 +251,7 @@ final class NativeFile implements AutoCloseable {
       lock.set(ValueLayout.JAVA_LONG, 16, 1L);
       lock.set(ValueLayout.JAVA_INT, 24, 0); // l_pid must be 0 for OFD locks
       while (true) {
-        long result = Syscall.call(errno, Syscall.NUMBERS.fcntl(), fd, command, lock.address(), 0, 0);
+        long result = Syscall.call(errno, Syscall.NUMBERS.fcntl(), fd, command, lock.address(), 0, 0, 0);
         if (result == 0) {
           return lock.get(ValueLayout.JAVA_SHORT, 0);
         }
@@ -233,7 +283,7 @@ final class NativeFile implements AutoCloseable {
       // 64-bit field at offset 64 on both.
       var stat = arena.allocate(256, 8);
       long result = Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.newfstatat(), AT_FDCWD,
-          arena.allocateFrom(path.toString()).address(), stat.address(), 0, 0);
+          arena.allocateFrom(path.toString()).address(), stat.address(), 0, 0, 0);
       return result == 0 ? stat.get(ValueLayout.JAVA_LONG, 64) * 512 : -1;
     } catch (Throwable e) {
       return -1;
@@ -246,7 +296,7 @@ final class NativeFile implements AutoCloseable {
     }
     enter();
     try (Arena arena = Arena.ofConfined()) {
-      return Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.lseek(), fd, offset, whence, 0, 0);
+      return Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.lseek(), fd, offset, whence, 0, 0, 0);
     } catch (Throwable e) {
       return -1;
     } finally {
@@ -268,7 +318,7 @@ final class NativeFile implements AutoCloseable {
     }
     try {
       try (Arena arena = Arena.ofConfined()) {
-        Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.close(), fd, 0, 0, 0, 0);
+        Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.close(), fd, 0, 0, 0, 0, 0);
       }
     } catch (Throwable e) {
       // The descriptor is gone either way.
@@ -325,18 +375,18 @@ final class NativeFile implements AutoCloseable {
 
   /** The numbers of the system calls made here, per architecture. */
   private record SyscallNumbers(long openat, long close, long fallocate, long lseek, long newfstatat, long preadv,
-      long pwritev, long fcntl) {
+      long pwritev, long fcntl, long copyFileRange) {
     static SyscallNumbers of(String arch) {
       return switch (arch) {
-        case "amd64", "x86_64" -> new SyscallNumbers(257, 3, 285, 8, 262, 295, 296, 72);
-        case "aarch64" -> new SyscallNumbers(56, 57, 47, 62, 79, 69, 70, 25);
+        case "amd64", "x86_64" -> new SyscallNumbers(257, 3, 285, 8, 262, 295, 296, 72, 326);
+        case "aarch64" -> new SyscallNumbers(56, 57, 47, 62, 79, 69, 70, 25, 285);
         default -> null;
       };
     }
   }
 
   /**
-   * long syscall(long number, ...) with five long arguments and errno captured. Every call goes
+   * long syscall(long number, ...) with six long arguments and errno captured. Every call goes
    * through this one handle: the linker makes one stub per function signature, each costing
    * milliseconds at start-up, and here all calls share one.
    */
@@ -344,12 +394,14 @@ final class NativeFile implements AutoCloseable {
     static final SyscallNumbers NUMBERS = SyscallNumbers.of(System.getProperty("os.arch", ""));
     static final MethodHandle CALL = NUMBERS == null ? null : Libc.downcall("syscall",
         FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG),
         Libc.CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
 
     /** The call's result: -1 with errno in {@code errno} when it failed. */
-    static long call(MemorySegment errno, long number, long a, long b, long c, long d, long e) throws Throwable {
-      return (long) CALL.invokeExact(errno, number, a, b, c, d, e);
+    static long call(MemorySegment errno, long number, long a, long b, long c, long d, long e, long f)
+        throws Throwable {
+      return (long) CALL.invokeExact(errno, number, a, b, c, d, e, f);
     }
   }
 
