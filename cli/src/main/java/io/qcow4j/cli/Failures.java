@@ -78,12 +78,18 @@ final class Failures {
 
   /**
    * Prints QEMU's line for a corruption that marked the image corrupt ("qcow2: Marking image as
-   * corrupt: ...; further corruption events will be suppressed"); nothing for the others.
+   * corrupt: ...; further corruption events will be suppressed"), or the first found in a
+   * read-only image ("qcow2: Image is corrupt: ...; further non-fatal corruption events will be
+   * suppressed"); nothing for the others.
    */
   static void announceCorruption(io.qcow4j.disk.CorruptImageException failure, java.io.PrintWriter err) {
     if (failure.markedCorrupt()) {
       err.println("qcow2: Marking image as corrupt: " + oneLine(failure.event())
           + "; further corruption events will be suppressed");
+      err.flush();
+    } else if (failure.reportedNonFatal()) {
+      err.println("qcow2: Image is corrupt: " + oneLine(failure.event())
+          + "; further non-fatal corruption events will be suppressed");
       err.flush();
     }
   }

@@ -806,6 +806,14 @@ final class QemuIoShell {
 
   private int map() {
     try {
+      disk().size();
+    } catch (IOException e) {
+      // map_f asks the length first
+      out.flush();
+      err.println(QemuErrors.PREFIX + "Failed to query image length: " + Failures.reason(e, null));
+      return EIO;
+    }
+    try {
       ImageMap.topLayerRuns(disk(), (start, length, allocated) ->
           out.println(QemuNumbers.ioSize(length) + " (0x" + Long.toHexString(length) + ") bytes "
               + (allocated ? "    allocated" : "not allocated") + " at offset " + QemuNumbers.ioSize(start)
@@ -813,7 +821,7 @@ final class QemuIoShell {
       return 0;
     } catch (IOException e) {
       out.flush();
-      err.println(QemuErrors.PREFIX + "Failed to get allocation status: " + Failures.reason(e, null));
+      err.println(QemuErrors.PREFIX + "Failed to get allocation status: " + requestFailure(e));
       return EIO;
     }
   }

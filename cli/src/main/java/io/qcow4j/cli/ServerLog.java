@@ -14,7 +14,8 @@ import java.util.logging.SimpleFormatter;
 /**
  * While a server runs, prints what the library logs (a request failing with EIO, a client lost) as
  * one line on stderr, "qcow4j: message: reason" (the program's name first), as qemu-nbd does; the
- * stack trace only with --debug.
+ * stack trace only with --debug. A corruption signalled by the request is announced first, as
+ * qcow2_signal_corruption prints it on qemu-nbd's stderr.
  */
 final class ServerLog extends Handler implements AutoCloseable {
   private static final Formatter MESSAGES = new SimpleFormatter();
@@ -58,6 +59,10 @@ final class ServerLog extends Handler implements AutoCloseable {
       trace = text.toString();
     }
     synchronized (err) {
+      if (thrown instanceof io.qcow4j.disk.CorruptImageException corrupt) {
+        // qemu-nbd's stderr carries qcow2_signal_corruption's line when a request finds the image corrupt
+        Failures.announceCorruption(corrupt, err);
+      }
       err.println(line);
       if (trace != null) {
         err.print(trace);

@@ -4,6 +4,9 @@ package io.qcow4j.disk;
  * The image's metadata contradicts the format: the message names the file, the table and the offset.
  * A corruption found while changing the image marks it corrupt; the first such failure of an open
  * image carries the {@linkplain #markedCorrupt() corruption event} that QEMU prints at that moment.
+ * A read-only image is never marked: the first corruption found in it carries the
+ * {@linkplain #reportedNonFatal() non-fatal event} instead, as QEMU's qcow2_signal_corruption
+ * reports one on a node it cannot write.
  */
 public final class CorruptImageException extends ImageException {
   private static final long serialVersionUID = 1L;
@@ -12,21 +15,25 @@ public final class CorruptImageException extends ImageException {
   private final String event;
   /** Whether this failure is the one that marked the image corrupt (later ones are not announced). */
   private final boolean markedCorrupt;
+  /** Whether this failure is the one reported as a non-fatal corruption of a read-only image. */
+  private final boolean reportedNonFatal;
 
   /** A corruption described by {@code message}, which names the file and the offset. */
   public CorruptImageException(String message) {
-    this(message, null, null, false);
+    this(message, null, null, false, false);
   }
 
   /** A corruption described by {@code message}, found through {@code cause}. */
   public CorruptImageException(String message, Throwable cause) {
-    this(message, cause, null, false);
+    this(message, cause, null, false, false);
   }
 
-  private CorruptImageException(String message, Throwable cause, String event, boolean markedCorrupt) {
+  private CorruptImageException(String message, Throwable cause, String event, boolean markedCorrupt,
+      boolean reportedNonFatal) {
     super(message, cause);
     this.event = event;
     this.markedCorrupt = markedCorrupt;
+    this.reportedNonFatal = reportedNonFatal;
   }
 
   /**
@@ -34,7 +41,7 @@ public final class CorruptImageException extends ImageException {
    * "Refblock offset 0x20600 unaligned (reftable index: 0x1)", without the file name).
    */
   public static CorruptImageException withEvent(String message, String event) {
-    return new CorruptImageException(message, null, event, false);
+    return new CorruptImageException(message, null, event, false, false);
   }
 
   /** QEMU's words for this corruption, without the file name; the message when there are none. */
@@ -57,10 +64,26 @@ public final class CorruptImageException extends ImageException {
     return markedCorrupt;
   }
 
+  /**
+   * Whether this failure is the first corruption found in a read-only image, which QEMU reports
+   * without marking the image ("qcow2: Image is corrupt: ...; further non-fatal corruption events
+   * will be suppressed").
+   */
+  public boolean reportedNonFatal() {
+    return reportedNonFatal;
+  }
+
   /** This failure as the one that marked the image corrupt. */
   public CorruptImageException asMarking() {
-    CorruptImageException marking = new CorruptImageException(getMessage(), this, event, true);
+    CorruptImageException marking = new CorruptImageException(getMessage(), this, event, true, false);
     marking.setStackTrace(getStackTrace());
     return marking;
+  }
+
+  /** This failure as the one reported as a non-fatal corruption of a read-only image. */
+  public CorruptImageException asNonFatalReport() {
+    CorruptImageException report = new CorruptImageException(getMessage(), this, event, false, true);
+    report.setStackTrace(getStackTrace());
+    return report;
   }
 }

@@ -43,7 +43,13 @@ final class BlockStatus {
       throw new IllegalArgumentException(name + ": block status at " + offset + " outside the disk (" + size + " bytes)");
     }
     long length = Math.min(maxLength, size - offset);
-    Run run = lookup.lookup(offset, length);
+    Run run;
+    try {
+      run = lookup.lookup(offset, length);
+    } catch (io.qcow4j.disk.CorruptImageException e) {
+      // qcow2_co_block_status finds damaged entries through qcow2_get_host_offset, which signals them
+      throw e.hasEvent() ? image.signalCorruption(e) : e;
+    }
     return switch (run.kind()) {
       case DATA -> dataExtent(run);
       case ZERO -> new Extent(offset, run.length(), 0, true, true, false, false,

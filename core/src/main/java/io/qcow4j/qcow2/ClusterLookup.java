@@ -275,8 +275,9 @@ final class ClusterLookup {
 
   private void checkL2Offset(long l2Offset, long l1Index) throws IOException {
     if ((l2Offset & (clusterSize - 1)) != 0) {
-      throw new CorruptImageException(String.format("%s: L1 entry %d points at L2 table offset 0x%x, not aligned to a cluster",
-          name, l1Index, l2Offset));
+      throw CorruptImageException.withEvent(String.format(
+          "%s: L1 entry %d points at L2 table offset 0x%x, not aligned to a cluster", name, l1Index, l2Offset),
+          "L2 table offset " + hex(l2Offset) + " unaligned (L1 index: " + hex(l1Index) + ")");
     }
   }
 

@@ -55,7 +55,7 @@ public final class QcowFile implements DiskFile {
   private final BlockStatus blockStatus;
   private final ImageDescription description;
   private volatile boolean closed;
-  /** Set when a failure left the metadata undescribed ({@link #eject}). */
+  /** Set when a failure left the metadata undescribed or marked the image corrupt ({@link #eject}). */
   private volatile boolean ejected;
   /** The internal snapshot read in place of the current state (read-only), or null. */
   private final Snapshot loadedSnapshot;
@@ -68,7 +68,10 @@ public final class QcowFile implements DiskFile {
   private volatile IOException bitmapsFailure;
   /** What the repair of a dirty image at open found and did, as QEMU's check prints it; empty when none ran. */
   private volatile List<String> repairedAtOpen = List.of();
-  /** Whether a corruption was announced (the first one marks the image; later ones are not announced). */
+  /**
+   * Whether a corruption was announced (QEMU's signaled_corruption): the first one of a writable
+   * image marks it, the first of a read-only one is reported as non-fatal; later ones are not announced.
+   */
   private final java.util.concurrent.atomic.AtomicBoolean corruptionSignalled =
       new java.util.concurrent.atomic.AtomicBoolean();
   /** The image's LUKS encryption, or null. */
@@ -531,7 +534,11 @@ public final class QcowFile implements DiskFile {
   }
 
   @Override
-  public long size() {
+  public long size() throws IOException {
+    if (ejected) {
+      // bdrv_getlength of a node without a driver
+      throw new io.qcow4j.disk.NoMediumException(name);
+    }
     return header().size();
   }
 
@@ -798,6 +805,10 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public void flush() throws IOException {
+    if (ejected && !closed) {
+      // bdrv_co_flush returns success at once for a node without a driver
+      return;
+    }
     ensureOpen();
     if (writer != null) {
       writer.flush();
@@ -806,6 +817,9 @@ public final class QcowFile implements DiskFile {
 
   @Override
   public void force(boolean metadata) throws IOException {
+    if (ejected && !closed) {
+      return;
+    }
     ensureOpen();
     if (writer == null) {
       return;
@@ -903,8 +917,9 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
-   * Stops using the image after a failure that left its metadata undescribed (QEMU ejects the
-   * driver): nothing more is written, a close included, and every operation fails.
+   * Stops using the image after a failure that left its metadata undescribed or marked it corrupt
+   * (QEMU ejects the driver, bs->drv = NULL): nothing more is written, a close included, a flush
+   * succeeds without effect, and every other operation fails with {@link io.qcow4j.disk.NoMediumException}.
    */
   void eject() {
     ejected = true;
@@ -972,7 +987,7 @@ public final class QcowFile implements DiskFile {
       throw new ClosedImageException(name);
     }
     if (ejected) {
-      throw new java.nio.file.FileSystemException(name, null, "No medium found");
+      throw new io.qcow4j.disk.NoMediumException(name);
     }
   }
 
@@ -1110,16 +1125,25 @@ public final class QcowFile implements DiskFile {
   }
 
   /**
-   * Marks the image corrupt for {@code failure}, found while changing it, and returns what to
-   * throw: the first such failure of this open image as the one that marked it (QEMU's
-   * qcow2_signal_corruption announces only that one), the others as they are.
+   * Signals {@code failure}, a corruption found in this image, as QEMU's qcow2_signal_corruption
+   * does, and returns what to throw. A writable image is marked corrupt and made unusable for the
+   * rest of this open ({@link #eject}: later requests fail with "No medium found"); the failure
+   * that marked it is returned as such ({@link CorruptImageException#markedCorrupt}). A read-only
+   * image is left as it is, and only its first corruption is reported, as non-fatal
+   * ({@link CorruptImageException#reportedNonFatal}). Others are returned as they are.
    */
   CorruptImageException signalCorruption(CorruptImageException failure) {
-    if (failure.markedCorrupt()) {
+    if (failure.markedCorrupt() || failure.reportedNonFatal()) {
       return failure;
     }
+    if (writer == null) {
+      return corruptionSignalled.compareAndSet(false, true) ? failure.asNonFatalReport() : failure;
+    }
+    boolean wasCorrupt = header().corrupt();
     markCorrupt();
-    return corruptionSignalled.compareAndSet(false, true) ? failure.asMarking() : failure;
+    eject();
+    boolean first = corruptionSignalled.compareAndSet(false, true);
+    return first || !wasCorrupt ? failure.asMarking() : failure;
   }
 
   /**

@@ -108,14 +108,15 @@ final class ReadPath {
 
   /**
    * The mapping at {@code guestOffset} for a read. A damaged entry that QEMU's read path signals
-   * (qcow2_get_host_offset: an invalid subcluster bitmap, an unaligned host cluster) marks a
-   * writable image corrupt, as qcow2_signal_corruption does; a read-only one is left as it is.
+   * (qcow2_get_host_offset: an invalid subcluster bitmap, an unaligned host cluster or L2 table)
+   * is signalled as qcow2_signal_corruption does: a writable image is marked corrupt and made
+   * unusable, a read-only one is left as it is and its first such corruption reported as non-fatal.
    */
   private Run lookupSignalled(long guestOffset, long maxLength) throws IOException {
     try {
       return lookup.lookup(guestOffset, maxLength);
     } catch (CorruptImageException e) {
-      if (e.hasEvent() && !image.isReadOnly()) {
+      if (e.hasEvent()) {
         throw image.signalCorruption(e);
       }
       throw e;
@@ -135,7 +136,7 @@ final class ReadPath {
     long cursor = position;
     long end = position + length;
     while (cursor < end) {
-      Run run = lookup.lookup(cursor, end - cursor);
+      Run run = lookupSignalled(cursor, end - cursor);
       if (run.kind() != L2Entry.Kind.DATA || (hostStart >= 0 && run.hostOffset() != hostStart + (cursor - position))) {
         return Optional.empty();
       }

@@ -27,7 +27,7 @@ final class ConcurrentWorkload {
   private final long size;
   private final int clusterSize;
 
-  ConcurrentWorkload(QcowFile disk, ImageShape shape, OperationLog log) {
+  ConcurrentWorkload(QcowFile disk, ImageShape shape, OperationLog log) throws java.io.IOException {
     this.disk = disk;
     this.shape = shape;
     this.log = log;

@@ -540,8 +540,10 @@ final class Transmission {
     if (failure instanceof ReadOnlyImageException || failure instanceof ProbedRawWriteException) {
       return EPERM;
     }
-    // QEMU's update_refcount refuses a reference past the refcount width with EINVAL
-    if (failure instanceof IllegalArgumentException || failure instanceof RefcountOverflowException) {
+    // QEMU's update_refcount refuses a reference past the refcount width with EINVAL; a node made
+    // unusable (ENOMEDIUM, as after a fatal corruption) has no NBD errno, which qemu-nbd sends as EINVAL
+    if (failure instanceof IllegalArgumentException || failure instanceof RefcountOverflowException
+        || failure instanceof io.qcow4j.disk.NoMediumException) {
       return EINVAL;
     }
     String message = failure.getMessage();
