@@ -12,6 +12,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Reads are lock-free; changes are made under the metadata lock.
  */
 final class OverlapGuard {
+  /** How QEMU's qcow2_pre_write_overlap_check words an overlap (the structure's name follows). */
+  private static final String OVERLAP_EVENT = "Preventing invalid write on metadata (overlaps with ";
+
   /** The structures guarded, one bit each, named as QEMU's "overlaps with" messages name them. */
   enum Structure {
     HEADER("header", 0),
@@ -192,7 +195,7 @@ final class OverlapGuard {
             "%s: preventing invalid %s at host offset 0x%x (%d bytes): overlaps with %s at host cluster 0x%x",
             name, what, hostOffset, length, label, cluster << clusterBits),
             // QEMU's metadata_ol_names call the header "qcow2_header"
-            "Preventing invalid write on metadata (overlaps with " + (label.equals("header") ? "qcow2_header" : label)
+            OVERLAP_EVENT + (label.equals("header") ? "qcow2_header" : label)
                 + ")");
       }
     }
@@ -220,5 +223,13 @@ final class OverlapGuard {
     for (long cluster = first; cluster <= last; cluster++) {
       action.apply(cluster);
     }
+  }
+
+  /**
+   * Whether {@code failure} is this guard's refusal, which QEMU has only on its write path: a read
+   * that meets it is not one of the corruptions QEMU's read path signals.
+   */
+  static boolean isOverlap(CorruptImageException failure) {
+    return failure.hasEvent() && failure.event().startsWith(OVERLAP_EVENT);
   }
 }

@@ -116,7 +116,9 @@ final class ReadPath {
     try {
       return lookup.lookup(guestOffset, maxLength);
     } catch (CorruptImageException e) {
-      if (e.hasEvent()) {
+      // qcow4j's own overlap check of a table read is QEMU's on writes only: a read-only image
+      // (which QEMU would read) does not report it; a writable one is marked, as before
+      if (e.hasEvent() && !(image.isReadOnly() && OverlapGuard.isOverlap(e))) {
         throw image.signalCorruption(e);
       }
       throw e;
