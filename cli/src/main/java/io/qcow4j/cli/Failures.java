@@ -94,6 +94,19 @@ final class Failures {
     }
   }
 
+  /**
+   * Announces the corruption that caused {@code failure}, if any, as {@link #announceCorruption}:
+   * qemu-img's commands print qcow2_signal_corruption's line before their own error.
+   */
+  static void announceCorruptionIn(Throwable failure, java.io.PrintWriter err) {
+    for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+      if (cause instanceof io.qcow4j.disk.CorruptImageException corrupt) {
+        announceCorruption(corrupt, err);
+        return;
+      }
+    }
+  }
+
   static String oneLine(String text) {
     return text.replaceAll("\\s*[\\r\\n]+\\s*", " ").strip();
   }

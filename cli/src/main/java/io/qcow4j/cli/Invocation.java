@@ -221,6 +221,7 @@ final class Invocation {
         return body.call();
       } catch (CommandFailure failure) {
         out.flush();
+        Failures.announceCorruptionIn(failure, err);
         err.println(QemuErrors.PREFIX + failure.getMessage());
         Failures.hint(failure).ifPresent(err::println);
         if (debug) {
@@ -233,6 +234,7 @@ final class Invocation {
 
   private int failed(Exception failure) {
     out.flush();
+    Failures.announceCorruptionIn(failure, err);
     int exitCode;
     if (failure instanceof CommandFailure commandFailure) {
       err.println(QemuErrors.PREFIX + Failures.oneLine(commandFailure.getMessage()));

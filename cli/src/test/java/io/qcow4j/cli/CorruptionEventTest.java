@@ -117,6 +117,27 @@ class CorruptionEventTest {
     assertThat(runs.ours().err()).isEmpty();
   }
 
+  /**
+   * qemu-img's commands print the non-fatal event of the read-only source before their own error,
+   * as qcow2_signal_corruption prints it (the error lines themselves still differ: qcow4j names the
+   * entry where QEMU says "Input/output error").
+   */
+  @Test
+  void qemuImgAnnouncesTheNonFatalEventBeforeItsError() throws IOException {
+    SideBySide both = new SideBySide();
+    for (Path dir : new Path[] {both.theirs, both.ours}) {
+      unalignedDataCluster(dir.resolve("image"));
+    }
+    String event = "qcow2: Image is corrupt: Cluster allocation offset 0x52a00 unaligned (L2 offset: 0x40000,"
+        + " L2 index: 0); further non-fatal corruption events will be suppressed\n";
+    for (String[] command : new String[][] {{"convert", "-O", "raw", "@/image", "@/out.raw"}, {"map", "@/image"}}) {
+      SideBySide.Runs runs = both.run("qemu-img", command);
+      assertThat(runs.ours().exitCode()).isEqualTo(runs.theirs().exitCode()).isEqualTo(1);
+      assertThat(runs.theirs().err()).startsWith(event);
+      assertThat(runs.ours().err()).as(String.join(" ", command)).startsWith(event);
+    }
+  }
+
   /** An unaligned L1 entry found by a read marks a writable image corrupt too (qcow2_get_host_offset). */
   @Test
   void anUnalignedL2TableFoundByAReadMarksTheImage() throws IOException {
