@@ -568,21 +568,33 @@ section_rss() {
     row "$command" "MiB" "$(($(peak_kib "$root/bin/qcow4j" "$command" "$image") / 1024))" \
       "$(($(peak_kib qemu-img "$command" "$image") / 1024))"
   done
-  # The server under load: 4 KiB random writes into a fresh image of 2 MiB clusters.
-  local server ours_kib qemu_kib socket=$work/rss.sock
+  # The server under load (issue 10: "any load"): a fresh image of 2 MiB clusters, then in turn
+  # fio 4 KiB random writes at depth 32, nbdcopy in and out, fio 1 MiB writes at depth 16, and
+  # four fio jobs of 32 MiB random writes at depth 16; the peak over all of them.
+  local server ours_kib qemu_kib socket=$work/rss.sock source=$work/rss.source
+  qemu-img create -q -f raw "$source" 1G
+  dd if=/dev/urandom of="$source" bs=4M count=256 conv=notrunc status=none
   for server in ours qemu; do
     rm -f "$image" "$socket"
     qemu-img create -q -f qcow2 -o cluster_size=2M "$image" 8G
     "start_$server" "$socket" "$image" qcow2
-    echo "compare-qemu: rss: $server: serve under fio randwrite ($seconds s)" >&2
-    fio --name=rss --ioengine=nbd --uri="nbd+unix:///?socket=$socket" --rw=randwrite --bs=4k --iodepth=16 \
+    local uri="nbd+unix:///?socket=$socket"
+    echo "compare-qemu: rss: $server: serve under fio and nbdcopy" >&2
+    fio --name=rss --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth=32 \
       --size=8G --runtime="$seconds" --time_based >/dev/null 2>&1
+    nbdcopy "$source" "$uri"
+    nbdcopy "$uri" null:
+    fio --name=rss --ioengine=nbd --uri="$uri" --rw=write --bs=1M --iodepth=16 \
+      --size=8G --runtime="$seconds" --time_based >/dev/null 2>&1
+    fio --name=rss --ioengine=nbd --uri="$uri" --rw=randwrite --bs=32M --iodepth=16 --numjobs=4 \
+      --size=2G --runtime="$seconds" --time_based >/dev/null 2>&1
     local kib
     kib=$(awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status")
     if [ "$server" = ours ]; then ours_kib=$kib; else qemu_kib=$kib; fi
     stop_server
   done
-  row "serve, 2M clusters, fio randwrite" "MiB" "$((ours_kib / 1024))" "$((qemu_kib / 1024))"
+  rm -f "$source"
+  row "serve, 2M clusters, fio + nbdcopy" "MiB" "$((ours_kib / 1024))" "$((qemu_kib / 1024))"
 }
 
 sections=("$@")

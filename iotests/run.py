@@ -312,7 +312,7 @@ def main():
     parser.add_argument("--tool", required=True, help="bin/qcow4j")
     parser.add_argument("--list", help="a list file of 'FORMAT TEST' lines")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--timeout", type=int, default=300, help="seconds per test")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per test")
     parser.add_argument("--keep", help="directory for each test's log and each failure's .out.bad")
     parser.add_argument("--results", help="results file (markdown) to update")
     parser.add_argument("pairs", nargs="*", help="FORMAT TEST ... (instead of a list)")

@@ -47,6 +47,11 @@ public final class CorruptImageException extends ImageException {
     return separator < 0 ? message : message.substring(separator + 2);
   }
 
+  /** Whether QEMU's words for this corruption are known ({@link #withEvent}), not only the message. */
+  public boolean hasEvent() {
+    return event != null;
+  }
+
   /** Whether this failure marked the image corrupt (the first of the open image; QEMU announces only that one). */
   public boolean markedCorrupt() {
     return markedCorrupt;

@@ -8,7 +8,6 @@ import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
@@ -56,8 +55,8 @@ final class ImageCopier {
    * none), given back once the writes are done; or the mapping of the source file they read from
    * (null when none), unmapped then.
    */
-  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base, Arena arena,
-      MemorySegment mapping) {
+  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base,
+      MappingGroups.Group group, MemorySegment mapping) {
     Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {
       this(length, actions, data, base, null, null);
     }
@@ -87,6 +86,8 @@ final class ImageCopier {
    */
   private final Buffers.Pool dataBuffers;
   private final Buffers.Pool baseBuffers;
+  /** The arenas of the source mappings of the chunks in flight (see {@link #mappedChunk}). */
+  private final MappingGroups mappings = new MappingGroups();
 
   ImageCopier(List<DiskFile> sources, DiskFile target, ImageConvert.Options options) throws IOException {
     this.sources = List.copyOf(sources);
@@ -187,6 +188,7 @@ final class ImageCopier {
         release(chunk);
       }
       target.flush();
+      mappings.close();
     } finally {
       pool.shutdownNow();
     }
@@ -407,22 +409,22 @@ final class ImageCopier {
       return null;
     }
     // shared: the writes that read the mapping are made by the thread that applies the chunk
-    Arena arena = Arena.ofShared();
+    MappingGroups.Group group = mappings.take();
     Optional<MemorySegment> mapping = Optional.empty();
     try {
       // a copy source: a target in a local file on the same file system copies from the source file
-      mapping = file.mapForCopy(range.get().offset(), length, arena);
+      mapping = file.mapForCopy(range.get().offset(), length, group.arena());
       if (mapping.isEmpty()) {
-        arena.close();
+        mappings.release(group);
         return null;
       }
       ByteBuffer view = Buffers.Mapped.view(mapping.get());
-      return new Chunk(length, judgeSectors(view, true, start, length), null, null, arena, mapping.get());
+      return new Chunk(length, judgeSectors(view, true, start, length), null, null, group, mapping.get());
     } catch (InternalError e) {
-      unmap(arena, mapping.orElse(null));
+      unmap(group, mapping.orElse(null));
       throw new IOException(source.files() + ": the file shrank while read at offset " + local, e);
     } catch (IOException | RuntimeException | Error e) {
-      unmap(arena, mapping.orElse(null));
+      unmap(group, mapping.orElse(null));
       throw e;
     }
   }
@@ -560,15 +562,15 @@ final class ImageCopier {
   private void release(Chunk chunk) {
     dataBuffers.give(chunk.data());
     baseBuffers.give(chunk.base());
-    if (chunk.arena() != null) {
-      unmap(chunk.arena(), chunk.mapping());
+    if (chunk.group() != null) {
+      unmap(chunk.group(), chunk.mapping());
     }
   }
 
-  private static void unmap(Arena arena, MemorySegment mapping) {
+  private void unmap(MappingGroups.Group group, MemorySegment mapping) {
     if (mapping != null) {
       FileStorage.forgetCopySource(mapping);
     }
-    arena.close();
+    mappings.release(group);
   }
 }

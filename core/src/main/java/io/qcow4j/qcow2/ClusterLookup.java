@@ -85,6 +85,19 @@ final class ClusterLookup {
    * long; it may be shorter (it stops at the end of a cached slice, or after one compressed cluster).
    */
   Run lookup(long guestOffset, long maxLength) throws IOException {
+    return lookup(guestOffset, maxLength, false);
+  }
+
+  /**
+   * As {@link #lookup(long, long)}, for a write: a damaged entry is reported with the corruption
+   * event QEMU's write path raises for it (calculate_l2_meta, handle_copied) rather than its read
+   * path's (qcow2_get_host_offset).
+   */
+  Run lookupForWrite(long guestOffset, long maxLength) throws IOException {
+    return lookup(guestOffset, maxLength, true);
+  }
+
+  private Run lookup(long guestOffset, long maxLength, boolean write) throws IOException {
     long l1Index = guestOffset >>> (clusterBits + l2Bits);
     long tableEnd = (l1Index + 1) << (clusterBits + l2Bits);
     long limit = Math.min(guestOffset + maxLength, tableEnd);
@@ -110,9 +123,10 @@ final class ClusterLookup {
       Run piece;
       if (extendedL2) {
         slice.readPair(entryIndex * entryWords, pair);
-        piece = extendedPiece(pair[0], pair[1], cursor, limit, l2Offset, l2Index);
+        piece = extendedPiece(pair[0], pair[1], cursor, limit, l2Offset, l2Index, write);
       } else {
-        piece = standardPiece(slice.word(entryIndex), cursor, Math.min(limit, clusterStart + clusterSize), l2Offset, l2Index);
+        piece = standardPiece(slice.word(entryIndex), cursor, Math.min(limit, clusterStart + clusterSize), l2Offset,
+            l2Index, write);
       }
       if (first == null) {
         first = piece;
@@ -146,7 +160,8 @@ final class ClusterLookup {
     };
   }
 
-  private Run standardPiece(long entry, long cursor, long end, long l2Offset, int l2Index) throws IOException {
+  private Run standardPiece(long entry, long cursor, long end, long l2Offset, int l2Index, boolean write)
+      throws IOException {
     if (!zeroFlagValid && (entry & L2Entry.ZERO) != 0 && !L2Entry.compressed(entry)) {
       throw corrupt(l2Offset, l2Index, "zero flag set in a version 2 image");
     }
@@ -157,55 +172,97 @@ final class ClusterLookup {
       case COMPRESSED -> new Run(kind, cursor, end - cursor, Run.NO_HOST, entry);
       case ZERO -> {
         long host = L2Entry.hasHostCluster(entry, hostOffsetZeroValid)
-            ? checkedHost(entry, l2Offset, l2Index, cursor) + inCluster : Run.NO_HOST;
+            ? checkedHost(entry, l2Offset, l2Index, cursor, write) + inCluster : Run.NO_HOST;
         yield new Run(kind, cursor, end - cursor, host, entry);
       }
-      case DATA -> new Run(kind, cursor, end - cursor, checkedHost(entry, l2Offset, l2Index, cursor) + inCluster, entry);
+      case DATA -> new Run(kind, cursor, end - cursor, checkedHost(entry, l2Offset, l2Index, cursor, write) + inCluster,
+          entry);
     };
   }
 
-  private Run extendedPiece(long entry, long bitmap, long cursor, long limit, long l2Offset, int l2Index)
-      throws IOException {
+  private Run extendedPiece(long entry, long bitmap, long cursor, long limit, long l2Offset, int l2Index,
+      boolean write) throws IOException {
     long clusterStart = cursor & ~(clusterSize - 1L);
     long clusterEnd = Math.min(limit, clusterStart + clusterSize);
     if (L2Entry.compressed(entry)) {
-      if (bitmap != 0) {
-        throw corrupt(l2Offset, l2Index, "compressed cluster has a non-zero subcluster bitmap");
-      }
+      // QEMU ignores the bitmap of a compressed cluster (check reports it)
       return new Run(L2Entry.Kind.COMPRESSED, cursor, clusterEnd - cursor, Run.NO_HOST, entry);
     }
+    boolean hasHost = L2Entry.hostOffset(entry) != 0 || (hostOffsetZeroValid && L2Entry.copied(entry));
+    checkBitmap(hasHost, bitmap, l2Offset, l2Index, write);
     int subclusterBits = clusterBits - 5;
     int first = (int) ((cursor - clusterStart) >>> subclusterBits);
-    L2Entry.Kind kind = subclusterKind(bitmap, first, l2Offset, l2Index);
+    L2Entry.Kind kind = L2Entry.subclusterKind(bitmap, first);
     long end = clusterStart + ((long) (first + 1) << subclusterBits);
     for (int index = first + 1; index < L2Entry.SUBCLUSTERS && end < clusterEnd; index++) {
-      if (subclusterKind(bitmap, index, l2Offset, l2Index) != kind) {
+      if (L2Entry.subclusterKind(bitmap, index) != kind) {
         break;
       }
       end += 1L << subclusterBits;
     }
     end = Math.min(end, clusterEnd);
-    boolean hasHost = L2Entry.hostOffset(entry) != 0 || (hostOffsetZeroValid && L2Entry.copied(entry));
-    if (kind == L2Entry.Kind.DATA && !hasHost) {
-      throw corrupt(l2Offset, l2Index, "subcluster " + first + " is allocated but the cluster has no host offset");
-    }
     // unallocated subclusters keep the cluster's host offset: QEMU reports it (UNALLOCATED_ALLOC)
-    long host = hasHost ? checkedHost(entry, l2Offset, l2Index, cursor) + (cursor - clusterStart) : Run.NO_HOST;
+    long host = hasHost ? checkedHost(entry, l2Offset, l2Index, cursor, write) + (cursor - clusterStart) : Run.NO_HOST;
     return new Run(kind, cursor, end - cursor, host, entry);
   }
 
-  private L2Entry.Kind subclusterKind(long bitmap, int index, long l2Offset, int l2Index) throws CorruptImageException {
-    L2Entry.Kind kind = L2Entry.subclusterKind(bitmap, index);
-    if (kind == null) {
-      throw corrupt(l2Offset, l2Index, "subcluster " + index + " is marked both allocated and zero");
+  /**
+   * QEMU's QCOW2_SUBCLUSTER_INVALID, which makes the whole cluster invalid: a subcluster both
+   * allocated and zero in a cluster with a host offset, or an allocated one in a cluster without.
+   * Reported with QEMU's event for it ("Invalid cluster entry found", whose read-path text has two
+   * spaces before the parenthesis, and the write path's one).
+   */
+  void checkBitmap(boolean hasHost, long bitmap, long l2Offset, int l2Index, boolean write)
+      throws CorruptImageException {
+    long allocated = bitmap & L2Entry.ALL_ALLOCATED;
+    long both = (bitmap >>> 32) & allocated;
+    String what;
+    if (hasHost && both != 0) {
+      what = "subcluster " + Long.numberOfTrailingZeros(both) + " is marked both allocated and zero";
+    } else if (!hasHost && allocated != 0) {
+      what = "subcluster " + Long.numberOfTrailingZeros(allocated) + " is allocated but the cluster has no host offset";
+    } else {
+      return;
     }
-    return kind;
+    throw CorruptImageException.withEvent(corrupt(l2Offset, l2Index, what).getMessage(),
+        "Invalid cluster entry found" + (write ? " " : "  ") + "(L2 offset: " + hex(l2Offset) + ", L2 index: "
+            + hex(l2Index) + ")");
   }
 
-  private long checkedHost(long entry, long l2Offset, int l2Index, long guestOffset) throws IOException {
+  /**
+   * Refuses, for a write, an extended entry QEMU's write path finds invalid (calculate_l2_meta
+   * checks every cluster a write covers), with its corruption event. Caller holds the lock.
+   */
+  void checkForWrite(long guestOffset, long entry, long bitmap) throws IOException {
+    if (!extendedL2 || L2Entry.compressed(entry)) {
+      return;
+    }
+    long l1Index = guestOffset >>> (clusterBits + l2Bits);
+    long l2Offset = l2OffsetAt(l1Index);
+    int l2Index = (int) ((guestOffset >>> clusterBits) & ((1 << l2Bits) - 1));
+    boolean hasHost = L2Entry.hostOffset(entry) != 0 || (hostOffsetZeroValid && L2Entry.copied(entry));
+    checkBitmap(hasHost, bitmap, l2Offset, l2Index, true);
+  }
+
+  /** A number as C's %#x prints it: 0, or 0x and lower-case hex digits. */
+  static String hex(long value) {
+    return value == 0 ? "0" : "0x" + Long.toHexString(value);
+  }
+
+  private long checkedHost(long entry, long l2Offset, int l2Index, long guestOffset, boolean write)
+      throws IOException {
     long host = L2Entry.hostOffset(entry);
     if ((host & (clusterSize - 1)) != 0) {
-      throw corrupt(l2Offset, l2Index, String.format("host cluster offset 0x%x is not aligned to a cluster", host));
+      String message = corrupt(l2Offset, l2Index, String.format("host cluster offset 0x%x is not aligned to a cluster",
+          host)).getMessage();
+      // QEMU's events: handle_copied's for a write in place, qcow2_get_host_offset's otherwise
+      String event = write && L2Entry.copied(entry)
+          ? String.format("%s cluster offset %s unaligned (guest offset: %s)",
+              (entry & L2Entry.ZERO) != 0 ? "Preallocated zero" : "Data", hex(host),
+              hex(guestOffset))
+          : String.format("Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)", hex(host),
+              hex(l2Offset), hex(l2Index));
+      throw CorruptImageException.withEvent(message, event);
     }
     long guestCluster = guestOffset & ~(clusterSize - 1L);
     if (hostOffsetZeroValid && host != guestCluster) {

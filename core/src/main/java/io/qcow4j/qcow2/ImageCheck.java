@@ -314,6 +314,22 @@ final class ImageCheck {
       if ((host & (clusterSize - 1)) != 0) {
         // As qemu-img: reported, and still counted below as the clusters the entry overlaps.
         boolean holdsData = extendedL2 ? (bitmap & L2Entry.ALL_ALLOCATED) != 0 : (entry & L2Entry.ZERO) == 0;
+        if (!holdsData && repair == CheckResult.Repair.ALL && (l2Offset & (clusterSize - 1)) == 0) {
+          // QEMU's fix_l2_entry_by_zero: the entry becomes a zero cluster without a host cluster
+          // (with subclusters: no offset, every subcluster that was allocated or zero now zero),
+          // written at once; the host cluster is then no longer referenced (a leak)
+          messages.add(String.format("Repairing offset=%x: Preallocated cluster is not properly aligned; L2 entry"
+              + " corrupted.", host));
+          ByteBuffer fixed = ByteBuffer.allocate(entryBytes).putLong(0, extendedL2 ? 0 : L2Entry.ZERO);
+          if (extendedL2) {
+            fixed.putLong(8, (bitmap | bitmap << 32) & ~L2Entry.ALL_ALLOCATED);
+          }
+          storage.write(fixed, l2Offset + (long) index * entryBytes);
+          storage.force(false);
+          image.lookup().forgetTable(l2Offset);
+          corruptionsFixed++;
+          continue;
+        }
         corruption(String.format("ERROR offset=%x: %s cluster is not properly aligned; L2 entry corrupted.", host,
             holdsData ? "Data" : "Preallocated"));
       }
@@ -481,13 +497,15 @@ final class ImageCheck {
     unreadableBlocks.clear();
     ImageCheck recount = new ImageCheck(image, rebuilt, CheckResult.Repair.LEAKS);
     recount.countReferences();
+    // what counting again still finds (an unaligned data cluster) stays a corruption, as in QEMU
+    long remaining = recount.corruptions;
     recount.compareAll(true);
     messages.addAll(recount.messages);
     refcountTable = recount.refcountTable;
     rebuildNeeded = false;
-    corruptions = 0;
+    corruptions = remaining;
     leaks = recount.leaks;
-    corruptionsFixed += oldCorruptions;
+    corruptionsFixed += Math.max(0, oldCorruptions - remaining);
     leaksFixed += oldLeaks;
     highestUsed = Math.max(highestUsed, recount.highestUsed);
   }

@@ -181,7 +181,7 @@ final class ImageOpener {
         header.hasDataFile(), header.cryptMethod() != 0);
 
     if (header.corrupt() && !options.readOnly() && !repairing) {
-      throw new CorruptImageException(name + ": image is marked corrupt (corrupt bit set); it can only be opened read-only");
+      throw new CorruptImageException(name + ": qcow2: Image is corrupt; cannot be opened read/write");
     }
     if (header.dirty() && !options.readOnly() && !repairing) {
       throw new UnsupportedFeatureException(name + ": image is dirty (lazy refcounts were not written back); "

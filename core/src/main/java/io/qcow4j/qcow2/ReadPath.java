@@ -78,7 +78,7 @@ final class ReadPath {
     long pendingAt = 0;
     long pendingLength = 0;
     while (cursor < guestEnd) {
-      Run run = lookup.lookup(cursor, guestEnd - cursor);
+      Run run = lookupSignalled(cursor, guestEnd - cursor);
       long at = cursor - position;
       int length = (int) run.length();
       if (run.kind() == L2Entry.Kind.DATA && pendingHost >= 0 && pendingHost + pendingLength == run.hostOffset()) {
@@ -103,6 +103,22 @@ final class ReadPath {
     }
     if (pendingHost >= 0) {
       readHost(dst.slices(pendingAt, pendingLength), pendingLength, pendingHost, position + pendingAt);
+    }
+  }
+
+  /**
+   * The mapping at {@code guestOffset} for a read. A damaged entry that QEMU's read path signals
+   * (qcow2_get_host_offset: an invalid subcluster bitmap, an unaligned host cluster) marks a
+   * writable image corrupt, as qcow2_signal_corruption does; a read-only one is left as it is.
+   */
+  private Run lookupSignalled(long guestOffset, long maxLength) throws IOException {
+    try {
+      return lookup.lookup(guestOffset, maxLength);
+    } catch (CorruptImageException e) {
+      if (e.hasEvent() && !image.isReadOnly()) {
+        throw image.signalCorruption(e);
+      }
+      throw e;
     }
   }
 

@@ -110,7 +110,7 @@ final class WritePath {
         if (placement != null) {
           placement.at(at);
         }
-        Run run = image.guarded(() -> lookup.lookup(at, src.remaining()));
+        Run run = image.guarded(() -> lookup.lookupForWrite(at, src.remaining()));
         int length;
         if (run.kind() == L2Entry.Kind.DATA && L2Entry.copied(run.entry())
             && knownOwnedAlone(run.hostOffset(), run.length())) {
@@ -209,10 +209,13 @@ final class WritePath {
       if (count > 0 && reservations.isReserved(firstCluster + count)) {
         break;
       }
-      long entry = entryAt((firstCluster + count) << clusterBits);
+      long guest = (firstCluster + count) << clusterBits;
+      long[] words = lookup.entryWords(guest);
+      long entry = words[0];
       if (L2Entry.hasHostCluster(entry, false) && L2Entry.copied(entry) && !L2Entry.compressed(entry)) {
         break;
       }
+      lookup.checkForWrite(guest, entry, words[1]);
       count++;
     }
     return count;
@@ -239,7 +242,7 @@ final class WritePath {
       while (done < length) {
         long at = position + done;
         long remaining = length - done;
-        Run run = image.guarded(() -> lookup.lookup(at, remaining));
+        Run run = image.guarded(() -> lookup.lookupForWrite(at, remaining));
         if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())
             || !knownOwnedAlone(run.hostOffset(), run.length())
             || (run.length() < remaining && zeroClusterFollows(run))) {
@@ -279,7 +282,7 @@ final class WritePath {
     long cursor = position;
     while (cursor < position + length) {
       long at = cursor;
-      Run run = image.guarded(() -> lookup.lookup(at, position + length - at));
+      Run run = image.guarded(() -> lookup.lookupForWrite(at, position + length - at));
       if (run.kind() != L2Entry.Kind.DATA || !L2Entry.copied(run.entry())) {
         return false;
       }
@@ -432,6 +435,7 @@ final class WritePath {
   private int writeWholeClusters(ByteBuffer data, long guestOffset, AllocationRun placement) throws IOException {
     long firstCluster = guestOffset >>> clusterBits;
     long[] oldEntries;
+    long[] oldBitmaps;
     int count;
     long target;
     metaLock.lock();
@@ -443,13 +447,18 @@ final class WritePath {
       long tableEnd = (guestOffset / bytesPerTable + 1) * bytesPerTable;
       maxClusters = (int) Math.min(maxClusters, (tableEnd - guestOffset) >>> clusterBits);
       oldEntries = new long[maxClusters];
+      oldBitmaps = new long[maxClusters];
       count = 0;
       boolean inPlace = false;
       while (count < maxClusters) {
         if (count > 0 && reservations.isReserved(firstCluster + count)) {
           break;
         }
-        long entry = entryAt(guestOffset + ((long) count << clusterBits));
+        long guest = guestOffset + ((long) count << clusterBits);
+        long[] words = image.guarded(() -> lookup.entryWords(guest));
+        long entry = words[0];
+        lookup.checkForWrite(guest, entry, words[1]);
+        oldBitmaps[count] = words[1];
         boolean ownsHost = L2Entry.hasHostCluster(entry, hasDataFile) && L2Entry.copied(entry) && !L2Entry.compressed(entry);
         if (ownsHost) {
           // A cluster with a host cluster of its own is rewritten in place, together with the
@@ -511,7 +520,12 @@ final class WritePath {
         long host = first + ((long) index << clusterBits);
         ClusterLookup.Slot slot = lookup.writableSlot(guest, refcounts);
         long entry = hasDataFile && host == 0 ? L2Entry.COPIED : L2Entry.data(host, true);
-        lookup.store(slot, entry, extendedL2 ? 0xffff_ffffL : 0);
+        if (!(extendedL2 && host == hostOrMinusOne(oldEntries[index], L2Entry.hasHostCluster(oldEntries[index],
+            hasDataFile)) && oldBitmaps[index] == 0xffff_ffffL)) {
+          // an in-place cluster all of whose subclusters were allocated keeps its entry as it is
+          // (QEMU's calculate_l2_meta makes no change then, reserved bits included)
+          lookup.store(slot, entry, extendedL2 ? 0xffff_ffffL : 0);
+        }
         releaseOld(oldEntries[index], L2Entry.hasHostCluster(oldEntries[index], hasDataFile), host);
       }
     });
@@ -555,6 +569,7 @@ final class WritePath {
     try {
       reservations.await(clusterIndex);
       words = image.guarded(() -> lookup.entryWords(clusterStart));
+      lookup.checkForWrite(clusterStart, words[0], words[1]);
       hasHost = L2Entry.hasHostCluster(words[0], hasDataFile);
       boolean ownHost = hasHost && L2Entry.copied(words[0]);
       boolean allData = L2Entry.kind(words[0], hasDataFile) == L2Entry.Kind.DATA
@@ -602,7 +617,11 @@ final class WritePath {
     finishMapping(clusterIndex, 1, () -> {
       ClusterLookup.Slot slot = lookup.writableSlot(clusterStart, refcounts);
       long newEntry = hasDataFile && target == 0 ? L2Entry.COPIED : L2Entry.data(target, true);
-      lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
+      if (!(extendedL2 && target == hostOrMinusOne(words[0], hasHost) && newBitmap == words[1])) {
+        // in place with the subclusters as they were, the entry stays as it is (QEMU's
+        // calculate_l2_meta makes no change then, reserved bits included)
+        lookup.store(slot, newEntry, extendedL2 ? newBitmap : 0);
+      }
       releaseOld(words[0], hasHost, target);
     });
   }

@@ -2,7 +2,6 @@ package io.qcow4j.internal.spec;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -41,7 +40,10 @@ public final class QDict {
 
   private List<Entry> ordered() {
     List<Entry> ordered = new ArrayList<>(entries);
-    ordered.sort(Comparator.comparingInt(Entry::bucket).thenComparing(Entry::sequence, Comparator.reverseOrder()));
+    // by bucket, the newest first within one; one lambda of ours, which the AOT cache keeps (the
+    // combinators of Comparator spun three classes of the JDK's at every start that printed a QDict)
+    ordered.sort((a, b) -> a.bucket() != b.bucket() ? Integer.compare(a.bucket(), b.bucket())
+        : Integer.compare(b.sequence(), a.sequence()));
     return ordered;
   }
 
@@ -57,31 +59,32 @@ public final class QDict {
     return out.toString();
   }
 
+  // The dispatches on the value's type are instanceof chains rather than pattern switches: a
+  // pattern switch spins a class at its first use (SwitchBootstraps), which the AOT cache does not
+  // keep, and every info printed that way paid for it at start-up.
   private static void writeCompact(StringBuilder out, Object value) {
-    switch (value) {
-      case QDict dict -> {
-        out.append('{');
-        boolean first = true;
-        for (Entry entry : dict.ordered()) {
-          out.append(first ? "" : ", ");
-          quote(out, entry.key);
-          out.append(": ");
-          writeCompact(out, entry.value);
-          first = false;
-        }
-        out.append('}');
+    if (value instanceof QDict dict) {
+      out.append('{');
+      boolean first = true;
+      for (Entry entry : dict.ordered()) {
+        out.append(first ? "" : ", ");
+        quote(out, entry.key);
+        out.append(": ");
+        writeCompact(out, entry.value);
+        first = false;
       }
-      case List<?> list -> {
-        out.append('[');
-        boolean first = true;
-        for (Object element : list) {
-          out.append(first ? "" : ", ");
-          writeCompact(out, element);
-          first = false;
-        }
-        out.append(']');
+      out.append('}');
+    } else if (value instanceof List<?> list) {
+      out.append('[');
+      boolean first = true;
+      for (Object element : list) {
+        out.append(first ? "" : ", ");
+        writeCompact(out, element);
+        first = false;
       }
-      default -> writeJson(out, value, 0);
+      out.append(']');
+    } else {
+      writeJson(out, value, 0);
     }
   }
 
@@ -100,37 +103,38 @@ public final class QDict {
   }
 
   private static void writeJson(StringBuilder out, Object value, int depth) {
-    switch (value) {
-      case QDict dict -> {
-        out.append('{');
-        boolean first = true;
-        for (Entry entry : dict.ordered()) {
-          out.append(first ? "" : ",");
-          newline(out, depth + 1);
-          quote(out, entry.key);
-          out.append(": ");
-          writeJson(out, entry.value, depth + 1);
-          first = false;
-        }
-        newline(out, depth);
-        out.append('}');
+    if (value instanceof QDict dict) {
+      out.append('{');
+      boolean first = true;
+      for (Entry entry : dict.ordered()) {
+        out.append(first ? "" : ",");
+        newline(out, depth + 1);
+        quote(out, entry.key);
+        out.append(": ");
+        writeJson(out, entry.value, depth + 1);
+        first = false;
       }
-      case List<?> list -> {
-        out.append('[');
-        boolean first = true;
-        for (Object element : list) {
-          out.append(first ? "" : ",");
-          newline(out, depth + 1);
-          writeJson(out, element, depth + 1);
-          first = false;
-        }
-        newline(out, depth);
-        out.append(']');
+      newline(out, depth);
+      out.append('}');
+    } else if (value instanceof List<?> list) {
+      out.append('[');
+      boolean first = true;
+      for (Object element : list) {
+        out.append(first ? "" : ",");
+        newline(out, depth + 1);
+        writeJson(out, element, depth + 1);
+        first = false;
       }
-      case String text -> quote(out, text);
-      case Boolean flag -> out.append(flag ? "true" : "false");
-      case Number number -> out.append(number.longValue());
-      default -> throw new IllegalArgumentException("not a JSON value: " + value.getClass());
+      newline(out, depth);
+      out.append(']');
+    } else if (value instanceof String text) {
+      quote(out, text);
+    } else if (value instanceof Boolean flag) {
+      out.append(flag ? "true" : "false");
+    } else if (value instanceof Number number) {
+      out.append(number.longValue());
+    } else {
+      throw new IllegalArgumentException("not a JSON value: " + value.getClass());
     }
   }
 
@@ -175,19 +179,21 @@ public final class QDict {
   }
 
   private static void dumpValue(StringBuilder out, Object value, int indentation) {
-    switch (value) {
-      case QDict dict -> dict.dumpHuman(out, indentation);
-      case List<?> list -> {
-        int index = 0;
-        for (Object element : list) {
-          boolean composite = element instanceof QDict || element instanceof List;
-          out.repeat(' ', indentation * 4).append('[').append(index++).append("]:").append(composite ? '\n' : ' ');
-          dumpValue(out, element, indentation + 1);
-        }
+    if (value instanceof QDict dict) {
+      dict.dumpHuman(out, indentation);
+    } else if (value instanceof List<?> list) {
+      int index = 0;
+      for (Object element : list) {
+        boolean composite = element instanceof QDict || element instanceof List;
+        out.repeat(' ', indentation * 4).append('[').append(index++).append("]:").append(composite ? '\n' : ' ');
+        dumpValue(out, element, indentation + 1);
       }
-      case Boolean flag -> out.append(flag ? "true" : "false").append('\n');
-      case Number number -> out.append(number.longValue()).append('\n');
-      default -> out.append(value).append('\n');
+    } else if (value instanceof Boolean flag) {
+      out.append(flag ? "true" : "false").append('\n');
+    } else if (value instanceof Number number) {
+      out.append(number.longValue()).append('\n');
+    } else {
+      out.append(value).append('\n');
     }
   }
 }
