@@ -39,7 +39,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * that neighbours share clusters and L2 tables. Each thread writes ranges of any length (partial
  * head and tail clusters, many whole clusters, single and gathered buffers), writes zeros with and
  * without unmap, discards, writes whole clusters compressed and flushes, over a backing file
- * filled at random. After every operation the thread reads its range back against the shadow
+ * filled at random, in two sessions (the image closed and opened again between them). After every operation the thread reads its range back against the shadow
  * copy; at the end the whole disk is compared, our check and qemu-img check must find the image
  * clean, and the bytes of {@code qemu-img convert -O raw} must equal the shadow. Thread schedules
  * vary; replay a seed's operations with -DQCOW4J_SEED=seed -Dtest=PlacementSoakTest
@@ -115,31 +115,38 @@ class PlacementSoakTest {
     }
     int operations = WriteTesting.longRun() ? 2500 : 300;
     assertTimeoutPreemptively(Duration.ofSeconds(WriteTesting.longRun() ? 1200 : 180), () -> {
-      try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults());
-          ExecutorService pool = Executors.newFixedThreadPool(THREADS)) {
-        List<Future<?>> futures = new ArrayList<>();
-        for (int thread = 0; thread < THREADS; thread++) {
-          Writer writer = new Writer(disk, shape, clusterSize, shadow, segments.get(thread),
-              new Random(seed * 31 + thread), thread);
-          futures.add(pool.submit(() -> {
-            writer.run(operations);
-            return null;
-          }));
-        }
-        AssertionError first = null;
-        for (Future<?> future : futures) {
-          try {
-            future.get();
-          } catch (ExecutionException e) {
-            if (first == null) {
-              first = new AssertionError(context + "\n" + e.getCause(), e.getCause());
+      List<Writer> writers = new ArrayList<>();
+      for (int thread = 0; thread < THREADS; thread++) {
+        writers.add(new Writer(shape, clusterSize, shadow, segments.get(thread), new Random(seed * 31 + thread), thread));
+      }
+      // Two sessions: the second starts with the allocator's cursor at 0 and empty caches, so its
+      // writes are placed in the holes the first one's discards and rewrites left.
+      for (int session = 0; session < 2; session++) {
+        try (QcowFile disk = QcowFile.open(image, OpenOptions.readWriteDefaults());
+            ExecutorService pool = Executors.newFixedThreadPool(THREADS)) {
+          List<Future<?>> futures = new ArrayList<>();
+          for (Writer writer : writers) {
+            futures.add(pool.submit(() -> {
+              writer.run(disk, operations / 2);
+              return null;
+            }));
+          }
+          AssertionError first = null;
+          for (Future<?> future : futures) {
+            try {
+              future.get();
+            } catch (ExecutionException e) {
+              if (first == null) {
+                first = new AssertionError(context + "\nsession " + session + ": " + e.getCause(), e.getCause());
+              }
             }
           }
+          if (first != null) {
+            throw first;
+          }
+          assertSame(SurvivorCheck.readAll(disk), shadow, 0, size,
+              context + "\nthe whole disk after the writers of session " + session);
         }
-        if (first != null) {
-          throw first;
-        }
-        assertSame(SurvivorCheck.readAll(disk), shadow, 0, size, context + "\nthe whole disk after the writers");
       }
     }, context + ": the writers did not finish in time (deadlock?)");
 
@@ -202,7 +209,7 @@ class PlacementSoakTest {
 
   /** One thread: random operations on its own segments only, each read back at once. */
   private static final class Writer {
-    private final QcowFile disk;
+    private QcowFile disk;
     private final Shape shape;
     private final int clusterSize;
     private final byte[] shadow;
@@ -211,9 +218,7 @@ class PlacementSoakTest {
     private final int thread;
     private String last = "nothing";
 
-    Writer(QcowFile disk, Shape shape, int clusterSize, byte[] shadow, List<int[]> segments, Random random,
-        int thread) {
-      this.disk = disk;
+    Writer(Shape shape, int clusterSize, byte[] shadow, List<int[]> segments, Random random, int thread) {
       this.shape = shape;
       this.clusterSize = clusterSize;
       this.shadow = shadow;
@@ -222,7 +227,8 @@ class PlacementSoakTest {
       this.thread = thread;
     }
 
-    void run(int operations) throws IOException {
+    void run(QcowFile disk, int operations) throws IOException {
+      this.disk = disk;
       for (int step = 0; step < operations; step++) {
         try {
           step();
