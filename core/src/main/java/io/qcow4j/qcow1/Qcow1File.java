@@ -119,6 +119,11 @@ public final class Qcow1File extends ReadOnlyImage {
     if (l2Offset == 0) {
       return Mapping.unallocated(toTableEnd);
     }
+    if (l2Offset < 0) {
+      // an offset past 2^63: no file has it (QEMU's read of it fails)
+      throw new CorruptImageException(String.format("%s: L1 entry %d points at L2 table offset 0x%x, past any file",
+          path, l1Index, l2Offset));
+    }
     int l2Index = (int) (inTable / clusterSize);
     long inCluster = inTable % clusterSize;
     int wanted = (int) Math.min(MAX_ENTRIES_PER_LOOKUP, (inCluster + toTableEnd + clusterSize - 1) / clusterSize);
