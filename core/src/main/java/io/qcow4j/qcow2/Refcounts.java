@@ -282,15 +282,7 @@ final class Refcounts {
 
   private long allocateRun(int count, String purpose) throws IOException {
     long first = firstFreeRun(count, purpose);
-    long reusedEnd = Math.min(first + count, frontier);
-    if (first < reusedEnd) {
-      storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
-    }
-    frontier = Math.max(frontier, first + count);
-    refcountUpdate(first, first + count - 1);
-    for (long cluster = first; cluster < first + count; cluster++) {
-      set(cluster, 1);
-    }
+    take(first, count);
     freeCursor = first + count;
     return first << clusterBits;
   }
@@ -309,16 +301,24 @@ final class Refcounts {
     if (free == 0) {
       return 0;
     }
-    long reusedEnd = Math.min(first + free, frontier);
+    take(first, free);
+    return free;
+  }
+
+  /**
+   * Gives the free clusters {@code first} to {@code first + count - 1} refcount 1, punching the
+   * reused ones (below the frontier) first and moving the frontier past them.
+   */
+  private void take(long first, int count) throws IOException {
+    long reusedEnd = Math.min(first + count, frontier);
     if (first < reusedEnd) {
       storage.punchHole(first << clusterBits, (reusedEnd - first) << clusterBits);
     }
-    frontier = Math.max(frontier, first + free);
-    refcountUpdate(first, first + free - 1);
-    for (long cluster = first; cluster < first + free; cluster++) {
+    frontier = Math.max(frontier, first + count);
+    refcountUpdate(first, first + count - 1);
+    for (long cluster = first; cluster < first + count; cluster++) {
       set(cluster, 1);
     }
-    return free;
   }
 
   /** The first cluster of a run of {@code count} free clusters at or after the cursor. */
