@@ -8,7 +8,6 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.InvalidOptionException;
 import io.qcow4j.disk.KeySlotAmendment;
 import io.qcow4j.disk.OpenOptions;
-import io.qcow4j.disk.SnapshotInfo;
 import io.qcow4j.options.AmendOptionsReader;
 import io.qcow4j.options.OptionHelp;
 import io.qcow4j.options.OptionSyntax;
