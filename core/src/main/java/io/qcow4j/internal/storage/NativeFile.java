@@ -389,6 +389,15 @@ final class NativeFile implements AutoCloseable {
    * long syscall(long number, ...) with six long arguments and errno captured. Every call goes
    * through this one handle: the linker makes one stub per function signature, each costing
    * milliseconds at start-up, and here all calls share one.
+   *
+   * <p>Linked as a function of seven longs, not as a variadic one: with integer arguments only,
+   * the two conventions pass every argument alike on 64-bit Linux (x86_64: registers, then the
+   * stack; aarch64's AAPCS64 has no variadic difference outside Apple's), and the one thing a
+   * variadic call adds on x86_64, the count of vector registers in %al, is read by no syscall():
+   * glibc's is assembly that overwrites %rax with the number first, and a C one (musl's) only
+   * tests %al to decide whether to save the vector registers it never reads. The variadic link
+   * binds that count as an argument, which makes the JDK generate four method-handle classes
+   * at start-up (BoundMethodHandle species with a long): about 6 ms of the first call.
    */
   static final class Syscall {
     static final SyscallNumbers NUMBERS = SyscallNumbers.of(System.getProperty("os.arch", ""));
@@ -401,11 +410,16 @@ final class NativeFile implements AutoCloseable {
      * all of it is made while the class initializes (on the preparing thread at start-up).
      */
     private static MethodHandle link() {
+      // NativeFile's own initialization (its struct layouts) first, so that it runs on the
+      // preparing thread too, before the main thread needs it
+      if (!LINUX) {
+        return null;
+      }
       MethodHandle handle = NUMBERS == null ? null : Libc.downcall("syscall",
           FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG),
-          Libc.CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+          Libc.CAPTURE_ERRNO);
       if (handle != null) {
         try (Arena arena = Arena.ofConfined()) {
           MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
