@@ -3,6 +3,7 @@ package io.qcow4j.ops;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.HostRange;
+import io.qcow4j.internal.storage.CopyBehind;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
@@ -41,6 +42,8 @@ final class ImageCopier {
    * inside the tool's 64 MiB of direct memory for convert.
    */
   private static final long WINDOW_BYTES = 32L << 20;
+  /** Kernel copies queued behind the in-order writes at most (qemu-img's default -m: 8 requests). */
+  private static final int COPIES_IN_FLIGHT = 8;
 
   /**
    * What one chunk asks of the target, in guest order: {@code length} bytes of {@code data} from
@@ -153,6 +156,16 @@ final class ImageCopier {
       thread.setDaemon(true);
       return thread;
     });
+    // In order, this thread decides where each write goes (the target's layout is the same on
+    // every run) and the kernel copies of mapped chunks run behind it, one after the other on a
+    // thread of their own: writers of one file take its inode lock in turn (two at once spin on
+    // it), and one copy stream keeps the target's writes sequential
+    ExecutorService copier = direct ? null : Executors.newSingleThreadExecutor(runnable -> {
+      Thread thread = new Thread(runnable, "qcow4j-copy");
+      thread.setDaemon(true);
+      return thread;
+    });
+    CopyBehind behind = direct ? null : CopyBehind.open(copier, COPIES_IN_FLIGHT);
     try {
       Deque<CompletableFuture<Chunk>> window = new ArrayDeque<>();
       int windowChunks = (int) Math.max(2, Math.min(2L * threads, WINDOW_BYTES / (2L * chunkBytes)));
@@ -187,10 +200,28 @@ final class ImageCopier {
         }
         release(chunk);
       }
+      if (behind != null) {
+        behind.close();
+      }
       target.flush();
       mappings.close();
+    } catch (IOException | RuntimeException | Error e) {
+      if (behind != null) {
+        // the copies in flight end before the workers stop and the files close
+        try {
+          behind.close();
+        } catch (IOException | RuntimeException | Error suppressed) {
+          if (suppressed != e) {
+            e.addSuppressed(suppressed);
+          }
+        }
+      }
+      throw e;
     } finally {
       pool.shutdownNow();
+      if (copier != null) {
+        copier.shutdownNow();
+      }
     }
   }
 
