@@ -175,6 +175,8 @@ final class ImageCopier {
       return thread;
     });
     CopyBehind behind = direct ? null : CopyBehind.open(copier, COPIES_IN_FLIGHT);
+    // the source mappings' arenas close on the workers: a third of this thread's time otherwise
+    mappings.closeOn(pool);
     try {
       Deque<CompletableFuture<Chunk>> window = new ArrayDeque<>();
       int windowChunks = (int) Math.max(2, Math.min(2L * threads, WINDOW_BYTES / (2L * chunkBytes)));
@@ -227,7 +229,11 @@ final class ImageCopier {
       }
       throw e;
     } finally {
-      pool.shutdownNow();
+      for (Runnable never : pool.shutdownNow()) {
+        if (never instanceof MappingGroups.Closing closing) {
+          closing.run();
+        }
+      }
       if (copier != null) {
         copier.shutdownNow();
       }
