@@ -19,6 +19,8 @@ import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
 import io.qcow4j.vmdk.VmdkTarget;
 import io.qcow4j.vdi.VdiTarget;
+import io.qcow4j.qed.QedTarget;
+import io.qcow4j.qcow1.Qcow1Target;
 import io.qcow4j.vhdx.VhdxTarget;
 import io.qcow4j.vpc.DynamicVhdTarget;
 import io.qcow4j.vpc.FixedVhdTarget;
@@ -96,6 +98,8 @@ public final class DiskImages {
       case VMDK -> VmdkTarget.create(path, options);
       case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
       case LUKS -> LuksFile.create(path, options);
+      case QED -> QedTarget.create(path, options);
+      case QCOW -> Qcow1Target.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };
   }
