@@ -105,6 +105,18 @@ public final class VdiFile extends ReadOnlyImage {
     long inBlock = guestOffset % blockSize;
     long length = Math.min(maxLength, blockSize - inBlock);
     long entry = Integer.toUnsignedLong(blockMap[blockIndex]);
+    // one mapping for the run of blocks that follow alike: unallocated, or next to each other in the file
+    int next = blockIndex + 1;
+    long expected = entry >= FIRST_FREE ? -1 : entry + 1;
+    while (length < maxLength && next < blockMap.length) {
+      long following = Integer.toUnsignedLong(blockMap[next]);
+      if (expected < 0 ? following < FIRST_FREE : following != expected) {
+        break;
+      }
+      length = Math.min(maxLength, length + blockSize);
+      next++;
+      expected = expected < 0 ? -1 : expected + 1;
+    }
     if (entry >= FIRST_FREE) {
       return Mapping.zero(length);
     }
