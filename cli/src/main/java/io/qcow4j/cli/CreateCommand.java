@@ -113,7 +113,15 @@ final class CreateCommand implements Callable<Integer> {
       throw new CommandFailure(filename + ": Could not open '" + e.fullName() + "': "
           + Failures.reason(e.getCause(), e.fullName()) + "\nCould not open backing image.", 1, e);
     } catch (IOException | RuntimeException e) {
-      throw new CommandFailure(filename + ": " + Failures.reason(e, filename), 1, e);
+      String reason = Failures.reason(e, filename);
+      if (reason.equals("File too large")) {
+        // bdrv_img_create's words for any EFBIG of the driver (a raw file past the file system's
+        // limit...), with the hint where the format has a cluster_size option
+        reason = "The image size is too large for file format '" + format + "'"
+            + (imageFormat == ImageFormat.QCOW2 || imageFormat == ImageFormat.QED
+                ? " (try using a larger cluster size)" : "");
+      }
+      throw new CommandFailure(filename + ": " + reason, 1, e);
     }
     return 0;
   }
