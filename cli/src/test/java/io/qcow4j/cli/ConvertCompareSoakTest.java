@@ -74,7 +74,8 @@ class ConvertCompareSoakTest {
     }
     boolean longRun = longRun();
     Random seeds = longRun ? new Random() : new Random(label.hashCode() * 0x9E3779B97F4A7C15L);
-    long deadline = System.nanoTime() + Long.getLong("qcow4j.soak.seconds", 600) * 1_000_000_000L;
+    String seconds = System.getProperty("qcow4j.soak.seconds", System.getenv().getOrDefault("QCOW4J_SOAK_SECONDS", "600"));
+    long deadline = System.nanoTime() + Long.parseLong(seconds) * 1_000_000_000L;
     List<String> failures = new ArrayList<>();
     int rounds = 0;
     while (longRun ? System.nanoTime() < deadline : rounds < shortRounds) {
