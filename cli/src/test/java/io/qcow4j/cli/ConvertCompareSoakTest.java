@@ -69,7 +69,12 @@ class ConvertCompareSoakTest {
   private static void campaign(String label, int shortRounds, LongConsumer round) {
     String forced = System.getProperty("QCOW4J_SEED", System.getenv("QCOW4J_SEED"));
     if (forced != null && !forced.isEmpty()) {
-      round.accept(Long.decode(forced));
+      SCRIPT.setLength(0);
+      try {
+        round.accept(Long.decode(forced));
+      } finally {
+        System.err.println("script:\n" + SCRIPT);
+      }
       return;
     }
     boolean longRun = longRun();
@@ -81,12 +86,13 @@ class ConvertCompareSoakTest {
     while (longRun ? System.nanoTime() < deadline : rounds < shortRounds) {
       long seed = seeds.nextLong();
       rounds++;
+      SCRIPT.setLength(0);
       try {
         round.accept(seed);
       } catch (AssertionError | RuntimeException e) {
         String first = String.valueOf(e.getMessage()).lines().limit(40).reduce((a, b) -> a + "\n" + b).orElse("");
         failures.add("seed=" + seed + ": " + first);
-        System.err.println("SOAK FAILURE " + label + " seed=" + seed + "\n" + e.getMessage());
+        System.err.println("SOAK FAILURE " + label + " seed=" + seed + "\n" + e.getMessage() + "\nscript:\n" + SCRIPT);
         if (!longRun) {
           break;
         }
@@ -202,6 +208,7 @@ class ConvertCompareSoakTest {
     }
     if (command.size() > 3) {
       command.add(image.toString());
+      logCommand(command.toArray(String[]::new));
       Cli.Result result = Qemu.run(command.toArray(String[]::new));
       // a compressed write over an allocated cluster fails in QEMU (EIO), the rest stands
       if (!result.err().isEmpty()) {
@@ -210,7 +217,18 @@ class ConvertCompareSoakTest {
     }
   }
 
+  /** The commands that built the images of the running round, to replay a failure by hand. */
+  private static final StringBuilder SCRIPT = new StringBuilder();
+
+  private static void logCommand(String... command) {
+    for (String word : command) {
+      SCRIPT.append(word.matches("[\\w@%+=:,./-]+") ? word : "'" + word + "'").append(' ');
+    }
+    SCRIPT.append('\n');
+  }
+
   private static Cli.Result run(String... command) {
+    logCommand(command);
     Cli.Result result = Qemu.run(command);
     if (result.exitCode() != 0) {
       throw new IllegalStateException(String.join(" ", command) + " failed: " + result);
@@ -243,7 +261,9 @@ class ConvertCompareSoakTest {
     args.add("-O");
     args.add(target);
     List<String> options = new ArrayList<>();
-    boolean compressed = random.nextInt(3) == 0;
+    // (qemu-img 7.2 converts to qcow v1 with -c and then fails without a message, its final
+    // empty compressed write refused: qcow4j refuses -c for qcow up front, not reconciled)
+    boolean compressed = random.nextInt(3) == 0 && !target.equals("qcow");
     if (compressed) {
       args.add("-c");
     }
@@ -251,7 +271,8 @@ class ConvertCompareSoakTest {
       args.add("-m");
       args.add(Integer.toString(1 + random.nextInt(16)));
     }
-    if (random.nextInt(3) == 0) {
+    // (QEMU 7.2's qed driver aborts under out-of-order writes: qed_aio_write_alloc's assertion)
+    if (random.nextInt(3) == 0 && !target.equals("qed")) {
       args.add("-W");
     }
     int sparse = random.nextInt(5);
@@ -322,7 +343,9 @@ class ConvertCompareSoakTest {
     } else if (shape == 1 && List.of("raw", "qcow2").contains(target)) {
       existing = true;
       args.add("-n");
-      targetIsZero = random.nextBoolean();
+      // (qemu-img fails -c into a written target, a compressed write over an allocated cluster
+      // being EIO to QEMU, where qcow4j writes it: not reconciled, so -c only with --target-is-zero)
+      targetIsZero = compressed || random.nextBoolean();
       if (targetIsZero) {
         args.add("--target-is-zero");
       }

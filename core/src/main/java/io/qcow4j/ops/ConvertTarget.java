@@ -129,7 +129,11 @@ public final class ConvertTarget {
     ImageConvert.Options copying = format == ImageFormat.VMDK ? copyOptions.withCompress(false) : copyOptions;
     // a new LUKS payload reads as the decryption of zeros, not as zeros (QEMU's luks driver has no
     // zero-init either): its zero ranges are written as zeros
-    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS), progress);
+    // a new image over a backing file it does not open (QED, qcow v1: block writers) reads as that
+    // file where nothing is written, which the copy cannot see: every range is written, zeros
+    // included, so that the source's zero ranges do not show the backing file's data
+    boolean hiddenBacking = options.backingFile() != null && target.backing().isEmpty();
+    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS && !hiddenBacking), progress);
   }
 
   /**

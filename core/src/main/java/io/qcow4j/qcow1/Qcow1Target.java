@@ -85,6 +85,11 @@ public final class Qcow1Target extends BlockImageWriter {
   }
 
   @Override
+  protected boolean hasBackingFile() {
+    return backingName != null;
+  }
+
+  @Override
   protected long hostOffsetOf(int blockIndex) {
     long[] table = l2.get(blockIndex >>> l2Bits);
     return table == null || table[blockIndex & ((1 << l2Bits) - 1)] == 0 ? -1

@@ -88,6 +88,11 @@ public final class QedTarget extends BlockImageWriter {
   }
 
   @Override
+  protected boolean hasBackingFile() {
+    return backingName != null;
+  }
+
+  @Override
   protected long hostOffsetOf(int blockIndex) {
     long[] table = l2.get(blockIndex / entries);
     return table == null || table[blockIndex % entries] <= 1 ? -1 : table[blockIndex % entries];

@@ -155,7 +155,15 @@ public abstract class BlockImageWriter implements DiskFile {
    */
   protected void allocatedRun() throws IOException {}
 
-  /** Zeros: nothing to do in an unallocated block (it reads as zeros); zero bytes written in an allocated one. */
+  /** Whether the image names a backing file, so that its unallocated blocks do not read as zeros. */
+  protected boolean hasBackingFile() {
+    return false;
+  }
+
+  /**
+   * Zeros: nothing to do in an unallocated block of an image without a backing file (it reads as
+   * zeros); zero bytes written in an allocated one, or in a block allocated for them under a backing file.
+   */
   @Override
   public final void writeZeroes(long offset, long length) throws IOException {
     ensureOpen();
@@ -167,6 +175,11 @@ public abstract class BlockImageWriter implements DiskFile {
       long inBlock = at % blockSize;
       long piece = Math.min(length - done, blockSize - inBlock);
       long host = hostOffset(blockIndex);
+      if (host < 0 && hasBackingFile()) {
+        // an unallocated block reads as the backing file, not as zeros
+        allocateRange(blockIndex, blockIndex);
+        host = hostOffset(blockIndex);
+      }
       if (host >= 0) {
         storage.zeroRange(host + inBlock, piece);
       }
