@@ -281,7 +281,12 @@ public final class ImageCompare {
       return decided != null ? decided : drain();
     }
 
+    /** Queues a range's check after the batch before it (whose verdict comes first in guest order). */
     private CompareResult submit(Callable<CompareResult> check, long end) throws IOException {
+      CompareResult earlier = flush();
+      if (earlier != null) {
+        return earlier;
+      }
       Ends ends = new Ends();
       ends.add(end);
       return submit(check, ends);
