@@ -87,6 +87,9 @@ class ConvertCompareSoakTest {
       long seed = seeds.nextLong();
       rounds++;
       SCRIPT.setLength(0);
+      if (longRun) {
+        System.err.println("SOAK round " + label + " " + rounds + " seed=" + seed);
+      }
       try {
         round.accept(seed);
       } catch (AssertionError | RuntimeException e) {
@@ -197,7 +200,9 @@ class ConvertCompareSoakTest {
         long[] r = range(random, size, maxLength, false);
         command.add("-c");
         command.add("discard " + r[0] + " " + r[1]);
-      } else if (clusterSize > 0 && size / clusterSize > 0) {
+      } else if (clusterSize >= 4096 && size / clusterSize > 0) {
+        // (QEMU 7.2's compressed writes into clusters under 4 KiB corrupt the image: "Marking
+        // image as corrupt: Preventing invalid write on metadata", then reads fail)
         long clusters = size / clusterSize;
         long first = random.nextLong(clusters);
         long n = Math.min(clusters - first, 1 + random.nextInt(4));
@@ -400,14 +405,20 @@ class ConvertCompareSoakTest {
     // qemu-img check where QEMU checks the format
     Cli.Result kq = Qemu.run("qemu-img", "check", "-f", target, theirFile.toString());
     Cli.Result ko = Qemu.run("qemu-img", "check", "-f", target, ourFile.toString());
-    if (kq.exitCode() != ko.exitCode() || !checkSummary(kq.out()).equals(checkSummary(ko.out()))) {
+    // (over a backing file qcow4j leaves out what reads the same from it, where qemu-img writes
+    // every range the source holds: the allocation figures differ, the verdict may not)
+    boolean sameCheck = backed ? kq.out().contains("No errors") == ko.out().contains("No errors")
+        : checkSummary(kq.out()).equals(checkSummary(ko.out()));
+    if (kq.exitCode() != ko.exitCode() || !sameCheck) {
       fail(context + "\nqemu-img check differs\nqemu: " + normalize(kq, theirs) + "\nours: " + normalize(ko, ours));
     }
     // the extents of the two outputs
     boolean deterministic = target.equals("raw");
     String mq = extents(Qemu.run("qemu-img", "map", "--output=json", "-f", target, theirFile.toString()).out(), deterministic);
     String mo = extents(Qemu.run("qemu-img", "map", "--output=json", "-f", target, ourFile.toString()).out(), deterministic);
-    if (!mq.equals(mo) && mapComparable(target, args)) {
+    // (not compared: over a backing file, as above; and -n, where qemu-img's zero writes punch
+    // holes in a raw target and leave holes in allocated qcow2 clusters that qcow4j fills)
+    if (!mq.equals(mo) && mapComparable(target, args) && !backed && !existing) {
       fail(context + "\nqemu-img map differs\nqemu:\n" + mq + "\nours:\n" + mo);
     }
   }
