@@ -325,15 +325,14 @@ final class NativeFile implements AutoCloseable {
     }
   }
 
-  /** Whether the calls exist here: 64-bit Linux (struct layouts and numbers below are its). */
-  private static final boolean LINUX =
-      System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux") && ValueLayout.ADDRESS.byteSize() == 8;
-
   /**
    * The linker, libc's symbols and the errno capture, made on the first native call (linking a
    * downcall costs milliseconds at start-up: the linker spins method handles and a stub).
    */
   private static final class Libc {
+    /** Whether the calls exist here: 64-bit Linux (struct layouts and numbers below are its). */
+    static final boolean LINUX =
+        System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux") && ValueLayout.ADDRESS.byteSize() == 8;
     static final Linker LINKER = Linker.nativeLinker();
     static final SymbolLookup SYMBOLS = LINKER.defaultLookup();
     static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
@@ -410,11 +409,8 @@ final class NativeFile implements AutoCloseable {
      * all of it is made while the class initializes (on the preparing thread at start-up).
      */
     private static MethodHandle link() {
-      // NativeFile's own initialization (its struct layouts) first, so that it runs on the
-      // preparing thread too, before the main thread needs it
-      if (!LINUX) {
-        return null;
-      }
+      // NativeFile's own initialization (its struct layouts) is left to the first thread that
+      // opens a file: at start-up the main thread, which runs it while this one links
       MethodHandle handle = NUMBERS == null ? null : Libc.downcall("syscall",
           FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
