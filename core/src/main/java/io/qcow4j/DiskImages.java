@@ -10,6 +10,7 @@ import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.internal.nodes.NodeOpener;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.internal.storage.FirstBlock;
 import io.qcow4j.luks.LuksFile;
 import io.qcow4j.options.CreateRules;
 import io.qcow4j.qcow2.QcowFile;
@@ -19,6 +20,8 @@ import io.qcow4j.spec.Secrets;
 import io.qcow4j.vmdk.VmdkFile;
 import io.qcow4j.vmdk.VmdkTarget;
 import io.qcow4j.vdi.VdiTarget;
+import io.qcow4j.qed.QedTarget;
+import io.qcow4j.qcow1.Qcow1Target;
 import io.qcow4j.vhdx.VhdxTarget;
 import io.qcow4j.vpc.DynamicVhdTarget;
 import io.qcow4j.vpc.FixedVhdTarget;
@@ -96,6 +99,8 @@ public final class DiskImages {
       case VMDK -> VmdkTarget.create(path, options);
       case VPC -> options.vpcFixed() ? FixedVhdTarget.create(path, options) : DynamicVhdTarget.create(path, options);
       case LUKS -> LuksFile.create(path, options);
+      case QED -> QedTarget.create(path, options);
+      case QCOW -> Qcow1Target.create(path, options);
       default -> throw new UnsupportedFeatureException("qcow4j does not create " + format.id() + " images");
     };
   }
@@ -120,16 +125,22 @@ public final class DiskImages {
     // QEMU's file protocol creates whole sectors (file-posix's ROUND_UP to BDRV_SECTOR_SIZE).
     long size = (options.size() + 511) & -512L;
     try (FileStorage storage = FileStorage.create(path, true)) {
-      storage.truncate(size);
       switch (options.preallocation()) {
-        case FALLOC -> storage.allocate(0, size);
-        case FULL -> storage.zeroRange(0, size);
-        case OFF, METADATA -> { }
-      }
-      if (size > 0 && options.preallocation() != Preallocation.FULL) {
-        // As QEMU's file protocol does for a file it grows from empty (allocate_first_block): the
-        // first block written with zeros, so it maps as data (qemu-img map) as QEMU's does.
-        storage.write(ByteBuffer.allocate(size < 4096 ? 512 : 4096), 0);
+        case FALLOC -> {
+          storage.truncate(size);
+          storage.allocate(0, size);
+          FirstBlock.growEmpty(storage, size);
+        }
+        case FULL -> {
+          // file-posix's full preallocation writes zeros (a zeroed range could stay a hole)
+          storage.truncate(size);
+          ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(1 << 20, Math.max(size, 1)));
+          for (long cursor = 0; cursor < size; cursor += zeros.capacity()) {
+            zeros.clear().limit((int) Math.min(zeros.capacity(), size - cursor));
+            storage.write(zeros, cursor);
+          }
+        }
+        case OFF, METADATA -> FirstBlock.growEmpty(storage, size);
       }
     }
     return RawDiskFile.open(path, false);

@@ -127,7 +127,8 @@ final class CheckCommand implements Callable<Integer> {
       OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()
           .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
       ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
-      if ((imageFormat == ImageFormat.VMDK || imageFormat == ImageFormat.VHDX) && fix == CheckResult.Repair.NONE) {
+      if ((imageFormat == ImageFormat.VMDK || imageFormat == ImageFormat.VHDX || imageFormat == ImageFormat.VDI
+          || imageFormat == ImageFormat.QED) && fix == CheckResult.Repair.NONE) {
         try (DiskFile disk = ImageArguments.open(image, options, secrets, err)) {
           result = disk.check(fix);
         }

@@ -35,6 +35,7 @@ public final class CreateOptions {
   private final String vmdkHwVersion;
   private final String vmdkToolsVersion;
   private final boolean vmdkZeroedGrain;
+  private final int qedTableSize;
 
   private CreateOptions(Builder builder) {
     this.size = builder.size;
@@ -62,6 +63,7 @@ public final class CreateOptions {
     this.vmdkHwVersion = builder.vmdkHwVersion;
     this.vmdkToolsVersion = builder.vmdkToolsVersion;
     this.vmdkZeroedGrain = builder.vmdkZeroedGrain;
+    this.qedTableSize = builder.qedTableSize;
   }
 
   /** qemu-img's defaults for an image of {@code size} bytes. */
@@ -96,6 +98,7 @@ public final class CreateOptions {
     builder.vmdkHwVersion = vmdkHwVersion;
     builder.vmdkToolsVersion = vmdkToolsVersion;
     builder.vmdkZeroedGrain = vmdkZeroedGrain;
+    builder.qedTableSize = qedTableSize;
     builder.dataFile = dataFile;
     builder.dataFileRaw = dataFileRaw;
     builder.backingFile = backingFile;
@@ -224,6 +227,11 @@ public final class CreateOptions {
     return vmdkZeroedGrain;
   }
 
+  /** For a QED image: the size of its L1 and L2 tables in clusters. */
+  public int qedTableSize() {
+    return qedTableSize;
+  }
+
   /** These options with a virtual size of {@code value} bytes. */
   public CreateOptions withSize(long value) {
     return toBuilder().size(value).build();
@@ -296,7 +304,7 @@ public final class CreateOptions {
         && vhdxLogSize == that.vhdxLogSize && vhdxBlockStateZero == that.vhdxBlockStateZero
         && vmdkSubformat.equals(that.vmdkSubformat) && vmdkAdapterType.equals(that.vmdkAdapterType)
         && vmdkHwVersion.equals(that.vmdkHwVersion) && vmdkToolsVersion.equals(that.vmdkToolsVersion)
-        && vmdkZeroedGrain == that.vmdkZeroedGrain;
+        && vmdkZeroedGrain == that.vmdkZeroedGrain && qedTableSize == that.qedTableSize;
   }
 
   @Override
@@ -304,7 +312,7 @@ public final class CreateOptions {
     return Objects.hash(size, clusterSize, compat, refcountBits, lazyRefcounts, extendedL2, compressionType,
         preallocation, dataFile, dataFileRaw, backingFile, backingFormat, vpcFixed, vpcForceSize, vdiStatic, vhdxFixed, vhdxBlockSize, vhdxLogSize,
         vhdxBlockStateZero, encryption, vmdkSubformat, vmdkAdapterType, vmdkHwVersion, vmdkToolsVersion,
-        vmdkZeroedGrain);
+        vmdkZeroedGrain, qedTableSize);
   }
 
   @Override
@@ -318,7 +326,7 @@ public final class CreateOptions {
         + ", vhdxBlockSize=" + vhdxBlockSize + ", vhdxLogSize=" + vhdxLogSize + ", vhdxBlockStateZero="
         + vhdxBlockStateZero + ", vmdkSubformat=" + vmdkSubformat + ", vmdkAdapterType=" + vmdkAdapterType
         + ", vmdkHwVersion=" + vmdkHwVersion + ", vmdkToolsVersion=" + vmdkToolsVersion + ", vmdkZeroedGrain="
-        + vmdkZeroedGrain + (encryption == null ? "" : ", encryption=" + encryption) + "]";
+        + vmdkZeroedGrain + ", qedTableSize=" + qedTableSize + (encryption == null ? "" : ", encryption=" + encryption) + "]";
   }
 
   /** Collects the settings of a {@link CreateOptions}; starts from qemu-img's defaults. */
@@ -348,6 +356,7 @@ public final class CreateOptions {
     private String vmdkHwVersion = "4";
     private String vmdkToolsVersion = "2147483647";
     private boolean vmdkZeroedGrain;
+    private int qedTableSize = 4;
 
     private Builder(long size) {
       this.size = size;
@@ -459,6 +468,16 @@ public final class CreateOptions {
       vmdkHwVersion = hwVersion == null ? "4" : hwVersion;
       vmdkToolsVersion = toolsVersion == null ? "2147483647" : toolsVersion;
       vmdkZeroedGrain = zeroedGrain;
+      return this;
+    }
+
+    /**
+     * For a QED image: its cluster size in bytes and the size of its L1 and L2 tables in clusters
+     * (qemu-img's 65536 and 4 by default).
+     */
+    public Builder qed(int clusterSize, int tableSize) {
+      this.clusterSize = clusterSize;
+      qedTableSize = tableSize;
       return this;
     }
 

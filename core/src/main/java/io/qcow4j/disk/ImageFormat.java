@@ -30,7 +30,8 @@ public enum ImageFormat {
 
   /**
    * Whether qcow4j opens images of this format for writing (raw, qcow2, luks); the others open only
-   * read-only (of those, qcow4j creates fixed VHDs, written once as they are made).
+   * read-only (of those, qcow4j creates vpc, vdi, vhdx, vmdk, qed and qcow images, written once as
+   * they are made).
    */
   public boolean writable() {
     return this == RAW || this == QCOW2 || this == LUKS;

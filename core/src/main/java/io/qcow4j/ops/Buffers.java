@@ -239,6 +239,26 @@ final class Buffers {
     }
 
     /**
+     * Whether the buffer's range (by index) holds only zeros: for convert's sector tests, where
+     * data shows in a sector's first word, one load; a zero sector is read whole, with no branch
+     * per word.
+     */
+    static boolean isZero(ByteBuffer data, int from, int length) {
+      int whole = from + (length & ~7);
+      if (whole > from && data.getLong(from) != 0) {
+        return false;
+      }
+      long any = 0;
+      for (int at = from; at < whole; at += 8) {
+        any |= data.getLong(at);
+      }
+      for (int at = whole; at < from + length; at++) {
+        any |= data.get(at);
+      }
+      return any == 0;
+    }
+
+    /**
      * A buffer over the segment (at most 2 GiB): interpreted, a buffer's getLong is a few calls
      * where a segment's goes through a chain of method handles.
      */

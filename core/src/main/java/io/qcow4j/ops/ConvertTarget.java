@@ -1,6 +1,7 @@
 package io.qcow4j.ops;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.formats.ReadOnlyFormats;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -106,6 +107,21 @@ public final class ConvertTarget {
             : DiskImages.create(path, format, options);
       } catch (IOException | RuntimeException e) {
         throw new ConvertException(ConvertException.Stage.CREATE, e);
+      }
+      if (format == ImageFormat.QED && options.qedTableSize() == 1) {
+        // img_convert opens what it made: QEMU's qed driver refuses a one-cluster table (its
+        // last cluster is its first, which qed_check_table_offset takes for an overflow)
+        try (DiskFile made = ReadOnlyFormats.open(format, path,
+            OpenOptions.readOnlyDefaults().withForceShare(true).withDescribeOnly(true))) {
+          made.size();
+        } catch (IOException | RuntimeException e) {
+          try {
+            target.close();
+          } catch (IOException closing) {
+            e.addSuppressed(closing);
+          }
+          throw new ConvertException(ConvertException.Stage.OPEN, e);
+        }
       }
     }
     // QEMU's vmdk driver writes compressed clusters as plain ones (its streamOptimized extents

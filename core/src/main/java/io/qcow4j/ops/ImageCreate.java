@@ -18,7 +18,9 @@ import io.qcow4j.options.OptionLists;
 import io.qcow4j.options.OptionValues;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /**
  * qemu-img create (QEMU's bdrv_img_create) in two steps: {@link #plan} reads the -o list, adds the
@@ -71,9 +73,27 @@ public final class ImageCreate {
       return CreateOptionsReader.read(format, values, size);
     }
 
+    /** The new image's file: the file protocol's prefix names no file (the file driver's create strips it). */
+    private Path path() {
+      return Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
+    }
+
     /** Creates the image (replacing any file there) without opening its backing file. */
     public void create() throws IOException {
-      CreateOptions options = options();
+      CreateOptions options;
+      boolean plainFile = !ProtocolTarget.names(filename);
+      if (plainFile && CreateOptionsReader.createsFileFirst(format)) {
+        CreateOptionsReader.checkBeforeFile(format, values, size);
+        try {
+          options = options();
+        } catch (InvalidOptionException e) {
+          // QEMU made the file through the file protocol before the format refused its options
+          Files.newOutputStream(path(), StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING).close();
+          throw e;
+        }
+      } else {
+        options = options();
+      }
       if (options.encryption() != null) {
         boolean qcow2 = format == ImageFormat.QCOW2;
         options = options.withEncryption(withSecret(options.encryption(),
@@ -83,8 +103,7 @@ public final class ImageCreate {
         ProtocolTarget.create(filename, format, options);
         return;
       }
-      // the file protocol's prefix names no file (the file driver's create strips it)
-      Path path = Path.of(filename.startsWith("file:") ? filename.substring("file:".length()) : filename);
+      Path path = path();
       if (format == ImageFormat.QCOW2) {
         QcowFile.createUnsafe(path, options);
       } else {

@@ -21,6 +21,14 @@ public final class CreateOptionsReader {
 
   /** The options of a new image of {@code format} and {@code size} bytes. */
   public static CreateOptions read(ImageFormat format, OptionValues values, long size) throws InvalidOptionException {
+    if (createsFileFirst(format)) {
+      checkBeforeFile(format, values, size);
+      // bdrv_create_file: the file protocol's own preallocation, before the format's checks
+      Preallocation preallocation = filePreallocation(values);
+      if (preallocation == Preallocation.METADATA) {
+        throw new InvalidOptionException("Unsupported preallocation mode: metadata");
+      }
+    }
     return switch (format) {
       case QCOW2 -> qcow2(values, size);
       case VPC -> vpc(values, size);
@@ -28,8 +36,119 @@ public final class CreateOptionsReader {
       case VHDX -> vhdx(values, size);
       case LUKS -> luks(values, size);
       case VMDK -> vmdk(values, size);
+      case QED -> qed(values, size);
+      case QCOW -> qcow(values, size);
       default -> raw(values, size);
     };
+  }
+
+  /**
+   * Whether QEMU 7.2 creates the image file through the file protocol before it checks the
+   * format's own options (vpc, vdi, vhdx, qed, qcow; vmdk checks its options first), so that a
+   * refusal by {@link #read} past {@link #checkBeforeFile} leaves an empty file behind.
+   */
+  public static boolean createsFileFirst(ImageFormat format) {
+    return switch (format) {
+      case VPC, VDI, VHDX, QED, QCOW, VMDK -> true;
+      default -> false;
+    };
+  }
+
+  /**
+   * The refusals QEMU makes before it creates the file of a format {@link #createsFileFirst}: the
+   * file protocol's preallocation names no mode, a vmdk option is wrong, a qcow backing format is
+   * unknown.
+   */
+  public static void checkBeforeFile(ImageFormat format, OptionValues values, long size)
+      throws InvalidOptionException {
+    if (format == ImageFormat.VMDK) {
+      vmdk(values, size);
+    }
+    if (format == ImageFormat.QCOW) {
+      String backingFormat = values.string("backing_fmt");
+      if (backingFormat != null && !FormatNames.isQemuDriver(backingFormat)) {
+        throw new InvalidOptionException("unrecognized backing format '" + backingFormat + "'");
+      }
+    }
+    filePreallocation(values);
+  }
+
+  /** The file protocol's preallocation (raw_co_create_opts: off, falloc, full; metadata refused later). */
+  private static Preallocation filePreallocation(OptionValues values) throws InvalidOptionException {
+    String name = values.string("preallocation");
+    if (name == null) {
+      return Preallocation.OFF;
+    }
+    Preallocation mode = Preallocation.fromName(name);
+    if (mode == null) {
+      throw new InvalidOptionException("invalid parameter value: " + name);
+    }
+    return mode;
+  }
+
+  /**
+   * The options of a new QED image, checked as bdrv_qed_co_create checks them: the cluster size
+   * (a power of two from 4 KiB to 64 MiB), the table size (a power of two from 1 to 16 clusters),
+   * then the size (rounded up to a sector) against what two table levels map; QEMU's 32-bit fields
+   * keep the low 32 bits of what is given.
+   */
+  public static CreateOptions qed(OptionValues values, long size) throws InvalidOptionException {
+    long clusterSize = values.number("cluster_size", 65536) & 0xffffffffL;
+    long tableSize = values.number("table_size", 4) & 0xffffffffL;
+    long rounded = (size + 511) & -512L;
+    if (clusterSize < 4096 || clusterSize > (64 << 20) || Long.bitCount(clusterSize) != 1) {
+      throw new InvalidOptionException("QED cluster size must be within range [4096, 67108864] and power of 2");
+    }
+    if (tableSize < 1 || tableSize > 16 || Long.bitCount(tableSize) != 1) {
+      throw new InvalidOptionException("QED table size must be within range [1, 16] and power of 2");
+    }
+    long entries = tableSize * clusterSize / 8;
+    long max = entries * clusterSize * entries;
+    if (Long.compareUnsigned(rounded, max) > 0) {
+      throw new InvalidOptionException("QED image size must be a non-zero multiple of cluster size and less than "
+          + Long.toUnsignedString(max) + " bytes");
+    }
+    String backingFormatName = values.string("backing_fmt");
+    if (backingFormatName != null && !FormatNames.isQemuDriver(backingFormatName)) {
+      throw new InvalidOptionException("Parameter 'backing-fmt' does not accept value '" + backingFormatName + "'");
+    }
+    String backingFile = values.string("backing_file");
+    ImageFormat backingFormat = backingFormatName == null ? null : FormatNames.backingFormat(backingFormatName);
+    return CreateOptions.builder(rounded).qed((int) clusterSize, (int) tableSize)
+        .backing(backingFile, backingFile == null ? null : backingFormat).build();
+  }
+
+  /**
+   * The options of a new qcow (version 1) image, checked as qcow_co_create_opts and qcow_co_create
+   * check them: the encryption format's name, a zero size, then encryption, which qcow4j refuses
+   * past QEMU's own refusals (QEMU 7.2 no longer runs AES-encrypted qcow images but in qemu-img).
+   */
+  public static CreateOptions qcow(OptionValues values, long size) throws InvalidOptionException {
+    String encryptFormat = values.string("encrypt.format");
+    if (values.bool("encryption", false)) {
+      encryptFormat = encryptFormat == null ? "qcow" : encryptFormat;
+    }
+    if ("aes".equals(encryptFormat)) {
+      encryptFormat = "qcow";
+    }
+    if (encryptFormat != null && !encryptFormat.equals("qcow") && !encryptFormat.equals("luks")) {
+      throw new InvalidOptionException("Parameter 'format' does not accept value '" + encryptFormat + "'");
+    }
+    if (size == 0) {
+      throw new InvalidOptionException("Image size is too small, cannot be zero length");
+    }
+    if (encryptFormat != null) {
+      if (!encryptFormat.equals("qcow")) {
+        throw new InvalidOptionException("Unsupported encryption format");
+      }
+      if (values.string("encrypt.key-secret") == null) {
+        throw new InvalidOptionException("Parameter 'encrypt.key-secret' is required for cipher");
+      }
+      throw new InvalidOptionException("qcow4j does not create AES-encrypted qcow images (QEMU 7.2 runs them in no"
+          + " emulator)");
+    }
+    String backingFile = values.string("backing_file");
+    return CreateOptions.builder((size + 511) & -512L).backing(backingFile, null).build();
   }
 
   /**

@@ -14,7 +14,7 @@ public final class FormatNames {
       "qcow2", "qed", "quorum", "raw", "rbd", "replication", "ssh", "throttle", "vdi", "vhdx", "vmdk", "vpc", "vvfat");
   /** Image formats QEMU reads that qcow4j does not create. */
   /** The formats qcow4j creates, as its refusals list them. */
-  static final String CREATED = "raw, qcow2, luks, vpc, vdi, vhdx, vmdk";
+  static final String CREATED = "raw, qcow2, luks, vpc, vdi, vhdx, vmdk, qed, qcow";
   private static final Set<String> OTHER_IMAGE_FORMATS = Set.of(
       "vmdk", "vdi", "vhdx", "vpc", "qed", "qcow", "luks", "parallels", "cloop", "dmg", "bochs", "vvfat");
   /** Drivers QEMU 7.2 creates images with (a bdrv_co_create_opts); the other drivers cannot create one. */
@@ -42,6 +42,8 @@ public final class FormatNames {
       case "vhdx" -> ImageFormat.VHDX;
       case "luks" -> ImageFormat.LUKS;
       case "vmdk" -> ImageFormat.VMDK;
+      case "qed" -> ImageFormat.QED;
+      case "qcow" -> ImageFormat.QCOW;
       default -> throw new InvalidOptionException(QEMU_DRIVERS.contains(name) && !QEMU_CREATES.contains(name)
           ? "Format driver '" + name + "' does not support image creation"
           : OTHER_IMAGE_FORMATS.contains(name) ? "Format '" + name + "' is not supported by qcow4j (it creates " + CREATED + ")"

@@ -107,6 +107,24 @@ public final class OptionLists {
           + " | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} "),
       OptionDescriptor.of("zeroed_grain", BOOL, "Enable efficient zero writes using the zeroed-grain GTE feature")));
 
+  /** qed_create_opts. */
+  private static final OptionList QED_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("backing_file", STRING, "File name of a base image"),
+      OptionDescriptor.of("backing_fmt", STRING, "Image format of the base image"),
+      new OptionDescriptor("cluster_size", SIZE, "Cluster size (in bytes)", "65536"),
+      OptionDescriptor.of("table_size", SIZE, "L1/L2 table size (in clusters)")));
+
+  /** qcow_create_opts (qcow version 1). */
+  private static final OptionList QCOW_CREATE = new OptionList(List.of(
+      OptionDescriptor.of("size", SIZE, "Virtual disk size"),
+      OptionDescriptor.of("backing_file", STRING, "File name of a base image"),
+      OptionDescriptor.of("backing_fmt", STRING, "Format of the backing image"),
+      OptionDescriptor.of("encryption", BOOL,
+          "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)"),
+      OptionDescriptor.of("encrypt.format", STRING, "Encrypt the image, format choices: 'aes'"),
+      OptionDescriptor.of("encrypt.key-secret", STRING, "ID of the secret that provides the AES encryption key")));
+
   private static final OptionList FILE_CREATE = new OptionList(List.of(
       OptionDescriptor.of("size", SIZE, "Virtual disk size"),
       OptionDescriptor.of("nocow", BOOL, "Turn off copy-on-write (valid only on btrfs)"),
@@ -124,6 +142,8 @@ public final class OptionLists {
       case VHDX -> VHDX_CREATE;
       case LUKS -> LUKS_CREATE;
       case VMDK -> VMDK_CREATE;
+      case QED -> QED_CREATE;
+      case QCOW -> QCOW_CREATE;
       default -> RAW_CREATE;
     };
   }

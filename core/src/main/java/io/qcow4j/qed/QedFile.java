@@ -1,5 +1,6 @@
 package io.qcow4j.qed;
 
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -17,6 +18,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.BitSet;
+import java.util.List;
 
 /**
  * A QED image read as QEMU 7.2's qed driver reads it: guest clusters through the L1 and L2 tables,
@@ -182,5 +185,82 @@ public final class QedFile extends ReadOnlyImage {
   public ImageInfo info() throws IOException {
     return new ImageInfo(path, ImageFormat.QED, size(), path == null ? -1 : HostFiles.allocatedBytes(path),
         backingName, backingFormat, null, null, header.clusterSize(), false);
+  }
+
+  /**
+   * QEMU's qed_check without repairs: every L1 entry must name a valid L2 table, every L2 entry a
+   * valid cluster, no cluster referenced twice (each a corruption), and clusters of the file past
+   * the header that nothing references are leaks; allocated and fragmented clusters are counted as
+   * QEMU counts them (fragmented: not right after the previous data cluster of its L2 table). A
+   * repair is refused: qcow4j opens QED images read-only.
+   */
+  @Override
+  public CheckResult check(CheckResult.Repair repair) throws IOException {
+    if (repair != CheckResult.Repair.NONE) {
+      throw new UnsupportedFeatureException(name() + ": image format 'qed' is supported read-only by qcow4j;"
+          + " it cannot repair it");
+    }
+    long clusterSize = header.clusterSize();
+    long clusters = clusterEnd / clusterSize;
+    if (clusters > Integer.MAX_VALUE) {
+      throw new ImageLimitException(name() + ": " + clusters + " clusters are more than qcow4j checks");
+    }
+    BitSet used = new BitSet((int) clusters);
+    long[] counts = new long[3]; // corruptions, allocated, fragmented
+    markUsed(used, header.l1TableOffset(), header.tableSize(), counts);
+    int tableBytes = (int) (header.tableEntries() * 8);
+    for (long l2Offset : l1Table) {
+      if (l2Offset == 0) {
+        continue;
+      }
+      if (!tableOffsetValid(header, clusterEnd, l2Offset)) {
+        counts[0]++;
+        continue;
+      }
+      if (!markUsed(used, l2Offset, header.tableSize(), counts)) {
+        continue;
+      }
+      ByteBuffer table = ByteBuffer.wrap(FormatReads.readOrZero(storage, l2Offset, tableBytes))
+          .order(ByteOrder.LITTLE_ENDIAN);
+      long last = 0;
+      for (int i = 0; i < tableBytes; i += 8) {
+        long offset = table.getLong(i);
+        if (offset == 0 || offset == ZERO_CLUSTER) {
+          continue;
+        }
+        counts[1]++;
+        if (last != 0 && last + clusterSize != offset) {
+          counts[2]++;
+        }
+        last = offset;
+        if (!clusterOffsetValid(header, clusterEnd, offset)) {
+          counts[0]++;
+          continue;
+        }
+        markUsed(used, offset, 1, counts);
+      }
+    }
+    long leaks = 0;
+    for (long cluster = header.headerSize(); cluster < clusters; cluster++) {
+      if (!used.get((int) cluster)) {
+        leaks++;
+      }
+    }
+    long total = (header.imageSize() + clusterSize - 1) / clusterSize;
+    return new CheckResult(name(), "qed", 0, counts[0], leaks, 0, 0, 0, total, counts[1], counts[2], 0, List.of());
+  }
+
+  /** qed_set_used_clusters: marks {@code n} clusters from {@code offset}; false (and corruptions) for any marked before. */
+  private boolean markUsed(BitSet used, long offset, long n, long[] counts) {
+    long cluster = (offset + header.clusterSize() - 1) / header.clusterSize();
+    long corruptions = 0;
+    for (long i = 0; i < n; i++, cluster++) {
+      if (used.get((int) cluster)) {
+        corruptions++;
+      }
+      used.set((int) cluster);
+    }
+    counts[0] += corruptions;
+    return corruptions == 0;
   }
 }

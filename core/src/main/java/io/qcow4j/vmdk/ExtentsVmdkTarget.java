@@ -10,6 +10,7 @@ import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.internal.Arguments;
 import io.qcow4j.internal.storage.FileStorage;
+import io.qcow4j.internal.storage.FirstBlock;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -83,10 +84,13 @@ final class ExtentsVmdkTarget implements DiskFile {
     return new ExtentsVmdkTarget(path, size, List.copyOf(extents), startArray);
   }
 
-  /** A flat extent: a file of {@code length} bytes (vmdk_init_extent truncates it, nothing else). */
+  /**
+   * A flat extent: a file of {@code length} bytes (vmdk_init_extent truncates it, nothing else;
+   * the file protocol writes its first block as it grows the empty file).
+   */
   private static DiskFile flatExtent(Path path, long length) throws IOException {
     try (FileStorage storage = FileStorage.create(path, true)) {
-      storage.truncate(length);
+      FirstBlock.growEmpty(storage, length);
     }
     return RawDiskFile.open(path, false);
   }

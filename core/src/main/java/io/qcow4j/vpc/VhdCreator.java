@@ -1,6 +1,7 @@
 package io.qcow4j.vpc;
 
 import io.qcow4j.disk.ImageLimitException;
+import io.qcow4j.internal.storage.FirstBlock;
 import io.qcow4j.storage.Storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -66,7 +67,8 @@ public final class VhdCreator {
    */
   public static long createFixed(Storage storage, long requestedSize, boolean forceSize) throws IOException {
     long virtualSize = virtualSize(requestedSize, forceSize);
-    storage.truncate(virtualSize + VhdFooter.SIZE);
+    // create_fixed_disk grows the empty file (its first block written by the file protocol)
+    FirstBlock.growEmpty(storage, virtualSize + VhdFooter.SIZE);
     storage.write(ByteBuffer.wrap(footer(virtualSize, forceSize, VhdFooter.FIXED, Instant.now(), UUID.randomUUID())),
         virtualSize);
     return virtualSize;

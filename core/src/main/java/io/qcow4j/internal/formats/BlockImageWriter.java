@@ -62,15 +62,6 @@ public abstract class BlockImageWriter implements DiskFile {
     return blockCount;
   }
 
-  private synchronized long allocated(int blockIndex) throws IOException {
-    long host = hostOffsetOf(blockIndex);
-    if (host < 0) {
-      host = allocateBlock(blockIndex);
-      dirty = true;
-    }
-    return host;
-  }
-
   @Override
   public final long size() {
     return size;
@@ -116,19 +107,53 @@ public abstract class BlockImageWriter implements DiskFile {
     ensureOpen();
     int count = src.remaining();
     Arguments.range(name(), position, count, size);
+    if (count == 0) {
+      return 0;
+    }
+    allocateRange((int) (position / blockSize), (int) ((position + count - 1) / blockSize));
     int start = src.position();
     int done = 0;
     while (done < count) {
       long offset = position + done;
       int blockIndex = (int) (offset / blockSize);
       long inBlock = offset % blockSize;
+      long host = hostOffset(blockIndex) + inBlock;
       int length = (int) Math.min(count - done, blockSize - inBlock);
-      storage.write(src.slice(start + done, length), allocated(blockIndex) + inBlock);
+      // one write for the blocks that follow each other in the file too
+      while (done + length < count && hostOffset(++blockIndex) == host + length) {
+        length += (int) Math.min(count - done - length, blockSize);
+      }
+      storage.write(src.slice(start + done, length), host);
       done += length;
     }
     src.position(start + count);
     return count;
   }
+
+  /**
+   * Allocates the blocks from {@code first} to {@code last} that are not yet in the file, in guest
+   * order, under this object's lock, then lets the format place what it places after a request's
+   * new blocks ({@link #allocatedRun}).
+   */
+  private synchronized void allocateRange(int first, int last) throws IOException {
+    boolean any = false;
+    for (int block = first; block <= last; block++) {
+      if (hostOffsetOf(block) < 0) {
+        allocateBlock(block);
+        any = true;
+      }
+    }
+    if (any) {
+      dirty = true;
+      allocatedRun();
+    }
+  }
+
+  /**
+   * Called with this object's lock held once the blocks one request needed are allocated; a format
+   * that places new tables after the data of the request that needed them (QED) does it here.
+   */
+  protected void allocatedRun() throws IOException {}
 
   /** Zeros: nothing to do in an unallocated block (it reads as zeros); zero bytes written in an allocated one. */
   @Override
@@ -158,8 +183,8 @@ public abstract class BlockImageWriter implements DiskFile {
   public final void allocate(long offset, long length) throws IOException {
     ensureOpen();
     Arguments.range(name(), offset, length, size);
-    for (long block = offset / blockSize; block * blockSize < offset + length; block++) {
-      allocated((int) block);
+    if (length > 0) {
+      allocateRange((int) (offset / blockSize), (int) ((offset + length - 1) / blockSize));
     }
   }
 
