@@ -25,4 +25,6 @@ module io.qcow4j.core {
   exports io.qcow4j.options to io.qcow4j.cli;
   // QEMU's dictionaries and JSON, which the cli prints its JSON with
   exports io.qcow4j.internal.spec to io.qcow4j.cli;
+  // NativeCalls: the command line links the native calls on a thread of its own at start-up
+  exports io.qcow4j.internal.storage to io.qcow4j.cli;
 }

@@ -25,7 +25,6 @@ import java.util.concurrent.Callable;
 
 /** qemu-img info: what an image (and with --backing-chain, every image below it) is. */
 final class InfoCommand implements Callable<Integer> {
-  private static final DateTimeFormatter SNAPSHOT_DATE = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss");
   /** img_info's options. */
   private static final String SHORT_OPTIONS = ":f:hU";
   private static final List<Getopt.LongOption> LONG_OPTIONS = List.of(
@@ -317,9 +316,14 @@ final class InfoCommand implements Callable<Integer> {
     }
   }
 
+  /** The snapshot table's date format, made on first use (java.time's set-up is milliseconds of start-up). */
+  private static final class SnapshotDate {
+    static final DateTimeFormatter FORMAT = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss");
+  }
+
   /** One row of qemu's bdrv_snapshot_dump; the date in the local time zone as qemu prints it. */
   static String snapshotRow(SnapshotInfo snapshot) {
-    String date = SNAPSHOT_DATE.format(Instant.ofEpochSecond(snapshot.dateSeconds()).atZone(ZoneId.systemDefault()));
+    String date = SnapshotDate.FORMAT.format(Instant.ofEpochSecond(snapshot.dateSeconds()).atZone(ZoneId.systemDefault()));
     long clockNanos = snapshot.vmClockNanoseconds();
     long seconds = clockNanos / 1_000_000_000L;
     String clock = String.format("%02d:%02d:%02d.%03d", seconds / 3600, (seconds / 60) % 60, seconds % 60,

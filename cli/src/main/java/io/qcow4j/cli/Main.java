@@ -1,5 +1,6 @@
 package io.qcow4j.cli;
 
+import io.qcow4j.internal.storage.NativeCalls;
 import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
@@ -38,8 +39,14 @@ public final class Main {
     Program program = Program.current();
     try {
       return switch (program) {
-        case QEMU_IO -> IoCommand.main(new Invocation(program, withName(program.toolName(), args), in, out, err, false));
-        case QEMU_NBD -> ServeCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
+        case QEMU_IO -> {
+          NativeCalls.prepareInBackground();
+          yield IoCommand.main(new Invocation(program, withName(program.toolName(), args), in, out, err, false));
+        }
+        case QEMU_NBD -> {
+          NativeCalls.prepareInBackground();
+          yield ServeCommand.main(new Invocation(program, withName(program.toolName(), args), out, err, false));
+        }
         default -> qemuImg(program, in, out, err, args);
       };
     } finally {
@@ -102,9 +109,14 @@ public final class Main {
       return 0;
     }
     String[] argv = rest.toArray(String[]::new);
-    Invocation invocation = new Invocation(program, argv, in, out, err, top.debug());
     String name = argv[0];
     boolean qcow4j = program == Program.QCOW4J;
+    if (opensImages(name, qcow4j)) {
+      // the first native call (the image locks of the first open) links for tens of milliseconds:
+      // on a thread of its own while the command reads its options and opens its files
+      NativeCalls.prepareInBackground();
+    }
+    Invocation invocation = new Invocation(program, argv, in, out, err, top.debug());
     return switch (name) {
       case "help" -> qcow4j ? top.help() : notFound(top, name);
       case "io" -> qcow4j ? IoCommand.main(invocation.named("qcow4j io")) : notFound(top, name);
@@ -125,6 +137,16 @@ public final class Main {
       case "convert" -> ConvertCommand.main(invocation);
       case "dd" -> DdCommand.main(invocation);
       default -> notFound(top, name);
+    };
+  }
+
+  /** Whether the command {@code name} opens or creates images (help and unknown names do not). */
+  private static boolean opensImages(String name, boolean qcow4j) {
+    return switch (name) {
+      case "io", "serve" -> qcow4j;
+      case "info", "map", "check", "snapshot", "bitmap", "resize", "measure", "amend", "compare", "create",
+          "commit", "rebase", "bench", "convert", "dd" -> true;
+      default -> false;
     };
   }
 

@@ -3,8 +3,6 @@ package io.qcow4j.cli;
 import java.io.PrintWriter;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Proxy;
-import java.math.BigDecimal;
-import java.math.RoundingMode;
 
 /**
  * qemu-img's progress report, as QEMU 7.2's util/qemu-progress.c makes it, for the commands that
@@ -129,7 +127,7 @@ final class ProgressPrinter {
 
   /** C's {@code printf("%3.2f", value)} of a float: two decimals of the exact value, ties to even. */
   static String format(float value) {
-    return new BigDecimal(value).setScale(2, RoundingMode.HALF_EVEN).toPlainString();
+    return QemuNumbers.fixed(value, 2);
   }
 
   /**

@@ -61,6 +61,28 @@ final class QemuNumbers {
     if (value == 0) {
       return "0";
     }
+    if (value >= 1 && value < 1000) {
+      // the sizes qemu-img prints, without BigDecimal (whose class initialization alone is
+      // 10-15 ms of a command's start-up): three significant digits, trailing zeros dropped
+      int exponent = value >= 100 ? 2 : value >= 10 ? 1 : 0;
+      int decimals = 2 - exponent;
+      long digits = scaledHalfEven(value, decimals);
+      if (digits == 1000) {
+        // rounded up to the next power of ten
+        return exponent == 2 ? "1e+03" : exponent == 1 ? "100" : "10";
+      }
+      String plain = withDecimals(digits, decimals);
+      int end = plain.length();
+      if (decimals > 0) {
+        while (plain.charAt(end - 1) == '0') {
+          end--;
+        }
+        if (plain.charAt(end - 1) == '.') {
+          end--;
+        }
+      }
+      return plain.substring(0, end);
+    }
     BigDecimal rounded = new BigDecimal(value).round(new java.math.MathContext(3, RoundingMode.HALF_EVEN));
     int exponent = rounded.precision() - rounded.scale() - 1;
     if (exponent < -4 || exponent >= 3) {
@@ -114,7 +136,80 @@ final class QemuNumbers {
     if (Double.isNaN(value)) {
       return "-nan";
     }
+    long scaled = scaledHalfEven(value, decimals);
+    if (scaled >= 0) {
+      return withDecimals(scaled, decimals);
+    }
     return new BigDecimal(value).setScale(decimals, RoundingMode.HALF_EVEN).toPlainString();
+  }
+
+  private static final long[] POWERS_OF_TEN = {1L, 10L, 100L, 1_000L, 10_000L, 100_000L, 1_000_000L, 10_000_000L,
+      100_000_000L, 1_000_000_000L};
+
+  /**
+   * {@code value} times 10^{@code decimals} rounded half-even, exactly (the value's binary
+   * expansion, as glibc's printf rounds it), in long arithmetic; -1 when that does not do: a
+   * negative, infinite or NaN value, one of 2^52 or more, more than nine decimals.
+   */
+  static long scaledHalfEven(double value, int decimals) {
+    if (!(value >= 0) || value >= 0x1p52 || decimals < 0 || decimals >= POWERS_OF_TEN.length) {
+      return -1;
+    }
+    long bits = Double.doubleToRawLongBits(value);
+    int biased = (int) (bits >>> 52) & 0x7ff;
+    long mantissa = bits & ((1L << 52) - 1);
+    int shift;
+    if (biased == 0) {
+      shift = 1074;
+    } else {
+      mantissa |= 1L << 52;
+      shift = 1075 - biased;
+    }
+    if (mantissa == 0) {
+      return 0;
+    }
+    // value * 10^decimals = (high:low) / 2^shift, the product below 2^83, shift at least 1
+    long power = POWERS_OF_TEN[decimals];
+    long high = Math.multiplyHigh(mantissa, power);
+    long low = mantissa * power;
+    if (shift > 120) {
+      return 0; // below 2^-37: rounds to zero
+    }
+    long quotient;
+    int remainderVersusHalf;
+    if (shift < 64) {
+      if ((high >>> shift) != 0) {
+        return -1;
+      }
+      quotient = (high << (64 - shift)) | (low >>> shift);
+      if (quotient < 0) {
+        return -1;
+      }
+      long remainder = low & ((1L << shift) - 1);
+      remainderVersusHalf = Long.compare(remainder, 1L << (shift - 1));
+    } else if (shift == 64) {
+      quotient = high;
+      remainderVersusHalf = Long.compareUnsigned(low, Long.MIN_VALUE);
+    } else {
+      quotient = high >>> (shift - 64);
+      long remainderHigh = high & ((1L << (shift - 64)) - 1);
+      long halfHigh = 1L << (shift - 65);
+      remainderVersusHalf = remainderHigh != halfHigh ? Long.compare(remainderHigh, halfHigh) : low == 0 ? 0 : 1;
+    }
+    if (remainderVersusHalf > 0 || (remainderVersusHalf == 0 && (quotient & 1) != 0)) {
+      quotient++;
+    }
+    return quotient;
+  }
+
+  /** {@code scaled} / 10^{@code decimals} written with exactly that many decimals. */
+  private static String withDecimals(long scaled, int decimals) {
+    if (decimals == 0) {
+      return Long.toString(scaled);
+    }
+    long power = POWERS_OF_TEN[decimals];
+    String fraction = Long.toString(scaled % power);
+    return scaled / power + "." + "0".repeat(decimals - fraction.length()) + fraction;
   }
 
   /**

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
@@ -72,6 +73,35 @@ class AmendCommandTest {
     Cli.Result result = Cli.run("amend", "-o", "compat=0.10", image.toString());
     assertThat(result.exitCode()).isEqualTo(1);
     assertThat(result.err()).contains("Cannot downgrade an image with incompatible features 0x10 set");
+  }
+
+  /**
+   * A downgrade that meets an unaligned L2 table offset (the L1 entry at 0x30000) or an unaligned
+   * preallocated zero cluster (the L2 entry at 0x40000), as iotest 060 makes them: the corruption
+   * signalled and the amend failed as qemu-img's, nothing zeroed outside the image's clusters
+   * (the file the same bytes as qemu-img leaves, the corrupt bit set).
+   */
+  @ParameterizedTest
+  @CsvSource({"196608,8000000000042a00", "262144,8000000000052a01"})
+  void downgradeMeetingAnUnalignedOffsetFailsAsQemu(long patchOffset, String entry) throws Exception {
+    Path ours = dir.resolve("unaligned.qcow2");
+    Qemu.createQcow2(ours, "64M");
+    Qemu.io(ours, "qcow2", "write 0 64k");
+    try (java.nio.channels.FileChannel file = java.nio.channels.FileChannel.open(ours,
+        java.nio.file.StandardOpenOption.WRITE)) {
+      file.write(java.nio.ByteBuffer.allocate(8).putLong(0, Long.parseUnsignedLong(entry, 16)), patchOffset);
+    }
+    Path theirs = dir.resolve("theirs.qcow2");
+    Files.copy(ours, theirs, StandardCopyOption.REPLACE_EXISTING);
+
+    Cli.Result qemu = Qemu.run("qemu-img", "amend", "-o", "compat=0.10", theirs.toString());
+    Cli.Result result = Cli.run("amend", "-o", "compat=0.10", ours.toString());
+    assertThat(qemu.exitCode()).isEqualTo(1);
+    assertThat(result.exitCode()).isEqualTo(qemu.exitCode());
+    assertThat(result.err()).isEqualTo(qemu.err().replaceAll("(?m)^qemu-img: ", "qcow4j: "));
+    assertThat(result.err()).startsWith("qcow2: Marking image as corrupt: ")
+        .endsWith("qcow4j: Failed to turn zero into data clusters: Input/output error\n");
+    assertThat(ours).hasSameBinaryContentAs(theirs);
   }
 
   private static String formatFacts(Path image) {

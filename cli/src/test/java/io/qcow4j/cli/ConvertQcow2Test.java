@@ -84,6 +84,36 @@ class ConvertQcow2Test {
     }
   }
 
+  /**
+   * zstd clusters are compressed by the system's libzstd, the library qemu-img uses, each one
+   * frame with the default parameters: the image is qemu-img's byte for byte (random clusters
+   * stored uncompressed, text compressed, zeros left out), with 64 KiB and 16 KiB clusters.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"cluster_size=64k", "cluster_size=16k"})
+  void zstdCompressedOutputIsQemuImgsByteForByte(String clusterSize) throws IOException {
+    Path dir = TestImages.scratch();
+    Path source = dir.resolve("mixed.raw");
+    byte[] bytes = new byte[6 << 20];
+    new java.util.Random(21).nextBytes(bytes);
+    byte[] text = "a line of text with words that repeat, 4711\n".getBytes();
+    for (int at = 2 << 20; at < (4 << 20) + 12345; at++) {
+      bytes[at] = text[at % text.length];
+    }
+    java.util.Arrays.fill(bytes, (4 << 20) + 12345, (5 << 20) + 100, (byte) 0);
+    Files.write(source, bytes);
+    Path ours = dir.resolve("ours.qcow2");
+    Path theirs = dir.resolve("theirs.qcow2");
+    String options = "compression_type=zstd," + clusterSize;
+    Cli.Result result = Cli.run("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", options, source.toString(),
+        ours.toString());
+    Qemu.check("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", options, source.toString(),
+        theirs.toString());
+    assertThat(result.exitCode()).as(result.err()).isZero();
+    assertThat(Files.mismatch(ours, theirs)).as("qemu-img's image byte for byte").isEqualTo(-1);
+    assertIdentical(source, ours);
+  }
+
   @Test
   void backingFileGetsOnlyWhatDiffers() {
     Path dir = TestImages.scratch();

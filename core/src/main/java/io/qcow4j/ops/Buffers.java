@@ -1,6 +1,8 @@
 package io.qcow4j.ops;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -104,6 +106,7 @@ final class Buffers {
    */
   static final class Mapped {
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final VarHandle LONGS = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
 
     private Mapped() {}
 
@@ -116,12 +119,70 @@ final class Buffers {
 
     /** The index of the first byte where the first {@code length} bytes of the two differ; -1 if none. */
     static long mismatch(MemorySegment first, MemorySegment second, long length) {
-      ByteBuffer a = view(first);
-      ByteBuffer b = view(second);
-      for (int block = 0; block < length; block += BLOCK) {
-        int found = blockMismatch(a, b, block, (int) Math.min(BLOCK, length - block));
-        if (found >= 0) {
-          return found;
+      return mismatch(view(first), view(second), 0, (int) length);
+    }
+
+
+    /**
+     * The index (relative to {@code from}) of the first byte where {@code length} bytes of the two
+     * buffers from index {@code from} differ; -1 if none. Compare's loop, in three levels so that
+     * each gets compiled after little work run interpreted: {@link #words} tests 64 bytes and is
+     * called thousands of times in the first megabyte, {@link #blockDiffers} a block of 4 KiB, and
+     * this loop calls it once per block. (One method over a whole range would be compiled only
+     * once its loop had run megabytes interpreted, a few hundred MB/s; a call per 4 KiB block, as
+     * before, after about 4 MiB.)
+     */
+    static int mismatch(ByteBuffer first, ByteBuffer second, int from, int length) {
+      int end = from + length;
+      int whole = from + (length & ~(BLOCK - 1));
+      for (int block = from; block < whole; block += BLOCK) {
+        if (blockDiffers(first, second, block) != 0) {
+          return bytesMismatch(first, second, block, block + BLOCK) - from;
+        }
+      }
+      if (whole < end) {
+        int found = bytesMismatch(first, second, whole, end);
+        return found < 0 ? -1 : found - from;
+      }
+      return -1;
+    }
+
+    /** Non-zero when the block of {@link #BLOCK} bytes from {@code from} differs (no branch per word). */
+    private static long blockDiffers(ByteBuffer first, ByteBuffer second, int from) {
+      long differs = 0;
+      for (int at = from, end = from + BLOCK; at < end; at += 64) {
+        differs |= words(first, second, at);
+      }
+      return differs;
+    }
+
+    /**
+     * Non-zero when the 64 bytes from {@code at} differ. The words are read through a constant var
+     * handle, whose accesses the JIT always inlines (they are force-inlined and bind to no buffer
+     * class): a buffer's getLong is a call, and in a method the JIT compiled before it was
+     * profiled (it does that when its queue is long) stayed one, virtual or not inlined, several
+     * times slower.
+     */
+    private static long words(ByteBuffer first, ByteBuffer second, int at) {
+      return ((long) LONGS.get(first, at) ^ (long) LONGS.get(second, at))
+          | ((long) LONGS.get(first, at + 8) ^ (long) LONGS.get(second, at + 8))
+          | ((long) LONGS.get(first, at + 16) ^ (long) LONGS.get(second, at + 16))
+          | ((long) LONGS.get(first, at + 24) ^ (long) LONGS.get(second, at + 24))
+          | ((long) LONGS.get(first, at + 32) ^ (long) LONGS.get(second, at + 32))
+          | ((long) LONGS.get(first, at + 40) ^ (long) LONGS.get(second, at + 40))
+          | ((long) LONGS.get(first, at + 48) ^ (long) LONGS.get(second, at + 48))
+          | ((long) LONGS.get(first, at + 56) ^ (long) LONGS.get(second, at + 56));
+    }
+
+    /** The index of the first byte from {@code from} to {@code end} where the two differ; -1 if none (met once). */
+    private static int bytesMismatch(ByteBuffer first, ByteBuffer second, int from, int end) {
+      int index = from;
+      while (index + 8 <= end && (long) LONGS.get(first, index) == (long) LONGS.get(second, index)) {
+        index += 8;
+      }
+      for (; index < end; index++) {
+        if (first.get(index) != second.get(index)) {
+          return index;
         }
       }
       return -1;
@@ -172,41 +233,31 @@ final class Buffers {
     }
 
     /**
+     * Whether the buffer's range (by index) holds only zeros: for convert's sector tests, where
+     * data shows in a sector's first word, one load; a zero sector is read whole, with no branch
+     * per word.
+     */
+    static boolean isZero(ByteBuffer data, int from, int length) {
+      int whole = from + (length & ~7);
+      if (whole > from && data.getLong(from) != 0) {
+        return false;
+      }
+      long any = 0;
+      for (int at = from; at < whole; at += 8) {
+        any |= data.getLong(at);
+      }
+      for (int at = whole; at < from + length; at++) {
+        any |= data.get(at);
+      }
+      return any == 0;
+    }
+
+    /**
      * A buffer over the segment (at most 2 GiB): interpreted, a buffer's getLong is a few calls
      * where a segment's goes through a chain of method handles.
      */
     static ByteBuffer view(MemorySegment segment) {
       return segment.asByteBuffer().order(ByteOrder.nativeOrder());
-    }
-
-    private static int blockMismatch(ByteBuffer first, ByteBuffer second, int from, int length) {
-      int end = from + length;
-      // the common case first: the whole block equal, tested with no branch per word (a third
-      // faster than stopping at the first differing word); the search below finds where
-      long differs = 0;
-      int whole = from + (length & ~7);
-      for (int at = from; at < whole; at += 8) {
-        differs |= first.getLong(at) ^ second.getLong(at);
-      }
-      if (differs == 0 && whole == end) {
-        return -1;
-      }
-      int index = from;
-      for (; index + 32 <= end; index += 32) {
-        long differences = (first.getLong(index) ^ second.getLong(index))
-            | (first.getLong(index + 8) ^ second.getLong(index + 8))
-            | (first.getLong(index + 16) ^ second.getLong(index + 16))
-            | (first.getLong(index + 24) ^ second.getLong(index + 24));
-        if (differences != 0) {
-          break;
-        }
-      }
-      for (; index < end; index++) {
-        if (first.get(index) != second.get(index)) {
-          return index;
-        }
-      }
-      return -1;
     }
 
     private static int blockNonZero(ByteBuffer data, int from, int length) {

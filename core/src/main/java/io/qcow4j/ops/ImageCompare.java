@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
@@ -23,15 +24,25 @@ import java.util.concurrent.Future;
  * sizes differ the larger image's tail must read as zeros (unless strict, where a size mismatch
  * is a difference). Mismatch offsets are sector-granular like qemu-img's.
  *
- * <p>Block status is walked on the calling thread; the ranges to read are read and checked by
- * {@link #IN_FLIGHT} tasks at once, each into pooled direct buffers (or, for an image that keeps the
- * range byte for byte in a local file, a raw one, from a read-only mapping of the file: no copy by
- * the kernel), and their verdicts taken in offset order, so the first difference (or failure)
- * reported is the one a walk in order finds.
+ * <p>Block status is walked on the calling thread, range by range as qemu-img walks it (the same
+ * queries at the same offsets, so the same ranges, progress steps and offsets in messages). The
+ * ranges to read are checked by {@link #IN_FLIGHT} tasks at once on other threads and their
+ * verdicts taken in offset order, so the first difference (or failure) reported is the one a
+ * walk in order finds, whichever task finishes first. Consecutive ranges that both images hold
+ * make one task of up to {@link #BATCH_BYTES}: for images that keep them byte for byte in a local
+ * file (raw, contiguous clusters of a qcow2), one read-only mapping of each file for the whole
+ * task, tested in place with no copy by the kernel; otherwise, range by range, mapped or read into
+ * pooled direct buffers.
  */
 public final class ImageCompare {
-  /** Ranges read and checked at once: the reads of one overlap the checks of another. */
+  /** Tasks checked at once: two cores' worth, and the next ones ready. */
   private static final int IN_FLIGHT = 4;
+  /**
+   * The most bytes of consecutive ranges one task compares: fewer mappings, tasks and objects per
+   * byte than a task per 2 MiB range (each mapping also costs a munmap), and at most
+   * {@code IN_FLIGHT} times this mapped at once.
+   */
+  static final int BATCH_BYTES = 8 << 20;
 
   private ImageCompare() {}
 
@@ -44,9 +55,6 @@ public final class ImageCompare {
     /** Reports nothing. */
     Progress NONE = (done, total) -> {};
   }
-
-  /** One range's verdict: the offset compared up to, and the result when the range decides it. */
-  private record Verdict(long end, CompareResult result) {}
 
   /** Compares {@code first} with {@code second}; {@code strict} also compares sizes and block status. */
   public static CompareResult compare(DiskFile first, DiskFile second, boolean strict, Progress progress)
@@ -64,7 +72,56 @@ public final class ImageCompare {
     }
   }
 
-  /** One comparison: the walk's window of verdicts in flight and the buffers they read into. */
+  /** The ends of the ranges of one task (or of the ranges with nothing to read after it), in order. */
+  private static final class Ends {
+    private long[] ends = new long[4];
+    private int count;
+
+    void add(long end) {
+      if (count == ends.length) {
+        ends = Arrays.copyOf(ends, count * 2);
+      }
+      ends[count++] = end;
+    }
+
+    int count() {
+      return count;
+    }
+
+    long get(int index) {
+      return ends[index];
+    }
+
+    long[] toArray() {
+      return Arrays.copyOf(ends, count);
+    }
+  }
+
+  /** A task in flight: its verdict (null when there is nothing to wait for) and the ranges it covers. */
+  private record Pending(Future<CompareResult> verdict, Ends ends) {}
+
+  /** Consecutive ranges both images hold, gathered into one task. */
+  private static final class Batch {
+    final long start;
+    final Ends ends = new Ends();
+    long end;
+
+    Batch(long start) {
+      this.start = start;
+      this.end = start;
+    }
+
+    void add(long rangeEnd) {
+      ends.add(rangeEnd);
+      end = rangeEnd;
+    }
+
+    long bytes() {
+      return end - start;
+    }
+  }
+
+  /** One comparison: the walk's window of tasks in flight and the buffers they read into. */
   private static final class Walk {
     private final DiskFile first;
     private final DiskFile second;
@@ -76,7 +133,9 @@ public final class ImageCompare {
     private final long total;
     // direct buffers: a read into a heap array is copied again through the JDK's temporary buffer
     private final Buffers.Pool buffers = new Buffers.Pool(Buffers.IO_BUFFER_BYTES);
-    private final Deque<Future<Verdict>> window = new ArrayDeque<>();
+    private final Deque<Pending> window = new ArrayDeque<>();
+    /** Ranges both images hold, not yet submitted. */
+    private Batch batch;
 
     Walk(DiskFile first, DiskFile second, boolean strict, Progress progress, ExecutorService workers)
         throws IOException {
@@ -100,7 +159,7 @@ public final class ImageCompare {
           status1 = status(first, 1, offset, size1 - offset);
           status2 = status(second, 2, offset, size2 - offset);
         } catch (CompareException e) {
-          CompareResult earlier = drain();
+          CompareResult earlier = settle();
           if (earlier != null) {
             return earlier;
           }
@@ -108,43 +167,37 @@ public final class ImageCompare {
         }
         long chunk = Math.min(status1.length(), status2.length());
         if (strict && !sameStatus(status1, size1, status2, size2)) {
-          CompareResult earlier = drain();
+          CompareResult earlier = settle();
           return earlier != null ? earlier : new CompareResult(Outcome.STRICT_STATUS_MISMATCH, offset, false);
         }
         long start = offset;
+        CompareResult decided;
         if (status1.zero() && status2.zero()) {
           offset += chunk;
-          CompareResult decided = submit(done(offset));
-          if (decided != null) {
-            return decided;
-          }
-          continue;
-        }
-        if (status1.present() == status2.present()) {
+          decided = skipped(offset);
+        } else if (status1.present() == status2.present()) {
           if (status1.present()) {
             int length = (int) Math.min(chunk, Buffers.IO_BUFFER_BYTES);
             offset += length;
-            CompareResult decided = submit(() -> sameContent(start, length));
-            if (decided != null) {
-              return decided;
-            }
+            decided = bothHold(start, length);
           } else {
             offset += chunk;
-            CompareResult decided = submit(done(offset));
-            if (decided != null) {
-              return decided;
-            }
+            decided = skipped(offset);
           }
         } else {
           int length = (int) Math.min(chunk, Buffers.IO_BUFFER_BYTES);
           boolean firstAllocated = status1.present();
           offset += length;
-          CompareResult decided = submit(() -> zeros(firstAllocated ? first : second, firstAllocated ? 1 : 2, start,
-              length, false));
-          if (decided != null) {
-            return decided;
-          }
+          decided = submit(() -> zeros(firstAllocated ? first : second, firstAllocated ? 1 : 2, start, length, false),
+              offset);
         }
+        if (decided != null) {
+          return decided;
+        }
+      }
+      CompareResult flushed = flush();
+      if (flushed != null) {
+        return flushed;
       }
       if (size1 == size2) {
         CompareResult earlier = drain();
@@ -164,38 +217,85 @@ public final class ImageCompare {
           throw e;
         }
         long start = offset;
+        CompareResult decided;
         if (status.present() && !status.zero()) {
           int length = (int) Math.min(status.length(), Buffers.IO_BUFFER_BYTES);
           offset += length;
-          CompareResult decided = submit(() -> zeros(larger, largerImage, start, length, true));
-          if (decided != null) {
-            return decided;
-          }
+          decided = submit(() -> zeros(larger, largerImage, start, length, true), offset);
         } else {
           offset += status.length();
-          CompareResult decided = submit(done(offset));
-          if (decided != null) {
-            return decided;
-          }
+          decided = skipped(offset);
+        }
+        if (decided != null) {
+          return decided;
         }
       }
       CompareResult earlier = drain();
       return earlier != null ? earlier : new CompareResult(Outcome.IDENTICAL, -1, true);
     }
 
-    private static Callable<Verdict> done(long end) {
-      return () -> new Verdict(end, null);
+    /** A range both images hold: joins the batch, which is submitted when full or when the next range is not adjacent. */
+    private CompareResult bothHold(long start, int length) throws IOException {
+      if (batch != null && (batch.end != start || batch.bytes() + length > BATCH_BYTES)) {
+        CompareResult decided = flush();
+        if (decided != null) {
+          return decided;
+        }
+      }
+      if (batch == null) {
+        batch = new Batch(start);
+      }
+      batch.add(start + length);
+      return batch.bytes() >= BATCH_BYTES ? flush() : null;
     }
 
-    /** Queues a range's check; returns a result when a verdict taken from the full window decided the comparison. */
-    private CompareResult submit(Callable<Verdict> check) throws IOException {
+    /** Submits the batch, if any. */
+    private CompareResult flush() throws IOException {
+      if (batch == null) {
+        return null;
+      }
+      Batch full = batch;
+      batch = null;
+      // the task gets its own copy: ranges with nothing to read may be added to the window's
+      long[] rangeEnds = full.ends.toArray();
+      return submit(() -> sameContent(full.start, rangeEnds), full.ends);
+    }
+
+    /** A range with nothing to read, up to {@code end}: reported in order after the tasks before it. */
+    private CompareResult skipped(long end) throws IOException {
+      CompareResult decided = flush();
+      if (decided != null) {
+        return decided;
+      }
+      if (window.isEmpty()) {
+        progress.update(end, total);
+      } else {
+        window.peekLast().ends().add(end);
+      }
+      return null;
+    }
+
+    /** Submits the batch and takes every verdict in flight in order: the first that decides the comparison, or null. */
+    private CompareResult settle() throws IOException {
+      CompareResult decided = flush();
+      return decided != null ? decided : drain();
+    }
+
+    private CompareResult submit(Callable<CompareResult> check, long end) throws IOException {
+      Ends ends = new Ends();
+      ends.add(end);
+      return submit(check, ends);
+    }
+
+    /** Queues a task; returns a result when a verdict taken from the full window decided the comparison. */
+    private CompareResult submit(Callable<CompareResult> check, Ends ends) throws IOException {
       if (window.size() >= IN_FLIGHT) {
         CompareResult decided = takeOne();
         if (decided != null) {
           return decided;
         }
       }
-      window.add(workers.submit(check));
+      window.add(new Pending(workers.submit(check), ends));
       return null;
     }
 
@@ -211,15 +311,19 @@ public final class ImageCompare {
     }
 
     private CompareResult takeOne() throws IOException {
-      Verdict verdict = await(window.removeFirst());
-      if (verdict.result() != null) {
-        return verdict.result();
+      Pending pending = window.removeFirst();
+      CompareResult verdict = pending.verdict() == null ? null : await(pending.verdict());
+      if (verdict != null) {
+        return verdict;
       }
-      progress.update(verdict.end(), total);
+      Ends ends = pending.ends();
+      for (int index = 0; index < ends.count(); index++) {
+        progress.update(ends.get(index), total);
+      }
       return null;
     }
 
-    private static Verdict await(Future<Verdict> future) throws IOException {
+    private static CompareResult await(Future<CompareResult> future) throws IOException {
       boolean interrupted = false;
       try {
         while (true) {
@@ -248,7 +352,52 @@ public final class ImageCompare {
       }
     }
 
-    private Verdict sameContent(long offset, int length) throws CompareException {
+    /**
+     * The batch's ranges in order: from one mapping of each image over the whole batch when both
+     * keep it so, else range by range. Either way the first range that differs gives the result,
+     * at its first different sector, and a mapped file that shrank is a read error of the range
+     * being tested, as range by range.
+     */
+    private CompareResult sameContent(long start, long[] ends) throws CompareException {
+      if (ends.length > 1) {
+        try (Arena arena = Arena.ofConfined()) {
+          int length = (int) (ends[ends.length - 1] - start);
+          MemorySegment data1 = mapped(first, 1, start, length, arena);
+          MemorySegment data2 = data1 == null ? null : mapped(second, 2, start, length, arena);
+          if (data2 != null) {
+            ByteBuffer view1 = Buffers.Mapped.view(data1);
+            ByteBuffer view2 = Buffers.Mapped.view(data2);
+            long rangeStart = start;
+            for (long rangeEnd : ends) {
+              int from = (int) (rangeStart - start);
+              int rangeLength = (int) (rangeEnd - rangeStart);
+              int difference;
+              try {
+                difference = Buffers.Mapped.mismatch(view1, view2, from, rangeLength);
+              } catch (InternalError e) {
+                throw new CompareException(Stage.READ, 1, rangeStart, new IOException("the mapped file shrank", e));
+              }
+              if (difference >= 0) {
+                return new CompareResult(Outcome.CONTENT_MISMATCH, rangeStart + alignDown(difference), false);
+              }
+              rangeStart = rangeEnd;
+            }
+            return null;
+          }
+        }
+      }
+      long rangeStart = start;
+      for (long rangeEnd : ends) {
+        CompareResult result = sameContent(rangeStart, (int) (rangeEnd - rangeStart));
+        if (result != null) {
+          return result;
+        }
+        rangeStart = rangeEnd;
+      }
+      return null;
+    }
+
+    private CompareResult sameContent(long offset, int length) throws CompareException {
       ByteBuffer buffer1 = null;
       ByteBuffer buffer2 = null;
       try (Arena arena = Arena.ofConfined()) {
@@ -264,15 +413,14 @@ public final class ImageCompare {
         }
         boolean mapped = buffer1 == null || buffer2 == null;
         int difference = firstDifferentSector(data1, buffer1 == null ? 1 : 2, data2, mapped, offset, length);
-        return new Verdict(offset + length,
-            difference >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + difference, false) : null);
+        return difference >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + difference, false) : null;
       } finally {
         buffers.give(buffer1);
         buffers.give(buffer2);
       }
     }
 
-    private Verdict zeros(DiskFile disk, int image, long offset, int length, boolean sizeMismatch)
+    private CompareResult zeros(DiskFile disk, int image, long offset, int length, boolean sizeMismatch)
         throws CompareException {
       ByteBuffer buffer = null;
       try (Arena arena = Arena.ofConfined()) {
@@ -282,12 +430,15 @@ public final class ImageCompare {
           data = read(disk, image, buffer, offset, length);
         }
         int index = firstNonZeroSector(data, buffer == null, image, offset, length);
-        return new Verdict(offset + length,
-            index >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + index, sizeMismatch) : null);
+        return index >= 0 ? new CompareResult(Outcome.CONTENT_MISMATCH, offset + index, sizeMismatch) : null;
       } finally {
         buffers.give(buffer);
       }
     }
+  }
+
+  private static int alignDown(int index) {
+    return index / Buffers.SECTOR * Buffers.SECTOR;
   }
 
   /**

@@ -1,6 +1,8 @@
 package io.qcow4j.ops;
 
 import java.lang.foreign.Arena;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The shared arenas that hold the source mappings of a copy's chunks in flight, one for each group
@@ -25,7 +27,26 @@ final class MappingGroups {
     }
   }
 
+  /** The close of a full group's arena, handed to the closer. */
+  record Closing(Arena arena) implements Runnable {
+    @Override
+    public void run() {
+      arena.close();
+    }
+  }
+
   private Group current;
+  /** Where full groups' arenas close (the caller's thread unless {@link #closeOn}). */
+  private volatile Executor closer = Runnable::run;
+
+  /**
+   * Closes full groups' arenas on {@code executor} rather than on the thread that releases their
+   * last chunk (the unmapping and the handshake then cost that thread nothing); a {@link Closing}
+   * the executor never ran must still be run.
+   */
+  void closeOn(Executor executor) {
+    closer = executor;
+  }
 
   /** The group a chunk's mapping goes into: {@link #release} it once the chunk is done with it. */
   synchronized Group take() {
@@ -37,13 +58,21 @@ final class MappingGroups {
   }
 
   /** A chunk is done with its mapping: the group's arena closes when it was the last of a full group. */
-  synchronized void release(Group group) {
-    group.released++;
-    if (group.released == group.taken && (group.taken == GROUP || group != current)) {
-      group.arena.close();
+  void release(Group group) {
+    synchronized (this) {
+      group.released++;
+      if (group.released != group.taken || (group.taken != GROUP && group == current)) {
+        return;
+      }
       if (group == current) {
         current = null;
       }
+    }
+    Closing closing = new Closing(group.arena);
+    try {
+      closer.execute(closing);
+    } catch (RejectedExecutionException e) {
+      closing.run();
     }
   }
 

@@ -98,6 +98,6 @@ final class SparseRuns {
   private static boolean sectorIsZero(MemorySegment data, ByteBuffer mapped, int filled, int sector) {
     int from = sector * Buffers.SECTOR;
     int length = Math.min(Buffers.SECTOR, filled - from);
-    return mapped != null ? Buffers.Mapped.firstNonZero(mapped, from, length) < 0 : Buffers.isZero(data, from, length);
+    return mapped != null ? Buffers.Mapped.isZero(mapped, from, length) : Buffers.isZero(data, from, length);
   }
 }

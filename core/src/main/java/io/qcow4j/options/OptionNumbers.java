@@ -44,6 +44,27 @@ public final class OptionNumbers {
     if (index == digitsStart) {
       throw new FormatException(text, false);
     }
+    char next = index < s.length() ? s.charAt(index) : 0;
+    if (index - digitsStart <= 18 && next != '.' && next != 'x' && next != 'X') {
+      // the common case in long arithmetic (BigDecimal's class initialization alone is 10-15 ms
+      // of a command's start-up): decimal digits and at most a suffix, the product below 2^63
+      long multiplier = 1;
+      int end = index;
+      if (end < s.length()) {
+        multiplier = multiplier(s.charAt(end));
+        if (multiplier < 0) {
+          throw new FormatException(text, false);
+        }
+        end++;
+      }
+      if (end != s.length()) {
+        throw new FormatException(text, false);
+      }
+      long digits = Long.parseLong(s, digitsStart, index, 10);
+      if (digits <= Long.MAX_VALUE / multiplier) {
+        return digits * multiplier;
+      }
+    }
     BigInteger integral = new BigInteger(s.substring(digitsStart, index));
     BigDecimal value;
     boolean fraction = false;

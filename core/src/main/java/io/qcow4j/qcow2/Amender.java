@@ -115,7 +115,12 @@ final class Amender {
     if (version < image.header().version()) {
       checkSnapshotsAllowDowngrade(header.size());
       reports.begin(AmendReports.Operation.DOWNGRADING);
-      expandZeroClusters(reports);
+      try {
+        expandZeroClusters(reports);
+      } catch (io.qcow4j.disk.CorruptImageException e) {
+        // qcow2_downgrade: the corruption is signalled (the image marked corrupt), the amend fails with EIO
+        throw new IOException("Failed to turn zero into data clusters: Input/output error", image.signalCorruption(e));
+      }
     }
     Header current = image.header();
     if (options.dataFile().isPresent() || options.dataFileRaw().isPresent()) {
@@ -233,8 +238,10 @@ final class Amender {
         continue;
       }
       ClusterLookup.Slot slot = lookup.writableSlot(guest, refcounts);
-      long host = L2Entry.hostOffset(entry);
+      // an unaligned preallocated cluster is refused with QEMU's event, before anything is zeroed
+      long host = L2Entry.hostOffset(entry) == 0 ? 0 : lookup.checkedHostOf(guest, entry);
       if (host != 0 && L2Entry.copied(entry)) {
+        image.guard().check(host, clusterSize, OverlapGuard.NONE, refcounts.ownedEnd(), "zeroing of a zero cluster");
         image.storage().zeroRange(host, clusterSize);
         lookup.store(slot, L2Entry.data(host, true), 0);
       } else if (hasBacking && guest < image.backingDisk().size()) {

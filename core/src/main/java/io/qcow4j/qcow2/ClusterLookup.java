@@ -249,6 +249,16 @@ final class ClusterLookup {
     return value == 0 ? "0" : "0x" + Long.toHexString(value);
   }
 
+  /**
+   * The host offset of {@code entry}, the L2 entry of the cluster at {@code guestOffset} (whose
+   * table is loaded), refused as a read refuses it: unaligned, with QEMU's corruption event.
+   */
+  long checkedHostOf(long guestOffset, long entry) throws IOException {
+    long l1Index = guestOffset >>> (clusterBits + l2Bits);
+    int l2Index = (int) ((guestOffset >>> clusterBits) & ((1 << l2Bits) - 1));
+    return checkedHost(entry, l2OffsetAt(l1Index), l2Index, guestOffset, false);
+  }
+
   private long checkedHost(long entry, long l2Offset, int l2Index, long guestOffset, boolean write)
       throws IOException {
     long host = L2Entry.hostOffset(entry);

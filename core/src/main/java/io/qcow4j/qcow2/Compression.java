@@ -23,6 +23,8 @@ import java.util.zip.Inflater;
  */
 final class Compression {
   private static final Contexts<ZstdCompressCtx> ZSTD_COMPRESS = new Contexts<>(ZstdCompressCtx::new);
+  /** The system library's contexts ({@link SystemZstd}), which compress when it is there. */
+  private static final Contexts<SystemZstd.Context> SYSTEM_ZSTD = new Contexts<>(() -> SystemZstd.INSTANCE.newContext());
   private static final Contexts<ZstdDecompressCtx> ZSTD_DECOMPRESS = new Contexts<>(ZstdDecompressCtx::new);
   private static final Contexts<Deflater> DEFLATERS =
       new Contexts<>(() -> new Deflater(Deflater.DEFAULT_COMPRESSION, true));
@@ -104,6 +106,19 @@ final class Compression {
    */
   static byte[] compress(int compressionType, ByteBuffer cluster) {
     int limit = cluster.remaining() - 1;
+    if (compressionType == Header.COMPRESSION_ZSTD && SystemZstd.INSTANCE != null) {
+      SystemZstd.Context context = SYSTEM_ZSTD.take();
+      boolean kept = false;
+      try {
+        byte[] output = context.compress(cluster, limit);
+        kept = SYSTEM_ZSTD.give(context);
+        return output;
+      } finally {
+        if (!kept) {
+          context.close();
+        }
+      }
+    }
     if (compressionType == Header.COMPRESSION_ZSTD) {
       byte[] input = new byte[cluster.remaining()];
       cluster.duplicate().get(input);

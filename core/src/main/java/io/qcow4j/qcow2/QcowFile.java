@@ -313,7 +313,10 @@ public final class QcowFile implements DiskFile {
     Arguments.notNull(name, progress, "amend progress");
     long oldSize = header().size();
     writer.exclusive(() -> {
-      new Amender(this).amend(options, progress);
+      guarded(() -> {
+        new Amender(this).amend(options, progress);
+        return null;
+      });
       writer.flush();
       rebuildGuard();
       return null;

@@ -122,7 +122,8 @@ public final class ImageSpec {
    */
   public static ImageSpec parseWithDriver(String argument, String driver) throws ImageSpecException {
     if (!argument.startsWith("json:")) {
-      if (driver != null && NodeReader.isNonFormat(driver) && !NodeReader.isFormat(driver)) {
+      // a format first: the non-format drivers include the plugins, a service look-up
+      if (driver != null && isNodeDriver(driver)) {
         Map<String, Object> flat = new LinkedHashMap<>();
         flat.put("driver", driver);
         flat.put("filename", argument);
@@ -136,7 +137,7 @@ public final class ImageSpec {
       }
       return ofFilename(argument, format);
     }
-    ImageFormat format = driver == null || NodeReader.isNonFormat(driver) ? null : formatNamed(driver);
+    ImageFormat format = driver == null || isNodeDriver(driver) ? null : formatNamed(driver);
     Object parsed;
     try {
       parsed = QemuJson.parse(argument.substring("json:".length()));

@@ -91,6 +91,23 @@ class MappedBytesTest {
     }
   }
 
+  /** The sector test: false wherever one byte is set (first word or not, a tail that is not a whole word), true on zeros. */
+  @Test
+  void isZeroSeesEveryByte() {
+    for (int length : new int[] {1, 7, 8, 9, 512, 515}) {
+      java.nio.ByteBuffer view = java.nio.ByteBuffer.allocateDirect(length + 16).order(java.nio.ByteOrder.nativeOrder());
+      assertThat(Buffers.Mapped.isZero(view, 3, length)).as("zeros, %d bytes", length).isTrue();
+      for (int at = 0; at < length; at++) {
+        view.put(3 + at, (byte) 0x80);
+        assertThat(Buffers.Mapped.isZero(view, 3, length)).as("byte %d of %d", at, length).isFalse();
+        view.put(3 + at, (byte) 0);
+      }
+      // bytes just outside the range do not count
+      view.put(2, (byte) 1).put(3 + length, (byte) 1);
+      assertThat(Buffers.Mapped.isZero(view, 3, length)).as("set around %d bytes", length).isTrue();
+    }
+  }
+
   @Test
   void sectorsAreTheSameWhetherMappedOrNot() {
     byte[] bytes = new byte[8192];
@@ -123,6 +140,8 @@ class MappedBytesTest {
         assertThatThrownBy(() -> Buffers.Mapped.firstNonZero(mapped, 0, size)).isInstanceOf(InternalError.class);
         // a range of one sector (read through the segment, not a view)
         assertThatThrownBy(() -> Buffers.Mapped.firstNonZero(mapped, 8192, 512)).isInstanceOf(InternalError.class);
+        java.nio.ByteBuffer view = Buffers.Mapped.view(mapped);
+        assertThatThrownBy(() -> Buffers.Mapped.isZero(view, 8192, 512)).isInstanceOf(InternalError.class);
       }
     }
   }

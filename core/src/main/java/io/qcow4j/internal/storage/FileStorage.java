@@ -41,6 +41,13 @@ public final class FileStorage implements Storage {
   private final Optional<NativeFile> nativeFile;
   /** The image locks held: set once at open, widened by {@link #takePermission}. */
   private LockRequest lock = LockRequest.NONE;
+  /**
+   * The scope whose copies into this file may be in flight ({@link CopyBehind}), or null: every
+   * other call waits for them first ({@link #ensureOpen}).
+   */
+  private volatile CopyBehind behind;
+  /** Whether a kernel copy into this file succeeded: only then are copies handed to a {@link CopyBehind}. */
+  private volatile boolean kernelCopies;
   /** False in cache mode unsafe ({@link #skipFlushes}): {@link #force} does nothing. */
   private volatile boolean flushes = true;
 
@@ -245,8 +252,28 @@ public final class FileStorage implements Storage {
       return false;
     }
     long offset = address - entry.getKey();
-    if (offset + src.remaining() > source.mapping().byteSize()
-        || !copyFrom(source.file(), source.position() + offset, position, src.remaining())) {
+    if (offset + src.remaining() > source.mapping().byteSize()) {
+      return false;
+    }
+    long sourcePosition = source.position() + offset;
+    int length = src.remaining();
+    CopyBehind scope = CopyBehind.current();
+    if (scope != null && kernelCopies && source.file().nativeFile.isPresent()) {
+      if (closed) {
+        throw new ClosedStorageException(path.toString());
+      }
+      if (readOnly) {
+        throw new IOException(path + ": storage is read-only");
+      }
+      behind = scope;
+      // the copy reads the source file, not the mapping, which may be unmapped before it runs
+      scope.submit(() -> {
+        if (!copyRange(source.file(), sourcePosition, position, length)) {
+          throw new IOException(path + ": copy_file_range from " + source.file().path + " at offset " + sourcePosition
+              + " refused");
+        }
+      });
+    } else if (!copyFrom(source.file(), sourcePosition, position, length)) {
       return false;
     }
     src.position(src.limit());
@@ -304,6 +331,15 @@ public final class FileStorage implements Storage {
     if (readOnly) {
       throw new IOException(path + ": storage is read-only");
     }
+    if (!copyRange(source, sourcePosition, position, length)) {
+      return false;
+    }
+    kernelCopies = true;
+    return true;
+  }
+
+  /** {@link #copyFrom} once the storage is known open and writable (a {@link CopyBehind} copy runs it so). */
+  private boolean copyRange(FileStorage source, long sourcePosition, long position, long length) throws IOException {
     if (nativeFile.isEmpty() || source.nativeFile.isEmpty()) {
       return false;
     }
@@ -383,6 +419,7 @@ public final class FileStorage implements Storage {
     if (length <= 0) {
       return;
     }
+    ensureOpen();
     if (nativeFile.isPresent() && nativeFile.get().fallocate(NativeFile.ZERO_RANGE, position, length)) {
       return;
     }
@@ -391,6 +428,7 @@ public final class FileStorage implements Storage {
 
   @Override
   public boolean zeroRangeWithoutFallback(long position, long length) throws IOException {
+    ensureOpen();
     return length > 0 && nativeFile.isPresent() && nativeFile.get().fallocate(NativeFile.ZERO_RANGE, position, length);
   }
 
@@ -399,6 +437,7 @@ public final class FileStorage implements Storage {
     if (length <= 0) {
       return;
     }
+    ensureOpen();
     if (nativeFile.isPresent() && nativeFile.get().fallocate(0, position, length)) {
       return;
     }
@@ -435,14 +474,27 @@ public final class FileStorage implements Storage {
   /** Refuses new calls, waits for the native ones in flight, then closes both descriptors. */
   @Override
   public synchronized void close() throws IOException {
-    closed = true;
-    nativeFile.ifPresent(NativeFile::close);
-    channel.close();
+    try {
+      settle();
+    } finally {
+      closed = true;
+      nativeFile.ifPresent(NativeFile::close);
+      channel.close();
+    }
   }
 
-  private void ensureOpen() throws ClosedStorageException {
+  /** Fails when closed; else first waits for the copies of a {@link CopyBehind} in flight into this file. */
+  private void ensureOpen() throws IOException {
     if (closed) {
       throw new ClosedStorageException(path.toString());
+    }
+    settle();
+  }
+
+  private void settle() throws IOException {
+    CopyBehind scope = behind;
+    if (scope != null) {
+      scope.drain();
     }
   }
 

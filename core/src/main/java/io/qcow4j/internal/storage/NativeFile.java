@@ -389,14 +389,68 @@ final class NativeFile implements AutoCloseable {
    * long syscall(long number, ...) with six long arguments and errno captured. Every call goes
    * through this one handle: the linker makes one stub per function signature, each costing
    * milliseconds at start-up, and here all calls share one.
+   *
+   * <p>Linked as a function of seven longs, not as a variadic one: with integer arguments only,
+   * the two conventions pass every argument alike on 64-bit Linux (x86_64: registers, then the
+   * stack; aarch64's AAPCS64 has no variadic difference outside Apple's), and the one thing a
+   * variadic call adds on x86_64, the count of vector registers in %al, is read by no syscall():
+   * glibc's is assembly that overwrites %rax with the number first, and a C one (musl's) only
+   * tests %al to decide whether to save the vector registers it never reads. The variadic link
+   * binds that count as an argument, which makes the JDK generate four method-handle classes
+   * at start-up (BoundMethodHandle species with a long): about 6 ms of the first call.
    */
-  private static final class Syscall {
+  static final class Syscall {
     static final SyscallNumbers NUMBERS = SyscallNumbers.of(System.getProperty("os.arch", ""));
-    static final MethodHandle CALL = NUMBERS == null ? null : Libc.downcall("syscall",
-        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_LONG),
-        Libc.CAPTURE_ERRNO, Linker.Option.firstVariadicArg(1));
+    static final MethodHandle CALL = link();
+
+    /**
+     * The handle, after one call through it: fcntl(F_OFD_GETLK) on descriptor -1, which fails
+     * with EBADF and touches nothing. The first call through a handle makes the invoker of its
+     * call type, and this one also sets up the memory accesses an open and a lock make, so that
+     * all of it is made while the class initializes (on the preparing thread at start-up).
+     */
+    private static MethodHandle link() {
+      // NativeFile's own initialization (its struct layouts) first, so that it runs on the
+      // preparing thread too, before the main thread needs it
+      if (!LINUX) {
+        return null;
+      }
+      MethodHandle handle = NUMBERS == null ? null : Libc.downcall("syscall",
+          FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+              ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+              ValueLayout.JAVA_LONG),
+          Libc.CAPTURE_ERRNO);
+      if (handle != null) {
+        try (Arena arena = Arena.ofConfined()) {
+          MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
+          MemorySegment lock = arena.allocate(FLOCK);
+          lock.set(ValueLayout.JAVA_SHORT, 0, F_WRLCK);
+          lock.set(ValueLayout.JAVA_SHORT, 2, (short) 0);
+          lock.set(ValueLayout.JAVA_LONG, 8, 0L);
+          lock.set(ValueLayout.JAVA_LONG, 16, 1L);
+          lock.set(ValueLayout.JAVA_INT, 24, 0);
+          long unused = (long) handle.invokeExact(errno, NUMBERS.fcntl(), -1L, (long) F_OFD_GETLK,
+              lock.address(), 0L, 0L, 0L);
+          Libc.errno(errno);
+          lock.get(ValueLayout.JAVA_SHORT, 0);
+          arena.allocateFrom("/").address();
+        } catch (Throwable e) {
+          // the handle was made; a failure of the call itself shows on the real calls
+        }
+      }
+      return handle;
+    }
+
+    /**
+     * Whether the calls can be made here. The first use in a process links them, which costs tens of
+     * milliseconds of cold linker code: {@link NativeCalls#prepareInBackground} runs it on a thread
+     * of its own at start-up, and a thread that needs a call meanwhile waits for this class's
+     * initialization to end (it starts here, not in NativeFile's, so that the waiting thread finds
+     * it started).
+     */
+    static boolean ready() {
+      return CALL != null;
+    }
 
     /** The call's result: -1 with errno in {@code errno} when it failed. */
     static long call(MemorySegment errno, long number, long a, long b, long c, long d, long e, long f)

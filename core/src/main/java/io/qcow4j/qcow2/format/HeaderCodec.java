@@ -308,7 +308,7 @@ public final class HeaderCodec {
       int refcountTableClusters, int snapshotCount, long snapshotsOffset, long fileSize, boolean extendedL2,
       boolean checkMode) throws IOException {
     // QEMU's checks, in its order and words (qcow2_do_open, qcow2_validate_table)
-    if (refcountTableClusters == 0) {
+    if (refcountTableClusters == 0 && !checkMode) {
       throw new CorruptImageException(file + ": Image does not contain a reference count table");
     }
     long refcountTableClustersUnsigned = Integer.toUnsignedLong(refcountTableClusters);

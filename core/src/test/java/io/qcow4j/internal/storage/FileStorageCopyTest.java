@@ -96,4 +96,72 @@ class FileStorageCopyTest {
     assertThat(Arrays.copyOfRange(target, 512, 512 + 70000)).isEqualTo(Arrays.copyOfRange(source, 4096 + 1000, 4096 + 71000));
     assertThat(Arrays.copyOfRange(target, 100000, 108192)).isEqualTo(random(8192, 5));
   }
+
+  /**
+   * Inside a {@link CopyBehind} scope, writes from a remembered mapping after the first are copied
+   * on the scope's executor (the first, which finds out whether the kernel copies between the two
+   * files, runs on the caller); a read of the target waits for them, and the file ends with the
+   * same bytes as without the scope.
+   */
+  @Test
+  void copiesBehindAScopeLandWhereTheWritesWouldAndAReadWaitsForThem() throws Exception {
+    byte[] source = random(4 << 20, 6);
+    Files.write(dir.resolve("source"), source);
+    java.util.concurrent.atomic.AtomicInteger ran = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ExecutorService executor = java.util.concurrent.Executors.newSingleThreadExecutor();
+    try (FileStorage from = FileStorage.open(dir.resolve("source"), true);
+        FileStorage to = FileStorage.create(dir.resolve("target"), false)) {
+      try (Arena arena = Arena.ofShared()) {
+        MemorySegment mapping = from.mapForCopy(0, source.length, arena).orElseThrow();
+        ByteBuffer view = mapping.asByteBuffer();
+        try (CopyBehind scope = CopyBehind.open(command -> {
+          ran.incrementAndGet();
+          executor.execute(command);
+        }, 2)) {
+          // in reverse order, 64 KiB pieces, each landing 512 bytes further on
+          for (int piece = 63; piece >= 0; piece--) {
+            ByteBuffer slice = view.slice(piece * 65536, 65536);
+            to.write(slice, 512 + piece * 65536L);
+            assertThat(slice.hasRemaining()).isFalse();
+          }
+          ByteBuffer read = ByteBuffer.allocate(65536);
+          to.read(read, 512);
+          assertThat(read.array()).as("a read waits for the copies").isEqualTo(Arrays.copyOfRange(source, 0, 65536));
+        }
+        FileStorage.forgetCopySource(mapping);
+      }
+    } finally {
+      executor.shutdownNow();
+    }
+    assertThat(ran.get()).as("all but the first write copied behind").isEqualTo(63);
+    byte[] target = Files.readAllBytes(dir.resolve("target"));
+    assertThat(target).hasSize(512 + (4 << 20));
+    assertThat(Arrays.copyOfRange(target, 512, target.length)).isEqualTo(source);
+  }
+
+  /** A copy behind the scope that fails (its source shrank) fails the scope's close with the copy's error. */
+  @Test
+  void aFailedCopyBehindFailsTheScope() throws Exception {
+    byte[] source = random(1 << 20, 7);
+    Path path = dir.resolve("source");
+    Files.write(path, source);
+    java.util.List<Runnable> queued = new java.util.ArrayList<>();
+    try (FileStorage from = FileStorage.open(path, true);
+        FileStorage to = FileStorage.create(dir.resolve("target"), false);
+        Arena arena = Arena.ofShared()) {
+      MemorySegment mapping = from.mapForCopy(0, source.length, arena).orElseThrow();
+      ByteBuffer view = mapping.asByteBuffer();
+      CopyBehind scope = CopyBehind.open(queued::add, 4);
+      to.write(view.slice(0, 4096), 0);
+      to.write(view.slice(4096, 8192), 4096);
+      assertThat(queued).hasSize(1);
+      try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path,
+          java.nio.file.StandardOpenOption.WRITE)) {
+        channel.truncate(6000);
+      }
+      queued.getFirst().run();
+      assertThatThrownBy(scope::close).isInstanceOf(EOFException.class).hasMessageContaining("source");
+      FileStorage.forgetCopySource(mapping);
+    }
+  }
 }
