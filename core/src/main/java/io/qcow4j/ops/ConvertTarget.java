@@ -129,11 +129,16 @@ public final class ConvertTarget {
     ImageConvert.Options copying = format == ImageFormat.VMDK ? copyOptions.withCompress(false) : copyOptions;
     // a new LUKS payload reads as the decryption of zeros, not as zeros (QEMU's luks driver has no
     // zero-init either): its zero ranges are written as zeros
+    // a streamOptimized vmdk takes each grain whole, as QEMU's driver does: the zeros of a grain
+    // that has data are written too, so that it is complete (and goes into the file) in guest
+    // order, as qemu-img convert's whole-grain writes put it
+    boolean streamVmdk = format == ImageFormat.VMDK && options.vmdkSubformat().equals("streamOptimized");
     // a new image over a backing file it does not open (QED, qcow v1: block writers) reads as that
     // file where nothing is written, which the copy cannot see: every range is written, zeros
     // included, so that the source's zero ranges do not show the backing file's data
     boolean hiddenBacking = options.backingFile() != null && target.backing().isEmpty();
-    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS && !hiddenBacking), progress);
+    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS && !streamVmdk && !hiddenBacking),
+        progress);
   }
 
   /**

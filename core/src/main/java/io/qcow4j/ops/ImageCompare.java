@@ -9,6 +9,7 @@ import java.io.InterruptedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.Deque;
@@ -370,8 +371,8 @@ public final class ImageCompare {
           MemorySegment data1 = mapped(first, 1, start, length, arena);
           MemorySegment data2 = data1 == null ? null : mapped(second, 2, start, length, arena);
           if (data2 != null) {
-            ByteBuffer view1 = Buffers.Mapped.view(data1);
-            ByteBuffer view2 = Buffers.Mapped.view(data2);
+            MappedByteBuffer view1 = Buffers.Mapped.directView(data1);
+            MappedByteBuffer view2 = Buffers.Mapped.directView(data2);
             long rangeStart = start;
             for (long rangeEnd : ends) {
               int from = (int) (rangeStart - start);
