@@ -92,7 +92,12 @@ public final class OptionNumbers {
         throw new FormatException(text, false);
       }
       String digits = s.substring(fractionStart + 1, index);
-      value = new BigDecimal(integral + "." + (digits.isEmpty() ? "0" : digits));
+      // qemu reads the fraction with strtod and keeps it as 64-bit fixed point (the double's
+      // value times 2^64, truncated), not as the exact decimal: "0.20704E" is 238700868313801600
+      BigDecimal twoTo64 = new BigDecimal(TWO_TO_64);
+      BigDecimal fixedPoint = new BigDecimal(Double.parseDouble("0." + (digits.isEmpty() ? "0" : digits)))
+          .multiply(twoTo64).setScale(0, RoundingMode.FLOOR);
+      value = new BigDecimal(integral).add(fixedPoint.divide(twoTo64));
       fraction = !digits.isEmpty() && new BigDecimal("0." + digits).signum() != 0;
     } else {
       value = new BigDecimal(integral);
