@@ -129,7 +129,11 @@ public final class ConvertTarget {
     ImageConvert.Options copying = format == ImageFormat.VMDK ? copyOptions.withCompress(false) : copyOptions;
     // a new LUKS payload reads as the decryption of zeros, not as zeros (QEMU's luks driver has no
     // zero-init either): its zero ranges are written as zeros
-    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS), progress);
+    // a streamOptimized vmdk takes each grain whole, as QEMU's driver does: the zeros of a grain
+    // that has data are written too, so that it is complete (and goes into the file) in guest
+    // order, as qemu-img convert's whole-grain writes put it
+    boolean streamVmdk = format == ImageFormat.VMDK && options.vmdkSubformat().equals("streamOptimized");
+    copy(sources, target, copying.withTargetIsNew(format != ImageFormat.LUKS && !streamVmdk), progress);
   }
 
   /**

@@ -25,6 +25,8 @@ final class Compression {
   private static final Contexts<ZstdCompressCtx> ZSTD_COMPRESS = new Contexts<>(ZstdCompressCtx::new);
   /** The system library's contexts ({@link SystemZstd}), which compress when it is there. */
   private static final Contexts<SystemZstd.Context> SYSTEM_ZSTD = new Contexts<>(() -> SystemZstd.INSTANCE.newContext());
+  private static final Contexts<SystemZstd.Decoder> SYSTEM_DECODERS =
+      new Contexts<>(() -> SystemZstd.decoding().newDecoder());
   private static final Contexts<ZstdDecompressCtx> ZSTD_DECOMPRESS = new Contexts<>(ZstdDecompressCtx::new);
   private static final Contexts<Deflater> DEFLATERS =
       new Contexts<>(() -> new Deflater(Deflater.DEFAULT_COMPRESSION, true));
@@ -187,6 +189,27 @@ final class Compression {
   private static void inflateZstd(ByteBuffer compressed, ByteBuffer cluster, String name, long hostOffset)
       throws CorruptImageException {
     int start = cluster.position();
+    SystemZstd.Decoding decoding = SystemZstd.decoding();
+    if (decoding != null) {
+      SystemZstd.Decoder decoder = SYSTEM_DECODERS.take();
+      boolean kept = false;
+      try {
+        decoder.decompress(compressed, cluster);
+        kept = SYSTEM_DECODERS.give(decoder);
+      } catch (SystemZstd.InvalidFrameException e) {
+        throw new CorruptImageException(where(name, hostOffset) + ": compressed cluster is not valid zstd: "
+            + e.getMessage(), e);
+      } finally {
+        if (!kept) {
+          decoder.close();
+        }
+      }
+      if (cluster.hasRemaining()) {
+        throw new CorruptImageException(where(name, hostOffset) + ": compressed cluster decompresses to "
+            + (cluster.position() - start) + " bytes, less than a cluster");
+      }
+      return;
+    }
     ZstdDecompressCtx context = ZSTD_DECOMPRESS.take();
     boolean kept = false;
     try {

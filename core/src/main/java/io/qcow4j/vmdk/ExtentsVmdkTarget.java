@@ -13,7 +13,10 @@ import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.internal.storage.FirstBlock;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -38,6 +41,7 @@ final class ExtentsVmdkTarget implements DiskFile {
   private final List<DiskFile> extents;
   private final long[] starts;
   private volatile boolean closed;
+  private volatile boolean cidUpdated;
 
   private ExtentsVmdkTarget(Path path, long size, List<DiskFile> extents, long[] starts) {
     this.path = path;
@@ -159,6 +163,7 @@ final class ExtentsVmdkTarget implements DiskFile {
     int count = src.remaining();
     Arguments.range(path.toString(), position, count, size);
     int start = src.position();
+    updateCid();
     forEachPiece(position, count, (extent, at, done, length) ->
         extent.writeFully(src.slice(start + (int) done, (int) length), at));
     src.position(start + count);
@@ -169,7 +174,39 @@ final class ExtentsVmdkTarget implements DiskFile {
   public void writeZeroes(long offset, long length) throws IOException {
     ensureOpen();
     Arguments.range(path.toString(), offset, length, size);
+    updateCid();
     forEachPiece(offset, length, (extent, at, done, piece) -> extent.writeZeroes(at, piece));
+  }
+
+  /**
+   * vmdk_write_cid, before the first write: the descriptor file gets a new CID and is written back
+   * whole in the sectors its length rounds up to (bdrv_getlength's), the rest NUL, as QEMU's
+   * driver rewrites it on an image's first write.
+   */
+  private void updateCid() throws IOException {
+    if (cidUpdated) {
+      return;
+    }
+    synchronized (this) {
+      if (cidUpdated) {
+        return;
+      }
+      try (FileStorage descriptor = FileStorage.open(path, false)) {
+        long length = (descriptor.size() + VmdkTarget.SECTOR - 1) / VmdkTarget.SECTOR * VmdkTarget.SECTOR;
+        byte[] text = new byte[(int) Math.min(length, VmdkLimits.MAX_DESCRIPTOR_BYTES)];
+        descriptor.readOrZero(ByteBuffer.wrap(text), 0);
+        String old = new String(text, StandardCharsets.ISO_8859_1);
+        int cid = old.indexOf("CID");
+        int parent = old.indexOf("parentCID");
+        if (cid >= 0 && parent > cid) {
+          String updated = old.substring(0, cid + 4) + Integer.toHexString(ThreadLocalRandom.current().nextInt())
+              + "\n" + old.substring(parent).replace("\0", "");
+          byte[] bytes = Arrays.copyOf(updated.getBytes(StandardCharsets.ISO_8859_1), text.length);
+          descriptor.write(ByteBuffer.wrap(bytes), 0);
+        }
+      }
+      cidUpdated = true;
+    }
   }
 
   @Override

@@ -46,6 +46,8 @@ final class StreamVmdkTarget implements DiskFile {
   private final Map<Integer, byte[]> pending = new HashMap<>();
   private final Map<Integer, BitSet> written = new HashMap<>();
   private long nextSector;
+  /** Where the last grain written starts in the file (-1 before the first). */
+  private long lastGrainStart = -1;
   private boolean closed;
 
   StreamVmdkTarget(Storage storage, Path path, long size, VmdkTarget.Layout layout) {
@@ -195,6 +197,7 @@ final class StreamVmdkTarget implements DiskFile {
     ByteBuffer sector = ByteBuffer.allocate(padded);
     sector.put(out, 0, total).clear();
     storage.write(sector, nextSector * SECTOR);
+    lastGrainStart = nextSector * SECTOR;
     entries[grain] = (int) nextSector;
     nextSector += padded / SECTOR;
     dirtyTables.set(grain / VmdkTarget.ENTRIES_PER_TABLE);
@@ -290,6 +293,13 @@ final class StreamVmdkTarget implements DiskFile {
         emit(grain);
       }
       VmdkTarget.writeTables(storage, layout, entries, dirtyTables);
+      // QEMU's get_whole_cluster zeroes each new grain's whole cluster before the compressed grain
+      // goes at its start (the next grain overwrites the rest): the file ends a grain past the last one
+      long end = lastGrainStart + GRAIN;
+      if (lastGrainStart >= 0 && storage.size() < end) {
+        long from = storage.size();
+        storage.write(ByteBuffer.allocate((int) (end - from)), from);
+      }
     } finally {
       closed = true;
     }
