@@ -2,6 +2,7 @@ package io.qcow4j.ops;
 
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
+import io.qcow4j.internal.TaskFailures;
 import io.qcow4j.ops.CompareException.Stage;
 import io.qcow4j.ops.CompareResult.Outcome;
 import java.io.IOException;
@@ -340,17 +341,8 @@ public final class ImageCompare {
           }
         }
       } catch (ExecutionException e) {
-        Throwable cause = e.getCause();
-        if (cause instanceof IOException io) {
-          throw io;
-        }
-        if (cause instanceof RuntimeException runtime) {
-          throw runtime;
-        }
-        if (cause instanceof Error error) {
-          throw error;
-        }
-        throw new InterruptedIOException(String.valueOf(cause));
+        TaskFailures.rethrow(e.getCause());
+        throw new InterruptedIOException(String.valueOf(e));
       } finally {
         if (interrupted) {
           Thread.currentThread().interrupt();

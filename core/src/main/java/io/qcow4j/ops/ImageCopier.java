@@ -3,11 +3,11 @@ package io.qcow4j.ops;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.HostRange;
+import io.qcow4j.internal.TaskFailures;
 import io.qcow4j.internal.storage.CopyBehind;
 import io.qcow4j.internal.storage.FileStorage;
 import io.qcow4j.qcow2.QcowFile;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -281,17 +281,8 @@ final class ImageCopier {
     try {
       return future.join();
     } catch (CompletionException e) {
-      Throwable cause = e.getCause();
-      if (cause instanceof UncheckedIOException unchecked) {
-        throw unchecked.getCause();
-      }
-      if (cause instanceof RuntimeException runtime) {
-        throw runtime;
-      }
-      if (cause instanceof Error error) {
-        throw error;
-      }
-      throw new InterruptedIOException(String.valueOf(cause));
+      TaskFailures.rethrow(e.getCause());
+      throw e;
     }
   }
 

@@ -107,7 +107,15 @@ public final class ImageCreate {
       if (format == ImageFormat.QCOW2) {
         QcowFile.createUnsafe(path, options);
       } else {
-        DiskImages.create(path, format, options).close();
+        try {
+          DiskImages.create(path, format, options).close();
+        } catch (IOException | RuntimeException e) {
+          if (CreateOptionsReader.createsFileFirst(format) && format != ImageFormat.VMDK && !Files.exists(path)) {
+            // QEMU made the file through the file protocol before the format failed (vpc's size limit)
+            Files.newOutputStream(path, StandardOpenOption.CREATE).close();
+          }
+          throw e;
+        }
       }
     }
   }

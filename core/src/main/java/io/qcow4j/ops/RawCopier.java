@@ -3,10 +3,9 @@ package io.qcow4j.ops;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
 import io.qcow4j.disk.HostRange;
+import io.qcow4j.internal.TaskFailures;
 import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
-import java.io.InterruptedIOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -66,7 +65,7 @@ final class RawCopier {
         targetBase += source.size();
       }
       inFlight.acquireUninterruptibly(workers);
-      rethrow(failure.get());
+      TaskFailures.rethrow(failure.get());
     } finally {
       threads.shutdownNow();
     }
@@ -77,7 +76,7 @@ final class RawCopier {
     long size = source.size();
     long position = 0;
     while (position < size) {
-      rethrow(failure.get());
+      TaskFailures.rethrow(failure.get());
       Extent extent = source.blockStatus(position, size - position);
       if (extent.length() <= 0) {
         throw new IOException(source.files() + ": block status at offset " + position + " returned an empty range");
@@ -161,25 +160,6 @@ final class RawCopier {
       }
     }
     return sum;
-  }
-
-  private static void rethrow(Throwable failure) throws IOException {
-    if (failure == null) {
-      return;
-    }
-    if (failure instanceof IOException io) {
-      throw io;
-    }
-    if (failure instanceof UncheckedIOException unchecked) {
-      throw unchecked.getCause();
-    }
-    if (failure instanceof RuntimeException runtime) {
-      throw runtime;
-    }
-    if (failure instanceof Error error) {
-      throw error;
-    }
-    throw new InterruptedIOException(String.valueOf(failure));
   }
 
   /**

@@ -40,7 +40,7 @@ final class StreamVmdkTarget implements DiskFile {
   private final Path path;
   private final long size;
   private final VmdkTarget.Layout layout;
-  private final int[] entries;
+  private final GrainEntries entries;
   private final BitSet dirtyTables = new BitSet();
   /** Grains being filled: their bytes and which of them were written. */
   private final Map<Integer, byte[]> pending = new HashMap<>();
@@ -55,7 +55,7 @@ final class StreamVmdkTarget implements DiskFile {
     this.path = path;
     this.size = size;
     this.layout = layout;
-    this.entries = new int[(int) layout.grains()];
+    this.entries = new GrainEntries(layout.grains());
     this.nextSector = layout.grainOffset();
   }
 
@@ -94,7 +94,7 @@ final class StreamVmdkTarget implements DiskFile {
       int inGrain = (int) (offset % GRAIN);
       int length = Math.min(count - done, GRAIN - inGrain);
       byte[] bytes = pending.get(grain);
-      if (bytes == null && entries[grain] != 0) {
+      if (bytes == null && entries.get(grain) != 0) {
         bytes = inflate(grain);
       }
       if (bytes == null) {
@@ -108,7 +108,7 @@ final class StreamVmdkTarget implements DiskFile {
   }
 
   private byte[] inflate(int grain) throws IOException {
-    long at = Integer.toUnsignedLong(entries[grain]) * SECTOR;
+    long at = Integer.toUnsignedLong(entries.get(grain)) * SECTOR;
     ByteBuffer marker = ByteBuffer.allocate(MARKER).order(ByteOrder.LITTLE_ENDIAN);
     storage.readFully(marker, at);
     int length = marker.getInt(8);
@@ -156,7 +156,7 @@ final class StreamVmdkTarget implements DiskFile {
   }
 
   private byte[] pendingGrain(int grain) throws IOException {
-    if (entries[grain] != 0) {
+    if (entries.get(grain) != 0) {
       // QEMU's message for a second write to a grain of a streamOptimized image
       throw new UnsupportedFeatureException(name() + ": Could not write to allocated cluster for streamOptimized"
           + " (grain " + grain + ")");
@@ -198,7 +198,7 @@ final class StreamVmdkTarget implements DiskFile {
     sector.put(out, 0, total).clear();
     storage.write(sector, nextSector * SECTOR);
     lastGrainStart = nextSector * SECTOR;
-    entries[grain] = (int) nextSector;
+    entries.set(grain, (int) nextSector);
     nextSector += padded / SECTOR;
     dirtyTables.set(grain / VmdkTarget.ENTRIES_PER_TABLE);
   }
@@ -217,7 +217,7 @@ final class StreamVmdkTarget implements DiskFile {
       if (pending.containsKey(grain)) {
         java.util.Arrays.fill(pending.get(grain), inGrain, inGrain + piece, (byte) 0);
         filled(grain, inGrain, piece);
-      } else if (entries[grain] != 0) {
+      } else if (entries.get(grain) != 0) {
         pendingGrain(grain);
       }
       done += piece;
@@ -261,7 +261,7 @@ final class StreamVmdkTarget implements DiskFile {
     }
     int grain = (int) (offset / GRAIN);
     long length = Math.min(Math.min(maxLength, size - offset), GRAIN - offset % GRAIN);
-    if (entries[grain] == 0 && !pending.containsKey(grain)) {
+    if (entries.get(grain) == 0 && !pending.containsKey(grain)) {
       return new Extent(offset, length, 0, true, true, false, false, -1, null);
     }
     return new Extent(offset, length, 0, true, false, true, true, -1, null);

@@ -3,6 +3,7 @@ package io.qcow4j.vmdk;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
+import io.qcow4j.disk.ImageLimitException;
 import io.qcow4j.DiskImages;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
@@ -36,7 +37,7 @@ public final class VmdkTarget extends BlockImageWriter {
   static final int TABLE_SECTORS = ENTRIES_PER_TABLE * 4 / SECTOR;
 
   private final Layout layout;
-  private final int[] entries;
+  private final GrainEntries entries;
   private final BitSet dirtyTables = new BitSet();
   private long nextSector;
 
@@ -63,7 +64,7 @@ public final class VmdkTarget extends BlockImageWriter {
   private VmdkTarget(Storage storage, Path path, long size, Layout layout) {
     super(storage, path, size, GRAIN_SECTORS * SECTOR);
     this.layout = layout;
-    this.entries = new int[(int) layout.grains()];
+    this.entries = new GrainEntries(layout.grains());
     this.nextSector = layout.grainOffset();
   }
 
@@ -86,7 +87,7 @@ public final class VmdkTarget extends BlockImageWriter {
       return ExtentsVmdkTarget.create(path, options, flat, split, parent);
     }
     Layout layout = Layout.of(size / SECTOR);
-    FormatReads.tableBytes(path.toString(), layout.tableCount() * ENTRIES_PER_TABLE * 4, "grain tables");
+    checkSize(path, layout);
     FileStorage storage = FileStorage.create(path, true);
     try {
       writeSkeleton(storage, options, layout, stream);
@@ -102,9 +103,22 @@ public final class VmdkTarget extends BlockImageWriter {
     }
   }
 
+  /**
+   * Refuses an extent whose grain directory would pass {@link FormatReads#MAX_TABLE_BYTES} (256 TiB
+   * in 64 KiB grains), or whose grains an int cannot count; the grain tables are held only as
+   * they are written ({@link GrainEntries}).
+   */
+  static void checkSize(Path path, Layout layout) throws IOException {
+    FormatReads.tableBytes(path.toString(), layout.tableCount() * 4, "grain directory");
+    if (layout.grains() > Integer.MAX_VALUE) {
+      throw new ImageLimitException(path + ": " + layout.grains() + " grains are more than qcow4j writes in one extent");
+    }
+  }
+
   /** A sparse extent of a split image at {@code path}: its header and directories, no descriptor. */
   static VmdkTarget createExtent(Path path, CreateOptions options, long size) throws IOException {
     Layout layout = Layout.of(size / SECTOR);
+    checkSize(path, layout);
     FileStorage storage = FileStorage.create(path, true);
     try {
       writeSkeleton(storage, options, layout, false);
@@ -200,7 +214,7 @@ public final class VmdkTarget extends BlockImageWriter {
 
   @Override
   protected long hostOffsetOf(int blockIndex) {
-    int sector = entries[blockIndex];
+    int sector = entries.get(blockIndex);
     return sector == 0 ? -1 : Integer.toUnsignedLong(sector) * SECTOR;
   }
 
@@ -209,7 +223,7 @@ public final class VmdkTarget extends BlockImageWriter {
     long sector = nextSector;
     nextSector += GRAIN_SECTORS;
     storage.truncate(Math.max(storage.size(), nextSector * SECTOR));
-    entries[blockIndex] = (int) sector;
+    entries.set(blockIndex, (int) sector);
     dirtyTables.set(blockIndex / ENTRIES_PER_TABLE);
     return sector * SECTOR;
   }
@@ -220,12 +234,12 @@ public final class VmdkTarget extends BlockImageWriter {
   }
 
   /** Writes the grain tables {@code dirty} names, in both copies, from {@code entries}; clears {@code dirty}. */
-  static void writeTables(Storage storage, Layout layout, int[] entries, BitSet dirty) throws IOException {
+  static void writeTables(Storage storage, Layout layout, GrainEntries entries, BitSet dirty) throws IOException {
     for (int table = dirty.nextSetBit(0); table >= 0; table = dirty.nextSetBit(table + 1)) {
       ByteBuffer bytes = ByteBuffer.allocate(ENTRIES_PER_TABLE * 4).order(ByteOrder.LITTLE_ENDIAN);
       int first = table * ENTRIES_PER_TABLE;
-      for (int i = 0; i < ENTRIES_PER_TABLE && first + i < entries.length; i++) {
-        bytes.putInt(i * 4, entries[first + i]);
+      for (int i = 0; i < ENTRIES_PER_TABLE && first + i < entries.grains(); i++) {
+        bytes.putInt(i * 4, entries.get(first + i));
       }
       long offset = (long) table * TABLE_SECTORS * SECTOR;
       storage.write(bytes.duplicate(), layout.tablesAt(layout.redundantDirectory()) + offset);

@@ -1,8 +1,7 @@
 package io.qcow4j.internal.storage;
 
+import io.qcow4j.internal.TaskFailures;
 import java.io.IOException;
-import java.io.InterruptedIOException;
-import java.io.UncheckedIOException;
 import java.util.concurrent.Executor;
 
 /**
@@ -128,18 +127,6 @@ public final class CopyBehind implements AutoCloseable {
       return;
     }
     failure = null;
-    if (thrown instanceof IOException io) {
-      throw io;
-    }
-    if (thrown instanceof UncheckedIOException unchecked) {
-      throw unchecked.getCause();
-    }
-    if (thrown instanceof RuntimeException runtime) {
-      throw runtime;
-    }
-    if (thrown instanceof Error error) {
-      throw error;
-    }
-    throw new InterruptedIOException(String.valueOf(thrown));
+    TaskFailures.rethrow(thrown);
   }
 }
