@@ -115,12 +115,7 @@ final class Amender {
     if (version < image.header().version()) {
       checkSnapshotsAllowDowngrade(header.size());
       reports.begin(AmendReports.Operation.DOWNGRADING);
-      try {
-        expandZeroClusters(reports);
-      } catch (io.qcow4j.disk.CorruptImageException e) {
-        // qcow2_downgrade: the corruption is signalled (the image marked corrupt), the amend fails with EIO
-        throw new IOException("Failed to turn zero into data clusters: Input/output error", image.signalCorruption(e));
-      }
+      expandZeroClusters(reports);
     }
     Header current = image.header();
     if (options.dataFile().isPresent() || options.dataFileRaw().isPresent()) {
@@ -212,17 +207,63 @@ final class Amender {
   private void expandZeroClusters(AmendReports reports) throws IOException {
     WritePath writer = image.writer();
     ClusterLookup lookup = image.lookup();
-    Refcounts refcounts = writer.refcounts();
     int clusterSize = image.header().clusterSize();
     boolean hasBacking = image.backingDisk() != null;
-    long size = image.size();
-    long bytesPerTable = lookup.bytesPerL2Table();
     // qcow2_expand_zero_clusters reports one step per L1 entry, the active table's and then each
     // snapshot's, of all of them
     long l1Entries = lookup.l1().length;
     for (Snapshot snapshot : image.snapshotTable()) {
       l1Entries += snapshot.l1Size();
     }
+    long visited = 0;
+    try {
+      visited = expandActiveZeroClusters(reports, l1Entries);
+    } catch (io.qcow4j.disk.CorruptImageException e) {
+      throw zeroExpansionFailed(e);
+    }
+    writer.flush();
+    // then the snapshots' trees, read from the file (qcow2_expand_zero_clusters), their L2 tables
+    // rewritten in place; an L2 table the active tree still shares holds no zero cluster by now
+    for (Snapshot snapshot : image.snapshotTable()) {
+      // an invalid snapshot L1 table is reported as itself (not a corruption event), as QEMU's
+      SnapshotTableCodec.validateL1(name, snapshot, clusterSize);
+      ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
+      image.storage().readOrZero(l1Bytes, snapshot.l1TableOffset());
+      l1Bytes.flip();
+      for (int index = 0; index < snapshot.l1Size(); index++) {
+        long l2Offset = L1Entry.l2Offset(l1Bytes.getLong(index * 8));
+        if (l2Offset != 0) {
+          try {
+            expandInactiveL2(l2Offset, index, hasBacking);
+          } catch (io.qcow4j.disk.CorruptImageException e) {
+            throw zeroExpansionFailed(e);
+          }
+        }
+        reports.report(++visited, l1Entries);
+      }
+    }
+    writer.flush();
+    lookup.clearCache();
+  }
+
+  /**
+   * qcow2_downgrade's failure when the expansion meets a corruption: the corruption signalled (a
+   * writable image marked corrupt), the amend failed with EIO.
+   */
+  private IOException zeroExpansionFailed(io.qcow4j.disk.CorruptImageException corruption) {
+    return new IOException("Failed to turn zero into data clusters: Input/output error",
+        image.signalCorruption(corruption));
+  }
+
+  /** The active tree's part of {@link #expandZeroClusters}; returns the L1 entries reported. */
+  private long expandActiveZeroClusters(AmendReports reports, long l1Entries) throws IOException {
+    WritePath writer = image.writer();
+    ClusterLookup lookup = image.lookup();
+    Refcounts refcounts = writer.refcounts();
+    int clusterSize = image.header().clusterSize();
+    boolean hasBacking = image.backingDisk() != null;
+    long size = image.size();
+    long bytesPerTable = lookup.bytesPerL2Table();
     long visited = 0;
     for (long guest = 0; guest < size; guest += clusterSize) {
       long l1Index = guest / bytesPerTable;
@@ -258,24 +299,7 @@ final class Amender {
     while (visited < lookup.l1().length) {
       reports.report(++visited, l1Entries);
     }
-    writer.flush();
-    // then the snapshots' trees, read from the file (qcow2_expand_zero_clusters), their L2 tables
-    // rewritten in place; an L2 table the active tree still shares holds no zero cluster by now
-    for (Snapshot snapshot : image.snapshotTable()) {
-      SnapshotTableCodec.validateL1(name, snapshot, clusterSize);
-      ByteBuffer l1Bytes = ByteBuffer.allocate(snapshot.l1Size() * 8);
-      image.storage().readOrZero(l1Bytes, snapshot.l1TableOffset());
-      l1Bytes.flip();
-      for (int index = 0; index < snapshot.l1Size(); index++) {
-        long l2Offset = L1Entry.l2Offset(l1Bytes.getLong(index * 8));
-        if (l2Offset != 0) {
-          expandInactiveL2(l2Offset, index, hasBacking);
-        }
-        reports.report(++visited, l1Entries);
-      }
-    }
-    writer.flush();
-    lookup.clearCache();
+    return visited;
   }
 
   /**

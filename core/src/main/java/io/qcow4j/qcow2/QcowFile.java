@@ -313,10 +313,7 @@ public final class QcowFile implements DiskFile {
     Arguments.notNull(name, progress, "amend progress");
     long oldSize = header().size();
     writer.exclusive(() -> {
-      guarded(() -> {
-        new Amender(this).amend(options, progress);
-        return null;
-      });
+      new Amender(this).amend(options, progress);
       writer.flush();
       rebuildGuard();
       return null;
