@@ -6,8 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
-import io.qcow4j.disk.ImageFormat;
-import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.ops.CompareException;
@@ -22,7 +20,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -187,7 +184,11 @@ class MappedRangeTest {
   }
 
   /** A raw disk whose file is cut to one page as soon as a range of it is mapped. */
-  private record ShrinksWhenMapped(DiskFile disk, Path path) implements DiskFile {
+  private static final class ShrinksWhenMapped extends ForwardingReadOnlyDisk {
+    ShrinksWhenMapped(DiskFile disk, Path path) {
+      super(disk, path);
+    }
+
     @Override
     public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
       Optional<MemorySegment> mapped = disk.mapped(offset, length, arena);
@@ -198,81 +199,10 @@ class MappedRangeTest {
     }
 
     @Override
-    public long size() throws IOException {
-      return disk.size();
-    }
-
-    @Override
-    public ImageFormat format() {
-      return disk.format();
-    }
-
-    @Override
-    public boolean isReadOnly() {
-      return true;
-    }
-
-    @Override
-    public int read(ByteBuffer dst, long position) throws IOException {
-      return disk.read(dst, position);
-    }
-
-    @Override
-    public int write(ByteBuffer src, long position) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void force(boolean metadata) {}
-
-    @Override
-    public void discard(long offset, long length) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void writeZeroes(long offset, long length) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void allocate(long offset, long length) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void resize(long newSize) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
     public Extent blockStatus(long offset, long maxLength) throws IOException {
       // data throughout, as the file was when opened
       long length = Math.min(maxLength, size() - offset);
       return new Extent(offset, length, 0, true, false, true, false, offset, path);
-    }
-
-    @Override
-    public ImageInfo info() throws IOException {
-      return disk.info();
-    }
-
-    @Override
-    public Optional<DiskFile> backing() {
-      return Optional.empty();
-    }
-
-    @Override
-    public List<Path> files() {
-      return List.of(path);
-    }
-
-    @Override
-    public void close() throws IOException {
-      disk.close();
     }
   }
 }

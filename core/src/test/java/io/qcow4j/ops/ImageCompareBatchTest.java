@@ -3,11 +3,10 @@ package io.qcow4j.ops;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.qcow4j.ForwardingReadOnlyDisk;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.Extent;
-import io.qcow4j.disk.ImageFormat;
-import io.qcow4j.disk.ImageInfo;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.RawDiskFile;
 import io.qcow4j.qcow2.QcowFile;
@@ -192,89 +191,22 @@ class ImageCompareBatchTest {
   }
 
   /** A raw disk that runs {@code onMapped} with the offset of each mapping made of it, and records their lengths. */
-  private record Watched(DiskFile disk, Path path, LongPredicate onMapped, List<Long> lengths) implements DiskFile {
+  private static final class Watched extends ForwardingReadOnlyDisk {
+    private final LongPredicate onMapped;
+    private final List<Long> lengths;
+
+    Watched(DiskFile disk, Path path, LongPredicate onMapped, List<Long> lengths) {
+      super(disk, path);
+      this.onMapped = onMapped;
+      this.lengths = lengths;
+    }
+
     @Override
     public Optional<MemorySegment> mapped(long offset, long length, Arena arena) throws IOException {
       Optional<MemorySegment> mapped = disk.mapped(offset, length, arena);
       lengths.add(length);
       onMapped.test(offset);
       return mapped;
-    }
-
-    @Override
-    public long size() throws IOException {
-      return disk.size();
-    }
-
-    @Override
-    public ImageFormat format() {
-      return disk.format();
-    }
-
-    @Override
-    public boolean isReadOnly() {
-      return true;
-    }
-
-    @Override
-    public int read(ByteBuffer dst, long position) throws IOException {
-      return disk.read(dst, position);
-    }
-
-    @Override
-    public int write(ByteBuffer src, long position) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void flush() {}
-
-    @Override
-    public void force(boolean metadata) {}
-
-    @Override
-    public void discard(long offset, long length) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void writeZeroes(long offset, long length) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void allocate(long offset, long length) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public void resize(long newSize) throws IOException {
-      throw new IOException("read-only");
-    }
-
-    @Override
-    public Extent blockStatus(long offset, long maxLength) throws IOException {
-      return disk.blockStatus(offset, maxLength);
-    }
-
-    @Override
-    public ImageInfo info() throws IOException {
-      return disk.info();
-    }
-
-    @Override
-    public Optional<DiskFile> backing() {
-      return Optional.empty();
-    }
-
-    @Override
-    public List<Path> files() {
-      return List.of(path);
-    }
-
-    @Override
-    public void close() throws IOException {
-      disk.close();
     }
   }
 }
