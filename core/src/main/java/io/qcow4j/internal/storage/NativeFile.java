@@ -316,7 +316,7 @@ final class NativeFile implements AutoCloseable {
    * classes are loaded and in use already, while the first VarHandle of each type makes the JDK
    * generate method-handle classes (about 4 ms of a command's first native call).
    */
-  private static ByteBuffer fields(MemorySegment struct) {
+  static ByteBuffer fields(MemorySegment struct) {
     return struct.asByteBuffer().order(ByteOrder.nativeOrder());
   }
 
