@@ -361,7 +361,7 @@ final class NativeFile implements AutoCloseable {
     static final SymbolLookup SYMBOLS = LINKER.defaultLookup();
     static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
     static final StructLayout ERRNO_STATE = Linker.Option.captureStateLayout();
-    static final int ERRNO_OFFSET = (int) ERRNO_STATE.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    static final int ERRNO_OFFSET = offsetOf(ERRNO_STATE, "errno");
 
     /** A downcall handle of libc's {@code name}; null off 64-bit Linux or when libc lacks it. */
     @SuppressWarnings("restricted")
@@ -374,6 +374,21 @@ final class NativeFile implements AutoCloseable {
       } catch (RuntimeException e) {
         return null;
       }
+    }
+
+    /**
+     * The offset of the member {@code name} of {@code struct}, summed over the members before it
+     * rather than asked of a layout path (whose class makes method handles, milliseconds at start-up).
+     */
+    private static int offsetOf(StructLayout struct, String name) {
+      long offset = 0;
+      for (MemoryLayout member : struct.memberLayouts()) {
+        if (name.equals(member.name().orElse(null))) {
+          return (int) offset;
+        }
+        offset += member.byteSize();
+      }
+      throw new IllegalStateException("no " + name + " in " + struct);
     }
 
     static int errno(MemorySegment state) {
