@@ -376,6 +376,27 @@ final class NativeFile implements AutoCloseable {
       }
     }
 
+    /** libc's {@code name}; null off 64-bit Linux or when libc lacks it. */
+    static MemorySegment symbol(String name) {
+      return LINUX ? SYMBOLS.find(name).orElse(null) : null;
+    }
+
+    /**
+     * A downcall handle of {@code descriptor} whose first argument is the function's address;
+     * null off 64-bit Linux or when the linker refuses it.
+     */
+    @SuppressWarnings("restricted")
+    static MethodHandle downcall(FunctionDescriptor descriptor, Linker.Option... options) {
+      if (!LINUX) {
+        return null;
+      }
+      try {
+        return LINKER.downcallHandle(descriptor, options);
+      } catch (RuntimeException e) {
+        return null;
+      }
+    }
+
     /**
      * The offset of the member {@code name} of {@code struct}, summed over the members before it
      * rather than asked of a layout path (whose class makes method handles, milliseconds at start-up).
@@ -439,7 +460,12 @@ final class NativeFile implements AutoCloseable {
    */
   static final class Syscall {
     static final SyscallNumbers NUMBERS = SyscallNumbers.of(System.getProperty("os.arch", ""));
-    static final MethodHandle CALL = link();
+    /**
+     * libc's syscall(), passed to every call as the handle's first argument: a handle with the
+     * address bound in it (the linker's insertArguments) makes the JDK generate one more class.
+     */
+    static final MemorySegment FUNCTION = NUMBERS == null ? null : Libc.symbol("syscall");
+    static final MethodHandle CALL = FUNCTION == null ? null : link();
 
     /**
      * The handle, after one call through it: fcntl(F_OFD_GETLK) on descriptor -1, which fails
@@ -450,7 +476,7 @@ final class NativeFile implements AutoCloseable {
     private static MethodHandle link() {
       // NativeFile's own initialization (its struct layouts) is left to the first thread that
       // opens a file: at start-up the main thread, which runs it while this one links
-      MethodHandle handle = NUMBERS == null ? null : Libc.downcall("syscall",
+      MethodHandle handle = Libc.downcall(
           FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG),
@@ -459,7 +485,7 @@ final class NativeFile implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
           MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
           MemorySegment lock = flock(arena, F_WRLCK, 0);
-          long unused = (long) handle.invokeExact(errno, NUMBERS.fcntl(), -1L, (long) F_OFD_GETLK,
+          long unused = (long) handle.invokeExact(FUNCTION, errno, NUMBERS.fcntl(), -1L, (long) F_OFD_GETLK,
               lock.address(), 0L, 0L, 0L);
           Libc.errno(errno);
           fields(lock).getShort(0);
@@ -485,7 +511,7 @@ final class NativeFile implements AutoCloseable {
     /** The call's result: -1 with errno in {@code errno} when it failed. */
     static long call(MemorySegment errno, long number, long a, long b, long c, long d, long e, long f)
         throws Throwable {
-      return (long) CALL.invokeExact(errno, number, a, b, c, d, e, f);
+      return (long) CALL.invokeExact(FUNCTION, errno, number, a, b, c, d, e, f);
     }
   }
 
