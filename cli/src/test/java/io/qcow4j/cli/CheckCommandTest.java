@@ -54,6 +54,7 @@ class CheckCommandTest {
       "pastend,", "pastend,-r leaks", "pastend,-r all",
       "noreftable,", "noreftable,-r leaks", "noreftable,-r all",
       "unalignedblock,", "unalignedblock,-r leaks", "reservedblock,", "reservedblock,-r leaks",
+      "compressedcopied,", "compressedcopied,-r all",
   })
   void damagedImagesAreFoundAndRepairedLikeQemuImg(String damage, String repair) {
     SideBySide both = new SideBySide().copy(damaged(damage), "image.qcow2");
@@ -94,18 +95,21 @@ class CheckCommandTest {
   }
 
   /**
-   * A 1 MiB qcow2 image by qemu: data clusters 6 and 7 (guest 64k..192k), cluster 5 freed by a
-   * discard, then one patch: "leak" gives cluster 5 a refcount, "low" takes cluster 6's away,
+   * A 1 MiB qcow2 image by qemu: data clusters 6 and 7 (guest 64k..192k), a compressed cluster
+   * (guest 256k), cluster 5 freed by a discard, then one patch: "leak" gives cluster 5 a refcount,
+   * "low" takes cluster 6's away,
    * "copied" clears a COPIED flag, "pastend" points an L2 entry far past the end of the file,
    * "noreftable" makes the refcount table zero clusters long (opened for a check only, as QEMU),
    * "unalignedblock" and "reservedblock" point the refcount table inside the block's cluster (the
-   * check's refcount reads fail: a summary with internal errors, or -r leaks marks the image corrupt).
+   * check's refcount reads fail: a summary with internal errors, or -r leaks marks the image corrupt),
+   * "compressedcopied" sets the COPIED flag of the compressed cluster at guest 256k.
    */
   private static synchronized Path damaged(String damage) {
     if (base == null) {
       base = TestImages.scratch().resolve("base.qcow2");
       Qemu.createQcow2(base, "1M");
-      Qemu.io(base, "qcow2", "write -P 1 0 64k", "write -P 2 64k 64k", "write -P 3 128k 64k", "discard 0 64k");
+      Qemu.io(base, "qcow2", "write -P 1 0 64k", "write -P 2 64k 64k", "write -P 3 128k 64k",
+          "write -c -P 4 256k 64k", "discard 0 64k");
     }
     Path image = TestImages.scratch().resolve(damage + ".qcow2");
     try {
@@ -133,6 +137,12 @@ class CheckCommandTest {
           case "noreftable" -> {
             file.seek(56);
             file.writeInt(0);
+          }
+          case "compressedcopied" -> {
+            file.seek(L2_TABLE + 4 * 8);
+            long entry = file.readLong();
+            file.seek(L2_TABLE + 4 * 8);
+            file.writeLong(entry | 1L << 63);
           }
           case "unalignedblock", "reservedblock" -> {
             // the refcount table (cluster 1) points 0x2a00 into the block's cluster; with reserved bits too
