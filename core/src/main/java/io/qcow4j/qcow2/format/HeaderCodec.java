@@ -178,7 +178,9 @@ public final class HeaderCodec {
       }
     }
 
-    Header header = new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+    // the disk is whole sectors, as QEMU's bs->total_sectors (header.size / 512): a size the header
+    // gives unaligned is cut down to them, and written back so at the next header update
+    Header header = new Header(version, backingFileOffset, backingFileSize, clusterBits, size & ~511L, cryptMethod, l1Size,
         l1TableOffset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset, incompatible,
         compatible, autoclear, refcountOrder, headerLength, compressionType, extensions, backingFile);
     checkRewritable(file, header);
