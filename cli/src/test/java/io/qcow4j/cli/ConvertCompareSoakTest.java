@@ -279,11 +279,14 @@ class ConvertCompareSoakTest {
     } else if (shape == 1 && List.of("raw", "qcow2").contains(target)) {
       existing = true;
       args.add("-n");
-      // (qemu-img fails -c into a written target, a compressed write over an allocated cluster
-      // being EIO to QEMU, where qcow4j writes it: not reconciled, so -c only with --target-is-zero)
-      targetIsZero = compressed || random.nextBoolean();
+      targetIsZero = random.nextBoolean();
       if (targetIsZero) {
         args.add("--target-is-zero");
+      } else if (compressed) {
+        // a compressed write over a cluster the target allocates fails (EIO, "error while writing
+        // at byte N"); with -W several of qemu-img's coroutines may be past their check when the
+        // first fails, each printing its own line, as many as the timing lets through: in order only
+        args.remove("-W");
       }
     }
     if (!options.isEmpty() && !existing) {
@@ -343,13 +346,16 @@ class ConvertCompareSoakTest {
     if (kq.exitCode() != ko.exitCode() || !sameCheck) {
       fail(context + "\nqemu-img check differs\nqemu: " + normalize(kq, theirs) + "\nours: " + normalize(ko, ours));
     }
-    // the extents of the two outputs
+    // the extents of the two outputs, their blocks settled first (a range the kernel has yet to
+    // write back can seek as a hole for the map that looks first and as data for the next)
+    SoakCampaign.qemu("sync", theirFile.toString(), ourFile.toString());
     boolean deterministic = target.equals("raw");
     String mq = extents(Qemu.run("qemu-img", "map", "--output=json", "-f", target, theirFile.toString()).out(), deterministic);
     String mo = extents(Qemu.run("qemu-img", "map", "--output=json", "-f", target, ourFile.toString()).out(), deterministic);
-    // (not compared: over a backing file, as above; and -n, where qemu-img's zero writes punch
-    // holes in a raw target and leave holes in allocated qcow2 clusters that qcow4j fills)
-    if (!mq.equals(mo) && mapComparable(target, args) && !backed && !existing) {
+    // (not compared: over a backing file, as above; and -n into qcow2, where qemu-img's zero
+    // writes leave holes in allocated clusters that qcow4j fills. A raw target's zero ranges are
+    // punched by both)
+    if (!mq.equals(mo) && mapComparable(target, args) && !backed && (!existing || target.equals("raw"))) {
       fail(context + "\nqemu-img map differs\nqemu:\n" + mq + "\nours:\n" + mo);
     }
   }
@@ -571,8 +577,9 @@ class ConvertCompareSoakTest {
       case 1 -> random.nextInt(5000) + "." + random.nextInt(1000) + suffix;
       case 2 -> "0." + String.format("%0" + (1 + random.nextInt(6)) + "d", random.nextInt(100000)) + suffix;
       case 3 -> (1 + random.nextInt(9)) + "e" + random.nextInt(4) + suffix;
-      // (QEMU's warning on a hex number with a suffix is not printed by qcow4j: left out)
-      case 4 -> "0x" + Long.toHexString(random.nextLong(1L << 32));
+      // a hex number, sometimes with a suffix (deprecated: QEMU warns)
+      case 4 -> "0x" + Long.toHexString(random.nextLong(1L << 32))
+          + (random.nextBoolean() ? "" : String.valueOf("kKmMgGtTpP".charAt(random.nextInt(10))));
       default -> random.nextInt(100) + "." + suffix;
     };
   }

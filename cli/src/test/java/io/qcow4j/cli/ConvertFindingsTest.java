@@ -75,6 +75,41 @@ class ConvertFindingsTest {
   }
 
   /**
+   * With -S 0 qemu-img writes a zero run as a buffer of zeros, whatever the target: a
+   * streamOptimized vmdk gets every grain (convert seeds 6792983225818526798 and
+   * 4787223717415741902: qcow4j left the zero grains out), an existing raw file or qcow2 image (-n)
+   * zero bytes as data.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"vmdk", "raw", "qcow2"})
+  void zerosAreWrittenAsDataWithoutSparseDetection(String target) {
+    SideBySide both = new SideBySide();
+    both.theirsOnly("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=8k", "@/src.qcow2", "5M");
+    Qemu.check("qemu-io", "-f", "qcow2", "-c", "write -P 1 512k 64k", "-c", "write -z 1M 512k", "-c",
+        "write -c -P 2 3M 64k", both.theirs.resolve("src.qcow2").toString());
+    both.copy(both.theirs.resolve("src.qcow2"), "src.qcow2");
+    java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("convert", "-S", "0", "-O", target));
+    if (target.equals("vmdk")) {
+      args.addAll(java.util.List.of("-o", "subformat=streamOptimized"));
+    } else {
+      for (Path dir : new Path[] {both.theirs, both.ours}) {
+        Qemu.check("qemu-img", "create", "-q", "-f", target, dir.resolve("t." + target).toString(), "5M");
+      }
+      args.add("-n");
+    }
+    args.addAll(java.util.List.of("@/src.qcow2", "@/t." + target));
+    both.run("qemu-img", args.toArray(String[]::new)).same();
+    Qemu.check("sync", both.theirs.resolve("t." + target).toString(), both.ours.resolve("t." + target).toString());
+    boolean offsets = target.equals("raw");
+    String theirMap = ConvertCompareSoakTest.extents(Qemu.check("qemu-img", "map", "--output=json", "-f", target,
+        both.theirs.resolve("t." + target).toString()), offsets);
+    String ourMap = ConvertCompareSoakTest.extents(Qemu.check("qemu-img", "map", "--output=json", "-f", target,
+        both.ours.resolve("t." + target).toString()), offsets);
+    assertThat(ourMap).isEqualTo(theirMap);
+    both.run("qemu-img", "compare", "-f", "qcow2", "-F", target, "@/src.qcow2", "@/t." + target).same();
+  }
+
+  /**
    * The file's allocated blocks, as the logical ranges of its extents (filefrag): what du counts
    * but the file system's own extent tree blocks, which depend on the order of the punches.
    */

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
  * JSON, with and without --backing-chain), map (both outputs) and check (both outputs), on random
  * images made by the real qemu-img and qemu-io: cluster sizes 512 B to 2 MiB, refcount widths 1
  * to 64 bits, compat 0.10 and 1.1, extended L2 entries, zlib and zstd compressed clusters,
- * preallocation, lazy refcounts (some images left dirty by an abort), backing chains of up to
+ * preallocation, lazy refcounts, images left unclosed by qemu-io's abort, backing chains of up to
  * three layers (raw or qcow2 at the bottom), data, zero and unmapped-zero writes and discards,
  * internal snapshots (qemu-img snapshot, some deleted again) and persistent bitmaps (qemu-img
  * bitmap: granularities, disabled, cleared, written after). Each command runs with qemu-img and
@@ -30,7 +30,7 @@ class InfoMapCheckSoakTest {
 
   @Test
   void infoMapAndCheckMatchQemuImg() {
-    SoakCampaign.run("info-map-check", 5, InfoMapCheckSoakTest::round);
+    SoakCampaign.run("info-map-check", 8, InfoMapCheckSoakTest::round);
   }
 
   /** One qcow2 layer's creation options, as the round chose them. */
@@ -43,10 +43,16 @@ class InfoMapCheckSoakTest {
     Path dir = TestImages.scratch();
     int depth = random.nextInt(3);
     Layer below = null;
+    List<String> sync = new ArrayList<>(List.of("sync"));
     for (int level = 0; level <= depth; level++) {
       boolean raw = level == 0 && depth > 0 && random.nextInt(3) == 0;
       below = raw ? rawBase(random, dir) : qcow2(random, dir, "l" + level, below);
+      sync.add(below.path().toString());
     }
+    // the files' blocks settled first: a range the kernel has yet to write back can seek as a
+    // hole for the tool that looks first and as data for the next (QEMU looks into the host file
+    // of an image that seems metadata-preallocated), and it counts in the disk size either way
+    SoakCampaign.qemu(sync.toArray(String[]::new));
     Layer top = below;
     String image = top.path().toString();
     List<List<String>> commands = new ArrayList<>();
@@ -141,7 +147,9 @@ class InfoMapCheckSoakTest {
     Layer layer = new Layer(path, "qcow2", size, clusterSize, v3, refcountBits, extendedL2, lazy);
     fill(random, layer, random.nextInt(10), false);
     // internal snapshots (each takes a second reference, which a 1-bit refcount cannot hold)
-    if (refcountBits > 1 && random.nextInt(3) == 0) {
+    // (not on a huge table: QEMU's snapshot of a 60 GB disk of 512-byte clusters takes minutes)
+    boolean smallTables = size / clusterSize <= 1L << 22;
+    if (refcountBits > 1 && smallTables && random.nextInt(3) == 0) {
       int snapshots = 1 + random.nextInt(3);
       for (int i = 0; i < snapshots; i++) {
         SoakCampaign.qemu("qemu-img", "snapshot", "-c", "snap" + i, path.toString());
@@ -151,7 +159,7 @@ class InfoMapCheckSoakTest {
         SoakCampaign.qemu("qemu-img", "snapshot", "-d", "snap" + random.nextInt(snapshots), path.toString());
       }
     }
-    if (v3 && random.nextInt(3) == 0) {
+    if (v3 && smallTables && random.nextInt(3) == 0) {
       int bitmaps = 1 + random.nextInt(3);
       for (int i = 0; i < bitmaps; i++) {
         List<String> add = new ArrayList<>(List.of("qemu-img", "bitmap", "--add"));
@@ -169,8 +177,9 @@ class InfoMapCheckSoakTest {
         SoakCampaign.qemu("qemu-img", "bitmap", "--clear", path.toString(), "bm0");
       }
     }
-    if (lazy && random.nextBoolean()) {
-      // left dirty: qemu-io aborts before it writes the refcounts back
+    if (lazy ? random.nextBoolean() : random.nextInt(12) == 0) {
+      // left unclosed: qemu-io aborts before it writes its caches back (a lazy-refcounts image is
+      // left dirty; another may be left with leaks or worse, for check to find)
       fill(random, layer, 1 + random.nextInt(4), true);
     }
     return layer;
@@ -230,9 +239,10 @@ class InfoMapCheckSoakTest {
       command.add(layer.path().toString());
       SoakCampaign.logCommand(command.toArray(String[]::new));
       Cli.Result result = Qemu.run(command.toArray(String[]::new));
-      // a compressed write over an allocated cluster fails in QEMU (EIO), and so may a snapshot's
-      // shared clusters under compression: the round is skipped then
-      if (!result.err().isEmpty() || (!abort && result.exitCode() != 0)) {
+      // a compressed write over an allocated cluster fails in QEMU ("write failed: Input/output
+      // error" on stdout), the other requests stand; what QEMU reports on stderr (an image it
+      // marked corrupt...) skips the round
+      if (!result.err().isEmpty()) {
         throw new SoakCampaign.QemuInputFailure("qemu-io failed: " + String.join(" ", command) + "\n" + result);
       }
     }

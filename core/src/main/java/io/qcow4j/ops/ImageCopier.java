@@ -192,8 +192,8 @@ final class ImageCopier {
           }
           window.add(CompletableFuture.supplyAsync(() -> {
             try {
-              // -S 0 into a new image without a backing file: zeros are written as data, as
-              // qemu-img's convert writes a zero run when min_sparse is 0
+              // -S 0 without a backing file: zeros are written as data, as qemu-img's convert
+              // writes a zero run when min_sparse is 0
               Chunk chunk = zero && !zerosAsData() ? zeroChunk(start, end) : dataChunk(start, end);
               if (direct) {
                 apply(chunk);
@@ -371,9 +371,13 @@ final class ImageCopier {
     return index;
   }
 
-  /** Whether zero runs are written as data: -S 0 into a new target with no backing file (qemu-img's BLK_ZERO then). */
+  /**
+   * Whether zero runs are written as data: -S 0 into a target with no backing file to compare with,
+   * new or not (-n, a streamOptimized vmdk), as qemu-img's convert turns a BLK_ZERO request into a
+   * buffer of zeros written as data when min_sparse is 0.
+   */
   private boolean zerosAsData() {
-    return !options.detectZeroes() && options.targetIsNew() && backing == null;
+    return !options.detectZeroes() && backing == null;
   }
 
   /** A run the sources read as zeros: nothing to do on a new image unless its backing file has data there. */
