@@ -64,6 +64,22 @@ class InfoMapCheckSoakTest {
     commands.add(List.of("map", "--output=json", image));
     commands.add(List.of("check", image));
     commands.add(List.of("check", "--output=json", image));
+    if (random.nextInt(3) == 0) {
+      // a window of the map (start and length in bytes, sometimes unaligned or past the end)
+      long start = random.nextInt(4) == 0 ? random.nextLong(top.size() + 1) : random.nextLong(top.size() / 512 + 1) * 512;
+      long length = random.nextInt(4) == 0 ? random.nextLong(1L << 40) : random.nextLong(64 * MIB);
+      String output = random.nextBoolean() ? "--output=json" : "--output=human";
+      commands.add(List.of("map", output, "-s", Long.toString(start), "-l", Long.toString(length), image));
+    }
+    if (depth > 0 && random.nextBoolean()) {
+      // a layer below, on its own
+      Path lower = dir.resolve("l" + random.nextInt(depth) + ".qcow2");
+      if (java.nio.file.Files.exists(lower)) {
+        commands.add(List.of("info", "--output=json", lower.toString()));
+        commands.add(List.of("map", lower.toString()));
+        commands.add(List.of("check", lower.toString()));
+      }
+    }
     if (random.nextBoolean()) {
       // the format named: no probing, and the backing chain's formats as recorded
       for (int i = 0; i < commands.size(); i++) {

@@ -65,8 +65,13 @@ final class SoakCampaign {
       if (longRun) {
         System.err.println("SOAK round " + label + " " + rounds + " seed=" + seed);
       }
+      long started = System.nanoTime();
       try {
         round.accept(seed);
+        if (longRun) {
+          System.err.println("SOAK round " + label + " " + rounds + " took " + (System.nanoTime() - started) / 1_000_000
+              + " ms");
+        }
       } catch (QemuInputFailure e) {
         skipped++;
       } catch (AssertionError | RuntimeException e) {
