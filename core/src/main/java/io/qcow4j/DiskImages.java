@@ -82,7 +82,7 @@ public final class DiskImages {
           : probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
       case LUKS -> LuksFile.open(path, options, secret(options, formatOptions.keySecret(), secrets));
-      default -> ReadOnlyFormats.open(format, path, options);
+      default -> ReadOnlyFormats.open(format, path, options, formatOptions);
     };
   }
 

@@ -17,9 +17,11 @@ import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.qcow1.Qcow1File;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.qed.QedFile;
+import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.vdi.VdiFile;
 import io.qcow4j.vhdx.VhdxFile;
+import io.qcow4j.vpc.VhdFooter;
 import io.qcow4j.vpc.VpcFile;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
@@ -42,11 +44,25 @@ public final class ReadOnlyFormats {
   }
 
   /**
+   * Opens the image at {@code path} in {@code format} as the top of its chain with the format's
+   * runtime options {@code formatOptions} (vpc's force_size_calc).
+   */
+  public static DiskFile open(ImageFormat format, Path path, OpenOptions options, FormatOptions formatOptions)
+      throws IOException {
+    return open(format, path, options, 0, new HashSet<>(), VhdFooter.SizeCalc.parse(formatOptions.vpcSizeCalc()));
+  }
+
+  /**
    * Opens the image at {@code path} in {@code format} at {@code depth} of a chain whose images
    * above are {@code chainAbove} (real paths); a read-write open is refused naming the format.
    */
   public static DiskFile open(ImageFormat format, Path path, OpenOptions options, int depth, Set<Path> chainAbove)
       throws IOException {
+    return open(format, path, options, depth, chainAbove, VhdFooter.SizeCalc.AUTO);
+  }
+
+  private static DiskFile open(ImageFormat format, Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      VhdFooter.SizeCalc vpcSizeCalc) throws IOException {
     if (format.writable()) {
       throw new IllegalArgumentException("format " + format.id() + " is opened by its own engine");
     }
@@ -65,7 +81,7 @@ public final class ReadOnlyFormats {
     Storage storage = FileStorage.open(path, true, LockRequest.forImageFile(options));
     try {
       return switch (format) {
-        case VPC -> VpcFile.open(storage, path, backings);
+        case VPC -> VpcFile.open(storage, path, backings, vpcSizeCalc);
         case VDI -> VdiFile.open(storage, path);
         case QED -> QedFile.open(storage, path, backings);
         case QCOW -> Qcow1File.open(storage, path, backings);
