@@ -3,6 +3,7 @@ package io.qcow4j.formats;
 import io.qcow4j.bochs.BochsFile;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -27,6 +28,7 @@ import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -89,6 +91,51 @@ public final class ReadOnlyFormats {
         case BOCHS -> BochsFile.open(storage, path);
         default -> throw new IllegalArgumentException("format " + format.id());
       };
+    } catch (IOException | RuntimeException e) {
+      try {
+        storage.close();
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * qemu-img check -r on the image at {@code path} in {@code format} (one qcow4j only reads): the
+   * image is opened as QEMU opens it for the repair, read-write with the write permission taken,
+   * and a QED image is checked and repaired as QEMU's qed_check repairs it; empty for the formats
+   * QEMU has no repairing check for (vpc, vdi, qcow, bochs: qemu-img's "does not support checks"),
+   * once the image opened. vhdx, whose read-write open replays its log into the file, is refused.
+   */
+  public static Optional<CheckResult> repair(ImageFormat format, Path path, OpenOptions options,
+      FormatOptions formatOptions) throws IOException {
+    if (format.writable()) {
+      throw new IllegalArgumentException("format " + format.id() + " is checked by its own engine");
+    }
+    if (format == ImageFormat.VHDX) {
+      throw new UnsupportedFeatureException(path + ": image format 'vhdx' is supported read-only by qcow4j;"
+          + " it cannot repair it");
+    }
+    OpenOptions writing = options.withReadOnly(false);
+    Set<Path> chain = new HashSet<>();
+    chain.add(path.toRealPath());
+    BackingOpener backings = options.backingPolicy() == BackingPolicy.IGNORE ? null
+        : (overlay, name, backingFormat) -> openBacking(overlay, name, backingFormat, options, 1, chain);
+    Storage storage = FileStorage.open(path, false, LockRequest.forImageFile(writing));
+    try {
+      switch (format) {
+        case QED -> {
+          return Optional.of(QedFile.repair(storage, path, backings));
+        }
+        case VPC -> VpcFile.open(storage, path, backings, VhdFooter.SizeCalc.parse(formatOptions.vpcSizeCalc()))
+            .close();
+        case VDI -> VdiFile.open(storage, path).close();
+        case QCOW -> Qcow1File.open(storage, path, backings).close();
+        case BOCHS -> BochsFile.open(storage, path).close();
+        default -> throw new IllegalArgumentException("format " + format.id());
+      }
+      return Optional.empty();
     } catch (IOException | RuntimeException e) {
       try {
         storage.close();

@@ -46,6 +46,19 @@ final class OpenPathScenario {
     for (ReadOnlyOpener opener : READ_ONLY_FORMATS) {
       readOnlyFormat(image, opener);
     }
+    qedRepair(image);
+  }
+
+  /** qemu-img check -r of a QED image over a writable copy, then the repaired bytes opened and checked. */
+  private static void qedRepair(byte[] image) {
+    GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.qed", image, false);
+    try {
+      QedFile.repair(storage, null, null);
+    } catch (IOException expected) {
+      quietly(storage::close);
+      return;
+    }
+    readOnlyFormat(storage.toByteArray(), repaired -> QedFile.open(repaired, null, null));
   }
 
   /** Opens one read-only format over a storage, without backing files. */
