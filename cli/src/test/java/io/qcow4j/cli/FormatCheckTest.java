@@ -145,6 +145,23 @@ class FormatCheckTest {
     assertThat(Files.mismatch(runs.ours.resolve("disk." + format), image)).isEqualTo(-1);
   }
 
+  /**
+   * qemu-img check -r on clean VHDX images (no log to replay): QEMU's check result, the file
+   * unchanged (the read-write open updates the headers only for a guest write or a replay).
+   */
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {"vhdx|", "vhdx|subformat=fixed", "vhdx|block_size=1M,log_size=1M"})
+  void cleanVhdxRepairsToNothing(String format, String options) throws IOException {
+    SideBySide runs = new SideBySide();
+    Path image = written(runs, format, options);
+    runs.copy(image, "disk.vhdx");
+    for (String mode : new String[] {"leaks", "all"}) {
+      runs.run("qemu-img", "check", "-r", mode, "@/disk.vhdx").same();
+      runs.run("qemu-img", "check", "-r", mode, "--output=json", "@/disk.vhdx").same();
+    }
+    assertThat(Files.mismatch(runs.ours.resolve("disk.vhdx"), image)).isEqualTo(-1);
+  }
+
   private static void putInt(FileChannel file, long at, int value) throws IOException {
     file.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, value), at);
   }

@@ -104,18 +104,15 @@ public final class ReadOnlyFormats {
   /**
    * qemu-img check -r on the image at {@code path} in {@code format} (one qcow4j only reads): the
    * image is opened as QEMU opens it for the repair, read-write with the write permission taken,
-   * and a QED image is checked and repaired as QEMU's qed_check repairs it; empty for the formats
-   * QEMU has no repairing check for (vpc, vdi, qcow, bochs: qemu-img's "does not support checks"),
-   * once the image opened. vhdx, whose read-write open replays its log into the file, is refused.
+   * a QED image is checked and repaired as QEMU's qed_check repairs it, and a VHDX image has its
+   * active log replayed into the file as QEMU's read-write open replays it, then checked; empty for
+   * the formats QEMU has no repairing check for (vpc, vdi, qcow, bochs: qemu-img's "does not
+   * support checks"), once the image opened.
    */
   public static Optional<CheckResult> repair(ImageFormat format, Path path, OpenOptions options,
       FormatOptions formatOptions) throws IOException {
     if (format.writable()) {
       throw new IllegalArgumentException("format " + format.id() + " is checked by its own engine");
-    }
-    if (format == ImageFormat.VHDX) {
-      throw new UnsupportedFeatureException(path + ": image format 'vhdx' is supported read-only by qcow4j;"
-          + " it cannot repair it");
     }
     OpenOptions writing = options.withReadOnly(false);
     Set<Path> chain = new HashSet<>();
@@ -127,6 +124,9 @@ public final class ReadOnlyFormats {
       switch (format) {
         case QED -> {
           return Optional.of(QedFile.repair(storage, path, backings));
+        }
+        case VHDX -> {
+          return Optional.of(VhdxFile.repair(storage, path, backings));
         }
         case VPC -> VpcFile.open(storage, path, backings, VhdFooter.SizeCalc.parse(formatOptions.vpcSizeCalc()))
             .close();

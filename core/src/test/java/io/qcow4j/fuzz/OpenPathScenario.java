@@ -46,19 +46,26 @@ final class OpenPathScenario {
     for (ReadOnlyOpener opener : READ_ONLY_FORMATS) {
       readOnlyFormat(image, opener);
     }
-    qedRepair(image);
+    repair(image, storage -> QedFile.repair(storage, null, null), repaired -> QedFile.open(repaired, null, null));
+    repair(image, storage -> VhdxFile.repair(storage, null, null), repaired -> VhdxFile.open(repaired, null, null));
   }
 
-  /** qemu-img check -r of a QED image over a writable copy, then the repaired bytes opened and checked. */
-  private static void qedRepair(byte[] image) {
-    GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.qed", image, false);
+  /** A repair over a writable storage. */
+  @FunctionalInterface
+  private interface Repairer {
+    void repair(Storage storage) throws IOException;
+  }
+
+  /** qemu-img check -r of a QED or VHDX image over a writable copy, then the repaired bytes opened and read. */
+  private static void repair(byte[] image, Repairer repairer, ReadOnlyOpener reopen) {
+    GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.img", image, false);
     try {
-      QedFile.repair(storage, null, null);
+      repairer.repair(storage);
     } catch (IOException expected) {
       quietly(storage::close);
       return;
     }
-    readOnlyFormat(storage.toByteArray(), repaired -> QedFile.open(repaired, null, null));
+    readOnlyFormat(storage.toByteArray(), reopen);
   }
 
   /** Opens one read-only format over a storage, without backing files. */
