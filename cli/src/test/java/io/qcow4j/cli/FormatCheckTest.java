@@ -162,6 +162,48 @@ class FormatCheckTest {
     assertThat(Files.mismatch(runs.ours.resolve("disk.vhdx"), image)).isEqualTo(-1);
   }
 
+  /**
+   * A damaged image opened read-write (qemu-io's default) fails with the format's own error, as
+   * QEMU, which opens these formats read-write, reports it, before qcow4j's read-only refusal: a
+   * QED table offset past the end, a VHD whose dynamic header lies past the end of the file (read
+   * as zeros), a VHD block size of 0.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"qedTable", "vpcHeaderPastEnd", "vpcBlockSize"})
+  void damagedImagesOpenedReadWriteFailAsQemuFails(String damage) throws IOException {
+    SideBySide runs = new SideBySide();
+    String format = damage.startsWith("qed") ? "qed" : "vpc";
+    Path image = TestImages.scratch().resolve("disk." + format);
+    Qemu.check("qemu-img", "create", "-q", "-f", format, image.toString(), "10M");
+    try (FileChannel file = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      switch (damage) {
+        case "qedTable" -> putLong(file, 40, 1L << 40);
+        case "vpcHeaderPastEnd" -> vpcFooterField(file, 16, 1L << 40);
+        default -> {
+          ByteBuffer size = ByteBuffer.allocate(4);
+          file.write(size, 512 + 32);
+        }
+      }
+    }
+    runs.copy(image, "disk." + format);
+    runs.run("qemu-io", "-c", "read 0 512", "@/disk." + format).same();
+    runs.run("qemu-io", "-f", format, "-c", "read 0 512", "@/disk." + format).same();
+    runs.run("qemu-img", "info", "@/disk." + format).same();
+  }
+
+  /** Sets the big-endian 8-byte field at {@code at} of a dynamic VHD's footer copy at 0 and fixes its checksum. */
+  private static void vpcFooterField(FileChannel file, int at, long value) throws IOException {
+    ByteBuffer footer = ByteBuffer.allocate(512);
+    file.read(footer, 0);
+    footer.putLong(at, value).putInt(64, 0);
+    int sum = 0;
+    for (int i = 0; i < 512; i++) {
+      sum += footer.get(i) & 0xff;
+    }
+    footer.putInt(64, ~sum);
+    file.write(footer.rewind(), 0);
+  }
+
   private static void putInt(FileChannel file, long at, int value) throws IOException {
     file.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, value), at);
   }

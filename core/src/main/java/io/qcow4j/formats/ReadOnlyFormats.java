@@ -69,6 +69,8 @@ public final class ReadOnlyFormats {
       throw new IllegalArgumentException("format " + format.id() + " is opened by its own engine");
     }
     if (!options.readOnly()) {
+      // QEMU opens these formats read-write: a damaged image fails with the format's own error first
+      open(format, path, options.withReadOnly(true), depth, chainAbove, vpcSizeCalc).close();
       throw new UnsupportedFeatureException(path + ": image format '" + format.id()
           + "' is supported read-only by qcow4j; open the image read-only");
     }

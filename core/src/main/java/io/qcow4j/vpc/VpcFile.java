@@ -91,12 +91,13 @@ public final class VpcFile extends ReadOnlyImage {
       throws IOException {
     String name = storage.name();
     long fileSize = storage.size();
-    if (footer.dataOffset() < 0 || footer.dataOffset() > fileSize - VhdDynamicHeader.SIZE) {
+    if (footer.dataOffset() < 0) {
       throw new CorruptImageException(name + ": Error reading dynamic VHD header: header at offset "
-          + footer.dataOffset() + " lies past the end of the file (" + fileSize + " bytes)");
+          + Long.toUnsignedString(footer.dataOffset()) + " lies past the end of the file (" + fileSize + " bytes)");
     }
+    // what lies past the end of the file reads as zeros, as QEMU's file driver reads it
     VhdDynamicHeader header = VhdDynamicHeader.decode(
-        FormatReads.readInside(storage, footer.dataOffset(), VhdDynamicHeader.SIZE, "dynamic disk header"));
+        FormatReads.readOrZero(storage, footer.dataOffset(), VhdDynamicHeader.SIZE));
     if (!header.magicValid()) {
       throw new CorruptImageException(name + ": Invalid header magic");
     }
