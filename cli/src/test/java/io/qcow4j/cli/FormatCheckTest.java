@@ -166,19 +166,26 @@ class FormatCheckTest {
    * A damaged image opened read-write (qemu-io's default) fails with the format's own error, as
    * QEMU, which opens these formats read-write, reports it, before qcow4j's read-only refusal: a
    * QED table offset past the end, a VHD whose dynamic header lies past the end of the file (read
-   * as zeros), a VHD block size of 0.
+   * as zeros), a VHD block size of 0, VMDK grains over 1 GiB, a grain table span that wraps QEMU's
+   * 32-bit l1_entry_sectors to 0, a capacity needing more than 32 Mi grain directory entries
+   * (QEMU's order of the checks, and its words).
    */
   @ParameterizedTest
-  @ValueSource(strings = {"qedTable", "vpcHeaderPastEnd", "vpcBlockSize"})
+  @ValueSource(strings = {"qedTable", "vpcHeaderPastEnd", "vpcBlockSize", "vmdkGranularity", "vmdkL1EntryWraps",
+      "vmdkL1Size"})
   void damagedImagesOpenedReadWriteFailAsQemuFails(String damage) throws IOException {
     SideBySide runs = new SideBySide();
-    String format = damage.startsWith("qed") ? "qed" : "vpc";
+    String format = damage.substring(0, damage.startsWith("vmdk") ? 4 : 3);
     Path image = TestImages.scratch().resolve("disk." + format);
     Qemu.check("qemu-img", "create", "-q", "-f", format, image.toString(), "10M");
     try (FileChannel file = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
       switch (damage) {
         case "qedTable" -> putLong(file, 40, 1L << 40);
         case "vpcHeaderPastEnd" -> vpcFooterField(file, 16, 1L << 40);
+        // the sparse header's granularity (offset 20) and capacity (12), little-endian
+        case "vmdkGranularity" -> putLong(file, 20, 0x400000);
+        case "vmdkL1EntryWraps" -> putLong(file, 20, 1L << 44);
+        case "vmdkL1Size" -> putLong(file, 12, (1L << 41) + (1L << 16));
         default -> {
           ByteBuffer size = ByteBuffer.allocate(4);
           file.write(size, 512 + 32);

@@ -82,6 +82,8 @@ public final class VmdkFile implements DiskFile {
   /** Opens one layer at {@code depth} of a chain whose layers above are {@code seen} (real paths). */
   public static VmdkFile open(Path path, OpenOptions options, int depth, Set<Path> seen) throws IOException {
     if (!options.readOnly()) {
+      // QEMU opens VMDKs read-write: a damaged image fails with its own error first
+      open(path, options.withReadOnly(true), depth, seen).close();
       throw new UnsupportedFeatureException(path + ": image format 'vmdk' is read-only in qcow4j;"
           + " open it read-only");
     }

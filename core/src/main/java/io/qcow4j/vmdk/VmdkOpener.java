@@ -29,6 +29,9 @@ import java.util.List;
  * before anything is allocated from it; on failure every file opened so far is closed.
  */
 final class VmdkOpener {
+  /** vmdk_add_extent's bound on the grain directory's entries (l1_size). */
+  private static final long QEMU_MAX_L1_SIZE = 32L * 1024 * 1024;
+
   /** Where QEMU reads the fields of a sparse file's embedded descriptor. */
   private static final long EMBEDDED_DESCRIPTOR_OFFSET = 0x200;
 
@@ -218,13 +221,25 @@ final class VmdkOpener {
       throw new ImageLimitException(where + ": L2 table size too big");
     }
     long grainSectors = header.grainSectors();
-    if (header.gtesPerGt() == 0 || grainSectors == 0) {
+    // vmdk_open_vmdk4's uint32_t l1_entry_sectors and l1_size: the product and the quotient truncated
+    long l1EntrySectors = header.gtesPerGt() * grainSectors & 0xffffffffL;
+    if (l1EntrySectors == 0) {
       throw new CorruptImageException(where + ": L1 entry size is invalid");
+    }
+    long capacity = header.capacitySectors();
+    long l1Size = Long.divideUnsigned(capacity + l1EntrySectors - 1, l1EntrySectors) & 0xffffffffL;
+    long overhead = header.overheadSectors();
+    if (overhead < 0 || overhead > VmdkLimits.MAX_SECTORS || fileSize < overhead << 9) {
+      throw new CorruptImageException(where + ": File truncated, expecting at least "
+          + (overhead < 0 || overhead > VmdkLimits.MAX_SECTORS ? Long.toUnsignedString(overhead) + " sectors"
+              : (overhead << 9) + " bytes"));
     }
     if (grainSectors < 0 || grainSectors > VmdkLimits.MAX_GRAIN_SECTORS) {
       throw new CorruptImageException(where + ": Invalid granularity, image may be corrupt");
     }
-    long capacity = header.capacitySectors();
+    if (l1Size > QEMU_MAX_L1_SIZE) {
+      throw new ImageLimitException(where + ": L1 size too big");
+    }
     if (capacity < 0 || capacity > VmdkLimits.MAX_SECTORS - nextSector) {
       throw new ImageLimitException(where + ": capacity of " + Long.toUnsignedString(capacity)
           + " sectors makes the disk larger than qcow4j addresses");
@@ -234,12 +249,6 @@ final class VmdkOpener {
     if (gdEntries > VmdkLimits.MAX_GD_ENTRIES) {
       throw new ImageLimitException(where + ": grain directory of " + gdEntries + " entries is over the limit of "
           + VmdkLimits.MAX_GD_ENTRIES);
-    }
-    long overhead = header.overheadSectors();
-    if (overhead < 0 || overhead > VmdkLimits.MAX_SECTORS || fileSize < overhead << 9) {
-      throw new CorruptImageException(where + ": File truncated, expecting at least "
-          + (overhead < 0 || overhead > VmdkLimits.MAX_SECTORS ? Long.toUnsignedString(overhead) + " sectors"
-              : (overhead << 9) + " bytes"));
     }
     boolean compressed = header.compressed();
     if (compressed && (grainSectors << 9) > VmdkLimits.MAX_COMPRESSED_GRAIN_BYTES) {
