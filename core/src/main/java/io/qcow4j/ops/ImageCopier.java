@@ -456,7 +456,8 @@ final class ImageCopier {
         return null;
       }
       ByteBuffer view = Buffers.Mapped.view(mapping.get());
-      return new Chunk(length, judgeSectors(view, true, start, length), null, null, group, mapping.get());
+      long[] holes = HostHoles.find(file, range.get().offset(), length);
+      return new Chunk(length, judgeSectors(view, true, holes, start, length), null, null, group, mapping.get());
     } catch (InternalError e) {
       unmap(group, mapping.orElse(null));
       throw new IOException(source.files() + ": the file shrank while read at offset " + local, e);
@@ -468,7 +469,7 @@ final class ImageCopier {
 
   private List<Action> judge(ByteBuffer data, ByteBuffer base, long start, int length) {
     if (bySector) {
-      return judgeSectors(data, false, start, length);
+      return judgeSectors(data, false, null, start, length);
     }
     List<Action> actions = new ArrayList<>();
     for (int from = 0; from < length; from += unitBytes) {
@@ -508,9 +509,10 @@ final class ImageCopier {
    * Without a backing file or compression, as qemu-img's convert judges a data run: runs of
    * sectors written (data, with zero runs shorter than -S inside) or left out (zeros; zeroed on a
    * target that is not new), their ends aligned to -S rounded down to a power of two. With
-   * {@code mapped}, {@code data} is a view of a file's mapping (see {@link Buffers.Mapped}).
+   * {@code mapped}, {@code data} is a view of a file's mapping (see {@link Buffers.Mapped}) and
+   * {@code holes} (null: none) the file's holes in it ({@link HostHoles}), judged zeros unread.
    */
-  private List<Action> judgeSectors(ByteBuffer data, boolean mapped, long start, int length) {
+  private List<Action> judgeSectors(ByteBuffer data, boolean mapped, long[] holes, long start, int length) {
     List<Action> actions = new ArrayList<>();
     MemorySegment segment = MemorySegment.ofBuffer(data.slice(0, length));
     ByteBuffer view = mapped ? data : null;
@@ -518,7 +520,7 @@ final class ImageCopier {
     long firstSector = start / Buffers.SECTOR;
     int sector = 0;
     while (sector < sectors) {
-      long run = sparseRuns.runMin(segment, view, length, sector, sectors - sector, firstSector + sector);
+      long run = sparseRuns.runMin(segment, view, holes, length, sector, sectors - sector, firstSector + sector);
       int runSectors = (int) (run >>> 1);
       int from = sector * Buffers.SECTOR;
       int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);
