@@ -94,6 +94,9 @@ final class ImageCopier {
    */
   private final Buffers.Pool dataBuffers;
   private final Buffers.Pool baseBuffers;
+  /** The extent the sources' block status last reported, and its source (see {@link #walkStatus}); one thread's. */
+  private Extent lastStatus;
+  private int lastStatusSource = -1;
   /** The arenas of the source mappings of the chunks in flight (see {@link #mappedChunk}). */
   private final MappingGroups mappings = new MappingGroups();
 
@@ -293,7 +296,7 @@ final class ImageCopier {
   private long[] nextRange(long position) throws IOException {
     if (bySector) {
       // as qemu-img's convert_iteration_sectors: one extent, data at most a buffer at a time
-      Extent extent = status(position, total - position);
+      Extent extent = walkStatus(position);
       long end = position + extent.length();
       return extent.zero() ? new long[] {position, end, 1}
           : new long[] {position, Math.min(end, position + chunkBytes), 0};
@@ -356,6 +359,28 @@ final class ImageCopier {
     if (extent.length() <= 0) {
       throw new IOException(source.files() + ": block status at offset " + local + " returned an empty range");
     }
+    return extent;
+  }
+
+  /**
+   * {@link #status} from {@code offset} to the end, the walk of qemu-img's convert_iteration_sectors:
+   * the last extent a source reported is kept, and a query inside it is answered from it, as
+   * qemu-img keeps its status until sector_next_status. A data extent of many chunks then costs one
+   * query (two lseeks of a raw file, a walk of qcow2 tables) rather than one per chunk, and the
+   * chunks end where qemu-img's end.
+   */
+  private Extent walkStatus(long offset) throws IOException {
+    int index = sourceIndex(offset);
+    long local = offset - sourceStarts[index];
+    Extent kept = lastStatus;
+    if (kept != null && lastStatusSource == index && local >= kept.start() && local < kept.end()) {
+      long delta = local - kept.start();
+      return new Extent(local, kept.end() - local, kept.depth(), kept.present(), kept.zero(), kept.data(),
+          kept.compressed(), kept.hostOffset() < 0 ? -1 : kept.hostOffset() + delta, kept.file());
+    }
+    Extent extent = status(offset, total - offset);
+    lastStatus = extent;
+    lastStatusSource = index;
     return extent;
   }
 
