@@ -3,6 +3,8 @@ package io.qcow4j.ops;
 import io.qcow4j.internal.storage.FileStorage;
 import java.io.IOException;
 import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The holes of a local file inside a range that convert copies from a mapping of it (lseek's
@@ -12,7 +14,26 @@ import java.util.Arrays;
  * holes of a fixed VHD or static VDI, would otherwise pay in full.
  */
 final class HostHoles {
-  private HostHoles() {}
+  /**
+   * The files found to hold no hole at all (their first hole is their end), which are not asked
+   * again: a copy asks once per file rather than twice per chunk. The sources of a copy are not
+   * written while it runs.
+   */
+  private final Map<FileStorage, Boolean> whole = new ConcurrentHashMap<>();
+
+  /**
+   * {@link #find}, unless {@code file} was found to hold no hole: then null at once. Thread-safe.
+   */
+  long[] in(FileStorage file, long host, int length) throws IOException {
+    if (whole.containsKey(file)) {
+      return null;
+    }
+    if (file.nextHole(0) >= file.size()) {
+      whole.put(file, Boolean.TRUE);
+      return null;
+    }
+    return find(file, host, length);
+  }
 
   /**
    * The holes of {@code file} inside {@code [host, host + length)}, as {@code [from, to)} pairs of

@@ -97,6 +97,8 @@ final class ImageCopier {
   /** The extent the sources' block status last reported, and its source (see {@link #walkStatus}); one thread's. */
   private Extent lastStatus;
   private int lastStatusSource = -1;
+  /** The sources' file holes, judged zeros unread (see {@link #mappedChunk}). */
+  private final HostHoles hostHoles = new HostHoles();
   /** The arenas of the source mappings of the chunks in flight (see {@link #mappedChunk}). */
   private final MappingGroups mappings = new MappingGroups();
 
@@ -481,7 +483,7 @@ final class ImageCopier {
         return null;
       }
       ByteBuffer view = Buffers.Mapped.view(mapping.get());
-      long[] holes = HostHoles.find(file, range.get().offset(), length);
+      long[] holes = hostHoles.in(file, range.get().offset(), length);
       return new Chunk(length, judgeSectors(view, true, holes, start, length), null, null, group, mapping.get());
     } catch (InternalError e) {
       unmap(group, mapping.orElse(null));

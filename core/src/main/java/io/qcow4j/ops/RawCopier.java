@@ -34,6 +34,8 @@ final class RawCopier {
   private final ImageConvert.Progress progress;
   private final int workers;
   private final Buffers.Pool pool = new Buffers.Pool(Buffers.IO_BUFFER_BYTES);
+  /** The sources' file holes, judged zeros unread. */
+  private final HostHoles hostHoles = new HostHoles();
   /**
    * Taken by each write and kernel copy into the target: the workers still read and judge their
    * chunks at once, but write one at a time. A buffered write holds the file's inode lock, and a
@@ -194,7 +196,7 @@ final class RawCopier {
         copyRun(file, host, view, 0, length, targetOffset);
         return true;
       }
-      long[] holes = HostHoles.find(file, host, length);
+      long[] holes = hostHoles.in(file, host, length);
       int sectors = (length + Buffers.SECTOR - 1) / Buffers.SECTOR;
       int sector = 0;
       while (sector < sectors) {

@@ -50,6 +50,25 @@ class HostHolesTest {
       // a range inside data has none; one that starts in a hole has it at its start, clipped
       assertThat(HostHoles.find(storage, 256 * KIB, 64 * KIB)).isNull();
       assertThat(HostHoles.find(storage, 128 * KIB, 256 * KIB)).containsExactly(0, 128 * KIB, 192 * KIB, 256 * KIB);
+      // a copy's memo asks a file with holes each time
+      HostHoles copy = new HostHoles();
+      assertThat(copy.in(storage, 0, 2048 * KIB)).isEqualTo(holes);
+      assertThat(copy.in(storage, 128 * KIB, 256 * KIB)).containsExactly(0, 128 * KIB, 192 * KIB, 256 * KIB);
+    }
+  }
+
+  @Test
+  void aFileWithoutHolesHasNoneAnywhere() throws IOException {
+    Path file = dir.resolve("dense");
+    byte[] data = new byte[256 * KIB];
+    new Random(2).nextBytes(data);
+    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+      channel.write(ByteBuffer.wrap(data), 0);
+    }
+    try (FileStorage storage = FileStorage.open(file, true)) {
+      HostHoles copy = new HostHoles();
+      assertThat(copy.in(storage, 0, 256 * KIB)).isNull();
+      assertThat(copy.in(storage, 64 * KIB, 64 * KIB)).isNull();
     }
   }
 
