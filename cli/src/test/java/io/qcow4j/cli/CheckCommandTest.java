@@ -53,6 +53,7 @@ class CheckCommandTest {
       "copied,", "copied,-r leaks", "copied,-r all",
       "pastend,", "pastend,-r leaks", "pastend,-r all",
       "noreftable,", "noreftable,-r leaks", "noreftable,-r all",
+      "unalignedblock,", "unalignedblock,-r leaks", "reservedblock,", "reservedblock,-r leaks",
   })
   void damagedImagesAreFoundAndRepairedLikeQemuImg(String damage, String repair) {
     SideBySide both = new SideBySide().copy(damaged(damage), "image.qcow2");
@@ -96,7 +97,9 @@ class CheckCommandTest {
    * A 1 MiB qcow2 image by qemu: data clusters 6 and 7 (guest 64k..192k), cluster 5 freed by a
    * discard, then one patch: "leak" gives cluster 5 a refcount, "low" takes cluster 6's away,
    * "copied" clears a COPIED flag, "pastend" points an L2 entry far past the end of the file,
-   * "noreftable" makes the refcount table zero clusters long (opened for a check only, as QEMU).
+   * "noreftable" makes the refcount table zero clusters long (opened for a check only, as QEMU),
+   * "unalignedblock" and "reservedblock" point the refcount table inside the block's cluster (the
+   * check's refcount reads fail: a summary with internal errors, or -r leaks marks the image corrupt).
    */
   private static synchronized Path damaged(String damage) {
     if (base == null) {
@@ -130,6 +133,11 @@ class CheckCommandTest {
           case "noreftable" -> {
             file.seek(56);
             file.writeInt(0);
+          }
+          case "unalignedblock", "reservedblock" -> {
+            // the refcount table (cluster 1) points 0x2a00 into the block's cluster; with reserved bits too
+            file.seek(1 << 16);
+            file.writeLong(REFCOUNT_BLOCK + (damage.equals("unalignedblock") ? 0x2a00 : 0x2b00));
           }
           default -> throw new IllegalArgumentException(damage);
         }
