@@ -164,6 +164,13 @@ final class CheckCommand implements Callable<Integer> {
       boolean pastEnd = result.messages().stream().anyMatch(message -> message.endsWith("points after EOF"));
       throw new CommandFailure("Check failed: " + (pastEnd ? "Invalid argument" : "Operation not permitted"), 1);
     }
+    boolean failed = result.checkErrors() > 0;
+    if (failed && !Terminal.isTerminal(1)) {
+      // qemu-img's summary waits in stdio's buffer of a stdout that is no terminal until it exits:
+      // its "Check failed" comes first
+      err.println(QemuErrors.PREFIX + "Check failed");
+      err.flush();
+    }
     if (!quiet) {
       if (outputFormat == OutputFormat.HUMAN) {
         out.print(human(result));
@@ -172,8 +179,11 @@ final class CheckCommand implements Callable<Integer> {
       }
       out.flush();
     }
-    if (result.checkErrors() > 0) {
-      throw new CommandFailure("Check failed", 1);
+    if (failed) {
+      if (Terminal.isTerminal(1)) {
+        throw new CommandFailure("Check failed", 1);
+      }
+      return 1;
     }
     return result.exitStatus();
   }
