@@ -127,8 +127,12 @@ final class CheckCommand implements Callable<Integer> {
       OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()
           .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
       ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
-      if ((imageFormat == ImageFormat.VMDK || imageFormat == ImageFormat.VHDX || imageFormat == ImageFormat.VDI
-          || imageFormat == ImageFormat.QED) && fix == CheckResult.Repair.NONE) {
+      if (fix != CheckResult.Repair.NONE && !imageFormat.writable()) {
+        // opened as QEMU opens it for a repair; only qed's check repairs, the others have none with -r
+        result = DiskImages.repair(image, options, fix).orElseThrow(
+            () -> new CommandFailure("This image format does not support checks", NOT_SUPPORTED));
+      } else if (imageFormat == ImageFormat.VMDK || imageFormat == ImageFormat.VHDX || imageFormat == ImageFormat.VDI
+          || imageFormat == ImageFormat.QED) {
         try (DiskFile disk = ImageArguments.open(image, options, secrets, err)) {
           result = disk.check(fix);
         }

@@ -121,7 +121,7 @@ final class CompareCommand implements Callable<Integer> {
           // its buffered stdout reaches the pipe at exit, after the error line
           String name = e.image() == 1 ? first : second;
           err.println(QemuErrors.PREFIX + "Error while reading offset " + e.offset() + " of " + name + ": "
-              + Failures.reason(e.getCause(), name));
+              + Failures.requestReason(e.getCause(), name, err));
           err.flush();
           out.println("Warning: Image size mismatch!");
           out.flush();
@@ -146,10 +146,10 @@ final class CompareCommand implements Callable<Integer> {
       String name = e.image() == 1 ? first : second;
       if (e.stage() == CompareException.Stage.BLOCK_STATUS) {
         throw new CommandFailure("Sector allocation test failed for " + name + " at offset " + e.offset() + ": "
-            + Failures.reason(e.getCause(), name), BLOCK_STATUS_ERROR, e);
+            + Failures.requestReason(e.getCause(), name, err), BLOCK_STATUS_ERROR, e);
       }
       throw new CommandFailure("Error while reading offset " + e.offset() + " of " + name + ": "
-          + Failures.reason(e.getCause(), name), READ_ERROR, e);
+          + Failures.requestReason(e.getCause(), name, err), READ_ERROR, e);
     } catch (CommandFailure e) {
       throw e;
     } catch (IOException e) {

@@ -39,6 +39,8 @@ final class ConvertCommand implements Callable<Integer> {
   boolean targetFormatGiven;
   List<String> optionLists = new ArrayList<>();
   String sparseSize;
+  /** -S in bytes, qemu-img's default until given. */
+  long sparseBytes = ImageConvert.DEFAULT_SPARSE_BYTES;
   boolean compress;
   String backing;
   String backingFormat;
@@ -115,7 +117,7 @@ final class ConvertCommand implements Callable<Integer> {
         case 'S' -> {
           command.sparseSize = getopt.optarg();
           sparseSizeGiven = true;
-          if (!invocation.valid(command::sparseBytes)) {
+          if (!invocation.valid(() -> command.sparseBytes = command.parseSparseBytes())) {
             return 1;
           }
         }
@@ -192,7 +194,8 @@ final class ConvertCommand implements Callable<Integer> {
     ImageArguments.checkSnapshotParameter(snapshot);
     String optionList = QemuOpts.accumulate(optionLists);
     int workerCount = workerCount();
-    long sparseBytes = sparseBytes();
+    // parsed once, as the option came (qemu_strtosz warns each time it parses)
+    long sparseBytes = this.sparseBytes;
     if (targetImageOpts && !noCreate) {
       throw new CommandFailure("--target-image-opts requires use of -n flag", 1);
     }
@@ -388,6 +391,7 @@ final class ConvertCommand implements Callable<Integer> {
       throw new CommandFailure(e.getMessage(), 1, e);
     }
     try {
+      CreateOptionsReader.reparseSizes(format, values);
       CreateOptions options = CreateOptionsReader.read(format, values, total);
       if (options.encryption() != null) {
         boolean qcow2 = format == ImageFormat.QCOW2;
@@ -406,23 +410,40 @@ final class ConvertCommand implements Callable<Integer> {
   }
 
   /** Runs the copy, turning failures into qemu-img's messages. */
-  private static void run(Step step, String targetName, ImageFormat format) {
+  private void run(Step step, String targetName, ImageFormat format) {
     try {
       step.run();
-    } catch (InvalidOptionException e) {
-      throw new CommandFailure(e.getMessage(), 1, e);
-    } catch (ConvertTarget.ConvertException e) {
-      if (e.stage() == ConvertTarget.ConvertException.Stage.OPEN) {
-        throw new CommandFailure("Could not open '" + targetName + "': " + Failures.reason(e.getCause(), targetName),
-            1, e);
-      }
-      String reason = Failures.reason(e.getCause(), targetName);
-      throw new CommandFailure(e.stage() == ConvertTarget.ConvertException.Stage.CREATE
-          ? targetName + ": error while converting " + format.id() + ": " + reason
-          : "error while writing: " + reason, 1, e);
     } catch (IOException e) {
-      throw new CommandFailure(Failures.reason(e, null), 1, e);
+      ImageConvert.RequestFailedException request = requestFailure(e);
+      if (request == null) {
+        throw failure(e, targetName, format);
+      }
+      // qemu-img's convert_co_do_copy: the failing request's start, and strerror of its errno
+      throw new CommandFailure((request.direction() == ImageConvert.RequestFailedException.Direction.READ
+          ? "error while reading at byte " : "error while writing at byte ") + request.offset() + ": "
+          + Failures.requestReason(request.getCause(), null, err), 1, e);
     }
+  }
+
+  private static ImageConvert.RequestFailedException requestFailure(Throwable failure) {
+    for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+      if (cause instanceof ImageConvert.RequestFailedException request) {
+        return request;
+      }
+    }
+    return null;
+  }
+
+  private static CommandFailure failure(IOException failure, String targetName, ImageFormat format) {
+    return switch (failure) {
+      case InvalidOptionException e -> new CommandFailure(e.getMessage(), 1, e);
+      case ConvertTarget.ConvertException e when e.stage() == ConvertTarget.ConvertException.Stage.OPEN ->
+          new CommandFailure("Could not open '" + targetName + "': " + Failures.reason(e.getCause(), targetName), 1, e);
+      case ConvertTarget.ConvertException e -> new CommandFailure(e.stage() == ConvertTarget.ConvertException.Stage.CREATE
+          ? targetName + ": error while converting " + format.id() + ": " + Failures.reason(e.getCause(), targetName)
+          : "error while writing: " + Failures.reason(e.getCause(), targetName), 1, e);
+      default -> new CommandFailure(Failures.reason(failure, null), 1, failure);
+    };
   }
 
   private ImageFormat outputFormat() {
@@ -447,7 +468,7 @@ final class ConvertCommand implements Callable<Integer> {
     return count.intValue();
   }
 
-  private long sparseBytes() {
+  private long parseSparseBytes() {
     if (sparseSize == null) {
       return ImageConvert.DEFAULT_SPARSE_BYTES;
     }

@@ -39,6 +39,20 @@ final class Failures {
     return oneLine(reason);
   }
 
+  /**
+   * Why a read or write request failed, as strerror names the errno QEMU's block layer returns: a
+   * corrupt image is EIO ("Input/output error"), whatever qcow4j found, and the corruption that
+   * marked it is announced first on {@code err}, as qcow2_signal_corruption does; a request QEMU
+   * refuses has its errno's text; anything else as qcow4j says it.
+   */
+  static String requestReason(Throwable failure, String name, java.io.PrintWriter err) {
+    if (failure instanceof io.qcow4j.disk.CorruptImageException corrupt) {
+      announceCorruption(corrupt, err);
+      return "Input/output error";
+    }
+    return reason(failure, name);
+  }
+
   /** "Could not open 'name': reason", qemu-img's message for a failed open. */
   static CommandFailure couldNotOpen(String name, IOException failure) {
     String reason = reason(failure, name);

@@ -37,6 +37,11 @@ public final class Main {
   /** As {@link #run(PrintWriter, PrintWriter, String...)}, reading standard input from {@code in}. */
   public static int run(InputStream in, PrintWriter out, PrintWriter err, String... args) {
     Program program = Program.current();
+    // qemu_strtosz's deprecation warnings, printed where QEMU's tools parse a size
+    io.qcow4j.options.OptionNumbers.warnTo(warning -> {
+      err.println(QemuErrors.PREFIX + "warning: " + warning);
+      err.flush();
+    });
     try {
       return switch (program) {
         case QEMU_IO -> {
@@ -50,6 +55,7 @@ public final class Main {
         default -> qemuImg(program, in, out, err, args);
       };
     } finally {
+      io.qcow4j.options.OptionNumbers.warnTo(null);
       out.flush();
       err.flush();
     }

@@ -20,6 +20,9 @@ final class MapCommand implements Callable<Integer> {
   String output = "human";
   String startOffset;
   String maxLength;
+  /** -s and -l parsed (qemu-img parses each once, as it comes). */
+  long startBytes;
+  long lengthBytes = -1;
   boolean forceShare;
   boolean imageOpts;
   final List<String> objects = new ArrayList<>();
@@ -52,13 +55,13 @@ final class MapCommand implements Callable<Integer> {
         case Invocation.OUTPUT -> command.output = getopt.optarg();
         case 's' -> {
           command.startOffset = getopt.optarg();
-          if (!invocation.valid(() -> SizeOption.parse("start offset", command.startOffset))) {
+          if (!invocation.valid(() -> command.startBytes = SizeOption.parse("start offset", command.startOffset))) {
             return 1;
           }
         }
         case 'l' -> {
           command.maxLength = getopt.optarg();
-          if (!invocation.valid(() -> SizeOption.parse("max length", command.maxLength))) {
+          if (!invocation.valid(() -> command.lengthBytes = SizeOption.parse("max length", command.maxLength))) {
             return 1;
           }
         }
@@ -86,8 +89,9 @@ final class MapCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     OutputFormat outputFormat = OutputFormat.parse(output);
-    long start = startOffset == null ? 0 : SizeOption.parse("start offset", startOffset);
-    long length = maxLength == null ? -1 : SizeOption.parse("max length", maxLength);
+    // parsed once, as the options came (qemu_strtosz warns each time it parses)
+    long start = startBytes;
+    long length = lengthBytes;
     Secrets secrets = ImageArguments.secrets(objects, out);
     if (secrets == null) {
       return 0;

@@ -28,6 +28,8 @@ final class MeasureCommand implements Callable<Integer> {
   String outputFormat = "raw";
   final List<String> options = new ArrayList<>();
   String size;
+  /** --size in bytes, parsed as it came. */
+  long sizeBytes;
   String format;
   String snapshot;
   boolean imageOpts;
@@ -82,7 +84,7 @@ final class MeasureCommand implements Callable<Integer> {
         }
         case Invocation.SIZE -> {
           command.size = getopt.optarg();
-          if (!invocation.valid(() -> CreateCommand.imageSize(command.size))) {
+          if (!invocation.valid(() -> command.sizeBytes = CreateCommand.imageSize(command.size))) {
             return 1;
           }
         }
@@ -110,7 +112,8 @@ final class MeasureCommand implements Callable<Integer> {
     ImageArguments.checkSnapshotParameter(snapshot);
     String optionList = QemuOpts.accumulate(options);
     OutputFormat printAs = OutputFormat.parse(output);
-    long sizeBytes = size == null ? -1 : CreateCommand.imageSize(size);
+    // parsed once, as the option came (qemu_strtosz warns each time it parses)
+    long sizeBytes = size == null ? -1 : this.sizeBytes;
     if (file != null && size != null) {
       throw new CommandFailure("--size N cannot be used together with a filename.", 1);
     }

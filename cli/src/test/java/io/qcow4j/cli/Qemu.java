@@ -15,14 +15,26 @@ import java.util.concurrent.TimeUnit;
  * tool fails the test: bin/test installs qemu-utils.
  */
 final class Qemu {
+  /**
+   * The threads that drain the tools' stdout and stderr, two per process at once: the common pool
+   * has one thread on a two-core machine, and a tool that fills the stderr pipe (check listing
+   * thousands of errors) while that thread waits for the end of its stdout never ends.
+   */
+  private static final java.util.concurrent.ExecutorService DRAINERS =
+      java.util.concurrent.Executors.newCachedThreadPool(runnable -> {
+        Thread thread = new Thread(runnable, "qemu-output");
+        thread.setDaemon(true);
+        return thread;
+      });
+
   private Qemu() {}
 
   /** Runs {@code command} (e.g. "qemu-img", "info", ...) and returns what it printed and its status. */
   static Cli.Result run(String... command) {
     try {
       Process process = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
-      CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(process.getInputStream()));
-      CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(process.getErrorStream()));
+      CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(process.getInputStream()), DRAINERS);
+      CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(process.getErrorStream()), DRAINERS);
       if (!process.waitFor(120, TimeUnit.SECONDS)) {
         process.destroyForcibly();
         fail(String.join(" ", command) + " did not finish in 120 s");
@@ -43,8 +55,8 @@ final class Qemu {
   static Cli.Result runWithInput(String input, boolean merged, String... command) {
     try {
       Process process = new ProcessBuilder(command).redirectErrorStream(merged).start();
-      CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(process.getInputStream()));
-      CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(process.getErrorStream()));
+      CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> drain(process.getInputStream()), DRAINERS);
+      CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> drain(process.getErrorStream()), DRAINERS);
       try (java.io.OutputStream stdin = process.getOutputStream()) {
         stdin.write(input.getBytes(StandardCharsets.UTF_8));
       }

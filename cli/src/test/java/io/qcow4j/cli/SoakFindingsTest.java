@@ -30,6 +30,22 @@ class SoakFindingsTest {
   }
 
   /**
+   * A qcow2 image past 2^61 bytes needs an L1 table past QEMU's 32 MiB whatever its cluster size:
+   * qemu-img create fails with EFBIG, "The image size is too large for file format 'qcow2' (try
+   * using a larger cluster size)" (numbers seeds 6658765676552669095, 7271465068485434303 and 13
+   * more: qcow4j said "Image size N is out of range").
+   */
+  @Test
+  void qcow2PastTwoToTheSixtyOneIsTooLarge() {
+    SideBySide runs = new SideBySide();
+    runs.run("qemu-img", "create", "-f", "qcow2", "@/a.qcow2", "3907.412P").same();
+    runs.run("qemu-img", "create", "-f", "qcow2", "@/b.qcow2", "5.E").same();
+    runs.run("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=2M", "@/c.qcow2", "7.99E").same();
+    runs.run("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=2M,extended_l2=on", "@/d.qcow2", "2E").same();
+    runs.run("qemu-img", "create", "-q", "-f", "qcow2", "@/e.qcow2", "0xb5fa89caG").same();
+  }
+
+  /**
    * convert -O qed/qcow -B base: the source's zero ranges over the base's data are written as
    * zeros (they had been left unallocated, so the output read the base's data there: compare
    * found a content mismatch; convert seed -7915747840398451059).

@@ -195,6 +195,18 @@ public final class RawDiskFile implements DiskFile {
     zeroing(offset, length, () -> storage.zeroRange(offset, length));
   }
 
+  /**
+   * Zeroes the range by punching a hole, the file's size kept, as QEMU's file driver zeroes with
+   * MAY_UNMAP on a node opened with discard=unmap (handle_aiocb_write_zeroes_unmap): qemu-img
+   * convert -n leaves the source's zero ranges as holes in a raw target, qemu-io write -z -u too.
+   * Where the file system cannot punch holes the zeros are written.
+   */
+  @Override
+  public void writeZeroesUnmap(long offset, long length) throws IOException {
+    checkWrite(offset, length);
+    zeroing(offset, length, () -> storage.punchHole(offset, length));
+  }
+
   /** True: a raw file zeroes with fallocate. */
   @Override
   public boolean hasFastZeroes() {

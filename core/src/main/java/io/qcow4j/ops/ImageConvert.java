@@ -40,6 +40,43 @@ public final class ImageConvert {
   }
 
   /**
+   * A read of the sources or a write of the target failed during the copy: {@link #offset} is the
+   * guest byte where qemu-img's failing request starts ("error while reading at byte N" / "error
+   * while writing at byte N"), the cause the failure.
+   */
+  public static final class RequestFailedException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    /** Which side of the copy failed. */
+    public enum Direction {
+      /** Reading the sources. */
+      READ,
+      /** Writing the target. */
+      WRITE
+    }
+
+    private final Direction direction;
+    private final long offset;
+
+    RequestFailedException(Direction direction, long offset, IOException cause) {
+      super((direction == Direction.READ ? "error while reading at byte " : "error while writing at byte ") + offset
+          + ": " + cause.getMessage(), cause);
+      this.direction = direction;
+      this.offset = offset;
+    }
+
+    /** Which side of the copy failed. */
+    public Direction direction() {
+      return direction;
+    }
+
+    /** The guest offset where the failing request starts. */
+    public long offset() {
+      return offset;
+    }
+  }
+
+  /**
    * Where qemu-img convert --salvage reports the failures it goes past: {@code offset} is the byte
    * offset in the source that failed (one sector each).
    */

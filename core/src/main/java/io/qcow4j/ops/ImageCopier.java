@@ -58,10 +58,10 @@ final class ImageCopier {
    * none), given back once the writes are done; or the mapping of the source file they read from
    * (null when none), unmapped then.
    */
-  private record Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base,
+  private record Chunk(long start, long length, List<Action> actions, ByteBuffer data, ByteBuffer base,
       MappingGroups.Group group, MemorySegment mapping) {
-    Chunk(long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {
-      this(length, actions, data, base, null, null);
+    Chunk(long start, long length, List<Action> actions, ByteBuffer data, ByteBuffer base) {
+      this(start, length, actions, data, base, null, null);
     }
   }
 
@@ -192,8 +192,8 @@ final class ImageCopier {
           }
           window.add(CompletableFuture.supplyAsync(() -> {
             try {
-              // -S 0 into a new image without a backing file: zeros are written as data, as
-              // qemu-img's convert writes a zero run when min_sparse is 0
+              // -S 0 without a backing file: zeros are written as data, as qemu-img's convert
+              // writes a zero run when min_sparse is 0
               Chunk chunk = zero && !zerosAsData() ? zeroChunk(start, end) : dataChunk(start, end);
               if (direct) {
                 apply(chunk);
@@ -371,9 +371,13 @@ final class ImageCopier {
     return index;
   }
 
-  /** Whether zero runs are written as data: -S 0 into a new target with no backing file (qemu-img's BLK_ZERO then). */
+  /**
+   * Whether zero runs are written as data: -S 0 into a target with no backing file to compare with,
+   * new or not (-n, a streamOptimized vmdk), as qemu-img's convert turns a BLK_ZERO request into a
+   * buffer of zeros written as data when min_sparse is 0.
+   */
   private boolean zerosAsData() {
-    return !options.detectZeroes() && options.targetIsNew() && backing == null;
+    return !options.detectZeroes() && backing == null;
   }
 
   /** A run the sources read as zeros: nothing to do on a new image unless its backing file has data there. */
@@ -381,7 +385,7 @@ final class ImageCopier {
     List<Action> actions = new ArrayList<>();
     if (!options.targetIsNew()) {
       addZero(actions, start, end);
-      return new Chunk(end - start, actions, null, null);
+      return new Chunk(start, end - start, actions, null, null);
     }
     if (backing != null) {
       long cursor = start;
@@ -397,7 +401,7 @@ final class ImageCopier {
         cursor = extentEnd;
       }
     }
-    return new Chunk(end - start, actions, null, null);
+    return new Chunk(start, end - start, actions, null, null);
   }
 
   /** A chunk with data: read (or mapped), then judged unit by unit. */
@@ -412,7 +416,11 @@ final class ImageCopier {
     ByteBuffer data = dataBuffers.take();
     ByteBuffer base = null;
     try {
-      readSources(data, start, length);
+      try {
+        readSources(data, start, length);
+      } catch (IOException e) {
+        throw requests().locateRead(start, length, e);
+      }
       if (backing != null && start < backingSize) {
         base = baseBuffers.take();
         int fromBacking = (int) Math.min(length, backingSize - start);
@@ -420,7 +428,7 @@ final class ImageCopier {
         // past the backing file's end a new image reads as zeros
         Buffers.fillZeros(base, fromBacking, length - fromBacking);
       }
-      return new Chunk(length, judge(data, base, start, length), data, base);
+      return new Chunk(start, length, judge(data, base, start, length), data, base);
     } catch (IOException | RuntimeException | Error e) {
       dataBuffers.give(data);
       baseBuffers.give(base);
@@ -456,7 +464,7 @@ final class ImageCopier {
         return null;
       }
       ByteBuffer view = Buffers.Mapped.view(mapping.get());
-      return new Chunk(length, judgeSectors(view, true, start, length), null, null, group, mapping.get());
+      return new Chunk(start, length, judgeSectors(view, true, start, length), null, null, group, mapping.get());
     } catch (InternalError e) {
       unmap(group, mapping.orElse(null));
       throw new IOException(source.files() + ": the file shrank while read at offset " + local, e);
@@ -579,21 +587,43 @@ final class ImageCopier {
     }
   }
 
+  /**
+   * Makes a chunk's writes. A failure is reported as qemu-img reports its failing request: a
+   * compressed cluster's own (each is a request there), else the chunk's start.
+   */
   private void apply(Chunk chunk) throws IOException {
     for (Action action : chunk.actions()) {
-      switch (action.kind()) {
-        case WRITE -> target.writeFully(action.data().slice(action.from(), action.length()), action.offset());
-        case COMPRESSED -> compressTarget.writeCompressed(action.offset(), action.compressed());
-        case ZERO -> {
-          // qemu-img opens the target with discard=unmap unless -S 0, and zeroes with MAY_UNMAP
-          if (options.detectZeroes()) {
-            target.writeZeroesUnmap(action.offset(), action.length());
-          } else {
-            target.writeZeroes(action.offset(), action.length());
+      try {
+        switch (action.kind()) {
+          case WRITE -> target.writeFully(action.data().slice(action.from(), action.length()), action.offset());
+          case COMPRESSED -> {
+            // QEMU's qcow2_alloc_compressed_cluster_offset: compression cannot overwrite anything
+            ImageWrites.refuseCompressedOverAllocated(compressTarget, action.offset());
+            compressTarget.writeCompressed(action.offset(), action.compressed());
+          }
+          case ZERO -> {
+            // qemu-img opens the target with discard=unmap unless -S 0, and zeroes with MAY_UNMAP
+            if (options.detectZeroes()) {
+              target.writeZeroesUnmap(action.offset(), action.length());
+            } else {
+              target.writeZeroes(action.offset(), action.length());
+            }
           }
         }
+      } catch (ImageConvert.RequestFailedException e) {
+        throw e;
+      } catch (IOException e) {
+        long offset = action.kind() == Action.Kind.COMPRESSED ? action.offset() : chunk.start();
+        throw new ImageConvert.RequestFailedException(ImageConvert.RequestFailedException.Direction.WRITE, offset, e);
       }
     }
+  }
+
+  /** qemu-img's walk of this copy's requests, to name a failed read as it does. */
+  private ConvertRequests requests() throws IOException {
+    int clusterBytes = target instanceof QcowFile qcow2 ? qcow2.clusterSize() : 0;
+    return new ConvertRequests(sources, backing != null ? backingSize : -1, compressTarget != null ? clusterBytes : 0,
+        Math.max(CHUNK_BYTES, clusterBytes));
   }
 
   private void release(Chunk chunk) {

@@ -80,6 +80,7 @@ public final class ImageCreate {
 
     /** Creates the image (replacing any file there) without opening its backing file. */
     public void create() throws IOException {
+      CreateOptionsReader.reparseSizes(format, values);
       CreateOptions options;
       boolean plainFile = !ProtocolTarget.names(filename);
       if (plainFile && CreateOptionsReader.createsFileFirst(format)) {

@@ -142,10 +142,7 @@ public final class ImageWrites {
       throw new RequestException(RequestException.Errno.EINVAL);
     }
     for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
-      Extent extent = image.blockStatus(cluster, 1);
-      if (extent.depth() == 0 && (extent.data() || extent.compressed() || extent.hostOffset() >= 0)) {
-        throw new RequestException(RequestException.Errno.EIO);
-      }
+      refuseCompressedOverAllocated(image, cluster);
     }
     byte[] buffer = new byte[clusterSize];
     for (long cluster = offset; cluster < offset + count; cluster += clusterSize) {
@@ -158,6 +155,18 @@ public final class ImageWrites {
       } else {
         image.writeFully(ByteBuffer.wrap(buffer, 0, length), cluster);
       }
+    }
+  }
+
+  /**
+   * Refuses a compressed write into the cluster at {@code cluster} when the image allocates it
+   * (data, compressed or zeroed with a host cluster), with QEMU's EIO: compression cannot
+   * overwrite anything (qcow2_alloc_compressed_cluster_offset).
+   */
+  static void refuseCompressedOverAllocated(QcowFile image, long cluster) throws IOException {
+    Extent extent = image.blockStatus(cluster, 1);
+    if (extent.depth() == 0 && (extent.data() || extent.compressed() || extent.hostOffset() >= 0)) {
+      throw new RequestException(RequestException.Errno.EIO);
     }
   }
 

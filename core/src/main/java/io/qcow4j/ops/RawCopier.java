@@ -38,6 +38,8 @@ final class RawCopier {
   /** The bytes qemu-img's convert counts for progress (data; zeros too with -S 0), and those started so far. */
   private long counted;
   private long started;
+  /** The sources of the copy under way. */
+  private List<DiskFile> sources = List.of();
 
   RawCopier(FileStorage out, int minSparseSectors, long total, ImageConvert.Progress progress, int workers) {
     this.out = out;
@@ -50,6 +52,7 @@ final class RawCopier {
   }
 
   void copyAll(List<DiskFile> sources) throws IOException {
+    this.sources = List.copyOf(sources);
     counted = progress == ImageConvert.Progress.NONE ? 0 : countedBytes(sources);
     ExecutorService threads = Executors.newFixedThreadPool(workers, runnable -> {
       Thread thread = new Thread(runnable, "qcow4j-convert");
@@ -109,8 +112,18 @@ final class RawCopier {
               if (!copyMapped(source, sourceOffset, targetBase + sourceOffset, chunk)) {
                 buffer = pool.take();
                 buffer.limit(chunk);
-                source.readFully(buffer, sourceOffset);
-                writeData(buffer, targetBase + sourceOffset, chunk);
+                try {
+                  source.readFully(buffer, sourceOffset);
+                } catch (IOException e) {
+                  throw new ConvertRequests(sources, -1, 0, Buffers.IO_BUFFER_BYTES)
+                      .locateRead(targetBase + sourceOffset, chunk, e);
+                }
+                try {
+                  writeData(buffer, targetBase + sourceOffset, chunk);
+                } catch (IOException e) {
+                  throw new ImageConvert.RequestFailedException(ImageConvert.RequestFailedException.Direction.WRITE,
+                      targetBase + sourceOffset, e);
+                }
               }
             } catch (Throwable e) {
               failure.compareAndSet(null, e);

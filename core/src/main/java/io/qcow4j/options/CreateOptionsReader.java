@@ -43,6 +43,35 @@ public final class CreateOptionsReader {
   }
 
   /**
+   * Parses the size options again as QEMU 7.2's create functions do, so that qemu_strtosz's
+   * warnings ({@link OptionNumbers#warnTo}) come as often and in the order QEMU prints them: the
+   * file protocol's options on their round trip through a QDict (bdrv_co_create_file), then the
+   * format's through its QAPI visitor (qcow2, vpc, vhdx, vdi, qed, qcow, luks), in the QAPI
+   * structure's order; vmdk reads the values parsed already. A size given as a number (the image
+   * size of the command line) is parsed as digits, without a warning. The values were checked when
+   * they were set.
+   */
+  public static void reparseSizes(ImageFormat format, OptionValues values) {
+    List<String> names = switch (format) {
+      case RAW -> List.of("size", "extent_size_hint");
+      case QCOW2, QED -> List.of("extent_size_hint", "size", "cluster_size");
+      case VHDX -> List.of("extent_size_hint", "size", "log_size", "block_size");
+      case VPC, VDI, QCOW, LUKS -> List.of("extent_size_hint", "size");
+      default -> List.of();
+    };
+    for (String name : names) {
+      String value = values.string(name);
+      if (value != null) {
+        try {
+          OptionNumbers.parseSize(value);
+        } catch (OptionNumbers.FormatException e) {
+          // refused when it was set
+        }
+      }
+    }
+  }
+
+  /**
    * Whether QEMU 7.2 creates the image file through the file protocol before it checks the
    * format's own options (vpc, vdi, vhdx, qed, qcow; vmdk checks its options first), so that a
    * refusal by {@link #read} past {@link #checkBeforeFile} leaves an empty file behind.

@@ -3,10 +3,13 @@ package io.qcow4j.options;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.math.RoundingMode;
+import java.util.function.Consumer;
 
 /** Numbers as QEMU reads them in option values: qemu_strtosz sizes and qemu_strtou64 numbers. */
 public final class OptionNumbers {
   private static final BigInteger TWO_TO_64 = BigInteger.ONE.shiftLeft(64);
+  /** Where this thread's qemu_strtosz warnings go (none when unset). */
+  private static final ThreadLocal<Consumer<String>> WARNINGS = new ThreadLocal<>();
 
   private OptionNumbers() {}
 
@@ -27,11 +30,65 @@ public final class OptionNumbers {
   }
 
   /**
+   * Sends the warnings {@link #parseSize} prints as qemu_strtosz prints them (a hex number with a
+   * suffix) to {@code sink}, for the sizes this thread parses; null: nowhere.
+   */
+  public static void warnTo(Consumer<String> sink) {
+    if (sink == null) {
+      WARNINGS.remove();
+    } else {
+      WARNINGS.set(sink);
+    }
+  }
+
+  /**
+   * Whether qemu 7.2's do_strtosz warns about {@code text}: a hex number (0x, no fraction, below
+   * 2^64) followed by a suffix, "Using a multiplier suffix on hex numbers is deprecated" (b, B, e
+   * and E are hex digits there, not suffixes). It warns whether or not the rest of the text is
+   * then accepted.
+   */
+  static boolean hexWithSuffix(String text) {
+    int index = 0;
+    while (index < text.length() && " \t\n\u000b\f\r".indexOf(text.charAt(index)) >= 0) {
+      index++;
+    }
+    if (index < text.length() && (text.charAt(index) == '+' || text.charAt(index) == '-')) {
+      // a minus is refused before the hex is looked at; a plus reads on
+      if (text.charAt(index) == '-') {
+        return false;
+      }
+      index++;
+    }
+    // strtoull in base 10 reads "0" (or zeros) and stops at the x; in base 16 the 0x prefix is
+    // taken only as the number's first two characters, followed by a hex digit
+    if (!(index + 2 < text.length() && text.charAt(index) == '0'
+        && (text.charAt(index + 1) == 'x' || text.charAt(index + 1) == 'X')
+        && Character.digit(text.charAt(index + 2), 16) >= 0)) {
+      return false;
+    }
+    index += 2;
+    int digitsStart = index;
+    while (index < text.length() && Character.digit(text.charAt(index), 16) >= 0) {
+      index++;
+    }
+    String digits = text.substring(digitsStart, index).replaceFirst("^0+", "");
+    if (digits.length() > 16) {
+      // ERANGE: no warning
+      return false;
+    }
+    return index < text.length() && "kKmMgGtTpP".indexOf(text.charAt(index)) >= 0;
+  }
+
+  /**
    * Parses a size like qemu 7.2's qemu_strtosz: decimal digits with an optional fraction, or 0x
    * hex (no fraction), then an optional suffix B, K, M, G, T, P, E (either case, powers of 1024;
    * a fraction needs one). The result is below 2^64 and returned as an unsigned value.
    */
   public static long parseSize(String text) throws FormatException {
+    Consumer<String> warnings = WARNINGS.get();
+    if (warnings != null && hexWithSuffix(text)) {
+      warnings.accept("Using a multiplier suffix on hex numbers is deprecated: " + text);
+    }
     String s = text.stripLeading();
     int index = 0;
     if (index < s.length() && s.charAt(index) == '+') {

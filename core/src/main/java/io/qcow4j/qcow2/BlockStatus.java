@@ -56,10 +56,7 @@ final class BlockStatus {
       case ZERO -> new Extent(offset, run.length(), 0, true, true, false, false,
           run.hostOffset() == Run.NO_HOST ? -1 : run.hostOffset(), run.hostOffset() == Run.NO_HOST ? null : dataPath);
       case COMPRESSED -> new Extent(offset, run.length(), 0, true, false, true, true, -1, null);
-      case UNALLOCATED -> run.hostOffset() == Run.NO_HOST || image.backingDisk() != null
-          ? backingExtent(offset, run.length())
-          // unallocated subclusters of a cluster with host space: QEMU still reports the offset
-          : new Extent(offset, run.length(), 0, false, true, false, false, run.hostOffset(), dataPath);
+      case UNALLOCATED -> backingExtent(offset, run.length(), run.hostOffset());
     };
   }
 
@@ -123,16 +120,21 @@ final class BlockStatus {
     return counted >= threshold;
   }
 
-  private Extent backingExtent(long offset, long length) throws IOException {
+  /**
+   * The status of a range this layer leaves unallocated: its backing file's, one level deeper;
+   * zeros of this layer where there is none or past its end. Unallocated subclusters of a cluster
+   * with host space ({@code hostOffset}, else {@link Run#NO_HOST}) keep that offset there, as
+   * QEMU's qcow2_co_block_status reports it for QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC.
+   */
+  private Extent backingExtent(long offset, long length, long hostOffset) throws IOException {
     DiskFile backing = image.backingDisk();
-    if (backing == null) {
-      return new Extent(offset, length, 0, false, true, false, false, -1, null);
+    // past the end of a shorter backing file this layer itself reads as zeros (QEMU reports depth 0 here)
+    if (backing == null || offset >= backing.size()) {
+      boolean hasHost = hostOffset != Run.NO_HOST;
+      return new Extent(offset, length, 0, false, true, false, false, hasHost ? hostOffset : -1,
+          hasHost ? dataPath : null);
     }
     long backingSize = backing.size();
-    if (offset >= backingSize) {
-      // past the end of a shorter backing file this layer itself reads as zeros (QEMU reports depth 0 here)
-      return new Extent(offset, length, 0, false, true, false, false, -1, null);
-    }
     return backing.blockStatus(offset, Math.min(length, backingSize - offset)).deeper();
   }
 }

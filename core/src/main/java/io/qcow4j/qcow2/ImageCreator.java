@@ -45,7 +45,9 @@ final class ImageCreator {
         > HeaderCodec.MAX_BACKING_NAME_BYTES) {
       throw new ImageLimitException("Backing file name is longer than " + HeaderCodec.MAX_BACKING_NAME_BYTES + " bytes");
     }
-    if (options.size() < 0 || options.size() > HeaderCodec.MAX_VIRTUAL_SIZE) {
+    // (a size past HeaderCodec.MAX_VIRTUAL_SIZE needs an L1 table past QEMU's limit whatever the
+    // cluster size: refused there, with qemu-img's EFBIG words, as qcow2_co_create refuses it)
+    if (options.size() < 0) {
       throw new ImageLimitException("Image size " + options.size() + " is out of range (0.." + HeaderCodec.MAX_VIRTUAL_SIZE + ")");
     }
   }
@@ -142,7 +144,7 @@ final class ImageCreator {
 
       Refcounts refcounts = new Refcounts(storage.name(), storage, clusterBits, refcountOrder, clusterSize, 1);
       long bytesPerTable = (long) clusterSize * (clusterSize / (options.extendedL2() ? 16 : 8));
-      long l1Entries = (size + bytesPerTable - 1) / bytesPerTable;
+      long l1Entries = size / bytesPerTable + (size % bytesPerTable != 0 ? 1 : 0);
       if (l1Entries * 8 > HeaderCodec.MAX_L1_BYTES) {
         // qemu-img's words for a create that fails with EFBIG (block.c's bdrv_img_create)
         throw new ImageLimitException(storage.name() + ": The image size is too large for file format 'qcow2'"
