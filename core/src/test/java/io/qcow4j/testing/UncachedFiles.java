@@ -32,11 +32,18 @@ public final class UncachedFiles implements AutoCloseable {
   /** Opens {@code path} for reading, directly when its file system allows it, else through the cache. */
   public static UncachedFiles open(Path path) throws IOException {
     int alignment = (int) Math.max(512, Files.getFileStore(path).getBlockSize());
+    FileChannel direct = null;
     try {
-      FileChannel direct = FileChannel.open(path, StandardOpenOption.READ, ExtendedOpenOption.DIRECT);
-      return new UncachedFiles(direct, ByteBuffer.allocateDirect(CHUNK + alignment).alignedSlice(alignment), alignment);
+      direct = FileChannel.open(path, StandardOpenOption.READ, ExtendedOpenOption.DIRECT);
+      ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK + alignment).alignedSlice(alignment);
+      // a file system may take the flag and refuse the reads: try one
+      direct.read(buffer.limit(alignment), 0);
+      return new UncachedFiles(direct, buffer, alignment);
     } catch (UnsupportedOperationException | IOException e) {
       // tmpfs and some others refuse O_DIRECT: there the page cache is the file itself
+      if (direct != null) {
+        direct.close();
+      }
       return new UncachedFiles(FileChannel.open(path, StandardOpenOption.READ), ByteBuffer.allocateDirect(CHUNK), 1);
     }
   }
