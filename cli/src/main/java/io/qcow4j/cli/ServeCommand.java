@@ -51,6 +51,8 @@ final class ServeCommand implements Callable<Integer> {
   String pidFile;
   /** --discard=unmap: trims free space; qemu-nbd's default ignores them. */
   boolean unmap;
+  /** LISTEN_FDS sockets were handed to this process (qemu-nbd's socket activation). */
+  boolean activated;
   /** -L: list the exports of another server instead of serving. */
   boolean list;
   boolean exportNameGiven;
@@ -222,6 +224,9 @@ final class ServeCommand implements Callable<Integer> {
       if (command.fork) {
         return invocation.error("List mode is incompatible with forking");
       }
+      if (command.checkActivation(invocation) != 0) {
+        return 1;
+      }
       return ExportListing.list(command.socket, command.bind, command.port, invocation);
     }
     if (operands.size() != 1) {
@@ -230,8 +235,36 @@ final class ServeCommand implements Callable<Integer> {
       return 1;
     }
     command.file = operands.getFirst();
+    if (command.checkActivation(invocation) != 0) {
+      return 1;
+    }
     command.debug = invocation.debug();
     return invocation.execute(command);
+  }
+
+  /**
+   * qemu-nbd's check of socket activation, after its operands and before TLS: each handed
+   * descriptor open, no other place to listen named, one socket only; 0, or 1 once refused.
+   */
+  private int checkActivation(Invocation invocation) {
+    long count;
+    try {
+      count = SocketActivation.check();
+    } catch (CommandFailure e) {
+      return invocation.error(e.getMessage());
+    }
+    activated = count > 0 || SocketActivation.isForkChild();
+    if (count == 0) {
+      return 0;
+    }
+    String refusal = SocketActivation.refusal(socket, bind, port, list);
+    if (refusal != null) {
+      return invocation.error(refusal);
+    }
+    if (count > 1) {
+      return invocation.error("qemu-nbd does not support socket activation with LISTEN_FDS > 1");
+    }
+    return 0;
   }
 
   /** How the command line names an option qcow4j refuses. */
@@ -262,7 +295,7 @@ final class ServeCommand implements Callable<Integer> {
     }
     if (fork && !ServeDaemon.isChild()) {
       // qemu-nbd forks once its options are checked, before it listens or opens the image
-      return ServeDaemon.forkAndWait(err);
+      return ServeDaemon.forkAndWait(err, activated);
     }
     try (ServerLog log = ServerLog.install(err, debug())) {
       return serve(secrets);
@@ -275,6 +308,18 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   private int serve(Secrets secrets) throws InterruptedException {
+    // qemu-nbd takes the activated socket before it opens the image
+    SocketActivation activation = activated ? SocketActivation.adopt(ServeDaemon.isChild()) : null;
+    try {
+      return serve(secrets, activation);
+    } finally {
+      if (activation != null) {
+        activation.restoreStandardStreams();
+      }
+    }
+  }
+
+  private int serve(Secrets secrets, SocketActivation activation) throws InterruptedException {
     // qemu-nbd lets others do anything with the image but resize it under its clients
     // a loaded snapshot is exported read-only, as qemu-nbd exports it
     boolean exportReadOnly = readOnly || snapshot != null;
@@ -303,7 +348,9 @@ final class ServeCommand implements Callable<Integer> {
       for (String bitmap : bitmaps) {
         builder.dirtyBitmap(exportedBitmap(disk, bitmap));
       }
-      if (socket != null) {
+      if (activation != null) {
+        builder.listening(activation.channel());
+      } else if (socket != null) {
         builder.unixSocket(Path.of(socket));
       } else {
         builder.tcp(bind == null ? "127.0.0.1" : bind, port == null ? NbdServer.DEFAULT_PORT : port);
@@ -335,6 +382,10 @@ final class ServeCommand implements Callable<Integer> {
     // Ends when the last client leaves (without -t), or when a signal runs the server's shutdown
     // hook, which flushes and closes the image.
     server.awaitTermination();
+    if (activation != null) {
+      // the channel's close put /dev/null on the standard streams
+      activation.restoreStandardStreams();
+    }
     try {
       server.close();
     } catch (IOException e) {

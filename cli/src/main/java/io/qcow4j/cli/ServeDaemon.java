@@ -41,7 +41,7 @@ final class ServeDaemon {
    * The parent's side of --fork: starts the child and relays its stderr until the child closes
    * it; the exit status of the parent.
    */
-  static int forkAndWait(PrintWriter err) {
+  static int forkAndWait(PrintWriter err, boolean activated) {
     List<String> command = ownCommandLine();
     ProcessBuilder builder = new ProcessBuilder(command)
         .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -50,6 +50,9 @@ final class ServeDaemon {
     builder.environment().put(CHILD_VARIABLE, "1");
     Process child;
     try {
+      if (activated) {
+        SocketActivation.handToChild(builder);
+      }
       child = builder.start();
     } catch (IOException e) {
       err.println(QemuErrors.PREFIX + "Failed to fork: " + Failures.reason(e, null));

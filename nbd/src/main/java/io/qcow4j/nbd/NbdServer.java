@@ -133,7 +133,7 @@ public final class NbdServer implements AutoCloseable {
       }
       return "nbd://" + host + ":" + inet.getPort() + "/" + name;
     }
-    return "nbd+unix:///" + name + "?socket=" + socketPath;
+    return "nbd+unix:///" + name + "?socket=" + ((UnixDomainSocketAddress) address).getPath();
   }
 
   /** The transmission flags a client gets (package-private, for tests). */
@@ -425,6 +425,7 @@ public final class NbdServer implements AutoCloseable {
     private boolean readOnly;
     private InetSocketAddress tcpAddress = new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT);
     private Path unixSocket;
+    private ServerSocketChannel listening;
     private int maxClients;
     private boolean persistent = true;
     private boolean closeDiskOnStop;
@@ -487,6 +488,16 @@ public final class NbdServer implements AutoCloseable {
     /** Listens on a Unix socket at {@code path} instead of TCP; the socket file is removed on close. */
     public Builder unixSocket(Path path) {
       unixSocket = Objects.requireNonNull(path, "path");
+      return this;
+    }
+
+    /**
+     * Accepts on a socket that already listens (TCP or Unix), as qemu-nbd does on the one socket
+     * activation hands it, instead of binding one: the server closes it when it stops, and never
+     * removes its file.
+     */
+    public Builder listening(ServerSocketChannel channel) {
+      listening = Objects.requireNonNull(channel, "channel");
       return this;
     }
 
@@ -566,7 +577,10 @@ public final class NbdServer implements AutoCloseable {
       Export export = new Export(disk, exportName, description, readOnly || disk.isReadOnly(), disk.size(),
           maxClients != 1, disk.hasFastZeroes(), unmap, allocationDepth, bitmaps);
       ServerSocketChannel listener;
-      if (unixSocket != null) {
+      if (listening != null) {
+        listener = listening;
+        listener.configureBlocking(true);
+      } else if (unixSocket != null) {
         removeStaleSocket(unixSocket);
         listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
@@ -588,7 +602,7 @@ public final class NbdServer implements AutoCloseable {
       }
       NbdServer server;
       try {
-        server = new NbdServer(this, export, listener, unixSocket);
+        server = new NbdServer(this, export, listener, listening != null ? null : unixSocket);
       } catch (IOException | RuntimeException e) {
         listener.close();
         throw e;

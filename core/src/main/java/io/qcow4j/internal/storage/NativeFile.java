@@ -47,6 +47,8 @@ final class NativeFile implements AutoCloseable {
   private static final int EINVAL = 22;
   private static final int ENOSYS = 38;
   private static final int EOPNOTSUPP = 95;
+  private static final int F_GETFD = 1;
+  private static final int F_DUPFD_CLOEXEC = 1030;
   private static final int F_OFD_GETLK = 36;
   private static final int F_OFD_SETLK = 37;
   private static final short F_RDLCK = 0;
@@ -269,6 +271,57 @@ final class NativeFile implements AutoCloseable {
     }
   }
 
+  /**
+   * A call on a descriptor number of the process rather than on a file of its own (socket
+   * activation's inherited socket): fcntl(fd, F_GETFD), fcntl(fd, F_DUPFD_CLOEXEC, 0), dup3(fd,
+   * target, 0) or close(fd), again after EINTR (but close); the result, or an {@link ErrnoException}
+   * with the call's errno.
+   */
+  static long descriptorCall(String what, int fd, int target) throws IOException {
+    if (Syscall.CALL == null) {
+      throw new IOException(what + "(" + fd + "): no native calls on this platform");
+    }
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
+      while (true) {
+        long result = switch (what) {
+          case "F_GETFD" -> Syscall.call(errno, Syscall.NUMBERS.fcntl(), fd, F_GETFD, 0, 0, 0, 0);
+          case "F_DUPFD_CLOEXEC" -> Syscall.call(errno, Syscall.NUMBERS.fcntl(), fd, F_DUPFD_CLOEXEC, 0, 0, 0, 0);
+          case "dup3" -> Syscall.call(errno, Syscall.NUMBERS.dup3(), fd, target, 0, 0, 0, 0);
+          case "close" -> Syscall.call(errno, Syscall.NUMBERS.close(), fd, 0, 0, 0, 0, 0);
+          default -> throw new IllegalArgumentException(what);
+        };
+        if (result >= 0) {
+          return result;
+        }
+        int code = Libc.errno(errno);
+        // a close interrupted has closed the descriptor all the same on Linux
+        if (code != EINTR || what.equals("close")) {
+          throw new ErrnoException(code, Libc.strerror(code));
+        }
+      }
+    } catch (IOException | RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable e) {
+      throw new IOException(what + "(" + fd + ") failed", e);
+    }
+  }
+
+  /** A failed call: strerror's text as the message, and the errno value. */
+  static final class ErrnoException extends IOException {
+    private static final long serialVersionUID = 1L;
+    private final int errno;
+
+    ErrnoException(int errno, String text) {
+      super(text);
+      this.errno = errno;
+    }
+
+    int errno() {
+      return errno;
+    }
+  }
+
   /** st_blocks * 512 of the file at {@code path} (the bytes it occupies), or -1 when unknown. */
   static long allocatedBytes(Path path) {
     if (Syscall.CALL == null) {
@@ -417,28 +470,33 @@ final class NativeFile implements AutoCloseable {
     }
 
     /** strerror's text for an errno value, and the value. */
-    @SuppressWarnings("restricted")
     static String describe(int code) {
-      String text = "";
+      String text = strerror(code);
+      return (text.isEmpty() ? "" : text + " ") + "(errno " + code + ")";
+    }
+
+    /** strerror's text for an errno value; empty when it cannot be had. */
+    @SuppressWarnings("restricted")
+    static String strerror(int code) {
       try {
         if (Strerror.CALL != null) {
           MemorySegment message = (MemorySegment) Strerror.CALL.invokeExact(code);
-          text = message.reinterpret(256).getString(0) + " ";
+          return message.reinterpret(256).getString(0);
         }
       } catch (Throwable e) {
-        // The number alone then.
+        // none then
       }
-      return text + "(errno " + code + ")";
+      return "";
     }
   }
 
   /** The numbers of the system calls made here, per architecture. */
   private record SyscallNumbers(long openat, long close, long fallocate, long lseek, long newfstatat, long preadv,
-      long pwritev, long fcntl, long copyFileRange) {
+      long pwritev, long fcntl, long copyFileRange, long dup3) {
     static SyscallNumbers of(String arch) {
       return switch (arch) {
-        case "amd64", "x86_64" -> new SyscallNumbers(257, 3, 285, 8, 262, 295, 296, 72, 326);
-        case "aarch64" -> new SyscallNumbers(56, 57, 47, 62, 79, 69, 70, 25, 285);
+        case "amd64", "x86_64" -> new SyscallNumbers(257, 3, 285, 8, 262, 295, 296, 72, 326, 292);
+        case "aarch64" -> new SyscallNumbers(56, 57, 47, 62, 79, 69, 70, 25, 285, 24);
         default -> null;
       };
     }
