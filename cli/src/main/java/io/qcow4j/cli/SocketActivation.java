@@ -121,6 +121,7 @@ final class SocketActivation {
       if (forkChild) {
         inherited = System.inheritedChannel();
       } else {
+        requireSocket();
         int savedIn = NativeCalls.duplicate(0);
         NativeCalls.duplicateTo(FIRST_DESCRIPTOR, 0);
         try {
@@ -134,8 +135,8 @@ final class SocketActivation {
       if (!(inherited instanceof ServerSocketChannel channel)) {
         // qio_channel_socket_new_fd's getsockname fails on anything but a socket; the JDK's
         // channel for a connected or datagram socket cannot accept
-        throw new CommandFailure("Failed to use socket activation: Unable to query local socket address: "
-            + (inherited == null ? "Socket operation on non-socket" : "not a listening stream socket"), 1);
+        throw new CommandFailure(inherited == null ? NOT_A_SOCKET
+            : "Failed to use socket activation: the socket is no listening stream socket", 1);
       }
       return new SocketActivation(channel, savedOut, savedErr);
     } catch (IOException e) {
@@ -148,6 +149,7 @@ final class SocketActivation {
    * without LISTEN_PID and LISTEN_FDS (QEMU unsets them).
    */
   static void handToChild(ProcessBuilder child) throws IOException {
+    requireSocket();
     NativeCalls.duplicateTo(FIRST_DESCRIPTOR, 0);
     NativeCalls.close(FIRST_DESCRIPTOR);
     child.redirectInput(ProcessBuilder.Redirect.INHERIT);
@@ -155,6 +157,26 @@ final class SocketActivation {
     child.environment().remove("LISTEN_FDS");
     child.environment().put(CHILD_VARIABLE, "1");
   }
+
+  /**
+   * Refuses descriptor 3 unless it is a socket, before anything moves or closes it: where the
+   * caller left it closed, the JVM has opened a file of its own there (its class archive, say)
+   * before main, which QEMU's F_GETFD check cannot tell from a handed descriptor.
+   */
+  private static void requireSocket() {
+    String target;
+    try {
+      target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/" + FIRST_DESCRIPTOR)).toString();
+    } catch (IOException | UnsupportedOperationException e) {
+      target = "";
+    }
+    if (!target.startsWith("socket:")) {
+      throw new CommandFailure(NOT_A_SOCKET, 1);
+    }
+  }
+
+  private static final String NOT_A_SOCKET =
+      "Failed to use socket activation: Unable to query remote socket address: Socket operation on non-socket";
 
   /** Whether this process is a --fork child whose parent handed it the activated socket. */
   static boolean isForkChild() {
