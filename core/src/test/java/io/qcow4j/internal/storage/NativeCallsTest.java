@@ -48,4 +48,22 @@ class NativeCallsTest {
         .count();
     assertThat(preparing).isLessThanOrEqualTo(1);
   }
+
+  @Test
+  void descriptorCallsDuplicateMoveAndCloseWithStrerrorsWords() throws Exception {
+    // duplicates of standard input, whatever it is here
+    int copy = NativeCalls.duplicate(0);
+    assertThat(copy).isGreaterThan(2);
+    // F_DUPFD_CLOEXEC: the duplicate is closed on exec
+    assertThat(NativeCalls.descriptorFlags(copy) & 1).isEqualTo(1);
+    int target = NativeCalls.duplicate(0);
+    NativeCalls.close(target);
+    assertThatThrownBy(() -> NativeCalls.descriptorFlags(target)).hasMessage("Bad file descriptor");
+    NativeCalls.duplicateTo(copy, target);
+    // dup3 without O_CLOEXEC: the moved descriptor stays open across exec
+    assertThat(NativeCalls.descriptorFlags(target) & 1).isZero();
+    NativeCalls.close(target);
+    NativeCalls.close(copy);
+    assertThatThrownBy(() -> NativeCalls.close(copy)).hasMessage("Bad file descriptor");
+  }
 }
