@@ -46,6 +46,29 @@ class SocketActivationIT {
   }
 
   @Test
+  void forkPersistentAndSharedOnTheActivatedSocket() throws Exception {
+    // --fork: the parent returns once the child serves on the socket it was handed; -t and -e as
+    // on a bound socket (libnbd stops the server it started when it closes; a --fork daemon ends
+    // when its last client leaves, a moment later: each server has an image of its own)
+    String[][] cases = {{"--fork"}, {"-t", "-e", "2"}};
+    int copies = 0;
+    for (String[] options : cases) {
+      java.util.List<String> ours = new java.util.ArrayList<>(java.util.List.of("nbdinfo", "--map", "--", "[", qemuNbd.toString()));
+      java.util.List<String> theirs = new java.util.ArrayList<>(java.util.List.of("nbdinfo", "--map", "--", "[", "qemu-nbd"));
+      for (java.util.List<String> command : java.util.List.of(ours, theirs)) {
+        Path copy = Files.copy(image, dir.resolve("copy" + copies++ + ".qcow2"));
+        command.addAll(java.util.List.of(options));
+        command.addAll(java.util.List.of("-f", "qcow2", copy.toString(), "]"));
+      }
+      Cli.Result theirResult = Qemu.run(theirs.toArray(String[]::new));
+      Cli.Result ourResult = Qemu.run(ours.toArray(String[]::new));
+      assertThat(theirResult.exitCode()).as(theirResult.err()).isZero();
+      assertThat(ourResult.exitCode()).as(ourResult.err()).isZero();
+      assertThat(ourResult.out()).as(String.join(" ", options)).isEqualTo(theirResult.out()).contains("data");
+    }
+  }
+
+  @Test
   void nbdcopyFromTheServerGivesTheImagesBytes() {
     Path out = dir.resolve("out.raw");
     Qemu.check("nbdcopy", "--", "[", qemuNbd.toString(), "-f", "qcow2", "-r", image.toString(), "]", out.toString());
