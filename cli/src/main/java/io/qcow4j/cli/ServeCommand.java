@@ -51,6 +51,9 @@ final class ServeCommand implements Callable<Integer> {
   String pidFile;
   /** --discard=unmap: trims free space; qemu-nbd's default ignores them. */
   boolean unmap;
+  /** -c and --selinux-label, refused once qemu-nbd's checks before theirs have passed. */
+  String device;
+  String selinuxLabel;
   /** LISTEN_FDS sockets were handed to this process (qemu-nbd's socket activation). */
   boolean activated;
   /** -L: list the exports of another server instead of serving. */
@@ -183,6 +186,8 @@ final class ServeCommand implements Callable<Integer> {
           command.exportNameGiven = true;
         }
         case 'L' -> command.list = true;
+        case 'c' -> command.device = argument;
+        case SELINUX_LABEL -> command.selinuxLabel = argument;
         case 'D' -> command.description = argument;
         case 'v' -> command.verbose = true;
         case 'T' -> { }
@@ -218,13 +223,14 @@ final class ServeCommand implements Callable<Integer> {
       }
       if (command.exportNameGiven || command.description != null || command.format != null
           || command.snapshot != null || !command.bitmaps.isEmpty() || command.allocationDepth || seenAio
+          || command.device != null
           || seenDiscard || seenCache) {
         return invocation.error("List mode is incompatible with per-device settings");
       }
       if (command.fork) {
         return invocation.error("List mode is incompatible with forking");
       }
-      if (command.checkActivation(invocation) != 0) {
+      if (command.checkActivation(invocation) != 0 || command.refuseUnsupported(invocation) != 0) {
         return 1;
       }
       return ExportListing.list(command.socket, command.bind, command.port, invocation);
@@ -235,7 +241,7 @@ final class ServeCommand implements Callable<Integer> {
       return 1;
     }
     command.file = operands.getFirst();
-    if (command.checkActivation(invocation) != 0) {
+    if (command.checkActivation(invocation) != 0 || command.refuseUnsupported(invocation) != 0) {
       return 1;
     }
     command.debug = invocation.debug();
@@ -257,12 +263,23 @@ final class ServeCommand implements Callable<Integer> {
     if (count == 0) {
       return 0;
     }
-    String refusal = SocketActivation.refusal(socket, bind, port, list);
+    String refusal = SocketActivation.refusal(device, socket, bind, port, selinuxLabel, list);
     if (refusal != null) {
       return invocation.error(refusal);
     }
     if (count > 1) {
       return invocation.error("qemu-nbd does not support socket activation with LISTEN_FDS > 1");
+    }
+    return 0;
+  }
+
+  /** -c and --selinux-label, which qcow4j does not do, refused after socket activation's checks. */
+  private int refuseUnsupported(Invocation invocation) {
+    if (device != null) {
+      return invocation.error("-c is not supported by qcow4j");
+    }
+    if (selinuxLabel != null) {
+      return invocation.error("--selinux-label is not supported by qcow4j");
     }
     return 0;
   }

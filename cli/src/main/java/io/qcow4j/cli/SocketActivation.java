@@ -90,9 +90,12 @@ final class SocketActivation {
 
   /**
    * socket_activation_validate_opts: what qemu-nbd says of an option that names another place to
-   * listen, or null. (-c and --selinux-label are refused by qcow4j as it reads them.)
+   * listen (or a device, or a label for the socket), or null.
    */
-  static String refusal(String socket, String bind, Integer port, boolean list) {
+  static String refusal(String device, String socket, String bind, Integer port, String selinuxLabel, boolean list) {
+    if (device != null) {
+      return "NBD device can't be set when using socket activation";
+    }
     if (socket != null) {
       return "Unix socket can't be set when using socket activation";
     }
@@ -101,6 +104,9 @@ final class SocketActivation {
     }
     if (port != null) {
       return "TCP port number can't be set when using socket activation";
+    }
+    if (selinuxLabel != null) {
+      return "SELinux label can't be set when using socket activation";
     }
     if (list) {
       return "List mode is incompatible with socket activation";

@@ -96,6 +96,8 @@ class SocketActivationIT {
         {"-p", "10999", "-f", "qcow2", image.toString()},
         {"-b", "127.0.0.1", "-f", "qcow2", image.toString()},
         {"-L"},
+        {"-c", "/dev/nbd0", "-f", "qcow2", image.toString()},
+        {"--selinux-label=x", "-f", "qcow2", image.toString()},
     };
     for (String[] arguments : cases) {
       Cli.Result ours = activated("", qemuNbd.toString(), arguments);

@@ -22,10 +22,18 @@ class SocketActivationTest {
 
   @Test
   void refusalsInQemuNbdsOrder() {
-    assertThat(SocketActivation.refusal("/s", "h", 1, true)).isEqualTo("Unix socket can't be set when using socket activation");
-    assertThat(SocketActivation.refusal(null, "h", 1, true)).isEqualTo("The interface can't be set when using socket activation");
-    assertThat(SocketActivation.refusal(null, null, 1, true)).isEqualTo("TCP port number can't be set when using socket activation");
-    assertThat(SocketActivation.refusal(null, null, null, true)).isEqualTo("List mode is incompatible with socket activation");
-    assertThat(SocketActivation.refusal(null, null, null, false)).isNull();
+    assertThat(SocketActivation.refusal("/dev/nbd0", "/s", "h", 1, "l", true))
+        .isEqualTo("NBD device can't be set when using socket activation");
+    assertThat(SocketActivation.refusal(null, "/s", "h", 1, "l", true))
+        .isEqualTo("Unix socket can't be set when using socket activation");
+    assertThat(SocketActivation.refusal(null, null, "h", 1, "l", true))
+        .isEqualTo("The interface can't be set when using socket activation");
+    assertThat(SocketActivation.refusal(null, null, null, 1, "l", true))
+        .isEqualTo("TCP port number can't be set when using socket activation");
+    assertThat(SocketActivation.refusal(null, null, null, null, "l", true))
+        .isEqualTo("SELinux label can't be set when using socket activation");
+    assertThat(SocketActivation.refusal(null, null, null, null, null, true))
+        .isEqualTo("List mode is incompatible with socket activation");
+    assertThat(SocketActivation.refusal(null, null, null, null, null, false)).isNull();
   }
 }
