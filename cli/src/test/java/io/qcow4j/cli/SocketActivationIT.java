@@ -69,6 +69,45 @@ class SocketActivationIT {
   }
 
   @Test
+  void aTcpSocketFromSystemdSocketActivate() throws Exception {
+    // systemd-socket-activate listens, and at the first connection execs the server with the
+    // listening TCP socket at descriptor 3; the server ends when that client leaves
+    String expected = null;
+    for (String server : new String[] {"qemu-nbd", qemuNbd.toString()}) {
+      int port;
+      try (java.net.ServerSocket free = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        port = free.getLocalPort();
+      }
+      Process activator = new ProcessBuilder("systemd-socket-activate", "-l", "127.0.0.1:" + port, server, "-f", "qcow2",
+          image.toString()).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      try {
+        java.io.BufferedReader err = new java.io.BufferedReader(
+            new java.io.InputStreamReader(activator.getErrorStream(), java.nio.charset.StandardCharsets.UTF_8));
+        String line = err.readLine();
+        assertThat(line).as("systemd-socket-activate listens").startsWith("Listening on 127.0.0.1:" + port);
+        Thread.ofVirtual().start(() -> {
+          try {
+            err.transferTo(java.io.Writer.nullWriter());
+          } catch (java.io.IOException e) {
+            // the process ended
+          }
+        });
+        Cli.Result map = Qemu.run("nbdinfo", "--map", "nbd://127.0.0.1:" + port);
+        assertThat(map.exitCode()).as(server + ": " + map.err()).isZero();
+        if (expected == null) {
+          expected = map.out();
+        } else {
+          assertThat(map.out()).isEqualTo(expected).contains("data");
+        }
+        assertThat(activator.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).as(server + " ends").isTrue();
+        assertThat(activator.exitValue()).isZero();
+      } finally {
+        activator.destroyForcibly();
+      }
+    }
+  }
+
+  @Test
   void nbdcopyFromTheServerGivesTheImagesBytes() {
     Path out = dir.resolve("out.raw");
     Qemu.check("nbdcopy", "--", "[", qemuNbd.toString(), "-f", "qcow2", "-r", image.toString(), "]", out.toString());
