@@ -366,7 +366,7 @@ final class ServeCommand implements Callable<Integer> {
         builder.dirtyBitmap(exportedBitmap(disk, bitmap));
       }
       if (activation != null) {
-        builder.listening(activation.channel());
+        builder.listening(activation.channel(), activation::restoreStandardStreams);
       } else if (socket != null) {
         builder.unixSocket(Path.of(socket));
       } else {
@@ -399,10 +399,6 @@ final class ServeCommand implements Callable<Integer> {
     // Ends when the last client leaves (without -t), or when a signal runs the server's shutdown
     // hook, which flushes and closes the image.
     server.awaitTermination();
-    if (activation != null) {
-      // the channel's close put /dev/null on the standard streams
-      activation.restoreStandardStreams();
-    }
     try {
       server.close();
     } catch (IOException e) {

@@ -15,7 +15,7 @@ import java.util.Map;
  * descriptor 0: descriptor 3 is put there for that call (the JDK takes a duplicate of its own),
  * standard input is put back and descriptor 3 closed. Closing that channel makes the JDK put
  * /dev/null on descriptors 0, 1 and 2 (an inetd service's streams are its socket): duplicates of 1
- * and 2 are kept to put back once the server has stopped.
+ * and 2 are kept to put back as soon as the server has closed it.
  */
 final class SocketActivation {
   /** The first inherited socket (systemd's SD_LISTEN_FDS_START). */

@@ -65,6 +65,7 @@ public final class NbdServer implements AutoCloseable {
   private final ServerSocketChannel listener;
   private final SocketAddress address;
   private final Path socketPath;
+  private final Runnable afterListenerClose;
   private final int maxClients;
   private final boolean persistent;
   private final boolean closeDiskOnStop;
@@ -96,6 +97,7 @@ public final class NbdServer implements AutoCloseable {
     // a Unix socket was bound under a temporary name and renamed (Builder.bindUnix)
     this.address = socketPath != null ? UnixDomainSocketAddress.of(socketPath) : listener.getLocalAddress();
     this.socketPath = socketPath;
+    this.afterListenerClose = builder.afterListenerClose;
     this.maxClients = builder.maxClients;
     this.persistent = builder.persistent;
     this.closeDiskOnStop = builder.closeDiskOnStop;
@@ -207,6 +209,9 @@ public final class NbdServer implements AutoCloseable {
       listener.close();
     } catch (IOException e) {
       failure = e;
+    }
+    if (afterListenerClose != null) {
+      afterListenerClose.run();
     }
     if (socketPath != null) {
       try {
@@ -426,6 +431,7 @@ public final class NbdServer implements AutoCloseable {
     private InetSocketAddress tcpAddress = new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT);
     private Path unixSocket;
     private ServerSocketChannel listening;
+    private Runnable afterListenerClose;
     private int maxClients;
     private boolean persistent = true;
     private boolean closeDiskOnStop;
@@ -497,7 +503,17 @@ public final class NbdServer implements AutoCloseable {
      * removes its file.
      */
     public Builder listening(ServerSocketChannel channel) {
+      return listening(channel, null);
+    }
+
+    /**
+     * {@link #listening(ServerSocketChannel)}, and {@code afterClose} (if not null) runs as soon as
+     * the server has closed the channel: the channel {@link System#inheritedChannel()} gives puts
+     * /dev/null on the standard streams as it closes, which a caller can put back there.
+     */
+    public Builder listening(ServerSocketChannel channel, Runnable afterClose) {
       listening = Objects.requireNonNull(channel, "channel");
+      afterListenerClose = afterClose;
       return this;
     }
 

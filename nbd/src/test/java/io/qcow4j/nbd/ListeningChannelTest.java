@@ -27,8 +27,9 @@ class ListeningChannelTest {
     Path path = dir.resolve("activated.sock");
     ServerSocketChannel channel = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
     channel.bind(UnixDomainSocketAddress.of(path));
+    java.util.concurrent.atomic.AtomicBoolean closedWhenRun = new java.util.concurrent.atomic.AtomicBoolean();
     NbdServer server = NbdServer.builder().disk(new ZeroAwareDisk(new byte[1 << 20], false)).persistent(false)
-        .listening(channel).start();
+        .listening(channel, () -> closedWhenRun.set(!channel.isOpen())).start();
     assertThat(server.uri()).isEqualTo("nbd+unix:///?socket=" + path);
     // the size line of a client's handshake: the export is served on that socket
     try (SocketChannel client = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
@@ -41,6 +42,7 @@ class ListeningChannelTest {
     // not persistent: the last client's leaving stops the server, which closes the channel
     assertThat(server.awaitTermination(Duration.ofSeconds(30))).isTrue();
     assertThat(channel.isOpen()).isFalse();
+    assertThat(closedWhenRun).as("afterClose ran once the channel was closed").isTrue();
     assertThat(Files.exists(path)).as("the socket's file is the caller's").isTrue();
   }
 }
