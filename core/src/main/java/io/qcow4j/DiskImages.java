@@ -1,5 +1,6 @@
 package io.qcow4j;
 
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CreateOptions;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -28,6 +29,7 @@ import io.qcow4j.vpc.FixedVhdTarget;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * Opens disk images by path, probing the format as QEMU does when the options do not name it; a
@@ -82,8 +84,38 @@ public final class DiskImages {
           : probed ? RawDiskFile.openProbed(path, options) : RawDiskFile.open(path, options);
       case VMDK -> VmdkFile.open(path, options);
       case LUKS -> LuksFile.open(path, options, secret(options, formatOptions.keySecret(), secrets));
-      default -> ReadOnlyFormats.open(format, path, options);
+      default -> ReadOnlyFormats.open(format, path, options, formatOptions);
     };
+  }
+
+  /**
+   * qemu-img check -r on the image {@code spec} describes in a format qcow4j reads but does not
+   * write (vmdk, vpc, vdi, qed, qcow, bochs): opened as QEMU opens it for a repair and, for QED,
+   * checked and repaired as QEMU repairs it ({@code repair} LEAKS or ALL: QEMU's qed_check fixes
+   * what it can either way); empty for a format QEMU cannot check with repairs, once the image
+   * opened. qcow2, raw and luks images are not taken here.
+   */
+  public static Optional<CheckResult> repair(ImageSpec spec, OpenOptions defaults, CheckResult.Repair repair)
+      throws IOException {
+    if (repair == CheckResult.Repair.NONE) {
+      throw new IllegalArgumentException("a repair mode is needed");
+    }
+    if (!spec.overPlainFile()) {
+      throw new UnsupportedFeatureException("qcow4j repairs images in plain files only");
+    }
+    OpenOptions options = spec.openOptions(defaults).withReadOnly(true);
+    Path path = spec.path();
+    ImageFormat format = options.format() != null ? options.format() : probe(path);
+    if (format.writable()) {
+      throw new IllegalArgumentException("format " + format.id() + " is repaired by its own engine");
+    }
+    FormatOptions formatOptions = spec.formatOptions(format);
+    if (format == ImageFormat.VMDK) {
+      // QEMU opens it read-write, which changes nothing before the first write, then has no check with repairs
+      VmdkFile.open(path, options).close();
+      return Optional.empty();
+    }
+    return ReadOnlyFormats.repair(format, path, options, formatOptions);
   }
 
   /**

@@ -127,8 +127,12 @@ final class CheckCommand implements Callable<Integer> {
       OpenOptions options = image.openOptions(OpenOptions.readOnlyDefaults()
           .withSharedPermissions(ImageArguments.SHARE_ALL).withReadOnly(fix == CheckResult.Repair.NONE));
       ImageFormat imageFormat = options.format() != null ? options.format() : DiskImages.probe(image.path());
-      if ((imageFormat == ImageFormat.VMDK || imageFormat == ImageFormat.VHDX || imageFormat == ImageFormat.VDI
-          || imageFormat == ImageFormat.QED) && fix == CheckResult.Repair.NONE) {
+      if (fix != CheckResult.Repair.NONE && !imageFormat.writable()) {
+        // opened as QEMU opens it for a repair; only qed's check repairs, the others have none with -r
+        result = DiskImages.repair(image, options, fix).orElseThrow(
+            () -> new CommandFailure("This image format does not support checks", NOT_SUPPORTED));
+      } else if (imageFormat == ImageFormat.VMDK || imageFormat == ImageFormat.VHDX || imageFormat == ImageFormat.VDI
+          || imageFormat == ImageFormat.QED) {
         try (DiskFile disk = ImageArguments.open(image, options, secrets, err)) {
           result = disk.check(fix);
         }
@@ -164,9 +168,12 @@ final class CheckCommand implements Callable<Integer> {
       boolean pastEnd = result.messages().stream().anyMatch(message -> message.endsWith("points after EOF"));
       throw new CommandFailure("Check failed: " + (pastEnd ? "Invalid argument" : "Operation not permitted"), 1);
     }
-    if (result.checkErrors() > 0) {
-      // The check could not finish (qemu-img prints no summary then).
-      throw new CommandFailure("Check failed: Input/output error", 1);
+    boolean failed = result.checkErrors() > 0;
+    if (failed && !Terminal.isTerminal(1)) {
+      // qemu-img's summary waits in stdio's buffer of a stdout that is no terminal until it exits:
+      // its "Check failed" comes first
+      err.println(QemuErrors.PREFIX + "Check failed");
+      err.flush();
     }
     if (!quiet) {
       if (outputFormat == OutputFormat.HUMAN) {
@@ -176,8 +183,11 @@ final class CheckCommand implements Callable<Integer> {
       }
       out.flush();
     }
-    if (result.checkErrors() > 0) {
-      throw new CommandFailure("Check failed", 1);
+    if (failed) {
+      if (Terminal.isTerminal(1)) {
+        throw new CommandFailure("Check failed", 1);
+      }
+      return 1;
     }
     return result.exitStatus();
   }

@@ -138,7 +138,7 @@ final class IoCommand implements Callable<Integer> {
       return 0;
     }
     // qemu-io's stdout is C's: line-buffered on a terminal, else written in whole blocks
-    StdioBuffer buffer = isTerminal(1) ? null : new StdioBuffer(out);
+    StdioBuffer buffer = Terminal.isTerminal(1) ? null : new StdioBuffer(out);
     // what aio requests on threads of their own print is held until qemu-io would print it
     PrintWriter stdout = new PrintWriter(QemuIoRequests.routing(buffer != null ? buffer : out));
     try {
@@ -165,19 +165,6 @@ final class IoCommand implements Callable<Integer> {
       pieces.add("");
     }
     return pieces;
-  }
-
-  /**
-   * Whether file descriptor {@code fd} is a terminal, read from /proc (System.console() would load
-   * a line editor at start-up); false where /proc does not tell.
-   */
-  private static boolean isTerminal(int fd) {
-    try {
-      String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/" + fd)).toString();
-      return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
-    } catch (IOException | UnsupportedOperationException | SecurityException e) {
-      return false;
-    }
   }
 
   private int run(Secrets secrets, PrintWriter stdout, StdioBuffer buffer) throws IOException {
@@ -207,7 +194,7 @@ final class IoCommand implements Callable<Integer> {
         return failed ? 1 : 0;
       }
       BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-      boolean inputIsTerminal = in == System.in && isTerminal(0);
+      boolean inputIsTerminal = in == System.in && Terminal.isTerminal(0);
       java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
       while (!session.quitting()) {
         // the prompt, then fflush(stdout): what came before it is out too

@@ -116,8 +116,8 @@ class BitmapPathsTest {
 
     Path ours = both.ours.resolve("s.qcow2");
     Path socket = both.ours.resolve("o.sock");
-    Process serve = new ProcessBuilder(launcher().toString(), "serve", "-f", "qcow2", "-k", socket.toString(),
-        ours.toString()).redirectErrorStream(true).start();
+    Process serve = new ProcessBuilder(ToolProcess.command("serve", "-f", "qcow2", "-k", socket.toString(),
+        ours.toString())).redirectErrorStream(true).start();
     awaitSocket(socket);
     Qemu.check("qemu-io", "-f", "raw", "-c", "write 1M 4k", "-c", "write -z 6M 100k", "nbd+unix:///?socket=" + socket);
     assertThat(serve.waitFor(60, TimeUnit.SECONDS)).isTrue();
@@ -125,8 +125,8 @@ class BitmapPathsTest {
 
     // Killed while serving read-write after a write: the bitmap stays in use, the image checks clean.
     Files.deleteIfExists(socket);
-    Process killed = new ProcessBuilder(launcher().toString(), "serve", "-t", "-f", "qcow2", "-k", socket.toString(),
-        ours.toString()).redirectErrorStream(true).start();
+    Process killed = new ProcessBuilder(ToolProcess.command("serve", "-t", "-f", "qcow2", "-k", socket.toString(),
+        ours.toString())).redirectErrorStream(true).start();
     awaitSocket(socket);
     Qemu.check("qemu-io", "-f", "raw", "-c", "write 9M 4k", "-c", "flush", "nbd+unix:///?socket=" + socket);
     killed.destroyForcibly();
@@ -134,12 +134,6 @@ class BitmapPathsTest {
     assertThat(Qemu.check("qemu-img", "info", ours.toString())).contains("in-use");
     Cli.Result check = Qemu.run("qemu-img", "check", ours.toString());
     assertThat(check.exitCode()).as(check.out() + check.err()).isIn(0, 3);
-  }
-
-  private static Path launcher() {
-    Path tool = Path.of("..", "bin", "qcow4j").toAbsolutePath().normalize();
-    assertThat(tool).exists();
-    return tool;
   }
 
   private static void awaitSocket(Path socket) throws InterruptedException {

@@ -50,6 +50,46 @@ class InfoCommandTest {
     assertThat(human.out()).isEqualTo(Qemu.check("qemu-img", "info", "--backing-chain", image));
   }
 
+  /**
+   * The compression type and its incompatible feature bit disagreeing, or an unknown type: QEMU's
+   * validate_compression_type words, before any unknown incompatible feature is reported.
+   * "incompatible type": the low byte of the incompatible features, then compression_type.
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.CsvSource({"8,0", "0,1", "8,5", "121,0", "104,1"})
+  void compressionTypeRefusalsLikeQemuImg(int incompatible, int type) throws java.io.IOException {
+    java.nio.file.Path image = TestImages.scratch().resolve("ctype-" + incompatible + "-" + type + ".qcow2");
+    Qemu.createQcow2(image, "1M");
+    try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+      file.seek(79);
+      file.writeByte(incompatible);
+      file.seek(104);
+      file.writeByte(type);
+    }
+    new SideBySide().copy(image, "x.qcow2").run("qemu-img", "info", "@/x.qcow2").same();
+  }
+
+  /**
+   * A header size that is no whole number of sectors (only a hand-made header has one): QEMU's
+   * disk is its whole sectors, so info, map and a conversion see 64 MiB, not 64 MiB + 125 bytes.
+   */
+  @org.junit.jupiter.api.Test
+  void anUnalignedHeaderSizeIsCutToWholeSectorsLikeQemuImg() throws java.io.IOException {
+    java.nio.file.Path image = TestImages.scratch().resolve("unaligned-size.qcow2");
+    Qemu.createQcow2(image, "64M");
+    Qemu.io(image, "qcow2", "write -P 7 0 64k");
+    try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+      file.seek(24);
+      file.writeLong((64L << 20) + 125);
+    }
+    SideBySide both = new SideBySide().copy(image, "x.qcow2");
+    both.run("qemu-img", "info", "--output=json", "@/x.qcow2").same();
+    both.run("qemu-img", "map", "--output=json", "@/x.qcow2").same();
+    both.run("qemu-img", "convert", "-O", "raw", "@/x.qcow2", "@/x.raw").same();
+    assertThat(java.nio.file.Files.size(both.ours.resolve("x.raw"))).isEqualTo(64L << 20)
+        .isEqualTo(java.nio.file.Files.size(both.theirs.resolve("x.raw")));
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"raw", "qcow2"})
   void explicitFormatMatchesQemuImg(String format) {

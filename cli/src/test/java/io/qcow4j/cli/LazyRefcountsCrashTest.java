@@ -60,11 +60,11 @@ class LazyRefcountsCrashTest {
     for (Path dir : new Path[] {both.theirs, both.ours}) {
       Qemu.createQcow2(dir.resolve("image"), "128M", "-o", "compat=1.1,lazy_refcounts=on");
     }
-    // sigraise kills the process: ours runs as a process of its own through the launcher
+    // sigraise kills the process: ours runs as a process of its own
     Cli.Result theirs = Qemu.run("qemu-io", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
         both.theirs.resolve("image").toString());
-    Cli.Result ours = Qemu.run(Path.of("..", "bin", "qcow4j").toAbsolutePath().normalize().toString(), "io", "-c",
-        "write -P 0x5a 0 512", "-c", "sigraise 9", both.ours.resolve("image").toString());
+    Cli.Result ours = Qemu.run(ToolProcess.command("io", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
+        both.ours.resolve("image").toString()));
     assertThat(ours.exitCode()).as(ours.err()).isEqualTo(theirs.exitCode());
     for (Path dir : new Path[] {both.theirs, both.ours}) {
       try (ImageBytes bytes = ImageBytes.open(dir.resolve("image"))) {
@@ -84,9 +84,8 @@ class LazyRefcountsCrashTest {
     }
     Qemu.run("qemu-io", "-c", "reopen -o lazy-refcounts=on", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
         both.theirs.resolve("image").toString());
-    Qemu.run(Path.of("..", "bin", "qcow4j").toAbsolutePath().normalize().toString(), "io", "-c",
-        "reopen -o lazy-refcounts=on", "-c", "write -P 0x5a 0 512", "-c", "sigraise 9",
-        both.ours.resolve("image").toString());
+    Qemu.run(ToolProcess.command("io", "-c", "reopen -o lazy-refcounts=on", "-c", "write -P 0x5a 0 512", "-c",
+        "sigraise 9", both.ours.resolve("image").toString()));
     both.run("qemu-img", "check", "@/image").same();
   }
 }

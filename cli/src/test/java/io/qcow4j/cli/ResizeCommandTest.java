@@ -26,7 +26,7 @@ class ResizeCommandTest {
       "--preallocation=metadata @/q.qcow2 5M", "--preallocation=metadata @/q.qcow2 1500k",
       "--preallocation=falloc @/q.qcow2 1500k",
   })
-  void resizesLikeQemuImg(String arguments) {
+  void resizesLikeQemuImg(String arguments) throws java.io.IOException {
     SideBySide both = prepared();
     SideBySide.Runs runs = both.run("qemu-img", ("resize " + arguments).split(" ")).same();
     String name = arguments.contains("r.raw") ? "r.raw" : "q.qcow2";
@@ -38,6 +38,13 @@ class ResizeCommandTest {
     if (format.equals("qcow2")) {
       Cli.Result check = Qemu.run("qemu-img", "check", both.ours.resolve(name).toString());
       assertThat(check.exitCode()).as(check.out() + check.err()).isZero();
+      // a grown L1 table is written to its last entry, not to its cluster's end, as QEMU does it;
+      // falloc/full growth places its metadata otherwise than QEMU's qcow2_refcount_area (which moves
+      // the refcount table past the file's end): the same data, a different length (ARCHITECTURE.md)
+      if (!arguments.contains("=falloc") && !arguments.contains("=full")) {
+        assertThat(java.nio.file.Files.size(both.ours.resolve(name))).as("file length")
+            .isEqualTo(java.nio.file.Files.size(both.theirs.resolve(name)));
+      }
     }
   }
 

@@ -3,6 +3,7 @@ package io.qcow4j.formats;
 import io.qcow4j.bochs.BochsFile;
 import io.qcow4j.disk.BackingNames;
 import io.qcow4j.disk.BackingPolicy;
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
@@ -17,14 +18,17 @@ import io.qcow4j.internal.storage.LockRequest;
 import io.qcow4j.qcow1.Qcow1File;
 import io.qcow4j.qcow2.QcowFile;
 import io.qcow4j.qed.QedFile;
+import io.qcow4j.spec.FormatOptions;
 import io.qcow4j.storage.Storage;
 import io.qcow4j.vdi.VdiFile;
 import io.qcow4j.vhdx.VhdxFile;
+import io.qcow4j.vpc.VhdFooter;
 import io.qcow4j.vpc.VpcFile;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -42,15 +46,31 @@ public final class ReadOnlyFormats {
   }
 
   /**
+   * Opens the image at {@code path} in {@code format} as the top of its chain with the format's
+   * runtime options {@code formatOptions} (vpc's force_size_calc).
+   */
+  public static DiskFile open(ImageFormat format, Path path, OpenOptions options, FormatOptions formatOptions)
+      throws IOException {
+    return open(format, path, options, 0, new HashSet<>(), VhdFooter.SizeCalc.parse(formatOptions.vpcSizeCalc()));
+  }
+
+  /**
    * Opens the image at {@code path} in {@code format} at {@code depth} of a chain whose images
    * above are {@code chainAbove} (real paths); a read-write open is refused naming the format.
    */
   public static DiskFile open(ImageFormat format, Path path, OpenOptions options, int depth, Set<Path> chainAbove)
       throws IOException {
+    return open(format, path, options, depth, chainAbove, VhdFooter.SizeCalc.AUTO);
+  }
+
+  private static DiskFile open(ImageFormat format, Path path, OpenOptions options, int depth, Set<Path> chainAbove,
+      VhdFooter.SizeCalc vpcSizeCalc) throws IOException {
     if (format.writable()) {
       throw new IllegalArgumentException("format " + format.id() + " is opened by its own engine");
     }
     if (!options.readOnly()) {
+      // QEMU opens these formats read-write: a damaged image fails with the format's own error first
+      open(format, path, options.withReadOnly(true), depth, chainAbove, vpcSizeCalc).close();
       throw new UnsupportedFeatureException(path + ": image format '" + format.id()
           + "' is supported read-only by qcow4j; open the image read-only");
     }
@@ -65,7 +85,7 @@ public final class ReadOnlyFormats {
     Storage storage = FileStorage.open(path, true, LockRequest.forImageFile(options));
     try {
       return switch (format) {
-        case VPC -> VpcFile.open(storage, path, backings);
+        case VPC -> VpcFile.open(storage, path, backings, vpcSizeCalc);
         case VDI -> VdiFile.open(storage, path);
         case QED -> QedFile.open(storage, path, backings);
         case QCOW -> Qcow1File.open(storage, path, backings);
@@ -73,6 +93,51 @@ public final class ReadOnlyFormats {
         case BOCHS -> BochsFile.open(storage, path);
         default -> throw new IllegalArgumentException("format " + format.id());
       };
+    } catch (IOException | RuntimeException e) {
+      try {
+        storage.close();
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * qemu-img check -r on the image at {@code path} in {@code format} (one qcow4j only reads): the
+   * image is opened as QEMU opens it for the repair, read-write with the write permission taken,
+   * a QED image is checked and repaired as QEMU's qed_check repairs it, and a VHDX image has its
+   * active log replayed into the file as QEMU's read-write open replays it, then checked; empty for
+   * the formats QEMU has no repairing check for (vpc, vdi, qcow, bochs: qemu-img's "does not
+   * support checks"), once the image opened.
+   */
+  public static Optional<CheckResult> repair(ImageFormat format, Path path, OpenOptions options,
+      FormatOptions formatOptions) throws IOException {
+    if (format.writable()) {
+      throw new IllegalArgumentException("format " + format.id() + " is checked by its own engine");
+    }
+    OpenOptions writing = options.withReadOnly(false);
+    Set<Path> chain = new HashSet<>();
+    chain.add(path.toRealPath());
+    BackingOpener backings = options.backingPolicy() == BackingPolicy.IGNORE ? null
+        : (overlay, name, backingFormat) -> openBacking(overlay, name, backingFormat, options, 1, chain);
+    Storage storage = FileStorage.open(path, false, LockRequest.forImageFile(writing));
+    try {
+      switch (format) {
+        case QED -> {
+          return Optional.of(QedFile.repair(storage, path, backings));
+        }
+        case VHDX -> {
+          return Optional.of(VhdxFile.repair(storage, path, backings));
+        }
+        case VPC -> VpcFile.open(storage, path, backings, VhdFooter.SizeCalc.parse(formatOptions.vpcSizeCalc()))
+            .close();
+        case VDI -> VdiFile.open(storage, path).close();
+        case QCOW -> Qcow1File.open(storage, path, backings).close();
+        case BOCHS -> BochsFile.open(storage, path).close();
+        default -> throw new IllegalArgumentException("format " + format.id());
+      }
+      return Optional.empty();
     } catch (IOException | RuntimeException e) {
       try {
         storage.close();

@@ -94,6 +94,11 @@ final class ImageCopier {
    */
   private final Buffers.Pool dataBuffers;
   private final Buffers.Pool baseBuffers;
+  /** The extent the sources' block status last reported, and its source (see {@link #walkStatus}); one thread's. */
+  private Extent lastStatus;
+  private int lastStatusSource = -1;
+  /** The sources' file holes, judged zeros unread (see {@link #mappedChunk}). */
+  private final HostHoles hostHoles = new HostHoles();
   /** The arenas of the source mappings of the chunks in flight (see {@link #mappedChunk}). */
   private final MappingGroups mappings = new MappingGroups();
 
@@ -293,7 +298,7 @@ final class ImageCopier {
   private long[] nextRange(long position) throws IOException {
     if (bySector) {
       // as qemu-img's convert_iteration_sectors: one extent, data at most a buffer at a time
-      Extent extent = status(position, total - position);
+      Extent extent = walkStatus(position);
       long end = position + extent.length();
       return extent.zero() ? new long[] {position, end, 1}
           : new long[] {position, Math.min(end, position + chunkBytes), 0};
@@ -356,6 +361,28 @@ final class ImageCopier {
     if (extent.length() <= 0) {
       throw new IOException(source.files() + ": block status at offset " + local + " returned an empty range");
     }
+    return extent;
+  }
+
+  /**
+   * {@link #status} from {@code offset} to the end, the walk of qemu-img's convert_iteration_sectors:
+   * the last extent a source reported is kept, and a query inside it is answered from it, as
+   * qemu-img keeps its status until sector_next_status. A data extent of many chunks then costs one
+   * query (two lseeks of a raw file, a walk of qcow2 tables) rather than one per chunk, and the
+   * chunks end where qemu-img's end.
+   */
+  private Extent walkStatus(long offset) throws IOException {
+    int index = sourceIndex(offset);
+    long local = offset - sourceStarts[index];
+    Extent kept = lastStatus;
+    if (kept != null && lastStatusSource == index && local >= kept.start() && local < kept.end()) {
+      long delta = local - kept.start();
+      return new Extent(local, kept.end() - local, kept.depth(), kept.present(), kept.zero(), kept.data(),
+          kept.compressed(), kept.hostOffset() < 0 ? -1 : kept.hostOffset() + delta, kept.file());
+    }
+    Extent extent = status(offset, total - offset);
+    lastStatus = extent;
+    lastStatusSource = index;
     return extent;
   }
 
@@ -464,7 +491,8 @@ final class ImageCopier {
         return null;
       }
       ByteBuffer view = Buffers.Mapped.view(mapping.get());
-      return new Chunk(start, length, judgeSectors(view, true, start, length), null, null, group, mapping.get());
+      long[] holes = hostHoles.in(file, range.get().offset(), length);
+      return new Chunk(start, length, judgeSectors(view, true, holes, start, length), null, null, group, mapping.get());
     } catch (InternalError e) {
       unmap(group, mapping.orElse(null));
       throw new IOException(source.files() + ": the file shrank while read at offset " + local, e);
@@ -476,7 +504,7 @@ final class ImageCopier {
 
   private List<Action> judge(ByteBuffer data, ByteBuffer base, long start, int length) {
     if (bySector) {
-      return judgeSectors(data, false, start, length);
+      return judgeSectors(data, false, null, start, length);
     }
     List<Action> actions = new ArrayList<>();
     for (int from = 0; from < length; from += unitBytes) {
@@ -516,9 +544,10 @@ final class ImageCopier {
    * Without a backing file or compression, as qemu-img's convert judges a data run: runs of
    * sectors written (data, with zero runs shorter than -S inside) or left out (zeros; zeroed on a
    * target that is not new), their ends aligned to -S rounded down to a power of two. With
-   * {@code mapped}, {@code data} is a view of a file's mapping (see {@link Buffers.Mapped}).
+   * {@code mapped}, {@code data} is a view of a file's mapping (see {@link Buffers.Mapped}) and
+   * {@code holes} (null: none) the file's holes in it ({@link HostHoles}), judged zeros unread.
    */
-  private List<Action> judgeSectors(ByteBuffer data, boolean mapped, long start, int length) {
+  private List<Action> judgeSectors(ByteBuffer data, boolean mapped, long[] holes, long start, int length) {
     List<Action> actions = new ArrayList<>();
     MemorySegment segment = MemorySegment.ofBuffer(data.slice(0, length));
     ByteBuffer view = mapped ? data : null;
@@ -526,7 +555,7 @@ final class ImageCopier {
     long firstSector = start / Buffers.SECTOR;
     int sector = 0;
     while (sector < sectors) {
-      long run = sparseRuns.runMin(segment, view, length, sector, sectors - sector, firstSector + sector);
+      long run = sparseRuns.runMin(segment, view, holes, length, sector, sectors - sector, firstSector + sector);
       int runSectors = (int) (run >>> 1);
       int from = sector * Buffers.SECTOR;
       int to = Math.min(length, (sector + runSectors) * Buffers.SECTOR);

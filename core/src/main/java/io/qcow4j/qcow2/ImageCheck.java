@@ -51,6 +51,7 @@ final class ImageCheck {
   private final java.util.Set<Long> blocksPastEnd = new java.util.HashSet<>();
   /** Refcount blocks whose table entry no read can reach (bit 63 set): every refcount in them is a check error. */
   private final java.util.Set<Long> unreadableBlocks = new java.util.HashSet<>();
+  private boolean unalignedBlockReported;
   private final long refcountsPerBlock;
   /** The largest refcount of the image's width (unsigned). */
   private final long maxRefcount;
@@ -112,9 +113,10 @@ final class ImageCheck {
       survey.surveyForLeakRepair = true;
       survey.check();
       if (survey.rebuildNeeded) {
+        // qcow2_check_refcounts fails the check here (-EIO): qemu-img prints no summary
         survey.messages.add("ERROR need to rebuild refcount structures");
-        survey.checkErrors++;
-        return survey.result(0, 0, survey.messages);
+        throw new CheckFailedException(image.storage().name() + ": the refcount structures need a rebuild"
+            + " (check -r all)", "Input/output error", survey.messages);
       }
     }
     ImageCheck first = new ImageCheck(image, refcounts, repair);
@@ -280,7 +282,10 @@ final class ImageCheck {
       }
       if (L2Entry.compressed(entry)) {
         if (L2Entry.copied(entry)) {
-          corruption(String.format("ERROR: coffset=0x%x: copied flag must never be set for compressed clusters", entry));
+          // QEMU prints the entry's offset bits (cluster_offset_mask), then goes on without the flag
+          long offset = entry & ((1L << CompressedDescriptor.offsetBits(clusterBits)) - 1);
+          corruption(String.format("ERROR: coffset=0x%x: copied flag must never be set for compressed clusters", offset));
+          entry &= ~L2Entry.COPIED;
         }
         if (hasDataFile) {
           corruption(String.format("ERROR compressed cluster %d with data file, entry=0x%x", index, entry));
@@ -522,6 +527,7 @@ final class ImageCheck {
 
   private void compare(long cluster, boolean fixing) throws IOException {
     if (refcountUnreadable(cluster)) {
+      reportUnalignedBlock(cluster / refcountsPerBlock);
       messages.add(String.format("Can't get refcount for cluster %d: Input/output error", cluster));
       checkErrors++;
       return;
@@ -577,6 +583,31 @@ final class ImageCheck {
   }
 
   /** Whether the refcount of {@code cluster} lies in a block that no read can reach (qemu-img: an I/O error). */
+  /**
+   * The first read of an unaligned refcount block by a check that repairs nothing: QEMU's
+   * get_refcount signals the corruption (the line goes before the first "Can't get refcount"). A
+   * read-only image reports it once as non-fatal; the writable one of -r leaks is marked corrupt
+   * (its check then fails, the refcounts needing a rebuild). -r all rebuilds the refcounts instead.
+   */
+  private void reportUnalignedBlock(long blockIndex) {
+    if (unalignedBlockReported || repair != CheckResult.Repair.NONE || blockIndex >= refcountTable.length) {
+      return;
+    }
+    long blockOffset = RefcountTableEntry.blockOffset(refcountTable[(int) blockIndex]);
+    if (blockOffset <= 0 || (blockOffset & (clusterSize - 1)) == 0) {
+      return;
+    }
+    unalignedBlockReported = true;
+    String event = String.format("Refblock offset %#x unaligned (reftable index: %s)", blockOffset,
+        blockIndex == 0 ? "0" : String.format("%#x", blockIndex));
+    if (image.isReadOnly()) {
+      messages.add("qcow2: Image is corrupt: " + event + "; further non-fatal corruption events will be suppressed");
+    } else {
+      messages.add("qcow2: Marking image as corrupt: " + event + "; further corruption events will be suppressed");
+      image.signalCorruption(new CorruptImageException(image.storage().name() + ": " + event));
+    }
+  }
+
   private boolean refcountUnreadable(long cluster) {
     return unreadableBlocks.contains(cluster / refcountsPerBlock);
   }

@@ -335,7 +335,8 @@ final class ImageOpener {
     for (int first = 0; first < entries; first += pieceEntries) {
       int count = Math.min(pieceEntries, entries - first);
       bytes.clear().limit(count * 8);
-      storage.readFully(bytes, header.l1TableOffset() + first * 8L);
+      // inside the file, except for a check, which reads zeros past its end as QEMU does
+      storage.readOrZero(bytes, header.l1TableOffset() + first * 8L);
       bytes.flip().asLongBuffer().get(l1, first, count);
     }
     return l1;

@@ -102,7 +102,8 @@ final class Refcounts {
     this.tableClusters = tableClusters;
     ByteBuffer bytes = ByteBuffer.allocate(tableClusters * clusterSize);
     storage.debugEvent("reftable_load");
-    storage.readFully(bytes, tableOffset);
+    // inside the file (HeaderCodec), except for a check, which reads zeros past its end as QEMU
+    storage.readOrZero(bytes, tableOffset);
     this.table = new long[tableClusters * clusterSize / 8];
     bytes.flip().asLongBuffer().get(table);
     this.clustersAtOpen = (storage.size() + clusterSize - 1) >>> clusterBits;

@@ -128,7 +128,9 @@ final class Resizer {
     image.storage().debugEvent("l1_grow_alloc_table");
     long newOffset = refcounts.allocate(clusters);
     long[] grown = Arrays.copyOf(l1, (int) neededEntries);
-    ByteBuffer bytes = ByteBuffer.allocate(clusters * clusterSize);
+    // Only the entries are written, as QEMU's qcow2_grow_l1_table: a table that ends the file
+    // leaves it as long as QEMU's does (and `info`'s disk size the same).
+    ByteBuffer bytes = ByteBuffer.allocate(neededEntries * 8);
     bytes.asLongBuffer().put(grown);
     image.storage().debugEvent("l1_grow_write_table");
     image.storage().write(bytes, newOffset);

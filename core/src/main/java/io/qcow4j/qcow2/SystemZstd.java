@@ -19,6 +19,12 @@ import java.nio.ByteBuffer;
 final class SystemZstd {
   /** The binding, or null. */
   static final SystemZstd INSTANCE = load();
+  /**
+   * ZSTD_compress2, once per cluster: a constant for the JIT, which binds the downcall of a static
+   * final handle in the compiled caller; through an instance field every call goes the handle's
+   * generic path.
+   */
+  private static final MethodHandle COMPRESS2 = INSTANCE == null ? null : INSTANCE.compress2;
 
   private final SymbolLookup library;
   private final MethodHandle createCCtx;
@@ -82,7 +88,7 @@ final class SystemZstd {
       long result;
       try {
         // room for any frame of the input: the result does not depend on a capacity too small
-        result = (long) compress2.invokeExact(cctx, output, output.byteSize(), source, (long) length);
+        result = (long) COMPRESS2.invokeExact(cctx, output, output.byteSize(), source, (long) length);
       } catch (RuntimeException | Error e) {
         throw e;
       } catch (Throwable e) {

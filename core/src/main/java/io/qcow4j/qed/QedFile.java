@@ -188,33 +188,89 @@ public final class QedFile extends ReadOnlyImage {
   }
 
   /**
-   * QEMU's qed_check without repairs: every L1 entry must name a valid L2 table, every L2 entry a
-   * valid cluster, no cluster referenced twice (each a corruption), and clusters of the file past
-   * the header that nothing references are leaks; allocated and fragmented clusters are counted as
-   * QEMU counts them (fragmented: not right after the previous data cluster of its L2 table). A
-   * repair is refused: qcow4j opens QED images read-only.
+   * QEMU's qed_check: every L1 entry must name a valid L2 table, every L2 entry a valid cluster,
+   * no cluster referenced twice (each a corruption), and clusters of the file past the header that
+   * nothing references are leaks; allocated and fragmented clusters are counted as QEMU counts them
+   * (fragmented: not right after the previous data cluster of its L2 table). A repair (an image
+   * opened by {@link #repair}) is refused here.
    */
   @Override
   public CheckResult check(CheckResult.Repair repair) throws IOException {
     if (repair != CheckResult.Repair.NONE) {
       throw new UnsupportedFeatureException(name() + ": image format 'qed' is supported read-only by qcow4j;"
-          + " it cannot repair it");
+          + " it repairs an image only as qemu-img check -r does");
     }
+    return scan(false);
+  }
+
+  /**
+   * qemu-img check -r on the QED image held by {@code storage} (opened read-write, named
+   * {@code path}), as QEMU does it: the open clears unknown autoclear feature bits, qed_check with
+   * fixes clears each invalid L1 and L2 entry (a corruption fixed; leaks and clusters referenced
+   * twice stay) and writes each changed table whole, the image is checked again when anything was
+   * fixed, and the need-check bit is cleared at the end (after a flush) as bdrv_qed_close clears
+   * it. Backing files are opened through {@code backings} as for reading. The storage is closed
+   * when this returns, and is the caller's to close if the image does not open.
+   */
+  public static CheckResult repair(Storage storage, Path path, BackingOpener backings) throws IOException {
+    if (storage.isReadOnly()) {
+      throw new IllegalArgumentException("a repair needs the image opened read-write");
+    }
+    QedFile image = open(storage, path, backings);
+    try (image) {
+      if (image.header.autoclearFeatures() != 0) {
+        image.rewriteHeader(image.header.features());
+      }
+      CheckResult fixing = image.scan(true);
+      CheckResult result = fixing;
+      if (fixing.corruptionsFixed() > 0) {
+        CheckResult again = image.scan(false);
+        result = new CheckResult(again.filename(), again.format(), again.checkErrors(), again.corruptions(),
+            again.leaks(), fixing.corruptionsFixed(), 0, 0, again.totalClusters(), again.allocatedClusters(),
+            again.fragmentedClusters(), 0, List.of());
+      }
+      storage.force(false);
+      if ((image.header.features() & QedHeader.FEATURE_NEED_CHECK) != 0) {
+        image.rewriteHeader(image.header.features() & ~QedHeader.FEATURE_NEED_CHECK);
+        storage.force(false);
+      }
+      return result;
+    }
+  }
+
+  /** Writes the header's 64 bytes back with {@code features} and no autoclear bits, as qed_write_header_sync. */
+  private void rewriteHeader(long features) throws IOException {
+    ByteBuffer bytes = ByteBuffer.wrap(FormatReads.readOrZero(storage, 0, QedHeader.SIZE))
+        .order(ByteOrder.LITTLE_ENDIAN);
+    bytes.putLong(16, features).putLong(32, 0);
+    storage.write(bytes, 0);
+  }
+
+  /** One pass of qed_check, clearing (with {@code fix}) and writing back the invalid entries it meets. */
+  private CheckResult scan(boolean fix) throws IOException {
     long clusterSize = header.clusterSize();
     long clusters = clusterEnd / clusterSize;
     if (clusters > Integer.MAX_VALUE) {
       throw new ImageLimitException(name() + ": " + clusters + " clusters are more than qcow4j checks");
     }
     BitSet used = new BitSet((int) clusters);
-    long[] counts = new long[3]; // corruptions, allocated, fragmented
+    long[] counts = new long[4]; // corruptions, allocated, fragmented, corruptions fixed
     markUsed(used, header.l1TableOffset(), header.tableSize(), counts);
     int tableBytes = (int) (header.tableEntries() * 8);
-    for (long l2Offset : l1Table) {
+    boolean l1Changed = false;
+    for (int l1Index = 0; l1Index < l1Table.length; l1Index++) {
+      long l2Offset = l1Table[l1Index];
       if (l2Offset == 0) {
         continue;
       }
       if (!tableOffsetValid(header, clusterEnd, l2Offset)) {
-        counts[0]++;
+        if (fix) {
+          l1Table[l1Index] = 0;
+          l1Changed = true;
+          counts[3]++;
+        } else {
+          counts[0]++;
+        }
         continue;
       }
       if (!markUsed(used, l2Offset, header.tableSize(), counts)) {
@@ -223,6 +279,7 @@ public final class QedFile extends ReadOnlyImage {
       ByteBuffer table = ByteBuffer.wrap(FormatReads.readOrZero(storage, l2Offset, tableBytes))
           .order(ByteOrder.LITTLE_ENDIAN);
       long last = 0;
+      boolean l2Changed = false;
       for (int i = 0; i < tableBytes; i += 8) {
         long offset = table.getLong(i);
         if (offset == 0 || offset == ZERO_CLUSTER) {
@@ -234,11 +291,27 @@ public final class QedFile extends ReadOnlyImage {
         }
         last = offset;
         if (!clusterOffsetValid(header, clusterEnd, offset)) {
-          counts[0]++;
+          if (fix) {
+            table.putLong(i, 0);
+            l2Changed = true;
+            counts[3]++;
+          } else {
+            counts[0]++;
+          }
           continue;
         }
         markUsed(used, offset, 1, counts);
       }
+      if (l2Changed) {
+        storage.write(table.rewind(), l2Offset);
+      }
+    }
+    if (l1Changed) {
+      ByteBuffer table = ByteBuffer.allocate(tableBytes).order(ByteOrder.LITTLE_ENDIAN);
+      for (long entry : l1Table) {
+        table.putLong(entry);
+      }
+      storage.write(table.flip(), header.l1TableOffset());
     }
     long leaks = 0;
     for (long cluster = header.headerSize(); cluster < clusters; cluster++) {
@@ -247,7 +320,8 @@ public final class QedFile extends ReadOnlyImage {
       }
     }
     long total = (header.imageSize() + clusterSize - 1) / clusterSize;
-    return new CheckResult(name(), "qed", 0, counts[0], leaks, 0, 0, 0, total, counts[1], counts[2], 0, List.of());
+    return new CheckResult(name(), "qed", 0, counts[0], leaks, counts[3], 0, 0, total, counts[1], counts[2], 0,
+        List.of());
   }
 
   /** qed_set_used_clusters: marks {@code n} clusters from {@code offset}; false (and corruptions) for any marked before. */

@@ -60,10 +60,21 @@ public final class FormatOptions {
   private final Long refcountCacheSize;
   /** The overlap checks the options ask for (QCOW2_OL_* bits), null when they ask for none in particular. */
   private final Integer overlapChecks;
+  /** vpc's force_size_calc ("chs" or "current_size"), null when not given. */
+  private final String vpcSizeCalc;
 
   private FormatOptions(Backing backing, String dataFile, BlockNode dataFileNode, String keySecret,
       String encryptFormat, Long cacheBytes, Boolean lazyRefcounts, Long l2CacheEntrySize, Long combinedCacheSize,
       Long l2CacheSize, Long refcountCacheSize, Long rawOffset, Long rawSize, Integer overlapChecks) {
+    this(backing, dataFile, dataFileNode, keySecret, encryptFormat, cacheBytes, lazyRefcounts, l2CacheEntrySize,
+        combinedCacheSize, l2CacheSize, refcountCacheSize, rawOffset, rawSize, overlapChecks, null);
+  }
+
+  private FormatOptions(Backing backing, String dataFile, BlockNode dataFileNode, String keySecret,
+      String encryptFormat, Long cacheBytes, Boolean lazyRefcounts, Long l2CacheEntrySize, Long combinedCacheSize,
+      Long l2CacheSize, Long refcountCacheSize, Long rawOffset, Long rawSize, Integer overlapChecks,
+      String vpcSizeCalc) {
+    this.vpcSizeCalc = vpcSizeCalc;
     this.overlapChecks = overlapChecks;
     this.backing = backing;
     this.dataFile = dataFile;
@@ -124,7 +135,29 @@ public final class FormatOptions {
         null, null, null, null, null, null);
   }
 
-  /** The options of a read-only format (vmdk, vpc, vdi, qed, qcow): none that qcow4j takes, each refused by name. */
+  /**
+   * The options of a VHD image: force_size_calc, how vpc_open chooses the virtual size ("chs" or
+   * "current_size"; any other word refused with QEMU's message).
+   */
+  static FormatOptions readVpc(BlockOptions options) throws ImageSpecException {
+    String sizeCalc = options.take("force_size_calc");
+    refuseLeftover(options, "vpc");
+    if (sizeCalc == null) {
+      return NONE;
+    }
+    if (!sizeCalc.equals("chs") && !sizeCalc.equals("current_size")) {
+      throw new ImageSpecException("Invalid size calculation mode: '" + sizeCalc + "'");
+    }
+    return new FormatOptions(NONE.backing, null, null, null, null, null, null, null, null, null, null, null, null,
+        null, sizeCalc);
+  }
+
+  /** vpc's force_size_calc open option ("chs" or "current_size"); null when not given (chosen by the creator). */
+  public String vpcSizeCalc() {
+    return vpcSizeCalc;
+  }
+
+  /** The options of a read-only format (vmdk, vdi, qed, qcow...): none that qcow4j takes, each refused by name. */
   static FormatOptions readOther(BlockOptions options, String format) throws ImageSpecException {
     refuseLeftover(options, format);
     return NONE;

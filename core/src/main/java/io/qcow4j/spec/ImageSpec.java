@@ -509,6 +509,7 @@ public final class ImageSpec {
       case RAW -> FormatOptions.readRaw(options);
       case LUKS -> FormatOptions.readLuks(options);
       case VMDK -> FormatOptions.readOther(options, "vmdk");
+      case VPC -> FormatOptions.readVpc(options);
       default -> FormatOptions.readOther(options, actual.id());
     };
   }
@@ -553,7 +554,7 @@ public final class ImageSpec {
     return options;
   }
 
-  /** The format's strong runtime options the spec sets (qcow2's encrypt.key-secret, luks's key-secret, raw's offset and size). */
+  /** The format's strong runtime options the spec sets (qcow2's encrypt.key-secret, luks's key-secret, raw's offset and size, vpc's force_size_calc). */
   private QDict strongOptions(ImageFormat actual) {
     QDict strong = new QDict();
     if (actual == null) {
@@ -563,6 +564,7 @@ public final class ImageSpec {
       case QCOW2 -> List.of("encrypt.key-secret");
       case LUKS -> List.of("key-secret");
       case RAW -> List.of("offset", "size");
+      case VPC -> List.of("force_size_calc");
       default -> List.of();
     };
     for (String key : keys) {

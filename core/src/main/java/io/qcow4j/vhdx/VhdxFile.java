@@ -169,6 +169,28 @@ public final class VhdxFile extends ReadOnlyImage {
     return new CheckResult(name(), "vhdx", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, List.of());
   }
 
+  /**
+   * qemu-img check -r on the VHDX image held by {@code storage} (opened read-write, named
+   * {@code path}), as QEMU does it: the image checked as an open checks it, an active log replayed
+   * into the file ({@link VhdxRepair}; one corruption fixed, as vhdx_co_check counts it), then
+   * checked. The storage is closed when this returns, and is the caller's to close if the image
+   * does not open.
+   */
+  public static CheckResult repair(Storage storage, Path path, BackingOpener backings) throws IOException {
+    if (storage.isReadOnly()) {
+      throw new IllegalArgumentException("a repair needs the image opened read-write");
+    }
+    VhdxFile image = open(storage, path, backings);
+    try (image) {
+      CheckResult checked = image.check(CheckResult.Repair.NONE);
+      if (!VhdxRepair.replay(storage)) {
+        return checked;
+      }
+      return new CheckResult(checked.filename(), checked.format(), checked.checkErrors(), checked.corruptions(),
+          checked.leaks(), 1, 0, 0, 0, 0, 0, 0, List.of());
+    }
+  }
+
   /** The parsed structures this image was opened with. */
   VhdxLayout layout() {
     return layout;

@@ -92,20 +92,53 @@ public record VhdFooter(
   }
 
   /**
+   * How vpc_open chooses the virtual size (its force_size_calc open option): by the creator
+   * application ({@link #AUTO}), from the CHS geometry ({@link #CHS}: even for the applications
+   * that use the current size) or from the current size ({@link #CURRENT_SIZE}); whatever the
+   * choice, an image whose geometry is the largest there is takes its current size.
+   */
+  public enum SizeCalc {
+    AUTO, CHS, CURRENT_SIZE;
+
+    /** The mode force_size_calc names ("chs", "current_size"), AUTO for null; null for any other word. */
+    public static SizeCalc parse(String option) {
+      if (option == null) {
+        return AUTO;
+      }
+      return switch (option) {
+        case "chs" -> CHS;
+        case "current_size" -> CURRENT_SIZE;
+        default -> null;
+      };
+    }
+  }
+
+  /**
    * Whether the virtual size comes from the CHS geometry, as QEMU 7.2's vpc_open decides by the
    * creator application: Virtual PC ("vpc ") and QEMU ("qemu") use it; Hyper-V ("win "), QEMU with
    * force_size ("qem2"), Disk2vhd ("d2v "), XenConverter ("CTXS") and XenServer ("tap\0") use the
    * current size, as does any image whose geometry is the largest there is.
    */
   public boolean sizeFromGeometry() {
+    return sizeFromGeometry(SizeCalc.AUTO);
+  }
+
+  /** Whether the virtual size comes from the CHS geometry when opened with force_size_calc {@code calc}. */
+  public boolean sizeFromGeometry(SizeCalc calc) {
     String app = new String(creatorApp, StandardCharsets.ISO_8859_1);
     boolean geometryApp = !app.equals("win ") && !app.equals("qem2") && !app.equals("d2v ") && !app.equals("CTXS")
         && !app.equals("tap\0");
-    return geometryApp && geometrySectors() != MAX_GEOMETRY_SECTORS;
+    return (geometryApp || calc == SizeCalc.CHS) && calc != SizeCalc.CURRENT_SIZE
+        && geometrySectors() != MAX_GEOMETRY_SECTORS;
   }
 
   /** The virtual disk's size in sectors as QEMU 7.2 computes it. */
   public long virtualSectors() {
-    return sizeFromGeometry() ? geometrySectors() : Long.divideUnsigned(currentSize, 512);
+    return virtualSectors(SizeCalc.AUTO);
+  }
+
+  /** The virtual disk's size in sectors as QEMU 7.2 computes it when opened with force_size_calc {@code calc}. */
+  public long virtualSectors(SizeCalc calc) {
+    return sizeFromGeometry(calc) ? geometrySectors() : Long.divideUnsigned(currentSize, 512);
   }
 }

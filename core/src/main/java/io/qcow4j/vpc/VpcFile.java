@@ -50,6 +50,15 @@ public final class VpcFile extends ReadOnlyImage {
    * storage is the caller's to close if this fails.
    */
   public static VpcFile open(Storage storage, Path path, BackingOpener backings) throws IOException {
+    return open(storage, path, backings, VhdFooter.SizeCalc.AUTO);
+  }
+
+  /**
+   * Opens the VHD image held by {@code storage} as {@link #open(Storage, Path, BackingOpener)} does,
+   * its virtual size chosen as the force_size_calc open option {@code sizeCalc} chooses it.
+   */
+  public static VpcFile open(Storage storage, Path path, BackingOpener backings, VhdFooter.SizeCalc sizeCalc)
+      throws IOException {
     String name = storage.name();
     byte[] footerBytes = FormatReads.readOrZero(storage, 0, VhdFooter.SIZE);
     boolean fixed = false;
@@ -66,7 +75,7 @@ public final class VpcFile extends ReadOnlyImage {
     if (!footer.checksumValid()) {
       throw new CorruptImageException(name + ": Incorrect header checksum");
     }
-    long sectors = footer.virtualSectors();
+    long sectors = footer.virtualSectors(sizeCalc);
     if (sectors > VhdFooter.MAX_SECTORS) {
       throw new ImageLimitException(name + ": File too large (a virtual size of " + sectors
           + " sectors, over the VHD limit of " + VhdFooter.MAX_SECTORS + ")");
@@ -82,12 +91,13 @@ public final class VpcFile extends ReadOnlyImage {
       throws IOException {
     String name = storage.name();
     long fileSize = storage.size();
-    if (footer.dataOffset() < 0 || footer.dataOffset() > fileSize - VhdDynamicHeader.SIZE) {
+    if (footer.dataOffset() < 0) {
       throw new CorruptImageException(name + ": Error reading dynamic VHD header: header at offset "
-          + footer.dataOffset() + " lies past the end of the file (" + fileSize + " bytes)");
+          + Long.toUnsignedString(footer.dataOffset()) + " lies past the end of the file (" + fileSize + " bytes)");
     }
+    // what lies past the end of the file reads as zeros, as QEMU's file driver reads it
     VhdDynamicHeader header = VhdDynamicHeader.decode(
-        FormatReads.readInside(storage, footer.dataOffset(), VhdDynamicHeader.SIZE, "dynamic disk header"));
+        FormatReads.readOrZero(storage, footer.dataOffset(), VhdDynamicHeader.SIZE));
     if (!header.magicValid()) {
       throw new CorruptImageException(name + ": Invalid header magic");
     }

@@ -46,6 +46,26 @@ final class OpenPathScenario {
     for (ReadOnlyOpener opener : READ_ONLY_FORMATS) {
       readOnlyFormat(image, opener);
     }
+    repair(image, storage -> QedFile.repair(storage, null, null), repaired -> QedFile.open(repaired, null, null));
+    repair(image, storage -> VhdxFile.repair(storage, null, null), repaired -> VhdxFile.open(repaired, null, null));
+  }
+
+  /** A repair over a writable storage. */
+  @FunctionalInterface
+  private interface Repairer {
+    void repair(Storage storage) throws IOException;
+  }
+
+  /** qemu-img check -r of a QED or VHDX image over a writable copy, then the repaired bytes opened and read. */
+  private static void repair(byte[] image, Repairer repairer, ReadOnlyOpener reopen) {
+    GuardedMemoryStorage storage = new GuardedMemoryStorage("fuzz.img", image, false);
+    try {
+      repairer.repair(storage);
+    } catch (IOException expected) {
+      quietly(storage::close);
+      return;
+    }
+    readOnlyFormat(storage.toByteArray(), reopen);
   }
 
   /** Opens one read-only format over a storage, without backing files. */

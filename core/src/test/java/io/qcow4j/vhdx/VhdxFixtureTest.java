@@ -4,10 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.qcow4j.DiskImages;
+import io.qcow4j.disk.CheckResult;
 import io.qcow4j.disk.CorruptImageException;
 import io.qcow4j.disk.DiskFile;
 import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
+import io.qcow4j.spec.ImageSpec;
 import io.qcow4j.testing.QemuTools;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -79,9 +81,12 @@ class VhdxFixtureTest {
     }
   }
 
-  @Test
-  void anActiveLogIsReplayedInMemoryAsQemuReplaysItIntoTheFile() throws IOException {
-    Path image = dir.resolve("dirty.vhdx");
+  /**
+   * qemu-img's 16 MiB image (1 MiB blocks, 1 MiB log, its first MiB written) with an active log
+   * written into it: two entries that map new blocks and zero a range, a later damaged entry and an
+   * older sequence that are not replayed. Returns the guest contents the replay gives.
+   */
+  private byte[] dirtyImage(Path image) throws IOException {
     QemuTools.in(dir).img("create", "-q", "-f", "vhdx", "-o", "block_size=1M,log_size=1M", image, "16M");
     QemuTools.in(dir).io("-f", "vhdx", "-c", "write -P 0x41 0 1M", image);
     VhdxLayout layout = layout(image);
@@ -129,6 +134,13 @@ class VhdxFixtureTest {
     Arrays.fill(expected, 0, MIB, (byte) 0x41);
     Arrays.fill(expected, 3 * MIB, 4 * MIB, (byte) 0x99);
     Arrays.fill(expected, 7 * MIB + 8192, 8 * MIB, (byte) 0x98);
+    return expected;
+  }
+
+  @Test
+  void anActiveLogIsReplayedInMemoryAsQemuReplaysItIntoTheFile() throws IOException {
+    Path image = dir.resolve("dirty.vhdx");
+    byte[] expected = dirtyImage(image);
     byte[] before = Files.readAllBytes(image);
     assertThat(Arrays.mismatch(contents(image), expected)).as("first differing byte").isEqualTo(-1);
     assertThat(layout(image).logReplayed()).isTrue();
@@ -144,6 +156,53 @@ class VhdxFixtureTest {
     QemuTools.in(dir).img("convert", "-f", "vhdx", "-O", "raw", replayed, raw);
     assertThat(Arrays.mismatch(Files.readAllBytes(raw), expected)).as("first differing byte").isEqualTo(-1);
     assertThat(layout(replayed).logReplayed()).isFalse();
+  }
+
+  /**
+   * qemu-img check -r through {@link DiskImages#repair}: the log written into the file as QEMU's
+   * read-write open writes it (every byte but the two headers the same as qemu-img's replay; the
+   * headers with QEMU's sequence numbers, one session FileWriteGuid and an empty log), one
+   * corruption fixed; a second repair finds nothing to do and changes nothing.
+   */
+  @Test
+  void aRepairReplaysTheLogIntoTheFileAsQemuDoes() throws IOException {
+    Path image = dir.resolve("dirty.vhdx");
+    byte[] expected = dirtyImage(image);
+    Path theirs = dir.resolve("theirs.vhdx");
+    Files.copy(image, theirs, StandardCopyOption.REPLACE_EXISTING);
+    QemuTools.in(dir).run(QemuTools.DEFAULT_TIMEOUT, "qemu-img", "check", "-r", "all", theirs);
+    VhdxHeader before = layout(image).header();
+
+    CheckResult result = DiskImages.repair(ImageSpec.ofFilename(image.toString(), ImageFormat.VHDX),
+        OpenOptions.readOnlyDefaults(), CheckResult.Repair.ALL).orElseThrow();
+    assertThat(result.corruptionsFixed()).isEqualTo(1);
+    assertThat(result.exitStatus()).isZero();
+    assertThat(layout(image).logReplayed()).isFalse();
+    assertThat(contents(image)).isEqualTo(expected);
+
+    byte[] ours = Files.readAllBytes(image);
+    byte[] qemus = Files.readAllBytes(theirs);
+    assertThat(ours.length).isEqualTo(qemus.length);
+    for (long headerOffset : VhdxHeader.OFFSETS) {
+      VhdxHeader mine = VhdxHeader.decode(Arrays.copyOfRange(ours, (int) headerOffset, (int) headerOffset
+          + VhdxHeader.SIZE));
+      VhdxHeader qemu = VhdxHeader.decode(Arrays.copyOfRange(qemus, (int) headerOffset, (int) headerOffset
+          + VhdxHeader.SIZE));
+      assertThat(mine.usable()).isTrue();
+      assertThat(mine.sequenceNumber()).isEqualTo(qemu.sequenceNumber());
+      assertThat(mine.logGuid()).isEqualTo(VhdxGuid.ZERO).isEqualTo(qemu.logGuid());
+      assertThat(mine.fileWriteGuid()).isNotEqualTo(before.fileWriteGuid());
+      assertThat(mine.dataWriteGuid()).isNotEqualTo(before.dataWriteGuid());
+      Arrays.fill(ours, (int) headerOffset, (int) headerOffset + VhdxHeader.SIZE, (byte) 0);
+      Arrays.fill(qemus, (int) headerOffset, (int) headerOffset + VhdxHeader.SIZE, (byte) 0);
+    }
+    assertThat(Arrays.mismatch(ours, qemus)).as("first differing byte past the headers").isEqualTo(-1);
+
+    byte[] repaired = Files.readAllBytes(image);
+    CheckResult again = DiskImages.repair(ImageSpec.ofFilename(image.toString(), ImageFormat.VHDX),
+        OpenOptions.readOnlyDefaults(), CheckResult.Repair.LEAKS).orElseThrow();
+    assertThat(again.corruptionsFixed()).isZero();
+    assertThat(Files.readAllBytes(image)).isEqualTo(repaired);
   }
 
   @Test

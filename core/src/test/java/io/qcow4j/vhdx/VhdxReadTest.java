@@ -9,11 +9,10 @@ import io.qcow4j.disk.ImageFormat;
 import io.qcow4j.disk.OpenOptions;
 import io.qcow4j.disk.UnsupportedFeatureException;
 import io.qcow4j.testing.QemuTools;
+import io.qcow4j.testing.UncachedFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -74,20 +73,20 @@ class VhdxReadTest {
     Path image = image(recipe);
     Path raw = dir.resolve(recipe.name() + ".raw");
     QemuTools.in(dir).img("convert", "-f", "vhdx", "-O", "raw", image, raw);
+    // qemu-img's raw file read directly: through the page cache, the holes of the 5 GiB one took a minute
     try (DiskFile disk = DiskImages.open(image, OpenOptions.readOnlyDefaults());
-        FileChannel expected = FileChannel.open(raw, StandardOpenOption.READ)) {
+        UncachedFiles expected = UncachedFiles.open(raw)) {
       assertThat(disk.format()).isEqualTo(ImageFormat.VHDX);
       assertThat(disk.size()).isEqualTo(expected.size());
       int chunk = 4 << 20;
       ByteBuffer ours = ByteBuffer.allocateDirect(chunk);
-      ByteBuffer theirs = ByteBuffer.allocateDirect(chunk);
       for (long offset = 0; offset < disk.size(); offset += chunk) {
         int length = (int) Math.min(chunk, disk.size() - offset);
         ours.clear().limit(length);
-        theirs.clear().limit(length);
         disk.readFully(ours, offset);
-        expected.read(theirs, offset);
-        assertThat(ours.flip().mismatch(theirs.flip())).as("first differing byte at %d", offset).isEqualTo(-1);
+        ByteBuffer theirs = expected.read(offset, length);
+        assertThat(theirs.remaining()).isEqualTo(length);
+        assertThat(ours.flip().mismatch(theirs)).as("first differing byte at %d", offset).isEqualTo(-1);
       }
       assertThat(disk.info().clusterSize()).isEqualTo(((VhdxFile) disk).layout().blockSize());
     }

@@ -40,6 +40,28 @@ class VhdFooterTest {
     assertThat(footer.virtualSectors()).isEqualTo((600L << 20) / 512);
   }
 
+  @ParameterizedTest(name = "creator \"{0}\", force_size_calc {1}")
+  @CsvSource(delimiter = '|', value = {
+      "'vpc '|CHS|1008000", "'vpc '|CURRENT_SIZE|1228800", "'vpc '|AUTO|1008000",
+      "'win '|CHS|1008000", "'win '|CURRENT_SIZE|1228800", "qem2|CHS|1008000", "tap\u0000|CHS|1008000"})
+  void forceSizeCalcOverridesTheCreator(String creator, VhdFooter.SizeCalc calc, long sectors) {
+    assertThat(VhdFooter.decode(footer(creator, 1000, 16, 63)).virtualSectors(calc)).isEqualTo(sectors);
+  }
+
+  @ParameterizedTest(name = "force_size_calc {0}")
+  @CsvSource({"CHS", "CURRENT_SIZE", "AUTO"})
+  void theLargestGeometryMeansTheCurrentSizeInEveryMode(VhdFooter.SizeCalc calc) {
+    assertThat(VhdFooter.decode(footer("vpc ", 65535, 16, 255)).virtualSectors(calc)).isEqualTo((600L << 20) / 512);
+  }
+
+  @ParameterizedTest(name = "\"{0}\"")
+  @CsvSource(delimiter = '|', value = {"chs|CHS", "current_size|CURRENT_SIZE"})
+  void theOptionWordsNameTheModes(String word, VhdFooter.SizeCalc calc) {
+    assertThat(VhdFooter.SizeCalc.parse(word)).isEqualTo(calc);
+    assertThat(VhdFooter.SizeCalc.parse(null)).isEqualTo(VhdFooter.SizeCalc.AUTO);
+    assertThat(VhdFooter.SizeCalc.parse("CHS")).isNull();
+  }
+
   @ParameterizedTest(name = "byte {0}")
   @CsvSource({"0", "28", "48", "63", "68", "511"})
   void aChangedByteBreaksTheChecksum(int offset) {

@@ -11,7 +11,9 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
@@ -77,7 +79,7 @@ final class NativeFile implements AutoCloseable {
     try (Arena arena = Arena.ofConfined()) {
       int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
       long fd = Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.openat(), AT_FDCWD,
-          arena.allocateFrom(path.toString()).address(), flags, 0, 0, 0);
+          cString(arena, path.toString()).address(), flags, 0, 0, 0);
       return fd < 0 ? Optional.empty() : Optional.of(new NativeFile((int) fd, path.toString()));
     } catch (Throwable e) {
       return Optional.empty();
@@ -182,8 +184,7 @@ final class NativeFile implements AutoCloseable {
         MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
         MemorySegment offsets = arena.allocate(ValueLayout.JAVA_LONG, 2);
         while (true) {
-          offsets.setAtIndex(ValueLayout.JAVA_LONG, 0, sourceOffset);
-          offsets.setAtIndex(ValueLayout.JAVA_LONG, 1, offset);
+          fields(offsets).putLong(0, sourceOffset).putLong(8, offset);
           long result = Syscall.call(errno, Syscall.NUMBERS.copyFileRange(), source.fd, offsets.address(), fd,
               offsets.address() + 8, length, 0);
           if (result >= 0) {
@@ -244,16 +245,11 @@ final class NativeFile implements AutoCloseable {
     enter();
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
-      MemorySegment lock = arena.allocate(FLOCK);
-      lock.set(ValueLayout.JAVA_SHORT, 0, type);
-      lock.set(ValueLayout.JAVA_SHORT, 2, (short) 0); // SEEK_SET
-      lock.set(ValueLayout.JAVA_LONG, 8, offset);
-      lock.set(ValueLayout.JAVA_LONG, 16, 1L);
-      lock.set(ValueLayout.JAVA_INT, 24, 0); // l_pid must be 0 for OFD locks
+      MemorySegment lock = flock(arena, type, offset);
       while (true) {
         long result = Syscall.call(errno, Syscall.NUMBERS.fcntl(), fd, command, lock.address(), 0, 0, 0);
         if (result == 0) {
-          return lock.get(ValueLayout.JAVA_SHORT, 0);
+          return fields(lock).getShort(0);
         }
         int code = Libc.errno(errno);
         if (command == F_OFD_SETLK && (code == EAGAIN || code == EACCES)) {
@@ -283,8 +279,8 @@ final class NativeFile implements AutoCloseable {
       // 64-bit field at offset 64 on both.
       var stat = arena.allocate(256, 8);
       long result = Syscall.call(arena.allocate(Libc.ERRNO_STATE), Syscall.NUMBERS.newfstatat(), AT_FDCWD,
-          arena.allocateFrom(path.toString()).address(), stat.address(), 0, 0, 0);
-      return result == 0 ? stat.get(ValueLayout.JAVA_LONG, 64) * 512 : -1;
+          cString(arena, path.toString()).address(), stat.address(), 0, 0, 0);
+      return result == 0 ? fields(stat).getLong(64) * 512 : -1;
     } catch (Throwable e) {
       return -1;
     }
@@ -302,6 +298,34 @@ final class NativeFile implements AutoCloseable {
     } finally {
       guard.leave();
     }
+  }
+
+  /**
+   * A struct flock for byte {@code offset} (l_type {@code type}, l_whence SEEK_SET, l_len 1, l_pid
+   * 0 as OFD locks want it).
+   */
+  private static MemorySegment flock(Arena arena, short type, long offset) {
+    MemorySegment lock = arena.allocate(FLOCK);
+    fields(lock).putShort(0, type).putShort(2, (short) 0).putLong(8, offset).putLong(16, 1L).putInt(24, 0);
+    return lock;
+  }
+
+  /**
+   * The fields of a struct in native memory, read and written through a ByteBuffer in the
+   * platform's byte order. At start-up this is cheaper than a layout's VarHandle: the buffer
+   * classes are loaded and in use already, while the first VarHandle of each type makes the JDK
+   * generate method-handle classes (about 4 ms of a command's first native call).
+   */
+  static ByteBuffer fields(MemorySegment struct) {
+    return struct.asByteBuffer().order(ByteOrder.nativeOrder());
+  }
+
+  /** {@code text} in UTF-8 and a terminating NUL (the memory of an arena starts zeroed). */
+  private static MemorySegment cString(Arena arena, String text) {
+    byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+    MemorySegment string = arena.allocate(bytes.length + 1L);
+    string.asByteBuffer().put(bytes);
+    return string;
   }
 
   private void enter() throws ClosedStorageException {
@@ -337,7 +361,7 @@ final class NativeFile implements AutoCloseable {
     static final SymbolLookup SYMBOLS = LINKER.defaultLookup();
     static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
     static final StructLayout ERRNO_STATE = Linker.Option.captureStateLayout();
-    static final VarHandle ERRNO = ERRNO_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    static final int ERRNO_OFFSET = offsetOf(ERRNO_STATE, "errno");
 
     /** A downcall handle of libc's {@code name}; null off 64-bit Linux or when libc lacks it. */
     @SuppressWarnings("restricted")
@@ -352,8 +376,44 @@ final class NativeFile implements AutoCloseable {
       }
     }
 
+    /** libc's {@code name}; null off 64-bit Linux or when libc lacks it. */
+    static MemorySegment symbol(String name) {
+      return LINUX ? SYMBOLS.find(name).orElse(null) : null;
+    }
+
+    /**
+     * A downcall handle of {@code descriptor} whose first argument is the function's address;
+     * null off 64-bit Linux or when the linker refuses it.
+     */
+    @SuppressWarnings("restricted")
+    static MethodHandle downcall(FunctionDescriptor descriptor, Linker.Option... options) {
+      if (!LINUX) {
+        return null;
+      }
+      try {
+        return LINKER.downcallHandle(descriptor, options);
+      } catch (RuntimeException e) {
+        return null;
+      }
+    }
+
+    /**
+     * The offset of the member {@code name} of {@code struct}, summed over the members before it
+     * rather than asked of a layout path (whose class makes method handles, milliseconds at start-up).
+     */
+    private static int offsetOf(StructLayout struct, String name) {
+      long offset = 0;
+      for (MemoryLayout member : struct.memberLayouts()) {
+        if (name.equals(member.name().orElse(null))) {
+          return (int) offset;
+        }
+        offset += member.byteSize();
+      }
+      throw new IllegalStateException("no " + name + " in " + struct);
+    }
+
     static int errno(MemorySegment state) {
-      return (int) ERRNO.get(state, 0L);
+      return fields(state).getInt(ERRNO_OFFSET);
     }
 
     /** strerror's text for an errno value, and the value. */
@@ -400,7 +460,12 @@ final class NativeFile implements AutoCloseable {
    */
   static final class Syscall {
     static final SyscallNumbers NUMBERS = SyscallNumbers.of(System.getProperty("os.arch", ""));
-    static final MethodHandle CALL = link();
+    /**
+     * libc's syscall(), passed to every call as the handle's first argument: a handle with the
+     * address bound in it (the linker's insertArguments) makes the JDK generate one more class.
+     */
+    static final MemorySegment FUNCTION = NUMBERS == null ? null : Libc.symbol("syscall");
+    static final MethodHandle CALL = FUNCTION == null ? null : link();
 
     /**
      * The handle, after one call through it: fcntl(F_OFD_GETLK) on descriptor -1, which fails
@@ -411,7 +476,7 @@ final class NativeFile implements AutoCloseable {
     private static MethodHandle link() {
       // NativeFile's own initialization (its struct layouts) is left to the first thread that
       // opens a file: at start-up the main thread, which runs it while this one links
-      MethodHandle handle = NUMBERS == null ? null : Libc.downcall("syscall",
+      MethodHandle handle = Libc.downcall(
           FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
               ValueLayout.JAVA_LONG),
@@ -419,17 +484,12 @@ final class NativeFile implements AutoCloseable {
       if (handle != null) {
         try (Arena arena = Arena.ofConfined()) {
           MemorySegment errno = arena.allocate(Libc.ERRNO_STATE);
-          MemorySegment lock = arena.allocate(FLOCK);
-          lock.set(ValueLayout.JAVA_SHORT, 0, F_WRLCK);
-          lock.set(ValueLayout.JAVA_SHORT, 2, (short) 0);
-          lock.set(ValueLayout.JAVA_LONG, 8, 0L);
-          lock.set(ValueLayout.JAVA_LONG, 16, 1L);
-          lock.set(ValueLayout.JAVA_INT, 24, 0);
-          long unused = (long) handle.invokeExact(errno, NUMBERS.fcntl(), -1L, (long) F_OFD_GETLK,
+          MemorySegment lock = flock(arena, F_WRLCK, 0);
+          long unused = (long) handle.invokeExact(FUNCTION, errno, NUMBERS.fcntl(), -1L, (long) F_OFD_GETLK,
               lock.address(), 0L, 0L, 0L);
           Libc.errno(errno);
-          lock.get(ValueLayout.JAVA_SHORT, 0);
-          arena.allocateFrom("/").address();
+          fields(lock).getShort(0);
+          cString(arena, "/");
         } catch (Throwable e) {
           // the handle was made; a failure of the call itself shows on the real calls
         }
@@ -451,7 +511,7 @@ final class NativeFile implements AutoCloseable {
     /** The call's result: -1 with errno in {@code errno} when it failed. */
     static long call(MemorySegment errno, long number, long a, long b, long c, long d, long e, long f)
         throws Throwable {
-      return (long) CALL.invokeExact(errno, number, a, b, c, d, e, f);
+      return (long) CALL.invokeExact(FUNCTION, errno, number, a, b, c, d, e, f);
     }
   }
 

@@ -3,7 +3,6 @@ package io.qcow4j.internal.storage;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ReadOnlyBufferException;
@@ -105,6 +104,7 @@ final class VectoredTransfer {
       bounces = new MemorySegment[most];
       lengths = new long[most];
       iovecs = arena.allocate(NativeFile.IOVEC, most);
+      ByteBuffer slots = NativeFile.fields(iovecs);
       long bytes = 0;
       long bounced = 0;
       for (int index = first; index < all.length && size < most && bytes < CALL_LIMIT; index++) {
@@ -128,8 +128,8 @@ final class VectoredTransfer {
           bounced += length;
         }
         long slot = size * NativeFile.IOVEC.byteSize();
-        iovecs.set(ValueLayout.ADDRESS, slot, target);
-        iovecs.set(ValueLayout.JAVA_LONG, slot + ValueLayout.ADDRESS.byteSize(), length);
+        // struct iovec on 64-bit Linux: the address, then the length
+        slots.putLong((int) slot, target.address()).putLong((int) slot + 8, length);
         buffers[size] = buffer;
         lengths[size] = length;
         bytes += length;

@@ -122,6 +122,15 @@ public final class HeaderCodec {
     if (Long.compareUnsigned(backingFileOffset, clusterSize) > 0) {
       throw new CorruptImageException(file + ": Invalid backing file offset");
     }
+    // QEMU's validate_compression_type, before the incompatible features, in its words
+    boolean hasCompressionBit = (incompatible & Features.INCOMPAT_COMPRESSION_TYPE) != 0;
+    if (compressionType != Header.COMPRESSION_ZLIB && compressionType != Header.COMPRESSION_ZSTD) {
+      throw new UnsupportedFeatureException(file + ": qcow2: unknown compression type: " + compressionType);
+    }
+    if (hasCompressionBit != (compressionType != Header.COMPRESSION_ZLIB)) {
+      throw new CorruptImageException(file + ": qcow2: Compression type incompatible feature bit must "
+          + (hasCompressionBit ? "not " : "") + "be set");
+    }
     List<HeaderExtension> extensions = decodeExtensions(file, in, headerLength, clusterSize, backingFileOffset);
     List<FeatureName> featureNames = extensions.stream()
         .filter(e -> e.type() == HeaderExtension.FEATURE_NAME_TABLE)
@@ -137,14 +146,6 @@ public final class HeaderCodec {
     if (extendedL2 && clusterBits < 14) {
       throw new CorruptImageException(file + ": extended L2 entries need a cluster size of at least 16384 bytes, not "
           + clusterSize + " (cluster_bits " + clusterBits + " at offset 20)");
-    }
-    boolean hasCompressionBit = (incompatible & Features.INCOMPAT_COMPRESSION_TYPE) != 0;
-    if (compressionType != Header.COMPRESSION_ZLIB && compressionType != Header.COMPRESSION_ZSTD) {
-      throw new UnsupportedFeatureException(file + ": compression_type " + compressionType + " at offset 104 is unknown");
-    }
-    if (hasCompressionBit != (compressionType != Header.COMPRESSION_ZLIB)) {
-      throw new CorruptImageException(file + ": compression_type " + compressionType
-          + " at offset 104 does not agree with the compression type feature bit");
     }
     if ((incompatible & Features.INCOMPAT_DATA_FILE) == 0 && (autoclear & Features.AUTOCLEAR_DATA_FILE_RAW) != 0) {
       // QEMU clears a stray data-file-raw bit on images without a data file; so do we when decoding.
@@ -178,7 +179,9 @@ public final class HeaderCodec {
       }
     }
 
-    Header header = new Header(version, backingFileOffset, backingFileSize, clusterBits, size, cryptMethod, l1Size,
+    // the disk is whole sectors, as QEMU's bs->total_sectors (header.size / 512): a size the header
+    // gives unaligned is cut down to them, and written back so at the next header update
+    Header header = new Header(version, backingFileOffset, backingFileSize, clusterBits, size & ~511L, cryptMethod, l1Size,
         l1TableOffset, refcountTableOffset, refcountTableClusters, snapshotCount, snapshotsOffset, incompatible,
         compatible, autoclear, refcountOrder, headerLength, compressionType, extensions, backingFile);
     checkRewritable(file, header);
@@ -328,7 +331,11 @@ public final class HeaderCodec {
     if (l1Entries < neededL1) {
       throw new CorruptImageException(file + ": L1 table is too small");
     }
-    // ours: the tables lie in the file, after the header
+    // ours: the tables lie in the file, after the header; a check opens what QEMU opens (its tables
+    // read as zeros past the end of the file) to report what it references there
+    if (checkMode) {
+      return;
+    }
     if (l1Entries > 0) {
       checkTableBounds(file, "L1 table", "l1_table_offset at offset 40", l1TableOffset, l1Entries * 8, clusterSize, fileSize);
     }

@@ -135,11 +135,15 @@ public final class SnapshotTableCodec {
     }
   }
 
-  /** Encodes the table; every entry carries the three known extra fields. */
+  /**
+   * Encodes the table; every entry carries the three known extra fields. Each entry starts on an
+   * 8-byte boundary and the last one ends where its name does, as QEMU's qcow2_write_snapshots
+   * sizes the table (so a table at the end of the file leaves it as long as QEMU's does).
+   */
   public static byte[] encode(List<Snapshot> snapshots) {
     int total = 0;
     for (Snapshot snapshot : snapshots) {
-      total += (int) encodedLength(snapshot);
+      total = (int) align8(total) + (int) unpaddedLength(snapshot);
     }
     ByteBuffer out = ByteBuffer.allocate(total);
     for (Snapshot snapshot : snapshots) {
@@ -153,7 +157,7 @@ public final class SnapshotTableCodec {
           .putLong(snapshot.vmClockNanoseconds()).putInt(vmStateSize32(snapshot.vmStateSize()))
           .putInt(extraSize).putLong(snapshot.vmStateSize()).putLong(snapshot.diskSize()).putLong(snapshot.icount())
           .put(unknown).put(id).put(name);
-      out.position(start + (int) encodedLength(snapshot));
+      out.position((int) Math.min(total, align8(start + unpaddedLength(snapshot))));
     }
     return out.array();
   }
@@ -166,9 +170,9 @@ public final class SnapshotTableCodec {
     return vmStateSize >= 0 && vmStateSize <= 0xffffffffL ? (int) vmStateSize : 0;
   }
 
-  private static long encodedLength(Snapshot snapshot) {
-    return align8(FIXED_BYTES + 24 + snapshot.unknownExtraData().length
-        + snapshot.id().getBytes(StandardCharsets.UTF_8).length + snapshot.name().getBytes(StandardCharsets.UTF_8).length);
+  private static long unpaddedLength(Snapshot snapshot) {
+    return FIXED_BYTES + 24 + snapshot.unknownExtraData().length
+        + snapshot.id().getBytes(StandardCharsets.UTF_8).length + snapshot.name().getBytes(StandardCharsets.UTF_8).length;
   }
 
   private static String string(ByteBuffer in, int at, int length) {
