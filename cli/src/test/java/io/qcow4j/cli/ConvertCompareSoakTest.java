@@ -322,7 +322,9 @@ class ConvertCompareSoakTest {
     Cli.Result q = Qemu.run(qemu.toArray(String[]::new));
     Cli.Result o = Cli.run(mine.toArray(String[]::new));
     String context = "seed=" + seed + ": " + command + "\nsource: " + source + "\n" + describe(source);
-    sameResult(context, "convert", normalize(q, theirs), normalize(o, ours));
+    if (!sameReadFailure(normalize(q, theirs), normalize(o, ours))) {
+      sameResult(context, "convert", normalize(q, theirs), normalize(o, ours));
+    }
     if (q.exitCode() != 0) {
       return;
     }
@@ -358,6 +360,23 @@ class ConvertCompareSoakTest {
     if (!mq.equals(mo) && mapComparable(target, args) && !backed && (!existing || target.equals("raw"))) {
       fail(context + "\nqemu-img map differs\nqemu:\n" + mq + "\nours:\n" + mo);
     }
+  }
+
+  /**
+   * Whether both failed reading a source with several unreadable ranges (QEMU 7.2's compressed
+   * writes can leave clusters that do not inflate): qemu-img has several requests in flight and
+   * each failing read prints its line as it fails, so how many lines come and in which order is
+   * its coroutines' timing. The lowest failing request is always among them (requests start in
+   * guest order), and that is the one qcow4j names.
+   */
+  private static boolean sameReadFailure(Cli.Result theirs, Cli.Result ours) {
+    List<String> theirLines = theirs.err().lines().toList();
+    String lowest = theirLines.stream().filter(line -> line.matches("qcow4j: error while reading at byte \\d+: .*"))
+        .min(java.util.Comparator.comparingLong(line -> Long.parseLong(line.replaceAll("^.*at byte (\\d+):.*$", "$1"))))
+        .orElse(null);
+    return theirLines.size() > 1 && lowest != null && theirs.exitCode() == 1 && ours.exitCode() == 1
+        && theirs.out().equals(ours.out()) && theirLines.stream().allMatch(line -> line.startsWith("qcow4j: error while"))
+        && ours.err().equals(lowest + "\n");
   }
 
   /** Formats whose map qemu-img reports from the allocation of their blocks. */

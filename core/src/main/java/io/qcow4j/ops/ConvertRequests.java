@@ -20,10 +20,7 @@ final class ConvertRequests {
 
   private enum Status { DATA, ZERO, BACKING_FILE }
 
-  private final List<DiskFile> sources;
-  private final long[] startSectors;
-  private final long[] sourceSectors;
-  private final long[] alignmentSectors;
+  private final ConvertSources sources;
   private final long totalSectors;
   private final boolean targetHasBacking;
   /** The target's backing file's length in sectors, -1 without one (target_backing_sectors). */
@@ -41,19 +38,8 @@ final class ConvertRequests {
    */
   ConvertRequests(List<DiskFile> sources, long backingBytes, int compressedClusterBytes, int bufferBytes)
       throws IOException {
-    this.sources = List.copyOf(sources);
-    this.startSectors = new long[sources.size()];
-    this.sourceSectors = new long[sources.size()];
-    this.alignmentSectors = new long[sources.size()];
-    long sum = 0;
-    for (int index = 0; index < sources.size(); index++) {
-      DiskFile source = sources.get(index);
-      startSectors[index] = sum;
-      sourceSectors[index] = (source.size() + SECTOR - 1) / SECTOR;
-      alignmentSectors[index] = Math.max(1, source.info().clusterSize() / SECTOR);
-      sum += sourceSectors[index];
-    }
-    this.totalSectors = sum;
+    this.sources = new ConvertSources(sources);
+    this.totalSectors = this.sources.totalSectors();
     this.targetHasBacking = backingBytes >= 0;
     this.backingSectors = backingBytes < 0 ? -1 : (backingBytes + SECTOR - 1) / SECTOR;
     this.clusterSectors = compressedClusterBytes / SECTOR;
@@ -95,10 +81,10 @@ final class ConvertRequests {
     long left = count;
     try {
       while (left > 0) {
-        int index = sourceIndex(cursor);
-        DiskFile source = sources.get(index);
-        long local = (cursor - startSectors[index]) * SECTOR;
-        long take = Math.min(left, sourceSectors[index] - (cursor - startSectors[index]));
+        int index = sources.indexOf(cursor);
+        DiskFile source = sources.source(index);
+        long local = sources.localOffset(index, cursor);
+        long take = Math.min(left, sources.sectorsLeft(index, cursor));
         int bytes = (int) Math.max(0, Math.min(take * SECTOR, source.size() - local));
         buffer.clear().limit(bytes);
         source.readFully(buffer, local);
@@ -116,7 +102,7 @@ final class ConvertRequests {
    * with {@link #status} theirs; block status is asked again only past the last answer.
    */
   private long iterate(long sector) throws IOException {
-    int index = sourceIndex(sector);
+    int index = sources.indexOf(sector);
     long count = Math.min(totalSectors - sector, MAX_REQUEST_SECTORS);
     boolean postBackingZero = false;
     if (backingSectors >= 0) {
@@ -127,17 +113,13 @@ final class ConvertRequests {
       }
     }
     if (nextStatusSector <= sector) {
-      DiskFile source = sources.get(index);
-      long local = (sector - startSectors[index]) * SECTOR;
+      DiskFile source = sources.source(index);
+      long local = sources.localOffset(index, sector);
       long asked = Math.min(count * SECTOR, source.size() - local);
       Extent extent = source.blockStatus(local, asked);
       long answered = Math.max(1, Math.min(extent.length(), asked));
       count = (answered + SECTOR - 1) / SECTOR;
-      // the next query aligned to the source's clusters, as qemu-img keeps it
-      long tail = (sector - startSectors[index] + count) % alignmentSectors[index];
-      if (count > tail) {
-        count -= tail;
-      }
+      count = sources.alignedCount(index, sector, count);
       if (extent.zero()) {
         status = postBackingZero ? Status.BACKING_FILE : Status.ZERO;
       } else if (extent.data()) {
@@ -161,13 +143,5 @@ final class ConvertRequests {
       }
     }
     return count;
-  }
-
-  private int sourceIndex(long sector) {
-    int index = 0;
-    while (index + 1 < startSectors.length && startSectors[index + 1] <= sector) {
-      index++;
-    }
-    return index;
   }
 }

@@ -23,10 +23,7 @@ final class SalvageCopier {
 
   private enum Status { DATA, ZERO, BACKING_FILE }
 
-  private final List<DiskFile> sources;
-  private final long[] startSectors;
-  private final long[] sourceSectors;
-  private final long[] alignmentSectors;
+  private final ConvertSources sources;
   private final long totalSectors;
   private final DiskFile target;
   private final boolean leavesZeros;
@@ -39,21 +36,8 @@ final class SalvageCopier {
 
   SalvageCopier(List<DiskFile> sources, DiskFile target, ImageConvert.Options options, int targetClusterBytes)
       throws IOException {
-    this.sources = List.copyOf(sources);
-    this.startSectors = new long[sources.size()];
-    this.sourceSectors = new long[sources.size()];
-    this.alignmentSectors = new long[sources.size()];
-    long sum = 0;
-    for (int index = 0; index < sources.size(); index++) {
-      DiskFile source = sources.get(index);
-      startSectors[index] = sum;
-      sourceSectors[index] = (source.size() + SECTOR - 1) / SECTOR;
-      // qemu-img aligns its block status ranges to the source's cluster size where it has one
-      long clusterBytes = source.info().clusterSize();
-      alignmentSectors[index] = Math.max(1, clusterBytes / SECTOR);
-      sum += sourceSectors[index];
-    }
-    this.totalSectors = sum;
+    this.sources = new ConvertSources(sources);
+    this.totalSectors = this.sources.totalSectors();
     this.target = target;
     this.targetHasBacking = options.targetIsNew() && target.backing().isPresent();
     this.leavesZeros = options.targetIsNew() && !targetHasBacking && options.detectZeroes();
@@ -112,11 +96,11 @@ final class SalvageCopier {
    * with {@link #status} theirs; block status is asked again only past the last answer.
    */
   private long iterate(long sector) throws IOException {
-    int index = sourceIndex(sector);
+    int index = sources.indexOf(sector);
     long count = Math.min(totalSectors - sector, MAX_REQUEST_SECTORS);
     if (nextStatusSector <= sector) {
-      DiskFile source = sources.get(index);
-      long local = (sector - startSectors[index]) * SECTOR;
+      DiskFile source = sources.source(index);
+      long local = sources.localOffset(index, sector);
       long answered;
       Extent extent = null;
       while (true) {
@@ -137,11 +121,7 @@ final class SalvageCopier {
         }
       }
       count = (answered + SECTOR - 1) / SECTOR;
-      // keep the next query aligned to the source's clusters, as qemu-img does
-      long tail = (sector - startSectors[index] + count) % alignmentSectors[index];
-      if (count > tail) {
-        count -= tail;
-      }
+      count = sources.alignedCount(index, sector, count);
       if (extent == null || (!extent.zero() && extent.data())) {
         status = Status.DATA;
       } else if (extent.zero()) {
@@ -166,10 +146,10 @@ final class SalvageCopier {
     long singleReadUntil = -1;
     int filled = 0;
     while (count > 0) {
-      int index = sourceIndex(sector);
-      DiskFile source = sources.get(index);
-      long local = (sector - startSectors[index]) * SECTOR;
-      int take = (int) Math.min(count, sourceSectors[index] - (sector - startSectors[index]));
+      int index = sources.indexOf(sector);
+      DiskFile source = sources.source(index);
+      long local = sources.localOffset(index, sector);
+      int take = (int) Math.min(count, sources.sectorsLeft(index, sector));
       if (local < singleReadUntil) {
         take = 1;
       }
@@ -223,13 +203,5 @@ final class SalvageCopier {
 
   private long bytesFrom(long sector, long count) throws IOException {
     return Math.min(count * SECTOR, target.size() - sector * SECTOR);
-  }
-
-  private int sourceIndex(long sector) {
-    int index = 0;
-    while (index + 1 < startSectors.length && startSectors[index + 1] <= sector) {
-      index++;
-    }
-    return index;
   }
 }

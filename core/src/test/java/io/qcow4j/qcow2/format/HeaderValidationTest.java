@@ -109,13 +109,16 @@ class HeaderValidationTest {
           b.putInt(20, 13).putLong(72, Features.INCOMPAT_EXTENDED_L2).putInt(36, 1 << 11);
           b.putLong(40, 0x30000);
         }, "extended L2", "cluster_bits", "offset 20"),
+        // QEMU's validate_compression_type words, as qemu-img prints them
         unsupported("compression_type 2", b -> b.putLong(72, Features.INCOMPAT_COMPRESSION_TYPE).put(104, (byte) 2),
-            "compression_type 2", "offset 104"),
+            "qcow2: unknown compression type: 2"),
         corrupt("compression bit with compression_type 0", b -> b.putLong(72, Features.INCOMPAT_COMPRESSION_TYPE),
-            "compression_type 0", "offset 104"),
+            "qcow2: Compression type incompatible feature bit must not be set"),
         corrupt("compression bit without the compression_type field",
-            b -> b.putLong(72, Features.INCOMPAT_COMPRESSION_TYPE).putInt(100, 104), "compression_type 0", "offset 104"),
-        corrupt("zstd without the compression bit", b -> b.put(104, (byte) 1), "compression_type 1", "offset 104"),
+            b -> b.putLong(72, Features.INCOMPAT_COMPRESSION_TYPE).putInt(100, 104),
+            "qcow2: Compression type incompatible feature bit must not be set"),
+        corrupt("zstd without the compression bit", b -> b.put(104, (byte) 1),
+            "qcow2: Compression type incompatible feature bit must be set"),
         limit("L1 table over 32 MiB", b -> b.putInt(36, (32 << 20) / 8 + 1), "Active L1 table too large"),
         limit("L1 size negative", b -> b.putInt(36, -1), "Active L1 table too large"),
         corrupt("L1 table too small for the size", b -> b.putInt(36, 1), "L1 table is too small"),
